@@ -1,0 +1,82 @@
+//! Command-line interface: flag definitions and dispatch only.
+//!
+//! Every command is a thin wrapper that parses its flags and calls library
+//! functions that tests can call too (the cargo/ripgrep rule). Each command
+//! lives in its own file.
+
+mod debug;
+mod root;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+pub use root::default_root;
+
+/// kiln: build and run container images, no daemon needed.
+#[derive(Debug, Parser)]
+#[command(name = "kiln", version, about, long_about = None)]
+pub struct Cli {
+    /// Directory holding kiln's store (images, layers, cache).
+    /// Defaults to $KILN_ROOT, else /var/lib/kiln as root, else $XDG_DATA_HOME/kiln.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+
+    /// Log verbosely (same as KILN_LOG=debug).
+    #[arg(long, global = true)]
+    pub debug: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Developer tools: inspect what kiln makes of its input.
+    #[command(subcommand)]
+    Debug(debug::DebugCommand),
+}
+
+/// Runs the CLI and returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    init_logging(cli.debug);
+    let root = cli.root.clone().unwrap_or_else(default_root);
+    let result = match cli.command {
+        Command::Debug(cmd) => debug::run(cmd, &root),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("{err}");
+            1
+        }
+    }
+}
+
+/// Sets up `tracing` output on stderr; `KILN_LOG` takes an env-filter spec.
+fn init_logging(debug: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = match std::env::var("KILN_LOG") {
+        Ok(spec) => EnvFilter::new(spec),
+        Err(_) if debug => EnvFilter::new("debug"),
+        Err(_) => EnvFilter::new("warn"),
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .try_init();
+}
+
+/// An error a command reports to the user: already worded, printed as is.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct CliError(pub String);
+
+impl CliError {
+    /// Wraps any displayable error; the message is printed verbatim.
+    pub fn from_display(err: impl std::fmt::Display) -> Self {
+        CliError(err.to_string())
+    }
+}

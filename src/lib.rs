@@ -1,0 +1,9 @@
+//! kiln: a daemonless container image builder and runner.
+//!
+//! Data flows one way: [`parser`] turns Dockerfile text into an AST,
+//! the solver lowers it to a graph of ops and schedules them, `exec` performs
+//! each op inside the bundled `runtime`, and `image` writes and reads the
+//! results in OCI formats. See `ARCHITECTURE.md` for the map and invariants.
+
+pub mod cli;
+pub mod parser;

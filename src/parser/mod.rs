@@ -1,0 +1,1 @@
+//! Dockerfile text → typed AST with spans. Knows nothing of images or builds.
