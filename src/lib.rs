@@ -6,4 +6,5 @@
 //! results in OCI formats. See `ARCHITECTURE.md` for the map and invariants.
 
 pub mod cli;
+pub mod image;
 pub mod parser;
