@@ -6,6 +6,7 @@
 //! - [`caps`]: capability names, Docker's default set, applying a set;
 //! - [`seccomp`]: Docker's default seccomp profile compiled to BPF;
 //! - [`cgroups`]: per-container cgroups (v1, hybrid, v2) with limits;
+//! - [`path_in_root`]: resolving paths inside a rootfs like securejoin;
 //! - [`user`]: `USER`/`--user` resolution against the image's passwd/group;
 //! - [`rlimits`]: `--ulimit` parsing and `setrlimit`.
 //!
@@ -15,6 +16,7 @@
 
 pub mod caps;
 pub mod cgroups;
+pub mod path_in_root;
 pub mod rlimits;
 pub mod seccomp;
 pub mod user;
