@@ -7,18 +7,20 @@
 //! - [`seccomp`]: Docker's default seccomp profile compiled to BPF;
 //! - [`cgroups`]: per-container cgroups (v1, hybrid, v2) with limits;
 //! - [`path_in_root`]: resolving paths inside a rootfs like securejoin;
-//! - [`user`]: `USER`/`--user` resolution against the image's passwd/group.
+//! - [`user`]: `USER`/`--user` resolution against the image's passwd/group;
+//! - [`rlimits`]: `--ulimit` parsing and `setrlimit`.
 //!
 //! **Architecture Invariant:** what runs between `fork` and `execve`
-//! (`caps::apply_capabilities`, `caps::set_no_new_privs`, `seccomp::install`)
-//! makes raw syscalls on data prepared before the fork and never allocates.
+//! (`caps::apply_capabilities`, `caps::set_no_new_privs`, `seccomp::install`,
+//! `rlimits::apply`) makes raw syscalls on data prepared before the fork and never allocates.
 //!
 //! # Order in the container's init (after fork, before execve)
 //! Prepared before the fork: `user::resolve_user`, `caps::resolve_caps`,
 //! `seccomp::docker_default_filter(&caps)` (skipped for `--privileged`),
 //! `cgroups::Cgroup::create`; the parent calls `Cgroup::add_process` with
 //! the child's pid before letting it exec. Then in the child:
-//! 0. mounts, `pivot_root`, hostname, rlimits: everything that needs
+//! 0. mounts, `pivot_root`, hostname, `rlimits::apply` (raising a hard
+//!    limit needs CAP_SYS_RESOURCE): everything that needs
 //!    syscalls the seccomp profile denies (`mount`, `pivot_root`,
 //!    `sethostname`) comes before the filter;
 //! 1. `caps::set_keep_caps()`;
@@ -33,6 +35,7 @@
 pub mod caps;
 pub mod cgroups;
 pub mod path_in_root;
+pub mod rlimits;
 pub mod seccomp;
 pub mod user;
 
