@@ -41,3 +41,5 @@ pub mod user;
 
 #[cfg(test)]
 mod child_probe;
+#[cfg(test)]
+mod init_sequence_tests;

@@ -220,3 +220,53 @@ fn empty_cgroups_are_found_as_stale_and_removed() {
     drop(shell);
     remove_and_check_gone(cg);
 }
+
+/// The v2 code path on this host's controller-less v2 hierarchy (hybrid
+/// hosts mount one at /sys/fs/cgroup/unified): creating works, a limit
+/// fails naming the subtree_control file, and removal leaves nothing.
+#[test]
+fn v2_path_without_delegated_controllers() {
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    let proc_cgroup = fs::read_to_string("/proc/self/cgroup").expect("proc cgroup");
+    let v2_only: String = mountinfo
+        .lines()
+        .filter(|l| l.contains(" - cgroup2 "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let Some(Layout::V2 { own_dir }) = layout::resolve(&v2_only, &proc_cgroup) else {
+        panic!("this host mounts a v2 hierarchy: {mountinfo}");
+    };
+    let make = |name: &str| Cgroup {
+        name: name.to_string(),
+        mode: CgroupMode::Unified,
+        dirs: Vec::new(),
+        removed: false,
+    };
+    let mut cg = make(&unique_name("v2"));
+    cg.create_v2(&own_dir, &Resources::default())
+        .expect("create without limits");
+    remove_and_check_gone(cg);
+
+    let mut cg = make(&unique_name("v2lim"));
+    let res = Resources {
+        pids_limit: Some(10),
+        ..Default::default()
+    };
+    match cg.create_v2(&own_dir, &res) {
+        // A host that delegates pids to kiln: the limit is written.
+        Ok(()) => {
+            let dir = cg.dir_of(Controller::Pids).expect("pids dir");
+            assert_eq!(
+                fs::read_to_string(dir.join("pids.max"))
+                    .expect("read")
+                    .trim(),
+                "10"
+            );
+        }
+        Err(e) => assert!(
+            e.to_string().contains("cgroup.subtree_control"),
+            "error names the file: {e}"
+        ),
+    }
+    remove_and_check_gone(cg);
+}
