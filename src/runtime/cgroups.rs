@@ -178,7 +178,9 @@ fn check_name(name: &str) -> Result<(), CgroupError> {
 impl Cgroup {
     /// Creates `kiln/<name>` below this process's cgroup in every hierarchy
     /// kiln uses and applies `res`. The process is not moved; call
-    /// [`Cgroup::add_process`] with the container's init.
+    /// [`Cgroup::add_process`] with the container's init. Fails with
+    /// [`CgroupError::NoCgroups`] on a host without cgroups; a caller with
+    /// no limits to enforce may then run the container without one.
     pub fn create(name: &str, res: &Resources) -> Result<Cgroup, CgroupError> {
         check_name(name)?;
         res.validate()?;

@@ -275,5 +275,4 @@ fn to_id(n: i64) -> Result<u32, UserError> {
 }
 
 #[cfg(test)]
-#[path = "user_tests.rs"]
 mod tests;
