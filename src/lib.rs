@@ -9,4 +9,5 @@ pub mod cli;
 pub mod context;
 pub mod image;
 pub mod parser;
+pub mod runtime;
 pub mod shell;
