@@ -5,7 +5,10 @@
 //! codecs the store, the registry client and the exporters share.
 
 pub mod digest;
+pub mod layer;
+pub mod oci;
 pub mod reference;
+pub mod timestamp;
 
 pub use digest::{Digest, DigestError};
 pub use reference::{ImageRef, ReferenceError};
