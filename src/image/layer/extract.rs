@@ -588,11 +588,12 @@ fn device<R: Read>(entry: &tar::Entry<R>) -> libc::dev_t {
 /// POSIX pax) and the xattrs to set (overlayfs's own are dropped).
 fn read_meta<R: Read>(entry: &mut tar::Entry<R>) -> io::Result<(Meta, Vec<(Vec<u8>, Vec<u8>)>)> {
     let h = entry.header();
+    let old = h.as_old();
     let mut meta = Meta {
-        mode: h.mode()? & 0o7777,
-        uid: h.uid()? as u32,
-        gid: h.gid()? as u32,
-        mtime: TimeSpec::new(h.mtime()? as i64, 0),
+        mode: lenient(&old.mode, h.mode().map(u64::from))? as u32 & 0o7777,
+        uid: lenient(&old.uid, h.uid())? as u32,
+        gid: lenient(&old.gid, h.gid())? as u32,
+        mtime: TimeSpec::new(lenient(&old.mtime, h.mtime())? as i64, 0),
     };
     let mut xattrs = Vec::new();
     if let Some(pax) = entry.pax_extensions()? {
@@ -614,6 +615,15 @@ fn read_meta<R: Read>(entry: &mut tar::Entry<R>) -> io::Result<(Meta, Vec<(Vec<u
         }
     }
     Ok((meta, xattrs))
+}
+
+/// An empty numeric header field (all NUL or spaces) reads as 0, as Go's
+/// archive/tar (and so docker) reads it; tar-rs would refuse it.
+fn lenient(field: &[u8], parsed: io::Result<u64>) -> io::Result<u64> {
+    if field.iter().all(|&b| b == 0 || b == b' ') {
+        return Ok(0);
+    }
+    parsed
 }
 
 fn bad_pax() -> io::Error {
