@@ -67,3 +67,90 @@ pub fn last_comment(image: &Image) -> Option<String> {
         .and_then(|h| h.comment.clone())
         .filter(|c| !c.is_empty())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::LayerInfo;
+    use crate::image::oci::{media, Descriptor, History, ImageConfig, Manifest};
+
+    fn d(s: &str) -> Digest {
+        Digest::sha256_of(s.as_bytes())
+    }
+
+    fn step(by: &str, empty: bool) -> History {
+        History {
+            created_by: Some(by.into()),
+            empty_layer: empty,
+            ..History::default()
+        }
+    }
+
+    fn image(history: Vec<History>, sizes: &[u64]) -> Image {
+        let layers = sizes
+            .iter()
+            .map(|&size| LayerInfo {
+                diff_id: d(&size.to_string()),
+                chain_id: d(&size.to_string()),
+                size,
+                tar_size: None,
+                blobs: Vec::new(),
+            })
+            .collect();
+        Image {
+            id: d("config"),
+            manifest_digest: d("manifest"),
+            manifest_media_type: media::OCI_MANIFEST.into(),
+            manifest: Manifest {
+                schema_version: 2,
+                media_type: None,
+                config: Descriptor::new(media::OCI_CONFIG, d("config"), 1),
+                layers: Vec::new(),
+                annotations: None,
+                extra: Default::default(),
+            },
+            config: ImageConfig {
+                history,
+                ..ImageConfig::default()
+            },
+            layers,
+            names: Vec::new(),
+            repo_digests: Vec::new(),
+            size: sizes.iter().sum(),
+            added: 0,
+        }
+    }
+
+    #[test]
+    fn layers_go_to_non_empty_steps_newest_first() {
+        let img = image(
+            vec![
+                step("ADD rootfs", false),
+                step("ENV A=1", true),
+                step("RUN make", false),
+                step("CMD sh", true),
+            ],
+            &[100, 7],
+        );
+        let r = rows(&img);
+        let got: Vec<(&str, u64, bool)> = r
+            .iter()
+            .map(|r| (r.created_by.as_str(), r.size, r.id.is_some()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("CMD sh", 0, true),
+                ("RUN make", 7, false),
+                ("ENV A=1", 0, false),
+                ("ADD rootfs", 100, false)
+            ]
+        );
+    }
+
+    #[test]
+    fn images_without_history_get_a_row_per_layer() {
+        let r = rows(&image(Vec::new(), &[1, 2]));
+        assert_eq!(r.iter().map(|r| r.size).collect::<Vec<_>>(), vec![2, 1]);
+    }
+}
