@@ -6,6 +6,7 @@
 //! results in OCI formats. See `ARCHITECTURE.md` for the map and invariants.
 
 pub mod cli;
+pub mod context;
 pub mod image;
 pub mod parser;
 pub mod solver;
