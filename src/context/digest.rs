@@ -21,7 +21,7 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use super::scan::{ContextTree, Entry, EntryKind, PathFilter};
 use super::stat_cache::{FileDigestCache, FileStamp};
@@ -92,10 +92,11 @@ enum Target {
 }
 
 /// Digests selections of one scanned context, sharing work between them
-/// (each file is read at most once per digester).
-pub struct ContextDigester<'a> {
-    tree: &'a ContextTree,
-    cache: &'a dyn FileDigestCache,
+/// (each file is read at most once per digester). It owns what it needs,
+/// so an executor can keep it as a context source's output.
+pub struct ContextDigester {
+    tree: Arc<ContextTree>,
+    cache: Arc<dyn FileDigestCache>,
     /// Files whose timestamps are not older than this (ns since the epoch)
     /// may be changing while read; their digests are not remembered.
     trust_before_ns: i64,
@@ -108,20 +109,26 @@ pub struct ContextDigester<'a> {
     cache_hits: AtomicU64,
 }
 
-impl<'a> ContextDigester<'a> {
-    pub fn new(tree: &'a ContextTree, cache: &'a dyn FileDigestCache) -> Self {
+impl ContextDigester {
+    /// A digester over `tree`, remembering file digests in `cache`.
+    pub fn new(tree: Arc<ContextTree>, cache: Arc<dyn FileDigestCache>) -> Self {
         let n = tree.entries().len();
         ContextDigester {
-            tree,
-            cache,
             trust_before_ns: coarse_now_ns(),
             ends: subtree_ends(tree.entries()),
             contents: (0..n).map(|_| OnceLock::new()).collect(),
             nodes: (0..n).map(|_| OnceLock::new()).collect(),
+            tree,
+            cache,
             files_read: AtomicU64::new(0),
             bytes_read: AtomicU64::new(0),
             cache_hits: AtomicU64::new(0),
         }
+    }
+
+    /// The scanned context.
+    pub fn tree(&self) -> &ContextTree {
+        &self.tree
     }
 
     /// Work done so far.

@@ -31,7 +31,7 @@ pub struct FileStamp {
 }
 
 /// Where content digests (sha256 of file bytes) are remembered.
-pub trait FileDigestCache: Sync {
+pub trait FileDigestCache: Send + Sync {
     /// The digest recorded for `path` if its stamp still matches.
     fn get(&self, path: &str, stamp: &FileStamp) -> Option<[u8; 32]>;
     /// Records the digest of `path` as of `stamp`.

@@ -4,6 +4,7 @@ use crate::context::stat_cache::{NoDigestCache, StatCacheFile};
 use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 /// Writes `files` (path → content; a trailing `/` makes a directory).
@@ -38,7 +39,7 @@ fn settle(root: &Path) {
 
 fn digest_of(root: &Path, path: &str) -> Digest {
     let tree = scan(root, &IncludeAll).unwrap();
-    ContextDigester::new(&tree, &NoDigestCache)
+    ContextDigester::new(Arc::new(tree), Arc::new(NoDigestCache))
         .digest(&Selection::path(path))
         .unwrap()
 }
@@ -117,8 +118,8 @@ fn the_stat_cache_makes_the_second_digest_stat_only() {
     settle(dir.path());
     let run = || {
         let tree = scan(dir.path(), &IncludeAll).unwrap();
-        let cache = StatCacheFile::open(store.path(), dir.path());
-        let digester = ContextDigester::new(&tree, &cache);
+        let cache = Arc::new(StatCacheFile::open(store.path(), dir.path()));
+        let digester = ContextDigester::new(Arc::new(tree), cache.clone());
         let digest = digester.digest(&Selection::path("/")).unwrap();
         cache.save().unwrap();
         (digest, digester.stats())
@@ -163,10 +164,11 @@ fn files_changing_while_read_are_not_remembered() {
     let (dir, store) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     write_tree(dir.path(), &[("a", "1")]);
     let tree = scan(dir.path(), &IncludeAll).unwrap();
-    let cache = StatCacheFile::open(store.path(), dir.path());
-    let mut digester = ContextDigester::new(&tree, &cache);
+    let ctime = tree.entries()[0].ctime_ns;
+    let cache = Arc::new(StatCacheFile::open(store.path(), dir.path()));
+    let mut digester = ContextDigester::new(Arc::new(tree), cache.clone());
     // As if the file had been written in the tick hashing started.
-    digester.trust_before_ns = tree.entries()[0].ctime_ns;
+    digester.trust_before_ns = ctime;
     digester.digest(&Selection::path("a")).unwrap();
     assert!(cache.is_empty());
 }
@@ -183,7 +185,7 @@ fn excluded_files_do_not_count() {
     let ignore = ExcludeFn(|rel: &str| rel.ends_with("secret.env"));
     let digest = |root: &Path| {
         let tree = scan(root, &ignore).unwrap();
-        ContextDigester::new(&tree, &NoDigestCache)
+        ContextDigester::new(Arc::new(tree), Arc::new(NoDigestCache))
             .digest(&Selection::path("."))
             .unwrap()
     };
@@ -200,7 +202,7 @@ fn selection_filters_work_like_copy_exclude() {
     write_tree(b.path(), &TREE[..2]);
     let no_md = ExcludeFn(|rel: &str| rel.ends_with(".md"));
     let tree = scan(a.path(), &IncludeAll).unwrap();
-    let digester = ContextDigester::new(&tree, &NoDigestCache);
+    let digester = ContextDigester::new(Arc::new(tree), Arc::new(NoDigestCache));
     let filtered = digester
         .digest(&Selection {
             filter: Some(&no_md),
@@ -221,7 +223,7 @@ fn wildcards_match_names_and_count_them() {
     write_tree(dir.path(), TREE);
     let wildcard = |path: &'static str| {
         let tree = scan(dir.path(), &IncludeAll).unwrap();
-        ContextDigester::new(&tree, &NoDigestCache).digest(&Selection {
+        ContextDigester::new(Arc::new(tree), Arc::new(NoDigestCache)).digest(&Selection {
             wildcard: true,
             ..Selection::path(path)
         })
@@ -250,7 +252,7 @@ fn selected_symlinks_are_followed_inside_the_context_only() {
     symlink("loop2", dir.path().join("loop1")).unwrap();
     symlink("loop1", dir.path().join("loop2")).unwrap();
     let tree = scan(dir.path(), &IncludeAll).unwrap();
-    let digester = ContextDigester::new(&tree, &NoDigestCache);
+    let digester = ContextDigester::new(Arc::new(tree), Arc::new(NoDigestCache));
     let digest = |path, follow_links| {
         digester.digest(&Selection {
             follow_links,
