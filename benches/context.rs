@@ -4,7 +4,8 @@
 //!
 //! Run: `cargo bench --bench context`. Files stay in the page cache between
 //! runs, so "cold" measures hashing, not the disk. Settings via env:
-//! `KILN_BENCH_DIR` (default /tmp/kiln-context-bench), `KILN_BENCH_RUNS`.
+//! `KILN_BENCH_DIR` (default /tmp/kiln-context-bench), `KILN_BENCH_RUNS`,
+//! `KILN_BENCH_WARM_ONLY` (one cold run, for profiling the warm path).
 
 use kiln::context::digest::{ContextDigester, Selection};
 use kiln::context::scan::{scan, IncludeAll};
@@ -41,7 +42,13 @@ fn main() {
 
     let cache_file = StatCacheFile::open(&store, &context).path().to_path_buf();
     let mut cold = Vec::new();
-    for _ in 0..runs {
+    // KILN_BENCH_WARM_ONLY=1 (for profiling): one cold run to fill the cache.
+    let cold_runs = if std::env::var_os("KILN_BENCH_WARM_ONLY").is_some() {
+        1
+    } else {
+        runs
+    };
+    for _ in 0..cold_runs {
         let _ = fs::remove_file(&cache_file);
         let (total, _, stats) = digest_once(&context, &store);
         assert_eq!(stats.0, FILES as u64, "cold run must read every file");

@@ -169,7 +169,9 @@ impl ContextDigester {
             .collect();
         files
             .par_iter()
-            .with_min_len(8)
+            // Enough files per task that a warm run (cache lookups only)
+            // is not all scheduling overhead.
+            .with_min_len(64)
             .try_for_each(|&i| self.content(i).map(|_| ()))?;
 
         let mut h = Sha256::new();

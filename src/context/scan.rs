@@ -148,8 +148,7 @@ pub fn scan(root: &Path, filter: &dyn PathFilter) -> Result<ContextTree, ScanErr
     if !meta.is_dir() {
         return Err(ScanError::NotADirectory(root.to_path_buf()));
     }
-    let mut entries = scan_dir(root, "", filter)?;
-    entries.par_sort_unstable_by(|a, b| path_order(&a.path, &b.path));
+    let entries = scan_dir(root, "", filter)?;
     Ok(ContextTree {
         root: root.to_path_buf(),
         entries,
@@ -163,58 +162,78 @@ struct Listed {
     entry: fs::DirEntry,
 }
 
+/// Scans one directory: its entries in name order, each directory
+/// followed by its own subtree, so the result is already in
+/// [`path_order`] and no global sort is needed.
 fn scan_dir(abs: &Path, rel: &str, filter: &dyn PathFilter) -> Result<Vec<Entry>, ScanError> {
-    let io_err = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| ScanError::Io { path, source }
-    };
+    let io_err = |path: PathBuf| move |source| ScanError::Io { path, source };
     let mut listed = Vec::new();
-    for entry in fs::read_dir(abs).map_err(io_err(abs))? {
-        let entry = entry.map_err(io_err(abs))?;
+    for entry in fs::read_dir(abs).map_err(io_err(abs.to_path_buf()))? {
+        let entry = entry.map_err(io_err(abs.to_path_buf()))?;
         let name = entry
             .file_name()
             .into_string()
             .map_err(|_| ScanError::NonUtf8(entry.path()))?;
         // d_type from readdir; no stat needed to know a directory.
-        let is_dir = entry.file_type().map_err(io_err(&entry.path()))?.is_dir();
+        let is_dir = entry.file_type().map_err(io_err(entry.path()))?.is_dir();
         listed.push(Listed {
             name,
             is_dir,
             entry,
         });
     }
-    let per_entry: Vec<Vec<Entry>> = listed
+    // Sibling names hold no '/', so byte order is path order among them.
+    listed.sort_unstable_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+    let scanned: Vec<Option<(Entry, Vec<Entry>)>> = listed
         .into_par_iter()
-        .with_min_len(16)
+        .with_min_len(32)
         .map(|item| {
             let rel = if rel.is_empty() {
                 item.name
             } else {
-                format!("{rel}/{}", item.name)
+                let mut path = String::with_capacity(rel.len() + 1 + item.name.len());
+                path.push_str(rel);
+                path.push('/');
+                path.push_str(&item.name);
+                path
             };
             let excluded = filter.excluded(&rel);
             if excluded && (!item.is_dir || filter.can_skip_dir(&rel)) {
-                return Ok(Vec::new());
+                return Ok(None);
             }
-            let path = item.entry.path();
-            let meta = item.entry.metadata().map_err(io_err(&path))?;
-            let entry = entry_from(rel, &path, &meta)?;
+            // fstatat on the directory's fd: no path walk from the root.
+            let meta = item.entry.metadata().map_err(io_err(item.entry.path()))?;
+            let entry = entry_from(rel, &item.entry, &meta)?;
             if !item.is_dir {
-                return Ok(vec![entry]);
+                return Ok(Some((entry, Vec::new())));
             }
-            let mut below = scan_dir(&path, &entry.path, filter)?;
+            let below = scan_dir(&item.entry.path(), &entry.path, filter)?;
             // An excluded directory is kept only as the parent of something
             // a `!` pattern brought back.
-            if !excluded || !below.is_empty() {
-                below.push(entry);
+            if excluded && below.is_empty() {
+                return Ok(None);
             }
-            Ok(below)
+            Ok(Some((entry, below)))
         })
         .collect::<Result<_, ScanError>>()?;
-    Ok(per_entry.into_iter().flatten().collect())
+    let total = scanned
+        .iter()
+        .flatten()
+        .map(|(_, below)| 1 + below.len())
+        .sum();
+    let mut out = Vec::with_capacity(total);
+    for (entry, below) in scanned.into_iter().flatten() {
+        out.push(entry);
+        out.extend(below);
+    }
+    Ok(out)
 }
 
-fn entry_from(path: String, abs: &Path, meta: &fs::Metadata) -> Result<Entry, ScanError> {
+fn entry_from(
+    path: String,
+    dirent: &fs::DirEntry,
+    meta: &fs::Metadata,
+) -> Result<Entry, ScanError> {
     let ft = meta.file_type();
     let kind = if ft.is_file() {
         EntryKind::File
@@ -232,15 +251,16 @@ fn entry_from(path: String, abs: &Path, meta: &fs::Metadata) -> Result<Entry, Sc
         EntryKind::BlockDevice
     };
     let link_target = if kind == EntryKind::Symlink {
-        let target = fs::read_link(abs).map_err(|source| ScanError::Io {
-            path: abs.to_path_buf(),
+        let abs = dirent.path();
+        let target = fs::read_link(&abs).map_err(|source| ScanError::Io {
+            path: abs.clone(),
             source,
         })?;
         Some(
             target
                 .into_os_string()
                 .into_string()
-                .map_err(|_| ScanError::NonUtf8(abs.to_path_buf()))?,
+                .map_err(|_| ScanError::NonUtf8(abs))?,
         )
     } else {
         None

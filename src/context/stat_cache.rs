@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::RwLock;
 
 /// The stat fields that must be unchanged for a cached digest to be reused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -72,7 +72,8 @@ struct Record {
 /// The persistent cache for one context directory.
 pub struct StatCacheFile {
     path: PathBuf,
-    state: Mutex<State>,
+    // Read-mostly: every file of every build looks up, few insert.
+    state: RwLock<State>,
 }
 
 #[derive(Default)]
@@ -105,7 +106,7 @@ impl StatCacheFile {
         };
         StatCacheFile {
             path,
-            state: Mutex::new(State {
+            state: RwLock::new(State {
                 records,
                 dirty: false,
             }),
@@ -119,7 +120,7 @@ impl StatCacheFile {
 
     /// Number of records.
     pub fn len(&self) -> usize {
-        self.state.lock().map(|s| s.records.len()).unwrap_or(0)
+        self.state.read().map(|s| s.records.len()).unwrap_or(0)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -128,7 +129,7 @@ impl StatCacheFile {
 
     /// Drops records for paths `keep` rejects (files gone from the context).
     pub fn retain(&self, keep: impl Fn(&str) -> bool) {
-        if let Ok(mut state) = self.state.lock() {
+        if let Ok(mut state) = self.state.write() {
             let before = state.records.len();
             state.records.retain(|path, _| keep(path));
             if state.records.len() != before {
@@ -139,7 +140,7 @@ impl StatCacheFile {
 
     /// Writes the cache if anything changed since it was loaded.
     pub fn save(&self) -> Result<(), StatCacheError> {
-        let Ok(mut state) = self.state.lock() else {
+        let Ok(mut state) = self.state.write() else {
             return Ok(());
         };
         if !state.dirty {
@@ -168,13 +169,13 @@ impl StatCacheFile {
 
 impl FileDigestCache for StatCacheFile {
     fn get(&self, path: &str, stamp: &FileStamp) -> Option<[u8; 32]> {
-        let state = self.state.lock().ok()?;
+        let state = self.state.read().ok()?;
         let record = state.records.get(path)?;
         (record.stamp == *stamp).then_some(record.digest)
     }
 
     fn put(&self, path: &str, stamp: FileStamp, digest: [u8; 32]) {
-        if let Ok(mut state) = self.state.lock() {
+        if let Ok(mut state) = self.state.write() {
             state
                 .records
                 .insert(path.to_string(), Record { stamp, digest });
