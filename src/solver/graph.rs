@@ -113,6 +113,8 @@ pub enum GraphError {
     },
     #[error("{name}: input {id} is not a vertex of this graph")]
     UnknownInput { name: String, id: VertexId },
+    #[error("{name}: a source op takes no inputs")]
+    SourceWithInputs { name: String },
     #[error("{name}: an exec needs a writable layer mount at / as its first mount")]
     NoRootMount { name: String },
     #[error("{name}: cannot encode op: {source}")]
@@ -169,6 +171,11 @@ impl Graph {
                     id,
                 });
             }
+        }
+        // Inputs are part of a vertex's identity: stray ones would split
+        // vertices that are the same step.
+        if matches!(op, Op::Image(_) | Op::Context(_)) && !inputs.is_empty() {
+            return Err(GraphError::SourceWithInputs { name: info.name });
         }
         for input in op.referenced_inputs() {
             if input.index() >= inputs.len() {
