@@ -123,6 +123,7 @@ impl StatCacheFile {
         self.state.read().map(|s| s.records.len()).unwrap_or(0)
     }
 
+    /// Whether there are no records.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

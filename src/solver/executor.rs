@@ -80,6 +80,7 @@ impl<O> Default for MemoryCache<O> {
 }
 
 impl<O> MemoryCache<O> {
+    /// An empty cache.
     pub fn new() -> Self {
         Self::default()
     }
@@ -89,6 +90,7 @@ impl<O> MemoryCache<O> {
         self.entries.lock().map(|m| m.len()).unwrap_or(0)
     }
 
+    /// Whether nothing is recorded.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -158,6 +160,7 @@ struct CancelInner {
 }
 
 impl CancelToken {
+    /// A token not yet cancelled.
     pub fn new() -> CancelToken {
         CancelToken::default()
     }
@@ -168,6 +171,7 @@ impl CancelToken {
         self.inner.notify.notify_waiters();
     }
 
+    /// Whether [`CancelToken::cancel`] was called.
     pub fn is_cancelled(&self) -> bool {
         self.inner.cancelled.load(Ordering::SeqCst)
     }

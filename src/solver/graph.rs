@@ -308,6 +308,7 @@ pub struct InputList {
 }
 
 impl InputList {
+    /// An empty list.
     pub fn new() -> InputList {
         InputList::default()
     }

@@ -80,6 +80,7 @@ impl ProgressEvent {
 pub struct ProgressSender(mpsc::UnboundedSender<ProgressEvent>);
 
 impl ProgressSender {
+    /// Sends `event`; a closed channel drops it.
     pub fn send(&self, event: ProgressEvent) {
         let _ = self.0.send(event);
     }
@@ -194,6 +195,7 @@ struct Failure {
 }
 
 impl<W: Write> PlainPrinter<W> {
+    /// A printer writing to `out`.
     pub fn new(out: W) -> Self {
         PlainPrinter {
             out,

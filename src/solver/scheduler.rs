@@ -95,6 +95,7 @@ pub struct Solver<E: Executor, C> {
 }
 
 impl<E: Executor, C: CacheStore<E::Output>> Solver<E, C> {
+    /// A solver running ops with `executor`, caching results in `cache`.
     pub fn new(executor: Arc<E>, cache: Arc<C>) -> Self {
         Solver {
             executor,
@@ -105,6 +106,7 @@ impl<E: Executor, C: CacheStore<E::Output>> Solver<E, C> {
         }
     }
 
+    /// Replaces the default [`SolveOptions`].
     pub fn with_options(mut self, options: SolveOptions) -> Self {
         self.options = options;
         self
