@@ -12,3 +12,4 @@ pub mod image;
 pub mod parser;
 pub mod runtime;
 pub mod shell;
+pub mod solver;

@@ -1,0 +1,598 @@
+//! The operations a build graph is made of, modelled on BuildKit's LLB.
+//!
+//! An [`Op`] is a pure definition: it names its inputs by position
+//! ([`Input`]) in the owning vertex's input list, never by graph-local ids,
+//! so the same step always has the same [definition digest](Op::definition_digest)
+//! whichever graph it sits in. Nothing here is host-specific: no mtimes, no
+//! absolute host paths, no compression settings.
+//!
+//! Image configuration steps (ENV, WORKDIR, USER, LABEL, CMD, ...) are
+//! deliberately not ops. As in BuildKit they live in the lowering's stage
+//! state: their effect on later steps already reaches the graph through the
+//! `env`/`cwd`/`user` of each [`Exec`] (so cache keys see them), and the final
+//! image config is assembled from that state next to the solved root
+//! filesystem. A vertex for them would only add cache lookups and noise.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+
+use super::canonical;
+use crate::image::{Digest, ImageRef};
+
+/// An input of a vertex, by position in its input list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Input(pub u32);
+
+impl Input {
+    /// The position in the vertex's input list.
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// One build step: a source, a process run, or a filesystem edit.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Op {
+    /// A base image (`FROM`): resolves to layers and a config.
+    Image(ImageSource),
+    /// Files from a local directory (the build context or a named context).
+    Context(ContextSource),
+    /// A process run over a root filesystem plus extra mounts (`RUN`).
+    Exec(Exec),
+    /// A sequence of filesystem edits on a base (`COPY`, `ADD`, `WORKDIR`'s mkdir).
+    File(FileOp),
+}
+
+/// A base image source.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageSource {
+    /// The image; the lowering may already pin it (`name@sha256:...`).
+    #[serde(with = "image_ref_string")]
+    pub reference: ImageRef,
+    /// The platform to pick from a multi-platform index.
+    pub platform: Platform,
+}
+
+/// An OCI platform (`linux/amd64`, `linux/arm64/v8`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Platform {
+    pub os: String,
+    pub architecture: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+}
+
+impl Platform {
+    /// `linux/amd64`, the platform kiln builds for by default.
+    pub fn linux_amd64() -> Platform {
+        Platform {
+            os: "linux".into(),
+            architecture: "amd64".into(),
+            variant: None,
+        }
+    }
+}
+
+impl fmt::Display for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.os, self.architecture)?;
+        if let Some(v) = &self.variant {
+            write!(f, "/{v}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A local directory source; which files exist is decided when it is read,
+/// so its dependents key on the content they select (see `solver::key`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContextSource {
+    /// Which local directory: `context`, `dockerfile`, or a named context.
+    pub name: String,
+    /// Only these patterns are read (empty: everything).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub include: Vec<String>,
+    /// `.dockerignore` patterns.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<String>,
+    /// Paths whose symlinks are followed when read (e.g. the Dockerfile).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub follow_paths: Vec<String>,
+}
+
+/// A process run. `mounts[0]` is the root filesystem, mounted at `/`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Exec {
+    pub args: Vec<String>,
+    /// `KEY=value`, in order.
+    pub env: Vec<String>,
+    pub cwd: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub network: Network,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub security: Security,
+    pub mounts: Vec<ExecMount>,
+}
+
+/// The network a process sees (`RUN --network=`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Network {
+    /// Its own network namespace with outbound access.
+    #[default]
+    Sandbox,
+    Host,
+    None,
+}
+
+/// `RUN --security=`: insecure drops the sandbox (needs an entitlement).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Security {
+    #[default]
+    Sandbox,
+    Insecure,
+}
+
+/// One mount of an [`Exec`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecMount {
+    /// The input providing the content; `None` for an empty layer, a
+    /// tmpfs, a fresh cache, a secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<Input>,
+    /// Where it appears in the container.
+    pub dest: String,
+    /// The path inside the input that is mounted (`source=` in Dockerfile).
+    #[serde(default = "root_path", skip_serializing_if = "is_root_path")]
+    pub selector: String,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub readonly: bool,
+    pub kind: MountKind,
+}
+
+/// What kind of mount an [`ExecMount`] is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum MountKind {
+    /// A writable layer over the input; its result is the vertex's output
+    /// (this is what the root filesystem mount is).
+    Layer,
+    /// The input's content, bind-mounted; writes (if not readonly) are discarded.
+    Bind,
+    /// A persistent cache directory shared across builds by `id`.
+    Cache {
+        id: String,
+        sharing: CacheSharing,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        uid: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        gid: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mode: Option<u32>,
+    },
+    /// An empty tmpfs.
+    Tmpfs {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        size: Option<u64>,
+    },
+    /// A secret file; only its id reaches the cache key, never its value.
+    Secret {
+        id: String,
+        #[serde(default, skip_serializing_if = "is_default")]
+        required: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        uid: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        gid: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mode: Option<u32>,
+    },
+    /// An SSH agent socket forwarded by `id`.
+    Ssh {
+        id: String,
+        #[serde(default, skip_serializing_if = "is_default")]
+        required: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mode: Option<u32>,
+    },
+}
+
+/// How concurrent builds share a cache mount (`sharing=`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CacheSharing {
+    #[default]
+    Shared,
+    Private,
+    Locked,
+}
+
+/// Filesystem edits applied in order on top of `base` (or an empty tree).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileOp {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<Input>,
+    pub actions: Vec<FileAction>,
+}
+
+/// One filesystem edit.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum FileAction {
+    Copy(CopyAction),
+    Mkdir {
+        path: String,
+        mode: u32,
+        #[serde(default, skip_serializing_if = "is_default")]
+        make_parents: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        chown: Option<Chown>,
+    },
+    Mkfile {
+        path: String,
+        mode: u32,
+        #[serde(with = "hex_bytes")]
+        data: Vec<u8>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        chown: Option<Chown>,
+    },
+    Rm {
+        path: String,
+        #[serde(default, skip_serializing_if = "is_default")]
+        allow_not_found: bool,
+        #[serde(default, skip_serializing_if = "is_default")]
+        allow_wildcard: bool,
+    },
+    Symlink {
+        target: String,
+        path: String,
+    },
+}
+
+/// A copy of `src` from input `source` to `dest` (one per COPY source path).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CopyAction {
+    pub source: Input,
+    pub src: String,
+    pub dest: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chown: Option<Chown>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chmod: Option<Chmod>,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub follow_symlinks: bool,
+    /// Copy a directory's contents rather than the directory itself.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub dir_contents_only: bool,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub create_dest_path: bool,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub allow_wildcard: bool,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub allow_empty_wildcard: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub include: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<String>,
+    /// `ADD` of a local tar archive: unpack it.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub attempt_unpack: bool,
+    /// `COPY --parents`: keep the source's parent directories.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub parents: bool,
+    /// Fixed timestamp for created files (`SOURCE_DATE_EPOCH`), seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_time: Option<i64>,
+}
+
+impl CopyAction {
+    /// A plain copy with BuildKit's Dockerfile defaults (follow symlinks,
+    /// copy directory contents, create the destination, allow wildcards).
+    pub fn new(source: Input, src: impl Into<String>, dest: impl Into<String>) -> CopyAction {
+        CopyAction {
+            source,
+            src: src.into(),
+            dest: dest.into(),
+            chown: None,
+            chmod: None,
+            follow_symlinks: true,
+            dir_contents_only: true,
+            create_dest_path: true,
+            allow_wildcard: true,
+            allow_empty_wildcard: false,
+            include: Vec::new(),
+            exclude: Vec::new(),
+            attempt_unpack: false,
+            parents: false,
+            created_time: None,
+        }
+    }
+}
+
+/// `--chown=user[:group]`, as written; names are resolved in the destination.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Chown {
+    pub user: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+}
+
+/// `--chmod=`: octal bits or a symbolic mode (`u+x,g-w`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Chmod {
+    Octal(u32),
+    Symbolic(String),
+}
+
+/// Which part of an input a vertex reads; for a context input the cache key
+/// uses the content digest of exactly this selection.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ContentSelector {
+    /// Path inside the input (`/` for all of it).
+    pub path: String,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub wildcard: bool,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub follow_links: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub include: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<String>,
+}
+
+impl ContentSelector {
+    /// The whole input.
+    pub fn all() -> ContentSelector {
+        ContentSelector::path("/")
+    }
+
+    /// One path, followed if it is a symlink.
+    pub fn path(path: impl Into<String>) -> ContentSelector {
+        ContentSelector {
+            path: path.into(),
+            wildcard: false,
+            follow_links: true,
+            include: Vec::new(),
+            exclude: Vec::new(),
+        }
+    }
+}
+
+impl Op {
+    /// The sha256 of the op's canonical encoding: equal ops have equal
+    /// digests whatever graph or host they come from.
+    pub fn definition_digest(&self) -> Result<Digest, serde_json::Error> {
+        canonical::digest(self)
+    }
+
+    /// Every input position the op refers to, in order of appearance.
+    pub fn referenced_inputs(&self) -> Vec<Input> {
+        match self {
+            Op::Image(_) | Op::Context(_) => Vec::new(),
+            Op::Exec(exec) => exec.mounts.iter().filter_map(|m| m.input).collect(),
+            Op::File(file) => {
+                let mut inputs: Vec<Input> = file.base.into_iter().collect();
+                for action in &file.actions {
+                    if let FileAction::Copy(copy) = action {
+                        inputs.push(copy.source);
+                    }
+                }
+                inputs
+            }
+        }
+    }
+
+    /// What the op reads from `input`: the selectors whose content digests
+    /// stand in for the input's key when the input is a local context.
+    /// An input used whole (a root filesystem, a copy base) reads `/`.
+    pub fn content_selectors(&self, input: Input) -> Vec<ContentSelector> {
+        let mut selectors = Vec::new();
+        let mut whole = false;
+        match self {
+            Op::Image(_) | Op::Context(_) => {}
+            Op::Exec(exec) => {
+                for (i, mount) in exec.mounts.iter().enumerate() {
+                    if mount.input != Some(input) {
+                        continue;
+                    }
+                    // The root filesystem and writable layers take everything.
+                    if i == 0 || mount.kind == MountKind::Layer {
+                        whole = true;
+                    } else {
+                        selectors.push(ContentSelector::path(mount.selector.clone()));
+                    }
+                }
+            }
+            Op::File(file) => {
+                whole = file.base == Some(input);
+                for action in &file.actions {
+                    if let FileAction::Copy(copy) = action {
+                        if copy.source == input {
+                            selectors.push(ContentSelector {
+                                path: copy.src.clone(),
+                                wildcard: copy.allow_wildcard,
+                                follow_links: copy.follow_symlinks,
+                                include: copy.include.clone(),
+                                exclude: copy.exclude.clone(),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        if whole {
+            return vec![ContentSelector::all()];
+        }
+        // Two COPYs of the same path read the same content: hash it once.
+        let mut seen = std::collections::HashSet::new();
+        selectors.retain(|s| seen.insert(s.clone()));
+        selectors
+    }
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
+}
+
+fn root_path() -> String {
+    "/".to_string()
+}
+
+fn is_root_path(path: &str) -> bool {
+    path == "/"
+}
+
+/// `ImageRef` travels as its normalized string form.
+mod image_ref_string {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(r: &ImageRef, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(r)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<ImageRef, D::Error> {
+        let s = String::deserialize(d)?;
+        ImageRef::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// File data travels as lowercase hex so the encoding stays plain JSON text.
+mod hex_bytes {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(data: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(data))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s = String::deserialize(d)?;
+        hex::decode(s).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str], env: &[&str]) -> Op {
+        Op::Exec(Exec {
+            args: args.iter().map(|s| s.to_string()).collect(),
+            env: env.iter().map(|s| s.to_string()).collect(),
+            cwd: "/".into(),
+            user: None,
+            hostname: None,
+            network: Network::Sandbox,
+            security: Security::Sandbox,
+            mounts: vec![ExecMount {
+                input: Some(Input(0)),
+                dest: "/".into(),
+                selector: "/".into(),
+                readonly: false,
+                kind: MountKind::Layer,
+            }],
+        })
+    }
+
+    #[test]
+    fn equal_ops_have_equal_digests_and_any_field_changes_it() {
+        let a = run(&["sh", "-c", "make"], &["PATH=/bin"]);
+        let b = run(&["sh", "-c", "make"], &["PATH=/bin"]);
+        assert_eq!(
+            a.definition_digest().unwrap(),
+            b.definition_digest().unwrap()
+        );
+        let c = run(&["sh", "-c", "make"], &["PATH=/usr/bin"]);
+        assert_ne!(
+            a.definition_digest().unwrap(),
+            c.definition_digest().unwrap()
+        );
+    }
+
+    #[test]
+    fn default_fields_are_left_out_of_the_encoding() {
+        // Keeps old digests valid when a new defaulted field is added.
+        let encoded = canonical::encode(&run(&["true"], &[])).unwrap();
+        let text = String::from_utf8(encoded).unwrap();
+        assert_eq!(
+            text,
+            r#"{"args":["true"],"cwd":"/","env":[],"mounts":[{"dest":"/","input":0,"kind":{"type":"layer"}}],"op":"exec"}"#
+        );
+    }
+
+    #[test]
+    fn ops_round_trip_through_json() {
+        let op = Op::File(FileOp {
+            base: Some(Input(0)),
+            actions: vec![
+                FileAction::Copy(CopyAction::new(Input(1), "src/", "/app/")),
+                FileAction::Mkfile {
+                    path: "/x".into(),
+                    mode: 0o644,
+                    data: b"\x00hi".to_vec(),
+                    chown: None,
+                },
+            ],
+        });
+        let json = serde_json::to_string(&op).unwrap();
+        let back: Op = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, op);
+        let image = Op::Image(ImageSource {
+            reference: ImageRef::parse("alpine:3.19").unwrap(),
+            platform: Platform::linux_amd64(),
+        });
+        let json = serde_json::to_string(&image).unwrap();
+        assert!(json.contains("docker.io/library/alpine:3.19"), "{json}");
+        assert_eq!(serde_json::from_str::<Op>(&json).unwrap(), image);
+    }
+
+    #[test]
+    fn copy_sources_are_read_by_selection_and_bases_whole() {
+        let op = Op::File(FileOp {
+            base: Some(Input(0)),
+            actions: vec![
+                FileAction::Copy(CopyAction::new(Input(1), "a.txt", "/")),
+                FileAction::Copy(CopyAction::new(Input(1), "src/*.rs", "/src/")),
+                FileAction::Copy(CopyAction::new(Input(1), "a.txt", "/again/")),
+            ],
+        });
+        let paths: Vec<String> = op
+            .content_selectors(Input(1))
+            .into_iter()
+            .map(|s| s.path)
+            .collect();
+        assert_eq!(paths, ["a.txt", "src/*.rs"]);
+        assert_eq!(op.content_selectors(Input(0)), vec![ContentSelector::all()]);
+        assert_eq!(
+            op.referenced_inputs(),
+            [Input(0), Input(1), Input(1), Input(1)]
+        );
+    }
+
+    #[test]
+    fn exec_bind_mounts_are_read_by_their_source_path() {
+        let Op::Exec(mut exec) = run(&["true"], &[]) else {
+            unreachable!()
+        };
+        exec.mounts.push(ExecMount {
+            input: Some(Input(1)),
+            dest: "/src".into(),
+            selector: "pkg".into(),
+            readonly: true,
+            kind: MountKind::Bind,
+        });
+        let op = Op::Exec(exec);
+        assert_eq!(
+            op.content_selectors(Input(1)),
+            vec![ContentSelector::path("pkg")]
+        );
+        assert_eq!(op.content_selectors(Input(0)), vec![ContentSelector::all()]);
+    }
+}

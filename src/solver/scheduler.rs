@@ -1,0 +1,502 @@
+//! Solving a graph: keys first, then only the work the cache cannot supply.
+//!
+//! Each vertex has two memoized steps, each run at most once however many
+//! dependents ask:
+//! - **key**: its inputs' keys (or, for a local context input, the digest
+//!   of the content read from it), then a cache lookup;
+//! - **output**: the cached result if the lookup hit, otherwise the
+//!   inputs' outputs and one call to the executor.
+//!
+//! Computing a key does not need the inputs' outputs, so when a vertex is
+//! cached nothing below it runs (BuildKit's lazy loading). Independent
+//! inputs are worked on in parallel tasks; executor calls run on tokio's
+//! blocking pool, at most `concurrency` at a time. The first failure
+//! cancels the build: nothing new starts, running executors see their
+//! [`CancelToken`] fire, and `solve` returns only after every started call
+//! has returned, so no executor outlives the build.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{OnceCell, Semaphore};
+
+use super::executor::{CacheStore, CancelToken, ExecError, Executor, Job, LogSink};
+use super::graph::{Graph, GraphError, VertexId};
+use super::key::{image_key, vertex_key, CacheKey, InputKey, SelectedContent};
+use super::op::{Input, Op};
+use super::progress::{ProgressEvent, ProgressSender};
+
+/// How a build is solved.
+#[derive(Clone, Debug)]
+pub struct SolveOptions {
+    /// Most executor calls at once (default: number of CPUs).
+    pub concurrency: usize,
+    /// `--no-cache`: never use cached results, but record fresh ones.
+    pub no_cache: bool,
+    /// Output lines kept per vertex for its error report.
+    pub log_tail_lines: usize,
+}
+
+impl Default for SolveOptions {
+    fn default() -> Self {
+        SolveOptions {
+            concurrency: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            no_cache: false,
+            log_tail_lines: 20,
+        }
+    }
+}
+
+/// Why a build did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum SolveError {
+    /// The first vertex that failed; `location` is where the step comes
+    /// from (`Dockerfile:12`).
+    #[error("{}{name}: {error}", location.as_deref().map(|l| format!("{l}: ")).unwrap_or_default())]
+    Vertex {
+        vertex: VertexId,
+        name: String,
+        location: Option<String>,
+        error: ExecError,
+        log_tail: Vec<String>,
+    },
+    #[error("build cancelled")]
+    Cancelled,
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+}
+
+/// A successful build.
+#[derive(Clone, Debug)]
+pub struct Solution<O> {
+    /// The target's result.
+    pub output: O,
+    /// The target's cache key.
+    pub key: CacheKey,
+    /// Key of every vertex whose key was computed.
+    pub keys: HashMap<VertexId, CacheKey>,
+    /// Vertices the executor ran.
+    pub executed: usize,
+    /// Vertices found in the cache.
+    pub cached: usize,
+}
+
+/// Solves graphs with one executor and cache. One solver per build: after
+/// a failure or [`CancelToken::cancel`] its token stays cancelled.
+pub struct Solver<E: Executor, C> {
+    executor: Arc<E>,
+    cache: Arc<C>,
+    options: SolveOptions,
+    progress: Option<ProgressSender>,
+    cancel: CancelToken,
+}
+
+impl<E: Executor, C: CacheStore<E::Output>> Solver<E, C> {
+    /// A solver running ops with `executor`, caching results in `cache`.
+    pub fn new(executor: Arc<E>, cache: Arc<C>) -> Self {
+        Solver {
+            executor,
+            cache,
+            options: SolveOptions::default(),
+            progress: None,
+            cancel: CancelToken::new(),
+        }
+    }
+
+    /// Replaces the default [`SolveOptions`].
+    pub fn with_options(mut self, options: SolveOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Sends progress events to `progress`.
+    pub fn with_progress(mut self, progress: ProgressSender) -> Self {
+        self.progress = Some(progress);
+        self
+    }
+
+    /// The token that cancels this solver's builds (e.g. on Ctrl-C).
+    pub fn cancel_token(&self) -> CancelToken {
+        self.cancel.clone()
+    }
+
+    /// Builds `target` and whatever it needs from `graph`.
+    pub async fn solve(
+        &self,
+        graph: Arc<Graph>,
+        target: VertexId,
+    ) -> Result<Solution<E::Output>, SolveError> {
+        if graph.get(target).is_none() {
+            return Err(GraphError::UnknownVertex(target).into());
+        }
+        let run = Arc::new(Run {
+            nodes: (0..graph.len()).map(|_| Node::default()).collect(),
+            graph,
+            executor: self.executor.clone(),
+            cache: self.cache.clone(),
+            options: self.options.clone(),
+            progress: self.progress.clone(),
+            cancel: self.cancel.clone(),
+            permits: Arc::new(Semaphore::new(self.options.concurrency.max(1))),
+            first_error: Mutex::new(None),
+            executed: AtomicUsize::new(0),
+            cached: AtomicUsize::new(0),
+        });
+        let result = run.clone().output(target).await;
+        let first_error = run.first_error.lock().ok().and_then(|mut e| e.take());
+        match (result, first_error) {
+            (Ok(output), None) => {
+                let keys: HashMap<VertexId, CacheKey> = run
+                    .nodes
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, node)| match node.key.get() {
+                        Some(Ok(keyed)) => {
+                            Some((VertexId::from_index(i as u32), keyed.key.clone()))
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                Ok(Solution {
+                    output,
+                    key: keys[&target].clone(),
+                    keys,
+                    executed: run.executed.load(Ordering::SeqCst),
+                    cached: run.cached.load(Ordering::SeqCst),
+                })
+            }
+            (_, Some(err)) => Err(err),
+            (Err(_), None) => Err(SolveError::Cancelled),
+        }
+    }
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// Why a step did not produce a value; the details of a failure are in
+/// `Run::first_error` and in progress events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Halt {
+    Failed,
+    Cancelled,
+}
+
+#[derive(Clone)]
+struct Keyed<O> {
+    key: CacheKey,
+    hit: Option<O>,
+}
+
+struct Node<O> {
+    key: OnceCell<Result<Keyed<O>, Halt>>,
+    output: OnceCell<Result<O, Halt>>,
+}
+
+impl<O> Default for Node<O> {
+    fn default() -> Self {
+        Node {
+            key: OnceCell::new(),
+            output: OnceCell::new(),
+        }
+    }
+}
+
+/// The state of one `solve` call, shared by its tasks.
+struct Run<E: Executor, C> {
+    graph: Arc<Graph>,
+    executor: Arc<E>,
+    cache: Arc<C>,
+    options: SolveOptions,
+    progress: Option<ProgressSender>,
+    cancel: CancelToken,
+    permits: Arc<Semaphore>,
+    nodes: Vec<Node<E::Output>>,
+    first_error: Mutex<Option<SolveError>>,
+    executed: AtomicUsize,
+    cached: AtomicUsize,
+}
+
+impl<E: Executor, C: CacheStore<E::Output>> Run<E, C> {
+    fn key(self: Arc<Self>, v: VertexId) -> BoxFuture<Result<Keyed<E::Output>, Halt>> {
+        Box::pin(async move {
+            let node = &self.nodes[v.index()];
+            node.key
+                .get_or_init(|| self.clone().compute_key(v))
+                .await
+                .clone()
+        })
+    }
+
+    fn output(self: Arc<Self>, v: VertexId) -> BoxFuture<Result<E::Output, Halt>> {
+        Box::pin(async move {
+            let node = &self.nodes[v.index()];
+            node.output
+                .get_or_init(|| self.clone().compute_output(v))
+                .await
+                .clone()
+        })
+    }
+
+    async fn compute_key(self: Arc<Self>, v: VertexId) -> Result<Keyed<E::Output>, Halt> {
+        let vertex = &self.graph[v];
+        let key = match vertex.op() {
+            Op::Image(source) => {
+                let resolved = match source.reference.digest() {
+                    Some(pinned) => pinned.clone(),
+                    None => {
+                        let (executor, source) = (self.executor.clone(), source.clone());
+                        self.blocking(v, move || executor.resolve_image(&source))
+                            .await?
+                    }
+                };
+                image_key(&resolved, &source.platform)
+            }
+            // A context's files are only known once read, so its own key is
+            // never looked up; dependents key on what they read from it.
+            Op::Context(_) => {
+                return Ok(Keyed {
+                    key: vertex_key(vertex.definition_digest(), &[]),
+                    hit: None,
+                })
+            }
+            Op::Exec(_) | Op::File(_) => {
+                let tasks: Vec<_> = (0..vertex.inputs().len())
+                    .map(|pos| tokio::spawn(self.clone().input_key(v, Input(pos as u32))))
+                    .collect();
+                let inputs = self.join_all(v, tasks).await?;
+                vertex_key(vertex.definition_digest(), &inputs)
+            }
+        };
+        let hit = if self.options.no_cache {
+            None
+        } else {
+            let (cache, lookup_key) = (self.cache.clone(), key.clone());
+            tokio::task::spawn_blocking(move || cache.lookup(&lookup_key))
+                .await
+                .unwrap_or_else(|err| {
+                    tracing::warn!(vertex = %v, "cache lookup panicked: {err}");
+                    None
+                })
+        };
+        if hit.is_some() {
+            self.cached.fetch_add(1, Ordering::SeqCst);
+            self.emit(ProgressEvent::Cached {
+                vertex: v,
+                name: vertex.info().name.as_str().into(),
+            });
+        }
+        Ok(Keyed { key, hit })
+    }
+
+    /// What input `pos` of `v` adds to `v`'s key.
+    async fn input_key(self: Arc<Self>, v: VertexId, pos: Input) -> Result<InputKey, Halt> {
+        let vertex = &self.graph[v];
+        let Some(input) = vertex.input(pos) else {
+            unreachable!("Graph::add checked input positions");
+        };
+        if !matches!(self.graph[input].op(), Op::Context(_)) {
+            return Ok(InputKey::Vertex(self.clone().key(input).await?.key));
+        }
+        let context = self.clone().output(input).await?;
+        let mut selected = Vec::new();
+        for selector in vertex.op().content_selectors(pos) {
+            let (executor, context, sel) =
+                (self.executor.clone(), context.clone(), selector.clone());
+            let digest = self
+                .blocking(v, move || executor.content_digest(&context, &sel))
+                .await?;
+            selected.push(SelectedContent { selector, digest });
+        }
+        Ok(InputKey::Content(selected))
+    }
+
+    async fn compute_output(self: Arc<Self>, v: VertexId) -> Result<E::Output, Halt> {
+        let keyed = self.clone().key(v).await?;
+        if let Some(hit) = keyed.hit {
+            return Ok(hit);
+        }
+        let vertex = &self.graph[v];
+        let tasks: Vec<_> = vertex
+            .inputs()
+            .iter()
+            .map(|&input| tokio::spawn(self.clone().output(input)))
+            .collect();
+        let inputs = self.join_all(v, tasks).await?;
+        let _permit = self.permit().await?;
+
+        let started = Instant::now();
+        self.emit(ProgressEvent::Started {
+            vertex: v,
+            name: vertex.info().name.as_str().into(),
+        });
+        let log = Arc::new(LogSink::new(
+            v,
+            started,
+            self.progress.clone(),
+            self.options.log_tail_lines,
+        ));
+        // Context reads are never recorded: their key does not cover content.
+        let record = !matches!(vertex.op(), Op::Context(_));
+        let job_log = log.clone();
+        let (graph, executor, cache, cancel, key) = (
+            self.graph.clone(),
+            self.executor.clone(),
+            self.cache.clone(),
+            self.cancel.clone(),
+            keyed.key,
+        );
+        let result = tokio::task::spawn_blocking(move || {
+            let job = Job {
+                id: v,
+                vertex: &graph[v],
+                key: &key,
+                inputs: &inputs,
+                log: &job_log,
+                cancel: &cancel,
+            };
+            let output = executor.execute(&job)?;
+            if record {
+                cache.record(&key, &output);
+            }
+            Ok(output)
+        })
+        .await
+        .unwrap_or_else(|err| Err(ExecError::msg(format!("executor panicked: {err}"))));
+        log.flush();
+        let duration = started.elapsed();
+        match result {
+            Ok(output) => {
+                self.executed.fetch_add(1, Ordering::SeqCst);
+                self.emit(ProgressEvent::Finished {
+                    vertex: v,
+                    duration,
+                });
+                Ok(output)
+            }
+            Err(ExecError::Cancelled) if self.cancel.is_cancelled() => {
+                self.emit(ProgressEvent::Cancelled {
+                    vertex: v,
+                    duration,
+                });
+                Err(Halt::Cancelled)
+            }
+            Err(error) => Err(self.fail(v, error, log.tail(), Some(duration))),
+        }
+    }
+
+    /// Awaits every task (never leaving one running), returning their
+    /// values in order or the most serious halt.
+    async fn join_all<T>(
+        &self,
+        v: VertexId,
+        tasks: Vec<tokio::task::JoinHandle<Result<T, Halt>>>,
+    ) -> Result<Vec<T>, Halt> {
+        let mut values = Vec::with_capacity(tasks.len());
+        let mut halt = None;
+        for task in tasks {
+            match task.await {
+                Ok(Ok(value)) => values.push(value),
+                Ok(Err(h)) => halt = Some(worse(halt, h)),
+                Err(err) => {
+                    let h = self.fail(
+                        v,
+                        ExecError::msg(format!("task panicked: {err}")),
+                        vec![],
+                        None,
+                    );
+                    halt = Some(worse(halt, h));
+                }
+            }
+        }
+        match halt {
+            Some(h) => Err(h),
+            None => Ok(values),
+        }
+    }
+
+    /// Runs a blocking executor call for `v` under the concurrency limit;
+    /// an error fails `v`.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        v: VertexId,
+        call: impl FnOnce() -> Result<T, ExecError> + Send + 'static,
+    ) -> Result<T, Halt> {
+        let _permit = self.permit().await?;
+        let result = tokio::task::spawn_blocking(call)
+            .await
+            .unwrap_or_else(|err| Err(ExecError::msg(format!("executor panicked: {err}"))));
+        match result {
+            Ok(value) => Ok(value),
+            Err(ExecError::Cancelled) if self.cancel.is_cancelled() => Err(Halt::Cancelled),
+            Err(error) => Err(self.fail(v, error, Vec::new(), None)),
+        }
+    }
+
+    /// A slot under the concurrency limit, unless the build is cancelled
+    /// (checked before and after waiting, so nothing starts after a failure).
+    async fn permit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, Halt> {
+        if self.cancel.is_cancelled() {
+            return Err(Halt::Cancelled);
+        }
+        let permit = tokio::select! {
+            permit = self.permits.clone().acquire_owned() => permit.map_err(|_| Halt::Cancelled)?,
+            () = self.cancel.cancelled() => return Err(Halt::Cancelled),
+        };
+        if self.cancel.is_cancelled() {
+            return Err(Halt::Cancelled);
+        }
+        Ok(permit)
+    }
+
+    /// Records `v`'s failure (the first one becomes the build's error),
+    /// cancels the build and reports it.
+    fn fail(
+        &self,
+        v: VertexId,
+        error: ExecError,
+        log_tail: Vec<String>,
+        duration: Option<Duration>,
+    ) -> Halt {
+        let info = self.graph[v].info();
+        tracing::debug!(vertex = %v, name = %info.name, "vertex failed: {error}");
+        self.emit(ProgressEvent::Failed {
+            vertex: v,
+            name: info.name.as_str().into(),
+            error: error.to_string(),
+            log_tail: log_tail.clone(),
+            duration,
+        });
+        if let Ok(mut first) = self.first_error.lock() {
+            if first.is_none() {
+                *first = Some(SolveError::Vertex {
+                    vertex: v,
+                    name: info.name.clone(),
+                    location: info.location.clone(),
+                    error,
+                    log_tail,
+                });
+            }
+        }
+        self.cancel.cancel();
+        Halt::Failed
+    }
+
+    fn emit(&self, event: ProgressEvent) {
+        if let Some(progress) = &self.progress {
+            progress.send(event);
+        }
+    }
+}
+
+fn worse(current: Option<Halt>, new: Halt) -> Halt {
+    match (current, new) {
+        (Some(Halt::Failed), _) | (_, Halt::Failed) => Halt::Failed,
+        _ => Halt::Cancelled,
+    }
+}
+
+#[cfg(test)]
+mod tests;
