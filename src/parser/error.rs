@@ -1,0 +1,189 @@
+//! Parse errors: what went wrong, where, with the offending line quoted.
+//!
+//! Displayed as
+//!
+//! ```text
+//! Dockerfile:3:6: unknown flag: --fomr (did you mean --from?)
+//!     3 | COPY --fomr=build /app /app
+//!       |      ^
+//! ```
+
+use super::text::{go_lossy, rune_count};
+use serde::Serialize;
+use std::fmt;
+
+/// A place in the source: 1-based line, 1-based column counted in
+/// characters (each invalid UTF-8 byte counts as one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize)]
+pub struct Position {
+    pub line: usize,
+    pub column: usize,
+}
+
+impl Position {
+    /// The position `byte_col` bytes into the physical line that starts at
+    /// `line_start` in `source`.
+    pub fn locate(source: &[u8], line: usize, line_start: usize, byte_col: usize) -> Position {
+        let end = (line_start + byte_col).min(source.len());
+        let start = line_start.min(end);
+        Position {
+            line,
+            column: rune_count(&source[start..end]) + 1,
+        }
+    }
+}
+
+/// What is wrong, in words. Messages follow BuildKit's, lower-cased.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ErrorKind {
+    #[error("file with no instructions")]
+    NoInstructions,
+    #[error("dockerfile line greater than max allowed size of 65535")]
+    LineTooLong,
+    #[error("only one {0} parser directive can be used")]
+    DuplicateDirective(String),
+    #[error("invalid escape token '{0}' does not match ` or \\")]
+    InvalidEscapeToken(String),
+    #[error("unterminated heredoc (no line {0:?} closes it)")]
+    UnterminatedHeredoc(String),
+    #[error("heredoc: {0}")]
+    HeredocLexing(String),
+    #[error("when using JSON array syntax, arrays must be comprised of strings only")]
+    JsonNotStrings,
+    #[error("{0} must have two arguments")]
+    MissingValue(String),
+    #[error("syntax error - can't find = in {0}. must be of the form: name=value")]
+    MissingEquals(String),
+    #[error("unknown instruction: {name}{}", suggestion_suffix(.suggestion))]
+    UnknownInstruction {
+        name: String,
+        suggestion: Option<String>,
+    },
+    #[error("unknown flag: {flag}{}", suggestion_suffix(.suggestion))]
+    UnknownFlag {
+        flag: String,
+        suggestion: Option<String>,
+    },
+    #[error("duplicate flag specified: {0}")]
+    DuplicateFlag(String),
+    #[error("missing a value on flag: {0}")]
+    MissingFlagValue(String),
+    #[error("expecting boolean value for flag {flag}, not: {value}")]
+    NotABool { flag: String, value: String },
+    #[error("{0} requires the arguments to be in JSON form")]
+    NotJson(String),
+    #[error("no build stage in current context")]
+    NoStage,
+    /// Any other instruction-level rule (argument counts, values).
+    #[error("{0}")]
+    Instruction(String),
+}
+
+fn suggestion_suffix(s: &Option<String>) -> String {
+    s.as_ref()
+        .map(|m| format!(" (did you mean {m}?)"))
+        .unwrap_or_default()
+}
+
+/// An error with its location in a Dockerfile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    /// File name as given to the parser.
+    pub file: String,
+    pub position: Position,
+    /// The offending physical line (without its line ending), if it exists.
+    pub source_line: Option<String>,
+    pub kind: ErrorKind,
+}
+
+impl ParseError {
+    /// Builds an error at `position`, quoting that line of `source`.
+    pub fn new(file: &str, source: &[u8], position: Position, kind: ErrorKind) -> Self {
+        ParseError {
+            file: file.to_string(),
+            position,
+            source_line: line_text(source, position.line),
+            kind,
+        }
+    }
+}
+
+/// The text of 1-based line `line`, without its line ending.
+fn line_text(source: &[u8], line: usize) -> Option<String> {
+    let bytes = source
+        .split_inclusive(|&b| b == b'\n')
+        .nth(line.checked_sub(1)?)?;
+    let mut end = bytes.len();
+    while end > 0 && matches!(bytes[end - 1], b'\n' | b'\r') {
+        end -= 1;
+    }
+    Some(go_lossy(&bytes[..end]).into_owned())
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Position { line, column } = self.position;
+        write!(f, "{}:{line}:{column}: {}", self.file, self.kind)?;
+        if let Some(src) = &self.source_line {
+            let gutter = line.to_string().len().max(4);
+            write!(f, "\n {line:>gutter$} | {src}")?;
+            // Keep tabs under tabs so the caret lines up in a terminal.
+            let pad: String = src
+                .chars()
+                .take(column.saturating_sub(1))
+                .map(|c| if c == '\t' { '\t' } else { ' ' })
+                .collect();
+            write!(f, "\n {:>gutter$} | {pad}^", "")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ParseError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.kind)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_quotes_the_line_with_a_caret() {
+        let src = b"FROM a\n\tCOPY --x a b\n";
+        let e = ParseError::new(
+            "Dockerfile",
+            src,
+            Position { line: 2, column: 7 },
+            ErrorKind::UnknownFlag {
+                flag: "--x".into(),
+                suggestion: None,
+            },
+        );
+        assert_eq!(
+            e.to_string(),
+            "Dockerfile:2:7: unknown flag: --x\n    2 | \tCOPY --x a b\n      | \t     ^"
+        );
+    }
+
+    #[test]
+    fn missing_line_is_not_shown() {
+        let e = ParseError::new(
+            "Dockerfile",
+            b"",
+            Position { line: 1, column: 1 },
+            ErrorKind::NoInstructions,
+        );
+        assert_eq!(e.to_string(), "Dockerfile:1:1: file with no instructions");
+    }
+
+    #[test]
+    fn locate_counts_characters() {
+        let src = "é\tRUN".as_bytes();
+        assert_eq!(
+            Position::locate(src, 1, 0, 3),
+            Position { line: 1, column: 3 }
+        );
+    }
+}
