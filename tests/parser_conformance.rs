@@ -2,7 +2,10 @@
 //! `../shared/conformance/` (BuildKit's own parser test files and 45
 //! real-world Dockerfiles) must give BuildKit's AST dump byte for byte, or
 //! fail where BuildKit fails. Checked through the library and through the
-//! `kiln debug parse --format buildkit` binary.
+//! `kiln debug parse --format buildkit` binary. `testdata/parser/` adds
+//! kiln's own cases for what the fixtures do not cover (heredoc variants,
+//! CRLF + BOM + backtick escape, directive block, flags, byte quoting);
+//! their `result` files were derived by hand from BuildKit's rules.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -20,7 +23,11 @@ struct Case {
 /// The cases under `dir`; `negative` cases have no `result` and must fail.
 /// A missing directory fails the test: fixtures are required.
 fn cases(dir: &str, negative: bool) -> Vec<Case> {
-    let root = Path::new(FIXTURES).join(dir);
+    cases_in(FIXTURES, dir, negative)
+}
+
+fn cases_in(base: &str, dir: &str, negative: bool) -> Vec<Case> {
+    let root = Path::new(base).join(dir);
     let entries = std::fs::read_dir(&root)
         .unwrap_or_else(|e| panic!("fixture dir {} missing: {e}", root.display()));
     let mut out: Vec<Case> = entries
@@ -53,7 +60,18 @@ fn all_cases() -> Vec<Case> {
     assert_eq!(parser.len(), 33, "BuildKit parser cases");
     assert_eq!(negative.len(), 4, "BuildKit negative cases");
     assert_eq!(real.len(), 45, "real-world cases");
-    parser.into_iter().chain(negative).chain(real).collect()
+    let own = cases_in(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/testdata"),
+        "parser",
+        false,
+    );
+    assert!(own.len() >= 7, "kiln testdata cases");
+    parser
+        .into_iter()
+        .chain(negative)
+        .chain(real)
+        .chain(own)
+        .collect()
 }
 
 /// A readable line diff: every differing line, expected then actual.

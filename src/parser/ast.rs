@@ -350,3 +350,38 @@ impl Heredoc {
 pub fn serialize_lossy<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&super::text::go_lossy(bytes))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_shape_is_tagged_and_flat() {
+        let inst = Instruction {
+            span: Span {
+                line: 2,
+                column: 1,
+                end_line: 2,
+                original: "USER me".into(),
+            },
+            kind: InstructionKind::User(User { user: "me".into() }),
+        };
+        let v = serde_json::to_value(&inst).expect("serializes");
+        assert_eq!(v["instruction"], "USER");
+        assert_eq!(v["user"], "me");
+        assert_eq!(v["span"]["line"], 2);
+        let shell = serde_json::to_value(CommandLine::Shell("x".into())).expect("serializes");
+        assert_eq!(shell, serde_json::json!({"shell": "x"}));
+    }
+
+    #[test]
+    fn bytes_serialize_as_text() {
+        let src = InlineSource {
+            path: "f".into(),
+            data: b"a\xffb".to_vec(),
+            expand: true,
+        };
+        let v = serde_json::to_value(&src).expect("serializes");
+        assert_eq!(v["data"], "a\u{FFFD}b");
+    }
+}

@@ -99,3 +99,27 @@ impl RawDockerfile {
         instructions::build(self)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_layers_from_one_source() {
+        let src = b"FROM alpine\nRUN echo hi\n";
+        let raw = parse_raw("Dockerfile", src).expect("raw parse");
+        assert_eq!(raw.dump(), "(from \"alpine\")\n(run \"echo hi\")");
+        assert_eq!(
+            raw.to_typed().expect("typed"),
+            parse("Dockerfile", src).expect("typed")
+        );
+    }
+
+    #[test]
+    fn raw_accepts_what_typed_rejects() {
+        let src = b"FROM a\nFOO bar\n";
+        assert!(parse_raw("Dockerfile", src).is_ok());
+        let err = parse("Dockerfile", src).expect_err("unknown instruction");
+        assert_eq!(err.position, Position { line: 2, column: 1 });
+    }
+}

@@ -525,3 +525,6 @@ fn onbuild(node: &Node) -> Result<Onbuild, Failure> {
         expression: text(&expression),
     })
 }
+
+#[cfg(test)]
+mod tests;
