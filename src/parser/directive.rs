@@ -112,6 +112,17 @@ mod tests {
         assert_eq!(split_directive("# 1x=y"), None);
         assert_eq!(split_directive("# not a directive"), None);
         assert_eq!(split_directive("FROM x"), None);
+        assert_eq!(
+            split_directive("# a=\u{b}x\u{b}"),
+            Some(("a", "\u{b}x\u{b}"))
+        );
+    }
+
+    #[test]
+    fn long_space_runs_parse_in_linear_time() {
+        let line = format!("# syntax=a{}b{}", " ".repeat(60_000), " ".repeat(60_000));
+        let (_, value) = split_directive(&line).expect("a directive");
+        assert_eq!(value.len(), 60_002);
     }
 
     #[test]

@@ -47,9 +47,8 @@ fn push_hex(out: &mut String, prefix: &str, value: u32, width: usize) {
     let _ = write!(out, "{value:0width$x}");
 }
 
-/// Dumps one statement without its parentheses (innermost trigger first is
-/// handled by the caller).
-fn dump_statement(stmt: &Statement, inner: Option<&str>) -> String {
+/// The lower-cased name and the `%q` flags of a statement.
+fn dump_head(stmt: &Statement) -> String {
     let mut s = String::from_utf8_lossy(&to_lower(&stmt.name)).into_owned();
     if !stmt.flags.is_empty() {
         s.push_str(" [");
@@ -61,15 +60,15 @@ fn dump_statement(stmt: &Statement, inner: Option<&str>) -> String {
         }
         s.push(']');
     }
-    if let Some(inner) = inner {
-        s.push_str(" (");
-        s.push_str(inner);
-        s.push(')');
-    } else {
-        for arg in &stmt.args {
-            s.push(' ');
-            s.push_str(&go_quote(arg));
-        }
+    s
+}
+
+/// Dumps a statement with its arguments, trimmed as Go's `Dump` trims.
+fn dump_statement(stmt: &Statement) -> String {
+    let mut s = dump_head(stmt);
+    for arg in &stmt.args {
+        s.push(' ');
+        s.push_str(&go_quote(arg));
     }
     trim(s)
 }
@@ -88,14 +87,25 @@ impl RawDockerfile {
     pub fn dump(&self) -> String {
         let mut out = String::new();
         for node in &self.nodes {
-            // Build from the innermost ONBUILD trigger outwards, iteratively:
-            // chains can be thousands deep.
-            let mut inner: Option<String> = None;
-            for stmt in node.triggers.iter().rev() {
-                inner = Some(dump_statement(stmt, inner.as_deref()));
-            }
             out.push('(');
-            out.push_str(&dump_statement(&node.statement, inner.as_deref()));
+            // An ONBUILD level dumps as `onbuild [flags] (inner)`. Its name
+            // is always some casing of ONBUILD, so Go's per-level TrimSpace
+            // changes nothing and the nesting can be written front to back
+            // in linear time, however deep the chain.
+            let chain: Vec<&Statement> = std::iter::once(&node.statement)
+                .chain(&node.triggers)
+                .collect();
+            let (innermost, outer) = chain
+                .split_last()
+                .map_or((&node.statement, &[][..]), |(l, o)| (*l, o));
+            for stmt in outer {
+                out.push_str(&dump_head(stmt));
+                out.push_str(" (");
+            }
+            out.push_str(&dump_statement(innermost));
+            for _ in outer {
+                out.push(')');
+            }
             out.push_str(")\n");
         }
         trim(out)

@@ -293,6 +293,16 @@ mod tests {
     }
 
     #[test]
+    fn very_deep_onbuild_chains_stay_linear() {
+        let src = format!("{}RUN x\n", "ONBUILD \\\n".repeat(20_000));
+        let raw = parse_raw("Dockerfile", src.as_bytes()).unwrap();
+        assert_eq!(raw.nodes[0].triggers.len(), 20_000);
+        let dump = raw.dump();
+        assert!(dump.starts_with("(onbuild (onbuild "));
+        assert!(dump.ends_with(&format!("(run \"x\"){}", ")".repeat(20_000))));
+    }
+
+    #[test]
     fn errors() {
         let e = |s: &str| parse_raw("Dockerfile", s.as_bytes()).unwrap_err();
         assert_eq!(e("").kind, ErrorKind::NoInstructions);

@@ -41,11 +41,12 @@ impl<'a> LineMap<'a> {
 
     /// The source position of byte `offset` of the joined line.
     pub fn position(&mut self, offset: usize) -> Position {
+        // Segments are sorted by joined offset; take the last one starting
+        // at or before `offset` (binary search: lines can have thousands).
         let idx = self
             .segments
-            .iter()
-            .rposition(|s| s.0 <= offset)
-            .unwrap_or(0);
+            .partition_point(|s| s.0 <= offset)
+            .saturating_sub(1);
         let Some(&(joined, line, line_start, byte_col)) = self.segments.get(idx) else {
             return Position { line: 1, column: 1 };
         };

@@ -15,6 +15,12 @@
 
 use super::text::{is_digit, is_letter, is_space};
 
+/// How deeply `${...}` substitutions may nest. BuildKit (Go, growable
+/// stacks) has no limit; here each level recurses, so absurd nesting is
+/// refused instead of overflowing the stack. Only heredoc detection on such
+/// a line is affected (a line the lexer rejects has no heredocs).
+const MAX_NESTING: usize = 200;
+
 /// Splits `input` into words as `ProcessWords` does with an empty
 /// environment and `SkipUnsetEnv`. Errors carry BuildKit's message.
 pub fn process_words(
@@ -33,6 +39,7 @@ pub fn process_words(
         raw_quotes,
         raw_escapes,
         words_buf: String::new(),
+        depth: 0,
     };
     lexer
         .stop_on(None, raw_escapes)
@@ -52,6 +59,8 @@ struct Lexer {
     raw_escapes: bool,
     /// Shared by every nesting level, as in BuildKit (see module docs).
     words_buf: String,
+    /// Current `${...}` nesting.
+    depth: usize,
 }
 
 /// BuildKit's `wordsStruct`, minus the buffer that lives in the lexer.
@@ -265,6 +274,17 @@ impl Lexer {
     /// `processDollar` with every variable unset and `SkipUnsetEnv`: the
     /// reference is kept as text (normalised the way BuildKit prints it).
     fn dollar(&mut self) -> Result<String, String> {
+        self.depth += 1;
+        let out = if self.depth > MAX_NESTING {
+            Err("substitutions nested too deeply".to_string())
+        } else {
+            self.dollar_inner()
+        };
+        self.depth -= 1;
+        out
+    }
+
+    fn dollar_inner(&mut self) -> Result<String, String> {
         self.next(); // '$'
         if self.peek() != Some('{') {
             let name = self.name();
@@ -441,5 +461,15 @@ mod tests {
         assert!(process_words("${a:#b}", true, true)
             .unwrap_err()
             .contains("unsupported modifier (:#)"));
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_not_overflowed() {
+        let deep = format!("{}x{}", "${a:-".repeat(5000), "}".repeat(5000));
+        assert!(process_words(&deep, true, true)
+            .unwrap_err()
+            .contains("nested too deeply"));
+        let ok = format!("{}x{}", "${a:-".repeat(3), "}".repeat(3));
+        assert_eq!(process_words(&ok, true, true).unwrap(), vec![ok.clone()]);
     }
 }
