@@ -71,7 +71,7 @@ mod node;
 mod reader;
 mod scanner;
 mod statement;
-pub mod text;
+mod text;
 mod words;
 
 pub use ast::{

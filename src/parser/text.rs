@@ -213,13 +213,6 @@ pub fn is_digit(c: char) -> bool {
     get_general_category(c) == Gc::DecimalNumber
 }
 
-/// Go's `strings.EqualFold` restricted to what the parser needs: an ASCII
-/// keyword compared with user text. Non-ASCII text never folds to an ASCII
-/// letter of the keywords used here (no K or S, whose fold orbits leave ASCII).
-pub fn eq_ignore_ascii_case(text: &[u8], keyword: &str) -> bool {
-    text.eq_ignore_ascii_case(keyword.as_bytes())
-}
-
 /// Counts runes the way Go would (one per invalid byte); used for columns.
 pub fn rune_count(bytes: &[u8]) -> usize {
     runes(bytes).count()
