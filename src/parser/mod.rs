@@ -27,7 +27,7 @@
 //!   expansion needs build arguments and belongs to the shell module and the
 //!   lowering (BuildKit also expands in its dispatcher, not its parser).
 //! * **Bytes in, exact bytes out.** The raw layer works on bytes with Go's
-//!   string semantics ([`text`]) so that invalid UTF-8, CRLF, BOMs and odd
+//!   string semantics (module `text`) so that invalid UTF-8, CRLF, BOMs and odd
 //!   white space give the same tree as BuildKit. The typed layer decodes text
 //!   with U+FFFD for invalid bytes, except heredoc bodies (file contents).
 //! * **Never panics, never recurses on input depth.** ONBUILD chains are
