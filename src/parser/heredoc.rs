@@ -185,3 +185,243 @@ mod tests {
         assert_eq!(chomp(b"\t\ta\n\tb\t\n c\n"), b"a\nb\t\n c\n");
     }
 }
+
+/// BuildKit's own heredoc parser tests (parser_heredoc_test.go), run
+/// through the whole reader.
+#[cfg(test)]
+mod buildkit_cases {
+    use crate::parser::parse_raw;
+
+    const DOCKERFILE: &str = "
+FROM alpine:3.6
+
+ENV NAME=me
+
+RUN ls
+
+USER <<INVALID
+INVALID
+
+RUN <<EMPTY
+EMPTY
+
+RUN 3<<EMPTY2
+EMPTY2
+
+RUN \"<<NOHEREDOC\"
+
+RUN <<INDENT
+\tfoo
+\tbar
+INDENT
+
+RUN <<-UNINDENT
+\tbaz
+\tquux
+UNINDENT
+
+RUN <<-UNINDENT2
+\tbaz
+\tquux
+\tUNINDENT2
+
+RUN <<-EXPAND
+\texpand $NAME
+EXPAND
+
+RUN <<-'NOEXPAND'
+\tdon't expand $NAME
+NOEXPAND
+
+RUN <<COPY
+echo hello world
+echo foo bar
+COPY
+
+RUN <<COMMENT
+# internal comment
+echo hello world
+echo foo bar # trailing comment
+COMMENT
+
+RUN --mount=type=cache,target=/foo <<MOUNT
+echo hello
+MOUNT
+
+COPY <<FILE1 <<FILE2 /dest
+content 1
+FILE1
+content 2
+FILE2
+
+COPY <<EOF /quotes
+\"foo\"
+'bar'
+EOF
+
+COPY <<X <<Y /dest
+Y
+X
+X
+Y
+
+RUN <<COMPLEX python3
+print('hello world')
+COMPLEX
+
+COPY <<file.txt /dest
+hello world
+file.txt
+
+RUN <<eo'f'
+echo foo
+eof
+
+RUN <<eo\\'f
+echo foo
+eo'f
+
+RUN <<'e'o\\'f
+echo foo
+eo'f
+
+RUN <<'one two'
+echo bar
+one two
+
+RUN <<$EOF
+$EOF
+
+RUN <<  EOF
+EOF
+
+RUN <<  EOF  > foo
+EOF
+\t";
+
+    /// (name, content, expand, chomp, fd) per heredoc, per instruction
+    /// after FROM.
+    type Expected = &'static [(&'static str, &'static str, bool, bool, u64)];
+
+    const EXPECTED: &[Expected] = &[
+        &[],
+        &[],
+        &[],
+        &[],
+        &[("EMPTY", "", true, false, 0)],
+        &[("EMPTY2", "", true, false, 3)],
+        &[],
+        &[("INDENT", "\tfoo\n\tbar\n", true, false, 0)],
+        &[("UNINDENT", "\tbaz\n\tquux\n", true, true, 0)],
+        &[("UNINDENT2", "\tbaz\n\tquux\n", true, true, 0)],
+        &[("EXPAND", "\texpand $NAME\n", true, true, 0)],
+        &[("NOEXPAND", "\tdon't expand $NAME\n", false, true, 0)],
+        &[("COPY", "echo hello world\necho foo bar\n", true, false, 0)],
+        &[(
+            "COMMENT",
+            "# internal comment\necho hello world\necho foo bar # trailing comment\n",
+            true,
+            false,
+            0,
+        )],
+        &[("MOUNT", "echo hello\n", true, false, 0)],
+        &[
+            ("FILE1", "content 1\n", true, false, 0),
+            ("FILE2", "content 2\n", true, false, 0),
+        ],
+        &[("EOF", "\"foo\"\n'bar'\n", true, false, 0)],
+        &[("X", "Y\n", true, false, 0), ("Y", "X\n", true, false, 0)],
+        &[("COMPLEX", "print('hello world')\n", true, false, 0)],
+        &[("file.txt", "hello world\n", true, false, 0)],
+        &[("eof", "echo foo\n", false, false, 0)],
+        &[("eo'f", "echo foo\n", true, false, 0)],
+        &[("eo'f", "echo foo\n", false, false, 0)],
+        &[("one two", "echo bar\n", false, false, 0)],
+        &[("$EOF", "", true, false, 0)],
+        &[("EOF", "", true, false, 0)],
+        &[("EOF", "", true, false, 0)],
+    ];
+
+    #[test]
+    fn extracts_heredocs_like_buildkit() {
+        let raw = parse_raw("Dockerfile", DOCKERFILE.as_bytes()).expect("parses");
+        assert_eq!(raw.nodes.len(), EXPECTED.len() + 1);
+        for (i, (node, expected)) in raw.nodes[1..].iter().zip(EXPECTED).enumerate() {
+            let got: Vec<_> = node
+                .heredocs
+                .iter()
+                .map(|h| {
+                    (
+                        h.name.as_str(),
+                        String::from_utf8_lossy(&h.content).into_owned(),
+                        h.expand,
+                        h.chomp,
+                        h.fd,
+                    )
+                })
+                .collect();
+            let want: Vec<_> = expected
+                .iter()
+                .map(|&(n, c, e, ch, fd)| (n, c.to_string(), e, ch, fd))
+                .collect();
+            assert_eq!(
+                got,
+                want,
+                "instruction {} ({:?})",
+                i + 2,
+                String::from_utf8_lossy(&node.original)
+            );
+        }
+    }
+
+    #[test]
+    fn json_form_has_no_heredocs() {
+        let raw = parse_raw(
+            "Dockerfile",
+            b"FROM alpine:3.6\nRUN [\"whoami\"]\nRUN [\"<<EOF\"]\nRUN [\"<<'EOF'\"]\n",
+        )
+        .expect("parses");
+        assert!(raw.nodes.iter().all(|n| n.heredocs.is_empty()));
+        assert_eq!(raw.nodes.len(), 4);
+    }
+
+    #[test]
+    fn marker_helpers() {
+        use super::{markers_in_line, parse_marker};
+        for ok in [
+            "<<EOF",
+            "<<'EOF'",
+            "<<\"EOF\"",
+            "<<-EOF",
+            "<<-'EOF'",
+            "<<-\"EOF\"",
+            "<<EO\"F\"",
+            "<< EOF",
+            "<<- EOF",
+        ] {
+            assert_eq!(
+                parse_marker(ok).unwrap().map(|m| m.name).as_deref(),
+                Some("EOF"),
+                "{ok}"
+            );
+        }
+        for bad in ["<<'EOF", "<<\"EOF", "<<EOF'", "<<EOF\""] {
+            assert!(parse_marker(bad).is_err(), "{bad}");
+        }
+        for not in ["", "EOF", "<<", "<<-", "<EOF", "<<<EOF", "<<EOF sh"] {
+            assert_eq!(parse_marker(not), Ok(None), "{not}");
+        }
+        let names = |line: &str| -> Vec<String> {
+            markers_in_line(line.as_bytes())
+                .unwrap()
+                .into_iter()
+                .map(|m| m.name)
+                .collect()
+        };
+        assert_eq!(names("RUN << -EOF"), vec!["-EOF"]);
+        assert_eq!(names("RUN 4<<EOF"), vec!["EOF"]);
+        assert_eq!(names("RUN <<EOF <<EOF2"), vec!["EOF", "EOF2"]);
+        assert!(names("RUN '<<EOF'").is_empty());
+        assert!(names("RUN \"<<EOF\"").is_empty());
+    }
+}
