@@ -317,4 +317,24 @@ mod tests {
         let env = e("FROM a\nENV  PATH");
         assert_eq!(env.position, Position { line: 2, column: 6 });
     }
+
+    /// BuildKit's TestParseWarnsOnEmptyContinutationLine.
+    #[test]
+    fn warns_on_empty_continuation_lines_only() {
+        let src = "\nFROM alpine:3.6\n\nRUN valid \\\n    continuation\n\nRUN something \\\n\n    following \\\n\n    more\n\nRUN another \\\n\n    thing\n\nRUN non-indented \\\n# this is a comment\n   after-comment\n\nRUN indented \\\n    # this is an indented comment\n    comment\n\t";
+        let raw = parse_raw("Dockerfile", src.as_bytes()).unwrap();
+        assert_eq!(raw.warnings.len(), 2);
+        assert!(raw.warnings[0]
+            .message
+            .contains("RUN something     following     more"));
+        assert!(raw.warnings[1].message.contains("RUN another     thing"));
+    }
+
+    /// BuildKit's TestParseReturnsScannerErrors.
+    #[test]
+    fn scanner_errors_are_reported() {
+        let src = format!("\n\t\tFROM image\n\t\tLABEL test={}\n", "a".repeat(65_536));
+        let err = parse_raw("Dockerfile", src.as_bytes()).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::LineTooLong);
+    }
 }

@@ -552,4 +552,25 @@ mod tests {
         assert_eq!(split_ws(b"a ", None), vec![&b"a"[..], b""]);
         assert_eq!(split_ws(b"", None), vec![&b""[..]]);
     }
+
+    /// BuildKit's TestParseWords.
+    #[test]
+    fn words_like_buildkit() {
+        let w = |s: &str| -> Vec<String> {
+            words(s.as_bytes(), b'\\')
+                .into_iter()
+                .map(|w| String::from_utf8(w).unwrap())
+                .collect()
+        };
+        assert_eq!(w("foo"), vec!["foo"]);
+        assert_eq!(w("foo bar"), vec!["foo", "bar"]);
+        assert_eq!(w("foo\\ bar"), vec!["foo\\ bar"]);
+        assert_eq!(w("foo=bar"), vec!["foo=bar"]);
+        assert_eq!(w("foo bar 'abc xyz'"), vec!["foo", "bar", "'abc xyz'"]);
+        assert_eq!(w("foo bar \"abc xyz\""), vec!["foo", "bar", "\"abc xyz\""]);
+        assert_eq!(w("àöû"), vec!["àöû"]);
+        assert_eq!(w("föo bàr \"âbc xÿz\""), vec!["föo", "bàr", "\"âbc xÿz\""]);
+        let invalid: Vec<Vec<u8>> = words(b"a\xffb", b'\\');
+        assert_eq!(invalid, vec!["a\u{FFFD}b".as_bytes().to_vec()]);
+    }
 }
