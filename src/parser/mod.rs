@@ -21,6 +21,33 @@
 //!    [`Stage`]s; `ARG`s before the first `FROM` are [`Dockerfile::global_args`].
 //!    This is what the lowering to a build graph consumes.
 //!
+//! # Using it
+//!
+//! ```
+//! use kiln::parser::{parse, CommandLine, InstructionKind};
+//!
+//! let src = b"ARG V=1\nFROM alpine:$V AS base\nRUN --mount=type=cache,target=/c make\n";
+//! let df = parse("Dockerfile", src).expect("valid Dockerfile");
+//! assert_eq!(df.global_args[0].arg.definitions[0].name, "V");
+//! let stage = &df.stages[0];
+//! assert_eq!((stage.base.as_str(), stage.name.as_deref()), ("alpine:$V", Some("base")));
+//! match &stage.instructions[0].kind {
+//!     InstructionKind::Run(run) => {
+//!         assert_eq!(run.command, CommandLine::Shell("make".into()));
+//!         assert_eq!(run.mounts, ["type=cache,target=/c"]);
+//!     }
+//!     other => panic!("unexpected {other:?}"),
+//! }
+//!
+//! let err = parse("Dockerfile", b"FROM a\nCOPY --fomr=x a b\n").unwrap_err();
+//! assert_eq!((err.position.line, err.position.column), (2, 6));
+//! assert!(err.to_string().starts_with("Dockerfile:2:6: unknown flag: --fomr"));
+//! ```
+//!
+//! Note that the AST has a struct named `Copy` (the instruction); import
+//! the names you need rather than `parser::*`, which would shadow the
+//! `Copy` trait.
+//!
 //! # Invariants
 //!
 //! * **Nothing is expanded.** Words keep `$VAR`, quotes and escapes as written;
