@@ -297,9 +297,10 @@ pub struct StopSignal {
     pub signal: String,
 }
 
-/// `HEALTHCHECK`.
+/// `HEALTHCHECK`. In JSON: `"mode": "none"` or `"mode": "check"` plus the
+/// config fields.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(tag = "mode", rename_all = "snake_case")]
 pub enum Healthcheck {
     /// `HEALTHCHECK NONE`: disable any inherited check.
     None,
@@ -372,6 +373,29 @@ mod tests {
         assert_eq!(v["span"]["line"], 2);
         let shell = serde_json::to_value(CommandLine::Shell("x".into())).expect("serializes");
         assert_eq!(shell, serde_json::json!({"shell": "x"}));
+    }
+
+    #[test]
+    fn healthcheck_json() {
+        let none = serde_json::to_value(InstructionKind::Healthcheck(Healthcheck::None))
+            .expect("serializes");
+        assert_eq!(
+            none,
+            serde_json::json!({"instruction": "HEALTHCHECK", "mode": "none"})
+        );
+        let check = Healthcheck::Check(HealthcheckConfig {
+            test: vec!["CMD".into(), "true".into()],
+            interval_ns: 1,
+            timeout_ns: 0,
+            start_period_ns: 0,
+            start_interval_ns: 0,
+            retries: 2,
+        });
+        let v = serde_json::to_value(InstructionKind::Healthcheck(check)).expect("serializes");
+        assert_eq!(
+            (v["mode"].as_str(), v["retries"].as_u64()),
+            (Some("check"), Some(2))
+        );
     }
 
     #[test]
