@@ -10,7 +10,6 @@
 
 use super::text::{go_lossy, rune_count};
 use serde::Serialize;
-use std::fmt;
 
 /// A place in the source: 1-based line, 1-based column counted in
 /// characters (each invalid UTF-8 byte counts as one).
@@ -86,13 +85,15 @@ fn suggestion_suffix(s: &Option<String>) -> String {
 }
 
 /// An error with its location in a Dockerfile.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", render(.file, *.position, .source_line.as_deref(), .kind))]
 pub struct ParseError {
     /// File name as given to the parser.
     pub file: String,
     pub position: Position,
     /// The offending physical line (without its line ending), if it exists.
     pub source_line: Option<String>,
+    #[source]
     pub kind: ErrorKind,
 }
 
@@ -120,29 +121,23 @@ fn line_text(source: &[u8], line: usize) -> Option<String> {
     Some(go_lossy(&bytes[..end]).into_owned())
 }
 
-impl fmt::Display for ParseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Position { line, column } = self.position;
-        write!(f, "{}:{line}:{column}: {}", self.file, self.kind)?;
-        if let Some(src) = &self.source_line {
-            let gutter = line.to_string().len().max(4);
-            write!(f, "\n {line:>gutter$} | {src}")?;
-            // Keep tabs under tabs so the caret lines up in a terminal.
-            let pad: String = src
-                .chars()
-                .take(column.saturating_sub(1))
-                .map(|c| if c == '\t' { '\t' } else { ' ' })
-                .collect();
-            write!(f, "\n {:>gutter$} | {pad}^", "")?;
-        }
-        Ok(())
+/// `file:line:col: message`, then the line with a caret under the column.
+fn render(file: &str, position: Position, source_line: Option<&str>, kind: &ErrorKind) -> String {
+    use std::fmt::Write;
+    let Position { line, column } = position;
+    let mut out = format!("{file}:{line}:{column}: {kind}");
+    if let Some(src) = source_line {
+        let gutter = line.to_string().len().max(4);
+        // Keep tabs under tabs so the caret lines up in a terminal.
+        let pad: String = src
+            .chars()
+            .take(column.saturating_sub(1))
+            .map(|c| if c == '\t' { '\t' } else { ' ' })
+            .collect();
+        // Writing to a String cannot fail.
+        let _ = write!(out, "\n {line:>gutter$} | {src}\n {:>gutter$} | {pad}^", "");
     }
-}
-
-impl std::error::Error for ParseError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.kind)
-    }
+    out
 }
 
 #[cfg(test)]
