@@ -69,7 +69,9 @@ pub struct Span {
 /// An `ARG` before the first `FROM`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GlobalArg {
+    /// Where the instruction is.
     pub span: Span,
+    /// The declared arguments.
     pub arg: Arg,
 }
 
@@ -84,15 +86,19 @@ pub struct Stage {
     pub platform: Option<String>,
     /// A `# name description` comment right above `FROM ... AS name`.
     pub comment: Option<String>,
+    /// Where the instruction is.
     pub span: Span,
+    /// The instructions after `FROM`, in order.
     pub instructions: Vec<Instruction>,
 }
 
 /// One instruction inside a stage.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Instruction {
+    /// Where the instruction is.
     pub span: Span,
     #[serde(flatten)]
+    /// What the instruction is, with its arguments.
     pub kind: InstructionKind,
 }
 
@@ -100,22 +106,39 @@ pub struct Instruction {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "instruction", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum InstructionKind {
+    /// `RUN`: run a command in the stage.
     Run(Run),
+    /// `CMD`: the default command of the image.
     Cmd(Cmd),
+    /// `ENTRYPOINT`: the entrypoint of the image.
     Entrypoint(Entrypoint),
+    /// `SHELL`: the shell used for shell-form commands.
     Shell(Shell),
+    /// `ENV`: environment variables.
     Env(Env),
+    /// `LABEL`: image labels.
     Label(Label),
+    /// `ARG`: build arguments.
     Arg(Arg),
+    /// `COPY`: files from the context, a stage or an image.
     Copy(Copy),
+    /// `ADD`: like COPY, plus URLs, git and archive unpacking.
     Add(Add),
+    /// `WORKDIR`: the working directory.
     Workdir(Workdir),
+    /// `USER`: the user (and group) to run as.
     User(User),
+    /// `VOLUME`: mount points recorded in the image config.
     Volume(Volume),
+    /// `EXPOSE`: ports recorded in the image config.
     Expose(Expose),
+    /// `STOPSIGNAL`: the signal that stops the container.
     StopSignal(StopSignal),
+    /// `HEALTHCHECK`: the container health check.
     Healthcheck(Healthcheck),
+    /// `ONBUILD`: a trigger for images built FROM this one.
     Onbuild(Onbuild),
+    /// `MAINTAINER` (deprecated): the author label.
     Maintainer(Maintainer),
 }
 
@@ -134,6 +157,7 @@ pub enum CommandLine {
 /// `RUN`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Run {
+    /// The command, exec or shell form.
     pub command: CommandLine,
     /// Heredoc bodies (`RUN <<EOF`), unchomped; see [`Heredoc::chomp`].
     pub heredocs: Vec<Heredoc>,
@@ -152,8 +176,11 @@ pub struct Run {
 #[serde(rename_all = "lowercase")]
 pub enum NetworkMode {
     #[default]
+    /// The default network (BuildKit's `default`).
     Default,
+    /// No network at all.
     None,
+    /// The host's network (needs the `network.host` entitlement).
     Host,
 }
 
@@ -162,13 +189,16 @@ pub enum NetworkMode {
 #[serde(rename_all = "lowercase")]
 pub enum SecurityMode {
     #[default]
+    /// Normal sandboxed execution.
     Sandbox,
+    /// Privileged execution (needs the `security.insecure` entitlement).
     Insecure,
 }
 
 /// `CMD`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Cmd {
+    /// The command, exec or shell form.
     pub command: CommandLine,
 }
 
@@ -176,19 +206,23 @@ pub struct Cmd {
 /// "no entrypoint".
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Entrypoint {
+    /// The command, exec or shell form.
     pub command: CommandLine,
 }
 
 /// `SHELL ["sh", "-c"]` (JSON form is required; never empty).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Shell {
+    /// The shell and its arguments, e.g. `["/bin/sh", "-c"]`.
     pub shell: Vec<String>,
 }
 
 /// One `key=value` of ENV or LABEL, unexpanded (quotes still in place).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct KeyValue {
+    /// The name, unexpanded.
     pub key: String,
+    /// The value, unexpanded, quotes kept.
     pub value: String,
     /// Written in the legacy `ENV key value` form (no `=`).
     pub legacy: bool,
@@ -197,24 +231,28 @@ pub struct KeyValue {
 /// `ENV`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Env {
+    /// The variables, in order.
     pub vars: Vec<KeyValue>,
 }
 
 /// `LABEL`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Label {
+    /// The labels, in order.
     pub labels: Vec<KeyValue>,
 }
 
 /// `ARG name[=default] ...`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Arg {
+    /// The arguments declared, in order.
     pub definitions: Vec<ArgDefinition>,
 }
 
 /// One declared build argument.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ArgDefinition {
+    /// The argument name.
     pub name: String,
     /// The default, unexpanded (`Some("")` for `ARG x=`).
     pub default: Option<String>,
@@ -241,59 +279,79 @@ pub struct Copy {
     pub sources: Vec<String>,
     /// Heredoc sources, in order.
     pub inline: Vec<InlineSource>,
+    /// The destination path, unexpanded.
     pub dest: String,
+    /// `--from=`: a stage name, stage index or image; `None` for the build context.
     pub from: Option<String>,
+    /// `--chown=user[:group]`, unexpanded.
     pub chown: Option<String>,
+    /// `--chmod=` (octal or symbolic), unexpanded.
     pub chmod: Option<String>,
+    /// `--link`: copy into an independent layer.
     pub link: bool,
+    /// `--parents`: keep the source paths' parent directories.
     pub parents: bool,
+    /// `--exclude=` patterns, in order.
     pub exclude: Vec<String>,
 }
 
 /// `ADD`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Add {
+    /// Source paths or URLs, unexpanded.
     pub sources: Vec<String>,
+    /// Heredoc sources, in order.
     pub inline: Vec<InlineSource>,
+    /// The destination path, unexpanded.
     pub dest: String,
+    /// `--chown=user[:group]`, unexpanded.
     pub chown: Option<String>,
+    /// `--chmod=` (octal or symbolic), unexpanded.
     pub chmod: Option<String>,
+    /// `--link`: copy into an independent layer.
     pub link: bool,
     /// `--keep-git-dir`, if given.
     pub keep_git_dir: Option<bool>,
+    /// `--checksum=` of the downloaded source.
     pub checksum: Option<String>,
     /// `--unpack`, if given.
     pub unpack: Option<bool>,
+    /// `--exclude=` patterns, in order.
     pub exclude: Vec<String>,
 }
 
 /// `WORKDIR`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Workdir {
+    /// The directory, unexpanded.
     pub path: String,
 }
 
 /// `USER`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct User {
+    /// The user, unexpanded (`name`, `uid`, `uid:gid`, ...).
     pub user: String,
 }
 
 /// `VOLUME` (paths trimmed, never empty).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Volume {
+    /// The mount points, unexpanded.
     pub paths: Vec<String>,
 }
 
 /// `EXPOSE`: ports sorted as BuildKit sorts them (byte order).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Expose {
+    /// The ports (`80`, `53/udp`), unexpanded.
     pub ports: Vec<String>,
 }
 
 /// `STOPSIGNAL`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StopSignal {
+    /// The signal name or number, unexpanded.
     pub signal: String,
 }
 
@@ -304,6 +362,7 @@ pub struct StopSignal {
 pub enum Healthcheck {
     /// `HEALTHCHECK NONE`: disable any inherited check.
     None,
+    /// A check to run.
     Check(HealthcheckConfig),
 }
 
@@ -313,10 +372,15 @@ pub enum Healthcheck {
 pub struct HealthcheckConfig {
     /// `["CMD", args...]` (exec form) or `["CMD-SHELL", command]`.
     pub test: Vec<String>,
+    /// `--interval`: time between checks.
     pub interval_ns: u64,
+    /// `--timeout`: time before a check counts as failed.
     pub timeout_ns: u64,
+    /// `--start-period`: grace period after start.
     pub start_period_ns: u64,
+    /// `--start-interval`: time between checks during the start period.
     pub start_interval_ns: u64,
+    /// `--retries`: consecutive failures before unhealthy (0: default).
     pub retries: u32,
 }
 
@@ -333,6 +397,7 @@ pub struct Onbuild {
 /// `MAINTAINER` (deprecated).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Maintainer {
+    /// The maintainer, as written.
     pub name: String,
 }
 

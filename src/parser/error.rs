@@ -15,7 +15,9 @@ use serde::Serialize;
 /// characters (each invalid UTF-8 byte counts as one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize)]
 pub struct Position {
+    /// 1-based line.
     pub line: usize,
+    /// 1-based column, in characters.
     pub column: usize,
 }
 
@@ -36,42 +38,67 @@ impl Position {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ErrorKind {
     #[error("file with no instructions")]
+    /// The file has no instruction (empty, or only comments).
     NoInstructions,
     #[error("dockerfile line greater than max allowed size of 65535")]
+    /// A line longer than BuildKit's 64 KiB scanner buffer.
     LineTooLong,
     #[error("only one {0} parser directive can be used")]
+    /// A parser directive repeated in the directive block.
     DuplicateDirective(String),
     #[error("invalid escape token '{0}' does not match ` or \\")]
+    /// `# escape=` with something other than `\` or `` ` ``.
     InvalidEscapeToken(String),
     #[error("unterminated heredoc (no line {0:?} closes it)")]
+    /// The file ended before the heredoc's terminator line.
     UnterminatedHeredoc(String),
     #[error("heredoc: {0}")]
+    /// A heredoc marker the shell lexer rejects (unbalanced quotes).
     HeredocLexing(String),
     #[error("when using JSON array syntax, arrays must be comprised of strings only")]
+    /// Exec form with a non-string item (number, nested array, ...).
     JsonNotStrings,
     #[error("{0} must have two arguments")]
+    /// Legacy `ENV key` / `LABEL key` without a value.
     MissingValue(String),
     #[error("syntax error - can't find = in {0}. must be of the form: name=value")]
+    /// A `key=value` list with an item lacking `=`.
     MissingEquals(String),
     #[error("unknown instruction: {name}{}", suggestion_suffix(.suggestion))]
+    /// An instruction name BuildKit does not know.
     UnknownInstruction {
+        /// The name as written.
         name: String,
+        /// A close known name, if any.
         suggestion: Option<String>,
     },
     #[error("unknown flag: {flag}{}", suggestion_suffix(.suggestion))]
+    /// A flag the instruction does not accept.
     UnknownFlag {
+        /// The flag as written (`--name`).
         flag: String,
+        /// A close known name, if any.
         suggestion: Option<String>,
     },
     #[error("duplicate flag specified: {0}")]
+    /// A single-valued flag given twice.
     DuplicateFlag(String),
     #[error("missing a value on flag: {0}")]
+    /// A flag that needs `=value` without one.
     MissingFlagValue(String),
     #[error("expecting boolean value for flag {flag}, not: {value}")]
-    NotABool { flag: String, value: String },
+    /// A boolean flag with a value other than true/false.
+    NotABool {
+        /// The flag as written (`--name`).
+        flag: String,
+        /// The value given.
+        value: String,
+    },
     #[error("{0} requires the arguments to be in JSON form")]
+    /// An instruction that requires exec (JSON) form, given shell form.
     NotJson(String),
     #[error("no build stage in current context")]
+    /// An instruction other than ARG before the first FROM.
     NoStage,
     /// Any other instruction-level rule (argument counts, values).
     #[error("{0}")]
@@ -90,10 +117,12 @@ fn suggestion_suffix(s: &Option<String>) -> String {
 pub struct ParseError {
     /// File name as given to the parser.
     pub file: String,
+    /// Where the problem is.
     pub position: Position,
     /// The offending physical line (without its line ending), if it exists.
     pub source_line: Option<String>,
     #[source]
+    /// What the problem is.
     pub kind: ErrorKind,
 }
 

@@ -40,9 +40,13 @@ pub struct Heredoc {
 /// The marker part of a heredoc, as found in a word (`ParseHeredoc`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HeredocMarker {
+    /// The terminator word, quotes removed.
     pub name: String,
+    /// File descriptor before `<<` (0 if none).
     pub fd: u64,
+    /// Whether the body is variable-expanded (unquoted marker).
     pub expand: bool,
+    /// `<<-`: strip leading tabs.
     pub chomp: bool,
 }
 

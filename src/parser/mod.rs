@@ -84,6 +84,8 @@
 //! JSON in exec form silently becomes shell form, while valid JSON with a
 //! non-string item is an error; non-ASCII bytes in flags are read as Latin-1.
 
+#![warn(missing_docs)]
+
 mod ast;
 mod directive;
 mod dump;

@@ -44,6 +44,7 @@ pub struct Directive {
 pub struct Warning {
     /// 1-based line the warning refers to.
     pub line: usize,
+    /// What is wrong, in words.
     pub message: String,
 }
 
@@ -64,6 +65,7 @@ pub struct Node {
     pub original: Vec<u8>,
     /// First and last physical line (1-based), heredoc bodies included.
     pub start_line: usize,
+    /// Last physical line (1-based).
     pub end_line: usize,
     /// Where the instruction name starts.
     pub position: Position,
