@@ -86,7 +86,8 @@ fn soup() -> impl Strategy<Value = Vec<u8>> {
 fn simple_lines() -> impl Strategy<Value = Vec<(String, Vec<String>)>> {
     let name =
         prop::sample::select(&["run", "cmd", "workdir", "user", "expose", "volume", "from"][..]);
-    let word = "[a-z0-9/._-]{1,8}";
+    // Words never start with `-`: a leading `--` would be read as a flag.
+    let word = "[a-z0-9/._][a-z0-9/._-]{0,7}";
     prop::collection::vec((name, prop::collection::vec(word, 1..4)), 1..20)
         .prop_map(|v| v.into_iter().map(|(n, w)| (n.to_string(), w)).collect())
 }
