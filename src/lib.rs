@@ -7,3 +7,4 @@
 
 pub mod cli;
 pub mod parser;
+pub mod runtime;

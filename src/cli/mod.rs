@@ -6,6 +6,7 @@
 
 mod debug;
 mod root;
+mod run;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -35,6 +36,8 @@ pub enum Command {
     /// Developer tools: inspect what kiln makes of its input.
     #[command(subcommand)]
     Debug(debug::DebugCommand),
+    /// Run a command in a new container.
+    Run(run::RunArgs),
 }
 
 /// Runs the CLI and returns the process exit code.
@@ -44,6 +47,7 @@ pub fn main() -> i32 {
     let root = cli.root.clone().unwrap_or_else(default_root);
     let result = match cli.command {
         Command::Debug(cmd) => debug::run(cmd, &root),
+        Command::Run(args) => run::run(args, &root),
     };
     match result {
         Ok(code) => code,
