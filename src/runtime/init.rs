@@ -94,6 +94,9 @@ pub fn main() -> i32 {
     // The descriptor arrived without O_CLOEXEC (dup3 cleared it); set it
     // again so the exec of the user's process closes it and kiln sees EOF.
     let _ = rustix::io::fcntl_setfd(channel.as_fd(), rustix::io::FdFlags::CLOEXEC);
+    // Name the process after what it is (`ps` in the container with
+    // `--init`); exec through a fd would otherwise show the fd number.
+    let _ = nix::sys::prctl::set_name(c"kiln-init");
     let spec: ContainerSpec = match channel.recv() {
         Ok(Some((spec, _))) => spec,
         // kiln went away before sending anything: nothing to report to.
@@ -154,8 +157,8 @@ fn run(spec: &ContainerSpec, channel: &Channel) -> Result<i32, InitError> {
     rootfs::prepare(&rootfs::plan(spec, Host::detect()), &root)?;
 
     if spec.process.terminal {
-        let ptmx = confined::proc_fd_path(&root.resolve("/dev/pts/ptmx")?);
-        let pty = pty::open(&ptmx, spec.process.console_size)?;
+        let ptmx = root.resolve("/dev/pts/ptmx")?;
+        let pty = pty::open(&confined::proc_fd_path(&ptmx), spec.process.console_size)?;
         let console = root.ensure("/dev/console", false)?;
         sys(
             "bind the terminal to /dev/console",
