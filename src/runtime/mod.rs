@@ -33,7 +33,29 @@
 //! (kiln↔init socket), [`init`] (inside), [`overlay`], [`rootfs`],
 //! [`devices`], [`confined`] (symlink-safe paths), [`namespaces`], [`pty`],
 //! [`exec`], [`reaper`] (`--init`), [`state`] (ids, state dir).
+//!
+//! The security and resource modules are libraries the init calls; each
+//! owns one kernel mechanism:
+//! - [`caps`]: capability names, Docker's default set, applying a set;
+//! - [`seccomp`]: Docker's default seccomp profile compiled to BPF;
+//! - [`cgroups`]: per-container cgroups (v1, hybrid, v2) with limits;
+//! - [`path_in_root`]: resolving paths inside a rootfs like securejoin;
+//! - [`user`]: `USER`/`--user` resolution against the image's passwd/group;
+//! - [`rlimits`]: `--ulimit` parsing and `setrlimit`.
+//!
+//! # Order of the privileged steps in the init (before execve)
+//! The seccomp program is built from the resolved capabilities and the user
+//! resolved from the rootfs before `pivot_root`. Then: mounts, `pivot_root`,
+//! hostname, `rlimits::apply` (raising a hard limit needs
+//! CAP_SYS_RESOURCE) — everything the seccomp profile denies comes first;
+//! `caps::set_keep_caps()`; without no-new-privileges (Docker's default)
+//! `seccomp::install` here, while CAP_SYS_ADMIN is still effective (the
+//! kernel demands it without no_new_privs); setgroups/setresgid/setresuid;
+//! `caps::apply_capabilities`; with no-new-privileges
+//! `caps::set_no_new_privs` then `seccomp::install`; `execve`.
 
+pub mod caps;
+pub mod cgroups;
 pub mod channel;
 pub mod confined;
 pub mod container;
@@ -42,14 +64,23 @@ pub mod exec;
 pub mod init;
 pub mod namespaces;
 pub mod overlay;
+pub mod path_in_root;
 pub mod pty;
 pub mod reaper;
+pub mod rlimits;
 pub mod rootfs;
 pub mod sealed_exe;
+pub mod seccomp;
 pub mod spawn;
 pub mod spec;
 pub mod state;
 pub mod supervisor;
+pub mod user;
+
+#[cfg(test)]
+mod child_probe;
+#[cfg(test)]
+mod init_sequence_tests;
 
 pub use container::{run, ExitStatus, Input, Output, Stdio};
 pub use spec::{ContainerSpec, MountKind, MountSpec, Network, ProcessSpec, RootfsSpec};

@@ -1,0 +1,459 @@
+//! Per-container cgroups: create `kiln/<name>` below the cgroup kiln itself
+//! is in (never elsewhere: on shared hosts and in CI the surrounding tree
+//! belongs to someone else), apply Docker's resource limits, move the
+//! container's init in, tell whether the kernel OOM-killed something, and
+//! remove the cgroup afterwards.
+//!
+//! Works on cgroup v1, hybrid (v1 controllers + empty v2, kiln's own
+//! machines) and pure v2 (see `layout.rs`). On v1 there is one directory
+//! per controller hierarchy, each below kiln's own cgroup in *that*
+//! hierarchy (on kiln's machines memory is at `/process_api/<id>`, the
+//! others at `/`). On v2 controllers must be enabled in every ancestor's
+//! `cgroup.subtree_control`; kiln enables them in its own cgroup where the
+//! kernel lets it (it refuses with EBUSY when that cgroup holds processes,
+//! the "no internal processes" rule) and fails only if a limit needs a
+//! controller that is not there.
+
+mod layout;
+mod limits;
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+pub use layout::CgroupMode;
+use layout::Layout;
+pub use limits::{cpu_shares_to_weight, Controller, Resources};
+
+/// The directory kiln creates its cgroups in, below its own cgroup.
+pub const KILN_CGROUP_DIR: &str = "kiln";
+
+/// Errors from managing cgroups; each names the file or directory involved.
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    /// Docker's validation of the resource flags failed.
+    #[error("invalid resources: {0}")]
+    Invalid(String),
+    /// `/proc/self/mountinfo` or `/proc/self/cgroup` could not be read.
+    #[error("failed to read {path}")]
+    Detect {
+        /// The proc file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+    /// No cgroup hierarchy with a place for this process is mounted.
+    #[error("no cgroup hierarchy is mounted for this process (see /proc/self/cgroup)")]
+    NoCgroups,
+    /// A limit needs a controller this host does not offer to kiln.
+    #[error("the {controller} cgroup controller is not available ({detail})")]
+    NoController {
+        /// The controller name.
+        controller: &'static str,
+        /// Where kiln looked.
+        detail: String,
+    },
+    /// A cgroup with this name already exists.
+    #[error("cgroup {0} already exists")]
+    Exists(PathBuf),
+    /// Creating a cgroup directory failed.
+    #[error("failed to create cgroup {path}")]
+    Create {
+        /// The directory.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+    /// Writing a control file failed.
+    #[error("failed to write {value:?} to {path}")]
+    Write {
+        /// The control file.
+        path: PathBuf,
+        /// What was written.
+        value: String,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+    /// Reading a control file failed.
+    #[error("failed to read {path}")]
+    Read {
+        /// The control file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+    /// Removing a cgroup directory failed (after retries if busy).
+    #[error("failed to remove cgroup {path}")]
+    Remove {
+        /// The directory.
+        path: PathBuf,
+        /// The I/O error of the last attempt.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// One container's cgroup: a directory per hierarchy (v1) or one (v2).
+/// Dropping it removes the directories best-effort; call
+/// [`Cgroup::remove`] to see errors.
+#[derive(Debug)]
+pub struct Cgroup {
+    name: String,
+    mode: CgroupMode,
+    /// (controllers in this directory, directory), created ones only.
+    dirs: Vec<(Vec<Controller>, PathBuf)>,
+    removed: bool,
+}
+
+fn read_proc(path: &str) -> Result<String, CgroupError> {
+    fs::read_to_string(path).map_err(|source| CgroupError::Detect {
+        path: PathBuf::from(path),
+        source,
+    })
+}
+
+fn detect() -> Result<Layout, CgroupError> {
+    let mountinfo = read_proc("/proc/self/mountinfo")?;
+    let proc_cgroup = read_proc("/proc/self/cgroup")?;
+    layout::resolve(&mountinfo, &proc_cgroup).ok_or(CgroupError::NoCgroups)
+}
+
+/// The cgroup layout of this host as seen by this process.
+pub fn mode() -> Result<CgroupMode, CgroupError> {
+    Ok(detect()?.mode())
+}
+
+fn write_file(path: &Path, value: &str) -> Result<(), CgroupError> {
+    fs::write(path, value).map_err(|source| CgroupError::Write {
+        path: path.to_path_buf(),
+        value: value.to_string(),
+        source,
+    })
+}
+
+fn read_file(path: &Path) -> Result<String, CgroupError> {
+    fs::read_to_string(path).map_err(|source| CgroupError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// `mkdir` of the container's cgroup below `base/kiln`; an existing one is
+/// an error (names must be unique; see [`find_stale`] for leftovers).
+fn make_dir(base: &Path, name: &str) -> Result<PathBuf, CgroupError> {
+    let parent = base.join(KILN_CGROUP_DIR);
+    fs::create_dir_all(&parent).map_err(|source| CgroupError::Create {
+        path: parent.clone(),
+        source,
+    })?;
+    let dir = parent.join(name);
+    match fs::create_dir(&dir) {
+        Ok(()) => Ok(dir),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(CgroupError::Exists(dir)),
+        Err(source) => Err(CgroupError::Create { path: dir, source }),
+    }
+}
+
+/// A cgroup name must be one plain path component.
+fn check_name(name: &str) -> Result<(), CgroupError> {
+    let plain = !name.is_empty()
+        && name != "."
+        && name != ".."
+        && !name.contains('/')
+        && !name.contains('\0');
+    if plain {
+        Ok(())
+    } else {
+        Err(CgroupError::Invalid(format!(
+            "cgroup name {name:?} must be a single path component"
+        )))
+    }
+}
+
+impl Cgroup {
+    /// Creates `kiln/<name>` below this process's cgroup in every hierarchy
+    /// kiln uses and applies `res`. The process is not moved; call
+    /// [`Cgroup::add_process`] with the container's init. Fails with
+    /// [`CgroupError::NoCgroups`] on a host without cgroups; a caller with
+    /// no limits to enforce may then run the container without one.
+    pub fn create(name: &str, res: &Resources) -> Result<Cgroup, CgroupError> {
+        check_name(name)?;
+        res.validate()?;
+        let layout = detect()?;
+        let mut cg = Cgroup {
+            name: name.to_string(),
+            mode: layout.mode(),
+            dirs: Vec::new(),
+            removed: false,
+        };
+        // On any error below, dropping `cg` removes what was created.
+        match &layout {
+            Layout::V1 { .. } => cg.create_v1(&layout, res)?,
+            Layout::V2 { own_dir } => cg.create_v2(own_dir, res)?,
+        }
+        tracing::debug!(name, mode = ?cg.mode, dirs = ?cg.dirs, "created cgroup");
+        Ok(cg)
+    }
+
+    fn create_v1(&mut self, layout: &Layout, res: &Resources) -> Result<(), CgroupError> {
+        let required = res.required();
+        for controller in Controller::ALL {
+            let Some(base) = layout.v1_dir(controller.name()) else {
+                if required.contains(&controller) {
+                    return Err(CgroupError::NoController {
+                        controller: controller.name(),
+                        detail: "no v1 hierarchy mounted for it".into(),
+                    });
+                }
+                continue;
+            };
+            let base = base.to_path_buf();
+            let dir = base.join(KILN_CGROUP_DIR).join(&self.name);
+            if let Some(entry) = self.dirs.iter_mut().find(|(_, d)| *d == dir) {
+                entry.0.push(controller); // co-mounted with an earlier one
+                continue;
+            }
+            let dir = make_dir(&base, &self.name)?;
+            self.dirs.push((vec![controller], dir));
+        }
+        let memsw = self
+            .dir_of(Controller::Memory)
+            .is_some_and(|d| d.join("memory.memsw.limit_in_bytes").exists());
+        self.apply(res.v1_writes(memsw))
+    }
+
+    fn create_v2(&mut self, own_dir: &Path, res: &Resources) -> Result<(), CgroupError> {
+        let required = res.required();
+        let wanted: Vec<Controller> = Controller::ALL.to_vec();
+        // Enable in kiln's own cgroup where allowed; EBUSY (it has member
+        // processes) and ENOENT (controller not offered) are expected.
+        enable_controllers(own_dir, &wanted);
+        let kiln_dir = own_dir.join(KILN_CGROUP_DIR);
+        let dir = make_dir(own_dir, &self.name)?;
+        self.dirs.push((Vec::new(), dir.clone()));
+        enable_controllers(&kiln_dir, &wanted);
+        let available = read_file(&dir.join("cgroup.controllers"))?;
+        let available: Vec<&str> = available.split_whitespace().collect();
+        for controller in wanted {
+            if available.contains(&controller.name()) {
+                self.dirs[0].0.push(controller);
+            } else if required.contains(&controller) {
+                return Err(CgroupError::NoController {
+                    controller: controller.name(),
+                    detail: format!(
+                        "not enabled in {}; kiln's own cgroup must delegate it",
+                        own_dir.join("cgroup.subtree_control").display()
+                    ),
+                });
+            }
+        }
+        let swap = dir.join("memory.swap.max").exists();
+        self.apply(res.v2_writes(swap))
+    }
+
+    fn apply(&self, writes: Vec<limits::LimitWrite>) -> Result<(), CgroupError> {
+        for w in writes {
+            let dir = self
+                .dir_of(w.controller)
+                .ok_or_else(|| CgroupError::NoController {
+                    controller: w.controller.name(),
+                    detail: format!("needed to write {}", w.file),
+                })?;
+            write_file(&dir.join(w.file), &w.value)?;
+        }
+        Ok(())
+    }
+
+    fn dir_of(&self, controller: Controller) -> Option<&Path> {
+        self.dirs
+            .iter()
+            .find(|(c, _)| c.contains(&controller))
+            .map(|(_, d)| d.as_path())
+    }
+
+    /// The name given at creation.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The layout the cgroup was created in.
+    pub fn mode(&self) -> CgroupMode {
+        self.mode
+    }
+
+    /// The cgroup's directories (one per v1 hierarchy, one on v2).
+    pub fn paths(&self) -> Vec<&Path> {
+        self.dirs.iter().map(|(_, d)| d.as_path()).collect()
+    }
+
+    /// Moves process `pid` (with all its threads) into the cgroup in every
+    /// hierarchy. Children it forks afterwards stay in it.
+    pub fn add_process(&self, pid: i32) -> Result<(), CgroupError> {
+        for (_, dir) in &self.dirs {
+            write_file(&dir.join("cgroup.procs"), &pid.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// The processes in the cgroup (read from the first directory; on v1
+    /// every hierarchy holds the same processes).
+    pub fn procs(&self) -> Result<Vec<i32>, CgroupError> {
+        let Some((_, dir)) = self.dirs.first() else {
+            return Ok(Vec::new());
+        };
+        let text = read_file(&dir.join("cgroup.procs"))?;
+        Ok(text.lines().filter_map(|l| l.trim().parse().ok()).collect())
+    }
+
+    /// Whether the kernel's OOM killer killed a process of this cgroup:
+    /// the `oom_kill` counter of `memory.oom_control` (v1, Linux >= 4.13)
+    /// or `memory.events` (v2). Older v1 kernels lack the counter; there
+    /// `memory.failcnt > 0` (the limit was hit) stands in, which can be a
+    /// false positive when reclaim succeeded.
+    pub fn oom_killed(&self) -> bool {
+        let Some(dir) = self.dir_of(Controller::Memory) else {
+            return false;
+        };
+        let file = match self.mode {
+            CgroupMode::Unified => "memory.events",
+            _ => "memory.oom_control",
+        };
+        let counter = fs::read_to_string(dir.join(file)).ok().and_then(|text| {
+            text.lines().find_map(|line| {
+                let (key, value) = line.split_once(' ')?;
+                (key == "oom_kill").then(|| value.trim().parse::<u64>().ok())?
+            })
+        });
+        match counter {
+            Some(kills) => kills > 0,
+            None => fs::read_to_string(dir.join("memory.failcnt"))
+                .ok()
+                .and_then(|t| t.trim().parse::<u64>().ok())
+                .is_some_and(|n| n > 0),
+        }
+    }
+
+    /// Removes the cgroup's directories. Kills nothing: the caller must
+    /// have ended its processes. A process that just exited can keep a
+    /// cgroup busy for a moment (EBUSY), so each rmdir is retried for about
+    /// two seconds.
+    pub fn remove(mut self) -> Result<(), CgroupError> {
+        self.remove_dirs()
+    }
+
+    fn remove_dirs(&mut self) -> Result<(), CgroupError> {
+        self.removed = true;
+        let mut first_error = None;
+        for (_, dir) in self.dirs.drain(..) {
+            if let Err(e) = remove_with_retries(&dir) {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+impl Drop for Cgroup {
+    fn drop(&mut self) {
+        if !self.removed {
+            if let Err(e) = self.remove_dirs() {
+                tracing::warn!("{e}");
+            }
+        }
+    }
+}
+
+/// Writes `+controller` to `dir/cgroup.subtree_control` for each
+/// controller `dir` offers; failures are logged, not fatal (see module docs).
+fn enable_controllers(dir: &Path, controllers: &[Controller]) {
+    let offered = fs::read_to_string(dir.join("cgroup.controllers")).unwrap_or_default();
+    let control = dir.join("cgroup.subtree_control");
+    for c in controllers {
+        if !offered.split_whitespace().any(|o| o == c.name()) {
+            continue;
+        }
+        if let Err(e) = fs::write(&control, format!("+{}", c.name())) {
+            tracing::debug!(file = %control.display(), controller = c.name(), "cannot enable: {e}");
+        }
+    }
+}
+
+fn remove_with_retries(dir: &Path) -> Result<(), CgroupError> {
+    let mut delay = Duration::from_millis(5);
+    let mut waited = Duration::ZERO;
+    loop {
+        match fs::remove_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && waited < Duration::from_secs(2) => {
+                std::thread::sleep(delay);
+                waited += delay;
+                delay = (delay * 2).min(Duration::from_millis(200));
+            }
+            Err(source) => {
+                return Err(CgroupError::Remove {
+                    path: dir.to_path_buf(),
+                    source,
+                })
+            }
+        }
+    }
+}
+
+/// A kiln cgroup with no processes left, e.g. from a kiln that crashed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaleCgroup {
+    /// Its directory.
+    pub path: PathBuf,
+}
+
+impl StaleCgroup {
+    /// Removes it (retrying while busy).
+    pub fn remove(&self) -> Result<(), CgroupError> {
+        remove_with_retries(&self.path)
+    }
+}
+
+/// Lists kiln cgroups (below this process's cgroup, in every hierarchy)
+/// that hold no processes and are at least `min_age` old. Another kiln
+/// that is between [`Cgroup::create`] and [`Cgroup::add_process`] also has
+/// an empty cgroup; `min_age` (say a minute) keeps those out.
+pub fn find_stale(min_age: Duration) -> Result<Vec<StaleCgroup>, CgroupError> {
+    let bases: Vec<PathBuf> = match detect()? {
+        Layout::V1 { hierarchies, .. } => hierarchies.into_iter().map(|h| h.own_dir).collect(),
+        Layout::V2 { own_dir } => vec![own_dir],
+    };
+    let now = SystemTime::now();
+    let mut stale = Vec::new();
+    for base in bases {
+        let parent = base.join(KILN_CGROUP_DIR);
+        let Ok(entries) = fs::read_dir(&parent) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Ok(meta) = entry.metadata() else { continue };
+            if !meta.is_dir() {
+                continue;
+            }
+            let age = meta
+                .modified()
+                .ok()
+                .and_then(|m| now.duration_since(m).ok())
+                .unwrap_or_default();
+            let empty = read_file(&path.join("cgroup.procs"))?.trim().is_empty();
+            if empty && age >= min_age {
+                stale.push(StaleCgroup { path });
+            }
+        }
+    }
+    Ok(stale)
+}
+
+#[cfg(test)]
+mod tests;
