@@ -5,8 +5,10 @@
 //! checked the way docker checks them and errors name the flag.
 
 use super::CliError;
+use crate::runtime::cgroups::Resources;
 use crate::runtime::{
-    self, spec, state, ContainerSpec, MountKind, MountSpec, Network, ProcessSpec, RootfsSpec,
+    self, caps, rlimits, spec, state, ContainerSpec, MountKind, MountSpec, Network, ProcessSpec,
+    RootfsSpec,
 };
 use clap::{Args, ValueEnum};
 use std::path::{Path, PathBuf};
@@ -74,6 +76,9 @@ pub struct RunArgs {
     /// Drop a Linux capability (or ALL).
     #[arg(long, value_name = "CAP")]
     pub cap_drop: Vec<String>,
+    /// Set a resource limit: NAME=SOFT[:HARD] (e.g. nofile=1024:2048).
+    #[arg(long, value_name = "NAME=SOFT[:HARD]")]
+    pub ulimit: Vec<String>,
     /// Give all capabilities, no seccomp, no masked paths, writable /sys.
     #[arg(long)]
     pub privileged: bool,
@@ -208,21 +213,43 @@ impl Plan {
         if a.interactive && a.tty && !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
             return Err(FlagError::Usage("the input device is not a TTY".into()));
         }
-        for (flag, value) in [
-            ("--memory", &a.memory),
-            ("--cpus", &a.cpus),
-            ("--cpu-shares", &a.cpu_shares),
-            ("--pids-limit", &a.pids_limit),
-        ] {
-            if let Some(v) = value {
-                return Err(invalid(flag, v, "resource limits are not available yet"));
-            }
+        let resources = Resources {
+            memory: a
+                .memory
+                .as_deref()
+                .map(|v| parse_size(v, "--memory"))
+                .transpose()?,
+            memory_swap: None,
+            cpus: a
+                .cpus
+                .as_deref()
+                .map(|v| parse_number(v, "--cpus"))
+                .transpose()?,
+            cpu_shares: a
+                .cpu_shares
+                .as_deref()
+                .map(|v| parse_number(v, "--cpu-shares"))
+                .transpose()?,
+            pids_limit: a
+                .pids_limit
+                .as_deref()
+                .map(|v| parse_number(v, "--pids-limit"))
+                .transpose()?,
+            all_devices: a.privileged,
+        };
+        resources
+            .validate()
+            .map_err(|e| FlagError::Usage(e.to_string()))?;
+        let mut capabilities = caps::resolve_caps(&a.cap_add, &a.cap_drop, a.privileged)
+            .map_err(|e| FlagError::Usage(e.to_string()))?;
+        if a.privileged {
+            // "All" means all kiln has: a kiln running with a reduced
+            // bounding set cannot grant more (docker asks the same way).
+            let bounding = caps::current_bounding();
+            capabilities.retain(|c| bounding & (1u64 << c.bit()) != 0);
         }
-        for (flag, caps) in [("--cap-add", &a.cap_add), ("--cap-drop", &a.cap_drop)] {
-            if let Some(c) = caps.first() {
-                return Err(invalid(flag, c, "capability changes are not available yet"));
-            }
-        }
+        let rlimits =
+            rlimits::parse_ulimits(&a.ulimit).map_err(|e| FlagError::Usage(e.to_string()))?;
         let id = state::new_container_id().map_err(|e| FlagError::Usage(e.to_string()))?;
         let hostname = match &a.hostname {
             Some(h) => validate_hostname(h)?,
@@ -285,7 +312,7 @@ impl Plan {
                 } else {
                     None
                 },
-                rlimits: Vec::new(),
+                rlimits,
                 no_new_privs: false,
             },
             hostname,
@@ -299,6 +326,10 @@ impl Plan {
             readonly_sysfs: !a.privileged,
             network_files: true,
             init: a.init,
+            capabilities,
+            // docker runs privileged containers unconfined.
+            seccomp: !a.privileged,
+            resources,
             id,
         };
         Ok(Plan {
@@ -336,6 +367,50 @@ fn rootfs_and_command(a: &RunArgs) -> Result<(Vec<PathBuf>, Vec<String>), FlagEr
         lowers.push(abs);
     }
     Ok((lowers, a.args.clone()))
+}
+
+/// docker's memory sizes (go-units `RAMInBytes`): a number, optionally
+/// fractional, with an optional binary unit `b`, `k`, `m`, `g`, `t`, `p`
+/// (any case, `kb`/`kib` forms too).
+pub fn parse_size(value: &str, flag: &'static str) -> Result<u64, FlagError> {
+    let bad = || {
+        invalid(
+            flag,
+            value,
+            "expected a size like 512m, 1g or a number of bytes",
+        )
+    };
+    let lower = value.trim().to_ascii_lowercase();
+    let digits_end = lower
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(lower.len());
+    let (number, unit) = lower.split_at(digits_end);
+    let number: f64 = number.parse().map_err(|_| bad())?;
+    let unit = unit.trim_start();
+    let unit = unit.strip_suffix('b').unwrap_or(unit);
+    let unit = unit.strip_suffix('i').unwrap_or(unit);
+    let shift = match unit {
+        "" => 0,
+        "k" => 10,
+        "m" => 20,
+        "g" => 30,
+        "t" => 40,
+        "p" => 50,
+        _ => return Err(bad()),
+    };
+    let bytes = number * (1u64 << shift) as f64;
+    if !bytes.is_finite() || bytes < 0.0 || bytes >= u64::MAX as f64 {
+        return Err(bad());
+    }
+    Ok(bytes as u64)
+}
+
+/// A plain number flag (`--cpus 1.5`, `--pids-limit -1`).
+fn parse_number<T: std::str::FromStr>(value: &str, flag: &'static str) -> Result<T, FlagError> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| invalid(flag, value, "not a number"))
 }
 
 /// `-e KEY=VALUE` as is; `-e KEY` takes kiln's value or is dropped (docker).

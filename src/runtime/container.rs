@@ -1,6 +1,7 @@
 //! Running one container from kiln's side: prepare the state dir, start
 //! the init, hand it the spec, supervise, report the exit.
 
+use super::cgroups::{Cgroup, CgroupError, Resources};
 use super::channel;
 use super::namespaces;
 use super::pty;
@@ -70,6 +71,9 @@ pub struct ExitStatus {
     pub code: Option<i32>,
     /// Signal number, when a signal killed it.
     pub signal: Option<i32>,
+    /// The kernel's OOM killer killed a process of the container (docker
+    /// inspect's `OOMKilled`).
+    pub oom_killed: bool,
 }
 
 impl ExitStatus {
@@ -86,6 +90,7 @@ impl ExitStatus {
 pub fn run(spec: &ContainerSpec, stdio: Stdio) -> Result<ExitStatus, RuntimeError> {
     let exe = sealed_exe::sealed_exe()?;
     state::prepare(spec)?;
+    let cgroup = create_cgroup(spec)?;
     let streams = Streams::new(stdio, spec.process.terminal)?;
     let (channel, init_end) = channel::pair()?;
     let signals = if streams.forward_signals {
@@ -108,9 +113,15 @@ pub fn run(spec: &ContainerSpec, stdio: Stdio) -> Result<ExitStatus, RuntimeErro
     } = streams;
     // Our copies of the container's ends must go, or its EOFs never come.
     drop(child_side);
-    // The spec is sent only now: the init reads it before doing anything,
-    // so whatever must precede the container's start (joining its cgroup)
-    // goes between spawn and send.
+    // The init waits for the spec before doing anything, so it is in its
+    // cgroup before it mounts, forks or executes a single instruction of
+    // the user's (the spec doubles as the sync message).
+    if let Some(cg) = &cgroup {
+        if let Err(e) = cg.add_process(child.pid) {
+            kill_and_reap(&child);
+            return Err(e.into());
+        }
+    }
     let sent = channel.send(spec, None);
     let outcome = supervisor::supervise(Watch {
         pid: child.pid,
@@ -120,6 +131,14 @@ pub fn run(spec: &ContainerSpec, stdio: Stdio) -> Result<ExitStatus, RuntimeErro
         console,
         signals: signals.as_ref(),
     })?;
+    let oom_killed = cgroup.as_ref().is_some_and(|cg| cg.oom_killed());
+    if let Some(cg) = cgroup {
+        // Every process of the container is gone (its PID 1 has been
+        // reaped, which kills the namespace), so the cgroup is empty.
+        if let Err(e) = cg.remove() {
+            tracing::warn!("{e}");
+        }
+    }
     if let Some((message, exit_code)) = outcome.error {
         return Err(RuntimeError::Start { message, exit_code });
     }
@@ -128,16 +147,46 @@ pub fn run(spec: &ContainerSpec, stdio: Stdio) -> Result<ExitStatus, RuntimeErro
         Ended::Exited(code) => ExitStatus {
             code: Some(code),
             signal: None,
+            oom_killed,
         },
         Ended::Signaled(sig) => ExitStatus {
             code: None,
             signal: Some(sig),
+            oom_killed,
         },
     };
     if !outcome.executed {
         return Err(RuntimeError::InitDied(status.docker_code()));
     }
     Ok(status)
+}
+
+/// The container's cgroup, named after its id. A host without cgroups
+/// can still run containers that ask for no limits.
+fn create_cgroup(spec: &ContainerSpec) -> Result<Option<Cgroup>, RuntimeError> {
+    match Cgroup::create(&spec.id, &spec.resources) {
+        Ok(cg) => Ok(Some(cg)),
+        Err(CgroupError::NoCgroups) if spec.resources == Resources::default() => {
+            tracing::warn!("no cgroups on this host: running without one");
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Ends an init that must not start (SIGKILL through its pidfd) and reaps it.
+fn kill_and_reap(child: &spawn::InitChild) {
+    // SAFETY: pidfd_send_signal on our own child's pidfd.
+    unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            std::os::fd::AsRawFd::as_raw_fd(&child.pidfd),
+            libc::SIGKILL,
+            std::ptr::null::<libc::siginfo_t>(),
+            0u32,
+        );
+    }
+    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child.pid), None);
 }
 
 /// The container's side of each stream and kiln's relays for them.

@@ -10,17 +10,19 @@
 //! 2. overlay root, kernel filesystems, /dev, network files, user mounts;
 //! 3. pty (`-t`), hostname, loopback; user looked up in the rootfs;
 //! 4. `pivot_root`, masked and read-only paths, read-only `/`;
-//! 5. working dir, rlimits, no_new_privs, setgroups/setgid/setuid;
+//! 5. working dir, rlimits, then [`Credentials::apply`]: keepcaps,
+//!    seccomp, setgroups/setgid/setuid, capabilities (no_new_privs);
 //! 6. every fd above 2 close-on-exec, signals reset, `execve`.
 //!
 //! Any failure is sent to kiln as an [`InitMessage::Error`] and the init
 //! exits. Success is seen by kiln as end-of-file on the channel.
 
 use super::channel::{Channel, InitMessage};
+use super::credentials::{Credentials, CredentialsError};
 use super::exec::{self, Command, ExecError};
 use super::rootfs::{self, Host, RootfsError};
 use super::spec::ContainerSpec;
-use super::{confined, namespaces, overlay, pty, reaper};
+use super::{confined, namespaces, overlay, pty, reaper, rlimits};
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 
 /// Exit status for failures before the command could be tried (docker
@@ -57,9 +59,12 @@ pub enum InitError {
     /// Terminal setup failed.
     #[error(transparent)]
     Pty(#[from] pty::PtyError),
-    /// The user could not be resolved.
-    #[error("unable to find user {0:?}: no matching entries in passwd file")]
-    User(String),
+    /// User, capabilities or seccomp failed.
+    #[error(transparent)]
+    Credentials(#[from] CredentialsError),
+    /// A resource limit could not be set.
+    #[error(transparent)]
+    Rlimit(#[from] super::rlimits::RlimitError),
     /// The command could not be executed.
     #[error(transparent)]
     Exec(#[from] ExecError),
@@ -97,6 +102,10 @@ pub fn main() -> i32 {
     // Name the process after what it is (`ps` in the container with
     // `--init`); exec through a fd would otherwise show the fd number.
     let _ = nix::sys::prctl::set_name(c"kiln-init");
+    // Not dumpable: no process of the container may ptrace the init or
+    // open its /proc files while it holds kiln's socket (runc's fix for
+    // CVE-2016-9962). execve of the user's command makes it dumpable again.
+    let _ = nix::sys::prctl::set_dumpable(false);
     let spec: ContainerSpec = match channel.recv() {
         Ok(Some((spec, _))) => spec,
         // kiln went away before sending anything: nothing to report to.
@@ -104,7 +113,16 @@ pub fn main() -> i32 {
         Err(e) => return report(&channel, &InitError::Spec(e)),
     };
     match run(&spec, &channel) {
-        Ok(code) => code,
+        Ok(command) => {
+            // `--init`: stay as PID 1; kiln's socket goes to the child only.
+            let terminal = spec.process.terminal;
+            match reaper::run(&command, terminal, channel, |channel, err| {
+                report(channel, &InitError::Exec(err))
+            }) {
+                Ok(code) => code,
+                Err((channel, e)) => report(&channel, &e.into()),
+            }
+        }
         Err(e) => report(&channel, &e),
     }
 }
@@ -123,7 +141,9 @@ fn report(channel: &Channel, err: &InitError) -> i32 {
     exit_code
 }
 
-fn run(spec: &ContainerSpec, channel: &Channel) -> Result<i32, InitError> {
+/// Sets the container up and executes the command; returns only on
+/// failure, or with the prepared command when `--init` keeps kiln as PID 1.
+fn run(spec: &ContainerSpec, channel: &Channel) -> Result<Command, InitError> {
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
     namespaces::enter_cgroup_namespace()?;
     sys("start a new session", nix::unistd::setsid())?;
@@ -181,7 +201,16 @@ fn run(spec: &ContainerSpec, channel: &Channel) -> Result<i32, InitError> {
     if spec.network == super::spec::Network::None {
         namespaces::loopback_up()?;
     }
-    let identity = resolve_identity(spec)?;
+    // The user is looked up in the rootfs before pivot_root, and the
+    // seccomp filter compiled, while the init may still allocate freely.
+    let credentials = Credentials::prepare(
+        &merged,
+        &spec.process.user,
+        &spec.process.additional_gids,
+        &spec.capabilities,
+        spec.seccomp,
+        spec.process.no_new_privs,
+    )?;
     drop(root);
 
     rootfs::pivot(&merged)?;
@@ -192,39 +221,32 @@ fn run(spec: &ContainerSpec, channel: &Channel) -> Result<i32, InitError> {
         "create the working directory",
         std::fs::create_dir_all(&cwd),
     )?;
-    for limit in &spec.process.rlimits {
-        let rl = libc::rlimit {
-            rlim_cur: limit.soft,
-            rlim_max: limit.hard,
-        };
-        // SAFETY: plain struct argument.
-        if unsafe { libc::setrlimit(limit.resource as _, &rl) } != 0 {
-            return sys("set a resource limit", Err(std::io::Error::last_os_error()));
-        }
-    }
-    identity.apply()?;
+    // Before the user switch, as runc does: the process may start in a
+    // directory it could not enter itself.
+    sys(
+        "enter the working directory",
+        std::env::set_current_dir(&cwd),
+    )?;
+    // Raising a hard limit needs CAP_SYS_RESOURCE: before the caps go.
+    rlimits::apply(&spec.process.rlimits)?;
     if spec.process.terminal {
-        // The user's own terminal should be writable by its path too.
+        // The process's own terminal should be usable by path too.
         let _ = rustix::fs::fchown(
             std::io::stdin(),
-            Some(rustix::process::Uid::from_raw(identity.uid)),
+            Some(rustix::process::Uid::from_raw(credentials.user.uid)),
             None,
         );
     }
-    if spec.process.no_new_privs {
-        sys("set no_new_privs", nix::sys::prctl::set_no_new_privs())?;
-    }
+    credentials.apply()?;
+    // A credential change resets dumpability; keep the init closed.
+    let _ = nix::sys::prctl::set_dumpable(false);
     // Changing credentials cleared the parent-death signal; set it again.
     sys(
         "set the parent-death signal",
         nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL),
     )?;
-    sys(
-        "enter the working directory",
-        std::env::set_current_dir(&cwd),
-    )?;
 
-    let env = with_home(&spec.process.env, &identity.home);
+    let env = with_home(&spec.process.env, &credentials.user.home);
     let command = Command::new(&spec.process.args, &env)?;
     // CVE-2024-21626: nothing but stdio (and our channel, itself
     // close-on-exec) may survive into the container's process.
@@ -237,10 +259,7 @@ fn run(spec: &ContainerSpec, channel: &Channel) -> Result<i32, InitError> {
     }
     channel.send(&InitMessage::Executing, None)?;
     if spec.init {
-        let code = reaper::run(&command, spec.process.terminal, |err| {
-            report(channel, &InitError::Exec(err))
-        })?;
-        return Ok(code);
+        return Ok(command);
     }
     reset_signals();
     Err(InitError::Exec(command.exec()))
@@ -271,47 +290,6 @@ fn with_home(env: &[String], home: &str) -> Vec<String> {
     env
 }
 
-/// The credentials the process runs with.
-#[derive(Debug)]
-struct Identity {
-    uid: u32,
-    gid: u32,
-    groups: Vec<u32>,
-    home: String,
-}
-
-impl Identity {
-    fn apply(&self) -> Result<(), InitError> {
-        let groups: Vec<nix::unistd::Gid> = self
-            .groups
-            .iter()
-            .map(|g| nix::unistd::Gid::from_raw(*g))
-            .collect();
-        sys("set supplementary groups", nix::unistd::setgroups(&groups))?;
-        sys(
-            "set gid",
-            nix::unistd::setgid(nix::unistd::Gid::from_raw(self.gid)),
-        )?;
-        sys(
-            "set uid",
-            nix::unistd::setuid(nix::unistd::Uid::from_raw(self.uid)),
-        )?;
-        Ok(())
-    }
-}
-
-fn resolve_identity(spec: &ContainerSpec) -> Result<Identity, InitError> {
-    if !spec.process.user.is_empty() && spec.process.user != "0" && spec.process.user != "root" {
-        return Err(InitError::User(spec.process.user.clone()));
-    }
-    Ok(Identity {
-        uid: 0,
-        gid: 0,
-        groups: spec.process.additional_gids.clone(),
-        home: "/root".into(),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -331,6 +309,10 @@ mod tests {
             InitError::Exec(ExecError::NotFound("x".into())).exit_code(),
             127
         );
-        assert_eq!(InitError::User("x".into()).exit_code(), EXIT_SETUP_FAILED);
+        let err = InitError::Sys {
+            action: "x",
+            source: std::io::ErrorKind::Other.into(),
+        };
+        assert_eq!(err.exit_code(), EXIT_SETUP_FAILED);
     }
 }

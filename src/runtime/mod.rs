@@ -18,7 +18,7 @@
 //! state::prepare  upper/ work/ hosts ...
 //! clone(NEWNS|NEWPID|NEWUTS|NEWIPC[|NEWNET])
 //!   └─ execveat(sealed kiln) ───────────▶  read spec from fd 3
-//! [join cgroup]                             unshare(NEWCGROUP), setsid
+//! join cgroup                               unshare(NEWCGROUP), setsid
 //! send spec ──────────────────────────▶    overlay, /proc /sys /dev ...
 //!                           ◀── pty master  (-t)
 //!                                           pivot_root, masks, ro paths
@@ -59,6 +59,7 @@ pub mod cgroups;
 pub mod channel;
 pub mod confined;
 pub mod container;
+pub mod credentials;
 pub mod devices;
 pub mod exec;
 pub mod init;
@@ -95,6 +96,9 @@ pub enum RuntimeError {
     /// The state dir could not be prepared.
     #[error(transparent)]
     State(#[from] state::StateError),
+    /// The container's cgroup could not be set up or removed.
+    #[error(transparent)]
+    Cgroup(#[from] cgroups::CgroupError),
     /// Standard streams could not be set up.
     #[error("failed to set up the container's standard streams")]
     Stdio(#[source] std::io::Error),

@@ -7,6 +7,7 @@
 //! command, forwards every signal it gets to it, reaps everything, and
 //! exits with the command's status (128+n for a signal, like tini).
 
+use super::channel::Channel;
 use super::exec::Command;
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -44,20 +45,29 @@ fn forwarded() -> SigSet {
     set
 }
 
-/// Forks `command` as a child in its own process group and supervises it;
-/// `on_exec_failure` runs in the child if execve fails (to report it) and
-/// returns the child's exit status. Returns the status kiln should see.
+/// Forks `command` as a child in its own process group and supervises it.
+/// Only the child keeps kiln's `channel` (it reports an exec failure with
+/// `report` and exits with what that returns; success closes it), so
+/// nothing in PID 1 stays connected to kiln. Returns the status kiln should
+/// see; a failure before the fork gives the channel back for reporting.
 pub fn run(
     command: &Command,
     terminal: bool,
-    on_exec_failure: impl FnOnce(super::exec::ExecError) -> i32,
-) -> Result<i32, ReaperError> {
+    channel: Channel,
+    report: impl FnOnce(&Channel, super::exec::ExecError) -> i32,
+) -> Result<i32, (Channel, ReaperError)> {
     let mask = forwarded();
-    mask.thread_block().map_err(ReaperError::Signals)?;
-    let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).map_err(ReaperError::Signals)?;
+    if let Err(e) = mask.thread_block() {
+        return Err((channel, ReaperError::Signals(e)));
+    }
+    let sfd = match SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC) {
+        Ok(sfd) => sfd,
+        Err(e) => return Err((channel, ReaperError::Signals(e))),
+    };
     // SAFETY: the init is single-threaded, so the child may do anything.
-    let child = match unsafe { nix::unistd::fork() }.map_err(ReaperError::Fork)? {
-        ForkResult::Child => {
+    let child = match unsafe { nix::unistd::fork() } {
+        Err(e) => return Err((channel, ReaperError::Fork(e))),
+        Ok(ForkResult::Child) => {
             let _ = nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0));
             if terminal {
                 // Take the terminal's foreground so ^C reaches the command.
@@ -67,15 +77,19 @@ pub fn run(
             drop(sfd);
             super::init::reset_signals();
             let err = command.exec();
-            std::process::exit(on_exec_failure(err));
+            std::process::exit(report(&channel, err));
         }
-        ForkResult::Parent { child } => child,
+        Ok(ForkResult::Parent { child }) => child,
     };
+    drop(channel);
     loop {
         let info = match sfd.read_signal() {
             Ok(Some(info)) => info,
             Ok(None) | Err(nix::Error::EINTR) => continue,
-            Err(e) => return Err(ReaperError::Signals(e)),
+            Err(e) => {
+                tracing::error!("init: reading signals failed: {e}");
+                return Ok(super::init::EXIT_SETUP_FAILED);
+            }
         };
         let signo = info.ssi_signo as i32;
         if signo != libc::SIGCHLD {

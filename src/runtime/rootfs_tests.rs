@@ -31,6 +31,9 @@ fn spec() -> ContainerSpec {
         readonly_sysfs: true,
         network_files: true,
         init: false,
+        capabilities: crate::runtime::caps::docker_default_caps(),
+        seccomp: true,
+        resources: Default::default(),
     }
 }
 

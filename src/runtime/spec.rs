@@ -6,6 +6,9 @@
 //! Nothing here knows about images or Dockerfiles: a caller (the CLI, the
 //! build executor) resolves those to directories and argv first.
 
+use super::caps::Capability;
+use super::cgroups::Resources;
+use super::rlimits::Rlimit;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -69,6 +72,16 @@ pub struct ContainerSpec {
     /// Run kiln as a tiny PID 1 that reaps zombies and forwards signals to
     /// the process (docker `--init`); otherwise the process is PID 1.
     pub init: bool,
+    /// The process's capabilities (bounding, effective, permitted; see
+    /// [`super::caps`]): [`super::caps::docker_default_caps`] by default,
+    /// all of them with `--privileged`.
+    #[serde(with = "cap_names")]
+    pub capabilities: Vec<Capability>,
+    /// Install docker's default seccomp profile (off with `--privileged`).
+    pub seccomp: bool,
+    /// cgroup limits; the host side applies them, the init never sees them.
+    #[serde(skip)]
+    pub resources: Resources,
 }
 
 /// The root filesystem: an overlay of read-only layers and a fresh upper.
@@ -122,21 +135,50 @@ pub struct ProcessSpec {
     pub terminal: bool,
     /// Initial terminal size (rows, columns) when [`ProcessSpec::terminal`].
     pub console_size: Option<(u16, u16)>,
-    /// Resource limits set with setrlimit(2) before exec.
+    /// Resource limits set with setrlimit(2) before exec (`--ulimit`).
+    #[serde(with = "ulimits")]
     pub rlimits: Vec<Rlimit>,
     /// Set `PR_SET_NO_NEW_PRIVS` so setuid binaries cannot gain privileges.
     pub no_new_privs: bool,
 }
 
-/// One `setrlimit(2)` call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Rlimit {
-    /// The resource number (`libc::RLIMIT_*`).
-    pub resource: u32,
-    /// Soft limit.
-    pub soft: u64,
-    /// Hard limit.
-    pub hard: u64,
+/// Capabilities travel to the init by name (`CAP_CHOWN`).
+mod cap_names {
+    use super::Capability;
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(caps: &[Capability], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(caps.iter().map(|c| c.to_string()))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Capability>, D::Error> {
+        let names = Vec::<String>::deserialize(d)?;
+        names
+            .iter()
+            .map(|n| {
+                n.parse()
+                    .map_err(|_| D::Error::custom(format!("unknown capability {n}")))
+            })
+            .collect()
+    }
+}
+
+/// Resource limits travel in `--ulimit` syntax (`nofile=1024:2048`).
+mod ulimits {
+    use super::Rlimit;
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(limits: &[Rlimit], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(limits.iter().map(|l| l.to_string()))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Rlimit>, D::Error> {
+        let texts = Vec::<String>::deserialize(d)?;
+        texts
+            .iter()
+            .map(|t| super::super::rlimits::parse_ulimit(t).map_err(D::Error::custom))
+            .collect()
+    }
 }
 
 /// A mount added on top of the root filesystem.
@@ -203,6 +245,26 @@ pub fn docker_env(env: &[String], hostname: &str, terminal: bool) -> Vec<String>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn capabilities_and_rlimits_survive_json() {
+        #[derive(Serialize, Deserialize)]
+        struct Both {
+            #[serde(with = "cap_names")]
+            caps: Vec<Capability>,
+            #[serde(with = "ulimits")]
+            limits: Vec<Rlimit>,
+        }
+        let both = Both {
+            caps: super::super::caps::docker_default_caps(),
+            limits: vec![super::super::rlimits::parse_ulimit("nofile=10:-1").unwrap()],
+        };
+        let json = serde_json::to_string(&both).unwrap();
+        assert!(json.contains("\"CAP_CHOWN\""), "{json}");
+        let back: Both = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.caps, both.caps);
+        assert_eq!(back.limits, both.limits);
+    }
 
     fn check(env: &[&str], terminal: bool, expected: &[&str]) {
         let env: Vec<String> = env.iter().map(|s| s.to_string()).collect();
