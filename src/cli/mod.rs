@@ -15,6 +15,7 @@ mod root;
 mod table;
 mod tag;
 mod template;
+mod run;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -59,6 +60,8 @@ pub enum Command {
     /// Manage images (ls, rm, inspect, tag, history, import, prune).
     #[command(subcommand)]
     Image(image::ImageCommand),
+    /// Run a command in a new container.
+    Run(run::RunArgs),
 }
 
 /// Runs the CLI and returns the process exit code.
@@ -81,6 +84,7 @@ pub fn main() -> i32 {
         Command::Inspect(a) => inspect::run(a, &root),
         Command::History(a) => history::run(a, &root),
         Command::Image(cmd) => image::run(cmd, &root),
+        Command::Run(args) => run::run(args, &root),
     };
     match result {
         Ok(code) => code,
