@@ -7,6 +7,7 @@
 
 pub mod cli;
 pub mod context;
+pub mod exec;
 pub mod image;
 pub mod parser;
 pub mod runtime;
