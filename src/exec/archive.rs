@@ -26,8 +26,10 @@
 //!   did; the newest BuildKit rejects them); PAX `SCHILY.xattr.*` records
 //!   are applied, overlayfs' private ones excepted.
 
+use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{self, Read};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -163,16 +165,12 @@ pub fn is_archive(path: &Path) -> bool {
 /// the destination, `None` for the destination itself, an error if it
 /// climbs out.
 fn clean_entry_name(name: &[u8]) -> Result<Option<PathBuf>, ()> {
-    let text = String::from_utf8_lossy(name);
+    let start = name.iter().position(|&b| b != b'/').unwrap_or(name.len());
     let mut out = PathBuf::new();
-    for comp in Path::new(text.trim_start_matches('/')).components() {
+    for comp in Path::new(OsStr::from_bytes(&name[start..])).components() {
         match comp {
             Component::Normal(n) => out.push(n),
-            Component::ParentDir => {
-                if !out.pop() {
-                    return Err(());
-                }
-            }
+            Component::ParentDir if !out.pop() => return Err(()),
             _ => {}
         }
     }
@@ -252,11 +250,20 @@ pub fn extract(
             sec: header.mtime().map_err(read_err)? as i64,
             nsec: 0,
         };
-        let device = (
-            header.device_major().map_err(read_err)?.unwrap_or(0),
-            header.device_minor().map_err(read_err)?.unwrap_or(0),
-        );
-        let link_name = entry.link_name_bytes().map(|n| n.into_owned()).unwrap_or_default();
+        // Only device entries carry numbers; other writers leave the fields
+        // blank.
+        let device = if matches!(kind, tar::EntryType::Char | tar::EntryType::Block) {
+            (
+                header.device_major().map_err(read_err)?.unwrap_or(0),
+                header.device_minor().map_err(read_err)?.unwrap_or(0),
+            )
+        } else {
+            (0, 0)
+        };
+        let link_name = entry
+            .link_name_bytes()
+            .map(|n| n.into_owned())
+            .unwrap_or_default();
         let mut atime = None;
         let mut xattrs = Vec::new();
         if let Some(exts) = entry.pax_extensions().map_err(read_err)? {
@@ -333,14 +340,16 @@ pub fn extract(
                     .map_err(write_err("create"))?;
                 let n = io::copy(&mut entry, &mut file).map_err(read_err)?;
                 counters.bytes.fetch_add(n, Ordering::Relaxed);
-                fs.chown_if_needed(&host, uid, gid).map_err(write_err("chown"))?;
+                fs.chown_if_needed(&host, uid, gid)
+                    .map_err(write_err("chown"))?;
                 set_mode(&host, mode).map_err(write_err("chmod"))?;
                 set_times(&host, atime, mtime).map_err(write_err("set times on"))?;
             }
             tar::EntryType::Symlink => {
-                let target = std::ffi::OsString::from(String::from_utf8_lossy(&link_name).into_owned());
+                let target = OsString::from_vec(link_name.clone());
                 std::os::unix::fs::symlink(&target, &host).map_err(write_err("create symlink"))?;
-                fs.chown_if_needed(&host, uid, gid).map_err(write_err("chown"))?;
+                fs.chown_if_needed(&host, uid, gid)
+                    .map_err(write_err("chown"))?;
                 set_times(&host, atime, mtime).map_err(write_err("set times on"))?;
             }
             tar::EntryType::Link => {
@@ -375,7 +384,8 @@ pub fn extract(
                     nix::sys::stat::makedev(u64::from(major), u64::from(minor)),
                 )
                 .map_err(|e| write_err("create special file")(io::Error::from(e)))?;
-                fs.chown_if_needed(&host, uid, gid).map_err(write_err("chown"))?;
+                fs.chown_if_needed(&host, uid, gid)
+                    .map_err(write_err("chown"))?;
                 set_mode(&host, mode).map_err(write_err("chmod"))?;
                 set_times(&host, atime, mtime).map_err(write_err("set times on"))?;
             }

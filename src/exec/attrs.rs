@@ -98,9 +98,8 @@ pub fn get_xattr(path: &Path, name: &str) -> io::Result<Option<Vec<u8>>> {
     let mut buf = vec![0u8; 256];
     loop {
         // SAFETY: valid strings; `buf` is writable for its length.
-        let len = unsafe {
-            libc::lgetxattr(c.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len())
-        };
+        let len =
+            unsafe { libc::lgetxattr(c.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
         if len >= 0 {
             buf.truncate(len as usize);
             return Ok(Some(buf));
@@ -196,9 +195,15 @@ mod tests {
         std::fs::write(&target, "x").expect("write");
         let link = dir.path().join("link");
         std::os::unix::fs::symlink("target", &link).expect("symlink");
-        let t = Time { sec: 1_000_000, nsec: 5 };
+        let t = Time {
+            sec: 1_000_000,
+            nsec: 5,
+        };
         set_times(&link, t, t).expect("utimensat");
-        assert_eq!(std::fs::symlink_metadata(&link).expect("lstat").mtime(), 1_000_000);
+        assert_eq!(
+            std::fs::symlink_metadata(&link).expect("lstat").mtime(),
+            1_000_000
+        );
         assert_ne!(std::fs::metadata(&target).expect("stat").mtime(), 1_000_000);
     }
 
@@ -213,7 +218,13 @@ mod tests {
         set_xattr(&src, b"trusted.overlay.opaque", b"y").expect("set opaque");
         set_xattr(&src, b"user.kept", b"v").expect("set user xattr");
         copy_xattrs(&src, &dst);
-        assert_eq!(get_xattr(&dst, "user.kept").expect("get"), Some(b"v".to_vec()));
-        assert_eq!(get_xattr(&dst, "trusted.overlay.opaque").expect("get"), None);
+        assert_eq!(
+            get_xattr(&dst, "user.kept").expect("get"),
+            Some(b"v".to_vec())
+        );
+        assert_eq!(
+            get_xattr(&dst, "trusted.overlay.opaque").expect("get"),
+            None
+        );
     }
 }

@@ -324,7 +324,10 @@ mod tests {
     fn malformed_symbolic_modes_are_rejected() {
         for bad in ["", "u", "u+x,", "ux", "u+q", "z+x", "+x,,", "u+x g", "g=ux"] {
             assert!(
-                matches!(Chmod::parse(bad), Err(ChmodError::Syntax(_) | ChmodError::NotOctal(_))),
+                matches!(
+                    Chmod::parse(bad),
+                    Err(ChmodError::Syntax(_) | ChmodError::NotOctal(_))
+                ),
                 "{bad:?} should be rejected"
             );
         }

@@ -363,7 +363,10 @@ pub fn copy(
     // BuildKit's frontend only builds an independent (merged) layer for
     // `--link` without `--chmod`.
     let independent = spec.link && chmod.is_none();
-    let fs = DestFs::new(out_layer, if independent { None } else { Some(parent_view) });
+    let fs = DestFs::new(
+        out_layer,
+        if independent { None } else { Some(parent_view) },
+    );
     init_layer_root(&fs, parent_view, independent)?;
 
     let items = expand_sources(spec, source_root, chown, &mut scratch)?;
@@ -386,7 +389,17 @@ pub fn copy(
 
     let counters = Counters::default();
     for item in &items {
-        copy_item(&fs, item, spec, dest_path, dir_syntax, new_dir, chmod.as_ref(), exclude.as_ref(), &counters)?;
+        copy_item(
+            &fs,
+            item,
+            spec,
+            dest_path,
+            dir_syntax,
+            new_dir,
+            chmod.as_ref(),
+            exclude.as_ref(),
+            &counters,
+        )?;
     }
     let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
     Ok(CopyStats {
@@ -433,7 +446,11 @@ fn validate(spec: &CopySpec) -> Result<(), CopyError> {
 /// Gives the layer root the parent's root mode and owner (overlayfs shows
 /// the top layer's root directory), or 0755 root:root for an independent
 /// layer.
-fn init_layer_root(fs: &DestFs<'_>, parent: &dyn ParentFs, independent: bool) -> Result<(), CopyError> {
+fn init_layer_root(
+    fs: &DestFs<'_>,
+    parent: &dyn ParentFs,
+    independent: bool,
+) -> Result<(), CopyError> {
     let root = fs.layer();
     let io_err = |op| {
         move |source| CopyError::Io {
@@ -442,7 +459,10 @@ fn init_layer_root(fs: &DestFs<'_>, parent: &dyn ParentFs, independent: bool) ->
             source,
         }
     };
-    let (mode, uid, gid) = match parent.locate(Path::new("")).map_err(io_err("read parent root"))? {
+    let (mode, uid, gid) = match parent
+        .locate(Path::new(""))
+        .map_err(io_err("read parent root"))?
+    {
         Some(host) if !independent => {
             let meta = std::fs::metadata(&host).map_err(io_err("read parent root"))?;
             (meta.mode() & 0o7777, meta.uid(), meta.gid())
@@ -450,7 +470,8 @@ fn init_layer_root(fs: &DestFs<'_>, parent: &dyn ParentFs, independent: bool) ->
         _ => (0o755, 0, 0),
     };
     set_owner(root, uid, gid).map_err(io_err("chown layer root"))?;
-    std::fs::set_permissions(root, std::fs::Permissions::from_mode(mode)).map_err(io_err("chmod layer root"))
+    std::fs::set_permissions(root, std::fs::Permissions::from_mode(mode))
+        .map_err(io_err("chmod layer root"))
 }
 
 /// Resolves `--chown` against the parent image's passwd and group files
@@ -466,7 +487,9 @@ fn chown_ids(
         spec: spec.to_string(),
         source,
     };
-    let numeric = spec.split(':').all(|p| p.is_empty() || p.parse::<i64>().is_ok());
+    let numeric = spec
+        .split(':')
+        .all(|p| p.is_empty() || p.parse::<i64>().is_ok());
     if numeric {
         return resolve_chown(Path::new("/nonexistent"), spec).map_err(chown_err);
     }
@@ -521,10 +544,13 @@ fn expand_sources(
                     source,
                 };
                 if name.is_empty() || name.contains('/') {
-                    return Err(CopyError::InvalidSpec(format!("invalid heredoc file name {name:?}")));
+                    return Err(CopyError::InvalidSpec(format!(
+                        "invalid heredoc file name {name:?}"
+                    )));
                 }
                 std::fs::write(&file, content).map_err(io_err)?;
-                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).map_err(io_err)?;
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644))
+                    .map_err(io_err)?;
                 items.push(Item {
                     root: dir,
                     rel: name.clone(),
@@ -603,8 +629,11 @@ fn parents_source(
         let host = if follow {
             resolve_in_root(root, Path::new(&required))
         } else {
-            resolve_in_root(root, Path::new(&required).parent().unwrap_or(Path::new("/")))
-                .map(|p| p.join(Path::new(&required).file_name().unwrap_or_default()))
+            resolve_in_root(
+                root,
+                Path::new(&required).parent().unwrap_or(Path::new("/")),
+            )
+            .map(|p| p.join(Path::new(&required).file_name().unwrap_or_default()))
         }
         .map_err(|source| CopyError::Io {
             op: "resolve source",
@@ -620,7 +649,8 @@ fn parents_source(
     }
     // Included: what the pattern matches and everything below it; built as
     // "exclude everything except the pattern" to reuse .dockerignore rules.
-    let include = DockerIgnore::new(["**".to_string(), format!("!{pattern}")]).map_err(CopyError::Exclude)?;
+    let include =
+        DockerIgnore::new(["**".to_string(), format!("!{pattern}")]).map_err(CopyError::Exclude)?;
     Ok((clean_abs(&base), Some(include)))
 }
 
@@ -663,12 +693,20 @@ fn copy_item(
     if item.unpack && src_meta.is_file() && archive::is_archive(&src) {
         let dest_rel = fs.resolve(root, dest, true, Escape::Clamp)?;
         fs.mkdir_all(&dest_rel, new_dir)?;
-        let owner = spec.chown.as_ref().filter(|c| !c.is_empty()).map(|_| (new_dir.uid, new_dir.gid));
+        let owner = spec
+            .chown
+            .as_ref()
+            .filter(|c| !c.is_empty())
+            .map(|_| (new_dir.uid, new_dir.gid));
         archive::extract(fs, &src, &item.label, &dest_rel, owner, counters)?;
         return Ok(());
     }
     // fsutil's Copy: make the destination directory (or its parent) first.
-    let ensure = if dir_syntax { dest } else { dest.parent().unwrap_or(root) };
+    let ensure = if dir_syntax {
+        dest
+    } else {
+        dest.parent().unwrap_or(root)
+    };
     let ensure_rel = fs.resolve(root, ensure, true, Escape::Clamp)?;
     fs.mkdir_all(&ensure_rel, new_dir)?;
     let dest_rel = fs.resolve(root, dest, true, Escape::Clamp)?;
@@ -693,7 +731,10 @@ fn copy_item(
     }
     let target = match &existing {
         Some(found) if found.meta().is_dir() => {
-            let base = Path::new(&item.rel).file_name().map(PathBuf::from).unwrap_or_default();
+            let base = Path::new(&item.rel)
+                .file_name()
+                .map(PathBuf::from)
+                .unwrap_or_default();
             dest_rel.join(base)
         }
         _ => dest_rel,

@@ -387,8 +387,20 @@ mod tests {
 
     #[test]
     fn dest_symlinks_resolve_inside_the_rootfs() {
-        check(&[("link", "/opt/app")], &["opt/app"], "/link/x", true, "opt/app/x");
-        check(&[("link", "../../../../etc")], &[], "/link/x", true, "etc/x");
+        check(
+            &[("link", "/opt/app")],
+            &["opt/app"],
+            "/link/x",
+            true,
+            "opt/app/x",
+        );
+        check(
+            &[("link", "../../../../etc")],
+            &[],
+            "/link/x",
+            true,
+            "etc/x",
+        );
         check(&[("a", "b"), ("b", "/c")], &[], "/a", true, "c");
         check(&[("a", "b")], &[], "/a", false, "a");
         check(&[], &[], "/../../x/./y", true, "x/y");
@@ -410,14 +422,24 @@ mod tests {
             gid: 1001,
             mode: 0o755,
         };
-        let fresh = fs.mkdir_all(Path::new("usr/local/app/bin"), new).expect("mkdir");
+        let fresh = fs
+            .mkdir_all(Path::new("usr/local/app/bin"), new)
+            .expect("mkdir");
         assert!(fresh);
         let meta = |p: &str| std::fs::symlink_metadata(layer.path().join(p)).expect("lstat");
         assert_eq!(meta("usr/local").mode() & 0o7777, 0o750, "copied up as is");
         assert_eq!(meta("usr/local").uid(), 0);
         assert_eq!(meta("usr/local/app").mode() & 0o7777, 0o755);
-        assert_eq!((meta("usr/local/app/bin").uid(), meta("usr/local/app/bin").gid()), (1000, 1001));
-        assert!(!fs.mkdir_all(Path::new("usr/local/app"), new).expect("again"));
+        assert_eq!(
+            (
+                meta("usr/local/app/bin").uid(),
+                meta("usr/local/app/bin").gid()
+            ),
+            (1000, 1001)
+        );
+        assert!(!fs
+            .mkdir_all(Path::new("usr/local/app"), new)
+            .expect("again"));
     }
 
     #[test]
@@ -427,7 +449,11 @@ mod tests {
         let merged = MergedDir::new(parent.path());
         let layer = tempfile::tempdir().expect("tempdir");
         let fs = DestFs::new(layer.path(), Some(&merged));
-        let new = NewDir { uid: 0, gid: 0, mode: 0o755 };
+        let new = NewDir {
+            uid: 0,
+            gid: 0,
+            mode: 0o755,
+        };
         let err = fs.mkdir_all(Path::new("etc/passwd/x"), new).unwrap_err();
         assert_eq!(err.to_string(), "cannot copy to non-directory: /etc/passwd");
     }
@@ -440,7 +466,10 @@ mod tests {
         std::fs::write(layer.path().join("d"), "file").expect("write");
         let fs = DestFs::new(layer.path(), Some(&merged));
         assert!(fs.lookup(Path::new("d/sub")).expect("lookup").is_none());
-        assert!(matches!(fs.lookup(Path::new("d")).expect("lookup"), Some(Located::Layer(_))));
+        assert!(matches!(
+            fs.lookup(Path::new("d")).expect("lookup"),
+            Some(Located::Layer(_))
+        ));
     }
 
     #[test]

@@ -141,7 +141,12 @@ pub fn file_name_for(url: &str) -> String {
 
 /// Downloads `url` into `dir/name` with BuildKit's mode, owner and mtime,
 /// checking `checksum` if given.
-pub fn fetch(url: &str, dir: &Path, name: &str, checksum: Option<&Digest>) -> Result<Download, FetchError> {
+pub fn fetch(
+    url: &str,
+    dir: &Path,
+    name: &str,
+    checksum: Option<&Digest>,
+) -> Result<Download, FetchError> {
     if let Some(c) = checksum {
         if c.algorithm() != Algorithm::Sha256 {
             return Err(FetchError::UnsupportedChecksum(c.clone()));
@@ -187,7 +192,10 @@ pub fn fetch(url: &str, dir: &Path, name: &str, checksum: Option<&Digest>) -> Re
     let (file, digest, size) = writer.finish();
     file.sync_all().map_err(write_err)?;
     drop(file);
-    let time = Time { sec: mtime, nsec: 0 };
+    let time = Time {
+        sec: mtime,
+        nsec: 0,
+    };
     set_times(&path, time, time).map_err(write_err)?;
     if let Some(expected) = checksum {
         if *expected != digest {

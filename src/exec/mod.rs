@@ -29,3 +29,6 @@ pub mod fetch;
 pub mod parent_fs;
 pub mod tree;
 pub mod wildcard;
+
+#[cfg(test)]
+mod fixture;

@@ -186,7 +186,11 @@ mod tests {
     /// directory and b with a file.
     fn stack() -> (tempfile::TempDir, LayerStack) {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (top, mid, bottom) = (dir.path().join("top"), dir.path().join("mid"), dir.path().join("bottom"));
+        let (top, mid, bottom) = (
+            dir.path().join("top"),
+            dir.path().join("mid"),
+            dir.path().join("bottom"),
+        );
         write(&bottom.join("a/x"), "bx");
         write(&bottom.join("a/y"), "by");
         write(&bottom.join("b/z"), "bz");
@@ -213,12 +217,24 @@ mod tests {
         let (_dir, layers) = stack();
         assert_eq!(located(&layers, "a/y").as_deref(), Some("by"));
         assert_eq!(located(&layers, "a/x"), None, "whiteout hides the file");
-        assert_eq!(located(&layers, "b").as_deref(), Some("tb"), "file over a dir");
+        assert_eq!(
+            located(&layers, "b").as_deref(),
+            Some("tb"),
+            "file over a dir"
+        );
         assert_eq!(located(&layers, "b/z"), None, "a file hides the dir below");
-        assert_eq!(located(&layers, "c").as_deref(), Some("<dir>"), "dir over a file");
+        assert_eq!(
+            located(&layers, "c").as_deref(),
+            Some("<dir>"),
+            "dir over a file"
+        );
         assert_eq!(located(&layers, "c/file").as_deref(), Some("tc"));
         assert_eq!(located(&layers, "d/new").as_deref(), Some("mn"));
-        assert_eq!(located(&layers, "d/inner"), None, "opaque dir hides the lower dir");
+        assert_eq!(
+            located(&layers, "d/inner"),
+            None,
+            "opaque dir hides the lower dir"
+        );
         assert_eq!(located(&layers, "missing/deeper"), None);
         assert!(located(&layers, "").is_some(), "the root exists");
     }
@@ -228,8 +244,14 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         write(&dir.path().join("etc/passwd"), "root:x:0:0::/root:/bin/sh");
         let merged = MergedDir::new(dir.path());
-        assert!(merged.locate(Path::new("etc/passwd")).expect("lookup").is_some());
-        assert!(merged.locate(Path::new("etc/passwd/x")).expect("lookup").is_none());
+        assert!(merged
+            .locate(Path::new("etc/passwd"))
+            .expect("lookup")
+            .is_some());
+        assert!(merged
+            .locate(Path::new("etc/passwd/x"))
+            .expect("lookup")
+            .is_none());
         assert!(merged.locate(Path::new("nope")).expect("lookup").is_none());
     }
 }

@@ -143,9 +143,13 @@ impl Meta {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     /// `lazy`: not itself included, created only for included entries.
-    Dir { lazy: bool },
+    Dir {
+        lazy: bool,
+    },
     Other,
-    HardLink { primary: usize },
+    HardLink {
+        primary: usize,
+    },
 }
 
 #[derive(Debug)]
@@ -204,7 +208,8 @@ impl Planner<'_> {
             } else {
                 format!("{comp}/{name_str}")
             };
-            let (included, child_matches, descend) = self.classify(&entry_comp, meta.is_dir(), matches);
+            let (included, child_matches, descend) =
+                self.classify(&entry_comp, meta.is_dir(), matches);
             let index = self.nodes.len();
             let mut kind = if meta.is_dir() {
                 Kind::Dir { lazy: !included }
@@ -270,7 +275,10 @@ impl Planner<'_> {
 
 /// A source path for messages: relative to the source root, with `/`.
 pub fn source_path(root: &Path, host: &Path) -> String {
-    format!("/{}", host.strip_prefix(root).unwrap_or(host).to_string_lossy())
+    format!(
+        "/{}",
+        host.strip_prefix(root).unwrap_or(host).to_string_lossy()
+    )
 }
 
 /// Copies the contents of the source directory `src` into the directory
@@ -313,7 +321,15 @@ pub fn copy_dir_contents(
         .collect();
     others.par_iter().try_for_each(|&i| {
         let node = &nodes[i];
-        copy_entry(fs, &node.src, &node.meta, &node.rel, parent_fresh(node), opts, counters)
+        copy_entry(
+            fs,
+            &node.src,
+            &node.meta,
+            &node.rel,
+            parent_fresh(node),
+            opts,
+            counters,
+        )
     })?;
     nodes
         .par_iter()
@@ -427,7 +443,9 @@ fn copy_entry(
         }
     };
     let (uid, gid) = opts.owner.unwrap_or((meta.uid, meta.gid));
-    let mode = opts.chmod.map_or(meta.mode & 0o7777, |c| c.apply(meta.mode));
+    let mode = opts
+        .chmod
+        .map_or(meta.mode & 0o7777, |c| c.apply(meta.mode));
     let kind = meta.mode & libc::S_IFMT;
     if kind == libc::S_IFREG {
         let mut from = File::open(src).map_err(src_err("open"))?;
@@ -443,7 +461,8 @@ fn copy_entry(
             counters.bytes.fetch_add(n, Ordering::Relaxed);
         }
         // Owner before mode: fchown clears setuid/setgid.
-        fs.chown_if_needed(&dst, uid, gid).map_err(write_err("chown"))?;
+        fs.chown_if_needed(&dst, uid, gid)
+            .map_err(write_err("chown"))?;
         to.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))
             .map_err(write_err("chmod"))?;
         to.set_times(
@@ -459,7 +478,8 @@ fn copy_entry(
         } else {
             make_special(&dst, meta).map_err(write_err("create special file"))?;
         }
-        fs.chown_if_needed(&dst, uid, gid).map_err(write_err("chown"))?;
+        fs.chown_if_needed(&dst, uid, gid)
+            .map_err(write_err("chown"))?;
         if !meta.is_symlink() {
             set_mode(&dst, mode).map_err(write_err("chmod"))?;
         }
@@ -510,7 +530,9 @@ fn apply_dir_meta(
     // Unconditionally: a merged directory may have been copied up with
     // another owner.
     set_owner(&dst, uid, gid).map_err(err("chown"))?;
-    let mode = opts.chmod.map_or(meta.mode & 0o7777, |c| c.apply(meta.mode));
+    let mode = opts
+        .chmod
+        .map_or(meta.mode & 0o7777, |c| c.apply(meta.mode));
     set_mode(&dst, mode).map_err(err("chmod"))?;
     copy_xattrs(src, &dst);
     if times {
@@ -522,7 +544,11 @@ fn apply_dir_meta(
 /// Sets the times of the directory a directory's contents were copied into
 /// to the source directory's (fsutil restores them after the copy; its
 /// owner and mode stay as they were).
-pub fn restore_dir_times(fs: &DestFs<'_>, rel: &Path, src_meta: &Metadata) -> Result<(), TreeError> {
+pub fn restore_dir_times(
+    fs: &DestFs<'_>,
+    rel: &Path,
+    src_meta: &Metadata,
+) -> Result<(), TreeError> {
     let meta = Meta::of(src_meta);
     set_times(&fs.host(rel), meta.atime, meta.mtime).map_err(|source| TreeError::Write {
         op: "set times on",
@@ -535,6 +561,7 @@ fn system_time(t: Time) -> SystemTime {
     if t.sec >= 0 {
         SystemTime::UNIX_EPOCH + Duration::new(t.sec as u64, t.nsec as u32)
     } else {
-        SystemTime::UNIX_EPOCH - Duration::new(t.sec.unsigned_abs(), 0) + Duration::new(0, t.nsec as u32)
+        SystemTime::UNIX_EPOCH - Duration::new(t.sec.unsigned_abs(), 0)
+            + Duration::new(0, t.nsec as u32)
     }
 }

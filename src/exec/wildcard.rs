@@ -207,7 +207,11 @@ impl Pattern {
 /// Expands the wildcard source `src` (clean, absolute, relative to
 /// `root`): the paths it matches, relative to `root` without a leading `/`,
 /// in lexical order. A path without wildcards comes back as is.
-pub fn resolve_wildcards(root: &Path, src: &str, follow: bool) -> Result<Vec<String>, WildcardError> {
+pub fn resolve_wildcards(
+    root: &Path,
+    src: &str,
+    follow: bool,
+) -> Result<Vec<String>, WildcardError> {
     let (dir, pattern_text) = split_wildcards(src);
     if pattern_text.is_empty() {
         return Ok(vec![dir.trim_start_matches('/').to_string()]);
@@ -350,7 +354,9 @@ mod tests {
 
     #[test]
     fn malformed_patterns_are_errors() {
-        for bad in ["[", "[^", "[^bc", "a[", "[]a]", "[-]", "[x-]", "[a-b-c]", "a\\", "[\\"] {
+        for bad in [
+            "[", "[^", "[^bc", "a[", "[]a]", "[-]", "[x-]", "[a-b-c]", "a\\", "[\\",
+        ] {
             assert!(Pattern::new(bad).is_err(), "{bad} should be malformed");
         }
     }
@@ -381,7 +387,17 @@ mod tests {
 
     #[test]
     fn expansion_is_lexical_takes_dirs_whole_and_allows_no_match() {
-        let root = tree(&["b.txt", "a.txt", "c.md", "dir1/x.txt", "dir2/y.txt", "sub/d/e.txt"], &[]);
+        let root = tree(
+            &[
+                "b.txt",
+                "a.txt",
+                "c.md",
+                "dir1/x.txt",
+                "dir2/y.txt",
+                "sub/d/e.txt",
+            ],
+            &[],
+        );
         let got = resolve_wildcards(root.path(), "/*.txt", true).expect("resolves");
         assert_eq!(got, ["a.txt", "b.txt"]);
         let got = resolve_wildcards(root.path(), "/dir*", true).expect("resolves");
@@ -398,7 +414,10 @@ mod tests {
     fn missing_base_directory_fails_like_buildkit() {
         let root = tree(&["a.txt"], &[]);
         let err = resolve_wildcards(root.path(), "/folder/b/*", true).unwrap_err();
-        assert_eq!(err.to_string(), "lstat /folder/b: no such file or directory");
+        assert_eq!(
+            err.to_string(),
+            "lstat /folder/b: no such file or directory"
+        );
     }
 
     #[test]
