@@ -9,6 +9,7 @@ pub mod cache;
 pub mod cli;
 pub mod context;
 pub mod exec;
+pub mod frontend;
 pub mod image;
 pub mod parser;
 pub mod runtime;

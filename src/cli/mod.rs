@@ -12,10 +12,10 @@ mod import;
 mod inspect;
 mod rmi;
 mod root;
+mod run;
 mod table;
 mod tag;
 mod template;
-mod run;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;

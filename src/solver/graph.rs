@@ -364,6 +364,8 @@ mod tests {
                 readonly: false,
                 kind: MountKind::Layer,
             }],
+            source_date_epoch: None,
+            proxy_env: Vec::new(),
         })
     }
 
@@ -423,6 +425,7 @@ mod tests {
         let copy = Op::File(FileOp {
             base: Some(root),
             actions: vec![FileAction::Copy(CopyAction::new(src, "/out", "/"))],
+            source_date_epoch: None,
         });
         let fin = g.add(copy, inputs, VertexInfo::named("final")).unwrap();
         let pruned = g.prune_to(fin).unwrap();

@@ -49,6 +49,7 @@
 //! let copy = Op::File(FileOp {
 //!     base: Some(root),
 //!     actions: vec![FileAction::Copy(CopyAction::new(src, "app.py", "/app/"))],
+//!     source_date_epoch: None,
 //! });
 //! let info = VertexInfo::at("[2/2] COPY app.py /app/", "Dockerfile:2");
 //! let target = graph.add(copy, inputs, info)?;
@@ -76,8 +77,9 @@ pub use executor::{CacheStore, CancelToken, ExecError, Executor, Job, LogSink, M
 pub use graph::{Graph, GraphError, InputList, Pruned, Vertex, VertexId, VertexInfo};
 pub use key::{CacheKey, InputKey, SelectedContent};
 pub use op::{
-    CacheSharing, Chmod, Chown, ContentSelector, ContextSource, CopyAction, Exec, ExecMount,
-    FileAction, FileOp, ImageSource, Input, MountKind, Network, Op, Platform, Security,
+    CacheSharing, Chmod, Chown, ContentSelector, ContextSource, CopyAction, CopyFiles, CopySource,
+    Exec, ExecMount, FileAction, FileOp, ImageSource, Input, MountKind, Network, Op, Platform,
+    Security,
 };
 pub use progress::{LogStream, ProgressEvent, ProgressMode, ProgressReceiver, ProgressSender};
 pub use scheduler::{Solution, SolveError, SolveOptions, Solver};

@@ -118,6 +118,16 @@ pub struct Exec {
     #[serde(default, skip_serializing_if = "is_default")]
     pub security: Security,
     pub mounts: Vec<ExecMount>,
+    /// `SOURCE_DATE_EPOCH`: mtimes in the resulting layer are clamped to
+    /// it, so it is part of the definition (a clamped and an unclamped
+    /// layer are different results).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_date_epoch: Option<i64>,
+    /// Proxy variables (`HTTP_PROXY`, ...) given as build args without an
+    /// `ARG`: the process sees them, but like BuildKit's `ProxyEnv` they are
+    /// left out of the definition, so changing a proxy keeps the cache.
+    #[serde(skip)]
+    pub proxy_env: Vec<String>,
 }
 
 /// The network a process sees (`RUN --network=`).
@@ -220,6 +230,9 @@ pub struct FileOp {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base: Option<Input>,
     pub actions: Vec<FileAction>,
+    /// `SOURCE_DATE_EPOCH`: mtimes in the resulting layer are clamped to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_date_epoch: Option<i64>,
 }
 
 /// One filesystem edit.
@@ -227,6 +240,8 @@ pub struct FileOp {
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum FileAction {
     Copy(CopyAction),
+    /// A whole COPY/ADD source list at once (see [`CopyFiles`]).
+    CopyFiles(CopyFiles),
     Mkdir {
         path: String,
         mode: u32,
@@ -316,6 +331,64 @@ impl CopyAction {
     }
 }
 
+/// Copies a list of sources to one destination as one COPY or ADD does.
+///
+/// Unlike a chain of [`CopyAction`]s, the destination rules apply to the
+/// list as a whole (several sources need a directory destination), and
+/// sources may be inline files (heredocs) or URLs besides paths in the
+/// source input. Values are already expanded; `--chown` names are
+/// resolved in the destination when the op runs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CopyFiles {
+    /// The input holding the path sources (`None`: only inline files and
+    /// URLs). A local context input makes copied files owned by 0:0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<Input>,
+    pub sources: Vec<CopySource>,
+    /// As written: absolute, or relative to `workdir`; a trailing `/`
+    /// makes it a directory.
+    pub dest: String,
+    pub workdir: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chown: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chmod: Option<String>,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub link: bool,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub parents: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<String>,
+    /// ADD's rules: local archives are unpacked, URLs downloaded.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub add: bool,
+    /// `ADD --checksum=`: the digest a downloaded source must have.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<String>,
+    /// `ADD --unpack=`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unpack: Option<bool>,
+    /// `ADD --keep-git-dir=`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_git_dir: Option<bool>,
+}
+
+/// One source of a [`CopyFiles`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CopySource {
+    /// A path or wildcard in the source input.
+    Path { path: String },
+    /// An `http(s)://` URL (ADD).
+    Url { url: String },
+    /// A file given inline: `name` is its file name.
+    Inline {
+        name: String,
+        #[serde(with = "hex_bytes")]
+        data: Vec<u8>,
+    },
+}
+
 /// `--chown=user[:group]`, as written; names are resolved in the destination.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Chown {
@@ -381,8 +454,10 @@ impl Op {
             Op::File(file) => {
                 let mut inputs: Vec<Input> = file.base.into_iter().collect();
                 for action in &file.actions {
-                    if let FileAction::Copy(copy) = action {
-                        inputs.push(copy.source);
+                    match action {
+                        FileAction::Copy(copy) => inputs.push(copy.source),
+                        FileAction::CopyFiles(copy) => inputs.extend(copy.source),
+                        _ => {}
                     }
                 }
                 inputs
@@ -414,8 +489,8 @@ impl Op {
             Op::File(file) => {
                 whole = file.base == Some(input);
                 for action in &file.actions {
-                    if let FileAction::Copy(copy) = action {
-                        if copy.source == input {
+                    match action {
+                        FileAction::Copy(copy) if copy.source == input => {
                             selectors.push(ContentSelector {
                                 path: copy.src.clone(),
                                 wildcard: copy.allow_wildcard,
@@ -424,6 +499,21 @@ impl Op {
                                 exclude: copy.exclude.clone(),
                             });
                         }
+                        FileAction::CopyFiles(copy) if copy.source == Some(input) => {
+                            for source in &copy.sources {
+                                if let CopySource::Path { path } = source {
+                                    selectors.push(ContentSelector {
+                                        // `--parents` pivots (`a/./b`) select the same files.
+                                        path: path.replace("/./", "/"),
+                                        wildcard: true,
+                                        follow_links: true,
+                                        include: Vec::new(),
+                                        exclude: copy.exclude.clone(),
+                                    });
+                                }
+                            }
+                        }
+                        _ => {}
                     }
                 }
             }
@@ -498,6 +588,8 @@ mod tests {
                 readonly: false,
                 kind: MountKind::Layer,
             }],
+            source_date_epoch: None,
+            proxy_env: Vec::new(),
         })
     }
 
@@ -540,6 +632,7 @@ mod tests {
                     chown: None,
                 },
             ],
+            source_date_epoch: None,
         });
         let json = serde_json::to_string(&op).unwrap();
         let back: Op = serde_json::from_str(&json).unwrap();
@@ -562,6 +655,7 @@ mod tests {
                 FileAction::Copy(CopyAction::new(Input(1), "src/*.rs", "/src/")),
                 FileAction::Copy(CopyAction::new(Input(1), "a.txt", "/again/")),
             ],
+            source_date_epoch: None,
         });
         let paths: Vec<String> = op
             .content_selectors(Input(1))

@@ -202,6 +202,8 @@ pub(super) fn run(g: &mut Graph, rootfs: VertexId, cmd: &str) -> VertexId {
             readonly: false,
             kind: MountKind::Layer,
         }],
+        source_date_epoch: None,
+        proxy_env: Vec::new(),
     });
     g.add(op, vec![rootfs], VertexInfo::at(cmd, "Dockerfile:12"))
         .unwrap()
@@ -231,6 +233,7 @@ pub(super) fn copy(
     let op = Op::File(FileOp {
         base: Some(base_input),
         actions,
+        source_date_epoch: None,
     });
     g.add(op, inputs, VertexInfo::named(name)).unwrap()
 }

@@ -1,0 +1,230 @@
+//! `COPY` and `ADD`: a file op copying sources onto the stage's root.
+//!
+//! Sources come from the build context, or with `--from` from an earlier
+//! stage (by name or index) or an image; heredoc sources are inline files
+//! (expanded unless their marker was quoted), ADD's URLs are fetched when
+//! the op runs. The copy rules themselves (destination, ownership, modes,
+//! archives) are the executor's, `crate::exec::copy`.
+
+use super::names::{display, StepCounter};
+use super::stage::StageState;
+use super::{LowerError, Lowerer};
+use crate::image::reference::ImageRef;
+use crate::parser::{Add, Copy, InlineSource, Span};
+use crate::shell::Lexer;
+use crate::solver::{
+    CopyFiles, CopySource, FileAction, FileOp, InputList, Op, VertexId, VertexInfo,
+};
+
+/// COPY and ADD seen alike.
+pub(super) struct CopyInput<'a> {
+    add: bool,
+    sources: &'a [String],
+    inline: &'a [InlineSource],
+    dest: &'a str,
+    from: Option<&'a str>,
+    chown: Option<&'a str>,
+    chmod: Option<&'a str>,
+    link: bool,
+    parents: bool,
+    exclude: &'a [String],
+    checksum: Option<&'a str>,
+    unpack: Option<bool>,
+    keep_git_dir: Option<bool>,
+}
+
+impl<'a> CopyInput<'a> {
+    pub fn from_copy(c: &'a Copy) -> CopyInput<'a> {
+        CopyInput {
+            add: false,
+            sources: &c.sources,
+            inline: &c.inline,
+            dest: &c.dest,
+            from: c.from.as_deref(),
+            chown: c.chown.as_deref(),
+            chmod: c.chmod.as_deref(),
+            link: c.link,
+            parents: c.parents,
+            exclude: &c.exclude,
+            checksum: None,
+            unpack: None,
+            keep_git_dir: None,
+        }
+    }
+
+    pub fn from_add(a: &'a Add) -> CopyInput<'a> {
+        CopyInput {
+            add: true,
+            sources: &a.sources,
+            inline: &a.inline,
+            dest: &a.dest,
+            from: None,
+            chown: a.chown.as_deref(),
+            chmod: a.chmod.as_deref(),
+            link: a.link,
+            parents: false,
+            exclude: &a.exclude,
+            checksum: a.checksum.as_deref(),
+            unpack: a.unpack,
+            keep_git_dir: a.keep_git_dir,
+        }
+    }
+}
+
+fn is_url(s: &str) -> bool {
+    s.starts_with("http://") || s.starts_with("https://")
+}
+
+impl Lowerer<'_> {
+    pub(super) fn dispatch_copy(
+        &mut self,
+        st: &mut StageState,
+        counter: &mut StepCounter,
+        c: &CopyInput<'_>,
+        span: &Span,
+        onbuild: bool,
+        stage_index: usize,
+    ) -> Result<(), LowerError> {
+        let word = if c.add { "ADD" } else { "COPY" };
+        let mut sources = Vec::with_capacity(c.sources.len() + c.inline.len());
+        let mut shown_sources = Vec::new();
+        for src in c.sources {
+            let src = self.expand(st, src, span)?;
+            shown_sources.push(src.clone());
+            if is_url(&src) {
+                if !c.add {
+                    return Err(self.err(span, "source can't be a URL for COPY"));
+                }
+                sources.push(CopySource::Url { url: src });
+            } else {
+                sources.push(CopySource::Path { path: src });
+            }
+        }
+        let raw = Lexer {
+            skip_process_quotes: true,
+            ..Lexer::new('\\')
+        };
+        for doc in c.inline {
+            let text = String::from_utf8_lossy(&doc.data).into_owned();
+            let data = if doc.expand {
+                raw.process_word(&text, &st.env)
+                    .map_err(|e| self.err(span, e.to_string()))?
+                    .value
+            } else {
+                text
+            };
+            shown_sources.push(format!("<<{}", doc.path));
+            sources.push(CopySource::Inline {
+                name: doc.path.clone(),
+                data: data.into_bytes(),
+            });
+        }
+        let dest = self.expand(st, c.dest, span)?;
+        let chown = c.chown.map(|v| self.expand(st, v, span)).transpose()?;
+        let chmod = c.chmod.map(|v| self.expand(st, v, span)).transpose()?;
+        let checksum = c.checksum.map(|v| self.expand(st, v, span)).transpose()?;
+        let exclude = c
+            .exclude
+            .iter()
+            .map(|p| self.expand(st, p, span))
+            .collect::<Result<Vec<_>, _>>()?;
+        if checksum.is_some() {
+            let single_url = matches!(sources.as_slice(), [CopySource::Url { .. }]);
+            if c.sources.len() != 1 {
+                return Err(self.err(span, "checksum can't be specified for multiple sources"));
+            }
+            if !single_url {
+                return Err(self.err(span, "checksum can't be specified for non-HTTP(S) sources"));
+            }
+        }
+        let mut inputs = InputList::new();
+        let base = st.root.map(|r| inputs.add(r));
+        let has_paths = sources.iter().any(|s| matches!(s, CopySource::Path { .. }));
+        let source = if !has_paths {
+            None
+        } else {
+            let v = match c.from {
+                Some(from) => self.source_state(from, stage_index, span)?,
+                None => Some(self.context_vertex()?),
+            };
+            v.map(|v| inputs.add(v))
+        };
+        let mut history = String::from(word);
+        if c.parents {
+            history.push_str(" --parents");
+        }
+        if let Some(ch) = &chown {
+            history.push_str(&format!(" --chown={ch}"));
+        }
+        if let Some(m) = &chmod {
+            history.push_str(&format!(" --chmod={m}"));
+        }
+        for s in &shown_sources {
+            history.push(' ');
+            history.push_str(s);
+        }
+        history.push_str(&format!(" {dest} # buildkit"));
+        let action = CopyFiles {
+            source,
+            sources,
+            dest,
+            workdir: st.workdir.clone(),
+            chown,
+            chmod,
+            link: c.link,
+            parents: c.parents,
+            exclude,
+            add: c.add,
+            checksum,
+            unpack: c.unpack,
+            keep_git_dir: c.keep_git_dir,
+        };
+        let op = Op::File(FileOp {
+            base,
+            actions: vec![FileAction::CopyFiles(action)],
+            source_date_epoch: self.opts.source_date_epoch,
+        });
+        let name = counter.next(&display(&self.lexer, &span.original, &st.env), onbuild);
+        let info = VertexInfo::at(name, self.location(span));
+        let v = self.graph.add(op, inputs, info)?;
+        let parent = st.root;
+        st.root = Some(v);
+        st.commit(history, Some((v, parent)), &self.opts.created);
+        Ok(())
+    }
+
+    /// The root filesystem a `--from` names: an earlier stage by index or
+    /// name, else an image (`None`: an empty filesystem).
+    pub(super) fn source_state(
+        &mut self,
+        from: &str,
+        stage_index: usize,
+        span: &Span,
+    ) -> Result<Option<VertexId>, LowerError> {
+        let count = self.df.stages.len();
+        let stage = match from.parse::<i64>() {
+            Ok(n) if n < 0 || n as usize >= count => {
+                return Err(self.err(span, format!("invalid stage index {n}")))
+            }
+            Ok(n) => Some(n as usize),
+            Err(_) => self.stage_by_name(from, count),
+        };
+        if let Some(j) = stage {
+            if j >= stage_index {
+                let current = self.stage_label(stage_index);
+                return Err(self.err(
+                    span,
+                    format!(
+                        "cannot copy from stage {from:?}, it needs to be defined before current stage {current:?}"
+                    ),
+                ));
+            }
+            return Ok(self.stage(j)?.root);
+        }
+        let reference =
+            ImageRef::parse(from).map_err(|e| self.err(span, format!("--from={from}: {e}")))?;
+        let image = self.resolve_image(&reference, span)?;
+        let name = format!("FROM {}", super::stage::pinned_name(&reference, &image));
+        self.image_root(&image, span, name)
+    }
+}

@@ -1,0 +1,472 @@
+//! One instruction at a time: config-only instructions edit the stage's
+//! config and history here; RUN, COPY/ADD (and WORKDIR's mkdir) add ops.
+//!
+//! Which words are expanded is BuildKit's list: ENV (keys and values),
+//! LABEL, ARG defaults, EXPOSE (split into words), USER, VOLUME, WORKDIR,
+//! STOPSIGNAL, COPY/ADD sources, destination and flags, `RUN --mount`
+//! values. Commands (RUN, CMD, ENTRYPOINT, HEALTHCHECK) and SHELL are
+//! left to the shell. All words of one instruction are expanded with the
+//! environment from before it (`ENV a=1 b=$a` gives `b` the old `a`).
+
+use std::collections::BTreeMap;
+
+use super::names::{display, go_list, go_quoted_list, StepCounter};
+use super::stage::{normalize_workdir, StageState};
+use super::{LowerError, Lowerer};
+use crate::parser::{CommandLine, Healthcheck, Instruction, InstructionKind, Span};
+use crate::solver::{Chown, FileAction, FileOp, InputList, Op, VertexInfo};
+
+impl Lowerer<'_> {
+    /// Lowers one instruction of stage `stage_index` into `st`.
+    pub(super) fn dispatch(
+        &mut self,
+        st: &mut StageState,
+        counter: &mut StepCounter,
+        inst: &Instruction,
+        onbuild: bool,
+        stage_index: usize,
+    ) -> Result<(), LowerError> {
+        let span = &inst.span;
+        let created = self.opts.created.clone();
+        match &inst.kind {
+            InstructionKind::Run(run) => {
+                self.dispatch_run(st, counter, run, span, onbuild, stage_index)
+            }
+            InstructionKind::Copy(c) => {
+                let input = super::copy::CopyInput::from_copy(c);
+                self.dispatch_copy(st, counter, &input, span, onbuild, stage_index)
+            }
+            InstructionKind::Add(a) => {
+                let input = super::copy::CopyInput::from_add(a);
+                self.dispatch_copy(st, counter, &input, span, onbuild, stage_index)
+            }
+            InstructionKind::Workdir(w) => {
+                let path = self.expand(st, &w.path, span)?;
+                self.dispatch_workdir(st, counter, &path, span, onbuild)
+            }
+            InstructionKind::Env(env) => {
+                let mut pairs = Vec::with_capacity(env.vars.len());
+                for kv in &env.vars {
+                    pairs.push((
+                        self.expand(st, &kv.key, span)?,
+                        self.expand(st, &kv.value, span)?,
+                    ));
+                }
+                let mut msg = String::from("ENV");
+                for (k, v) in &pairs {
+                    msg.push_str(&format!(" {k}={v}"));
+                    st.set_env(k, v);
+                }
+                st.commit(msg, None, &created);
+                Ok(())
+            }
+            InstructionKind::Arg(arg) => {
+                let mut parts = Vec::new();
+                for def in &arg.definitions {
+                    let value = if let Some(v) = self.opts.build_args.get(&def.name) {
+                        Some(v.clone())
+                    } else if let Some(default) = &def.default {
+                        Some(self.expand(st, default, span)?)
+                    } else {
+                        // Redeclaring a global ARG without a default takes
+                        // its global value.
+                        crate::shell::Env::get(&self.globals, &def.name).map(str::to_string)
+                    };
+                    if let Some(v) = &value {
+                        st.env.set(def.name.clone(), v.clone());
+                    }
+                    parts.push(match &value {
+                        Some(v) => format!("{}={v}", def.name),
+                        None => def.name.clone(),
+                    });
+                    st.args.push((def.name.clone(), value));
+                }
+                st.commit(format!("ARG {}", parts.join(" ")), None, &created);
+                Ok(())
+            }
+            InstructionKind::Label(label) => {
+                let mut pairs = Vec::with_capacity(label.labels.len());
+                for kv in &label.labels {
+                    pairs.push((
+                        self.expand(st, &kv.key, span)?,
+                        self.expand(st, &kv.value, span)?,
+                    ));
+                }
+                let mut msg = String::from("LABEL");
+                let labels = st.cc().labels.get_or_insert_with(BTreeMap::new);
+                for (k, v) in pairs {
+                    msg.push_str(&format!(" {k}={v}"));
+                    labels.insert(k, v);
+                }
+                st.commit(msg, None, &created);
+                Ok(())
+            }
+            InstructionKind::Expose(expose) => {
+                let mut words = Vec::new();
+                for port in &expose.ports {
+                    let split = self
+                        .lexer
+                        .process_words(port, &st.env)
+                        .map_err(|e| self.err(span, e.to_string()))?;
+                    words.extend(split);
+                }
+                let mut ports = Vec::new();
+                for w in &words {
+                    ports.extend(parse_port_spec(w).map_err(|m| self.err(span, m))?);
+                }
+                ports.sort();
+                ports.dedup();
+                let exposed = st.cc().exposed_ports.get_or_insert_with(BTreeMap::new);
+                for p in &ports {
+                    exposed.insert(p.clone(), serde_json::json!({}));
+                }
+                let shown: Vec<String> = ports.iter().map(|p| format!("{p}:{{}}")).collect();
+                st.commit(format!("EXPOSE map[{}]", shown.join(" ")), None, &created);
+                Ok(())
+            }
+            InstructionKind::User(user) => {
+                let user = self.expand(st, &user.user, span)?;
+                st.cc().user = Some(user.clone());
+                st.commit(format!("USER {user}"), None, &created);
+                Ok(())
+            }
+            InstructionKind::Volume(volume) => {
+                let mut paths = Vec::new();
+                for p in &volume.paths {
+                    let p = self.expand(st, p, span)?;
+                    if p.is_empty() {
+                        return Err(self.err(span, "VOLUME specified can not be an empty string"));
+                    }
+                    paths.push(p);
+                }
+                let volumes = st.cc().volumes.get_or_insert_with(BTreeMap::new);
+                for p in &paths {
+                    volumes.insert(p.clone(), serde_json::json!({}));
+                }
+                st.commit(format!("VOLUME {}", go_list(&paths)), None, &created);
+                Ok(())
+            }
+            InstructionKind::StopSignal(s) => {
+                let signal = self.expand(st, &s.signal, span)?;
+                if !valid_signal(&signal) {
+                    return Err(self.err(span, format!("invalid signal: {signal}")));
+                }
+                st.cc().stop_signal = Some(signal.clone());
+                st.commit(format!("STOPSIGNAL {signal}"), None, &created);
+                Ok(())
+            }
+            InstructionKind::Shell(shell) => {
+                st.cc()
+                    .extra
+                    .insert("Shell".into(), serde_json::json!(shell.shell));
+                st.commit(format!("SHELL {}", go_list(&shell.shell)), None, &created);
+                Ok(())
+            }
+            InstructionKind::Cmd(cmd) => {
+                let args = self.command_args(st, &cmd.command);
+                let cc = st.cc();
+                cc.cmd = Some(args.clone());
+                cc.extra
+                    .insert("ArgsEscaped".into(), serde_json::Value::Bool(true));
+                st.cmd_set = true;
+                st.commit(format!("CMD {}", go_quoted_list(&args)), None, &created);
+                Ok(())
+            }
+            InstructionKind::Entrypoint(ep) => {
+                let args = self.command_args(st, &ep.command);
+                let cmd_set = st.cmd_set;
+                let cc = st.cc();
+                cc.entrypoint = Some(args.clone());
+                // ENTRYPOINT resets an inherited CMD (not one set in this stage).
+                if !cmd_set {
+                    cc.cmd = None;
+                }
+                st.commit(
+                    format!("ENTRYPOINT {}", go_quoted_list(&args)),
+                    None,
+                    &created,
+                );
+                Ok(())
+            }
+            InstructionKind::Healthcheck(hc) => {
+                let (value, shown) = healthcheck_config(hc);
+                st.cc().extra.insert("Healthcheck".into(), value);
+                st.commit(format!("HEALTHCHECK {shown}"), None, &created);
+                Ok(())
+            }
+            InstructionKind::Onbuild(ob) => {
+                let mut triggers = st.extra_list("OnBuild");
+                triggers.push(ob.expression.clone());
+                st.cc()
+                    .extra
+                    .insert("OnBuild".into(), serde_json::json!(triggers));
+                Ok(())
+            }
+            InstructionKind::Maintainer(m) => {
+                st.config.author = Some(m.name.clone());
+                st.commit(format!("MAINTAINER {}", m.name), None, &created);
+                Ok(())
+            }
+        }
+    }
+
+    /// Expands one word with the stage's environment.
+    pub(super) fn expand(
+        &self,
+        st: &StageState,
+        word: &str,
+        span: &Span,
+    ) -> Result<String, LowerError> {
+        self.lexer
+            .process_word(word, &st.env)
+            .map(|e| e.value)
+            .map_err(|e| self.err(span, e.to_string()))
+    }
+
+    /// CMD/ENTRYPOINT arguments: exec form as is, shell form run by the
+    /// stage's shell (`withShell`).
+    fn command_args(&self, st: &StageState, command: &CommandLine) -> Vec<String> {
+        match command {
+            CommandLine::Exec(args) => args.clone(),
+            CommandLine::Shell(text) => {
+                let mut args = st.shell();
+                args.push(text.clone());
+                args
+            }
+        }
+    }
+
+    /// WORKDIR: sets the directory and, unless it is `/`, creates it (owned
+    /// by the stage's USER) in a file op, as BuildKit does.
+    fn dispatch_workdir(
+        &mut self,
+        st: &mut StageState,
+        counter: &mut StepCounter,
+        path: &str,
+        span: &Span,
+        onbuild: bool,
+    ) -> Result<(), LowerError> {
+        let current = st
+            .config
+            .config
+            .as_ref()
+            .and_then(|c| c.working_dir.clone())
+            .unwrap_or_default();
+        let wd = normalize_workdir(&current, path);
+        st.cc().working_dir = Some(wd.clone());
+        st.workdir = wd.clone();
+        if wd == "/" {
+            st.commit(format!("WORKDIR {wd}"), None, &self.opts.created);
+            return Ok(());
+        }
+        let user = st
+            .config
+            .config
+            .as_ref()
+            .and_then(|c| c.user.clone())
+            .filter(|u| !u.is_empty());
+        let chown = user.map(|u| match u.split_once(':') {
+            Some((user, group)) => Chown {
+                user: user.to_string(),
+                group: Some(group.to_string()),
+            },
+            None => Chown {
+                user: u,
+                group: None,
+            },
+        });
+        let mut inputs = InputList::new();
+        let base = st.root.map(|r| inputs.add(r));
+        let op = Op::File(FileOp {
+            base,
+            actions: vec![FileAction::Mkdir {
+                path: wd.clone(),
+                mode: 0o755,
+                make_parents: true,
+                chown,
+            }],
+            source_date_epoch: self.opts.source_date_epoch,
+        });
+        let name = counter.next(&display(&self.lexer, &span.original, &st.env), onbuild);
+        let info = VertexInfo::at(name, self.location(span));
+        let v = self.graph.add(op, inputs, info)?;
+        let parent = st.root;
+        st.root = Some(v);
+        st.commit(
+            format!("WORKDIR {wd}"),
+            Some((v, parent)),
+            &self.opts.created,
+        );
+        Ok(())
+    }
+}
+
+/// `EXPOSE` port specs as docker's `nat.ParsePortSpecs` reads them:
+/// `80`, `80/udp`, ranges `8000-8002[/tcp]` (one entry per port).
+fn parse_port_spec(spec: &str) -> Result<Vec<String>, String> {
+    let (ports, proto) = match spec.split_once('/') {
+        Some((p, proto)) => (p, proto.to_ascii_lowercase()),
+        None => (spec, "tcp".to_string()),
+    };
+    if !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
+        return Err(format!("invalid proto: {proto}"));
+    }
+    let bad = || format!("invalid containerPort: {ports}");
+    let (start, end) = match ports.split_once('-') {
+        Some((a, b)) => (
+            a.parse::<u16>().map_err(|_| bad())?,
+            b.parse::<u16>().map_err(|_| bad())?,
+        ),
+        None => {
+            let p = ports.parse::<u16>().map_err(|_| bad())?;
+            (p, p)
+        }
+    };
+    if end < start {
+        return Err(format!(
+            "invalid range specified for containerPort: {ports}"
+        ));
+    }
+    Ok((start..=end).map(|p| format!("{p}/{proto}")).collect())
+}
+
+/// `STOPSIGNAL` values docker accepts: a positive number or a signal name
+/// with or without `SIG`.
+fn valid_signal(signal: &str) -> bool {
+    if let Ok(n) = signal.parse::<i64>() {
+        return n > 0;
+    }
+    let upper = signal.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    const NAMES: &[&str] = &[
+        "ABRT", "ALRM", "BUS", "CHLD", "CLD", "CONT", "FPE", "HUP", "ILL", "INT", "IO", "IOT",
+        "KILL", "PIPE", "POLL", "PROF", "PWR", "QUIT", "SEGV", "STKFLT", "STOP", "SYS", "TERM",
+        "TRAP", "TSTP", "TTIN", "TTOU", "URG", "USR1", "USR2", "VTALRM", "WINCH", "XCPU", "XFSZ",
+    ];
+    if NAMES.contains(&name) {
+        return true;
+    }
+    // RTMIN+n / RTMAX-n
+    name.strip_prefix("RTMIN+")
+        .or_else(|| name.strip_prefix("RTMAX-"))
+        .is_some_and(|n| n.parse::<u8>().is_ok_and(|n| n <= 15))
+        || name == "RTMIN"
+        || name == "RTMAX"
+}
+
+/// The config's `Healthcheck` object and its history spelling (Go's `%q`
+/// of BuildKit's struct: durations quoted, retries as a rune literal).
+fn healthcheck_config(hc: &Healthcheck) -> (serde_json::Value, String) {
+    match hc {
+        Healthcheck::None => {
+            let test = vec!["NONE".to_string()];
+            let shown = format!(
+                "&{{{} \"0s\" \"0s\" \"0s\" \"0s\" '\\x00'}}",
+                go_quoted_list(&test)
+            );
+            (serde_json::json!({ "Test": test }), shown)
+        }
+        Healthcheck::Check(c) => {
+            let mut obj = serde_json::Map::new();
+            obj.insert("Test".into(), serde_json::json!(c.test));
+            for (key, ns) in [
+                ("Interval", c.interval_ns),
+                ("Timeout", c.timeout_ns),
+                ("StartPeriod", c.start_period_ns),
+                ("StartInterval", c.start_interval_ns),
+            ] {
+                if ns != 0 {
+                    obj.insert(key.into(), serde_json::json!(ns));
+                }
+            }
+            if c.retries != 0 {
+                obj.insert("Retries".into(), serde_json::json!(c.retries));
+            }
+            let shown = format!(
+                "&{{{} \"{}\" \"{}\" \"{}\" \"{}\" '\\x{:02x}'}}",
+                go_quoted_list(&c.test),
+                go_duration(c.interval_ns),
+                go_duration(c.timeout_ns),
+                go_duration(c.start_period_ns),
+                go_duration(c.start_interval_ns),
+                c.retries
+            );
+            (serde_json::Value::Object(obj), shown)
+        }
+    }
+}
+
+/// Go's `time.Duration.String()` for whole-unit values: `1m30s`, `500ms`.
+fn go_duration(ns: u64) -> String {
+    if ns == 0 {
+        return "0s".into();
+    }
+    if ns < 1_000_000_000 {
+        return if ns % 1_000_000 == 0 {
+            format!("{}ms", ns / 1_000_000)
+        } else if ns % 1_000 == 0 {
+            format!("{}µs", ns / 1_000)
+        } else {
+            format!("{ns}ns")
+        };
+    }
+    let total_secs = ns / 1_000_000_000;
+    let frac = ns % 1_000_000_000;
+    let (h, m, s) = (total_secs / 3600, total_secs % 3600 / 60, total_secs % 60);
+    let mut out = String::new();
+    if h > 0 {
+        out.push_str(&format!("{h}h"));
+    }
+    if h > 0 || m > 0 {
+        out.push_str(&format!("{m}m"));
+    }
+    if frac == 0 {
+        out.push_str(&format!("{s}s"));
+    } else {
+        let frac = format!("{frac:09}");
+        out.push_str(&format!("{s}.{}s", frac.trim_end_matches('0')));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_specs() {
+        assert_eq!(parse_port_spec("80").unwrap(), ["80/tcp"]);
+        assert_eq!(parse_port_spec("53/UDP").unwrap(), ["53/udp"]);
+        assert_eq!(
+            parse_port_spec("8000-8002").unwrap(),
+            ["8000/tcp", "8001/tcp", "8002/tcp"]
+        );
+        assert!(parse_port_spec("http").is_err());
+        assert!(parse_port_spec("80/xyz").is_err());
+        assert!(parse_port_spec("9-8").is_err());
+    }
+
+    #[test]
+    fn signals() {
+        for ok in ["SIGTERM", "term", "9", "SIGRTMIN+3", "USR1"] {
+            assert!(valid_signal(ok), "{ok}");
+        }
+        for bad in ["SIGFOO", "0", "-1", ""] {
+            assert!(!valid_signal(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn durations_print_like_go() {
+        for (ns, s) in [
+            (0, "0s"),
+            (30_000_000_000, "30s"),
+            (90_000_000_000, "1m30s"),
+            (3_600_000_000_000, "1h0m0s"),
+            (500_000_000, "500ms"),
+            (1_500_000_000, "1.5s"),
+        ] {
+            assert_eq!(go_duration(ns), s);
+        }
+    }
+}

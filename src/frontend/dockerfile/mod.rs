@@ -1,0 +1,283 @@
+//! Dockerfile → build graph, with BuildKit's semantics (`dockerfile2llb`).
+//!
+//! [`lower`] walks the typed AST of [`crate::parser`] and appends ops to a
+//! [`Graph`]: `FROM` becomes an image source, `RUN` an exec, `COPY`/`ADD`
+//! and `WORKDIR` file ops; every other instruction only edits the stage's
+//! image config, which [`BuildPlan::config`] carries next to the graph.
+//!
+//! The rules kept from BuildKit (each module says which of its own):
+//! - only stages reachable from the target (`--target`, default the last
+//!   stage) are lowered; `FROM name` and `COPY --from=name|index` must name
+//!   an earlier stage, any other `--from` value is an image;
+//! - variables are expanded here, never by the parser: `FROM` (and its
+//!   `--platform`) with the global ARGs, other instructions with the
+//!   stage's environment (image `ENV`, `ENV`, `ARG` values) — see
+//!   [`args`] for the scoping rules;
+//! - `ARG` values reach `RUN` as environment and its history line
+//!   (`RUN |1 A=b ...`), never the image config; `ENV` reaches both;
+//! - history: one entry per instruction (`empty_layer` for config-only
+//!   ones), `created_by` spelled as BuildKit spells it, `# buildkit` after
+//!   RUN/COPY/ADD;
+//! - `ONBUILD` triggers of a base image run right after its `FROM`.
+//!
+//! Base images are looked up through an [`ImageResolver`] while lowering,
+//! since their config (ENV, WORKDIR, USER, SHELL, ONBUILD) shapes the
+//! steps after `FROM`; the image op is then pinned to the resolved digest.
+
+mod args;
+mod copy;
+mod dispatch;
+mod mount;
+mod names;
+mod run;
+mod stage;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::image::oci::ImageConfig;
+use crate::image::reference::ImageRef;
+use crate::parser::{Dockerfile, Span};
+use crate::shell::Lexer;
+use crate::solver::{ContextSource, Graph, GraphError, Op, Platform, VertexId, VertexInfo};
+
+pub use args::{is_proxy_arg, PROXY_ARGS};
+pub use mount::{parse_mount, MountSpec, MountType};
+
+/// What the build was asked for, besides the Dockerfile.
+#[derive(Debug, Clone)]
+pub struct LowerOptions {
+    /// How the Dockerfile is named in locations (`Dockerfile:12`).
+    pub file_name: String,
+    /// `--build-arg` values (a bare `--build-arg K` already resolved from
+    /// the environment by the caller).
+    pub build_args: BTreeMap<String, String>,
+    /// `--target`: the stage to build (default: the last one).
+    pub target: Option<String>,
+    /// `--label`: labels added to the target's config.
+    pub labels: BTreeMap<String, String>,
+    /// `SOURCE_DATE_EPOCH` (environment or build arg): history and config
+    /// timestamps, and the clamp for mtimes in new layers.
+    pub source_date_epoch: Option<i64>,
+    /// The `created` timestamp written for new history entries and the
+    /// config (RFC 3339): the epoch when given, else the build's start.
+    pub created: String,
+    /// The platform built for: kiln builds for the host only.
+    pub platform: Platform,
+    /// `.dockerignore` patterns, part of the context source's definition.
+    pub context_exclude: Vec<String>,
+}
+
+/// A base image as the resolver found it.
+#[derive(Debug, Clone)]
+pub struct ResolvedImage {
+    /// The reference pinned to the image's manifest digest, so the image
+    /// op (and its cache key) names exactly this image.
+    pub reference: ImageRef,
+    /// Its config.
+    pub config: ImageConfig,
+}
+
+/// Finds base images (`FROM`, `COPY --from=image`) for the lowering.
+pub trait ImageResolver {
+    /// The image `reference` names for `platform`, or why it is unavailable.
+    fn resolve(&self, reference: &ImageRef, platform: &Platform) -> Result<ResolvedImage, String>;
+}
+
+/// The lowered build: a graph, its target and the target's image config.
+#[derive(Debug, Clone)]
+pub struct BuildPlan {
+    pub graph: Graph,
+    /// The vertex whose output is the target's root filesystem; `None`
+    /// when the target is `FROM scratch` with no filesystem step.
+    pub target: Option<VertexId>,
+    /// The target's image config, history included (`rootfs.diff_ids` is
+    /// filled in once the layers are known).
+    pub config: ImageConfig,
+    /// Which vertex made the layer of each new non-empty history entry,
+    /// so entries whose step changed nothing can be marked empty.
+    pub layer_steps: Vec<LayerStep>,
+}
+
+/// A history entry that expects a layer, and the step behind it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LayerStep {
+    /// Index into the config's `history`.
+    pub history: usize,
+    /// The vertex whose output holds the layer.
+    pub vertex: VertexId,
+    /// The vertex it was stacked on (`None`: an empty base).
+    pub parent: Option<VertexId>,
+}
+
+/// Why a Dockerfile cannot be lowered. Messages carry the file and line.
+#[derive(Debug, thiserror::Error)]
+pub enum LowerError {
+    /// An instruction is wrong (bad value, unknown stage, unsupported flag).
+    #[error("{file}:{line}: {message}")]
+    Instruction {
+        file: String,
+        line: usize,
+        message: String,
+    },
+    /// Something about the whole file (no stages, unknown target).
+    #[error("{0}")]
+    Dockerfile(String),
+    /// The graph refused an op (a bug in the lowering).
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+}
+
+/// Lowers `df` into a build plan.
+pub fn lower(
+    df: &Dockerfile,
+    opts: &LowerOptions,
+    resolver: &dyn ImageResolver,
+) -> Result<BuildPlan, LowerError> {
+    if df.stages.is_empty() {
+        return Err(LowerError::Dockerfile(
+            "dockerfile contains no stages to build".into(),
+        ));
+    }
+    let mut lowerer = Lowerer::new(df, opts, resolver)?;
+    let target = lowerer.target_index()?;
+    let state = lowerer.stage(target)?;
+    let mut config = state.config.clone();
+    for (k, v) in &opts.labels {
+        config
+            .config
+            .get_or_insert_with(Default::default)
+            .labels
+            .get_or_insert_with(BTreeMap::new)
+            .insert(k.clone(), v.clone());
+    }
+    config.os = opts.platform.os.clone();
+    config.architecture = opts.platform.architecture.clone();
+    config.variant = opts.platform.variant.clone();
+    config.created = Some(opts.created.clone());
+    Ok(BuildPlan {
+        graph: lowerer.graph,
+        target: state.root,
+        config,
+        layer_steps: state.layer_steps.clone(),
+    })
+}
+
+/// The lowering's working state for one Dockerfile.
+struct Lowerer<'a> {
+    df: &'a Dockerfile,
+    opts: &'a LowerOptions,
+    resolver: &'a dyn ImageResolver,
+    lexer: Lexer,
+    graph: Graph,
+    /// Global (meta) ARGs after `--build-arg`s, platform ARGs included.
+    globals: crate::shell::EnvMap,
+    /// Each stage's base name after expansion with the global ARGs.
+    bases: Vec<String>,
+    /// Lowered stages (memoized: a stage used twice is lowered once).
+    done: Vec<Option<stage::StageState>>,
+    in_progress: Vec<bool>,
+    /// Images resolved so far, by normalized reference.
+    images: HashMap<String, ResolvedImage>,
+    context: Option<VertexId>,
+}
+
+impl<'a> Lowerer<'a> {
+    fn new(
+        df: &'a Dockerfile,
+        opts: &'a LowerOptions,
+        resolver: &'a dyn ImageResolver,
+    ) -> Result<Lowerer<'a>, LowerError> {
+        let lexer = Lexer::new(df.escape);
+        let target_name = match &opts.target {
+            Some(t) => t.clone(),
+            None => df
+                .stages
+                .last()
+                .and_then(|s| s.name.clone())
+                .unwrap_or_default(),
+        };
+        let globals = args::global_args(df, opts, &lexer, &target_name)?;
+        let mut bases = Vec::with_capacity(df.stages.len());
+        for st in &df.stages {
+            let expanded = lexer
+                .process_word(&st.base, &globals)
+                .map_err(|e| error_at(opts, &st.span, e.to_string()))?;
+            if expanded.value.is_empty() {
+                return Err(error_at(
+                    opts,
+                    &st.span,
+                    format!("base name ({}) should not be blank", st.base),
+                ));
+            }
+            bases.push(expanded.value);
+        }
+        Ok(Lowerer {
+            df,
+            opts,
+            resolver,
+            lexer,
+            graph: Graph::new(),
+            globals,
+            bases,
+            done: vec![None; df.stages.len()],
+            in_progress: vec![false; df.stages.len()],
+            images: HashMap::new(),
+            context: None,
+        })
+    }
+
+    fn target_index(&self) -> Result<usize, LowerError> {
+        match &self.opts.target {
+            None => Ok(self.df.stages.len() - 1),
+            Some(t) => self.stage_by_name(t, self.df.stages.len()).ok_or_else(|| {
+                LowerError::Dockerfile(format!("target stage {t:?} could not be found"))
+            }),
+        }
+    }
+
+    /// The index of the stage named `name` (case-insensitively) among the
+    /// first `before` stages.
+    fn stage_by_name(&self, name: &str, before: usize) -> Option<usize> {
+        let lower = name.to_lowercase();
+        self.df.stages[..before]
+            .iter()
+            .position(|s| s.name.as_deref() == Some(lower.as_str()))
+    }
+
+    /// The build context source vertex, added on first use.
+    fn context_vertex(&mut self) -> Result<VertexId, LowerError> {
+        if let Some(v) = self.context {
+            return Ok(v);
+        }
+        let source = ContextSource {
+            name: "context".into(),
+            exclude: self.opts.context_exclude.clone(),
+            ..ContextSource::default()
+        };
+        let v = self.graph.add(
+            Op::Context(source),
+            vec![],
+            VertexInfo::named("[internal] load build context"),
+        )?;
+        self.context = Some(v);
+        Ok(v)
+    }
+
+    fn location(&self, span: &Span) -> String {
+        format!("{}:{}", self.opts.file_name, span.line)
+    }
+
+    fn err(&self, span: &Span, message: impl Into<String>) -> LowerError {
+        error_at(self.opts, span, message.into())
+    }
+}
+
+fn error_at(opts: &LowerOptions, span: &Span, message: String) -> LowerError {
+    LowerError::Instruction {
+        file: opts.file_name.clone(),
+        line: span.line,
+        message,
+    }
+}

@@ -1,0 +1,266 @@
+//! `RUN --mount=` values, parsed as BuildKit's `instructions.ParseMount`
+//! does: comma-separated `key=value` fields (CSV quoting allowed), every
+//! value variable-expanded, BuildKit's defaults per type.
+
+use crate::solver::CacheSharing;
+
+/// What kind of mount `type=` asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MountType {
+    Bind,
+    Cache,
+    Tmpfs,
+    Secret,
+    Ssh,
+}
+
+/// One parsed `--mount`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountSpec {
+    pub kind: MountType,
+    /// Where it appears in the container (defaulted for secrets).
+    pub target: String,
+    /// Path inside the source (`source=`); `None` means its root.
+    pub source: Option<String>,
+    /// `from=`: a stage or image providing the content.
+    pub from: Option<String>,
+    pub readonly: bool,
+    /// Cache or secret id.
+    pub id: Option<String>,
+    pub sharing: CacheSharing,
+    pub mode: Option<u32>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub required: bool,
+    /// tmpfs size in bytes.
+    pub size: Option<u64>,
+}
+
+/// Parses one `--mount` value; `expand` expands a value's variables.
+pub fn parse_mount(
+    value: &str,
+    expand: &dyn Fn(&str) -> Result<String, String>,
+) -> Result<MountSpec, String> {
+    let fields = split_csv(value)?;
+    let mut kind = MountType::Bind;
+    // type= may come anywhere; read it first, since defaults depend on it.
+    for field in &fields {
+        if let Some(("type", v)) = field.split_once('=').map(|(k, v)| (k.trim(), v)) {
+            kind = match expand(v)?.to_ascii_lowercase().as_str() {
+                "bind" => MountType::Bind,
+                "cache" => MountType::Cache,
+                "tmpfs" => MountType::Tmpfs,
+                "secret" => MountType::Secret,
+                "ssh" => MountType::Ssh,
+                other => return Err(format!("unsupported mount type {other:?}")),
+            };
+        }
+    }
+    let mut m = MountSpec {
+        kind,
+        target: String::new(),
+        source: None,
+        from: None,
+        readonly: kind == MountType::Bind,
+        id: None,
+        sharing: CacheSharing::Shared,
+        mode: None,
+        uid: None,
+        gid: None,
+        required: false,
+        size: None,
+    };
+    for field in &fields {
+        let (key, raw) = match field.split_once('=') {
+            Some((k, v)) => (k.trim().to_ascii_lowercase(), Some(v)),
+            None => (field.trim().to_ascii_lowercase(), None),
+        };
+        let value = match raw {
+            Some(v) => Some(expand(v)?),
+            None => None,
+        };
+        let need = |key: &str| -> Result<String, String> {
+            value
+                .clone()
+                .ok_or_else(|| format!("invalid field '{key}' must be a key=value pair"))
+        };
+        match key.as_str() {
+            "type" => {}
+            "target" | "dst" | "destination" => m.target = need(&key)?,
+            "source" | "src" => m.source = Some(need(&key)?),
+            "from" => m.from = Some(need(&key)?),
+            "readonly" | "ro" => m.readonly = parse_bool(&key, value.as_deref())?,
+            "readwrite" | "rw" => m.readonly = !parse_bool(&key, value.as_deref())?,
+            "required" => m.required = parse_bool(&key, value.as_deref())?,
+            "id" => m.id = Some(need(&key)?),
+            "sharing" => {
+                m.sharing = match need(&key)?.to_ascii_lowercase().as_str() {
+                    "shared" => CacheSharing::Shared,
+                    "private" => CacheSharing::Private,
+                    "locked" => CacheSharing::Locked,
+                    other => return Err(format!("unsupported sharing value {other:?}")),
+                }
+            }
+            "mode" => {
+                let v = need(&key)?;
+                m.mode = Some(
+                    u32::from_str_radix(&v, 8)
+                        .map_err(|_| format!("invalid value for mode: {v:?}"))?,
+                );
+            }
+            "uid" => m.uid = Some(parse_id(&key, &need(&key)?)?),
+            "gid" => m.gid = Some(parse_id(&key, &need(&key)?)?),
+            "size" => m.size = Some(parse_size(&need(&key)?)?),
+            "env" => {
+                return Err("secret mounts with env= are not supported yet".into());
+            }
+            other => return Err(format!("unexpected key '{other}' in '{field}'")),
+        }
+    }
+    match m.kind {
+        MountType::Secret => {
+            if m.id.is_none() && m.target.is_empty() {
+                return Err("secret mount needs an id or a target".into());
+            }
+            if m.id.is_none() {
+                let base = m.target.rsplit('/').next().unwrap_or_default().to_string();
+                m.id = Some(base);
+            }
+            if m.target.is_empty() {
+                m.target = format!("/run/secrets/{}", m.id.clone().unwrap_or_default());
+            }
+        }
+        MountType::Ssh => return Err("ssh mounts are not supported yet".into()),
+        _ if m.target.is_empty() => return Err("mount target is required".into()),
+        MountType::Cache => {
+            if m.id.as_deref().is_none_or(str::is_empty) {
+                m.id = Some(m.target.clone());
+            }
+        }
+        _ => {}
+    }
+    if m.from.is_some() && !matches!(m.kind, MountType::Bind | MountType::Cache) {
+        return Err("'from' is supported only for bind and cache mounts".into());
+    }
+    if m.kind != MountType::Cache && m.sharing != CacheSharing::Shared {
+        return Err("'sharing' is supported only for cache mounts".into());
+    }
+    if !m.target.starts_with('/') {
+        // BuildKit resolves a relative target against the working
+        // directory; the caller does that.
+        m.target = m.target.trim_start_matches("./").to_string();
+    }
+    Ok(m)
+}
+
+fn parse_bool(key: &str, value: Option<&str>) -> Result<bool, String> {
+    match value.map(str::to_ascii_lowercase).as_deref() {
+        None | Some("true") | Some("1") => Ok(true),
+        Some("false") | Some("0") => Ok(false),
+        Some(other) => Err(format!("invalid value for {key}: {other:?}")),
+    }
+}
+
+fn parse_id(key: &str, value: &str) -> Result<u32, String> {
+    value
+        .parse()
+        .map_err(|_| format!("invalid value for {key}: {value:?}"))
+}
+
+/// A size with an optional binary unit (`64m`, `1g`, `512`).
+fn parse_size(value: &str) -> Result<u64, String> {
+    let lower = value.trim().to_ascii_lowercase();
+    let end = lower
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(lower.len());
+    let (digits, unit) = lower.split_at(end);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("invalid size: {value:?}"))?;
+    let unit = unit.trim_end_matches('b').trim_end_matches('i');
+    let shift = match unit {
+        "" => 0,
+        "k" => 10,
+        "m" => 20,
+        "g" => 30,
+        _ => return Err(format!("invalid size: {value:?}")),
+    };
+    Ok(n << shift)
+}
+
+/// Splits a CSV record: commas separate fields, double quotes group.
+fn split_csv(value: &str) -> Result<Vec<String>, String> {
+    let mut fields = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut chars = value.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            ',' if !quoted => fields.push(std::mem::take(&mut cur)),
+            c => cur.push(c),
+        }
+    }
+    if quoted {
+        return Err(format!("unterminated quote in mount {value:?}"));
+    }
+    fields.push(cur);
+    Ok(fields
+        .into_iter()
+        .filter(|f| !f.trim().is_empty())
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(v: &str) -> Result<MountSpec, String> {
+        parse_mount(v, &|s| Ok(s.replace("$T", "/cache")))
+    }
+
+    #[test]
+    fn defaults_per_type() {
+        let b = parse("target=/src").unwrap();
+        assert_eq!((b.kind, b.readonly), (MountType::Bind, true));
+        let b = parse("type=bind,target=/src,rw,from=builder,source=/out").unwrap();
+        assert_eq!(
+            (b.readonly, b.from.as_deref(), b.source.as_deref()),
+            (false, Some("builder"), Some("/out"))
+        );
+        let c = parse("type=cache,target=$T,sharing=locked,mode=0700,uid=1000").unwrap();
+        assert_eq!(c.id.as_deref(), Some("/cache"));
+        assert_eq!(c.target, "/cache");
+        assert_eq!(
+            (c.sharing, c.mode, c.uid),
+            (CacheSharing::Locked, Some(0o700), Some(1000))
+        );
+        assert!(!c.readonly);
+        let s = parse("type=secret,id=token").unwrap();
+        assert_eq!(s.target, "/run/secrets/token");
+        let s = parse("type=secret,target=/etc/key,required").unwrap();
+        assert_eq!((s.id.as_deref(), s.required), (Some("key"), true));
+        let t = parse("type=tmpfs,target=/t,size=64m").unwrap();
+        assert_eq!(t.size, Some(64 << 20));
+    }
+
+    #[test]
+    fn errors() {
+        for bad in [
+            "type=nope,target=/x",
+            "type=cache",
+            "type=bind,target=/x,sharing=locked",
+            "type=tmpfs,target=/x,from=a",
+            "type=ssh",
+            "target=/x,bogus=1",
+            "type=cache,target=/x,mode=99",
+            "target=\"/x",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,278 @@
+//! `RUN`: an exec op over the stage's root filesystem.
+//!
+//! BuildKit's rules: the shell form runs with the stage's SHELL (default
+//! `/bin/sh -c`), the exec form as is; a command that is a single heredoc
+//! runs its body with the shell, or, when the body starts with `#!`, is
+//! written to a file mounted at `/dev/pipes/` and executed (the shell is
+//! handed the file's path); other heredocs are appended to the command
+//! line for the shell to read. The process sees the stage's environment
+//! (ENV and declared ARGs), user, working directory, `--mount`s and
+//! `--network`; proxy build args reach it without entering the cache key.
+
+use super::mount::{parse_mount, MountType};
+use super::names::{display, summarize_heredoc, StepCounter};
+use super::stage::{normalize_workdir, StageState};
+use super::{args, LowerError, Lowerer};
+use crate::parser::{CommandLine, NetworkMode, Run, SecurityMode, Span};
+use crate::shell::{Env, EnvMap, Lexer};
+use crate::solver::{
+    Exec, ExecMount, FileAction, FileOp, InputList, MountKind, Network, Op, Security, VertexInfo,
+};
+
+impl Lowerer<'_> {
+    pub(super) fn dispatch_run(
+        &mut self,
+        st: &mut StageState,
+        counter: &mut StepCounter,
+        run: &Run,
+        span: &Span,
+        onbuild: bool,
+        stage_index: usize,
+    ) -> Result<(), LowerError> {
+        if run.security == SecurityMode::Insecure {
+            return Err(self.err(
+                span,
+                "RUN --security=insecure is not supported (it needs the security.insecure entitlement)",
+            ));
+        }
+        if !run.devices.is_empty() {
+            return Err(self.err(span, "RUN --device is not supported"));
+        }
+        let mut inputs = InputList::new();
+        let root = st.root.map(|r| inputs.add(r));
+        let mut mounts = vec![ExecMount {
+            input: root,
+            dest: "/".into(),
+            selector: "/".into(),
+            readonly: false,
+            kind: MountKind::Layer,
+        }];
+        let mut custom_name = span.original.clone();
+        let args = match &run.command {
+            CommandLine::Exec(args) => args.clone(),
+            CommandLine::Shell(text) => {
+                let line =
+                    self.shell_line(text, run, &mut mounts, &mut inputs, &mut custom_name)?;
+                let mut args = st.shell();
+                args.push(line);
+                args
+            }
+        };
+        for raw in &run.mounts {
+            let env = st.env.clone();
+            let lexer = self.lexer;
+            let expand = move |v: &str| -> Result<String, String> {
+                lexer
+                    .process_word(v, &env)
+                    .map(|e| e.value)
+                    .map_err(|e| e.to_string())
+            };
+            let spec = parse_mount(raw, &expand).map_err(|m| self.err(span, m))?;
+            let dest = normalize_workdir(&st.workdir, &spec.target);
+            let selector = spec.source.clone().unwrap_or_else(|| "/".into());
+            let mount = match spec.kind {
+                MountType::Bind => {
+                    let input = match &spec.from {
+                        None => Some(self.context_vertex()?),
+                        Some(from) => self.source_state(from, stage_index, span)?,
+                    };
+                    ExecMount {
+                        input: input.map(|v| inputs.add(v)),
+                        dest,
+                        selector,
+                        readonly: spec.readonly,
+                        kind: MountKind::Bind,
+                    }
+                }
+                MountType::Cache => {
+                    let input = match &spec.from {
+                        None => None,
+                        Some(from) => self.source_state(from, stage_index, span)?,
+                    };
+                    ExecMount {
+                        input: input.map(|v| inputs.add(v)),
+                        dest,
+                        selector,
+                        readonly: spec.readonly,
+                        kind: MountKind::Cache {
+                            id: spec.id.clone().unwrap_or_default(),
+                            sharing: spec.sharing,
+                            uid: spec.uid,
+                            gid: spec.gid,
+                            mode: spec.mode,
+                        },
+                    }
+                }
+                MountType::Tmpfs => ExecMount {
+                    input: None,
+                    dest,
+                    selector: "/".into(),
+                    readonly: false,
+                    kind: MountKind::Tmpfs { size: spec.size },
+                },
+                MountType::Secret => ExecMount {
+                    input: None,
+                    dest,
+                    selector: "/".into(),
+                    readonly: true,
+                    kind: MountKind::Secret {
+                        id: spec.id.clone().unwrap_or_default(),
+                        required: spec.required,
+                        uid: spec.uid,
+                        gid: spec.gid,
+                        mode: spec.mode,
+                    },
+                },
+                MountType::Ssh => return Err(self.err(span, "ssh mounts are not supported yet")),
+            };
+            mounts.push(mount);
+        }
+        let network = match run.network {
+            NetworkMode::Default => Network::Sandbox,
+            NetworkMode::None => Network::None,
+            NetworkMode::Host => Network::Host,
+        };
+        let user = st
+            .config
+            .config
+            .as_ref()
+            .and_then(|c| c.user.clone())
+            .filter(|u| !u.is_empty());
+        let history = format!(
+            "RUN {} # buildkit",
+            run_command_string(&args, &st.args, &st.env)
+        );
+        let exec = Exec {
+            args,
+            env: st.env_list(),
+            cwd: st.workdir.clone(),
+            user,
+            hostname: None,
+            network,
+            security: Security::Sandbox,
+            mounts,
+            source_date_epoch: self.opts.source_date_epoch,
+            proxy_env: args::proxy_env(self.opts),
+        };
+        let shown = Lexer {
+            raw_quotes: true,
+            skip_unset_env: true,
+            ..self.lexer
+        };
+        let name = counter.next(&display(&shown, &custom_name, &st.env), onbuild);
+        let info = VertexInfo::at(name, self.location(span));
+        let v = self.graph.add(Op::Exec(exec), inputs, info)?;
+        let parent = st.root;
+        st.root = Some(v);
+        st.commit(history, Some((v, parent)), &self.opts.created);
+        Ok(())
+    }
+
+    /// The command line a shell-form RUN hands its shell, heredocs applied.
+    fn shell_line(
+        &mut self,
+        text: &str,
+        run: &Run,
+        mounts: &mut Vec<ExecMount>,
+        inputs: &mut InputList,
+        custom_name: &mut String,
+    ) -> Result<String, LowerError> {
+        if run.heredocs.is_empty() {
+            return Ok(text.to_string());
+        }
+        let single =
+            crate::parser::heredoc_marker(text.trim()).is_some() && run.heredocs.len() == 1;
+        if !single {
+            // The shell reads the heredocs itself (with its own quoting rules).
+            let mut full = text.to_string();
+            for doc in &run.heredocs {
+                full.push('\n');
+                full.push_str(&String::from_utf8_lossy(&doc.content));
+                full.push_str(&doc.name);
+            }
+            return Ok(full);
+        }
+        let doc = &run.heredocs[0];
+        let data = String::from_utf8_lossy(&doc.chomped_content()).into_owned();
+        custom_name.push_str(&format!(" ({})", summarize_heredoc(&data)));
+        if !data.starts_with("#!") {
+            return Ok(data);
+        }
+        // A script with a shebang: a file the shell runs by path.
+        let op = Op::File(FileOp {
+            base: None,
+            actions: vec![FileAction::Mkfile {
+                path: format!("/{}", doc.name),
+                mode: 0o755,
+                data: data.into_bytes(),
+                chown: None,
+            }],
+            source_date_epoch: self.opts.source_date_epoch,
+        });
+        let file = self.graph.add(
+            op,
+            vec![],
+            VertexInfo::named("[internal] preparing inline document"),
+        )?;
+        mounts.push(ExecMount {
+            input: Some(inputs.add(file)),
+            dest: "/dev/pipes/".into(),
+            selector: "/".into(),
+            readonly: true,
+            kind: MountKind::Bind,
+        });
+        Ok(format!("/dev/pipes/{}", doc.name))
+    }
+}
+
+/// What the history says a RUN ran: `|N K=V ... args` with the declared
+/// ARGs' values (later declarations of a name replace earlier ones in
+/// place), as BuildKit's `runCommandString`.
+pub(super) fn run_command_string(
+    args: &[String],
+    declared: &[(String, Option<String>)],
+    env: &EnvMap,
+) -> String {
+    let mut build_env: Vec<(String, String)> = Vec::new();
+    for (key, value) in declared {
+        let v = env
+            .get(key)
+            .map(str::to_string)
+            .unwrap_or_else(|| value.clone().unwrap_or_default());
+        match build_env.iter_mut().find(|(k, _)| k == key) {
+            Some(slot) => slot.1 = v,
+            None => build_env.push((key.clone(), v)),
+        }
+    }
+    let mut parts = Vec::new();
+    if !build_env.is_empty() {
+        parts.push(format!("|{}", build_env.len()));
+        parts.extend(build_env.into_iter().map(|(k, v)| format!("{k}={v}")));
+    }
+    parts.extend(args.iter().cloned());
+    parts.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_lists_declared_args_first() {
+        let mut env = EnvMap::new();
+        env.set("A", "1");
+        env.set("B", "two");
+        let declared = vec![
+            ("A".to_string(), Some("0".to_string())),
+            ("B".to_string(), None),
+            ("A".to_string(), Some("1".to_string())),
+            ("C".to_string(), None),
+        ];
+        let args = vec!["/bin/sh".to_string(), "-c".into(), "echo hi".into()];
+        assert_eq!(
+            run_command_string(&args, &declared, &env),
+            "|3 A=1 B=two C= /bin/sh -c echo hi"
+        );
+        assert_eq!(run_command_string(&args, &[], &env), "/bin/sh -c echo hi");
+    }
+}

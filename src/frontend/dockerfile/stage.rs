@@ -1,0 +1,415 @@
+//! Stages: what a stage starts from (`FROM image|stage|scratch`), the
+//! state it carries from step to step, and the walk over its instructions.
+//!
+//! BuildKit's rules: a stage built `FROM` an earlier stage continues that
+//! stage's state (filesystem, config, ENV, declared ARGs, WORKDIR); one
+//! built from an image starts from the image's config with its `created`
+//! dropped; `FROM scratch` starts empty. Every stage's config gets BuildKit's
+//! default `PATH` when it has none, and a base image's `ONBUILD` triggers
+//! run first, counted and named as steps (`[2/4] ONBUILD RUN ...`).
+
+use super::names::StepCounter;
+use super::{LayerStep, LowerError, Lowerer, ResolvedImage};
+use crate::image::oci::{ContainerConfig, History, ImageConfig, RootFs};
+use crate::image::reference::ImageRef;
+use crate::parser::{Instruction, InstructionKind, Span};
+use crate::runtime::spec::DEFAULT_PATH;
+use crate::shell::EnvMap;
+use crate::solver::{ImageSource, Op, Platform, VertexId, VertexInfo};
+
+/// BuildKit's history comment on every entry it writes.
+pub(super) const HISTORY_COMMENT: &str = "buildkit.dockerfile.v0";
+
+/// A stage's state between steps (BuildKit's `dispatchState`).
+#[derive(Debug, Clone)]
+pub(super) struct StageState {
+    /// The vertex holding the root filesystem so far (`None`: empty).
+    pub root: Option<VertexId>,
+    /// The image config so far.
+    pub config: ImageConfig,
+    /// The environment steps see: the config's `Env`, `ENV`s and the
+    /// values of declared `ARG`s (which never reach the config).
+    pub env: EnvMap,
+    /// Declared ARGs in order, with their values (for `RUN |N k=v ...`).
+    pub args: Vec<(String, Option<String>)>,
+    /// The working directory of steps (the config's `WorkingDir`, or `/`).
+    pub workdir: String,
+    /// History entries of this stage (and its base stages) that expect a
+    /// layer.
+    pub layer_steps: Vec<LayerStep>,
+    /// Whether this stage set CMD (ENTRYPOINT keeps it then).
+    pub cmd_set: bool,
+}
+
+impl StageState {
+    /// An empty stage (`FROM scratch`).
+    fn scratch(platform: &Platform) -> StageState {
+        let config = ImageConfig {
+            architecture: platform.architecture.clone(),
+            os: platform.os.clone(),
+            variant: platform.variant.clone(),
+            rootfs: RootFs::default(),
+            config: Some(ContainerConfig::default()),
+            ..ImageConfig::default()
+        };
+        StageState::from_config(None, config)
+    }
+
+    fn from_config(root: Option<VertexId>, config: ImageConfig) -> StageState {
+        StageState {
+            root,
+            config,
+            env: EnvMap::new(),
+            args: Vec::new(),
+            workdir: "/".into(),
+            layer_steps: Vec::new(),
+            cmd_set: false,
+        }
+    }
+
+    /// The container config, created if the image had none.
+    pub fn cc(&mut self) -> &mut ContainerConfig {
+        self.config
+            .config
+            .get_or_insert_with(ContainerConfig::default)
+    }
+
+    /// The environment as `KEY=value` entries, in definition order.
+    pub fn env_list(&self) -> Vec<String> {
+        self.env.iter().map(|(k, v)| format!("{k}={v}")).collect()
+    }
+
+    /// Appends a history entry; `layer` names the vertex whose output
+    /// holds its layer and the vertex below it.
+    pub fn commit(
+        &mut self,
+        created_by: String,
+        layer: Option<(VertexId, Option<VertexId>)>,
+        created: &str,
+    ) {
+        if let Some((vertex, parent)) = layer {
+            self.layer_steps.push(LayerStep {
+                history: self.config.history.len(),
+                vertex,
+                parent,
+            });
+        }
+        self.config.history.push(History {
+            created: Some(created.to_string()),
+            created_by: Some(created_by),
+            comment: Some(HISTORY_COMMENT.into()),
+            empty_layer: layer.is_none(),
+            ..History::default()
+        });
+    }
+
+    /// Sets `key` in the environment and the config's `Env` (in place when
+    /// already there, as BuildKit's `addEnv`).
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.set(key, value);
+        let entry = format!("{key}={value}");
+        let env = self.cc().env.get_or_insert_with(Vec::new);
+        match env.iter_mut().find(|e| e.split('=').next() == Some(key)) {
+            Some(existing) => *existing = entry,
+            None => env.push(entry),
+        }
+    }
+
+    /// The config's string list under `key` in the container config's
+    /// extra fields (`Shell`, `OnBuild`).
+    pub fn extra_list(&self, key: &str) -> Vec<String> {
+        self.config
+            .config
+            .as_ref()
+            .and_then(|c| c.extra.get(key))
+            .and_then(|v| serde_json::from_value::<Vec<String>>(v.clone()).ok())
+            .unwrap_or_default()
+    }
+
+    /// The shell for shell-form commands: `SHELL`, else `/bin/sh -c`.
+    pub fn shell(&self) -> Vec<String> {
+        let shell = self.extra_list("Shell");
+        if shell.is_empty() {
+            vec!["/bin/sh".into(), "-c".into()]
+        } else {
+            shell
+        }
+    }
+}
+
+impl Lowerer<'_> {
+    /// The lowered state of stage `i`, lowering it (and what it needs) once.
+    pub(super) fn stage(&mut self, i: usize) -> Result<StageState, LowerError> {
+        if let Some(done) = &self.done[i] {
+            return Ok(done.clone());
+        }
+        if self.in_progress[i] {
+            let name = self.stage_label(i);
+            return Err(self.err(
+                &self.df.stages[i].span,
+                format!("circular dependency detected on stage: {name}"),
+            ));
+        }
+        self.in_progress[i] = true;
+        let result = self.lower_stage(i);
+        self.in_progress[i] = false;
+        let state = result?;
+        self.done[i] = Some(state.clone());
+        Ok(state)
+    }
+
+    /// `stage-N` for unnamed stages, as BuildKit names them.
+    pub(super) fn stage_label(&self, i: usize) -> String {
+        self.df.stages[i]
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("stage-{i}"))
+    }
+
+    fn lower_stage(&mut self, i: usize) -> Result<StageState, LowerError> {
+        let df = self.df;
+        let stage = &df.stages[i];
+        self.check_platform(stage.platform.as_deref(), &stage.span)?;
+        let base = self.bases[i].clone();
+        let base_stage = self.stage_by_name(&base, i);
+        let from_image = base_stage.is_none() && base != "scratch";
+        let mut counter = StepCounter {
+            stage: if df.stages.len() > 1 {
+                self.stage_label(i)
+            } else {
+                String::new()
+            },
+            index: 0,
+            total: usize::from(from_image)
+                + stage
+                    .instructions
+                    .iter()
+                    .filter(|inst| {
+                        matches!(
+                            inst.kind,
+                            InstructionKind::Run(_)
+                                | InstructionKind::Copy(_)
+                                | InstructionKind::Add(_)
+                                | InstructionKind::Workdir(_)
+                        )
+                    })
+                    .count(),
+        };
+        let (mut state, triggers) = if let Some(j) = base_stage {
+            let mut state = self.stage(j)?;
+            state.cmd_set = false;
+            // BuildKit runs an earlier stage's ONBUILDs in a stage built on
+            // it, and (a quirk kept) leaves them in the config.
+            let triggers = state.extra_list("OnBuild");
+            (state, triggers)
+        } else if !from_image {
+            (StageState::scratch(&self.opts.platform), Vec::new())
+        } else {
+            let reference = ImageRef::parse(&base).map_err(|e| {
+                self.err(
+                    &stage.span,
+                    format!("failed to parse stage name {base:?}: {e}"),
+                )
+            })?;
+            let image = self.resolve_image(&reference, &stage.span)?;
+            let mut config = image.config.clone();
+            config.created = None;
+            let mut state = StageState::from_config(None, config);
+            let triggers = state.extra_list("OnBuild");
+            state.cc().extra.remove("OnBuild");
+            // Triggers are steps too: count them before naming FROM.
+            counter.total += triggers.len();
+            let name = counter.next(&format!("FROM {}", pinned_name(&reference, &image)), false);
+            state.root = self.image_root(&image, &stage.span, name)?;
+            (state, triggers)
+        };
+        // BuildKit makes sure PATH is always set.
+        if !state
+            .config
+            .config
+            .as_ref()
+            .and_then(|c| c.env.as_ref())
+            .is_some_and(|env| env.iter().any(|e| e.split('=').next() == Some("PATH")))
+        {
+            state
+                .cc()
+                .env
+                .get_or_insert_with(Vec::new)
+                .push(format!("PATH={DEFAULT_PATH}"));
+        }
+        for entry in state.cc().env.clone().unwrap_or_default() {
+            let (k, v) = entry.split_once('=').unwrap_or((entry.as_str(), ""));
+            state.env.set(k, v);
+        }
+        if let Some(wd) = state
+            .config
+            .config
+            .as_ref()
+            .and_then(|c| c.working_dir.clone())
+        {
+            if !wd.is_empty() {
+                state.workdir = normalize_workdir(&state.workdir, &wd);
+            }
+        }
+        if !from_image {
+            counter.total += triggers.len();
+        }
+        for trigger in &triggers {
+            let inst = self.parse_trigger(trigger, &stage.span)?;
+            self.dispatch(&mut state, &mut counter, &inst, true, i)?;
+        }
+        for inst in &stage.instructions {
+            self.dispatch(&mut state, &mut counter, inst, false, i)?;
+        }
+        Ok(state)
+    }
+
+    /// Only the host's platform can be built; `--platform` naming it (for
+    /// instance `$BUILDPLATFORM`) is accepted.
+    fn check_platform(&self, platform: Option<&str>, span: &Span) -> Result<(), LowerError> {
+        let Some(raw) = platform else {
+            return Ok(());
+        };
+        let value = self
+            .lexer
+            .process_word(raw, &self.globals)
+            .map_err(|e| {
+                self.err(
+                    span,
+                    format!("failed to process arguments for platform {raw}: {e}"),
+                )
+            })?
+            .value;
+        if value.is_empty() {
+            return Err(self.err(span, format!("empty platform value from expression {raw}")));
+        }
+        let want = &self.opts.platform;
+        let mut parts = value.split('/');
+        let os = parts.next().unwrap_or_default();
+        let arch = parts.next().unwrap_or(&want.architecture);
+        let arch = match arch {
+            "x86_64" | "x86-64" => "amd64",
+            "aarch64" => "arm64",
+            other => other,
+        };
+        if !os.eq_ignore_ascii_case(&want.os) || arch != want.architecture {
+            return Err(self.err(
+                span,
+                format!("platform {value} is not supported: kiln builds for {want} only"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The image `reference` names, asked of the resolver once per build.
+    pub(super) fn resolve_image(
+        &mut self,
+        reference: &ImageRef,
+        span: &Span,
+    ) -> Result<ResolvedImage, LowerError> {
+        let key = reference.to_string();
+        if let Some(image) = self.images.get(&key) {
+            return Ok(image.clone());
+        }
+        let image = self
+            .resolver
+            .resolve(reference, &self.opts.platform)
+            .map_err(|e| self.err(span, e))?;
+        self.images.insert(key, image.clone());
+        Ok(image)
+    }
+
+    /// The image source vertex of `image` (`None` for an image without
+    /// layers); the graph merges repeated uses of one image.
+    pub(super) fn image_root(
+        &mut self,
+        image: &ResolvedImage,
+        span: &Span,
+        name: String,
+    ) -> Result<Option<VertexId>, LowerError> {
+        if image.config.rootfs.diff_ids.is_empty() {
+            return Ok(None);
+        }
+        let op = Op::Image(ImageSource {
+            reference: image.reference.clone(),
+            platform: self.opts.platform.clone(),
+        });
+        let info = VertexInfo::at(name, self.location(span));
+        Ok(Some(self.graph.add(op, vec![], info)?))
+    }
+
+    /// An ONBUILD trigger as an instruction located at the stage's FROM.
+    fn parse_trigger(&self, trigger: &str, span: &Span) -> Result<Instruction, LowerError> {
+        let text = format!("FROM scratch\n{trigger}\n");
+        let parsed = crate::parser::parse(&self.opts.file_name, text.as_bytes())
+            .map_err(|e| self.err(span, format!("onbuild trigger {trigger:?}: {e}")))?;
+        let mut instructions = parsed
+            .stages
+            .into_iter()
+            .flat_map(|s| s.instructions)
+            .collect::<Vec<_>>();
+        if instructions.len() != 1 {
+            return Err(self.err(span, "onbuild trigger should be a single expression"));
+        }
+        let mut inst = instructions.remove(0);
+        let original = inst.span.original.clone();
+        inst.span = Span {
+            original,
+            ..span.clone()
+        };
+        Ok(inst)
+    }
+}
+
+/// How BuildKit shows a resolved base: the name as written (normalized,
+/// tag kept) plus the digest it resolved to.
+pub(super) fn pinned_name(reference: &ImageRef, image: &ResolvedImage) -> String {
+    match (reference.digest(), image.reference.digest()) {
+        (None, Some(d)) => format!("{reference}@{d}"),
+        _ => reference.to_string(),
+    }
+}
+
+/// `WORKDIR` resolution: an absolute path as is, a relative one below the
+/// current directory; cleaned (`system.NormalizeWorkdir`).
+pub(super) fn normalize_workdir(current: &str, path: &str) -> String {
+    let joined = if path.starts_with('/') {
+        path.to_string()
+    } else {
+        format!("{current}/{path}")
+    };
+    let mut parts: Vec<&str> = Vec::new();
+    for part in joined.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workdirs_resolve_like_buildkit() {
+        for (current, path, expected) in [
+            ("/", "app", "/app"),
+            ("/app", "src", "/app/src"),
+            ("/app", "/abs/", "/abs"),
+            ("/a/b", "../c", "/a/c"),
+            ("/", "../..", "/"),
+            ("/app", ".", "/app"),
+        ] {
+            assert_eq!(
+                normalize_workdir(current, path),
+                expected,
+                "{current} {path}"
+            );
+        }
+    }
+}

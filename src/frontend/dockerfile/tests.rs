@@ -1,0 +1,385 @@
+//! Lowering tests: Dockerfiles in, graph ops and image config out, with a
+//! resolver that knows a few fake images.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::image::oci::{ContainerConfig, RootFs};
+use crate::image::Digest;
+use crate::solver::{CopySource, Exec, FileAction, MountKind, Network};
+
+/// Knows `busybox` (one layer, no env) and `trigger` (with ONBUILD
+/// triggers); records what it was asked for.
+struct Images {
+    asked: RefCell<Vec<String>>,
+}
+
+impl ImageResolver for Images {
+    fn resolve(&self, r: &ImageRef, _: &Platform) -> Result<ResolvedImage, String> {
+        self.asked.borrow_mut().push(r.familiar_name());
+        let mut cc = ContainerConfig::default();
+        match r.familiar_name().as_str() {
+            "busybox" => {}
+            "trigger" => {
+                cc.extra.insert(
+                    "OnBuild".into(),
+                    serde_json::json!(["RUN echo triggered", "ENV FROM_TRIGGER=1"]),
+                );
+                cc.env = Some(vec!["PATH=/bin".into()]);
+                cc.cmd = Some(vec!["inherited".into()]);
+                cc.working_dir = Some("/base".into());
+            }
+            other => return Err(format!("{other}: not found")),
+        }
+        let digest = Digest::sha256_of(r.to_string().as_bytes());
+        Ok(ResolvedImage {
+            reference: r.with_digest(digest.clone()),
+            config: ImageConfig {
+                architecture: "amd64".into(),
+                os: "linux".into(),
+                created: Some("2020-01-01T00:00:00Z".into()),
+                config: Some(cc),
+                rootfs: RootFs {
+                    kind: "layers".into(),
+                    diff_ids: vec![digest],
+                },
+                ..ImageConfig::default()
+            },
+        })
+    }
+}
+
+fn opts() -> LowerOptions {
+    LowerOptions {
+        file_name: "Dockerfile".into(),
+        build_args: BTreeMap::new(),
+        target: None,
+        labels: BTreeMap::new(),
+        source_date_epoch: None,
+        created: "2024-01-01T00:00:00Z".into(),
+        platform: Platform::linux_amd64(),
+        context_exclude: Vec::new(),
+    }
+}
+
+fn lower_with(src: &str, opts: &LowerOptions) -> Result<(BuildPlan, Vec<String>), LowerError> {
+    let df = crate::parser::parse("Dockerfile", src.as_bytes()).expect("parses");
+    let images = Images {
+        asked: RefCell::new(Vec::new()),
+    };
+    let plan = lower(&df, opts, &images)?;
+    Ok((plan, images.asked.into_inner()))
+}
+
+fn plan(src: &str) -> BuildPlan {
+    lower_with(src, &opts()).expect("lowers").0
+}
+
+/// The exec ops of a plan, in graph order.
+fn execs(plan: &BuildPlan) -> Vec<Exec> {
+    plan.graph
+        .iter()
+        .filter_map(|(_, v)| match v.op() {
+            Op::Exec(e) => Some(e.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Vertex names, digests of pinned images cut off.
+fn names(plan: &BuildPlan) -> Vec<String> {
+    plan.graph
+        .iter()
+        .map(|(_, v)| {
+            let name = v.info().name.clone();
+            match name.split_once("@sha256:") {
+                Some((head, _)) => format!("{head}@sha256"),
+                None => name,
+            }
+        })
+        .collect()
+}
+
+fn history(plan: &BuildPlan) -> Vec<(String, bool)> {
+    plan.config
+        .history
+        .iter()
+        .map(|h| (h.created_by.clone().unwrap_or_default(), h.empty_layer))
+        .collect()
+}
+
+fn cc(plan: &BuildPlan) -> ContainerConfig {
+    plan.config.config.clone().unwrap_or_default()
+}
+
+fn env_of(e: &Exec, key: &str) -> Option<String> {
+    e.env
+        .iter()
+        .find_map(|kv| kv.strip_prefix(&format!("{key}=")).map(str::to_string))
+}
+
+#[test]
+fn single_stage_lowers_to_image_run_copy_and_config() {
+    let p =
+        plan("FROM busybox\nENV A=1\nWORKDIR /app\nRUN echo $A > f\nCOPY a.txt b/\nCMD [\"sh\"]\n");
+    assert_eq!(
+        names(&p),
+        [
+            "[1/4] FROM docker.io/library/busybox:latest@sha256",
+            "[2/4] WORKDIR /app",
+            "[3/4] RUN echo 1 > f",
+            "[internal] load build context",
+            "[4/4] COPY a.txt b/",
+        ]
+    );
+    let run = &execs(&p)[0];
+    assert_eq!(run.args, ["/bin/sh", "-c", "echo $A > f"]);
+    assert_eq!(run.cwd, "/app");
+    assert_eq!(env_of(run, "A").as_deref(), Some("1"));
+    assert_eq!(
+        env_of(run, "PATH").as_deref(),
+        Some(crate::runtime::spec::DEFAULT_PATH)
+    );
+    let c = cc(&p);
+    assert_eq!(c.cmd, Some(vec!["sh".to_string()]));
+    assert_eq!(c.working_dir.as_deref(), Some("/app"));
+    assert_eq!(
+        history(&p),
+        [
+            ("ENV A=1".to_string(), true),
+            ("WORKDIR /app".into(), false),
+            ("RUN /bin/sh -c echo $A > f # buildkit".into(), false),
+            ("COPY a.txt b/ # buildkit".into(), false),
+            ("CMD [\"sh\"]".into(), true),
+        ]
+    );
+    assert_eq!(p.layer_steps.len(), 3);
+    assert_eq!(p.config.created.as_deref(), Some("2024-01-01T00:00:00Z"));
+    let copy = p.graph.get(p.target.unwrap()).unwrap();
+    let Op::File(f) = copy.op() else {
+        panic!("target is the copy")
+    };
+    let FileAction::CopyFiles(action) = &f.actions[0] else {
+        panic!("copy files action")
+    };
+    assert_eq!(action.workdir, "/app");
+    assert_eq!(
+        action.sources,
+        [CopySource::Path {
+            path: "a.txt".into()
+        }]
+    );
+}
+
+#[test]
+fn only_stages_the_target_needs_are_lowered() {
+    let src = "FROM busybox AS a\nRUN echo a\nFROM nonexistent AS unused\nRUN no\n\
+               FROM busybox AS b\nCOPY --from=a /x /x\nFROM b AS c\nRUN echo c\n";
+    let (p, asked) = lower_with(src, &opts()).unwrap();
+    assert_eq!(asked, ["busybox"]);
+    assert!(
+        names(&p).iter().any(|n| n == "[c 1/1] RUN echo c"),
+        "{:?}",
+        names(&p)
+    );
+    let mut o = opts();
+    o.target = Some("A".into());
+    let (p, _) = lower_with(src, &o).unwrap();
+    assert_eq!(execs(&p).len(), 1);
+    o.target = Some("nope".into());
+    let err = lower_with(src, &o).unwrap_err().to_string();
+    assert_eq!(err, "target stage \"nope\" could not be found");
+    o.target = Some("unused".into());
+    let err = lower_with(src, &o).unwrap_err().to_string();
+    assert_eq!(err, "Dockerfile:3: nonexistent: not found");
+}
+
+#[test]
+fn copy_from_must_name_an_earlier_stage() {
+    let err = lower_with(
+        "FROM busybox AS a\nCOPY --from=b /x /x\nFROM busybox AS b\n",
+        &{
+            let mut o = opts();
+            o.target = Some("a".into());
+            o
+        },
+    )
+    .unwrap_err()
+    .to_string();
+    assert_eq!(
+        err,
+        "Dockerfile:2: cannot copy from stage \"b\", it needs to be defined before current stage \"a\""
+    );
+    let p = plan("FROM busybox\nRUN true\nFROM scratch\nCOPY --from=0 /bin /bin\n");
+    assert!(names(&p).contains(&"[stage-1 1/1] COPY --from=0 /bin /bin".to_string()));
+}
+
+#[test]
+fn args_are_scoped_like_buildkit() {
+    let src = "ARG TAG=latest\nARG UNUSED\nFROM busybox:${TAG}\nARG TAG\nARG B=b-$TAG\nENV E=$B\n\
+               RUN echo $TAG $B $TARGETARCH\nARG TARGETARCH\nRUN echo $TARGETARCH\n";
+    let mut o = opts();
+    o.build_args.insert("B".into(), "from-cli".into());
+    o.build_args
+        .insert("HTTP_PROXY".into(), "http://proxy:3128".into());
+    let (p, _) = lower_with(src, &o).unwrap();
+    let runs = execs(&p);
+    assert_eq!(env_of(&runs[0], "TAG").as_deref(), Some("latest"));
+    assert_eq!(env_of(&runs[0], "B").as_deref(), Some("from-cli"));
+    assert_eq!(env_of(&runs[0], "TARGETARCH"), None);
+    assert_eq!(env_of(&runs[1], "TARGETARCH").as_deref(), Some("amd64"));
+    assert_eq!(
+        env_of(&runs[0], "HTTP_PROXY"),
+        None,
+        "proxies stay out of the key"
+    );
+    assert_eq!(runs[0].proxy_env, ["HTTP_PROXY=http://proxy:3128"]);
+    let env = cc(&p).env.unwrap();
+    assert!(env.contains(&"E=from-cli".to_string()), "{env:?}");
+    assert!(
+        !env.iter().any(|e| e.starts_with("TAG=")),
+        "ARGs never reach the config"
+    );
+    let h = history(&p);
+    assert_eq!(h[0].0, "ARG TAG=latest");
+    assert_eq!(
+        h[3].0,
+        "RUN |2 TAG=latest B=from-cli /bin/sh -c echo $TAG $B $TARGETARCH # buildkit"
+    );
+}
+
+#[test]
+fn env_words_expand_with_the_environment_from_before() {
+    let p = plan("FROM busybox\nENV a=hello\nENV a=bye b=$a\nLABEL x=\"$a there\"\n");
+    let env = cc(&p).env.unwrap();
+    assert!(env.contains(&"a=bye".into()) && env.contains(&"b=hello".into()));
+    assert_eq!(cc(&p).labels.unwrap()["x"], "bye there");
+}
+
+#[test]
+fn entrypoint_resets_inherited_cmd_only() {
+    let p = plan("FROM trigger\nENTRYPOINT [\"/bin/app\"]\n");
+    assert_eq!(cc(&p).cmd, None);
+    let p = plan("FROM busybox\nCMD [\"x\"]\nENTRYPOINT echo hi\n");
+    assert_eq!(cc(&p).cmd, Some(vec!["x".to_string()]));
+    assert_eq!(
+        cc(&p).entrypoint,
+        Some(vec!["/bin/sh".into(), "-c".into(), "echo hi".into()])
+    );
+    let p = plan("FROM busybox\nSHELL [\"/bin/ash\", \"-eo\"]\nRUN a\nCMD b\n");
+    assert_eq!(execs(&p)[0].args, ["/bin/ash", "-eo", "a"]);
+    assert_eq!(
+        cc(&p).cmd,
+        Some(vec!["/bin/ash".into(), "-eo".into(), "b".into()])
+    );
+}
+
+#[test]
+fn onbuild_triggers_run_after_from_and_are_not_inherited() {
+    let p = plan("FROM trigger\nRUN echo own\n");
+    assert_eq!(
+        names(&p),
+        [
+            "[1/4] FROM docker.io/library/trigger:latest@sha256",
+            "[2/4] ONBUILD RUN echo triggered",
+            "[3/4] RUN echo own",
+        ]
+    );
+    let runs = execs(&p);
+    assert_eq!(runs[0].cwd, "/base");
+    assert_eq!(env_of(&runs[1], "FROM_TRIGGER").as_deref(), Some("1"));
+    assert!(!cc(&p).extra.contains_key("OnBuild"));
+    let p = plan("FROM busybox\nONBUILD RUN make\n");
+    assert_eq!(cc(&p).extra["OnBuild"], serde_json::json!(["RUN make"]));
+}
+
+#[test]
+fn heredocs_run_as_scripts_or_shell_input() {
+    let p = plan("FROM busybox\nRUN <<EOF\n#!/bin/sh\necho hi\nEOF\nRUN <<EOF\necho plain\nEOF\nRUN cat <<X >/f\nbody $A\nX\n");
+    let runs = execs(&p);
+    assert_eq!(runs[0].args, ["/bin/sh", "-c", "/dev/pipes/EOF"]);
+    assert!(matches!(runs[0].mounts[1].kind, MountKind::Bind));
+    assert_eq!(runs[0].mounts[1].dest, "/dev/pipes/");
+    assert_eq!(runs[1].args, ["/bin/sh", "-c", "echo plain\n"]);
+    assert_eq!(runs[2].args[2], "cat <<X >/f\nbody $A\nX");
+    assert!(names(&p).contains(&"[3/4] RUN <<EOF (echo plain)".to_string()));
+}
+
+#[test]
+fn run_mounts_and_network() {
+    let p = plan(
+        "FROM busybox AS b\nRUN true\nFROM busybox\nWORKDIR /w\nARG ID=c1\n\
+         RUN --mount=type=cache,id=$ID,target=cache,sharing=locked \
+         --mount=type=bind,from=b,source=/bin,target=/b --mount=type=secret,id=tok \
+         --mount=type=tmpfs,target=/t --network=none true\n",
+    );
+    let run = execs(&p).pop().unwrap();
+    assert_eq!(run.network, Network::None);
+    let kinds: Vec<(String, &MountKind)> = run
+        .mounts
+        .iter()
+        .map(|m| (m.dest.clone(), &m.kind))
+        .collect();
+    assert_eq!(kinds[1].0, "/w/cache");
+    assert!(matches!(kinds[1].1, MountKind::Cache { id, .. } if id == "c1"));
+    assert_eq!(run.mounts[2].selector, "/bin");
+    assert!(run.mounts[2].readonly && run.mounts[2].input.is_some());
+    assert_eq!(kinds[3].0, "/run/secrets/tok");
+    assert!(matches!(kinds[4].1, MountKind::Tmpfs { .. }));
+}
+
+#[test]
+fn unsupported_requests_fail_at_their_line() {
+    for (src, expected) in [
+        (
+            "FROM --platform=linux/arm64 busybox\n",
+            "Dockerfile:1: platform linux/arm64 is not supported: kiln builds for linux/amd64 only",
+        ),
+        (
+            "FROM busybox\nRUN --security=insecure true\n",
+            "Dockerfile:2: RUN --security=insecure is not supported (it needs the security.insecure entitlement)",
+        ),
+        (
+            "FROM busybox\nCOPY http://x/y /\n",
+            "Dockerfile:2: source can't be a URL for COPY",
+        ),
+        (
+            "FROM busybox\nSTOPSIGNAL SIGNOPE\n",
+            "Dockerfile:2: invalid signal: SIGNOPE",
+        ),
+        (
+            "FROM busybox\nRUN --mount=type=ssh true\n",
+            "Dockerfile:2: ssh mounts are not supported yet",
+        ),
+    ] {
+        let err = lower_with(src, &opts()).unwrap_err().to_string();
+        assert_eq!(err, expected, "{src}");
+    }
+    let p = plan("FROM --platform=$BUILDPLATFORM scratch\nCOPY <<EOF /x\nhi\nEOF\n");
+    assert!(p.target.is_some());
+}
+
+#[test]
+fn config_instructions() {
+    let p = plan(
+        "FROM scratch\nUSER 1000:1000\nEXPOSE 80 53/udp\nVOLUME /data\nSTOPSIGNAL SIGINT\n\
+         MAINTAINER me\nHEALTHCHECK --interval=30s CMD true\nLABEL a=b\n",
+    );
+    let c = cc(&p);
+    assert_eq!(c.user.as_deref(), Some("1000:1000"));
+    assert_eq!(
+        c.exposed_ports.unwrap().keys().cloned().collect::<Vec<_>>(),
+        ["53/udp", "80/tcp"]
+    );
+    assert!(c.volumes.unwrap().contains_key("/data"));
+    assert_eq!(c.stop_signal.as_deref(), Some("SIGINT"));
+    assert_eq!(c.extra["Healthcheck"]["Interval"], 30_000_000_000u64);
+    assert_eq!(p.config.author.as_deref(), Some("me"));
+    assert_eq!(p.target, None);
+    assert_eq!(history(&p)[1].0, "EXPOSE map[53/udp:{} 80/tcp:{}]");
+    assert_eq!(
+        history(&p)[5].0,
+        "HEALTHCHECK &{[\"CMD-SHELL\" \"true\"] \"30s\" \"0s\" \"0s\" \"0s\" '\\x00'}"
+    );
+}
