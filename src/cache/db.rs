@@ -36,7 +36,14 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(120);
 ///   (`repo@sha256:…` → image).
 /// - `leases` and `lease_refs`: resources held by live processes (a build,
 ///   a running container, an import in progress), which GC keeps.
-pub const MIGRATIONS: &[&str] = &[r#"
+///
+/// Tables (v2):
+/// - `build_cache`: results of build steps by cache key (see
+///   `solver::key`), kept across builds; `build_cache_layers` lists each
+///   result's root filesystem, bottom to top, by chain ID. Those snapshots
+///   are GC roots like an image's, so a cache hit never finds them gone.
+pub const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE blobs (
     digest TEXT PRIMARY KEY,
     size INTEGER NOT NULL,
@@ -102,7 +109,22 @@ CREATE TABLE lease_refs (
     PRIMARY KEY (lease_id, kind, key)
 );
 CREATE INDEX lease_refs_key ON lease_refs (kind, key);
-"#];
+"#,
+    r#"
+CREATE TABLE build_cache (
+    key TEXT PRIMARY KEY,
+    added INTEGER NOT NULL,
+    used INTEGER NOT NULL
+);
+CREATE TABLE build_cache_layers (
+    key TEXT NOT NULL REFERENCES build_cache (key) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    chain_id TEXT NOT NULL,
+    PRIMARY KEY (key, position)
+);
+CREATE INDEX build_cache_layers_chain ON build_cache_layers (chain_id);
+"#,
+];
 
 /// Opens (creating and migrating) the database at `path`.
 pub fn open(path: &Path) -> rusqlite::Result<Connection> {

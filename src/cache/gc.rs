@@ -1,6 +1,6 @@
 //! Garbage collection: mark and sweep inside one write transaction.
 //!
-//! Roots are image records and live leases. Live snapshots are those an
+//! Roots are image records, build cache records and live leases. Live snapshots are those an
 //! image lists or a lease holds; live layers those of live snapshots or
 //! leased; live blobs are image manifests and configs, blobs of live
 //! layers, and leased blobs. Everything else is deleted: rows first, then,
@@ -33,11 +33,13 @@ pub struct GcReport {
 
 const LIVE_SNAPSHOTS: &str = "
     SELECT chain_id FROM image_layers
+    UNION SELECT chain_id FROM build_cache_layers
     UNION SELECT key FROM lease_refs WHERE kind = ?1";
 
 const LIVE_LAYERS: &str = "
     SELECT diff_id FROM image_layers
     UNION SELECT diff_id FROM snapshots WHERE chain_id IN (SELECT chain_id FROM image_layers)
+    UNION SELECT diff_id FROM snapshots WHERE chain_id IN (SELECT chain_id FROM build_cache_layers)
     UNION SELECT s.diff_id FROM snapshots s JOIN lease_refs r ON r.kind = ?1 AND r.key = s.chain_id
     UNION SELECT key FROM lease_refs WHERE kind = ?2";
 

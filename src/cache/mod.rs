@@ -27,6 +27,7 @@
 //! only its scratch dir (removed by the next process once the owner is
 //! dead) and rows held by its lease (dropped as stale, then collected).
 
+mod build_cache;
 mod content;
 mod db;
 mod gc;

@@ -121,6 +121,9 @@ pub fn clean_dead(tmp_root: &Path) -> io::Result<usize> {
             continue;
         }
         tracing::debug!("removing scratch of dead process {}", owner.pid);
+        // A build killed while a layer view was mounted in its scratch dir
+        // leaves the mount behind; removing files through it would fail.
+        detach_mounts_under(&entry.path());
         match remove_tree(&entry.path()) {
             Ok(()) => removed += 1,
             // Another process may be cleaning the same directory.
@@ -129,6 +132,48 @@ pub fn clean_dead(tmp_root: &Path) -> io::Result<usize> {
         }
     }
     Ok(removed)
+}
+
+/// Lazily unmounts (`MNT_DETACH`) every mount at or below `dir`, deepest
+/// first, so the tree can be removed. Failures are logged: what stays
+/// mounted makes the removal fail and report itself.
+pub fn detach_mounts_under(dir: &Path) {
+    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else {
+        return;
+    };
+    let mut points: Vec<PathBuf> = info
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .map(|p| PathBuf::from(unescape_mountinfo(p)))
+        .filter(|p| p.starts_with(dir))
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    for p in points {
+        if let Err(e) = nix::mount::umount2(&p, nix::mount::MntFlags::MNT_DETACH) {
+            tracing::warn!("unmounting {}: {e}", p.display());
+        }
+    }
+}
+
+/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
+fn unescape_mountinfo(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
+            out.push(v);
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// `rm -rf` that also works on trees with read-only directories (a layer
@@ -178,6 +223,12 @@ mod tests {
             start: me.start + 1,
         };
         assert!(!recycled.is_alive());
+    }
+
+    #[test]
+    fn mountinfo_escapes() {
+        assert_eq!(unescape_mountinfo("/a\\040b\\134c"), "/a b\\c");
+        assert_eq!(unescape_mountinfo("/plain"), "/plain");
     }
 
     #[test]

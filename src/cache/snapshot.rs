@@ -362,7 +362,7 @@ impl Store {
     }
 
     /// If the snapshot's directory exists, leases it and returns true.
-    fn hold_existing_snapshot(&self, chain: &Digest) -> Result<bool> {
+    pub(super) fn hold_existing_snapshot(&self, chain: &Digest) -> Result<bool> {
         let path = self.snapshot_path(chain);
         self.write(|tx| {
             let row = tx

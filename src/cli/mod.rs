@@ -4,6 +4,7 @@
 //! functions that tests can call too (the cargo/ripgrep rule). Each command
 //! lives in its own file.
 
+mod build;
 mod debug;
 mod history;
 mod image;
@@ -13,6 +14,7 @@ mod inspect;
 mod rmi;
 mod root;
 mod run;
+mod run_image;
 mod table;
 mod tag;
 mod template;
@@ -42,6 +44,8 @@ pub struct Cli {
 /// The top-level commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Build an image from a Dockerfile.
+    Build(build::BuildArgs),
     /// Developer tools: inspect what kiln makes of its input.
     #[command(subcommand)]
     Debug(debug::DebugCommand),
@@ -76,6 +80,7 @@ pub fn main() -> i32 {
     init_logging(cli.debug);
     let root = cli.root.clone().unwrap_or_else(default_root);
     let result = match cli.command {
+        Command::Build(a) => build::run(a, &root),
         Command::Debug(cmd) => debug::run(cmd, &root),
         Command::Import(a) => import::run(a, &root),
         Command::Images(a) => images::run(a, &root),

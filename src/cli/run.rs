@@ -165,9 +165,10 @@ impl Drop for StateGuard {
 }
 
 /// A validated `kiln run`.
-#[derive(Debug)]
 struct Plan {
     spec: ContainerSpec,
+    /// The image run (its lease lasts as long as the plan).
+    _image: Option<super::run_image::ImageDefaults>,
     interactive: bool,
     remove: bool,
     name_link: Option<PathBuf>,
@@ -201,12 +202,36 @@ fn invalid(flag: &'static str, value: &str, reason: impl Into<String>) -> FlagEr
 
 impl Plan {
     fn from_args(a: RunArgs, root: &Path) -> Result<Plan, FlagError> {
-        let (lowers, command) = rootfs_and_command(&a)?;
-        let mut args = match &a.entrypoint {
-            Some(ep) if !ep.is_empty() => vec![ep.clone()],
-            _ => Vec::new(),
+        // Without --rootfs/--layer the first argument is an image.
+        let image = if a.rootfs.is_none() && a.layer.is_empty() {
+            let spec = a
+                .args
+                .first()
+                .ok_or_else(|| FlagError::Usage("requires an image or --rootfs DIR".into()))?;
+            Some(super::run_image::load(root, spec).map_err(FlagError::Usage)?)
+        } else {
+            None
         };
-        args.extend(command);
+        let (lowers, args) = match &image {
+            Some(img) => (
+                img.lowers.clone(),
+                super::run_image::argv(
+                    a.entrypoint.as_deref(),
+                    img.entrypoint.as_deref(),
+                    img.cmd.as_deref(),
+                    &a.args[1..],
+                ),
+            ),
+            None => {
+                let (lowers, command) = rootfs_and_command(&a)?;
+                let mut args = match &a.entrypoint {
+                    Some(ep) if !ep.is_empty() => vec![ep.clone()],
+                    _ => Vec::new(),
+                };
+                args.extend(command);
+                (lowers, args)
+            }
+        };
         if args.is_empty() {
             return Err(FlagError::Usage("no command specified".into()));
         }
@@ -264,9 +289,13 @@ impl Plan {
                 ))
             }
             Some(w) => w.clone(),
-            None => "/".to_string(),
+            None => image
+                .as_ref()
+                .and_then(|i| i.workdir.clone())
+                .unwrap_or_else(|| "/".to_string()),
         };
-        let mut env = Vec::new();
+        // The image's ENV first: -e and --env-file override it.
+        let mut env = image.as_ref().map(|i| i.env.clone()).unwrap_or_default();
         for file in &a.env_file {
             env.extend(read_env_file(file)?);
         }
@@ -304,7 +333,11 @@ impl Plan {
                 args,
                 env: spec::docker_env(&env, &hostname, a.tty),
                 cwd,
-                user: a.user.clone().unwrap_or_default(),
+                user: a
+                    .user
+                    .clone()
+                    .or_else(|| image.as_ref().and_then(|i| i.user.clone()))
+                    .unwrap_or_default(),
                 additional_gids: Vec::new(),
                 terminal: a.tty,
                 console_size: if a.tty {
@@ -334,6 +367,7 @@ impl Plan {
         };
         Ok(Plan {
             spec,
+            _image: image,
             interactive: a.interactive,
             remove: a.rm,
             name_link,
@@ -341,17 +375,9 @@ impl Plan {
     }
 }
 
-/// The layers and the command: `--rootfs`/`--layer` take the place of an
-/// image, so every positional is then the command.
+/// The layers and the command with `--rootfs`/`--layer`, which take the
+/// place of an image, so every positional is then the command.
 fn rootfs_and_command(a: &RunArgs) -> Result<(Vec<PathBuf>, Vec<String>), FlagError> {
-    if a.rootfs.is_none() && a.layer.is_empty() {
-        return match a.args.first() {
-            None => Err(FlagError::Usage("requires an image or --rootfs DIR".into())),
-            Some(image) => Err(FlagError::Usage(format!(
-                "cannot run image {image:?}: the image store is not available yet; use --rootfs DIR"
-            ))),
-        };
-    }
     let mut lowers = Vec::new();
     for (flag, dir) in a
         .rootfs

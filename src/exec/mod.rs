@@ -1,7 +1,18 @@
-//! What each op of the build graph does. This part covers the file op of
-//! COPY and ADD: [`copy::copy`] writes the files an instruction adds into a
-//! new, empty layer directory that is later stacked (overlayfs) on the
-//! parent image's layers.
+//! What each op of the build graph does: [`executor::BuildExecutor`] is
+//! the solver's executor for real builds, running image and context
+//! sources, RUN ([`run`], in kiln's runtime) and file ops ([`file_op`]).
+//!
+//! - [`executor`]: op dispatch, the build's shared [`ExecContext`];
+//! - [`run`]: RUN on an overlay of the base's snapshots, mounts, logs;
+//! - [`file_op`]: COPY/ADD, WORKDIR's mkdir, inline files;
+//! - [`rootfs`]: results as snapshot stacks, new layers committed;
+//! - [`context`]: the scanned build context, digests, filtered view;
+//! - [`stack_view`]: a layer stack mounted as one directory;
+//! - [`cache_mount`]: `RUN --mount=type=cache` directories.
+//!
+//! COPY and ADD themselves: [`copy::copy`] writes the files an instruction
+//! adds into a new, empty layer directory that is later stacked
+//! (overlayfs) on the parent image's layers.
 //!
 //! - [`copy`]: the op itself ([`copy::CopySpec`] in, [`copy::CopyStats`]
 //!   out) and the COPY/ADD rules, BuildKit's;
@@ -22,13 +33,23 @@
 
 pub mod archive;
 pub mod attrs;
+pub mod cache_mount;
 pub mod chmod;
+pub mod context;
 pub mod copy;
 pub mod dest;
+pub mod executor;
 pub mod fetch;
+pub mod file_op;
 pub mod parent_fs;
+pub mod rootfs;
+pub mod run;
+pub mod stack_view;
 pub mod tree;
 pub mod wildcard;
+
+pub use executor::{Artifact, BuildExecutor, ContextDir, ExecContext};
+pub use rootfs::Rootfs;
 
 #[cfg(test)]
 mod fixture;

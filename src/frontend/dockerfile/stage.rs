@@ -214,6 +214,10 @@ impl Lowerer<'_> {
             let image = self.resolve_image(&reference, &stage.span)?;
             let mut config = image.config.clone();
             config.created = None;
+            // BuildKit reads base configs into its typed image struct, so
+            // fields it does not know (docker's `comment`, `container`,
+            // `docker_version`, ...) do not reach the new image.
+            config.extra.clear();
             let mut state = StageState::from_config(None, config);
             let triggers = state.extra_list("OnBuild");
             state.cc().extra.remove("OnBuild");

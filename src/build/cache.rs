@@ -1,0 +1,77 @@
+//! The solver's [`CacheStore`] for real builds: step results in the
+//! store's build cache table, kept across builds and processes.
+//!
+//! It also remembers every result it saw during this build (hits and
+//! fresh records), which tells the build which steps added a layer.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use crate::cache::Store;
+use crate::exec::{Artifact, Rootfs};
+use crate::solver::{CacheKey, CacheStore};
+
+/// Step results by cache key, persisted in the store.
+pub struct BuildCache {
+    store: Arc<Store>,
+    seen: Mutex<HashMap<CacheKey, Rootfs>>,
+}
+
+impl BuildCache {
+    /// A cache over `store`'s build cache records.
+    pub fn new(store: Arc<Store>) -> BuildCache {
+        BuildCache {
+            store,
+            seen: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The root filesystem recorded under `key`, from this build or the
+    /// store.
+    pub fn rootfs(&self, key: &CacheKey) -> Option<Rootfs> {
+        if let Some(r) = self.seen.lock().ok().and_then(|s| s.get(key).cloned()) {
+            return Some(r);
+        }
+        match self.lookup(key) {
+            Some(Artifact::Rootfs(r)) => Some(r),
+            _ => None,
+        }
+    }
+
+    fn remember(&self, key: &CacheKey, rootfs: &Rootfs) {
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.insert(key.clone(), rootfs.clone());
+        }
+    }
+}
+
+impl CacheStore<Artifact> for BuildCache {
+    fn lookup(&self, key: &CacheKey) -> Option<Artifact> {
+        match self.store.build_cache_get(key.digest()) {
+            Ok(Some(layers)) => {
+                let rootfs = Rootfs::new(layers);
+                self.remember(key, &rootfs);
+                Some(Artifact::Rootfs(rootfs))
+            }
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!("build cache lookup {key}: {e}");
+                None
+            }
+        }
+    }
+
+    fn record(&self, key: &CacheKey, output: &Artifact) {
+        // Contexts are never recorded: their key does not cover content.
+        let Artifact::Rootfs(rootfs) = output else {
+            return;
+        };
+        self.remember(key, rootfs);
+        if let Err(e) = self
+            .store
+            .build_cache_put(key.digest(), &rootfs.chain_ids())
+        {
+            tracing::warn!("build cache record {key}: {e}");
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! `--output`: where a build's result goes besides the image store.
+//!
+//! - `type=image` (the default): only the store (and `-t` names);
+//! - `type=local,dest=DIR`: the final root filesystem copied into DIR
+//!   (owners, modes, symlinks and times kept; whiteouts already applied);
+//! - `type=oci|docker,dest=FILE`: archives, which need kiln's save code
+//!   (not in this build yet), so they are refused with a clear error.
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::cache::Store;
+use crate::exec::stack_view::StackView;
+use crate::exec::Rootfs;
+
+/// One `--output`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Export {
+    /// The store only (what every build does anyway).
+    Image,
+    /// The root filesystem into a directory.
+    Local { dest: PathBuf },
+    /// An OCI layout tar.
+    Oci { dest: PathBuf },
+    /// A `docker load` tar.
+    Docker { dest: PathBuf },
+}
+
+/// Why an export failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("invalid --output {value:?}: {reason}")]
+    Invalid { value: String, reason: String },
+    #[error("--output type={0} is not supported yet (kiln save is not part of this build); use type=image or type=local")]
+    Unsupported(&'static str),
+    #[error("exporting to {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("exporting: {0}")]
+    View(#[from] crate::exec::stack_view::ViewError),
+}
+
+impl std::str::FromStr for Export {
+    type Err = ExportError;
+
+    /// Parses `type=local,dest=out` (or docker's shorthand: a bare path
+    /// means `type=local,dest=PATH`; `-` is refused).
+    fn from_str(value: &str) -> Result<Export, ExportError> {
+        let invalid = |reason: &str| ExportError::Invalid {
+            value: value.to_string(),
+            reason: reason.to_string(),
+        };
+        if !value.contains('=') {
+            if value == "-" || value.is_empty() {
+                return Err(invalid("writing a tar to stdout is not supported"));
+            }
+            return Ok(Export::Local {
+                dest: PathBuf::from(value),
+            });
+        }
+        let mut kind = None;
+        let mut dest = None;
+        for field in value.split(',') {
+            match field.split_once('=') {
+                Some(("type", t)) => kind = Some(t.to_string()),
+                Some(("dest", d)) => dest = Some(PathBuf::from(d)),
+                // Accepted and ignored, as docker's image exporter options.
+                Some(("name", _)) | Some(("push", _)) => {}
+                _ => return Err(invalid(&format!("unknown field {field:?}"))),
+            }
+        }
+        let need_dest = |d: Option<PathBuf>| d.ok_or_else(|| invalid("dest= is required"));
+        match kind.as_deref() {
+            Some("image") | Some("moby") => Ok(Export::Image),
+            Some("local") => Ok(Export::Local {
+                dest: need_dest(dest)?,
+            }),
+            Some("oci") => Ok(Export::Oci {
+                dest: need_dest(dest)?,
+            }),
+            Some("docker") | Some("tar") => Ok(Export::Docker {
+                dest: need_dest(dest)?,
+            }),
+            Some(other) => Err(invalid(&format!("unknown type {other:?}"))),
+            None => Err(invalid("type= is required")),
+        }
+    }
+}
+
+/// Writes the build's result (whose filesystem is `rootfs`) to `export`.
+pub fn export(
+    store: &Store,
+    image: &Image,
+    rootfs: &Rootfs,
+    export: &Export,
+) -> Result<(), ExportError> {
+    let _ = image;
+    match export {
+        Export::Image => Ok(()),
+        Export::Oci { .. } => Err(ExportError::Unsupported("oci")),
+        Export::Docker { .. } => Err(ExportError::Unsupported("docker")),
+        Export::Local { dest } => {
+            let view = StackView::new(store, &rootfs.dirs(store), false)?;
+            let io = |path: &Path| {
+                let path = path.to_path_buf();
+                move |source| ExportError::Io { path, source }
+            };
+            std::fs::create_dir_all(dest).map_err(io(dest))?;
+            copy_tree(view.path(), dest).map_err(io(dest))
+        }
+    }
+}
+
+/// Copies the contents of `src` into the directory `dst`: files,
+/// directories, symlinks, fifos and devices, with owners, modes and times.
+fn copy_tree(src: &Path, dst: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(src)? {
+        let entry = entry?;
+        let from = entry.path();
+        let to = dst.join(entry.file_name());
+        let md = std::fs::symlink_metadata(&from)?;
+        let ft = md.file_type();
+        if let Ok(existing) = std::fs::symlink_metadata(&to) {
+            if !(existing.is_dir() && ft.is_dir()) {
+                crate::cache::scratch::remove_tree(&to)?;
+            }
+        }
+        if ft.is_dir() {
+            if !to.is_dir() {
+                std::fs::create_dir(&to)?;
+            }
+            copy_tree(&from, &to)?;
+        } else if ft.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&from)?, &to)?;
+        } else if ft.is_file() {
+            std::fs::copy(&from, &to)?;
+        } else {
+            // fifos and devices: recreate with mknod.
+            let c = std::ffi::CString::new(to.as_os_str().as_encoded_bytes())
+                .map_err(std::io::Error::other)?;
+            // SAFETY: a valid NUL-terminated path; mode and rdev from lstat.
+            if unsafe { libc::mknod(c.as_ptr(), md.mode(), md.rdev()) } != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+        std::os::unix::fs::lchown(&to, Some(md.uid()), Some(md.gid()))?;
+        if !ft.is_symlink() {
+            std::fs::set_permissions(&to, std::fs::Permissions::from_mode(md.mode() & 0o7777))?;
+        }
+        let t = crate::exec::attrs::Time {
+            sec: md.mtime(),
+            nsec: md.mtime_nsec(),
+        };
+        crate::exec::attrs::set_times(&to, t, t)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_specs() {
+        let p = |s: &str| s.parse::<Export>();
+        assert_eq!(
+            p("type=local,dest=out").unwrap(),
+            Export::Local { dest: "out".into() }
+        );
+        assert_eq!(p("out").unwrap(), Export::Local { dest: "out".into() });
+        assert_eq!(p("type=image,name=x").unwrap(), Export::Image);
+        assert_eq!(
+            p("type=oci,dest=a.tar").unwrap(),
+            Export::Oci {
+                dest: "a.tar".into()
+            }
+        );
+        assert!(p("type=local").is_err());
+        assert!(p("type=zip,dest=x").is_err());
+        assert!(p("-").is_err());
+    }
+}

@@ -1,0 +1,122 @@
+//! The persistent build cache: a build step's result (a root filesystem,
+//! as a stack of snapshots) by its cache key, kept across builds.
+//!
+//! A record's snapshots are GC roots (see `gc.rs`), so a hit can be used
+//! directly as overlay lower dirs; a record whose snapshot went missing
+//! anyway (a store edited by hand) is dropped and reported as a miss.
+//! Records are only ever replaced whole, in one transaction.
+
+use super::{db, Result, Store};
+use crate::image::digest::Digest;
+use rusqlite::params;
+
+impl Store {
+    /// The root filesystem recorded under `key`, bottom to top, with every
+    /// snapshot leased by this process; `None` if nothing usable is recorded.
+    pub fn build_cache_get(&self, key: &Digest) -> Result<Option<Vec<super::LayerInfo>>> {
+        let chains: Option<Vec<String>> = self.read(|tx| {
+            let exists = tx
+                .query_row(
+                    "SELECT 1 FROM build_cache WHERE key = ?1",
+                    [key.to_string()],
+                    |_| Ok(()),
+                )
+                .ok();
+            if exists.is_none() {
+                return Ok(None);
+            }
+            let mut st = tx.prepare(
+                "SELECT chain_id FROM build_cache_layers WHERE key = ?1 ORDER BY position",
+            )?;
+            let rows = st
+                .query_map([key.to_string()], |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(Some(rows))
+        })?;
+        let Some(chains) = chains else {
+            return Ok(None);
+        };
+        let mut layers = Vec::with_capacity(chains.len());
+        for chain in chains {
+            let chain: Digest = chain.parse()?;
+            if !self.hold_existing_snapshot(&chain)? {
+                tracing::warn!("build cache entry {key}: snapshot {chain} is missing; dropping it");
+                self.write(|tx| {
+                    tx.execute("DELETE FROM build_cache WHERE key = ?1", [key.to_string()])?;
+                    Ok(())
+                })?;
+                return Ok(None);
+            }
+            layers.push(self.layer_info(&chain)?);
+        }
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE build_cache SET used = ?2 WHERE key = ?1",
+                params![key.to_string(), db::now()],
+            )?;
+            Ok(())
+        })?;
+        Ok(Some(layers))
+    }
+
+    /// Records `chains` (bottom to top) as the result of `key`, replacing
+    /// any earlier record.
+    pub fn build_cache_put(&self, key: &Digest, chains: &[Digest]) -> Result<()> {
+        self.write(|tx| {
+            let now = db::now();
+            tx.execute("DELETE FROM build_cache WHERE key = ?1", [key.to_string()])?;
+            tx.execute(
+                "INSERT INTO build_cache (key, added, used) VALUES (?1, ?2, ?2)",
+                params![key.to_string(), now],
+            )?;
+            for (i, chain) in chains.iter().enumerate() {
+                tx.execute(
+                    "INSERT INTO build_cache_layers (key, position, chain_id) VALUES (?1, ?2, ?3)",
+                    params![key.to_string(), i as i64, chain.to_string()],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Forgets every build cache record (`kiln builder prune`), then
+    /// collects what only they kept; returns how many records there were.
+    pub fn build_cache_prune(&self) -> Result<usize> {
+        let n = self.write(|tx| Ok(tx.execute("DELETE FROM build_cache", [])?))?;
+        self.gc()?;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::cache::Store;
+    use crate::image::digest::Digest;
+
+    #[test]
+    fn records_survive_reopen_and_gc_and_go_with_prune() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let upper = store.scratch_path("upper").unwrap();
+        std::fs::create_dir(&upper).unwrap();
+        std::fs::write(upper.join("f"), "x").unwrap();
+        let layer = store.add_layer_from_dir(&upper, None).unwrap();
+        let key = Digest::sha256_of(b"step");
+        assert!(store.build_cache_get(&key).unwrap().is_none());
+        store
+            .build_cache_put(&key, std::slice::from_ref(&layer.chain_id))
+            .unwrap();
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        store.gc().unwrap();
+        let got = store.build_cache_get(&key).unwrap().expect("hit");
+        assert_eq!(got[0].chain_id, layer.chain_id);
+        assert!(store.snapshot_path(&layer.chain_id).join("f").is_file());
+        assert_eq!(store.build_cache_prune().unwrap(), 1);
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        store.gc().unwrap();
+        assert!(store.build_cache_get(&key).unwrap().is_none());
+        assert!(!store.snapshot_path(&layer.chain_id).exists());
+    }
+}

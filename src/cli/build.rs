@@ -1,0 +1,261 @@
+//! `kiln build`: flags in docker's spelling, handed to [`crate::build`].
+
+use super::CliError;
+use crate::build::{self, BuildOptions, Export};
+use crate::cache::Store;
+use crate::image::reference::ImageRef;
+use crate::solver::ProgressMode;
+use clap::Args;
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Flags of `kiln build`.
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// Name (and tag) for the image; may be repeated.
+    #[arg(short, long = "tag", value_name = "NAME:TAG")]
+    pub tag: Vec<String>,
+    /// The Dockerfile (default: CONTEXT/Dockerfile; `-` reads stdin).
+    #[arg(short, long, value_name = "FILE")]
+    pub file: Option<String>,
+    /// A build argument; `K` alone takes its value from the environment.
+    #[arg(long = "build-arg", value_name = "K[=V]")]
+    pub build_arg: Vec<String>,
+    /// The stage to build (default: the last one).
+    #[arg(long, value_name = "STAGE")]
+    pub target: Option<String>,
+    /// Do not use cached results (fresh ones are still recorded).
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Always check the registry for newer base images.
+    #[arg(long)]
+    pub pull: bool,
+    /// A label for the image.
+    #[arg(long, value_name = "K=V")]
+    pub label: Vec<String>,
+    /// Progress output: auto, tty, plain or quiet.
+    #[arg(long, value_name = "MODE", default_value = "auto")]
+    pub progress: String,
+    /// Network of RUN steps: host (default; kiln has no bridge) or none.
+    #[arg(long, value_name = "MODE", default_value = "default")]
+    pub network: String,
+    /// A secret for RUN --mount=type=secret: id=ID,src=PATH or id=ID,env=VAR.
+    #[arg(long, value_name = "SPEC")]
+    pub secret: Vec<String>,
+    /// Where to put the result: type=image (default), type=local,dest=DIR.
+    #[arg(short, long, value_name = "SPEC")]
+    pub output: Vec<String>,
+    /// Write the image ID to this file.
+    #[arg(long, value_name = "FILE")]
+    pub iidfile: Option<PathBuf>,
+    /// The target platform (only the host's, linux/amd64 here).
+    #[arg(long, value_name = "PLATFORM")]
+    pub platform: Option<String>,
+    /// Print only the image ID (no progress).
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// The build context directory, or `-` to read a tar (or a Dockerfile)
+    /// from stdin.
+    #[arg(value_name = "CONTEXT")]
+    pub context: String,
+}
+
+pub fn run(args: BuildArgs, root: &Path) -> Result<i32, CliError> {
+    let platform = build::host_platform();
+    if let Some(p) = &args.platform {
+        let normalized = p.trim().to_ascii_lowercase();
+        if normalized != platform.to_string() {
+            return Err(CliError(format!(
+                "--platform {p}: only {platform} is supported (kiln builds for the host)"
+            )));
+        }
+    }
+    let store = Arc::new(Store::open(root).map_err(CliError::from_display)?);
+    let mut stdin_used = false;
+    // The context: a directory, a tar on stdin, or nothing (a Dockerfile
+    // on stdin).
+    let mut stdin_dockerfile = None;
+    let context = if args.context == "-" {
+        stdin_used = true;
+        let mut data = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut data)
+            .map_err(|e| CliError(format!("reading stdin: {e}")))?;
+        if is_tar(&data) {
+            let dir = store
+                .scratch_path("stdin-context")
+                .map_err(CliError::from_display)?;
+            let reader = crate::image::layer::decompressed(std::io::Cursor::new(data))
+                .map_err(|e| CliError(format!("reading the context from stdin: {e}")))?;
+            tar::Archive::new(reader)
+                .unpack(&dir)
+                .map_err(|e| CliError(format!("unpacking the context from stdin: {e}")))?;
+            Some(dir)
+        } else {
+            stdin_dockerfile = Some(data);
+            None
+        }
+    } else {
+        let dir = PathBuf::from(&args.context);
+        if !dir.is_dir() {
+            return Err(CliError(format!(
+                "unable to prepare context: path {:?} not found",
+                args.context
+            )));
+        }
+        Some(std::fs::canonicalize(&dir).unwrap_or(dir))
+    };
+    let (dockerfile, dockerfile_path) = match (&args.file, stdin_dockerfile) {
+        (_, Some(data)) => (data, None),
+        (Some(f), None) if f == "-" => {
+            if stdin_used {
+                return Err(CliError(
+                    "cannot read both the context and the Dockerfile from stdin".into(),
+                ));
+            }
+            let mut data = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut data)
+                .map_err(|e| CliError(format!("reading the Dockerfile from stdin: {e}")))?;
+            (data, None)
+        }
+        (file, None) => {
+            let path = match file {
+                Some(f) => PathBuf::from(f),
+                None => context.clone().unwrap_or_default().join("Dockerfile"),
+            };
+            let data = std::fs::read(&path).map_err(|e| {
+                CliError(format!("failed to read dockerfile {}: {e}", path.display()))
+            })?;
+            (data, Some(path))
+        }
+    };
+    let mut tags = Vec::new();
+    for t in &args.tag {
+        tags.push(ImageRef::parse(t).map_err(|e| CliError(format!("invalid tag {t:?}: {e}")))?);
+    }
+    let mut build_args = BTreeMap::new();
+    for a in &args.build_arg {
+        match a.split_once('=') {
+            Some((k, v)) => {
+                build_args.insert(k.to_string(), v.to_string());
+            }
+            // docker takes a bare name from the environment, or skips it.
+            None => {
+                if let Ok(v) = std::env::var(a) {
+                    build_args.insert(a.clone(), v);
+                }
+            }
+        }
+    }
+    let mut labels = BTreeMap::new();
+    for l in &args.label {
+        let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
+        labels.insert(k.to_string(), v.to_string());
+    }
+    let progress: ProgressMode = if args.quiet {
+        ProgressMode::Quiet
+    } else {
+        args.progress.parse().map_err(CliError::from_display)?
+    };
+    let network = match args.network.as_str() {
+        "default" | "host" => crate::runtime::Network::Host,
+        "none" => crate::runtime::Network::None,
+        other => {
+            return Err(CliError(format!(
+                "--network {other}: expected host, none or default"
+            )))
+        }
+    };
+    let mut secrets = HashMap::new();
+    for s in &args.secret {
+        let (id, value) = parse_secret(s)?;
+        secrets.insert(id, value);
+    }
+    let mut exports = Vec::new();
+    for o in &args.output {
+        exports.push(o.parse::<Export>().map_err(CliError::from_display)?);
+    }
+    let source_date_epoch = match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) if !v.is_empty() => Some(build::parse_epoch(&v).map_err(CliError::from_display)?),
+        _ => None,
+    };
+    let opts = BuildOptions {
+        context,
+        dockerfile,
+        dockerfile_path,
+        tags,
+        build_args,
+        target: args.target.clone(),
+        no_cache: args.no_cache,
+        pull: args.pull,
+        labels,
+        progress,
+        network,
+        secrets,
+        exports,
+        source_date_epoch,
+    };
+    let result = build::build(store, &opts).map_err(CliError::from_display)?;
+    let id = result.image.id.to_string();
+    if let Some(f) = &args.iidfile {
+        std::fs::write(f, &id).map_err(|e| CliError(format!("writing {}: {e}", f.display())))?;
+    }
+    if args.quiet {
+        println!("{id}");
+    } else if progress != ProgressMode::Quiet {
+        eprintln!("writing image {id}");
+        for t in &opts.tags {
+            eprintln!("naming to {t}");
+        }
+    }
+    Ok(0)
+}
+
+/// `id=ID,src=PATH` (or `source=`), `id=ID,env=VAR`; a bare `id=ID`
+/// reads the environment variable of that name, as buildx does.
+fn parse_secret(spec: &str) -> Result<(String, Vec<u8>), CliError> {
+    let mut id = None;
+    let mut src = None;
+    let mut env = None;
+    for field in spec.split(',') {
+        match field.split_once('=') {
+            Some(("id", v)) => id = Some(v.to_string()),
+            Some(("src" | "source", v)) => src = Some(v.to_string()),
+            Some(("env", v)) => env = Some(v.to_string()),
+            Some(("type", "file" | "env")) => {}
+            _ => {
+                return Err(CliError(format!(
+                    "--secret {spec:?}: unexpected field {field:?}"
+                )))
+            }
+        }
+    }
+    let id = id.ok_or_else(|| CliError(format!("--secret {spec:?}: id= is required")))?;
+    let value = match (src, env) {
+        (Some(path), _) => std::fs::read(&path)
+            .map_err(|e| CliError(format!("--secret {id}: reading {path}: {e}")))?,
+        (None, Some(var)) => std::env::var(&var)
+            .map_err(|_| {
+                CliError(format!(
+                    "--secret {id}: environment variable {var} is not set"
+                ))
+            })?
+            .into_bytes(),
+        (None, None) => std::env::var(&id)
+            .map_err(|_| CliError(format!("--secret {id}: give src=PATH or env=VAR")))?
+            .into_bytes(),
+    };
+    Ok((id, value))
+}
+
+/// Whether `data` is a tar (plain, or compressed and starting like one).
+fn is_tar(data: &[u8]) -> bool {
+    let compressed = data.starts_with(&[0x1f, 0x8b])
+        || data.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
+        || data.starts_with(b"BZh")
+        || data.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]);
+    compressed || (data.len() >= 262 && &data[257..262] == b"ustar")
+}

@@ -1,0 +1,252 @@
+//! `RUN --mount=type=cache`: directories kept across builds under
+//! `<root>/cache-mounts/<id>`, with BuildKit's sharing modes.
+//!
+//! - `shared` (default): every concurrent user gets the same directory;
+//! - `locked`: users take turns (an exclusive `flock` on `<id>.lock`);
+//! - `private`: a user that finds the directory busy gets another one
+//!   (`<id>.private-N`), itself kept for later builds.
+//!
+//! A new cache directory gets `uid`/`gid`/`mode` (default root, 0755) and,
+//! with `from=`, a copy of that source's content; it is built under a
+//! temporary name and renamed into place, so a half-made cache is never
+//! used. The cache is not part of any layer and not in any cache key.
+
+use std::fs::File;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::solver::CacheSharing;
+
+/// Where cache mounts live (`<root>/cache-mounts`).
+#[derive(Debug, Clone)]
+pub struct CacheMounts {
+    root: PathBuf,
+}
+
+/// A cache directory in use; the lock (if any) is released on drop.
+#[derive(Debug)]
+pub struct CacheMountLease {
+    pub dir: PathBuf,
+    _lock: Option<File>,
+}
+
+/// How a new cache directory starts.
+#[derive(Debug, Clone, Default)]
+pub struct CacheInit<'a> {
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub mode: Option<u32>,
+    /// Content copied in when the directory is created.
+    pub seed: Option<&'a Path>,
+}
+
+/// A cache id as a file name: `[A-Za-z0-9._-]` kept, other bytes `%XX`.
+pub fn encode_id(id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    for b in id.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    // `.` and `..` must not name the parent directories.
+    if out.chars().all(|c| c == '.') {
+        out = out.replace('.', "%2E");
+    }
+    out
+}
+
+impl CacheMounts {
+    /// Cache mounts of the store at `store_root`.
+    pub fn new(store_root: &Path) -> CacheMounts {
+        CacheMounts {
+            root: store_root.join("cache-mounts"),
+        }
+    }
+
+    /// The directory for cache `id`, acquired with `sharing`'s rules.
+    pub fn acquire(
+        &self,
+        id: &str,
+        sharing: CacheSharing,
+        init: &CacheInit<'_>,
+    ) -> std::io::Result<CacheMountLease> {
+        std::fs::create_dir_all(&self.root)?;
+        let name = encode_id(id);
+        let base = self.root.join(&name);
+        match sharing {
+            CacheSharing::Shared => {
+                self.ensure(&base, init)?;
+                Ok(CacheMountLease {
+                    dir: base,
+                    _lock: None,
+                })
+            }
+            CacheSharing::Locked => {
+                self.ensure(&base, init)?;
+                let lock = self.lock_file(&name)?;
+                // Waits for the current user; the lock goes with the file.
+                flock(&lock, libc::LOCK_EX)?;
+                Ok(CacheMountLease {
+                    dir: base,
+                    _lock: Some(lock),
+                })
+            }
+            CacheSharing::Private => {
+                for n in 0u32.. {
+                    let candidate = if n == 0 {
+                        name.clone()
+                    } else {
+                        format!("{name}.private-{n}")
+                    };
+                    let lock = self.lock_file(&candidate)?;
+                    if flock(&lock, libc::LOCK_EX | libc::LOCK_NB).is_ok() {
+                        let dir = self.root.join(&candidate);
+                        self.ensure(&dir, init)?;
+                        return Ok(CacheMountLease {
+                            dir,
+                            _lock: Some(lock),
+                        });
+                    }
+                }
+                unreachable!("u32 range of private caches exhausted")
+            }
+        }
+    }
+
+    fn lock_file(&self, name: &str) -> std::io::Result<File> {
+        File::options()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(self.root.join(format!("{name}.lock")))
+    }
+
+    /// Creates `dir` if missing, atomically (temp name + rename).
+    fn ensure(&self, dir: &Path, init: &CacheInit<'_>) -> std::io::Result<()> {
+        if dir.is_dir() {
+            return Ok(());
+        }
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let tmp = dir.with_extension(format!("tmp-{}-{nanos}", std::process::id()));
+        std::fs::create_dir(&tmp)?;
+        let result = (|| {
+            if let Some(seed) = init.seed {
+                copy_tree(seed, &tmp)?;
+            }
+            std::os::unix::fs::lchown(
+                &tmp,
+                Some(init.uid.unwrap_or(0)),
+                Some(init.gid.unwrap_or(0)),
+            )?;
+            std::fs::set_permissions(
+                &tmp,
+                std::fs::Permissions::from_mode(init.mode.unwrap_or(0o755)),
+            )?;
+            std::fs::rename(&tmp, dir)
+        })();
+        if result.is_err() || tmp.exists() {
+            let _ = crate::cache::scratch::remove_tree(&tmp);
+        }
+        match result {
+            // Someone else made it first: theirs is as good.
+            Err(e) if dir.is_dir() => {
+                tracing::debug!("cache mount {} appeared concurrently: {e}", dir.display());
+                Ok(())
+            }
+            other => other,
+        }
+    }
+}
+
+fn flock(file: &File, op: libc::c_int) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on an fd we own; no memory is passed.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), op) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Copies the contents of `src` into the existing directory `dst`,
+/// keeping modes, owners and symlinks (a cache seed).
+fn copy_tree(src: &Path, dst: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(src)? {
+        let entry = entry?;
+        let from = entry.path();
+        let to = dst.join(entry.file_name());
+        let md = std::fs::symlink_metadata(&from)?;
+        let ft = md.file_type();
+        if ft.is_dir() {
+            std::fs::create_dir(&to)?;
+            copy_tree(&from, &to)?;
+        } else if ft.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&from)?, &to)?;
+        } else if ft.is_file() {
+            std::fs::copy(&from, &to)?;
+        } else {
+            continue;
+        }
+        std::os::unix::fs::lchown(&to, Some(md.uid()), Some(md.gid()))?;
+        if !ft.is_symlink() {
+            std::fs::set_permissions(&to, std::fs::Permissions::from_mode(md.mode() & 0o7777))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_become_safe_names() {
+        assert_eq!(encode_id("/root/.cache"), "%2Froot%2F.cache");
+        assert_eq!(encode_id("go-build_1"), "go-build_1");
+        assert_eq!(encode_id(".."), "%2E%2E");
+    }
+
+    #[test]
+    fn sharing_modes() {
+        let t = tempfile::tempdir().unwrap();
+        let mounts = CacheMounts::new(t.path());
+        let seed = t.path().join("seed");
+        std::fs::create_dir(&seed).unwrap();
+        std::fs::write(seed.join("f"), "seeded").unwrap();
+        let init = CacheInit {
+            mode: Some(0o700),
+            uid: Some(1000),
+            seed: Some(&seed),
+            ..CacheInit::default()
+        };
+        let a = mounts.acquire("c", CacheSharing::Shared, &init).unwrap();
+        let b = mounts.acquire("c", CacheSharing::Shared, &init).unwrap();
+        assert_eq!(a.dir, b.dir);
+        let md = std::fs::metadata(&a.dir).unwrap();
+        assert_eq!((md.mode() & 0o777, md.uid()), (0o700, 1000));
+        assert_eq!(std::fs::read_to_string(a.dir.join("f")).unwrap(), "seeded");
+        let p1 = mounts
+            .acquire("p", CacheSharing::Private, &CacheInit::default())
+            .unwrap();
+        let p2 = mounts
+            .acquire("p", CacheSharing::Private, &CacheInit::default())
+            .unwrap();
+        assert_ne!(p1.dir, p2.dir);
+        drop(p1);
+        let p3 = mounts
+            .acquire("p", CacheSharing::Private, &CacheInit::default())
+            .unwrap();
+        assert_eq!(p3.dir, t.path().join("cache-mounts/p"));
+        let l = mounts
+            .acquire("l", CacheSharing::Locked, &CacheInit::default())
+            .unwrap();
+        assert!(l.dir.is_dir());
+    }
+}

@@ -1,0 +1,156 @@
+//! The solver's [`Executor`] for real builds: ops run against kiln's
+//! store and runtime.
+//!
+//! - image sources: the image's snapshots (extracted from its blobs when
+//!   missing), found by the manifest digest the lowering pinned;
+//! - the local context: scanned with `.dockerignore` applied
+//!   ([`LocalContext`]);
+//! - exec ops: [`super::run`]; file ops: [`super::file_op`].
+//!
+//! Every result is an [`Artifact`]; root filesystems are stacks of store
+//! snapshots, which this process's store lease keeps until the build's
+//! image (or build cache record) holds them.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::cache_mount::CacheMounts;
+use super::context::LocalContext;
+use super::rootfs::Rootfs;
+use crate::cache::{Image, Store};
+use crate::context::dockerignore::DockerIgnore;
+use crate::context::stat_cache::StatCacheFile;
+use crate::image::Digest;
+use crate::solver::{ContentSelector, ExecError, Executor, ImageSource, Job, Op};
+
+/// What a step produced.
+#[derive(Debug, Clone)]
+pub enum Artifact {
+    /// A root filesystem.
+    Rootfs(Rootfs),
+    /// The scanned build context.
+    Context(Arc<LocalContext>),
+}
+
+/// The local directory a build reads as its context.
+#[derive(Debug, Clone)]
+pub struct ContextDir {
+    pub dir: PathBuf,
+    pub ignore: DockerIgnore,
+}
+
+/// What every op of one build shares.
+pub struct ExecContext {
+    pub store: Arc<Store>,
+    /// The network of `RUN` without `--network` (kiln has no bridge: the
+    /// host's by default, `none` with `kiln build --network none`).
+    pub network: crate::runtime::Network,
+    /// `--secret` values by id.
+    pub secrets: HashMap<String, Vec<u8>>,
+    pub cache_mounts: CacheMounts,
+}
+
+/// Runs ops for one build.
+pub struct BuildExecutor {
+    cx: ExecContext,
+    context: Option<ContextDir>,
+    /// Base images by manifest digest (what the lowering resolved).
+    images: HashMap<Digest, Image>,
+    /// The context once scanned, to save its digest cache at the end.
+    scanned: std::sync::Mutex<Option<Arc<LocalContext>>>,
+}
+
+impl BuildExecutor {
+    /// An executor over `cx`, reading `context` (if the build has one)
+    /// and the base `images` the lowering pinned.
+    pub fn new(cx: ExecContext, context: Option<ContextDir>, images: Vec<Image>) -> BuildExecutor {
+        BuildExecutor {
+            cx,
+            context,
+            images: images
+                .into_iter()
+                .map(|i| (i.manifest_digest.clone(), i))
+                .collect(),
+            scanned: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Saves what the build learnt about the context's files (their
+    /// digests by stat stamp) for the next build.
+    pub fn finish(&self) {
+        if let Some(ctx) = self.scanned.lock().ok().and_then(|mut s| s.take()) {
+            ctx.save_digests();
+        }
+    }
+
+    fn image(&self, source: &ImageSource) -> Result<Rootfs, ExecError> {
+        let digest = source.reference.digest().ok_or_else(|| {
+            ExecError::msg(format!("image {} was not resolved", source.reference))
+        })?;
+        let image = self.images.get(digest).ok_or_else(|| {
+            ExecError::msg(format!("image {} is not in the store", source.reference))
+        })?;
+        self.cx
+            .store
+            .snapshot_dirs(image)
+            .map_err(|e| ExecError::with_context(format!("unpacking {}", source.reference), e))?;
+        Ok(Rootfs::new(image.layers.clone()))
+    }
+
+    fn context(&self) -> Result<LocalContext, ExecError> {
+        let ctx = self
+            .context
+            .as_ref()
+            .ok_or_else(|| ExecError::msg("this build has no context (it was given as -)"))?;
+        let cache = Arc::new(StatCacheFile::open(self.cx.store.root(), &ctx.dir));
+        LocalContext::scan(&ctx.dir, &ctx.ignore, cache)
+            .map_err(|e| ExecError::with_context("loading the build context", e))
+    }
+}
+
+impl Executor for BuildExecutor {
+    type Output = Artifact;
+
+    fn execute(&self, job: &Job<'_, Artifact>) -> Result<Artifact, ExecError> {
+        if job.cancel.is_cancelled() {
+            return Err(ExecError::Cancelled);
+        }
+        match job.vertex.op() {
+            Op::Image(source) => self.image(source).map(Artifact::Rootfs),
+            Op::Context(_) => {
+                let ctx = Arc::new(self.context()?);
+                if let Ok(mut s) = self.scanned.lock() {
+                    *s = Some(ctx.clone());
+                }
+                Ok(Artifact::Context(ctx))
+            }
+            Op::Exec(exec) => {
+                super::run::run(&self.cx, exec, job.inputs, job.log).map(Artifact::Rootfs)
+            }
+            Op::File(file) => super::file_op::run(&self.cx, file, job.inputs).map(Artifact::Rootfs),
+        }
+    }
+
+    fn resolve_image(&self, source: &ImageSource) -> Result<Digest, ExecError> {
+        // The lowering pins every image it uses; an unpinned one means an
+        // image that was never resolved.
+        Err(ExecError::msg(format!(
+            "image {} was not resolved before the build",
+            source.reference
+        )))
+    }
+
+    fn content_digest(
+        &self,
+        context: &Artifact,
+        selector: &ContentSelector,
+    ) -> Result<Digest, ExecError> {
+        match context {
+            Artifact::Context(ctx) => ctx
+                .digest(selector)
+                .map_err(|e| ExecError::msg(e.to_string())),
+            Artifact::Rootfs(_) => Err(ExecError::msg("content digest of a non-context input")),
+        }
+    }
+}
