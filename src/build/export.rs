@@ -91,13 +91,7 @@ impl std::str::FromStr for Export {
 }
 
 /// Writes the build's result (whose filesystem is `rootfs`) to `export`.
-pub fn export(
-    store: &Store,
-    image: &Image,
-    rootfs: &Rootfs,
-    export: &Export,
-) -> Result<(), ExportError> {
-    let _ = image;
+pub fn export(store: &Store, rootfs: &Rootfs, export: &Export) -> Result<(), ExportError> {
     match export {
         Export::Image => Ok(()),
         Export::Oci { .. } => Err(ExportError::Unsupported("oci")),
