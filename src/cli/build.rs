@@ -198,7 +198,14 @@ pub fn run(args: BuildArgs, root: &Path) -> Result<i32, CliError> {
         exports,
         source_date_epoch,
     };
-    let result = build::build(store, &opts).map_err(CliError::from_display)?;
+    let result = match build::build(store, &opts) {
+        Ok(r) => r,
+        // The progress output already boxed the step's last lines.
+        Err(build::BuildError::Step { message, .. }) if progress != ProgressMode::Quiet => {
+            return Err(CliError(message))
+        }
+        Err(e) => return Err(CliError::from_display(e)),
+    };
     let id = result.image.id.to_string();
     if let Some(f) = &args.iidfile {
         std::fs::write(f, &id).map_err(|e| CliError(format!("writing {}: {e}", f.display())))?;

@@ -1,0 +1,424 @@
+//! `kiln build` of single-stage Dockerfiles, checked by running the
+//! image (`kiln run`) or reading its config: RUN, COPY/ADD, config
+//! instructions, history, ARG/ENV scoping, heredocs, `.dockerignore`,
+//! errors, outputs.
+
+mod build_support;
+
+use build_support::Kiln;
+
+#[test]
+fn from_run_copy_cmd_build_and_run() {
+    let k = Kiln::new();
+    let ctx = k.context(&[(
+        "hello.sh",
+        "#!/bin/sh\necho \"$GREETING from $(cat /app/built)\"\n",
+    )]);
+    k.build_ok(
+        &ctx,
+        "FROM busybox\nENV GREETING=hello\nWORKDIR /app\nCOPY hello.sh /app/\n\
+         RUN chmod +x hello.sh && echo kiln > /app/built\nCMD [\"/app/hello.sh\"]\n",
+        "hello:1",
+        &[],
+    );
+    let ran = k.run("hello:1", &[]);
+    assert_eq!(ran.ok(), "hello from kiln\n");
+    assert_eq!(k.sh("hello:1", "pwd; id -u"), "/app\n0\n");
+    let history = k.history("hello:1");
+    let ours: Vec<(String, bool)> = history[1..].to_vec();
+    assert_eq!(
+        ours,
+        [
+            ("ENV GREETING=hello".to_string(), false),
+            ("WORKDIR /app".into(), true),
+            ("COPY hello.sh /app/ # buildkit".into(), true),
+            (
+                "RUN /bin/sh -c chmod +x hello.sh && echo kiln > /app/built # buildkit".into(),
+                true
+            ),
+            ("CMD [\"/app/hello.sh\"]".into(), false),
+        ]
+    );
+    // One layer per history entry that says it has one.
+    let layers = k.config_blob("hello:1")["rootfs"]["diff_ids"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(layers, history.iter().filter(|h| h.1).count());
+}
+
+#[test]
+fn run_leaves_no_mount_points_and_steps_without_changes_add_no_layer() {
+    let k = Kiln::new();
+    let ctx = k.context(&[]);
+    k.build_ok(
+        &ctx,
+        "FROM busybox\nRUN true\nWORKDIR /tmp\nRUN --mount=type=tmpfs,target=/scratch/t echo > /dev/null\n",
+        "quiet:1",
+        &[],
+    );
+    let history = k.history("quiet:1");
+    assert!(history[1..].iter().all(|(_, layer)| !layer), "{history:?}");
+    let diff_ids = k.config_blob("quiet:1")["rootfs"]["diff_ids"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(diff_ids, 1, "only busybox's layer");
+    // /proc, /sys, /dev, /etc/hosts... were mount points, not writes.
+    assert_eq!(
+        k.sh("quiet:1", "ls -d /scratch 2>&1 || echo gone"),
+        "ls: /scratch: No such file or directory\ngone\n"
+    );
+}
+
+#[test]
+fn config_instructions_reach_the_image_config() {
+    let k = Kiln::new();
+    let ctx = k.context(&[]);
+    k.build_ok(
+        &ctx,
+        "FROM busybox\nLABEL a=1 \"b c\"=\"d e\"\nEXPOSE 80 53/udp\nVOLUME [\"/data\"]\n\
+         STOPSIGNAL SIGINT\nUSER tester\nWORKDIR /home/tester/work\nENTRYPOINT [\"/bin/echo\"]\n\
+         CMD [\"hi\"]\nHEALTHCHECK --interval=5s CMD true\nSHELL [\"/bin/sh\", \"-ec\"]\n\
+         ONBUILD RUN echo child\nMAINTAINER someone\n",
+        "meta:1",
+        &["--label", "extra=yes"],
+    );
+    let c = k.config("meta:1");
+    let cfg = &c["Config"];
+    assert_eq!(cfg["Labels"]["a"], "1");
+    assert_eq!(cfg["Labels"]["b c"], "d e");
+    assert_eq!(cfg["Labels"]["extra"], "yes");
+    assert!(cfg["ExposedPorts"].get("80/tcp").is_some());
+    assert!(cfg["ExposedPorts"].get("53/udp").is_some());
+    assert!(cfg["Volumes"].get("/data").is_some());
+    assert_eq!(cfg["StopSignal"], "SIGINT");
+    assert_eq!(cfg["User"], "tester");
+    assert_eq!(cfg["WorkingDir"], "/home/tester/work");
+    assert_eq!(cfg["Entrypoint"], serde_json::json!(["/bin/echo"]));
+    assert_eq!(cfg["Cmd"], serde_json::json!(["hi"]));
+    assert_eq!(cfg["OnBuild"], serde_json::json!(["RUN echo child"]));
+    assert_eq!(c["Author"], "someone");
+    let blob = k.config_blob("meta:1");
+    assert_eq!(blob["config"]["Healthcheck"]["Interval"], 5_000_000_000u64);
+    assert_eq!(
+        blob["config"]["Shell"],
+        serde_json::json!(["/bin/sh", "-ec"])
+    );
+    // ENTRYPOINT + CMD run together; WORKDIR was created owned by USER.
+    assert_eq!(k.run("meta:1", &[]).ok(), "hi\n");
+    assert_eq!(
+        k.run("meta:1", &["--entrypoint", "sh", "meta:1"]).code,
+        k.run("meta:1", &[]).code
+    );
+    let owner = k
+        .kiln(&[
+            "run",
+            "--rm",
+            "--entrypoint",
+            "stat",
+            "meta:1",
+            "-c",
+            "%u:%g %a",
+            "/home/tester/work",
+        ])
+        .ok()
+        .to_string();
+    assert_eq!(owner, "1000:1000 755\n");
+}
+
+#[test]
+fn entrypoint_resets_the_base_cmd_and_onbuild_triggers_run_in_children() {
+    let k = Kiln::new();
+    let ctx = k.context(&[]);
+    k.build_ok(
+        &ctx,
+        "FROM busybox\nCMD [\"base-cmd\"]\nONBUILD RUN echo triggered > /onbuild\n",
+        "parent:1",
+        &[],
+    );
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM parent:1\nENTRYPOINT [\"/bin/cat\"]\n",
+    )
+    .unwrap();
+    k.build(&ctx, &["-t", "child:1"]).ok();
+    let c = k.config("child:1");
+    assert_eq!(c["Config"]["Cmd"], serde_json::Value::Null);
+    assert_eq!(c["Config"]["OnBuild"], serde_json::Value::Null);
+    assert_eq!(k.run("child:1", &["/onbuild"]).ok(), "triggered\n");
+}
+
+#[test]
+fn args_and_env_are_scoped_like_buildkit() {
+    let k = Kiln::new();
+    let ctx = k.context(&[]);
+    let df = "ARG BASE=busybox\nARG GLOBAL=g\nFROM ${BASE}:latest\nARG GLOBAL\nARG LOCAL=l-$GLOBAL\n\
+              ENV FROM_ENV=$LOCAL\nARG TARGETARCH\n\
+              RUN echo \"$GLOBAL $LOCAL $FROM_ENV $TARGETARCH $UNDECLARED ${HTTP_PROXY:-noproxy}\" > /out\n";
+    std::fs::write(ctx.join("Dockerfile"), df).unwrap();
+    k.build(
+        &ctx,
+        &[
+            "-t",
+            "args:1",
+            "--build-arg",
+            "LOCAL=cli",
+            "--build-arg",
+            "UNDECLARED=x",
+            "--build-arg",
+            "HTTP_PROXY=http://proxy.invalid:3128",
+        ],
+    )
+    .ok();
+    assert_eq!(
+        k.sh("args:1", "cat /out"),
+        "g cli cli amd64  http://proxy.invalid:3128\n"
+    );
+    let env = k.config("args:1")["Config"]["Env"].clone();
+    let env: Vec<String> = serde_json::from_value(env).unwrap();
+    assert!(env.contains(&"FROM_ENV=cli".to_string()), "{env:?}");
+    assert!(!env
+        .iter()
+        .any(|e| e.starts_with("LOCAL=") || e.starts_with("GLOBAL=")));
+    let run = k
+        .history("args:1")
+        .into_iter()
+        .find(|(by, _)| by.starts_with("RUN"))
+        .unwrap()
+        .0;
+    assert!(
+        run.starts_with("RUN |3 GLOBAL=g LOCAL=cli TARGETARCH=amd64 /bin/sh -c"),
+        "{run}"
+    );
+    assert!(
+        !run.contains("proxy.invalid"),
+        "proxies stay out of history: {run}"
+    );
+    // A bare --build-arg K takes K from the environment.
+    let out = k
+        .cmd(&["build", "-q", "--build-arg", "LOCAL", ctx.to_str().unwrap()])
+        .env("LOCAL", "from-env")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert_eq!(
+        k.sh(&id, "cat /out"),
+        "g from-env from-env amd64  noproxy\n"
+    );
+}
+
+#[test]
+fn heredocs_in_run_and_copy() {
+    let k = Kiln::new();
+    let ctx = k.context(&[]);
+    let df = "FROM busybox\nENV WHO=kiln\n\
+RUN <<EOF\necho \"plain $WHO\" > /plain\nEOF\n\
+RUN <<EOF\n#!/bin/sh\necho \"script $0\" > /script\nEOF\n\
+RUN cat <<'X' > /quoted\nno $WHO here\nX\n\
+COPY <<EOF <<'RAW' /docs/\nexpanded $WHO\nEOF\nraw $WHO\nRAW\n";
+    k.build_ok(&ctx, df, "heredoc:1", &[]);
+    assert_eq!(k.sh("heredoc:1", "cat /plain"), "plain kiln\n");
+    assert_eq!(k.sh("heredoc:1", "cat /script"), "script /dev/pipes/EOF\n");
+    assert_eq!(k.sh("heredoc:1", "cat /quoted"), "no $WHO here\n");
+    assert_eq!(k.sh("heredoc:1", "cat /docs/EOF"), "expanded kiln\n");
+    assert_eq!(k.sh("heredoc:1", "cat /docs/RAW"), "raw $WHO\n");
+}
+
+#[test]
+fn copy_and_add_rules() {
+    let k = Kiln::new();
+    let mut files = vec![
+        ("src/a.txt", "a"),
+        ("src/sub/b.txt", "b"),
+        ("src/skip.log", "log"),
+        ("one.txt", "1"),
+    ];
+    files.push(("keep/x.txt", "x"));
+    let ctx = k.context(&files);
+    // A local tar archive ADD unpacks.
+    let st = std::process::Command::new("tar")
+        .arg("-C")
+        .arg(ctx.join("src"))
+        .arg("-czf")
+        .arg(ctx.join("bundle.tgz"))
+        .arg("a.txt")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let df = "FROM busybox\n\
+COPY --chown=tester:extra --chmod=640 one.txt /owned\n\
+COPY --exclude=*.log src /copied/\n\
+COPY --parents src/sub/b.txt /parents/\n\
+COPY *.txt /glob/\n\
+ADD bundle.tgz /unpacked/\n\
+ADD --chmod=755 one.txt /added\n";
+    k.build_ok(&ctx, df, "copy:1", &[]);
+    assert_eq!(
+        k.sh("copy:1", "stat -c '%U:%G %a' /owned"),
+        "tester:extra 640\n"
+    );
+    assert_eq!(
+        k.sh("copy:1", "find /copied | sort"),
+        "/copied\n/copied/a.txt\n/copied/sub\n/copied/sub/b.txt\n"
+    );
+    assert_eq!(k.sh("copy:1", "cat /parents/src/sub/b.txt"), "b");
+    assert_eq!(k.sh("copy:1", "ls /glob"), "one.txt\n");
+    assert_eq!(k.sh("copy:1", "cat /unpacked/a.txt"), "a");
+    assert_eq!(k.sh("copy:1", "stat -c %a /added"), "755\n");
+    // Context files are owned by root whatever their owner on the host.
+    assert_eq!(k.sh("copy:1", "stat -c %u:%g /copied/a.txt"), "0:0\n");
+}
+
+#[test]
+fn dockerignore_keeps_files_out_of_the_build() {
+    let k = Kiln::new();
+    let ctx = k.context(&[
+        (".dockerignore", "*.secret\nnode_modules\n!keep.secret\n"),
+        ("app.js", "app"),
+        ("token.secret", "t"),
+        ("keep.secret", "k"),
+        ("node_modules/dep/index.js", "dep"),
+    ]);
+    k.build_ok(&ctx, "FROM busybox\nCOPY . /ctx/\n", "ignore:1", &[]);
+    assert_eq!(
+        k.sh("ignore:1", "cd /ctx && find . -type f | sort"),
+        "./.dockerignore\n./Dockerfile\n./app.js\n./keep.secret\n"
+    );
+    // An ignored file cannot be named either.
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\nCOPY token.secret /\n",
+    )
+    .unwrap();
+    let ran = k.build(&ctx, &[]);
+    assert!(ran.fails().contains("token.secret"), "{}", ran.stderr);
+    // Changing an ignored file keeps the cache.
+    std::fs::write(ctx.join("Dockerfile"), "FROM busybox\nCOPY . /ctx/\n").unwrap();
+    std::fs::write(ctx.join("token.secret"), "changed").unwrap();
+    let out = k.build(&ctx, &["-t", "ignore:1"]);
+    let (_, done) = build_support::step_states(&out.stderr);
+    assert!(!done.iter().any(|s| s.contains("COPY")), "{}", out.stderr);
+}
+
+#[test]
+fn failing_run_reports_line_exit_code_and_output() {
+    let k = Kiln::new();
+    let ctx = k.context(&[]);
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\nRUN echo ok\nRUN echo 'first line'; echo 'to stderr' >&2; exit 3\nRUN echo never\n",
+    )
+    .unwrap();
+    let ran = k.build(&ctx, &["-t", "broken:1"]);
+    let err = ran.fails();
+    assert!(
+        err.contains("Dockerfile:3: RUN failed with exit code 3"),
+        "{err}"
+    );
+    assert!(
+        err.contains("first line") && err.contains("to stderr"),
+        "{err}"
+    );
+    assert!(!err.contains("#4 [4/4] RUN echo never"), "{err}");
+    assert!(
+        k.kiln(&["inspect", "broken:1"]).code != 0,
+        "no image on failure"
+    );
+    // Unknown instructions and missing base images fail before running.
+    std::fs::write(ctx.join("Dockerfile"), "FROM nothere:1\nRUN true\n").unwrap();
+    let err = k.build(&ctx, &[]).fails().to_string();
+    assert!(
+        err.contains("Dockerfile:1:") && err.contains("nothere:1"),
+        "{err}"
+    );
+}
+
+#[test]
+fn secrets_network_and_outputs() {
+    let k = Kiln::new();
+    let ctx = k.context(&[]);
+    let secret = k.dir.path().join("token");
+    std::fs::write(&secret, "s3cret").unwrap();
+    let df = "FROM busybox\n\
+RUN --mount=type=secret,id=tok cat /run/secrets/tok > /seen && stat -c %a /run/secrets/tok >> /seen\n\
+RUN --network=none ip -o link | cut -d: -f2 | tr -d ' ' > /links\n\
+RUN --mount=type=secret,id=absent,required=false test ! -e /run/secrets/absent\n";
+    let out = k.dir.path().join("out");
+    std::fs::write(ctx.join("Dockerfile"), df).unwrap();
+    k.build(
+        &ctx,
+        &[
+            "-t",
+            "secret:1",
+            "--secret",
+            &format!("id=tok,src={}", secret.display()),
+            "--output",
+            &format!("type=local,dest={}", out.display()),
+            "--iidfile",
+            k.dir.path().join("iid").to_str().unwrap(),
+        ],
+    )
+    .ok();
+    assert_eq!(k.sh("secret:1", "cat /seen"), "s3cret400\n");
+    assert_eq!(k.sh("secret:1", "cat /links"), "lo\n");
+    // The secret never reaches a layer.
+    assert_eq!(k.sh("secret:1", "ls /run/secrets 2>&1 | wc -l"), "1\n");
+    assert_eq!(
+        std::fs::read_to_string(out.join("seen")).unwrap(),
+        "s3cret400\n"
+    );
+    assert!(out.join("bin/busybox").is_file());
+    let iid = std::fs::read_to_string(k.dir.path().join("iid")).unwrap();
+    assert_eq!(iid, k.inspect("secret:1", "{{.Id}}"));
+    let err = k
+        .build(&ctx, &["--output", "type=oci,dest=/tmp/x.tar"])
+        .fails()
+        .to_string();
+    assert!(err.contains("not supported yet"), "{err}");
+}
+
+#[test]
+fn dockerfile_and_context_from_stdin_or_elsewhere() {
+    let k = Kiln::new();
+    let ctx = k.context(&[("f.txt", "from ctx")]);
+    let other = k.dir.path().join("Other.dockerfile");
+    std::fs::write(&other, "FROM busybox\nCOPY f.txt /f\n").unwrap();
+    k.build(&ctx, &["-t", "f:1", "-f", other.to_str().unwrap()])
+        .ok();
+    assert_eq!(k.sh("f:1", "cat /f"), "from ctx");
+    // `-` as context: a Dockerfile on stdin and no context.
+    let mut child = k
+        .cmd(&["build", "-q", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"FROM busybox\nRUN echo stdin > /s\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert_eq!(k.sh(&id, "cat /s"), "stdin\n");
+    // Only the host's platform can be built.
+    let err = k
+        .build(&ctx, &["--platform", "linux/arm64"])
+        .fails()
+        .to_string();
+    assert!(err.contains("only linux/amd64 is supported"), "{err}");
+}
