@@ -299,6 +299,7 @@ impl Plan {
                 lowers,
                 state_dir: containers.join(&id),
                 readonly: a.read_only,
+                volatile: a.rm,
             },
             process: ProcessSpec {
                 args,

@@ -93,6 +93,7 @@ pub fn run(spec: &ContainerSpec, stdio: Stdio) -> Result<ExitStatus, RuntimeErro
     let cgroup = create_cgroup(spec)?;
     let streams = Streams::new(stdio, spec.process.terminal)?;
     let (channel, init_end) = channel::pair()?;
+    let (sync_r, sync_w) = pipe()?;
     let signals = if streams.forward_signals {
         Some(SignalProxy::block()?)
     } else {
@@ -103,8 +104,9 @@ pub fn run(spec: &ContainerSpec, stdio: Stdio) -> Result<ExitStatus, RuntimeErro
         namespaces::clone_flags(spec),
         streams.child_fds(),
         init_end.as_fd(),
+        sync_r.as_fd(),
     )?;
-    drop(init_end);
+    drop((init_end, sync_r));
     let Streams {
         child_side,
         relays,
@@ -113,16 +115,20 @@ pub fn run(spec: &ContainerSpec, stdio: Stdio) -> Result<ExitStatus, RuntimeErro
     } = streams;
     // Our copies of the container's ends must go, or its EOFs never come.
     drop(child_side);
-    // The init waits for the spec before doing anything, so it is in its
-    // cgroup before it mounts, forks or executes a single instruction of
-    // the user's (the spec doubles as the sync message).
+    // The spec goes first so the init prepares the rootfs while kiln moves
+    // it into its cgroup (a v1 migration waits for an RCU grace period);
+    // the init waits for the sync byte before it makes its cgroup
+    // namespace, forks or executes anything of the user's.
+    let sent = channel.send(spec, None);
     if let Some(cg) = &cgroup {
         if let Err(e) = cg.add_process(child.pid) {
             kill_and_reap(&child);
             return Err(e.into());
         }
     }
-    let sent = channel.send(spec, None);
+    // A failed write means the init is gone; its exit tells the rest.
+    let _ = rustix::io::write(&sync_w, b"j");
+    drop(sync_w);
     let outcome = supervisor::supervise(Watch {
         pid: child.pid,
         pidfd: &child.pidfd,

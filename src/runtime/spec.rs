@@ -96,6 +96,9 @@ pub struct RootfsSpec {
     pub state_dir: PathBuf,
     /// Make `/` read-only (docker `--read-only`).
     pub readonly: bool,
+    /// The upper dir is thrown away after the run (`--rm`): skip the
+    /// upper filesystem's sync at unmount (overlayfs `volatile`).
+    pub volatile: bool,
 }
 
 impl RootfsSpec {
