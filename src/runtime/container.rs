@@ -8,7 +8,6 @@ use super::pty;
 use super::sealed_exe;
 use super::spawn;
 use super::spec::ContainerSpec;
-use super::state;
 use super::supervisor::{self, ConsoleIo, Ended, Relays, SignalProxy, Watch};
 use super::RuntimeError;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -84,13 +83,14 @@ impl ExitStatus {
 }
 
 /// Runs `spec` to completion with `stdio` and returns how its process
-/// ended. The state dir (`spec.rootfs.state_dir`) is created if needed and
-/// left in place (its `upper/` holds the writes); nothing stays mounted on
+/// ended. The state dir (`spec.rootfs.state_dir`) is created if needed (by
+/// the init, see [`state::prepare`]) and left in place (its `upper/` holds the writes); nothing stays mounted on
 /// the host at any time, and the caller deletes the dir when done.
 pub fn run(spec: &ContainerSpec, stdio: Stdio) -> Result<ExitStatus, RuntimeError> {
     let exe = sealed_exe::sealed_exe()?;
-    state::prepare(spec)?;
-    let cgroup = create_cgroup(spec)?;
+    // Resource limits are checked before anything starts; the cgroup itself
+    // is made while the init already works (see below).
+    spec.resources.validate()?;
     let streams = Streams::new(stdio, spec.process.terminal)?;
     let (channel, init_end) = channel::pair()?;
     let (sync_r, sync_w) = pipe()?;
@@ -115,17 +115,24 @@ pub fn run(spec: &ContainerSpec, stdio: Stdio) -> Result<ExitStatus, RuntimeErro
     } = streams;
     // Our copies of the container's ends must go, or its EOFs never come.
     drop(child_side);
-    // The spec goes first so the init prepares the rootfs while kiln moves
-    // it into its cgroup (a v1 migration waits for an RCU grace period);
-    // the init waits for the sync byte before it makes its cgroup
-    // namespace, forks or executes anything of the user's.
+    // The spec goes first so the init prepares the state dir and the rootfs
+    // while kiln makes the cgroup and moves it in (a cgroup migration waits
+    // for an RCU grace period, often the longest step of a start); the init
+    // waits for the sync byte before it makes its cgroup namespace, forks or
+    // executes anything of the user's.
     let sent = channel.send(spec, None);
-    if let Some(cg) = &cgroup {
-        if let Err(e) = cg.add_process(child.pid) {
-            kill_and_reap(&child);
-            return Err(e.into());
+    let cgroup = match create_cgroup(spec).and_then(|cg| {
+        if let Some(cg) = &cg {
+            cg.add_process(child.pid)?;
         }
-    }
+        Ok(cg)
+    }) {
+        Ok(cg) => cg,
+        Err(e) => {
+            kill_and_reap(&child);
+            return Err(e);
+        }
+    };
     // A failed write means the init is gone; its exit tells the rest.
     let _ = rustix::io::write(&sync_w, b"j");
     drop(sync_w);

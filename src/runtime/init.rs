@@ -45,6 +45,9 @@ pub enum InitError {
         #[source]
         source: std::io::Error,
     },
+    /// The state dir could not be prepared.
+    #[error(transparent)]
+    State(#[from] super::state::StateError),
     /// Overlay mount failed.
     #[error(transparent)]
     Overlay(#[from] overlay::OverlayError),
@@ -164,6 +167,9 @@ fn run(spec: &ContainerSpec, channel: &Channel) -> Result<Command, InitError> {
 
     // Looked at while the host's /sys is still in view.
     let host = Host::detect();
+    // The state dir is made here rather than by kiln, so that it overlaps
+    // with kiln joining the init to its cgroup.
+    super::state::prepare(spec)?;
     let merged = spec.rootfs.merged_dir();
     let empty = spec.rootfs.state_dir.join("empty");
     let lowers = if spec.rootfs.lowers.is_empty() {

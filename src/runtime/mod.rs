@@ -15,12 +15,11 @@
 //!
 //! ```text
 //! kiln (host)                              init (PID 1, new namespaces)
-//! state::prepare, cgroup create
 //! clone(NEWNS|NEWPID|NEWUTS|NEWIPC[|NEWNET])
 //!   └─ execveat(sealed kiln) ───────────▶  read spec from fd 3
-//! send spec ──────────────────────────▶    setsid, overlay (volatile with --rm),
-//! join cgroup (an RCU grace period,         /proc /sys /dev, binds, pty,
-//!   overlapped with the init's work)        user from the rootfs, seccomp
+//! send spec ──────────────────────────▶    setsid, state dir, overlay (volatile
+//! create cgroup, join it (an RCU grace      with --rm), /proc /sys /dev, binds,
+//!   period, overlapped with the init)       pty, user from the rootfs, seccomp
 //!                           ◀── pty master  compiled, pivot_root
 //! sync byte on fd 4 ──────────────────▶    unshare(NEWCGROUP), masks, ro paths
 //! supervise: relay, forward signals         rlimits, keepcaps, seccomp, setuid,
