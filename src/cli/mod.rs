@@ -37,7 +37,7 @@ pub enum Command {
     #[command(subcommand)]
     Debug(debug::DebugCommand),
     /// Run a command in a new container.
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
 }
 
 /// Runs the CLI and returns the process exit code.
@@ -47,7 +47,7 @@ pub fn main() -> i32 {
     let root = cli.root.clone().unwrap_or_else(default_root);
     let result = match cli.command {
         Command::Debug(cmd) => debug::run(cmd, &root),
-        Command::Run(args) => run::run(args, &root),
+        Command::Run(args) => run::run(*args, &root),
     };
     match result {
         Ok(code) => code,

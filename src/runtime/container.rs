@@ -86,6 +86,12 @@ impl ExitStatus {
 /// ended. The state dir (`spec.rootfs.state_dir`) is created if needed (by
 /// the init, see [`state::prepare`]) and left in place (its `upper/` holds the writes); nothing stays mounted on
 /// the host at any time, and the caller deletes the dir when done.
+///
+/// Blocks the calling thread until the container has exited: the init has
+/// `PR_SET_PDEATHSIG(SIGKILL)` tied to this thread, so a container never
+/// outlives the call (nor a killed kiln). With
+/// [`Stdio::forward_signals`] the thread's signal mask is changed for the
+/// duration (the forwarded signals are read from a signalfd).
 pub fn run(spec: &ContainerSpec, stdio: Stdio) -> Result<ExitStatus, RuntimeError> {
     let exe = sealed_exe::sealed_exe()?;
     // Resource limits are checked before anything starts; the cgroup itself
