@@ -49,6 +49,12 @@ fn main() {
             keyring_and_namespaces_are_refused_by_seccomp,
         ),
     ];
+    if args.iter().any(|a| a == "--list") {
+        for (name, _) in tests {
+            println!("{name}: test");
+        }
+        return;
+    }
     let mut failed = 0;
     for (name, test) in tests {
         if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
@@ -140,14 +146,40 @@ fn block_devices_cannot_be_opened() {
     let f = attacker_fixture();
     use std::os::unix::fs::MetadataExt;
     let dev = std::fs::metadata("/").unwrap().dev();
-    let (major, minor) = (
-        nix::sys::stat::major(dev).to_string(),
-        nix::sys::stat::minor(dev).to_string(),
+    let root_disk = format!(
+        "b:{}:{}",
+        nix::sys::stat::major(dev),
+        nix::sys::stat::minor(dev)
     );
-    let report = attack(&f, &[], &["disk", &major, &minor]);
-    // The node could be made (CAP_MKNOD is a default capability): what
-    // stopped the read is the device cgroup.
-    assert!(report.contains("mknod allowed"), "{report}");
+    // The host's root disk, plus two devices this host lets root open that
+    // docker's policy does not (loop0, /dev/kmsg): some hosts already refuse
+    // the mounted root disk, and then only these show the policy at work.
+    let devices = [root_disk.as_str(), "b:7:0", "c:1:11"];
+    let control = f.dir.path().join("loop0");
+    nix::sys::stat::mknod(
+        &control,
+        nix::sys::stat::SFlag::S_IFBLK,
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+        nix::sys::stat::makedev(7, 0),
+    )
+    .unwrap();
+    std::fs::File::open(&control).expect("this host lets root open loop0, as the test assumes");
+    let mut args = vec!["disk"];
+    args.extend_from_slice(&devices);
+    let report = attack(&f, &[], &args);
+    // The nodes could be made (CAP_MKNOD is a default capability): what
+    // stopped the reads is the device cgroup.
+    assert!(report.contains("info: mknod allowed b:7:0"), "{report}");
+    // Control: a privileged container may open them, so the refusal above
+    // came from kiln's device policy, not from this host.
+    let ran = f.run(
+        &["--rm", "--privileged"],
+        &[&["/probe", "probe"][..], &args].concat(),
+    );
+    assert!(
+        ran.stdout.contains("ESCAPED: open b:7:0 read-only"),
+        "{ran:?}"
+    );
 }
 
 fn cgroup_files_cannot_be_written() {
@@ -216,11 +248,7 @@ mod probe {
             "host-files" => host_files(&mut r, &arg(1)),
             "mount" => mount(&mut r),
             "ptrace" => ptrace(&mut r, arg(1).parse().unwrap_or(0)),
-            "disk" => disk(
-                &mut r,
-                arg(1).parse().unwrap_or(0),
-                arg(2).parse().unwrap_or(0),
-            ),
+            "disk" => disk(&mut r, &args[1..]),
             "cgroup" => cgroup(&mut r),
             "seccomp" => seccomp(&mut r),
             other => {
@@ -393,29 +421,40 @@ mod probe {
     }
 
     /// Reading the host's disk through a device node made in the container.
-    fn disk(r: &mut Report, major: u32, minor: u32) {
-        let path = "/tmp/host-disk";
-        // SAFETY: plain syscall on a valid C string.
-        let made = unsafe {
-            libc::mknod(
-                cstr(path).as_ptr(),
-                libc::S_IFBLK | 0o600,
-                libc::makedev(major, minor),
-            )
-        };
-        if made == 0 {
-            println!("info: mknod allowed");
-        } else {
-            println!("info: mknod refused: {}", errno());
+    /// Opening device nodes made in the container: `devices` are
+    /// `b:MAJOR:MINOR` or `c:MAJOR:MINOR`.
+    fn disk(r: &mut Report, devices: &[String]) {
+        for (i, spec) in devices.iter().enumerate() {
+            let parts: Vec<&str> = spec.split(':').collect();
+            let [kind, major, minor] = parts[..] else {
+                println!("bad device {spec}");
+                continue;
+            };
+            let kind = if kind == "b" {
+                libc::S_IFBLK
+            } else {
+                libc::S_IFCHR
+            };
+            let (major, minor) = (major.parse().unwrap_or(0), minor.parse().unwrap_or(0));
+            let path = format!("/tmp/dev{i}");
+            // SAFETY: plain syscall on a valid C string.
+            let made = unsafe {
+                libc::mknod(
+                    cstr(&path).as_ptr(),
+                    kind | 0o600,
+                    libc::makedev(major, minor),
+                )
+            };
+            if made == 0 {
+                println!("info: mknod allowed {spec}");
+            } else {
+                println!("info: mknod refused {spec}: {}", errno());
+            }
+            r.attempt(
+                &format!("open {spec} read-only"),
+                open(&path, libc::O_RDONLY).map(|fd| format!("fd {fd}")),
+            );
         }
-        r.attempt(
-            "open host disk read-only",
-            open(path, libc::O_RDONLY).map(|fd| format!("fd {fd}")),
-        );
-        r.attempt(
-            "open host disk read-write",
-            open(path, libc::O_RDWR).map(|fd| format!("fd {fd}")),
-        );
     }
 
     fn cgroup(r: &mut Report) {

@@ -65,7 +65,7 @@ pub enum Command {
     #[command(subcommand)]
     Image(image::ImageCommand),
     /// Run a command in a new container.
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
 }
 
 /// Runs the CLI and returns the process exit code.
@@ -89,7 +89,7 @@ pub fn main() -> i32 {
         Command::Inspect(a) => inspect::run(a, &root),
         Command::History(a) => history::run(a, &root),
         Command::Image(cmd) => image::run(cmd, &root),
-        Command::Run(args) => run::run(args, &root),
+        Command::Run(args) => run::run(*args, &root),
     };
     match result {
         Ok(code) => code,

@@ -102,3 +102,28 @@ fn names_are_validated_and_unique() {
         .to_string()
         .contains("--name"));
 }
+
+fn check_size(value: &str, expected: Option<u64>) {
+    assert_eq!(parse_size(value, "--memory").ok(), expected, "{value}");
+}
+
+#[test]
+fn sizes_follow_docker_units() {
+    check_size("1024", Some(1024));
+    check_size("512m", Some(512 << 20));
+    check_size("1g", Some(1 << 30));
+    check_size("1G", Some(1 << 30));
+    check_size("1.5k", Some(1536));
+    check_size("2kb", Some(2048));
+    check_size("3MiB", Some(3 << 20));
+    check_size("10b", Some(10));
+    check_size("", None);
+    check_size("m", None);
+    check_size("12x", None);
+    check_size("-1m", None);
+    let err = parse_size("lots", "--memory").unwrap_err().to_string();
+    assert!(
+        err.contains("--memory") && err.contains("\"lots\""),
+        "{err}"
+    );
+}

@@ -81,6 +81,8 @@ impl StackView {
             lowers: layers,
             upper: &upper,
             work: &work,
+            // The upper dir is thrown away with the view.
+            volatile: true,
         }
         .mount(&merged)?;
         view.mounted = true;

@@ -1,8 +1,9 @@
 //! The socket between kiln and a container's init.
 //!
 //! A `SOCK_SEQPACKET` unix socketpair, close-on-exec on both ends. kiln
-//! sends the [`ContainerSpec`](super::spec::ContainerSpec) as JSON; the init
-//! answers with [`InitMessage`]s (an error, or the terminal's master fd
+//! sends the [`ContainerSpec`](super::spec::ContainerSpec) as JSON (the
+//! "cgroup joined" sync is a separate pipe, see
+//! [`INIT_SYNC_FD`](super::spawn::INIT_SYNC_FD)); the init answers with [`InitMessage`]s (an error, or the terminal's master fd
 //! passed with `SCM_RIGHTS`). Success needs no message: the init's end is
 //! close-on-exec, so kiln reads end-of-file exactly when the user's process
 //! has been executed.
@@ -135,6 +136,10 @@ impl Channel {
                         MsgFlags::MSG_CMSG_CLOEXEC,
                     ) {
                         Err(nix::Error::EINTR) => continue,
+                        // The peer closed with a message of ours unread:
+                        // the kernel reports ECONNRESET (and drops what the
+                        // peer sent before), which is still just the end.
+                        Err(nix::Error::ECONNRESET) => return Ok(None),
                         other => break other.map_err(ChannelError::Recv)?,
                     }
                 };
@@ -183,6 +188,14 @@ mod tests {
         let big = sender.join().unwrap().unwrap();
         assert_eq!(got, big);
         assert!(fd.is_none());
+    }
+
+    #[test]
+    fn close_with_unread_messages_is_end_of_file() {
+        let (a, b) = pair().unwrap();
+        a.send(&InitMessage::Console, None).unwrap(); // never read by b
+        drop(b);
+        assert!(a.recv::<InitMessage>().unwrap().is_none());
     }
 
     #[test]

@@ -8,7 +8,6 @@ use super::pty;
 use super::sealed_exe;
 use super::spawn;
 use super::spec::ContainerSpec;
-use super::state;
 use super::supervisor::{self, ConsoleIo, Ended, Relays, SignalProxy, Watch};
 use super::RuntimeError;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -84,15 +83,23 @@ impl ExitStatus {
 }
 
 /// Runs `spec` to completion with `stdio` and returns how its process
-/// ended. The state dir (`spec.rootfs.state_dir`) is created if needed and
-/// left in place (its `upper/` holds the writes); nothing stays mounted on
+/// ended. The state dir (`spec.rootfs.state_dir`) is created if needed (by
+/// the init, see [`state::prepare`]) and left in place (its `upper/` holds the writes); nothing stays mounted on
 /// the host at any time, and the caller deletes the dir when done.
+///
+/// Blocks the calling thread until the container has exited: the init has
+/// `PR_SET_PDEATHSIG(SIGKILL)` tied to this thread, so a container never
+/// outlives the call (nor a killed kiln). With
+/// [`Stdio::forward_signals`] the thread's signal mask is changed for the
+/// duration (the forwarded signals are read from a signalfd).
 pub fn run(spec: &ContainerSpec, stdio: Stdio) -> Result<ExitStatus, RuntimeError> {
     let exe = sealed_exe::sealed_exe()?;
-    state::prepare(spec)?;
-    let cgroup = create_cgroup(spec)?;
+    // Resource limits are checked before anything starts; the cgroup itself
+    // is made while the init already works (see below).
+    spec.resources.validate()?;
     let streams = Streams::new(stdio, spec.process.terminal)?;
     let (channel, init_end) = channel::pair()?;
+    let (sync_r, sync_w) = pipe()?;
     let signals = if streams.forward_signals {
         Some(SignalProxy::block()?)
     } else {
@@ -103,8 +110,9 @@ pub fn run(spec: &ContainerSpec, stdio: Stdio) -> Result<ExitStatus, RuntimeErro
         namespaces::clone_flags(spec),
         streams.child_fds(),
         init_end.as_fd(),
+        sync_r.as_fd(),
     )?;
-    drop(init_end);
+    drop((init_end, sync_r));
     let Streams {
         child_side,
         relays,
@@ -113,16 +121,27 @@ pub fn run(spec: &ContainerSpec, stdio: Stdio) -> Result<ExitStatus, RuntimeErro
     } = streams;
     // Our copies of the container's ends must go, or its EOFs never come.
     drop(child_side);
-    // The init waits for the spec before doing anything, so it is in its
-    // cgroup before it mounts, forks or executes a single instruction of
-    // the user's (the spec doubles as the sync message).
-    if let Some(cg) = &cgroup {
-        if let Err(e) = cg.add_process(child.pid) {
-            kill_and_reap(&child);
-            return Err(e.into());
-        }
-    }
+    // The spec goes first so the init prepares the state dir and the rootfs
+    // while kiln makes the cgroup and moves it in (a cgroup migration waits
+    // for an RCU grace period, often the longest step of a start); the init
+    // waits for the sync byte before it makes its cgroup namespace, forks or
+    // executes anything of the user's.
     let sent = channel.send(spec, None);
+    let cgroup = match create_cgroup(spec).and_then(|cg| {
+        if let Some(cg) = &cg {
+            cg.add_process(child.pid)?;
+        }
+        Ok(cg)
+    }) {
+        Ok(cg) => cg,
+        Err(e) => {
+            kill_and_reap(&child);
+            return Err(e);
+        }
+    };
+    // A failed write means the init is gone; its exit tells the rest.
+    let _ = rustix::io::write(&sync_w, b"j");
+    drop(sync_w);
     let outcome = supervisor::supervise(Watch {
         pid: child.pid,
         pidfd: &child.pidfd,

@@ -11,6 +11,7 @@
 //! 4. capabilities (bounding, effective, permitted; inheritable and ambient
 //!    cleared);
 //! 5. with no_new_privs: set it, then the filter;
+//!
 //! and `execve` right after.
 
 use super::caps::{self, Capability, CapsError};

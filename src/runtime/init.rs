@@ -3,13 +3,14 @@
 //! `main` dispatches here (before clap) when argv[1] is
 //! [`INIT_ARG`](super::spawn::INIT_ARG). The process is PID 1 of a new PID
 //! namespace, single-threaded, with its channel on fd 3. It receives the
-//! spec — which kiln sends only after moving it into the container's cgroup,
-//! so the spec doubles as the "cgroup joined" sync — then:
+//! spec, then:
 //!
-//! 1. cgroup namespace, new session, private mount propagation;
+//! 1. new session, private mount propagation;
 //! 2. overlay root, kernel filesystems, /dev, network files, user mounts;
-//! 3. pty (`-t`), hostname, loopback; user looked up in the rootfs;
-//! 4. `pivot_root`, masked and read-only paths, read-only `/`;
+//! 3. pty (`-t`), hostname, loopback; user looked up in the rootfs,
+//!    seccomp filter compiled;
+//! 4. `pivot_root`; then waits for kiln's "cgroup joined" message, makes
+//!    its cgroup namespace; masked and read-only paths, read-only `/`;
 //! 5. working dir, rlimits, then [`Credentials::apply`]: keepcaps,
 //!    seccomp, setgroups/setgid/setuid, capabilities (no_new_privs);
 //! 6. every fd above 2 close-on-exec, signals reset, `execve`.
@@ -44,6 +45,9 @@ pub enum InitError {
         #[source]
         source: std::io::Error,
     },
+    /// The state dir could not be prepared.
+    #[error(transparent)]
+    State(#[from] super::state::StateError),
     /// Overlay mount failed.
     #[error(transparent)]
     Overlay(#[from] overlay::OverlayError),
@@ -74,6 +78,9 @@ pub enum InitError {
     /// Talking to kiln failed.
     #[error(transparent)]
     Channel(#[from] super::channel::ChannelError),
+    /// kiln closed the socket before the container could start.
+    #[error("kiln went away before the container started")]
+    KilnGone,
 }
 
 impl InitError {
@@ -145,7 +152,6 @@ fn report(channel: &Channel, err: &InitError) -> i32 {
 /// failure, or with the prepared command when `--init` keeps kiln as PID 1.
 fn run(spec: &ContainerSpec, channel: &Channel) -> Result<Command, InitError> {
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
-    namespaces::enter_cgroup_namespace()?;
     sys("start a new session", nix::unistd::setsid())?;
     // Nothing mounted below may propagate back to the host.
     sys(
@@ -159,6 +165,11 @@ fn run(spec: &ContainerSpec, channel: &Channel) -> Result<Command, InitError> {
         ),
     )?;
 
+    // Looked at while the host's /sys is still in view.
+    let host = Host::detect();
+    // The state dir is made here rather than by kiln, so that it overlaps
+    // with kiln joining the init to its cgroup.
+    super::state::prepare(spec)?;
     let merged = spec.rootfs.merged_dir();
     let empty = spec.rootfs.state_dir.join("empty");
     let lowers = if spec.rootfs.lowers.is_empty() {
@@ -171,10 +182,11 @@ fn run(spec: &ContainerSpec, channel: &Channel) -> Result<Command, InitError> {
         lowers: &lowers,
         upper: &spec.rootfs.upper_dir(),
         work: &spec.rootfs.work_dir(),
+        volatile: spec.rootfs.volatile,
     }
     .mount(&merged)?;
     let root = confined::Root::open(&merged)?;
-    rootfs::prepare(&rootfs::plan(spec, Host::detect()), &root)?;
+    rootfs::prepare(&rootfs::plan(spec), &root)?;
 
     if spec.process.terminal {
         let ptmx = root.resolve("/dev/pts/ptmx")?;
@@ -214,7 +226,12 @@ fn run(spec: &ContainerSpec, channel: &Channel) -> Result<Command, InitError> {
     drop(root);
 
     rootfs::pivot(&merged)?;
-    rootfs::finish(spec)?;
+    // Sync point: kiln has moved us into the container's cgroup (nothing
+    // before this forks or runs the user's code). The cgroup namespace is
+    // rooted where the process is when it is made, so it comes now.
+    wait_for_cgroup()?;
+    namespaces::enter_cgroup_namespace()?;
+    rootfs::finish(spec, host)?;
 
     let cwd = confined::normalize(&spec.process.cwd);
     sys(
@@ -263,6 +280,22 @@ fn run(spec: &ContainerSpec, channel: &Channel) -> Result<Command, InitError> {
     }
     reset_signals();
     Err(InitError::Exec(command.exec()))
+}
+
+/// Waits for kiln's byte on the sync pipe saying the init is in its
+/// cgroup; end-of-file means kiln failed or died before that.
+fn wait_for_cgroup() -> Result<(), InitError> {
+    // SAFETY: spawn_init placed the pipe's read end on this fd.
+    let sync = unsafe { OwnedFd::from_raw_fd(super::spawn::INIT_SYNC_FD) };
+    let mut byte = [0u8; 1];
+    loop {
+        match rustix::io::read(&sync, &mut byte) {
+            Ok(1) => return Ok(()),
+            Ok(_) => return Err(InitError::KilnGone),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return sys("wait for the cgroup", Err(e)),
+        }
+    }
 }
 
 /// Sets every signal back to its default action and unblocks all of them:

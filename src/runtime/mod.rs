@@ -15,17 +15,17 @@
 //!
 //! ```text
 //! kiln (host)                              init (PID 1, new namespaces)
-//! state::prepare  upper/ work/ hosts ...
 //! clone(NEWNS|NEWPID|NEWUTS|NEWIPC[|NEWNET])
 //!   └─ execveat(sealed kiln) ───────────▶  read spec from fd 3
-//! join cgroup                               unshare(NEWCGROUP), setsid
-//! send spec ──────────────────────────▶    overlay, /proc /sys /dev ...
-//!                           ◀── pty master  (-t)
-//!                                           pivot_root, masks, ro paths
-//!                                           user, rlimits, caps, seccomp
-//! supervise: relay, forward signals         execve(user's command)
+//! send spec ──────────────────────────▶    setsid, state dir, overlay (volatile
+//! create cgroup, join it (an RCU grace      with --rm), /proc /sys /dev, binds,
+//!   period, overlapped with the init)       pty, user from the rootfs, seccomp
+//!                           ◀── pty master  compiled, pivot_root
+//! sync byte on fd 4 ──────────────────▶    unshare(NEWCGROUP), masks, ro paths
+//! supervise: relay, forward signals         rlimits, keepcaps, seccomp, setuid,
+//!                                           caps; close_range; execve
 //!   channel EOF = command started
-//! pidfd readable → waitpid → ExitStatus
+//! pidfd readable → waitpid → ExitStatus, cgroup removed
 //! ```
 //!
 //! Modules: [`spec`] (the data), [`container`] (host side of a run),

@@ -111,14 +111,18 @@ fn fs(fstype: &'static str, target: &str, flags: MsFlags, data: &str) -> Step {
     }
 }
 
-/// The mounts runc makes for docker's default spec, then the network
-/// files, then the user's mounts in order.
-pub fn plan(spec: &ContainerSpec, host: Host) -> Vec<Step> {
-    let sys_flags = if spec.readonly_sysfs {
+fn sys_flags(spec: &ContainerSpec) -> MsFlags {
+    if spec.readonly_sysfs {
         NOSUID_NOEXEC_NODEV | MsFlags::MS_RDONLY
     } else {
         NOSUID_NOEXEC_NODEV
-    };
+    }
+}
+
+/// The mounts runc makes for docker's default spec, then the network
+/// files, then the user's mounts in order.
+pub fn plan(spec: &ContainerSpec) -> Vec<Step> {
+    let sys_flags = sys_flags(spec);
     let mut steps = vec![
         fs("proc", "/proc", NOSUID_NOEXEC_NODEV, ""),
         fs(
@@ -144,15 +148,6 @@ pub fn plan(spec: &ContainerSpec, host: Host) -> Vec<Step> {
         ),
         Step::Devices,
     ];
-    if host.cgroup2 {
-        // With the cgroup namespace this shows the container's own cgroup.
-        steps.push(fs(
-            "cgroup2",
-            "/sys/fs/cgroup",
-            sys_flags | MsFlags::MS_RELATIME,
-            "",
-        ));
-    }
     if spec.network_files {
         for name in ["hosts", "hostname", "resolv.conf"] {
             steps.push(Step::Bind {
@@ -332,9 +327,44 @@ pub fn pivot(merged: &Path) -> Result<(), RootfsError> {
     Ok(())
 }
 
-/// From inside the container: mask `masked` paths, write-protect
-/// `readonly` ones, and make `/` read-only if asked.
-pub fn finish(spec: &ContainerSpec) -> Result<(), RootfsError> {
+/// The mounts made after `pivot_root`, once the init has its cgroup
+/// namespace (a cgroup2 mount shows the mounter's namespace root, so it
+/// must come after the init joined its cgroup): on a pure v2 host,
+/// `/sys/fs/cgroup` as the container's own cgroup, read-only unless
+/// privileged. v1 hierarchies are not mounted (yet).
+pub fn late_steps(spec: &ContainerSpec, host: Host) -> Vec<Step> {
+    if host.cgroup2 {
+        vec![fs(
+            "cgroup2",
+            "/sys/fs/cgroup",
+            sys_flags(spec) | MsFlags::MS_RELATIME,
+            "",
+        )]
+    } else {
+        Vec::new()
+    }
+}
+
+/// From inside the container: the [`late_steps`], then mask `masked`
+/// paths, write-protect `readonly` ones, and make `/` read-only if asked.
+pub fn finish(spec: &ContainerSpec, host: Host) -> Result<(), RootfsError> {
+    for step in late_steps(spec, host) {
+        if let Step::Fs {
+            fstype,
+            target,
+            flags,
+            data,
+        } = step
+        {
+            mount(Some(fstype), &target, Some(fstype), flags, &data).map_err(|source| {
+                RootfsError::Mount {
+                    what: fstype.to_string(),
+                    target: target.clone(),
+                    source,
+                }
+            })?;
+        }
+    }
     for path in &spec.masked_paths {
         mask(path)?;
     }

@@ -11,6 +11,7 @@ fn spec() -> ContainerSpec {
             lowers: vec![],
             state_dir: PathBuf::from("/state"),
             readonly: false,
+            volatile: false,
         },
         process: ProcessSpec {
             args: vec!["true".into()],
@@ -50,8 +51,8 @@ fn targets(steps: &[Step]) -> Vec<String> {
         .collect()
 }
 
-fn check(spec: &ContainerSpec, host: Host, expected: &[&str]) {
-    assert_eq!(targets(&plan(spec, host)), expected);
+fn check(spec: &ContainerSpec, expected: &[&str]) {
+    assert_eq!(targets(&plan(spec)), expected);
 }
 
 const STANDARD: &[&str] = &[
@@ -72,7 +73,7 @@ fn default_plan_is_docker_like() {
         "bind:/etc/hostname",
         "bind:/etc/resolv.conf",
     ]);
-    check(&spec(), Host::default(), &expected);
+    check(&spec(), &expected);
 }
 
 #[test]
@@ -96,32 +97,31 @@ fn user_mounts_come_last_in_order() {
     ];
     let mut expected = STANDARD.to_vec();
     expected.extend(["bind-ro:/data", "tmpfs:/tmp"]);
-    check(&s, Host::default(), &expected);
+    check(&s, &expected);
 }
 
 #[test]
-fn cgroup2_host_gets_cgroup_mount_and_sysfs_flags_follow_privilege() {
+fn cgroup2_host_gets_a_late_cgroup_mount_and_sysfs_flags_follow_privilege() {
     let mut s = spec();
-    s.network_files = false;
-    let mut expected = STANDARD.to_vec();
-    expected.push("cgroup2:/sys/fs/cgroup");
-    check(&s, Host { cgroup2: true }, &expected);
-
-    let sys_ro = |s: &ContainerSpec| {
-        plan(s, Host::default()).iter().any(|st| {
-            matches!(st, Step::Fs { fstype: "sysfs", flags, .. } if flags.contains(MsFlags::MS_RDONLY))
+    let v2 = Host { cgroup2: true };
+    assert_eq!(targets(&late_steps(&s, v2)), ["cgroup2:/sys/fs/cgroup"]);
+    assert!(late_steps(&s, Host { cgroup2: false }).is_empty());
+    let ro = |steps: Vec<Step>, fs: &str| {
+        steps.iter().any(|st| {
+            matches!(st, Step::Fs { fstype, flags, .. }
+                if *fstype == fs && flags.contains(MsFlags::MS_RDONLY))
         })
     };
-    assert!(sys_ro(&s));
+    assert!(ro(plan(&s), "sysfs") && ro(late_steps(&s, v2), "cgroup2"));
     s.readonly_sysfs = false;
-    assert!(!sys_ro(&s));
+    assert!(!ro(plan(&s), "sysfs") && !ro(late_steps(&s, v2), "cgroup2"));
 }
 
 #[test]
 fn network_files_follow_readonly_rootfs() {
     let mut s = spec();
     s.rootfs.readonly = true;
-    let plan = plan(&s, Host::default());
+    let plan = plan(&s);
     let hosts = plan
         .iter()
         .find(|st| matches!(st, Step::Bind { target, .. } if target == "/etc/hosts"));

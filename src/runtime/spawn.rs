@@ -9,7 +9,8 @@
 //! ([`super::init`]), which may allocate freely.
 //!
 //! The init gets: stdin/stdout/stderr on 0-2, its end of the
-//! [`Channel`](super::channel::Channel) on fd 3, every other fd marked
+//! [`Channel`](super::channel::Channel) on fd 3, the read end of the cgroup
+//! sync pipe on fd 4, every other fd marked
 //! close-on-exec (so nothing of kiln's leaks, CVE-2024-21626), and all
 //! signals blocked (so no kiln signal handler can run in the child before
 //! exec; the init unblocks them).
@@ -23,6 +24,11 @@ pub const INIT_ARG: &str = "__kiln-init";
 
 /// The fd on which the init finds its channel.
 pub const INIT_CHANNEL_FD: i32 = 3;
+
+/// The fd on which the init reads kiln's "cgroup joined" byte (a pipe, so
+/// a byte the init never reads cannot turn into ECONNRESET on the
+/// channel and swallow the init's error message).
+pub const INIT_SYNC_FD: i32 = 4;
 
 /// Why the init could not be started.
 #[derive(Debug, thiserror::Error)]
@@ -45,22 +51,24 @@ pub struct InitChild {
 }
 
 /// Clones a child into the namespaces in `ns_flags` (`CLONE_NEW*`) and
-/// execs `exe` there as the init, with `stdio` on 0-2 and `channel` on 3.
+/// execs `exe` there as the init, with `stdio` on 0-2, `channel` on 3 and
+/// `sync` on 4.
 pub fn spawn_init(
     exe: BorrowedFd<'_>,
     ns_flags: libc::c_int,
     stdio: [BorrowedFd<'_>; 3],
     channel: BorrowedFd<'_>,
+    sync: BorrowedFd<'_>,
 ) -> Result<InitChild, SpawnError> {
     // Move every fd the child needs above the range it will land in, so the
     // dup3 calls below never clobber a source (e.g. when kiln's own stdin
     // is closed and the socket got fd 0).
     let high: Vec<OwnedFd> = stdio
         .iter()
-        .chain(std::iter::once(&channel))
+        .chain([&channel, &sync])
         .map(|fd| rustix::io::fcntl_dupfd_cloexec(fd, 10).map_err(|e| SpawnError::Dup(e.into())))
         .collect::<Result<_, _>>()?;
-    let sources: [i32; 4] = std::array::from_fn(|i| high[i].as_raw_fd());
+    let sources: [i32; 5] = std::array::from_fn(|i| high[i].as_raw_fd());
 
     let argv0 = c"kiln-init";
     let argv1 = CString::new(INIT_ARG).expect("constant has no NUL");
@@ -115,7 +123,7 @@ pub fn spawn_init(
 /// Must only run in the child of a fork-like clone. It makes raw syscalls on
 /// values prepared before the clone and never returns.
 unsafe fn child_exec(
-    sources: &[i32; 4],
+    sources: &[i32; 5],
     exe_fd: i32,
     argv: &[*const libc::c_char; 3],
     envp: &[*const libc::c_char; 2],
@@ -142,7 +150,7 @@ unsafe fn child_exec(
     // O_CLOEXEC already (Rust's std opens everything so).
     libc::syscall(
         libc::SYS_close_range,
-        4u32,
+        sources.len() as u32,
         u32::MAX,
         libc::CLOSE_RANGE_CLOEXEC,
     );

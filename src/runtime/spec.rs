@@ -87,7 +87,8 @@ pub struct ContainerSpec {
 /// The root filesystem: an overlay of read-only layers and a fresh upper.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RootfsSpec {
-    /// Read-only layer directories, bottom first. Never written to.
+    /// Read-only layer directories (absolute paths), bottom first. Never
+    /// written to; at most [`super::overlay::MAX_LAYERS`].
     pub lowers: Vec<PathBuf>,
     /// Directory owned by this container: `upper/` (the container's writes,
     /// which a build snapshots), `work/` (overlay's scratch dir), `rootfs/`
@@ -96,6 +97,9 @@ pub struct RootfsSpec {
     pub state_dir: PathBuf,
     /// Make `/` read-only (docker `--read-only`).
     pub readonly: bool,
+    /// The upper dir is thrown away after the run (`--rm`): skip the
+    /// upper filesystem's sync at unmount (overlayfs `volatile`).
+    pub volatile: bool,
 }
 
 impl RootfsSpec {

@@ -269,7 +269,7 @@ pub fn supervise(mut w: Watch<'_>) -> Result<Outcome, SupervisorError> {
         let live: Vec<usize> = (0..w.relays.list.len())
             .filter(|&i| {
                 let r = &w.relays.list[i];
-                !r.done && !(exited && r.direction == Direction::Input)
+                !r.done && (!exited || r.direction == Direction::Output)
             })
             .collect();
         if exited && channel.is_none() && live.is_empty() {
