@@ -4,7 +4,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use super::*;
-use crate::exec::attrs::set_times;
+use crate::exec::attrs::{set_times, Time};
 use crate::exec::fixture::{assert_listing, list, spec, Fixture};
 
 fn mtime(path: &Path) -> i64 {
