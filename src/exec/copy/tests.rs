@@ -1,6 +1,6 @@
 //! COPY semantics, each checked by reading the layer directory.
 
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
 use super::*;
@@ -678,6 +678,62 @@ fn url_sources_are_refused_for_copy_and_checksums_for_local_files() {
         s
     });
     assert!(matches!(err, Err(CopyError::GitUnsupported(_))));
+}
+
+#[test]
+fn a_layer_stack_parent_is_seen_as_overlay_shows_it() {
+    use crate::exec::parent_fs::LayerStack;
+    let f = Fixture::new();
+    f.file("a", "a");
+    let (top, bottom) = (f.parent.join("top"), f.parent.join("bottom"));
+    let write = |p: std::path::PathBuf, text: &str| {
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(p, text).expect("write");
+    };
+    write(bottom.join("etc/passwd"), "app:x:1000:1000::/:/bin/sh\n");
+    write(bottom.join("etc/group"), "app:x:1000:\nstaff:x:50:\n");
+    std::fs::create_dir_all(bottom.join("usr/local")).expect("mkdir");
+    std::fs::set_permissions(
+        bottom.join("usr/local"),
+        std::fs::Permissions::from_mode(0o700),
+    )
+    .expect("chmod");
+    std::fs::create_dir_all(top.join("usr/local")).expect("mkdir");
+    std::fs::set_permissions(
+        top.join("usr/local"),
+        std::fs::Permissions::from_mode(0o750),
+    )
+    .expect("chmod");
+    std::fs::create_dir_all(top.join("etc")).expect("mkdir");
+    nix::sys::stat::mknod(
+        &top.join("etc/group"),
+        nix::sys::stat::SFlag::S_IFCHR,
+        nix::sys::stat::Mode::empty(),
+        0,
+    )
+    .expect("whiteout");
+    let stack = LayerStack::new(vec![top, bottom]);
+    let mut s = spec(&["a"], "/usr/local/bin/");
+    s.chown = Some("app".into());
+    copy(&s, &f.context, &stack, &f.layer).expect("copy");
+    assert_listing(
+        &list(&f.layer),
+        &[
+            "d /usr 755 0:0",
+            "d /usr/local 750 0:0",
+            "d /usr/local/bin 755 1000:1000",
+            "f /usr/local/bin/a 644 1000:1000 \"a\"",
+        ],
+    );
+    // The group file is whited out in the top layer.
+    let layer2 = f.layer.parent().expect("tmp").join("layer2");
+    std::fs::create_dir(&layer2).expect("mkdir");
+    s.chown = Some("app:staff".into());
+    let err = copy(&s, &f.context, &stack, &layer2).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "--chown=app:staff: unable to find group staff: no matching entries in group file"
+    );
 }
 
 mod overlay;
