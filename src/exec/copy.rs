@@ -8,10 +8,13 @@
 //! - **Destination**: relative to `WORKDIR`; a trailing `/` (or `/.`) makes
 //!   it a directory, created if missing. Otherwise a file source is written
 //!   at the path itself, unless that is an existing directory, where it
-//!   goes inside. Missing parents are created 0755, owned by the `--chown`
-//!   owner (fsutil's `MkdirAll` chowns what it creates) or root. Symlinks in
-//!   the destination, the last component included, resolve inside the
-//!   rootfs.
+//!   goes inside. Missing directories (parents, and the destination of a
+//!   directory source) are created owned by the `--chown` owner (fsutil's
+//!   `MkdirAll` chowns what it creates) or root, mode 0755 or, as BuildKit
+//!   does since v0.21 (fsutil#228, moby/buildkit#4945, moby/moby#49851),
+//!   the `--chmod` mode. Existing directories are left as they are.
+//!   Symlinks in the destination, the last component included, resolve
+//!   inside the rootfs.
 //! - **More than one source** (after wildcard expansion) needs a
 //!   destination that is a directory: written with a trailing `/`, `.`, or
 //!   existing as a directory; otherwise kiln fails with the Dockerfile
@@ -28,7 +31,7 @@
 //!   context files become 0:0 (BuildKit's context transfer resets owners)
 //!   and `COPY --from` keeps the source owners.
 //! - **Mode**: `--chmod` (octal or symbolic, see [`crate::exec::chmod`])
-//!   applies to every copied file and directory, not to created parents.
+//!   applies to every copied file and directory and to created ones.
 //! - **Times**: atime and mtime are kept; the directory a directory is
 //!   copied into gets the source directory's times. (Cache keys are the
 //!   solver's business and never read mtimes.)
@@ -290,10 +293,15 @@ pub fn copy(
     let items = expand_sources(spec, source_root, chown, &mut scratch)?;
     let (dest, dir_syntax) = normalize_dest(&spec.workdir, &spec.dest);
     let dest_path = Path::new(&dest);
+    // Directories the copy creates take the --chown owner and, since
+    // BuildKit v0.21 (fsutil#228 for moby/buildkit#4945), the --chmod mode
+    // (applied to a 0755 directory for symbolic modes).
     let new_dir = NewDir {
         uid: chown.map_or(0, |c| c.0),
         gid: chown.map_or(0, |c| c.1),
-        mode: 0o755,
+        mode: chmod
+            .as_ref()
+            .map_or(0o755, |c| c.apply(libc::S_IFDIR | 0o755)),
     };
     if items.len() > 1 && !dir_syntax && spec.dest != "." && !spec.dest.ends_with("..") {
         let resolved = fs.resolve(Path::new(""), dest_path, true, Escape::Clamp)?;
@@ -455,7 +463,14 @@ fn copy_item(
     let root = Path::new("");
     if item.unpack && src_meta.is_file() && archive::is_archive(&src) {
         let dest_rel = fs.resolve(root, dest, true, Escape::Clamp)?;
-        fs.mkdir_all(&dest_rel, new_dir)?;
+        // BuildKit's unpack makes the destination 0755 whatever --chmod says.
+        fs.mkdir_all(
+            &dest_rel,
+            NewDir {
+                mode: 0o755,
+                ..new_dir
+            },
+        )?;
         let owner = spec
             .chown
             .as_ref()
