@@ -4,7 +4,8 @@
 //! Run with `cargo bench --bench copy`. The tree is generated once under
 //! the system temp dir (same filesystem as the outputs) and removed at the
 //! end; page cache is warm for both tools (the first, untimed run of each
-//! warms it).
+//! warms it), runs alternate between the two, and `sync` runs between runs
+//! (untimed) so no run pays for the previous one's writeback.
 
 use std::path::Path;
 use std::process::Command;
@@ -84,6 +85,7 @@ fn main() {
     let spec = CopySpec::new(vec![CopySource::Path(".".into())], "/app/");
     let mut kiln_runs = Vec::new();
     let mut cp_runs = Vec::new();
+    nix::unistd::sync();
     for run in 0..=RUNS {
         let layer = base.join(format!("layer{run}"));
         std::fs::create_dir(&layer).expect("mkdir");
@@ -108,6 +110,8 @@ fn main() {
         }
         std::fs::remove_dir_all(&layer).expect("rm");
         std::fs::remove_dir_all(&out).expect("rm");
+        // Start each run without the previous one's dirty pages.
+        nix::unistd::sync();
     }
     summary("kiln copy", kiln_runs, bytes);
     summary("cp -a", cp_runs, bytes);
