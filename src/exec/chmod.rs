@@ -12,10 +12,12 @@
 //!   before the whole mode was applied (BSD `getmode` tests the original
 //!   mode).
 //!
-//! A clause without `u`/`g`/`o`/`a` is masked by the umask, as in chmod(1):
-//! kiln uses 022, the umask dockerd sets for itself (moby `setDefaultUmask`)
-//! and the one a `RUN chmod` sees, so `+w` means `u+w` and `=r` means
-//! `a=r`. Explicit-who clauses, the common case, do not depend on it.
+//! A clause without `u`/`g`/`o`/`a` is masked by the process umask in
+//! chmod(1) and dchapes-mode. buildkitd runs with umask 0
+//! (moby/buildkit#6801), so there `+w` means `a+w`; dockerd's embedded
+//! BuildKit runs with 022 and would give `u+w`. kiln follows buildkitd and
+//! never lets its own umask change a build: who-less clauses act on all
+//! classes. Explicit-who clauses, the common case, are the same everywhere.
 
 use thiserror::Error;
 
@@ -29,7 +31,7 @@ const RWXO: u32 = 0o007;
 const STANDARD: u32 = S_ISUID | S_ISGID | RWXU | RWXG | RWXO;
 const EXEC_ALL: u32 = 0o111;
 /// The umask who-less clauses are masked with (see the module docs).
-const UMASK: u32 = 0o022;
+const UMASK: u32 = 0;
 
 /// Why a `--chmod` value was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -279,12 +281,11 @@ mod tests {
     }
 
     #[test]
-    fn who_less_clauses_are_masked_by_the_umask() {
+    fn who_less_clauses_act_on_all_classes() {
         check("+x", FILE | 0o644, 0o755);
-        check("+w", FILE | 0o444, 0o644);
-        check("=rw", FILE | 0o777, 0o644);
-        // Bits the umask covers are left alone, as chmod(1) does.
-        check("-w", FILE | 0o666, 0o466);
+        check("+w", FILE | 0o444, 0o666);
+        check("=rw", FILE | 0o777, 0o666);
+        check("-w", FILE | 0o666, 0o444);
     }
 
     #[test]

@@ -8,10 +8,13 @@
 //! - **Destination**: relative to `WORKDIR`; a trailing `/` (or `/.`) makes
 //!   it a directory, created if missing. Otherwise a file source is written
 //!   at the path itself, unless that is an existing directory, where it
-//!   goes inside. Missing parents are created 0755, owned by the `--chown`
-//!   owner (fsutil's `MkdirAll` chowns what it creates) or root. Symlinks in
-//!   the destination, the last component included, resolve inside the
-//!   rootfs.
+//!   goes inside. Missing directories (parents, and the destination of a
+//!   directory source) are created owned by the `--chown` owner (fsutil's
+//!   `MkdirAll` chowns what it creates) or root, mode 0755 or, as BuildKit
+//!   does since v0.21 (fsutil#228, moby/buildkit#4945, moby/moby#49851),
+//!   the `--chmod` mode. Existing directories are left as they are.
+//!   Symlinks in the destination, the last component included, resolve
+//!   inside the rootfs.
 //! - **More than one source** (after wildcard expansion) needs a
 //!   destination that is a directory: written with a trailing `/`, `.`, or
 //!   existing as a directory; otherwise kiln fails with the Dockerfile
@@ -28,7 +31,7 @@
 //!   context files become 0:0 (BuildKit's context transfer resets owners)
 //!   and `COPY --from` keeps the source owners.
 //! - **Mode**: `--chmod` (octal or symbolic, see [`crate::exec::chmod`])
-//!   applies to every copied file and directory, not to created parents.
+//!   applies to every copied file and directory and to created ones.
 //! - **Times**: atime and mtime are kept; the directory a directory is
 //!   copied into gets the source directory's times. (Cache keys are the
 //!   solver's business and never read mtimes.)
@@ -61,16 +64,16 @@ use thiserror::Error;
 
 use crate::context::dockerignore::{DockerIgnore, IgnoreError};
 use crate::exec::archive::{self, ArchiveError};
-use crate::exec::attrs::{set_owner, Time};
+use crate::exec::attrs::set_owner;
 use crate::exec::chmod::{Chmod, ChmodError};
 use crate::exec::dest::{image_path, DestError, DestFs, Escape, NewDir};
 use crate::exec::fetch::{self, FetchError};
 use crate::exec::parent_fs::ParentFs;
 use crate::exec::tree::{self, Counters, TreeError, TreeOptions};
-use crate::exec::wildcard::{contains_wildcards, resolve_wildcards, WildcardError};
+use crate::exec::wildcard::WildcardError;
 use crate::image::digest::Digest;
-use crate::runtime::path_in_root::resolve_in_root;
 use crate::runtime::user::{resolve_chown, UserError};
+use sources::{clean_abs, expand_sources, source_host, Item, Scratch};
 
 /// One source of a COPY/ADD.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -244,88 +247,6 @@ pub enum CopyError {
     },
 }
 
-/// A temporary directory for heredoc files, downloads and the `--chown`
-/// lookup, removed when dropped.
-struct Scratch {
-    dir: Option<PathBuf>,
-}
-
-impl Scratch {
-    fn dir(&mut self) -> Result<&Path, CopyError> {
-        if self.dir.is_none() {
-            use std::sync::atomic::{AtomicU64, Ordering};
-            static COUNTER: AtomicU64 = AtomicU64::new(0);
-            let dir = std::env::temp_dir().join(format!(
-                "kiln-copy-{}-{}-{}",
-                std::process::id(),
-                Time::now().nsec,
-                COUNTER.fetch_add(1, Ordering::Relaxed)
-            ));
-            std::fs::create_dir(&dir).map_err(|source| CopyError::Io {
-                op: "create scratch directory",
-                path: dir.display().to_string(),
-                source,
-            })?;
-            self.dir = Some(dir);
-        }
-        Ok(self.dir.as_deref().unwrap_or(Path::new("/")))
-    }
-
-    /// A new empty subdirectory.
-    fn subdir(&mut self, name: &str) -> Result<PathBuf, CopyError> {
-        let dir = self.dir()?.join(name);
-        std::fs::create_dir(&dir).map_err(|source| CopyError::Io {
-            op: "create scratch directory",
-            path: dir.display().to_string(),
-            source,
-        })?;
-        Ok(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        if let Some(dir) = &self.dir {
-            if let Err(e) = std::fs::remove_dir_all(dir) {
-                tracing::warn!(dir = %dir.display(), error = %e, "cannot remove scratch directory");
-            }
-        }
-    }
-}
-
-/// One thing to copy after sources are expanded.
-struct Item {
-    /// The root the source path is in.
-    root: PathBuf,
-    /// The path below `root` (no leading `/`; empty for the root).
-    rel: String,
-    /// Owner of copied entries; `None` keeps the source's.
-    owner: Option<(u32, u32)>,
-    follow: bool,
-    /// `--parents` include pattern matcher.
-    include: Option<DockerIgnore>,
-    /// Try to extract it as an archive.
-    unpack: bool,
-    /// How to name it in messages.
-    label: String,
-}
-
-/// Cleans a path like Go's `path.Join("/", p)`: absolute, no `.`/`..`
-/// (clamped at `/`), no trailing slash.
-fn clean_abs(path: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for part in path.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            p => parts.push(p),
-        }
-    }
-    format!("/{}", parts.join("/"))
-}
-
 /// The destination as BuildKit's `pathRelativeToWorkingDir` gives it, and
 /// whether it is written as a directory (trailing `/` or `/.`).
 fn normalize_dest(workdir: &str, dest: &str) -> (String, bool) {
@@ -355,7 +276,7 @@ pub fn copy(
     } else {
         Some(DockerIgnore::new(&spec.exclude).map_err(CopyError::Exclude)?)
     };
-    let mut scratch = Scratch { dir: None };
+    let mut scratch = Scratch::new();
     let chown = match spec.chown.as_deref() {
         Some(s) if !s.is_empty() => Some(chown_ids(s, parent_view, out_layer, &mut scratch)?),
         _ => None,
@@ -372,10 +293,15 @@ pub fn copy(
     let items = expand_sources(spec, source_root, chown, &mut scratch)?;
     let (dest, dir_syntax) = normalize_dest(&spec.workdir, &spec.dest);
     let dest_path = Path::new(&dest);
+    // Directories the copy creates take the --chown owner and, since
+    // BuildKit v0.21 (fsutil#228 for moby/buildkit#4945), the --chmod mode
+    // (applied to a 0755 directory for symbolic modes).
     let new_dir = NewDir {
         uid: chown.map_or(0, |c| c.0),
         gid: chown.map_or(0, |c| c.1),
-        mode: 0o755,
+        mode: chmod
+            .as_ref()
+            .map_or(0o755, |c| c.apply(libc::S_IFDIR | 0o755)),
     };
     if items.len() > 1 && !dir_syntax && spec.dest != "." && !spec.dest.ends_with("..") {
         let resolved = fs.resolve(Path::new(""), dest_path, true, Escape::Clamp)?;
@@ -515,161 +441,6 @@ fn chown_ids(
     resolve_chown(&rootfs, spec).map_err(chown_err)
 }
 
-/// Expands sources into items: wildcards resolved, heredocs written and
-/// URLs downloaded to scratch files.
-fn expand_sources(
-    spec: &CopySpec,
-    source_root: &Path,
-    chown: Option<(u32, u32)>,
-    scratch: &mut Scratch,
-) -> Result<Vec<Item>, CopyError> {
-    let root_name = match spec.source_kind {
-        SourceKind::Context => "build context",
-        SourceKind::Stage => "source stage",
-    };
-    let local_owner = match (chown, spec.source_kind) {
-        (Some(ids), _) => Some(ids),
-        (None, SourceKind::Context) => Some((0, 0)),
-        (None, SourceKind::Stage) => None,
-    };
-    let mut items = Vec::new();
-    for (index, source) in spec.sources.iter().enumerate() {
-        match source {
-            CopySource::Heredoc { name, content } => {
-                let dir = scratch.subdir(&format!("heredoc-{index}"))?;
-                let file = dir.join(name);
-                let io_err = |source| CopyError::Io {
-                    op: "write heredoc",
-                    path: name.clone(),
-                    source,
-                };
-                if name.is_empty() || name.contains('/') {
-                    return Err(CopyError::InvalidSpec(format!(
-                        "invalid heredoc file name {name:?}"
-                    )));
-                }
-                std::fs::write(&file, content).map_err(io_err)?;
-                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644))
-                    .map_err(io_err)?;
-                items.push(Item {
-                    root: dir,
-                    rel: name.clone(),
-                    owner: Some(chown.unwrap_or((0, 0))),
-                    follow: false,
-                    include: None,
-                    unpack: false,
-                    label: format!("<<{name}"),
-                });
-            }
-            CopySource::Path(url) if fetch::is_http_url(url) => {
-                let dir = scratch.subdir(&format!("url-{index}"))?;
-                let name = fetch::file_name_for(url);
-                fetch::fetch(url, &dir, &name, spec.checksum.as_ref())?;
-                items.push(Item {
-                    root: dir,
-                    rel: name,
-                    owner: Some(chown.unwrap_or((0, 0))),
-                    follow: false,
-                    include: None,
-                    unpack: spec.unpack == Some(true),
-                    label: url.clone(),
-                });
-            }
-            CopySource::Path(path) => {
-                let (src, include) = if spec.parents {
-                    parents_source(source_root, path, spec.follow_symlinks, root_name)?
-                } else {
-                    (clean_abs(path), None)
-                };
-                let matches = resolve_wildcards(source_root, &src, spec.follow_symlinks)?;
-                for rel in matches {
-                    items.push(Item {
-                        root: source_root.to_path_buf(),
-                        label: format!("/{rel}"),
-                        rel,
-                        owner: local_owner,
-                        follow: spec.follow_symlinks,
-                        include: include.clone(),
-                        unpack: spec.is_add && spec.unpack != Some(false),
-                    });
-                }
-            }
-        }
-    }
-    for item in &items {
-        // A literal source must exist; wildcard matches do.
-        let host = source_host(item)?;
-        if let Err(e) = std::fs::symlink_metadata(&host) {
-            if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR) {
-                return Err(CopyError::SourceNotFound {
-                    path: item.label.clone(),
-                    root: root_name,
-                });
-            }
-        }
-    }
-    Ok(items)
-}
-
-/// `--parents`: the copy root (the part before a `/./` pivot, or `/`) and
-/// an include matcher for the rest; a literal path must exist.
-fn parents_source(
-    root: &Path,
-    path: &str,
-    follow: bool,
-    root_name: &'static str,
-) -> Result<(String, Option<DockerIgnore>), CopyError> {
-    let (base, pattern) = match path.split_once("/./") {
-        Some((base, pattern)) => (base.to_string(), pattern.to_string()),
-        None => ("/".to_string(), path.to_string()),
-    };
-    let pattern = clean_abs(&pattern).trim_start_matches('/').to_string();
-    if !contains_wildcards(&base) && !contains_wildcards(&pattern) {
-        let required = clean_abs(&format!("{base}/{pattern}"));
-        let host = if follow {
-            resolve_in_root(root, Path::new(&required))
-        } else {
-            resolve_in_root(
-                root,
-                Path::new(&required).parent().unwrap_or(Path::new("/")),
-            )
-            .map(|p| p.join(Path::new(&required).file_name().unwrap_or_default()))
-        }
-        .map_err(|source| CopyError::Io {
-            op: "resolve source",
-            path: required.clone(),
-            source,
-        })?;
-        if std::fs::symlink_metadata(host).is_err() {
-            return Err(CopyError::SourceNotFound {
-                path: required,
-                root: root_name,
-            });
-        }
-    }
-    // Included: what the pattern matches and everything below it; built as
-    // "exclude everything except the pattern" to reuse .dockerignore rules.
-    let include =
-        DockerIgnore::new(["**".to_string(), format!("!{pattern}")]).map_err(CopyError::Exclude)?;
-    Ok((clean_abs(&base), Some(include)))
-}
-
-/// The host path of an item's source, symlinks followed as asked.
-fn source_host(item: &Item) -> Result<PathBuf, CopyError> {
-    let rel = Path::new(&item.rel);
-    let resolved = if item.follow || item.rel.is_empty() {
-        resolve_in_root(&item.root, rel)
-    } else {
-        resolve_in_root(&item.root, rel.parent().unwrap_or(Path::new("")))
-            .map(|p| p.join(rel.file_name().unwrap_or_default()))
-    };
-    resolved.map_err(|source| CopyError::Io {
-        op: "resolve source",
-        path: item.label.clone(),
-        source,
-    })
-}
-
 /// Copies one expanded source to the destination.
 #[allow(clippy::too_many_arguments)]
 fn copy_item(
@@ -692,7 +463,14 @@ fn copy_item(
     let root = Path::new("");
     if item.unpack && src_meta.is_file() && archive::is_archive(&src) {
         let dest_rel = fs.resolve(root, dest, true, Escape::Clamp)?;
-        fs.mkdir_all(&dest_rel, new_dir)?;
+        // BuildKit's unpack makes the destination 0755 whatever --chmod says.
+        fs.mkdir_all(
+            &dest_rel,
+            NewDir {
+                mode: 0o755,
+                ..new_dir
+            },
+        )?;
         let owner = spec
             .chown
             .as_ref()
@@ -745,6 +523,8 @@ fn copy_item(
     tree::copy_single(fs, &src, &src_meta, &target, &opts, counters)?;
     Ok(())
 }
+
+mod sources;
 
 #[cfg(test)]
 mod tests;

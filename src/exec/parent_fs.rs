@@ -56,12 +56,26 @@ fn is_absent(e: &io::Error) -> bool {
 
 impl ParentFs for MergedDir {
     fn locate(&self, path: &Path) -> io::Result<Option<PathBuf>> {
-        let host = self.root.join(path);
-        match std::fs::symlink_metadata(&host) {
-            Ok(_) => Ok(Some(host)),
-            Err(e) if is_absent(&e) => Ok(None),
-            Err(e) => Err(e),
+        // Every directory on the way must be a real directory: where the
+        // new layer put a directory over the parent's symlink, the caller
+        // falls through to the parent with a path through that symlink, and
+        // following it would read the host (overlayfs does not merge a
+        // directory with a lower symlink either).
+        let mut host = self.root.clone();
+        let mut names = path
+            .components()
+            .filter(|c| matches!(c, Component::Normal(_)))
+            .peekable();
+        while let Some(name) = names.next() {
+            host.push(name);
+            match std::fs::symlink_metadata(&host) {
+                Ok(meta) if names.peek().is_none() || meta.is_dir() => {}
+                Ok(_) => return Ok(None),
+                Err(e) if is_absent(&e) => return Ok(None),
+                Err(e) => return Err(e),
+            }
         }
+        Ok(Some(host))
     }
 }
 
@@ -253,5 +267,15 @@ mod tests {
             .expect("lookup")
             .is_none());
         assert!(merged.locate(Path::new("nope")).expect("lookup").is_none());
+        // Never through a symlink, even one pointing at a real directory.
+        std::os::unix::fs::symlink("/", dir.path().join("hostroot")).expect("symlink");
+        assert!(merged
+            .locate(Path::new("hostroot/etc"))
+            .expect("lookup")
+            .is_none());
+        assert!(merged
+            .locate(Path::new("hostroot"))
+            .expect("lookup")
+            .is_some());
     }
 }

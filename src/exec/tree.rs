@@ -193,15 +193,19 @@ impl Planner<'_> {
             path: source_path(self.opts.src_root, path),
             source,
         };
-        let mut names: Vec<_> = std::fs::read_dir(dir)
-            .map_err(|e| src_err("read directory", dir, e))?
-            .map(|e| e.map(|e| e.file_name()))
-            .collect::<Result<_, _>>()
-            .map_err(|e| src_err("read directory", dir, e))?;
-        names.sort();
-        for name in names {
+        // DirEntry::metadata is an fstatat relative to the directory (not
+        // followed), cheaper than a full-path lstat per entry.
+        let mut entries = Vec::new();
+        for entry in std::fs::read_dir(dir).map_err(|e| src_err("read directory", dir, e))? {
+            let entry = entry.map_err(|e| src_err("read directory", dir, e))?;
+            let meta = entry
+                .metadata()
+                .map_err(|e| src_err("stat", &entry.path(), e))?;
+            entries.push((entry.file_name(), meta));
+        }
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        for (name, meta) in entries {
             let src = dir.join(&name);
-            let meta = std::fs::symlink_metadata(&src).map_err(|e| src_err("stat", &src, e))?;
             let name_str = name.to_string_lossy();
             let entry_comp = if comp.is_empty() {
                 name_str.into_owned()

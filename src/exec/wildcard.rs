@@ -145,26 +145,46 @@ fn class_char(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Result<ch
     Ok(c)
 }
 
-/// Matches one name against compiled tokens; `*` backtracks.
-fn matches(tokens: &[Token], name: &[char]) -> bool {
-    match tokens.split_first() {
-        None => name.is_empty(),
-        Some((Token::Star, rest)) => (0..=name.len()).any(|skip| matches(rest, &name[skip..])),
-        Some((token, rest)) => match name.split_first() {
-            None => false,
-            Some((&c, name_rest)) => {
-                let ok = match token {
-                    Token::Char(want) => c == *want,
-                    Token::Any => true,
-                    Token::Class { negated, ranges } => {
-                        ranges.iter().any(|&(lo, hi)| lo <= c && c <= hi) != *negated
-                    }
-                    Token::Star => unreachable!("handled above"),
-                };
-                ok && matches(rest, name_rest)
-            }
-        },
+/// Whether a non-`*` token matches one character.
+fn matches_one(token: &Token, c: char) -> bool {
+    match token {
+        Token::Char(want) => c == *want,
+        Token::Any => true,
+        Token::Class { negated, ranges } => {
+            ranges.iter().any(|&(lo, hi)| lo <= c && c <= hi) != *negated
+        }
+        Token::Star => false,
     }
+}
+
+/// Matches one name against compiled tokens. Greedy with one backtrack
+/// point (the last `*`), which is exact for these patterns and linear-ish
+/// rather than exponential in the number of stars.
+fn matches(tokens: &[Token], name: &[char]) -> bool {
+    let (mut t, mut n) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while n < name.len() {
+        match tokens.get(t) {
+            Some(Token::Star) => {
+                star = Some((t, n));
+                t += 1;
+            }
+            Some(token) if matches_one(token, name[n]) => {
+                t += 1;
+                n += 1;
+            }
+            _ => match star {
+                // Let the last `*` take one more character and retry.
+                Some((st, sn)) => {
+                    star = Some((st, sn + 1));
+                    t = st + 1;
+                    n = sn + 1;
+                }
+                None => return false,
+            },
+        }
+    }
+    tokens[t..].iter().all(|token| *token == Token::Star)
 }
 
 /// A wildcard pattern below the literal directory, one compiled entry per

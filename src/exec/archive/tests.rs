@@ -236,3 +236,47 @@ fn entries_replace_parent_entries_of_another_type() {
     );
     assert!(list(&f.layer).iter().all(|l| !l.contains("old")));
 }
+
+#[test]
+fn hard_links_to_parent_files_copy_the_target_up() {
+    let f = Fixture::new();
+    f.parent_file("d/existing", "from parent");
+    std::fs::write(
+        f.context.join("a.tar"),
+        tar_bytes(&[TarEntry::HardLink("link", "existing")]),
+    )
+    .expect("write");
+    f.run(&add(&["a.tar"], "/d/")).expect("add");
+    let meta = |p: &str| std::fs::metadata(f.out(p)).expect("stat");
+    assert_eq!(meta("/d/existing").ino(), meta("/d/link").ino());
+    assert_eq!(
+        std::fs::read_to_string(f.out("/d/link")).expect("read"),
+        "from parent"
+    );
+}
+
+#[test]
+fn directory_entries_follow_existing_symlinks_inside_the_destination() {
+    let f = Fixture::new();
+    f.parent_dir("app/real", 0o755);
+    f.symlink("real", &f.parent.join("app/current"));
+    std::fs::write(
+        f.context.join("a.tar"),
+        tar_bytes(&[
+            TarEntry::Dir("current", 0o700),
+            TarEntry::File("current/x", "x", 0o644),
+        ]),
+    )
+    .expect("write");
+    f.run(&add(&["a.tar"], "/app/")).expect("add");
+    // The symlink stays (not in the layer); the directory it names takes
+    // the entry's metadata and content.
+    assert_listing(
+        &list(&f.layer),
+        &[
+            "d /app 755 0:0",
+            "d /app/real 700 1000:1000",
+            "f /app/real/x 644 1000:1000 \"x\"",
+        ],
+    );
+}

@@ -1,10 +1,10 @@
 //! COPY semantics, each checked by reading the layer directory.
 
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
 use super::*;
-use crate::exec::attrs::set_times;
+use crate::exec::attrs::{set_times, Time};
 use crate::exec::fixture::{assert_listing, list, spec, Fixture};
 
 fn mtime(path: &Path) -> i64 {
@@ -370,18 +370,19 @@ fn chown_names_come_from_the_destination_image() {
 // ---- modes and times -----------------------------------------------------
 
 #[test]
-fn chmod_applies_to_copied_files_and_dirs_not_created_parents() {
+fn chmod_applies_to_copied_and_created_dirs_and_files() {
     let f = Fixture::new();
     f.file("d/a", "a");
     f.file("d/sub/b", "b");
+    f.parent_dir("p", 0o700);
     let mut s = spec(&["d"], "/p/out/");
     s.chmod = Some("750".into());
-    let got = f.listing(&s);
+    // /p existed and is kept as it was; /p/out is created with the mode.
     assert_listing(
-        &got,
+        &f.listing(&s),
         &[
-            "d /p 755 0:0",
-            "d /p/out 755 0:0",
+            "d /p 700 0:0",
+            "d /p/out 750 0:0",
             "f /p/out/a 750 0:0 \"a\"",
             "d /p/out/sub 750 0:0",
             "f /p/out/sub/b 750 0:0 \"b\"",
@@ -392,12 +393,15 @@ fn chmod_applies_to_copied_files_and_dirs_not_created_parents() {
     f.file("d/sub/b", "b");
     let mut s = spec(&["d"], "/out/");
     s.chmod = Some("u+x,g-r".into());
-    let got = f.listing(&s);
-    assert!(
-        got.contains(&"f /out/a 704 0:0 \"a\"".to_string()),
-        "{got:#?}"
+    assert_listing(
+        &f.listing(&s),
+        &[
+            "d /out 715 0:0",
+            "f /out/a 704 0:0 \"a\"",
+            "d /out/sub 715 0:0",
+            "f /out/sub/b 704 0:0 \"b\"",
+        ],
     );
-    assert!(got.contains(&"d /out/sub 715 0:0".to_string()), "{got:#?}");
     let mut s = spec(&["d"], "/out/");
     s.chmod = Some("88".into());
     assert!(matches!(f.run(&s), Err(CopyError::Chmod(_))));
@@ -451,7 +455,7 @@ fn link_makes_an_independent_layer() {
     s.chmod = Some("600".into());
     assert_listing(
         &f3.listing(&s),
-        &["d /elsewhere 755 0:0", "f /elsewhere/a 600 0:0 \"a\""],
+        &["d /elsewhere 600 0:0", "f /elsewhere/a 600 0:0 \"a\""],
     );
 }
 
@@ -678,6 +682,62 @@ fn url_sources_are_refused_for_copy_and_checksums_for_local_files() {
         s
     });
     assert!(matches!(err, Err(CopyError::GitUnsupported(_))));
+}
+
+#[test]
+fn a_layer_stack_parent_is_seen_as_overlay_shows_it() {
+    use crate::exec::parent_fs::LayerStack;
+    let f = Fixture::new();
+    f.file("a", "a");
+    let (top, bottom) = (f.parent.join("top"), f.parent.join("bottom"));
+    let write = |p: std::path::PathBuf, text: &str| {
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(p, text).expect("write");
+    };
+    write(bottom.join("etc/passwd"), "app:x:1000:1000::/:/bin/sh\n");
+    write(bottom.join("etc/group"), "app:x:1000:\nstaff:x:50:\n");
+    std::fs::create_dir_all(bottom.join("usr/local")).expect("mkdir");
+    std::fs::set_permissions(
+        bottom.join("usr/local"),
+        std::fs::Permissions::from_mode(0o700),
+    )
+    .expect("chmod");
+    std::fs::create_dir_all(top.join("usr/local")).expect("mkdir");
+    std::fs::set_permissions(
+        top.join("usr/local"),
+        std::fs::Permissions::from_mode(0o750),
+    )
+    .expect("chmod");
+    std::fs::create_dir_all(top.join("etc")).expect("mkdir");
+    nix::sys::stat::mknod(
+        &top.join("etc/group"),
+        nix::sys::stat::SFlag::S_IFCHR,
+        nix::sys::stat::Mode::empty(),
+        0,
+    )
+    .expect("whiteout");
+    let stack = LayerStack::new(vec![top, bottom]);
+    let mut s = spec(&["a"], "/usr/local/bin/");
+    s.chown = Some("app".into());
+    copy(&s, &f.context, &stack, &f.layer).expect("copy");
+    assert_listing(
+        &list(&f.layer),
+        &[
+            "d /usr 755 0:0",
+            "d /usr/local 750 0:0",
+            "d /usr/local/bin 755 1000:1000",
+            "f /usr/local/bin/a 644 1000:1000 \"a\"",
+        ],
+    );
+    // The group file is whited out in the top layer.
+    let layer2 = f.layer.parent().expect("tmp").join("layer2");
+    std::fs::create_dir(&layer2).expect("mkdir");
+    s.chown = Some("app:staff".into());
+    let err = copy(&s, &f.context, &stack, &layer2).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "--chown=app:staff: unable to find group staff: no matching entries in group file"
+    );
 }
 
 mod overlay;
