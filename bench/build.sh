@@ -17,7 +17,8 @@ RUNS=${RUNS:-3}
 cargo build --release --locked >&2
 kiln=$PWD/target/release/kiln
 work=$(mktemp -d /var/tmp/kiln-bench.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+# KEEP=1 leaves the inputs and the store for a look afterwards.
+trap '[ "${KEEP:-0}" = 1 ] || rm -rf "$work"' EXIT
 
 # --- inputs -----------------------------------------------------------------
 rootfs=$work/rootfs

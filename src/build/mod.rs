@@ -31,6 +31,9 @@ use crate::solver::{
 
 pub use export::Export;
 
+/// How many steps run at once at most.
+const MAX_PARALLEL_STEPS: usize = 32;
+
 /// Everything a build needs.
 #[derive(Debug, Clone)]
 pub struct BuildOptions {
@@ -137,6 +140,9 @@ pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, Buil
     };
     let resolver = images::StoreImages::new(&store, opts.pull);
     let plan = dockerfile::lower(&df, &lower_opts, &resolver)?;
+    for w in &plan.warnings {
+        eprintln!("{w}");
+    }
     let base_images = resolver.into_images();
     let cx = ExecContext {
         store: store.clone(),
@@ -197,6 +203,10 @@ fn solve(
     let solver = Solver::new(executor, cache)
         .with_options(SolveOptions {
             no_cache: opts.no_cache,
+            // Steps mostly wait on processes and disks, and BuildKit does
+            // not limit parallelism by default: independent stages must
+            // overlap even on a 2-CPU machine.
+            concurrency: MAX_PARALLEL_STEPS,
             ..SolveOptions::default()
         })
         .with_progress(tx);

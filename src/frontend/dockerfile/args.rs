@@ -31,6 +31,27 @@ pub fn is_proxy_arg(name: &str) -> bool {
     PROXY_ARGS.iter().any(|p| p.eq_ignore_ascii_case(name))
 }
 
+/// Build args that are never "unused": proxies, BuildKit's own
+/// `BUILDKIT_*` settings, `SOURCE_DATE_EPOCH` and the automatic platform
+/// ARGs.
+pub(super) fn is_builtin_arg(name: &str) -> bool {
+    is_proxy_arg(name)
+        || name.starts_with("BUILDKIT_")
+        || matches!(
+            name,
+            "SOURCE_DATE_EPOCH"
+                | "BUILDPLATFORM"
+                | "BUILDOS"
+                | "BUILDARCH"
+                | "BUILDVARIANT"
+                | "TARGETPLATFORM"
+                | "TARGETOS"
+                | "TARGETARCH"
+                | "TARGETVARIANT"
+                | "TARGETSTAGE"
+        )
+}
+
 /// The proxy variables among the build args, as `KEY=value`.
 pub(super) fn proxy_env(opts: &LowerOptions) -> Vec<String> {
     opts.build_args

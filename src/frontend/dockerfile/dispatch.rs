@@ -63,6 +63,7 @@ impl Lowerer<'_> {
             InstructionKind::Arg(arg) => {
                 let mut parts = Vec::new();
                 for def in &arg.definitions {
+                    self.declared.insert(def.name.clone());
                     let value = if let Some(v) = self.opts.build_args.get(&def.name) {
                         Some(v.clone())
                     } else if let Some(default) = &def.default {

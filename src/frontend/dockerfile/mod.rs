@@ -98,6 +98,8 @@ pub struct BuildPlan {
     /// Which vertex made the layer of each new non-empty history entry,
     /// so entries whose step changed nothing can be marked empty.
     pub layer_steps: Vec<LayerStep>,
+    /// Things the user should hear about (unused build args).
+    pub warnings: Vec<String>,
 }
 
 /// A history entry that expects a layer, and the step behind it.
@@ -156,11 +158,25 @@ pub fn lower(
     config.architecture = opts.platform.architecture.clone();
     config.variant = opts.platform.variant.clone();
     config.created = Some(opts.created.clone());
+    let mut warnings = Vec::new();
+    let unused: Vec<&str> = opts
+        .build_args
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !lowerer.declared.contains(*k) && !args::is_builtin_arg(k))
+        .collect();
+    if !unused.is_empty() {
+        warnings.push(format!(
+            "[Warning] One or more build-args [{}] were not consumed",
+            unused.join(" ")
+        ));
+    }
     Ok(BuildPlan {
         graph: lowerer.graph,
         target: state.root,
         config,
         layer_steps: state.layer_steps.clone(),
+        warnings,
     })
 }
 
@@ -181,6 +197,8 @@ struct Lowerer<'a> {
     /// Images resolved so far, by normalized reference.
     images: HashMap<String, ResolvedImage>,
     context: Option<VertexId>,
+    /// ARG names declared globally or in a lowered stage.
+    declared: std::collections::BTreeSet<String>,
 }
 
 impl<'a> Lowerer<'a> {
@@ -225,6 +243,11 @@ impl<'a> Lowerer<'a> {
             in_progress: vec![false; df.stages.len()],
             images: HashMap::new(),
             context: None,
+            declared: df
+                .global_args
+                .iter()
+                .flat_map(|g| g.arg.definitions.iter().map(|d| d.name.clone()))
+                .collect(),
         })
     }
 

@@ -243,6 +243,13 @@ fn args_are_scoped_like_buildkit() {
     );
     let h = history(&p);
     assert_eq!(h[0].0, "ARG TAG=latest");
+    assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+    o.build_args.insert("NOPE".into(), "x".into());
+    let (p, _) = lower_with(src, &o).unwrap();
+    assert_eq!(
+        p.warnings,
+        ["[Warning] One or more build-args [NOPE] were not consumed"]
+    );
     assert_eq!(
         h[3].0,
         "RUN |2 TAG=latest B=from-cli /bin/sh -c echo $TAG $B $TARGETARCH # buildkit"
