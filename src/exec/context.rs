@@ -153,12 +153,11 @@ impl LocalContext {
                         .map_err(err(&dst))?;
                     dirs.push((dst.clone(), e.mtime_ns));
                 }
-                EntryKind::File => {
-                    if std::fs::hard_link(&src, &dst).is_err() {
-                        // Another filesystem: copy instead.
-                        std::fs::copy(&src, &dst).map_err(err(&dst))?;
-                    }
+                // Another filesystem: copy instead.
+                EntryKind::File if std::fs::hard_link(&src, &dst).is_err() => {
+                    std::fs::copy(&src, &dst).map_err(err(&dst))?;
                 }
+                EntryKind::File => {}
                 EntryKind::Symlink => {
                     let target = e.link_target.clone().unwrap_or_default();
                     std::os::unix::fs::symlink(target, &dst).map_err(err(&dst))?;

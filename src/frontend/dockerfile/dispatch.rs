@@ -403,9 +403,9 @@ fn go_duration(ns: u64) -> String {
         return "0s".into();
     }
     if ns < 1_000_000_000 {
-        return if ns % 1_000_000 == 0 {
+        return if ns.is_multiple_of(1_000_000) {
             format!("{}ms", ns / 1_000_000)
-        } else if ns % 1_000 == 0 {
+        } else if ns.is_multiple_of(1_000) {
             format!("{}µs", ns / 1_000)
         } else {
             format!("{ns}ns")

@@ -132,10 +132,8 @@ pub fn parse_mount(
         }
         MountType::Ssh => return Err("ssh mounts are not supported yet".into()),
         _ if m.target.is_empty() => return Err("mount target is required".into()),
-        MountType::Cache => {
-            if m.id.as_deref().is_none_or(str::is_empty) {
-                m.id = Some(m.target.clone());
-            }
+        MountType::Cache if m.id.as_deref().is_none_or(str::is_empty) => {
+            m.id = Some(m.target.clone());
         }
         _ => {}
     }
