@@ -128,6 +128,21 @@ fn config_instructions_reach_the_image_config() {
 }
 
 #[test]
+fn run_uses_user_workdir_and_env_of_the_stage() {
+    let k = Kiln::new();
+    let ctx = k.context(&[]);
+    let df = "FROM busybox\nUSER tester\nWORKDIR /home/tester\nENV A=1\n\
+RUN echo \"$(id -un):$(id -gn) $HOME $PWD $A $0\" > out\n\
+USER root:extra\nRUN id -u >> /home/tester/out; id -g >> /home/tester/out\n";
+    k.build_ok(&ctx, df, "user:1", &[]);
+    assert_eq!(
+        k.sh("user:1", "cat /home/tester/out"),
+        "tester:tester /home/tester /home/tester 1 /bin/sh\n0\n1001\n"
+    );
+    assert_eq!(k.sh("user:1", "stat -c %U /home/tester/out"), "tester\n");
+}
+
+#[test]
 fn entrypoint_resets_the_base_cmd_and_onbuild_triggers_run_in_children() {
     let k = Kiln::new();
     let ctx = k.context(&[]);

@@ -94,6 +94,9 @@ pub fn busybox_rootfs(root: &Path) {
     for d in ["root", "tmp", "home/tester"] {
         std::fs::create_dir_all(root.join(d)).unwrap();
     }
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(root.join("tmp"), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    std::os::unix::fs::chown(root.join("home/tester"), Some(1000), Some(1000)).unwrap();
 }
 
 impl Kiln {
