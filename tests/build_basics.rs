@@ -272,7 +272,8 @@ COPY --exclude=*.log src /copied/\n\
 COPY --parents src/sub/b.txt /parents/\n\
 COPY *.txt /glob/\n\
 ADD bundle.tgz /unpacked/\n\
-ADD --chmod=755 one.txt /added\n";
+ADD --chmod=755 one.txt /added\n\
+COPY --link keep /linked/\n";
     k.build_ok(&ctx, df, "copy:1", &[]);
     assert_eq!(
         k.sh("copy:1", "stat -c '%U:%G %a' /owned"),
@@ -286,6 +287,7 @@ ADD --chmod=755 one.txt /added\n";
     assert_eq!(k.sh("copy:1", "ls /glob"), "one.txt\n");
     assert_eq!(k.sh("copy:1", "cat /unpacked/a.txt"), "a");
     assert_eq!(k.sh("copy:1", "stat -c %a /added"), "755\n");
+    assert_eq!(k.sh("copy:1", "cat /linked/x.txt"), "x");
     // Context files are owned by root whatever their owner on the host.
     assert_eq!(k.sh("copy:1", "stat -c %u:%g /copied/a.txt"), "0:0\n");
 }
@@ -436,4 +438,61 @@ fn dockerfile_and_context_from_stdin_or_elsewhere() {
         .fails()
         .to_string();
     assert!(err.contains("only linux/amd64 is supported"), "{err}");
+}
+
+/// Serves `body` to every request on a local port; returns the URL base.
+fn serve(body: &'static [u8]) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = s.write_all(head.as_bytes());
+            let _ = s.write_all(body);
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[test]
+fn add_downloads_urls_and_checks_checksums() {
+    let k = Kiln::new();
+    let base = serve(b"downloaded\n");
+    let ctx = k.context(&[]);
+    let sum = "sha256:0d9dbb7d1c8ddcf1e13b1cc2ca8fd1c8e1fc04ba0e1d0a55bf5c6d6dfb37f5ab";
+    let df = format!("FROM busybox\nADD {base}/file.txt /dl/\n");
+    k.build_ok(&ctx, &df, "add:1", &[]);
+    assert_eq!(k.sh("add:1", "cat /dl/file.txt"), "downloaded\n");
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        format!("FROM busybox\nADD --checksum={sum} {base}/file.txt /dl/\n"),
+    )
+    .unwrap();
+    let err = k.build(&ctx, &["--no-cache"]).fails().to_string();
+    assert!(
+        err.contains("Dockerfile:2:") && err.contains("digest mismatch"),
+        "{err}"
+    );
+}
+
+#[test]
+fn run_needs_the_image_in_the_store() {
+    let k = Kiln::new();
+    let err = k.run("missing:1", &["true"]).fails().to_string();
+    assert!(
+        err.contains("Unable to find image 'missing:1' locally")
+            && err.contains("pulling is not supported"),
+        "{err}"
+    );
+    let ctx = k.context(&[]);
+    std::fs::write(ctx.join("Dockerfile"), "FROM busybox\n").unwrap();
+    let err = k.build(&ctx, &["--pull"]).fails().to_string();
+    assert!(err.contains("--pull is not supported yet"), "{err}");
 }

@@ -63,6 +63,22 @@ pub fn run(cx: &ExecContext, op: &FileOp, inputs: &[Artifact]) -> Result<super::
         .map_err(|e| ExecError::with_context("storing the new layer", e))
 }
 
+/// An error and its causes, `: `-separated (the copy's errors keep the
+/// cause, e.g. the HTTP client's, in `source()`).
+pub(super) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let text = c.to_string();
+        if !s.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
+        cur = c.source();
+    }
+    s
+}
+
 /// The root filesystem of input `i`.
 pub(super) fn input_rootfs(inputs: &[Artifact], i: usize) -> Result<super::Rootfs, ExecError> {
     match inputs.get(i) {
@@ -143,7 +159,7 @@ fn copy_files(
         keep_git_dir: c.keep_git_dir,
         unpack: c.unpack,
     };
-    copy::copy(&spec, &root, view, out).map_err(|e| ExecError::msg(e.to_string()))?;
+    copy::copy(&spec, &root, view, out).map_err(|e| ExecError::msg(error_chain(&e)))?;
     Ok(())
 }
 
