@@ -6,6 +6,7 @@
 
 pub mod digest;
 pub mod reference;
+pub mod registry;
 
 pub use digest::{Digest, DigestError};
 pub use reference::{ImageRef, ReferenceError};
