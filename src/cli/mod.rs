@@ -5,6 +5,8 @@
 //! lives in its own file.
 
 mod debug;
+mod login;
+mod logout;
 mod root;
 
 use clap::{Parser, Subcommand};
@@ -25,6 +27,11 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub debug: bool,
 
+    /// Speak plain HTTP to this registry (repeatable); loopback registries
+    /// always are. Also read from `"insecure-registries"` in <root>/config.json.
+    #[arg(long = "insecure-registry", global = true, value_name = "HOST")]
+    pub insecure_registry: Vec<String>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -35,6 +42,10 @@ pub enum Command {
     /// Developer tools: inspect what kiln makes of its input.
     #[command(subcommand)]
     Debug(debug::DebugCommand),
+    /// Log in to a registry (credentials kept in <root>/auth.json, mode 0600).
+    Login(login::LoginArgs),
+    /// Log out from a registry.
+    Logout(logout::LogoutArgs),
 }
 
 /// Runs the CLI and returns the process exit code.
@@ -44,6 +55,8 @@ pub fn main() -> i32 {
     let root = cli.root.clone().unwrap_or_else(default_root);
     let result = match cli.command {
         Command::Debug(cmd) => debug::run(cmd, &root),
+        Command::Login(args) => login::run(args, &root, &cli.insecure_registry),
+        Command::Logout(args) => logout::run(args, &root),
     };
     match result {
         Ok(code) => code,

@@ -48,14 +48,51 @@ impl Default for ClientOptions {
 }
 
 impl ClientOptions {
-    /// What the CLI uses: `<root>/auth.json`, then docker's config.
-    pub fn for_root(root: &Path, insecure_hosts: Vec<String>) -> ClientOptions {
-        ClientOptions {
+    /// What the CLI uses: credentials from `<root>/auth.json`, then
+    /// docker's config; insecure hosts from the flags plus the
+    /// `"insecure-registries"` list of `<root>/config.json` (docker's
+    /// daemon.json key).
+    pub fn for_root(
+        root: &Path,
+        mut insecure_hosts: Vec<String>,
+    ) -> Result<ClientOptions, RegistryError> {
+        insecure_hosts.extend(insecure_registries_in(&root.join(CONFIG_FILE))?);
+        Ok(ClientOptions {
             insecure_hosts,
             login_file: Some(LoginFile::in_root(root)),
             docker_config: credentials::docker_config_path(),
             ..ClientOptions::default()
-        }
+        })
+    }
+}
+
+/// kiln's settings file in the root; only `insecure-registries` is read here.
+pub const CONFIG_FILE: &str = "config.json";
+
+/// The `"insecure-registries": [...]` list of a settings file (missing
+/// file: none).
+fn insecure_registries_in(path: &Path) -> Result<Vec<String>, RegistryError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(RegistryError::io(format!("reading {}", path.display()), e)),
+    };
+    let bad = |reason: String| RegistryError::Settings {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+    match v.get("insecure-registries") {
+        None => Ok(Vec::new()),
+        Some(serde_json::Value::Array(items)) => items
+            .iter()
+            .map(|i| {
+                i.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| bad("\"insecure-registries\" must hold strings".into()))
+            })
+            .collect(),
+        Some(_) => Err(bad("\"insecure-registries\" must be a list of hosts".into())),
     }
 }
 
@@ -327,5 +364,31 @@ impl RegistryClient {
 
     pub(crate) fn blob_url(&self, repository: &str, digest: &Digest) -> String {
         format!("{}{repository}/blobs/{digest}", self.endpoint().v2_url())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn insecure_registries_come_from_flags_and_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = ClientOptions::for_root(dir.path(), vec!["a:1".into()]).unwrap();
+        assert_eq!(opts.insecure_hosts, ["a:1"]);
+        std::fs::write(
+            dir.path().join(CONFIG_FILE),
+            r#"{"insecure-registries":["b.lan:5000"],"other":1}"#,
+        )
+        .unwrap();
+        let opts = ClientOptions::for_root(dir.path(), vec!["a:1".into()]).unwrap();
+        assert_eq!(opts.insecure_hosts, ["a:1", "b.lan:5000"]);
+        std::fs::write(
+            dir.path().join(CONFIG_FILE),
+            r#"{"insecure-registries":"x"}"#,
+        )
+        .unwrap();
+        let e = ClientOptions::for_root(dir.path(), vec![]).unwrap_err();
+        assert!(e.to_string().contains("must be a list of hosts"), "{e}");
     }
 }

@@ -151,6 +151,11 @@ pub enum RegistryError {
     },
     #[error(transparent)]
     Credentials(#[from] CredentialError),
+    #[error("invalid settings file {path}: {reason}")]
+    Settings {
+        path: std::path::PathBuf,
+        reason: String,
+    },
 }
 
 impl RegistryError {
