@@ -8,3 +8,4 @@
 pub mod cli;
 pub mod image;
 pub mod parser;
+pub mod transfer;
