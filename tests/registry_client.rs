@@ -626,3 +626,33 @@ fn uploads_replay_from_a_seekable_source() {
     assert_eq!(last, 150_000);
     assert_eq!(pull(&c, "kiln/seek", &d, None), data);
 }
+
+#[test]
+fn too_many_requests_is_retried() {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let h = hits.clone();
+    let stub = StubServer::start(move |_| {
+        if h.fetch_add(1, Ordering::SeqCst) == 0 {
+            Reply::new(429, "slow down").header("Retry-After", "0")
+        } else {
+            Reply::new(200, "{}")
+        }
+    });
+    let c = client(&stub.host(), None);
+    c.ping().unwrap();
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn one_client_serves_parallel_downloads() {
+    let reg = TestRegistry::start();
+    let c = client(&reg.host(), None);
+    let blobs: Vec<Vec<u8>> = (0..4).map(|i| random_bytes(20 + i, 120_000)).collect();
+    let digests: Vec<Digest> = blobs.iter().map(|b| push(&c, "kiln/par", b)).collect();
+    std::thread::scope(|s| {
+        for (b, d) in blobs.iter().zip(&digests) {
+            let c = &c;
+            s.spawn(move || assert_eq!(&pull(c, "kiln/par", d, Some(b.len() as u64)), b));
+        }
+    });
+}
