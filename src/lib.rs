@@ -5,6 +5,7 @@
 //! each op inside the bundled `runtime`, and `image` writes and reads the
 //! results in OCI formats. See `ARCHITECTURE.md` for the map and invariants.
 
+pub mod cache;
 pub mod cli;
 pub mod image;
 pub mod parser;

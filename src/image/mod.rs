@@ -5,8 +5,11 @@
 //! codecs the store, the registry client and the exporters share.
 
 pub mod digest;
+pub mod layer;
+pub mod oci;
 pub mod reference;
 pub mod registry;
+pub mod timestamp;
 
 pub use digest::{Digest, DigestError};
 pub use reference::{ImageRef, ReferenceError};

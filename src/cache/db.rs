@@ -1,0 +1,168 @@
+//! The store's metadata database: SQLite in WAL mode at `<root>/kiln.db`.
+//!
+//! Why SQLite: many kiln processes share one store with no daemon; SQLite
+//! gives them atomic multi-row transactions and a cross-process write lock
+//! (readers never block in WAL mode), and survives SIGKILL at any point.
+//! Every write uses `BEGIN IMMEDIATE` so two writers queue on the lock
+//! (up to `busy_timeout`) instead of failing when upgrading a read lock.
+//! `synchronous=FULL`: a committed image survives power loss too.
+//!
+//! The schema version is `PRAGMA user_version`; [`MIGRATIONS`] holds one
+//! SQL batch per version, applied in order inside one transaction.
+
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use std::path::Path;
+use std::time::Duration;
+
+/// How long a writer waits for another process's transaction.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Schema migrations; index `i` brings the schema from version `i` to `i+1`.
+///
+/// Tables (v1):
+/// - `blobs`: every file in `blobs/sha256/`. The row is committed *before*
+///   the file is renamed into place, so GC may treat a file without a row
+///   as garbage; a row whose file is missing just means "not present".
+/// - `layers`: a diff ID and its uncompressed tar size; `canonical=1` when
+///   kiln's own tar of the snapshot reproduces the diff ID (layers kiln
+///   made), so that tar can be regenerated at any time.
+/// - `layer_blobs`: compressed (or not) blobs known to hold a layer.
+/// - `snapshots`: unpacked layers in `snapshots/<chain-id-hex>/`, with the
+///   parent chain ID and content size. Same row-before-rename rule.
+/// - `images`: keyed by config digest (docker's image ID), with the
+///   manifest digest, creation time and size; `image_layers` lists each
+///   image's layers bottom to top.
+/// - `names` (tagged references → image) and `repo_digests`
+///   (`repo@sha256:…` → image).
+/// - `leases` and `lease_refs`: resources held by live processes (a build,
+///   a running container, an import in progress), which GC keeps.
+pub const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE blobs (
+    digest TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    added INTEGER NOT NULL
+);
+CREATE TABLE layers (
+    diff_id TEXT PRIMARY KEY,
+    tar_size INTEGER,
+    canonical INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE layer_blobs (
+    diff_id TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    media_type TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    PRIMARY KEY (diff_id, digest)
+);
+CREATE INDEX layer_blobs_digest ON layer_blobs (digest);
+CREATE TABLE snapshots (
+    chain_id TEXT PRIMARY KEY,
+    diff_id TEXT NOT NULL,
+    parent TEXT,
+    size INTEGER NOT NULL,
+    added INTEGER NOT NULL
+);
+CREATE TABLE images (
+    id TEXT PRIMARY KEY,
+    manifest_digest TEXT NOT NULL,
+    manifest_media_type TEXT NOT NULL,
+    created TEXT,
+    size INTEGER NOT NULL,
+    added INTEGER NOT NULL
+);
+CREATE TABLE image_layers (
+    image_id TEXT NOT NULL REFERENCES images (id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    diff_id TEXT NOT NULL,
+    chain_id TEXT NOT NULL,
+    PRIMARY KEY (image_id, position)
+);
+CREATE INDEX image_layers_chain ON image_layers (chain_id);
+CREATE TABLE names (
+    name TEXT PRIMARY KEY,
+    image_id TEXT NOT NULL REFERENCES images (id) ON DELETE CASCADE,
+    added INTEGER NOT NULL
+);
+CREATE INDEX names_image ON names (image_id);
+CREATE TABLE repo_digests (
+    name TEXT PRIMARY KEY,
+    image_id TEXT NOT NULL REFERENCES images (id) ON DELETE CASCADE
+);
+CREATE TABLE leases (
+    id TEXT PRIMARY KEY,
+    pid INTEGER NOT NULL,
+    pid_start INTEGER NOT NULL,
+    label TEXT NOT NULL,
+    added INTEGER NOT NULL
+);
+CREATE TABLE lease_refs (
+    lease_id TEXT NOT NULL REFERENCES leases (id) ON DELETE CASCADE,
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    PRIMARY KEY (lease_id, kind, key)
+);
+CREATE INDEX lease_refs_key ON lease_refs (kind, key);
+"#];
+
+/// Opens (creating and migrating) the database at `path`.
+pub fn open(path: &Path) -> rusqlite::Result<Connection> {
+    let mut conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // journal_mode needs the write lock the first time; busy_timeout above
+    // makes concurrent first opens wait rather than fail.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    migrate(&mut conn)?;
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let version: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version >= MIGRATIONS.len() {
+        return Ok(());
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // Re-read under the write lock: another process may have migrated.
+    let version: usize = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i + 1)?;
+    }
+    tx.commit()
+}
+
+/// Seconds since the epoch, for `added` columns.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrates_once_and_reopens() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("kiln.db");
+        let c = open(&p).unwrap();
+        let v: usize = c
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, MIGRATIONS.len());
+        let mode: String = c
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        drop(c);
+        open(&p).unwrap();
+    }
+}

@@ -1,0 +1,252 @@
+//! kiln's local store: content-addressed blobs, unpacked layer snapshots
+//! and the metadata database, under the global `--root`.
+//!
+//! Layout:
+//! ```text
+//! <root>/kiln.db                     SQLite metadata (see db.rs)
+//! <root>/blobs/sha256/<hex>          blobs: manifests, configs, layer tars
+//! <root>/snapshots/<chain-id-hex>/   unpacked layers, overlay upper format
+//! <root>/tmp/<pid>-<start>-<nonce>/  per-process scratch (see scratch.rs)
+//! ```
+//!
+//! **Invariant: nothing is visible before it is complete.** Blobs and
+//! snapshots are written in the writer's scratch dir, verified, fsynced and
+//! `rename(2)`d into place; an image name is recorded, in one transaction,
+//! only after every blob and snapshot it needs is in place.
+//!
+//! **Invariant: a row precedes its file.** The `blobs`/`snapshots` row is
+//! committed (with a lease on it) before the file is renamed into place,
+//! and GC deletes rows and renames files away inside one write
+//! transaction. So GC, holding the write lock, may delete any file that
+//! has no row, and never deletes what another process is about to use.
+//!
+//! Concurrency: any number of kiln processes may use a store at once.
+//! SQLite serializes writers (`BEGIN IMMEDIATE`, WAL, busy timeout);
+//! files are only ever created by rename (first rename wins for snapshots,
+//! identical content for blobs). Crash safety: a killed process leaves
+//! only its scratch dir (removed by the next process once the owner is
+//! dead) and rows held by its lease (dropped as stale, then collected).
+
+mod content;
+mod db;
+mod gc;
+mod images;
+mod lease;
+pub mod scratch;
+mod snapshot;
+
+pub use content::BlobInfo;
+pub use gc::GcReport;
+pub use images::{Image, ImageSummary, RemoveEvent};
+pub use lease::Lease;
+pub use snapshot::LayerInfo;
+
+use crate::image::digest::{Digest, DigestError};
+use crate::image::layer::diff::DiffError;
+use crate::image::layer::extract::ExtractError;
+use crate::image::reference::ReferenceError;
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+use scratch::{ProcessId, Scratch};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+
+/// Everything that can go wrong in the store. Messages name the blob,
+/// layer or image concerned.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{path}: {op}: {source}")]
+    Io {
+        path: PathBuf,
+        op: &'static str,
+        #[source]
+        source: io::Error,
+    },
+    #[error("store database: {0}")]
+    Db(#[from] rusqlite::Error),
+    #[error("{what}: digest mismatch: expected {expected}, got {actual}")]
+    DigestMismatch {
+        what: String,
+        expected: Digest,
+        actual: Digest,
+    },
+    #[error("{what}: size mismatch: expected {expected} bytes, got {actual}")]
+    SizeMismatch {
+        what: String,
+        expected: u64,
+        actual: u64,
+    },
+    #[error("blob {0} not found in the store")]
+    BlobNotFound(Digest),
+    #[error("no such image: {0}")]
+    ImageNotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("layer {layer}: {source}")]
+    Extract {
+        layer: String,
+        #[source]
+        source: ExtractError,
+    },
+    #[error("layer {layer}: {source}")]
+    Diff {
+        layer: String,
+        #[source]
+        source: DiffError,
+    },
+    #[error("{what} {digest}: unsupported media type {media_type:?}")]
+    UnsupportedMediaType {
+        what: &'static str,
+        digest: Digest,
+        media_type: String,
+    },
+    #[error("{what} {digest}: {reason}")]
+    Invalid {
+        what: &'static str,
+        digest: Digest,
+        reason: String,
+    },
+    #[error(transparent)]
+    Reference(#[from] ReferenceError),
+    #[error(transparent)]
+    Digest(#[from] DigestError),
+}
+
+/// Shorthand for this module's results.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+pub(crate) fn io_err(path: &Path, op: &'static str) -> impl FnOnce(io::Error) -> StoreError {
+    let path = path.to_path_buf();
+    move |source| StoreError::Io { path, op, source }
+}
+
+/// A handle on the store at one root. Cheap to keep for a process's
+/// lifetime; `Send + Sync`, so threads may share it.
+pub struct Store {
+    root: PathBuf,
+    db: Mutex<Connection>,
+    scratch: OnceLock<Scratch>,
+    /// This process's lease, created on first write (so read-only commands
+    /// like `kiln images` never write).
+    own_lease: Mutex<Option<String>>,
+    me: ProcessId,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `root`, removes scratch
+    /// dirs of dead processes and, if a dead process left a lease behind,
+    /// collects what only that lease held.
+    pub fn open(root: &Path) -> Result<Store> {
+        for dir in ["blobs/sha256", "snapshots", "tmp"] {
+            let p = root.join(dir);
+            std::fs::create_dir_all(&p).map_err(io_err(&p, "creating store directory"))?;
+        }
+        let db = db::open(&root.join("kiln.db"))?;
+        let store = Store {
+            root: root.to_path_buf(),
+            db: Mutex::new(db),
+            scratch: OnceLock::new(),
+            own_lease: Mutex::new(None),
+            me: ProcessId::current(),
+        };
+        let tmp = root.join("tmp");
+        scratch::clean_dead(&tmp).map_err(io_err(&tmp, "cleaning dead scratch dirs"))?;
+        if store.drop_stale_leases()? > 0 {
+            store.gc()?;
+        }
+        Ok(store)
+    }
+
+    /// The store's root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where a blob's file lives (it may not exist).
+    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.root.join("blobs/sha256").join(digest.hex())
+    }
+
+    /// Where a snapshot's directory lives (it may not exist).
+    pub fn snapshot_path(&self, chain_id: &Digest) -> PathBuf {
+        self.root.join("snapshots").join(chain_id.hex())
+    }
+
+    /// A fresh path in this process's scratch dir, on the store's
+    /// filesystem: the build puts overlay upper/work dirs here so that
+    /// [`Store::add_layer_from_dir`] can rename them into the store.
+    pub fn scratch_path(&self, what: &str) -> Result<PathBuf> {
+        Ok(self.scratch()?.path(what))
+    }
+
+    fn scratch(&self) -> Result<&Scratch> {
+        if let Some(s) = self.scratch.get() {
+            return Ok(s);
+        }
+        let tmp = self.root.join("tmp");
+        let s = Scratch::create(&tmp).map_err(io_err(&tmp, "creating scratch dir"))?;
+        // A racing thread may have set one first; ours is then dropped
+        // (and removed) and theirs used.
+        let _ = self.scratch.set(s);
+        self.scratch
+            .get()
+            .ok_or_else(|| StoreError::Conflict("scratch dir vanished".into()))
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves the connection usable
+        // (rusqlite rolls back unfinished transactions on drop).
+        self.db.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` in an IMMEDIATE (write-locked) transaction and commits.
+    fn write<T>(&self, f: impl FnOnce(&Transaction) -> Result<T>) -> Result<T> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Runs `f` in a read transaction (a consistent snapshot in WAL mode).
+    fn read<T>(&self, f: impl FnOnce(&Transaction) -> Result<T>) -> Result<T> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+        f(&tx)
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        let lease = self
+            .own_lease
+            .get_mut()
+            .map(|l| l.take())
+            .unwrap_or_else(|p| p.into_inner().take());
+        if let Some(id) = lease {
+            // What only this process held (e.g. a failed pull) is garbage now.
+            let held = self.release_lease_id(&id).unwrap_or(0);
+            if held > 0 {
+                if let Err(e) = self.gc() {
+                    tracing::warn!("collecting after releasing lease {id}: {e}");
+                }
+            }
+        }
+    }
+}
+
+/// Parses a digest stored in the database (written by us, so a failure
+/// means a corrupt database).
+fn stored_digest(s: String) -> Result<Digest> {
+    Ok(s.parse()?)
+}
+
+/// fsyncs a directory so that a rename into it is durable.
+fn sync_dir(dir: &Path) -> Result<()> {
+    std::fs::File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(io_err(dir, "syncing directory"))
+}
+
+#[cfg(test)]
+mod tests;

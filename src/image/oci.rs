@@ -1,0 +1,264 @@
+//! OCI image-spec and Docker image formats: descriptors, manifests, indexes
+//! and image configs, as serde types.
+//!
+//! kiln's own types rather than `oci-spec`'s because the store must keep
+//! fields it does not know (Docker's `Healthcheck`, `OnBuild`, `Shell`,
+//! vendor extensions) when it reads a config and writes it back: an image
+//! ID is the digest of the config bytes, so losing a field changes the
+//! image. Every struct carries an `extra` map for that (serde `flatten`).
+//! Maps are `BTreeMap` so that a config kiln writes serializes the same way
+//! every time (stable digests).
+
+use super::digest::Digest;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Unknown JSON members kept verbatim.
+pub type Extra = BTreeMap<String, serde_json::Value>;
+
+/// Media types kiln reads and writes.
+pub mod media {
+    pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+    pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+    pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+    pub const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
+    pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+    pub const OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
+    pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+    pub const DOCKER_MANIFEST_LIST: &str =
+        "application/vnd.docker.distribution.manifest.list.v2+json";
+    pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+    pub const DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar";
+    pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+    /// Docker's foreign (Windows) layers are accepted as plain gzip tars.
+    pub const DOCKER_LAYER_FOREIGN_GZIP: &str =
+        "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
+
+    /// Whether `mt` names an image manifest (OCI or Docker schema 2).
+    pub fn is_manifest(mt: &str) -> bool {
+        mt == OCI_MANIFEST || mt == DOCKER_MANIFEST
+    }
+
+    /// Whether `mt` names a multi-platform index (OCI or Docker list).
+    pub fn is_index(mt: &str) -> bool {
+        mt == OCI_INDEX || mt == DOCKER_MANIFEST_LIST
+    }
+
+    /// Whether `mt` names an image config kiln understands.
+    pub fn is_config(mt: &str) -> bool {
+        mt == OCI_CONFIG || mt == DOCKER_CONFIG
+    }
+
+    /// Whether `mt` names a layer tar kiln can unpack (any compression).
+    pub fn is_layer(mt: &str) -> bool {
+        matches!(
+            mt,
+            OCI_LAYER
+                | OCI_LAYER_GZIP
+                | OCI_LAYER_ZSTD
+                | DOCKER_LAYER
+                | DOCKER_LAYER_GZIP
+                | DOCKER_LAYER_FOREIGN_GZIP
+                | "application/vnd.oci.image.layer.nondistributable.v1.tar"
+                | "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
+                | "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd"
+        )
+    }
+}
+
+/// A content descriptor: what a manifest says about a blob.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Descriptor {
+    #[serde(rename = "mediaType")]
+    pub media_type: String,
+    pub digest: Digest,
+    pub size: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<Platform>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl Descriptor {
+    /// A descriptor with only the three required fields.
+    pub fn new(media_type: &str, digest: Digest, size: u64) -> Descriptor {
+        Descriptor {
+            media_type: media_type.to_string(),
+            digest,
+            size,
+            annotations: None,
+            platform: None,
+            extra: Extra::new(),
+        }
+    }
+}
+
+/// The platform an index entry is for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Platform {
+    pub architecture: String,
+    pub os: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// An image manifest (OCI image-spec `manifest.md`, or Docker schema 2,
+/// which has the same shape).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    #[serde(rename = "schemaVersion")]
+    pub schema_version: u32,
+    #[serde(rename = "mediaType", default, skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
+    pub config: Descriptor,
+    pub layers: Vec<Descriptor>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<BTreeMap<String, String>>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// An image index (OCI) or manifest list (Docker).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Index {
+    #[serde(rename = "schemaVersion")]
+    pub schema_version: u32,
+    #[serde(rename = "mediaType", default, skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
+    pub manifests: Vec<Descriptor>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<BTreeMap<String, String>>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// An image config (OCI image-spec `config.md`, plus Docker's fields).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ImageConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    #[serde(default)]
+    pub architecture: String,
+    #[serde(default)]
+    pub os: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<ContainerConfig>,
+    pub rootfs: RootFs,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<History>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// The runtime defaults of an image (`config` in the image config).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ContainerConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// `{"80/tcp": {}}`: Docker encodes a set as a map to empty objects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exposed_ports: Option<BTreeMap<String, serde_json::Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entrypoint: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cmd: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volumes: Option<BTreeMap<String, serde_json::Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub working_dir: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_signal: Option<String>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// The layer list of an image config: diff IDs bottom to top.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RootFs {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub diff_ids: Vec<Digest>,
+}
+
+impl Default for RootFs {
+    fn default() -> Self {
+        RootFs {
+            kind: "layers".to_string(),
+            diff_ids: Vec::new(),
+        }
+    }
+}
+
+/// One step of an image's history; `empty_layer` steps made no layer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub empty_layer: bool,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// The OCI architecture name of the machine kiln runs on (Go's GOARCH
+/// spelling, which OCI adopted).
+pub fn host_architecture() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "powerpc64" => "ppc64le",
+        "loongarch64" => "loong64",
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_round_trips_unknown_fields() {
+        let text = r#"{"architecture":"amd64","os":"linux","config":{"Cmd":["sh"],"Healthcheck":{"Test":["NONE"]},"ArgsEscaped":true},"rootfs":{"type":"layers","diff_ids":[]},"moby.buildkit.buildinfo.v1":"x"}"#;
+        let c: ImageConfig = serde_json::from_str(text).unwrap();
+        let back = serde_json::to_value(&c).unwrap();
+        assert_eq!(back["config"]["Healthcheck"]["Test"][0], "NONE");
+        assert_eq!(back["config"]["ArgsEscaped"], true);
+        assert_eq!(back["moby.buildkit.buildinfo.v1"], "x");
+        assert_eq!(back["config"]["Cmd"][0], "sh");
+    }
+
+    #[test]
+    fn manifest_parses_docker_schema2() {
+        let d = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        let text = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{}","config":{{"mediaType":"{}","digest":"{d}","size":1}},"layers":[{{"mediaType":"{}","digest":"{d}","size":2}}]}}"#,
+            media::DOCKER_MANIFEST,
+            media::DOCKER_CONFIG,
+            media::DOCKER_LAYER_GZIP
+        );
+        let m: Manifest = serde_json::from_str(&text).unwrap();
+        assert_eq!(m.layers[0].size, 2);
+        assert!(media::is_layer(&m.layers[0].media_type));
+        assert!(media::is_config(&m.config.media_type));
+    }
+}
