@@ -7,6 +7,8 @@
 mod debug;
 mod login;
 mod logout;
+mod pull;
+mod push;
 mod root;
 
 use clap::{Parser, Subcommand};
@@ -46,6 +48,10 @@ pub enum Command {
     Login(login::LoginArgs),
     /// Log out from a registry.
     Logout(logout::LogoutArgs),
+    /// Download an image from a registry.
+    Pull(pull::PullArgs),
+    /// Upload an image to a registry.
+    Push(push::PushArgs),
 }
 
 /// Runs the CLI and returns the process exit code.
@@ -57,6 +63,8 @@ pub fn main() -> i32 {
         Command::Debug(cmd) => debug::run(cmd, &root),
         Command::Login(args) => login::run(args, &root, &cli.insecure_registry),
         Command::Logout(args) => logout::run(args, &root),
+        Command::Pull(args) => pull::run(args, &root, &cli.insecure_registry),
+        Command::Push(args) => push::run(args, &root, &cli.insecure_registry),
     };
     match result {
         Ok(code) => code,

@@ -51,10 +51,10 @@ pub fn pull(
     let repo = image.repository();
     let reference = image.registry_reference();
     let name = familiar(image);
+    // Docker names the repository path here, without the registry.
     progress.println(&format!(
-        "{}: Pulling from {}",
-        image.tag().unwrap_or(&reference),
-        image.familiar_name()
+        "{}: Pulling from {repo}",
+        image.tag().unwrap_or(&reference)
     ));
     let resolved = client.resolve_manifest(repo, &reference, platform)?;
     let reference_digest = resolved.reference_digest().clone();
