@@ -31,7 +31,8 @@ pub fn run(args: PullArgs, root: &Path, insecure: &[String]) -> Result<i32, CliE
         println!("Using default tag: latest");
     }
     let store = Store::open(root).map_err(CliError::from_display)?;
-    let options = ClientOptions::for_root(root, insecure.to_vec()).map_err(CliError::from_display)?;
+    let options =
+        ClientOptions::for_root(root, insecure.to_vec()).map_err(CliError::from_display)?;
     let client = RegistryClient::new(image.registry(), &options).map_err(CliError::from_display)?;
     transfer::pull(&store, &client, &image, &platform, &Progress::for_stdout())
         .map_err(|e| CliError(format!("pulling {image}: {e}")))?;

@@ -30,7 +30,8 @@ pub enum PushCompression {
 pub fn run(args: PushArgs, root: &Path, insecure: &[String]) -> Result<i32, CliError> {
     let image = ImageRef::parse(&args.image).map_err(CliError::from_display)?;
     let store = Store::open(root).map_err(CliError::from_display)?;
-    let options = ClientOptions::for_root(root, insecure.to_vec()).map_err(CliError::from_display)?;
+    let options =
+        ClientOptions::for_root(root, insecure.to_vec()).map_err(CliError::from_display)?;
     let client = RegistryClient::new(image.registry(), &options).map_err(CliError::from_display)?;
     let push_options = PushOptions {
         compression: args.compression.map(|c| match c {
@@ -38,7 +39,13 @@ pub fn run(args: PushArgs, root: &Path, insecure: &[String]) -> Result<i32, CliE
             PushCompression::Zstd => Compression::Zstd,
         }),
     };
-    transfer::push(&store, &client, &image, &push_options, &Progress::for_stdout())
-        .map_err(|e| CliError(format!("pushing {image}: {e}")))?;
+    transfer::push(
+        &store,
+        &client,
+        &image,
+        &push_options,
+        &Progress::for_stdout(),
+    )
+    .map_err(|e| CliError(format!("pushing {image}: {e}")))?;
     Ok(0)
 }

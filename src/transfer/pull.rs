@@ -59,12 +59,11 @@ pub fn pull(
     let resolved = client.resolve_manifest(repo, &reference, platform)?;
     let reference_digest = resolved.reference_digest().clone();
     let manifest_bytes = &resolved.image.bytes;
-    let manifest: Manifest = serde_json::from_slice(manifest_bytes).map_err(|e| {
-        TransferError::BadImage {
+    let manifest: Manifest =
+        serde_json::from_slice(manifest_bytes).map_err(|e| TransferError::BadImage {
             image: name.clone(),
             reason: format!("manifest {}: {e}", resolved.image.digest),
-        }
-    })?;
+        })?;
     let names: Vec<ImageRef> = image.tag().map(|t| image.with_tag(t)).into_iter().collect();
     let repo_digests = vec![image.with_digest(reference_digest.clone())];
 
@@ -117,12 +116,17 @@ pub fn pull(
         .map(|c| store.snapshot_path(c).is_dir() && store.layer_info(c).is_ok())
         .collect();
     for (i, item) in items.iter().enumerate() {
-        item.status(if present[i] { "Already exists" } else { "Pulling fs layer" });
+        item.status(if present[i] {
+            "Already exists"
+        } else {
+            "Pulling fs layer"
+        });
     }
 
     let next = AtomicUsize::new(0);
     let cancel = AtomicBool::new(false);
-    let mut finished: Vec<Option<Result<(), TransferError>>> = (0..layers.len()).map(|_| None).collect();
+    let mut finished: Vec<Option<Result<(), TransferError>>> =
+        (0..layers.len()).map(|_| None).collect();
     let mut ingested: Vec<Digest> = Vec::new();
     let unpack_result = std::thread::scope(|s| -> Result<(), TransferError> {
         let (tx, rx) = mpsc::channel::<(usize, Result<(), TransferError>)>();
@@ -151,7 +155,9 @@ pub fn pull(
         for (i, r) in rx {
             finished[i] = Some(r);
             while next_unpack < layers.len() {
-                let Some(r) = finished[next_unpack].take() else { break };
+                let Some(r) = finished[next_unpack].take() else {
+                    break;
+                };
                 if let Err(e) = r {
                     cancel.store(true, Ordering::SeqCst);
                     return Err(e);
@@ -219,7 +225,10 @@ fn fetch_small(
     if !media::is_config(&desc.media_type) {
         return Err(TransferError::BadImage {
             image: familiar(image),
-            reason: format!("{what} {} has media type {:?}", desc.digest, desc.media_type),
+            reason: format!(
+                "{what} {} has media type {:?}",
+                desc.digest, desc.media_type
+            ),
         });
     }
     let mut bytes = Vec::with_capacity(desc.size as usize);
@@ -248,9 +257,9 @@ fn download_layer(
         item.status("Download complete");
         return Ok(());
     }
-    let mut partial = ingest
-        .acquire(&desc.digest)
-        .map_err(|e| TransferError::io(format!("opening partial download of {}", desc.digest), e))?;
+    let mut partial = ingest.acquire(&desc.digest).map_err(|e| {
+        TransferError::io(format!("opening partial download of {}", desc.digest), e)
+    })?;
     // Another process may have finished this blob while we waited.
     if store.has_blob(&desc.digest) {
         item.status("Download complete");

@@ -47,7 +47,12 @@ impl BlobSources {
 
     /// Another repository of `registry` known to hold `digest`, other
     /// than `repository`.
-    pub fn mount_source(&self, digest: &Digest, registry: &str, repository: &str) -> Option<String> {
+    pub fn mount_source(
+        &self,
+        digest: &Digest,
+        registry: &str,
+        repository: &str,
+    ) -> Option<String> {
         let prefix = format!("{registry}/");
         self.repositories(digest)
             .into_iter()
