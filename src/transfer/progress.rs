@@ -13,7 +13,9 @@ pub struct Progress {
 }
 
 enum Inner {
-    Bars(MultiProgress),
+    /// The flag is set once every bar is finished: later lines go below
+    /// the bars instead of above them.
+    Bars(MultiProgress, std::sync::atomic::AtomicBool),
     Lines(Mutex<std::io::Stdout>),
     Silent,
 }
@@ -23,9 +25,10 @@ impl Progress {
     pub fn for_stdout() -> Progress {
         if std::io::stdout().is_terminal() {
             Progress {
-                inner: Arc::new(Inner::Bars(MultiProgress::with_draw_target(
-                    ProgressDrawTarget::stdout(),
-                ))),
+                inner: Arc::new(Inner::Bars(
+                    MultiProgress::with_draw_target(ProgressDrawTarget::stdout()),
+                    Default::default(),
+                )),
             }
         } else {
             Progress::lines()
@@ -49,7 +52,7 @@ impl Progress {
     /// A line of progress for one blob, named by its short digest.
     pub fn item(&self, id: &str, total: u64) -> ItemProgress {
         let bar = match &*self.inner {
-            Inner::Bars(multi) => {
+            Inner::Bars(multi, _) => {
                 let bar = multi.add(ProgressBar::new(total));
                 let style = ProgressStyle::with_template(
                     "{prefix}: {msg:<16} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
@@ -69,10 +72,21 @@ impl Progress {
         }
     }
 
+    /// Marks the items as done: lines printed from now on follow them
+    /// (docker prints `Digest:` and `Status:` after the layers).
+    pub fn items_done(&self) {
+        if let Inner::Bars(_, done) = &*self.inner {
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
     /// A line outside any item (`Digest: …`, `Status: …`).
     pub fn println(&self, line: &str) {
         match &*self.inner {
-            Inner::Bars(multi) => {
+            Inner::Bars(_, done) if done.load(std::sync::atomic::Ordering::SeqCst) => {
+                println!("{line}");
+            }
+            Inner::Bars(multi, _) => {
                 let _ = multi.println(line);
             }
             Inner::Lines(out) => {
@@ -111,7 +125,13 @@ impl ItemProgress {
     /// The final state; the bar stays on screen with `msg`.
     pub fn finish(&self, msg: &str) {
         match &self.bar {
-            Some(bar) => bar.finish_with_message(msg.to_string()),
+            Some(bar) => {
+                // Done means full, also when nothing had to move.
+                if let Some(len) = bar.length() {
+                    bar.set_position(len);
+                }
+                bar.finish_with_message(msg.to_string())
+            }
             None => self.progress.println(&format!("{}: {msg}", self.id)),
         }
     }

@@ -116,11 +116,11 @@ pub fn pull(
         .map(|c| store.snapshot_path(c).is_dir() && store.layer_info(c).is_ok())
         .collect();
     for (i, item) in items.iter().enumerate() {
-        item.status(if present[i] {
-            "Already exists"
+        if present[i] {
+            item.finish("Already exists");
         } else {
-            "Pulling fs layer"
-        });
+            item.status("Pulling fs layer");
+        }
     }
 
     let next = AtomicUsize::new(0);
@@ -188,6 +188,7 @@ pub fn pull(
             let _ = f.remove();
         }
     }
+    progress.items_done();
     progress.println(&format!("Digest: {reference_digest}"));
     progress.println(&format!("Status: Downloaded newer image for {name}"));
     Ok(PullReport {

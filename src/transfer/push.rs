@@ -101,6 +101,7 @@ pub fn push(
             &mut |_| {},
         )?;
     }
+    progress.items_done();
     let tag = image.registry_reference();
     let digest = client.put_manifest(repo, &tag, &media_type, &manifest_bytes)?;
     tracing::debug!(%registry, %repo, %digest, "pushed");
