@@ -209,10 +209,7 @@ fn mounts_across_repositories() {
     let c = client(&reg.host(), None);
     let data = random_bytes(4, 10_000);
     let d = push(&c, "kiln/src", &data);
-    assert_eq!(
-        c.mount_blob("kiln/dst", &d, "kiln/src").unwrap().is_none(),
-        true
-    );
+    assert!(c.mount_blob("kiln/dst", &d, "kiln/src").unwrap().is_none());
     assert_eq!(c.blob_exists("kiln/dst", &d).unwrap(), Some(10_000));
 
     // Mounting from a repository that lacks the blob: the registry opens a

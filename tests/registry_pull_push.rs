@@ -296,7 +296,7 @@ fn auth_registry_works_after_login_and_not_before() {
         &["login", "-u", "kiln", "-p", "s3cret", &reg.host()],
     ));
     ok(kiln(&root, &["pull", &name]));
-    assert_eq!(listed(&root), [name.clone()]);
+    assert_eq!(listed(&root), std::slice::from_ref(&name));
     let pushed = format!("{}/kiln/private2:v1", reg.host());
     Store::open(&root)
         .unwrap()

@@ -28,7 +28,7 @@ impl BlobSources {
     /// logged: the hint is an optimization.
     pub fn record(&self, digest: &Digest, image: &ImageRef) {
         let line = format!("{}/{}", image.registry(), image.repository());
-        if self.repositories(digest).iter().any(|l| *l == line) {
+        if self.repositories(digest).contains(&line) {
             return;
         }
         let result = fs::create_dir_all(&self.dir).and_then(|_| {

@@ -278,9 +278,7 @@ impl RegistryClient {
         let actual = Digest::from_sha256_bytes(&received.hasher.clone().finalize());
         if actual != *digest {
             return Err(RegistryError::DigestMismatch {
-                registry,
-                repository: repository.to_string(),
-                what: format!("blob {digest}"),
+                what: format!("blob {digest} from {registry}/{repository}"),
                 expected: digest.clone(),
                 actual,
             });

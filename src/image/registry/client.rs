@@ -257,9 +257,7 @@ impl RegistryClient {
         }
         let digest = Digest::sha256_of(&bytes);
         let mismatch = |expected: Digest, what: &str| RegistryError::DigestMismatch {
-            registry: registry.clone(),
-            repository: repository.to_string(),
-            what: what.to_string(),
+            what: format!("{what} from {registry}/{repository}"),
             expected,
             actual: digest.clone(),
         };

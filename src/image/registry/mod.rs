@@ -80,12 +80,9 @@ pub enum RegistryError {
         repository: String,
         detail: String,
     },
-    #[error(
-        "{what} from {registry}/{repository}: content digest is {actual}, expected {expected}"
-    )]
+    #[error("{what}: content digest is {actual}, expected {expected}")]
     DigestMismatch {
-        registry: String,
-        repository: String,
+        /// What and where, e.g. "blob sha256:… from host/repo".
         what: String,
         expected: Digest,
         actual: Digest,
