@@ -4,7 +4,8 @@
 
 use super::auth::Scope;
 use super::client::RegistryClient;
-use super::transport::{protocol, status_error, Call, Payload, ReadSeek, Subject};
+use super::response::{status_error, Subject};
+use super::transport::{protocol, Call, Payload, ReadSeek};
 use super::RegistryError;
 use crate::image::digest::Algorithm;
 use crate::image::Digest;

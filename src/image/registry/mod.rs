@@ -7,8 +7,8 @@
 //! - [`credentials`]: reading `~/.docker/config.json` and kiln's own login
 //!   file, writing the latter (0600).
 //! - `auth`: `WWW-Authenticate` challenges, bearer tokens cached per scope.
-//! - `transport`: one request with auth, retries and backoff, and the
-//!   mapping of registry error bodies to [`RegistryError`].
+//! - `transport`: one request with auth, retries and backoff.
+//! - `response`: registry error bodies mapped to [`RegistryError`].
 //! - [`manifest`]: accepted media types, fetched manifests and choosing one
 //!   platform out of an index.
 //! - `client` and `blob`: the operations, on [`RegistryClient`].
@@ -25,6 +25,7 @@ pub mod manifest;
 mod auth;
 mod blob;
 mod client;
+mod response;
 mod transport;
 
 pub use blob::UploadSession;
