@@ -363,3 +363,33 @@ fn too_many_requests_is_retried() {
     c.ping().unwrap();
     assert_eq!(hits.load(Ordering::SeqCst), 2);
 }
+
+#[test]
+fn a_manifest_cut_short_is_fetched_again_then_reported() {
+    let manifest = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{},"layers":[]}"#;
+    let hits = Arc::new(AtomicUsize::new(0));
+    let (h, always_cut) = (hits.clone(), Arc::new(AtomicUsize::new(0)));
+    let cut = always_cut.clone();
+    let stub = StubServer::start(move |_| {
+        let n = h.fetch_add(1, Ordering::SeqCst);
+        let mut r = Reply::new(200, manifest.to_vec()).header("Content-Type", OCI_MANIFEST);
+        if n == 0 || cut.load(Ordering::SeqCst) == 1 {
+            r.body.truncate(20);
+            r.declared_len = Some(manifest.len());
+        }
+        r
+    });
+    let c = client(&stub.host(), None);
+    let m = c.get_manifest("a/b", "v1").unwrap();
+    assert_eq!(m.bytes, manifest);
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+
+    always_cut.store(1, Ordering::SeqCst);
+    let e = c.get_manifest("a/b", "v1").unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("closed in the middle of manifest a/b:v1"),
+        "{e}"
+    );
+    assert!(e.to_string().contains("(tried 3 times)"), "{e}");
+}

@@ -198,45 +198,60 @@ impl RegistryClient {
             scope: Scope::pull(repository),
             repository,
         };
-        let mut resp = self.transport.send(&mut call)?;
-        if resp.status() != StatusCode::OK {
-            return Err(status_error(
-                &call,
-                &mut resp,
-                Some(Subject::Manifest(reference)),
-            ));
-        }
-        let header_digest = resp
-            .headers()
-            .get("Docker-Content-Digest")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<Digest>().ok());
-        let content_type = resp
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.split(';').next().unwrap_or("").trim().to_string())
-            .unwrap_or_default();
-        let bytes = resp
-            .body_mut()
-            .with_config()
-            .limit(MAX_MANIFEST_SIZE + 1)
-            .read_to_vec()
-            .map_err(|e| match e {
-                ureq::Error::BodyExceedsLimit(_) => RegistryError::ManifestTooLarge {
-                    registry: registry.clone(),
-                    repository: repository.to_string(),
-                    reference: reference.to_string(),
-                    limit: MAX_MANIFEST_SIZE,
-                },
-                other => RegistryError::ConnectionClosed {
-                    registry: registry.clone(),
-                    what: format!("manifest {repository}:{reference} ({other})"),
-                    received: 0,
-                    of_total: String::new(),
-                    attempts: 1,
-                },
-            })?;
+        // A manifest is small: a body cut short is simply fetched again.
+        let attempts = self.transport.retry.attempts.max(1);
+        let mut tries = 0;
+        let (bytes, content_type, header_digest) = loop {
+            tries += 1;
+            let mut resp = self.transport.send(&mut call)?;
+            if resp.status() != StatusCode::OK {
+                return Err(status_error(
+                    &call,
+                    &mut resp,
+                    Some(Subject::Manifest(reference)),
+                ));
+            }
+            let header_digest = resp
+                .headers()
+                .get("Docker-Content-Digest")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<Digest>().ok());
+            let content_type = resp
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.split(';').next().unwrap_or("").trim().to_string())
+                .unwrap_or_default();
+            match resp
+                .body_mut()
+                .with_config()
+                .limit(MAX_MANIFEST_SIZE + 1)
+                .read_to_vec()
+            {
+                Ok(bytes) => break (bytes, content_type, header_digest),
+                Err(ureq::Error::BodyExceedsLimit(_)) => {
+                    return Err(RegistryError::ManifestTooLarge {
+                        registry,
+                        repository: repository.to_string(),
+                        reference: reference.to_string(),
+                        limit: MAX_MANIFEST_SIZE,
+                    })
+                }
+                Err(e) if tries >= attempts => {
+                    return Err(RegistryError::ConnectionClosed {
+                        registry,
+                        what: format!("manifest {repository}:{reference} ({e})"),
+                        received: 0,
+                        of_total: String::new(),
+                        attempts: tries,
+                    })
+                }
+                Err(e) => {
+                    tracing::debug!(%repository, %reference, "manifest body cut short ({e}); retrying");
+                    std::thread::sleep(self.transport.retry.backoff(tries + 1, None));
+                }
+            }
+        };
         // Registries that predate OCI, or static file servers, send a
         // generic type; the manifest says what it is.
         let media_type = if manifest::is_supported(&content_type) {
