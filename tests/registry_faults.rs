@@ -10,7 +10,6 @@ mod oci_layout;
 mod registry_fixture;
 
 use http_stub::{Reply, Request, StubServer};
-use kiln::cache::Store;
 use kiln::image::digest::DigestWriter;
 use kiln::image::registry::{ClientOptions, RegistryClient};
 use kiln::image::Digest;
@@ -35,14 +34,24 @@ fn kiln(root: &Path, args: &[&str]) -> Output {
     kiln_cmd(root, args).output().unwrap()
 }
 
+/// The `REPOSITORY:TAG` rows `kiln images` prints.
 fn listed(root: &Path) -> Vec<String> {
-    let store = Store::open(root).unwrap();
-    store
-        .list_images()
-        .unwrap()
-        .into_iter()
-        .flat_map(|i| i.names.into_iter().map(|n| n.to_string()))
-        .collect()
+    let out = kiln(root, &["images"]);
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut lines = text.lines();
+    assert!(
+        lines.next().unwrap_or("").starts_with("REPOSITORY"),
+        "{text}"
+    );
+    let mut names: Vec<String> = lines
+        .map(|l| {
+            let mut cols = l.split_whitespace();
+            format!("{}:{}", cols.next().unwrap(), cols.next().unwrap())
+        })
+        .collect();
+    names.sort();
+    names
 }
 
 /// Endless pseudo-random bytes, so a 200 MB layer is never held in memory.

@@ -37,7 +37,7 @@ mod snapshot;
 
 pub use content::BlobInfo;
 pub use gc::GcReport;
-pub use images::{Image, ImageSummary, RemoveEvent};
+pub use images::{familiar, Image, ImageSummary, RemoveEvent};
 pub use lease::Lease;
 pub use snapshot::LayerInfo;
 

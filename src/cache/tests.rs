@@ -76,7 +76,7 @@ fn import_like_flow_and_layer_tars_in_every_compression() {
     let img = s
         .write_image(
             &config_for(&[&base]),
-            &[base.clone()],
+            std::slice::from_ref(&base),
             &[name("test/base:1")],
         )
         .unwrap();
@@ -122,7 +122,11 @@ fn shared_layers_survive_until_the_last_image_goes() {
     let base = layer(&s, &[("base", b"b")], None);
     let top = layer(&s, &[("top", b"t")], Some(&base.chain_id));
     let a = s
-        .write_image(&config_for(&[&base]), &[base.clone()], &[name("a")])
+        .write_image(
+            &config_for(&[&base]),
+            std::slice::from_ref(&base),
+            &[name("a")],
+        )
         .unwrap();
     let b = s
         .write_image(
@@ -281,8 +285,12 @@ fn concurrent_extraction_of_one_layer_first_rename_wins() {
                 let l = s
                     .add_layer_from_tar(std::io::Cursor::new(tar), None)
                     .unwrap();
-                s.write_image(&config_for(&[&l]), &[l.clone()], &[name("same")])
-                    .unwrap();
+                s.write_image(
+                    &config_for(&[&l]),
+                    std::slice::from_ref(&l),
+                    &[name("same")],
+                )
+                .unwrap();
                 l
             })
         })
@@ -303,7 +311,7 @@ fn leases_keep_snapshots_of_removed_images() {
     let (_t, s) = store();
     let l = layer(&s, &[("f", b"f")], None);
     let img = s
-        .write_image(&config_for(&[&l]), &[l.clone()], &[name("run")])
+        .write_image(&config_for(&[&l]), std::slice::from_ref(&l), &[name("run")])
         .unwrap();
     let lease = s.create_lease(None, "container").unwrap();
     s.lease_image(&lease, &img).unwrap();

@@ -5,11 +5,20 @@
 //! lives in its own file.
 
 mod debug;
+mod history;
+mod image;
+mod images;
+mod import;
+mod inspect;
 mod login;
 mod logout;
 mod pull;
 mod push;
+mod rmi;
 mod root;
+mod table;
+mod tag;
+mod template;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -44,6 +53,21 @@ pub enum Command {
     /// Developer tools: inspect what kiln makes of its input.
     #[command(subcommand)]
     Debug(debug::DebugCommand),
+    /// Make an image from a rootfs tarball (like `docker import`).
+    Import(import::ImportArgs),
+    /// List images.
+    Images(images::ImagesArgs),
+    /// Give an image another name.
+    Tag(tag::TagArgs),
+    /// Remove images.
+    Rmi(rmi::RmiArgs),
+    /// Show image details as JSON.
+    Inspect(inspect::InspectArgs),
+    /// Show the steps that made an image.
+    History(history::HistoryArgs),
+    /// Manage images (ls, rm, inspect, tag, history, import, prune).
+    #[command(subcommand)]
+    Image(image::ImageCommand),
     /// Log in to a registry (credentials kept in <root>/auth.json, mode 0600).
     Login(login::LoginArgs),
     /// Log out from a registry.
@@ -56,11 +80,24 @@ pub enum Command {
 
 /// Runs the CLI and returns the process exit code.
 pub fn main() -> i32 {
+    // Die quietly on a closed pipe (`kiln images | head`) like other Unix
+    // tools, instead of Rust's default of panicking in println!.
+    // SAFETY: setting a signal disposition to SIG_DFL has no preconditions.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     init_logging(cli.debug);
     let root = cli.root.clone().unwrap_or_else(default_root);
     let result = match cli.command {
         Command::Debug(cmd) => debug::run(cmd, &root),
+        Command::Import(a) => import::run(a, &root),
+        Command::Images(a) => images::run(a, &root),
+        Command::Tag(a) => tag::run(a, &root),
+        Command::Rmi(a) => rmi::run(a, &root),
+        Command::Inspect(a) => inspect::run(a, &root),
+        Command::History(a) => history::run(a, &root),
+        Command::Image(cmd) => image::run(cmd, &root),
         Command::Login(args) => login::run(args, &root, &cli.insecure_registry),
         Command::Logout(args) => logout::run(args, &root),
         Command::Pull(args) => pull::run(args, &root, &cli.insecure_registry),

@@ -17,7 +17,7 @@
 //! must not become hard links to each other in the tar.
 
 use super::{
-    is_overlay_xattr, OVERLAY_OPAQUE_XATTR, USER_OVERLAY_OPAQUE_XATTR, WHITEOUT_OPAQUE,
+    is_overlay_xattr, Xattrs, OVERLAY_OPAQUE_XATTR, USER_OVERLAY_OPAQUE_XATTR, WHITEOUT_OPAQUE,
     WHITEOUT_PREFIX,
 };
 use crate::image::digest::{Digest, DigestWriter};
@@ -264,7 +264,7 @@ impl<W: Write> Walker<W> {
 
     /// The xattrs to archive, sorted; overlayfs's own are left out (and
     /// removed from disk when `strip_overlay_meta`, except `opaque`).
-    fn xattrs(&self, path: &Path, is_dir: bool) -> Result<Vec<(Vec<u8>, Vec<u8>)>, DiffError> {
+    fn xattrs(&self, path: &Path, is_dir: bool) -> Result<Xattrs, DiffError> {
         let io_err = |e| DiffError::Io {
             path: path.to_path_buf(),
             op: "reading xattrs",
@@ -302,7 +302,7 @@ impl<W: Write> Walker<W> {
         mut h: Header,
         name: &[u8],
         link: Option<&[u8]>,
-        xattrs: Vec<(Vec<u8>, Vec<u8>)>,
+        xattrs: Xattrs,
         data: impl io::Read,
     ) -> Result<(), DiffError> {
         let mut pax: Vec<(String, Vec<u8>)> = Vec::new();

@@ -22,7 +22,8 @@
 //!   and read-only modes do not interfere.
 
 use super::confined::{kind, set_fd_xattr, Dir, Resolve};
-use super::{is_overlay_xattr, OVERLAY_OPAQUE_XATTR, WHITEOUT_OPAQUE, WHITEOUT_PREFIX};
+use super::header::{read_meta, Meta};
+use super::{OVERLAY_OPAQUE_XATTR, WHITEOUT_OPAQUE, WHITEOUT_PREFIX};
 use nix::fcntl::{openat, OFlag};
 use nix::sys::stat::{fchmod, fchmodat, futimens, mknodat, FchmodatFlags, Mode, SFlag};
 use nix::sys::time::TimeSpec;
@@ -74,15 +75,6 @@ pub struct ExtractStats {
     pub size: u64,
     /// Number of tar entries applied.
     pub entries: u64,
-}
-
-/// Metadata of one entry, with PAX overrides applied.
-#[derive(Clone, Copy)]
-struct Meta {
-    mode: u32,
-    uid: u32,
-    gid: u32,
-    mtime: TimeSpec,
 }
 
 /// Deferred directory attributes (mode, mtime), applied at the end.
@@ -312,12 +304,12 @@ impl Extractor {
                     )
                     .map_err(|e| io_err(&path, "creating directory", e))?;
                 }
-                chown_at(&dir, Some(name), meta).map_err(|e| io_err(&path, "chown", e))?;
+                chown_at(dir, Some(name), meta).map_err(|e| io_err(&path, "chown", e))?;
                 for (k, v) in xattrs {
                     dir.set_xattr(name, k, v)
                         .map_err(|e| io_err(&path, "setting xattr", e))?;
                 }
-                self.dirs.insert(join(&comps), (meta.mode, meta.mtime));
+                self.dirs.insert(join(comps), (meta.mode, meta.mtime));
             }
             EntryType::Symlink => {
                 let target = entry.link_name_bytes().unwrap_or_default().into_owned();
@@ -582,68 +574,6 @@ fn device<R: Read>(entry: &tar::Entry<R>) -> libc::dev_t {
     let major = entry.header().device_major().ok().flatten().unwrap_or(0);
     let minor = entry.header().device_minor().ok().flatten().unwrap_or(0);
     libc::makedev(major, minor)
-}
-
-/// Reads mode/owner/mtime (PAX records override the ustar fields, as in
-/// POSIX pax) and the xattrs to set (overlayfs's own are dropped).
-fn read_meta<R: Read>(entry: &mut tar::Entry<R>) -> io::Result<(Meta, Vec<(Vec<u8>, Vec<u8>)>)> {
-    let h = entry.header();
-    let mut meta = Meta {
-        mode: h.mode()? & 0o7777,
-        uid: h.uid()? as u32,
-        gid: h.gid()? as u32,
-        mtime: TimeSpec::new(h.mtime()? as i64, 0),
-    };
-    let mut xattrs = Vec::new();
-    if let Some(pax) = entry.pax_extensions()? {
-        for ext in pax {
-            let ext = ext?;
-            let key = ext.key_bytes();
-            let value = ext.value_bytes();
-            if let Some(name) = key.strip_prefix(b"SCHILY.xattr.") {
-                if !is_overlay_xattr(name) {
-                    xattrs.push((name.to_vec(), value.to_vec()));
-                }
-            } else if key == b"uid" {
-                meta.uid = parse_num(value)? as u32;
-            } else if key == b"gid" {
-                meta.gid = parse_num(value)? as u32;
-            } else if key == b"mtime" {
-                meta.mtime = parse_time(value)?;
-            }
-        }
-    }
-    Ok((meta, xattrs))
-}
-
-fn bad_pax() -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, "malformed PAX record")
-}
-
-fn parse_num(v: &[u8]) -> io::Result<u64> {
-    std::str::from_utf8(v)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(bad_pax)
-}
-
-/// A PAX time: `seconds[.fraction]`, possibly negative.
-fn parse_time(v: &[u8]) -> io::Result<TimeSpec> {
-    let s = std::str::from_utf8(v).map_err(|_| bad_pax())?;
-    let (secs, frac) = s.split_once('.').unwrap_or((s, ""));
-    let secs: i64 = secs.parse().map_err(|_| bad_pax())?;
-    if secs < 0 {
-        // Pre-1970 times keep whole seconds only; a negative fraction
-        // cannot be expressed in a timespec.
-        return Ok(TimeSpec::new(secs, 0));
-    }
-    let digits: String = frac.chars().take(9).collect();
-    let nanos: i64 = if digits.is_empty() {
-        0
-    } else {
-        format!("{digits:0<9}").parse().map_err(|_| bad_pax())?
-    };
-    Ok(TimeSpec::new(secs, nanos))
 }
 
 #[cfg(test)]

@@ -10,10 +10,14 @@
 mod confined;
 pub mod diff;
 pub mod extract;
+mod header;
 
 use super::digest::Digest;
 use super::oci::media;
 use std::io::{self, BufRead, BufReader, Read, Write};
+
+/// Extended attributes of one file: (name, value), sorted by name.
+pub type Xattrs = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// Prefix of an OCI whiteout entry (`.wh.name` deletes `name`).
 pub const WHITEOUT_PREFIX: &str = ".wh.";

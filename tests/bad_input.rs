@@ -1,0 +1,165 @@
+//! Hostile or broken input: a clear error naming the problem, the store
+//! left consistent (no image, no snapshot, no temp files) and nothing
+//! written outside it.
+
+mod common;
+use common::{raw_tar, Entry, Env};
+use kiln::cache::{Store, StoreError};
+use kiln::image::digest::Digest;
+use std::io::Write;
+
+/// Imports `tar` and checks that it fails with `expect` in the message and
+/// leaves the store and the `outside` directory untouched.
+fn check_refused(tar: &[u8], expect: &str) {
+    let env = Env::new();
+    let outside = env.path("outside");
+    std::fs::create_dir(&outside).unwrap();
+    env.ok(&["images"]); // create the store
+    let file = env.path("layer.tar");
+    std::fs::write(&file, tar).unwrap();
+    let err = env.fails(&["import", file.to_str().unwrap(), "bad:1"]);
+    assert!(err.contains(expect), "expected {expect:?} in: {err}");
+    assert_eq!(env.ok(&["images", "-q"]), "", "half-written image listed");
+    assert!(
+        env.entries("snapshots").is_empty(),
+        "{:?}",
+        env.entries("snapshots")
+    );
+    assert!(env.entries("blobs/sha256").is_empty());
+    assert!(
+        env.entries("tmp").is_empty(),
+        "temp left: {:?}",
+        env.entries("tmp")
+    );
+    assert_eq!(
+        std::fs::read_dir(&outside).unwrap().count(),
+        0,
+        "wrote outside the store"
+    );
+}
+
+#[test]
+fn dot_dot_entries_are_refused() {
+    check_refused(
+        &raw_tar(&[Entry::File("../outside/evil", b"x")]),
+        "escapes the layer root",
+    );
+    check_refused(
+        &raw_tar(&[Entry::Dir("a/"), Entry::File("a/../../outside/evil", b"x")]),
+        "escapes the layer root",
+    );
+}
+
+#[test]
+fn writing_through_an_absolute_symlink_is_refused() {
+    let env_outside = Env::new();
+    let target = env_outside.path("target");
+    std::fs::create_dir(&target).unwrap();
+    let t = target.to_str().unwrap().to_string();
+    check_refused(
+        &raw_tar(&[
+            Entry::Symlink("link", &t),
+            Entry::File("link/passwd", b"root::0:0"),
+        ]),
+        "is a symlink; refusing to follow it",
+    );
+    check_refused(
+        &raw_tar(&[
+            Entry::Symlink("link", "/etc"),
+            Entry::File("link/passwd", b"root::0:0"),
+        ]),
+        "is a symlink; refusing to follow it",
+    );
+    assert_eq!(std::fs::read_dir(&target).unwrap().count(), 0);
+}
+
+#[test]
+fn relative_symlinks_escaping_the_root_are_refused() {
+    check_refused(
+        &raw_tar(&[
+            Entry::Symlink("link", "../../.."),
+            Entry::File("link/evil", b"x"),
+        ]),
+        "points outside the layer",
+    );
+}
+
+#[test]
+fn hard_links_to_outside_are_refused() {
+    check_refused(
+        &raw_tar(&[Entry::Hardlink("h", "../outside/x")]),
+        "outside the layer",
+    );
+    check_refused(
+        &raw_tar(&[Entry::Hardlink("h", "/etc/passwd")]),
+        "is not in this layer",
+    );
+}
+
+#[test]
+fn truncated_layers_are_refused() {
+    let env = Env::new();
+    let full = env.busybox_tar("bb.tar");
+    let bytes = std::fs::read(&full).unwrap();
+    // Cut in the middle of the busybox binary's data.
+    check_refused(&bytes[..bytes.len() / 2], "layer from tar");
+    // A gzip stream cut short.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&bytes).unwrap();
+    let gz = gz.finish().unwrap();
+    check_refused(&gz[..gz.len() / 2], "layer from tar");
+}
+
+#[test]
+fn a_blob_that_does_not_match_its_digest_is_never_stored() {
+    let env = Env::new();
+    let store = Store::open(&env.root()).unwrap();
+    let want = Digest::sha256_of(b"the real layer");
+    let err = store
+        .ingest_blob(
+            &b"a tampered layer"[..],
+            Some(&want),
+            None,
+            "layer 0 of evil/image",
+        )
+        .unwrap_err();
+    assert!(matches!(err, StoreError::DigestMismatch { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("layer 0 of evil/image") && msg.contains(&want.to_string()),
+        "{msg}"
+    );
+    assert!(!store.has_blob(&want));
+    drop(store);
+    assert!(env.entries("blobs/sha256").is_empty());
+    assert!(env.entries("tmp").is_empty());
+}
+
+#[test]
+fn a_manifest_with_an_unknown_media_type_is_refused() {
+    let env = Env::new();
+    let store = Store::open(&env.root()).unwrap();
+    let d = Digest::sha256_of(b"x");
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.example.weird+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{d}","size":1}},"layers":[]}}"#
+    );
+    let err = store
+        .ingest_manifest(manifest.as_bytes(), None)
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("unsupported media type \"application/vnd.example.weird+json\""),
+        "{err}"
+    );
+    let declared = store
+        .ingest_manifest(
+            manifest.as_bytes(),
+            Some("application/vnd.oci.image.manifest.v1+json"),
+        )
+        .unwrap_err();
+    assert!(
+        declared.to_string().contains("declared media type"),
+        "{declared}"
+    );
+    assert!(!store.has_blob(&Digest::sha256_of(manifest.as_bytes())));
+}
