@@ -55,8 +55,6 @@ YML
     echo "127.0.0.1:$port"
 }
 
-now() { date +%s.%N; }
-mbps() { python3 -c "print(f'{$SIZE_MB/($2-$1):7.1f}')"; }
 
 echo "making a ${SIZE_MB} MB image (one gzip layer of random data)..." >&2
 python3 - "$work/oci" "$SIZE_MB" <<'PY'
@@ -89,24 +87,30 @@ reg=$(start_registry reg)
 seed() { rm -rf "$work/reg/data"; skopeo copy -q --dest-tls-verify=false "oci:$work/oci:v1" "docker://$reg/bench/img:v1"; }
 seed
 
-printf '%-22s %8s %8s\n' "operation (${SIZE_MB} MB)" "seconds" "MB/s"
-report() { printf '%-22s %8.2f %8s\n' "$1" "$(python3 -c "print($3-$2)")" "$(mbps "$2" "$3")"; }
+printf '%-22s %8s %8s %8s\n' "operation (${SIZE_MB} MB)" "wall s" "MB/s" "cpu s"
+# Wall time and the CPU time (user + sys) of the command and its children:
+# on a loaded machine the CPU figure is the steadier one.
+timed() {
+    local label=$1
+    shift
+    /usr/bin/time -f '%e %U %S' -o "$work/time" "$@" >/dev/null
+    read -r wall user sys <"$work/time"
+    printf '%-22s %8.2f %8s %8.2f\n' "$label" "$wall" \
+        "$(python3 -c "print(f'{$SIZE_MB/max($wall,0.01):.1f}')")" \
+        "$(python3 -c "print($user+$sys)")"
+}
 
 for i in $(seq "$RUNS"); do
     rm -rf "$work/pulled"
-    t0=$(now); skopeo copy -q --src-tls-verify=false "docker://$reg/bench/img:v1" "oci:$work/pulled:v1"; t1=$(now)
-    report "skopeo pull #$i" "$t0" "$t1"
+    timed "skopeo pull #$i" skopeo copy -q --src-tls-verify=false "docker://$reg/bench/img:v1" "oci:$work/pulled:v1"
     rm -rf "$work/root"
-    t0=$(now); "$KILN" --root "$work/root" pull "$reg/bench/img:v1" >/dev/null; t1=$(now)
-    report "kiln pull #$i" "$t0" "$t1"
+    timed "kiln pull #$i" "$KILN" --root "$work/root" pull "$reg/bench/img:v1"
 done
 # Pushes go into an emptied registry (its storage wiped; the filesystem
 # driver keeps no cache), so every blob is uploaded.
 for i in $(seq "$RUNS"); do
     rm -rf "$work/reg/data"
-    t0=$(now); skopeo copy -q --dest-tls-verify=false "oci:$work/oci:v1" "docker://$reg/bench/img:v1"; t1=$(now)
-    report "skopeo push #$i" "$t0" "$t1"
+    timed "skopeo push #$i" skopeo copy -q --dest-tls-verify=false "oci:$work/oci:v1" "docker://$reg/bench/img:v1"
     rm -rf "$work/reg/data" "$work/root/blob-sources"
-    t0=$(now); "$KILN" --root "$work/root" push "$reg/bench/img:v1" >/dev/null; t1=$(now)
-    report "kiln push #$i" "$t0" "$t1"
+    timed "kiln push #$i" "$KILN" --root "$work/root" push "$reg/bench/img:v1"
 done

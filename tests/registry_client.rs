@@ -164,17 +164,21 @@ fn resumes_a_partial_file_and_discards_a_wrong_one() {
         .open(&path)
         .unwrap();
     f.seek(SeekFrom::End(0)).unwrap();
+    let mut copy = Vec::new();
     let n = c
-        .get_blob_to_file(
+        .get_blob_to_file_and(
             "kiln/resume",
             &d,
             Some(data.len() as u64),
             &mut f,
+            &mut copy,
             &mut |_| {},
         )
         .unwrap();
     assert_eq!(n, data.len() as u64);
     assert_eq!(std::fs::read(&path).unwrap(), data);
+    // The copy got the whole blob: the resumed prefix, then the rest.
+    assert_eq!(copy, data);
 
     // A partial file that is not a prefix of the blob: detected, emptied.
     let mut wrong = data[..70_000].to_vec();

@@ -102,11 +102,43 @@ impl RegistryClient {
         file: &mut File,
         progress: &mut dyn FnMut(u64),
     ) -> Result<u64, RegistryError> {
+        self.get_blob_to_file_and(
+            repository,
+            digest,
+            expected_size,
+            file,
+            &mut io::sink(),
+            progress,
+        )
+    }
+
+    /// [`RegistryClient::get_blob_to_file`] that also streams the whole
+    /// blob, the resumed prefix first, into `copy`: a pull feeds the store
+    /// while the partial file is kept for a later resume, instead of
+    /// copying the file once complete. `copy` sees unverified bytes; its
+    /// reader must check the digest itself (the store does).
+    pub fn get_blob_to_file_and(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        expected_size: Option<u64>,
+        file: &mut File,
+        copy: &mut dyn Write,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<u64, RegistryError> {
         let what = || format!("reading partial download of {digest}");
         let mut received = Received {
             hasher: Sha256::new(),
             len: 0,
         };
+        let held = file
+            .metadata()
+            .map_err(|e| RegistryError::io(what(), e))?
+            .len();
+        if expected_size.is_some_and(|s| held > s) {
+            // Longer than the blob: not a prefix of it.
+            file.set_len(0).map_err(|e| RegistryError::io(what(), e))?;
+        }
         file.seek(SeekFrom::Start(0))
             .map_err(|e| RegistryError::io(what(), e))?;
         let mut buf = vec![0u8; BUF_SIZE];
@@ -119,28 +151,23 @@ impl RegistryClient {
             }
             received.hasher.update(&buf[..n]);
             received.len += n as u64;
-        }
-        if expected_size.is_some_and(|s| received.len > s) {
-            // Longer than the blob: not a prefix of it.
-            file.set_len(0).map_err(|e| RegistryError::io(what(), e))?;
-            file.seek(SeekFrom::Start(0))
-                .map_err(|e| RegistryError::io(what(), e))?;
-            received = Received {
-                hasher: Sha256::new(),
-                len: 0,
-            };
+            copy.write_all(&buf[..n])
+                .map_err(|e| RegistryError::io(format!("passing on blob {digest}"), e))?;
         }
         if received.len > 0 {
             tracing::debug!(%digest, offset = received.len, "resuming download");
+            progress(received.len);
         }
+        let mut tee = Tee { file, copy };
         let result = self.download(
             repository,
             digest,
             expected_size,
-            file,
+            &mut tee,
             &mut received,
             progress,
         );
+        let file = tee.file;
         match &result {
             Err(RegistryError::DigestMismatch { .. } | RegistryError::SizeMismatch { .. }) => {
                 let _ = file.set_len(0);
@@ -424,6 +451,26 @@ impl RegistryClient {
             return Err(status_error(&call, &mut resp, Some(Subject::Blob(digest))));
         }
         Ok(())
+    }
+}
+
+/// Writes to the partial file and passes the same bytes on.
+struct Tee<'a> {
+    file: &'a mut File,
+    copy: &'a mut dyn Write,
+}
+
+impl Write for Tee<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        // All of it to both, or an error: a short write to one side would
+        // leave the two disagreeing.
+        self.file.write_all(buf)?;
+        self.copy.write_all(buf)?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()?;
+        self.copy.flush()
     }
 }
 
