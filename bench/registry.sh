@@ -19,9 +19,11 @@ SIZE_MB=${SIZE_MB:-200}
 RUNS=${RUNS:-3}
 [ -x "$KILN" ] || cargo build --release --quiet
 work=$(mktemp -d /tmp/kiln-bench.XXXXXX)
-pids=()
 cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    # Registries are started inside $(...) subshells: their pids are in files.
+    for f in "$work"/*/pid; do
+        [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
+    done
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -47,7 +49,7 @@ http:
   addr: 127.0.0.1:$port
 YML
     docker-registry serve "$work/$name/config.yml" >"$work/$name/log" 2>&1 &
-    pids+=($!)
+    echo $! >"$work/$name/pid"
     for _ in $(seq 100); do
         curl -fs "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break
         sleep 0.1
