@@ -13,3 +13,4 @@ pub mod parser;
 pub mod runtime;
 pub mod shell;
 pub mod solver;
+pub mod transfer;

@@ -10,6 +10,10 @@ mod image;
 mod images;
 mod import;
 mod inspect;
+mod login;
+mod logout;
+mod pull;
+mod push;
 mod rmi;
 mod root;
 mod table;
@@ -33,6 +37,11 @@ pub struct Cli {
     /// Log verbosely (same as KILN_LOG=debug).
     #[arg(long, global = true)]
     pub debug: bool,
+
+    /// Speak plain HTTP to this registry (repeatable); loopback registries
+    /// always are. Also read from `"insecure-registries"` in <root>/config.json.
+    #[arg(long = "insecure-registry", global = true, value_name = "HOST")]
+    pub insecure_registry: Vec<String>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -59,6 +68,14 @@ pub enum Command {
     /// Manage images (ls, rm, inspect, tag, history, import, prune).
     #[command(subcommand)]
     Image(image::ImageCommand),
+    /// Log in to a registry (credentials kept in <root>/auth.json, mode 0600).
+    Login(login::LoginArgs),
+    /// Log out from a registry.
+    Logout(logout::LogoutArgs),
+    /// Download an image from a registry.
+    Pull(pull::PullArgs),
+    /// Upload an image to a registry.
+    Push(push::PushArgs),
 }
 
 /// Runs the CLI and returns the process exit code.
@@ -81,6 +98,10 @@ pub fn main() -> i32 {
         Command::Inspect(a) => inspect::run(a, &root),
         Command::History(a) => history::run(a, &root),
         Command::Image(cmd) => image::run(cmd, &root),
+        Command::Login(args) => login::run(args, &root, &cli.insecure_registry),
+        Command::Logout(args) => logout::run(args, &root),
+        Command::Pull(args) => pull::run(args, &root, &cli.insecure_registry),
+        Command::Push(args) => push::run(args, &root, &cli.insecure_registry),
     };
     match result {
         Ok(code) => code,

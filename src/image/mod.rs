@@ -12,6 +12,7 @@ pub mod inspect;
 pub mod layer;
 pub mod oci;
 pub mod reference;
+pub mod registry;
 pub mod timestamp;
 
 pub use digest::{Digest, DigestError};
