@@ -11,7 +11,7 @@
 use super::error::{ErrorKind, Position};
 use super::json::{parse_json_array, JsonArray};
 use super::node::{RawFlag, Statement};
-use super::text::{decode_rune, is_space, is_space_byte, to_lower, trim_space, RUNE_ERROR};
+use super::text::{decode_rune, is_space, is_space_byte, keyword, trim_space, RUNE_ERROR};
 
 /// Maps byte offsets of a logical (continuation-joined) line back to
 /// positions in the source.
@@ -31,6 +31,12 @@ impl<'a> LineMap<'a> {
             segments: Vec::new(),
             cache: None,
         }
+    }
+
+    /// Forgets the previous logical line (keeps the allocation).
+    pub fn clear(&mut self) {
+        self.segments.clear();
+        self.cache = None;
     }
 
     /// Records that the joined line continues at `joined` with the piece of
@@ -122,31 +128,30 @@ pub fn parse_statement<'l>(
     };
     let args_position = map.position(base + args_off);
     let err = |kind| (kind, args_position);
-    let lower = to_lower(name);
     let mut json = false;
     let mut trigger = None;
-    let parsed_args: Vec<Vec<u8>> = match &*lower {
-        b"add" | b"copy" | b"volume" => {
+    let parsed_args: Vec<Vec<u8>> = match keyword(name).unwrap_or("") {
+        "add" | "copy" | "volume" => {
             let (a, j) = maybe_json_to_list(args).map_err(err)?;
             json = j;
             a
         }
-        b"cmd" | b"entrypoint" | b"run" | b"shell" => {
+        "cmd" | "entrypoint" | "run" | "shell" => {
             let (a, j) = maybe_json(args).map_err(err)?;
             json = j;
             a
         }
-        b"healthcheck" => {
+        "healthcheck" => {
             let (a, j) = health_config(args).map_err(err)?;
             json = j;
             a
         }
-        b"env" => name_val(args, "ENV", escape).map_err(err)?,
-        b"label" => name_val(args, "LABEL", escape).map_err(err)?,
-        b"arg" => words(args, escape),
-        b"expose" | b"from" => whitespace_delimited(args),
-        b"maintainer" | b"stopsignal" | b"user" | b"workdir" => string(args),
-        b"onbuild" => {
+        "env" => name_val(args, "ENV", escape).map_err(err)?,
+        "label" => name_val(args, "LABEL", escape).map_err(err)?,
+        "arg" => words(args, escape),
+        "expose" | "from" => whitespace_delimited(args),
+        "maintainer" | "stopsignal" | "user" | "workdir" => string(args),
+        "onbuild" => {
             if !args.is_empty() {
                 trigger = Some((args, base + args_off));
             }
