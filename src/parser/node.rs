@@ -7,8 +7,8 @@
 //! ([`super::ast`]) rejects them. [`RawDockerfile::dump`] prints BuildKit's
 //! dump of this tree.
 
-use super::error::Position;
 use super::heredoc::Heredoc;
+use super::position::Position;
 use serde::Serialize;
 
 /// A parsed Dockerfile at BuildKit's parser level.

@@ -12,11 +12,13 @@
 //! following lines.
 
 use super::directive::DirectiveParser;
-use super::error::{ErrorKind, ParseError, Position};
+use super::error::{ErrorKind, ParseError};
 use super::heredoc::{markers_in_line, Heredoc};
 use super::node::{Node, RawDockerfile, Warning};
+use super::position::LineMap;
+use super::position::Position;
 use super::scanner::LineScanner;
-use super::statement::{parse_statement, LineMap};
+use super::statement::parse_statement;
 use super::text::{go_lossy, trim_left_space, trim_space};
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";

@@ -8,10 +8,11 @@
 //! ONBUILD trigger is only checked for being ONBUILD, FROM or MAINTAINER.
 
 use super::ast::*;
-use super::error::{ErrorKind, ParseError, Position};
+use super::error::{ErrorKind, ParseError};
 use super::flags::{suggest, FlagKind, Flags};
 use super::heredoc::{chomp, marker};
 use super::node::{Node, RawDockerfile};
+use super::position::Position;
 use super::text::{go_lossy, to_lower, trim_space, KEYWORDS};
 
 type Failure = (ErrorKind, Position);
