@@ -2,6 +2,7 @@
 
 use super::CliError;
 use clap::{Subcommand, ValueEnum};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 /// Subcommands of `kiln debug`.
@@ -26,13 +27,57 @@ pub enum ParseFormat {
     Json,
 }
 
+/// Runs a `kiln debug` subcommand; returns the exit code.
 pub fn run(cmd: DebugCommand, _root: &Path) -> Result<i32, CliError> {
     match cmd {
         DebugCommand::Parse { format, file } => parse(&file, format),
     }
 }
 
+/// Reads the Dockerfile (or stdin for `-`), parses it and prints the tree.
+/// A parse error is printed as is and gives exit code 1.
 fn parse(file: &Path, format: ParseFormat) -> Result<i32, CliError> {
-    let _ = (file, format);
-    Err(CliError("parser not wired yet".into()))
+    let (name, source) = read_source(file)?;
+    let output = match format {
+        ParseFormat::Buildkit => crate::parser::parse_raw(&name, &source).map(|raw| raw.dump()),
+        ParseFormat::Json => crate::parser::parse(&name, &source).and_then(|df| {
+            serde_json::to_string_pretty(&df).map_err(|e| {
+                // Serializing plain data to a String cannot fail; report it
+                // as an error rather than panic if it ever does.
+                crate::parser::ParseError::new(
+                    &name,
+                    &source,
+                    crate::parser::Position { line: 1, column: 1 },
+                    crate::parser::ErrorKind::Instruction(format!(
+                        "cannot encode the AST as JSON: {e}"
+                    )),
+                )
+            })
+        }),
+    };
+    match output {
+        Ok(text) => {
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{text}").map_err(|e| CliError(format!("cannot write output: {e}")))?;
+            Ok(0)
+        }
+        Err(err) => {
+            eprintln!("{err}");
+            Ok(1)
+        }
+    }
+}
+
+/// The display name and bytes of the input.
+fn read_source(file: &Path) -> Result<(String, Vec<u8>), CliError> {
+    if file == Path::new("-") {
+        let mut buf = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut buf)
+            .map_err(|e| CliError(format!("cannot read stdin: {e}")))?;
+        return Ok(("<stdin>".to_string(), buf));
+    }
+    let bytes = std::fs::read(file)
+        .map_err(|e| CliError(format!("cannot read {}: {e}", file.display())))?;
+    Ok((file.display().to_string(), bytes))
 }
