@@ -10,8 +10,10 @@ mod image;
 mod images;
 mod import;
 mod inspect;
+mod load;
 mod rmi;
 mod root;
+mod save;
 mod table;
 mod tag;
 mod template;
@@ -56,6 +58,10 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// Show the steps that made an image.
     History(history::HistoryArgs),
+    /// Save images to a tar archive (docker-archive or OCI layout).
+    Save(save::SaveArgs),
+    /// Load images from a tar archive or STDIN.
+    Load(load::LoadArgs),
     /// Manage images (ls, rm, inspect, tag, history, import, prune).
     #[command(subcommand)]
     Image(image::ImageCommand),
@@ -80,6 +86,8 @@ pub fn main() -> i32 {
         Command::Rmi(a) => rmi::run(a, &root),
         Command::Inspect(a) => inspect::run(a, &root),
         Command::History(a) => history::run(a, &root),
+        Command::Save(a) => save::run(a, &root),
+        Command::Load(a) => load::run(a, &root),
         Command::Image(cmd) => image::run(cmd, &root),
     };
     match result {
