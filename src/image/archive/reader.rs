@@ -109,13 +109,30 @@ impl Contents {
             }
             let expected = digest_named_by(&path).map_err(bad)?;
             let info = store
-                .ingest_blob(&mut entry, expected.as_ref(), Some(size), &raw)
+                .ingest_blob(
+                    &mut entry,
+                    expected.as_ref(),
+                    Some(size),
+                    "reading the archive",
+                )
                 .map_err(|source| match source {
                     StoreError::DigestMismatch {
                         expected, actual, ..
                     } => bad(format!(
                         "digest mismatch: named {expected} but the content hashes to {actual}"
                     )),
+                    // The tar's entry reader stops short only at the end of
+                    // the input.
+                    StoreError::SizeMismatch {
+                        expected, actual, ..
+                    } => bad(format!(
+                        "the archive ends inside this entry ({actual} of {expected} bytes)"
+                    )),
+                    StoreError::Io {
+                        op: "receiving blob",
+                        source,
+                        ..
+                    } => bad(source.to_string()),
                     source => ArchiveError::Store {
                         context: format!("archive entry {raw}"),
                         source,
