@@ -558,3 +558,24 @@ fn a_multi_platform_index_loads_the_host_platform() {
     assert!(err.contains(&want), "{err}");
     assert_eq!(fresh.ok(&["images", "-q"]), "");
 }
+
+#[test]
+fn compressed_blobs_are_made_once_and_archives_are_reproducible() {
+    let env = Env::new();
+    let base = env.busybox_tar("bb.tar");
+    env.ok(&["import", base.to_str().unwrap(), "bb:1"]);
+    let mut archives = Vec::new();
+    let mut blob_counts = Vec::new();
+    for _ in 0..2 {
+        archives.push(env.kiln(&["save", "--compression", "gzip", "bb:1"]).stdout);
+        blob_counts.push(env.entries("blobs/sha256").len());
+    }
+    assert!(archives[0] == archives[1], "two saves differ");
+    // manifest + config + the gzip blob, made from the snapshot once (the
+    // uncompressed tar is never written).
+    assert_eq!(blob_counts, vec![3, 3]);
+    let items = ar::read(&archives[0]);
+    let manifest = ar::json(&items, "manifest.json");
+    let layer = &items[ar::position(&items, manifest[0]["Layers"][0].as_str().unwrap())];
+    assert_eq!(&layer.data[..2], &[0x1f, 0x8b], "layer is not gzip");
+}
