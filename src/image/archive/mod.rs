@@ -240,15 +240,14 @@ pub fn save(
             w.file("repositories", &repos, 0)?;
         }
     }
-    let images = saved.len();
-    let blobs = w.blobs;
-    let bytes = w.bytes + 1024;
     w.finish()?;
-    Ok(SaveReport {
-        images,
-        blobs,
-        bytes,
-    })
+    let report = SaveReport {
+        images: saved.len(),
+        blobs: w.blobs,
+        bytes: w.bytes,
+    };
+    tracing::debug!(?report, "archive written");
+    Ok(report)
 }
 
 /// Resolves save arguments to images and the tags each is saved under,

@@ -60,6 +60,9 @@ impl<W: Write> TarWriter<W> {
         )?;
         self.put(h.as_bytes())?;
         self.put(bytes)?;
+        if path.starts_with("blobs/") {
+            self.blobs += 1;
+        }
         self.pad(bytes.len() as u64)
     }
 
@@ -124,10 +127,15 @@ impl<W: Write> TarWriter<W> {
     }
 
     /// Writes the end-of-archive marker (two zero blocks) and flushes.
-    pub fn finish(mut self) -> Result<W, ArchiveError> {
+    pub fn finish(&mut self) -> Result<(), ArchiveError> {
         self.put(&[0u8; 2 * BLOCK])?;
-        self.out.flush().map_err(ArchiveError::Write)?;
-        Ok(self.out)
+        self.out.flush().map_err(ArchiveError::Write)
+    }
+
+    /// The output, once finished.
+    #[cfg(test)]
+    pub fn into_inner(self) -> W {
+        self.out
     }
 
     fn put(&mut self, bytes: &[u8]) -> Result<(), ArchiveError> {
@@ -192,9 +200,10 @@ mod tests {
             .unwrap();
         w.file("index.json", &[b'x'; 513], 7).unwrap();
         w.file("index.json", b"again", 7).unwrap();
+        w.finish().unwrap();
         let bytes = w.bytes;
-        let out = w.finish().unwrap();
-        assert_eq!(out.len() as u64, bytes + 1024);
+        let out = w.into_inner();
+        assert_eq!(out.len() as u64, bytes);
         assert_eq!(out.len() % BLOCK, 0);
         let mut a = tar::Archive::new(&out[..]);
         let names: Vec<(String, u64, u64)> = a
