@@ -14,8 +14,10 @@ mod login;
 mod logout;
 mod pull;
 mod push;
+mod load;
 mod rmi;
 mod root;
+mod save;
 mod table;
 mod tag;
 mod template;
@@ -65,6 +67,10 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// Show the steps that made an image.
     History(history::HistoryArgs),
+    /// Save images to a tar archive (docker-archive or OCI layout).
+    Save(save::SaveArgs),
+    /// Load images from a tar archive or STDIN.
+    Load(load::LoadArgs),
     /// Manage images (ls, rm, inspect, tag, history, import, prune).
     #[command(subcommand)]
     Image(image::ImageCommand),
@@ -97,6 +103,8 @@ pub fn main() -> i32 {
         Command::Rmi(a) => rmi::run(a, &root),
         Command::Inspect(a) => inspect::run(a, &root),
         Command::History(a) => history::run(a, &root),
+        Command::Save(a) => save::run(a, &root),
+        Command::Load(a) => load::run(a, &root),
         Command::Image(cmd) => image::run(cmd, &root),
         Command::Login(args) => login::run(args, &root, &cli.insecure_registry),
         Command::Logout(args) => logout::run(args, &root),
