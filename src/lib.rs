@@ -8,6 +8,7 @@
 pub mod cache;
 pub mod cli;
 pub mod context;
+pub mod exec;
 pub mod image;
 pub mod parser;
 pub mod runtime;

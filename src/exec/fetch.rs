@@ -1,0 +1,295 @@
+//! `ADD <http(s) URL>`: downloading a remote file the way BuildKit's HTTP
+//! source does (`source/http`), so that the copy can then treat it as any
+//! other file.
+//!
+//! - The file name is the last element of the URL path (the frontend's
+//!   `path.Base(u.Path)`), `__unnamed__` when the path has none.
+//! - The file is created with mode 0600 and owner 0:0; its mtime is the
+//!   response's `Last-Modified`, or the Unix epoch when there is none.
+//! - A status outside 200..=399 fails ("invalid response status 404").
+//! - `--checksum=sha256:...` is checked against the sha256 of the body;
+//!   a mismatch fails naming both digests.
+//! - Remote archives are not extracted unless `--unpack=true` (decided by
+//!   the caller).
+//! - Git URLs (`git@...`, `git://`, `https://.../repo.git`) are recognised
+//!   so they can be refused: cloning is not implemented.
+
+use std::fs::OpenOptions;
+use std::io;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use thiserror::Error;
+
+use crate::exec::attrs::{set_times, Time};
+use crate::image::digest::{Algorithm, Digest, DigestWriter};
+
+/// Why a download failed.
+#[derive(Debug, Error)]
+pub enum FetchError {
+    /// Connecting or talking HTTP failed.
+    #[error("failed to download {url}")]
+    Request {
+        /// The URL.
+        url: String,
+        /// The client's error.
+        #[source]
+        source: Box<ureq::Error>,
+    },
+    /// The server answered with an error status (BuildKit's wording).
+    #[error("failed to download {url}: invalid response status {status}")]
+    Status {
+        /// The URL.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+    },
+    /// Reading the body or writing the file failed.
+    #[error("failed to download {url} to {path}")]
+    Write {
+        /// The URL.
+        url: String,
+        /// The local file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+    /// The body's digest is not the `--checksum` one.
+    #[error("digest mismatch for {url}: {actual} (expected: {expected})")]
+    Mismatch {
+        /// The URL.
+        url: String,
+        /// `--checksum`.
+        expected: Digest,
+        /// The body's digest.
+        actual: Digest,
+    },
+    /// `--checksum` names an algorithm other than sha256.
+    #[error("unsupported checksum {0}: expected sha256:<hex>")]
+    UnsupportedChecksum(Digest),
+}
+
+/// A downloaded file.
+#[derive(Debug, Clone)]
+pub struct Download {
+    /// Where it was written.
+    pub path: PathBuf,
+    /// sha256 of the content.
+    pub digest: Digest,
+    /// Content length in bytes.
+    pub size: u64,
+}
+
+/// Whether `src` is an `http://` or `https://` source (and not a Git one).
+pub fn is_http_url(src: &str) -> bool {
+    (src.starts_with("http://") || src.starts_with("https://")) && !is_git_url(src)
+}
+
+/// Whether `src` names a Git repository as BuildKit's `dfgitutil` would
+/// take it: `git://`, `git@host:`, `ssh://`, or an HTTP(S) URL whose path
+/// ends in `.git`.
+pub fn is_git_url(src: &str) -> bool {
+    if src.starts_with("git://") || src.starts_with("git@") || src.starts_with("ssh://") {
+        return true;
+    }
+    if src.starts_with("http://") || src.starts_with("https://") {
+        return url_path(src).trim_end_matches('/').ends_with(".git");
+    }
+    false
+}
+
+/// The decoded path of an absolute URL (Go's `url.URL.Path`).
+fn url_path(url: &str) -> String {
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let path_start = after_scheme.find('/').unwrap_or(after_scheme.len());
+    let path = &after_scheme[path_start..];
+    let end = path.find(['?', '#']).unwrap_or(path.len());
+    percent_decode(&path[..end])
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(hi), Some(lo)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((hi * 16 + lo) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The name `ADD <url> <dir>/` gives the file: the URL path's last element,
+/// or `__unnamed__` (BuildKit's Dockerfile frontend).
+pub fn file_name_for(url: &str) -> String {
+    let path = url_path(url);
+    let trimmed = path.trim_end_matches('/');
+    match trimmed.rsplit('/').next() {
+        Some(base) if !base.is_empty() && base != "." => base.to_string(),
+        _ => "__unnamed__".to_string(),
+    }
+}
+
+/// Downloads `url` into `dir/name` with BuildKit's mode, owner and mtime,
+/// checking `checksum` if given.
+pub fn fetch(
+    url: &str,
+    dir: &Path,
+    name: &str,
+    checksum: Option<&Digest>,
+) -> Result<Download, FetchError> {
+    if let Some(c) = checksum {
+        if c.algorithm() != Algorithm::Sha256 {
+            return Err(FetchError::UnsupportedChecksum(c.clone()));
+        }
+    }
+    let config = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_connect(Some(Duration::from_secs(30)))
+        .user_agent(concat!("kiln/", env!("CARGO_PKG_VERSION")))
+        .build();
+    let agent = ureq::Agent::new_with_config(config);
+    let mut response = agent.get(url).call().map_err(|e| FetchError::Request {
+        url: url.to_string(),
+        source: Box::new(e),
+    })?;
+    let status = response.status().as_u16();
+    if !(200..400).contains(&status) {
+        return Err(FetchError::Status {
+            url: url.to_string(),
+            status,
+        });
+    }
+    let mtime = response
+        .headers()
+        .get("last-modified")
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_http_date)
+        .unwrap_or(0);
+    let path = dir.join(name);
+    let write_err = |source| FetchError::Write {
+        url: url.to_string(),
+        path: path.clone(),
+        source,
+    };
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(write_err)?;
+    let mut writer = DigestWriter::new(file);
+    io::copy(&mut response.body_mut().as_reader(), &mut writer).map_err(write_err)?;
+    let (file, digest, size) = writer.finish();
+    file.sync_all().map_err(write_err)?;
+    drop(file);
+    let time = Time {
+        sec: mtime,
+        nsec: 0,
+    };
+    set_times(&path, time, time).map_err(write_err)?;
+    if let Some(expected) = checksum {
+        if *expected != digest {
+            return Err(FetchError::Mismatch {
+                url: url.to_string(),
+                expected: expected.clone(),
+                actual: digest,
+            });
+        }
+    }
+    Ok(Download { path, digest, size })
+}
+
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// Parses an HTTP date in the three formats Go's `http.ParseTime` accepts
+/// (IMF-fixdate, RFC 850, asctime) to seconds since the epoch.
+pub fn parse_http_date(text: &str) -> Option<i64> {
+    let parts: Vec<&str> = text.split_whitespace().collect();
+    let (day, month, year, clock) = match parts.as_slice() {
+        // Sun, 06 Nov 1994 08:49:37 GMT
+        [_, d, m, y, t, "GMT"] => (d.parse().ok()?, *m, y.parse().ok()?, *t),
+        // Sunday, 06-Nov-94 08:49:37 GMT
+        [_, dmy, t, "GMT"] => {
+            let mut it = dmy.split('-');
+            let d = it.next()?.parse().ok()?;
+            let m = it.next()?;
+            let y: i64 = it.next()?.parse().ok()?;
+            (d, m, if y < 70 { 2000 + y } else { 1900 + y }, *t)
+        }
+        // Sun Nov  6 08:49:37 1994
+        [_, m, d, t, y] => (d.parse().ok()?, *m, y.parse().ok()?, *t),
+        _ => return None,
+    };
+    let month = MONTHS.iter().position(|&m| m == month)? as i64 + 1;
+    let mut hms = clock.split(':').map(|v| v.parse::<i64>());
+    let (h, mi, s) = (hms.next()?.ok()?, hms.next()?.ok()?, hms.next()?.ok()?);
+    let day: i64 = day;
+    if !(1..=31).contains(&day) || h > 23 || mi > 59 || s > 60 {
+        return None;
+    }
+    Some(days_from_civil(year, month, day) * 86_400 + h * 3600 + mi * 60 + s)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+/// algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_follow_the_url_path() {
+        for (url, name) in [
+            ("https://example.com/a/b/tool.tar.gz", "tool.tar.gz"),
+            ("https://example.com/a/b/tool?x=1#frag", "tool"),
+            ("https://example.com/dir/", "dir"),
+            ("https://example.com/", "__unnamed__"),
+            ("https://example.com", "__unnamed__"),
+            ("http://h:8080/with%20space", "with space"),
+        ] {
+            assert_eq!(file_name_for(url), name, "{url}");
+        }
+    }
+
+    #[test]
+    fn git_urls_are_not_http_sources() {
+        assert!(is_git_url("https://github.com/moby/buildkit.git"));
+        assert!(is_git_url("https://github.com/moby/buildkit.git#v0.12"));
+        assert!(is_git_url("git@github.com:moby/buildkit.git"));
+        assert!(!is_http_url("https://github.com/moby/buildkit.git"));
+        assert!(is_http_url("https://example.com/file.tar.gz"));
+        assert!(!is_http_url("file.txt"));
+    }
+
+    #[test]
+    fn http_dates_in_all_three_formats() {
+        let want = Some(784_111_777);
+        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), want);
+        assert_eq!(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), want);
+        assert_eq!(parse_http_date("Sun Nov  6 08:49:37 1994"), want);
+        assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
+        assert_eq!(parse_http_date("yesterday"), None);
+        assert_eq!(parse_http_date("Sun, 06 Foo 1994 08:49:37 GMT"), None);
+    }
+}
