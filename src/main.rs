@@ -1,5 +1,10 @@
 //! The `kiln` binary: a thin wrapper over [`kiln::cli`].
 
 fn main() {
+    // A container's init is kiln re-executed with a marker argument; it is
+    // dispatched before clap and logging so a container starts fast.
+    if std::env::args_os().nth(1).as_deref() == Some(kiln::runtime::spawn::INIT_ARG.as_ref()) {
+        std::process::exit(kiln::runtime::init::main());
+    }
     std::process::exit(kiln::cli::main());
 }

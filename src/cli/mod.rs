@@ -21,6 +21,7 @@ mod save;
 mod table;
 mod tag;
 mod template;
+mod run;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -82,6 +83,8 @@ pub enum Command {
     Pull(pull::PullArgs),
     /// Upload an image to a registry.
     Push(push::PushArgs),
+    /// Run a command in a new container.
+    Run(Box<run::RunArgs>),
 }
 
 /// Runs the CLI and returns the process exit code.
@@ -110,6 +113,7 @@ pub fn main() -> i32 {
         Command::Logout(args) => logout::run(args, &root),
         Command::Pull(args) => pull::run(args, &root, &cli.insecure_registry),
         Command::Push(args) => push::run(args, &root, &cli.insecure_registry),
+        Command::Run(args) => run::run(*args, &root),
     };
     match result {
         Ok(code) => code,

@@ -14,6 +14,7 @@
 //! the "no internal processes" rule) and fails only if a limit needs a
 //! controller that is not there.
 
+pub mod devices;
 mod layout;
 mod limits;
 
@@ -224,7 +225,27 @@ impl Cgroup {
         let memsw = self
             .dir_of(Controller::Memory)
             .is_some_and(|d| d.join("memory.memsw.limit_in_bytes").exists());
-        self.apply(res.v1_writes(memsw))
+        self.apply(res.v1_writes(memsw))?;
+        if res.all_devices {
+            return Ok(()); // the new cgroup inherits its parent's policy
+        }
+        self.restrict_devices_v1()
+    }
+
+    /// Applies docker's device policy through the v1 devices controller.
+    /// Without that controller the container could open any device node it
+    /// mknods (CAP_MKNOD is a default capability), so it is required.
+    fn restrict_devices_v1(&self) -> Result<(), CgroupError> {
+        let dir = self
+            .dir_of(Controller::Devices)
+            .ok_or_else(|| CgroupError::NoController {
+                controller: "devices",
+                detail: "needed to keep the container from opening host devices".into(),
+            })?;
+        for (file, line) in devices::v1_lines(devices::DOCKER_DEFAULT) {
+            write_file(&dir.join(file), &line)?;
+        }
+        Ok(())
     }
 
     fn create_v2(&mut self, own_dir: &Path, res: &Resources) -> Result<(), CgroupError> {
@@ -253,7 +274,16 @@ impl Cgroup {
             }
         }
         let swap = dir.join("memory.swap.max").exists();
-        self.apply(res.v2_writes(swap))
+        self.apply(res.v2_writes(swap))?;
+        if res.all_devices {
+            return Ok(());
+        }
+        // cgroup v2 has no devices controller: the policy is a BPF program.
+        devices::attach_bpf(&dir, devices::DOCKER_DEFAULT).map_err(|source| CgroupError::Write {
+            path: dir.clone(),
+            value: "BPF_CGROUP_DEVICE program".into(),
+            source,
+        })
     }
 
     fn apply(&self, writes: Vec<limits::LimitWrite>) -> Result<(), CgroupError> {

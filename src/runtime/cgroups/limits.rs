@@ -18,6 +18,9 @@ pub struct Resources {
     pub cpu_shares: Option<u64>,
     /// `--pids-limit`: at most this many tasks; 0 or -1 is unlimited.
     pub pids_limit: Option<i64>,
+    /// `--privileged`: every device may be opened; otherwise docker's
+    /// default device policy ([`super::devices::DOCKER_DEFAULT`]) applies.
+    pub all_devices: bool,
 }
 
 /// The cgroup controllers kiln uses.
@@ -29,6 +32,8 @@ pub enum Controller {
     Cpu,
     /// Task count limit.
     Pids,
+    /// Which device nodes may be opened (v1 only; v2 uses a BPF program).
+    Devices,
 }
 
 impl Controller {
@@ -38,11 +43,17 @@ impl Controller {
             Controller::Memory => "memory",
             Controller::Cpu => "cpu",
             Controller::Pids => "pids",
+            Controller::Devices => "devices",
         }
     }
 
     /// Every controller kiln creates a cgroup for.
-    pub const ALL: [Controller; 3] = [Controller::Memory, Controller::Cpu, Controller::Pids];
+    pub const ALL: [Controller; 4] = [
+        Controller::Memory,
+        Controller::Cpu,
+        Controller::Pids,
+        Controller::Devices,
+    ];
 }
 
 /// One value to write into a file of a controller's cgroup directory.

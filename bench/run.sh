@@ -1,0 +1,53 @@
+#!/bin/sh
+# Container start+stop latency: `kiln run --rm --rootfs <busybox> true`
+# against `runc run` of an equivalent bundle (same busybox rootfs, `runc
+# spec` config running `true`), 50 runs each, medians reported.
+#
+# Usage (as root): bench/run.sh [RUNS]
+# Needs: runc, hyperfine, jq, /bin/busybox. Builds kiln in release mode.
+set -eu
+
+runs=${1:-50}
+here=$(cd "$(dirname "$0")/.." && pwd)
+cargo build --release --manifest-path "$here/Cargo.toml" >/dev/null 2>&1 \
+    || cargo build --release --manifest-path "$here/Cargo.toml"
+kiln="$here/target/release/kiln"
+
+work=$(mktemp -d /tmp/kiln-bench.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+
+# The busybox rootfs: what `busybox --install -s` makes, with links that
+# resolve inside the rootfs.
+rootfs="$work/bundle/rootfs"
+mkdir -p "$rootfs/bin" "$rootfs/etc" "$rootfs/tmp"
+cp /bin/busybox "$rootfs/bin/busybox"
+for applet in $(/bin/busybox --list); do
+    [ "$applet" = busybox ] || ln -s busybox "$rootfs/bin/$applet"
+done
+echo 'root:x:0:0:root:/root:/bin/sh' >"$rootfs/etc/passwd"
+echo 'root:x:0:' >"$rootfs/etc/group"
+# Mount points every image has (docker's builder creates the /etc files):
+# without them each kiln run would create them in its fresh upper layer,
+# while runc creates them once in its persistent rootfs.
+mkdir -p "$rootfs/proc" "$rootfs/sys" "$rootfs/dev"
+touch "$rootfs/etc/hosts" "$rootfs/etc/hostname" "$rootfs/etc/resolv.conf"
+
+# runc's default spec, non-interactive, running `true`.
+(cd "$work/bundle" && runc spec)
+jq '.process.terminal = false | .process.args = ["true"]' \
+    "$work/bundle/config.json" >"$work/bundle/config.tmp"
+mv "$work/bundle/config.tmp" "$work/bundle/config.json"
+
+hyperfine -N --warmup 5 --runs "$runs" --export-json "$work/result.json" \
+    -n kiln "$kiln --root $work/kiln-root run --rm --rootfs $rootfs true" \
+    -n runc "runc --root $work/runc-root run --bundle $work/bundle kiln-bench" \
+    >/dev/null
+
+median() {
+    jq -r --arg n "$1" '.results[] | select(.command == $n) | .median * 1000' "$work/result.json"
+}
+kiln_ms=$(median kiln)
+runc_ms=$(median runc)
+printf 'kiln run --rm true: median %.1f ms\n' "$kiln_ms"
+printf 'runc run true:      median %.1f ms\n' "$runc_ms"
+printf 'ratio kiln/runc:    %.2f\n' "$(echo "$kiln_ms $runc_ms" | awk '{print $1 / $2}')"

@@ -1,0 +1,350 @@
+//! `kiln run`: run a command in a new container, docker-style.
+//!
+//! Only flag parsing and the mapping to a [`ContainerSpec`] live here; the
+//! work is [`kiln::runtime::run`](crate::runtime::run). Values are
+//! checked the way docker checks them and errors name the flag.
+
+use super::CliError;
+use crate::runtime::cgroups::Resources;
+use crate::runtime::{
+    self, caps, rlimits, spec, state, ContainerSpec, Network, ProcessSpec, RootfsSpec,
+};
+use clap::{Args, ValueEnum};
+#[path = "run_values.rs"]
+mod values;
+use std::path::{Path, PathBuf};
+use values::{
+    env_entry, invalid, parse_number, parse_size, parse_tmpfs, parse_volume, read_env_file,
+    reserve_name, validate_hostname, FlagError,
+};
+
+/// Flags of `kiln run`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "The network is the host's unless --network none is given (kiln has no bridge network yet)."
+)]
+pub struct RunArgs {
+    /// Remove the container's state (its writes) when it exits.
+    #[arg(long)]
+    pub rm: bool,
+    /// Keep stdin open (without it, stdin is /dev/null).
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Allocate a pseudo-terminal.
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Set an environment variable (KEY=VALUE, or KEY to copy kiln's).
+    #[arg(short, long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Read environment variables from a file (KEY=VALUE per line).
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Vec<PathBuf>,
+    /// Working directory inside the container (created if missing).
+    #[arg(short, long, value_name = "DIR")]
+    pub workdir: Option<String>,
+    /// User to run as: name, uid, name:group or uid:gid.
+    #[arg(short, long, value_name = "USER")]
+    pub user: Option<String>,
+    /// Command to run instead of the image's entrypoint.
+    #[arg(long, value_name = "CMD")]
+    pub entrypoint: Option<String>,
+    /// Container hostname (default: the first 12 digits of its id).
+    #[arg(long, value_name = "NAME")]
+    pub hostname: Option<String>,
+    /// Network: `host` (the default for now) or `none` (loopback only).
+    #[arg(long, value_enum, default_value_t = NetworkMode::Host)]
+    pub network: NetworkMode,
+    /// Bind mount a host path: HOST:CONTAINER[:ro].
+    #[arg(short, long = "volume", value_name = "HOST:CONTAINER[:ro]")]
+    pub volume: Vec<String>,
+    /// Mount a tmpfs: PATH[:OPTIONS].
+    #[arg(long, value_name = "PATH[:OPTIONS]")]
+    pub tmpfs: Vec<String>,
+    /// Make the root filesystem read-only.
+    #[arg(long)]
+    pub read_only: bool,
+    /// Memory limit (bytes, or with a unit: 512m, 1g).
+    #[arg(short, long, value_name = "SIZE")]
+    pub memory: Option<String>,
+    /// Number of CPUs (e.g. 1.5).
+    #[arg(long, value_name = "N")]
+    pub cpus: Option<String>,
+    /// Relative CPU weight.
+    #[arg(short = 'c', long, value_name = "N")]
+    pub cpu_shares: Option<String>,
+    /// Maximum number of processes (-1 for unlimited).
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub pids_limit: Option<String>,
+    /// Add a Linux capability (or ALL).
+    #[arg(long, value_name = "CAP")]
+    pub cap_add: Vec<String>,
+    /// Drop a Linux capability (or ALL).
+    #[arg(long, value_name = "CAP")]
+    pub cap_drop: Vec<String>,
+    /// Set a resource limit: NAME=SOFT[:HARD] (e.g. nofile=1024:2048).
+    #[arg(long, value_name = "NAME=SOFT[:HARD]")]
+    pub ulimit: Vec<String>,
+    /// Give all capabilities, no seccomp, no masked paths, writable /sys.
+    #[arg(long)]
+    pub privileged: bool,
+    /// Name the container.
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Run a tiny init as PID 1 that reaps zombies and forwards signals.
+    #[arg(long)]
+    pub init: bool,
+    /// Use DIR as the (read-only) root filesystem instead of an image;
+    /// writes go to the container's own layer.
+    #[arg(long, value_name = "DIR")]
+    pub rootfs: Option<PathBuf>,
+    /// Stack DIR as a layer, bottom first (for tests of many-layer roots).
+    #[arg(long, value_name = "DIR", hide = true)]
+    pub layer: Vec<PathBuf>,
+    /// IMAGE and COMMAND (only COMMAND with --rootfs).
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "IMAGE|COMMAND"
+    )]
+    pub args: Vec<String>,
+}
+
+/// `--network` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum NetworkMode {
+    /// Share the host's network.
+    Host,
+    /// A private network namespace with only loopback.
+    None,
+}
+
+/// docker's exit status for errors of kiln itself (flags, setup).
+const EXIT_KILN_ERROR: i32 = 125;
+
+/// Runs the command; returns the container's exit status.
+pub fn run(args: RunArgs, root: &Path) -> Result<i32, CliError> {
+    let plan = match Plan::from_args(args, root) {
+        Ok(plan) => plan,
+        Err(e) => {
+            eprintln!("kiln: {e}");
+            return Ok(EXIT_KILN_ERROR);
+        }
+    };
+    let guard = StateGuard {
+        dir: plan.spec.rootfs.state_dir.clone(),
+        remove: plan.remove,
+        name: plan.name_link.clone(),
+    };
+    let stdio = runtime::Stdio::inherit(plan.interactive);
+    let result = runtime::run(&plan.spec, stdio);
+    drop(guard);
+    match result {
+        Ok(status) => Ok(status.docker_code()),
+        Err(e) => {
+            eprintln!("kiln: {e}");
+            Ok(e.exit_code())
+        }
+    }
+}
+
+/// Removes the state dir (with `--rm`) and the name reservation however
+/// the run ends.
+struct StateGuard {
+    dir: PathBuf,
+    remove: bool,
+    name: Option<PathBuf>,
+}
+
+impl Drop for StateGuard {
+    fn drop(&mut self) {
+        if !self.remove {
+            return;
+        }
+        if let Err(e) = state::remove(&self.dir) {
+            eprintln!("kiln: {e}");
+        }
+        if let Some(link) = &self.name {
+            let _ = std::fs::remove_file(link);
+        }
+    }
+}
+
+/// A validated `kiln run`.
+#[derive(Debug)]
+struct Plan {
+    spec: ContainerSpec,
+    interactive: bool,
+    remove: bool,
+    name_link: Option<PathBuf>,
+}
+
+impl Plan {
+    fn from_args(a: RunArgs, root: &Path) -> Result<Plan, FlagError> {
+        let (lowers, command) = rootfs_and_command(&a)?;
+        let mut args = match &a.entrypoint {
+            Some(ep) if !ep.is_empty() => vec![ep.clone()],
+            _ => Vec::new(),
+        };
+        args.extend(command);
+        if args.is_empty() {
+            return Err(FlagError::Usage("no command specified".into()));
+        }
+        if a.interactive && a.tty && !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+            return Err(FlagError::Usage("the input device is not a TTY".into()));
+        }
+        let resources = Resources {
+            memory: a
+                .memory
+                .as_deref()
+                .map(|v| parse_size(v, "--memory"))
+                .transpose()?,
+            memory_swap: None,
+            cpus: a
+                .cpus
+                .as_deref()
+                .map(|v| parse_number(v, "--cpus"))
+                .transpose()?,
+            cpu_shares: a
+                .cpu_shares
+                .as_deref()
+                .map(|v| parse_number(v, "--cpu-shares"))
+                .transpose()?,
+            pids_limit: a
+                .pids_limit
+                .as_deref()
+                .map(|v| parse_number(v, "--pids-limit"))
+                .transpose()?,
+            all_devices: a.privileged,
+        };
+        resources
+            .validate()
+            .map_err(|e| FlagError::Usage(e.to_string()))?;
+        let mut capabilities = caps::resolve_caps(&a.cap_add, &a.cap_drop, a.privileged)
+            .map_err(|e| FlagError::Usage(e.to_string()))?;
+        if a.privileged {
+            // "All" means all kiln has: a kiln running with a reduced
+            // bounding set cannot grant more (docker asks the same way).
+            let bounding = caps::current_bounding();
+            capabilities.retain(|c| bounding & (1u64 << c.bit()) != 0);
+        }
+        let rlimits =
+            rlimits::parse_ulimits(&a.ulimit).map_err(|e| FlagError::Usage(e.to_string()))?;
+        let id = state::new_container_id().map_err(|e| FlagError::Usage(e.to_string()))?;
+        let hostname = match &a.hostname {
+            Some(h) => validate_hostname(h)?,
+            None => state::short_id(&id).to_string(),
+        };
+        let cwd = match &a.workdir {
+            Some(w) if !w.starts_with('/') => {
+                return Err(invalid(
+                    "--workdir",
+                    w,
+                    "the working directory must be an absolute path",
+                ))
+            }
+            Some(w) => w.clone(),
+            None => "/".to_string(),
+        };
+        let mut env = Vec::new();
+        for file in &a.env_file {
+            env.extend(read_env_file(file)?);
+        }
+        for e in &a.env {
+            env.extend(env_entry(e, "--env")?);
+        }
+        let mut mounts = Vec::new();
+        for v in &a.volume {
+            mounts.push(parse_volume(v)?);
+        }
+        for t in &a.tmpfs {
+            mounts.push(parse_tmpfs(t)?);
+        }
+        let containers = root.join("containers");
+        let name_link = match &a.name {
+            Some(name) => Some(reserve_name(&containers, name, &id)?),
+            None => None,
+        };
+        let (masked, readonly) = if a.privileged {
+            (Vec::new(), Vec::new())
+        } else {
+            let own = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+            (
+                own(spec::DOCKER_MASKED_PATHS),
+                own(spec::DOCKER_READONLY_PATHS),
+            )
+        };
+        let spec = ContainerSpec {
+            rootfs: RootfsSpec {
+                lowers,
+                state_dir: containers.join(&id),
+                readonly: a.read_only,
+                volatile: a.rm,
+            },
+            process: ProcessSpec {
+                args,
+                env: spec::docker_env(&env, &hostname, a.tty),
+                cwd,
+                user: a.user.clone().unwrap_or_default(),
+                additional_gids: Vec::new(),
+                terminal: a.tty,
+                console_size: if a.tty {
+                    runtime::pty::size(&std::io::stdout())
+                } else {
+                    None
+                },
+                rlimits,
+                no_new_privs: false,
+            },
+            hostname,
+            mounts,
+            network: match a.network {
+                NetworkMode::Host => Network::Host,
+                NetworkMode::None => Network::None,
+            },
+            masked_paths: masked,
+            readonly_paths: readonly,
+            readonly_sysfs: !a.privileged,
+            network_files: true,
+            init: a.init,
+            capabilities,
+            // docker runs privileged containers unconfined.
+            seccomp: !a.privileged,
+            resources,
+            id,
+        };
+        Ok(Plan {
+            spec,
+            interactive: a.interactive,
+            remove: a.rm,
+            name_link,
+        })
+    }
+}
+
+/// The layers and the command: `--rootfs`/`--layer` take the place of an
+/// image, so every positional is then the command.
+fn rootfs_and_command(a: &RunArgs) -> Result<(Vec<PathBuf>, Vec<String>), FlagError> {
+    if a.rootfs.is_none() && a.layer.is_empty() {
+        return match a.args.first() {
+            None => Err(FlagError::Usage("requires an image or --rootfs DIR".into())),
+            Some(image) => Err(FlagError::Usage(format!(
+                "cannot run image {image:?}: the image store is not available yet; use --rootfs DIR"
+            ))),
+        };
+    }
+    let mut lowers = Vec::new();
+    for (flag, dir) in a
+        .rootfs
+        .iter()
+        .map(|d| ("--rootfs", d))
+        .chain(a.layer.iter().map(|d| ("--layer", d)))
+    {
+        let abs = std::fs::canonicalize(dir)
+            .map_err(|e| invalid(flag, &dir.display().to_string(), e.to_string()))?;
+        if !abs.is_dir() {
+            return Err(invalid(flag, &dir.display().to_string(), "not a directory"));
+        }
+        lowers.push(abs);
+    }
+    Ok((lowers, a.args.clone()))
+}

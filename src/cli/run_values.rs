@@ -1,0 +1,239 @@
+//! Values of `kiln run`'s flags, checked the way docker checks them; every
+//! error names its flag.
+
+use crate::runtime::{MountKind, MountSpec};
+use std::path::{Path, PathBuf};
+
+/// A flag value that docker would reject.
+#[derive(Debug, thiserror::Error)]
+pub enum FlagError {
+    /// The value of `flag` is invalid.
+    #[error("invalid value {value:?} for {flag}: {reason}")]
+    Invalid {
+        /// The flag.
+        flag: &'static str,
+        /// Its value.
+        value: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Anything else about the invocation.
+    #[error("{0}")]
+    Usage(String),
+}
+
+pub(super) fn invalid(flag: &'static str, value: &str, reason: impl Into<String>) -> FlagError {
+    FlagError::Invalid {
+        flag,
+        value: value.to_string(),
+        reason: reason.into(),
+    }
+}
+
+/// docker's memory sizes (go-units `RAMInBytes`): a number, optionally
+/// fractional, with an optional binary unit `b`, `k`, `m`, `g`, `t`, `p`
+/// (any case, `kb`/`kib` forms too).
+pub fn parse_size(value: &str, flag: &'static str) -> Result<u64, FlagError> {
+    let bad = || {
+        invalid(
+            flag,
+            value,
+            "expected a size like 512m, 1g or a number of bytes",
+        )
+    };
+    let lower = value.trim().to_ascii_lowercase();
+    let digits_end = lower
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(lower.len());
+    let (number, unit) = lower.split_at(digits_end);
+    let number: f64 = number.parse().map_err(|_| bad())?;
+    let unit = unit.trim_start();
+    let unit = unit.strip_suffix('b').unwrap_or(unit);
+    let unit = unit.strip_suffix('i').unwrap_or(unit);
+    let shift = match unit {
+        "" => 0,
+        "k" => 10,
+        "m" => 20,
+        "g" => 30,
+        "t" => 40,
+        "p" => 50,
+        _ => return Err(bad()),
+    };
+    let bytes = number * (1u64 << shift) as f64;
+    if !bytes.is_finite() || bytes < 0.0 || bytes >= u64::MAX as f64 {
+        return Err(bad());
+    }
+    Ok(bytes as u64)
+}
+
+/// A plain number flag (`--cpus 1.5`, `--pids-limit -1`).
+pub(super) fn parse_number<T: std::str::FromStr>(
+    value: &str,
+    flag: &'static str,
+) -> Result<T, FlagError> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| invalid(flag, value, "not a number"))
+}
+
+/// `-e KEY=VALUE` as is; `-e KEY` takes kiln's value or is dropped (docker).
+pub(super) fn env_entry(entry: &str, flag: &'static str) -> Result<Option<String>, FlagError> {
+    let key = entry.split('=').next().unwrap_or_default();
+    if key.is_empty() || key.chars().any(char::is_whitespace) {
+        return Err(invalid(
+            flag,
+            entry,
+            "variable name must be non-empty and contain no whitespace",
+        ));
+    }
+    if entry.contains('=') {
+        return Ok(Some(entry.to_string()));
+    }
+    Ok(std::env::var(key).ok().map(|v| format!("{key}={v}")))
+}
+
+/// docker's env-file format: `KEY=VALUE` or `KEY` per line, `#` comments.
+pub(super) fn read_env_file(path: &Path) -> Result<Vec<String>, FlagError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| invalid("--env-file", &path.display().to_string(), e.to_string()))?;
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim_start();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let entry = env_entry(line, "--env-file")
+            .map_err(|e| FlagError::Usage(format!("{}:{}: {e}", path.display(), n + 1)))?;
+        out.extend(entry);
+    }
+    Ok(out)
+}
+
+/// `-v HOST:CONTAINER[:OPTIONS]`; the host dir is created when missing, as
+/// docker does for `-v`.
+pub(super) fn parse_volume(value: &str) -> Result<MountSpec, FlagError> {
+    let parts: Vec<&str> = value.split(':').collect();
+    let (host, ctr, opts) = match parts.as_slice() {
+        [h, c] => (*h, *c, ""),
+        [h, c, o] => (*h, *c, *o),
+        _ => return Err(invalid("--volume", value, "expected HOST:CONTAINER[:ro]")),
+    };
+    if !host.starts_with('/') {
+        return Err(invalid(
+            "--volume",
+            value,
+            "named volumes are not supported; use an absolute host path",
+        ));
+    }
+    if !ctr.starts_with('/') || ctr == "/" {
+        return Err(invalid(
+            "--volume",
+            value,
+            "the container path must be absolute and not /",
+        ));
+    }
+    let mut readonly = false;
+    for opt in opts.split(',').filter(|o| !o.is_empty()) {
+        match opt {
+            "ro" => readonly = true,
+            "rw" => readonly = false,
+            // SELinux relabelling and propagation: accepted, nothing to do here.
+            "z" | "Z" | "rprivate" | "private" => {}
+            other => {
+                return Err(invalid(
+                    "--volume",
+                    value,
+                    format!("unknown option {other:?}"),
+                ))
+            }
+        }
+    }
+    if !Path::new(host).exists() {
+        std::fs::create_dir_all(host).map_err(|e| invalid("--volume", value, e.to_string()))?;
+    }
+    Ok(MountSpec {
+        destination: ctr.to_string(),
+        kind: MountKind::Bind {
+            source: PathBuf::from(host),
+            readonly,
+        },
+    })
+}
+
+/// `--tmpfs PATH[:OPTIONS]`.
+pub(super) fn parse_tmpfs(value: &str) -> Result<MountSpec, FlagError> {
+    let (path, options) = value.split_once(':').unwrap_or((value, ""));
+    if !path.starts_with('/') || path == "/" {
+        return Err(invalid(
+            "--tmpfs",
+            value,
+            "the path must be absolute and not /",
+        ));
+    }
+    Ok(MountSpec {
+        destination: path.to_string(),
+        kind: MountKind::Tmpfs {
+            options: options.to_string(),
+        },
+    })
+}
+
+/// RFC 1123 hostname rules as the kernel needs them (≤ 64 bytes).
+pub(super) fn validate_hostname(h: &str) -> Result<String, FlagError> {
+    let ok = !h.is_empty()
+        && h.len() <= 64
+        && h.split('.').all(|label| {
+            !label.is_empty()
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+    if ok {
+        Ok(h.to_string())
+    } else {
+        Err(invalid("--hostname", h, "not a valid hostname"))
+    }
+}
+
+/// Claims `name` for container `id`: a symlink `names/<name> -> <id>`,
+/// created atomically so two runs cannot both get it.
+pub(super) fn reserve_name(containers: &Path, name: &str, id: &str) -> Result<PathBuf, FlagError> {
+    let valid = name.len() >= 2
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if !valid {
+        return Err(invalid(
+            "--name",
+            name,
+            "only [a-zA-Z0-9][a-zA-Z0-9_.-]+ are allowed",
+        ));
+    }
+    let dir = containers.join("names");
+    std::fs::create_dir_all(&dir).map_err(|e| invalid("--name", name, e.to_string()))?;
+    let link = dir.join(name);
+    match std::os::unix::fs::symlink(id, &link) {
+        Ok(()) => Ok(link),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let owner = std::fs::read_link(&link).unwrap_or_default();
+            Err(invalid(
+                "--name",
+                name,
+                format!(
+                    "the name is already in use by container {}",
+                    owner.display()
+                ),
+            ))
+        }
+        Err(e) => Err(invalid("--name", name, e.to_string())),
+    }
+}
+
+#[cfg(test)]
+#[path = "run_tests.rs"]
+mod tests;

@@ -1,0 +1,296 @@
+//! Running one container from kiln's side: prepare the state dir, start
+//! the init, hand it the spec, supervise, report the exit.
+
+use super::cgroups::{Cgroup, CgroupError, Resources};
+use super::channel;
+use super::namespaces;
+use super::pty;
+use super::sealed_exe;
+use super::spawn;
+use super::spec::ContainerSpec;
+use super::supervisor::{self, ConsoleIo, Ended, Relays, SignalProxy, Watch};
+use super::RuntimeError;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+/// Where the container's stdin comes from.
+#[derive(Debug)]
+pub enum Input {
+    /// `/dev/null` (docker without `-i`).
+    Null,
+    /// kiln's own stdin.
+    Inherit,
+    /// A descriptor the caller owns (a pipe, a file).
+    Fd(OwnedFd),
+}
+
+/// Where the container's stdout or stderr goes.
+#[derive(Debug)]
+pub enum Output {
+    /// kiln's own stdout/stderr.
+    Inherit,
+    /// A descriptor the caller owns (a build's log pipe).
+    Fd(OwnedFd),
+}
+
+/// The container's standard streams and signal policy.
+#[derive(Debug)]
+pub struct Stdio {
+    /// Standard input.
+    pub stdin: Input,
+    /// Standard output (also the terminal's output with `-t`).
+    pub stdout: Output,
+    /// Standard error (unused with `-t`: the terminal merges it).
+    pub stderr: Output,
+    /// Forward signals kiln receives to the container (`kiln run`); a
+    /// build leaves its own signal handling alone.
+    pub forward_signals: bool,
+}
+
+impl Stdio {
+    /// kiln's own streams, stdin kept only when `keep_stdin` (`-i`),
+    /// signals forwarded: what `kiln run` uses.
+    pub fn inherit(keep_stdin: bool) -> Stdio {
+        Stdio {
+            stdin: if keep_stdin {
+                Input::Inherit
+            } else {
+                Input::Null
+            },
+            stdout: Output::Inherit,
+            stderr: Output::Inherit,
+            forward_signals: true,
+        }
+    }
+}
+
+/// How the container's process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExitStatus {
+    /// Exit code, when it exited.
+    pub code: Option<i32>,
+    /// Signal number, when a signal killed it.
+    pub signal: Option<i32>,
+    /// The kernel's OOM killer killed a process of the container (docker
+    /// inspect's `OOMKilled`).
+    pub oom_killed: bool,
+}
+
+impl ExitStatus {
+    /// The status docker reports: the code, or 128 + the signal.
+    pub fn docker_code(&self) -> i32 {
+        self.code.unwrap_or_else(|| 128 + self.signal.unwrap_or(0))
+    }
+}
+
+/// Runs `spec` to completion with `stdio` and returns how its process
+/// ended. The state dir (`spec.rootfs.state_dir`) is created if needed (by
+/// the init, see [`state::prepare`]) and left in place (its `upper/` holds the writes); nothing stays mounted on
+/// the host at any time, and the caller deletes the dir when done.
+///
+/// Blocks the calling thread until the container has exited: the init has
+/// `PR_SET_PDEATHSIG(SIGKILL)` tied to this thread, so a container never
+/// outlives the call (nor a killed kiln). With
+/// [`Stdio::forward_signals`] the thread's signal mask is changed for the
+/// duration (the forwarded signals are read from a signalfd).
+pub fn run(spec: &ContainerSpec, stdio: Stdio) -> Result<ExitStatus, RuntimeError> {
+    let exe = sealed_exe::sealed_exe()?;
+    // Resource limits are checked before anything starts; the cgroup itself
+    // is made while the init already works (see below).
+    spec.resources.validate()?;
+    let streams = Streams::new(stdio, spec.process.terminal)?;
+    let (channel, init_end) = channel::pair()?;
+    let (sync_r, sync_w) = pipe()?;
+    let signals = if streams.forward_signals {
+        Some(SignalProxy::block()?)
+    } else {
+        None
+    };
+    let child = spawn::spawn_init(
+        exe.fd(),
+        namespaces::clone_flags(spec),
+        streams.child_fds(),
+        init_end.as_fd(),
+        sync_r.as_fd(),
+    )?;
+    drop((init_end, sync_r));
+    let Streams {
+        child_side,
+        relays,
+        console,
+        ..
+    } = streams;
+    // Our copies of the container's ends must go, or its EOFs never come.
+    drop(child_side);
+    // The spec goes first so the init prepares the state dir and the rootfs
+    // while kiln makes the cgroup and moves it in (a cgroup migration waits
+    // for an RCU grace period, often the longest step of a start); the init
+    // waits for the sync byte before it makes its cgroup namespace, forks or
+    // executes anything of the user's.
+    let sent = channel.send(spec, None);
+    let cgroup = match create_cgroup(spec).and_then(|cg| {
+        if let Some(cg) = &cg {
+            cg.add_process(child.pid)?;
+        }
+        Ok(cg)
+    }) {
+        Ok(cg) => cg,
+        Err(e) => {
+            kill_and_reap(&child);
+            return Err(e);
+        }
+    };
+    // A failed write means the init is gone; its exit tells the rest.
+    let _ = rustix::io::write(&sync_w, b"j");
+    drop(sync_w);
+    let outcome = supervisor::supervise(Watch {
+        pid: child.pid,
+        pidfd: &child.pidfd,
+        channel,
+        relays,
+        console,
+        signals: signals.as_ref(),
+    })?;
+    let oom_killed = cgroup.as_ref().is_some_and(|cg| cg.oom_killed());
+    if let Some(cg) = cgroup {
+        // Every process of the container is gone (its PID 1 has been
+        // reaped, which kills the namespace), so the cgroup is empty.
+        if let Err(e) = cg.remove() {
+            tracing::warn!("{e}");
+        }
+    }
+    if let Some((message, exit_code)) = outcome.error {
+        return Err(RuntimeError::Start { message, exit_code });
+    }
+    sent?;
+    let status = match outcome.ended {
+        Ended::Exited(code) => ExitStatus {
+            code: Some(code),
+            signal: None,
+            oom_killed,
+        },
+        Ended::Signaled(sig) => ExitStatus {
+            code: None,
+            signal: Some(sig),
+            oom_killed,
+        },
+    };
+    if !outcome.executed {
+        return Err(RuntimeError::InitDied(status.docker_code()));
+    }
+    Ok(status)
+}
+
+/// The container's cgroup, named after its id. A host without cgroups
+/// can still run containers that ask for no limits.
+fn create_cgroup(spec: &ContainerSpec) -> Result<Option<Cgroup>, RuntimeError> {
+    match Cgroup::create(&spec.id, &spec.resources) {
+        Ok(cg) => Ok(Some(cg)),
+        Err(CgroupError::NoCgroups) if spec.resources == Resources::default() => {
+            tracing::warn!("no cgroups on this host: running without one");
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Ends an init that must not start (SIGKILL through its pidfd) and reaps it.
+fn kill_and_reap(child: &spawn::InitChild) {
+    // SAFETY: pidfd_send_signal on our own child's pidfd.
+    unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            std::os::fd::AsRawFd::as_raw_fd(&child.pidfd),
+            libc::SIGKILL,
+            std::ptr::null::<libc::siginfo_t>(),
+            0u32,
+        );
+    }
+    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child.pid), None);
+}
+
+/// The container's side of each stream and kiln's relays for them.
+struct Streams {
+    /// What the init gets on 0, 1, 2 (dropped by kiln after the spawn).
+    child_side: [OwnedFd; 3],
+    relays: Relays,
+    console: Option<ConsoleIo>,
+    forward_signals: bool,
+}
+
+fn dup(fd: BorrowedFd<'_>) -> Result<OwnedFd, RuntimeError> {
+    fd.try_clone_to_owned().map_err(RuntimeError::Stdio)
+}
+
+fn null() -> Result<OwnedFd, RuntimeError> {
+    Ok(std::fs::File::options()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+        .map_err(RuntimeError::Stdio)?
+        .into())
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd), RuntimeError> {
+    rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+        .map_err(|e| RuntimeError::Stdio(e.into()))
+}
+
+impl Streams {
+    fn new(stdio: Stdio, terminal: bool) -> Result<Streams, RuntimeError> {
+        let stdin = match stdio.stdin {
+            Input::Null => None,
+            Input::Inherit => Some(dup(std::io::stdin().as_fd())?),
+            Input::Fd(fd) => Some(fd),
+        };
+        let output = |o: Output, inherit: BorrowedFd<'_>| match o {
+            Output::Inherit => dup(inherit),
+            Output::Fd(fd) => Ok(fd),
+        };
+        let stdout = output(stdio.stdout, std::io::stdout().as_fd())?;
+        let stderr = output(stdio.stderr, std::io::stderr().as_fd())?;
+        let mut relays = Relays::default();
+        if terminal {
+            // The init's pty takes 0-2; the master arrives later and is
+            // relayed to these.
+            return Ok(Streams {
+                child_side: [null()?, null()?, null()?],
+                relays,
+                console: Some(ConsoleIo { stdin, stdout }),
+                forward_signals: stdio.forward_signals,
+            });
+        }
+        let stdin_child = match stdin {
+            None => null()?,
+            Some(fd) if pty::is_terminal(&fd) => {
+                let (r, w) = pipe()?;
+                relays.input(fd, w).map_err(RuntimeError::Stdio)?;
+                r
+            }
+            Some(fd) => fd,
+        };
+        let mut out_child = |fd: OwnedFd| -> Result<OwnedFd, RuntimeError> {
+            if !pty::is_terminal(&fd) {
+                return Ok(fd);
+            }
+            let (r, w) = pipe()?;
+            relays.output(r, fd).map_err(RuntimeError::Stdio)?;
+            Ok(w)
+        };
+        let stdout_child = out_child(stdout)?;
+        let stderr_child = out_child(stderr)?;
+        Ok(Streams {
+            child_side: [stdin_child, stdout_child, stderr_child],
+            relays,
+            console: None,
+            forward_signals: stdio.forward_signals,
+        })
+    }
+
+    fn child_fds(&self) -> [BorrowedFd<'_>; 3] {
+        [
+            self.child_side[0].as_fd(),
+            self.child_side[1].as_fd(),
+            self.child_side[2].as_fd(),
+        ]
+    }
+}

@@ -1,0 +1,124 @@
+//! Who the container's process is: user and groups, capabilities, seccomp
+//! filter, no_new_privs — prepared from the spec and the rootfs, then
+//! applied by the init in the one order the kernel allows.
+//!
+//! Order (see also [`super::caps`] and [`super::seccomp`]):
+//! 1. `PR_SET_KEEPCAPS`, so `setuid` away from root keeps the permitted set;
+//! 2. without no_new_privs (docker's default) the seccomp filter goes in
+//!    now, while CAP_SYS_ADMIN is still effective — the kernel requires it
+//!    without no_new_privs; the profile allows every later step;
+//! 3. setgroups, setgid, setuid;
+//! 4. capabilities (bounding, effective, permitted; inheritable and ambient
+//!    cleared);
+//! 5. with no_new_privs: set it, then the filter;
+//!
+//! and `execve` right after.
+
+use super::caps::{self, Capability, CapsError};
+use super::seccomp::{self, SeccompError, SeccompProgram};
+use super::user::{self, ResolvedUser, UserError};
+use std::path::Path;
+
+/// Why the credentials could not be prepared or applied.
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialsError {
+    /// The user or group is unknown to the rootfs.
+    #[error(transparent)]
+    User(#[from] UserError),
+    /// The seccomp filter failed to build or install.
+    #[error(transparent)]
+    Seccomp(#[from] SeccompError),
+    /// Capabilities could not be applied.
+    #[error(transparent)]
+    Caps(#[from] CapsError),
+    /// setgroups/setgid/setuid failed.
+    #[error("failed to switch to uid {uid} gid {gid}")]
+    Switch {
+        /// Target uid.
+        uid: u32,
+        /// Target gid.
+        gid: u32,
+        /// The cause.
+        #[source]
+        source: nix::Error,
+    },
+}
+
+/// Everything needed to drop from the init's root to the process's identity.
+#[derive(Debug)]
+pub struct Credentials {
+    /// The resolved user (uid, gid, groups, home).
+    pub user: ResolvedUser,
+    caps: Vec<Capability>,
+    filter: Option<SeccompProgram>,
+    no_new_privs: bool,
+}
+
+impl Credentials {
+    /// Resolves `user_spec` against `rootfs`'s passwd/group files (before
+    /// `pivot_root`, so a user added by an earlier layer is found) and
+    /// compiles the seccomp filter for `caps` when `seccomp` is set.
+    pub fn prepare(
+        rootfs: &Path,
+        user_spec: &str,
+        extra_gids: &[u32],
+        caps: &[Capability],
+        seccomp: bool,
+        no_new_privs: bool,
+    ) -> Result<Credentials, CredentialsError> {
+        let mut user = user::resolve_user(rootfs, user_spec)?;
+        for gid in extra_gids {
+            if !user.additional_gids.contains(gid) {
+                user.additional_gids.push(*gid);
+            }
+        }
+        let filter = if seccomp {
+            Some(seccomp::docker_default_filter(caps)?)
+        } else {
+            None
+        };
+        Ok(Credentials {
+            user,
+            caps: caps.to_vec(),
+            filter,
+            no_new_privs,
+        })
+    }
+
+    /// Becomes the process's identity (see the module doc for the order).
+    /// Afterwards the caller may only do what the seccomp profile and the
+    /// remaining capabilities allow: chdir, fd flags, write to the channel,
+    /// execve.
+    pub fn apply(&self) -> Result<(), CredentialsError> {
+        caps::set_keep_caps()?;
+        if !self.no_new_privs {
+            self.install_filter()?;
+        }
+        let (uid, gid) = (self.user.uid, self.user.gid);
+        let switch = |source| CredentialsError::Switch { uid, gid, source };
+        let groups: Vec<nix::unistd::Gid> = self
+            .user
+            .additional_gids
+            .iter()
+            .map(|g| nix::unistd::Gid::from_raw(*g))
+            .collect();
+        nix::unistd::setgroups(&groups).map_err(switch)?;
+        let gid_ = nix::unistd::Gid::from_raw(gid);
+        nix::unistd::setresgid(gid_, gid_, gid_).map_err(switch)?;
+        let uid_ = nix::unistd::Uid::from_raw(uid);
+        nix::unistd::setresuid(uid_, uid_, uid_).map_err(switch)?;
+        caps::apply_capabilities(&self.caps)?;
+        if self.no_new_privs {
+            caps::set_no_new_privs()?;
+            self.install_filter()?;
+        }
+        Ok(())
+    }
+
+    fn install_filter(&self) -> Result<(), CredentialsError> {
+        if let Some(filter) = &self.filter {
+            seccomp::install(filter)?;
+        }
+        Ok(())
+    }
+}

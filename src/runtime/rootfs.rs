@@ -1,0 +1,428 @@
+//! Everything mounted in the container's mount namespace, and the switch
+//! into it.
+//!
+//! [`plan`] turns a spec into an ordered list of [`Step`]s (pure, unit
+//! tested); [`prepare`] executes them below the merged overlay before
+//! `pivot_root`, each target resolved with [`Root`] so the image cannot
+//! redirect a mount with symlinks; [`pivot`] switches root and detaches the
+//! old one; [`finish`] masks and write-protects paths from inside.
+
+use super::confined::{proc_fd_path, ConfinedError, Root};
+use super::devices::{self, DeviceError};
+use super::spec::{ContainerSpec, MountKind};
+use nix::mount::{MntFlags, MsFlags};
+use std::os::fd::{AsFd, AsRawFd};
+use std::path::{Path, PathBuf};
+
+/// Why the container's mounts could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum RootfsError {
+    /// A mount target could not be resolved or created.
+    #[error(transparent)]
+    Target(#[from] ConfinedError),
+    /// A mount failed.
+    #[error("failed to mount {what} on {target}")]
+    Mount {
+        /// What was being mounted (fs type or source path).
+        what: String,
+        /// Container path.
+        target: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// /dev could not be populated.
+    #[error(transparent)]
+    Devices(#[from] DeviceError),
+    /// A bind source on the host is missing or unreadable.
+    #[error("bind source {path} is not accessible")]
+    BindSource {
+        /// Host path.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// pivot_root or detaching the old root failed.
+    #[error("failed to {action} while switching to the container's root")]
+    Pivot {
+        /// The step that failed.
+        action: &'static str,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// One thing to mount before `pivot_root`, targets in container paths.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// A kernel filesystem (proc, sysfs, tmpfs, devpts, mqueue, cgroup2).
+    Fs {
+        /// Filesystem type.
+        fstype: &'static str,
+        /// Mount point.
+        target: String,
+        /// Mount flags.
+        flags: MsFlags,
+        /// Filesystem options.
+        data: String,
+    },
+    /// The default device nodes and symlinks in `/dev`.
+    Devices,
+    /// A recursive bind of a host file or directory.
+    Bind {
+        /// Host path.
+        source: PathBuf,
+        /// Mount point.
+        target: String,
+        /// Make it (recursively) read-only.
+        readonly: bool,
+    },
+}
+
+/// Facts about the host that change the plan.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Host {
+    /// `/sys/fs/cgroup` is a pure cgroup v2 hierarchy.
+    pub cgroup2: bool,
+}
+
+impl Host {
+    /// Looks at the running host.
+    pub fn detect() -> Host {
+        let cgroup2 = rustix::fs::statfs("/sys/fs/cgroup")
+            .map(|s| s.f_type == libc::CGROUP2_SUPER_MAGIC)
+            .unwrap_or(false);
+        Host { cgroup2 }
+    }
+}
+
+const NOSUID_NOEXEC_NODEV: MsFlags = MsFlags::MS_NOSUID
+    .union(MsFlags::MS_NOEXEC)
+    .union(MsFlags::MS_NODEV);
+
+fn fs(fstype: &'static str, target: &str, flags: MsFlags, data: &str) -> Step {
+    Step::Fs {
+        fstype,
+        target: target.to_string(),
+        flags,
+        data: data.to_string(),
+    }
+}
+
+fn sys_flags(spec: &ContainerSpec) -> MsFlags {
+    if spec.readonly_sysfs {
+        NOSUID_NOEXEC_NODEV | MsFlags::MS_RDONLY
+    } else {
+        NOSUID_NOEXEC_NODEV
+    }
+}
+
+/// The mounts runc makes for docker's default spec, then the network
+/// files, then the user's mounts in order.
+pub fn plan(spec: &ContainerSpec) -> Vec<Step> {
+    let sys_flags = sys_flags(spec);
+    let mut steps = vec![
+        fs("proc", "/proc", NOSUID_NOEXEC_NODEV, ""),
+        fs(
+            "tmpfs",
+            "/dev",
+            MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
+            "mode=755,size=65536k",
+        ),
+        // A private devpts instance: the container's ptys are not the host's.
+        fs(
+            "devpts",
+            "/dev/pts",
+            MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+            "newinstance,ptmxmode=0666,mode=0620,gid=5",
+        ),
+        fs("sysfs", "/sys", sys_flags, ""),
+        fs("mqueue", "/dev/mqueue", NOSUID_NOEXEC_NODEV, ""),
+        fs(
+            "tmpfs",
+            "/dev/shm",
+            NOSUID_NOEXEC_NODEV,
+            "mode=1777,size=65536k",
+        ),
+        Step::Devices,
+    ];
+    if spec.network_files {
+        for name in ["hosts", "hostname", "resolv.conf"] {
+            steps.push(Step::Bind {
+                source: spec.rootfs.state_dir.join(name),
+                target: format!("/etc/{name}"),
+                readonly: spec.rootfs.readonly,
+            });
+        }
+    }
+    for m in &spec.mounts {
+        steps.push(match &m.kind {
+            MountKind::Bind { source, readonly } => Step::Bind {
+                source: source.clone(),
+                target: m.destination.clone(),
+                readonly: *readonly,
+            },
+            MountKind::Tmpfs { options } => {
+                fs("tmpfs", &m.destination, NOSUID_NOEXEC_NODEV, options)
+            }
+        });
+    }
+    steps
+}
+
+/// Executes `steps` below `root` (the merged overlay, before pivot).
+pub fn prepare(steps: &[Step], root: &Root) -> Result<(), RootfsError> {
+    for step in steps {
+        match step {
+            Step::Fs {
+                fstype,
+                target,
+                flags,
+                data,
+            } => {
+                let fd = root.ensure(target, true)?;
+                mount(
+                    Some(*fstype),
+                    &proc_fd_path(&fd),
+                    Some(*fstype),
+                    *flags,
+                    data,
+                )
+                .map_err(|source| RootfsError::Mount {
+                    what: fstype.to_string(),
+                    target: target.clone(),
+                    source,
+                })?;
+            }
+            Step::Devices => devices::populate(&root.resolve("/dev")?)?,
+            Step::Bind {
+                source,
+                target,
+                readonly,
+            } => bind(root, source, target, *readonly)?,
+        }
+    }
+    Ok(())
+}
+
+fn mount(
+    source: Option<&str>,
+    target: &str,
+    fstype: Option<&str>,
+    flags: MsFlags,
+    data: &str,
+) -> std::io::Result<()> {
+    let data = (!data.is_empty()).then_some(data);
+    nix::mount::mount(source, target, fstype, flags, data).map_err(Into::into)
+}
+
+/// Binds a host path (recursively) onto `target`, read-only if asked.
+pub fn bind(root: &Root, source: &Path, target: &str, readonly: bool) -> Result<(), RootfsError> {
+    let meta = std::fs::metadata(source).map_err(|e| RootfsError::BindSource {
+        path: source.to_path_buf(),
+        source: e,
+    })?;
+    let fd = root.ensure(target, meta.is_dir())?;
+    let what = source.display().to_string();
+    let fail = |e: std::io::Error| RootfsError::Mount {
+        what: what.clone(),
+        target: target.to_string(),
+        source: e,
+    };
+    nix::mount::mount(
+        Some(source),
+        proc_fd_path(&fd).as_str(),
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(|e| fail(e.into()))?;
+    if readonly {
+        // The fd above is the directory below the mount; look up again to
+        // get the new mount's root.
+        let mounted = root.resolve(target)?;
+        make_readonly(&mounted).map_err(fail)?;
+    }
+    Ok(())
+}
+
+/// Makes the mount at `fd` and every mount below it read-only:
+/// mount_setattr(AT_RECURSIVE) on Linux ≥ 5.12, else a bind remount of the
+/// top mount only.
+fn make_readonly(fd: &impl AsFd) -> std::io::Result<()> {
+    let attr = libc::mount_attr {
+        attr_set: libc::MOUNT_ATTR_RDONLY,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // SAFETY: valid fd, empty path, attr struct of the size we pass.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_fd().as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH | libc::AT_RECURSIVE,
+            &attr as *const libc::mount_attr,
+            std::mem::size_of::<libc::mount_attr>(),
+        )
+    };
+    if ret == 0 {
+        return Ok(());
+    }
+    let err = std::io::Error::last_os_error();
+    if err.raw_os_error() != Some(libc::ENOSYS) {
+        return Err(err);
+    }
+    remount_readonly(&proc_fd_path(&fd.as_fd()))
+}
+
+/// Bind-remounts `path` read-only, keeping its nosuid/nodev/noexec flags
+/// (the kernel refuses to drop locked flags, and we would not want to).
+fn remount_readonly(path: &str) -> std::io::Result<()> {
+    let st = nix::sys::statvfs::statvfs(path)?;
+    let mut flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+    use nix::sys::statvfs::FsFlags;
+    for (have, set) in [
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+    ] {
+        if st.flags().contains(have) {
+            flags |= set;
+        }
+    }
+    mount(None, path, None, flags, "")
+}
+
+/// Makes `merged` the root: `pivot_root(".", ".")` stacks the old root on
+/// the new one, which is then detached lazily — no directory for the old
+/// root is needed (runc's trick, works with a read-only rootfs too).
+pub fn pivot(merged: &Path) -> Result<(), RootfsError> {
+    let fail = |action: &'static str| {
+        move |e: nix::Error| RootfsError::Pivot {
+            action,
+            source: e.into(),
+        }
+    };
+    nix::unistd::chdir(merged).map_err(fail("enter the new root"))?;
+    nix::unistd::pivot_root(".", ".").map_err(fail("pivot_root"))?;
+    // Make the old root a slave before detaching it so the unmount cannot
+    // propagate to the host even if a peer group survived (runc does the
+    // same; our mounts are already private).
+    nix::mount::mount(
+        None::<&str>,
+        ".",
+        None::<&str>,
+        MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(fail("make the old root a slave"))?;
+    nix::mount::umount2(".", MntFlags::MNT_DETACH).map_err(fail("detach the old root"))?;
+    // The cwd still pointed into the old root's tree; CVE-2024-21626 was a
+    // leaked host cwd, so move it into the container now.
+    nix::unistd::chdir("/").map_err(fail("enter /"))?;
+    Ok(())
+}
+
+/// The mounts made after `pivot_root`, once the init has its cgroup
+/// namespace (a cgroup2 mount shows the mounter's namespace root, so it
+/// must come after the init joined its cgroup): on a pure v2 host,
+/// `/sys/fs/cgroup` as the container's own cgroup, read-only unless
+/// privileged. v1 hierarchies are not mounted (yet).
+pub fn late_steps(spec: &ContainerSpec, host: Host) -> Vec<Step> {
+    if host.cgroup2 {
+        vec![fs(
+            "cgroup2",
+            "/sys/fs/cgroup",
+            sys_flags(spec) | MsFlags::MS_RELATIME,
+            "",
+        )]
+    } else {
+        Vec::new()
+    }
+}
+
+/// From inside the container: the [`late_steps`], then mask `masked`
+/// paths, write-protect `readonly` ones, and make `/` read-only if asked.
+pub fn finish(spec: &ContainerSpec, host: Host) -> Result<(), RootfsError> {
+    for step in late_steps(spec, host) {
+        if let Step::Fs {
+            fstype,
+            target,
+            flags,
+            data,
+        } = step
+        {
+            mount(Some(fstype), &target, Some(fstype), flags, &data).map_err(|source| {
+                RootfsError::Mount {
+                    what: fstype.to_string(),
+                    target: target.clone(),
+                    source,
+                }
+            })?;
+        }
+    }
+    for path in &spec.masked_paths {
+        mask(path)?;
+    }
+    for path in &spec.readonly_paths {
+        if Path::new(path).exists() {
+            let fail = |source: std::io::Error| RootfsError::Mount {
+                what: "read-only bind".into(),
+                target: path.clone(),
+                source,
+            };
+            mount(
+                Some(path),
+                path,
+                None,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                "",
+            )
+            .map_err(fail)?;
+            remount_readonly(path).map_err(fail)?;
+        }
+    }
+    if spec.rootfs.readonly {
+        mount(
+            None,
+            "/",
+            None,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+            "",
+        )
+        .map_err(|source| RootfsError::Mount {
+            what: "read-only root".into(),
+            target: "/".into(),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+/// Hides `path`: `/dev/null` over a file, an empty read-only tmpfs over a
+/// directory (runc `maskPath`). Missing paths need no mask.
+fn mask(path: &str) -> Result<(), RootfsError> {
+    let fail = |what: &str, source: std::io::Error| RootfsError::Mount {
+        what: what.into(),
+        target: path.to_string(),
+        source,
+    };
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(fail("mask", e)),
+        Ok(meta) if meta.is_dir() => {
+            mount(Some("tmpfs"), path, Some("tmpfs"), MsFlags::MS_RDONLY, "")
+                .map_err(|e| fail("tmpfs mask", e))
+        }
+        Ok(_) => mount(Some("/dev/null"), path, None, MsFlags::MS_BIND, "")
+            .map_err(|e| fail("/dev/null", e)),
+    }
+}
+
+#[cfg(test)]
+#[path = "rootfs_tests.rs"]
+mod tests;

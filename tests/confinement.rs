@@ -1,0 +1,194 @@
+//! What a `kiln run` process may do: user, capabilities, seccomp, cgroup
+//! limits, and the flags that change them — as docker users see it in
+//! /proc/self/status and in exit codes.
+
+mod support;
+
+use std::path::Path;
+use support::Fixture;
+
+/// The `Name:\tvalue` fields of /proc/self/status the tests look at.
+fn status(f: &Fixture, flags: &[&str]) -> Vec<String> {
+    let mut all = vec!["--rm"];
+    all.extend_from_slice(flags);
+    let ran = f.run(
+        &all,
+        &[
+            "grep",
+            "-E",
+            "^(CapEff|CapBnd|CapPrm|Seccomp|NoNewPrivs):",
+            "/proc/self/status",
+        ],
+    );
+    ran.ok()
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+#[test]
+fn default_capabilities_and_seccomp_match_docker() {
+    let f = Fixture::new();
+    assert_eq!(
+        status(&f, &[]),
+        [
+            "CapPrm: 00000000a80425fb",
+            "CapEff: 00000000a80425fb",
+            "CapBnd: 00000000a80425fb",
+            "NoNewPrivs: 0",
+            "Seccomp: 2",
+        ]
+    );
+}
+
+#[test]
+fn cap_flags_and_privileged_change_the_sets() {
+    let f = Fixture::new();
+    let s = status(&f, &["--cap-drop", "ALL", "--cap-add", "cap_chown"]);
+    assert!(s.contains(&"CapEff: 0000000000000001".to_string()), "{s:?}");
+    let s = status(&f, &["--privileged"]);
+    assert!(s.contains(&"Seccomp: 0".to_string()), "{s:?}");
+    assert!(
+        !s.contains(&"CapEff: 00000000a80425fb".to_string()),
+        "{s:?}"
+    );
+    let ran = f.run(
+        &["--rm", "--privileged"],
+        &["sh", "-c", "wc -c < /proc/keys; mount | grep ' /sys '"],
+    );
+    let out = ran.ok();
+    assert!(out.contains("sysfs on /sys type sysfs (rw"), "{out}");
+    let ran = f.run(&["--rm", "--cap-add", "NOT_A_CAP"], &["true"]);
+    assert_eq!(ran.code, 125);
+    assert!(ran.stderr.contains("--cap-add"), "{ran:?}");
+}
+
+#[test]
+fn mount_and_unshare_are_refused() {
+    let f = Fixture::new();
+    let ran = f.sh("mount -t tmpfs none /mnt; echo mount=$?; unshare -m true; echo unshare=$?");
+    assert_eq!(ran.ok(), "mount=1\nunshare=1\n", "{ran:?}");
+    assert!(
+        ran.stderr.contains("Operation not permitted") || ran.stderr.contains("permission denied"),
+        "{ran:?}"
+    );
+}
+
+#[test]
+fn user_flag_resolves_names_from_the_rootfs() {
+    let f = Fixture::new();
+    let ran = f.run(
+        &["--rm", "-u", "tester", "-w", "/home/tester"],
+        &[
+            "sh",
+            "-c",
+            "id; pwd; echo $HOME; grep CapEff /proc/self/status",
+        ],
+    );
+    assert_eq!(
+        ran.ok(),
+        // busybox's id lists getgroups(2) only: the groups naming the user.
+        "uid=1000(tester) gid=1000(tester) groups=1001(extra)\n/home/tester\n/home/tester\nCapEff:\t0000000000000000\n"
+    );
+    assert_eq!(
+        f.run(&["--rm", "-u", "1000:1001"], &["id", "-u"]).ok(),
+        "1000\n"
+    );
+    assert_eq!(
+        f.run(&["--rm", "-u", "4242"], &["sh", "-c", "id -u; echo $HOME"])
+            .ok(),
+        "4242\n/\n"
+    );
+    let ran = f.run(&["--rm", "-u", "nobody-here"], &["true"]);
+    assert_eq!(ran.code, 125);
+    assert!(ran.stderr.contains("nobody-here"), "{ran:?}");
+}
+
+#[test]
+fn ulimit_and_pids_limit_apply() {
+    let f = Fixture::new();
+    assert_eq!(
+        f.run(
+            &["--rm", "--ulimit", "nofile=100:200"],
+            &["sh", "-c", "ulimit -n; ulimit -Hn"]
+        )
+        .ok(),
+        "100\n200\n"
+    );
+    // With at most 3 tasks the shell cannot start five sleeps (busybox sh
+    // gives up at the first failed fork); with 10 it can.
+    let script = [
+        "sh",
+        "-c",
+        "for i in 1 2 3 4 5; do sleep 5 & done; echo started",
+    ];
+    let ran = f.run(&["--rm", "--pids-limit", "3"], &script);
+    assert_eq!(ran.code, 2, "{ran:?}");
+    assert!(ran.stderr.contains("can't fork"), "{ran:?}");
+    assert_eq!(
+        f.run(&["--rm", "--pids-limit", "10"], &script).ok(),
+        "started\n"
+    );
+}
+
+#[test]
+fn memory_limit_kills_with_137_and_cgroup_is_removed() {
+    let f = Fixture::new();
+    let ran = f.run(
+        &["--memory", "16m", "--hostname", "memtest"],
+        &[
+            "sh",
+            "-c",
+            "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo survived",
+        ],
+    );
+    assert_eq!(ran.code, 137, "{ran:?}");
+    let id = &f.containers()[0];
+    assert_eq!(cgroup_dirs_named(id), Vec::<String>::new());
+    // --rm removes the state too.
+    let ran = f.run(&["--rm", "--memory", "64m"], &["true"]);
+    ran.ok();
+    assert_eq!(f.containers().len(), 1);
+}
+
+#[test]
+fn bad_resource_flags_name_the_flag() {
+    let f = Fixture::new();
+    for (flags, needle) in [
+        (&["--memory", "lots"][..], "--memory"),
+        (&["--memory", "1k"][..], "minimum memory limit"),
+        (&["--cpus", "x"][..], "--cpus"),
+        (&["--cpus", "1000"][..], "range of CPUs"),
+        (&["--pids-limit", "many"][..], "--pids-limit"),
+        (&["--ulimit", "bogus=1"][..], "ulimit"),
+    ] {
+        let mut all = vec!["--rm"];
+        all.extend_from_slice(flags);
+        let ran = f.run(&all, &["true"]);
+        assert_eq!(ran.code, 125, "{flags:?}: {ran:?}");
+        assert!(ran.stderr.contains(needle), "{flags:?}: {ran:?}");
+    }
+}
+
+/// Directories under /sys/fs/cgroup named `name` (a container's cgroup).
+fn cgroup_dirs_named(name: &str) -> Vec<String> {
+    fn walk(dir: &Path, name: &str, depth: usize, out: &mut Vec<String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            if !e.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            if e.file_name().to_string_lossy() == name {
+                out.push(e.path().display().to_string());
+            }
+            if depth > 0 {
+                walk(&e.path(), name, depth - 1, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(Path::new("/sys/fs/cgroup"), name, 5, &mut out);
+    out
+}
