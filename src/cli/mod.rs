@@ -10,18 +10,18 @@ mod image;
 mod images;
 mod import;
 mod inspect;
+mod load;
 mod login;
 mod logout;
 mod pull;
 mod push;
-mod load;
 mod rmi;
 mod root;
+mod run;
 mod save;
 mod table;
 mod tag;
 mod template;
-mod run;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -113,7 +113,7 @@ pub fn main() -> i32 {
         Command::Logout(args) => logout::run(args, &root),
         Command::Pull(args) => pull::run(args, &root, &cli.insecure_registry),
         Command::Push(args) => push::run(args, &root, &cli.insecure_registry),
-        Command::Run(args) => run::run(*args, &root),
+        Command::Run(args) => run::run(*args, &root, &cli.insecure_registry),
     };
     match result {
         Ok(code) => code,
