@@ -7,6 +7,7 @@
 
 pub mod cache;
 pub mod cli;
+pub mod container;
 pub mod context;
 pub mod exec;
 pub mod image;

@@ -113,7 +113,7 @@ pub fn main() -> i32 {
         Command::Logout(args) => logout::run(args, &root),
         Command::Pull(args) => pull::run(args, &root, &cli.insecure_registry),
         Command::Push(args) => push::run(args, &root, &cli.insecure_registry),
-        Command::Run(args) => run::run(*args, &root),
+        Command::Run(args) => run::run(*args, &root, &cli.insecure_registry),
     };
     match result {
         Ok(code) => code,

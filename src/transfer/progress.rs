@@ -14,9 +14,10 @@ pub struct Progress {
 
 enum Inner {
     /// The flag is set once every bar is finished: later lines go below
-    /// the bars instead of above them.
-    Bars(MultiProgress, std::sync::atomic::AtomicBool),
-    Lines(Mutex<std::io::Stdout>),
+    /// the bars instead of above them. The last field says the bars are
+    /// drawn on stderr.
+    Bars(MultiProgress, std::sync::atomic::AtomicBool, bool),
+    Lines(Mutex<Box<dyn Write + Send>>),
     Silent,
 }
 
@@ -28,6 +29,7 @@ impl Progress {
                 inner: Arc::new(Inner::Bars(
                     MultiProgress::with_draw_target(ProgressDrawTarget::stdout()),
                     Default::default(),
+                    false,
                 )),
             }
         } else {
@@ -35,10 +37,28 @@ impl Progress {
         }
     }
 
+    /// Bars if stderr is a terminal, else plain lines on stderr: `kiln run`
+    /// pulls there, as `docker run` does, so the container's stdout stays
+    /// its own.
+    pub fn for_stderr() -> Progress {
+        let inner = if std::io::stderr().is_terminal() {
+            Inner::Bars(
+                MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
+                Default::default(),
+                true,
+            )
+        } else {
+            Inner::Lines(Mutex::new(Box::new(std::io::stderr())))
+        };
+        Progress {
+            inner: Arc::new(inner),
+        }
+    }
+
     /// Plain status lines on stdout.
     pub fn lines() -> Progress {
         Progress {
-            inner: Arc::new(Inner::Lines(Mutex::new(std::io::stdout()))),
+            inner: Arc::new(Inner::Lines(Mutex::new(Box::new(std::io::stdout())))),
         }
     }
 
@@ -52,7 +72,7 @@ impl Progress {
     /// A line of progress for one blob, named by its short digest.
     pub fn item(&self, id: &str, total: u64) -> ItemProgress {
         let bar = match &*self.inner {
-            Inner::Bars(multi, _) => {
+            Inner::Bars(multi, _, _) => {
                 let bar = multi.add(ProgressBar::new(total));
                 let style = ProgressStyle::with_template(
                     "{prefix}: {msg:<16} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
@@ -75,7 +95,7 @@ impl Progress {
     /// Marks the items as done: lines printed from now on follow them
     /// (docker prints `Digest:` and `Status:` after the layers).
     pub fn items_done(&self) {
-        if let Inner::Bars(_, done) = &*self.inner {
+        if let Inner::Bars(_, done, _) = &*self.inner {
             done.store(true, std::sync::atomic::Ordering::SeqCst);
         }
     }
@@ -83,10 +103,14 @@ impl Progress {
     /// A line outside any item (`Digest: …`, `Status: …`).
     pub fn println(&self, line: &str) {
         match &*self.inner {
-            Inner::Bars(_, done) if done.load(std::sync::atomic::Ordering::SeqCst) => {
-                println!("{line}");
+            Inner::Bars(_, done, stderr) if done.load(std::sync::atomic::Ordering::SeqCst) => {
+                if *stderr {
+                    eprintln!("{line}");
+                } else {
+                    println!("{line}");
+                }
             }
-            Inner::Bars(multi, _) => {
+            Inner::Bars(multi, _, _) => {
                 let _ = multi.println(line);
             }
             Inner::Lines(out) => {
