@@ -1,7 +1,9 @@
 #!/bin/sh
 # Container start+stop latency: `kiln run --rm --rootfs <busybox> true`
-# against `runc run` of an equivalent bundle (same busybox rootfs, `runc
-# spec` config running `true`), 50 runs each, medians reported.
+# and `kiln run --rm busybox true` (the same rootfs imported as an image:
+# store lookup, lease, snapshot dirs on top of the rootfs run) against
+# `runc run` of an equivalent bundle (same busybox rootfs, `runc spec`
+# config running `true`), 50 runs each, medians reported.
 #
 # Usage (as root): bench/run.sh [RUNS]
 # Needs: runc, hyperfine, jq, /bin/busybox. Builds kiln in release mode.
@@ -32,6 +34,10 @@ echo 'root:x:0:' >"$rootfs/etc/group"
 mkdir -p "$rootfs/proc" "$rootfs/sys" "$rootfs/dev"
 touch "$rootfs/etc/hosts" "$rootfs/etc/hostname" "$rootfs/etc/resolv.conf"
 
+# The same rootfs as an image in kiln's store.
+tar -C "$rootfs" -cf "$work/busybox.tar" .
+"$kiln" --root "$work/kiln-root" import "$work/busybox.tar" busybox >/dev/null
+
 # runc's default spec, non-interactive, running `true`.
 (cd "$work/bundle" && runc spec)
 jq '.process.terminal = false | .process.args = ["true"]' \
@@ -40,6 +46,7 @@ mv "$work/bundle/config.tmp" "$work/bundle/config.json"
 
 hyperfine -N --warmup 5 --runs "$runs" --export-json "$work/result.json" \
     -n kiln "$kiln --root $work/kiln-root run --rm --rootfs $rootfs true" \
+    -n kiln-image "$kiln --root $work/kiln-root run --rm busybox true" \
     -n runc "runc --root $work/runc-root run --bundle $work/bundle kiln-bench" \
     >/dev/null
 
@@ -47,7 +54,9 @@ median() {
     jq -r --arg n "$1" '.results[] | select(.command == $n) | .median * 1000' "$work/result.json"
 }
 kiln_ms=$(median kiln)
+image_ms=$(median kiln-image)
 runc_ms=$(median runc)
-printf 'kiln run --rm true: median %.1f ms\n' "$kiln_ms"
-printf 'runc run true:      median %.1f ms\n' "$runc_ms"
-printf 'ratio kiln/runc:    %.2f\n' "$(echo "$kiln_ms $runc_ms" | awk '{print $1 / $2}')"
+ratio() { echo "$1 $2" | awk '{printf "%.2f", $1 / $2}'; }
+printf 'kiln run --rm --rootfs DIR true: median %6.1f ms  (%s x runc)\n' "$kiln_ms" "$(ratio "$kiln_ms" "$runc_ms")"
+printf 'kiln run --rm busybox true:      median %6.1f ms  (%s x runc)\n' "$image_ms" "$(ratio "$image_ms" "$runc_ms")"
+printf 'runc run true:                   median %6.1f ms\n' "$runc_ms"

@@ -66,34 +66,53 @@ fn dockerfile(lines: usize) -> String {
     out
 }
 
-fn main() {
-    let src = dockerfile(10_000);
-    let line_count = src.lines().count();
-    let runs = 30;
-    // Warm up and check that it parses.
-    let parsed =
-        kiln::parser::parse("Dockerfile", src.as_bytes()).expect("generated Dockerfile parses");
-    let instructions: usize = parsed.stages.iter().map(|s| s.instructions.len() + 1).sum();
+/// Times `f` over `runs` runs; returns (median, min).
+fn time(runs: usize, mut f: impl FnMut()) -> (Duration, Duration) {
     let mut times: Vec<Duration> = (0..runs)
         .map(|_| {
             let start = Instant::now();
-            let df = kiln::parser::parse("Dockerfile", src.as_bytes()).expect("parses");
-            let elapsed = start.elapsed();
-            std::hint::black_box(df);
-            elapsed
+            f();
+            start.elapsed()
         })
         .collect();
     times.sort();
-    let median = times[runs / 2];
-    let min = times[0];
+    (times[runs / 2], times[0])
+}
+
+fn report(what: &str, (median, min): (Duration, Duration), runs: usize) {
     println!(
-        "parse: {line_count} lines, {} bytes, {instructions} instructions, {} stages",
-        src.len(),
-        parsed.stages.len()
-    );
-    println!(
-        "parse: median {:.2} ms, min {:.2} ms over {runs} runs",
+        "{what}: median {:.2} ms, min {:.2} ms over {runs} runs",
         median.as_secs_f64() * 1e3,
         min.as_secs_f64() * 1e3
     );
+}
+
+fn main() {
+    let src = dockerfile(10_000);
+    let runs = 30;
+    // Check once that it parses, and describe the input.
+    let parsed =
+        kiln::parser::parse("Dockerfile", src.as_bytes()).expect("generated Dockerfile parses");
+    let instructions: usize = parsed.stages.iter().map(|s| s.instructions.len() + 1).sum();
+    println!(
+        "input: {} lines, {} bytes, {instructions} instructions, {} stages",
+        src.lines().count(),
+        src.len(),
+        parsed.stages.len()
+    );
+    let full = time(runs, || {
+        let df = kiln::parser::parse("Dockerfile", src.as_bytes()).expect("parses");
+        std::hint::black_box(&df);
+    });
+    let raw = time(runs, || {
+        let raw = kiln::parser::parse_raw("Dockerfile", src.as_bytes()).expect("parses");
+        std::hint::black_box(&raw);
+    });
+    let tree = kiln::parser::parse_raw("Dockerfile", src.as_bytes()).expect("parses");
+    let dump = time(runs, || {
+        std::hint::black_box(tree.dump());
+    });
+    report("raw parse (BuildKit tree)", raw, runs);
+    report("BuildKit dump", dump, runs);
+    report("parse (raw + typed AST)", full, runs);
 }

@@ -8,6 +8,7 @@
 pub mod build;
 pub mod cache;
 pub mod cli;
+pub mod container;
 pub mod context;
 pub mod exec;
 pub mod frontend;
@@ -16,3 +17,4 @@ pub mod parser;
 pub mod runtime;
 pub mod shell;
 pub mod solver;
+pub mod transfer;

@@ -393,11 +393,37 @@ RUN --mount=type=secret,id=absent,required=false test ! -e /run/secrets/absent\n
     assert!(out.join("bin/busybox").is_file());
     let iid = std::fs::read_to_string(k.dir.path().join("iid")).unwrap();
     assert_eq!(iid, k.inspect("secret:1", "{{.Id}}"));
-    let err = k
-        .build(&ctx, &["--output", "type=oci,dest=/tmp/x.tar"])
-        .fails()
-        .to_string();
-    assert!(err.contains("not supported yet"), "{err}");
+    // Archives: an OCI layout and a docker-archive that kiln load reads back.
+    let oci = k.dir.path().join("image-oci.tar");
+    let docker = k.dir.path().join("image-docker.tar");
+    for (kind, path) in [("oci", &oci), ("docker", &docker)] {
+        let spec = format!("type={kind},dest={}", path.display());
+        k.build(
+            &ctx,
+            &[
+                "-t",
+                "secret:1",
+                "--secret",
+                &format!("id=tok,src={}", secret.display()),
+                "--output",
+                &spec,
+            ],
+        )
+        .ok();
+    }
+    let listing = std::process::Command::new("tar")
+        .arg("-tf")
+        .arg(&oci)
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    assert!(
+        listing.contains("index.json") && listing.contains("oci-layout"),
+        "{listing}"
+    );
+    k.kiln(&["rmi", "secret:1"]).ok();
+    k.kiln(&["load", "-i", docker.to_str().unwrap()]).ok();
+    assert_eq!(k.sh("secret:1", "cat /seen"), "s3cret400\n");
 }
 
 #[test]
@@ -483,16 +509,21 @@ fn add_downloads_urls_and_checks_checksums() {
 }
 
 #[test]
-fn run_needs_the_image_in_the_store() {
+fn missing_images_are_pulled_for_run_and_build() {
     let k = Kiln::new();
-    let err = k.run("missing:1", &["true"]).fails().to_string();
+    let err = k
+        .run("127.0.0.1:1/missing:1", &["true"])
+        .fails()
+        .to_string();
     assert!(
-        err.contains("Unable to find image 'missing:1' locally")
-            && err.contains("pulling is not supported"),
+        err.contains("Unable to find image '127.0.0.1:1/missing:1' locally"),
         "{err}"
     );
     let ctx = k.context(&[]);
-    std::fs::write(ctx.join("Dockerfile"), "FROM busybox\n").unwrap();
+    std::fs::write(ctx.join("Dockerfile"), "FROM 127.0.0.1:1/base:1\n").unwrap();
     let err = k.build(&ctx, &["--pull"]).fails().to_string();
-    assert!(err.contains("--pull is not supported yet"), "{err}");
+    assert!(
+        err.contains("Dockerfile:1: 127.0.0.1:1/base:1: pulling"),
+        "{err}"
+    );
 }

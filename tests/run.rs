@@ -333,14 +333,16 @@ fn init_reaps_and_forwards_signals() {
 }
 
 #[test]
-fn image_form_reports_missing_store_and_bad_flags_name_the_flag() {
+fn image_form_reports_missing_image_and_bad_flags_name_the_flag() {
     let f = Fixture::new();
-    let out = support::ran(f.command().args(["busybox", "true"]).output().unwrap());
-    assert_eq!(out.code, 125);
-    assert!(
-        out.stderr.contains("image store is not available yet"),
-        "{out:?}"
+    let out = support::ran(
+        f.command()
+            .args(["--pull", "never", "busybox", "true"])
+            .output()
+            .unwrap(),
     );
+    assert_eq!(out.code, 125);
+    assert!(out.stderr.contains("No such image: busybox"), "{out:?}");
     let out = f.run(&["--rm", "-v", "relative:/x"], &["true"]);
     assert!(out.stderr.contains("--volume"), "{out:?}");
     let out = f.run(&["--rm", "--hostname", "bad_name"], &["true"]);

@@ -3,15 +3,19 @@
 //! - `type=image` (the default): only the store (and `-t` names);
 //! - `type=local,dest=DIR`: the final root filesystem copied into DIR
 //!   (owners, modes, symlinks and times kept; whiteouts already applied);
-//! - `type=oci|docker,dest=FILE`: archives, which need kiln's save code
-//!   (not in this build yet), so they are refused with a clear error.
+//! - `type=oci|docker,dest=FILE`: the image as an OCI layout or
+//!   docker-archive tar (kiln save's code; gzip layers, as BuildKit's
+//!   exporters write them), named with the build's `-t` names.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::cache::Store;
+use crate::cache::{Image, Store};
 use crate::exec::stack_view::StackView;
 use crate::exec::Rootfs;
+use crate::image::archive::{save, Format, SaveOptions};
+use crate::image::layer::Compression;
+use crate::image::reference::ImageRef;
 
 /// One `--output`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,8 +35,12 @@ pub enum Export {
 pub enum ExportError {
     #[error("invalid --output {value:?}: {reason}")]
     Invalid { value: String, reason: String },
-    #[error("--output type={0} is not supported yet (kiln save is not part of this build); use type=image or type=local")]
-    Unsupported(&'static str),
+    #[error("writing {path}: {source}")]
+    Archive {
+        path: PathBuf,
+        #[source]
+        source: crate::image::archive::ArchiveError,
+    },
     #[error("exporting to {path}: {source}")]
     Io {
         path: PathBuf,
@@ -91,11 +99,17 @@ impl std::str::FromStr for Export {
 }
 
 /// Writes the build's result (whose filesystem is `rootfs`) to `export`.
-pub fn export(store: &Store, rootfs: &Rootfs, export: &Export) -> Result<(), ExportError> {
+pub fn export(
+    store: &Store,
+    image: &Image,
+    tags: &[ImageRef],
+    rootfs: &Rootfs,
+    export: &Export,
+) -> Result<(), ExportError> {
     match export {
         Export::Image => Ok(()),
-        Export::Oci { .. } => Err(ExportError::Unsupported("oci")),
-        Export::Docker { .. } => Err(ExportError::Unsupported("docker")),
+        Export::Oci { dest } => archive(store, image, tags, Format::Oci, dest),
+        Export::Docker { dest } => archive(store, image, tags, Format::Docker, dest),
         Export::Local { dest } => {
             let view = StackView::new(store, &rootfs.dirs(store), false)?;
             let io = |path: &Path| {
@@ -106,6 +120,52 @@ pub fn export(store: &Store, rootfs: &Rootfs, export: &Export) -> Result<(), Exp
             copy_tree(view.path(), dest).map_err(io(dest))
         }
     }
+}
+
+/// Writes the image as an archive at `dest` (via a temporary file, so a
+/// failed export leaves nothing half-written).
+fn archive(
+    store: &Store,
+    image: &Image,
+    tags: &[ImageRef],
+    format: Format,
+    dest: &Path,
+) -> Result<(), ExportError> {
+    let specs: Vec<String> = if tags.is_empty() {
+        vec![image.id.to_string()]
+    } else {
+        tags.iter().map(|t| t.to_string()).collect()
+    };
+    let opts = SaveOptions {
+        format,
+        compression: Compression::Gzip,
+    };
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "image.tar".into());
+    let dir = match dest.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let tmp = dir.join(format!(".{name}.kiln-build-{}", std::process::id()));
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ExportError::Io { path, source }
+    };
+    let result = (|| {
+        let file = std::fs::File::create(&tmp).map_err(io(&tmp))?;
+        let out = std::io::BufWriter::with_capacity(1 << 20, file);
+        save(store, &specs, &opts, out).map_err(|source| ExportError::Archive {
+            path: dest.to_path_buf(),
+            source,
+        })?;
+        std::fs::rename(&tmp, dest).map_err(io(dest))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }
 
 /// Copies the contents of `src` into the directory `dst`: files,

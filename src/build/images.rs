@@ -1,30 +1,36 @@
-//! Base images for a build, found in the store.
+//! Base images for a build: found in the store, pulled when missing (or
+//! always, with `--pull`), as `kiln run` gets its image.
 //!
 //! The lowering asks for each `FROM` image while it runs; the answer pins
 //! the image op to the manifest digest, and the executor later unpacks
-//! exactly that image. Pulling is not available in this build of kiln, so
-//! a missing image (or `--pull`) is an error naming what to do instead.
+//! exactly that image.
 
 use std::sync::Mutex;
 
-use crate::cache::{Image, Store, StoreError};
+use crate::cache::{Image, Store};
+use crate::container::{find_or_pull, PullPolicy, PullSource};
 use crate::frontend::dockerfile::{ImageResolver, ResolvedImage};
 use crate::image::reference::ImageRef;
+use crate::image::registry::ClientOptions;
 use crate::solver::Platform;
+use crate::transfer::progress::Progress;
 
 /// Resolves base images against the store and remembers them.
 pub struct StoreImages<'a> {
     store: &'a Store,
     pull: bool,
+    registry: &'a ClientOptions,
     found: Mutex<Vec<Image>>,
 }
 
 impl<'a> StoreImages<'a> {
-    /// A resolver over `store`; `pull` asks for a registry check first.
-    pub fn new(store: &'a Store, pull: bool) -> StoreImages<'a> {
+    /// A resolver over `store`; `pull` asks the registry even for images
+    /// the store has.
+    pub fn new(store: &'a Store, pull: bool, registry: &'a ClientOptions) -> StoreImages<'a> {
         StoreImages {
             store,
             pull,
+            registry,
             found: Mutex::new(Vec::new()),
         }
     }
@@ -37,23 +43,24 @@ impl<'a> StoreImages<'a> {
 
 impl ImageResolver for StoreImages<'_> {
     fn resolve(&self, reference: &ImageRef, platform: &Platform) -> Result<ResolvedImage, String> {
-        if self.pull {
-            return Err(format!(
-                "{reference}: --pull is not supported yet (kiln cannot reach registries in this build)"
-            ));
-        }
-        let spec = reference.to_string();
-        let image = match self.store.image(&spec) {
-            Ok(image) => image,
-            Err(StoreError::ImageNotFound(_)) => {
-                return Err(format!(
-                    "{}: image not found in the store, and pulling is not supported yet \
-                     (use kiln import or kiln load first)",
-                    crate::cache::familiar(reference)
-                ))
-            }
-            Err(e) => return Err(format!("{reference}: {e}")),
+        let policy = if self.pull {
+            PullPolicy::Always
+        } else {
+            PullPolicy::Missing
         };
+        let registry_platform = crate::image::registry::Platform {
+            os: platform.os.clone(),
+            architecture: platform.architecture.clone(),
+            variant: platform.variant.clone(),
+        };
+        let source = PullSource {
+            options: self.registry,
+            platform: &registry_platform,
+            progress: &Progress::for_stderr(),
+        };
+        let spec = reference.to_string();
+        let image = find_or_pull(self.store, &spec, policy, &source, &mut std::io::stderr())
+            .map_err(|e| format!("{}: {e}", crate::cache::familiar(reference)))?;
         let arch = &image.config.architecture;
         if !arch.is_empty() && (arch != &platform.architecture || image.config.os != platform.os) {
             return Err(format!(

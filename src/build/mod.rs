@@ -49,7 +49,10 @@ pub struct BuildOptions {
     pub build_args: BTreeMap<String, String>,
     pub target: Option<String>,
     pub no_cache: bool,
+    /// `--pull`: ask the registry for every base image.
     pub pull: bool,
+    /// Registries reached over plain HTTP (`--insecure-registry`).
+    pub insecure_registries: Vec<String>,
     pub labels: BTreeMap<String, String>,
     pub progress: ProgressMode,
     /// The network of RUN steps without `--network`.
@@ -138,7 +141,12 @@ pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, Buil
         platform: host_platform(),
         context_exclude: ignore.patterns().iter().map(pattern_text).collect(),
     };
-    let resolver = images::StoreImages::new(&store, opts.pull);
+    let registry = crate::image::registry::ClientOptions::for_root(
+        store.root(),
+        opts.insecure_registries.clone(),
+    )
+    .map_err(|e| BuildError::Setup(e.to_string()))?;
+    let resolver = images::StoreImages::new(&store, opts.pull, &registry);
     let plan = dockerfile::lower(&df, &lower_opts, &resolver)?;
     for w in &plan.warnings {
         eprintln!("{w}");
@@ -162,7 +170,7 @@ pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, Buil
     let config = finish_config(&plan, &solved, &cache);
     let image = store.write_image(&config, &rootfs.layers, &opts.tags)?;
     for e in &opts.exports {
-        export::export(&store, &rootfs, e)?;
+        export::export(&store, &image, &opts.tags, &rootfs, e)?;
     }
     Ok(BuildResult {
         image,

@@ -277,9 +277,9 @@ impl Store {
                 .unwrap_or(false))
         })?;
         let name = format!("layer {}", layer.diff_id);
-        let mut out = BlobFile::create(self, "layer")?;
+        let out = BlobFile::create(self, "layer")?;
         let mut enc =
-            Encoder::new(&mut out.writer, compression).map_err(io_err(&out.path, "compressing"))?;
+            Encoder::new(out.writer, compression).map_err(io_err(&out.path, "compressing"))?;
         let result = if canonical && self.snapshot_path(&layer.chain_id).is_dir() {
             diff::write_tar(
                 &self.snapshot_path(&layer.chain_id),
@@ -308,8 +308,8 @@ impl Store {
                 .map_err(io_err(&path, "recompressing layer"))
         };
         let finished = enc.finish().map_err(io_err(&out.path, "compressing"));
-        let actual = match (result, finished) {
-            (Ok(d), Ok(_)) => d,
+        let (actual, writer) = match (result, finished) {
+            (Ok(d), Ok(w)) => (d, w),
             (Err(e), _) | (_, Err(e)) => {
                 let _ = std::fs::remove_file(&out.path);
                 return Err(e);
@@ -323,7 +323,7 @@ impl Store {
                 actual,
             });
         }
-        let info = BlobFile::finish(out.writer, &out.path)?;
+        let info = BlobFile::finish(writer, &out.path)?;
         let desc = Descriptor::new(compression.oci_media_type(), info.digest.clone(), info.size);
         self.write(|tx| {
             tx.execute(

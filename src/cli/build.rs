@@ -29,7 +29,8 @@ pub struct BuildArgs {
     /// Do not use cached results (fresh ones are still recorded).
     #[arg(long)]
     pub no_cache: bool,
-    /// Always check the registry for newer base images.
+    /// Always pull base images from their registry (default: only when
+    /// the store has none).
     #[arg(long)]
     pub pull: bool,
     /// A label for the image.
@@ -44,7 +45,8 @@ pub struct BuildArgs {
     /// A secret for RUN --mount=type=secret: id=ID,src=PATH or id=ID,env=VAR.
     #[arg(long, value_name = "SPEC")]
     pub secret: Vec<String>,
-    /// Where to put the result: type=image (default), type=local,dest=DIR.
+    /// Where to put the result: type=image (default), type=local,dest=DIR,
+    /// type=oci|docker,dest=FILE.
     #[arg(short, long, value_name = "SPEC")]
     pub output: Vec<String>,
     /// Write the image ID to this file.
@@ -62,7 +64,7 @@ pub struct BuildArgs {
     pub context: String,
 }
 
-pub fn run(args: BuildArgs, root: &Path) -> Result<i32, CliError> {
+pub fn run(args: BuildArgs, root: &Path, insecure: &[String]) -> Result<i32, CliError> {
     let platform = build::host_platform();
     if let Some(p) = &args.platform {
         let normalized = p.trim().to_ascii_lowercase();
@@ -191,6 +193,7 @@ pub fn run(args: BuildArgs, root: &Path) -> Result<i32, CliError> {
         target: args.target.clone(),
         no_cache: args.no_cache,
         pull: args.pull,
+        insecure_registries: insecure.to_vec(),
         labels,
         progress,
         network,

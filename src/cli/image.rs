@@ -1,7 +1,7 @@
-//! `kiln image ls|rm|inspect|tag|history|import|prune`: docker's
+//! `kiln image ls|rm|inspect|tag|history|import|save|load|prune`: docker's
 //! management-command spellings of the image commands.
 
-use super::{history, images, import, inspect, rmi, table::human_size, tag, CliError};
+use super::{history, images, import, inspect, load, rmi, save, table::human_size, tag, CliError};
 use crate::cache::Store;
 use clap::{Args, Subcommand};
 use std::io::{BufRead, Write};
@@ -24,6 +24,10 @@ pub enum ImageCommand {
     History(history::HistoryArgs),
     /// Make an image from a rootfs tarball.
     Import(import::ImportArgs),
+    /// Save images to a tar archive.
+    Save(save::SaveArgs),
+    /// Load images from a tar archive or STDIN.
+    Load(load::LoadArgs),
     /// Remove unused images.
     Prune(PruneArgs),
 }
@@ -47,6 +51,8 @@ pub fn run(cmd: ImageCommand, root: &Path) -> Result<i32, CliError> {
         ImageCommand::Tag(a) => tag::run(a, root),
         ImageCommand::History(a) => history::run(a, root),
         ImageCommand::Import(a) => import::run(a, root),
+        ImageCommand::Save(a) => save::run(a, root),
+        ImageCommand::Load(a) => load::run(a, root),
         ImageCommand::Prune(a) => prune(a, root),
     }
 }

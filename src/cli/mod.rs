@@ -11,10 +11,15 @@ mod image;
 mod images;
 mod import;
 mod inspect;
+mod load;
+mod login;
+mod logout;
+mod pull;
+mod push;
 mod rmi;
 mod root;
 mod run;
-mod run_image;
+mod save;
 mod table;
 mod tag;
 mod template;
@@ -36,6 +41,11 @@ pub struct Cli {
     /// Log verbosely (same as KILN_LOG=debug).
     #[arg(long, global = true)]
     pub debug: bool,
+
+    /// Speak plain HTTP to this registry (repeatable); loopback registries
+    /// always are. Also read from `"insecure-registries"` in <root>/config.json.
+    #[arg(long = "insecure-registry", global = true, value_name = "HOST")]
+    pub insecure_registry: Vec<String>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -61,9 +71,21 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// Show the steps that made an image.
     History(history::HistoryArgs),
+    /// Save images to a tar archive (docker-archive or OCI layout).
+    Save(save::SaveArgs),
+    /// Load images from a tar archive or STDIN.
+    Load(load::LoadArgs),
     /// Manage images (ls, rm, inspect, tag, history, import, prune).
     #[command(subcommand)]
     Image(image::ImageCommand),
+    /// Log in to a registry (credentials kept in <root>/auth.json, mode 0600).
+    Login(login::LoginArgs),
+    /// Log out from a registry.
+    Logout(logout::LogoutArgs),
+    /// Download an image from a registry.
+    Pull(pull::PullArgs),
+    /// Upload an image to a registry.
+    Push(push::PushArgs),
     /// Run a command in a new container.
     Run(Box<run::RunArgs>),
 }
@@ -80,7 +102,7 @@ pub fn main() -> i32 {
     init_logging(cli.debug);
     let root = cli.root.clone().unwrap_or_else(default_root);
     let result = match cli.command {
-        Command::Build(a) => build::run(a, &root),
+        Command::Build(a) => build::run(a, &root, &cli.insecure_registry),
         Command::Debug(cmd) => debug::run(cmd, &root),
         Command::Import(a) => import::run(a, &root),
         Command::Images(a) => images::run(a, &root),
@@ -88,8 +110,14 @@ pub fn main() -> i32 {
         Command::Rmi(a) => rmi::run(a, &root),
         Command::Inspect(a) => inspect::run(a, &root),
         Command::History(a) => history::run(a, &root),
+        Command::Save(a) => save::run(a, &root),
+        Command::Load(a) => load::run(a, &root),
         Command::Image(cmd) => image::run(cmd, &root),
-        Command::Run(args) => run::run(*args, &root),
+        Command::Login(args) => login::run(args, &root, &cli.insecure_registry),
+        Command::Logout(args) => logout::run(args, &root),
+        Command::Pull(args) => pull::run(args, &root, &cli.insecure_registry),
+        Command::Push(args) => push::run(args, &root, &cli.insecure_registry),
+        Command::Run(args) => run::run(*args, &root, &cli.insecure_registry),
     };
     match result {
         Ok(code) => code,

@@ -1,14 +1,21 @@
 //! `kiln run`: run a command in a new container, docker-style.
 //!
 //! Only flag parsing and the mapping to a [`ContainerSpec`] live here; the
-//! work is [`kiln::runtime::run`](crate::runtime::run). Values are
+//! image is found, pulled and leased by [`crate::container`], which also
+//! owns docker's ENTRYPOINT/CMD/Env/WorkingDir/User rules; the run itself
+//! is [`kiln::runtime::run`](crate::runtime::run). Values are
 //! checked the way docker checks them and errors name the flag.
 
 use super::CliError;
+use crate::cache::Store;
+use crate::container::{self, LeasedImage, PullPolicy, PullSource, RunOverrides};
+use crate::image::oci::ContainerConfig;
+use crate::image::registry::{ClientOptions, Platform};
 use crate::runtime::cgroups::Resources;
 use crate::runtime::{
     self, caps, rlimits, spec, state, ContainerSpec, Network, ProcessSpec, RootfsSpec,
 };
+use crate::transfer::progress::Progress;
 use clap::{Args, ValueEnum};
 #[path = "run_values.rs"]
 mod values;
@@ -100,6 +107,13 @@ pub struct RunArgs {
     /// Stack DIR as a layer, bottom first (for tests of many-layer roots).
     #[arg(long, value_name = "DIR", hide = true)]
     pub layer: Vec<PathBuf>,
+    /// When to pull IMAGE from its registry: missing (not in the store),
+    /// always, never.
+    #[arg(long, value_enum, default_value_t = PullMode::Missing)]
+    pub pull: PullMode,
+    /// Platform to pull for a multi-platform IMAGE.
+    #[arg(long, default_value = "linux/amd64")]
+    pub platform: String,
     /// IMAGE and COMMAND (only COMMAND with --rootfs).
     #[arg(
         trailing_var_arg = true,
@@ -107,6 +121,17 @@ pub struct RunArgs {
         value_name = "IMAGE|COMMAND"
     )]
     pub args: Vec<String>,
+}
+
+/// `--pull` values (docker's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PullMode {
+    /// Pull when the store has no such image.
+    Missing,
+    /// Pull before every run.
+    Always,
+    /// Never pull.
+    Never,
 }
 
 /// `--network` values.
@@ -122,13 +147,84 @@ pub enum NetworkMode {
 const EXIT_KILN_ERROR: i32 = 125;
 
 /// Runs the command; returns the container's exit status.
-pub fn run(args: RunArgs, root: &Path) -> Result<i32, CliError> {
-    let plan = match Plan::from_args(args, root) {
-        Ok(plan) => plan,
-        Err(e) => {
-            eprintln!("kiln: {e}");
-            return Ok(EXIT_KILN_ERROR);
+pub fn run(args: RunArgs, root: &Path, insecure: &[String]) -> Result<i32, CliError> {
+    if args.rootfs.is_some() || !args.layer.is_empty() {
+        let lowers = match rootfs_lowers(&args) {
+            Ok(lowers) => lowers,
+            Err(e) => return Ok(kiln_error(e)),
+        };
+        let command = args.args.clone();
+        return Ok(execute(args, root, lowers, None, command));
+    }
+    let Some((spec, command)) = args.args.split_first() else {
+        return Ok(kiln_error("requires an image or --rootfs DIR"));
+    };
+    let (spec, command) = (spec.clone(), command.to_vec());
+    let platform = match Platform::parse(&args.platform) {
+        Some(p) => p,
+        None => {
+            return Ok(kiln_error(invalid(
+                "--platform",
+                &args.platform,
+                "expected os/arch[/variant]",
+            )))
         }
+    };
+    let store = match Store::open(root) {
+        Ok(store) => store,
+        Err(e) => return Ok(kiln_error(e)),
+    };
+    let options = match ClientOptions::for_root(root, insecure.to_vec()) {
+        Ok(options) => options,
+        Err(e) => return Ok(kiln_error(e)),
+    };
+    let source = PullSource {
+        options: &options,
+        platform: &platform,
+        progress: &Progress::for_stderr(),
+    };
+    let policy = match args.pull {
+        PullMode::Missing => PullPolicy::Missing,
+        PullMode::Always => PullPolicy::Always,
+        PullMode::Never => PullPolicy::Never,
+    };
+    let image =
+        match container::find_or_pull(&store, &spec, policy, &source, &mut std::io::stderr()) {
+            Ok(image) => image,
+            Err(e) => return Ok(kiln_error(e)),
+        };
+    // Held until the container is gone (this function returns after
+    // `runtime::run`), also when it fails to start.
+    let leased = match LeasedImage::lease(&store, image, &format!("kiln run {spec}")) {
+        Ok(leased) => leased,
+        Err(e) => return Ok(kiln_error(e)),
+    };
+    let lowers = match leased.lowers() {
+        Ok(lowers) => lowers,
+        Err(e) => return Ok(kiln_error(e)),
+    };
+    let config = leased.image.config.config.clone();
+    Ok(execute(args, root, lowers, config.as_ref(), command))
+}
+
+/// Prints an error of kiln's own and gives docker's status for it.
+fn kiln_error(e: impl std::fmt::Display) -> i32 {
+    eprintln!("kiln: {e}");
+    EXIT_KILN_ERROR
+}
+
+/// Runs a container on `lowers` with the image defaults `image` (none for
+/// `--rootfs`); returns the exit status.
+fn execute(
+    args: RunArgs,
+    root: &Path,
+    lowers: Vec<PathBuf>,
+    image: Option<&ContainerConfig>,
+    command: Vec<String>,
+) -> i32 {
+    let plan = match Plan::from_args(args, root, lowers, image, command) {
+        Ok(plan) => plan,
+        Err(e) => return kiln_error(e),
     };
     let guard = StateGuard {
         dir: plan.spec.rootfs.state_dir.clone(),
@@ -139,10 +235,10 @@ pub fn run(args: RunArgs, root: &Path) -> Result<i32, CliError> {
     let result = runtime::run(&plan.spec, stdio);
     drop(guard);
     match result {
-        Ok(status) => Ok(status.docker_code()),
+        Ok(status) => status.docker_code(),
         Err(e) => {
             eprintln!("kiln: {e}");
-            Ok(e.exit_code())
+            e.exit_code()
         }
     }
 }
@@ -170,50 +266,22 @@ impl Drop for StateGuard {
 }
 
 /// A validated `kiln run`.
+#[derive(Debug)]
 struct Plan {
     spec: ContainerSpec,
-    /// The image run (its lease lasts as long as the plan).
-    _image: Option<super::run_image::ImageDefaults>,
     interactive: bool,
     remove: bool,
     name_link: Option<PathBuf>,
 }
 
 impl Plan {
-    fn from_args(a: RunArgs, root: &Path) -> Result<Plan, FlagError> {
-        // Without --rootfs/--layer the first argument is an image.
-        let image = if a.rootfs.is_none() && a.layer.is_empty() {
-            let spec = a
-                .args
-                .first()
-                .ok_or_else(|| FlagError::Usage("requires an image or --rootfs DIR".into()))?;
-            Some(super::run_image::load(root, spec).map_err(FlagError::Usage)?)
-        } else {
-            None
-        };
-        let (lowers, args) = match &image {
-            Some(img) => (
-                img.lowers.clone(),
-                super::run_image::argv(
-                    a.entrypoint.as_deref(),
-                    img.entrypoint.as_deref(),
-                    img.cmd.as_deref(),
-                    &a.args[1..],
-                ),
-            ),
-            None => {
-                let (lowers, command) = rootfs_and_command(&a)?;
-                let mut args = match &a.entrypoint {
-                    Some(ep) if !ep.is_empty() => vec![ep.clone()],
-                    _ => Vec::new(),
-                };
-                args.extend(command);
-                (lowers, args)
-            }
-        };
-        if args.is_empty() {
-            return Err(FlagError::Usage("no command specified".into()));
-        }
+    fn from_args(
+        a: RunArgs,
+        root: &Path,
+        lowers: Vec<PathBuf>,
+        image: Option<&ContainerConfig>,
+        command: Vec<String>,
+    ) -> Result<Plan, FlagError> {
         if a.interactive && a.tty && !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
             return Err(FlagError::Usage("the input device is not a TTY".into()));
         }
@@ -259,28 +327,31 @@ impl Plan {
             Some(h) => validate_hostname(h)?,
             None => state::short_id(&id).to_string(),
         };
-        let cwd = match &a.workdir {
-            Some(w) if !w.starts_with('/') => {
-                return Err(invalid(
-                    "--workdir",
-                    w,
-                    "the working directory must be an absolute path",
-                ))
-            }
-            Some(w) => w.clone(),
-            None => image
-                .as_ref()
-                .and_then(|i| i.workdir.clone())
-                .unwrap_or_else(|| "/".to_string()),
-        };
-        // The image's ENV first: -e and --env-file override it.
-        let mut env = image.as_ref().map(|i| i.env.clone()).unwrap_or_default();
+        if let Some(w) = a.workdir.as_deref().filter(|w| !w.starts_with('/')) {
+            return Err(invalid(
+                "--workdir",
+                w,
+                "the working directory must be an absolute path",
+            ));
+        }
+        let mut env = Vec::new();
         for file in &a.env_file {
             env.extend(read_env_file(file)?);
         }
         for e in &a.env {
             env.extend(env_entry(e, "--env")?);
         }
+        let process = container::resolve(
+            image,
+            &RunOverrides {
+                entrypoint: a.entrypoint.clone(),
+                command,
+                env,
+                workdir: a.workdir.clone(),
+                user: a.user.clone(),
+            },
+        )
+        .map_err(|e| FlagError::Usage(e.to_string()))?;
         let mut mounts = Vec::new();
         for v in &a.volume {
             mounts.push(parse_volume(v)?);
@@ -310,14 +381,10 @@ impl Plan {
                 volatile: a.rm,
             },
             process: ProcessSpec {
-                args,
-                env: spec::docker_env(&env, &hostname, a.tty),
-                cwd,
-                user: a
-                    .user
-                    .clone()
-                    .or_else(|| image.as_ref().and_then(|i| i.user.clone()))
-                    .unwrap_or_default(),
+                args: process.args,
+                env: spec::docker_env(&process.env, &hostname, a.tty),
+                cwd: process.cwd,
+                user: process.user,
                 additional_gids: Vec::new(),
                 terminal: a.tty,
                 console_size: if a.tty {
@@ -347,7 +414,6 @@ impl Plan {
         };
         Ok(Plan {
             spec,
-            _image: image,
             interactive: a.interactive,
             remove: a.rm,
             name_link,
@@ -355,9 +421,9 @@ impl Plan {
     }
 }
 
-/// The layers and the command with `--rootfs`/`--layer`, which take the
-/// place of an image, so every positional is then the command.
-fn rootfs_and_command(a: &RunArgs) -> Result<(Vec<PathBuf>, Vec<String>), FlagError> {
+/// The layers of `--rootfs`/`--layer`, which take the place of an image
+/// (every positional is then the command).
+fn rootfs_lowers(a: &RunArgs) -> Result<Vec<PathBuf>, FlagError> {
     let mut lowers = Vec::new();
     for (flag, dir) in a
         .rootfs
@@ -372,5 +438,5 @@ fn rootfs_and_command(a: &RunArgs) -> Result<(Vec<PathBuf>, Vec<String>), FlagEr
         }
         lowers.push(abs);
     }
-    Ok((lowers, a.args.clone()))
+    Ok(lowers)
 }

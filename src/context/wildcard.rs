@@ -41,6 +41,19 @@ impl Pattern {
         }
         names.next().is_none()
     }
+
+    /// How many path components the pattern has.
+    pub fn component_count(&self) -> usize {
+        self.components.len()
+    }
+
+    /// Whether the `depth`-th component (0-based) matches one `name`; lets a
+    /// directory walk prune at each level instead of matching whole paths.
+    pub fn matches_component(&self, depth: usize, name: &str) -> bool {
+        self.components
+            .get(depth)
+            .is_some_and(|tokens| match_component(tokens, name))
+    }
 }
 
 /// Whether `path` matches `pattern`, both `/`-separated and relative.

@@ -14,6 +14,9 @@
 //!   `AllowEmptyWildcard`, so `COPY optional*.txt /dst/` copies nothing when
 //!   nothing matches (moby/moby#26332 relies on it).
 //!
+//! The matching itself is [`crate::context::wildcard`]'s, shared with the
+//! cache-key digests so both agree on what a source names.
+//!
 //! One divergence: Go's `filepath.Match` reports a malformed pattern
 //! (`[abc`) as an error that fsutil ignores, silently matching nothing;
 //! kiln rejects it, naming the pattern.
@@ -23,7 +26,7 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
-pub use crate::context::dockerignore::PatternError;
+pub use crate::context::wildcard::{Pattern, PatternError};
 use crate::runtime::path_in_root::resolve_in_root;
 
 /// Why a wildcard source could not be expanded.
@@ -80,147 +83,6 @@ pub fn split_wildcards(path: &str) -> (String, String) {
     match first {
         None => (format!("/{}", parts.join("/")), String::new()),
         Some(i) => (format!("/{}", parts[..i].join("/")), parts[i..].join("/")),
-    }
-}
-
-/// One element of a compiled component pattern.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Token {
-    Char(char),
-    Any,
-    Star,
-    Class {
-        negated: bool,
-        ranges: Vec<(char, char)>,
-    },
-}
-
-/// Compiles one path component of a pattern, checking it the way Go's
-/// `filepath.Match` would.
-fn compile(component: &str) -> Result<Vec<Token>, PatternError> {
-    let mut tokens = Vec::new();
-    let mut chars = component.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '*' => tokens.push(Token::Star),
-            '?' => tokens.push(Token::Any),
-            '\\' => tokens.push(Token::Char(
-                chars.next().ok_or(PatternError::TrailingEscape)?,
-            )),
-            '[' => {
-                let negated = chars.next_if_eq(&'^').is_some();
-                let mut ranges = Vec::new();
-                loop {
-                    if !ranges.is_empty() && chars.next_if_eq(&']').is_some() {
-                        break;
-                    }
-                    let lo = class_char(&mut chars)?;
-                    let hi = if chars.next_if_eq(&'-').is_some() {
-                        class_char(&mut chars)?
-                    } else {
-                        lo
-                    };
-                    ranges.push((lo, hi));
-                }
-                tokens.push(Token::Class { negated, ranges });
-            }
-            c => tokens.push(Token::Char(c)),
-        }
-    }
-    Ok(tokens)
-}
-
-/// One character of a class (Go's `getEsc`): `-` and `]` must be escaped.
-fn class_char(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Result<char, PatternError> {
-    let c = match chars.next() {
-        None => return Err(PatternError::UnterminatedClass),
-        Some(c @ ('-' | ']')) => return Err(PatternError::ClassCharExpected(c)),
-        Some('\\') => chars.next().ok_or(PatternError::UnterminatedClass)?,
-        Some(c) => c,
-    };
-    // The class must still be closed after this character.
-    if chars.peek().is_none() {
-        return Err(PatternError::UnterminatedClass);
-    }
-    Ok(c)
-}
-
-/// Whether a non-`*` token matches one character.
-fn matches_one(token: &Token, c: char) -> bool {
-    match token {
-        Token::Char(want) => c == *want,
-        Token::Any => true,
-        Token::Class { negated, ranges } => {
-            ranges.iter().any(|&(lo, hi)| lo <= c && c <= hi) != *negated
-        }
-        Token::Star => false,
-    }
-}
-
-/// Matches one name against compiled tokens. Greedy with one backtrack
-/// point (the last `*`), which is exact for these patterns and linear-ish
-/// rather than exponential in the number of stars.
-fn matches(tokens: &[Token], name: &[char]) -> bool {
-    let (mut t, mut n) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while n < name.len() {
-        match tokens.get(t) {
-            Some(Token::Star) => {
-                star = Some((t, n));
-                t += 1;
-            }
-            Some(token) if matches_one(token, name[n]) => {
-                t += 1;
-                n += 1;
-            }
-            _ => match star {
-                // Let the last `*` take one more character and retry.
-                Some((st, sn)) => {
-                    star = Some((st, sn + 1));
-                    t = st + 1;
-                    n = sn + 1;
-                }
-                None => return false,
-            },
-        }
-    }
-    tokens[t..].iter().all(|token| *token == Token::Star)
-}
-
-/// A wildcard pattern below the literal directory, one compiled entry per
-/// path component (`*` never matches `/`, so matching is per component).
-#[derive(Debug, Clone)]
-pub struct Pattern {
-    components: Vec<Vec<Token>>,
-}
-
-impl Pattern {
-    /// Compiles `pattern` (components separated by `/`).
-    pub fn new(pattern: &str) -> Result<Pattern, PatternError> {
-        let components = pattern
-            .split('/')
-            .filter(|c| !c.is_empty())
-            .map(compile)
-            .collect::<Result<_, _>>()?;
-        Ok(Pattern { components })
-    }
-
-    /// Whether the `depth`-th component (0-based) matches `name`.
-    fn component_matches(&self, depth: usize, name: &str) -> bool {
-        let chars: Vec<char> = name.chars().collect();
-        self.components
-            .get(depth)
-            .is_some_and(|tokens| matches(tokens, &chars))
-    }
-
-    /// Go's `filepath.Match` of the whole pattern against a relative path.
-    pub fn is_match(&self, rel: &str) -> bool {
-        let parts: Vec<&str> = rel.split('/').collect();
-        parts.len() == self.components.len()
-            && parts
-                .iter()
-                .enumerate()
-                .all(|(depth, part)| self.component_matches(depth, part))
     }
 }
 
@@ -306,9 +168,9 @@ fn walk(
         entries.push((name, is_dir));
     }
     entries.sort();
-    let last = depth + 1 == pattern.components.len();
+    let last = depth + 1 == pattern.component_count();
     for (name, is_dir) in entries {
-        if !pattern.component_matches(depth, &name) {
+        if !pattern.matches_component(depth, &name) {
             continue;
         }
         let host = dir.join(&name);
@@ -328,7 +190,7 @@ mod tests {
     /// One case: pattern, name, whether Go's filepath.Match matches.
     fn check(pattern: &str, name: &str, expected: bool) {
         let compiled = Pattern::new(pattern).unwrap_or_else(|e| panic!("{pattern}: {e}"));
-        assert_eq!(compiled.is_match(name), expected, "{pattern} vs {name}");
+        assert_eq!(compiled.matches(name), expected, "{pattern} vs {name}");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! Nothing here touches the store or the runtime; these are value types and
 //! codecs the store, the registry client and the exporters share.
 
+pub mod archive;
 pub mod change;
 pub mod digest;
 pub mod history;
@@ -12,6 +13,7 @@ pub mod inspect;
 pub mod layer;
 pub mod oci;
 pub mod reference;
+pub mod registry;
 pub mod timestamp;
 
 pub use digest::{Digest, DigestError};

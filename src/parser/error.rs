@@ -8,31 +8,8 @@
 //!       |      ^
 //! ```
 
-use super::text::{go_lossy, rune_count};
-use serde::Serialize;
-
-/// A place in the source: 1-based line, 1-based column counted in
-/// characters (each invalid UTF-8 byte counts as one).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize)]
-pub struct Position {
-    /// 1-based line.
-    pub line: usize,
-    /// 1-based column, in characters.
-    pub column: usize,
-}
-
-impl Position {
-    /// The position `byte_col` bytes into the physical line that starts at
-    /// `line_start` in `source`.
-    pub fn locate(source: &[u8], line: usize, line_start: usize, byte_col: usize) -> Position {
-        let end = (line_start + byte_col).min(source.len());
-        let start = line_start.min(end);
-        Position {
-            line,
-            column: rune_count(&source[start..end]) + 1,
-        }
-    }
-}
+use super::position::Position;
+use super::text::go_lossy;
 
 /// What is wrong, in words. Messages follow BuildKit's, lower-cased.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -200,14 +177,5 @@ mod tests {
             ErrorKind::NoInstructions,
         );
         assert_eq!(e.to_string(), "Dockerfile:1:1: file with no instructions");
-    }
-
-    #[test]
-    fn locate_counts_characters() {
-        let src = "é\tRUN".as_bytes();
-        assert_eq!(
-            Position::locate(src, 1, 0, 3),
-            Position { line: 1, column: 3 }
-        );
     }
 }

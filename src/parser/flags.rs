@@ -3,8 +3,9 @@
 //! single-valued flags, missing values and non-boolean booleans are errors,
 //! and a lone `--` ends the flags.
 
-use super::error::{ErrorKind, Position};
+use super::error::ErrorKind;
 use super::node::RawFlag;
+use super::position::Position;
 
 /// How a flag takes its value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

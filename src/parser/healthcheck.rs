@@ -3,9 +3,10 @@
 //! take (`time.ParseDuration`: `1m30s`, `1.5h`, `300ms`).
 
 use super::ast::{Healthcheck, HealthcheckConfig};
-use super::error::{ErrorKind, Position};
+use super::error::ErrorKind;
 use super::flags::{FlagKind, Flags};
 use super::node::RawFlag;
+use super::position::Position;
 
 const FLAGS: &[(&str, FlagKind)] = &[
     ("interval", FlagKind::String),

@@ -76,6 +76,7 @@
 //! | `dump` | the AST dump, Go `%q` quoting | `Node.Dump`, `strconv.Quote` |
 //! | `flags`, `healthcheck`, `instructions` | typed instructions | instructions/{bflag,parse}.go |
 //! | `grammar` | the pest grammar (`grammar/dockerfile.pest`): directive, heredoc marker and JSON array syntax | regexps and JSON syntax |
+//! | `position` | lines and columns, also inside joined continuation lines | `Range`/`Position` (kiln adds columns) |
 //! | `text` | Go string semantics over bytes | `strings`, `unicode`, `utf8` |
 //!
 //! Where BuildKit differs from its own documentation, BuildKit wins. Notable
@@ -97,6 +98,7 @@ mod heredoc;
 mod instructions;
 mod json;
 mod node;
+mod position;
 mod reader;
 mod scanner;
 mod statement;
@@ -110,9 +112,10 @@ pub use ast::{
     StopSignal, User, Volume, Workdir,
 };
 pub use dump::go_quote;
-pub use error::{ErrorKind, ParseError, Position};
+pub use error::{ErrorKind, ParseError};
 pub use heredoc::{chomp as chomp_heredoc, marker as heredoc_marker, Heredoc, HeredocMarker};
 pub use node::{Directive, Node, RawDockerfile, RawFlag, Statement, Warning};
+pub use position::Position;
 pub use reader::parse_raw;
 
 /// Parses and checks a Dockerfile. `file` names it in error messages

@@ -7,8 +7,8 @@
 //! ([`super::ast`]) rejects them. [`RawDockerfile::dump`] prints BuildKit's
 //! dump of this tree.
 
-use super::error::Position;
 use super::heredoc::Heredoc;
+use super::position::Position;
 use serde::Serialize;
 
 /// A parsed Dockerfile at BuildKit's parser level.
@@ -104,9 +104,10 @@ pub struct RawFlag {
 }
 
 impl Statement {
-    /// The name lower-cased as BuildKit does for dispatch.
-    pub fn lower_name(&self) -> Vec<u8> {
-        super::text::to_lower(&self.name).into_owned()
+    /// The instruction keyword (`"run"`, `"copy"`, ...) the name selects,
+    /// as BuildKit's case-insensitive dispatch sees it; `None` if unknown.
+    pub fn keyword(&self) -> Option<&'static str> {
+        super::text::keyword(&self.name)
     }
 }
 

@@ -12,12 +12,14 @@
 //! following lines.
 
 use super::directive::DirectiveParser;
-use super::error::{ErrorKind, ParseError, Position};
+use super::error::{ErrorKind, ParseError};
 use super::heredoc::{markers_in_line, Heredoc};
 use super::node::{Node, RawDockerfile, Warning};
+use super::position::LineMap;
+use super::position::Position;
 use super::scanner::LineScanner;
-use super::statement::{parse_statement, LineMap};
-use super::text::{go_lossy, to_lower, trim_left_space, trim_space};
+use super::statement::parse_statement;
+use super::text::{go_lossy, trim_left_space, trim_space};
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
@@ -32,6 +34,7 @@ pub fn parse_raw(file: &str, source: &[u8]) -> Result<RawDockerfile, ParseError>
     let mut warnings = Vec::new();
     let mut comments: Vec<String> = Vec::new();
     let mut buf: Vec<u8> = Vec::new();
+    let mut map = LineMap::new(source);
 
     while let Some(first) = scanner.next() {
         let mut bytes = first.bytes;
@@ -68,7 +71,7 @@ pub fn parse_raw(file: &str, source: &[u8]) -> Result<RawDockerfile, ParseError>
         }
         buf.clear();
         buf.extend_from_slice(piece);
-        let mut map = LineMap::new(source);
+        map.clear();
         map.push(0, current_line, line_start, lead);
 
         let mut has_empty_continuation = false;
@@ -184,12 +187,12 @@ pub fn parse_raw(file: &str, source: &[u8]) -> Result<RawDockerfile, ParseError>
 /// ONBUILD trigger), not in JSON form.
 fn can_contain_heredoc(node: &Node) -> bool {
     let mut stmt = &node.statement;
-    if &*to_lower(&stmt.name) == b"onbuild" {
+    if stmt.keyword() == Some("onbuild") {
         if let Some(t) = node.triggers.first() {
             stmt = t;
         }
     }
-    matches!(&*to_lower(&stmt.name), b"run" | b"copy" | b"add") && !stmt.json
+    matches!(stmt.keyword(), Some("run" | "copy" | "add")) && !stmt.json
 }
 
 /// A comment line: `#` after leading white space.

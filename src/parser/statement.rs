@@ -8,65 +8,11 @@
 //! splitter for ENV/LABEL/ARG reads runes, the HEALTHCHECK type splitter reads
 //! bytes again. Keeping each quirk is what makes the dump identical.
 
-use super::error::{ErrorKind, Position};
+use super::error::ErrorKind;
 use super::json::{parse_json_array, JsonArray};
 use super::node::{RawFlag, Statement};
-use super::text::{decode_rune, is_space, is_space_byte, to_lower, trim_space, RUNE_ERROR};
-
-/// Maps byte offsets of a logical (continuation-joined) line back to
-/// positions in the source.
-pub struct LineMap<'a> {
-    source: &'a [u8],
-    /// `(offset in the joined line, 1-based line, line start in source,
-    /// byte column where this piece starts)`, in order.
-    segments: Vec<(usize, usize, usize, usize)>,
-    /// Last answer, so that increasing queries on one line cost O(distance).
-    cache: Option<(usize, usize, Position)>,
-}
-
-impl<'a> LineMap<'a> {
-    pub fn new(source: &'a [u8]) -> Self {
-        LineMap {
-            source,
-            segments: Vec::new(),
-            cache: None,
-        }
-    }
-
-    /// Records that the joined line continues at `joined` with the piece of
-    /// physical line `line` (starting at `line_start`) from `byte_col` on.
-    pub fn push(&mut self, joined: usize, line: usize, line_start: usize, byte_col: usize) {
-        self.segments.push((joined, line, line_start, byte_col));
-    }
-
-    /// The source position of byte `offset` of the joined line.
-    pub fn position(&mut self, offset: usize) -> Position {
-        // Segments are sorted by joined offset; take the last one starting
-        // at or before `offset` (binary search: lines can have thousands).
-        let idx = self
-            .segments
-            .partition_point(|s| s.0 <= offset)
-            .saturating_sub(1);
-        let Some(&(joined, line, line_start, byte_col)) = self.segments.get(idx) else {
-            return Position { line: 1, column: 1 };
-        };
-        let abs = line_start + byte_col + (offset - joined.min(offset));
-        if let Some((cidx, cabs, cpos)) = self.cache {
-            if cidx == idx && cabs <= abs && abs <= self.source.len() {
-                let extra = super::text::rune_count(&self.source[cabs..abs]);
-                let pos = Position {
-                    line,
-                    column: cpos.column + extra,
-                };
-                self.cache = Some((idx, abs, pos));
-                return pos;
-            }
-        }
-        let pos = Position::locate(self.source, line, line_start, abs - line_start);
-        self.cache = Some((idx, abs, pos));
-        pos
-    }
-}
+use super::position::{LineMap, Position};
+use super::text::{decode_rune, is_space, is_space_byte, keyword, trim_space, RUNE_ERROR};
 
 /// A parsed statement and, for ONBUILD, the trigger text still to parse
 /// (with its offset in the joined line).
@@ -122,31 +68,30 @@ pub fn parse_statement<'l>(
     };
     let args_position = map.position(base + args_off);
     let err = |kind| (kind, args_position);
-    let lower = to_lower(name);
     let mut json = false;
     let mut trigger = None;
-    let parsed_args: Vec<Vec<u8>> = match &*lower {
-        b"add" | b"copy" | b"volume" => {
+    let parsed_args: Vec<Vec<u8>> = match keyword(name).unwrap_or("") {
+        "add" | "copy" | "volume" => {
             let (a, j) = maybe_json_to_list(args).map_err(err)?;
             json = j;
             a
         }
-        b"cmd" | b"entrypoint" | b"run" | b"shell" => {
+        "cmd" | "entrypoint" | "run" | "shell" => {
             let (a, j) = maybe_json(args).map_err(err)?;
             json = j;
             a
         }
-        b"healthcheck" => {
+        "healthcheck" => {
             let (a, j) = health_config(args).map_err(err)?;
             json = j;
             a
         }
-        b"env" => name_val(args, "ENV", escape).map_err(err)?,
-        b"label" => name_val(args, "LABEL", escape).map_err(err)?,
-        b"arg" => words(args, escape),
-        b"expose" | b"from" => whitespace_delimited(args),
-        b"maintainer" | b"stopsignal" | b"user" | b"workdir" => string(args),
-        b"onbuild" => {
+        "env" => name_val(args, "ENV", escape).map_err(err)?,
+        "label" => name_val(args, "LABEL", escape).map_err(err)?,
+        "arg" => words(args, escape),
+        "expose" | "from" => whitespace_delimited(args),
+        "maintainer" | "stopsignal" | "user" | "workdir" => string(args),
+        "onbuild" => {
             if !args.is_empty() {
                 trigger = Some((args, base + args_off));
             }

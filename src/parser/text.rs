@@ -144,6 +144,40 @@ pub fn to_lower(bytes: &[u8]) -> Cow<'_, [u8]> {
     Cow::Owned(out.into_bytes())
 }
 
+/// The instruction keywords, lower-case, as BuildKit's dispatch table has them.
+pub const KEYWORDS: [&str; 18] = [
+    "add",
+    "arg",
+    "cmd",
+    "copy",
+    "entrypoint",
+    "env",
+    "expose",
+    "from",
+    "healthcheck",
+    "label",
+    "maintainer",
+    "onbuild",
+    "run",
+    "shell",
+    "stopsignal",
+    "user",
+    "volume",
+    "workdir",
+];
+
+/// The keyword an instruction name selects: `strings.ToLower(name)` looked
+/// up in BuildKit's dispatch table, without allocating for ASCII names.
+pub fn keyword(name: &[u8]) -> Option<&'static str> {
+    if name.is_ascii() {
+        return KEYWORDS
+            .into_iter()
+            .find(|k| k.as_bytes().eq_ignore_ascii_case(name));
+    }
+    let lower = to_lower(name);
+    KEYWORDS.into_iter().find(|k| k.as_bytes() == &*lower)
+}
+
 /// Go's `unicode.ToLower`: the simple (one-to-one) case mapping. Rust's
 /// `char::to_lowercase` is the full mapping, which differs only for U+0130.
 pub fn simple_lower(c: char) -> char {
@@ -252,6 +286,15 @@ mod tests {
         assert_eq!(&*to_lower("WOR\u{212A}DIR".as_bytes()), b"workdir");
         assert_eq!(&*to_lower("\u{130}".as_bytes()), b"i");
         assert_eq!(&*to_lower(b"A\xffB\xc3\xa9"), "a\u{FFFD}bé".as_bytes());
+    }
+
+    #[test]
+    fn keywords_follow_go_lowercasing() {
+        assert_eq!(keyword(b"RUN"), Some("run"));
+        assert_eq!(keyword(b"rUn"), Some("run"));
+        assert_eq!(keyword("WOR\u{212A}DIR".as_bytes()), Some("workdir"));
+        assert_eq!(keyword(b"RUNN"), None);
+        assert_eq!(keyword(b"R\xffN"), None);
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! private `--root`, build rootfs and hostile tarballs.
 #![allow(dead_code)]
 
+pub mod archive;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -8,35 +8,14 @@
 //! ONBUILD trigger is only checked for being ONBUILD, FROM or MAINTAINER.
 
 use super::ast::*;
-use super::error::{ErrorKind, ParseError, Position};
+use super::error::{ErrorKind, ParseError};
 use super::flags::{suggest, FlagKind, Flags};
 use super::heredoc::{chomp, marker};
 use super::node::{Node, RawDockerfile};
-use super::text::{go_lossy, to_lower, trim_space};
+use super::position::Position;
+use super::text::{go_lossy, to_lower, trim_space, KEYWORDS};
 
 type Failure = (ErrorKind, Position);
-
-/// The instruction names BuildKit knows, for "did you mean" suggestions.
-const INSTRUCTIONS: [&str; 18] = [
-    "ADD",
-    "ARG",
-    "CMD",
-    "COPY",
-    "ENTRYPOINT",
-    "ENV",
-    "EXPOSE",
-    "FROM",
-    "HEALTHCHECK",
-    "LABEL",
-    "MAINTAINER",
-    "ONBUILD",
-    "RUN",
-    "SHELL",
-    "STOPSIGNAL",
-    "USER",
-    "VOLUME",
-    "WORKDIR",
-];
 
 const NO_FLAGS: &[(&str, FlagKind)] = &[];
 const COPY_FLAGS: &[(&str, FlagKind)] = &[
@@ -130,40 +109,39 @@ fn parse_node(node: &Node, span: &Span) -> Result<Parsed, Failure> {
     let args_at = stmt.args_position;
     let fail = |msg: String| (ErrorKind::Instruction(msg), at);
     let flags = |spec| Flags::parse(spec, &stmt.flags);
-    let lower = to_lower(&stmt.name);
-    let kind = match &*lower {
-        b"from" => return from(node, &args, span).map(Parsed::Stage),
-        b"env" => {
+    let kind = match stmt.keyword().unwrap_or("") {
+        "from" => return from(node, &args, span).map(Parsed::Stage),
+        "env" => {
             flags(NO_FLAGS)?;
             InstructionKind::Env(Env {
                 vars: key_values(&args, "ENV").map_err(fail)?,
             })
         }
-        b"label" => {
+        "label" => {
             flags(NO_FLAGS)?;
             InstructionKind::Label(Label {
                 labels: key_values(&args, "LABEL").map_err(fail)?,
             })
         }
-        b"maintainer" => {
+        "maintainer" => {
             let name = exactly_one(&args, "MAINTAINER").map_err(fail)?;
             flags(NO_FLAGS)?;
             InstructionKind::Maintainer(Maintainer { name })
         }
-        b"workdir" => {
+        "workdir" => {
             let path = exactly_one(&args, "WORKDIR").map_err(fail)?;
             flags(NO_FLAGS)?;
             InstructionKind::Workdir(Workdir { path })
         }
-        b"user" => {
+        "user" => {
             let user = exactly_one(&args, "USER").map_err(fail)?;
             flags(NO_FLAGS)?;
             InstructionKind::User(User { user })
         }
-        b"stopsignal" => InstructionKind::StopSignal(StopSignal {
+        "stopsignal" => InstructionKind::StopSignal(StopSignal {
             signal: exactly_one(&args, "STOPSIGNAL").map_err(fail)?,
         }),
-        b"expose" => {
+        "expose" => {
             if args.is_empty() {
                 return Err(fail(at_least_one("EXPOSE")));
             }
@@ -172,7 +150,7 @@ fn parse_node(node: &Node, span: &Span) -> Result<Parsed, Failure> {
             ports.sort();
             InstructionKind::Expose(Expose { ports })
         }
-        b"volume" => {
+        "volume" => {
             if args.is_empty() {
                 return Err(fail(at_least_one("VOLUME")));
             }
@@ -192,8 +170,8 @@ fn parse_node(node: &Node, span: &Span) -> Result<Parsed, Failure> {
             }
             InstructionKind::Volume(Volume { paths })
         }
-        b"arg" => InstructionKind::Arg(arg(&args, &node.comments).map_err(fail)?),
-        b"shell" => {
+        "arg" => InstructionKind::Arg(arg(&args, &node.comments).map_err(fail)?),
+        "shell" => {
             flags(NO_FLAGS)?;
             if args.is_empty() {
                 return Err(fail(at_least_one("SHELL")));
@@ -203,20 +181,20 @@ fn parse_node(node: &Node, span: &Span) -> Result<Parsed, Failure> {
             }
             InstructionKind::Shell(Shell { shell: args })
         }
-        b"cmd" => {
+        "cmd" => {
             flags(NO_FLAGS)?;
             InstructionKind::Cmd(Cmd {
                 command: command_line(args, stmt.json),
             })
         }
-        b"entrypoint" => {
+        "entrypoint" => {
             flags(NO_FLAGS)?;
             InstructionKind::Entrypoint(Entrypoint {
                 command: command_line(args, stmt.json),
             })
         }
-        b"run" => InstructionKind::Run(run(node, args)?),
-        b"copy" => {
+        "run" => InstructionKind::Run(run(node, args)?),
+        "copy" => {
             if args.len() < 2 {
                 return Err(fail(no_destination("COPY")));
             }
@@ -234,7 +212,7 @@ fn parse_node(node: &Node, span: &Span) -> Result<Parsed, Failure> {
                 exclude: f.strings("exclude"),
             })
         }
-        b"add" => {
+        "add" => {
             if args.len() < 2 {
                 return Err(fail(no_destination("ADD")));
             }
@@ -253,18 +231,18 @@ fn parse_node(node: &Node, span: &Span) -> Result<Parsed, Failure> {
                 exclude: f.strings("exclude"),
             })
         }
-        b"healthcheck" => InstructionKind::Healthcheck(super::healthcheck::parse(
+        "healthcheck" => InstructionKind::Healthcheck(super::healthcheck::parse(
             &args,
             stmt.json,
             &stmt.flags,
             at,
         )?),
-        b"onbuild" => InstructionKind::Onbuild(onbuild(node)?),
+        "onbuild" => InstructionKind::Onbuild(onbuild(node)?),
         _ => {
             let name = text(&stmt.name);
             return Err((
                 ErrorKind::UnknownInstruction {
-                    suggestion: suggest(&name, INSTRUCTIONS.into_iter(), false),
+                    suggestion: suggest(&name, KEYWORDS.into_iter(), false),
                     name,
                 },
                 at,

@@ -1,0 +1,27 @@
+//! `kiln logout [REGISTRY]`: forgets the credentials `kiln login` stored.
+
+use super::CliError;
+use crate::image::registry::endpoint::{canonical_registry_name, DOCKER_HUB_NAME};
+use crate::image::registry::LoginFile;
+use clap::Args;
+use std::path::Path;
+
+/// Flags of `kiln logout`.
+#[derive(Debug, Args)]
+pub struct LogoutArgs {
+    /// Registry host (default: Docker Hub).
+    pub registry: Option<String>,
+}
+
+pub fn run(args: LogoutArgs, root: &Path) -> Result<i32, CliError> {
+    let registry = canonical_registry_name(args.registry.as_deref().unwrap_or(DOCKER_HUB_NAME));
+    let removed = LoginFile::in_root(root)
+        .remove(&registry)
+        .map_err(CliError::from_display)?;
+    if removed {
+        println!("Removing login credentials for {registry}");
+    } else {
+        println!("Not logged in to {registry}");
+    }
+    Ok(0)
+}

@@ -1,0 +1,41 @@
+//! `kiln pull REF`: fetch an image from its registry into the store.
+
+use super::CliError;
+use crate::cache::Store;
+use crate::image::registry::{ClientOptions, Platform, RegistryClient};
+use crate::image::ImageRef;
+use crate::transfer::{self, progress::Progress};
+use clap::Args;
+use std::path::Path;
+
+/// Flags of `kiln pull`.
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// Platform to pick from a multi-platform image.
+    #[arg(long, default_value = "linux/amd64")]
+    pub platform: String,
+    /// Image reference, e.g. `busybox`, `127.0.0.1:5000/app:v1`, `app@sha256:…`.
+    pub image: String,
+}
+
+pub fn run(args: PullArgs, root: &Path, insecure: &[String]) -> Result<i32, CliError> {
+    let image = ImageRef::parse(&args.image).map_err(CliError::from_display)?;
+    let platform = Platform::parse(&args.platform).ok_or_else(|| {
+        CliError(format!(
+            "invalid --platform {:?}: expected os/arch[/variant]",
+            args.platform
+        ))
+    })?;
+    let explicit = ImageRef::parse_unnormalized_tag(&args.image).map_err(CliError::from_display)?;
+    if explicit.tag().is_none() && explicit.digest().is_none() {
+        println!("Using default tag: latest");
+    }
+    let store = Store::open(root).map_err(CliError::from_display)?;
+    let options =
+        ClientOptions::for_root(root, insecure.to_vec()).map_err(CliError::from_display)?;
+    let client = RegistryClient::new(image.registry(), &options).map_err(CliError::from_display)?;
+    transfer::pull(&store, &client, &image, &platform, &Progress::for_stdout())
+        .map_err(|e| CliError(format!("pulling {image}: {e}")))?;
+    println!("{image}");
+    Ok(0)
+}

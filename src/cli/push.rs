@@ -1,0 +1,51 @@
+//! `kiln push REF [--compression gzip|zstd]`: upload a stored image.
+
+use super::CliError;
+use crate::cache::Store;
+use crate::image::layer::Compression;
+use crate::image::registry::{ClientOptions, RegistryClient};
+use crate::image::ImageRef;
+use crate::transfer::{self, progress::Progress, PushOptions};
+use clap::{Args, ValueEnum};
+use std::path::Path;
+
+/// Flags of `kiln push`.
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// Recompress layers to this format (default: keep compressed layers,
+    /// gzip uncompressed ones, as docker does).
+    #[arg(long, value_enum)]
+    pub compression: Option<PushCompression>,
+    /// Image name, as tagged in the store, e.g. `127.0.0.1:5000/app:v1`.
+    pub image: String,
+}
+
+/// Layer compressions a push can produce.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum PushCompression {
+    Gzip,
+    Zstd,
+}
+
+pub fn run(args: PushArgs, root: &Path, insecure: &[String]) -> Result<i32, CliError> {
+    let image = ImageRef::parse(&args.image).map_err(CliError::from_display)?;
+    let store = Store::open(root).map_err(CliError::from_display)?;
+    let options =
+        ClientOptions::for_root(root, insecure.to_vec()).map_err(CliError::from_display)?;
+    let client = RegistryClient::new(image.registry(), &options).map_err(CliError::from_display)?;
+    let push_options = PushOptions {
+        compression: args.compression.map(|c| match c {
+            PushCompression::Gzip => Compression::Gzip,
+            PushCompression::Zstd => Compression::Zstd,
+        }),
+    };
+    transfer::push(
+        &store,
+        &client,
+        &image,
+        &push_options,
+        &Progress::for_stdout(),
+    )
+    .map_err(|e| CliError(format!("pushing {image}: {e}")))?;
+    Ok(0)
+}

@@ -1,0 +1,181 @@
+//! The image a container runs from: found in the store the way docker
+//! finds it, pulled when missing (`--pull`), and leased for as long as the
+//! container lives so that `rmi` and GC cannot take its layers away.
+
+use crate::cache::{Image, Lease, Store, StoreError};
+use crate::image::registry::{ClientOptions, Platform, RegistryClient, RegistryError};
+use crate::image::{ImageRef, ReferenceError};
+use crate::transfer::{self, progress::Progress, TransferError};
+use std::io::Write;
+use std::path::PathBuf;
+
+/// docker's `--pull` policy for `run`/`create`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PullPolicy {
+    /// Pull only when the store has no such image (docker's default).
+    #[default]
+    Missing,
+    /// Always ask the registry; a newer image replaces the name.
+    Always,
+    /// Never pull; a missing image is an error.
+    Never,
+}
+
+/// Where and how to pull from when the policy asks for it.
+pub struct PullSource<'a> {
+    /// Registry client settings (credentials, insecure hosts).
+    pub options: &'a ClientOptions,
+    /// The platform picked from a multi-platform image.
+    pub platform: &'a Platform,
+    /// Where the pull's status lines go (`kiln run` uses stderr).
+    pub progress: &'a Progress,
+}
+
+/// Why the image of a container cannot be had.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageSourceError {
+    /// Not in the store and the policy forbids pulling (docker's wording).
+    #[error("No such image: {0}")]
+    NotFound(String),
+    /// The argument is neither a stored image nor a pullable reference.
+    #[error(transparent)]
+    Reference(#[from] ReferenceError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The registry client could not be set up.
+    #[error("pulling {image}: {source}")]
+    Registry {
+        /// The reference being pulled.
+        image: String,
+        /// The cause.
+        #[source]
+        source: RegistryError,
+    },
+    /// The pull failed.
+    #[error("pulling {image}: {source}")]
+    Pull {
+        /// The reference being pulled.
+        image: String,
+        /// The cause.
+        #[source]
+        source: TransferError,
+    },
+}
+
+/// Finds `spec` (a name, `name:tag`, `name@digest`, a full or short ID)
+/// in the store, pulling it first as `policy` says. `notice` gets
+/// docker's `Unable to find image '…' locally` line before a pull.
+pub fn find_or_pull(
+    store: &Store,
+    spec: &str,
+    policy: PullPolicy,
+    source: &PullSource,
+    notice: &mut dyn Write,
+) -> Result<Image, ImageSourceError> {
+    let local = match store.image(spec) {
+        Ok(image) => Some(image),
+        Err(StoreError::ImageNotFound(_)) => None,
+        // A spec that is no valid reference and matches nothing local.
+        Err(StoreError::Reference(e)) => return Err(e.into()),
+        Err(e) => return Err(e.into()),
+    };
+    match (policy, local) {
+        (PullPolicy::Never, None) => Err(ImageSourceError::NotFound(spec.to_string())),
+        (PullPolicy::Missing | PullPolicy::Never, Some(image)) => Ok(image),
+        (PullPolicy::Missing, None) => {
+            let reference = ImageRef::parse(spec)?;
+            let _ = writeln!(
+                notice,
+                "Unable to find image '{}' locally",
+                crate::cache::familiar(&reference)
+            );
+            pull(store, &reference, source)
+        }
+        (PullPolicy::Always, _) => pull(store, &ImageRef::parse(spec)?, source),
+    }
+}
+
+fn pull(
+    store: &Store,
+    reference: &ImageRef,
+    source: &PullSource,
+) -> Result<Image, ImageSourceError> {
+    let name = crate::cache::familiar(reference);
+    let client = RegistryClient::new(reference.registry(), source.options).map_err(|e| {
+        ImageSourceError::Registry {
+            image: name.clone(),
+            source: e,
+        }
+    })?;
+    let report = transfer::pull(store, &client, reference, source.platform, source.progress)
+        .map_err(|e| ImageSourceError::Pull {
+            image: name.clone(),
+            source: e,
+        })?;
+    Ok(store.image_by_id(&report.id)?)
+}
+
+/// An image held for one container: its layer directories stay in the
+/// store until this is dropped, whatever `rmi` or GC do meanwhile.
+pub struct LeasedImage<'s> {
+    store: &'s Store,
+    lease: Option<Lease>,
+    /// The image.
+    pub image: Image,
+    /// Its snapshot directories, bottom first: the overlay's lower dirs.
+    /// Empty for an image without layers (see [`LeasedImage::lowers`]).
+    pub layers: Vec<PathBuf>,
+}
+
+impl<'s> LeasedImage<'s> {
+    /// Leases `image` for this process (the one supervising the
+    /// container, for the container's whole life) and gets its layers,
+    /// re-extracting any snapshot GC removed.
+    ///
+    /// The lease is taken before the snapshot directories are looked up,
+    /// so a concurrent `rmi` between the lookup and the mount can only
+    /// delete the image's name, never the directories the overlay uses.
+    pub fn lease(store: &'s Store, image: Image, label: &str) -> Result<Self, StoreError> {
+        let lease = store.create_lease(None, label)?;
+        let mut held = LeasedImage {
+            store,
+            lease: Some(lease),
+            image,
+            layers: Vec::new(),
+        };
+        if let Some(lease) = &held.lease {
+            store.lease_image(lease, &held.image)?;
+        }
+        held.layers = store.snapshot_dirs(&held.image)?;
+        Ok(held)
+    }
+
+    /// The overlay's lower dirs. overlayfs needs at least one, so an image
+    /// with no layers (an import of an empty tar) runs on `<root>/empty`,
+    /// an empty directory kiln never writes into.
+    pub fn lowers(&self) -> Result<Vec<PathBuf>, StoreError> {
+        if !self.layers.is_empty() {
+            return Ok(self.layers.clone());
+        }
+        let empty = self.store.root().join("empty");
+        std::fs::create_dir_all(&empty).map_err(|source| StoreError::Io {
+            path: empty.clone(),
+            op: "creating the empty layer for an image without layers",
+            source,
+        })?;
+        Ok(vec![empty])
+    }
+}
+
+impl Drop for LeasedImage<'_> {
+    fn drop(&mut self) {
+        if let Some(lease) = self.lease.take() {
+            if let Err(e) = self.store.release_lease(lease) {
+                // The lease dies with this process anyway (stale leases
+                // are dropped by the next open), so this is only a delay.
+                tracing::warn!("releasing the lease on image {}: {e}", self.image.id);
+            }
+        }
+    }
+}

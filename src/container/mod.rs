@@ -1,0 +1,16 @@
+//! What `kiln run IMAGE` makes of an image before the runtime takes over:
+//! the image itself ([`image`]: store lookup, `--pull`, a lease for the
+//! container's life, the layer directories) and the process docker would
+//! start from its config ([`process`]: ENTRYPOINT/CMD, Env, WorkingDir,
+//! User with the command line's overrides).
+//!
+//! **Architecture Invariant:** this module is the only place where images
+//! meet the runtime. `runtime` gets plain directories and an argv from
+//! here and never learns what an image is; `cache` never learns what a
+//! container is beyond a lease.
+
+pub mod image;
+pub mod process;
+
+pub use image::{find_or_pull, ImageSourceError, LeasedImage, PullPolicy, PullSource};
+pub use process::{resolve, ProcessConfig, ProcessError, RunOverrides};

@@ -1,0 +1,474 @@
+//! Image archives: `save` writes images from the store as a tar, `load`
+//! reads one back, in docker-archive or OCI image layout form.
+//!
+//! Saving streams: layer blobs come from the store ([`Store::layer_tar`]
+//! makes and caches the requested compression once) and go straight into
+//! the output tar. The docker format is what docker ≥ 25 writes: an OCI
+//! layout *plus* `manifest.json` and `repositories`, so `docker load`
+//! (old and new), `skopeo … docker-archive:` and OCI tools all read it.
+//!
+//! Loading reads the whole tar first (neither format puts its table of
+//! contents first), ingesting each blob with digest verification, then
+//! works out the images, unpacks all their layers (in parallel), and
+//! only then records the images and their names. A broken archive
+//! therefore leaves no image listed; what it did ingest belongs to this
+//! process's lease and is collected when the store is dropped.
+
+mod docker;
+mod oci;
+mod reader;
+mod writer;
+
+use crate::cache::{familiar, Image, Store, StoreError};
+use crate::image::digest::Digest;
+use crate::image::layer::{chain_id, decompressed, Compression};
+use crate::image::oci::{media, Descriptor, ImageConfig, Manifest, Platform};
+use crate::image::reference::ImageRef;
+use crate::image::timestamp::parse_rfc3339;
+use rayon::prelude::*;
+use reader::{blob_path, Contents};
+use std::collections::HashSet;
+use std::io::{self, Read, Write};
+use writer::TarWriter;
+
+/// Why a save or load failed. Messages name the archive entry, blob or
+/// image concerned.
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    #[error("reading the archive: {0}")]
+    Read(#[source] io::Error),
+    #[error("writing the archive: {0}")]
+    Write(#[source] io::Error),
+    #[error("archive entry {entry}: {reason}")]
+    Entry { entry: String, reason: String },
+    #[error("archive entry {entry} is missing (referenced by {referenced_by})")]
+    Missing {
+        entry: String,
+        referenced_by: String,
+    },
+    #[error("archive entry {entry}: invalid JSON: {source}")]
+    Json {
+        entry: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{context}: {source}")]
+    Store {
+        context: String,
+        #[source]
+        source: StoreError,
+    },
+    #[error(
+        "not an image archive: it has neither manifest.json (docker) nor index.json (OCI layout)"
+    )]
+    NotAnArchive,
+    #[error("{image}: index {index} has no image for {wanted} (it has: {available})")]
+    Platform {
+        image: String,
+        index: Digest,
+        wanted: String,
+        available: String,
+    },
+    #[error("{image}: {reason}")]
+    Invalid { image: String, reason: String },
+}
+
+/// Which archive layout `save` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// docker-archive as docker ≥ 25 writes it (OCI layout + manifest.json).
+    Docker,
+    /// A plain OCI image layout (oci-layout, index.json, blobs).
+    Oci,
+}
+
+/// How `save` writes its archive.
+#[derive(Debug, Clone, Copy)]
+pub struct SaveOptions {
+    pub format: Format,
+    /// Compression of the layer blobs (docker writes them uncompressed).
+    pub compression: Compression,
+}
+
+impl Default for SaveOptions {
+    fn default() -> Self {
+        SaveOptions {
+            format: Format::Docker,
+            compression: Compression::None,
+        }
+    }
+}
+
+/// What `save` wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SaveReport {
+    /// Images written (each once, whatever the number of names).
+    pub images: usize,
+    /// Blob files written (shared layers count once).
+    pub blobs: usize,
+    /// Total archive size.
+    pub bytes: u64,
+}
+
+/// An image `load` recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadedImage {
+    /// The image ID (config digest).
+    pub id: Digest,
+    /// The names it was given.
+    pub names: Vec<ImageRef>,
+    /// Names that pointed at another image before (name, old image ID):
+    /// docker reports these as renamed to the empty string.
+    pub replaced: Vec<(ImageRef, Digest)>,
+}
+
+/// An image as written into an archive.
+struct SavedImage {
+    id: Digest,
+    tags: Vec<ImageRef>,
+    manifest: Descriptor,
+    layers: Vec<Descriptor>,
+    diff_ids: Vec<Digest>,
+}
+
+/// An image found in an archive, validated, not yet recorded.
+struct Plan {
+    manifest_digest: Digest,
+    config_digest: Digest,
+    diff_ids: Vec<Digest>,
+    layers: Vec<Descriptor>,
+    names: Vec<ImageRef>,
+    /// How errors name the image: its first name or its place in the index.
+    label: String,
+}
+
+impl Plan {
+    /// Checks that the manifest's config and layers are there (in the
+    /// archive or already in the store), that the config parses, is for
+    /// linux and lists one diff ID per layer.
+    fn new(
+        store: &Store,
+        contents: &Contents,
+        manifest_digest: Digest,
+        manifest: Manifest,
+        names: Vec<ImageRef>,
+        label: String,
+    ) -> Result<Plan, ArchiveError> {
+        let invalid = |reason: String| ArchiveError::Invalid {
+            image: label.clone(),
+            reason,
+        };
+        let cfg = &manifest.config;
+        oci::require_blob(
+            store,
+            contents,
+            &cfg.digest,
+            &format!("the config of {label}"),
+        )?;
+        let bytes = store
+            .read_blob(&cfg.digest)
+            .map_err(|source| ArchiveError::Store {
+                context: label.clone(),
+                source,
+            })?;
+        let config: ImageConfig = serde_json::from_slice(&bytes).map_err(|e| {
+            invalid(format!(
+                "config {} is not a valid image config: {e}",
+                blob_path(&cfg.digest)
+            ))
+        })?;
+        if !config.os.is_empty() && config.os != "linux" {
+            return Err(invalid(format!(
+                "cannot load a {} image on linux",
+                config.os
+            )));
+        }
+        let diff_ids = config.rootfs.diff_ids;
+        if diff_ids.len() != manifest.layers.len() {
+            return Err(invalid(format!(
+                "invalid manifest, layers length mismatch: {} layers but the config lists {} diff IDs",
+                manifest.layers.len(),
+                diff_ids.len()
+            )));
+        }
+        for (i, l) in manifest.layers.iter().enumerate() {
+            let what = format!("layer {i} of {label}");
+            oci::require_blob(store, contents, &l.digest, &what)?;
+            let actual = std::fs::metadata(store.blob_path(&l.digest))
+                .map(|m| m.len())
+                .unwrap_or(l.size);
+            if actual != l.size {
+                return Err(ArchiveError::Entry {
+                    entry: blob_path(&l.digest),
+                    reason: format!("{actual} bytes but {what} says {}", l.size),
+                });
+            }
+        }
+        Ok(Plan {
+            manifest_digest,
+            config_digest: cfg.digest.clone(),
+            diff_ids,
+            layers: manifest.layers,
+            names,
+            label,
+        })
+    }
+}
+
+/// Writes the images `specs` name (as `docker save` takes them: a name
+/// with a tag, a bare repository name for all its tags, an ID or ID
+/// prefix) to `out` as one archive. Shared layers are written once.
+pub fn save(
+    store: &Store,
+    specs: &[String],
+    opts: &SaveOptions,
+    out: impl Write,
+) -> Result<SaveReport, ArchiveError> {
+    let targets = resolve_targets(store, specs)?;
+    let mut w = TarWriter::new(out);
+    w.file("oci-layout", oci::LAYOUT, 0)?;
+    w.dir("blobs")?;
+    w.dir("blobs/sha256")?;
+    let mut saved = Vec::with_capacity(targets.len());
+    for (image, tags) in targets {
+        saved.push(write_image(store, &mut w, image, tags, opts.compression)?);
+    }
+    w.file("index.json", &oci::index_json(&saved), 0)?;
+    if opts.format == Format::Docker {
+        w.file("manifest.json", &docker::manifest_json(&saved), 0)?;
+        if let Some(repos) = docker::repositories(&saved) {
+            w.file("repositories", &repos, 0)?;
+        }
+    }
+    w.finish()?;
+    let report = SaveReport {
+        images: saved.len(),
+        blobs: w.blobs,
+        bytes: w.bytes,
+    };
+    tracing::debug!(?report, "archive written");
+    Ok(report)
+}
+
+/// Resolves save arguments to images and the tags each is saved under,
+/// in order of first mention, with moby's rules: `name:tag` saves that
+/// tag, a bare `name` every tag of the repository, an ID (or digest
+/// reference) the image with no tag.
+fn resolve_targets(
+    store: &Store,
+    specs: &[String],
+) -> Result<Vec<(Image, Vec<ImageRef>)>, ArchiveError> {
+    let mut out: Vec<(Image, Vec<ImageRef>)> = Vec::new();
+    let mut add = |image: Image, tag: Option<ImageRef>| {
+        let i = match out.iter().position(|(im, _)| im.id == image.id) {
+            Some(i) => i,
+            None => {
+                out.push((image, Vec::new()));
+                out.len() - 1
+            }
+        };
+        if let Some(t) = tag {
+            if !out[i].1.contains(&t) {
+                out[i].1.push(t);
+            }
+        }
+    };
+    let lookup = |spec: &str| {
+        store.image(spec).map_err(|source| ArchiveError::Store {
+            context: "saving".into(),
+            source,
+        })
+    };
+    for spec in specs {
+        let parsed = if spec.starts_with("sha256:") {
+            None
+        } else {
+            ImageRef::parse_unnormalized_tag(spec).ok()
+        };
+        match parsed {
+            Some(r) if r.digest().is_none() && r.tag().is_some() => {
+                add(lookup(spec)?, Some(r));
+            }
+            Some(r) if r.digest().is_none() => {
+                let mut tagged: Vec<(Digest, ImageRef)> = Vec::new();
+                let listing = store.list_images().map_err(|source| ArchiveError::Store {
+                    context: "saving".into(),
+                    source,
+                })?;
+                for s in listing {
+                    for n in s.names.iter().filter(|n| n.name() == r.name()) {
+                        tagged.push((s.id.clone(), n.clone()));
+                    }
+                }
+                if tagged.is_empty() {
+                    // Not a repository: an ID prefix, as docker tries next.
+                    add(lookup(spec)?, None);
+                }
+                tagged.sort_by(|a, b| a.1.cmp(&b.1));
+                for (id, n) in tagged {
+                    add(lookup(&id.to_string())?, Some(n));
+                }
+            }
+            _ => add(lookup(spec)?, None),
+        }
+    }
+    Ok(out)
+}
+
+/// Writes one image's layers (in the requested compression), config and
+/// a fresh OCI manifest. The manifest is rebuilt rather than copied so
+/// that it always matches the blobs in the archive; for an image kiln
+/// made and saved uncompressed it is byte-identical to the stored one.
+fn write_image(
+    store: &Store,
+    w: &mut TarWriter<impl Write>,
+    image: Image,
+    tags: Vec<ImageRef>,
+    compression: Compression,
+) -> Result<SavedImage, ArchiveError> {
+    let label = match tags.first() {
+        Some(t) => familiar(t),
+        None => image.id.to_string(),
+    };
+    let store_err = |source| ArchiveError::Store {
+        context: format!("saving {label}"),
+        source,
+    };
+    // docker stamps an image's blobs with its creation time.
+    let mtime = image
+        .config
+        .created
+        .as_deref()
+        .and_then(parse_rfc3339)
+        .unwrap_or(0)
+        .max(0) as u64;
+    let mut layers = Vec::with_capacity(image.layers.len());
+    for l in &image.layers {
+        let blob = store.layer_tar(l, compression).map_err(store_err)?;
+        let desc = Descriptor::new(compression.oci_media_type(), blob.digest, blob.size);
+        w.blob(store, &blob_path(&desc.digest), &desc, mtime)?;
+        layers.push(desc);
+    }
+    let config_bytes = store.read_blob(&image.id).map_err(store_err)?;
+    w.file(&blob_path(&image.id), &config_bytes, mtime)?;
+    let manifest = Manifest {
+        schema_version: 2,
+        media_type: Some(media::OCI_MANIFEST.to_string()),
+        config: Descriptor::new(
+            media::OCI_CONFIG,
+            image.id.clone(),
+            config_bytes.len() as u64,
+        ),
+        layers: layers.clone(),
+        annotations: None,
+        extra: Default::default(),
+    };
+    // Serializing our own struct cannot fail.
+    let manifest_bytes = serde_json::to_vec(&manifest).unwrap_or_default();
+    let manifest_digest = Digest::sha256_of(&manifest_bytes);
+    w.file(&blob_path(&manifest_digest), &manifest_bytes, mtime)?;
+    let mut desc = Descriptor::new(
+        media::OCI_MANIFEST,
+        manifest_digest,
+        manifest_bytes.len() as u64,
+    );
+    let c = &image.config;
+    if !c.architecture.is_empty() && !c.os.is_empty() {
+        desc.platform = Some(Platform {
+            architecture: c.architecture.clone(),
+            os: c.os.clone(),
+            variant: c.variant.clone(),
+            extra: Default::default(),
+        });
+    }
+    Ok(SavedImage {
+        diff_ids: image.layers.iter().map(|l| l.diff_id.clone()).collect(),
+        id: image.id,
+        tags,
+        manifest: desc,
+        layers,
+    })
+}
+
+/// Loads every image in the archive read from `input` (plain, gzip or
+/// zstd; docker-archive of any age or OCI layout) and names them. On
+/// error nothing is named or listed.
+pub fn load(
+    store: &Store,
+    input: impl Read + Send + 'static,
+) -> Result<Vec<LoadedImage>, ArchiveError> {
+    let tar = decompressed(input).map_err(ArchiveError::Read)?;
+    let contents = Contents::read(store, tar)?;
+    // moby reads manifest.json when there is one, even next to index.json
+    // (docker ≥ 25 writes both): it carries the familiar RepoTags.
+    let plans = if contents.document("manifest.json").is_some() {
+        docker::plan(store, &contents)?
+    } else if contents.document("index.json").is_some() {
+        oci::plan(store, &contents)?
+    } else {
+        return Err(ArchiveError::NotAnArchive);
+    };
+    unpack_layers(store, &plans)?;
+    let mut loaded = Vec::with_capacity(plans.len());
+    for p in plans {
+        let mut replaced = Vec::new();
+        for n in &p.names {
+            if let Ok(old) = store.image(&n.to_string()) {
+                if old.id != p.config_digest {
+                    replaced.push((n.clone(), old.id));
+                }
+            }
+        }
+        let image = store
+            .commit_image(&p.manifest_digest, &p.names, &[])
+            .map_err(|source| ArchiveError::Store {
+                context: format!("recording {}", p.label),
+                source,
+            })?;
+        loaded.push(LoadedImage {
+            id: image.id,
+            names: p.names,
+            replaced,
+        });
+    }
+    Ok(loaded)
+}
+
+/// Unpacks every layer of every planned image into its snapshot, in
+/// parallel: a layer's snapshot depends only on its own tar (the parent
+/// only names it), so the order does not matter. Each layer's content is
+/// checked against its diff ID as it unpacks.
+fn unpack_layers(store: &Store, plans: &[Plan]) -> Result<(), ArchiveError> {
+    struct Job<'a> {
+        desc: &'a Descriptor,
+        diff_id: &'a Digest,
+        parent: Option<Digest>,
+        what: String,
+    }
+    let mut seen = HashSet::new();
+    let mut jobs = Vec::new();
+    for p in plans {
+        let mut parent: Option<Digest> = None;
+        for (i, (desc, diff_id)) in p.layers.iter().zip(&p.diff_ids).enumerate() {
+            let chain = chain_id(parent.as_ref(), diff_id);
+            if seen.insert(chain.clone()) {
+                jobs.push(Job {
+                    desc,
+                    diff_id,
+                    parent: parent.clone(),
+                    what: format!("{}: layer {i} ({})", p.label, blob_path(&desc.digest)),
+                });
+            }
+            parent = Some(chain);
+        }
+    }
+    jobs.par_iter().try_for_each(|j| {
+        store
+            .add_layer_from_blob(j.desc, j.diff_id, j.parent.as_ref())
+            .map(|_| ())
+            .map_err(|source| ArchiveError::Store {
+                context: j.what.clone(),
+                source,
+            })
+    })
+}

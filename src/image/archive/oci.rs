@@ -1,0 +1,349 @@
+//! The OCI image layout (image-spec `image-layout.md`): `oci-layout`,
+//! `index.json` and content-addressed `blobs/sha256/<hex>`.
+//!
+//! Names travel as annotations on `index.json` entries, written the way
+//! docker ≥ 25 and containerd do: `io.containerd.image.name` holds the full
+//! reference, `org.opencontainers.image.ref.name` the tag (what `umoci`
+//! and `skopeo oci:DIR:TAG` look up). An entry may point at an image index
+//! (a multi-platform image, possibly nested); loading then picks the
+//! manifest for linux on this machine's architecture.
+
+use super::reader::{blob_path, Contents};
+use super::{ArchiveError, Plan, SavedImage};
+use crate::cache::{familiar, Store};
+use crate::image::digest::Digest;
+use crate::image::oci::{host_architecture, media, Descriptor, Index, Manifest, Platform};
+use crate::image::reference::ImageRef;
+use std::collections::BTreeMap;
+
+/// The `oci-layout` file's content (image-spec v1.0/1.1 layouts).
+pub(super) const LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+/// containerd's annotation for an image's full name.
+pub(super) const ANNOTATION_IMAGE_NAME: &str = "io.containerd.image.name";
+/// OCI's annotation for a reference name (for kiln, docker: the tag).
+pub(super) const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
+/// How deep indexes may nest before the archive is considered hostile.
+const MAX_NESTING: usize = 8;
+
+/// `index.json`: one entry per name of each saved image (one without
+/// annotations for an image saved by ID), pointing at its manifest.
+pub(super) fn index_json(images: &[SavedImage]) -> Vec<u8> {
+    let mut manifests = Vec::new();
+    for s in images {
+        if s.tags.is_empty() {
+            manifests.push(s.manifest.clone());
+        }
+        for t in &s.tags {
+            let mut d = s.manifest.clone();
+            let mut ann = BTreeMap::new();
+            ann.insert(ANNOTATION_IMAGE_NAME.to_string(), t.to_string());
+            if let Some(tag) = t.tag() {
+                ann.insert(ANNOTATION_REF_NAME.to_string(), tag.to_string());
+            }
+            d.annotations = Some(ann);
+            manifests.push(d);
+        }
+    }
+    let index = Index {
+        schema_version: 2,
+        media_type: Some(media::OCI_INDEX.to_string()),
+        manifests,
+        annotations: None,
+        extra: Default::default(),
+    };
+    // Serializing our own struct cannot fail.
+    serde_json::to_vec(&index).unwrap_or_default()
+}
+
+/// The images an OCI layout holds: each `index.json` entry resolved to a
+/// manifest (through nested indexes), validated and recorded in the store,
+/// with the names its annotations give. Entries for the same manifest
+/// are merged.
+pub(super) fn plan(store: &Store, contents: &Contents) -> Result<Vec<Plan>, ArchiveError> {
+    if let Some(layout) = contents.document("oci-layout") {
+        check_layout(layout)?;
+    }
+    let doc = contents.document("index.json").unwrap_or_default();
+    let index: Index = serde_json::from_slice(doc).map_err(|source| ArchiveError::Json {
+        entry: "index.json".into(),
+        source,
+    })?;
+    let mut plans: Vec<Plan> = Vec::new();
+    for (i, desc) in index.manifests.iter().enumerate() {
+        let names = names_of(desc);
+        let label = match names.first() {
+            Some(n) => familiar(n),
+            None => format!("index.json entry {i}"),
+        };
+        let chosen = select(store, contents, desc, &label, 0)?;
+        let bytes = read_blob(store, contents, &chosen, &label)?;
+        let info = store
+            .ingest_manifest(&bytes, Some(&chosen.media_type))
+            .map_err(|source| ArchiveError::Store {
+                context: label.clone(),
+                source,
+            })?;
+        if let Some(p) = plans.iter_mut().find(|p| p.manifest_digest == info.digest) {
+            for n in names {
+                if !p.names.contains(&n) {
+                    p.names.push(n);
+                }
+            }
+            continue;
+        }
+        let manifest: Manifest =
+            serde_json::from_slice(&bytes).map_err(|e| ArchiveError::Entry {
+                entry: blob_path(&chosen.digest),
+                reason: format!("bad manifest: {e}"),
+            })?;
+        plans.push(Plan::new(
+            store,
+            contents,
+            info.digest,
+            manifest,
+            names,
+            label,
+        )?);
+    }
+    Ok(plans)
+}
+
+fn check_layout(bytes: &[u8]) -> Result<(), ArchiveError> {
+    let v: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|source| ArchiveError::Json {
+            entry: "oci-layout".into(),
+            source,
+        })?;
+    match v.get("imageLayoutVersion").and_then(|v| v.as_str()) {
+        Some(ver) if ver.starts_with("1.") => Ok(()),
+        other => Err(ArchiveError::Entry {
+            entry: "oci-layout".into(),
+            reason: format!("unsupported imageLayoutVersion {other:?} (expected 1.x)"),
+        }),
+    }
+}
+
+/// The names an `index.json` entry gives its image. containerd's full
+/// name wins; `ref.name` counts only when it is a full reference (skopeo
+/// writes `busybox:latest` there), since a bare tag names no repository.
+fn names_of(desc: &Descriptor) -> Vec<ImageRef> {
+    let Some(ann) = &desc.annotations else {
+        return Vec::new();
+    };
+    let candidate = ann.get(ANNOTATION_IMAGE_NAME).or_else(|| {
+        ann.get(ANNOTATION_REF_NAME)
+            .filter(|r| r.contains(':') || r.contains('/'))
+    });
+    candidate
+        .and_then(|n| ImageRef::parse(n).ok())
+        .filter(|r| r.tag().is_some() && r.digest().is_none())
+        .into_iter()
+        .collect()
+}
+
+/// Follows `desc` down to an image manifest: an index picks the entry for
+/// linux on this architecture (an entry without a platform if none says
+/// so); attestation manifests (`unknown/unknown`) never match.
+fn select(
+    store: &Store,
+    contents: &Contents,
+    desc: &Descriptor,
+    label: &str,
+    depth: usize,
+) -> Result<Descriptor, ArchiveError> {
+    if media::is_manifest(&desc.media_type) {
+        return Ok(desc.clone());
+    }
+    if !media::is_index(&desc.media_type) {
+        return Err(ArchiveError::Store {
+            context: label.to_string(),
+            source: crate::cache::StoreError::UnsupportedMediaType {
+                what: "index.json entry",
+                digest: desc.digest.clone(),
+                media_type: desc.media_type.clone(),
+            },
+        });
+    }
+    if depth >= MAX_NESTING {
+        return Err(ArchiveError::Entry {
+            entry: blob_path(&desc.digest),
+            reason: format!("image indexes nested more than {MAX_NESTING} deep"),
+        });
+    }
+    let bytes = read_blob(store, contents, desc, label)?;
+    store
+        .ingest_manifest(&bytes, Some(&desc.media_type))
+        .map_err(|source| ArchiveError::Store {
+            context: label.to_string(),
+            source,
+        })?;
+    let index: Index = serde_json::from_slice(&bytes).map_err(|e| ArchiveError::Entry {
+        entry: blob_path(&desc.digest),
+        reason: format!("bad index: {e}"),
+    })?;
+    let arch = host_architecture();
+    let matching = index.manifests.iter().find(|d| match &d.platform {
+        Some(p) => p.os == "linux" && p.architecture == arch,
+        None => false,
+    });
+    let unplatformed = index.manifests.iter().find(|d| d.platform.is_none());
+    match matching.or(unplatformed) {
+        Some(d) => select(store, contents, d, label, depth + 1),
+        None => Err(ArchiveError::Platform {
+            image: label.to_string(),
+            index: desc.digest.clone(),
+            wanted: format!("linux/{arch}"),
+            available: index
+                .manifests
+                .iter()
+                .filter_map(|d| d.platform.as_ref().map(platform_name))
+                .collect::<Vec<_>>()
+                .join(", "),
+        }),
+    }
+}
+
+fn platform_name(p: &Platform) -> String {
+    match &p.variant {
+        Some(v) => format!("{}/{}/{v}", p.os, p.architecture),
+        None => format!("{}/{}", p.os, p.architecture),
+    }
+}
+
+/// A small blob an entry refers to (manifest, index): from the archive,
+/// or from the store if the archive left it out and the store has it.
+fn read_blob(
+    store: &Store,
+    contents: &Contents,
+    desc: &Descriptor,
+    label: &str,
+) -> Result<Vec<u8>, ArchiveError> {
+    require_blob(store, contents, &desc.digest, label)?;
+    let bytes = store
+        .read_blob(&desc.digest)
+        .map_err(|source| ArchiveError::Store {
+            context: label.to_string(),
+            source,
+        })?;
+    if bytes.len() as u64 != desc.size {
+        return Err(ArchiveError::Entry {
+            entry: blob_path(&desc.digest),
+            reason: format!("size {} but {label} says {} bytes", bytes.len(), desc.size),
+        });
+    }
+    Ok(bytes)
+}
+
+/// Fails with the blob's archive path unless the archive (or the store)
+/// has it.
+pub(super) fn require_blob(
+    store: &Store,
+    contents: &Contents,
+    digest: &Digest,
+    referenced_by: &str,
+) -> Result<(), ArchiveError> {
+    if contents.has_blob(digest) || store.has_blob(digest) {
+        return Ok(());
+    }
+    Err(ArchiveError::Missing {
+        entry: blob_path(digest),
+        referenced_by: referenced_by.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn desc_with(ann: &[(&str, &str)]) -> Descriptor {
+        let mut d = Descriptor::new(media::OCI_MANIFEST, Digest::sha256_of(b"m"), 1);
+        d.annotations = Some(
+            ann.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        );
+        d
+    }
+
+    fn check_names(ann: &[(&str, &str)], expected: &[&str]) {
+        let got: Vec<String> = names_of(&desc_with(ann))
+            .iter()
+            .map(|r| r.to_string())
+            .collect();
+        assert_eq!(got, expected, "{ann:?}");
+    }
+
+    #[test]
+    fn names_come_from_annotations() {
+        check_names(
+            &[
+                (ANNOTATION_IMAGE_NAME, "docker.io/library/busybox:1"),
+                (ANNOTATION_REF_NAME, "1"),
+            ],
+            &["docker.io/library/busybox:1"],
+        );
+        check_names(
+            &[(ANNOTATION_REF_NAME, "busybox:latest")],
+            &["docker.io/library/busybox:latest"],
+        );
+        check_names(
+            &[(ANNOTATION_REF_NAME, "example.com/app")],
+            &["example.com/app:latest"],
+        );
+        // A bare tag names no repository.
+        check_names(&[(ANNOTATION_REF_NAME, "latest")], &[]);
+        check_names(&[(ANNOTATION_REF_NAME, "Not A Ref:x")], &[]);
+        check_names(&[], &[]);
+    }
+
+    #[test]
+    fn index_json_has_one_entry_per_tag() {
+        let d = |s: &str| Digest::sha256_of(s.as_bytes());
+        let images = [
+            SavedImage {
+                id: d("c1"),
+                tags: vec![
+                    ImageRef::parse("busybox:1").unwrap(),
+                    ImageRef::parse("localhost:5000/bb:2").unwrap(),
+                ],
+                layers: vec![],
+                diff_ids: vec![],
+                manifest: Descriptor::new(media::OCI_MANIFEST, d("m1"), 10),
+            },
+            SavedImage {
+                id: d("c2"),
+                tags: vec![],
+                layers: vec![],
+                diff_ids: vec![],
+                manifest: Descriptor::new(media::OCI_MANIFEST, d("m2"), 20),
+            },
+        ];
+        let v: serde_json::Value = serde_json::from_slice(&index_json(&images)).unwrap();
+        assert_eq!(v["mediaType"], media::OCI_INDEX);
+        let m = v["manifests"].as_array().unwrap();
+        assert_eq!(m.len(), 3);
+        assert_eq!(
+            m[0]["annotations"][ANNOTATION_IMAGE_NAME],
+            "docker.io/library/busybox:1"
+        );
+        assert_eq!(m[0]["annotations"][ANNOTATION_REF_NAME], "1");
+        assert_eq!(
+            m[1]["annotations"][ANNOTATION_IMAGE_NAME],
+            "localhost:5000/bb:2"
+        );
+        assert_eq!(m[1]["digest"], m[0]["digest"]);
+        assert!(m[2].get("annotations").is_none());
+        assert_eq!(m[2]["size"], 20);
+    }
+
+    #[test]
+    fn layout_version_must_be_1x() {
+        assert!(check_layout(LAYOUT).is_ok());
+        let e = check_layout(br#"{"imageLayoutVersion":"2.0.0"}"#).unwrap_err();
+        assert!(
+            e.to_string().contains("unsupported imageLayoutVersion"),
+            "{e}"
+        );
+        assert!(check_layout(b"nope").is_err());
+    }
+}

@@ -1,0 +1,168 @@
+//! Client for the OCI distribution API (`/v2/`), as spoken by Docker Hub,
+//! distribution/registry, ghcr.io and friends.
+//!
+//! Map:
+//! - [`endpoint`]: registry host → base URL (HTTP for loopback and hosts named
+//!   insecure, HTTPS otherwise; `docker.io` → `registry-1.docker.io`).
+//! - [`credentials`]: reading `~/.docker/config.json` and kiln's own login
+//!   file, writing the latter (0600).
+//! - `auth`: `WWW-Authenticate` challenges, bearer tokens cached per scope.
+//! - `transport`: one request with auth, retries and backoff.
+//! - `response`: registry error bodies mapped to [`RegistryError`].
+//! - [`manifest`]: accepted media types, fetched manifests and choosing one
+//!   platform out of an index.
+//! - `client` and `blob`: the operations, on [`RegistryClient`].
+//!
+//! **Invariant:** nothing here touches the image store: blobs go to a
+//! caller's `Write` (or file) and come from a caller's `Read`, and every byte
+//! received is checked against the digest the caller asked for before the
+//! call returns `Ok`.
+
+pub mod credentials;
+pub mod endpoint;
+pub mod manifest;
+
+mod auth;
+mod blob;
+mod client;
+mod response;
+mod transport;
+
+pub use blob::UploadSession;
+pub use client::{ClientOptions, RegistryClient, ResolvedManifest, DEFAULT_CHUNK_SIZE};
+pub use credentials::{CredentialError, Credentials, LoginFile};
+pub use endpoint::Endpoint;
+pub use manifest::{FetchedManifest, IndexEntry, Platform};
+pub use transport::{ReadSeek, RetryPolicy};
+
+use super::Digest;
+
+/// Everything that can go wrong talking to a registry. Messages name the
+/// registry, repository and reference involved, as a user must act on them.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("cannot reach registry {registry} at {url}: {reason}")]
+    Connect {
+        registry: String,
+        url: String,
+        reason: String,
+    },
+    #[error("{method} {url} failed after {attempts} attempts (retried on connection errors, 5xx and 429): last {last}")]
+    RetriesExhausted {
+        method: String,
+        url: String,
+        attempts: u32,
+        last: String,
+    },
+    #[error("manifest unknown: {reference} not found in {registry}/{repository}")]
+    ManifestUnknown {
+        registry: String,
+        repository: String,
+        reference: String,
+    },
+    #[error("blob unknown: {digest} not found in {registry}/{repository}")]
+    BlobUnknown {
+        registry: String,
+        repository: String,
+        digest: Digest,
+    },
+    #[error("repository {registry}/{repository} not found or access denied{hint}")]
+    RepositoryNotFound {
+        registry: String,
+        repository: String,
+        /// Extra advice, e.g. "(not logged in: run `kiln login HOST`)".
+        hint: String,
+    },
+    #[error("authentication to {registry} failed: {detail}")]
+    Unauthorized { registry: String, detail: String },
+    #[error("access to {registry}/{repository} denied (403): {detail}")]
+    Forbidden {
+        registry: String,
+        repository: String,
+        detail: String,
+    },
+    #[error("{what}: content digest is {actual}, expected {expected}")]
+    DigestMismatch {
+        /// What and where, e.g. "blob sha256:… from host/repo".
+        what: String,
+        expected: Digest,
+        actual: Digest,
+    },
+    #[error(
+        "blob {digest} from {registry}/{repository}: received {actual} bytes, expected {expected}"
+    )]
+    SizeMismatch {
+        registry: String,
+        repository: String,
+        digest: Digest,
+        expected: u64,
+        actual: u64,
+    },
+    #[error("connection to {registry} closed in the middle of {what} after {received} bytes{of_total} (tried {attempts} times)")]
+    ConnectionClosed {
+        registry: String,
+        what: String,
+        received: u64,
+        /// " of N" when the total is known.
+        of_total: String,
+        attempts: u32,
+    },
+    #[error("unsupported manifest media type {media_type:?} for {registry}/{repository}:{reference} (kiln reads OCI image manifests and indexes and Docker schema 2 manifests and lists)")]
+    UnsupportedMediaType {
+        registry: String,
+        repository: String,
+        reference: String,
+        media_type: String,
+    },
+    #[error(
+        "manifest {reference} in {registry}/{repository} is larger than the {limit} byte limit"
+    )]
+    ManifestTooLarge {
+        registry: String,
+        repository: String,
+        reference: String,
+        limit: u64,
+    },
+    #[error("no image for {wanted} in the index (it has: {available})")]
+    NoMatchingPlatform { wanted: String, available: String },
+    #[error("invalid image index: {0}")]
+    BadIndex(String),
+    #[error("{method} {url}: unexpected status {status}{detail}")]
+    UnexpectedStatus {
+        method: String,
+        url: String,
+        status: u16,
+        /// ": CODE message" from the registry's error body, if any.
+        detail: String,
+    },
+    #[error("{method} {url}: invalid response: {reason}")]
+    Protocol {
+        method: String,
+        url: String,
+        reason: String,
+    },
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Credentials(#[from] CredentialError),
+    #[error("invalid settings file {path}: {reason}")]
+    Settings {
+        path: std::path::PathBuf,
+        reason: String,
+    },
+}
+
+impl RegistryError {
+    /// Wraps a local I/O failure (writing a blob, reading an upload) with
+    /// what was being done.
+    pub(crate) fn io(what: impl Into<String>, source: std::io::Error) -> Self {
+        RegistryError::Io {
+            what: what.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,47 @@
+//! Moving images between a registry and the store: [`pull`] and [`push`].
+//!
+//! The registry client (`image::registry`) knows HTTP and digests but not
+//! the store; the store (`cache`) knows blobs, snapshots and images but not
+//! HTTP. This module is the only place both meet.
+//!
+//! **Invariant:** an image becomes visible (listed, runnable) only by the
+//! final `commit_image` of a pull; everything before is either in the
+//! resumable ingest dir or held by this process's store lease.
+
+pub mod ingest;
+pub mod progress;
+pub mod pull;
+pub mod push;
+pub mod sources;
+
+pub use pull::{pull, PullReport};
+pub use push::{push, PushOptions, PushReport};
+
+use crate::cache::StoreError;
+use crate::image::registry::RegistryError;
+
+/// Why a pull or push failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TransferError {
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("image {image}: {reason}")]
+    BadImage { image: String, reason: String },
+}
+
+impl TransferError {
+    pub(crate) fn io(what: impl Into<String>, source: std::io::Error) -> Self {
+        TransferError::Io {
+            what: what.into(),
+            source,
+        }
+    }
+}

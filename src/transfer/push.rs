@@ -1,0 +1,208 @@
+//! `push`: store → registry.
+//!
+//! Layers go first (up to [`PARALLEL_UPLOADS`] at a time), each skipped if
+//! the repository has it (`HEAD`), mounted if another repository of the
+//! same registry is known to have it, uploaded otherwise; then the config;
+//! the manifest last, so the registry never holds a manifest whose blobs
+//! are missing (it would refuse it anyway).
+
+use super::progress::{ItemProgress, Progress};
+use super::sources::BlobSources;
+use super::TransferError;
+use crate::cache::{Image, Store};
+use crate::image::layer::Compression;
+use crate::image::oci::{media, Descriptor, Manifest};
+use crate::image::registry::RegistryClient;
+use crate::image::{Digest, ImageRef};
+use std::io::Cursor;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+/// Layers uploaded at once (docker's default is 5; kiln's machines are
+/// small and a local registry is disk-bound).
+pub const PARALLEL_UPLOADS: usize = 3;
+
+/// How to push.
+#[derive(Debug, Clone, Default)]
+pub struct PushOptions {
+    /// Recompress layers that are not already in this compression. `None`
+    /// keeps compressed layers as they are and gzips uncompressed ones
+    /// (docker's behaviour), so a pulled image pushes back unchanged.
+    pub compression: Option<Compression>,
+}
+
+/// What a push did.
+#[derive(Debug, Clone)]
+pub struct PushReport {
+    /// The manifest's digest, as the registry now serves it.
+    pub digest: Digest,
+    /// The manifest's size in bytes.
+    pub size: u64,
+}
+
+/// Pushes the stored image named `image` to its registry.
+pub fn push(
+    store: &Store,
+    client: &RegistryClient,
+    image: &ImageRef,
+    options: &PushOptions,
+    progress: &Progress,
+) -> Result<PushReport, TransferError> {
+    let stored = store.image(&image.to_string())?;
+    let repo = image.repository();
+    let registry = image.registry();
+    progress.println(&format!(
+        "The push refers to repository [{}]",
+        image.familiar_name()
+    ));
+    let (manifest_bytes, media_type, layers) = manifest_for_push(store, &stored, options)?;
+    let sources = BlobSources::open(store.root());
+
+    let items: Vec<ItemProgress> = layers
+        .iter()
+        .map(|l| {
+            let item = progress.item(l.digest.short(), l.size);
+            item.status("Preparing");
+            item
+        })
+        .collect();
+    let next = AtomicUsize::new(0);
+    let first_error: Mutex<Option<TransferError>> = Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..PARALLEL_UPLOADS.min(layers.len()) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                if i >= layers.len() || lock(&first_error).is_some() {
+                    break;
+                }
+                let r = push_blob(store, client, &sources, image, &layers[i], &items[i]);
+                match r {
+                    Ok(()) => sources.record(&layers[i].digest, image),
+                    Err(e) => {
+                        lock(&first_error).get_or_insert(e);
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = first_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(e);
+    }
+
+    let config = &stored.manifest.config;
+    if client.blob_exists(repo, &config.digest)?.is_none() {
+        let bytes = store.read_blob(&config.digest)?;
+        client.push_blob(
+            repo,
+            &config.digest,
+            bytes.len() as u64,
+            &mut Cursor::new(bytes),
+            &mut |_| {},
+        )?;
+    }
+    progress.items_done();
+    let tag = image.registry_reference();
+    let digest = client.put_manifest(repo, &tag, &media_type, &manifest_bytes)?;
+    tracing::debug!(%registry, %repo, %digest, "pushed");
+    progress.println(&format!(
+        "{tag}: digest: {digest} size: {}",
+        manifest_bytes.len()
+    ));
+    Ok(PushReport {
+        digest,
+        size: manifest_bytes.len() as u64,
+    })
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The manifest to push and its layer descriptors: the stored manifest
+/// byte for byte when its layers already have the wanted compression
+/// (the digest stays what it was when pulled), else a new OCI manifest
+/// over recompressed layer blobs (the config, and so the image ID, does
+/// not change: diff IDs are over uncompressed tars).
+fn manifest_for_push(
+    store: &Store,
+    image: &Image,
+    options: &PushOptions,
+) -> Result<(Vec<u8>, String, Vec<Descriptor>), TransferError> {
+    let mut changed = false;
+    let mut layers = Vec::with_capacity(image.manifest.layers.len());
+    for (desc, info) in image.manifest.layers.iter().zip(&image.layers) {
+        let have = Compression::from_media_type(&desc.media_type);
+        let want = match options.compression {
+            Some(c) => c,
+            None if have == Some(Compression::None) => Compression::Gzip,
+            None => have.unwrap_or(Compression::Gzip),
+        };
+        if have == Some(want) && store.has_blob(&desc.digest) {
+            layers.push(desc.clone());
+        } else {
+            let made = store.layer_tar(info, want)?;
+            changed |= made.digest != desc.digest || made.media_type != desc.media_type;
+            layers.push(made);
+        }
+    }
+    if !changed {
+        let bytes = store.read_blob(&image.manifest_digest)?;
+        return Ok((bytes, image.manifest_media_type.clone(), layers));
+    }
+    let mut config = image.manifest.config.clone();
+    if config.media_type == media::DOCKER_CONFIG {
+        // An OCI manifest names its config with the OCI type; the JSON is
+        // the same (image-spec config.md is docker's v1.2 format).
+        config.media_type = media::OCI_CONFIG.to_string();
+    }
+    let manifest = Manifest {
+        schema_version: 2,
+        media_type: Some(media::OCI_MANIFEST.to_string()),
+        config,
+        layers: layers.clone(),
+        annotations: image.manifest.annotations.clone(),
+        extra: Default::default(),
+    };
+    let bytes = serde_json::to_vec(&manifest).map_err(|e| TransferError::BadImage {
+        image: image.id.to_string(),
+        reason: format!("serializing manifest: {e}"),
+    })?;
+    // Keep it, so the image can later be found by this digest too.
+    store.ingest_bytes(&bytes, "pushed manifest")?;
+    Ok((bytes, media::OCI_MANIFEST.to_string(), layers))
+}
+
+/// Gets one layer blob into the repository: already there, mounted, or
+/// uploaded.
+fn push_blob(
+    store: &Store,
+    client: &RegistryClient,
+    sources: &BlobSources,
+    image: &ImageRef,
+    desc: &Descriptor,
+    item: &ItemProgress,
+) -> Result<(), TransferError> {
+    let repo = image.repository();
+    if client.blob_exists(repo, &desc.digest)?.is_some() {
+        item.finish("Layer already exists");
+        return Ok(());
+    }
+    let session = match sources.mount_source(&desc.digest, image.registry(), repo) {
+        Some(from) => match client.mount_blob(repo, &desc.digest, &from)? {
+            None => {
+                item.finish(&format!("Mounted from {from}"));
+                return Ok(());
+            }
+            Some(session) => session,
+        },
+        None => client.start_upload(repo)?,
+    };
+    item.status("Pushing");
+    let mut file = store.open_blob(&desc.digest)?;
+    client.upload_blob(session, &desc.digest, desc.size, &mut file, &mut |n| {
+        item.set(n)
+    })?;
+    item.finish("Pushed");
+    Ok(())
+}

@@ -1,0 +1,263 @@
+//! `kiln pull` when things go wrong: killed mid-download (then resumed),
+//! a registry answering 500, a connection closed mid-body. The store must
+//! never list a half-pulled image.
+
+#[path = "support/http_stub.rs"]
+mod http_stub;
+#[path = "support/oci_layout.rs"]
+mod oci_layout;
+#[path = "support/registry.rs"]
+mod registry_fixture;
+
+use http_stub::{Reply, Request, StubServer};
+use kiln::image::digest::DigestWriter;
+use kiln::image::registry::{ClientOptions, RegistryClient};
+use kiln::image::Digest;
+use oci_layout::{random_bytes, tar_of};
+use registry_fixture::TestRegistry;
+use std::io::{Cursor, Read, Write};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn kiln_cmd(root: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kiln"));
+    c.arg("--root")
+        .arg(root)
+        .args(args)
+        .env("DOCKER_CONFIG", root.join("no-docker-config"))
+        .stdin(Stdio::null());
+    c
+}
+
+fn kiln(root: &Path, args: &[&str]) -> Output {
+    kiln_cmd(root, args).output().unwrap()
+}
+
+/// The `REPOSITORY:TAG` rows `kiln images` prints.
+fn listed(root: &Path) -> Vec<String> {
+    let out = kiln(root, &["images"]);
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut lines = text.lines();
+    assert!(
+        lines.next().unwrap_or("").starts_with("REPOSITORY"),
+        "{text}"
+    );
+    let mut names: Vec<String> = lines
+        .map(|l| {
+            let mut cols = l.split_whitespace();
+            format!("{}:{}", cols.next().unwrap(), cols.next().unwrap())
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// Endless pseudo-random bytes, so a 200 MB layer is never held in memory.
+struct Noise {
+    seed: u64,
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for Noise {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.pos == self.buf.len() {
+            self.seed += 1;
+            self.buf = random_bytes(self.seed, 1 << 20);
+            self.pos = 0;
+        }
+        let n = out.len().min(self.buf.len() - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// Pushes (with kiln's client) an image whose single layer is an
+/// uncompressed tar holding `size` random bytes; returns the layer digest.
+fn push_big_image(host: &str, repo: &str, size: u64, dir: &Path) -> Digest {
+    let path = dir.join("layer.tar");
+    let file = std::fs::File::create(&path).unwrap();
+    let mut w = DigestWriter::new(std::io::BufWriter::new(file));
+    {
+        let mut b = tar::Builder::new(&mut w);
+        let mut h = tar::Header::new_gnu();
+        h.set_size(size);
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        let noise = Noise {
+            seed: 7,
+            buf: Vec::new(),
+            pos: 0,
+        };
+        b.append_data(&mut h, "big.bin", noise.take(size)).unwrap();
+        b.finish().unwrap();
+    }
+    let (mut inner, digest, len) = w.finish();
+    inner.flush().unwrap();
+    drop(inner);
+    let client = RegistryClient::new(host, &ClientOptions::default()).unwrap();
+    let mut f = std::fs::File::open(&path).unwrap();
+    client
+        .push_blob(repo, &digest, len, &mut f, &mut |_| {})
+        .unwrap();
+    let config = format!(
+        r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":["{digest}"]}}}}"#
+    );
+    let cd = Digest::sha256_of(config.as_bytes());
+    client
+        .push_blob(
+            repo,
+            &cd,
+            config.len() as u64,
+            &mut Cursor::new(config.clone()),
+            &mut |_| {},
+        )
+        .unwrap();
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{cd}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{digest}","size":{len}}}]}}"#,
+        config.len()
+    );
+    client
+        .put_manifest(
+            repo,
+            "v1",
+            "application/vnd.oci.image.manifest.v1+json",
+            manifest.as_bytes(),
+        )
+        .unwrap();
+    std::fs::remove_file(&path).unwrap();
+    digest
+}
+
+fn partial_size(root: &Path) -> u64 {
+    std::fs::read_dir(root.join("ingest"))
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_pull_killed_mid_download_resumes_and_never_lists_a_half_image() {
+    let reg = TestRegistry::start();
+    let work = tempfile::tempdir().unwrap();
+    let layer = push_big_image(&reg.host(), "kiln/big", 200 << 20, work.path());
+    let name = format!("{}/kiln/big:v1", reg.host());
+    let root = work.path().join("root");
+
+    let mut child = kiln_cmd(&root, &["pull", &name])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut seen = 0;
+    while Instant::now() < deadline {
+        seen = partial_size(&root);
+        if seen > 20 << 20 {
+            break;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("pull ended ({status}) before it could be killed; {seen} bytes seen");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(seen > 20 << 20, "download never got going");
+    assert!(
+        listed(&root).is_empty(),
+        "a killed pull left an image listed"
+    );
+    let kept = partial_size(&root);
+    assert!(kept >= seen, "the partial download was not kept");
+
+    let out = kiln_cmd(&root, &["pull", &name])
+        .env("KILN_LOG", "kiln=debug")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("resuming download") && stderr.contains(&layer.to_string()),
+        "the second pull did not resume: {stderr}"
+    );
+    assert_eq!(listed(&root), [name]);
+    assert_eq!(partial_size(&root), 0, "ingest files left after commit");
+}
+
+#[test]
+fn a_registry_answering_500_is_a_clear_error_and_leaves_no_image() {
+    let stub = StubServer::start(|_| {
+        Reply::new(
+            500,
+            r#"{"errors":[{"code":"UNKNOWN","message":"unknown error"}]}"#,
+        )
+    });
+    let root = tempfile::tempdir().unwrap();
+    let out = kiln(
+        root.path(),
+        &["pull", &format!("{}/kiln/x:v1", stub.host())],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("failed after 5 attempts")
+            && err.contains("last status 500: UNKNOWN unknown error"),
+        "{err}"
+    );
+    assert!(listed(root.path()).is_empty());
+}
+
+/// A registry serving a small image whose layer download is always cut
+/// after half the bytes.
+#[test]
+fn a_connection_closed_mid_layer_is_a_clear_error_and_leaves_no_image() {
+    let tar = tar_of(&[("f".to_string(), random_bytes(5, 200_000))]);
+    let layer = Digest::sha256_of(&tar);
+    let config = format!(
+        r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":["{layer}"]}}}}"#
+    );
+    let cd = Digest::sha256_of(config.as_bytes());
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{cd}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{layer}","size":{}}}]}}"#,
+        config.len(),
+        tar.len()
+    );
+    let layer_path = layer.to_string();
+    let stub = StubServer::start(move |req: &Request| {
+        let path = req.path();
+        if path.ends_with("/manifests/v1") {
+            Reply::new(200, manifest.clone())
+                .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+        } else if path.ends_with(&cd.to_string()) {
+            Reply::new(200, config.clone())
+        } else if path.ends_with(&layer_path) {
+            let mut r = Reply::new(200, tar[..tar.len() / 2].to_vec());
+            r.declared_len = Some(tar.len());
+            r
+        } else {
+            Reply::new(404, "")
+        }
+    });
+    let root = tempfile::tempdir().unwrap();
+    let out = kiln(
+        root.path(),
+        &["pull", &format!("{}/kiln/x:v1", stub.host())],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("closed in the middle of blob {layer} of kiln/x")),
+        "{err}"
+    );
+    assert!(listed(root.path()).is_empty());
+}

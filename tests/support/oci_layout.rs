@@ -1,0 +1,116 @@
+//! Builds images outside kiln, as skopeo would read them: an OCI image
+//! layout directory (image-spec `image-layout.md`) with tar layers.
+//!
+//! Include with `#[path = "support/oci_layout.rs"] mod oci_layout;`.
+#![allow(dead_code)] // each test file uses a different part
+
+use sha2::{Digest as _, Sha256};
+use std::io::Write;
+use std::path::Path;
+
+/// What was written.
+pub struct Layout {
+    pub manifest_digest: String,
+    /// Layer blob digests, bottom to top.
+    pub layer_digests: Vec<String>,
+}
+
+/// One layer: files (path, content) and whether to gzip the tar.
+pub struct LayerSpec {
+    pub files: Vec<(String, Vec<u8>)>,
+    pub gzip: bool,
+}
+
+fn sha(b: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(b)))
+}
+
+fn put(dir: &Path, data: &[u8]) -> String {
+    let d = sha(data);
+    std::fs::write(dir.join("blobs/sha256").join(&d[7..]), data).unwrap();
+    d
+}
+
+/// The tar of `files` (regular files, mode 0644, mtime 0).
+pub fn tar_of(files: &[(String, Vec<u8>)]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, data) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_mtime(0);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_entry_type(tar::EntryType::Regular);
+        b.append_data(&mut h, name, &data[..]).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+/// Writes an OCI layout at `dir` holding one image tagged `tag`.
+pub fn write_layout(dir: &Path, tag: &str, layers: &[LayerSpec]) -> Layout {
+    std::fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
+    let mut descs = Vec::new();
+    let mut diff_ids = Vec::new();
+    let mut layer_digests = Vec::new();
+    for l in layers {
+        let raw = tar_of(&l.files);
+        diff_ids.push(format!("\"{}\"", sha(&raw)));
+        let (blob, mt) = if l.gzip {
+            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            enc.write_all(&raw).unwrap();
+            (
+                enc.finish().unwrap(),
+                "application/vnd.oci.image.layer.v1.tar+gzip",
+            )
+        } else {
+            (raw, "application/vnd.oci.image.layer.v1.tar")
+        };
+        let d = put(dir, &blob);
+        descs.push(format!(
+            r#"{{"mediaType":"{mt}","digest":"{d}","size":{}}}"#,
+            blob.len()
+        ));
+        layer_digests.push(d);
+    }
+    let config = format!(
+        r#"{{"architecture":"amd64","os":"linux","config":{{"Cmd":["/bin/sh"]}},"rootfs":{{"type":"layers","diff_ids":[{}]}}}}"#,
+        diff_ids.join(",")
+    );
+    let cd = put(dir, config.as_bytes());
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{cd}","size":{}}},"layers":[{}]}}"#,
+        config.len(),
+        descs.join(",")
+    );
+    let md = put(dir, manifest.as_bytes());
+    std::fs::write(
+        dir.join("index.json"),
+        format!(
+            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{md}","size":{},"annotations":{{"org.opencontainers.image.ref.name":"{tag}"}}}}]}}"#,
+            manifest.len()
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    Layout {
+        manifest_digest: md,
+        layer_digests,
+    }
+}
+
+/// Deterministic pseudo-random bytes (splitmix64): incompressible content
+/// that differs per seed.
+pub fn random_bytes(seed: u64, len: usize) -> Vec<u8> {
+    let mut state = seed;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        out.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}

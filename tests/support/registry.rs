@@ -1,0 +1,161 @@
+//! A real distribution registry (Debian's `docker-registry`) for tests:
+//! started on 127.0.0.1 with a free port, a temp storage dir and a
+//! generated config, optionally with htpasswd (bcrypt) auth; killed by pid
+//! when dropped.
+//!
+//! Include with `#[path = "support/registry.rs"] mod registry_fixture;`.
+#![allow(dead_code)] // each test file uses a different part
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The binary `.ci/run` installs (Debian package docker-registry).
+const REGISTRY_BIN: &str = "/usr/bin/docker-registry";
+
+/// A running registry; stopped on drop.
+pub struct TestRegistry {
+    child: Child,
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl TestRegistry {
+    /// A registry without auth.
+    pub fn start() -> TestRegistry {
+        Self::start_with(None)
+    }
+
+    /// A registry that requires Basic auth for `user`/`pass`.
+    pub fn with_htpasswd(user: &str, pass: &str) -> TestRegistry {
+        Self::start_with(Some((user, pass)))
+    }
+
+    /// `127.0.0.1:PORT`, as image references name it.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Where the registry keeps its data.
+    pub fn storage(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn start_with(auth: Option<(&str, &str)>) -> TestRegistry {
+        assert!(
+            Path::new(REGISTRY_BIN).exists(),
+            "{REGISTRY_BIN} missing: install Debian's docker-registry package"
+        );
+        let mut dir = tempfile::Builder::new()
+            .prefix("kiln-registry-")
+            .tempdir()
+            .expect("temp dir for registry");
+        if let Some((user, pass)) = auth {
+            let out = Command::new("htpasswd")
+                .args(["-Bbn", user, pass])
+                .output()
+                .expect("running htpasswd (apache2-utils)");
+            assert!(out.status.success(), "htpasswd failed: {out:?}");
+            std::fs::write(dir.path().join("htpasswd"), &out.stdout).unwrap();
+        }
+        // The port is picked free and then handed to the registry, so another
+        // process may take it in between: try a few times.
+        let mut last_log = String::new();
+        for _ in 0..5 {
+            let port = free_port();
+            let config = dir.path().join("config.yml");
+            std::fs::write(&config, config_yaml(dir.path(), port, auth.is_some())).unwrap();
+            let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
+            let child = Command::new(REGISTRY_BIN)
+                .arg("serve")
+                .arg(&config)
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .expect("starting docker-registry");
+            let mut reg = TestRegistry { child, dir, port };
+            if reg.wait_ready() {
+                return reg;
+            }
+            last_log =
+                std::fs::read_to_string(reg.dir.path().join("registry.log")).unwrap_or_default();
+            reg.stop();
+            dir = std::mem::replace(&mut reg.dir, tempfile::tempdir().unwrap());
+        }
+        panic!("docker-registry did not come up; its log:\n{last_log}");
+    }
+
+    /// Polls `GET /v2/` until it answers (200, or 401 with auth).
+    fn wait_ready(&mut self) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
+            }
+            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+                let _ = s.write_all(b"GET /v2/ HTTP/1.0\r\nHost: x\r\n\r\n");
+                let mut buf = [0u8; 12];
+                if s.read_exact(&mut buf).is_ok()
+                    && (buf.ends_with(b"200") || buf.ends_with(b"401"))
+                {
+                    return true;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
+    fn stop(&mut self) {
+        // Child::kill signals exactly this pid.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for TestRegistry {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("binding 127.0.0.1:0")
+}
+
+fn config_yaml(dir: &Path, port: u16, htpasswd: bool) -> String {
+    let mut y = format!(
+        "version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: {data}
+  delete:
+    enabled: true
+  maintenance:
+    uploadpurging:
+      enabled: false
+http:
+  addr: 127.0.0.1:{port}
+  secret: kiln-test-secret
+",
+        data = dir.join("data").display()
+    );
+    if htpasswd {
+        y.push_str(&format!(
+            "auth:\n  htpasswd:\n    realm: kiln-test\n    path: {}\n",
+            dir.join("htpasswd").display()
+        ));
+    }
+    y
+}
