@@ -47,6 +47,13 @@ fn rebuild_is_all_cached_and_runs_nothing() {
     let (_, done) = step_states(&third.stderr);
     assert_eq!(done, ["[internal] load build context"], "{}", third.stderr);
     assert_eq!(k.sh("cached:1", "cat /a.txt /b.txt"), "ab");
+
+    // `builder prune` forgets it all.
+    let pruned = k.kiln(&["builder", "prune", "-f"]).ok().to_string();
+    assert_eq!(pruned, "Deleted build cache records: 5\n");
+    let fourth = k.build(&ctx, &["-t", "cached:1"]);
+    let (cached, _) = step_states(&fourth.stderr);
+    assert!(cached.is_empty(), "{}", fourth.stderr);
 }
 
 #[test]

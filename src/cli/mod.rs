@@ -5,6 +5,7 @@
 //! lives in its own file.
 
 mod build;
+mod builder;
 mod debug;
 mod history;
 mod image;
@@ -56,6 +57,9 @@ pub struct Cli {
 pub enum Command {
     /// Build an image from a Dockerfile.
     Build(build::BuildArgs),
+    /// Manage the build cache (prune).
+    #[command(subcommand)]
+    Builder(builder::BuilderCommand),
     /// Developer tools: inspect what kiln makes of its input.
     #[command(subcommand)]
     Debug(debug::DebugCommand),
@@ -103,6 +107,7 @@ pub fn main() -> i32 {
     let root = cli.root.clone().unwrap_or_else(default_root);
     let result = match cli.command {
         Command::Build(a) => build::run(a, &root, &cli.insecure_registry),
+        Command::Builder(cmd) => builder::run(cmd, &root),
         Command::Debug(cmd) => debug::run(cmd, &root),
         Command::Import(a) => import::run(a, &root),
         Command::Images(a) => images::run(a, &root),
