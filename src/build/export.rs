@@ -39,7 +39,7 @@ pub enum ExportError {
     Archive {
         path: PathBuf,
         #[source]
-        source: crate::image::archive::ArchiveError,
+        source: Box<crate::image::archive::ArchiveError>,
     },
     #[error("exporting to {path}: {source}")]
     Io {
@@ -158,7 +158,7 @@ fn archive(
         let out = std::io::BufWriter::with_capacity(1 << 20, file);
         save(store, &specs, &opts, out).map_err(|source| ExportError::Archive {
             path: dest.to_path_buf(),
-            source,
+            source: Box::new(source),
         })?;
         std::fs::rename(&tmp, dest).map_err(io(dest))
     })();
