@@ -279,3 +279,83 @@ fn mkfile(out: &Path, path: &str, mode: u32, data: &[u8]) -> Result<(), ExecErro
     std::fs::write(&host, data).map_err(io)?;
     std::fs::set_permissions(&host, std::fs::Permissions::from_mode(mode)).map_err(io)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exec::cache_mount::CacheMounts;
+    use std::os::unix::fs::MetadataExt;
+    use std::sync::Arc;
+
+    fn cx(root: &Path) -> ExecContext {
+        let store = Arc::new(crate::cache::Store::open(root).unwrap());
+        ExecContext {
+            cache_mounts: CacheMounts::new(store.root()),
+            store,
+            network: crate::runtime::Network::None,
+            secrets: Default::default(),
+        }
+    }
+
+    fn mkdir_op(path: &str, user: Option<&str>) -> FileOp {
+        FileOp {
+            base: Some(crate::solver::Input(0)),
+            actions: vec![FileAction::Mkdir {
+                path: path.into(),
+                mode: 0o755,
+                make_parents: true,
+                chown: user.map(|u| Chown {
+                    user: u.into(),
+                    group: None,
+                }),
+            }],
+            source_date_epoch: None,
+        }
+    }
+
+    #[test]
+    fn workdir_mkdir_adds_a_layer_only_for_new_dirs_owned_by_the_user() {
+        let t = tempfile::tempdir().unwrap();
+        let cx = cx(&t.path().join("root"));
+        let base_dir = cx.store.scratch_path("base").unwrap();
+        std::fs::create_dir_all(base_dir.join("etc")).unwrap();
+        std::fs::create_dir_all(base_dir.join("existing")).unwrap();
+        std::fs::write(base_dir.join("etc/passwd"), "app:x:1234:4321::/:/bin/sh\n").unwrap();
+        std::fs::write(base_dir.join("etc/group"), "app:x:4321:\n").unwrap();
+        let base = super::super::Rootfs::default()
+            .commit(&cx.store, &base_dir, None)
+            .unwrap();
+        let inputs = [Artifact::Rootfs(base.clone())];
+        let same = run(&cx, &mkdir_op("/existing", Some("app")), &inputs).unwrap();
+        assert_eq!(same, base, "an existing directory adds no layer");
+        let made = run(&cx, &mkdir_op("/srv/app/data", Some("app")), &inputs).unwrap();
+        assert_eq!(made.layers.len(), 2);
+        let top = cx.store.snapshot_path(made.top().unwrap());
+        let md = std::fs::metadata(top.join("srv/app/data")).unwrap();
+        assert_eq!((md.uid(), md.gid(), md.mode() & 0o7777), (1234, 4321, 0o755));
+        let err = run(&cx, &mkdir_op("/x", Some("nobody-here")), &inputs).unwrap_err();
+        assert!(err.to_string().contains("nobody-here"), "{err}");
+    }
+
+    #[test]
+    fn inline_files_and_error_chains() {
+        let t = tempfile::tempdir().unwrap();
+        let cx = cx(&t.path().join("root"));
+        let op = FileOp {
+            base: None,
+            actions: vec![FileAction::Mkfile {
+                path: "/EOF".into(),
+                mode: 0o755,
+                data: b"#!/bin/sh\necho hi\n".to_vec(),
+                chown: None,
+            }],
+            source_date_epoch: None,
+        };
+        let out = run(&cx, &op, &[]).unwrap();
+        let f = cx.store.snapshot_path(out.top().unwrap()).join("EOF");
+        assert_eq!(std::fs::metadata(&f).unwrap().mode() & 0o777, 0o755);
+        let inner = std::io::Error::other("inner cause");
+        let outer = ExecError::with_context("outer", inner);
+        assert_eq!(error_chain(&outer), "outer: inner cause");
+    }
+}
