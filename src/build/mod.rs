@@ -46,14 +46,19 @@ pub struct BuildOptions {
     pub dockerfile_path: Option<PathBuf>,
     /// Names for the image (`-t`).
     pub tags: Vec<ImageRef>,
+    /// `--build-arg`s (a bare `K` already resolved from the environment).
     pub build_args: BTreeMap<String, String>,
+    /// `--target`: the stage to build.
     pub target: Option<String>,
+    /// `--no-cache`: run every step (fresh results are still recorded).
     pub no_cache: bool,
     /// `--pull`: ask the registry for every base image.
     pub pull: bool,
     /// Registries reached over plain HTTP (`--insecure-registry`).
     pub insecure_registries: Vec<String>,
+    /// `--label`s added to the image config.
     pub labels: BTreeMap<String, String>,
+    /// How progress is shown.
     pub progress: ProgressMode,
     /// The network of RUN steps without `--network`.
     pub network: crate::runtime::Network,
@@ -70,8 +75,9 @@ pub struct BuildOptions {
 pub struct BuildResult {
     /// The image as stored.
     pub image: Image,
-    /// Steps that ran / came from the cache.
+    /// Steps that ran (the context load included).
     pub executed: usize,
+    /// Steps that came from the cache.
     pub cached: usize,
 }
 

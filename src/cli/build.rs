@@ -64,6 +64,7 @@ pub struct BuildArgs {
     pub context: String,
 }
 
+/// Runs `kiln build`; returns the exit code.
 pub fn run(args: BuildArgs, root: &Path, insecure: &[String]) -> Result<i32, CliError> {
     let platform = build::host_platform();
     if let Some(p) = &args.platform {

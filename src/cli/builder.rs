@@ -21,6 +21,7 @@ pub struct PruneArgs {
     pub force: bool,
 }
 
+/// Runs `kiln builder ...`; returns the exit code.
 pub fn run(cmd: BuilderCommand, root: &Path) -> Result<i32, CliError> {
     match cmd {
         BuilderCommand::Prune(_) => {

@@ -26,6 +26,7 @@ pub struct CacheMounts {
 /// A cache directory in use; the lock (if any) is released on drop.
 #[derive(Debug)]
 pub struct CacheMountLease {
+    /// The directory to mount.
     pub dir: PathBuf,
     _lock: Option<File>,
 }
@@ -33,8 +34,11 @@ pub struct CacheMountLease {
 /// How a new cache directory starts.
 #[derive(Debug, Clone, Default)]
 pub struct CacheInit<'a> {
+    /// Owner uid of the new directory (default 0).
     pub uid: Option<u32>,
+    /// Owner gid of the new directory (default 0).
     pub gid: Option<u32>,
+    /// Its mode (default 0755).
     pub mode: Option<u32>,
     /// Content copied in when the directory is created.
     pub seed: Option<&'a Path>,

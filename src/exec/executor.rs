@@ -36,18 +36,22 @@ pub enum Artifact {
 /// The local directory a build reads as its context.
 #[derive(Debug, Clone)]
 pub struct ContextDir {
+    /// The context directory.
     pub dir: PathBuf,
+    /// Its `.dockerignore` rules.
     pub ignore: DockerIgnore,
 }
 
 /// What every op of one build shares.
 pub struct ExecContext {
+    /// The store results go to.
     pub store: Arc<Store>,
     /// The network of `RUN` without `--network` (kiln has no bridge: the
     /// host's by default, `none` with `kiln build --network none`).
     pub network: crate::runtime::Network,
     /// `--secret` values by id.
     pub secrets: HashMap<String, Vec<u8>>,
+    /// Where `RUN --mount=type=cache` directories live.
     pub cache_mounts: CacheMounts,
 }
 

@@ -332,7 +332,10 @@ mod tests {
         assert_eq!(made.layers.len(), 2);
         let top = cx.store.snapshot_path(made.top().unwrap());
         let md = std::fs::metadata(top.join("srv/app/data")).unwrap();
-        assert_eq!((md.uid(), md.gid(), md.mode() & 0o7777), (1234, 4321, 0o755));
+        assert_eq!(
+            (md.uid(), md.gid(), md.mode() & 0o7777),
+            (1234, 4321, 0o755)
+        );
         let err = run(&cx, &mkdir_op("/x", Some("nobody-here")), &inputs).unwrap_err();
         assert!(err.to_string().contains("nobody-here"), "{err}");
     }

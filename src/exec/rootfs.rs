@@ -16,6 +16,7 @@ use crate::image::Digest;
 /// A root filesystem: layers bottom to top (empty: `scratch`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Rootfs {
+    /// The layers, bottom to top.
     pub layers: Arc<Vec<LayerInfo>>,
 }
 

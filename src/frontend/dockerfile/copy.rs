@@ -34,6 +34,7 @@ pub(super) struct CopyInput<'a> {
 }
 
 impl<'a> CopyInput<'a> {
+    /// A COPY instruction.
     pub fn from_copy(c: &'a Copy) -> CopyInput<'a> {
         CopyInput {
             add: false,
@@ -52,6 +53,7 @@ impl<'a> CopyInput<'a> {
         }
     }
 
+    /// An ADD instruction.
     pub fn from_add(a: &'a Add) -> CopyInput<'a> {
         CopyInput {
             add: true,

@@ -17,6 +17,7 @@ pub enum MountType {
 /// One parsed `--mount`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MountSpec {
+    /// `type=`.
     pub kind: MountType,
     /// Where it appears in the container (defaulted for secrets).
     pub target: String,
@@ -24,13 +25,19 @@ pub struct MountSpec {
     pub source: Option<String>,
     /// `from=`: a stage or image providing the content.
     pub from: Option<String>,
+    /// `ro`/`rw` (binds default to read-only).
     pub readonly: bool,
     /// Cache or secret id.
     pub id: Option<String>,
+    /// Cache `sharing=`.
     pub sharing: CacheSharing,
+    /// `mode=` (octal) of a cache dir or secret file.
     pub mode: Option<u32>,
+    /// `uid=` owner of a cache dir or secret file.
     pub uid: Option<u32>,
+    /// `gid=` group of a cache dir or secret file.
     pub gid: Option<u32>,
+    /// Secret `required`: fail when it is not given.
     pub required: bool,
     /// tmpfs size in bytes.
     pub size: Option<u64>,

@@ -8,8 +8,11 @@ use crate::shell::{Env, Lexer};
 /// Dockerfile has several stages), padded like BuildKit's `%*d`.
 #[derive(Debug, Clone, Default)]
 pub(super) struct StepCounter {
+    /// The stage name shown (empty with a single stage).
     pub stage: String,
+    /// Steps numbered so far.
     pub index: usize,
+    /// Steps of the stage.
     pub total: usize,
 }
 
