@@ -393,6 +393,13 @@ RUN --mount=type=secret,id=absent,required=false test ! -e /run/secrets/absent\n
     assert!(out.join("bin/busybox").is_file());
     let iid = std::fs::read_to_string(k.dir.path().join("iid")).unwrap();
     assert_eq!(iid, k.inspect("secret:1", "{{.Id}}"));
+    // `kiln build --network none` applies to every RUN (and to its key).
+    let net = k.context(&[]);
+    std::fs::write(net.join("Dockerfile"), "FROM busybox\nRUN ip -o link | wc -l > /n\n").unwrap();
+    k.build(&net, &["-t", "net:host"]).ok();
+    k.build(&net, &["-t", "net:none", "--network", "none"]).ok();
+    assert_eq!(k.sh("net:none", "cat /n"), "1\n");
+    assert_ne!(k.sh("net:host", "cat /n"), "1\n");
     // Archives: an OCI layout and a docker-archive that kiln load reads back.
     let oci = k.dir.path().join("image-oci.tar");
     let docker = k.dir.path().join("image-docker.tar");

@@ -146,6 +146,11 @@ pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, Buil
         created,
         platform: host_platform(),
         context_exclude: ignore.patterns().iter().map(pattern_text).collect(),
+        network: match opts.network {
+            crate::runtime::Network::None => crate::solver::Network::None,
+            // kiln has no bridge: the sandbox network is the host's.
+            crate::runtime::Network::Host => crate::solver::Network::Sandbox,
+        },
     };
     let registry = crate::image::registry::ClientOptions::for_root(
         store.root(),
@@ -160,7 +165,7 @@ pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, Buil
     let base_images = resolver.into_images();
     let cx = ExecContext {
         store: store.clone(),
-        network: opts.network,
+        network: crate::runtime::Network::Host,
         secrets: opts.secrets.clone(),
         cache_mounts: crate::exec::cache_mount::CacheMounts::new(store.root()),
     };

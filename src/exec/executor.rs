@@ -46,8 +46,8 @@ pub struct ContextDir {
 pub struct ExecContext {
     /// The store results go to.
     pub store: Arc<Store>,
-    /// The network of `RUN` without `--network` (kiln has no bridge: the
-    /// host's by default, `none` with `kiln build --network none`).
+    /// What the sandbox network of a `RUN` is (kiln has no bridge
+    /// network yet: the host's).
     pub network: crate::runtime::Network,
     /// `--secret` values by id.
     pub secrets: HashMap<String, Vec<u8>>,

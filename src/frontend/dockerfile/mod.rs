@@ -40,7 +40,9 @@ use crate::image::oci::ImageConfig;
 use crate::image::reference::ImageRef;
 use crate::parser::{Dockerfile, Span};
 use crate::shell::Lexer;
-use crate::solver::{ContextSource, Graph, GraphError, Op, Platform, VertexId, VertexInfo};
+use crate::solver::{
+    ContextSource, Graph, GraphError, Network, Op, Platform, VertexId, VertexInfo,
+};
 
 pub use args::{is_proxy_arg, PROXY_ARGS};
 pub use mount::{parse_mount, MountSpec, MountType};
@@ -67,6 +69,9 @@ pub struct LowerOptions {
     pub platform: Platform,
     /// `.dockerignore` patterns, part of the context source's definition.
     pub context_exclude: Vec<String>,
+    /// The network of `RUN` without `--network` (`kiln build --network`);
+    /// part of each exec's definition, as BuildKit puts it in the LLB.
+    pub network: Network,
 }
 
 /// A base image as the resolver found it.

@@ -128,7 +128,7 @@ impl Lowerer<'_> {
             mounts.push(mount);
         }
         let network = match run.network {
-            NetworkMode::Default => Network::Sandbox,
+            NetworkMode::Default => self.opts.network,
             NetworkMode::None => Network::None,
             NetworkMode::Host => Network::Host,
         };

@@ -60,6 +60,7 @@ fn opts() -> LowerOptions {
         created: "2024-01-01T00:00:00Z".into(),
         platform: Platform::linux_amd64(),
         context_exclude: Vec::new(),
+        network: Network::Sandbox,
     }
 }
 
@@ -323,6 +324,12 @@ fn run_mounts_and_network() {
     );
     let run = execs(&p).pop().unwrap();
     assert_eq!(run.network, Network::None);
+    // `kiln build --network none` is the default of every RUN.
+    let mut o = opts();
+    o.network = Network::None;
+    let (p, _) = lower_with("FROM busybox\nRUN true\nRUN --network=host true\n", &o).unwrap();
+    let nets: Vec<Network> = execs(&p).iter().map(|e| e.network).collect();
+    assert_eq!(nets, [Network::None, Network::Host]);
     let kinds: Vec<(String, &MountKind)> = run
         .mounts
         .iter()
