@@ -120,8 +120,14 @@ fn tail(lines: &[String]) -> String {
 
 /// Builds an image as `opts` says, into `store`.
 pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, BuildError> {
-    let file_name = "Dockerfile";
-    let df = crate::parser::parse(file_name, &opts.dockerfile)?;
+    // Locations read `Dockerfile:12`, or `<name>:12` for `-f <name>`.
+    let file_name = opts
+        .dockerfile_path
+        .as_ref()
+        .and_then(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "Dockerfile".into());
+    let df = crate::parser::parse(&file_name, &opts.dockerfile)?;
     let ignore = match &opts.context {
         Some(dir) => match &opts.dockerfile_path {
             Some(path) => DockerIgnore::load(dir, path)?,
@@ -138,7 +144,7 @@ pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, Buil
         None => now_rfc3339(),
     };
     let lower_opts = LowerOptions {
-        file_name: file_name.into(),
+        file_name,
         build_args: opts.build_args.clone(),
         target: opts.target.clone(),
         labels: opts.labels.clone(),
