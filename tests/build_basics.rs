@@ -395,7 +395,11 @@ RUN --mount=type=secret,id=absent,required=false test ! -e /run/secrets/absent\n
     assert_eq!(iid, k.inspect("secret:1", "{{.Id}}"));
     // `kiln build --network none` applies to every RUN (and to its key).
     let net = k.context(&[]);
-    std::fs::write(net.join("Dockerfile"), "FROM busybox\nRUN ip -o link | wc -l > /n\n").unwrap();
+    std::fs::write(
+        net.join("Dockerfile"),
+        "FROM busybox\nRUN ip -o link | wc -l > /n\n",
+    )
+    .unwrap();
     k.build(&net, &["-t", "net:host"]).ok();
     k.build(&net, &["-t", "net:none", "--network", "none"]).ok();
     assert_eq!(k.sh("net:none", "cat /n"), "1\n");
