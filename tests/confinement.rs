@@ -192,3 +192,15 @@ fn cgroup_dirs_named(name: &str) -> Vec<String> {
     walk(Path::new("/sys/fs/cgroup"), name, 5, &mut out);
     out
 }
+
+/// Regression: when the init failed early (here: an unknown user), kiln's
+/// write of the sync byte could hit a pipe with no reader and kill kiln with
+/// SIGPIPE instead of reporting exit code 125. It was a race, so try often.
+#[test]
+fn setup_failure_is_exit_125_never_sigpipe() {
+    let f = Fixture::new();
+    for _ in 0..25 {
+        let ran = f.run(&["--rm", "-u", "nobody-here"], &["true"]);
+        assert_eq!(ran.code, 125, "{ran:?}");
+    }
+}

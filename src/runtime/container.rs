@@ -93,6 +93,15 @@ impl ExitStatus {
 /// [`Stdio::forward_signals`] the thread's signal mask is changed for the
 /// duration (the forwarded signals are read from a signalfd).
 pub fn run(spec: &ContainerSpec, stdio: Stdio) -> Result<ExitStatus, RuntimeError> {
+    // kiln writes to pipes whose reader may already be gone (the init's sync
+    // pipe when its setup failed, the container's stdin after it exited):
+    // that must be EPIPE, not kiln killed by SIGPIPE, which the CLI sets to
+    // its default for `kiln images | head`. The init resets every
+    // disposition before exec, so the container still starts with SIG_DFL.
+    // SAFETY: installing SIG_IGN has no preconditions.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
     let exe = sealed_exe::sealed_exe()?;
     // Resource limits are checked before anything starts; the cgroup itself
     // is made while the init already works (see below).
