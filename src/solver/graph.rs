@@ -337,7 +337,7 @@ mod tests {
     use super::*;
     use crate::image::ImageRef;
     use crate::solver::op::{
-        ContextSource, CopyAction, Exec, ExecMount, FileAction, FileOp, ImageSource, Network,
+        ContextSource, CopyFiles, Exec, ExecMount, FileAction, FileOp, ImageSource, Network,
         Platform, Security,
     };
 
@@ -424,7 +424,7 @@ mod tests {
         assert_eq!(src, again);
         let copy = Op::File(FileOp {
             base: Some(root),
-            actions: vec![FileAction::Copy(CopyAction::new(src, "/out", "/"))],
+            actions: vec![FileAction::CopyFiles(CopyFiles::new(src, "/out", "/"))],
             source_date_epoch: None,
         });
         let fin = g.add(copy, inputs, VertexInfo::named("final")).unwrap();

@@ -48,7 +48,7 @@
 //! let (root, src) = (inputs.add(base), inputs.add(ctx));
 //! let copy = Op::File(FileOp {
 //!     base: Some(root),
-//!     actions: vec![FileAction::Copy(CopyAction::new(src, "app.py", "/app/"))],
+//!     actions: vec![FileAction::CopyFiles(CopyFiles::new(src, "app.py", "/app/"))],
 //!     source_date_epoch: None,
 //! });
 //! let info = VertexInfo::at("[2/2] COPY app.py /app/", "Dockerfile:2");
@@ -77,9 +77,8 @@ pub use executor::{CacheStore, CancelToken, ExecError, Executor, Job, LogSink, M
 pub use graph::{Graph, GraphError, InputList, Pruned, Vertex, VertexId, VertexInfo};
 pub use key::{CacheKey, InputKey, SelectedContent};
 pub use op::{
-    CacheSharing, Chmod, Chown, ContentSelector, ContextSource, CopyAction, CopyFiles, CopySource,
-    Exec, ExecMount, FileAction, FileOp, ImageSource, Input, MountKind, Network, Op, Platform,
-    Security,
+    CacheSharing, Chown, ContentSelector, ContextSource, CopyFiles, CopySource, Exec, ExecMount,
+    FileAction, FileOp, ImageSource, Input, MountKind, Network, Op, Platform, Security,
 };
 pub use progress::{LogStream, ProgressEvent, ProgressMode, ProgressReceiver, ProgressSender};
 pub use scheduler::{Solution, SolveError, SolveOptions, Solver};

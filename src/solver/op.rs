@@ -239,8 +239,7 @@ pub struct FileOp {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum FileAction {
-    Copy(CopyAction),
-    /// A whole COPY/ADD source list at once (see [`CopyFiles`]).
+    /// A COPY/ADD source list copied to one destination (see [`CopyFiles`]).
     CopyFiles(CopyFiles),
     Mkdir {
         path: String,
@@ -271,72 +270,11 @@ pub enum FileAction {
     },
 }
 
-/// A copy of `src` from input `source` to `dest` (one per COPY source path).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CopyAction {
-    pub source: Input,
-    pub src: String,
-    pub dest: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub chown: Option<Chown>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub chmod: Option<Chmod>,
-    #[serde(default, skip_serializing_if = "is_default")]
-    pub follow_symlinks: bool,
-    /// Copy a directory's contents rather than the directory itself.
-    #[serde(default, skip_serializing_if = "is_default")]
-    pub dir_contents_only: bool,
-    #[serde(default, skip_serializing_if = "is_default")]
-    pub create_dest_path: bool,
-    #[serde(default, skip_serializing_if = "is_default")]
-    pub allow_wildcard: bool,
-    #[serde(default, skip_serializing_if = "is_default")]
-    pub allow_empty_wildcard: bool,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub include: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub exclude: Vec<String>,
-    /// `ADD` of a local tar archive: unpack it.
-    #[serde(default, skip_serializing_if = "is_default")]
-    pub attempt_unpack: bool,
-    /// `COPY --parents`: keep the source's parent directories.
-    #[serde(default, skip_serializing_if = "is_default")]
-    pub parents: bool,
-    /// Fixed timestamp for created files (`SOURCE_DATE_EPOCH`), seconds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub created_time: Option<i64>,
-}
-
-impl CopyAction {
-    /// A plain copy with BuildKit's Dockerfile defaults (follow symlinks,
-    /// copy directory contents, create the destination, allow wildcards).
-    pub fn new(source: Input, src: impl Into<String>, dest: impl Into<String>) -> CopyAction {
-        CopyAction {
-            source,
-            src: src.into(),
-            dest: dest.into(),
-            chown: None,
-            chmod: None,
-            follow_symlinks: true,
-            dir_contents_only: true,
-            create_dest_path: true,
-            allow_wildcard: true,
-            allow_empty_wildcard: false,
-            include: Vec::new(),
-            exclude: Vec::new(),
-            attempt_unpack: false,
-            parents: false,
-            created_time: None,
-        }
-    }
-}
-
 /// Copies a list of sources to one destination as one COPY or ADD does.
 ///
-/// Unlike a chain of [`CopyAction`]s, the destination rules apply to the
-/// list as a whole (several sources need a directory destination), and
-/// sources may be inline files (heredocs) or URLs besides paths in the
-/// source input. Values are already expanded; `--chown` names are
+/// The destination rules apply to the list as a whole (several sources
+/// need a directory destination), and sources may be inline files
+/// (heredocs) or URLs besides paths in the source input. Values are already expanded; `--chown` names are
 /// resolved in the destination when the op runs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CopyFiles {
@@ -373,6 +311,28 @@ pub struct CopyFiles {
     pub keep_git_dir: Option<bool>,
 }
 
+impl CopyFiles {
+    /// A plain `COPY src dest` from `source`, relative to `/`, with
+    /// BuildKit's Dockerfile defaults.
+    pub fn new(source: Input, src: impl Into<String>, dest: impl Into<String>) -> CopyFiles {
+        CopyFiles {
+            source: Some(source),
+            sources: vec![CopySource::Path { path: src.into() }],
+            dest: dest.into(),
+            workdir: "/".into(),
+            chown: None,
+            chmod: None,
+            link: false,
+            parents: false,
+            exclude: Vec::new(),
+            add: false,
+            checksum: None,
+            unpack: None,
+            keep_git_dir: None,
+        }
+    }
+}
+
 /// One source of a [`CopyFiles`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -395,14 +355,6 @@ pub struct Chown {
     pub user: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
-}
-
-/// `--chmod=`: octal bits or a symbolic mode (`u+x,g-w`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Chmod {
-    Octal(u32),
-    Symbolic(String),
 }
 
 /// Which part of an input a vertex reads; for a context input the cache key
@@ -455,7 +407,6 @@ impl Op {
                 let mut inputs: Vec<Input> = file.base.into_iter().collect();
                 for action in &file.actions {
                     match action {
-                        FileAction::Copy(copy) => inputs.push(copy.source),
                         FileAction::CopyFiles(copy) => inputs.extend(copy.source),
                         _ => {}
                     }
@@ -490,15 +441,6 @@ impl Op {
                 whole = file.base == Some(input);
                 for action in &file.actions {
                     match action {
-                        FileAction::Copy(copy) if copy.source == input => {
-                            selectors.push(ContentSelector {
-                                path: copy.src.clone(),
-                                wildcard: copy.allow_wildcard,
-                                follow_links: copy.follow_symlinks,
-                                include: copy.include.clone(),
-                                exclude: copy.exclude.clone(),
-                            });
-                        }
                         FileAction::CopyFiles(copy) if copy.source == Some(input) => {
                             for source in &copy.sources {
                                 if let CopySource::Path { path } = source {
@@ -624,7 +566,7 @@ mod tests {
         let op = Op::File(FileOp {
             base: Some(Input(0)),
             actions: vec![
-                FileAction::Copy(CopyAction::new(Input(1), "src/", "/app/")),
+                FileAction::CopyFiles(CopyFiles::new(Input(1), "src/", "/app/")),
                 FileAction::Mkfile {
                     path: "/x".into(),
                     mode: 0o644,
@@ -651,9 +593,9 @@ mod tests {
         let op = Op::File(FileOp {
             base: Some(Input(0)),
             actions: vec![
-                FileAction::Copy(CopyAction::new(Input(1), "a.txt", "/")),
-                FileAction::Copy(CopyAction::new(Input(1), "src/*.rs", "/src/")),
-                FileAction::Copy(CopyAction::new(Input(1), "a.txt", "/again/")),
+                FileAction::CopyFiles(CopyFiles::new(Input(1), "a.txt", "/")),
+                FileAction::CopyFiles(CopyFiles::new(Input(1), "src/*.rs", "/src/")),
+                FileAction::CopyFiles(CopyFiles::new(Input(1), "a.txt", "/again/")),
             ],
             source_date_epoch: None,
         });

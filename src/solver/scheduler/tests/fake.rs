@@ -3,7 +3,7 @@
 use super::super::*;
 use crate::image::{Digest, ImageRef};
 use crate::solver::op::{
-    ContentSelector, ContextSource, CopyAction, Exec, ExecMount, FileAction, FileOp, ImageSource,
+    ContentSelector, ContextSource, CopyFiles, Exec, ExecMount, FileAction, FileOp, ImageSource,
     MountKind, Network, Platform, Security,
 };
 use crate::solver::progress::{self, LogStream};
@@ -228,7 +228,7 @@ pub(super) fn copy(
     let base_input = inputs.add(base);
     let actions = sources
         .iter()
-        .map(|&(source, path)| FileAction::Copy(CopyAction::new(inputs.add(source), path, "/")))
+        .map(|&(source, path)| FileAction::CopyFiles(CopyFiles::new(inputs.add(source), path, "/")))
         .collect();
     let op = Op::File(FileOp {
         base: Some(base_input),
