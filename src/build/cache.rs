@@ -26,15 +26,18 @@ impl BuildCache {
         }
     }
 
-    /// The root filesystem recorded under `key`, from this build or the
-    /// store.
-    pub fn rootfs(&self, key: &CacheKey) -> Option<Rootfs> {
+    /// How many layers the result under `key` has (from this build, or
+    /// as recorded in the store, read without leasing anything).
+    pub fn layer_count(&self, key: &CacheKey) -> Option<usize> {
         if let Some(r) = self.seen.lock().ok().and_then(|s| s.get(key).cloned()) {
-            return Some(r);
+            return Some(r.layers.len());
         }
-        match self.lookup(key) {
-            Some(Artifact::Rootfs(r)) => Some(r),
-            _ => None,
+        match self.store.build_cache_chains(key.digest()) {
+            Ok(chains) => chains.map(|c| c.len()),
+            Err(e) => {
+                tracing::warn!("build cache read {key}: {e}");
+                None
+            }
         }
     }
 
@@ -46,6 +49,16 @@ impl BuildCache {
 }
 
 impl CacheStore<Artifact> for BuildCache {
+    fn contains(&self, key: &CacheKey) -> bool {
+        match self.store.build_cache_chains(key.digest()) {
+            Ok(chains) => chains.is_some(),
+            Err(e) => {
+                tracing::warn!("build cache read {key}: {e}");
+                false
+            }
+        }
+    }
+
     fn lookup(&self, key: &CacheKey) -> Option<Artifact> {
         match self.store.build_cache_get(key.digest()) {
             Ok(Some(layers)) => {

@@ -293,11 +293,7 @@ fn finish_config(
     let layers = |v: Option<VertexId>| -> Option<usize> {
         match v {
             None => Some(0),
-            Some(v) => solved
-                .keys
-                .get(&v)
-                .and_then(|k| cache.rootfs(k))
-                .map(|r| r.layers.len()),
+            Some(v) => solved.keys.get(&v).and_then(|k| cache.layer_count(k)),
         }
     };
     for step in &plan.layer_steps {

@@ -6,57 +6,72 @@
 //! anyway (a store edited by hand) is dropped and reported as a miss.
 //! Records are only ever replaced whole, in one transaction.
 
+use super::lease::RefKind;
+use super::snapshot::layer_info_tx;
 use super::{db, Result, Store};
 use crate::image::digest::Digest;
-use rusqlite::params;
+use rusqlite::{params, OptionalExtension, Transaction};
+
+/// The chain IDs recorded under `key`, bottom to top.
+fn chains_tx(tx: &Transaction, key: &Digest) -> Result<Option<Vec<Digest>>> {
+    let exists = tx
+        .prepare_cached("SELECT 1 FROM build_cache WHERE key = ?1")?
+        .query_row([key.to_string()], |_| Ok(()))
+        .optional()?;
+    if exists.is_none() {
+        return Ok(None);
+    }
+    let mut st = tx.prepare_cached(
+        "SELECT chain_id FROM build_cache_layers WHERE key = ?1 ORDER BY position",
+    )?;
+    let rows = st
+        .query_map([key.to_string()], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    rows.iter()
+        .map(|c| c.parse().map_err(Into::into))
+        .collect::<Result<Vec<Digest>>>()
+        .map(Some)
+}
 
 impl Store {
+    /// The chain IDs (bottom to top) recorded under `key`, read only: no
+    /// lease is taken and missing snapshots are not noticed, so this says
+    /// what is recorded, not what is usable ([`Store::build_cache_get`]).
+    pub fn build_cache_chains(&self, key: &Digest) -> Result<Option<Vec<Digest>>> {
+        self.read(|tx| chains_tx(tx, key))
+    }
+
     /// The root filesystem recorded under `key`, bottom to top, with every
     /// snapshot leased by this process; `None` if nothing usable is recorded.
+    /// One transaction: a fully cached build takes one result, and each
+    /// write transaction costs an fsync.
     pub fn build_cache_get(&self, key: &Digest) -> Result<Option<Vec<super::LayerInfo>>> {
-        let chains: Option<Vec<String>> = self.read(|tx| {
-            let exists = tx
-                .query_row(
-                    "SELECT 1 FROM build_cache WHERE key = ?1",
-                    [key.to_string()],
-                    |_| Ok(()),
-                )
-                .ok();
-            if exists.is_none() {
-                return Ok(None);
-            }
-            let mut st = tx.prepare(
-                "SELECT chain_id FROM build_cache_layers WHERE key = ?1 ORDER BY position",
-            )?;
-            let rows = st
-                .query_map([key.to_string()], |r| r.get::<_, String>(0))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(Some(rows))
-        })?;
-        let Some(chains) = chains else {
-            return Ok(None);
-        };
-        let mut layers = Vec::with_capacity(chains.len());
-        for chain in chains {
-            let chain: Digest = chain.parse()?;
-            if !self.hold_existing_snapshot(&chain)? {
-                tracing::warn!("build cache entry {key}: snapshot {chain} is missing; dropping it");
-                self.write(|tx| {
-                    tx.execute("DELETE FROM build_cache WHERE key = ?1", [key.to_string()])?;
-                    Ok(())
-                })?;
-                return Ok(None);
-            }
-            layers.push(self.layer_info(&chain)?);
-        }
         self.write(|tx| {
-            tx.execute(
-                "UPDATE build_cache SET used = ?2 WHERE key = ?1",
-                params![key.to_string(), db::now()],
-            )?;
-            Ok(())
-        })?;
-        Ok(Some(layers))
+            let Some(chains) = chains_tx(tx, key)? else {
+                return Ok(None);
+            };
+            let mut layers = Vec::with_capacity(chains.len());
+            for chain in &chains {
+                let recorded = tx
+                    .prepare_cached("SELECT 1 FROM snapshots WHERE chain_id = ?1")?
+                    .query_row([chain.to_string()], |_| Ok(()))
+                    .optional()?
+                    .is_some();
+                if !recorded || !self.snapshot_path(chain).is_dir() {
+                    tracing::warn!(
+                        "build cache entry {key}: snapshot {chain} is missing; dropping it"
+                    );
+                    tx.prepare_cached("DELETE FROM build_cache WHERE key = ?1")?
+                        .execute([key.to_string()])?;
+                    return Ok(None);
+                }
+                self.protect(tx, RefKind::Snapshot, chain)?;
+                layers.push(layer_info_tx(tx, chain)?);
+            }
+            tx.prepare_cached("UPDATE build_cache SET used = ?2 WHERE key = ?1")?
+                .execute(params![key.to_string(), db::now()])?;
+            Ok(Some(layers))
+        })
     }
 
     /// Records `chains` (bottom to top) as the result of `key`, replacing
@@ -64,16 +79,15 @@ impl Store {
     pub fn build_cache_put(&self, key: &Digest, chains: &[Digest]) -> Result<()> {
         self.write(|tx| {
             let now = db::now();
-            tx.execute("DELETE FROM build_cache WHERE key = ?1", [key.to_string()])?;
-            tx.execute(
-                "INSERT INTO build_cache (key, added, used) VALUES (?1, ?2, ?2)",
-                params![key.to_string(), now],
-            )?;
+            tx.prepare_cached("DELETE FROM build_cache WHERE key = ?1")?
+                .execute([key.to_string()])?;
+            tx.prepare_cached("INSERT INTO build_cache (key, added, used) VALUES (?1, ?2, ?2)")?
+                .execute(params![key.to_string(), now])?;
             for (i, chain) in chains.iter().enumerate() {
-                tx.execute(
+                tx.prepare_cached(
                     "INSERT INTO build_cache_layers (key, position, chain_id) VALUES (?1, ?2, ?3)",
-                    params![key.to_string(), i as i64, chain.to_string()],
-                )?;
+                )?
+                .execute(params![key.to_string(), i as i64, chain.to_string()])?;
             }
             Ok(())
         })
@@ -82,7 +96,7 @@ impl Store {
     /// Forgets every build cache record (`kiln builder prune`), then
     /// collects what only they kept; returns how many records there were.
     pub fn build_cache_prune(&self) -> Result<usize> {
-        let n = self.write(|tx| Ok(tx.execute("DELETE FROM build_cache", [])?))?;
+        let n = self.write(|tx| Ok(tx.prepare_cached("DELETE FROM build_cache")?.execute([])?))?;
         self.gc()?;
         Ok(n)
     }

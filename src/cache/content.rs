@@ -188,10 +188,10 @@ impl Store {
             let Ok(md) = std::fs::metadata(&path) else {
                 return Ok(None);
             };
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT OR IGNORE INTO blobs (digest, size, added) VALUES (?1, ?2, ?3)",
-                params![digest.to_string(), md.len() as i64, db::now()],
-            )?;
+            )?
+            .execute(params![digest.to_string(), md.len() as i64, db::now()])?;
             self.protect(tx, RefKind::Blob, digest)?;
             Ok(Some(BlobInfo {
                 digest: digest.clone(),
@@ -247,10 +247,14 @@ impl Store {
     /// Commits the row (leased), then renames the verified file into place.
     pub(crate) fn publish_blob(&self, tmp: &std::path::Path, info: &BlobInfo) -> Result<()> {
         self.write(|tx| {
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT OR IGNORE INTO blobs (digest, size, added) VALUES (?1, ?2, ?3)",
-                params![info.digest.to_string(), info.size as i64, db::now()],
-            )?;
+            )?
+            .execute(params![
+                info.digest.to_string(),
+                info.size as i64,
+                db::now()
+            ])?;
             self.protect(tx, RefKind::Blob, &info.digest)
         })?;
         let dest = self.blob_path(&info.digest);

@@ -64,7 +64,8 @@ impl Store {
                 params![snap],
             )?;
             for (chain, size) in &dead_snapshots {
-                tx.execute("DELETE FROM snapshots WHERE chain_id = ?1", [chain])?;
+                tx.prepare_cached("DELETE FROM snapshots WHERE chain_id = ?1")?
+                    .execute([chain])?;
                 report.snapshots.push(chain.parse()?);
                 report.bytes += *size as u64;
             }
@@ -86,7 +87,8 @@ impl Store {
                 params![blob],
             )?;
             for (digest, size) in &dead_blobs {
-                tx.execute("DELETE FROM blobs WHERE digest = ?1", [digest])?;
+                tx.prepare_cached("DELETE FROM blobs WHERE digest = ?1")?
+                    .execute([digest])?;
                 let d: Digest = digest.parse()?;
                 let path = self.blob_path(&d);
                 if path.exists() {
@@ -151,7 +153,7 @@ impl Store {
 }
 
 fn collect<T: FromRow>(tx: &Transaction, sql: &str, p: impl rusqlite::Params) -> Result<Vec<T>> {
-    let mut st = tx.prepare(sql)?;
+    let mut st = tx.prepare_cached(sql)?;
     let rows = st
         .query_map(p, T::from_row)?
         .collect::<Result<Vec<_>, _>>()?;

@@ -157,31 +157,31 @@ impl Store {
                 size += layer_info_tx(tx, chain)?.size;
                 let desc = &manifest.layers[i];
                 if self.has_blob(&desc.digest) || desc.digest == diff_ids[i] {
-                    tx.execute(
-                        "INSERT OR IGNORE INTO layer_blobs (diff_id, digest, media_type, size) VALUES (?1, ?2, ?3, ?4)",
+                    tx.prepare_cached(
+                        "INSERT OR IGNORE INTO layer_blobs (diff_id, digest, media_type, size) VALUES (?1, ?2, ?3, ?4)")?.execute(
                         params![diff_ids[i].to_string(), desc.digest.to_string(), desc.media_type, desc.size as i64],
                     )?;
                 }
             }
             let now = db::now();
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO images (id, manifest_digest, manifest_media_type, created, size, added)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT (id) DO UPDATE SET manifest_digest = excluded.manifest_digest,
-                   manifest_media_type = excluded.manifest_media_type, added = excluded.added",
+                   manifest_media_type = excluded.manifest_media_type, added = excluded.added")?.execute(
                 params![id.to_string(), manifest_digest.to_string(), mt, config.created, size as i64, now],
             )?;
-            tx.execute("DELETE FROM image_layers WHERE image_id = ?1", [id.to_string()])?;
+            tx.prepare_cached("DELETE FROM image_layers WHERE image_id = ?1")?.execute( [id.to_string()])?;
             for (i, (diff_id, chain)) in diff_ids.iter().zip(&chains).enumerate() {
-                tx.execute(
-                    "INSERT INTO image_layers (image_id, position, diff_id, chain_id) VALUES (?1, ?2, ?3, ?4)",
+                tx.prepare_cached(
+                    "INSERT INTO image_layers (image_id, position, diff_id, chain_id) VALUES (?1, ?2, ?3, ?4)")?.execute(
                     params![id.to_string(), i as i64, diff_id.to_string(), chain.to_string()],
                 )?;
             }
             for r in names {
-                tx.execute(
+                tx.prepare_cached(
                     "INSERT INTO names (name, image_id, added) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (name) DO UPDATE SET image_id = excluded.image_id, added = excluded.added",
+                     ON CONFLICT (name) DO UPDATE SET image_id = excluded.image_id, added = excluded.added")?.execute(
                     params![r.to_string(), id.to_string(), now],
                 )?;
             }
@@ -190,9 +190,9 @@ impl Store {
                     Some(d) => r.with_digest(d.clone()),
                     None => r.with_digest(manifest_digest.clone()),
                 };
-                tx.execute(
+                tx.prepare_cached(
                     "INSERT INTO repo_digests (name, image_id) VALUES (?1, ?2)
-                     ON CONFLICT (name) DO UPDATE SET image_id = excluded.image_id",
+                     ON CONFLICT (name) DO UPDATE SET image_id = excluded.image_id")?.execute(
                     params![r.to_string(), id.to_string()],
                 )?;
             }
@@ -259,14 +259,14 @@ impl Store {
     pub fn image_by_id(&self, id: &Digest) -> Result<Image> {
         let (manifest_digest, mt, size, added, chains, names, repo_digests) = self.read(|tx| {
             let row: Option<(String, String, i64, i64)> = tx
-                .query_row(
-                    "SELECT manifest_digest, manifest_media_type, size, added FROM images WHERE id = ?1",
+                .prepare_cached(
+                    "SELECT manifest_digest, manifest_media_type, size, added FROM images WHERE id = ?1")?.query_row(
                     [id.to_string()],
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
                 )
                 .optional()?;
             let (md, mt, size, added) = row.ok_or_else(|| StoreError::ImageNotFound(id.to_string()))?;
-            let mut st = tx.prepare("SELECT chain_id FROM image_layers WHERE image_id = ?1 ORDER BY position")?;
+            let mut st = tx.prepare_cached("SELECT chain_id FROM image_layers WHERE image_id = ?1 ORDER BY position")?;
             let chains = st
                 .query_map([id.to_string()], |r| r.get::<_, String>(0))?
                 .collect::<Result<Vec<_>, _>>()?;
@@ -305,7 +305,7 @@ impl Store {
     /// Every image, newest first (by config `created`, then by record time).
     pub fn list_images(&self) -> Result<Vec<ImageSummary>> {
         let mut out = self.read(|tx| {
-            let mut st = tx.prepare("SELECT id, created, size, added FROM images")?;
+            let mut st = tx.prepare_cached("SELECT id, created, size, added FROM images")?;
             let rows = st
                 .query_map([], |r| {
                     Ok((
@@ -349,9 +349,9 @@ impl Store {
         }
         self.write(|tx| {
             let (id, _) = resolve(tx, src)?;
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO names (name, image_id, added) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (name) DO UPDATE SET image_id = excluded.image_id, added = excluded.added",
+                 ON CONFLICT (name) DO UPDATE SET image_id = excluded.image_id, added = excluded.added")?.execute(
                 params![dst.to_string(), id.to_string(), db::now()],
             )?;
             Ok(())
@@ -412,7 +412,7 @@ impl Store {
                 }
             }
             let chains = image_chains(tx, &id)?;
-            tx.execute("DELETE FROM images WHERE id = ?1", [id.to_string()])?;
+            tx.prepare_cached("DELETE FROM images WHERE id = ?1")?.execute( [id.to_string()])?;
             ev.push(RemoveEvent::Deleted(id));
             Ok((ev, Some(chains)))
         })?;
@@ -433,7 +433,7 @@ impl Store {
     pub fn prune_images(&self, all: bool) -> Result<(Vec<RemoveEvent>, u64)> {
         let mut events = Vec::new();
         self.write(|tx| {
-            let mut st = tx.prepare(
+            let mut st = tx.prepare_cached(
                 "SELECT i.id FROM images i WHERE (?1 OR NOT EXISTS (SELECT 1 FROM names n WHERE n.image_id = i.id))
                  AND NOT EXISTS (SELECT 1 FROM image_layers l JOIN lease_refs r ON r.kind = ?2 AND r.key = l.chain_id
                                  WHERE l.image_id = i.id)
@@ -449,7 +449,7 @@ impl Store {
                         events.push(RemoveEvent::Untagged(familiar(&r)));
                     }
                 }
-                tx.execute("DELETE FROM images WHERE id = ?1", [id.to_string()])?;
+                tx.prepare_cached("DELETE FROM images WHERE id = ?1")?.execute( [id.to_string()])?;
                 events.push(RemoveEvent::Deleted(id));
             }
             Ok(())
@@ -463,8 +463,9 @@ impl Store {
 }
 
 fn image_chains(tx: &Transaction, id: &Digest) -> Result<Vec<Digest>> {
-    let mut st =
-        tx.prepare("SELECT chain_id FROM image_layers WHERE image_id = ?1 ORDER BY position")?;
+    let mut st = tx.prepare_cached(
+        "SELECT chain_id FROM image_layers WHERE image_id = ?1 ORDER BY position",
+    )?;
     let rows = st
         .query_map([id.to_string()], |r| r.get::<_, String>(0))?
         .collect::<Result<Vec<_>, _>>()?;
@@ -473,7 +474,7 @@ fn image_chains(tx: &Transaction, id: &Digest) -> Result<Vec<Digest>> {
 
 /// The names in `table` ("names" or "repo_digests") pointing at `id`.
 fn refs_of(tx: &Transaction, table: &str, id: &Digest) -> Result<Vec<ImageRef>> {
-    let mut st = tx.prepare(&format!(
+    let mut st = tx.prepare_cached(&format!(
         "SELECT name FROM {table} WHERE image_id = ?1 ORDER BY name"
     ))?;
     let rows = st
@@ -499,11 +500,8 @@ fn resolve(tx: &Transaction, spec: &str) -> Result<(Digest, Match)> {
     if spec.starts_with("sha256:") {
         let d: Digest = spec.parse()?;
         let hit = tx
-            .query_row(
-                "SELECT 1 FROM images WHERE id = ?1",
-                [d.to_string()],
-                |_| Ok(()),
-            )
+            .prepare_cached("SELECT 1 FROM images WHERE id = ?1")?
+            .query_row([d.to_string()], |_| Ok(()))
             .optional()?;
         return match hit {
             Some(()) => Ok((d, Match::Id)),
@@ -526,7 +524,8 @@ fn resolve(tx: &Transaction, spec: &str) -> Result<(Digest, Match)> {
             .bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     {
-        let mut st = tx.prepare("SELECT id FROM images WHERE substr(id, 8, ?1) = ?2 LIMIT 2")?;
+        let mut st =
+            tx.prepare_cached("SELECT id FROM images WHERE substr(id, 8, ?1) = ?2 LIMIT 2")?;
         let ids = st
             .query_map(params![spec.len() as i64, spec], |r| r.get::<_, String>(0))?
             .collect::<Result<Vec<_>, _>>()?;

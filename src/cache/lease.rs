@@ -55,10 +55,10 @@ fn new_lease_id(owner: ProcessId) -> String {
 
 fn insert_lease(tx: &Transaction, owner: ProcessId, label: &str) -> Result<String> {
     let id = new_lease_id(owner);
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO leases (id, pid, pid_start, label, added) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![id, owner.pid, owner.start as i64, label, db::now()],
-    )?;
+    )?
+    .execute(params![id, owner.pid, owner.start as i64, label, db::now()])?;
     Ok(id)
 }
 
@@ -92,12 +92,11 @@ impl Store {
     /// Deletes a lease; returns how many refs it held.
     pub(crate) fn release_lease_id(&self, id: &str) -> Result<usize> {
         self.write(|tx| {
-            let n: usize = tx.query_row(
-                "SELECT COUNT(*) FROM lease_refs WHERE lease_id = ?1",
-                [id],
-                |r| r.get(0),
-            )?;
-            tx.execute("DELETE FROM leases WHERE id = ?1", [id])?;
+            let n: usize = tx
+                .prepare_cached("SELECT COUNT(*) FROM lease_refs WHERE lease_id = ?1")?
+                .query_row([id], |r| r.get(0))?;
+            tx.prepare_cached("DELETE FROM leases WHERE id = ?1")?
+                .execute([id])?;
             Ok(n)
         })
     }
@@ -109,7 +108,8 @@ impl Store {
             // The row may be gone if another process wrongly judged us dead
             // (pid namespaces); recreate it rather than hold nothing.
             let exists = tx
-                .query_row("SELECT 1 FROM leases WHERE id = ?1", [id], |_| Ok(()))
+                .prepare_cached("SELECT 1 FROM leases WHERE id = ?1")?
+                .query_row([id], |_| Ok(()))
                 .optional()?
                 .is_some();
             if exists {
@@ -124,10 +124,10 @@ impl Store {
     /// Records, inside `tx`, that this process holds `key`.
     pub(crate) fn protect(&self, tx: &Transaction, kind: RefKind, key: &Digest) -> Result<()> {
         let lease = self.own_lease(tx)?;
-        tx.execute(
+        tx.prepare_cached(
             "INSERT OR IGNORE INTO lease_refs (lease_id, kind, key) VALUES (?1, ?2, ?3)",
-            params![lease, kind.as_str(), key.to_string()],
-        )?;
+        )?
+        .execute(params![lease, kind.as_str(), key.to_string()])?;
         Ok(())
     }
 
@@ -150,7 +150,7 @@ impl Store {
     /// Deletes leases whose owner process is gone; returns how many.
     pub(crate) fn drop_stale_leases(&self) -> Result<usize> {
         let leases: Vec<(String, u32, i64)> = self.read(|tx| {
-            let mut st = tx.prepare("SELECT id, pid, pid_start FROM leases")?;
+            let mut st = tx.prepare_cached("SELECT id, pid, pid_start FROM leases")?;
             let rows = st
                 .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
                 .collect::<Result<Vec<_>, _>>()?;
@@ -173,7 +173,8 @@ impl Store {
         tracing::debug!("dropping {} stale lease(s)", stale.len());
         self.write(|tx| {
             for id in &stale {
-                tx.execute("DELETE FROM leases WHERE id = ?1", [id])?;
+                tx.prepare_cached("DELETE FROM leases WHERE id = ?1")?
+                    .execute([id])?;
             }
             Ok(stale.len())
         })
@@ -183,10 +184,10 @@ impl Store {
 /// Adds refs for all of an image's resources to a lease.
 fn add_image_refs(tx: &Transaction, lease: &str, image: &Image) -> Result<()> {
     let add = |kind: RefKind, key: &Digest| -> Result<()> {
-        tx.execute(
+        tx.prepare_cached(
             "INSERT OR IGNORE INTO lease_refs (lease_id, kind, key) VALUES (?1, ?2, ?3)",
-            params![lease, kind.as_str(), key.to_string()],
-        )?;
+        )?
+        .execute(params![lease, kind.as_str(), key.to_string()])?;
         Ok(())
     };
     add(RefKind::Blob, &image.manifest_digest)?;

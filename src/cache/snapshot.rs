@@ -108,8 +108,8 @@ impl Store {
         }
         let chain = chain_id(parent, diff_id);
         let record_blob = |tx: &Transaction| -> Result<()> {
-            tx.execute(
-                "INSERT OR IGNORE INTO layer_blobs (diff_id, digest, media_type, size) VALUES (?1, ?2, ?3, ?4)",
+            tx.prepare_cached(
+                "INSERT OR IGNORE INTO layer_blobs (diff_id, digest, media_type, size) VALUES (?1, ?2, ?3, ?4)")?.execute(
                 params![diff_id.to_string(), blob.digest.to_string(), blob.media_type, blob.size as i64],
             )?;
             Ok(())
@@ -268,11 +268,8 @@ impl Store {
         }
         let canonical = self.read(|tx| {
             Ok(tx
-                .query_row(
-                    "SELECT canonical FROM layers WHERE diff_id = ?1",
-                    [layer.diff_id.to_string()],
-                    |r| r.get::<_, bool>(0),
-                )
+                .prepare_cached("SELECT canonical FROM layers WHERE diff_id = ?1")?
+                .query_row([layer.diff_id.to_string()], |r| r.get::<_, bool>(0))
                 .optional()?
                 .unwrap_or(false))
         })?;
@@ -326,8 +323,8 @@ impl Store {
         let info = BlobFile::finish(writer, &out.path)?;
         let desc = Descriptor::new(compression.oci_media_type(), info.digest.clone(), info.size);
         self.write(|tx| {
-            tx.execute(
-                "INSERT OR IGNORE INTO layer_blobs (diff_id, digest, media_type, size) VALUES (?1, ?2, ?3, ?4)",
+            tx.prepare_cached(
+                "INSERT OR IGNORE INTO layer_blobs (diff_id, digest, media_type, size) VALUES (?1, ?2, ?3, ?4)")?.execute(
                 params![layer.diff_id.to_string(), desc.digest.to_string(), desc.media_type, desc.size as i64],
             )?;
             Ok(())
@@ -341,12 +338,11 @@ impl Store {
     pub(crate) fn materialize_canonical(&self, digest: &Digest) -> Result<bool> {
         let chain: Option<String> = self.read(|tx| {
             Ok(tx
-                .query_row(
+                .prepare_cached(
                     "SELECT s.chain_id FROM layers l JOIN snapshots s ON s.diff_id = l.diff_id
                      WHERE l.diff_id = ?1 AND l.canonical = 1",
-                    [digest.to_string()],
-                    |r| r.get(0),
-                )
+                )?
+                .query_row([digest.to_string()], |r| r.get(0))
                 .optional()?)
         })?;
         let Some(chain) = chain else {
@@ -366,11 +362,8 @@ impl Store {
         let path = self.snapshot_path(chain);
         self.write(|tx| {
             let row = tx
-                .query_row(
-                    "SELECT 1 FROM snapshots WHERE chain_id = ?1",
-                    [chain.to_string()],
-                    |_| Ok(()),
-                )
+                .prepare_cached("SELECT 1 FROM snapshots WHERE chain_id = ?1")?
+                .query_row([chain.to_string()], |_| Ok(()))
                 .optional()?;
             if row.is_none() || !path.is_dir() {
                 return Ok(false);
@@ -405,11 +398,8 @@ impl Store {
 
 pub(crate) fn layer_info_tx(tx: &Transaction, chain: &Digest) -> Result<LayerInfo> {
     let (diff_id, size): (String, i64) = tx
-        .query_row(
-            "SELECT diff_id, size FROM snapshots WHERE chain_id = ?1",
-            [chain.to_string()],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .prepare_cached("SELECT diff_id, size FROM snapshots WHERE chain_id = ?1")?
+        .query_row([chain.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?
         .ok_or_else(|| StoreError::Invalid {
             what: "snapshot",
@@ -418,15 +408,12 @@ pub(crate) fn layer_info_tx(tx: &Transaction, chain: &Digest) -> Result<LayerInf
         })?;
     let diff_id: Digest = diff_id.parse()?;
     let (tar_size, canonical): (Option<i64>, bool) = tx
-        .query_row(
-            "SELECT tar_size, canonical FROM layers WHERE diff_id = ?1",
-            [diff_id.to_string()],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .prepare_cached("SELECT tar_size, canonical FROM layers WHERE diff_id = ?1")?
+        .query_row([diff_id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?
         .unwrap_or((None, false));
     let mut blobs = Vec::new();
-    let mut st = tx.prepare(
+    let mut st = tx.prepare_cached(
         "SELECT digest, media_type, size FROM layer_blobs WHERE diff_id = ?1 ORDER BY media_type, digest",
     )?;
     let rows = st.query_map([diff_id.to_string()], |r| {
@@ -464,13 +451,17 @@ fn upsert_layer(
     tar_size: Option<u64>,
     canonical: bool,
 ) -> Result<()> {
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO layers (diff_id, tar_size, canonical) VALUES (?1, ?2, ?3)
          ON CONFLICT (diff_id) DO UPDATE SET
             tar_size = COALESCE(layers.tar_size, excluded.tar_size),
             canonical = MAX(layers.canonical, excluded.canonical)",
-        params![diff_id.to_string(), tar_size.map(|t| t as i64), canonical],
-    )?;
+    )?
+    .execute(params![
+        diff_id.to_string(),
+        tar_size.map(|t| t as i64),
+        canonical
+    ])?;
     Ok(())
 }
 
@@ -481,8 +472,8 @@ fn insert_snapshot(
     parent: Option<&Digest>,
     size: u64,
 ) -> Result<()> {
-    tx.execute(
-        "INSERT OR IGNORE INTO snapshots (chain_id, diff_id, parent, size, added) VALUES (?1, ?2, ?3, ?4, ?5)",
+    tx.prepare_cached(
+        "INSERT OR IGNORE INTO snapshots (chain_id, diff_id, parent, size, added) VALUES (?1, ?2, ?3, ?4, ?5)")?.execute(
         params![
             chain.to_string(),
             diff_id.to_string(),

@@ -335,7 +335,8 @@ fn dead_processes_leases_and_scratch_are_cleaned_on_open() {
     let l = layer(&s, &[("f", b"f")], None);
     let me = scratch::ProcessId::current();
     s.write(|tx| {
-        tx.execute("UPDATE leases SET pid_start = pid_start + 1", [])?;
+        tx.prepare_cached("UPDATE leases SET pid_start = pid_start + 1")?
+            .execute([])?;
         Ok(())
     })
     .unwrap();

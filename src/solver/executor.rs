@@ -61,6 +61,12 @@ pub struct Job<'a, O> {
 /// Implementations log their own failures: a cache that cannot be read is
 /// a miss, and one that cannot be written must not fail the build.
 pub trait CacheStore<O>: Send + Sync + 'static {
+    /// Whether `key` has a result, without taking it: the solver asks this
+    /// of every vertex (for progress) but takes only the results it uses,
+    /// so it must be cheap (a persistent cache answers from a read).
+    fn contains(&self, key: &CacheKey) -> bool;
+    /// The result under `key`, made usable for this build (a persistent
+    /// cache protects it from garbage collection); `None` if it is gone.
     fn lookup(&self, key: &CacheKey) -> Option<O>;
     fn record(&self, key: &CacheKey, output: &O);
 }
@@ -97,6 +103,10 @@ impl<O> MemoryCache<O> {
 }
 
 impl<O: Clone + Send + Sync + 'static> CacheStore<O> for MemoryCache<O> {
+    fn contains(&self, key: &CacheKey) -> bool {
+        self.entries.lock().is_ok_and(|e| e.contains_key(key))
+    }
+
     fn lookup(&self, key: &CacheKey) -> Option<O> {
         self.entries.lock().ok()?.get(key).cloned()
     }

@@ -3,9 +3,10 @@
 //! Each vertex has two memoized steps, each run at most once however many
 //! dependents ask:
 //! - **key**: its inputs' keys (or, for a local context input, the digest
-//!   of the content read from it), then a cache lookup;
-//! - **output**: the cached result if the lookup hit, otherwise the
-//!   inputs' outputs and one call to the executor.
+//!   of the content read from it), then a cheap check whether the cache
+//!   has it (for progress; nothing is taken yet);
+//! - **output**: the cached result taken from the cache if it has one,
+//!   otherwise the inputs' outputs and one call to the executor.
 //!
 //! Computing a key does not need the inputs' outputs, so when a vertex is
 //! cached nothing below it runs (BuildKit's lazy loading). Independent
@@ -184,14 +185,15 @@ enum Halt {
     Cancelled,
 }
 
+/// A vertex's key, and whether the cache had a result for it when asked.
 #[derive(Clone)]
-struct Keyed<O> {
+struct Keyed {
     key: CacheKey,
-    hit: Option<O>,
+    cached: bool,
 }
 
 struct Node<O> {
-    key: OnceCell<Result<Keyed<O>, Halt>>,
+    key: OnceCell<Result<Keyed, Halt>>,
     output: OnceCell<Result<O, Halt>>,
 }
 
@@ -220,7 +222,7 @@ struct Run<E: Executor, C> {
 }
 
 impl<E: Executor, C: CacheStore<E::Output>> Run<E, C> {
-    fn key(self: Arc<Self>, v: VertexId) -> BoxFuture<Result<Keyed<E::Output>, Halt>> {
+    fn key(self: Arc<Self>, v: VertexId) -> BoxFuture<Result<Keyed, Halt>> {
         Box::pin(async move {
             let node = &self.nodes[v.index()];
             node.key
@@ -240,7 +242,7 @@ impl<E: Executor, C: CacheStore<E::Output>> Run<E, C> {
         })
     }
 
-    async fn compute_key(self: Arc<Self>, v: VertexId) -> Result<Keyed<E::Output>, Halt> {
+    async fn compute_key(self: Arc<Self>, v: VertexId) -> Result<Keyed, Halt> {
         let vertex = &self.graph[v];
         let key = match vertex.op() {
             Op::Image(source) => {
@@ -259,7 +261,7 @@ impl<E: Executor, C: CacheStore<E::Output>> Run<E, C> {
             Op::Context(_) => {
                 return Ok(Keyed {
                     key: vertex_key(vertex.definition_digest(), &[]),
-                    hit: None,
+                    cached: false,
                 })
             }
             Op::Exec(_) | Op::File(_) => {
@@ -270,25 +272,36 @@ impl<E: Executor, C: CacheStore<E::Output>> Run<E, C> {
                 vertex_key(vertex.definition_digest(), &inputs)
             }
         };
-        let hit = if self.options.no_cache {
-            None
-        } else {
-            let (cache, lookup_key) = (self.cache.clone(), key.clone());
-            tokio::task::spawn_blocking(move || cache.lookup(&lookup_key))
-                .await
-                .unwrap_or_else(|err| {
-                    tracing::warn!(vertex = %v, "cache lookup panicked: {err}");
-                    None
-                })
-        };
-        if hit.is_some() {
+        // Only a cheap check here: the result itself is taken (and leased)
+        // by `compute_output`, and only if something needs it. Waiting for
+        // a full lookup here would chain every key behind its inputs'
+        // lookups; a fully cached build takes just the target's result.
+        let cached = !self.options.no_cache && self.cache.contains(&key);
+        if cached {
             self.cached.fetch_add(1, Ordering::SeqCst);
             self.emit(ProgressEvent::Cached {
                 vertex: v,
                 name: vertex.info().name.as_str().into(),
             });
         }
-        Ok(Keyed { key, hit })
+        Ok(Keyed { key, cached })
+    }
+
+    /// The cached result of `v`, if the cache still has it.
+    async fn take_cached(&self, v: VertexId, key: &CacheKey) -> Option<E::Output> {
+        let (cache, key) = (self.cache.clone(), key.clone());
+        let hit = tokio::task::spawn_blocking(move || cache.lookup(&key))
+            .await
+            .unwrap_or_else(|err| {
+                tracing::warn!(vertex = %v, "cache lookup panicked: {err}");
+                None
+            });
+        if hit.is_none() {
+            // Gone since `contains` (pruned meanwhile): run it after all.
+            tracing::debug!(vertex = %v, "cache result vanished; running the step");
+            self.cached.fetch_sub(1, Ordering::SeqCst);
+        }
+        hit
     }
 
     /// What input `pos` of `v` adds to `v`'s key.
@@ -315,8 +328,10 @@ impl<E: Executor, C: CacheStore<E::Output>> Run<E, C> {
 
     async fn compute_output(self: Arc<Self>, v: VertexId) -> Result<E::Output, Halt> {
         let keyed = self.clone().key(v).await?;
-        if let Some(hit) = keyed.hit {
-            return Ok(hit);
+        if keyed.cached {
+            if let Some(hit) = self.take_cached(v, &keyed.key).await {
+                return Ok(hit);
+            }
         }
         let vertex = &self.graph[v];
         let tasks: Vec<_> = vertex
