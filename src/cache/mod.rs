@@ -29,6 +29,7 @@
 
 mod build_cache;
 mod content;
+mod copy_index;
 mod db;
 mod gc;
 mod images;
@@ -37,6 +38,7 @@ pub mod scratch;
 mod snapshot;
 
 pub use content::BlobInfo;
+pub use copy_index::CopyIndex;
 pub use gc::GcReport;
 pub use images::{familiar, Image, ImageSummary, RemoveEvent};
 pub use lease::Lease;

@@ -140,6 +140,20 @@ impl ContextDigester {
         }
     }
 
+    /// The content digest of the regular file at `rel` (relative to the
+    /// context root, no leading slash); `None` for anything else. Memoized
+    /// like every file digest, so asking after [`Self::digest`] read it is
+    /// free.
+    pub fn file_digest(&self, rel: &str) -> Result<Option<Digest>, ContentDigestError> {
+        let Some(i) = self.tree.find(rel) else {
+            return Ok(None);
+        };
+        if self.tree.entries()[i].kind != EntryKind::File {
+            return Ok(None);
+        }
+        Ok(Some(Digest::from_sha256_bytes(&self.content(i)?)))
+    }
+
     /// The digest of everything `selection` names. A wildcard matching
     /// nothing digests as an empty selection (whether that is an error is
     /// the copy's decision); a missing plain path is an error.

@@ -115,6 +115,12 @@ impl LocalContext {
         Ok(self.digester.digest(&selection)?)
     }
 
+    /// The content digest of the kept regular file at `rel` (relative to
+    /// the context root); `None` if there is none or it cannot be read.
+    pub fn file_digest(&self, rel: &str) -> Option<Digest> {
+        self.digester.file_digest(rel).ok().flatten()
+    }
+
     /// A directory showing exactly the context's kept files, under
     /// `scratch` if a mirror has to be made.
     pub fn source_root(

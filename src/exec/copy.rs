@@ -268,6 +268,7 @@ pub fn copy(
     source_root: &Path,
     parent_view: &dyn ParentFs,
     out_layer: &Path,
+    reuse: Option<&dyn tree::Reuse>,
 ) -> Result<CopyStats, CopyError> {
     validate(spec)?;
     let chmod = spec.chmod.as_deref().map(Chmod::parse).transpose()?;
@@ -324,6 +325,7 @@ pub fn copy(
             new_dir,
             chmod.as_ref(),
             exclude.as_ref(),
+            reuse,
             &counters,
         )?;
     }
@@ -452,6 +454,7 @@ fn copy_item(
     new_dir: NewDir,
     chmod: Option<&Chmod>,
     exclude: Option<&DockerIgnore>,
+    reuse: Option<&dyn tree::Reuse>,
     counters: &Counters,
 ) -> Result<(), CopyError> {
     let src = source_host(item)?;
@@ -495,6 +498,7 @@ fn copy_item(
         chmod,
         include: item.include.as_ref(),
         exclude,
+        reuse,
     };
     if src_meta.is_dir() {
         let fresh = match &existing {

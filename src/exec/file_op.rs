@@ -11,9 +11,11 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use super::copy::{self, CopySpec, SourceKind};
+use super::copy_reuse::CopyReuse;
 use super::dest::{DestFs, Escape, Located, NewDir};
 use super::parent_fs::{LayerStack, ParentFs};
 use super::stack_view::StackView;
+use super::tree::Reuse;
 use super::{Artifact, ExecContext};
 use crate::runtime::user::resolve_chown;
 use crate::solver::{Chown, CopyFiles, CopySource, ExecError, FileAction, FileOp};
@@ -40,8 +42,14 @@ pub fn run(cx: &ExecContext, op: &FileOp, inputs: &[Artifact]) -> Result<super::
     let mut parents = base.dirs(store);
     parents.reverse();
     let view = LayerStack::new(parents);
+    let mut reuse = None;
     let result = match action {
-        FileAction::CopyFiles(c) => copy_files(cx, c, inputs, &view, &out),
+        FileAction::CopyFiles(c) => {
+            // Clamping mtimes (SOURCE_DATE_EPOCH) rewrites files in place:
+            // never on links into another snapshot.
+            let incremental = op.source_date_epoch.is_none();
+            copy_files(cx, c, inputs, &view, &out, incremental).map(|r| reuse = r)
+        }
         FileAction::Mkdir {
             path,
             mode,
@@ -59,8 +67,16 @@ pub fn run(cx: &ExecContext, op: &FileOp, inputs: &[Artifact]) -> Result<super::
         let _ = crate::cache::scratch::remove_tree(&out);
         return Err(e);
     }
-    base.commit(store, &out, op.source_date_epoch)
-        .map_err(|e| ExecError::with_context("storing the new layer", e))
+    let rootfs = base
+        .commit(store, &out, op.source_date_epoch)
+        .map_err(|e| ExecError::with_context("storing the new layer", e))?;
+    if let (Some(reuse), Some(top)) = (reuse, rootfs.top()) {
+        if rootfs.layers.len() > base.layers.len() {
+            tracing::debug!("copy linked {} unchanged files", reuse.linked());
+            reuse.save(store, top);
+        }
+    }
+    Ok(rootfs)
 }
 
 /// An error and its causes, `: `-separated (the copy's errors keep the
@@ -96,8 +112,10 @@ fn copy_files(
     inputs: &[Artifact],
     view: &LayerStack,
     out: &Path,
-) -> Result<(), ExecError> {
+    incremental: bool,
+) -> Result<Option<CopyReuse>, ExecError> {
     let store = &cx.store;
+    let mut reuse = None;
     // Keeps a mounted source view alive for the copy.
     let mut _source_view = None;
     let (root, kind): (PathBuf, SourceKind) = match c.source.map(|i| inputs.get(i.index())) {
@@ -113,6 +131,10 @@ fn copy_files(
             let root = ctx
                 .source_root(|| store.scratch_path("context").map_err(std::io::Error::other))
                 .map_err(|e| ExecError::with_context("reading the build context", e))?;
+            // ADD may unpack archives: only plain copies are linked.
+            if incremental && !c.add {
+                reuse = Some(CopyReuse::new(store, c, ctx.clone(), root.clone()));
+            }
             (root, SourceKind::Context)
         }
         Some(Some(Artifact::Rootfs(r))) => {
@@ -159,8 +181,9 @@ fn copy_files(
         keep_git_dir: c.keep_git_dir,
         unpack: c.unpack,
     };
-    copy::copy(&spec, &root, view, out).map_err(|e| ExecError::msg(error_chain(&e)))?;
-    Ok(())
+    let linker = reuse.as_ref().map(|r| r as &dyn Reuse);
+    copy::copy(&spec, &root, view, out, linker).map_err(|e| ExecError::msg(error_chain(&e)))?;
+    Ok(reuse)
 }
 
 /// `mkdir -p` as BuildKit's file op does it for WORKDIR: an existing

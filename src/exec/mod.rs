@@ -37,6 +37,7 @@ pub mod cache_mount;
 pub mod chmod;
 pub mod context;
 pub mod copy;
+pub mod copy_reuse;
 pub mod dest;
 pub mod executor;
 pub mod fetch;

@@ -102,6 +102,32 @@ pub struct TreeOptions<'a> {
     pub include: Option<&'a DockerIgnore>,
     /// `--exclude` patterns.
     pub exclude: Option<&'a DockerIgnore>,
+    /// Where unchanged files can be hard-linked from instead of copied.
+    pub reuse: Option<&'a dyn Reuse>,
+}
+
+/// What a copied regular file will look like in the layer: a file of an
+/// earlier, identical copy may stand in for it only if all of this agrees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileFacts {
+    pub uid: u32,
+    pub gid: u32,
+    /// Permission bits (`& 0o7777`).
+    pub mode: u32,
+    pub size: u64,
+    pub mtime: Time,
+}
+
+/// A source of earlier copies of the same files (see
+/// `crate::exec::copy_reuse`): linking an immutable snapshot's file costs
+/// a directory entry where copying costs the whole content.
+pub trait Reuse: Sync {
+    /// Hard-links, at `dst`, an earlier copy of `src` made for `rel` that
+    /// matches `facts` and has the same content; false if there is none
+    /// (the caller copies).
+    fn link_unchanged(&self, src: &Path, rel: &Path, dst: &Path, facts: &FileFacts) -> bool;
+    /// Notes that `src` was copied to `rel` (so a later copy can link it).
+    fn copied(&self, src: &Path, rel: &Path);
 }
 
 /// The metadata of a source entry kept for the copy.
@@ -452,6 +478,19 @@ fn copy_entry(
         .map_or(meta.mode & 0o7777, |c| c.apply(meta.mode));
     let kind = meta.mode & libc::S_IFMT;
     if kind == libc::S_IFREG {
+        if let Some(reuse) = opts.reuse {
+            let facts = FileFacts {
+                uid,
+                gid,
+                mode,
+                size: meta.size,
+                mtime: meta.mtime,
+            };
+            if reuse.link_unchanged(src, rel, &dst, &facts) {
+                counters.files.fetch_add(1, Ordering::Relaxed);
+                return Ok(());
+            }
+        }
         let mut from = File::open(src).map_err(src_err("open"))?;
         let mut to = OpenOptions::new()
             .write(true)
@@ -475,6 +514,9 @@ fn copy_entry(
                 .set_modified(system_time(meta.mtime)),
         )
         .map_err(write_err("set times on"))?;
+        if let Some(reuse) = opts.reuse {
+            reuse.copied(src, rel);
+        }
     } else {
         if meta.is_symlink() {
             let target = std::fs::read_link(src).map_err(src_err("read symlink"))?;

@@ -719,7 +719,7 @@ fn a_layer_stack_parent_is_seen_as_overlay_shows_it() {
     let stack = LayerStack::new(vec![top, bottom]);
     let mut s = spec(&["a"], "/usr/local/bin/");
     s.chown = Some("app".into());
-    copy(&s, &f.context, &stack, &f.layer).expect("copy");
+    copy(&s, &f.context, &stack, &f.layer, None).expect("copy");
     assert_listing(
         &list(&f.layer),
         &[
@@ -733,7 +733,7 @@ fn a_layer_stack_parent_is_seen_as_overlay_shows_it() {
     let layer2 = f.layer.parent().expect("tmp").join("layer2");
     std::fs::create_dir(&layer2).expect("mkdir");
     s.chown = Some("app:staff".into());
-    let err = copy(&s, &f.context, &stack, &layer2).unwrap_err();
+    let err = copy(&s, &f.context, &stack, &layer2, None).unwrap_err();
     assert_eq!(
         err.to_string(),
         "--chown=app:staff: unable to find group staff: no matching entries in group file"
