@@ -72,6 +72,7 @@ impl Fixture {
             &self.context,
             &MergedDir::new(&self.parent),
             &self.layer,
+            None,
         )
     }
 

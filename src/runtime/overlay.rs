@@ -275,9 +275,12 @@ mod tests {
             assert!(merged2.join("0").exists() && merged2.join((count - 1).to_string()).exists());
             std::fs::write(merged2.join("new"), "x").unwrap();
             let opts = std::fs::read_to_string("/proc/thread-self/mountinfo").unwrap();
+            // Ours, not an overlay some concurrent test or build mounted
+            // (the namespace started as a copy of the host's).
+            let mount_point = merged2.to_str().unwrap();
             let line = opts
                 .lines()
-                .find(|l| l.contains(" overlay "))
+                .find(|l| l.contains(" overlay ") && l.split(' ').nth(4) == Some(mount_point))
                 .unwrap()
                 .to_string();
             // Options equal to the module defaults are not listed; none of
