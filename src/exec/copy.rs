@@ -90,6 +90,15 @@ pub enum CopySource {
         /// The file content.
         content: String,
     },
+    /// A file an HTTP source already downloaded (`ADD <url>` in a build):
+    /// copied as a download is (owner 0:0 unless `--chown`, extracted only
+    /// with `--unpack=true`); `url` names it in messages.
+    Remote {
+        /// The URL it came from.
+        url: String,
+        /// The local copy; its name is the name the file gets.
+        file: PathBuf,
+    },
 }
 
 /// Where the source root comes from, which decides default ownership.

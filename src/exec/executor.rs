@@ -5,6 +5,8 @@
 //!   missing), found by the manifest digest the lowering pinned;
 //! - the local context: scanned with `.dockerignore` applied
 //!   ([`LocalContext`]);
+//! - HTTP sources: [`super::http_source`] (fetched, conditionally, every
+//!   build; dependents key on the content digest);
 //! - exec ops: [`super::run`]; file ops: [`super::file_op`].
 //!
 //! Every result is an [`Artifact`]; root filesystems are stacks of store
@@ -17,12 +19,13 @@ use std::sync::Arc;
 
 use super::cache_mount::CacheMounts;
 use super::context::LocalContext;
+use super::http_source::{self, Outcome, RemoteFile};
 use super::rootfs::Rootfs;
 use crate::cache::{Image, Store};
 use crate::context::dockerignore::DockerIgnore;
 use crate::context::stat_cache::StatCacheFile;
 use crate::image::Digest;
-use crate::solver::{ContentSelector, ExecError, Executor, ImageSource, Job, Op};
+use crate::solver::{ContentSelector, ExecError, Executor, ImageSource, Job, LogStream, Op};
 
 /// What a step produced.
 #[derive(Debug, Clone)]
@@ -31,6 +34,8 @@ pub enum Artifact {
     Rootfs(Rootfs),
     /// The scanned build context.
     Context(Arc<LocalContext>),
+    /// A downloaded file (`ADD <url>`).
+    Remote(Arc<RemoteFile>),
 }
 
 /// The local directory a build reads as its context.
@@ -129,6 +134,21 @@ impl Executor for BuildExecutor {
                 }
                 Ok(Artifact::Context(ctx))
             }
+            Op::Http(source) => {
+                let remote = http_source::fetch(&self.cx.store, source)
+                    .map_err(|e| ExecError::msg(super::file_op::error_chain(&e)))?;
+                let what = match remote.outcome {
+                    Outcome::Pinned => "checksum matches the stored copy",
+                    Outcome::NotModified => "not modified, using the stored copy",
+                    Outcome::Unchanged => "unchanged, using the stored copy",
+                    Outcome::Downloaded => "downloaded",
+                };
+                job.log.line(
+                    LogStream::Stderr,
+                    &format!("{what}: {} ({} bytes)", remote.digest, remote.size),
+                );
+                Ok(Artifact::Remote(Arc::new(remote)))
+            }
             Op::Exec(exec) => {
                 super::run::run(&self.cx, exec, job.inputs, job.log).map(Artifact::Rootfs)
             }
@@ -154,6 +174,7 @@ impl Executor for BuildExecutor {
             Artifact::Context(ctx) => ctx
                 .digest(selector)
                 .map_err(|e| ExecError::msg(e.to_string())),
+            Artifact::Remote(remote) => Ok(remote.content_digest()),
             Artifact::Rootfs(_) => Err(ExecError::msg("content digest of a non-context input")),
         }
     }

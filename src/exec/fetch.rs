@@ -13,6 +13,9 @@
 //!   the caller).
 //! - Git URLs (`git@...`, `git://`, `https://.../repo.git`) are recognised
 //!   so they can be refused: cloning is not implemented.
+//! - [`get`] sends a stored copy's [`Validators`] (`If-None-Match`, else
+//!   `If-Modified-Since`) so that an unchanged resource costs a `304` and
+//!   no body; [`super::http_source`] keeps those copies per URL.
 
 use std::fs::OpenOptions;
 use std::io;
@@ -134,7 +137,7 @@ pub fn file_name_for(url: &str) -> String {
     let path = url_path(url);
     let trimmed = path.trim_end_matches('/');
     match trimmed.rsplit('/').next() {
-        Some(base) if !base.is_empty() && base != "." => base.to_string(),
+        Some(base) if !base.is_empty() && base != "." && base != ".." => base.to_string(),
         _ => "__unnamed__".to_string(),
     }
 }
@@ -152,61 +155,165 @@ pub fn fetch(
             return Err(FetchError::UnsupportedChecksum(c.clone()));
         }
     }
+    let Fetched::Body { download, .. } = get(url, &Validators::default(), &dir.join(name))? else {
+        // `get` answers NotModified only to a conditional request.
+        return Err(FetchError::Status {
+            url: url.to_string(),
+            status: 304,
+        });
+    };
+    if let Some(expected) = checksum {
+        if *expected != download.digest {
+            return Err(FetchError::Mismatch {
+                url: url.to_string(),
+                expected: expected.clone(),
+                actual: download.digest,
+            });
+        }
+    }
+    Ok(download)
+}
+
+/// The validators of a stored copy of a resource: sent back so that an
+/// unchanged resource is answered `304 Not Modified` without its body
+/// (RFC 9110 section 13.1).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Validators {
+    /// The `ETag` response header, as received (`W/` prefix included).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    /// The `Last-Modified` response header, as received.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_modified: Option<String>,
+}
+
+impl Validators {
+    /// Whether there is nothing to send (the request is unconditional).
+    pub fn is_empty(&self) -> bool {
+        self.etag.is_none() && self.last_modified.is_none()
+    }
+
+    /// The conditional request headers. An ETag is the exact validator:
+    /// a server that gets both evaluates `If-None-Match` and ignores
+    /// `If-Modified-Since` (RFC 9110 section 13.2.2), so the date is only
+    /// sent without one (BuildKit sends only `If-None-Match`; the date
+    /// spares a download from servers that give no ETag).
+    pub fn request_headers(&self) -> Vec<(&'static str, String)> {
+        match (&self.etag, &self.last_modified) {
+            (Some(etag), _) => vec![("If-None-Match", etag.clone())],
+            (None, Some(date)) => vec![("If-Modified-Since", date.clone())],
+            (None, None) => Vec::new(),
+        }
+    }
+
+    /// Whether a `304` whose `ETag` is `answered` is about the copy these
+    /// validators describe. ETags compare weakly, as `If-None-Match` does
+    /// (RFC 9110 section 8.8.3.2); a 304 without an ETag refers to the one
+    /// that was sent (BuildKit's rule, moby/buildkit#905).
+    pub fn not_modified_matches(&self, answered: Option<&str>) -> bool {
+        match (answered, &self.etag) {
+            (None, _) => !self.is_empty(),
+            (Some(got), Some(sent)) => weak_etag(got) == weak_etag(sent),
+            // A date was sent and the server names an ETag it never gave:
+            // it does not describe the stored copy.
+            (Some(_), None) => false,
+        }
+    }
+}
+
+/// An ETag without its weakness prefix, for weak comparison.
+fn weak_etag(etag: &str) -> &str {
+    let etag = etag.trim();
+    etag.strip_prefix("W/").unwrap_or(etag)
+}
+
+/// What a (possibly conditional) GET returned.
+#[derive(Debug)]
+pub enum Fetched {
+    /// `304 Not Modified` to a conditional request: the stored copy is
+    /// current. `etag` is the response's, if it sent one.
+    NotModified { etag: Option<String> },
+    /// A body, written (fsynced, mtime from `Last-Modified`) to the path
+    /// asked for, with the response's validators.
+    Body {
+        download: Download,
+        validators: Validators,
+    },
+}
+
+/// GETs `url`, sending `validators` as conditional headers, and writes a
+/// body to `path` (a new file, mode 0600, synced to disk, its mtime the
+/// response's `Last-Modified` or the Unix epoch).
+pub fn get(url: &str, validators: &Validators, path: &Path) -> Result<Fetched, FetchError> {
     let config = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_connect(Some(Duration::from_secs(30)))
         .user_agent(concat!("kiln/", env!("CARGO_PKG_VERSION")))
         .build();
     let agent = ureq::Agent::new_with_config(config);
-    let mut response = agent.get(url).call().map_err(|e| FetchError::Request {
+    let mut request = agent.get(url);
+    for (name, value) in validators.request_headers() {
+        request = request.header(name, value);
+    }
+    let mut response = request.call().map_err(|e| FetchError::Request {
         url: url.to_string(),
         source: Box::new(e),
     })?;
     let status = response.status().as_u16();
-    if !(200..400).contains(&status) {
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let got = Validators {
+        etag: header("etag"),
+        last_modified: header("last-modified"),
+    };
+    if status == 304 && !validators.is_empty() {
+        return Ok(Fetched::NotModified { etag: got.etag });
+    }
+    if !(200..400).contains(&status) || status == 304 {
         return Err(FetchError::Status {
             url: url.to_string(),
             status,
         });
     }
-    let mtime = response
-        .headers()
-        .get("last-modified")
-        .and_then(|v| v.to_str().ok())
+    let mtime = got
+        .last_modified
+        .as_deref()
         .and_then(parse_http_date)
         .unwrap_or(0);
-    let path = dir.join(name);
     let write_err = |source| FetchError::Write {
         url: url.to_string(),
-        path: path.clone(),
+        path: path.to_path_buf(),
         source,
     };
     let file = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(&path)
+        .open(path)
         .map_err(write_err)?;
     let mut writer = DigestWriter::new(file);
     io::copy(&mut response.body_mut().as_reader(), &mut writer).map_err(write_err)?;
     let (file, digest, size) = writer.finish();
-    file.sync_all().map_err(write_err)?;
-    drop(file);
     let time = Time {
         sec: mtime,
         nsec: 0,
     };
-    set_times(&path, time, time).map_err(write_err)?;
-    if let Some(expected) = checksum {
-        if *expected != digest {
-            return Err(FetchError::Mismatch {
-                url: url.to_string(),
-                expected: expected.clone(),
-                actual: digest,
-            });
-        }
-    }
-    Ok(Download { path, digest, size })
+    set_times(path, time, time).map_err(write_err)?;
+    file.sync_all().map_err(write_err)?;
+    drop(file);
+    Ok(Fetched::Body {
+        download: Download {
+            path: path.to_path_buf(),
+            digest,
+            size,
+        },
+        validators: got,
+    })
 }
 
 const MONTHS: [&str; 12] = [
@@ -267,9 +374,55 @@ mod tests {
             ("https://example.com/", "__unnamed__"),
             ("https://example.com", "__unnamed__"),
             ("http://h:8080/with%20space", "with space"),
+            ("http://h/a/..", "__unnamed__"),
         ] {
             assert_eq!(file_name_for(url), name, "{url}");
         }
+    }
+
+    #[test]
+    fn conditional_headers_prefer_the_etag() {
+        let v = |etag: Option<&str>, date: Option<&str>| Validators {
+            etag: etag.map(str::to_string),
+            last_modified: date.map(str::to_string),
+        };
+        let date = "Sun, 06 Nov 1994 08:49:37 GMT";
+        for (validators, headers) in [
+            (v(None, None), vec![]),
+            (
+                v(Some("\"a\""), Some(date)),
+                vec![("If-None-Match", "\"a\"".to_string())],
+            ),
+            (
+                v(Some("W/\"a\""), None),
+                vec![("If-None-Match", "W/\"a\"".to_string())],
+            ),
+            (
+                v(None, Some(date)),
+                vec![("If-Modified-Since", date.to_string())],
+            ),
+        ] {
+            assert_eq!(validators.request_headers(), headers, "{validators:?}");
+        }
+    }
+
+    #[test]
+    fn not_modified_answers_must_name_the_etag_sent() {
+        let sent = Validators {
+            etag: Some("W/\"v1\"".into()),
+            last_modified: None,
+        };
+        assert!(sent.not_modified_matches(Some("\"v1\"")));
+        assert!(sent.not_modified_matches(Some("W/\"v1\"")));
+        assert!(sent.not_modified_matches(None));
+        assert!(!sent.not_modified_matches(Some("\"v2\"")));
+        let dated = Validators {
+            etag: None,
+            last_modified: Some("Sun, 06 Nov 1994 08:49:37 GMT".into()),
+        };
+        assert!(dated.not_modified_matches(None));
+        assert!(!dated.not_modified_matches(Some("\"v1\"")));
+        assert!(!Validators::default().not_modified_matches(None));
     }
 
     #[test]

@@ -102,6 +102,10 @@ pub(super) fn input_rootfs(inputs: &[Artifact], i: usize) -> Result<super::Rootf
         Some(Artifact::Context(_)) => Err(ExecError::msg(
             "the build context cannot be used as a root filesystem",
         )),
+        Some(Artifact::Remote(r)) => Err(ExecError::msg(format!(
+            "the download of {} cannot be used as a root filesystem",
+            r.url
+        ))),
         None => Err(ExecError::msg(format!("missing input #{i}"))),
     }
 }
@@ -144,29 +148,33 @@ fn copy_files(
             _source_view = Some(v);
             (root, SourceKind::Stage)
         }
+        Some(Some(Artifact::Remote(_))) => {
+            return Err(ExecError::msg("a download cannot be a path source"))
+        }
         Some(None) => return Err(ExecError::msg("copy source input is missing")),
     };
-    let checksum = c
-        .checksum
-        .as_deref()
+    let sources = c
+        .sources
+        .iter()
         .map(|s| {
-            s.parse()
-                .map_err(|e| ExecError::msg(format!("invalid checksum {s:?}: {e}")))
-        })
-        .transpose()?;
-    let spec = CopySpec {
-        sources: c
-            .sources
-            .iter()
-            .map(|s| match s {
+            Ok(match s {
                 CopySource::Path { path } => copy::CopySource::Path(path.clone()),
-                CopySource::Url { url } => copy::CopySource::Path(url.clone()),
+                CopySource::Url { url, input } => match inputs.get(input.index()) {
+                    Some(Artifact::Remote(remote)) => copy::CopySource::Remote {
+                        url: url.clone(),
+                        file: remote.file.clone(),
+                    },
+                    _ => return Err(ExecError::msg(format!("{url} was not downloaded"))),
+                },
                 CopySource::Inline { name, data } => copy::CopySource::Heredoc {
                     name: name.clone(),
                     content: String::from_utf8_lossy(data).into_owned(),
                 },
             })
-            .collect(),
+        })
+        .collect::<Result<Vec<_>, ExecError>>()?;
+    let spec = CopySpec {
+        sources,
         dest: c.dest.clone(),
         workdir: c.workdir.clone(),
         source_kind: kind,
@@ -177,7 +185,8 @@ fn copy_files(
         exclude: c.exclude.clone(),
         follow_symlinks: true,
         is_add: c.add,
-        checksum,
+        // The HTTP source verified `--checksum` when it fetched the file.
+        checksum: None,
         keep_git_dir: c.keep_git_dir,
         unpack: c.unpack,
     };

@@ -5,6 +5,8 @@
 //! - [`executor`]: op dispatch, the build's shared [`ExecContext`];
 //! - [`run`]: RUN on an overlay of the base's snapshots, mounts, logs;
 //! - [`file_op`]: COPY/ADD, WORKDIR's mkdir, inline files;
+//! - [`http_source`]: `ADD <url>` downloads, re-checked every build and
+//!   kept per URL with their ETag/Last-Modified;
 //! - [`rootfs`]: results as snapshot stacks, new layers committed;
 //! - [`context`]: the scanned build context, digests, filtered view;
 //! - [`stack_view`]: a layer stack mounted as one directory;
@@ -42,6 +44,7 @@ pub mod dest;
 pub mod executor;
 pub mod fetch;
 pub mod file_op;
+pub mod http_source;
 pub mod parent_fs;
 pub mod rootfs;
 pub mod run;

@@ -224,6 +224,9 @@ fn mount_spec(
                     guards.views.push(view);
                     p
                 }
+                Some(Some(Artifact::Remote(_))) => {
+                    return Err(ExecError::msg("a downloaded file cannot be mounted"))
+                }
                 Some(None) => return Err(ExecError::msg("mount input is missing")),
             };
             let source = inside(&root, &m.selector)?;

@@ -78,7 +78,7 @@ pub use graph::{Graph, GraphError, InputList, Pruned, Vertex, VertexId, VertexIn
 pub use key::{CacheKey, InputKey, SelectedContent};
 pub use op::{
     CacheSharing, Chown, ContentSelector, ContextSource, CopyFiles, CopySource, Exec, ExecMount,
-    FileAction, FileOp, ImageSource, Input, MountKind, Network, Op, Platform, Security,
+    FileAction, FileOp, HttpSource, ImageSource, Input, MountKind, Network, Op, Platform, Security,
 };
 pub use progress::{LogStream, ProgressEvent, ProgressMode, ProgressReceiver, ProgressSender};
 pub use scheduler::{Solution, SolveError, SolveOptions, Solver};

@@ -39,6 +39,8 @@ pub enum Op {
     Image(ImageSource),
     /// Files from a local directory (the build context or a named context).
     Context(ContextSource),
+    /// A file downloaded over HTTP(S) (`ADD <url>`).
+    Http(HttpSource),
     /// A process run over a root filesystem plus extra mounts (`RUN`).
     Exec(Exec),
     /// A sequence of filesystem edits on a base (`COPY`, `ADD`, `WORKDIR`'s mkdir).
@@ -100,6 +102,22 @@ pub struct ContextSource {
     /// Paths whose symlinks are followed when read (e.g. the Dockerfile).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub follow_paths: Vec<String>,
+}
+
+/// A remote file. Like a local context its content is only known once
+/// fetched, so it is fetched (conditionally, when a copy of it is stored)
+/// on every build and dependents key on the digest of what came back:
+/// a server that starts serving other bytes makes a new key, never a
+/// stale cache hit (BuildKit's HTTP source).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpSource {
+    /// The `http://` or `https://` URL.
+    pub url: String,
+    /// `ADD --checksum=`: the digest the content must have; it then stands
+    /// for the content in keys, so a stored copy with that digest is used
+    /// without asking the server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<String>,
 }
 
 /// A process run. `mounts[0]` is the root filesystem, mounted at `/`.
@@ -339,8 +357,9 @@ impl CopyFiles {
 pub enum CopySource {
     /// A path or wildcard in the source input.
     Path { path: String },
-    /// An `http(s)://` URL (ADD).
-    Url { url: String },
+    /// An `http(s)://` URL (ADD): the file `input` (an [`Op::Http`]
+    /// vertex) downloaded; `url` names it in messages.
+    Url { url: String, input: Input },
     /// A file given inline: `name` is its file name.
     Inline {
         name: String,
@@ -398,16 +417,30 @@ impl Op {
         canonical::digest(self)
     }
 
+    /// Whether the op is a source whose content is only known once read
+    /// (a local context, a download): its own key is never looked up nor
+    /// its output recorded, and each dependent keys on the content digests
+    /// of what it reads from it ([`Op::content_selectors`]).
+    pub fn is_content_source(&self) -> bool {
+        matches!(self, Op::Context(_) | Op::Http(_))
+    }
+
     /// Every input position the op refers to, in order of appearance.
     pub fn referenced_inputs(&self) -> Vec<Input> {
         match self {
-            Op::Image(_) | Op::Context(_) => Vec::new(),
+            Op::Image(_) | Op::Context(_) | Op::Http(_) => Vec::new(),
             Op::Exec(exec) => exec.mounts.iter().filter_map(|m| m.input).collect(),
             Op::File(file) => {
                 let mut inputs: Vec<Input> = file.base.into_iter().collect();
                 for action in &file.actions {
                     match action {
-                        FileAction::CopyFiles(copy) => inputs.extend(copy.source),
+                        FileAction::CopyFiles(copy) => {
+                            inputs.extend(copy.source);
+                            inputs.extend(copy.sources.iter().filter_map(|s| match s {
+                                CopySource::Url { input, .. } => Some(*input),
+                                _ => None,
+                            }));
+                        }
                         _ => {}
                     }
                 }
@@ -423,7 +456,7 @@ impl Op {
         let mut selectors = Vec::new();
         let mut whole = false;
         match self {
-            Op::Image(_) | Op::Context(_) => {}
+            Op::Image(_) | Op::Context(_) | Op::Http(_) => {}
             Op::Exec(exec) => {
                 for (i, mount) in exec.mounts.iter().enumerate() {
                     if mount.input != Some(input) {
@@ -441,6 +474,14 @@ impl Op {
                 whole = file.base == Some(input);
                 for action in &file.actions {
                     match action {
+                        // A download is copied whole.
+                        FileAction::CopyFiles(copy)
+                            if copy.sources.iter().any(
+                                |s| matches!(s, CopySource::Url { input: i, .. } if *i == input),
+                            ) =>
+                        {
+                            whole = true;
+                        }
                         FileAction::CopyFiles(copy) if copy.source == Some(input) => {
                             for source in &copy.sources {
                                 if let CopySource::Path { path } = source {
@@ -610,6 +651,35 @@ mod tests {
             op.referenced_inputs(),
             [Input(0), Input(1), Input(1), Input(1)]
         );
+    }
+
+    #[test]
+    fn downloads_are_inputs_read_whole() {
+        let mut copy = CopyFiles::new(Input(1), "a.txt", "/");
+        copy.sources.push(CopySource::Url {
+            url: "http://h/f".into(),
+            input: Input(2),
+        });
+        let op = Op::File(FileOp {
+            base: Some(Input(0)),
+            actions: vec![FileAction::CopyFiles(copy)],
+            source_date_epoch: None,
+        });
+        assert_eq!(op.referenced_inputs(), [Input(0), Input(1), Input(2)]);
+        assert_eq!(op.content_selectors(Input(2)), vec![ContentSelector::all()]);
+        assert_eq!(
+            op.content_selectors(Input(1)),
+            vec![ContentSelector {
+                wildcard: true,
+                ..ContentSelector::path("a.txt")
+            }]
+        );
+        let http = Op::Http(HttpSource {
+            url: "http://h/f".into(),
+            checksum: None,
+        });
+        assert!(http.is_content_source() && !op.is_content_source());
+        assert!(http.referenced_inputs().is_empty());
     }
 
     #[test]

@@ -256,9 +256,10 @@ impl<E: Executor, C: CacheStore<E::Output>> Run<E, C> {
                 };
                 image_key(&resolved, &source.platform)
             }
-            // A context's files are only known once read, so its own key is
-            // never looked up; dependents key on what they read from it.
-            Op::Context(_) => {
+            // A context's files (a download's bytes) are only known once
+            // read, so its own key is never looked up; dependents key on
+            // what they read from it.
+            Op::Context(_) | Op::Http(_) => {
                 return Ok(Keyed {
                     key: vertex_key(vertex.definition_digest(), &[]),
                     cached: false,
@@ -310,7 +311,7 @@ impl<E: Executor, C: CacheStore<E::Output>> Run<E, C> {
         let Some(input) = vertex.input(pos) else {
             unreachable!("Graph::add checked input positions");
         };
-        if !matches!(self.graph[input].op(), Op::Context(_)) {
+        if !self.graph[input].op().is_content_source() {
             return Ok(InputKey::Vertex(self.clone().key(input).await?.key));
         }
         let context = self.clone().output(input).await?;
@@ -354,7 +355,7 @@ impl<E: Executor, C: CacheStore<E::Output>> Run<E, C> {
             self.options.log_tail_lines,
         ));
         // Context reads are never recorded: their key does not cover content.
-        let record = !matches!(vertex.op(), Op::Context(_));
+        let record = !vertex.op().is_content_source();
         let job_log = log.clone();
         let (graph, executor, cache, cancel, key) = (
             self.graph.clone(),

@@ -160,6 +160,23 @@ pub(super) fn expand_sources(
                     label: url.clone(),
                 });
             }
+            CopySource::Remote { url, file } => {
+                let (Some(dir), Some(name)) = (file.parent(), file.file_name()) else {
+                    return Err(CopyError::InvalidSpec(format!(
+                        "invalid download path {} for {url}",
+                        file.display()
+                    )));
+                };
+                items.push(Item {
+                    root: dir.to_path_buf(),
+                    rel: name.to_string_lossy().into_owned(),
+                    owner: Some(chown.unwrap_or((0, 0))),
+                    follow: false,
+                    include: None,
+                    unpack: spec.unpack == Some(true),
+                    label: url.clone(),
+                });
+            }
             CopySource::Path(path) => {
                 let (src, include) = if spec.parents {
                     parents_source(source_root, path, spec.follow_symlinks, root_name)?

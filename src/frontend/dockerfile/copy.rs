@@ -2,8 +2,8 @@
 //!
 //! Sources come from the build context, or with `--from` from an earlier
 //! stage (by name or index) or an image; heredoc sources are inline files
-//! (expanded unless their marker was quoted), ADD's URLs are fetched when
-//! the op runs. The copy rules themselves (destination, ownership, modes,
+//! (expanded unless their marker was quoted), ADD's URLs are HTTP source
+//! vertices (re-checked every build; the copy keys on their content). The copy rules themselves (destination, ownership, modes,
 //! archives) are the executor's, `crate::exec::copy`.
 
 use super::names::{display, StepCounter};
@@ -88,6 +88,9 @@ impl Lowerer<'_> {
         stage_index: usize,
     ) -> Result<(), LowerError> {
         let word = if c.add { "ADD" } else { "COPY" };
+        let checksum = c.checksum.map(|v| self.expand(st, v, span)).transpose()?;
+        let mut inputs = InputList::new();
+        let base = st.root.map(|r| inputs.add(r));
         let mut sources = Vec::with_capacity(c.sources.len() + c.inline.len());
         let mut shown_sources = Vec::new();
         for src in c.sources {
@@ -97,7 +100,13 @@ impl Lowerer<'_> {
                 if !c.add {
                     return Err(self.err(span, "source can't be a URL for COPY"));
                 }
-                sources.push(CopySource::Url { url: src });
+                // Fetched by its own source vertex, whose content the
+                // copy's key covers (BuildKit's `llb.HTTP`).
+                let http = self.http_vertex(&src, checksum.clone(), span)?;
+                sources.push(CopySource::Url {
+                    url: src,
+                    input: inputs.add(http),
+                });
             } else {
                 sources.push(CopySource::Path { path: src });
             }
@@ -124,7 +133,6 @@ impl Lowerer<'_> {
         let dest = self.expand(st, c.dest, span)?;
         let chown = c.chown.map(|v| self.expand(st, v, span)).transpose()?;
         let chmod = c.chmod.map(|v| self.expand(st, v, span)).transpose()?;
-        let checksum = c.checksum.map(|v| self.expand(st, v, span)).transpose()?;
         let exclude = c
             .exclude
             .iter()
@@ -139,8 +147,6 @@ impl Lowerer<'_> {
                 return Err(self.err(span, "checksum can't be specified for non-HTTP(S) sources"));
             }
         }
-        let mut inputs = InputList::new();
-        let base = st.root.map(|r| inputs.add(r));
         let has_paths = sources.iter().any(|s| matches!(s, CopySource::Path { .. }));
         let source = if !has_paths {
             None

@@ -41,7 +41,7 @@ use crate::image::reference::ImageRef;
 use crate::parser::{Dockerfile, Span};
 use crate::shell::Lexer;
 use crate::solver::{
-    ContextSource, Graph, GraphError, Network, Op, Platform, VertexId, VertexInfo,
+    ContextSource, Graph, GraphError, HttpSource, Network, Op, Platform, VertexId, VertexInfo,
 };
 
 pub use args::{is_proxy_arg, PROXY_ARGS};
@@ -293,12 +293,46 @@ impl<'a> Lowerer<'a> {
         Ok(v)
     }
 
+    /// The source vertex downloading `url` (one per URL and checksum: the
+    /// graph merges equal definitions), named by the URL with any password
+    /// hidden, located at the first instruction using it.
+    fn http_vertex(
+        &mut self,
+        url: &str,
+        checksum: Option<String>,
+        span: &Span,
+    ) -> Result<VertexId, LowerError> {
+        let source = HttpSource {
+            url: url.to_string(),
+            checksum,
+        };
+        let info = VertexInfo::at(redact_password(url), self.location(span));
+        Ok(self.graph.add(Op::Http(source), vec![], info)?)
+    }
+
     fn location(&self, span: &Span) -> String {
         format!("{}:{}", self.opts.file_name, span.line)
     }
 
     fn err(&self, span: &Span, message: impl Into<String>) -> LowerError {
         error_at(self.opts, span, message.into())
+    }
+}
+
+/// `url` with the password of its user info replaced, as BuildKit shows
+/// URLs in progress (`urlutil.RedactCredentials`).
+fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) if userinfo.contains(':') => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:xxxxx@{host}{path}")
+        }
+        _ => url.to_string(),
     }
 }
 

@@ -397,3 +397,47 @@ fn config_instructions() {
         "HEALTHCHECK &{[\"CMD-SHELL\" \"true\"] \"30s\" \"0s\" \"0s\" \"0s\" '\\x00'}"
     );
 }
+
+#[test]
+fn add_urls_are_http_sources_shared_by_url_and_checksum() {
+    let p = plan(
+        "FROM busybox\nADD https://u:secret@h/a/tool.bin ./x /opt/\n\
+         ADD https://u:secret@h/a/tool.bin /again\n\
+         ADD --checksum=sha256:0000 https://u:secret@h/a/tool.bin /pinned\n",
+    );
+    assert_eq!(
+        names(&p),
+        [
+            "[1/4] FROM docker.io/library/busybox:latest@sha256",
+            "https://u:xxxxx@h/a/tool.bin",
+            "[internal] load build context",
+            "[2/4] ADD https://u:secret@h/a/tool.bin ./x /opt/",
+            "[3/4] ADD https://u:secret@h/a/tool.bin /again",
+            "https://u:xxxxx@h/a/tool.bin",
+            "[4/4] ADD --checksum=sha256:0000 https://u:secret@h/a/tool.bin /pinned",
+        ]
+    );
+    let (_, http) = p.graph.iter().nth(1).unwrap();
+    assert_eq!(http.info().location.as_deref(), Some("Dockerfile:2"));
+    let (_, pinned) = p.graph.iter().nth(5).unwrap();
+    let Op::Http(source) = pinned.op() else {
+        panic!("{:?}", pinned.op())
+    };
+    assert_eq!(source.checksum.as_deref(), Some("sha256:0000"));
+    let (_, add) = p.graph.iter().nth(3).unwrap();
+    let Op::File(file) = add.op() else {
+        panic!("{:?}", add.op())
+    };
+    let FileAction::CopyFiles(copy) = &file.actions[0] else {
+        panic!("{:?}", file.actions)
+    };
+    let [CopySource::Url { url, input }, CopySource::Path { path }] = copy.sources.as_slice()
+    else {
+        panic!("{:?}", copy.sources)
+    };
+    assert_eq!(
+        (url.as_str(), path.as_str()),
+        ("https://u:secret@h/a/tool.bin", "./x")
+    );
+    assert_eq!(add.input(*input).map(|v| v.index()), Some(1));
+}
