@@ -33,6 +33,7 @@ mod db;
 mod gc;
 mod images;
 mod lease;
+mod linked_tree;
 pub mod scratch;
 mod snapshot;
 

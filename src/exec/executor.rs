@@ -5,7 +5,8 @@
 //!   missing), found by the manifest digest the lowering pinned;
 //! - the local context: scanned with `.dockerignore` applied
 //!   ([`LocalContext`]);
-//! - exec ops: [`super::run`]; file ops: [`super::file_op`].
+//! - exec ops: [`super::run`]; file ops: [`super::file_op`]; merges:
+//!   [`super::merge`].
 //!
 //! Every result is an [`Artifact`]; root filesystems are stacks of store
 //! snapshots, which this process's store lease keeps until the build's
@@ -133,6 +134,9 @@ impl Executor for BuildExecutor {
                 super::run::run(&self.cx, exec, job.inputs, job.log).map(Artifact::Rootfs)
             }
             Op::File(file) => super::file_op::run(&self.cx, file, job.inputs).map(Artifact::Rootfs),
+            Op::Merge(merge) => {
+                super::merge::run(&self.cx, merge, job.inputs).map(Artifact::Rootfs)
+            }
         }
     }
 

@@ -5,6 +5,7 @@
 //! - [`executor`]: op dispatch, the build's shared [`ExecContext`];
 //! - [`run`]: RUN on an overlay of the base's snapshots, mounts, logs;
 //! - [`file_op`]: COPY/ADD, WORKDIR's mkdir, inline files;
+//! - [`merge`]: root filesystems stacked (`COPY --link` on its base);
 //! - [`rootfs`]: results as snapshot stacks, new layers committed;
 //! - [`context`]: the scanned build context, digests, filtered view;
 //! - [`stack_view`]: a layer stack mounted as one directory;
@@ -41,6 +42,7 @@ pub mod dest;
 pub mod executor;
 pub mod fetch;
 pub mod file_op;
+pub mod merge;
 pub mod parent_fs;
 pub mod rootfs;
 pub mod run;
