@@ -34,6 +34,7 @@ mod db;
 mod gc;
 mod images;
 mod lease;
+mod linked_tree;
 pub mod scratch;
 mod snapshot;
 

@@ -225,6 +225,33 @@ impl Store {
         self.layer_info(&chain)
     }
 
+    /// The same layer (same diff ID, same blobs) on top of `parent`: the
+    /// snapshot named by the new chain ID, made from `layer`'s snapshot
+    /// with hard links when it does not exist yet (`COPY --link` results
+    /// stacked on a new base). `layer`'s snapshot must be held by this
+    /// process (a lease or a build cache hit). The new snapshot's row is
+    /// committed and leased before its directory is renamed into place.
+    pub fn rebase_layer(&self, layer: &LayerInfo, parent: Option<&Digest>) -> Result<LayerInfo> {
+        let chain = chain_id(parent, &layer.diff_id);
+        if self.hold_existing_snapshot(&chain)? {
+            return self.layer_info(&chain);
+        }
+        let src = self.snapshot_path(&layer.chain_id);
+        let tmp = self.scratch()?.path("rebase");
+        if let Err(e) = super::linked_tree::link_tree(&src, &tmp) {
+            let _ = scratch::remove_tree(&tmp);
+            return Err(io_err(&src, "linking snapshot")(e));
+        }
+        self.write(|tx| {
+            upsert_layer(tx, &layer.diff_id, layer.tar_size, false)?;
+            insert_snapshot(tx, &chain, &layer.diff_id, parent, layer.size)?;
+            self.protect(tx, RefKind::Snapshot, &chain)?;
+            self.protect(tx, RefKind::Layer, &layer.diff_id)
+        })?;
+        self.publish_snapshot(&tmp, &chain)?;
+        self.layer_info(&chain)
+    }
+
     /// The snapshot directories of an image, bottom to top, ready to be
     /// overlay lower dirs (give them to overlayfs top-first). Missing
     /// snapshots are re-extracted from their blobs. This process's lease

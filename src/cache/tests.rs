@@ -382,3 +382,46 @@ fn upper_dir_becomes_a_snapshot() {
 }
 
 use std::io::Read;
+
+#[test]
+fn a_layer_rebased_on_another_parent_keeps_its_diff_and_blobs() {
+    let (_t, s) = store();
+    let upper = s.scratch_path("upper").unwrap();
+    std::fs::create_dir_all(upper.join("app")).unwrap();
+    std::fs::write(upper.join("app/f"), b"linked").unwrap();
+    let linked = s.add_layer_from_dir(&upper, None).unwrap();
+    let base = layer(&s, &[("etc/os", b"b")], None);
+
+    let rebased = s.rebase_layer(&linked, Some(&base.chain_id)).unwrap();
+    assert_eq!(rebased.diff_id, linked.diff_id);
+    assert_eq!(
+        rebased.chain_id,
+        crate::image::layer::chain_id(Some(&base.chain_id), &linked.diff_id)
+    );
+    assert_eq!(rebased.blobs, linked.blobs);
+    let snap = s.snapshot_path(&rebased.chain_id);
+    assert_eq!(std::fs::read(snap.join("app/f")).unwrap(), b"linked");
+    // The canonical tar is made from the new snapshot and checked.
+    let tar = s.layer_tar(&rebased, Compression::None).unwrap();
+    assert_eq!(tar.digest, linked.diff_id);
+    // Again: the existing snapshot, nothing left in scratch.
+    let before = tmp_entries(&s);
+    assert_eq!(
+        s.rebase_layer(&linked, Some(&base.chain_id)).unwrap(),
+        rebased
+    );
+    assert_eq!(tmp_entries(&s), before);
+    // On no parent it is the layer itself.
+    assert_eq!(
+        s.rebase_layer(&linked, None).unwrap().chain_id,
+        linked.chain_id
+    );
+    let img = s
+        .write_image(
+            &config_for(&[&base, &rebased]),
+            &[base.clone(), rebased.clone()],
+            &[name("rebased")],
+        )
+        .unwrap();
+    assert_eq!(s.snapshot_dirs(&img).unwrap().last(), Some(&snap));
+}

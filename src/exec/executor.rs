@@ -7,7 +7,8 @@
 //!   ([`LocalContext`]);
 //! - HTTP sources: [`super::http_source`] (fetched, conditionally, every
 //!   build; dependents key on the content digest);
-//! - exec ops: [`super::run`]; file ops: [`super::file_op`].
+//! - exec ops: [`super::run`]; file ops: [`super::file_op`]; merges:
+//!   [`super::merge`].
 //!
 //! Every result is an [`Artifact`]; root filesystems are stacks of store
 //! snapshots, which this process's store lease keeps until the build's
@@ -153,6 +154,9 @@ impl Executor for BuildExecutor {
                 super::run::run(&self.cx, exec, job.inputs, job.log).map(Artifact::Rootfs)
             }
             Op::File(file) => super::file_op::run(&self.cx, file, job.inputs).map(Artifact::Rootfs),
+            Op::Merge(merge) => {
+                super::merge::run(&self.cx, merge, job.inputs).map(Artifact::Rootfs)
+            }
         }
     }
 

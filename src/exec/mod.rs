@@ -7,6 +7,7 @@
 //! - [`file_op`]: COPY/ADD, WORKDIR's mkdir, inline files;
 //! - [`http_source`]: `ADD <url>` downloads, re-checked every build and
 //!   kept per URL with their ETag/Last-Modified;
+//! - [`merge`]: root filesystems stacked (`COPY --link` on its base);
 //! - [`rootfs`]: results as snapshot stacks, new layers committed;
 //! - [`context`]: the scanned build context, digests, filtered view;
 //! - [`stack_view`]: a layer stack mounted as one directory;
@@ -45,6 +46,7 @@ pub mod executor;
 pub mod fetch;
 pub mod file_op;
 pub mod http_source;
+pub mod merge;
 pub mod parent_fs;
 pub mod rootfs;
 pub mod run;

@@ -76,6 +76,7 @@ pub mod scheduler;
 pub use executor::{CacheStore, CancelToken, ExecError, Executor, Job, LogSink, MemoryCache};
 pub use graph::{Graph, GraphError, InputList, Pruned, Vertex, VertexId, VertexInfo};
 pub use key::{CacheKey, InputKey, SelectedContent};
+pub use op::MergeOp;
 pub use op::{
     CacheSharing, Chown, ContentSelector, ContextSource, CopyFiles, CopySource, Exec, ExecMount,
     FileAction, FileOp, HttpSource, ImageSource, Input, MountKind, Network, Op, Platform, Security,

@@ -45,6 +45,8 @@ pub enum Op {
     Exec(Exec),
     /// A sequence of filesystem edits on a base (`COPY`, `ADD`, `WORKDIR`'s mkdir).
     File(FileOp),
+    /// Layer stacks put on top of one another (`COPY --link`).
+    Merge(MergeOp),
 }
 
 /// A base image source.
@@ -253,6 +255,21 @@ pub struct FileOp {
     pub source_date_epoch: Option<i64>,
 }
 
+/// The root filesystems of `inputs` stacked in order, each input's layers
+/// reused as they are on top of the ones before (BuildKit's `MergeOp`).
+///
+/// This is what makes `COPY --link` independent of its base: the copy is a
+/// file op on an empty tree, so its key and its layer never depend on the
+/// base, and only this cheap merge is redone when the base changes. The
+/// result shows the inputs as overlayfs shows stacked layers: an upper
+/// entry hides a lower one of another type (a linked directory replaces a
+/// base's symlink, it is not resolved through it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MergeOp {
+    /// Bottom first; every input must be a root filesystem.
+    pub inputs: Vec<Input>,
+}
+
 /// One filesystem edit.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
@@ -430,6 +447,7 @@ impl Op {
         match self {
             Op::Image(_) | Op::Context(_) | Op::Http(_) => Vec::new(),
             Op::Exec(exec) => exec.mounts.iter().filter_map(|m| m.input).collect(),
+            Op::Merge(merge) => merge.inputs.clone(),
             Op::File(file) => {
                 let mut inputs: Vec<Input> = file.base.into_iter().collect();
                 for action in &file.actions {
@@ -457,6 +475,7 @@ impl Op {
         let mut whole = false;
         match self {
             Op::Image(_) | Op::Context(_) | Op::Http(_) => {}
+            Op::Merge(merge) => whole = merge.inputs.contains(&input),
             Op::Exec(exec) => {
                 for (i, mount) in exec.mounts.iter().enumerate() {
                     if mount.input != Some(input) {

@@ -265,7 +265,7 @@ impl<E: Executor, C: CacheStore<E::Output>> Run<E, C> {
                     cached: false,
                 })
             }
-            Op::Exec(_) | Op::File(_) => {
+            Op::Exec(_) | Op::File(_) | Op::Merge(_) => {
                 let tasks: Vec<_> = (0..vertex.inputs().len())
                     .map(|pos| tokio::spawn(self.clone().input_key(v, Input(pos as u32))))
                     .collect();

@@ -5,6 +5,12 @@
 //! (expanded unless their marker was quoted), ADD's URLs are HTTP source
 //! vertices (re-checked every build; the copy keys on their content). The copy rules themselves (destination, ownership, modes,
 //! archives) are the executor's, `crate::exec::copy`.
+//!
+//! `--link` without `--chmod` lowers as BuildKit does: the copy is a file
+//! op on an empty tree (its destination made absolute here, `--chown`
+//! numeric), and a merge op stacks its result on the stage's root, so a
+//! new base reruns only the merge and the image keeps the same layer.
+//! With `--chmod` it is a plain copy, as in BuildKit.
 
 use super::names::{display, StepCounter};
 use super::stage::StageState;
@@ -13,7 +19,7 @@ use crate::image::reference::ImageRef;
 use crate::parser::{Add, Copy, InlineSource, Span};
 use crate::shell::Lexer;
 use crate::solver::{
-    CopyFiles, CopySource, FileAction, FileOp, InputList, Op, VertexId, VertexInfo,
+    CopyFiles, CopySource, FileAction, FileOp, Input, InputList, MergeOp, Op, VertexId, VertexInfo,
 };
 
 /// COPY and ADD seen alike.
@@ -73,6 +79,55 @@ impl<'a> CopyInput<'a> {
     }
 }
 
+/// `--chown` for a linked copy, which cannot read the base's passwd and
+/// group files: numeric ids, or `root` (BuildKit's `llb.WithUser` takes
+/// `root` as 0 without a lookup); `None` if a name would need a lookup.
+fn link_chown(chown: &str) -> Option<String> {
+    let id = |part: &str| -> Option<String> {
+        match part {
+            "root" => Some("0".into()),
+            _ if part.is_empty() || part.parse::<u32>().is_ok() => Some(part.into()),
+            _ => None,
+        }
+    };
+    match chown.split_once(':') {
+        Some((user, group)) => Some(format!("{}:{}", id(user)?, id(group)?)),
+        None => id(chown),
+    }
+}
+
+/// The destination of a linked copy made absolute as BuildKit's
+/// `pathRelativeToWorkingDir` does in the frontend (the copy's key then
+/// does not depend on the stage's WORKDIR): joined to `workdir`, cleaned,
+/// a trailing `/` (or `/.`, or a bare `.`) kept as a trailing `/`.
+fn link_dest(workdir: &str, dest: &str) -> String {
+    let dest = if dest.is_empty() || dest == "." {
+        "./"
+    } else {
+        dest
+    };
+    let joined = if dest.starts_with('/') {
+        dest.to_string()
+    } else {
+        format!("{workdir}/{dest}")
+    };
+    let mut parts: Vec<&str> = Vec::new();
+    for part in joined.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    let mut out = format!("/{}", parts.join("/"));
+    if (dest.ends_with('/') || dest.ends_with("/.")) && out != "/" {
+        out.push('/');
+    }
+    out
+}
+
 fn is_url(s: &str) -> bool {
     s.starts_with("http://") || s.starts_with("https://")
 }
@@ -89,8 +144,17 @@ impl Lowerer<'_> {
     ) -> Result<(), LowerError> {
         let word = if c.add { "ADD" } else { "COPY" };
         let checksum = c.checksum.map(|v| self.expand(st, v, span)).transpose()?;
+        // BuildKit copies `--link` (without `--chmod`) onto scratch and
+        // merges the result onto the stage (dockerfile2llb `dispatchCopy`):
+        // the copy sees nothing of the base, so neither its key nor its
+        // layer depends on it.
+        let linked = c.link && c.chmod.is_none();
         let mut inputs = InputList::new();
-        let base = st.root.map(|r| inputs.add(r));
+        let base = if linked {
+            None
+        } else {
+            st.root.map(|r| inputs.add(r))
+        };
         let mut sources = Vec::with_capacity(c.sources.len() + c.inline.len());
         let mut shown_sources = Vec::new();
         for src in c.sources {
@@ -147,6 +211,23 @@ impl Lowerer<'_> {
                 return Err(self.err(span, "checksum can't be specified for non-HTTP(S) sources"));
             }
         }
+        let (op_dest, workdir, op_chown) = if linked {
+            let chown = chown
+                .clone()
+                .map(|ch| link_chown(&ch).ok_or(ch))
+                .transpose()
+                .map_err(|ch| {
+                    self.err(
+                        span,
+                        format!(
+                            "{word} --link --chown={ch}: user and group names need the base image's /etc/passwd and /etc/group, which a linked copy does not read; use numeric ids"
+                        ),
+                    )
+                })?;
+            (link_dest(&st.workdir, &dest), "/".to_string(), chown)
+        } else {
+            (dest.clone(), st.workdir.clone(), chown.clone())
+        };
         let has_paths = sources.iter().any(|s| matches!(s, CopySource::Path { .. }));
         let source = if !has_paths {
             None
@@ -175,11 +256,11 @@ impl Lowerer<'_> {
         let action = CopyFiles {
             source,
             sources,
-            dest,
-            workdir: st.workdir.clone(),
-            chown,
+            dest: op_dest,
+            workdir,
+            chown: op_chown,
             chmod,
-            link: c.link,
+            link: linked,
             parents: c.parents,
             exclude,
             add: c.add,
@@ -192,10 +273,21 @@ impl Lowerer<'_> {
             actions: vec![FileAction::CopyFiles(action)],
             source_date_epoch: self.opts.source_date_epoch,
         });
-        let name = counter.next(&display(&self.lexer, &span.original, &st.env), onbuild);
+        let text = display(&self.lexer, &span.original, &st.env);
+        let name = counter.next(&text, onbuild);
         let info = VertexInfo::at(name, self.location(span));
-        let v = self.graph.add(op, inputs, info)?;
+        let mut v = self.graph.add(op, inputs, info)?;
         let parent = st.root;
+        if let (true, Some(root)) = (linked, parent) {
+            // The merge shares the copy's step number (BuildKit's progress
+            // group), named `LINK <instruction>`.
+            let name = counter.again(&format!("LINK {text}"), onbuild);
+            let info = VertexInfo::at(name, self.location(span));
+            let merge = Op::Merge(MergeOp {
+                inputs: vec![Input(0), Input(1)],
+            });
+            v = self.graph.add(merge, vec![root, v], info)?;
+        }
         st.root = Some(v);
         st.commit(history, Some((v, parent)), &self.opts.created);
         Ok(())
@@ -234,5 +326,44 @@ impl Lowerer<'_> {
         let image = self.resolve_image(&reference, span)?;
         let name = format!("FROM {}", super::stage::pinned_name(&reference, &image));
         self.image_root(&image, span, name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn linked_destinations_are_absolute_with_their_trailing_slash() {
+        fn check(workdir: &str, dest: &str, expected: &str) {
+            assert_eq!(link_dest(workdir, dest), expected, "{workdir} + {dest}");
+        }
+        check("/", "/app/f", "/app/f");
+        check("/srv", "/app/", "/app/");
+        check("/srv", "app", "/srv/app");
+        check("/srv", "app/", "/srv/app/");
+        check("/srv", ".", "/srv/");
+        check("/srv", "", "/srv/");
+        check("/srv", "./", "/srv/");
+        check("/srv", "a/.", "/srv/a/");
+        check("/srv/x", "../y", "/srv/y");
+        check("/", "../..", "/");
+        check("/", ".", "/");
+        check("/srv", "//a//b/./", "/a/b/");
+    }
+
+    #[test]
+    fn linked_chown_takes_ids_and_root_only() {
+        fn check(chown: &str, expected: Option<&str>) {
+            assert_eq!(link_chown(chown).as_deref(), expected, "{chown}");
+        }
+        check("1000", Some("1000"));
+        check("1000:1001", Some("1000:1001"));
+        check("root", Some("0"));
+        check("root:root", Some("0:0"));
+        check("0:", Some("0:"));
+        check("app", None);
+        check("1000:staff", None);
+        check("-1", None);
     }
 }

@@ -35,6 +35,13 @@ impl StepCounter {
         }
         out + text
     }
+
+    /// Another vertex of the step just numbered, with the same number
+    /// (BuildKit's progress groups: `COPY --link`'s merge).
+    pub fn again(&mut self, text: &str, onbuild: bool) -> String {
+        self.index = self.index.saturating_sub(1);
+        self.next(text, onbuild)
+    }
 }
 
 /// The instruction word upper-cased, the rest as is (`uppercaseCmd`).

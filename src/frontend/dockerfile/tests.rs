@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use super::*;
 use crate::image::oci::{ContainerConfig, RootFs};
 use crate::image::Digest;
-use crate::solver::{CopySource, Exec, FileAction, MountKind, Network};
+use crate::solver::{CopyFiles, CopySource, Exec, FileAction, MountKind, Network};
 
 /// Knows `busybox` (one layer, no env) and `trigger` (with ONBUILD
 /// triggers); records what it was asked for.
@@ -440,4 +440,99 @@ fn add_urls_are_http_sources_shared_by_url_and_checksum() {
         ("https://u:secret@h/a/tool.bin", "./x")
     );
     assert_eq!(add.input(*input).map(|v| v.index()), Some(1));
+}
+
+/// The file op of vertex `v`'s single copy action, and the op's base.
+fn copy_action(
+    p: &BuildPlan,
+    v: crate::solver::VertexId,
+) -> (Option<crate::solver::Input>, CopyFiles) {
+    let Op::File(f) = p.graph.get(v).unwrap().op() else {
+        panic!("not a file op: {:?}", p.graph.get(v).unwrap().op())
+    };
+    let FileAction::CopyFiles(action) = &f.actions[0] else {
+        panic!("not a copy")
+    };
+    (f.base, action.clone())
+}
+
+#[test]
+fn copy_link_copies_onto_nothing_and_merges_onto_the_stage() {
+    let p = plan("FROM busybox\nWORKDIR /srv\nCOPY --link --chown=root:7 a.txt .\nRUN true\n");
+    assert_eq!(
+        names(&p),
+        [
+            "[1/4] FROM docker.io/library/busybox:latest@sha256",
+            "[2/4] WORKDIR /srv",
+            "[internal] load build context",
+            "[3/4] COPY --link --chown=root:7 a.txt .",
+            "[3/4] LINK COPY --link --chown=root:7 a.txt .",
+            "[4/4] RUN true",
+        ]
+    );
+    let ids: Vec<_> = p.graph.iter().map(|(id, _)| id).collect();
+    let (base, action) = copy_action(&p, ids[3]);
+    assert_eq!(base, None, "the copy does not see the base");
+    assert_eq!(action.source, Some(crate::solver::Input(0)));
+    assert_eq!(
+        (action.dest.as_str(), action.workdir.as_str()),
+        ("/srv/", "/")
+    );
+    assert_eq!(action.chown.as_deref(), Some("0:7"));
+    assert!(action.link);
+    let merge = p.graph.get(ids[4]).unwrap();
+    assert_eq!(merge.inputs(), [ids[1], ids[3]]);
+    assert!(matches!(merge.op(), Op::Merge(m) if m.inputs.len() == 2));
+    // The history is the instruction's, with the layer in the merge.
+    assert_eq!(
+        history(&p)[1],
+        ("COPY --chown=root:7 a.txt . # buildkit".to_string(), false)
+    );
+    assert_eq!(p.layer_steps[1].vertex, ids[4]);
+    assert_eq!(p.layer_steps[1].parent, Some(ids[1]));
+}
+
+#[test]
+fn copy_link_keys_do_not_depend_on_the_base_or_workdir() {
+    let copy_of = |src: &str| {
+        let p = plan(src);
+        let (id, _) = p
+            .graph
+            .iter()
+            .find(|(_, v)| matches!(v.op(), Op::File(_)) && v.info().name.contains("COPY"))
+            .unwrap();
+        p.graph.get(id).unwrap().op().definition_digest().unwrap()
+    };
+    assert_eq!(
+        copy_of("FROM busybox\nCOPY --link a.txt /app/\n"),
+        copy_of("FROM trigger\nWORKDIR /x\nRUN true\nCOPY --link a.txt /app/\n"),
+    );
+}
+
+#[test]
+fn copy_link_with_chmod_is_a_plain_copy_and_on_scratch_needs_no_merge() {
+    let p = plan("FROM busybox\nCOPY --link --chmod=600 --chown=tester a.txt /app/\n");
+    let target = p.target.unwrap();
+    let (base, action) = copy_action(&p, target);
+    assert!(base.is_some());
+    assert!(!action.link, "same op as without --link");
+    assert_eq!(action.chown.as_deref(), Some("tester"));
+    let p = plan("FROM scratch\nCOPY --link a.txt /\n");
+    let (base, action) = copy_action(&p, p.target.unwrap());
+    assert_eq!((base, action.link), (None, true));
+    assert!(!p.graph.iter().any(|(_, v)| matches!(v.op(), Op::Merge(_))));
+}
+
+#[test]
+fn copy_link_refuses_chown_names() {
+    let err = lower_with(
+        "FROM busybox\nCOPY --link --chown=tester:tester a.txt /app/\n",
+        &opts(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert_eq!(
+        err,
+        "Dockerfile:2: COPY --link --chown=tester:tester: user and group names need the base image's /etc/passwd and /etc/group, which a linked copy does not read; use numeric ids"
+    );
 }
