@@ -129,9 +129,8 @@ impl Executor for BuildExecutor {
                 }
                 Ok(Artifact::Context(ctx))
             }
-            Op::Exec(exec) => {
-                super::run::run(&self.cx, exec, job.inputs, job.log).map(Artifact::Rootfs)
-            }
+            Op::Exec(exec) => super::run::run(&self.cx, exec, job.inputs, job.log, job.cancel)
+                .map(Artifact::Rootfs),
             Op::File(file) => super::file_op::run(&self.cx, file, job.inputs).map(Artifact::Rootfs),
         }
     }

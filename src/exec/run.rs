@@ -12,6 +12,12 @@
 //! `--mount` target, ...) are removed from the upper dir afterwards, with
 //! the directories created or copied up only for them, as BuildKit does:
 //! they are not the command's writes.
+//!
+//! A cancelled build (another step failed, the user's Ctrl-C) kills the
+//! container at once through the runtime's [`KillSwitch`] fired by the
+//! job's [`CancelToken`] hook; the run is then cleaned up like any other
+//! (overlay gone with the container, scratch dir removed) and no layer is
+//! recorded.
 
 use std::io::Read;
 use std::os::fd::OwnedFd;
@@ -24,10 +30,10 @@ use super::stack_view::StackView;
 use super::{Artifact, ExecContext, Rootfs};
 use crate::runtime::spec::{DOCKER_MASKED_PATHS, DOCKER_READONLY_PATHS};
 use crate::runtime::{
-    self, caps, state, ContainerSpec, MountKind as RtMount, MountSpec, ProcessSpec, RootfsSpec,
-    RuntimeError,
+    self, caps, state, ContainerSpec, KillSwitch, MountKind as RtMount, MountSpec, ProcessSpec,
+    RootfsSpec, RuntimeError,
 };
-use crate::solver::{Exec, ExecError, LogSink, LogStream, MountKind, Network};
+use crate::solver::{CancelToken, Exec, ExecError, LogSink, LogStream, MountKind, Network};
 
 /// BuildKit's default hostname inside RUN.
 const HOSTNAME: &str = "buildkitsandbox";
@@ -50,13 +56,23 @@ struct MountGuards {
 }
 
 /// Runs `exec` over `inputs`, returning the root filesystem with the new
-/// layer (if the command wrote anything).
+/// layer (if the command wrote anything). When `cancel` fires meanwhile,
+/// the container is killed and the result is [`ExecError::Cancelled`].
 pub fn run(
     cx: &ExecContext,
     exec: &Exec,
     inputs: &[Artifact],
     log: &LogSink,
+    cancel: &CancelToken,
 ) -> Result<Rootfs, ExecError> {
+    if cancel.is_cancelled() {
+        return Err(ExecError::Cancelled);
+    }
+    let kill = KillSwitch::new().map_err(|e| ExecError::with_context("preparing the run", e))?;
+    let _hook = cancel.on_cancel({
+        let kill = kill.clone();
+        move || kill.fire()
+    });
     let store = &cx.store;
     let base = match exec.mounts.first().and_then(|m| m.input) {
         Some(i) => input_rootfs(inputs, i.index())?,
@@ -66,7 +82,7 @@ pub fn run(
     let state_dir = store
         .scratch_path("run")
         .map_err(|e| ExecError::with_context("preparing the container", e))?;
-    let result = run_in(cx, exec, inputs, log, &lowers, &state_dir);
+    let result = run_in(cx, exec, inputs, log, &lowers, &state_dir, &kill);
     let committed = result.and_then(|()| {
         base.commit(store, &state_dir.join("upper"), exec.source_date_epoch)
             .map_err(|e| ExecError::with_context("storing the new layer", e))
@@ -84,6 +100,7 @@ fn run_in(
     log: &LogSink,
     lowers: &[PathBuf],
     state_dir: &Path,
+    kill: &KillSwitch,
 ) -> Result<(), ExecError> {
     let io = |what: &str| {
         let what = what.to_string();
@@ -167,7 +184,7 @@ fn run_in(
             stderr: runtime::Output::Fd(err_w),
             forward_signals: false,
         };
-        let status = runtime::run(&spec, stdio);
+        let status = runtime::run_killable(&spec, stdio, kill);
         for r in readers {
             let _ = r.join();
         }
@@ -188,6 +205,7 @@ fn run_in(
             (None, Some(sig)) => Err(ExecError::Signal(sig)),
             _ => Err(ExecError::ExitCode(s.docker_code())),
         },
+        Err(RuntimeError::Killed) => Err(ExecError::Cancelled),
         Err(RuntimeError::Start { message, .. }) => Err(ExecError::msg(message)),
         Err(e) => Err(ExecError::with_context("running the container", e)),
     }
