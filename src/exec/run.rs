@@ -130,6 +130,7 @@ fn run_in(
             env.push(proxy.clone());
         }
     }
+    add_secret_env(cx, exec, &mut env)?;
     let network = match exec.network {
         Network::Sandbox => cx.network,
         Network::Host => runtime::Network::Host,
@@ -293,13 +294,15 @@ fn mount_spec(
             uid,
             gid,
             mode,
+            ..
         } => {
-            let Some(value) = cx.secrets.get(id) else {
-                if *required {
-                    return Err(ExecError::msg(format!("secret {id} not found")));
-                }
+            let Some(value) = secret(cx, id, *required)? else {
                 return Ok(None);
             };
+            // Only a variable was asked for (`env=` without `target=`).
+            if destination.is_empty() {
+                return Ok(None);
+            }
             let dir = state_dir.join("secrets");
             std::fs::create_dir_all(&dir)
                 .map_err(|e| ExecError::with_context("preparing secrets", e))?;
@@ -333,6 +336,52 @@ fn mount_spec(
         destination,
         kind: spec,
     }))
+}
+
+/// The value of secret `id`; `None` when it was not given and is not
+/// `required` (the mount or variable is then left out, as in BuildKit).
+fn secret<'a>(
+    cx: &'a ExecContext,
+    id: &str,
+    required: bool,
+) -> Result<Option<&'a [u8]>, ExecError> {
+    match cx.secrets.get(id) {
+        Some(value) => Ok(Some(value)),
+        None if required => Err(ExecError::msg(format!("secret {id} not found"))),
+        None => Ok(None),
+    }
+}
+
+/// Sets the variables of `RUN --mount=type=secret,env=VAR` in `env`
+/// (replacing a variable of the same name). The values exist only in the
+/// process's environment: the op (and so the cache key, the image config
+/// and its history) holds the secret's id and the variable's name.
+fn add_secret_env(cx: &ExecContext, exec: &Exec, env: &mut Vec<String>) -> Result<(), ExecError> {
+    for m in exec.mounts.iter().skip(1) {
+        let MountKind::Secret {
+            id,
+            env: Some(var),
+            required,
+            ..
+        } = &m.kind
+        else {
+            continue;
+        };
+        let Some(value) = secret(cx, id, *required)? else {
+            continue;
+        };
+        let value = std::str::from_utf8(value)
+            .ok()
+            .filter(|v| !v.contains('\0'))
+            .ok_or_else(|| {
+                ExecError::msg(format!(
+                    "secret {id} cannot be the value of {var}: it is not text without NUL bytes"
+                ))
+            })?;
+        env.retain(|e| e.split('=').next() != Some(var.as_str()));
+        env.push(format!("{var}={value}"));
+    }
+    Ok(())
 }
 
 /// `selector` below `root`, symlinks resolved inside `root`; it must exist.
