@@ -52,11 +52,14 @@ fn mounts_under(root: &Path) -> Vec<String> {
         .collect()
 }
 
-/// A running `kiln build`; killed (by its pid) if the test panics.
+/// A running `kiln build`; killed (by its pid) if the test panics, then
+/// its store opened once more so that kiln detaches the views the killed
+/// build left mounted.
 struct Build {
     child: Child,
     out: tempfile::NamedTempFile,
     err: tempfile::NamedTempFile,
+    root: std::path::PathBuf,
 }
 
 impl Build {
@@ -70,7 +73,12 @@ impl Build {
             .stderr(err.reopen().unwrap())
             .spawn()
             .unwrap();
-        Build { child, out, err }
+        Build {
+            child,
+            out,
+            err,
+            root: k.root(),
+        }
     }
 
     /// Waits for kiln to exit within [`DEADLINE`]; returns its exit code
@@ -119,6 +127,11 @@ impl Drop for Build {
         if let Ok(None) = self.child.try_wait() {
             let _ = self.child.kill();
             let _ = self.child.wait();
+            let _ = std::process::Command::new(build_support::KILN)
+                .arg("--root")
+                .arg(&self.root)
+                .arg("images")
+                .output();
         }
     }
 }
