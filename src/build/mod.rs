@@ -12,6 +12,7 @@
 mod cache;
 pub mod export;
 mod images;
+mod interrupt;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -102,6 +103,10 @@ pub enum BuildError {
     Setup(String),
     #[error(transparent)]
     Export(#[from] export::ExportError),
+    /// SIGINT or SIGTERM cancelled the solve (its steps were stopped and
+    /// cleaned up).
+    #[error("build cancelled by {}", interrupt::signal_name(*.0))]
+    Interrupted(i32),
 }
 
 fn tail(lines: &[String]) -> String {
@@ -239,10 +244,20 @@ fn solve(
         .enable_all()
         .build()
         .map_err(|e| BuildError::Setup(format!("starting the scheduler: {e}")))?;
-    let result = runtime.block_on(solver.solve(graph.clone(), pruned_target));
+    let interrupts = interrupt::Interrupts::new();
+    let result = runtime.block_on(async {
+        let watcher = tokio::spawn(interrupts.watch(solver.cancel_token()));
+        let result = solver.solve(graph.clone(), pruned_target).await;
+        watcher.abort();
+        result
+    });
     drop(solver);
     drop(runtime);
+    let interrupted = interrupts.finish();
     let _ = printer.join();
+    if let Some(sig) = interrupted {
+        return Err(BuildError::Interrupted(sig));
+    }
     match result {
         Ok(solution) => {
             let crate::exec::Artifact::Rootfs(rootfs) = solution.output else {

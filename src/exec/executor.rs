@@ -150,9 +150,8 @@ impl Executor for BuildExecutor {
                 );
                 Ok(Artifact::Remote(Arc::new(remote)))
             }
-            Op::Exec(exec) => {
-                super::run::run(&self.cx, exec, job.inputs, job.log).map(Artifact::Rootfs)
-            }
+            Op::Exec(exec) => super::run::run(&self.cx, exec, job.inputs, job.log, job.cancel)
+                .map(Artifact::Rootfs),
             Op::File(file) => super::file_op::run(&self.cx, file, job.inputs).map(Artifact::Rootfs),
             Op::Merge(merge) => {
                 super::merge::run(&self.cx, merge, job.inputs).map(Artifact::Rootfs)

@@ -12,6 +12,12 @@
 //! `--mount` target, ...) are removed from the upper dir afterwards, with
 //! the directories created or copied up only for them, as BuildKit does:
 //! they are not the command's writes.
+//!
+//! A cancelled build (another step failed, the user's Ctrl-C) kills the
+//! container at once through the runtime's [`KillSwitch`] fired by the
+//! job's [`CancelToken`] hook; the run is then cleaned up like any other
+//! (overlay gone with the container, scratch dir removed) and no layer is
+//! recorded.
 
 use std::io::Read;
 use std::os::fd::OwnedFd;
@@ -24,10 +30,10 @@ use super::stack_view::StackView;
 use super::{Artifact, ExecContext, Rootfs};
 use crate::runtime::spec::{DOCKER_MASKED_PATHS, DOCKER_READONLY_PATHS};
 use crate::runtime::{
-    self, caps, state, ContainerSpec, MountKind as RtMount, MountSpec, ProcessSpec, RootfsSpec,
-    RuntimeError,
+    self, caps, state, ContainerSpec, KillSwitch, MountKind as RtMount, MountSpec, ProcessSpec,
+    RootfsSpec, RuntimeError,
 };
-use crate::solver::{Exec, ExecError, LogSink, LogStream, MountKind, Network};
+use crate::solver::{CancelToken, Exec, ExecError, LogSink, LogStream, MountKind, Network};
 
 /// BuildKit's default hostname inside RUN.
 const HOSTNAME: &str = "buildkitsandbox";
@@ -50,13 +56,23 @@ struct MountGuards {
 }
 
 /// Runs `exec` over `inputs`, returning the root filesystem with the new
-/// layer (if the command wrote anything).
+/// layer (if the command wrote anything). When `cancel` fires meanwhile,
+/// the container is killed and the result is [`ExecError::Cancelled`].
 pub fn run(
     cx: &ExecContext,
     exec: &Exec,
     inputs: &[Artifact],
     log: &LogSink,
+    cancel: &CancelToken,
 ) -> Result<Rootfs, ExecError> {
+    if cancel.is_cancelled() {
+        return Err(ExecError::Cancelled);
+    }
+    let kill = KillSwitch::new().map_err(|e| ExecError::with_context("preparing the run", e))?;
+    let _hook = cancel.on_cancel({
+        let kill = kill.clone();
+        move || kill.fire()
+    });
     let store = &cx.store;
     let base = match exec.mounts.first().and_then(|m| m.input) {
         Some(i) => input_rootfs(inputs, i.index())?,
@@ -66,7 +82,7 @@ pub fn run(
     let state_dir = store
         .scratch_path("run")
         .map_err(|e| ExecError::with_context("preparing the container", e))?;
-    let result = run_in(cx, exec, inputs, log, &lowers, &state_dir);
+    let result = run_in(cx, exec, inputs, log, &lowers, &state_dir, &kill);
     let committed = result.and_then(|()| {
         base.commit(store, &state_dir.join("upper"), exec.source_date_epoch)
             .map_err(|e| ExecError::with_context("storing the new layer", e))
@@ -84,6 +100,7 @@ fn run_in(
     log: &LogSink,
     lowers: &[PathBuf],
     state_dir: &Path,
+    kill: &KillSwitch,
 ) -> Result<(), ExecError> {
     let io = |what: &str| {
         let what = what.to_string();
@@ -113,6 +130,7 @@ fn run_in(
             env.push(proxy.clone());
         }
     }
+    add_secret_env(cx, exec, &mut env)?;
     let network = match exec.network {
         Network::Sandbox => cx.network,
         Network::Host => runtime::Network::Host,
@@ -167,7 +185,7 @@ fn run_in(
             stderr: runtime::Output::Fd(err_w),
             forward_signals: false,
         };
-        let status = runtime::run(&spec, stdio);
+        let status = runtime::run_killable(&spec, stdio, kill);
         for r in readers {
             let _ = r.join();
         }
@@ -188,6 +206,7 @@ fn run_in(
             (None, Some(sig)) => Err(ExecError::Signal(sig)),
             _ => Err(ExecError::ExitCode(s.docker_code())),
         },
+        Err(RuntimeError::Killed) => Err(ExecError::Cancelled),
         Err(RuntimeError::Start { message, .. }) => Err(ExecError::msg(message)),
         Err(e) => Err(ExecError::with_context("running the container", e)),
     }
@@ -278,13 +297,15 @@ fn mount_spec(
             uid,
             gid,
             mode,
+            ..
         } => {
-            let Some(value) = cx.secrets.get(id) else {
-                if *required {
-                    return Err(ExecError::msg(format!("secret {id} not found")));
-                }
+            let Some(value) = secret(cx, id, *required)? else {
                 return Ok(None);
             };
+            // Only a variable was asked for (`env=` without `target=`).
+            if destination.is_empty() {
+                return Ok(None);
+            }
             let dir = state_dir.join("secrets");
             std::fs::create_dir_all(&dir)
                 .map_err(|e| ExecError::with_context("preparing secrets", e))?;
@@ -318,6 +339,52 @@ fn mount_spec(
         destination,
         kind: spec,
     }))
+}
+
+/// The value of secret `id`; `None` when it was not given and is not
+/// `required` (the mount or variable is then left out, as in BuildKit).
+fn secret<'a>(
+    cx: &'a ExecContext,
+    id: &str,
+    required: bool,
+) -> Result<Option<&'a [u8]>, ExecError> {
+    match cx.secrets.get(id) {
+        Some(value) => Ok(Some(value)),
+        None if required => Err(ExecError::msg(format!("secret {id} not found"))),
+        None => Ok(None),
+    }
+}
+
+/// Sets the variables of `RUN --mount=type=secret,env=VAR` in `env`
+/// (replacing a variable of the same name). The values exist only in the
+/// process's environment: the op (and so the cache key, the image config
+/// and its history) holds the secret's id and the variable's name.
+fn add_secret_env(cx: &ExecContext, exec: &Exec, env: &mut Vec<String>) -> Result<(), ExecError> {
+    for m in exec.mounts.iter().skip(1) {
+        let MountKind::Secret {
+            id,
+            env: Some(var),
+            required,
+            ..
+        } = &m.kind
+        else {
+            continue;
+        };
+        let Some(value) = secret(cx, id, *required)? else {
+            continue;
+        };
+        let value = std::str::from_utf8(value)
+            .ok()
+            .filter(|v| !v.contains('\0'))
+            .ok_or_else(|| {
+                ExecError::msg(format!(
+                    "secret {id} cannot be the value of {var}: it is not text without NUL bytes"
+                ))
+            })?;
+        env.retain(|e| e.split('=').next() != Some(var.as_str()));
+        env.push(format!("{var}={value}"));
+    }
+    Ok(())
 }
 
 /// `selector` below `root`, symlinks resolved inside `root`; it must exist.

@@ -3,6 +3,7 @@
 
 use super::cgroups::{Cgroup, CgroupError, Resources};
 use super::channel;
+use super::kill_switch::KillSwitch;
 use super::namespaces;
 use super::pty;
 use super::sealed_exe;
@@ -93,6 +94,30 @@ impl ExitStatus {
 /// [`Stdio::forward_signals`] the thread's signal mask is changed for the
 /// duration (the forwarded signals are read from a signalfd).
 pub fn run(spec: &ContainerSpec, stdio: Stdio) -> Result<ExitStatus, RuntimeError> {
+    start(spec, stdio, None)
+}
+
+/// [`run`], and firing `kill` (from any thread) ends the container early
+/// with SIGKILL to its init, which takes every process of its pid
+/// namespace; the call then returns [`RuntimeError::Killed`] once the
+/// container is gone and its cgroup removed, exactly as after an exit.
+/// A switch fired before the call starts nothing.
+pub fn run_killable(
+    spec: &ContainerSpec,
+    stdio: Stdio,
+    kill: &KillSwitch,
+) -> Result<ExitStatus, RuntimeError> {
+    if kill.is_fired() {
+        return Err(RuntimeError::Killed);
+    }
+    start(spec, stdio, Some(kill))
+}
+
+fn start(
+    spec: &ContainerSpec,
+    stdio: Stdio,
+    kill: Option<&KillSwitch>,
+) -> Result<ExitStatus, RuntimeError> {
     // kiln writes to pipes whose reader may already be gone (the init's sync
     // pipe when its setup failed, the container's stdin after it exited):
     // that must be EPIPE, not kiln killed by SIGPIPE, which the CLI sets to
@@ -158,6 +183,7 @@ pub fn run(spec: &ContainerSpec, stdio: Stdio) -> Result<ExitStatus, RuntimeErro
         relays,
         console,
         signals: signals.as_ref(),
+        kill,
     })?;
     let oom_killed = cgroup.as_ref().is_some_and(|cg| cg.oom_killed());
     if let Some(cg) = cgroup {
@@ -166,6 +192,9 @@ pub fn run(spec: &ContainerSpec, stdio: Stdio) -> Result<ExitStatus, RuntimeErro
         if let Err(e) = cg.remove() {
             tracing::warn!("{e}");
         }
+    }
+    if outcome.killed {
+        return Err(RuntimeError::Killed);
     }
     if let Some((message, exit_code)) = outcome.error {
         return Err(RuntimeError::Start { message, exit_code });

@@ -32,7 +32,8 @@
 //! [`supervisor`] (poll loop), [`spawn`] (clone+exec), [`channel`]
 //! (kiln↔init socket), [`init`] (inside), [`overlay`], [`rootfs`],
 //! [`devices`], [`confined`] (symlink-safe paths), [`namespaces`], [`pty`],
-//! [`exec`], [`reaper`] (`--init`), [`state`] (ids, state dir).
+//! [`exec`], [`reaper`] (`--init`), [`state`] (ids, state dir),
+//! [`kill_switch`] (ending a container early).
 //!
 //! The security and resource modules are libraries the init calls; each
 //! owns one kernel mechanism:
@@ -63,6 +64,7 @@ pub mod credentials;
 pub mod devices;
 pub mod exec;
 pub mod init;
+pub mod kill_switch;
 pub mod namespaces;
 pub mod overlay;
 pub mod path_in_root;
@@ -83,7 +85,8 @@ mod child_probe;
 #[cfg(test)]
 mod init_sequence_tests;
 
-pub use container::{run, ExitStatus, Input, Output, Stdio};
+pub use container::{run, run_killable, ExitStatus, Input, Output, Stdio};
+pub use kill_switch::KillSwitch;
 pub use spec::{ContainerSpec, MountKind, MountSpec, Network, ProcessSpec, RootfsSpec};
 
 /// Why a container could not be run. Errors of the user's process itself
@@ -122,6 +125,9 @@ pub enum RuntimeError {
     /// The init died before it executed the command, without a word.
     #[error("container init exited unexpectedly (status {0})")]
     InitDied(i32),
+    /// The caller's [`KillSwitch`] ended the container.
+    #[error("container killed on request")]
+    Killed,
 }
 
 impl RuntimeError {

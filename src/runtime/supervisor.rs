@@ -1,6 +1,7 @@
 //! kiln's side of a running container: one `poll(2)` loop that reads the
-//! init's messages, relays terminal I/O, forwards signals and notices the
-//! exit through a pidfd.
+//! init's messages, relays terminal I/O, forwards signals, kills the
+//! container when the caller's [`KillSwitch`] fires and notices the exit
+//! through a pidfd.
 //!
 //! Standard streams that are not terminals are handed to the container
 //! directly (no copy, no latency). A terminal is never handed over: with
@@ -10,6 +11,7 @@
 //! change its settings.
 
 use super::channel::{Channel, InitMessage};
+use super::kill_switch::KillSwitch;
 use super::pty::{self, RawMode};
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, Signal};
@@ -239,6 +241,8 @@ pub struct Outcome {
     pub error: Option<(String, i32)>,
     /// Whether the init got as far as executing the command.
     pub executed: bool,
+    /// Whether the [`Watch::kill`] switch fired and kiln sent SIGKILL.
+    pub killed: bool,
 }
 
 /// Everything the loop watches.
@@ -255,6 +259,8 @@ pub struct Watch<'a> {
     pub console: Option<ConsoleIo>,
     /// Signals to forward, if kiln forwards them.
     pub signals: Option<&'a SignalProxy>,
+    /// Fired by the caller to have the container killed.
+    pub kill: Option<&'a KillSwitch>,
 }
 
 /// Runs the loop until the init has exited and all output is relayed,
@@ -264,6 +270,7 @@ pub fn supervise(mut w: Watch<'_>) -> Result<Outcome, SupervisorError> {
     let mut error = None;
     let mut executed = false;
     let mut exited = false;
+    let mut killed = false;
     loop {
         // Inputs stop mattering at the exit; outputs are drained to EOF.
         let live: Vec<usize> = (0..w.relays.list.len())
@@ -279,6 +286,10 @@ pub fn supervise(mut w: Watch<'_>) -> Result<Outcome, SupervisorError> {
         let ch_idx = channel.as_ref().map(|c| slot(&mut fds, c.as_fd()));
         let pid_idx = (!exited).then(|| slot(&mut fds, w.pidfd.as_fd()));
         let sig_idx = w.signals.map(|s| slot(&mut fds, s.fd.as_fd()));
+        let kill_idx = w
+            .kill
+            .filter(|_| !exited && !killed)
+            .map(|k| slot(&mut fds, k.as_fd()));
         let relay_idx: Vec<(usize, usize)> = live
             .iter()
             .map(|&i| (i, slot(&mut fds, w.relays.list[i].src.as_fd())))
@@ -299,6 +310,7 @@ pub fn supervise(mut w: Watch<'_>) -> Result<Outcome, SupervisorError> {
         let ch_ready = ch_idx.is_some_and(ready);
         let pid_ready = pid_idx.is_some_and(ready);
         let sig_ready = sig_idx.is_some_and(ready);
+        let kill_ready = kill_idx.is_some_and(ready);
         let relay_ready: Vec<usize> = relay_idx
             .iter()
             .filter(|(_, k)| ready(*k))
@@ -329,6 +341,13 @@ pub fn supervise(mut w: Watch<'_>) -> Result<Outcome, SupervisorError> {
                 forward(w.pidfd, info.ssi_signo as i32, &w.relays);
             }
         }
+        if kill_ready {
+            // SIGKILL to the init ends the whole pid namespace; its exit
+            // then arrives through the pidfd like any other.
+            tracing::debug!("killing container init {} on request", w.pid);
+            send_signal(w.pidfd, libc::SIGKILL);
+            killed = true;
+        }
         for i in relay_ready {
             let relay = &mut w.relays.list[i];
             if !relay.pump().map_err(SupervisorError::Io)? {
@@ -351,6 +370,7 @@ pub fn supervise(mut w: Watch<'_>) -> Result<Outcome, SupervisorError> {
         ended,
         error,
         executed,
+        killed,
     })
 }
 
@@ -372,6 +392,12 @@ fn forward(pidfd: &OwnedFd, signo: i32, relays: &Relays) {
             return;
         }
     }
+    send_signal(pidfd, signo);
+}
+
+/// Sends `signo` to the process behind `pidfd` (immune to pid reuse);
+/// a process already gone is not an error here.
+fn send_signal(pidfd: &OwnedFd, signo: i32) {
     // SAFETY: pidfd_send_signal(2) with a valid pidfd and no siginfo.
     unsafe {
         libc::syscall(

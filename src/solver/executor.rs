@@ -9,7 +9,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::error::Error as StdError;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -156,17 +156,40 @@ impl ExecError {
 }
 
 /// Cooperative cancellation: set once (first failure, or the user's
-/// Ctrl-C), seen by the scheduler before starting anything and by running
-/// executors that poll it.
+/// Ctrl-C), seen by the scheduler before starting anything, by running
+/// executors that poll it, and by those blocked in something else (a
+/// container) through a hook ([`CancelToken::on_cancel`]).
 #[derive(Clone, Default)]
 pub struct CancelToken {
     inner: Arc<CancelInner>,
 }
 
+/// A callback run once by [`CancelToken::cancel`].
+type Hook = Box<dyn FnOnce() + Send>;
+
 #[derive(Default)]
 struct CancelInner {
     cancelled: AtomicBool,
     notify: tokio::sync::Notify,
+    /// Registered hooks by id; taken (and run) by the first `cancel`.
+    hooks: Mutex<Vec<(u64, Hook)>>,
+    next_hook: AtomicU64,
+}
+
+/// Keeps a [`CancelToken::on_cancel`] hook registered; dropping it
+/// unregisters the hook if it has not run.
+#[must_use = "the hook is unregistered when this is dropped"]
+pub struct CancelHook {
+    inner: Arc<CancelInner>,
+    id: u64,
+}
+
+impl Drop for CancelHook {
+    fn drop(&mut self) {
+        if let Ok(mut hooks) = self.inner.hooks.lock() {
+            hooks.retain(|(id, _)| *id != self.id);
+        }
+    }
 }
 
 impl CancelToken {
@@ -175,10 +198,42 @@ impl CancelToken {
         CancelToken::default()
     }
 
-    /// Cancels; idempotent.
+    /// Cancels; idempotent. Runs the registered hooks on this thread.
     pub fn cancel(&self) {
         self.inner.cancelled.store(true, Ordering::SeqCst);
         self.inner.notify.notify_waiters();
+        let hooks = match self.inner.hooks.lock() {
+            Ok(mut hooks) => std::mem::take(&mut *hooks),
+            Err(_) => Vec::new(),
+        };
+        for (_, hook) in hooks {
+            hook();
+        }
+    }
+
+    /// Runs `hook` once when the token is cancelled (at once, on this
+    /// thread, if it already is), for blocking work that cannot poll the
+    /// token: e.g. firing a container's kill switch. Keep the hook short
+    /// and non-blocking: it runs inside [`CancelToken::cancel`].
+    pub fn on_cancel(&self, hook: impl FnOnce() + Send + 'static) -> CancelHook {
+        let id = self.inner.next_hook.fetch_add(1, Ordering::Relaxed);
+        let guard = CancelHook {
+            inner: self.inner.clone(),
+            id,
+        };
+        // Checked under the lock: `cancel` sets the flag before it takes
+        // the hooks, so a hook pushed while the flag is clear is taken.
+        let late = match self.inner.hooks.lock() {
+            Ok(mut hooks) if !self.is_cancelled() => {
+                hooks.push((id, Box::new(hook)));
+                None
+            }
+            _ => Some(hook),
+        };
+        if let Some(hook) = late {
+            hook();
+        }
+        guard
     }
 
     /// Whether [`CancelToken::cancel`] was called.
@@ -337,6 +392,28 @@ mod tests {
                 (LogStream::Stdout, "three".to_string()),
             ]
         );
+    }
+
+    #[test]
+    fn cancel_runs_hooks_once_and_dropped_hooks_never() {
+        use std::sync::atomic::AtomicUsize;
+        let token = CancelToken::new();
+        let runs = Arc::new(AtomicUsize::new(0));
+        let counter = |runs: &Arc<AtomicUsize>| {
+            let runs = runs.clone();
+            move || {
+                runs.fetch_add(1, Ordering::SeqCst);
+            }
+        };
+        let kept = token.on_cancel(counter(&runs));
+        drop(token.on_cancel(|| panic!("an unregistered hook ran")));
+        token.cancel();
+        token.cancel();
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        // Registering after the cancel runs the hook at once.
+        let late = token.on_cancel(counter(&runs));
+        assert_eq!(runs.load(Ordering::SeqCst), 2);
+        drop((kept, late));
     }
 
     #[tokio::test]

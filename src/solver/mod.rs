@@ -73,7 +73,9 @@ pub mod op;
 pub mod progress;
 pub mod scheduler;
 
-pub use executor::{CacheStore, CancelToken, ExecError, Executor, Job, LogSink, MemoryCache};
+pub use executor::{
+    CacheStore, CancelHook, CancelToken, ExecError, Executor, Job, LogSink, MemoryCache,
+};
 pub use graph::{Graph, GraphError, InputList, Pruned, Vertex, VertexId, VertexInfo};
 pub use key::{CacheKey, InputKey, SelectedContent};
 pub use op::MergeOp;

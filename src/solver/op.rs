@@ -212,9 +212,13 @@ pub enum MountKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         size: Option<u64>,
     },
-    /// A secret file; only its id reaches the cache key, never its value.
+    /// A secret as a file at the mount's `dest` and/or (`env`) as that
+    /// environment variable; an empty `dest` means no file. Only its id
+    /// and the variable's name reach the cache key, never its value.
     Secret {
         id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        env: Option<String>,
         #[serde(default, skip_serializing_if = "is_default")]
         required: bool,
         #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1,6 +1,12 @@
 //! `RUN --mount=` values, parsed as BuildKit's `instructions.ParseMount`
 //! does: comma-separated `key=value` fields (CSV quoting allowed), every
 //! value variable-expanded, BuildKit's defaults per type.
+//!
+//! Secrets follow `dispatchSecret` (Dockerfile syntax 1.10+): the id is
+//! `source=`, else `id=`, else the target's base name; `env=` puts the
+//! secret in that variable instead of a file, or as well when a `target=`
+//! is given; only without `env=` does the file default to
+//! `/run/secrets/<id>`.
 
 use crate::solver::CacheSharing;
 
@@ -19,7 +25,8 @@ pub enum MountType {
 pub struct MountSpec {
     /// `type=`.
     pub kind: MountType,
-    /// Where it appears in the container (defaulted for secrets).
+    /// Where it appears in the container (defaulted for secrets); empty
+    /// for a secret given only as an environment variable.
     pub target: String,
     /// Path inside the source (`source=`); `None` means its root.
     pub source: Option<String>,
@@ -39,6 +46,8 @@ pub struct MountSpec {
     pub gid: Option<u32>,
     /// Secret `required`: fail when it is not given.
     pub required: bool,
+    /// Secret `env=`: the environment variable that gets its value.
+    pub env: Option<String>,
     /// tmpfs size in bytes.
     pub size: Option<u64>,
 }
@@ -75,6 +84,7 @@ pub fn parse_mount(
         uid: None,
         gid: None,
         required: false,
+        env: None,
         size: None,
     };
     for field in &fields {
@@ -118,24 +128,29 @@ pub fn parse_mount(
             "uid" => m.uid = Some(parse_id(&key, &need(&key)?)?),
             "gid" => m.gid = Some(parse_id(&key, &need(&key)?)?),
             "size" => m.size = Some(parse_size(&need(&key)?)?),
-            "env" => {
-                return Err("secret mounts with env= are not supported yet".into());
-            }
+            "env" => m.env = Some(need(&key)?),
             other => return Err(format!("unexpected key '{other}' in '{field}'")),
         }
     }
     match m.kind {
         MountType::Secret => {
-            if m.id.is_none() && m.target.is_empty() {
-                return Err("secret mount needs an id or a target".into());
+            if let Some(source) = m.source.take() {
+                m.id = Some(source);
             }
-            if m.id.is_none() {
-                let base = m.target.rsplit('/').next().unwrap_or_default().to_string();
-                m.id = Some(base);
+            let id = match m.id.take().filter(|id| !id.is_empty()) {
+                Some(id) => id,
+                None if m.target.is_empty() => {
+                    return Err("secret mount needs an id, a source or a target".into())
+                }
+                None => base_name(&m.target).to_string(),
+            };
+            if m.env.as_deref() == Some("") {
+                return Err("secret mount env= needs a variable name".into());
             }
-            if m.target.is_empty() {
-                m.target = format!("/run/secrets/{}", m.id.clone().unwrap_or_default());
+            if m.target.is_empty() && m.env.is_none() {
+                m.target = format!("/run/secrets/{}", base_name(&id));
             }
+            m.id = Some(id);
         }
         MountType::Ssh => return Err("ssh mounts are not supported yet".into()),
         _ if m.target.is_empty() => return Err("mount target is required".into()),
@@ -143,6 +158,9 @@ pub fn parse_mount(
             m.id = Some(m.target.clone());
         }
         _ => {}
+    }
+    if m.env.is_some() && m.kind != MountType::Secret {
+        return Err("'env' is supported only for secret mounts".into());
     }
     if m.from.is_some() && !matches!(m.kind, MountType::Bind | MountType::Cache) {
         return Err("'from' is supported only for bind and cache mounts".into());
@@ -156,6 +174,15 @@ pub fn parse_mount(
         m.target = m.target.trim_start_matches("./").to_string();
     }
     Ok(m)
+}
+
+/// Go's `path.Base` for the non-empty paths a mount has.
+fn base_name(path: &str) -> &str {
+    let trimmed = path.trim_end_matches('/');
+    if trimmed.is_empty() {
+        return "/";
+    }
+    trimmed.rsplit('/').next().unwrap_or(trimmed)
 }
 
 fn parse_bool(key: &str, value: Option<&str>) -> Result<bool, String> {
@@ -253,6 +280,46 @@ mod tests {
         assert_eq!(t.size, Some(64 << 20));
     }
 
+    /// `value` parses as a secret with this id, target, env and required.
+    #[track_caller]
+    fn check_secret(value: &str, expected: (&str, &str, Option<&str>, bool)) {
+        let m = parse(value).unwrap_or_else(|e| panic!("{value}: {e}"));
+        assert_eq!(m.kind, MountType::Secret, "{value}");
+        let got = (
+            m.id.as_deref().unwrap_or_default(),
+            m.target.as_str(),
+            m.env.as_deref(),
+            m.required,
+        );
+        assert_eq!(got, expected, "{value}");
+    }
+
+    #[test]
+    fn secret_ids_targets_and_env() {
+        let file = |id, target| (id, target, None, false);
+        check_secret("type=secret,id=tok", file("tok", "/run/secrets/tok"));
+        check_secret("type=secret,target=/etc/key", file("key", "/etc/key"));
+        check_secret("type=secret,source=s,id=i", file("s", "/run/secrets/s"));
+        check_secret("type=secret,id=a/b", file("a/b", "/run/secrets/b"));
+        // env= alone: no file; with a target: both.
+        check_secret(
+            "type=secret,id=tok,env=TOKEN",
+            ("tok", "", Some("TOKEN"), false),
+        );
+        check_secret(
+            "type=secret,id=tok,env=TOKEN,target=/t,required",
+            ("tok", "/t", Some("TOKEN"), true),
+        );
+        check_secret(
+            "type=secret,env=TOKEN,target=/run/key",
+            ("key", "/run/key", Some("TOKEN"), false),
+        );
+        check_secret(
+            "type=secret,id=tok,env=$T,required=false",
+            ("tok", "", Some("/cache"), false),
+        );
+    }
+
     #[test]
     fn errors() {
         for bad in [
@@ -264,6 +331,10 @@ mod tests {
             "target=/x,bogus=1",
             "type=cache,target=/x,mode=99",
             "target=\"/x",
+            "type=secret,env=TOKEN",
+            "type=secret,id=tok,env=",
+            "type=secret,id=tok,env",
+            "type=cache,target=/x,env=V",
         ] {
             assert!(parse(bad).is_err(), "{bad}");
         }

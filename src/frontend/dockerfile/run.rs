@@ -68,7 +68,11 @@ impl Lowerer<'_> {
                     .map_err(|e| e.to_string())
             };
             let spec = parse_mount(raw, &expand).map_err(|m| self.err(span, m))?;
-            let dest = normalize_workdir(&st.workdir, &spec.target);
+            // A secret given only as a variable has no file (and no dest).
+            let dest = match spec.target.as_str() {
+                "" => String::new(),
+                target => normalize_workdir(&st.workdir, target),
+            };
             let selector = spec.source.clone().unwrap_or_else(|| "/".into());
             let mount = match spec.kind {
                 MountType::Bind => {
@@ -117,6 +121,7 @@ impl Lowerer<'_> {
                     readonly: true,
                     kind: MountKind::Secret {
                         id: spec.id.clone().unwrap_or_default(),
+                        env: spec.env.clone(),
                         required: spec.required,
                         uid: spec.uid,
                         gid: spec.gid,
@@ -159,7 +164,16 @@ impl Lowerer<'_> {
             skip_unset_env: true,
             ..self.lexer
         };
-        let name = counter.next(&display(&shown, &custom_name, &st.env), onbuild);
+        // Secret variables show as `****` in the step's name, as in
+        // BuildKit (`withSecretEnvMask`): the value is never known here,
+        // the mask only says where it comes from.
+        let mut shown_env = st.env.clone();
+        for mount in &exec.mounts {
+            if let MountKind::Secret { env: Some(var), .. } = &mount.kind {
+                shown_env.set(var.clone(), "****");
+            }
+        }
+        let name = counter.next(&display(&shown, &custom_name, &shown_env), onbuild);
         let info = VertexInfo::at(name, self.location(span));
         let v = self.graph.add(Op::Exec(exec), inputs, info)?;
         let parent = st.root;

@@ -344,6 +344,36 @@ fn run_mounts_and_network() {
 }
 
 #[test]
+fn secret_env_mounts_have_no_file_unless_targeted_and_show_masked() {
+    let p = plan(
+        "FROM busybox\nWORKDIR /w\n\
+         RUN --mount=type=secret,id=tok,env=TOKEN --mount=type=secret,id=k,env=K,target=key \
+         echo $TOKEN\n",
+    );
+    let run = execs(&p).pop().unwrap();
+    let secrets: Vec<(&str, &MountKind)> = run.mounts[1..]
+        .iter()
+        .map(|m| (m.dest.as_str(), &m.kind))
+        .collect();
+    assert!(
+        matches!(secrets[0], ("", MountKind::Secret { id, env: Some(v), .. }) if id == "tok" && v == "TOKEN"),
+        "{secrets:?}"
+    );
+    assert!(
+        matches!(secrets[1], ("/w/key", MountKind::Secret { env: Some(v), .. }) if v == "K"),
+        "{secrets:?}"
+    );
+    // The variable is not part of the step's environment (the value is
+    // only known when it runs) and its name shows as BuildKit masks it.
+    assert!(!run.env.iter().any(|e| e.starts_with("TOKEN=")));
+    assert!(
+        names(&p).iter().any(|n| n.ends_with("echo ****")),
+        "{:?}",
+        names(&p)
+    );
+}
+
+#[test]
 fn unsupported_requests_fail_at_their_line() {
     for (src, expected) in [
         (
