@@ -4,7 +4,7 @@
 #   (a) three independent 1-second RUN stages joined by COPY --from, cold
 #   (b) 30 steps (10 RUN, 10 ENV, 10 COPY of small files): cold, fully cached
 #   (c) COPY . /src + one RUN over a 430 MB / 10,000-file context: cold,
-#       fully cached, after changing one file
+#       fully cached, after changing one file; peak RSS of kiln over them
 #
 # "cold" is a fresh store holding only the busybox base image (imported, not
 # timed). Each figure is the median of $RUNS runs (default 3).
@@ -73,7 +73,7 @@ printf 'FROM busybox\nCOPY . /src\nRUN du -sk /src > /size\n' > "$ctx_c/Dockerfi
 
 # --- helpers ------------------------------------------------------------------
 now() { date +%s.%N; }
-elapsed() { awk -v s="$1" -v e="$2" 'BEGIN { printf "%.2f", e - s }'; }
+elapsed() { awk -v s="$1" -v e="$2" 'BEGIN { printf "%.3f", e - s }'; }
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 fresh_store() {
@@ -81,7 +81,10 @@ fresh_store() {
   "$kiln" --root "$work/root" import "$work/busybox.tar" busybox:latest >/dev/null
 }
 
-kbuild() { "$kiln" --root "$work/root" build -q "$@" >/dev/null; }
+# Each kiln build runs under GNU time, which appends its peak RSS (KiB).
+rss=$work/rss
+kbuild() { /usr/bin/time -f %M -a -o "$rss" "$kiln" --root "$work/root" build -q "$@" >/dev/null; }
+peak_mb() { sort -n "$rss" | tail -1 | awk '{ printf "%.0f", $1 / 1024 }'; : > "$rss"; }
 
 # time_cmd CMD...: seconds for one run.
 time_cmd() { local s e; s=$(now); "$@"; e=$(now); elapsed "$s" "$e"; }
@@ -99,6 +102,7 @@ report "(b) 30 steps, cold" "$(printf '%s\n' "${r[@]}" | median)"
 r=(); for _ in $(seq "$RUNS"); do r+=("$(time_cmd kbuild "$ctx_b")"); done
 report "(b) 30 steps, fully cached" "$(printf '%s\n' "${r[@]}" | median)"
 
+: > "$rss"
 r=(); for _ in $(seq "$RUNS"); do fresh_store; rm -rf "$work/root/context-cache"; r+=("$(time_cmd kbuild "$ctx_c")"); done
 report "(c) 430 MB / 10k-file context, cold" "$(printf '%s\n' "${r[@]}" | median)"
 r=(); for _ in $(seq "$RUNS"); do r+=("$(time_cmd kbuild "$ctx_c")"); done
@@ -108,6 +112,7 @@ r=(); for i in $(seq "$RUNS"); do
   r+=("$(time_cmd kbuild "$ctx_c")")
 done
 report "(c) 430 MB / 10k-file context, one file changed" "$(printf '%s\n' "${r[@]}" | median)"
+printf '%-58s %6s MB\n' "(c) peak memory (RSS) of kiln over the (c) builds" "$(peak_mb)"
 
 # --- docker (legacy builder), optional -----------------------------------------
 if [ "${BENCH_DOCKER:-0}" = 1 ] && docker info >/dev/null 2>&1; then

@@ -93,12 +93,11 @@ impl Store {
         })
     }
 
-    /// Forgets every build cache record and copy index (`kiln builder
-    /// prune`), then
-    /// collects what only they kept; returns how many records there were.
+    /// Forgets every build cache record, copy index and stored download
+    /// (`kiln builder prune`), then collects what only they kept; returns how many records there were.
     pub fn build_cache_prune(&self) -> Result<usize> {
         let n = self.write(|tx| Ok(tx.prepare_cached("DELETE FROM build_cache")?.execute([])?))?;
-        self.copy_index_clear()?;
+        self.build_hints_clear()?;
         self.gc()?;
         Ok(n)
     }

@@ -66,15 +66,20 @@ impl Store {
         std::fs::rename(&tmp, &dest).map_err(io_err(&dest, "moving copy index into place"))
     }
 
-    /// Forgets every copy index (`kiln builder prune`).
-    pub(super) fn copy_index_clear(&self) -> Result<()> {
-        let dir = self.root().join(DIR);
-        match super::scratch::remove_tree(&dir) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                Err(io_err(&dir, "removing copy indexes")(e))
+    /// Forgets every copy index and stored `ADD <url>` download (`kiln
+    /// builder prune`): both only spare work on a later build. A build
+    /// downloading the same URL at that moment may fail to store it.
+    pub(super) fn build_hints_clear(&self) -> Result<()> {
+        for name in [DIR, "http"] {
+            let dir = self.root().join(name);
+            match super::scratch::remove_tree(&dir) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(io_err(&dir, "removing build cache hints")(e))
+                }
+                _ => {}
             }
-            _ => Ok(()),
         }
+        Ok(())
     }
 }
 
@@ -143,7 +148,9 @@ mod tests {
         assert_eq!(got, index);
         assert!(snapshot.join("a").is_file());
 
-        store.copy_index_clear().unwrap();
+        std::fs::create_dir_all(dir.path().join("http/x")).unwrap();
+        store.build_hints_clear().unwrap();
+        assert!(!dir.path().join("http").exists());
         assert!(store.copy_index_get(&lineage).is_none());
     }
 }

@@ -35,11 +35,13 @@
 //! - **Times**: atime and mtime are kept; the directory a directory is
 //!   copied into gets the source directory's times. (Cache keys are the
 //!   solver's business and never read mtimes.)
-//! - **`--link`**: the layer does not look at the parent image: the
-//!   destination path is created whole (0755 parents) and not resolved
-//!   through the parent's symlinks. As in BuildKit, `--link` together with
-//!   `--chmod` behaves as a plain copy (the frontend only uses the merge
-//!   path when `chmod` is empty).
+//! - **`--link`**: the frontend runs the copy with no base (nothing of the
+//!   parent is visible, so its key and layer do not depend on it) and
+//!   stacks the result on the stage with a merge op ([`crate::exec::merge`]);
+//!   here `link` only makes the destination be created whole (0755
+//!   parents), never resolved through the parent's symlinks. `--chown`
+//!   names are refused by the frontend (there is no passwd to read). As in
+//!   BuildKit, `--link` with `--chmod` is a plain copy.
 //! - **`--parents`**: the source's path below the source root (or below a
 //!   `/./` pivot) is kept: `COPY --parents a/b/c.txt /dst/` writes
 //!   `/dst/a/b/c.txt`.

@@ -315,18 +315,10 @@ fn mkfile(out: &Path, path: &str, mode: u32, data: &[u8]) -> Result<(), ExecErro
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exec::cache_mount::CacheMounts;
     use std::os::unix::fs::MetadataExt;
-    use std::sync::Arc;
 
     fn cx(root: &Path) -> ExecContext {
-        let store = Arc::new(crate::cache::Store::open(root).unwrap());
-        ExecContext {
-            cache_mounts: CacheMounts::new(store.root()),
-            store,
-            network: crate::runtime::Network::None,
-            secrets: Default::default(),
-        }
+        crate::exec::fixture::exec_context(root)
     }
 
     fn mkdir_op(path: &str, user: Option<&str>) -> FileOp {

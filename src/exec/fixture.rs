@@ -265,3 +265,15 @@ pub fn tar_bytes(entries: &[TarEntry<'_>]) -> Vec<u8> {
     }
     builder.into_inner().expect("finish tar")
 }
+
+/// An [`crate::exec::ExecContext`] on a fresh store at `root`, with no
+/// network and no secrets.
+pub fn exec_context(root: &Path) -> crate::exec::ExecContext {
+    let store = std::sync::Arc::new(crate::cache::Store::open(root).unwrap());
+    crate::exec::ExecContext {
+        cache_mounts: crate::exec::cache_mount::CacheMounts::new(store.root()),
+        store,
+        network: crate::runtime::Network::None,
+        secrets: Default::default(),
+    }
+}

@@ -36,19 +36,11 @@ pub fn run(cx: &ExecContext, op: &MergeOp, inputs: &[Artifact]) -> Result<Rootfs
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exec::cache_mount::CacheMounts;
     use crate::solver::Input;
     use std::path::Path;
-    use std::sync::Arc;
 
     fn cx(root: &Path) -> ExecContext {
-        let store = Arc::new(crate::cache::Store::open(root).unwrap());
-        ExecContext {
-            cache_mounts: CacheMounts::new(store.root()),
-            store,
-            network: crate::runtime::Network::None,
-            secrets: Default::default(),
-        }
+        crate::exec::fixture::exec_context(root)
     }
 
     /// A one-layer root filesystem holding `files`, stacked on `below`.

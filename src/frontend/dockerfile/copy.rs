@@ -106,22 +106,7 @@ fn link_dest(workdir: &str, dest: &str) -> String {
     } else {
         dest
     };
-    let joined = if dest.starts_with('/') {
-        dest.to_string()
-    } else {
-        format!("{workdir}/{dest}")
-    };
-    let mut parts: Vec<&str> = Vec::new();
-    for part in joined.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            p => parts.push(p),
-        }
-    }
-    let mut out = format!("/{}", parts.join("/"));
+    let mut out = super::stage::normalize_workdir(workdir, dest);
     if (dest.ends_with('/') || dest.ends_with("/.")) && out != "/" {
         out.push('/');
     }
