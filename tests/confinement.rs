@@ -87,8 +87,10 @@ fn user_flag_resolves_names_from_the_rootfs() {
     );
     assert_eq!(
         ran.ok(),
-        // busybox's id lists getgroups(2) only: the groups naming the user.
-        "uid=1000(tester) gid=1000(tester) groups=1001(extra)\n/home/tester\n/home/tester\nCapEff:\t0000000000000000\n"
+        // busybox's id lists getgroups(2): the groups naming the user and,
+        // as docker and BuildKit give it (containerd's ensureAdditionalGids),
+        // the primary group.
+        "uid=1000(tester) gid=1000(tester) groups=1000(tester),1001(extra)\n/home/tester\n/home/tester\nCapEff:\t0000000000000000\n"
     );
     assert_eq!(
         f.run(&["--rm", "-u", "1000:1001"], &["id", "-u"]).ok(),

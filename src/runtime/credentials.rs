@@ -67,11 +67,7 @@ impl Credentials {
         no_new_privs: bool,
     ) -> Result<Credentials, CredentialsError> {
         let mut user = user::resolve_user(rootfs, user_spec)?;
-        for gid in extra_gids {
-            if !user.additional_gids.contains(gid) {
-                user.additional_gids.push(*gid);
-            }
-        }
+        with_extra_groups(&mut user, extra_gids);
         let filter = if seccomp {
             Some(seccomp::docker_default_filter(caps)?)
         } else {
@@ -120,5 +116,44 @@ impl Credentials {
             seccomp::install(filter)?;
         }
         Ok(())
+    }
+}
+
+/// Adds `extra_gids` (`--group-add`) to the user's supplementary groups,
+/// and the primary group too: containerd's `ensureAdditionalGids`, which
+/// both `docker run` and BuildKit's RUN apply, so a process always has its
+/// own gid in `getgroups()` (`id` shows `groups=0(root)` for root).
+fn with_extra_groups(user: &mut user::ResolvedUser, extra_gids: &[u32]) {
+    for gid in extra_gids {
+        if !user.additional_gids.contains(gid) {
+            user.additional_gids.push(*gid);
+        }
+    }
+    if !user.additional_gids.contains(&user.gid) {
+        user.additional_gids.insert(0, user.gid);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn groups(gid: u32, from_group_file: &[u32], extra: &[u32]) -> Vec<u32> {
+        let mut user = user::ResolvedUser {
+            uid: 1000,
+            gid,
+            additional_gids: from_group_file.to_vec(),
+            home: "/".into(),
+        };
+        with_extra_groups(&mut user, extra);
+        user.additional_gids
+    }
+
+    #[test]
+    fn the_primary_group_is_always_a_supplementary_group() {
+        assert_eq!(groups(0, &[], &[]), [0]);
+        assert_eq!(groups(1000, &[], &[7]), [1000, 7]);
+        assert_eq!(groups(5, &[10, 5], &[]), [10, 5]);
+        assert_eq!(groups(5, &[10], &[10, 11]), [5, 10, 11]);
     }
 }
