@@ -199,8 +199,10 @@ impl Lowerer<'_> {
             let mut state = self.stage(j)?;
             state.cmd_set = false;
             // BuildKit runs an earlier stage's ONBUILDs in a stage built on
-            // it, and (a quirk kept) leaves them in the config.
+            // it, and they do not carry over into its config
+            // (dockerfile2llb `dispatchState.init`).
             let triggers = state.extra_list("OnBuild");
+            state.cc().extra.remove("OnBuild");
             (state, triggers)
         } else if !from_image {
             (StageState::scratch(&self.opts.platform), Vec::new())

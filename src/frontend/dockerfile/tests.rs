@@ -300,6 +300,15 @@ fn onbuild_triggers_run_after_from_and_are_not_inherited() {
     assert!(!cc(&p).extra.contains_key("OnBuild"));
     let p = plan("FROM busybox\nONBUILD RUN make\n");
     assert_eq!(cc(&p).extra["OnBuild"], serde_json::json!(["RUN make"]));
+    // An earlier stage's ONBUILDs run in a stage built on it, and are not
+    // carried into its config either.
+    let p = plan("FROM busybox AS a\nONBUILD RUN make\nFROM a\nRUN true\n");
+    assert!(
+        names(&p).iter().any(|n| n.contains("ONBUILD RUN make")),
+        "{:?}",
+        names(&p)
+    );
+    assert!(!cc(&p).extra.contains_key("OnBuild"));
 }
 
 #[test]
