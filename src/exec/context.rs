@@ -159,14 +159,21 @@ impl LocalContext {
                         .map_err(err(&dst))?;
                     dirs.push((dst.clone(), e.mtime_ns));
                 }
-                // Another filesystem: copy instead.
+                // Another filesystem: copy instead (keeping the mtime the
+                // copy gives the layer).
                 EntryKind::File if std::fs::hard_link(&src, &dst).is_err() => {
                     std::fs::copy(&src, &dst).map_err(err(&dst))?;
+                    let t = entry_mtime(e.mtime_ns);
+                    crate::exec::attrs::set_times(&dst, t, t).map_err(err(&dst))?;
                 }
                 EntryKind::File => {}
                 EntryKind::Symlink => {
                     let target = e.link_target.clone().unwrap_or_default();
                     std::os::unix::fs::symlink(target, &dst).map_err(err(&dst))?;
+                    // A new link has the current time; COPY keeps the
+                    // source's (as BuildKit does).
+                    let t = entry_mtime(e.mtime_ns);
+                    crate::exec::attrs::set_times(&dst, t, t).map_err(err(&dst))?;
                 }
                 // Devices, fifos and sockets are not sent as build context.
                 _ => {}
@@ -177,10 +184,7 @@ impl LocalContext {
         }
         // Directory times last: creating entries changed them.
         for (dir, mtime_ns) in dirs.into_iter().rev() {
-            let t = crate::exec::attrs::Time {
-                sec: mtime_ns.div_euclid(1_000_000_000),
-                nsec: mtime_ns.rem_euclid(1_000_000_000),
-            };
+            let t = entry_mtime(mtime_ns);
             let _ = crate::exec::attrs::set_times(&dir, t, t);
         }
         if let Ok(root) = std::fs::metadata(&self.dir) {
@@ -197,6 +201,14 @@ impl LocalContext {
         if let Err(e) = self.stat_cache.save() {
             tracing::warn!("saving the context digest cache: {e}");
         }
+    }
+}
+
+/// A scanned entry's mtime as a settable time.
+fn entry_mtime(mtime_ns: i64) -> crate::exec::attrs::Time {
+    crate::exec::attrs::Time {
+        sec: mtime_ns.div_euclid(1_000_000_000),
+        nsec: mtime_ns.rem_euclid(1_000_000_000),
     }
 }
 
@@ -228,5 +240,31 @@ mod tests {
         assert!(mirror.join("src/a.rs").is_file());
         assert!(!mirror.join("secret.key").exists());
         assert!(!mirror.join("src/b.log").exists());
+    }
+
+    #[test]
+    fn the_mirror_keeps_symlink_and_directory_mtimes() {
+        use std::os::unix::fs::MetadataExt;
+        let t = tempfile::tempdir().unwrap();
+        let ctx = t.path().join("ctx");
+        std::fs::create_dir_all(ctx.join("d")).unwrap();
+        std::fs::write(ctx.join("d/f"), "f").unwrap();
+        std::fs::write(ctx.join("skip.log"), "x").unwrap();
+        std::os::unix::fs::symlink("d/f", ctx.join("link")).unwrap();
+        let old = crate::exec::attrs::Time {
+            sec: 1_000_000,
+            nsec: 5,
+        };
+        for p in ["link", "d"] {
+            crate::exec::attrs::set_times(&ctx.join(p), old, old).unwrap();
+        }
+        let ignore = DockerIgnore::new(["*.log"]).unwrap();
+        let cache = Arc::new(StatCacheFile::load(t.path().join("cache")));
+        let c = LocalContext::scan(&ctx, &ignore, cache).unwrap();
+        let mirror = c.source_root(|| Ok(t.path().join("mirror"))).unwrap();
+        for p in ["link", "d"] {
+            let md = std::fs::symlink_metadata(mirror.join(p)).unwrap();
+            assert_eq!((md.mtime(), md.mtime_nsec()), (old.sec, old.nsec), "{p}");
+        }
     }
 }
