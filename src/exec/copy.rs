@@ -69,11 +69,9 @@ use crate::exec::archive::{self, ArchiveError};
 use crate::exec::attrs::set_owner;
 use crate::exec::chmod::{Chmod, ChmodError};
 use crate::exec::dest::{image_path, DestError, DestFs, Escape, NewDir};
-use crate::exec::fetch::{self, FetchError};
 use crate::exec::parent_fs::ParentFs;
 use crate::exec::tree::{self, Counters, TreeError, TreeOptions};
 use crate::exec::wildcard::WildcardError;
-use crate::image::digest::Digest;
 use crate::runtime::user::{resolve_chown, UserError};
 use sources::{clean_abs, expand_sources, source_host, Item, Scratch};
 
@@ -81,8 +79,8 @@ use sources::{clean_abs, expand_sources, source_host, Item, Scratch};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CopySource {
     /// A path or wildcard pattern in the source root (`./src`, `*.txt`,
-    /// `/abs/path`, `dir/./sub` with `--parents`); for ADD also an
-    /// `http(s)://` URL.
+    /// `/abs/path`, `dir/./sub` with `--parents`). Never a URL: ADD's URLs
+    /// are downloaded by the HTTP source and arrive as [`CopySource::Remote`].
     Path(String),
     /// A heredoc (`COPY <<EOF /file`): its word names the file, `content` is
     /// the text after expansion.
@@ -92,11 +90,12 @@ pub enum CopySource {
         /// The file content.
         content: String,
     },
-    /// A file an HTTP source already downloaded (`ADD <url>` in a build):
-    /// copied as a download is (owner 0:0 unless `--chown`, extracted only
-    /// with `--unpack=true`); `url` names it in messages.
+    /// A file an HTTP source already downloaded (`ADD <url>`), its
+    /// `--checksum` already checked there: copied as a download is (name,
+    /// mode and mtime of `file`, owner 0:0 unless `--chown`, extracted only
+    /// with `--unpack=true`). ADD only.
     Remote {
-        /// The URL it came from.
+        /// The URL it came from, to name it in messages (password hidden).
         url: String,
         /// The local copy; its name is the name the file gets.
         file: PathBuf,
@@ -139,8 +138,6 @@ pub struct CopySpec {
     pub follow_symlinks: bool,
     /// ADD rather than COPY.
     pub is_add: bool,
-    /// `ADD --checksum=`.
-    pub checksum: Option<Digest>,
     /// `ADD --keep-git-dir` (Git sources are not supported yet).
     pub keep_git_dir: Option<bool>,
     /// `ADD --unpack=`; `None` is the default (local archives extracted,
@@ -164,7 +161,6 @@ impl CopySpec {
             exclude: Vec::new(),
             follow_symlinks: true,
             is_add: false,
-            checksum: None,
             keep_git_dir: None,
             unpack: None,
         }
@@ -212,9 +208,6 @@ pub enum CopyError {
         /// "build context" or "source stage".
         root: &'static str,
     },
-    /// `ADD` of a Git repository.
-    #[error("ADD of git repository {0} is not supported yet")]
-    GitUnsupported(String),
     /// `--chown` could not be resolved.
     #[error("--chown={spec}: {source}")]
     Chown {
@@ -242,9 +235,6 @@ pub enum CopyError {
     /// Extracting an archive failed.
     #[error(transparent)]
     Archive(#[from] ArchiveError),
-    /// Downloading a URL failed.
-    #[error(transparent)]
-    Fetch(#[from] FetchError),
     /// Other I/O (scratch files, source resolution).
     #[error("failed to {op} {path}")]
     Io {
@@ -348,33 +338,18 @@ pub fn copy(
     })
 }
 
-/// BuildKit's frontend checks on flags and source kinds.
+/// The checks left to the copy once the frontend made its own (BuildKit's
+/// `dispatchCopy`: Git sources refused, `--checksum` only on one URL, which
+/// the HTTP source then verifies).
 fn validate(spec: &CopySpec) -> Result<(), CopyError> {
     let invalid = |m: &str| Err(CopyError::InvalidSpec(m.to_string()));
-    for source in &spec.sources {
-        if let CopySource::Path(p) = source {
-            if fetch::is_git_url(p) {
-                return if spec.is_add {
-                    Err(CopyError::GitUnsupported(p.clone()))
-                } else {
-                    invalid("source can't be a git ref for COPY")
-                };
-            }
-            if fetch::is_http_url(p) && !spec.is_add {
-                return invalid("source can't be a URL for COPY");
-            }
-        }
-    }
-    if spec.checksum.is_some() {
-        if !spec.is_add {
-            return invalid("checksum can't be specified for COPY");
-        }
-        if spec.sources.len() != 1 {
-            return invalid("checksum can't be specified for multiple sources");
-        }
-        if !matches!(&spec.sources[0], CopySource::Path(p) if fetch::is_http_url(p)) {
-            return invalid("checksum requires HTTP(S) or Git sources");
-        }
+    if !spec.is_add
+        && spec
+            .sources
+            .iter()
+            .any(|s| matches!(s, CopySource::Remote { .. }))
+    {
+        return invalid("source can't be a URL for COPY");
     }
     if spec.sources.is_empty() {
         return invalid("no source files were specified");

@@ -7,10 +7,10 @@
 //! - The file is created with mode 0600 and owner 0:0; its mtime is the
 //!   response's `Last-Modified`, or the Unix epoch when there is none.
 //! - A status outside 200..=399 fails ("invalid response status 404").
-//! - `--checksum=sha256:...` is checked against the sha256 of the body;
-//!   a mismatch fails naming both digests.
-//! - Remote archives are not extracted unless `--unpack=true` (decided by
-//!   the caller).
+//! - Errors name the URL with its password hidden ([`redact_password`]):
+//!   build logs and CI output are no place for credentials.
+//! - `--checksum`, the per-URL store and what dependents key on are the
+//!   HTTP source's ([`super::http_source`]), the only caller of [`get`].
 //! - Git URLs (`git@...`, `git://`, `https://.../repo.git`) are recognised
 //!   so they can be refused: cloning is not implemented.
 //! - [`get`] sends a stored copy's [`Validators`] (`If-None-Match`, else
@@ -26,24 +26,24 @@ use std::time::Duration;
 use thiserror::Error;
 
 use crate::exec::attrs::{set_times, Time};
-use crate::image::digest::{Algorithm, Digest, DigestWriter};
+use crate::image::digest::{Digest, DigestWriter};
 
 /// Why a download failed.
 #[derive(Debug, Error)]
 pub enum FetchError {
     /// Connecting or talking HTTP failed.
-    #[error("failed to download {url}")]
+    #[error("failed to download {url}: {reason}")]
     Request {
-        /// The URL.
+        /// The URL, password hidden.
         url: String,
-        /// The client's error.
-        #[source]
-        source: Box<ureq::Error>,
+        /// The client's error as text, password hidden: some of the
+        /// client's messages quote the URL (`bad uri: ... is missing host`).
+        reason: String,
     },
     /// The server answered with an error status (BuildKit's wording).
     #[error("failed to download {url}: invalid response status {status}")]
     Status {
-        /// The URL.
+        /// The URL, password hidden.
         url: String,
         /// The HTTP status.
         status: u16,
@@ -51,7 +51,7 @@ pub enum FetchError {
     /// Reading the body or writing the file failed.
     #[error("failed to download {url} to {path}")]
     Write {
-        /// The URL.
+        /// The URL, password hidden.
         url: String,
         /// The local file.
         path: PathBuf,
@@ -59,19 +59,6 @@ pub enum FetchError {
         #[source]
         source: io::Error,
     },
-    /// The body's digest is not the `--checksum` one.
-    #[error("digest mismatch for {url}: {actual} (expected: {expected})")]
-    Mismatch {
-        /// The URL.
-        url: String,
-        /// `--checksum`.
-        expected: Digest,
-        /// The body's digest.
-        actual: Digest,
-    },
-    /// `--checksum` names an algorithm other than sha256.
-    #[error("unsupported checksum {0}: expected sha256:<hex>")]
-    UnsupportedChecksum(Digest),
 }
 
 /// A downloaded file.
@@ -101,6 +88,42 @@ pub fn is_git_url(src: &str) -> bool {
         return url_path(src).trim_end_matches('/').ends_with(".git");
     }
     false
+}
+
+/// `url` with the password of its user info replaced by `xxxxx`, as
+/// BuildKit shows URLs (`urlutil.RedactCredentials`): what kiln prints of
+/// a URL, progress names and errors alike, goes through here.
+pub fn redact_password(url: &str) -> String {
+    match split_password(url) {
+        Some((before, _, after)) => format!("{before}xxxxx{after}"),
+        None => url.to_string(),
+    }
+}
+
+/// `url` split around the password of its user info (`scheme://user:`,
+/// the password, `@host/path`), if it has one.
+fn split_password(url: &str) -> Option<(&str, &str, &str)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    // The last `@` ends the user info: a password may contain `@` only
+    // percent-encoded, but a lenient parser would still split there.
+    let (userinfo, _) = rest[..authority_end].rsplit_once('@')?;
+    let (user, password) = userinfo.split_once(':')?;
+    let start = scheme.len() + 3 + user.len() + 1;
+    Some((&url[..start], password, &url[start + password.len()..]))
+}
+
+/// `text` (a message that may quote `url`) with `url`'s password hidden
+/// wherever the message repeats the user info.
+fn redact_in(text: &str, url: &str) -> String {
+    match split_password(url) {
+        Some((before, password, _)) if !password.is_empty() => {
+            let user_start = before.find("://").map_or(0, |i| i + 3);
+            let user = &before[user_start..];
+            text.replace(&format!("{user}{password}@"), &format!("{user}xxxxx@"))
+        }
+        _ => text.to_string(),
+    }
 }
 
 /// The decoded path of an absolute URL (Go's `url.URL.Path`).
@@ -140,38 +163,6 @@ pub fn file_name_for(url: &str) -> String {
         Some(base) if !base.is_empty() && base != "." && base != ".." => base.to_string(),
         _ => "__unnamed__".to_string(),
     }
-}
-
-/// Downloads `url` into `dir/name` with BuildKit's mode, owner and mtime,
-/// checking `checksum` if given.
-pub fn fetch(
-    url: &str,
-    dir: &Path,
-    name: &str,
-    checksum: Option<&Digest>,
-) -> Result<Download, FetchError> {
-    if let Some(c) = checksum {
-        if c.algorithm() != Algorithm::Sha256 {
-            return Err(FetchError::UnsupportedChecksum(c.clone()));
-        }
-    }
-    let Fetched::Body { download, .. } = get(url, &Validators::default(), &dir.join(name))? else {
-        // `get` answers NotModified only to a conditional request.
-        return Err(FetchError::Status {
-            url: url.to_string(),
-            status: 304,
-        });
-    };
-    if let Some(expected) = checksum {
-        if *expected != download.digest {
-            return Err(FetchError::Mismatch {
-                url: url.to_string(),
-                expected: expected.clone(),
-                actual: download.digest,
-            });
-        }
-    }
-    Ok(download)
 }
 
 /// The validators of a stored copy of a resource: sent back so that an
@@ -256,8 +247,8 @@ pub fn get(url: &str, validators: &Validators, path: &Path) -> Result<Fetched, F
         request = request.header(name, value);
     }
     let mut response = request.call().map_err(|e| FetchError::Request {
-        url: url.to_string(),
-        source: Box::new(e),
+        url: redact_password(url),
+        reason: redact_in(&e.to_string(), url),
     })?;
     let status = response.status().as_u16();
     let header = |name: &str| {
@@ -276,7 +267,7 @@ pub fn get(url: &str, validators: &Validators, path: &Path) -> Result<Fetched, F
     }
     if !(200..400).contains(&status) || status == 304 {
         return Err(FetchError::Status {
-            url: url.to_string(),
+            url: redact_password(url),
             status,
         });
     }
@@ -286,7 +277,7 @@ pub fn get(url: &str, validators: &Validators, path: &Path) -> Result<Fetched, F
         .and_then(parse_http_date)
         .unwrap_or(0);
     let write_err = |source| FetchError::Write {
-        url: url.to_string(),
+        url: redact_password(url),
         path: path.to_path_buf(),
         source,
     };
@@ -377,6 +368,60 @@ mod tests {
             ("http://h/a/..", "__unnamed__"),
         ] {
             assert_eq!(file_name_for(url), name, "{url}");
+        }
+    }
+
+    #[test]
+    fn passwords_are_redacted_from_urls() {
+        let check = |url: &str, want: &str| assert_eq!(redact_password(url), want, "{url}");
+        check(
+            "https://user:secret@host/a/b?q=1",
+            "https://user:xxxxx@host/a/b?q=1",
+        );
+        check("https://user:@host/", "https://user:xxxxx@host/");
+        check("http://u:p:q@h:8080", "http://u:xxxxx@h:8080");
+        check("https://a:b@c@host/x", "https://a:xxxxx@host/x");
+        check("https://user@host/x", "https://user@host/x");
+        check("https://host/a:b@c", "https://host/a:b@c");
+        check("https://host/x?u=a:b@c", "https://host/x?u=a:b@c");
+        check("not a url", "not a url");
+    }
+
+    #[test]
+    fn client_messages_quoting_the_url_are_redacted() {
+        let url = "https://me:pw@h/x";
+        for (text, want) in [
+            (
+                "bad uri: https://me:pw@h/x is missing host",
+                "bad uri: https://me:xxxxx@h/x is missing host",
+            ),
+            ("io: Connection refused", "io: Connection refused"),
+        ] {
+            assert_eq!(redact_in(text, url), want);
+        }
+        assert_eq!(redact_in("me:pw@h", "https://h/x"), "me:pw@h");
+    }
+
+    #[test]
+    fn download_errors_hide_the_password() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("body");
+        // A port just freed: the connection is refused.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("bind")
+            .port();
+        let refused = format!("http://user:secret@127.0.0.1:{port}/f");
+        for url in [refused.as_str(), "http://user:secret@/f"] {
+            let err = get(url, &Validators::default(), &path).expect_err(url);
+            let mut text = err.to_string();
+            let mut cause = std::error::Error::source(&err);
+            while let Some(c) = cause {
+                text.push_str(&format!(": {c}"));
+                cause = c.source();
+            }
+            assert!(text.contains("user:xxxxx@"), "{text}");
+            assert!(!text.contains("secret"), "{text}");
         }
     }
 

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use super::copy::{self, CopySpec, SourceKind};
 use super::copy_reuse::CopyReuse;
 use super::dest::{DestFs, Escape, Located, NewDir};
+use super::fetch;
 use super::parent_fs::{LayerStack, ParentFs};
 use super::stack_view::StackView;
 use super::tree::Reuse;
@@ -104,7 +105,7 @@ pub(super) fn input_rootfs(inputs: &[Artifact], i: usize) -> Result<super::Rootf
         )),
         Some(Artifact::Remote(r)) => Err(ExecError::msg(format!(
             "the download of {} cannot be used as a root filesystem",
-            r.url
+            fetch::redact_password(&r.url)
         ))),
         None => Err(ExecError::msg(format!("missing input #{i}"))),
     }
@@ -164,7 +165,12 @@ fn copy_files(
                         url: url.clone(),
                         file: remote.file.clone(),
                     },
-                    _ => return Err(ExecError::msg(format!("{url} was not downloaded"))),
+                    _ => {
+                        return Err(ExecError::msg(format!(
+                            "{} was not downloaded",
+                            fetch::redact_password(url)
+                        )))
+                    }
                 },
                 CopySource::Inline { name, data } => copy::CopySource::Heredoc {
                     name: name.clone(),
@@ -185,8 +191,6 @@ fn copy_files(
         exclude: c.exclude.clone(),
         follow_symlinks: true,
         is_add: c.add,
-        // The HTTP source verified `--checksum` when it fetched the file.
-        checksum: None,
         keep_git_dir: c.keep_git_dir,
         unpack: c.unpack,
     };

@@ -38,7 +38,8 @@ use crate::cache::Store;
 use crate::image::digest::{Algorithm, Digest};
 use crate::solver::{canonical, HttpSource};
 
-/// Why an HTTP source failed.
+/// Why an HTTP source failed. URLs in messages have their password hidden
+/// ([`fetch::redact_password`]).
 #[derive(Debug, Error)]
 pub enum HttpSourceError {
     /// The request or the download failed.
@@ -168,7 +169,7 @@ pub fn fetch(store: &Store, source: &HttpSource) -> Result<RemoteFile, HttpSourc
             Ok(d) if d.algorithm() == Algorithm::Sha256 => Some(d),
             _ => {
                 return Err(HttpSourceError::InvalidChecksum {
-                    url: url.to_string(),
+                    url: fetch::redact_password(url),
                     checksum: text.clone(),
                 })
             }
@@ -202,7 +203,7 @@ pub fn fetch(store: &Store, source: &HttpSource) -> Result<RemoteFile, HttpSourc
     if let Some(expected) = &checksum {
         if *expected != entry.digest {
             return Err(HttpSourceError::Mismatch {
-                url: url.to_string(),
+                url: fetch::redact_password(url),
                 expected: expected.clone(),
                 actual: entry.digest,
             });
@@ -249,11 +250,14 @@ fn fetch_locked(
     match fetch::get(url, &validators, &tmp)? {
         Fetched::NotModified { etag } => match stored {
             Some(entry) if validators.not_modified_matches(etag.as_deref()) => {
-                tracing::debug!(url, "not modified, using the stored copy");
+                tracing::debug!(
+                    url = fetch::redact_password(url),
+                    "not modified, using the stored copy"
+                );
                 Ok((entry, Outcome::NotModified))
             }
             _ => Err(HttpSourceError::NotModified {
-                url: url.to_string(),
+                url: fetch::redact_password(url),
                 etag,
             }),
         },

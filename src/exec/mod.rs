@@ -6,7 +6,8 @@
 //! - [`run`]: RUN on an overlay of the base's snapshots, mounts, logs;
 //! - [`file_op`]: COPY/ADD, WORKDIR's mkdir, inline files;
 //! - [`http_source`]: `ADD <url>` downloads, re-checked every build and
-//!   kept per URL with their ETag/Last-Modified;
+//!   kept per URL with their ETag/Last-Modified; [`fetch`] is its HTTP
+//!   GET, and hides URL passwords in what kiln prints;
 //! - [`merge`]: root filesystems stacked (`COPY --link` on its base);
 //! - [`rootfs`]: results as snapshot stacks, new layers committed;
 //! - [`context`]: the scanned build context, digests, filtered view;
@@ -27,7 +28,6 @@
 //! - [`wildcard`]: source wildcards (Go `filepath.Match`);
 //! - [`chmod`]: `--chmod` octal and symbolic modes;
 //! - [`archive`]: ADD's tar auto-extraction;
-//! - [`fetch`]: ADD's URL downloads;
 //! - [`attrs`]: owner, mode, times and xattrs of written entries.
 //!
 //! **Invariant:** a copy writes only below `out_layer` and only reads the

@@ -1,6 +1,6 @@
 //! COPY/ADD sources: paths and wildcards in the source root, `--parents`
-//! roots, heredocs and URLs, expanded into the items the copy walks, plus
-//! the scratch directory heredocs and downloads are written to.
+//! roots, heredocs and downloaded files, expanded into the items the copy
+//! walks, plus the scratch directory heredocs are written to.
 
 use std::io;
 use std::os::unix::fs::PermissionsExt;
@@ -9,12 +9,12 @@ use std::path::{Path, PathBuf};
 use super::{CopyError, CopySource, CopySpec, SourceKind};
 use crate::context::dockerignore::DockerIgnore;
 use crate::exec::attrs::Time;
-use crate::exec::fetch;
+use crate::exec::fetch::redact_password;
 use crate::exec::wildcard::{contains_wildcards, resolve_wildcards};
 use crate::runtime::path_in_root::resolve_in_root;
 
-/// A temporary directory for heredoc files, downloads and the `--chown`
-/// lookup, removed when dropped.
+/// A temporary directory for heredoc files and the `--chown` lookup,
+/// removed when dropped.
 pub(super) struct Scratch {
     dir: Option<PathBuf>,
 }
@@ -100,8 +100,8 @@ pub(super) fn clean_abs(path: &str) -> String {
     format!("/{}", parts.join("/"))
 }
 
-/// Expands sources into items: wildcards resolved, heredocs written and
-/// URLs downloaded to scratch files.
+/// Expands sources into items: wildcards resolved, heredocs written to
+/// scratch files, downloaded files taken where the HTTP source left them.
 pub(super) fn expand_sources(
     spec: &CopySpec,
     source_root: &Path,
@@ -146,24 +146,12 @@ pub(super) fn expand_sources(
                     label: format!("<<{name}"),
                 });
             }
-            CopySource::Path(url) if fetch::is_http_url(url) => {
-                let dir = scratch.subdir(&format!("url-{index}"))?;
-                let name = fetch::file_name_for(url);
-                fetch::fetch(url, &dir, &name, spec.checksum.as_ref())?;
-                items.push(Item {
-                    root: dir,
-                    rel: name,
-                    owner: Some(chown.unwrap_or((0, 0))),
-                    follow: false,
-                    include: None,
-                    unpack: spec.unpack == Some(true),
-                    label: url.clone(),
-                });
-            }
             CopySource::Remote { url, file } => {
+                // Messages name the URL; its password stays out of them.
+                let label = redact_password(url);
                 let (Some(dir), Some(name)) = (file.parent(), file.file_name()) else {
                     return Err(CopyError::InvalidSpec(format!(
-                        "invalid download path {} for {url}",
+                        "invalid download path {} for {label}",
                         file.display()
                     )));
                 };
@@ -174,7 +162,7 @@ pub(super) fn expand_sources(
                     follow: false,
                     include: None,
                     unpack: spec.unpack == Some(true),
-                    label: url.clone(),
+                    label,
                 });
             }
             CopySource::Path(path) => {

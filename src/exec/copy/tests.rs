@@ -666,25 +666,6 @@ fn stats_count_what_was_written() {
 }
 
 #[test]
-fn url_sources_are_refused_for_copy_and_checksums_for_local_files() {
-    let f = Fixture::new();
-    f.file("a", "a");
-    let err = f.run(&spec(&["https://example.com/x"], "/x")).unwrap_err();
-    assert_eq!(err.to_string(), "source can't be a URL for COPY");
-    let mut s = spec(&["a"], "/x");
-    s.is_add = true;
-    s.checksum = Some(Digest::sha256_of(b"a"));
-    let err = f.run(&s).unwrap_err();
-    assert_eq!(err.to_string(), "checksum requires HTTP(S) or Git sources");
-    let err = f.run(&{
-        let mut s = spec(&["git@github.com:moby/buildkit.git"], "/x");
-        s.is_add = true;
-        s
-    });
-    assert!(matches!(err, Err(CopyError::GitUnsupported(_))));
-}
-
-#[test]
 fn a_layer_stack_parent_is_seen_as_overlay_shows_it() {
     use crate::exec::parent_fs::LayerStack;
     let f = Fixture::new();

@@ -148,3 +148,63 @@ fn same_bytes_again_keep_the_key_and_a_new_date_changes_it() {
     };
     assert_eq!(pinned(a), pinned(c), "a checksum key ignores the date");
 }
+
+#[test]
+fn without_last_modified_a_download_is_dated_the_epoch() {
+    let t = tempfile::tempdir().unwrap();
+    let store = Store::open(t.path()).unwrap();
+    let server = Server::start(vec![reply(200, b"x", &[])]);
+    let got = fetch(&store, &source(&format!("{}/dl", server.base), None)).unwrap();
+    assert_eq!(got.mtime, None);
+    let md = std::fs::metadata(&got.file).unwrap();
+    assert_eq!((md.mode() & 0o7777, md.mtime()), (0o600, 0));
+}
+
+#[test]
+fn a_first_download_that_misses_the_checksum_fails() {
+    let t = tempfile::tempdir().unwrap();
+    let store = Store::open(t.path()).unwrap();
+    let server = Server::start(vec![reply(200, b"tampered", &[])]);
+    let url = format!("{}/b", server.base);
+    let err = fetch(&store, &source(&url, Some(b"checked content"))).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "digest mismatch for {url}: {} (expected: {})",
+            Digest::sha256_of(b"tampered"),
+            Digest::sha256_of(b"checked content")
+        )
+    );
+}
+
+#[test]
+fn errors_hide_the_url_password() {
+    let t = tempfile::tempdir().unwrap();
+    let store = Store::open(t.path()).unwrap();
+    let server = Server::start(vec![reply(404, b"gone", &[]), reply(200, b"body", &[])]);
+    let with_password = |path: &str| server.base.replace("://", "://me:secret@") + path;
+    let shown = |path: &str| server.base.replace("://", "://me:xxxxx@") + path;
+    let err = fetch(&store, &source(&with_password("/a"), None)).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "failed to download {}: invalid response status 404",
+            shown("/a")
+        )
+    );
+    let err = fetch(&store, &source(&with_password("/b"), Some(b"other"))).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with(&format!("digest mismatch for {}:", shown("/b"))),
+        "{err}"
+    );
+    let bad = HttpSource {
+        url: with_password("/c"),
+        checksum: Some("md5:abc".into()),
+    };
+    let err = fetch(&store, &bad).unwrap_err().to_string();
+    assert!(
+        err.contains(&shown("/c")) && !err.contains("secret"),
+        "{err}"
+    );
+}

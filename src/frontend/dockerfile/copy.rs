@@ -3,8 +3,11 @@
 //! Sources come from the build context, or with `--from` from an earlier
 //! stage (by name or index) or an image; heredoc sources are inline files
 //! (expanded unless their marker was quoted), ADD's URLs are HTTP source
-//! vertices (re-checked every build; the copy keys on their content). The copy rules themselves (destination, ownership, modes,
-//! archives) are the executor's, `crate::exec::copy`.
+//! vertices (re-checked every build; the copy keys on their content).
+//! Git sources are refused here, as BuildKit's `dispatchCopy` refuses them
+//! for COPY (kiln does not clone them for ADD yet). The copy rules
+//! themselves (destination, ownership, modes, archives) are the
+//! executor's, `crate::exec::copy`.
 //!
 //! `--link` without `--chmod` lowers as BuildKit does: the copy is a file
 //! op on an empty tree (its destination made absolute here, `--chown`
@@ -15,6 +18,7 @@
 use super::names::{display, StepCounter};
 use super::stage::StageState;
 use super::{LowerError, Lowerer};
+use crate::exec::fetch;
 use crate::image::reference::ImageRef;
 use crate::parser::{Add, Copy, InlineSource, Span};
 use crate::shell::Lexer;
@@ -113,10 +117,6 @@ fn link_dest(workdir: &str, dest: &str) -> String {
     out
 }
 
-fn is_url(s: &str) -> bool {
-    s.starts_with("http://") || s.starts_with("https://")
-}
-
 impl Lowerer<'_> {
     pub(super) fn dispatch_copy(
         &mut self,
@@ -145,7 +145,19 @@ impl Lowerer<'_> {
         for src in c.sources {
             let src = self.expand(st, src, span)?;
             shown_sources.push(src.clone());
-            if is_url(&src) {
+            // Git first: `https://host/repo.git` is a repository, not a file.
+            if fetch::is_git_url(&src) {
+                let message = if c.add {
+                    format!(
+                        "ADD of git repository {} is not supported yet",
+                        fetch::redact_password(&src)
+                    )
+                } else {
+                    "source can't be a git ref for COPY".to_string()
+                };
+                return Err(self.err(span, message));
+            }
+            if fetch::is_http_url(&src) {
                 if !c.add {
                     return Err(self.err(span, "source can't be a URL for COPY"));
                 }

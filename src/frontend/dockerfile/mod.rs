@@ -36,6 +36,7 @@ mod tests;
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::exec::fetch;
 use crate::image::oci::ImageConfig;
 use crate::image::reference::ImageRef;
 use crate::parser::{Dockerfile, Span};
@@ -306,7 +307,7 @@ impl<'a> Lowerer<'a> {
             url: url.to_string(),
             checksum,
         };
-        let info = VertexInfo::at(redact_password(url), self.location(span));
+        let info = VertexInfo::at(fetch::redact_password(url), self.location(span));
         Ok(self.graph.add(Op::Http(source), vec![], info)?)
     }
 
@@ -316,23 +317,6 @@ impl<'a> Lowerer<'a> {
 
     fn err(&self, span: &Span, message: impl Into<String>) -> LowerError {
         error_at(self.opts, span, message.into())
-    }
-}
-
-/// `url` with the password of its user info replaced, as BuildKit shows
-/// URLs in progress (`urlutil.RedactCredentials`).
-fn redact_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) if userinfo.contains(':') => {
-            let user = userinfo.split(':').next().unwrap_or_default();
-            format!("{scheme}://{user}:xxxxx@{host}{path}")
-        }
-        _ => url.to_string(),
     }
 }
 

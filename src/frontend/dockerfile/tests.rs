@@ -398,6 +398,22 @@ fn unsupported_requests_fail_at_their_line() {
             "Dockerfile:2: source can't be a URL for COPY",
         ),
         (
+            "FROM busybox\nCOPY https://github.com/moby/buildkit.git /\n",
+            "Dockerfile:2: source can't be a git ref for COPY",
+        ),
+        (
+            "FROM busybox\nCOPY git@github.com:moby/buildkit.git /\n",
+            "Dockerfile:2: source can't be a git ref for COPY",
+        ),
+        (
+            "FROM busybox\nADD https://u:secret@h/repo.git#main /src\n",
+            "Dockerfile:2: ADD of git repository https://u:xxxxx@h/repo.git#main is not supported yet",
+        ),
+        (
+            "FROM busybox\nADD --checksum=sha256:00 a /\n",
+            "Dockerfile:2: checksum can't be specified for non-HTTP(S) sources",
+        ),
+        (
             "FROM busybox\nSTOPSIGNAL SIGNOPE\n",
             "Dockerfile:2: invalid signal: SIGNOPE",
         ),

@@ -1,117 +1,124 @@
-//! `ADD <url>` against a tiny HTTP server on 127.0.0.1.
+//! `ADD <url>` as the copy sees it: a [`CopySource::Remote`] naming a file
+//! the HTTP source downloaded (here a prepared file). How the file is
+//! fetched, named from the URL, dated from `Last-Modified` and checked
+//! against `--checksum` is tested with the HTTP source
+//! (`exec::http_source::tests`, `exec::fetch::tests`).
 
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::PathBuf;
 
 use super::super::*;
-use crate::exec::fixture::{assert_listing, spec, tar_bytes, Fixture, Reply, Server, TarEntry};
+use crate::exec::attrs::{set_times, Time};
+use crate::exec::fixture::{assert_listing, tar_bytes, Fixture, TarEntry};
 
-fn ok(body: &[u8], headers: &[(&str, &str)]) -> Reply {
-    Reply {
-        status: 200,
-        headers: headers
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        body: body.to_vec(),
-    }
+/// A downloaded file as the HTTP source leaves it: named `name` in a
+/// directory of its own, mode 0600, mtime `mtime`.
+fn download(f: &Fixture, name: &str, body: &[u8], mtime: i64) -> PathBuf {
+    let dir = f.parent.parent().expect("fixture root").join("download");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let file = dir.join(name);
+    std::fs::write(&file, body).expect("write");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let time = Time {
+        sec: mtime,
+        nsec: 0,
+    };
+    set_times(&file, time, time).expect("utimes");
+    file
 }
 
-fn add(url: &str, dest: &str) -> CopySpec {
-    let mut s = spec(&[url], dest);
+fn add(url: &str, file: PathBuf, dest: &str) -> CopySpec {
+    let mut s = CopySpec::new(
+        vec![CopySource::Remote {
+            url: url.to_string(),
+            file,
+        }],
+        dest,
+    );
     s.is_add = true;
     s
 }
 
+fn mtime(f: &Fixture, rel: &str) -> i64 {
+    std::fs::metadata(f.out(rel)).expect("stat").mtime()
+}
+
 #[test]
-fn a_download_is_named_after_the_url_mode_0600_with_last_modified() {
-    let server = Server::start(vec![ok(
-        b"payload",
-        &[("Last-Modified", "Sun, 06 Nov 1994 08:49:37 GMT")],
-    )]);
+fn a_download_keeps_its_name_mode_0600_and_mtime() {
     let f = Fixture::new();
-    let got = f.listing(&add(
-        &format!("{}/files/tool.bin?v=2", server.base),
-        "/opt/",
-    ));
+    let file = download(&f, "tool.bin", b"payload", 784_111_777);
+    let got = f.listing(&add("https://h/files/tool.bin?v=2", file, "/opt/"));
     assert_listing(
         &got,
         &["d /opt 755 0:0", "f /opt/tool.bin 600 0:0 \"payload\""],
     );
-    assert_eq!(
-        std::fs::metadata(f.out("/opt/tool.bin"))
-            .expect("stat")
-            .mtime(),
-        784_111_777
+    assert_eq!(mtime(&f, "/opt/tool.bin"), 784_111_777);
+}
+
+#[test]
+fn a_download_goes_to_the_path_or_into_an_existing_directory() {
+    let f = Fixture::new();
+    f.parent_dir("srv", 0o750);
+    let file = download(&f, "tool.bin", b"x", 0);
+    let got = f.listing(&add("https://h/tool.bin", file.clone(), "/srv"));
+    assert_listing(&got, &["d /srv 750 0:0", "f /srv/tool.bin 600 0:0 \"x\""]);
+
+    let f2 = Fixture::new();
+    let got = f2.listing(&add("https://h/tool.bin", file, "/usr/bin/renamed"));
+    assert_listing(
+        &got,
+        &[
+            "d /usr 755 0:0",
+            "d /usr/bin 755 0:0",
+            "f /usr/bin/renamed 600 0:0 \"x\"",
+        ],
     );
 }
 
 #[test]
-fn without_last_modified_the_mtime_is_the_epoch_and_chown_chmod_apply() {
-    let server = Server::start(vec![ok(b"x", &[])]);
+fn chown_and_chmod_apply_to_a_download_and_the_epoch_mtime_is_kept() {
     let f = Fixture::new();
-    let mut s = add(&format!("{}/dl", server.base), "/bin/tool");
+    let file = download(&f, "dl", b"x", 0);
+    let mut s = add("https://h/dl", file, "/bin/tool");
     s.chmod = Some("755".into());
     s.chown = Some("10:20".into());
     let got = f.listing(&s);
     assert_listing(&got, &["d /bin 755 10:20", "f /bin/tool 755 10:20 \"x\""]);
-    assert_eq!(
-        std::fs::metadata(f.out("/bin/tool")).expect("stat").mtime(),
-        0
-    );
+    assert_eq!(mtime(&f, "/bin/tool"), 0);
 }
 
 #[test]
-fn checksums_are_verified() {
-    let body = b"checked content";
-    let server = Server::start(vec![ok(body, &[]), ok(b"tampered", &[])]);
-    let f = Fixture::new();
-    let mut s = add(&format!("{}/a", server.base), "/a");
-    s.checksum = Some(Digest::sha256_of(body));
-    f.run(&s).expect("matching checksum");
-    let f2 = Fixture::new();
-    let url = format!("{}/b", server.base);
-    let mut s = add(&url, "/b");
-    s.checksum = Some(Digest::sha256_of(body));
-    let err = f2.run(&s).unwrap_err().to_string();
-    assert_eq!(
-        err,
-        format!(
-            "digest mismatch for {url}: {} (expected: {})",
-            Digest::sha256_of(b"tampered"),
-            Digest::sha256_of(body)
-        )
-    );
-}
-
-#[test]
-fn error_statuses_fail() {
-    let server = Server::start(vec![Reply {
-        status: 404,
-        headers: Vec::new(),
-        body: b"not here".to_vec(),
-    }]);
-    let f = Fixture::new();
-    let url = format!("{}/missing", server.base);
-    let err = f.run(&add(&url, "/x")).unwrap_err().to_string();
-    assert_eq!(
-        err,
-        format!("failed to download {url}: invalid response status 404")
-    );
-}
-
-#[test]
-fn remote_archives_are_not_extracted_unless_unpack_is_true() {
+fn a_downloaded_archive_is_extracted_only_with_unpack_true() {
     let tar = tar_bytes(&[TarEntry::File("inside.txt", "i", 0o644)]);
-    let server = Server::start(vec![ok(&tar, &[]), ok(&tar, &[])]);
     let f = Fixture::new();
-    f.run(&add(&format!("{}/a.tar", server.base), "/d/"))
+    let file = download(&f, "a.tar", &tar, 0);
+    f.run(&add("https://h/a.tar", file.clone(), "/d/"))
         .expect("add");
     assert!(f.out("/d/a.tar").is_file());
     assert!(!f.out("/d/inside.txt").exists());
+
     let f2 = Fixture::new();
-    let mut s = add(&format!("{}/a.tar", server.base), "/d/");
+    let mut s = add("https://h/a.tar", file, "/d/");
     s.unpack = Some(true);
     f2.run(&s).expect("add");
     assert!(f2.out("/d/inside.txt").is_file());
     assert!(!f2.out("/d/a.tar").exists());
+}
+
+#[test]
+fn a_download_is_refused_for_copy_and_errors_hide_its_password() {
+    let f = Fixture::new();
+    let file = download(&f, "x", b"x", 0);
+    let mut s = add("https://h/x", file.clone(), "/x");
+    s.is_add = false;
+    let err = f.run(&s).unwrap_err();
+    assert_eq!(err.to_string(), "source can't be a URL for COPY");
+
+    let missing = file.with_file_name("gone");
+    let err = f
+        .run(&add("https://user:secret@h/gone", missing, "/x"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("https://user:xxxxx@h/gone"), "{err}");
+    assert!(!err.contains("secret"), "{err}");
 }
