@@ -50,8 +50,9 @@
 //! - **Heredocs** become files named after the heredoc word, mode 0644,
 //!   owner 0:0 (or `--chown`), mtime the time of the copy.
 //! - **ADD** extracts local archives ([`crate::exec::archive`]) unless
-//!   `--unpack=false`, downloads URLs ([`crate::exec::fetch`]) without
-//!   extracting them unless `--unpack=true`, and checks `--checksum`.
+//!   `--unpack=false`; a URL arrives already downloaded (and its
+//!   `--checksum` checked) by the HTTP source ([`crate::exec::http_source`])
+//!   and is copied as a file, extracted only with `--unpack=true`.
 //!
 //! A failed copy leaves `out_layer` partly written: the caller discards the
 //! directory. `out_layer`'s own mode and owner are set to the parent's root
