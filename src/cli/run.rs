@@ -404,7 +404,7 @@ impl Plan {
             masked_paths: masked,
             readonly_paths: readonly,
             readonly_sysfs: !a.privileged,
-            network_files: true,
+            network_files: crate::runtime::NetworkFiles::Docker,
             init: a.init,
             capabilities,
             // docker runs privileged containers unconfined.

@@ -3,8 +3,8 @@
 //!
 //! The container is BuildKit's sandbox: hostname `buildkitsandbox`,
 //! docker's default capabilities, seccomp profile and masked paths,
-//! generated `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf`, stdin
-//! from `/dev/null`, stdout and stderr into the step's log. Overlay
+//! BuildKit's read-only `/etc/hosts` and `/etc/resolv.conf`, stdin from
+//! `/dev/null`, stdout and stderr into the step's log. Overlay
 //! whiteouts and opaque directories stay in the upper dir as they are;
 //! they become OCI whiteouts when a tar is made.
 //!
@@ -30,23 +30,17 @@ use super::stack_view::StackView;
 use super::{Artifact, ExecContext, Rootfs};
 use crate::runtime::spec::{DOCKER_MASKED_PATHS, DOCKER_READONLY_PATHS};
 use crate::runtime::{
-    self, caps, state, ContainerSpec, KillSwitch, MountKind as RtMount, MountSpec, ProcessSpec,
-    RootfsSpec, RuntimeError,
+    self, caps, state, ContainerSpec, KillSwitch, MountKind as RtMount, MountSpec, NetworkFiles,
+    ProcessSpec, RootfsSpec, RuntimeError,
 };
 use crate::solver::{CancelToken, Exec, ExecError, LogSink, LogStream, MountKind, Network};
 
 /// BuildKit's default hostname inside RUN.
 const HOSTNAME: &str = "buildkitsandbox";
 
-/// Paths the runtime mounts over in every container.
-const RUNTIME_MOUNTS: &[&str] = &[
-    "/proc",
-    "/dev",
-    "/sys",
-    "/etc/hosts",
-    "/etc/hostname",
-    "/etc/resolv.conf",
-];
+/// Paths the runtime mounts over in every RUN container (with
+/// [`NetworkFiles::Sandbox`]).
+const RUNTIME_MOUNTS: &[&str] = &["/proc", "/dev", "/sys", "/etc/hosts", "/etc/resolv.conf"];
 
 /// Keeps what a run's mounts need alive until the run ends.
 #[derive(Default)]
@@ -166,7 +160,7 @@ fn run_in(
         masked_paths: own(DOCKER_MASKED_PATHS),
         readonly_paths: own(DOCKER_READONLY_PATHS),
         readonly_sysfs: true,
-        network_files: true,
+        network_files: NetworkFiles::Sandbox,
         init: false,
         capabilities: caps::docker_default_caps(),
         seccomp: true,

@@ -87,7 +87,9 @@ mod init_sequence_tests;
 
 pub use container::{run, run_killable, ExitStatus, Input, Output, Stdio};
 pub use kill_switch::KillSwitch;
-pub use spec::{ContainerSpec, MountKind, MountSpec, Network, ProcessSpec, RootfsSpec};
+pub use spec::{
+    ContainerSpec, MountKind, MountSpec, Network, NetworkFiles, ProcessSpec, RootfsSpec,
+};
 
 /// Why a container could not be run. Errors of the user's process itself
 /// are not errors here: they are its [`ExitStatus`].

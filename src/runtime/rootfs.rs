@@ -9,7 +9,7 @@
 
 use super::confined::{proc_fd_path, ConfinedError, Root};
 use super::devices::{self, DeviceError};
-use super::spec::{ContainerSpec, MountKind};
+use super::spec::{ContainerSpec, MountKind, NetworkFiles};
 use nix::mount::{MntFlags, MsFlags};
 use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
@@ -148,14 +148,12 @@ pub fn plan(spec: &ContainerSpec) -> Vec<Step> {
         ),
         Step::Devices,
     ];
-    if spec.network_files {
-        for name in ["hosts", "hostname", "resolv.conf"] {
-            steps.push(Step::Bind {
-                source: spec.rootfs.state_dir.join(name),
-                target: format!("/etc/{name}"),
-                readonly: spec.rootfs.readonly,
-            });
-        }
+    for name in super::state::network_file_names(spec.network_files) {
+        steps.push(Step::Bind {
+            source: spec.rootfs.state_dir.join(name),
+            target: format!("/etc/{name}"),
+            readonly: spec.rootfs.readonly || spec.network_files == NetworkFiles::Sandbox,
+        });
     }
     for m in &spec.mounts {
         steps.push(match &m.kind {

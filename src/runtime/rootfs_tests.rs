@@ -2,7 +2,7 @@
 //! without needing root.
 
 use super::*;
-use crate::runtime::spec::{MountSpec, Network, ProcessSpec, RootfsSpec};
+use crate::runtime::spec::{MountSpec, Network, NetworkFiles, ProcessSpec, RootfsSpec};
 
 fn spec() -> ContainerSpec {
     ContainerSpec {
@@ -30,7 +30,7 @@ fn spec() -> ContainerSpec {
         masked_paths: vec![],
         readonly_paths: vec![],
         readonly_sysfs: true,
-        network_files: true,
+        network_files: NetworkFiles::Docker,
         init: false,
         capabilities: crate::runtime::caps::docker_default_caps(),
         seccomp: true,
@@ -79,7 +79,7 @@ fn default_plan_is_docker_like() {
 #[test]
 fn user_mounts_come_last_in_order() {
     let mut s = spec();
-    s.network_files = false;
+    s.network_files = NetworkFiles::Own;
     s.mounts = vec![
         MountSpec {
             destination: "/data".into(),
@@ -132,5 +132,27 @@ fn network_files_follow_readonly_rootfs() {
             target: "/etc/hosts".into(),
             readonly: true
         })
+    );
+}
+
+#[test]
+fn a_build_sandbox_gets_read_only_hosts_and_resolv_conf_and_no_hostname_file() {
+    let mut s = spec();
+    s.network_files = NetworkFiles::Sandbox;
+    let binds: Vec<(String, bool)> = plan(&s)
+        .iter()
+        .filter_map(|st| match st {
+            Step::Bind {
+                target, readonly, ..
+            } if target.starts_with("/etc/") => Some((target.clone(), *readonly)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        binds,
+        [
+            ("/etc/hosts".to_string(), true),
+            ("/etc/resolv.conf".to_string(), true)
+        ]
     );
 }

@@ -65,10 +65,9 @@ pub struct ContainerSpec {
     pub readonly_paths: Vec<String>,
     /// Mount `/sys` read-only (docker does unless `--privileged`).
     pub readonly_sysfs: bool,
-    /// Generate `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf` in the
-    /// state dir and bind them in, as docker and BuildKit do; the files
-    /// then never reach the upper dir.
-    pub network_files: bool,
+    /// Which `/etc` network files are generated in the state dir and bound
+    /// in (they then never reach the upper dir).
+    pub network_files: NetworkFiles,
     /// Run kiln as a tiny PID 1 that reaps zombies and forwards signals to
     /// the process (docker `--init`); otherwise the process is PID 1.
     pub init: bool,
@@ -209,6 +208,23 @@ pub enum MountKind {
         /// Extra tmpfs options, e.g. `size=64m,mode=1777`.
         options: String,
     },
+}
+
+/// The `/etc` network files a container gets: docker's for `kiln run`,
+/// BuildKit's for a build's RUN; they differ in content and writability.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NetworkFiles {
+    /// None: the root filesystem's own files show.
+    Own,
+    /// docker's: `/etc/hostname`, `/etc/hosts` (the host's copy with
+    /// `--network host`, loopback names otherwise) and the host's
+    /// `/etc/resolv.conf`, writable unless the rootfs is read-only.
+    Docker,
+    /// BuildKit's RUN sandbox (executor/oci `GetHostsFile`, `GenerateSpec`):
+    /// `/etc/hosts` naming the hostname on loopback and the host's
+    /// `/etc/resolv.conf`, both read-only (`ro,nosuid,nodev,noexec`); no
+    /// `/etc/hostname` (the image's shows).
+    Sandbox,
 }
 
 /// Which network the container sees.

@@ -12,7 +12,7 @@
 //! hosts hostname resolv.conf   bind-mounted over /etc/*
 //! ```
 
-use super::spec::{ContainerSpec, Network};
+use super::spec::{ContainerSpec, Network, NetworkFiles};
 use std::path::Path;
 
 /// Why the state dir could not be prepared.
@@ -68,15 +68,40 @@ pub fn prepare(spec: &ContainerSpec) -> Result<(), StateError> {
         let empty = root.state_dir.join("empty");
         std::fs::create_dir_all(&empty).map_err(io_err(&empty))?;
     }
-    if spec.network_files {
-        write(
-            &root.state_dir.join("hostname"),
-            &format!("{}\n", spec.hostname),
-        )?;
-        write(&root.state_dir.join("hosts"), &hosts(spec.network))?;
-        write(&root.state_dir.join("resolv.conf"), &resolv_conf())?;
+    match spec.network_files {
+        NetworkFiles::Own => {}
+        NetworkFiles::Docker => {
+            write(
+                &root.state_dir.join("hostname"),
+                &format!("{}\n", spec.hostname),
+            )?;
+            write(&root.state_dir.join("hosts"), &hosts(spec.network))?;
+            write(&root.state_dir.join("resolv.conf"), &resolv_conf())?;
+        }
+        NetworkFiles::Sandbox => {
+            write(
+                &root.state_dir.join("hosts"),
+                &sandbox_hosts(&spec.hostname),
+            )?;
+            write(&root.state_dir.join("resolv.conf"), &resolv_conf())?;
+        }
     }
     Ok(())
+}
+
+/// The files [`prepare`] writes for `files`, by name under `/etc`.
+pub fn network_file_names(files: NetworkFiles) -> &'static [&'static str] {
+    match files {
+        NetworkFiles::Own => &[],
+        NetworkFiles::Docker => &["hosts", "hostname", "resolv.conf"],
+        NetworkFiles::Sandbox => &["hosts", "resolv.conf"],
+    }
+}
+
+/// BuildKit's `/etc/hosts` for RUN (executor/oci `initHostsFile`), whatever
+/// the network.
+fn sandbox_hosts(hostname: &str) -> String {
+    format!("127.0.0.1\tlocalhost {hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n")
 }
 
 fn write(path: &Path, contents: &str) -> Result<(), StateError> {
@@ -124,6 +149,14 @@ mod tests {
             .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
         assert_ne!(a, b);
         assert_eq!(short_id(&a), &a[..12]);
+    }
+
+    #[test]
+    fn sandbox_hosts_names_the_hostname_on_loopback() {
+        assert_eq!(
+            sandbox_hosts("buildkitsandbox"),
+            "127.0.0.1\tlocalhost buildkitsandbox\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+        );
     }
 
     #[test]
