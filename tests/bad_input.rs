@@ -2,16 +2,17 @@
 //! left consistent (no image, no snapshot, no temp files) and nothing
 //! written outside it.
 
-mod common;
-use common::{raw_tar, Entry, Env};
+mod support;
 use kiln::cache::{Store, StoreError};
 use kiln::image::digest::Digest;
 use std::io::Write;
+use support::archive::{raw_tar, Entry};
+use support::kiln::Kiln;
 
 /// Imports `tar` and checks that it fails with `expect` in the message and
 /// leaves the store and the `outside` directory untouched.
 fn check_refused(tar: &[u8], expect: &str) {
-    let env = Env::new();
+    let env = Kiln::new();
     let outside = env.path("outside");
     std::fs::create_dir(&outside).unwrap();
     env.ok(&["images"]); // create the store
@@ -52,7 +53,7 @@ fn dot_dot_entries_are_refused() {
 
 #[test]
 fn writing_through_an_absolute_symlink_is_refused() {
-    let env_outside = Env::new();
+    let env_outside = Kiln::new();
     let target = env_outside.path("target");
     std::fs::create_dir(&target).unwrap();
     let t = target.to_str().unwrap().to_string();
@@ -98,7 +99,7 @@ fn hard_links_to_outside_are_refused() {
 
 #[test]
 fn truncated_layers_are_refused() {
-    let env = Env::new();
+    let env = Kiln::new();
     let full = env.busybox_tar("bb.tar");
     let bytes = std::fs::read(&full).unwrap();
     // Cut in the middle of the busybox binary's data.
@@ -112,7 +113,7 @@ fn truncated_layers_are_refused() {
 
 #[test]
 fn a_blob_that_does_not_match_its_digest_is_never_stored() {
-    let env = Env::new();
+    let env = Kiln::new();
     let store = Store::open(&env.root()).unwrap();
     let want = Digest::sha256_of(b"the real layer");
     let err = store
@@ -137,7 +138,7 @@ fn a_blob_that_does_not_match_its_digest_is_never_stored() {
 
 #[test]
 fn a_manifest_with_an_unknown_media_type_is_refused() {
-    let env = Env::new();
+    let env = Kiln::new();
     let store = Store::open(&env.root()).unwrap();
     let d = Digest::sha256_of(b"x");
     let manifest = format!(

@@ -7,14 +7,12 @@
 //! between builds and which honours `If-None-Match` like a real server.
 //! Whether a RUN executed is told by a line it appends to a cache mount.
 
-mod build_support;
-#[path = "support/http_stub.rs"]
-mod http_stub;
+mod support;
 
 use std::sync::{Arc, Mutex};
 
-use build_support::{step_states, Kiln};
-use http_stub::{Reply, StubServer};
+use support::http_stub::{Reply, StubServer};
+use support::kiln::{step_states, Kiln};
 
 /// What the stub serves at `/f`, and what it was asked.
 #[derive(Default)]
@@ -87,7 +85,7 @@ fn is_add(step: &String) -> bool {
 
 #[test]
 fn changed_content_reruns_the_add_and_what_follows() {
-    let k = Kiln::new();
+    let k = Kiln::with_busybox_image();
     let origin = Origin::start("one\n", Some("\"1\""));
     let ctx = k.context(&[]);
     let df = dockerfile(&origin, "");
@@ -111,7 +109,7 @@ fn changed_content_reruns_the_add_and_what_follows() {
 
 #[test]
 fn unchanged_content_is_a_304_and_stays_cached() {
-    let k = Kiln::new();
+    let k = Kiln::with_busybox_image();
     let origin = Origin::start("same\n", Some("\"s\""));
     let ctx = k.context(&[]);
     let df = dockerfile(&origin, "");
@@ -143,7 +141,7 @@ fn unchanged_content_is_a_304_and_stays_cached() {
 
 #[test]
 fn a_checksum_hit_needs_no_download_and_a_wrong_one_names_the_line() {
-    let k = Kiln::new();
+    let k = Kiln::with_busybox_image();
     let origin = Origin::start("pinned\n", None);
     let ctx = k.context(&[]);
     let sum = "sha256:51e6ffa5e1bd6f9f2b4d1e0ae4e28c1ab8ac9a6e9c4cb1d83fce8a3de95c6b1b";

@@ -3,13 +3,13 @@
 //! instructions, history, ARG/ENV scoping, heredocs, `.dockerignore`,
 //! errors, outputs.
 
-mod build_support;
+mod support;
 
-use build_support::Kiln;
+use support::kiln::Kiln;
 
 #[test]
 fn from_run_copy_cmd_build_and_run() {
-    let k = Kiln::new();
+    let k = Kiln::with_busybox_image();
     let ctx = k.context(&[(
         "hello.sh",
         "#!/bin/sh\necho \"$GREETING from $(cat /app/built)\"\n",
@@ -49,7 +49,7 @@ fn from_run_copy_cmd_build_and_run() {
 
 #[test]
 fn run_leaves_no_mount_points_and_steps_without_changes_add_no_layer() {
-    let k = Kiln::new();
+    let k = Kiln::with_busybox_image();
     let ctx = k.context(&[]);
     k.build_ok(
         &ctx,
@@ -73,7 +73,7 @@ fn run_leaves_no_mount_points_and_steps_without_changes_add_no_layer() {
 
 #[test]
 fn config_instructions_reach_the_image_config() {
-    let k = Kiln::new();
+    let k = Kiln::with_busybox_image();
     let ctx = k.context(&[]);
     k.build_ok(
         &ctx,
@@ -129,7 +129,7 @@ fn config_instructions_reach_the_image_config() {
 
 #[test]
 fn run_uses_user_workdir_and_env_of_the_stage() {
-    let k = Kiln::new();
+    let k = Kiln::with_busybox_image();
     let ctx = k.context(&[]);
     let df = "FROM busybox\nUSER tester\nWORKDIR /home/tester\nENV A=1\n\
 RUN echo \"$(id -un):$(id -gn) $HOME $PWD $A $0\" > out\n\
@@ -144,7 +144,7 @@ USER root:extra\nRUN id -u >> /home/tester/out; id -g >> /home/tester/out\n";
 
 #[test]
 fn entrypoint_resets_the_base_cmd_and_onbuild_triggers_run_in_children() {
-    let k = Kiln::new();
+    let k = Kiln::with_busybox_image();
     let ctx = k.context(&[]);
     k.build_ok(
         &ctx,
@@ -166,7 +166,7 @@ fn entrypoint_resets_the_base_cmd_and_onbuild_triggers_run_in_children() {
 
 #[test]
 fn args_and_env_are_scoped_like_buildkit() {
-    let k = Kiln::new();
+    let k = Kiln::with_busybox_image();
     let ctx = k.context(&[]);
     let df = "ARG BASE=busybox\nARG GLOBAL=g\nFROM ${BASE}:latest\nARG GLOBAL\nARG LOCAL=l-$GLOBAL\n\
               ENV FROM_ENV=$LOCAL\nARG TARGETARCH\n\
@@ -230,7 +230,7 @@ fn args_and_env_are_scoped_like_buildkit() {
 
 #[test]
 fn heredocs_in_run_and_copy() {
-    let k = Kiln::new();
+    let k = Kiln::with_busybox_image();
     let ctx = k.context(&[]);
     let df = "FROM busybox\nENV WHO=kiln\n\
 RUN <<EOF\necho \"plain $WHO\" > /plain\nEOF\n\
@@ -247,7 +247,7 @@ COPY <<EOF <<'RAW' /docs/\nexpanded $WHO\nEOF\nraw $WHO\nRAW\n";
 
 #[test]
 fn copy_and_add_rules() {
-    let k = Kiln::new();
+    let k = Kiln::with_busybox_image();
     let mut files = vec![
         ("src/a.txt", "a"),
         ("src/sub/b.txt", "b"),
@@ -294,7 +294,7 @@ COPY --link keep /linked/\n";
 
 #[test]
 fn dockerignore_keeps_files_out_of_the_build() {
-    let k = Kiln::new();
+    let k = Kiln::with_busybox_image();
     let ctx = k.context(&[
         (".dockerignore", "*.secret\nnode_modules\n!keep.secret\n"),
         ("app.js", "app"),
@@ -319,13 +319,13 @@ fn dockerignore_keeps_files_out_of_the_build() {
     std::fs::write(ctx.join("Dockerfile"), "FROM busybox\nCOPY . /ctx/\n").unwrap();
     std::fs::write(ctx.join("token.secret"), "changed").unwrap();
     let out = k.build(&ctx, &["-t", "ignore:1"]);
-    let (_, done) = build_support::step_states(&out.stderr);
+    let (_, done) = support::kiln::step_states(&out.stderr);
     assert!(!done.iter().any(|s| s.contains("COPY")), "{}", out.stderr);
 }
 
 #[test]
 fn failing_run_reports_line_exit_code_and_output() {
-    let k = Kiln::new();
+    let k = Kiln::with_busybox_image();
     let ctx = k.context(&[]);
     std::fs::write(
         ctx.join("Dockerfile"),
@@ -358,7 +358,7 @@ fn failing_run_reports_line_exit_code_and_output() {
 
 #[test]
 fn secrets_network_and_outputs() {
-    let k = Kiln::new();
+    let k = Kiln::with_busybox_image();
     let ctx = k.context(&[]);
     let secret = k.dir.path().join("token");
     std::fs::write(&secret, "s3cret").unwrap();
@@ -439,7 +439,7 @@ RUN --mount=type=secret,id=absent,required=false test ! -e /run/secrets/absent\n
 
 #[test]
 fn dockerfile_and_context_from_stdin_or_elsewhere() {
-    let k = Kiln::new();
+    let k = Kiln::with_busybox_image();
     let ctx = k.context(&[("f.txt", "from ctx")]);
     let other = k.dir.path().join("Other.dockerfile");
     std::fs::write(&other, "FROM busybox\nCOPY f.txt /f\n").unwrap();
@@ -500,7 +500,7 @@ fn serve(body: &'static [u8]) -> String {
 
 #[test]
 fn add_downloads_urls_and_checks_checksums() {
-    let k = Kiln::new();
+    let k = Kiln::with_busybox_image();
     let base = serve(b"downloaded\n");
     let ctx = k.context(&[]);
     let sum = "sha256:0d9dbb7d1c8ddcf1e13b1cc2ca8fd1c8e1fc04ba0e1d0a55bf5c6d6dfb37f5ab";
@@ -521,7 +521,7 @@ fn add_downloads_urls_and_checks_checksums() {
 
 #[test]
 fn missing_images_are_pulled_for_run_and_build() {
-    let k = Kiln::new();
+    let k = Kiln::with_busybox_image();
     let err = k
         .run("127.0.0.1:1/missing:1", &["true"])
         .fails()

@@ -5,9 +5,9 @@
 //! Whether a RUN executed is told by a line it appends to a cache mount
 //! (cache mounts are outside every layer and every cache key).
 
-mod build_support;
+mod support;
 
-use build_support::{step_states, Kiln};
+use support::kiln::{step_states, Kiln};
 
 const DF: &str = "\
 FROM busybox
@@ -20,7 +20,7 @@ ENV DONE=1
 
 #[test]
 fn rebuild_is_all_cached_and_runs_nothing() {
-    let k = Kiln::new();
+    let k = Kiln::with_busybox_image();
     let ctx = k.context(&[("a.txt", "a"), ("b.txt", "b")]);
     let first = k.build_ok(&ctx, DF, "cached:1", &[]);
     let (cached, done) = step_states(&first);
@@ -58,7 +58,7 @@ fn rebuild_is_all_cached_and_runs_nothing() {
 
 #[test]
 fn a_changed_file_reruns_only_the_steps_after_the_copy_reading_it() {
-    let k = Kiln::new();
+    let k = Kiln::with_busybox_image();
     let ctx = k.context(&[("a.txt", "a"), ("b.txt", "b"), ("unrelated.txt", "u")]);
     k.build_ok(&ctx, DF, "partial:1", &[]);
     std::fs::write(ctx.join("unrelated.txt"), "changed").unwrap();
@@ -109,7 +109,7 @@ fn a_changed_file_reruns_only_the_steps_after_the_copy_reading_it() {
 
 #[test]
 fn no_cache_runs_everything_again() {
-    let k = Kiln::new();
+    let k = Kiln::with_busybox_image();
     let ctx = k.context(&[("a.txt", "a"), ("b.txt", "b")]);
     k.build_ok(&ctx, DF, "nocache:1", &[]);
     k.build_ok(&ctx, DF, "nocache:1", &["--no-cache"]);
@@ -121,7 +121,7 @@ fn no_cache_runs_everything_again() {
 
 #[test]
 fn cache_mounts_persist_across_builds_with_their_options() {
-    let k = Kiln::new();
+    let k = Kiln::with_busybox_image();
     let ctx = k.context(&[]);
     let df = |n: u32| {
         format!(
@@ -147,7 +147,7 @@ RUN --mount=type=cache,target=/private,sharing=private echo $N >> /private/n\n"
 
 #[test]
 fn source_date_epoch_makes_builds_byte_identical() {
-    let k = Kiln::new();
+    let k = Kiln::with_busybox_image();
     let ctx = k.context(&[("app.txt", "app")]);
     std::fs::write(
         ctx.join("Dockerfile"),

@@ -7,13 +7,13 @@
 //! broken, kiln would not exit: each test gives it a generous deadline,
 //! then kills it and fails rather than hang.
 
-mod build_support;
+mod support;
 
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use build_support::Kiln;
+use support::kiln::Kiln;
 
 /// How long kiln may take before the test declares it hung.
 const DEADLINE: Duration = Duration::from_secs(300);
@@ -22,7 +22,10 @@ const DEADLINE: Duration = Duration::from_secs(300);
 /// line so its processes can be found in /proc.
 fn marker(k: &Kiln) -> String {
     let name = k.dir.path().file_name().unwrap().to_string_lossy();
-    format!("cancel-marker-{}", name.trim_start_matches("kiln-build-"))
+    format!(
+        "cancel-marker-{}",
+        name.trim_start_matches(support::kiln::TEMP_PREFIX)
+    )
 }
 
 /// Pids whose command line contains `marker`.
@@ -127,7 +130,7 @@ impl Drop for Build {
         if let Ok(None) = self.child.try_wait() {
             let _ = self.child.kill();
             let _ = self.child.wait();
-            let _ = std::process::Command::new(build_support::KILN)
+            let _ = std::process::Command::new(support::kiln::KILN)
                 .arg("--root")
                 .arg(&self.root)
                 .arg("images")
@@ -162,7 +165,7 @@ fn assert_cleaned_up(k: &Kiln, marker: &str) {
 
 #[test]
 fn a_failed_step_kills_the_runs_still_running() {
-    let k = Kiln::new();
+    let k = Kiln::with_busybox_image();
     let marker = marker(&k);
     let ctx = k.context(&[]);
     // Stage b fails only once stage a's RUN is running (they meet in a
@@ -191,7 +194,7 @@ fn a_failed_step_kills_the_runs_still_running() {
 #[test]
 fn sigint_and_sigterm_cancel_the_build_and_clean_up() {
     for (sig, name) in [(libc::SIGINT, "SIGINT"), (libc::SIGTERM, "SIGTERM")] {
-        let k = Kiln::new();
+        let k = Kiln::with_busybox_image();
         let marker = marker(&k);
         let ctx = k.context(&[]);
         std::fs::write(

@@ -2,13 +2,13 @@
 //! links the unchanged files from its previous snapshot; the image must
 //! be exactly what a fresh copy makes.
 
-mod build_support;
+mod support;
 
 use std::collections::HashMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
-use build_support::{step_states, Kiln};
+use support::kiln::{step_states, Kiln};
 
 const DF: &str = "FROM busybox\nCOPY . /src\n";
 
@@ -33,7 +33,7 @@ fn top_layer(k: &Kiln, image: &str) -> String {
 
 #[test]
 fn a_rerun_copy_links_unchanged_files_and_makes_the_same_layer_as_a_fresh_copy() {
-    let k = Kiln::new();
+    let k = Kiln::with_busybox_image();
     let files = [
         ("same.txt", "unchanged"),
         ("dir/deep.txt", "deep"),
@@ -74,7 +74,7 @@ fn a_rerun_copy_links_unchanged_files_and_makes_the_same_layer_as_a_fresh_copy()
     // The same context copied by a store that never saw the first version
     // gives the same COPY layer, byte for byte (each test store imports its
     // own busybox, so only the top layer is comparable).
-    let fresh = Kiln::new();
+    let fresh = Kiln::with_busybox_image();
     let ctx2 = fresh.context(&files);
     std::fs::write(ctx2.join("changes.txt"), "v2").unwrap();
     std::fs::set_permissions(
@@ -109,7 +109,7 @@ fn a_rerun_copy_links_unchanged_files_and_makes_the_same_layer_as_a_fresh_copy()
 
 #[test]
 fn builder_prune_forgets_the_copy_indexes() {
-    let k = Kiln::new();
+    let k = Kiln::with_busybox_image();
     let ctx = k.context(&[("a.txt", "a")]);
     k.build_ok(&ctx, DF, "prune:1", &[]);
     assert!(k

@@ -4,9 +4,9 @@
 //! never resolved through the base's symlinks; `--chmod` makes it a plain
 //! copy.
 
-mod build_support;
+mod support;
 
-use build_support::{step_states, Kiln};
+use support::kiln::{step_states, Kiln};
 
 /// The image's layer diff IDs, as `kiln inspect` shows them.
 #[track_caller]
@@ -35,7 +35,7 @@ fn bases(k: &Kiln) {
 
 #[test]
 fn a_new_base_reuses_the_cached_link_layer() {
-    let k = Kiln::new();
+    let k = Kiln::with_busybox_image();
     bases(&k);
     let ctx = k.context(&[("f", "linked\n")]);
     let dockerfile = "ARG BASE\nFROM ${BASE}\nCOPY --link f /app/f\nRUN cat /app/f > /seen\n";
@@ -89,7 +89,7 @@ fn a_new_base_reuses_the_cached_link_layer() {
 
 #[test]
 fn missing_parents_are_created_and_existing_ones_take_the_link_layers_attributes() {
-    let k = Kiln::new();
+    let k = Kiln::with_busybox_image();
     let ctx = k.context(&[("f", "x")]);
     // busybox has /tmp (1777) and /home/tester (1000:1000).
     k.build_ok(
@@ -114,7 +114,7 @@ fn missing_parents_are_created_and_existing_ones_take_the_link_layers_attributes
 
 #[test]
 fn the_destination_is_not_resolved_through_a_base_symlink() {
-    let k = Kiln::new();
+    let k = Kiln::with_busybox_image();
     let ctx = k.context(&[]);
     k.build_ok(
         &ctx,
@@ -150,7 +150,7 @@ fn the_destination_is_not_resolved_through_a_base_symlink() {
 
 #[test]
 fn link_with_chmod_is_a_plain_copy_and_chown_names_are_refused() {
-    let k = Kiln::new();
+    let k = Kiln::with_busybox_image();
     bases(&k);
     let ctx = k.context(&[]);
     k.build_ok(

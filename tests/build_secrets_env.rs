@@ -4,16 +4,19 @@
 //! unset, a missing required one fails the step at its line, and the
 //! value never reaches the image, its history or the store.
 
-mod build_support;
+mod support;
 
 use std::process::Stdio;
 
-use build_support::{Kiln, Ran};
+use support::kiln::{ran, Kiln, Ran};
 
 /// A secret value unique to this test's store.
 fn secret_value(k: &Kiln) -> String {
     let name = k.dir.path().file_name().unwrap().to_string_lossy();
-    format!("s3cr3t-{}", name.trim_start_matches("kiln-build-"))
+    format!(
+        "s3cr3t-{}",
+        name.trim_start_matches(support::kiln::TEMP_PREFIX)
+    )
 }
 
 /// A shell test that `$var` holds the value whose SHA-256 is `digest`
@@ -43,11 +46,7 @@ fn build(k: &Kiln, dockerfile: &str, tag: &str, value: &str) -> Ran {
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    Ran {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    ran(out)
 }
 
 /// Files below `dir` whose bytes contain `needle`.
@@ -75,7 +74,7 @@ fn files_containing(dir: &std::path::Path, needle: &[u8]) -> Vec<std::path::Path
 
 #[test]
 fn secret_env_reaches_the_run_and_nothing_else() {
-    let k = Kiln::new();
+    let k = Kiln::with_busybox_image();
     let value = secret_value(&k);
     let (env_holds, file_holds) = (holds("$TOKEN", &value), holds("$(cat /run/key)", &value));
     let dockerfile = format!(
@@ -120,7 +119,7 @@ fn secret_env_reaches_the_run_and_nothing_else() {
     // the variable's name only.
     let again = build(&k, &dockerfile, "secret-env:2", "another-value");
     again.ok();
-    let (cached, _) = build_support::step_states(&again.stderr);
+    let (cached, _) = support::kiln::step_states(&again.stderr);
     assert!(
         cached.iter().any(|s| s.contains("echo ok > /ok")),
         "{}",
@@ -130,7 +129,7 @@ fn secret_env_reaches_the_run_and_nothing_else() {
 
 #[test]
 fn a_missing_required_secret_env_fails_at_its_line() {
-    let k = Kiln::new();
+    let k = Kiln::with_busybox_image();
     let value = secret_value(&k);
     let ran = build(
         &k,

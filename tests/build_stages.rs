@@ -1,9 +1,9 @@
 //! Multi-stage builds: `--target`, reachability, `COPY --from` a stage,
 //! an index or an image, `RUN --mount=from=`, stages in parallel.
 
-mod build_support;
+mod support;
 
-use build_support::{step_states, Kiln};
+use support::kiln::{step_states, Kiln};
 
 const STAGES: &str = "\
 FROM busybox AS base
@@ -24,7 +24,7 @@ CMD [\"cat\", \"/from-name\"]
 
 #[test]
 fn stages_copy_from_names_indexes_and_images() {
-    let k = Kiln::new();
+    let k = Kiln::with_busybox_image();
     let ctx = k.context(&[]);
     let progress = k.build_ok(&ctx, STAGES, "stages:1", &[]);
     assert_eq!(k.run("stages:1", &[]).ok(), "built\n");
@@ -47,7 +47,7 @@ fn stages_copy_from_names_indexes_and_images() {
 
 #[test]
 fn target_builds_an_intermediate_stage_only() {
-    let k = Kiln::new();
+    let k = Kiln::with_busybox_image();
     let ctx = k.context(&[]);
     let progress = k.build_ok(&ctx, STAGES, "builder:1", &["--target", "builder"]);
     assert_eq!(k.sh("builder:1", "cat /base /artifact"), "base\nbuilt\n");
@@ -74,7 +74,7 @@ fn target_builds_an_intermediate_stage_only() {
 fn independent_stages_run_in_parallel() {
     // Each stage waits (up to 20 s) for the other to have started: run
     // one after the other, the first would give up and fail the build.
-    let k = Kiln::new();
+    let k = Kiln::with_busybox_image();
     let ctx = k.context(&[]);
     let wait = |me: &str, other: &str| {
         format!(
@@ -94,7 +94,7 @@ fn independent_stages_run_in_parallel() {
 
 #[test]
 fn run_mounts_from_stages_and_context() {
-    let k = Kiln::new();
+    let k = Kiln::with_busybox_image();
     let ctx = k.context(&[("data/in.txt", "context data")]);
     let df = "FROM busybox AS tools\nRUN mkdir /out && echo tool > /out/t\n\
 FROM busybox\n\

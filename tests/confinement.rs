@@ -5,13 +5,13 @@
 mod support;
 
 use std::path::Path;
-use support::Fixture;
+use support::kiln::Kiln;
 
 /// The `Name:\tvalue` fields of /proc/self/status the tests look at.
-fn status(f: &Fixture, flags: &[&str]) -> Vec<String> {
+fn status(f: &Kiln, flags: &[&str]) -> Vec<String> {
     let mut all = vec!["--rm"];
     all.extend_from_slice(flags);
-    let ran = f.run(
+    let ran = f.run_rootfs(
         &all,
         &[
             "grep",
@@ -28,7 +28,7 @@ fn status(f: &Fixture, flags: &[&str]) -> Vec<String> {
 
 #[test]
 fn default_capabilities_and_seccomp_match_docker() {
-    let f = Fixture::new();
+    let f = Kiln::with_busybox_rootfs();
     assert_eq!(
         status(&f, &[]),
         [
@@ -43,7 +43,7 @@ fn default_capabilities_and_seccomp_match_docker() {
 
 #[test]
 fn cap_flags_and_privileged_change_the_sets() {
-    let f = Fixture::new();
+    let f = Kiln::with_busybox_rootfs();
     let s = status(&f, &["--cap-drop", "ALL", "--cap-add", "cap_chown"]);
     assert!(s.contains(&"CapEff: 0000000000000001".to_string()), "{s:?}");
     let s = status(&f, &["--privileged"]);
@@ -52,21 +52,22 @@ fn cap_flags_and_privileged_change_the_sets() {
         !s.contains(&"CapEff: 00000000a80425fb".to_string()),
         "{s:?}"
     );
-    let ran = f.run(
+    let ran = f.run_rootfs(
         &["--rm", "--privileged"],
         &["sh", "-c", "wc -c < /proc/keys; mount | grep ' /sys '"],
     );
     let out = ran.ok();
     assert!(out.contains("sysfs on /sys type sysfs (rw"), "{out}");
-    let ran = f.run(&["--rm", "--cap-add", "NOT_A_CAP"], &["true"]);
+    let ran = f.run_rootfs(&["--rm", "--cap-add", "NOT_A_CAP"], &["true"]);
     assert_eq!(ran.code, 125);
     assert!(ran.stderr.contains("--cap-add"), "{ran:?}");
 }
 
 #[test]
 fn mount_and_unshare_are_refused() {
-    let f = Fixture::new();
-    let ran = f.sh("mount -t tmpfs none /mnt; echo mount=$?; unshare -m true; echo unshare=$?");
+    let f = Kiln::with_busybox_rootfs();
+    let ran =
+        f.sh_rootfs("mount -t tmpfs none /mnt; echo mount=$?; unshare -m true; echo unshare=$?");
     assert_eq!(ran.ok(), "mount=1\nunshare=1\n", "{ran:?}");
     assert!(
         ran.stderr.contains("Operation not permitted") || ran.stderr.contains("permission denied"),
@@ -76,8 +77,8 @@ fn mount_and_unshare_are_refused() {
 
 #[test]
 fn user_flag_resolves_names_from_the_rootfs() {
-    let f = Fixture::new();
-    let ran = f.run(
+    let f = Kiln::with_busybox_rootfs();
+    let ran = f.run_rootfs(
         &["--rm", "-u", "tester", "-w", "/home/tester"],
         &[
             "sh",
@@ -93,24 +94,25 @@ fn user_flag_resolves_names_from_the_rootfs() {
         "uid=1000(tester) gid=1000(tester) groups=1000(tester),1001(extra)\n/home/tester\n/home/tester\nCapEff:\t0000000000000000\n"
     );
     assert_eq!(
-        f.run(&["--rm", "-u", "1000:1001"], &["id", "-u"]).ok(),
+        f.run_rootfs(&["--rm", "-u", "1000:1001"], &["id", "-u"])
+            .ok(),
         "1000\n"
     );
     assert_eq!(
-        f.run(&["--rm", "-u", "4242"], &["sh", "-c", "id -u; echo $HOME"])
+        f.run_rootfs(&["--rm", "-u", "4242"], &["sh", "-c", "id -u; echo $HOME"])
             .ok(),
         "4242\n/\n"
     );
-    let ran = f.run(&["--rm", "-u", "nobody-here"], &["true"]);
+    let ran = f.run_rootfs(&["--rm", "-u", "nobody-here"], &["true"]);
     assert_eq!(ran.code, 125);
     assert!(ran.stderr.contains("nobody-here"), "{ran:?}");
 }
 
 #[test]
 fn ulimit_and_pids_limit_apply() {
-    let f = Fixture::new();
+    let f = Kiln::with_busybox_rootfs();
     assert_eq!(
-        f.run(
+        f.run_rootfs(
             &["--rm", "--ulimit", "nofile=100:200"],
             &["sh", "-c", "ulimit -n; ulimit -Hn"]
         )
@@ -124,19 +126,19 @@ fn ulimit_and_pids_limit_apply() {
         "-c",
         "for i in 1 2 3 4 5; do sleep 5 & done; echo started",
     ];
-    let ran = f.run(&["--rm", "--pids-limit", "3"], &script);
+    let ran = f.run_rootfs(&["--rm", "--pids-limit", "3"], &script);
     assert_eq!(ran.code, 2, "{ran:?}");
     assert!(ran.stderr.contains("can't fork"), "{ran:?}");
     assert_eq!(
-        f.run(&["--rm", "--pids-limit", "10"], &script).ok(),
+        f.run_rootfs(&["--rm", "--pids-limit", "10"], &script).ok(),
         "started\n"
     );
 }
 
 #[test]
 fn memory_limit_kills_with_137_and_cgroup_is_removed() {
-    let f = Fixture::new();
-    let ran = f.run(
+    let f = Kiln::with_busybox_rootfs();
+    let ran = f.run_rootfs(
         &["--memory", "16m", "--hostname", "memtest"],
         &[
             "sh",
@@ -148,14 +150,14 @@ fn memory_limit_kills_with_137_and_cgroup_is_removed() {
     let id = &f.containers()[0];
     assert_eq!(cgroup_dirs_named(id), Vec::<String>::new());
     // --rm removes the state too.
-    let ran = f.run(&["--rm", "--memory", "64m"], &["true"]);
+    let ran = f.run_rootfs(&["--rm", "--memory", "64m"], &["true"]);
     ran.ok();
     assert_eq!(f.containers().len(), 1);
 }
 
 #[test]
 fn bad_resource_flags_name_the_flag() {
-    let f = Fixture::new();
+    let f = Kiln::with_busybox_rootfs();
     for (flags, needle) in [
         (&["--memory", "lots"][..], "--memory"),
         (&["--memory", "1k"][..], "minimum memory limit"),
@@ -166,7 +168,7 @@ fn bad_resource_flags_name_the_flag() {
     ] {
         let mut all = vec!["--rm"];
         all.extend_from_slice(flags);
-        let ran = f.run(&all, &["true"]);
+        let ran = f.run_rootfs(&all, &["true"]);
         assert_eq!(ran.code, 125, "{flags:?}: {ran:?}");
         assert!(ran.stderr.contains(needle), "{flags:?}: {ran:?}");
     }
@@ -200,9 +202,9 @@ fn cgroup_dirs_named(name: &str) -> Vec<String> {
 /// SIGPIPE instead of reporting exit code 125. It was a race, so try often.
 #[test]
 fn setup_failure_is_exit_125_never_sigpipe() {
-    let f = Fixture::new();
+    let f = Kiln::with_busybox_rootfs();
     for _ in 0..25 {
-        let ran = f.run(&["--rm", "-u", "nobody-here"], &["true"]);
+        let ran = f.run_rootfs(&["--rm", "-u", "nobody-here"], &["true"]);
         assert_eq!(ran.code, 125, "{ran:?}");
     }
 }

@@ -2,12 +2,13 @@
 //! store: no half-written image is ever listed, temp files of dead
 //! processes are gone after the next command, and a retry succeeds.
 
-mod common;
-use common::{tar_dir, Env};
+mod support;
 use std::io::Write;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
+use support::archive::tar_dir;
+use support::kiln::Kiln;
 
 /// 200 files of 1 MiB of xorshift noise (incompressible, cheap to make).
 fn big_tree(dir: &Path) {
@@ -49,7 +50,7 @@ fn sigkill(child: &mut std::process::Child) {
 
 /// After a kill: the image is either fully there or absent, and the next
 /// command leaves no temp files behind.
-fn check_consistent(env: &Env) {
+fn check_consistent(env: &Kiln) {
     let listed = env.ok(&["images", "-q", "big"]);
     if !listed.trim().is_empty() {
         let json = env.ok(&["inspect", "big:1"]);
@@ -65,7 +66,7 @@ fn check_consistent(env: &Env) {
 
 #[test]
 fn sigkill_during_import_then_retry() {
-    let env = Env::new();
+    let env = Kiln::new();
     big_tree(&env.path("big"));
     let tar = env.path("big.tar");
     tar_dir(&env.path("big"), &tar);
@@ -98,10 +99,10 @@ fn sigkill_during_import_then_retry() {
     // 2. Kills at later, racier moments (after extraction, around the
     //    snapshot rename and the commit): whatever moment it lands on,
     //    the store must stay consistent.
-    let moments: [&dyn Fn(&Env) -> bool; 3] = [
-        &|e: &Env| du(&e.root().join("tmp")) > 150 << 20,
-        &|e: &Env| !e.entries("snapshots").is_empty(),
-        &|e: &Env| !e.entries("blobs/sha256").is_empty(),
+    let moments: [&dyn Fn(&Kiln) -> bool; 3] = [
+        &|e: &Kiln| du(&e.root().join("tmp")) > 150 << 20,
+        &|e: &Kiln| !e.entries("snapshots").is_empty(),
+        &|e: &Kiln| !e.entries("blobs/sha256").is_empty(),
     ];
     for reached in moments {
         let mut child = env
@@ -117,7 +118,7 @@ fn sigkill_during_import_then_retry() {
         }
         sigkill(&mut child);
         check_consistent(&env);
-        let _ = env.kiln(&["rmi", "big:1"]);
+        let _ = env.output(&["rmi", "big:1"]);
         check_consistent(&env);
     }
 
@@ -135,7 +136,7 @@ fn sigkill_during_import_then_retry() {
 
 #[test]
 fn concurrent_processes_import_and_tag() {
-    let env = Env::new();
+    let env = Kiln::new();
     let bb = env.busybox_tar("bb.tar");
     let small = env.path("small");
     std::fs::create_dir_all(small.join("etc")).unwrap();

@@ -13,7 +13,7 @@ mod support;
 
 use std::ffi::CString;
 use std::path::PathBuf;
-use support::Fixture;
+use support::kiln::Kiln;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -69,8 +69,8 @@ fn main() {
 }
 
 /// A rootfs holding this binary as `/probe` and the libraries it needs.
-fn attacker_fixture() -> Fixture {
-    let f = Fixture::new();
+fn attacker_fixture() -> Kiln {
+    let f = Kiln::with_busybox_rootfs();
     let exe = std::env::current_exe().unwrap();
     std::fs::copy(&exe, f.rootfs().join("probe")).unwrap();
     let ldd = std::process::Command::new("ldd")
@@ -94,12 +94,12 @@ fn attacker_fixture() -> Fixture {
 /// Runs `/probe probe <args>` in a container with `flags`; asserts that the
 /// probe ran and no attempt escaped; returns its report.
 #[track_caller]
-fn attack(f: &Fixture, flags: &[&str], args: &[&str]) -> String {
+fn attack(f: &Kiln, flags: &[&str], args: &[&str]) -> String {
     let mut cmd = vec!["/probe", "probe"];
     cmd.extend_from_slice(args);
     let mut all = vec!["--rm"];
     all.extend_from_slice(flags);
-    let ran = f.run(&all, &cmd);
+    let ran = f.run_rootfs(&all, &cmd);
     let report = format!("{}{}", ran.stdout, ran.stderr);
     assert!(report.contains("probe done"), "probe did not run: {ran:?}");
     assert!(!report.contains("ESCAPED"), "{report}");
@@ -109,7 +109,7 @@ fn attack(f: &Fixture, flags: &[&str], args: &[&str]) -> String {
 
 fn host_kiln_binary_cannot_be_overwritten() {
     let f = attacker_fixture();
-    let before = std::fs::read(support::KILN).unwrap();
+    let before = std::fs::read(support::kiln::KILN).unwrap();
     // With --init, kiln itself is PID 1 inside: the CVE-2019-5736 target.
     let report = attack(&f, &["--init"], &["exe"]);
     assert!(
@@ -117,7 +117,7 @@ fn host_kiln_binary_cannot_be_overwritten() {
         "{report}"
     );
     assert_eq!(
-        std::fs::read(support::KILN).unwrap(),
+        std::fs::read(support::kiln::KILN).unwrap(),
         before,
         "the host kiln binary changed"
     );
@@ -172,7 +172,7 @@ fn block_devices_cannot_be_opened() {
     assert!(report.contains("info: mknod allowed b:7:0"), "{report}");
     // Control: a privileged container may open them, so the refusal above
     // came from kiln's device policy, not from this host.
-    let ran = f.run(
+    let ran = f.run_rootfs(
         &["--rm", "--privileged"],
         &[&["/probe", "probe"][..], &args].concat(),
     );

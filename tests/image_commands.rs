@@ -1,11 +1,11 @@
 //! The local image commands driven through the real binary.
 
-mod common;
-use common::Env;
+mod support;
+use support::kiln::Kiln;
 
 #[test]
 fn busybox_import_shows_in_images_inspect_and_history() {
-    let env = Env::new();
+    let env = Kiln::new();
     let tar = env.busybox_tar("busybox.tar");
     let out = env.ok(&[
         "import",
@@ -68,7 +68,7 @@ fn busybox_import_shows_in_images_inspect_and_history() {
 
 #[test]
 fn tag_and_rmi_keep_shared_layers_until_unused() {
-    let env = Env::new();
+    let env = Kiln::new();
     let tar = env.busybox_tar("bb.tar");
     let t = tar.to_str().unwrap();
     let a = env.ok(&["import", t, "a:1"]).trim().to_string();
@@ -110,7 +110,7 @@ fn tag_and_rmi_keep_shared_layers_until_unused() {
 
 #[test]
 fn prune_removes_dangling_images_only() {
-    let env = Env::new();
+    let env = Kiln::new();
     let tar = env.busybox_tar("bb.tar");
     let t = tar.to_str().unwrap();
     let keep = env.ok(&["import", t, "keep:1"]).trim().to_string();
@@ -132,7 +132,7 @@ fn prune_removes_dangling_images_only() {
 
 #[test]
 fn unknown_images_and_bad_names_are_clear_errors() {
-    let env = Env::new();
+    let env = Kiln::new();
     assert!(env
         .fails(&["rmi", "ghost"])
         .contains("no such image: ghost"));

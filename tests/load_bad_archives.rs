@@ -2,9 +2,9 @@
 //! the entry, and the store left as it was (no image listed, no layer,
 //! blob or temp file left behind).
 
-mod common;
-use common::archive::{self as ar, Item};
-use common::{raw_tar, Entry, Env};
+mod support;
+use support::archive::{self as ar, raw_tar, Entry, Item};
+use support::kiln::Kiln;
 
 /// Archives of two one-file images (`tiny:1`, `tiny:2`), as kiln saves
 /// them in each format, with their layer and config digests.
@@ -19,7 +19,7 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
-    let env = Env::new();
+    let env = Kiln::new();
     let mut layers = Vec::new();
     let mut configs = Vec::new();
     for (i, content) in [b"one", b"two"].iter().enumerate() {
@@ -34,8 +34,8 @@ fn fixture() -> Fixture {
         let l = env.ok(&["inspect", "--format", "{{index .RootFS.Layers 0}}", &name]);
         layers.push(l.trim().to_string());
     }
-    let docker = ar::read(&env.kiln(&["save", "tiny:1", "tiny:2"]).stdout);
-    let oci = ar::read(&env.kiln(&["save", "--format", "oci", "tiny:1"]).stdout);
+    let docker = ar::read(&env.output(&["save", "tiny:1", "tiny:2"]).stdout);
+    let oci = ar::read(&env.output(&["save", "--format", "oci", "tiny:1"]).stdout);
     Fixture {
         docker,
         oci,
@@ -48,7 +48,7 @@ fn fixture() -> Fixture {
 /// Loads `archive` into a fresh store, expects an error containing every
 /// one of `expect`, and checks that nothing was left behind.
 fn check_refused(archive: &[u8], expect: &[&str]) {
-    let env = Env::new();
+    let env = Kiln::new();
     env.ok(&["images"]); // create the store
     let file = env.path("archive.tar");
     std::fs::write(&file, archive).unwrap();
@@ -302,11 +302,11 @@ fn images_for_other_systems_are_refused() {
 
 #[test]
 fn a_failed_load_leaves_existing_images_alone() {
-    let env = Env::new();
+    let env = Kiln::new();
     let tar = env.path("t.tar");
     std::fs::write(&tar, raw_tar(&[Entry::File("hello", b"one")])).unwrap();
     let id = env.ok(&["import", tar.to_str().unwrap(), "tiny:1"]);
-    let good = env.kiln(&["save", "tiny:1"]).stdout;
+    let good = env.output(&["save", "tiny:1"]).stdout;
     let mut items = ar::read(&good);
     let i = ar::position(&items, "manifest.json");
     items[i].data = b"{".to_vec();
@@ -321,7 +321,7 @@ fn a_failed_load_leaves_existing_images_alone() {
     );
     assert!(env.entries("tmp").is_empty());
     // And the image still saves and loads.
-    let fresh = Env::new();
+    let fresh = Kiln::new();
     let file = fresh.path("good.tar");
     std::fs::write(&file, &good).unwrap();
     fresh.ok(&["load", "-i", file.to_str().unwrap()]);

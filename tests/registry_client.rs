@@ -1,32 +1,17 @@
 //! The registry client against a real distribution registry
 //! (Debian's docker-registry): blobs, manifests, mounts, indexes, Basic auth.
 
-#[path = "support/registry.rs"]
-mod registry_fixture;
+mod support;
 
 use kiln::image::registry::manifest::{OCI_INDEX, OCI_MANIFEST};
 use kiln::image::registry::{
     ClientOptions, Credentials, Platform, RegistryClient, RegistryError, RetryPolicy,
 };
 use kiln::image::Digest;
-use registry_fixture::TestRegistry;
 use std::io::{Cursor, Read, Seek, SeekFrom};
 use std::time::Duration;
-
-/// Deterministic pseudo-random bytes (splitmix64), so blobs differ per test.
-fn random_bytes(seed: u64, len: usize) -> Vec<u8> {
-    let mut state = seed;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        out.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
+use support::oci_layout::random_bytes;
+use support::registry::TestRegistry;
 
 fn fast_retries() -> RetryPolicy {
     RetryPolicy {

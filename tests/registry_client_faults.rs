@@ -7,10 +7,8 @@
 //! registry trusts; a stub token server exercises the same client code
 //! (challenge, token request, cache, refresh) without a PKI.
 
-#[path = "support/http_stub.rs"]
-mod http_stub;
+mod support;
 
-use http_stub::{Reply, Request, StubServer};
 use kiln::image::registry::manifest::{DOCKER_MANIFEST, OCI_MANIFEST};
 use kiln::image::registry::{
     ClientOptions, Credentials, RegistryClient, RegistryError, RetryPolicy,
@@ -19,21 +17,8 @@ use kiln::image::Digest;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// Deterministic pseudo-random bytes (splitmix64), so blobs differ per test.
-fn random_bytes(seed: u64, len: usize) -> Vec<u8> {
-    let mut state = seed;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        out.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
+use support::http_stub::{Reply, Request, StubServer};
+use support::oci_layout::random_bytes;
 
 fn fast_retries() -> RetryPolicy {
     RetryPolicy {

@@ -2,23 +2,18 @@
 //! a registry answering 500, a connection closed mid-body. The store must
 //! never list a half-pulled image.
 
-#[path = "support/http_stub.rs"]
-mod http_stub;
-#[path = "support/oci_layout.rs"]
-mod oci_layout;
-#[path = "support/registry.rs"]
-mod registry_fixture;
+mod support;
 
-use http_stub::{Reply, Request, StubServer};
 use kiln::image::digest::DigestWriter;
 use kiln::image::registry::{ClientOptions, RegistryClient};
 use kiln::image::Digest;
-use oci_layout::{random_bytes, tar_of};
-use registry_fixture::TestRegistry;
 use std::io::{Cursor, Read, Write};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+use support::http_stub::{Reply, Request, StubServer};
+use support::oci_layout::{random_bytes, tar_of};
+use support::registry::TestRegistry;
 
 fn kiln_cmd(root: &Path, args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_kiln"));

@@ -1,13 +1,12 @@
 //! `kiln login` / `kiln logout` against a real registry with htpasswd auth.
 
-#[path = "support/registry.rs"]
-mod registry_fixture;
+mod support;
 
-use registry_fixture::TestRegistry;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
+use support::registry::TestRegistry;
 
 /// Runs kiln with `root`, feeding `stdin`; docker's own config is hidden.
 fn kiln(root: &Path, args: &[&str], stdin: &str) -> Output {

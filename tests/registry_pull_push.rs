@@ -1,18 +1,13 @@
 //! `kiln pull` / `kiln push` against a real registry, cross-checked with
 //! skopeo, plus faults: auth, a killed pull, a failing registry.
 
-#[path = "support/http_stub.rs"]
-mod http_stub;
-#[path = "support/oci_layout.rs"]
-mod oci_layout;
-#[path = "support/registry.rs"]
-mod registry_fixture;
+mod support;
 
 use kiln::cache::Store;
-use oci_layout::{random_bytes, tar_of, write_layout, LayerSpec};
-use registry_fixture::TestRegistry;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
+use support::oci_layout::{random_bytes, tar_of, write_layout, LayerSpec};
+use support::registry::TestRegistry;
 
 fn kiln(root: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_kiln"))

@@ -5,15 +5,15 @@ mod support;
 
 use std::io::Write;
 use std::process::Stdio;
-use support::{host_mounts_under, Fixture};
+use support::kiln::{host_mounts_under, Kiln};
 
 #[test]
 fn process_is_pid_1_and_host_processes_are_hidden() {
-    let f = Fixture::new();
-    assert_eq!(f.sh("echo $$").ok().trim(), "1");
+    let f = Kiln::with_busybox_rootfs();
+    assert_eq!(f.sh_rootfs("echo $$").ok().trim(), "1");
     // Only the container's own processes exist in its /proc.
     let out = f
-        .sh("ls /proc | grep -E '^[0-9]+$'; ps -o pid,comm")
+        .sh_rootfs("ls /proc | grep -E '^[0-9]+$'; ps -o pid,comm")
         .ok()
         .to_string();
     let pids: Vec<u32> = out.lines().filter_map(|l| l.trim().parse().ok()).collect();
@@ -26,15 +26,15 @@ fn process_is_pid_1_and_host_processes_are_hidden() {
 
 #[test]
 fn hostname_defaults_to_id_prefix_and_can_be_set() {
-    let f = Fixture::new();
-    let ran = f.run(&[], &["hostname"]);
+    let f = Kiln::with_busybox_rootfs();
+    let ran = f.run_rootfs(&[], &["hostname"]);
     let hostname = ran.ok().trim().to_string();
     assert_eq!(hostname.len(), 12, "{hostname}");
     let ids = f.containers();
     assert_eq!(ids.len(), 1);
     assert_eq!(ids[0].len(), 64);
     assert!(ids[0].starts_with(&hostname), "{hostname} vs {ids:?}");
-    let ran = f.run(
+    let ran = f.run_rootfs(
         &["--rm", "--hostname", "web-1"],
         &["sh", "-c", "hostname; cat /etc/hostname; echo $HOSTNAME"],
     );
@@ -43,20 +43,20 @@ fn hostname_defaults_to_id_prefix_and_can_be_set() {
 
 #[test]
 fn exit_code_is_passed_through() {
-    let f = Fixture::new();
-    assert_eq!(f.sh("exit 42").code, 42);
+    let f = Kiln::with_busybox_rootfs();
+    assert_eq!(f.sh_rootfs("exit 42").code, 42);
     // PID 1 ignores signals it has no handler for, even SIGKILL from inside
     // its namespace (docker behaves the same).
-    assert_eq!(f.sh("kill -9 $$; echo alive").ok(), "alive\n");
+    assert_eq!(f.sh_rootfs("kill -9 $$; echo alive").ok(), "alive\n");
 }
 
 #[test]
 fn death_by_signal_is_128_plus_signal() {
-    let f = Fixture::new();
+    let f = Kiln::with_busybox_rootfs();
     let marker = f.dir.path().join("ready");
     std::fs::create_dir(&marker).unwrap();
     let mut child = f
-        .command()
+        .run_command()
         .args(["--rm", "-v"])
         .arg(format!("{}:/ready", marker.display()))
         .arg("--rootfs")
@@ -88,42 +88,42 @@ fn container_init_pid(kiln: u32) -> i32 {
 
 #[test]
 fn missing_command_exits_127_with_message() {
-    let f = Fixture::new();
-    let ran = f.run(&["--rm"], &["no-such-command"]);
+    let f = Kiln::with_busybox_rootfs();
+    let ran = f.run_rootfs(&["--rm"], &["no-such-command"]);
     assert_eq!(ran.code, 127, "{ran:?}");
     assert!(
         ran.stderr
             .contains("\"no-such-command\": executable file not found in $PATH"),
         "{ran:?}"
     );
-    let ran = f.run(&["--rm"], &["/etc/passwd"]);
+    let ran = f.run_rootfs(&["--rm"], &["/etc/passwd"]);
     assert_eq!(ran.code, 126, "{ran:?}");
 }
 
 #[test]
 fn only_stdio_fds_are_open() {
-    let f = Fixture::new();
+    let f = Kiln::with_busybox_rootfs();
     // The shell's own descriptors (ls would also list the one it reads with).
     // `; true` keeps sh from exec'ing ls, whose own directory fd would show.
-    assert_eq!(f.sh("ls /proc/$$/fd; true").ok(), "0\n1\n2\n");
+    assert_eq!(f.sh_rootfs("ls /proc/$$/fd; true").ok(), "0\n1\n2\n");
     // And the working directory is inside the container (CVE-2024-21626).
-    assert_eq!(f.sh("readlink /proc/$$/cwd").ok(), "/\n");
+    assert_eq!(f.sh_rootfs("readlink /proc/$$/cwd").ok(), "/\n");
 }
 
 #[test]
 fn proc_sys_is_read_only_and_masked_paths_are_empty() {
-    let f = Fixture::new();
-    let ran = f.sh("echo x > /proc/sys/kernel/domainname");
+    let f = Kiln::with_busybox_rootfs();
+    let ran = f.sh_rootfs("echo x > /proc/sys/kernel/domainname");
     assert_ne!(ran.code, 0);
     assert!(ran.stderr.contains("Read-only file system"), "{ran:?}");
-    let out = f.sh("cat /proc/keys /proc/timer_list | wc -c; ls -A /proc/acpi | wc -l; ls -A /sys/firmware | wc -l");
+    let out = f.sh_rootfs("cat /proc/keys /proc/timer_list | wc -c; ls -A /proc/acpi | wc -l; ls -A /sys/firmware | wc -l");
     assert_eq!(
         out.ok().split_whitespace().collect::<Vec<_>>(),
         ["0", "0", "0"]
     );
     // /sys is read-only.
     assert_ne!(
-        f.sh("echo x > /sys/kernel/mm/transparent_hugepage/enabled")
+        f.sh_rootfs("echo x > /sys/kernel/mm/transparent_hugepage/enabled")
             .code,
         0
     );
@@ -131,26 +131,26 @@ fn proc_sys_is_read_only_and_masked_paths_are_empty() {
 
 #[test]
 fn writes_stay_in_the_container() {
-    let f = Fixture::new();
-    f.sh("echo data > /etc/newfile && rm /bin/cat && mkdir -p /var/x")
+    let f = Kiln::with_busybox_rootfs();
+    f.sh_rootfs("echo data > /etc/newfile && rm /bin/cat && mkdir -p /var/x")
         .ok();
     assert!(!f.rootfs().join("etc/newfile").exists());
     assert!(f.rootfs().join("bin/cat").exists());
     assert_eq!(
-        f.sh("ls /etc/newfile /var/x 2>&1; cat /etc/passwd | head -1")
+        f.sh_rootfs("ls /etc/newfile /var/x 2>&1; cat /etc/passwd | head -1")
             .ok()
             .lines()
             .last(),
         Some("root:x:0:0:root:/root:/bin/sh")
     );
-    let ran = f.sh("test -e /etc/newfile");
+    let ran = f.sh_rootfs("test -e /etc/newfile");
     assert_eq!(ran.code, 1);
 }
 
 #[test]
 fn read_only_rootfs_and_tmpfs() {
-    let f = Fixture::new();
-    let ran = f.run(
+    let f = Kiln::with_busybox_rootfs();
+    let ran = f.run_rootfs(
         &["--rm", "--read-only", "--tmpfs", "/scratch"],
         &["sh", "-c", "touch /x; echo $?; touch /scratch/y && echo ok"],
     );
@@ -159,13 +159,13 @@ fn read_only_rootfs_and_tmpfs() {
 
 #[test]
 fn bind_mounts_read_write_and_read_only() {
-    let f = Fixture::new();
+    let f = Kiln::with_busybox_rootfs();
     let host = f.dir.path().join("shared");
     std::fs::create_dir(&host).unwrap();
     std::fs::write(host.join("in"), "from host").unwrap();
     let rw = format!("{}:/data", host.display());
     let ro = format!("{}:/ro:ro", host.display());
-    let ran = f.run(
+    let ran = f.run_rootfs(
         &["--rm", "-v", &rw, "-v", &ro],
         &[
             "sh",
@@ -180,22 +180,22 @@ fn bind_mounts_read_write_and_read_only() {
 
 #[test]
 fn workdir_is_created_and_used() {
-    let f = Fixture::new();
+    let f = Kiln::with_busybox_rootfs();
     assert_eq!(
-        f.run(&["--rm", "-w", "/work/dir"], &["pwd"]).ok(),
+        f.run_rootfs(&["--rm", "-w", "/work/dir"], &["pwd"]).ok(),
         "/work/dir\n"
     );
-    let ran = f.run(&["--rm", "-w", "relative"], &["pwd"]);
+    let ran = f.run_rootfs(&["--rm", "-w", "relative"], &["pwd"]);
     assert_eq!(ran.code, 125);
     assert!(ran.stderr.contains("--workdir"), "{ran:?}");
 }
 
 #[test]
 fn environment_follows_docker() {
-    let f = Fixture::new();
+    let f = Kiln::with_busybox_rootfs();
     let env_file = f.dir.path().join("env");
     std::fs::write(&env_file, "# c\nFROM_FILE=1\nA=file\n").unwrap();
-    let ran = f.run(
+    let ran = f.run_rootfs(
         &[
             "--rm",
             "-e",
@@ -223,9 +223,9 @@ fn environment_follows_docker() {
 
 #[test]
 fn stdin_is_piped_with_i_and_null_without() {
-    let f = Fixture::new();
+    let f = Kiln::with_busybox_rootfs();
     let mut child = f
-        .command()
+        .run_command()
         .args(["--rm", "-i", "--rootfs"])
         .arg(f.rootfs())
         .arg("cat")
@@ -238,7 +238,7 @@ fn stdin_is_piped_with_i_and_null_without() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "hi\n");
     // Without -i, stdin is /dev/null even when kiln's is a pipe with data.
     let mut child = f
-        .command()
+        .run_command()
         .args(["--rm", "--rootfs"])
         .arg(f.rootfs())
         .args(["sh", "-c", "cat; readlink /proc/self/fd/0"])
@@ -253,8 +253,8 @@ fn stdin_is_piped_with_i_and_null_without() {
 
 #[test]
 fn tty_gives_a_container_pty() {
-    let f = Fixture::new();
-    let ran = f.run(
+    let f = Kiln::with_busybox_rootfs();
+    let ran = f.run_rootfs(
         &["--rm", "-t"],
         &[
             "sh",
@@ -267,7 +267,7 @@ fn tty_gives_a_container_pty() {
 
 #[test]
 fn many_layers_stack_in_order() {
-    let f = Fixture::new();
+    let f = Kiln::with_busybox_rootfs();
     let mut flags: Vec<String> = vec!["--rm".into()];
     for i in 0..200 {
         let layer = f.dir.path().join(format!(
@@ -280,33 +280,33 @@ fn many_layers_stack_in_order() {
         flags.push(layer.display().to_string());
     }
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-    let ran = f.run(&flags, &["sh", "-c", "cat /top; echo; ls / | grep -c '^f'"]);
+    let ran = f.run_rootfs(&flags, &["sh", "-c", "cat /top; echo; ls / | grep -c '^f'"]);
     assert_eq!(ran.ok(), "199\n200\n");
 }
 
 #[test]
 fn rm_leaves_nothing_mounted_and_no_state() {
-    let f = Fixture::new();
-    f.sh("mount | grep -q ' / ' && touch /written").ok();
+    let f = Kiln::with_busybox_rootfs();
+    f.sh_rootfs("mount | grep -q ' / ' && touch /written").ok();
     assert!(f.containers().is_empty(), "{:?}", f.containers());
     assert_eq!(host_mounts_under(f.dir.path()), Vec::<String>::new());
     // Without --rm the state stays, but still nothing is mounted.
-    f.run(&[], &["true"]).ok();
+    f.run_rootfs(&[], &["true"]).ok();
     assert_eq!(f.containers().len(), 1);
     assert_eq!(host_mounts_under(f.dir.path()), Vec::<String>::new());
 }
 
 #[test]
 fn network_none_has_only_loopback_up() {
-    let f = Fixture::new();
-    let ran = f.run(&["--rm", "--network", "none"], &["sh", "-c", "ls /sys/class/net; cat /sys/class/net/lo/operstate; ping -c1 -W1 127.0.0.1 >/dev/null && echo ping"]);
+    let f = Kiln::with_busybox_rootfs();
+    let ran = f.run_rootfs(&["--rm", "--network", "none"], &["sh", "-c", "ls /sys/class/net; cat /sys/class/net/lo/operstate; ping -c1 -W1 127.0.0.1 >/dev/null && echo ping"]);
     assert_eq!(ran.ok(), "lo\nunknown\nping\n");
 }
 
 #[test]
 fn init_reaps_and_forwards_signals() {
-    let f = Fixture::new();
-    let out = f.run(
+    let f = Kiln::with_busybox_rootfs();
+    let out = f.run_rootfs(
         &["--rm", "--init"],
         &["sh", "-c", "ps -o pid,comm | grep -c kiln-init; echo $$"],
     );
@@ -315,7 +315,7 @@ fn init_reaps_and_forwards_signals() {
     let marker = f.dir.path().join("ready");
     std::fs::create_dir(&marker).unwrap();
     let mut child = f
-        .command()
+        .run_command()
         .args(["--rm", "--init", "-v"])
         .arg(format!("{}:/ready", marker.display()))
         .arg("--rootfs")
@@ -334,30 +334,30 @@ fn init_reaps_and_forwards_signals() {
 
 #[test]
 fn image_form_reports_missing_image_and_bad_flags_name_the_flag() {
-    let f = Fixture::new();
-    let out = support::ran(
-        f.command()
+    let f = Kiln::with_busybox_rootfs();
+    let out = support::kiln::ran(
+        f.run_command()
             .args(["--pull", "never", "busybox", "true"])
             .output()
             .unwrap(),
     );
     assert_eq!(out.code, 125);
     assert!(out.stderr.contains("No such image: busybox"), "{out:?}");
-    let out = f.run(&["--rm", "-v", "relative:/x"], &["true"]);
+    let out = f.run_rootfs(&["--rm", "-v", "relative:/x"], &["true"]);
     assert!(out.stderr.contains("--volume"), "{out:?}");
-    let out = f.run(&["--rm", "--hostname", "bad_name"], &["true"]);
+    let out = f.run_rootfs(&["--rm", "--hostname", "bad_name"], &["true"]);
     assert!(out.stderr.contains("--hostname"), "{out:?}");
 }
 
 #[test]
 fn names_are_unique_while_the_container_exists() {
-    let f = Fixture::new();
-    f.run(&["--name", "web"], &["true"]).ok();
-    let ran = f.run(&["--name", "web"], &["true"]);
+    let f = Kiln::with_busybox_rootfs();
+    f.run_rootfs(&["--name", "web"], &["true"]).ok();
+    let ran = f.run_rootfs(&["--name", "web"], &["true"]);
     assert_eq!(ran.code, 125);
     assert!(ran.stderr.contains("already in use"), "{ran:?}");
-    f.run(&["--rm", "--name", "db"], &["true"]).ok();
-    f.run(&["--rm", "--name", "db"], &["true"]).ok();
+    f.run_rootfs(&["--rm", "--name", "db"], &["true"]).ok();
+    f.run_rootfs(&["--rm", "--name", "db"], &["true"]).ok();
 }
 
 /// Polls for `path` (the container signalling it is ready); generous

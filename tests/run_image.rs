@@ -3,29 +3,25 @@
 //! rules for the image config, leave the image untouched and nothing
 //! behind. Needs root (namespaces, overlay), as the test machines give.
 
-mod common;
-#[path = "support/registry.rs"]
-mod registry_fixture;
 mod support;
 
-use common::Env;
 use kiln::cache::Store;
-use registry_fixture::TestRegistry;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
-use support::{host_mounts_under, ran, Ran};
+use support::kiln::{host_mounts_under, ran, Kiln, Ran};
+use support::registry::TestRegistry;
 
 /// A fresh store with the busybox rootfs imported as `tag` with `changes`
 /// (each a Dockerfile instruction for `--change`).
-fn with_image(tag: &str, changes: &[&str]) -> Env {
-    let env = Env::new();
+fn with_image(tag: &str, changes: &[&str]) -> Kiln {
+    let env = Kiln::new();
     import(&env, tag, changes);
     env
 }
 
-fn import(env: &Env, tag: &str, changes: &[&str]) {
+fn import(env: &Kiln, tag: &str, changes: &[&str]) {
     let tar = env.path("busybox.tar");
     if !tar.exists() {
         env.busybox_tar("busybox.tar");
@@ -40,10 +36,8 @@ fn import(env: &Env, tag: &str, changes: &[&str]) {
 }
 
 /// `kiln --root <root> run <args>` with stdin null.
-fn run(env: &Env, args: &[&str]) -> Ran {
-    let mut c = env.cmd(&["run"]);
-    c.args(args).stdin(Stdio::null());
-    ran(c.output().expect("running kiln"))
+fn run(env: &Kiln, args: &[&str]) -> Ran {
+    env.kiln(&[&["run"][..], args].concat())
 }
 
 /// Every file under `dir` with its size and mode: what a container must
@@ -63,14 +57,6 @@ fn tree(dir: &Path) -> BTreeMap<PathBuf, (u64, u32)> {
         }
     }
     out
-}
-
-/// The state dirs left under `<root>/containers`.
-fn containers(env: &Env) -> Vec<String> {
-    env.entries("containers")
-        .into_iter()
-        .filter(|n| n != "names")
-        .collect()
 }
 
 #[test]
@@ -111,7 +97,7 @@ fn entrypoint_and_cmd_combine_like_docker() {
     let none = run(&env, &["--rm", "--entrypoint", "", "ep"]);
     assert_eq!(none.code, 125, "{none:?}");
     assert!(none.stderr.contains("No command specified"), "{none:?}");
-    assert!(containers(&env).is_empty());
+    assert!(env.containers().is_empty());
 }
 
 #[test]
@@ -193,7 +179,7 @@ fn writes_stay_in_the_container_and_nothing_is_left_behind() {
     );
     // kept (no --rm): the writes live in the container's own state dir
     run(&env, &["w", "sh", "-c", write]).ok();
-    assert_eq!(containers(&env).len(), 1);
+    assert_eq!(env.containers().len(), 1);
     assert_eq!(tree(&snapshots), before, "an image snapshot changed");
     assert_eq!(
         run(&env, &["--rm", "w", "sh", "-c", check]).ok(),
@@ -211,7 +197,7 @@ fn rm_leaves_no_state_and_no_mounts() {
         &["--rm", "r", "/no/such/binary"],
     ] {
         run(&env, args);
-        assert!(containers(&env).is_empty(), "{args:?} left state behind");
+        assert!(env.containers().is_empty(), "{args:?} left state behind");
         assert!(
             host_mounts_under(&env.root()).is_empty(),
             "{args:?} left mounts"
@@ -232,7 +218,7 @@ fn missing_image_with_pull_never_is_docker_error() {
 /// here a binary bound in from the host.
 #[test]
 fn image_without_layers_runs_on_an_empty_root() {
-    let env = Env::new();
+    let env = Kiln::new();
     let empty = env.path("empty.tar");
     std::fs::write(&empty, tar::Builder::new(Vec::new()).into_inner().unwrap()).unwrap();
     env.ok(&["import", empty.to_str().unwrap(), "scratch-ish"]);
@@ -310,7 +296,7 @@ fn rmi_during_a_run_keeps_the_layers_until_it_exits() {
     while !sync.join("started").exists() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    let rmi = env.kiln(&["rmi", "busy"]);
+    let rmi = env.output(&["rmi", "busy"]);
     std::fs::write(sync.join("go"), b"").unwrap();
     let out: Output = child.wait_with_output().unwrap();
     assert!(rmi.status.success(), "{rmi:?}");

@@ -2,15 +2,15 @@
 //! tools that define the formats: skopeo (docker-archive: and
 //! oci-archive:) and umoci (OCI layout unpacking).
 
-mod common;
-use common::archive::{self as ar, Item};
-use common::{raw_tar, Entry, Env};
+mod support;
 use kiln::cache::Store;
 use kiln::image::oci::{host_architecture, ContainerConfig, History, ImageConfig, RootFs};
 use kiln::image::reference::ImageRef;
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use support::archive::{self as ar, raw_tar, Entry, Item};
+use support::kiln::Kiln;
 
 /// Runs an external tool, failing the test with its stderr if it fails.
 fn tool(cmd: &str, args: &[&str]) -> String {
@@ -28,12 +28,12 @@ fn skopeo_json(args: &[&str]) -> serde_json::Value {
 }
 
 /// The diff IDs kiln reports for an image.
-fn kiln_layers(env: &Env, image: &str) -> serde_json::Value {
+fn kiln_layers(env: &Kiln, image: &str) -> serde_json::Value {
     let out = env.ok(&["inspect", "--format", "{{json .RootFS.Layers}}", image]);
     serde_json::from_str(out.trim()).unwrap()
 }
 
-fn image_id(env: &Env, image: &str) -> String {
+fn image_id(env: &Kiln, image: &str) -> String {
     env.ok(&["inspect", "--format", "{{.Id}}", image])
         .trim()
         .to_string()
@@ -41,7 +41,7 @@ fn image_id(env: &Env, image: &str) -> String {
 
 /// A two-layer image made through the store API: `base` (a rootfs tar)
 /// plus a layer that adds /etc/motd and deletes /etc/hostname.
-fn two_layer_image(env: &Env, base: &Path, name: &str) -> String {
+fn two_layer_image(env: &Kiln, base: &Path, name: &str) -> String {
     let top = raw_tar(&[
         Entry::Dir("etc/"),
         Entry::File("etc/motd", b"layer two\n"),
@@ -82,7 +82,7 @@ fn two_layer_image(env: &Env, base: &Path, name: &str) -> String {
 
 /// Unpacks an oci-archive tar into `<dir>/layout` and runs `umoci unpack`
 /// for `tag` into `<dir>/bundle-<tag>`; returns the rootfs.
-fn umoci_unpack(env: &Env, archive: &Path, tag: &str) -> std::path::PathBuf {
+fn umoci_unpack(env: &Kiln, archive: &Path, tag: &str) -> std::path::PathBuf {
     let layout = env.path("layout");
     if !layout.exists() {
         std::fs::create_dir(&layout).unwrap();
@@ -107,7 +107,7 @@ fn umoci_unpack(env: &Env, archive: &Path, tag: &str) -> std::path::PathBuf {
 
 #[test]
 fn oci_save_is_read_by_skopeo_and_umoci_and_shares_layers() {
-    let env = Env::new();
+    let env = Kiln::new();
     let base = env.busybox_tar("bb.tar");
     env.ok(&["import", base.to_str().unwrap(), "bb:1"]);
     let two = two_layer_image(&env, &base, "multi:2");
@@ -190,7 +190,7 @@ fn oci_save_is_read_by_skopeo_and_umoci_and_shares_layers() {
             );
             assert_eq!(ar::digest_of(raw_config.as_bytes()), image_id(&env, image));
         }
-        let env2 = Env::new();
+        let env2 = Kiln::new();
         let rootfs = umoci_unpack(&env2, &file, "2");
         assert!(rootfs.join("bin/busybox").is_file());
         assert_eq!(
@@ -221,7 +221,7 @@ fn oci_save_is_read_by_skopeo_and_umoci_and_shares_layers() {
 
 #[test]
 fn docker_save_is_read_by_skopeo_and_looks_like_docker_25() {
-    let env = Env::new();
+    let env = Kiln::new();
     let base = env.busybox_tar("bb.tar");
     let id = env
         .ok(&["import", base.to_str().unwrap(), "bb:1"])
@@ -272,7 +272,7 @@ fn docker_save_is_read_by_skopeo_and_looks_like_docker_25() {
 
 #[test]
 fn archives_written_by_skopeo_load() {
-    let env = Env::new();
+    let env = Kiln::new();
     let base = env.busybox_tar("bb.tar");
     env.ok(&["import", base.to_str().unwrap(), "bb:1"]);
     let two = two_layer_image(&env, &base, "multi:2");
@@ -310,7 +310,7 @@ fn archives_written_by_skopeo_load() {
             &format!("oci-archive:{}:multi:from-docker", sk_oci.display()),
         ],
     );
-    let fresh = Env::new();
+    let fresh = Kiln::new();
     let out = fresh.ok(&["load", "-i", sk_docker.to_str().unwrap()]);
     assert_eq!(out, "Loaded image: other/multi:from-oci\n");
     // skopeo keeps the config bytes from an OCI source: same image ID.
@@ -329,7 +329,7 @@ fn archives_written_by_skopeo_load() {
 
 #[test]
 fn rmi_then_load_gives_back_the_same_image() {
-    let env = Env::new();
+    let env = Kiln::new();
     let base = env.busybox_tar("bb.tar");
     let id = two_layer_image(&env, &base, "multi:2");
     for (format, compression) in [
@@ -383,14 +383,14 @@ fn rmi_then_load_gives_back_the_same_image() {
 
 #[test]
 fn save_pipes_into_load_and_compressed_archives_load() {
-    let env = Env::new();
+    let env = Kiln::new();
     let base = env.busybox_tar("bb.tar");
     let id = env
         .ok(&["import", base.to_str().unwrap(), "bb:1"])
         .trim()
         .to_string();
     env.ok(&["tag", "bb:1", "bb:2"]);
-    let other = Env::new();
+    let other = Kiln::new();
     let mut save = env
         .cmd(&["save", "bb"])
         .stdout(Stdio::piped())
@@ -415,12 +415,12 @@ fn save_pipes_into_load_and_compressed_archives_load() {
     assert_eq!(image_id(&other, "bb:2"), id);
 
     // The whole archive gzip'd or zstd'd, as `docker load` accepts.
-    let tar = env.kiln(&["save", "--format", "oci", &id]).stdout;
+    let tar = env.output(&["save", "--format", "oci", &id]).stdout;
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all(&tar).unwrap();
     let zst = zstd::encode_all(&tar[..], 3).unwrap();
     for (name, bytes) in [("gz", gz.finish().unwrap()), ("zst", zst)] {
-        let third = Env::new();
+        let third = Kiln::new();
         let mut child = third
             .cmd(&["load"])
             .stdin(Stdio::piped())
@@ -440,7 +440,7 @@ fn save_pipes_into_load_and_compressed_archives_load() {
 
 #[test]
 fn save_refuses_a_terminal_and_unknown_images() {
-    let env = Env::new();
+    let env = Kiln::new();
     let tiny = env.path("tiny.tar");
     std::fs::write(&tiny, raw_tar(&[Entry::File("hello", b"hi")])).unwrap();
     env.ok(&["import", tiny.to_str().unwrap(), "tiny:1"]);
@@ -494,14 +494,14 @@ fn foreign_arch() -> &'static str {
 /// A kiln OCI archive of a one-file image whose index.json entry is
 /// replaced by a nested index holding `platforms` (each a manifest
 /// descriptor; the host's points at the real manifest).
-fn nested_index_archive(env: &Env, platforms: &[&str]) -> (Vec<Item>, String) {
+fn nested_index_archive(env: &Kiln, platforms: &[&str]) -> (Vec<Item>, String) {
     let tiny = env.path("tiny.tar");
     std::fs::write(&tiny, raw_tar(&[Entry::File("hello", b"hi")])).unwrap();
     let id = env
         .ok(&["import", tiny.to_str().unwrap()])
         .trim()
         .to_string();
-    let bytes = env.kiln(&["save", "--format", "oci", &id]).stdout;
+    let bytes = env.output(&["save", "--format", "oci", &id]).stdout;
     let mut items = ar::read(&bytes);
     let mut index = ar::json(&items, "index.json");
     let real = index["manifests"][0].clone();
@@ -535,20 +535,20 @@ fn nested_index_archive(env: &Env, platforms: &[&str]) -> (Vec<Item>, String) {
 
 #[test]
 fn a_multi_platform_index_loads_the_host_platform() {
-    let env = Env::new();
+    let env = Kiln::new();
     let (items, id) = nested_index_archive(&env, &[foreign_arch(), "unknown", host_architecture()]);
     let file = env.path("multi.tar");
     std::fs::write(&file, ar::write(&items)).unwrap();
-    let fresh = Env::new();
+    let fresh = Kiln::new();
     let out = fresh.ok(&["load", "-i", file.to_str().unwrap()]);
     assert_eq!(out, "Loaded image: multiarch:1\n");
     assert_eq!(image_id(&fresh, "multiarch:1"), id);
 
-    let env = Env::new();
+    let env = Kiln::new();
     let (items, _) = nested_index_archive(&env, &[foreign_arch()]);
     let file = env.path("foreign.tar");
     std::fs::write(&file, ar::write(&items)).unwrap();
-    let fresh = Env::new();
+    let fresh = Kiln::new();
     let err = fresh.fails(&["load", "-i", file.to_str().unwrap()]);
     let want = format!(
         "has no image for linux/{} (it has: linux/{})",
@@ -561,13 +561,16 @@ fn a_multi_platform_index_loads_the_host_platform() {
 
 #[test]
 fn compressed_blobs_are_made_once_and_archives_are_reproducible() {
-    let env = Env::new();
+    let env = Kiln::new();
     let base = env.busybox_tar("bb.tar");
     env.ok(&["import", base.to_str().unwrap(), "bb:1"]);
     let mut archives = Vec::new();
     let mut blob_counts = Vec::new();
     for _ in 0..2 {
-        archives.push(env.kiln(&["save", "--compression", "gzip", "bb:1"]).stdout);
+        archives.push(
+            env.output(&["save", "--compression", "gzip", "bb:1"])
+                .stdout,
+        );
         blob_counts.push(env.entries("blobs/sha256").len());
     }
     assert!(archives[0] == archives[1], "two saves differ");

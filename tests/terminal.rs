@@ -8,7 +8,7 @@ use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
-use support::Fixture;
+use support::kiln::Kiln;
 
 /// A pty pair: the master is the "user", the slave kiln's terminal.
 fn pty(rows: u16, cols: u16) -> (OwnedFd, OwnedFd) {
@@ -63,11 +63,11 @@ fn read_until(master: &OwnedFd, seen: &mut String, needle: &str) {
 
 #[test]
 fn interactive_tty_relays_input_output_and_window_size() {
-    let f = Fixture::new();
+    let f = Kiln::with_busybox_rootfs();
     let (master, slave) = pty(33, 77);
     let before = termios::tcgetattr(&slave).unwrap();
     let mut child = f
-        .command()
+        .run_command()
         .args(["--rm", "-i", "-t", "--rootfs"])
         .arg(f.rootfs())
         .args(["sh", "-c", "stty size; read x; stty size; echo got:$x"])
@@ -110,9 +110,9 @@ fn interactive_tty_relays_input_output_and_window_size() {
 
 #[test]
 fn tty_with_piped_stdin_is_refused_like_docker() {
-    let f = Fixture::new();
-    let ran = support::ran(
-        f.command()
+    let f = Kiln::with_busybox_rootfs();
+    let ran = support::kiln::ran(
+        f.run_command()
             .args(["--rm", "-i", "-t", "--rootfs"])
             .arg(f.rootfs())
             .arg("true")

@@ -2,9 +2,6 @@
 //! produce on demand: 5xx storms, connections closed mid-body, a bearer
 //! token server. One request per connection (`Connection: close`); stops
 //! when dropped.
-//!
-//! Include with `#[path = "support/http_stub.rs"] mod http_stub;`.
-#![allow(dead_code)] // each test file uses a different part
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};

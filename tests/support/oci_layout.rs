@@ -1,10 +1,7 @@
 //! Builds images outside kiln, as skopeo would read them: an OCI image
 //! layout directory (image-spec `image-layout.md`) with tar layers.
-//!
-//! Include with `#[path = "support/oci_layout.rs"] mod oci_layout;`.
-#![allow(dead_code)] // each test file uses a different part
 
-use sha2::{Digest as _, Sha256};
+use super::archive::digest_of;
 use std::io::Write;
 use std::path::Path;
 
@@ -21,12 +18,8 @@ pub struct LayerSpec {
     pub gzip: bool,
 }
 
-fn sha(b: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(b)))
-}
-
 fn put(dir: &Path, data: &[u8]) -> String {
-    let d = sha(data);
+    let d = digest_of(data);
     std::fs::write(dir.join("blobs/sha256").join(&d[7..]), data).unwrap();
     d
 }
@@ -55,7 +48,7 @@ pub fn write_layout(dir: &Path, tag: &str, layers: &[LayerSpec]) -> Layout {
     let mut layer_digests = Vec::new();
     for l in layers {
         let raw = tar_of(&l.files);
-        diff_ids.push(format!("\"{}\"", sha(&raw)));
+        diff_ids.push(format!("\"{}\"", digest_of(&raw)));
         let (blob, mt) = if l.gzip {
             let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
             enc.write_all(&raw).unwrap();

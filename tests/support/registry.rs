@@ -2,9 +2,6 @@
 //! started on 127.0.0.1 with a free port, a temp storage dir and a
 //! generated config, optionally with htpasswd (bcrypt) auth; killed by pid
 //! when dropped.
-//!
-//! Include with `#[path = "support/registry.rs"] mod registry_fixture;`.
-#![allow(dead_code)] // each test file uses a different part
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -1,7 +1,10 @@
-//! Image archives taken apart and put back together entry by entry, to
-//! make foreign layouts and broken or hostile archives from good ones.
+//! Tars taken apart and put back together entry by entry, names kept
+//! verbatim: hostile layers written from scratch, and foreign layouts or
+//! broken archives made from good ones.
 
 use sha2::{Digest as _, Sha256};
+use std::path::Path;
+use std::process::Command;
 
 /// One tar entry, name kept verbatim.
 #[derive(Clone, Debug)]
@@ -52,13 +55,19 @@ pub fn read(bytes: &[u8]) -> Vec<Item> {
     out
 }
 
-/// A tar of `items`, names copied verbatim (no sanitizing).
+/// A tar of `items`, names copied verbatim (no sanitizing). Directories
+/// are 0755, links 0777, files 0644; every mtime is the same fixed time.
 pub fn write(items: &[Item]) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
     for it in items {
         let mut h = tar::Header::new_ustar();
         h.set_entry_type(it.kind);
-        h.set_mode(if it.kind.is_dir() { 0o755 } else { 0o644 });
+        h.set_mtime(1_700_000_000);
+        h.set_mode(match it.kind {
+            k if k.is_dir() => 0o755,
+            tar::EntryType::Symlink | tar::EntryType::Link => 0o777,
+            _ => 0o644,
+        });
         h.set_size(it.data.len() as u64);
         if let Some(l) = &it.link {
             h.set_link_name_literal(l).unwrap();
@@ -107,4 +116,54 @@ pub fn put_blob(items: &mut Vec<Item>, data: &[u8]) -> (String, u64) {
         items.push(file(&name, data));
     }
     (d, data.len() as u64)
+}
+
+/// One entry of a hand-made (possibly hostile) tar, for [`raw_tar`].
+pub enum Entry<'a> {
+    File(&'a str, &'a [u8]),
+    Dir(&'a str),
+    Symlink(&'a str, &'a str),
+    Hardlink(&'a str, &'a str),
+}
+
+impl From<&Entry<'_>> for Item {
+    fn from(e: &Entry<'_>) -> Item {
+        let (name, kind, data, link) = match *e {
+            Entry::File(n, d) => (n, tar::EntryType::Regular, d, None),
+            Entry::Dir(n) => (n, tar::EntryType::Directory, &[][..], None),
+            Entry::Symlink(n, t) => (n, tar::EntryType::Symlink, &[][..], Some(t)),
+            Entry::Hardlink(n, t) => (n, tar::EntryType::Link, &[][..], Some(t)),
+        };
+        Item {
+            name: name.into(),
+            kind,
+            data: data.to_vec(),
+            link: link.map(str::to_string),
+        }
+    }
+}
+
+/// A tar of `entries`, names and link targets copied verbatim (no
+/// sanitizing): what an attacker would hand kiln.
+pub fn raw_tar(entries: &[Entry]) -> Vec<u8> {
+    write(&entries.iter().map(Item::from).collect::<Vec<_>>())
+}
+
+/// `tar -C dir -cf out .` with GNU tar: a well-formed tar of a real tree,
+/// made by the tool users make theirs with.
+pub fn tar_dir(dir: &Path, out: &Path) {
+    let st = Command::new("tar")
+        .arg("-C")
+        .arg(dir)
+        .arg("-cf")
+        .arg(out)
+        .arg(".")
+        .status()
+        .expect("running tar");
+    assert!(
+        st.success(),
+        "tar -C {} -cf {} . failed",
+        dir.display(),
+        out.display()
+    );
 }
