@@ -77,7 +77,8 @@ pub const DEFAULT_DEVICES: &[Device] = &[
     },
 ];
 
-/// The symlinks runc creates in `/dev` (`defaultSymlinks`).
+/// The symlinks runc creates in `/dev` (`defaultSymlinks`; `core` only
+/// when the host has `/proc/kcore`).
 pub const DEFAULT_SYMLINKS: &[(&str, &str)] = &[
     ("fd", "/proc/self/fd"),
     ("stdin", "/proc/self/fd/0"),
@@ -93,6 +94,11 @@ pub fn populate(dev: &OwnedFd) -> Result<(), DeviceError> {
         create_node(dev, device)?;
     }
     for (name, target) in DEFAULT_SYMLINKS {
+        // runc links /dev/core only where the kernel has /proc/kcore
+        // (CONFIG_PROC_KCORE): never a dangling link.
+        if *name == "core" && !std::path::Path::new(target).exists() {
+            continue;
+        }
         match fs::symlinkat(*target, dev, *name) {
             Ok(()) | Err(rustix::io::Errno::EXIST) => {}
             Err(e) => {
