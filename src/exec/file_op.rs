@@ -60,9 +60,6 @@ pub fn run(cx: &ExecContext, op: &FileOp, inputs: &[Artifact]) -> Result<super::
         FileAction::Mkfile {
             path, mode, data, ..
         } => mkfile(&out, path, *mode, data),
-        FileAction::Rm { .. } | FileAction::Symlink { .. } => Err(ExecError::msg(
-            "this file action is not supported by kiln's executor",
-        )),
     };
     if let Err(e) = result {
         let _ = crate::cache::scratch::remove_tree(&out);

@@ -274,7 +274,8 @@ pub struct MergeOp {
     pub inputs: Vec<Input>,
 }
 
-/// One filesystem edit.
+/// One filesystem edit: the ones the Dockerfile lowering makes (COPY/ADD,
+/// WORKDIR's mkdir, RUN heredoc scripts). Add one with its executor.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum FileAction {
@@ -295,17 +296,6 @@ pub enum FileAction {
         data: Vec<u8>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         chown: Option<Chown>,
-    },
-    Rm {
-        path: String,
-        #[serde(default, skip_serializing_if = "is_default")]
-        allow_not_found: bool,
-        #[serde(default, skip_serializing_if = "is_default")]
-        allow_wildcard: bool,
-    },
-    Symlink {
-        target: String,
-        path: String,
     },
 }
 
