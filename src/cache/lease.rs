@@ -6,7 +6,8 @@
 //! process lease, taken on first write, that covers everything it ingests
 //! or extracts until an image references it. The runtime takes an explicit
 //! lease for a running container (owned by the container's supervising
-//! process) with [`Store::create_lease`] + [`Store::lease_image`].
+//! process) with [`Store::create_image_lease`] (or [`Store::create_lease`] +
+//! [`Store::lease_image`]).
 
 use super::scratch::ProcessId;
 use super::{db, Image, Result, Store, StoreError};
@@ -73,6 +74,17 @@ impl Store {
             })?,
         };
         let id = self.write(|tx| insert_lease(tx, owner, label))?;
+        Ok(Lease { id })
+    }
+
+    /// Takes a lease owned by this process holding every snapshot and blob
+    /// of `image`, in one transaction (`kiln run`: one fsync, not two).
+    pub fn create_image_lease(&self, label: &str, image: &Image) -> Result<Lease> {
+        let id = self.write(|tx| {
+            let id = insert_lease(tx, self.me, label)?;
+            add_image_refs(tx, &id, image)?;
+            Ok(id)
+        })?;
         Ok(Lease { id })
     }
 

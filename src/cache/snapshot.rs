@@ -258,6 +258,33 @@ impl Store {
     /// keeps them until it exits; a container outliving this process
     /// needs its own lease ([`Store::create_lease`]).
     pub fn snapshot_dirs(&self, image: &super::Image) -> Result<Vec<PathBuf>> {
+        self.hold_or_extract_snapshots(image)
+    }
+
+    /// The snapshot directories of an image whose snapshots the caller
+    /// already holds under a lease ([`Store::create_image_lease`]), checked
+    /// in one read; `None` if one is missing (then [`Store::snapshot_dirs`]
+    /// re-extracts it).
+    pub fn existing_snapshot_dirs(&self, image: &super::Image) -> Result<Option<Vec<PathBuf>>> {
+        self.read(|tx| {
+            let mut out = Vec::with_capacity(image.layers.len());
+            for layer in &image.layers {
+                let recorded = tx
+                    .prepare_cached("SELECT 1 FROM snapshots WHERE chain_id = ?1")?
+                    .query_row([layer.chain_id.to_string()], |_| Ok(()))
+                    .optional()?
+                    .is_some();
+                let path = self.snapshot_path(&layer.chain_id);
+                if !recorded || !path.is_dir() {
+                    return Ok(None);
+                }
+                out.push(path);
+            }
+            Ok(Some(out))
+        })
+    }
+
+    fn hold_or_extract_snapshots(&self, image: &super::Image) -> Result<Vec<PathBuf>> {
         let mut out = Vec::with_capacity(image.layers.len());
         let mut parent: Option<Digest> = None;
         for layer in &image.layers {

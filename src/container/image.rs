@@ -137,17 +137,19 @@ impl<'s> LeasedImage<'s> {
     /// so a concurrent `rmi` between the lookup and the mount can only
     /// delete the image's name, never the directories the overlay uses.
     pub fn lease(store: &'s Store, image: Image, label: &str) -> Result<Self, StoreError> {
-        let lease = store.create_lease(None, label)?;
+        let lease = store.create_image_lease(label, &image)?;
         let mut held = LeasedImage {
             store,
             lease: Some(lease),
             image,
             layers: Vec::new(),
         };
-        if let Some(lease) = &held.lease {
-            store.lease_image(lease, &held.image)?;
-        }
-        held.layers = store.snapshot_dirs(&held.image)?;
+        // The lease holds the snapshots: a read finds them, unless GC took
+        // one before it, which is then re-extracted.
+        held.layers = match store.existing_snapshot_dirs(&held.image)? {
+            Some(dirs) => dirs,
+            None => store.snapshot_dirs(&held.image)?,
+        };
         Ok(held)
     }
 
@@ -175,6 +177,17 @@ impl Drop for LeasedImage<'_> {
                 // The lease dies with this process anyway (stale leases
                 // are dropped by the next open), so this is only a delay.
                 tracing::warn!("releasing the lease on image {}: {e}", self.image.id);
+                return;
+            }
+            // Removed while it ran (`rmi`): its layers were kept for us
+            // only, so collect them now, as docker frees them on exit.
+            if matches!(
+                self.store.image_by_id(&self.image.id),
+                Err(StoreError::ImageNotFound(_))
+            ) {
+                if let Err(e) = self.store.gc() {
+                    tracing::warn!("collecting image {} after its run: {e}", self.image.id);
+                }
             }
         }
     }
