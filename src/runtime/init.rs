@@ -166,7 +166,7 @@ fn run(spec: &ContainerSpec, channel: &Channel) -> Result<Command, InitError> {
     )?;
 
     // Looked at while the host's /sys is still in view.
-    let host = Host::detect();
+    let host = Host::detect()?;
     // The state dir is made here rather than by kiln, so that it overlaps
     // with kiln joining the init to its cgroup.
     super::state::prepare(spec)?;
@@ -231,7 +231,7 @@ fn run(spec: &ContainerSpec, channel: &Channel) -> Result<Command, InitError> {
     // rooted where the process is when it is made, so it comes now.
     wait_for_cgroup()?;
     namespaces::enter_cgroup_namespace()?;
-    rootfs::finish(spec, host)?;
+    rootfs::finish(spec, &host)?;
 
     let cwd = confined::normalize(&spec.process.cwd);
     sys(
