@@ -6,8 +6,9 @@
 //!
 //! Works on cgroup v1, hybrid (v1 controllers + empty v2, kiln's own
 //! machines) and pure v2 (see `layout.rs`). On v1 there is one directory
-//! per controller hierarchy, each below kiln's own cgroup in *that*
-//! hierarchy (on kiln's machines memory is at `/process_api/<id>`, the
+//! per mounted hierarchy (named ones such as `name=systemd` too, as runc
+//! does, since the container's cgroup namespace is rooted there), each
+//! below kiln's own cgroup in *that* hierarchy (on kiln's machines memory is at `/process_api/<id>`, the
 //! others at `/`). On v2 controllers must be enabled in every ancestor's
 //! `cgroup.subtree_control`; kiln enables them in its own cgroup where the
 //! kernel lets it (it refuses with EBUSY when that cgroup holds processes,

@@ -10,7 +10,9 @@
 //! 3. pty (`-t`), hostname, loopback; user looked up in the rootfs,
 //!    seccomp filter compiled;
 //! 4. `pivot_root`; then waits for kiln's "cgroup joined" message, makes
-//!    its cgroup namespace; masked and read-only paths, read-only `/`;
+//!    its cgroup namespace, mounts `/sys/fs/cgroup` from inside it (v2, or
+//!    the v1 hierarchies on a tmpfs); masked and read-only paths,
+//!    read-only `/`;
 //! 5. working dir, rlimits, then [`Credentials::apply`]: keepcaps,
 //!    seccomp, setgroups/setgid/setuid, capabilities (no_new_privs);
 //! 6. every fd above 2 close-on-exec, signals reset, `execve`.
