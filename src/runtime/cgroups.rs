@@ -6,8 +6,9 @@
 //!
 //! Works on cgroup v1, hybrid (v1 controllers + empty v2, kiln's own
 //! machines) and pure v2 (see `layout.rs`). On v1 there is one directory
-//! per controller hierarchy, each below kiln's own cgroup in *that*
-//! hierarchy (on kiln's machines memory is at `/process_api/<id>`, the
+//! per mounted hierarchy (named ones such as `name=systemd` too, as runc
+//! does, since the container's cgroup namespace is rooted there), each
+//! below kiln's own cgroup in *that* hierarchy (on kiln's machines memory is at `/process_api/<id>`, the
 //! others at `/`). On v2 controllers must be enabled in every ancestor's
 //! `cgroup.subtree_control`; kiln enables them in its own cgroup where the
 //! kernel lets it (it refuses with EBUSY when that cgroup holds processes,
@@ -24,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 pub use layout::CgroupMode;
-use layout::Layout;
+use layout::{Layout, V1Hierarchy};
 pub use limits::{cpu_shares_to_weight, Controller, Resources};
 
 /// The directory kiln creates its cgroups in, below its own cgroup.
@@ -129,6 +130,31 @@ pub fn mode() -> Result<CgroupMode, CgroupError> {
     Ok(detect()?.mode())
 }
 
+/// A v1 hierarchy as the host mounted it, which a container's
+/// `/sys/fs/cgroup` mirrors on v1 and hybrid hosts (runc's
+/// `mountCgroupV1`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct V1Mount {
+    /// The directory below `/sys/fs/cgroup`: the last component of the
+    /// host's mount point (`memory`, `cpu,cpuacct`, `systemd`).
+    pub dir_name: String,
+    /// The hierarchy's controllers as `cgroup` mount options
+    /// (`cpu,cpuacct`, `name=systemd`): mounting with exactly these picks
+    /// the existing hierarchy, the only kind a non-initial cgroup
+    /// namespace may mount.
+    pub options: String,
+}
+
+/// The v1 hierarchies of this host, for [`V1Mount`]; empty on a pure v2
+/// host or one without cgroups.
+pub fn v1_mounts() -> Result<Vec<V1Mount>, CgroupError> {
+    match detect() {
+        Ok(layout) => Ok(layout.v1_mounts()),
+        Err(CgroupError::NoCgroups) => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
+}
+
 fn write_file(path: &Path, value: &str) -> Result<(), CgroupError> {
     fs::write(path, value).map_err(|source| CgroupError::Write {
         path: path.to_path_buf(),
@@ -158,6 +184,24 @@ fn make_dir(base: &Path, name: &str) -> Result<PathBuf, CgroupError> {
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(CgroupError::Exists(dir)),
         Err(source) => Err(CgroupError::Create { path: dir, source }),
     }
+}
+
+/// A new v1 cpuset cgroup starts with no CPUs and no memory nodes, and
+/// the kernel refuses to move a process into it (ENOSPC) until both are
+/// set, unless the parent has `cgroup.clone_children`: copy them down
+/// from kiln's own cgroup through `kiln/` to `dir` where empty (runc's
+/// `cpusetCopyIfNeeded`).
+fn inherit_cpuset(h: &V1Hierarchy, dir: &Path) -> Result<(), CgroupError> {
+    let kiln_dir = h.own_dir.join(KILN_CGROUP_DIR);
+    for (parent, child) in [(h.own_dir.as_path(), kiln_dir.as_path()), (&kiln_dir, dir)] {
+        for file in ["cpuset.cpus", "cpuset.mems"] {
+            if read_file(&child.join(file))?.trim().is_empty() {
+                let value = read_file(&parent.join(file))?;
+                write_file(&child.join(file), value.trim())?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A cgroup name must be one plain path component.
@@ -201,26 +245,29 @@ impl Cgroup {
         Ok(cg)
     }
 
+    /// Makes the container's directory in *every* v1 hierarchy, named ones
+    /// included, as runc does: the container's cgroup namespace is rooted
+    /// at its cgroup in each hierarchy, so one left in kiln's own cgroup
+    /// would show kiln's tree (other containers) at `/sys/fs/cgroup/<x>`.
     fn create_v1(&mut self, layout: &Layout, res: &Resources) -> Result<(), CgroupError> {
-        let required = res.required();
-        for controller in Controller::ALL {
-            let Some(base) = layout.v1_dir(controller.name()) else {
-                if required.contains(&controller) {
-                    return Err(CgroupError::NoController {
-                        controller: controller.name(),
-                        detail: "no v1 hierarchy mounted for it".into(),
-                    });
-                }
-                continue;
-            };
-            let base = base.to_path_buf();
-            let dir = base.join(KILN_CGROUP_DIR).join(&self.name);
-            if let Some(entry) = self.dirs.iter_mut().find(|(_, d)| *d == dir) {
-                entry.0.push(controller); // co-mounted with an earlier one
-                continue;
+        for controller in res.required() {
+            if layout.v1_dir(controller.name()).is_none() {
+                return Err(CgroupError::NoController {
+                    controller: controller.name(),
+                    detail: "no v1 hierarchy mounted for it".into(),
+                });
             }
-            let dir = make_dir(&base, &self.name)?;
-            self.dirs.push((vec![controller], dir));
+        }
+        for h in layout.hierarchies() {
+            let dir = make_dir(&h.own_dir, &self.name)?;
+            let controllers = Controller::ALL
+                .into_iter()
+                .filter(|c| h.controllers.iter().any(|n| n == c.name()))
+                .collect();
+            self.dirs.push((controllers, dir.clone()));
+            if h.controllers.iter().any(|c| c == "cpuset") {
+                inherit_cpuset(h, &dir)?;
+            }
         }
         let memsw = self
             .dir_of(Controller::Memory)

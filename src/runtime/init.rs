@@ -10,7 +10,9 @@
 //! 3. pty (`-t`), hostname, loopback; user looked up in the rootfs,
 //!    seccomp filter compiled;
 //! 4. `pivot_root`; then waits for kiln's "cgroup joined" message, makes
-//!    its cgroup namespace; masked and read-only paths, read-only `/`;
+//!    its cgroup namespace, mounts `/sys/fs/cgroup` from inside it (v2, or
+//!    the v1 hierarchies on a tmpfs); masked and read-only paths,
+//!    read-only `/`;
 //! 5. working dir, rlimits, then [`Credentials::apply`]: keepcaps,
 //!    seccomp, setgroups/setgid/setuid, capabilities (no_new_privs);
 //! 6. every fd above 2 close-on-exec, signals reset, `execve`.
@@ -166,7 +168,7 @@ fn run(spec: &ContainerSpec, channel: &Channel) -> Result<Command, InitError> {
     )?;
 
     // Looked at while the host's /sys is still in view.
-    let host = Host::detect();
+    let host = Host::detect()?;
     // The state dir is made here rather than by kiln, so that it overlaps
     // with kiln joining the init to its cgroup.
     super::state::prepare(spec)?;
@@ -231,7 +233,7 @@ fn run(spec: &ContainerSpec, channel: &Channel) -> Result<Command, InitError> {
     // rooted where the process is when it is made, so it comes now.
     wait_for_cgroup()?;
     namespaces::enter_cgroup_namespace()?;
-    rootfs::finish(spec, host)?;
+    rootfs::finish(spec, &host)?;
 
     let cwd = confined::normalize(&spec.process.cwd);
     sys(

@@ -21,7 +21,8 @@
 //! create cgroup, join it (an RCU grace      with --rm), /proc /sys /dev, binds,
 //!   period, overlapped with the init)       pty, user from the rootfs, seccomp
 //!                           ◀── pty master  compiled, pivot_root
-//! sync byte on fd 4 ──────────────────▶    unshare(NEWCGROUP), masks, ro paths
+//! sync byte on fd 4 ──────────────────▶    unshare(NEWCGROUP), /sys/fs/cgroup,
+//!                                           masks, ro paths
 //! supervise: relay, forward signals         rlimits, keepcaps, seccomp, setuid,
 //!                                           caps; close_range; execve
 //!   channel EOF = command started

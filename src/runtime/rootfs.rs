@@ -7,6 +7,7 @@
 //! redirect a mount with symlinks; [`pivot`] switches root and detaches the
 //! old one; [`finish`] masks and write-protects paths from inside.
 
+use super::cgroups::{self, CgroupError, V1Mount};
 use super::confined::{proc_fd_path, ConfinedError, Root};
 use super::devices::{self, DeviceError};
 use super::spec::{ContainerSpec, MountKind, NetworkFiles};
@@ -43,6 +44,20 @@ pub enum RootfsError {
         #[source]
         source: std::io::Error,
     },
+    /// The host's cgroup hierarchies could not be read.
+    #[error("failed to find the host's cgroup hierarchies")]
+    Cgroups(#[source] CgroupError),
+    /// A symbolic link could not be made.
+    #[error("failed to create symlink {link} -> {target}")]
+    Symlink {
+        /// Container path of the link.
+        link: String,
+        /// What it points to.
+        target: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
     /// pivot_root or detaching the old root failed.
     #[error("failed to {action} while switching to the container's root")]
     Pivot {
@@ -70,6 +85,13 @@ pub enum Step {
     },
     /// The default device nodes and symlinks in `/dev`.
     Devices,
+    /// A symbolic link (`/sys/fs/cgroup/cpu -> cpu,cpuacct`).
+    Symlink {
+        /// Container path of the link.
+        link: String,
+        /// What it points to (relative to the link's directory).
+        target: String,
+    },
     /// A recursive bind of a host file or directory.
     Bind {
         /// Host path.
@@ -82,19 +104,28 @@ pub enum Step {
 }
 
 /// Facts about the host that change the plan.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Host {
     /// `/sys/fs/cgroup` is a pure cgroup v2 hierarchy.
     pub cgroup2: bool,
+    /// The v1 hierarchies (v1 and hybrid hosts), mirrored in the
+    /// container's `/sys/fs/cgroup`.
+    pub cgroup_v1: Vec<V1Mount>,
 }
 
 impl Host {
-    /// Looks at the running host.
-    pub fn detect() -> Host {
+    /// Looks at the running host (before `pivot_root`, while the host's
+    /// mounts are still in view).
+    pub fn detect() -> Result<Host, RootfsError> {
         let cgroup2 = rustix::fs::statfs("/sys/fs/cgroup")
             .map(|s| s.f_type == libc::CGROUP2_SUPER_MAGIC)
             .unwrap_or(false);
-        Host { cgroup2 }
+        let cgroup_v1 = if cgroup2 {
+            Vec::new()
+        } else {
+            cgroups::v1_mounts().map_err(RootfsError::Cgroups)?
+        };
+        Ok(Host { cgroup2, cgroup_v1 })
     }
 }
 
@@ -195,6 +226,15 @@ pub fn prepare(steps: &[Step], root: &Root) -> Result<(), RootfsError> {
                 })?;
             }
             Step::Devices => devices::populate(&root.resolve("/dev")?)?,
+            Step::Symlink { link, target } => {
+                let (dir, name) = link.rsplit_once('/').unwrap_or(("/", link));
+                let dir = root.ensure(if dir.is_empty() { "/" } else { dir }, true)?;
+                symlink_at(target, &dir, name).map_err(|source| RootfsError::Symlink {
+                    link: link.clone(),
+                    target: target.clone(),
+                    source,
+                })?;
+            }
             Step::Bind {
                 source,
                 target,
@@ -203,6 +243,15 @@ pub fn prepare(steps: &[Step], root: &Root) -> Result<(), RootfsError> {
         }
     }
     Ok(())
+}
+
+/// `symlinkat`; an existing entry of that name is left alone (runc:
+/// "don't error out if the cgroup already exists").
+fn symlink_at(target: &str, dir: &impl AsFd, name: &str) -> std::io::Result<()> {
+    match rustix::fs::symlinkat(target, dir, name) {
+        Ok(()) | Err(rustix::io::Errno::EXIST) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn mount(
@@ -326,42 +375,105 @@ pub fn pivot(merged: &Path) -> Result<(), RootfsError> {
 }
 
 /// The mounts made after `pivot_root`, once the init has its cgroup
-/// namespace (a cgroup2 mount shows the mounter's namespace root, so it
-/// must come after the init joined its cgroup): on a pure v2 host,
-/// `/sys/fs/cgroup` as the container's own cgroup, read-only unless
-/// privileged. v1 hierarchies are not mounted (yet).
-pub fn late_steps(spec: &ContainerSpec, host: Host) -> Vec<Step> {
+/// namespace (a cgroup mount shows the mounter's namespace root, so it
+/// must come after the init joined its cgroup), read-only unless
+/// privileged (`readonly_sysfs` off), as runc mounts docker's `cgroup`:
+/// - pure v2: `cgroup2` at `/sys/fs/cgroup`, the container's own cgroup;
+/// - v1 and hybrid (runc's `mountCgroupV1` with a cgroup namespace): a
+///   `tmpfs` at `/sys/fs/cgroup` (writable, as runc 1.1 leaves it), then
+///   each host hierarchy mounted at `/sys/fs/cgroup/<host dir name>` with
+///   its controllers as options, which picks the existing hierarchy, then
+///   a link per controller of a co-mounted directory
+///   (`cpu -> cpu,cpuacct`). The hybrid v2 hierarchy (`unified`) is not
+///   mounted, as with runc.
+pub fn late_steps(spec: &ContainerSpec, host: &Host) -> Vec<Step> {
+    const ROOT: &str = "/sys/fs/cgroup";
     if host.cgroup2 {
-        vec![fs(
+        return vec![fs(
             "cgroup2",
-            "/sys/fs/cgroup",
+            ROOT,
             sys_flags(spec) | MsFlags::MS_RELATIME,
             "",
-        )]
-    } else {
-        Vec::new()
+        )];
+    }
+    if host.cgroup_v1.is_empty() {
+        return Vec::new();
+    }
+    let mut steps = vec![fs("tmpfs", ROOT, NOSUID_NOEXEC_NODEV, "mode=755")];
+    for m in &host.cgroup_v1 {
+        let target = format!("{ROOT}/{}", m.dir_name);
+        steps.push(fs("cgroup", &target, sys_flags(spec), &m.options));
+    }
+    for m in host.cgroup_v1.iter().filter(|m| m.dir_name.contains(',')) {
+        for part in m.dir_name.split(',') {
+            let taken = host.cgroup_v1.iter().any(|o| o.dir_name == part)
+                || steps.iter().any(|s| matches!(s, Step::Symlink { link, .. } if link.rsplit('/').next() == Some(part)));
+            if !taken {
+                steps.push(Step::Symlink {
+                    link: format!("{ROOT}/{part}"),
+                    target: m.dir_name.clone(),
+                });
+            }
+        }
+    }
+    steps
+}
+
+/// Runs one of the [`late_steps`] from inside the container (paths are
+/// the container's own now; `/sys/fs/cgroup` is kiln's tmpfs or sysfs, so
+/// nothing of the image's can redirect them).
+fn late_step(step: &Step) -> Result<(), RootfsError> {
+    match step {
+        Step::Fs {
+            fstype,
+            target,
+            flags,
+            data,
+        } => {
+            let fail = |source: std::io::Error| RootfsError::Mount {
+                // Name the hierarchy: "cgroup memory", "cgroup name=systemd".
+                what: if *fstype == "cgroup" {
+                    format!("cgroup {data}")
+                } else {
+                    fstype.to_string()
+                },
+                target: target.clone(),
+                source,
+            };
+            let covered = std::fs::metadata(target).ok();
+            if covered.is_none() {
+                // A hierarchy's directory in the tmpfs just mounted.
+                std::fs::create_dir(target).map_err(fail)?;
+            }
+            mount(Some(fstype), target, Some(fstype), *flags, data).map_err(fail)?;
+            if let (&"tmpfs", Some(covered)) = (fstype, covered) {
+                // runc gives a tmpfs the mode of the directory it covers
+                // (sysfs's 0555 here, what docker's containers show).
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::Permissions::from_mode(covered.permissions().mode() & 0o7777);
+                std::fs::set_permissions(target, mode).map_err(fail)?;
+            }
+            Ok(())
+        }
+        Step::Symlink { link, target } => std::os::unix::fs::symlink(target, link)
+            .or_else(|e| match e.kind() {
+                std::io::ErrorKind::AlreadyExists => Ok(()),
+                _ => Err(e),
+            })
+            .map_err(|source| RootfsError::Symlink {
+                link: link.clone(),
+                target: target.clone(),
+                source,
+            }),
+        Step::Devices | Step::Bind { .. } => Ok(()),
     }
 }
 
 /// From inside the container: the [`late_steps`], then mask `masked`
 /// paths, write-protect `readonly` ones, and make `/` read-only if asked.
-pub fn finish(spec: &ContainerSpec, host: Host) -> Result<(), RootfsError> {
+pub fn finish(spec: &ContainerSpec, host: &Host) -> Result<(), RootfsError> {
     for step in late_steps(spec, host) {
-        if let Step::Fs {
-            fstype,
-            target,
-            flags,
-            data,
-        } = step
-        {
-            mount(Some(fstype), &target, Some(fstype), flags, &data).map_err(|source| {
-                RootfsError::Mount {
-                    what: fstype.to_string(),
-                    target: target.clone(),
-                    source,
-                }
-            })?;
-        }
+        late_step(&step)?;
     }
     for path in &spec.masked_paths {
         mask(path)?;

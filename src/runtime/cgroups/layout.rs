@@ -24,10 +24,21 @@ pub enum CgroupMode {
 /// One mounted v1 hierarchy and this process's place in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct V1Hierarchy {
-    /// Controllers bound to it, e.g. `["cpu", "cpuacct"]`.
+    /// Controllers bound to it as `/proc/self/cgroup` names them, e.g.
+    /// `["cpu", "cpuacct"]`, or `["name=systemd"]` for a named hierarchy
+    /// (no controller, only process grouping).
     pub controllers: Vec<String>,
+    /// Where the host mounted it, e.g. `/sys/fs/cgroup/cpu,cpuacct`.
+    pub mount_point: PathBuf,
     /// Host directory of the process's own cgroup in this hierarchy.
     pub own_dir: PathBuf,
+}
+
+impl V1Hierarchy {
+    /// Whether it has a resource controller (not only a `name=`).
+    fn has_controller(&self) -> bool {
+        self.controllers.iter().any(|c| !c.starts_with("name="))
+    }
 }
 
 /// The resolved layout.
@@ -133,40 +144,39 @@ fn dir_under(mount: &CgroupMount, cgroup_path: &str) -> PathBuf {
 /// Works out the layout from the text of `/proc/self/mountinfo` and
 /// `/proc/self/cgroup`; `None` if no cgroup hierarchy with a place for
 /// this process is mounted.
+///
+/// A v1 mount belongs to the `/proc/self/cgroup` line whose controllers
+/// are exactly the mount's super options that name a controller (runc's
+/// `GetCgroupMounts` does the same): mount flags such as `rw`, `xattr` or
+/// `release_agent=` never appear in `/proc/self/cgroup`. Named
+/// hierarchies (`name=systemd`) are included: a container gets a cgroup in
+/// each, as with runc. A hierarchy mounted twice counts once (the first
+/// mount, as in mountinfo order).
 pub(super) fn resolve(mountinfo: &str, proc_cgroup: &str) -> Option<Layout> {
     let mounts = parse_mountinfo(mountinfo);
     let memberships = parse_proc_cgroup(proc_cgroup);
-    let known = [
-        "cpu", "cpuacct", "cpuset", "memory", "pids", "blkio", "devices", "freezer",
-    ];
-    let mut hierarchies = Vec::new();
+    let mut hierarchies: Vec<V1Hierarchy> = Vec::new();
     for mount in mounts.iter().filter(|m| m.fstype == "cgroup") {
-        let controllers: Vec<String> = mount
+        let mut named: Vec<&str> = mount
             .super_options
             .iter()
-            .filter(|o| known.contains(&o.as_str()) || is_other_controller(o))
-            .cloned()
+            .map(String::as_str)
+            .filter(|o| memberships.iter().any(|(c, _)| c.iter().any(|c| c == o)))
             .collect();
-        if controllers.is_empty() {
-            continue; // named hierarchies such as name=systemd
-        }
-        let Some((_, path)) = memberships.iter().find(|(c, _)| {
-            let mut a = c.clone();
-            let mut b = controllers.clone();
-            a.sort();
-            b.sort();
-            a == b
+        named.sort_unstable();
+        let Some((controllers, path)) = memberships.iter().find(|(c, _)| {
+            let mut c: Vec<&str> = c.iter().map(String::as_str).collect();
+            c.sort_unstable();
+            !c.is_empty() && c == named
         }) else {
             continue;
         };
-        if hierarchies
-            .iter()
-            .any(|h: &V1Hierarchy| h.controllers == controllers)
-        {
+        if hierarchies.iter().any(|h| &h.controllers == controllers) {
             continue; // the same hierarchy mounted twice
         }
         hierarchies.push(V1Hierarchy {
-            controllers,
+            controllers: controllers.clone(),
+            mount_point: mount.mount_point.clone(),
             own_dir: dir_under(mount, path),
         });
     }
@@ -175,7 +185,9 @@ pub(super) fn resolve(mountinfo: &str, proc_cgroup: &str) -> Option<Layout> {
         .find(|(c, _)| c.is_empty())
         .map(|(_, p)| p.as_str());
     let v2_mount = mounts.iter().find(|m| m.fstype == "cgroup2");
-    if !hierarchies.is_empty() {
+    // Only named v1 hierarchies (a v2 host that also mounts name=systemd
+    // for old containers) do not make a v1 layout: nothing to limit with.
+    if hierarchies.iter().any(V1Hierarchy::has_controller) {
         let mode = if v2_mount.is_some() {
             CgroupMode::Hybrid
         } else {
@@ -188,16 +200,6 @@ pub(super) fn resolve(mountinfo: &str, proc_cgroup: &str) -> Option<Layout> {
     })
 }
 
-/// v1 mount options that name controllers beyond the common ones
-/// (`net_cls`, `net_prio`, `perf_event`, `hugetlb`, `rdma`, `misc`), as
-/// opposed to mount flags (`rw`, `relatime`, `name=...`).
-fn is_other_controller(option: &str) -> bool {
-    matches!(
-        option,
-        "net_cls" | "net_prio" | "perf_event" | "hugetlb" | "rdma" | "misc"
-    )
-}
-
 impl Layout {
     /// The user-facing mode.
     pub(super) fn mode(&self) -> CgroupMode {
@@ -205,6 +207,38 @@ impl Layout {
             Layout::V1 { mode, .. } => *mode,
             Layout::V2 { .. } => CgroupMode::Unified,
         }
+    }
+
+    /// v1: every hierarchy (empty on v2).
+    pub(super) fn hierarchies(&self) -> &[V1Hierarchy] {
+        match self {
+            Layout::V1 { hierarchies, .. } => hierarchies,
+            Layout::V2 { .. } => &[],
+        }
+    }
+
+    /// What a container's `/sys/fs/cgroup` mirrors on a v1 or hybrid host:
+    /// each hierarchy under the last component of its host mount point
+    /// (runc uses `filepath.Base(mountpoint)`), in mountinfo order. A
+    /// second hierarchy whose mount point has the same last component
+    /// would be hidden under the first, so it is left out. The v2
+    /// hierarchy of a hybrid host is not mirrored: runc (1.1) does not
+    /// mount it either, and it holds no controllers there.
+    pub(super) fn v1_mounts(&self) -> Vec<super::V1Mount> {
+        let mut out: Vec<super::V1Mount> = Vec::new();
+        for h in self.hierarchies() {
+            let Some(dir_name) = h.mount_point.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            if out.iter().any(|m| m.dir_name == dir_name) {
+                continue;
+            }
+            out.push(super::V1Mount {
+                dir_name: dir_name.to_string(),
+                options: h.controllers.join(","),
+            });
+        }
+        out
     }
 
     /// v1: the own directory of the hierarchy holding `controller`.
@@ -312,5 +346,87 @@ mod tests {
             resolve("31 23 0:28 / /tmp rw - tmpfs tmpfs rw\n", "0::/\n"),
             None
         );
+    }
+
+    /// One check for the mirror plan: mountinfo and /proc/self/cgroup in,
+    /// `dir_name=options` per hierarchy out.
+    fn check_mounts(mountinfo: &str, proc_cgroup: &str, expected: &[&str]) {
+        let got: Vec<String> = resolve(mountinfo, proc_cgroup)
+            .map(|l| l.v1_mounts())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| format!("{}={}", m.dir_name, m.options))
+            .collect();
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn hybrid_host_mirrors_every_v1_hierarchy_but_not_unified() {
+        check_mounts(
+            HYBRID_MOUNTINFO,
+            HYBRID_CGROUP,
+            &[
+                "cpu=cpu",
+                "cpuacct=cpuacct",
+                "memory=memory",
+                "pids=pids",
+                "systemd=name=systemd",
+            ],
+        );
+    }
+
+    #[test]
+    fn comounted_and_extra_controllers_and_mount_flags() {
+        // A classic systemd host: co-mounted pairs, xattr/release_agent
+        // options that are not controllers, a bind mount of the same
+        // hierarchy elsewhere (counted once).
+        let mountinfo = "\
+25 24 0:22 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,xattr,release_agent=/x,name=systemd
+26 24 0:23 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct
+27 24 0:24 / /sys/fs/cgroup/net_cls,net_prio rw - cgroup cgroup rw,net_cls,net_prio
+28 24 0:25 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
+29 24 0:26 / /sys/fs/cgroup/rdma rw - cgroup cgroup rw,rdma
+30 24 0:25 / /mnt/again rw - cgroup cgroup rw,memory
+";
+        let cgroup = "\
+12:rdma:/
+5:memory:/user.slice
+4:net_cls,net_prio:/
+3:cpu,cpuacct:/user.slice
+1:name=systemd:/user.slice/session-1.scope
+0::/user.slice/session-1.scope
+";
+        check_mounts(
+            mountinfo,
+            cgroup,
+            &[
+                "systemd=name=systemd",
+                "cpu,cpuacct=cpu,cpuacct",
+                "net_cls,net_prio=net_cls,net_prio",
+                "memory=memory",
+                "rdma=rdma",
+            ],
+        );
+        let layout = resolve(mountinfo, cgroup).expect("layout");
+        assert_eq!(
+            layout.hierarchies()[0].own_dir,
+            Path::new("/sys/fs/cgroup/systemd/user.slice/session-1.scope")
+        );
+    }
+
+    #[test]
+    fn named_v1_hierarchy_on_a_v2_host_keeps_the_v2_layout() {
+        let mountinfo = "\
+30 24 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate
+31 24 0:27 / /run/systemd-v1 rw - cgroup cgroup rw,name=systemd
+";
+        let cgroup = "1:name=systemd:/\n0::/user.slice\n";
+        assert_eq!(
+            resolve(mountinfo, cgroup),
+            Some(Layout::V2 {
+                own_dir: PathBuf::from("/sys/fs/cgroup/user.slice")
+            })
+        );
+        check_mounts(mountinfo, cgroup, &[]);
     }
 }
