@@ -152,11 +152,12 @@ fn hierarchies_are_read_only_unless_privileged() {
     match &host {
         HostCgroups::V1(dirs) => {
             // docker: `/sys/fs/cgroup tmpfs rw,nosuid,nodev,noexec`, then
-            // `/sys/fs/cgroup/<dir> cgroup ro,nosuid,nodev,noexec`.
+            // `/sys/fs/cgroup/<dir> cgroup ro,nosuid,nodev,noexec`; kiln
+            // also makes the tmpfs read-only (not with --privileged).
             let mut expected = vec![(
                 "/sys/fs/cgroup".to_string(),
                 "tmpfs".to_string(),
-                "rw,nosuid,nodev,noexec,relatime".to_string(),
+                "ro,nosuid,nodev,noexec,relatime".to_string(),
             )];
             for dir in dirs {
                 expected.push((

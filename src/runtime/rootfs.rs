@@ -380,7 +380,8 @@ pub fn pivot(merged: &Path) -> Result<(), RootfsError> {
 /// privileged (`readonly_sysfs` off), as runc mounts docker's `cgroup`:
 /// - pure v2: `cgroup2` at `/sys/fs/cgroup`, the container's own cgroup;
 /// - v1 and hybrid (runc's `mountCgroupV1` with a cgroup namespace): a
-///   `tmpfs` at `/sys/fs/cgroup` (writable, as runc 1.1 leaves it), then
+///   `tmpfs` at `/sys/fs/cgroup` (made read-only by [`finish`] unless
+///   privileged, where runc 1.1 leaves it writable), then
 ///   each host hierarchy mounted at `/sys/fs/cgroup/<host dir name>` with
 ///   its controllers as options, which picks the existing hierarchy, then
 ///   a link per controller of a co-mounted directory
@@ -474,6 +475,16 @@ fn late_step(step: &Step) -> Result<(), RootfsError> {
 pub fn finish(spec: &ContainerSpec, host: &Host) -> Result<(), RootfsError> {
     for step in late_steps(spec, host) {
         late_step(&step)?;
+    }
+    if spec.readonly_sysfs && !host.cgroup2 && !host.cgroup_v1.is_empty() {
+        // Stricter than runc 1.1, which leaves the v1 tmpfs writable: no
+        // container has a reason to write there, and a writable
+        // /sys/fs/cgroup only invites release_agent probes.
+        remount_readonly("/sys/fs/cgroup").map_err(|source| RootfsError::Mount {
+            what: "read-only tmpfs".into(),
+            target: "/sys/fs/cgroup".into(),
+            source,
+        })?;
     }
     for path in &spec.masked_paths {
         mask(path)?;
