@@ -230,6 +230,14 @@ impl Cgroup {
         check_name(name)?;
         res.validate()?;
         let layout = detect()?;
+        // What a killed kiln left (its cleanup never ran): swept here, by
+        // the next container, since nothing else owns kiln's cgroups.
+        for stale in stale_in(&layout, STALE_AGE).unwrap_or_default() {
+            match fs::remove_dir(&stale.path) {
+                Ok(()) => tracing::debug!(path = %stale.path.display(), "removed stale cgroup"),
+                Err(e) => tracing::debug!(path = %stale.path.display(), "stale cgroup stays: {e}"),
+            }
+        }
         let mut cg = Cgroup {
             name: name.to_string(),
             mode: layout.mode(),
@@ -501,7 +509,16 @@ impl StaleCgroup {
 /// that is between [`Cgroup::create`] and [`Cgroup::add_process`] also has
 /// an empty cgroup; `min_age` (say a minute) keeps those out.
 pub fn find_stale(min_age: Duration) -> Result<Vec<StaleCgroup>, CgroupError> {
-    let bases: Vec<PathBuf> = match detect()? {
+    stale_in(&detect()?, min_age)
+}
+
+/// How old an empty kiln cgroup must be before [`Cgroup::create`] removes
+/// it: far longer than any kiln takes from creating a cgroup to moving its
+/// container's init into it.
+const STALE_AGE: Duration = Duration::from_secs(60);
+
+fn stale_in(layout: &Layout, min_age: Duration) -> Result<Vec<StaleCgroup>, CgroupError> {
+    let bases: Vec<PathBuf> = match layout.clone() {
         Layout::V1 { hierarchies, .. } => hierarchies.into_iter().map(|h| h.own_dir).collect(),
         Layout::V2 { own_dir } => vec![own_dir],
     };

@@ -221,6 +221,26 @@ fn empty_cgroups_are_found_as_stale_and_removed() {
     remove_and_check_gone(cg);
 }
 
+#[test]
+fn creating_a_cgroup_sweeps_old_empty_ones_a_killed_kiln_left() {
+    let left = Cgroup::create(&unique_name("left"), &Resources::default()).expect("create");
+    let paths: Vec<PathBuf> = left.paths().iter().map(|p| p.to_path_buf()).collect();
+    let mut left = left;
+    left.removed = true;
+    drop(left);
+    let old = std::time::UNIX_EPOCH + Duration::from_secs(1_000_000);
+    for p in &paths {
+        fs::File::open(p)
+            .and_then(|d| d.set_times(fs::FileTimes::new().set_modified(old)))
+            .expect("age the cgroup dir");
+    }
+    let cg = Cgroup::create(&unique_name("sweeper"), &Resources::default()).expect("create");
+    for p in &paths {
+        assert!(!p.exists(), "{} was not swept", p.display());
+    }
+    remove_and_check_gone(cg);
+}
+
 /// The v2 code path on this host's controller-less v2 hierarchy (hybrid
 /// hosts mount one at /sys/fs/cgroup/unified): creating works, a limit
 /// fails naming the subtree_control file, and removal leaves nothing.
