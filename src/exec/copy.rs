@@ -32,9 +32,11 @@
 //!   and `COPY --from` keeps the source owners.
 //! - **Mode**: `--chmod` (octal or symbolic, see [`crate::exec::chmod`])
 //!   applies to every copied file and directory and to created ones.
-//! - **Times**: atime and mtime are kept; the directory a directory is
-//!   copied into gets the source directory's times. (Cache keys are the
-//!   solver's business and never read mtimes.)
+//! - **Times**: atime and mtime are kept; the directory a directory's
+//!   contents are copied into keeps its own times if it existed (fsutil
+//!   restores them after the copy) and has the copy's time if the copy
+//!   made it. (Cache keys are the solver's business and never read
+//!   mtimes.)
 //! - **`--link`**: the frontend runs the copy with no base (nothing of the
 //!   parent is visible, so its key and layer do not depend on it) and
 //!   stacks the result on the stage with a merge op ([`crate::exec::merge`]);
@@ -495,7 +497,11 @@ fn copy_item(
             _ => fs.mkdir_all(&dest_rel, new_dir)?,
         };
         tree::copy_dir_contents(fs, &src, &dest_rel, fresh, &opts, counters)?;
-        tree::restore_dir_times(fs, &dest_rel, &src_meta)?;
+        // fsutil#140 (moby/buildkit#2884): a directory that existed keeps
+        // its times; one the copy created keeps the time it was made.
+        if let Some(before) = &existing {
+            tree::restore_dir_times(fs, &dest_rel, before.meta())?;
+        }
         return Ok(());
     }
     let target = match &existing {

@@ -587,15 +587,11 @@ fn apply_dir_meta(
     Ok(())
 }
 
-/// Sets the times of the directory a directory's contents were copied into
-/// to the source directory's (fsutil restores them after the copy; its
-/// owner and mode stay as they were).
-pub fn restore_dir_times(
-    fs: &DestFs<'_>,
-    rel: &Path,
-    src_meta: &Metadata,
-) -> Result<(), TreeError> {
-    let meta = Meta::of(src_meta);
+/// Gives the directory a directory's contents were copied into back the
+/// times it had before (`before`), as fsutil does after the copy; its
+/// owner and mode stay as they were.
+pub fn restore_dir_times(fs: &DestFs<'_>, rel: &Path, before: &Metadata) -> Result<(), TreeError> {
+    let meta = Meta::of(before);
     set_times(&fs.host(rel), meta.atime, meta.mtime).map_err(|source| TreeError::Write {
         op: "set times on",
         path: image_path(rel),

@@ -158,10 +158,19 @@ fn a_directory_source_copies_its_contents_and_its_times() {
     );
     assert_eq!(mtime(&f.out("/dst/sub/b.txt")), 1_000);
     assert_eq!(mtime(&f.out("/dst/sub")), 2_000);
+    // fsutil#140: a target dir the copy made has the copy's time, one that
+    // existed keeps its own (not the source dir's, 3000).
+    assert!(mtime(&f.out("/dst")) > 1_000_000_000, "made now");
+    let f = Fixture::new();
+    f.file("src/a.txt", "a");
+    set_mtime(&f.context.join("src"), 3_000);
+    std::fs::create_dir(f.parent.join("etc")).unwrap();
+    set_mtime(&f.parent.join("etc"), 5_000);
+    f.listing(&spec(&["src"], "/etc"));
     assert_eq!(
-        mtime(&f.out("/dst")),
-        3_000,
-        "the target dir takes the source dir's times"
+        mtime(&f.out("/etc")),
+        5_000,
+        "an existing target keeps its times"
     );
 }
 
