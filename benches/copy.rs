@@ -90,7 +90,8 @@ fn main() {
         let layer = base.join(format!("layer{run}"));
         std::fs::create_dir(&layer).expect("mkdir");
         let t = time(|| {
-            let stats = copy(&spec, &src, &MergedDir::new(&parent), &layer, None).expect("copy");
+            let stats =
+                copy(&spec, &src, &MergedDir::new(&parent), &layer, None, None).expect("copy");
             assert_eq!(stats.bytes, bytes);
         });
         let out = base.join(format!("cp{run}"));

@@ -76,6 +76,7 @@ use crate::exec::parent_fs::ParentFs;
 use crate::exec::tree::{self, Counters, TreeError, TreeOptions};
 use crate::exec::wildcard::WildcardError;
 use crate::runtime::user::{resolve_chown, UserError};
+use crate::solver::CancelToken;
 use sources::{clean_abs, expand_sources, source_host, Item, Scratch};
 
 /// One source of a COPY/ADD.
@@ -273,6 +274,7 @@ pub fn copy(
     parent_view: &dyn ParentFs,
     out_layer: &Path,
     reuse: Option<&dyn tree::Reuse>,
+    cancel: Option<&CancelToken>,
 ) -> Result<CopyStats, CopyError> {
     validate(spec)?;
     let chmod = spec.chmod.as_deref().map(Chmod::parse).transpose()?;
@@ -330,6 +332,7 @@ pub fn copy(
             chmod.as_ref(),
             exclude.as_ref(),
             reuse,
+            cancel,
             &counters,
         )?;
     }
@@ -444,6 +447,7 @@ fn copy_item(
     chmod: Option<&Chmod>,
     exclude: Option<&DockerIgnore>,
     reuse: Option<&dyn tree::Reuse>,
+    cancel: Option<&CancelToken>,
     counters: &Counters,
 ) -> Result<(), CopyError> {
     let src = source_host(item)?;
@@ -488,6 +492,7 @@ fn copy_item(
         include: item.include.as_ref(),
         exclude,
         reuse,
+        cancel,
     };
     if src_meta.is_dir() {
         let fresh = match &existing {

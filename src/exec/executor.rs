@@ -152,7 +152,9 @@ impl Executor for BuildExecutor {
             }
             Op::Exec(exec) => super::run::run(&self.cx, exec, job.inputs, job.log, job.cancel)
                 .map(Artifact::Rootfs),
-            Op::File(file) => super::file_op::run(&self.cx, file, job.inputs).map(Artifact::Rootfs),
+            Op::File(file) => {
+                super::file_op::run(&self.cx, file, job.inputs, job.cancel).map(Artifact::Rootfs)
+            }
             Op::Merge(merge) => {
                 super::merge::run(&self.cx, merge, job.inputs).map(Artifact::Rootfs)
             }

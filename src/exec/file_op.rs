@@ -19,10 +19,16 @@ use super::stack_view::StackView;
 use super::tree::Reuse;
 use super::{Artifact, ExecContext};
 use crate::runtime::user::resolve_chown;
-use crate::solver::{Chown, CopyFiles, CopySource, ExecError, FileAction, FileOp};
+use crate::solver::{CancelToken, Chown, CopyFiles, CopySource, ExecError, FileAction, FileOp};
 
 /// Runs `op` over `inputs` (the vertex's input outputs, in order).
-pub fn run(cx: &ExecContext, op: &FileOp, inputs: &[Artifact]) -> Result<super::Rootfs, ExecError> {
+/// A fired `cancel` stops a copy between files ([`ExecError::Cancelled`]).
+pub fn run(
+    cx: &ExecContext,
+    op: &FileOp,
+    inputs: &[Artifact],
+    cancel: &CancelToken,
+) -> Result<super::Rootfs, ExecError> {
     let base = match op.base {
         Some(i) => input_rootfs(inputs, i.index())?,
         None => super::Rootfs::default(),
@@ -49,7 +55,7 @@ pub fn run(cx: &ExecContext, op: &FileOp, inputs: &[Artifact]) -> Result<super::
             // Clamping mtimes (SOURCE_DATE_EPOCH) rewrites files in place:
             // never on links into another snapshot.
             let incremental = op.source_date_epoch.is_none();
-            copy_files(cx, c, inputs, &view, &out, incremental).map(|r| reuse = r)
+            copy_files(cx, c, inputs, &view, &out, incremental, cancel).map(|r| reuse = r)
         }
         FileAction::Mkdir {
             path,
@@ -115,6 +121,7 @@ fn copy_files(
     view: &LayerStack,
     out: &Path,
     incremental: bool,
+    cancel: &CancelToken,
 ) -> Result<Option<CopyReuse>, ExecError> {
     let store = &cx.store;
     let mut reuse = None;
@@ -192,7 +199,13 @@ fn copy_files(
         unpack: c.unpack,
     };
     let linker = reuse.as_ref().map(|r| r as &dyn Reuse);
-    copy::copy(&spec, &root, view, out, linker).map_err(|e| ExecError::msg(error_chain(&e)))?;
+    copy::copy(&spec, &root, view, out, linker, Some(cancel)).map_err(|e| {
+        if cancel.is_cancelled() {
+            ExecError::Cancelled
+        } else {
+            ExecError::msg(error_chain(&e))
+        }
+    })?;
     Ok(reuse)
 }
 
@@ -351,9 +364,21 @@ mod tests {
             .commit(&cx.store, &base_dir, None)
             .unwrap();
         let inputs = [Artifact::Rootfs(base.clone())];
-        let same = run(&cx, &mkdir_op("/existing", Some("app")), &inputs).unwrap();
+        let same = run(
+            &cx,
+            &mkdir_op("/existing", Some("app")),
+            &inputs,
+            &CancelToken::new(),
+        )
+        .unwrap();
         assert_eq!(same, base, "an existing directory adds no layer");
-        let made = run(&cx, &mkdir_op("/srv/app/data", Some("app")), &inputs).unwrap();
+        let made = run(
+            &cx,
+            &mkdir_op("/srv/app/data", Some("app")),
+            &inputs,
+            &CancelToken::new(),
+        )
+        .unwrap();
         assert_eq!(made.layers.len(), 2);
         let top = cx.store.snapshot_path(made.top().unwrap());
         let md = std::fs::metadata(top.join("srv/app/data")).unwrap();
@@ -361,7 +386,13 @@ mod tests {
             (md.uid(), md.gid(), md.mode() & 0o7777),
             (1234, 4321, 0o755)
         );
-        let err = run(&cx, &mkdir_op("/x", Some("nobody-here")), &inputs).unwrap_err();
+        let err = run(
+            &cx,
+            &mkdir_op("/x", Some("nobody-here")),
+            &inputs,
+            &CancelToken::new(),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("nobody-here"), "{err}");
     }
 
@@ -379,7 +410,7 @@ mod tests {
             }],
             source_date_epoch: None,
         };
-        let out = run(&cx, &op, &[]).unwrap();
+        let out = run(&cx, &op, &[], &CancelToken::new()).unwrap();
         let f = cx.store.snapshot_path(out.top().unwrap()).join("EOF");
         assert_eq!(std::fs::metadata(&f).unwrap().mode() & 0o777, 0o755);
         let inner = std::io::Error::other("inner cause");

@@ -73,6 +73,7 @@ impl Fixture {
             &MergedDir::new(&self.parent),
             &self.layer,
             None,
+            None,
         )
     }
 

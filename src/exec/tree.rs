@@ -44,6 +44,7 @@ use crate::context::dockerignore::{DockerIgnore, ParentMatches};
 use crate::exec::attrs::{copy_xattrs, set_mode, set_owner, set_times, Time};
 use crate::exec::chmod::Chmod;
 use crate::exec::dest::{image_path, DestError, DestFs, Located};
+use crate::solver::CancelToken;
 
 /// Why copying entries failed. Source paths are relative to the source
 /// root, destination paths are image paths.
@@ -66,6 +67,9 @@ pub enum TreeError {
         #[source]
         source: io::Error,
     },
+    /// The build was cancelled meanwhile.
+    #[error("cancelled")]
+    Cancelled,
     /// Writing the destination failed.
     #[error("failed to {op} {path}")]
     Write {
@@ -104,6 +108,9 @@ pub struct TreeOptions<'a> {
     pub exclude: Option<&'a DockerIgnore>,
     /// Where unchanged files can be hard-linked from instead of copied.
     pub reuse: Option<&'a dyn Reuse>,
+    /// Stops the copy between files once fired (another step failed, the
+    /// user pressed Ctrl-C): a big COPY must not hold up the build's end.
+    pub cancel: Option<&'a CancelToken>,
 }
 
 /// What a copied regular file will look like in the layer: a file of an
@@ -456,6 +463,9 @@ fn copy_entry(
     opts: &TreeOptions<'_>,
     counters: &Counters,
 ) -> Result<(), TreeError> {
+    if opts.cancel.is_some_and(|c| c.is_cancelled()) {
+        return Err(TreeError::Cancelled);
+    }
     prepare_non_dir(fs, rel, parent_fresh)?;
     let dst = fs.host(rel);
     let write_err = |op| {

@@ -709,7 +709,7 @@ fn a_layer_stack_parent_is_seen_as_overlay_shows_it() {
     let stack = LayerStack::new(vec![top, bottom]);
     let mut s = spec(&["a"], "/usr/local/bin/");
     s.chown = Some("app".into());
-    copy(&s, &f.context, &stack, &f.layer, None).expect("copy");
+    copy(&s, &f.context, &stack, &f.layer, None, None).expect("copy");
     assert_listing(
         &list(&f.layer),
         &[
@@ -723,7 +723,7 @@ fn a_layer_stack_parent_is_seen_as_overlay_shows_it() {
     let layer2 = f.layer.parent().expect("tmp").join("layer2");
     std::fs::create_dir(&layer2).expect("mkdir");
     s.chown = Some("app:staff".into());
-    let err = copy(&s, &f.context, &stack, &layer2, None).unwrap_err();
+    let err = copy(&s, &f.context, &stack, &layer2, None, None).unwrap_err();
     assert_eq!(
         err.to_string(),
         "--chown=app:staff: unable to find group staff: no matching entries in group file"
@@ -732,3 +732,27 @@ fn a_layer_stack_parent_is_seen_as_overlay_shows_it() {
 
 mod overlay;
 mod remote;
+
+#[test]
+fn a_fired_cancel_token_stops_the_copy() {
+    let f = Fixture::new();
+    f.file("src/a.txt", "a");
+    f.file("src/b.txt", "b");
+    let cancel = crate::solver::CancelToken::new();
+    cancel.cancel();
+    let view = crate::exec::parent_fs::MergedDir::new(&f.parent);
+    let err = copy(
+        &spec(&["src"], "/dst/"),
+        &f.context,
+        &view,
+        &f.layer,
+        None,
+        Some(&cancel),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, CopyError::Tree(TreeError::Cancelled)),
+        "{err:?}"
+    );
+    assert!(!f.layer.join("dst/a.txt").exists());
+}
