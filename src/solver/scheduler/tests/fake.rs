@@ -243,9 +243,9 @@ pub(super) struct Outcome {
     pub(super) events: Vec<ProgressEvent>,
 }
 
-pub(super) async fn solve_with(
+pub(super) async fn solve_with<C: CacheStore<String>>(
     fake: &Arc<Fake>,
-    cache: &Arc<MemoryCache<String>>,
+    cache: &Arc<C>,
     graph: &Graph,
     target: VertexId,
     options: SolveOptions,
@@ -263,9 +263,9 @@ pub(super) async fn solve_with(
     Outcome { result, events }
 }
 
-pub(super) async fn solve(
+pub(super) async fn solve<C: CacheStore<String>>(
     fake: &Arc<Fake>,
-    cache: &Arc<MemoryCache<String>>,
+    cache: &Arc<C>,
     graph: &Graph,
     target: VertexId,
 ) -> Outcome {

@@ -141,6 +141,43 @@ async fn cached_results_skip_execution_down_to_the_target() {
     );
 }
 
+/// A cache that counts the results taken ([`CacheStore::lookup`]), which a
+/// persistent cache pays for with a write (a lease).
+#[derive(Default)]
+struct CountingCache {
+    inner: MemoryCache<String>,
+    taken: std::sync::atomic::AtomicUsize,
+}
+
+impl CacheStore<String> for CountingCache {
+    fn contains(&self, key: &CacheKey) -> bool {
+        self.inner.contains(key)
+    }
+    fn lookup(&self, key: &CacheKey) -> Option<String> {
+        self.taken.fetch_add(1, Ordering::SeqCst);
+        self.inner.lookup(key)
+    }
+    fn record(&self, key: &CacheKey, output: &String) {
+        self.inner.record(key, output)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fully_cached_build_takes_only_the_targets_result() {
+    let cache = Arc::new(CountingCache::default());
+    let mut g = Graph::new();
+    let (_, _, fin) = fan_out(&mut g);
+    solve(&Arc::new(Fake::default()), &cache, &g, fin)
+        .await
+        .result
+        .unwrap();
+    cache.taken.store(0, Ordering::SeqCst);
+    let again = solve(&Arc::new(Fake::default()), &cache, &g, fin).await;
+    again.result.unwrap();
+    assert_eq!(cache.taken.load(Ordering::SeqCst), 1);
+    assert_eq!(cached_names(&again.events).len(), 5);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_changed_step_reruns_itself_and_its_dependents_only() {
     let cache = Arc::new(MemoryCache::new());
