@@ -7,7 +7,7 @@ use crate::solver::op::{
     MountKind, Network, Platform, Security,
 };
 use crate::solver::progress::{self, LogStream};
-use crate::solver::{InputList, MemoryCache, VertexInfo};
+use crate::solver::{InputList, VertexInfo};
 use std::sync::Condvar;
 
 pub(super) const GIVE_UP: Duration = Duration::from_secs(20);
