@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use support::kiln::Kiln;
+use support::kiln::{host_mounts_under, Kiln};
 
 /// How long kiln may take before the test declares it hung.
 const DEADLINE: Duration = Duration::from_secs(300);
@@ -42,17 +42,6 @@ fn processes_with(marker: &str) -> Vec<u32> {
         }
     }
     found
-}
-
-/// Mounts below `root` in this (the host's) mount namespace.
-fn mounts_under(root: &Path) -> Vec<String> {
-    let root = root.to_string_lossy().into_owned();
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap()
-        .lines()
-        .filter(|l| l.split(' ').nth(4).is_some_and(|p| p.starts_with(&root)))
-        .map(str::to_string)
-        .collect()
 }
 
 /// A running `kiln build`; killed (by its pid) if the test panics, then
@@ -149,7 +138,7 @@ fn assert_cleaned_up(k: &Kiln, marker: &str) {
         "RUN processes left"
     );
     assert_eq!(
-        mounts_under(k.dir.path()),
+        host_mounts_under(k.dir.path()),
         Vec::<String>::new(),
         "mounts left"
     );

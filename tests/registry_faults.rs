@@ -9,45 +9,12 @@ use kiln::image::registry::{ClientOptions, RegistryClient};
 use kiln::image::Digest;
 use std::io::{Cursor, Read, Write};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 use support::http_stub::{Reply, Request, StubServer};
+use support::kiln::Kiln;
 use support::oci_layout::{random_bytes, tar_of};
 use support::registry::TestRegistry;
-
-fn kiln_cmd(root: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_kiln"));
-    c.arg("--root")
-        .arg(root)
-        .args(args)
-        .env("DOCKER_CONFIG", root.join("no-docker-config"))
-        .stdin(Stdio::null());
-    c
-}
-
-fn kiln(root: &Path, args: &[&str]) -> Output {
-    kiln_cmd(root, args).output().unwrap()
-}
-
-/// The `REPOSITORY:TAG` rows `kiln images` prints.
-fn listed(root: &Path) -> Vec<String> {
-    let out = kiln(root, &["images"]);
-    assert!(out.status.success(), "{out:?}");
-    let text = String::from_utf8(out.stdout).unwrap();
-    let mut lines = text.lines();
-    assert!(
-        lines.next().unwrap_or("").starts_with("REPOSITORY"),
-        "{text}"
-    );
-    let mut names: Vec<String> = lines
-        .map(|l| {
-            let mut cols = l.split_whitespace();
-            format!("{}:{}", cols.next().unwrap(), cols.next().unwrap())
-        })
-        .collect();
-    names.sort();
-    names
-}
 
 /// Endless pseudo-random bytes, so a 200 MB layer is never held in memory.
 struct Noise {
@@ -143,12 +110,14 @@ fn partial_size(root: &Path) -> u64 {
 #[test]
 fn a_pull_killed_mid_download_resumes_and_never_lists_a_half_image() {
     let reg = TestRegistry::start();
-    let work = tempfile::tempdir().unwrap();
-    let layer = push_big_image(&reg.host(), "kiln/big", 200 << 20, work.path());
+    let k = Kiln::new();
+    let layer = push_big_image(&reg.host(), "kiln/big", 200 << 20, k.dir.path());
     let name = format!("{}/kiln/big:v1", reg.host());
-    let root = work.path().join("root");
+    let root = k.root();
 
-    let mut child = kiln_cmd(&root, &["pull", &name])
+    let mut child = k
+        .cmd(&["pull", &name])
+        .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -169,14 +138,16 @@ fn a_pull_killed_mid_download_resumes_and_never_lists_a_half_image() {
     child.wait().unwrap();
     assert!(seen > 20 << 20, "download never got going");
     assert!(
-        listed(&root).is_empty(),
+        k.images_listed().is_empty(),
         "a killed pull left an image listed"
     );
     let kept = partial_size(&root);
     assert!(kept >= seen, "the partial download was not kept");
 
-    let out = kiln_cmd(&root, &["pull", &name])
+    let out = k
+        .cmd(&["pull", &name])
         .env("KILN_LOG", "kiln=debug")
+        .stdin(Stdio::null())
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -185,7 +156,7 @@ fn a_pull_killed_mid_download_resumes_and_never_lists_a_half_image() {
         stderr.contains("resuming download") && stderr.contains(&layer.to_string()),
         "the second pull did not resume: {stderr}"
     );
-    assert_eq!(listed(&root), [name]);
+    assert_eq!(k.images_listed(), [name]);
     assert_eq!(partial_size(&root), 0, "ingest files left after commit");
 }
 
@@ -197,19 +168,15 @@ fn a_registry_answering_500_is_a_clear_error_and_leaves_no_image() {
             r#"{"errors":[{"code":"UNKNOWN","message":"unknown error"}]}"#,
         )
     });
-    let root = tempfile::tempdir().unwrap();
-    let out = kiln(
-        root.path(),
-        &["pull", &format!("{}/kiln/x:v1", stub.host())],
-    );
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let k = Kiln::new();
+    let out = k.kiln(&["pull", &format!("{}/kiln/x:v1", stub.host())]);
+    let err = out.fails_with(1);
     assert!(
         err.contains("failed after 5 attempts")
             && err.contains("last status 500: UNKNOWN unknown error"),
         "{err}"
     );
-    assert!(listed(root.path()).is_empty());
+    assert!(k.images_listed().is_empty());
 }
 
 /// A registry serving a small image whose layer download is always cut
@@ -243,16 +210,12 @@ fn a_connection_closed_mid_layer_is_a_clear_error_and_leaves_no_image() {
             Reply::new(404, "")
         }
     });
-    let root = tempfile::tempdir().unwrap();
-    let out = kiln(
-        root.path(),
-        &["pull", &format!("{}/kiln/x:v1", stub.host())],
-    );
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let k = Kiln::new();
+    let out = k.kiln(&["pull", &format!("{}/kiln/x:v1", stub.host())]);
+    let err = out.fails_with(1);
     assert!(
         err.contains(&format!("closed in the middle of blob {layer} of kiln/x")),
         "{err}"
     );
-    assert!(listed(root.path()).is_empty());
+    assert!(k.images_listed().is_empty());
 }

@@ -11,21 +11,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use support::archive::{self as ar, raw_tar, Entry, Item};
 use support::kiln::Kiln;
-
-/// Runs an external tool, failing the test with its stderr if it fails.
-fn tool(cmd: &str, args: &[&str]) -> String {
-    let out = Command::new(cmd).args(args).output().expect(cmd);
-    assert!(
-        out.status.success(),
-        "{cmd} {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn skopeo_json(args: &[&str]) -> serde_json::Value {
-    serde_json::from_str(&tool("skopeo", args)).unwrap()
-}
+use support::tools;
 
 /// The diff IDs kiln reports for an image.
 fn kiln_layers(env: &Kiln, image: &str) -> serde_json::Value {
@@ -86,7 +72,7 @@ fn umoci_unpack(env: &Kiln, archive: &Path, tag: &str) -> std::path::PathBuf {
     let layout = env.path("layout");
     if !layout.exists() {
         std::fs::create_dir(&layout).unwrap();
-        tool(
+        tools::run(
             "tar",
             &[
                 "-C",
@@ -98,7 +84,7 @@ fn umoci_unpack(env: &Kiln, archive: &Path, tag: &str) -> std::path::PathBuf {
     }
     let bundle = env.path(&format!("bundle-{tag}"));
     let image = format!("{}:{tag}", layout.display());
-    tool(
+    tools::run(
         "umoci",
         &["unpack", "--image", &image, bundle.to_str().unwrap()],
     );
@@ -154,7 +140,8 @@ fn oci_save_is_read_by_skopeo_and_umoci_and_shares_layers() {
         );
 
         for (tag, image) in [("1", "bb:1"), ("2", "multi:2")] {
-            let inspected = skopeo_json(&["inspect", &format!("oci-archive:{f}:{tag}")]);
+            let inspected =
+                tools::run_json("skopeo", &["inspect", &format!("oci-archive:{f}:{tag}")]);
             let entry = entries
                 .iter()
                 .find(|e| e["annotations"]["org.opencontainers.image.ref.name"] == tag)
@@ -179,7 +166,7 @@ fn oci_save_is_read_by_skopeo_and_umoci_and_shares_layers() {
                     "application/vnd.oci.image.layer.v1.tar+gzip"
                 );
             }
-            let raw_config = tool(
+            let raw_config = tools::run(
                 "skopeo",
                 &[
                     "inspect",
@@ -205,7 +192,7 @@ fn oci_save_is_read_by_skopeo_and_umoci_and_shares_layers() {
             !rootfs.join("etc/hostname").exists(),
             "whiteout not applied"
         );
-        let out = tool(
+        let out = tools::run(
             rootfs.join("bin/busybox").to_str().unwrap(),
             &["echo", "ok"],
         );
@@ -230,11 +217,11 @@ fn docker_save_is_read_by_skopeo_and_looks_like_docker_25() {
     let file = env.path("docker.tar");
     let f = file.to_str().unwrap();
     env.ok(&["save", "-o", f, "bb:1"]);
-    let inspected = skopeo_json(&["inspect", &format!("docker-archive:{f}")]);
+    let inspected = tools::run_json("skopeo", &["inspect", &format!("docker-archive:{f}")]);
     assert_eq!(inspected["Layers"], kiln_layers(&env, "bb:1"));
     assert_eq!(inspected["Os"], "linux");
     assert_eq!(inspected["Architecture"], host_architecture());
-    let raw_config = tool(
+    let raw_config = tools::run(
         "skopeo",
         &[
             "inspect",
@@ -289,7 +276,7 @@ fn archives_written_by_skopeo_load() {
     env.ok(&["save", "-o", docker.to_str().unwrap(), "multi:2"]);
     let sk_docker = env.path("skopeo-docker.tar");
     let sk_oci = env.path("skopeo-oci.tar");
-    tool(
+    tools::run(
         "skopeo",
         &[
             "copy",
@@ -301,7 +288,7 @@ fn archives_written_by_skopeo_load() {
             ),
         ],
     );
-    tool(
+    tools::run(
         "skopeo",
         &[
             "copy",
@@ -421,20 +408,10 @@ fn save_pipes_into_load_and_compressed_archives_load() {
     let zst = zstd::encode_all(&tar[..], 3).unwrap();
     for (name, bytes) in [("gz", gz.finish().unwrap()), ("zst", zst)] {
         let third = Kiln::new();
-        let mut child = third
-            .cmd(&["load"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(&bytes).unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "{name}");
+        let out = third.kiln_with_stdin(&["load"], &bytes);
+        assert!(out.code == 0, "{name}: {}", out.stderr);
         // Saved by ID: no name, docker's "Loaded image ID" line.
-        assert_eq!(
-            String::from_utf8(out.stdout).unwrap(),
-            format!("Loaded image ID: {id}\n")
-        );
+        assert_eq!(out.stdout, format!("Loaded image ID: {id}\n"));
     }
 }
 

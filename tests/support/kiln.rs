@@ -5,6 +5,7 @@
 //! Nothing stays mounted in it on the host: `kiln run` and builds unmount
 //! their views, and tests that kill kiln check for leftovers themselves.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -51,6 +52,17 @@ impl Ran {
             self.code, 0,
             "kiln succeeded unexpectedly\nstderr:\n{}\nstdout:\n{}",
             self.stderr, self.stdout
+        );
+        &self.stderr
+    }
+
+    /// Asserts failure with exit code `code` exactly; returns stderr.
+    #[track_caller]
+    pub fn fails_with(&self, code: i32) -> &str {
+        assert_eq!(
+            self.code, code,
+            "kiln exited with {} where {code} was expected\nstderr:\n{}\nstdout:\n{}",
+            self.code, self.stderr, self.stdout
         );
         &self.stderr
     }
@@ -134,6 +146,30 @@ impl Kiln {
         ran(self.output(args))
     }
 
+    /// Runs `kiln --root <root> args...` reading `stdin` (`kiln login
+    /// --password-stdin`, `kiln load` from a pipe).
+    pub fn kiln_with_stdin(&self, args: &[&str], stdin: &[u8]) -> Ran {
+        let mut child = self
+            .cmd(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("running {KILN} {args:?}: {e}"));
+        let mut pipe = child.stdin.take().unwrap();
+        let out = std::thread::scope(|s| {
+            // Fed from another thread so that a kiln writing a lot before
+            // it reads everything cannot deadlock against this one.
+            s.spawn(move || {
+                // kiln may exit before reading (a usage error): a broken
+                // pipe is its answer, not the test's failure.
+                let _ = pipe.write_all(stdin);
+            });
+            child.wait_with_output()
+        });
+        ran(out.unwrap_or_else(|e| panic!("waiting for {KILN} {args:?}: {e}")))
+    }
+
     /// Runs kiln and returns stdout, failing the test on a non-zero exit.
     #[track_caller]
     pub fn ok(&self, args: &[&str]) -> String {
@@ -166,6 +202,25 @@ impl Kiln {
                 .collect(),
             Err(_) => Vec::new(),
         }
+    }
+
+    /// The `REPOSITORY:TAG` rows `kiln images` prints, sorted.
+    #[track_caller]
+    pub fn images_listed(&self) -> Vec<String> {
+        let text = self.ok(&["images"]);
+        let mut lines = text.lines();
+        assert!(
+            lines.next().unwrap_or("").starts_with("REPOSITORY"),
+            "{text}"
+        );
+        let mut names: Vec<String> = lines
+            .map(|l| {
+                let mut cols = l.split_whitespace();
+                format!("{}:{}", cols.next().unwrap(), cols.next().unwrap())
+            })
+            .collect();
+        names.sort();
+        names
     }
 
     /// The container state dirs present under `<root>/containers`.
@@ -333,14 +388,26 @@ pub fn step_states(progress: &str) -> (Vec<String>, Vec<String>) {
     (cached, done)
 }
 
-/// Lines of the host's mountinfo that mention `path`: what a test checks
-/// is empty once kiln is done with a store.
+/// The host's mountinfo lines for mounts at or below `path`: what a test
+/// checks is empty once kiln is done with a store.
+///
+/// Matched on the mount point (field 5, proc(5)) by path components, not
+/// on the whole line: a mount's root, source or options may mention the
+/// path without being mounted there, and `/tmp/kiln-test-ab` must not
+/// claim the mounts of `/tmp/kiln-test-abc`. (Paths with spaces would be
+/// octal-escaped there; test dirs have none.)
 pub fn host_mounts_under(path: &Path) -> Vec<String> {
-    let needle = path.to_string_lossy().into_owned();
+    let root = path.to_string_lossy().into_owned();
     std::fs::read_to_string("/proc/self/mountinfo")
         .unwrap()
         .lines()
-        .filter(|l| l.contains(&needle))
+        .filter(|l| {
+            l.split(' ').nth(4).is_some_and(|point| {
+                point
+                    .strip_prefix(root.as_str())
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+            })
+        })
         .map(str::to_string)
         .collect()
 }

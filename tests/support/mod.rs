@@ -8,7 +8,8 @@
 //!   names verbatim, for broken and hostile input;
 //! - [`oci_layout`]: OCI image layouts made outside kiln;
 //! - [`registry`]: a real distribution registry on 127.0.0.1;
-//! - [`http_stub`]: an HTTP server for faults a real registry will not make.
+//! - [`http_stub`]: an HTTP server for faults a real registry will not make;
+//! - [`tools`]: the external tools (skopeo, umoci, tar) checks run.
 //!
 //! Include with `mod support;`. Tests that start containers need root
 //! (namespaces, mounts, cgroups), which the test machines give.
@@ -22,3 +23,4 @@ pub mod http_stub;
 pub mod kiln;
 pub mod oci_layout;
 pub mod registry;
+pub mod tools;
