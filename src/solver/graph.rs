@@ -337,8 +337,7 @@ mod tests {
     use super::*;
     use crate::image::ImageRef;
     use crate::solver::op::{
-        ContextSource, CopyFiles, Exec, ExecMount, FileAction, FileOp, ImageSource, Network,
-        Platform, Security,
+        ContextSource, CopyFiles, Exec, FileAction, FileOp, ImageSource, Platform,
     };
 
     fn image(name: &str) -> Op {
@@ -349,24 +348,7 @@ mod tests {
     }
 
     fn run(cmd: &str) -> Op {
-        Op::Exec(Exec {
-            args: vec!["sh".into(), "-c".into(), cmd.into()],
-            env: vec![],
-            cwd: "/".into(),
-            user: None,
-            hostname: None,
-            network: Network::Sandbox,
-            security: Security::Sandbox,
-            mounts: vec![ExecMount {
-                input: Some(Input(0)),
-                dest: "/".into(),
-                selector: "/".into(),
-                readonly: false,
-                kind: MountKind::Layer,
-            }],
-            source_date_epoch: None,
-            proxy_env: Vec::new(),
-        })
+        Op::Exec(Exec::on_rootfs(&["sh", "-c", cmd], &[]))
     }
 
     #[test]

@@ -150,6 +150,32 @@ pub struct Exec {
     pub proxy_env: Vec<String>,
 }
 
+#[cfg(test)]
+impl Exec {
+    /// `args` with `env` in `/` on input 0 as the root filesystem, every
+    /// other field at its default: the exec op tests build.
+    pub(crate) fn on_rootfs(args: &[&str], env: &[&str]) -> Exec {
+        Exec {
+            args: args.iter().map(|s| s.to_string()).collect(),
+            env: env.iter().map(|s| s.to_string()).collect(),
+            cwd: "/".into(),
+            user: None,
+            hostname: None,
+            network: Network::Sandbox,
+            security: Security::Sandbox,
+            mounts: vec![ExecMount {
+                input: Some(Input(0)),
+                dest: "/".into(),
+                selector: "/".into(),
+                readonly: false,
+                kind: MountKind::Layer,
+            }],
+            source_date_epoch: None,
+            proxy_env: Vec::new(),
+        }
+    }
+}
+
 /// The network a process sees (`RUN --network=`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -569,24 +595,7 @@ mod tests {
     use super::*;
 
     fn run(args: &[&str], env: &[&str]) -> Op {
-        Op::Exec(Exec {
-            args: args.iter().map(|s| s.to_string()).collect(),
-            env: env.iter().map(|s| s.to_string()).collect(),
-            cwd: "/".into(),
-            user: None,
-            hostname: None,
-            network: Network::Sandbox,
-            security: Security::Sandbox,
-            mounts: vec![ExecMount {
-                input: Some(Input(0)),
-                dest: "/".into(),
-                selector: "/".into(),
-                readonly: false,
-                kind: MountKind::Layer,
-            }],
-            source_date_epoch: None,
-            proxy_env: Vec::new(),
-        })
+        Op::Exec(Exec::on_rootfs(args, env))
     }
 
     #[test]

@@ -3,8 +3,7 @@
 use super::super::*;
 use crate::image::{Digest, ImageRef};
 use crate::solver::op::{
-    ContentSelector, ContextSource, CopyFiles, Exec, ExecMount, FileAction, FileOp, ImageSource,
-    MountKind, Network, Platform, Security,
+    ContentSelector, ContextSource, CopyFiles, Exec, FileAction, FileOp, ImageSource, Platform,
 };
 use crate::solver::progress::{self, LogStream};
 use crate::solver::{InputList, VertexInfo};
@@ -187,24 +186,7 @@ pub(super) fn image(g: &mut Graph, name: &str) -> VertexId {
 }
 
 pub(super) fn run(g: &mut Graph, rootfs: VertexId, cmd: &str) -> VertexId {
-    let op = Op::Exec(Exec {
-        args: vec!["sh".into(), "-c".into(), cmd.into()],
-        env: vec![],
-        cwd: "/".into(),
-        user: None,
-        hostname: None,
-        network: Network::Sandbox,
-        security: Security::Sandbox,
-        mounts: vec![ExecMount {
-            input: Some(Input(0)),
-            dest: "/".into(),
-            selector: "/".into(),
-            readonly: false,
-            kind: MountKind::Layer,
-        }],
-        source_date_epoch: None,
-        proxy_env: Vec::new(),
-    });
+    let op = Op::Exec(Exec::on_rootfs(&["sh", "-c", cmd], &[]));
     g.add(op, vec![rootfs], VertexInfo::at(cmd, "Dockerfile:12"))
         .unwrap()
 }
