@@ -30,7 +30,16 @@ pub struct CopyIndex {
 
 const DIR: &str = "copy-index";
 
+/// Where `ADD <url>` downloads are kept per URL (`exec::http_source`).
+const DOWNLOADS_DIR: &str = "http";
+
 impl Store {
+    /// The directory of stored `ADD <url>` downloads, one subdirectory per
+    /// URL, owned by `exec::http_source`; `kiln builder prune` empties it.
+    pub fn downloads_dir(&self) -> PathBuf {
+        self.root().join(DOWNLOADS_DIR)
+    }
+
     /// The index recorded for `lineage`, with its snapshot's directory,
     /// leased by this process; `None` if there is none or it is unusable.
     pub fn copy_index_get(&self, lineage: &Digest) -> Option<(CopyIndex, PathBuf)> {
@@ -70,8 +79,7 @@ impl Store {
     /// builder prune`): both only spare work on a later build. A build
     /// downloading the same URL at that moment may fail to store it.
     pub(super) fn build_hints_clear(&self) -> Result<()> {
-        for name in [DIR, "http"] {
-            let dir = self.root().join(name);
+        for dir in [self.root().join(DIR), self.downloads_dir()] {
             match super::scratch::remove_tree(&dir) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                     return Err(io_err(&dir, "removing build cache hints")(e))

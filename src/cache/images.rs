@@ -255,6 +255,18 @@ impl Store {
         self.image_by_id(&id)
     }
 
+    /// Whether an image with this ID (config digest) is recorded: one read,
+    /// no blob opened.
+    pub fn has_image(&self, id: &Digest) -> Result<bool> {
+        self.read(|tx| {
+            Ok(tx
+                .prepare_cached("SELECT 1 FROM images WHERE id = ?1")?
+                .query_row([id.to_string()], |_| Ok(()))
+                .optional()?
+                .is_some())
+        })
+    }
+
     /// The image with this ID (config digest).
     pub fn image_by_id(&self, id: &Digest) -> Result<Image> {
         let (manifest_digest, mt, size, added, chains, names, repo_digests) = self.read(|tx| {

@@ -252,15 +252,6 @@ impl Store {
         self.layer_info(&chain)
     }
 
-    /// The snapshot directories of an image, bottom to top, ready to be
-    /// overlay lower dirs (give them to overlayfs top-first). Missing
-    /// snapshots are re-extracted from their blobs. This process's lease
-    /// keeps them until it exits; a container outliving this process
-    /// needs its own lease ([`Store::create_lease`]).
-    pub fn snapshot_dirs(&self, image: &super::Image) -> Result<Vec<PathBuf>> {
-        self.hold_or_extract_snapshots(image)
-    }
-
     /// The snapshot directories of an image whose snapshots the caller
     /// already holds under a lease ([`Store::create_image_lease`]), checked
     /// in one read; `None` if one is missing (then [`Store::snapshot_dirs`]
@@ -284,7 +275,12 @@ impl Store {
         })
     }
 
-    fn hold_or_extract_snapshots(&self, image: &super::Image) -> Result<Vec<PathBuf>> {
+    /// The snapshot directories of an image, bottom to top, ready to be
+    /// overlay lower dirs (give them to overlayfs top-first). Missing
+    /// snapshots are re-extracted from their blobs. This process's lease
+    /// keeps them until it exits; a container outliving this process
+    /// needs its own lease ([`Store::create_lease`]).
+    pub fn snapshot_dirs(&self, image: &super::Image) -> Result<Vec<PathBuf>> {
         let mut out = Vec::with_capacity(image.layers.len());
         let mut parent: Option<Digest> = None;
         for layer in &image.layers {

@@ -181,10 +181,7 @@ impl Drop for LeasedImage<'_> {
             }
             // Removed while it ran (`rmi`): its layers were kept for us
             // only, so collect them now, as docker frees them on exit.
-            if matches!(
-                self.store.image_by_id(&self.image.id),
-                Err(StoreError::ImageNotFound(_))
-            ) {
+            if matches!(self.store.has_image(&self.image.id), Ok(false)) {
                 if let Err(e) = self.store.gc() {
                     tracing::warn!("collecting image {} after its run: {e}", self.image.id);
                 }

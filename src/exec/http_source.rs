@@ -176,8 +176,7 @@ pub fn fetch(store: &Store, source: &HttpSource) -> Result<RemoteFile, HttpSourc
         },
     };
     let dir = store
-        .root()
-        .join("http")
+        .downloads_dir()
         .join(Digest::sha256_of(url.as_bytes()).hex());
     std::fs::create_dir_all(&dir).map_err(io_err(&dir, "creating the download cache"))?;
     // One fetch of a URL at a time, across builds and processes: the
