@@ -285,6 +285,12 @@ impl<'a> DestFs<'a> {
 
     /// Creates the directory `rel` in the layer with `new`'s mode and owner.
     pub fn create_dir(&self, rel: &Path, new: NewDir) -> Result<(), DestError> {
+        self.make_dir(rel, "create directory", new)
+    }
+
+    /// Makes `rel` in the layer with `dir`'s owner and mode; `op` names
+    /// the mkdir in errors.
+    fn make_dir(&self, rel: &Path, op: &'static str, dir: NewDir) -> Result<(), DestError> {
         let host = self.layer.join(rel);
         let err = |op, source| DestError::Io {
             op,
@@ -294,11 +300,11 @@ impl<'a> DestFs<'a> {
         std::fs::DirBuilder::new()
             .mode(0o700)
             .create(&host)
-            .map_err(|e| err("create directory", e))?;
-        self.chown_if_needed(&host, new.uid, new.gid)
+            .map_err(|e| err(op, e))?;
+        self.chown_if_needed(&host, dir.uid, dir.gid)
             .map_err(|e| err("chown", e))?;
         // Set explicitly: mkdir's mode is filtered by the umask.
-        set_mode(&host, new.mode).map_err(|e| err("chmod", e))
+        set_mode(&host, dir.mode).map_err(|e| err("chmod", e))
     }
 
     /// Recreates the parent's directory `rel` (at `host`) in the layer with
@@ -310,13 +316,12 @@ impl<'a> DestFs<'a> {
             path: image_path(rel),
             source,
         };
-        std::fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&dst)
-            .map_err(|e| err("copy up directory", e))?;
-        self.chown_if_needed(&dst, meta.uid(), meta.gid())
-            .map_err(|e| err("chown", e))?;
-        set_mode(&dst, meta.mode()).map_err(|e| err("chmod", e))?;
+        let dir = NewDir {
+            uid: meta.uid(),
+            gid: meta.gid(),
+            mode: meta.mode(),
+        };
+        self.make_dir(rel, "copy up directory", dir)?;
         copy_xattrs(host, &dst);
         let atime = Time {
             sec: meta.atime(),

@@ -38,9 +38,12 @@ use crate::solver::{CancelToken, Exec, ExecError, LogSink, LogStream, MountKind,
 /// BuildKit's default hostname inside RUN.
 const HOSTNAME: &str = "buildkitsandbox";
 
-/// Paths the runtime mounts over in every RUN container (with
-/// [`NetworkFiles::Sandbox`]).
-const RUNTIME_MOUNTS: &[&str] = &["/proc", "/dev", "/sys", "/etc/hosts", "/etc/resolv.conf"];
+/// BuildKit's `/etc` network files for RUN (read-only hosts, resolv.conf).
+const NETWORK_FILES: NetworkFiles = NetworkFiles::Sandbox;
+
+/// Paths the runtime mounts over in every container, besides the `/etc`
+/// network files ([`state::network_file_names`]).
+const RUNTIME_MOUNTS: &[&str] = &["/proc", "/dev", "/sys"];
 
 /// Keeps what a run's mounts need alive until the run ends.
 #[derive(Default)]
@@ -160,7 +163,7 @@ fn run_in(
         masked_paths: own(DOCKER_MASKED_PATHS),
         readonly_paths: own(DOCKER_READONLY_PATHS),
         readonly_sysfs: true,
-        network_files: NetworkFiles::Sandbox,
+        network_files: NETWORK_FILES,
         init: false,
         capabilities: caps::docker_default_caps(),
         seccomp: true,
@@ -187,6 +190,11 @@ fn run_in(
     });
     drop(guards);
     let mut points: Vec<String> = own(RUNTIME_MOUNTS);
+    points.extend(
+        state::network_file_names(NETWORK_FILES)
+            .iter()
+            .map(|name| format!("/etc/{name}")),
+    );
     points.extend(mounts.iter().map(|m| m.destination.clone()));
     remove_mount_stubs(&upper, lowers, &points);
     match status {
