@@ -4,36 +4,12 @@
 mod support;
 
 use kiln::image::registry::manifest::{OCI_INDEX, OCI_MANIFEST};
-use kiln::image::registry::{
-    ClientOptions, Credentials, Platform, RegistryClient, RegistryError, RetryPolicy,
-};
+use kiln::image::registry::{Platform, RegistryClient, RegistryError};
 use kiln::image::Digest;
 use std::io::{Cursor, Read, Seek, SeekFrom};
-use std::time::Duration;
 use support::oci_layout::random_bytes;
+use support::registry::test_client as client;
 use support::registry::TestRegistry;
-
-fn fast_retries() -> RetryPolicy {
-    RetryPolicy {
-        attempts: 3,
-        initial_backoff: Duration::from_millis(10),
-        max_backoff: Duration::from_millis(50),
-    }
-}
-
-fn client(host: &str, creds: Option<(&str, &str)>) -> RegistryClient {
-    let options = ClientOptions {
-        credentials: creds.map(|(u, p)| Credentials {
-            username: u.into(),
-            password: p.into(),
-        }),
-        retry: fast_retries(),
-        // Small chunks so the chunked upload path runs on small blobs.
-        chunk_size: 100 * 1024,
-        ..ClientOptions::default()
-    };
-    RegistryClient::new(host, &options).unwrap()
-}
 
 fn push(c: &RegistryClient, repo: &str, data: &[u8]) -> Digest {
     let digest = Digest::sha256_of(data);

@@ -10,37 +10,13 @@
 mod support;
 
 use kiln::image::registry::manifest::{DOCKER_MANIFEST, OCI_MANIFEST};
-use kiln::image::registry::{
-    ClientOptions, Credentials, RegistryClient, RegistryError, RetryPolicy,
-};
+use kiln::image::registry::{RegistryClient, RegistryError};
 use kiln::image::Digest;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use support::http_stub::{Reply, Request, StubServer};
 use support::oci_layout::random_bytes;
-
-fn fast_retries() -> RetryPolicy {
-    RetryPolicy {
-        attempts: 3,
-        initial_backoff: Duration::from_millis(10),
-        max_backoff: Duration::from_millis(50),
-    }
-}
-
-fn client(host: &str, creds: Option<(&str, &str)>) -> RegistryClient {
-    let options = ClientOptions {
-        credentials: creds.map(|(u, p)| Credentials {
-            username: u.into(),
-            password: p.into(),
-        }),
-        retry: fast_retries(),
-        // Small chunks so the chunked upload path runs on small blobs.
-        chunk_size: 100 * 1024,
-        ..ClientOptions::default()
-    };
-    RegistryClient::new(host, &options).unwrap()
-}
+use support::registry::test_client as client;
 
 fn pull(c: &RegistryClient, repo: &str, digest: &Digest, size: Option<u64>) -> Vec<u8> {
     let mut out = Vec::new();

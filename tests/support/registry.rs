@@ -156,3 +156,27 @@ http:
     }
     y
 }
+
+/// A registry client for `host` with quick retries (so fault tests do not
+/// wait) and small upload chunks (so the chunked upload path runs on small
+/// blobs).
+pub fn test_client(
+    host: &str,
+    creds: Option<(&str, &str)>,
+) -> kiln::image::registry::RegistryClient {
+    use kiln::image::registry::{ClientOptions, Credentials, RegistryClient, RetryPolicy};
+    let options = ClientOptions {
+        credentials: creds.map(|(u, p)| Credentials {
+            username: u.into(),
+            password: p.into(),
+        }),
+        retry: RetryPolicy {
+            attempts: 3,
+            initial_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(50),
+        },
+        chunk_size: 100 * 1024,
+        ..ClientOptions::default()
+    };
+    RegistryClient::new(host, &options).unwrap()
+}
