@@ -226,14 +226,13 @@ pub fn prepare(steps: &[Step], root: &Root) -> Result<(), RootfsError> {
                 })?;
             }
             Step::Devices => devices::populate(&root.resolve("/dev")?)?,
+            // Only `late_steps` make links (in the container's own view).
             Step::Symlink { link, target } => {
-                let (dir, name) = link.rsplit_once('/').unwrap_or(("/", link));
-                let dir = root.ensure(if dir.is_empty() { "/" } else { dir }, true)?;
-                symlink_at(target, &dir, name).map_err(|source| RootfsError::Symlink {
+                return Err(RootfsError::Symlink {
                     link: link.clone(),
                     target: target.clone(),
-                    source,
-                })?;
+                    source: std::io::Error::other("links are made after pivot_root"),
+                })
             }
             Step::Bind {
                 source,
@@ -243,15 +242,6 @@ pub fn prepare(steps: &[Step], root: &Root) -> Result<(), RootfsError> {
         }
     }
     Ok(())
-}
-
-/// `symlinkat`; an existing entry of that name is left alone (runc:
-/// "don't error out if the cgroup already exists").
-fn symlink_at(target: &str, dir: &impl AsFd, name: &str) -> std::io::Result<()> {
-    match rustix::fs::symlinkat(target, dir, name) {
-        Ok(()) | Err(rustix::io::Errno::EXIST) => Ok(()),
-        Err(e) => Err(e.into()),
-    }
 }
 
 fn mount(
