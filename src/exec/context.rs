@@ -198,6 +198,13 @@ impl LocalContext {
 
     /// Saves the remembered file digests for the next build.
     pub fn save_digests(&self) {
+        let stats = self.digester.stats();
+        tracing::debug!(
+            files_read = stats.files_read,
+            bytes_read = stats.bytes_read,
+            cache_hits = stats.cache_hits,
+            "context digests"
+        );
         if let Err(e) = self.stat_cache.save() {
             tracing::warn!("saving the context digest cache: {e}");
         }
