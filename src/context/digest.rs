@@ -531,7 +531,7 @@ fn hash_file(path: &std::path::Path) -> io::Result<([u8; 32], u64)> {
 
 /// The kernel's coarse realtime clock, which is what file timestamps are
 /// taken from: a write after this instant gets a timestamp at or after it.
-fn coarse_now_ns() -> i64 {
+pub(crate) fn coarse_now_ns() -> i64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,

@@ -3,19 +3,19 @@
 //! shown to copies as a directory that holds only what is not ignored.
 //!
 //! Without ignore patterns that directory is the context itself. With
-//! them, it is a hard-linked mirror of the kept entries, made once per
-//! build on first use (BuildKit transfers only the kept files into its
-//! own snapshot; linking costs one `link(2)` per file, not a copy). Copies
-//! only read from it, so sharing inodes with the user's files is safe.
+//! them, it is a [`FilteredView`] of the kept entries, made once per build
+//! on first use (BuildKit transfers only the kept files into its own
+//! snapshot): an overlay that hides the rest and never touches the user's
+//! inodes.
 
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use crate::context::digest::{ContentDigestError, ContextDigester, Selection};
 use crate::context::dockerignore::{DockerIgnore, IgnoreError};
-use crate::context::scan::{self, EntryKind, PathFilter, ScanError};
+use crate::context::scan::{self, PathFilter, ScanError};
 use crate::context::stat_cache::{FileDigestCache, StatCacheFile};
+use crate::exec::context_view::FilteredView;
 use crate::image::Digest;
 use crate::solver::ContentSelector;
 
@@ -28,7 +28,7 @@ pub enum ContextError {
     Digest(#[from] ContentDigestError),
     #[error(transparent)]
     Ignore(#[from] IgnoreError),
-    #[error("mirroring the build context into {path}: {source}")]
+    #[error("making the filtered view of the build context {path}: {source}")]
     Mirror {
         path: PathBuf,
         #[source]
@@ -66,7 +66,7 @@ pub struct LocalContext {
     filtered: bool,
     digester: ContextDigester,
     stat_cache: Arc<StatCacheFile>,
-    mirror: OnceLock<Result<PathBuf, String>>,
+    view: OnceLock<Result<FilteredView, String>>,
 }
 
 impl std::fmt::Debug for LocalContext {
@@ -94,7 +94,7 @@ impl LocalContext {
             filtered: !ignore.is_empty(),
             digester: ContextDigester::new(Arc::new(tree), cache),
             stat_cache,
-            mirror: OnceLock::new(),
+            view: OnceLock::new(),
         })
     }
 
@@ -121,6 +121,12 @@ impl LocalContext {
         self.digester.file_digest(rel).ok().flatten()
     }
 
+    /// How much file content digesting has read so far, and how many
+    /// digests came from the stat cache.
+    pub fn digest_stats(&self) -> crate::context::digest::DigestStats {
+        self.digester.stats()
+    }
+
     /// A directory showing exactly the context's kept files, under
     /// `scratch` if a mirror has to be made.
     pub fn source_root(
@@ -130,75 +136,22 @@ impl LocalContext {
         if !self.filtered {
             return Ok(self.dir.clone());
         }
-        let made = self.mirror.get_or_init(|| {
+        let made = self.view.get_or_init(|| {
             let dir = scratch().map_err(|e| e.to_string())?;
-            self.make_mirror(&dir).map_err(|e| e.to_string())?;
-            Ok(dir)
+            FilteredView::new(self.digester.tree(), &dir).map_err(|e| e.to_string())
         });
-        made.clone().map_err(|m| ContextError::Mirror {
-            path: self.dir.clone(),
-            source: std::io::Error::other(m),
-        })
-    }
-
-    fn make_mirror(&self, out: &Path) -> Result<(), ContextError> {
-        let err = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| ContextError::Mirror { path, source }
-        };
-        std::fs::create_dir_all(out).map_err(err(out))?;
-        let tree = self.digester.tree();
-        let mut dirs = Vec::new();
-        for e in tree.entries() {
-            let src = tree.host_path(&e.path);
-            let dst = out.join(&e.path);
-            match e.kind {
-                EntryKind::Dir => {
-                    std::fs::create_dir(&dst).map_err(err(&dst))?;
-                    std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(e.mode))
-                        .map_err(err(&dst))?;
-                    dirs.push((dst.clone(), e.mtime_ns));
-                }
-                // Another filesystem: copy instead (keeping the mtime the
-                // copy gives the layer).
-                EntryKind::File if std::fs::hard_link(&src, &dst).is_err() => {
-                    std::fs::copy(&src, &dst).map_err(err(&dst))?;
-                    let t = entry_mtime(e.mtime_ns);
-                    crate::exec::attrs::set_times(&dst, t, t).map_err(err(&dst))?;
-                }
-                EntryKind::File => {}
-                EntryKind::Symlink => {
-                    let target = e.link_target.clone().unwrap_or_default();
-                    std::os::unix::fs::symlink(target, &dst).map_err(err(&dst))?;
-                    // A new link has the current time; COPY keeps the
-                    // source's (as BuildKit does).
-                    let t = entry_mtime(e.mtime_ns);
-                    crate::exec::attrs::set_times(&dst, t, t).map_err(err(&dst))?;
-                }
-                // Devices, fifos and sockets are not sent as build context.
-                _ => {}
-            }
-            if e.kind != EntryKind::File {
-                let _ = std::os::unix::fs::lchown(&dst, Some(e.uid), Some(e.gid));
-            }
+        match made {
+            Ok(view) => Ok(view.path().to_path_buf()),
+            Err(m) => Err(ContextError::Mirror {
+                path: self.dir.clone(),
+                source: std::io::Error::other(m.clone()),
+            }),
         }
-        // Directory times last: creating entries changed them.
-        for (dir, mtime_ns) in dirs.into_iter().rev() {
-            let t = entry_mtime(mtime_ns);
-            let _ = crate::exec::attrs::set_times(&dir, t, t);
-        }
-        if let Ok(root) = std::fs::metadata(&self.dir) {
-            let _ = std::fs::set_permissions(
-                out,
-                std::fs::Permissions::from_mode(root.mode() & 0o7777),
-            );
-        }
-        Ok(())
     }
 
     /// Saves the remembered file digests for the next build.
     pub fn save_digests(&self) {
-        let stats = self.digester.stats();
+        let stats = self.digest_stats();
         tracing::debug!(
             files_read = stats.files_read,
             bytes_read = stats.bytes_read,
@@ -211,17 +164,10 @@ impl LocalContext {
     }
 }
 
-/// A scanned entry's mtime as a settable time.
-fn entry_mtime(mtime_ns: i64) -> crate::exec::attrs::Time {
-    crate::exec::attrs::Time {
-        sec: mtime_ns.div_euclid(1_000_000_000),
-        nsec: mtime_ns.rem_euclid(1_000_000_000),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::MetadataExt;
 
     #[test]
     fn ignored_files_are_neither_digested_nor_mirrored() {
@@ -251,7 +197,6 @@ mod tests {
 
     #[test]
     fn the_mirror_keeps_symlink_and_directory_mtimes() {
-        use std::os::unix::fs::MetadataExt;
         let t = tempfile::tempdir().unwrap();
         let ctx = t.path().join("ctx");
         std::fs::create_dir_all(ctx.join("d")).unwrap();
@@ -273,5 +218,81 @@ mod tests {
             let md = std::fs::symlink_metadata(mirror.join(p)).unwrap();
             assert_eq!((md.mtime(), md.mtime_nsec()), (old.sec, old.nsec), "{p}");
         }
+    }
+
+    /// Waits until the kernel's coarse clock is past every ctime in `root`,
+    /// so the digest cache may remember what it reads (not a timing
+    /// assertion: it waits for a condition).
+    fn settle(root: &Path) {
+        let tree = scan::scan(root, &scan::IncludeAll).unwrap();
+        let newest = tree.entries().iter().map(|e| e.ctime_ns).max().unwrap_or(0);
+        let start = std::time::Instant::now();
+        while crate::context::digest::coarse_now_ns() <= newest {
+            assert!(start.elapsed().as_secs() < 5, "clock did not advance");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+
+    /// Issue 9, defect 4: the view of a context with a `.dockerignore` used
+    /// to hard-link the user's files, which changed their ctime, so the
+    /// next build trusted none of its remembered digests and re-read the
+    /// whole context.
+    #[test]
+    fn a_filtered_view_keeps_the_next_builds_digest_cache() {
+        let t = tempfile::tempdir().unwrap();
+        let ctx = t.path().join("ctx");
+        std::fs::create_dir_all(ctx.join("src")).unwrap();
+        for i in 0..20 {
+            std::fs::write(ctx.join(format!("src/{i}.rs")), format!("file {i}")).unwrap();
+        }
+        std::fs::write(ctx.join("skip.log"), "x").unwrap();
+        settle(&ctx);
+        let stamp = |p: &str| {
+            let md = std::fs::symlink_metadata(ctx.join(p)).unwrap();
+            (md.ino(), md.nlink(), md.ctime(), md.ctime_nsec(), md.mtime(), md.mtime_nsec())
+        };
+        let before: Vec<_> = (0..20).map(|i| stamp(&format!("src/{i}.rs"))).collect();
+        let ignore = DockerIgnore::new(["*.log"]).unwrap();
+        let cache_path = t.path().join("cache");
+        {
+            let cache = Arc::new(StatCacheFile::load(cache_path.clone()));
+            let c = LocalContext::scan(&ctx, &ignore, cache).unwrap();
+            c.digest(&ContentSelector::all()).unwrap();
+            assert_eq!(c.digest_stats().files_read, 20);
+            let view = c.source_root(|| Ok(t.path().join("scratch"))).unwrap();
+            assert_eq!(std::fs::read_to_string(view.join("src/3.rs")).unwrap(), "file 3");
+            assert!(!view.join("skip.log").exists());
+            c.save_digests();
+        }
+        let after: Vec<_> = (0..20).map(|i| stamp(&format!("src/{i}.rs"))).collect();
+        assert_eq!(before, after, "the view changed the user's inodes");
+        let cache = Arc::new(StatCacheFile::load(cache_path));
+        let c = LocalContext::scan(&ctx, &ignore, cache).unwrap();
+        c.digest(&ContentSelector::all()).unwrap();
+        let stats = c.digest_stats();
+        assert_eq!((stats.files_read, stats.cache_hits), (0, 20));
+    }
+
+    #[test]
+    fn writes_through_the_view_never_reach_the_context() {
+        let t = tempfile::tempdir().unwrap();
+        let ctx = t.path().join("ctx");
+        std::fs::create_dir_all(ctx.join("d")).unwrap();
+        std::fs::write(ctx.join("d/kept"), "kept").unwrap();
+        std::fs::write(ctx.join("d/secret.key"), "k").unwrap();
+        let ignore = DockerIgnore::new(["**/*.key"]).unwrap();
+        let cache = Arc::new(StatCacheFile::load(t.path().join("cache")));
+        let c = LocalContext::scan(&ctx, &ignore, cache).unwrap();
+        let view = c.source_root(|| Ok(t.path().join("scratch"))).unwrap();
+        assert!(!view.join("d/secret.key").exists());
+        std::fs::write(view.join("d/kept"), "changed").unwrap();
+        std::fs::write(view.join("d/new"), "new").unwrap();
+        std::fs::remove_file(view.join("d/kept")).unwrap();
+        assert_eq!(std::fs::read_to_string(ctx.join("d/kept")).unwrap(), "kept");
+        assert!(!ctx.join("d/new").exists());
+        assert_eq!(std::fs::read_to_string(ctx.join("d/secret.key")).unwrap(), "k");
+        drop(c);
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        assert!(!mounts.contains(&t.path().join("scratch").display().to_string()));
     }
 }

@@ -10,7 +10,8 @@
 //!   GET, and hides URL passwords in what kiln prints;
 //! - [`merge`]: root filesystems stacked (`COPY --link` on its base);
 //! - [`rootfs`]: results as snapshot stacks, new layers committed;
-//! - [`context`]: the scanned build context, digests, filtered view;
+//! - [`context`]: the scanned build context and its digests;
+//! - [`context_view`]: the context with ignored entries hidden (an overlay);
 //! - [`stack_view`]: a layer stack mounted as one directory;
 //! - [`cache_mount`]: `RUN --mount=type=cache` directories.
 //!
@@ -39,6 +40,7 @@ pub mod attrs;
 pub mod cache_mount;
 pub mod chmod;
 pub mod context;
+pub mod context_view;
 pub mod copy;
 pub mod copy_reuse;
 pub mod dest;
