@@ -71,6 +71,9 @@ for d in range(100):
             out.write(os.urandom(size))
 PY
 printf 'FROM busybox\nCOPY . /src\nRUN du -sk /src > /size\n' > "$ctx_c/Dockerfile"
+# Real contexts have a .dockerignore; it makes COPY read a filtered view.
+printf '*.log\n' > "$ctx_c/.dockerignore"
+echo "not sent" > "$ctx_c/build.log"
 
 # --- helpers ------------------------------------------------------------------
 now() { date +%s.%N; }
