@@ -214,6 +214,11 @@ impl<'a> Lowerer<'a> {
         resolver: &'a dyn ImageResolver,
     ) -> Result<Lowerer<'a>, LowerError> {
         let lexer = Lexer::new(df.escape);
+        // `TARGETSTAGE`: `--target` as given, else the last stage's name,
+        // `default` when it has none (moby/buildkit PR #5431: dockerfile2llb
+        // `toDispatchState` picks the name, `defaultArgs` in platform.go
+        // fills in `default`; its test `testTargetStageNameArg` expects
+        // `value:default`).
         let target_name = match &opts.target {
             Some(t) => t.clone(),
             None => df
@@ -221,6 +226,11 @@ impl<'a> Lowerer<'a> {
                 .last()
                 .and_then(|s| s.name.clone())
                 .unwrap_or_default(),
+        };
+        let target_name = if target_name.is_empty() {
+            "default".to_string()
+        } else {
+            target_name
         };
         let globals = args::global_args(df, opts, &lexer, &target_name)?;
         let mut bases = Vec::with_capacity(df.stages.len());

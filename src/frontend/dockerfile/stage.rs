@@ -42,14 +42,20 @@ pub(super) struct StageState {
 }
 
 impl StageState {
-    /// An empty stage (`FROM scratch`).
+    /// An empty stage (`FROM scratch`): BuildKit's `emptyImage` has
+    /// `WorkingDir: "/"` (moby/buildkit frontend/dockerfile/dockerfile2llb/
+    /// image.go); an image base keeps its own, even an empty one
+    /// (`dispatchStages` only applies a non-empty `WorkingDir`).
     fn scratch(platform: &Platform) -> StageState {
         let config = ImageConfig {
             architecture: platform.architecture.clone(),
             os: platform.os.clone(),
             variant: platform.variant.clone(),
             rootfs: RootFs::default(),
-            config: Some(ContainerConfig::default()),
+            config: Some(ContainerConfig {
+                working_dir: Some("/".into()),
+                ..ContainerConfig::default()
+            }),
             ..ImageConfig::default()
         };
         StageState::from_config(None, config)
