@@ -135,7 +135,7 @@ mod tests {
             target: None,
             labels: Default::default(),
             source_date_epoch: None,
-            created: String::new(),
+            created: None,
             platform: crate::solver::Platform::linux_amd64(),
             context_exclude: Vec::new(),
             network: crate::solver::Network::Sandbox,

@@ -91,7 +91,7 @@ impl StageState {
         &mut self,
         created_by: String,
         layer: Option<(VertexId, Option<VertexId>)>,
-        created: &str,
+        created: &Option<String>,
     ) {
         if let Some((vertex, parent)) = layer {
             self.layer_steps.push(LayerStep {
@@ -101,7 +101,7 @@ impl StageState {
             });
         }
         self.config.history.push(History {
-            created: Some(created.to_string()),
+            created: created.clone(),
             created_by: Some(created_by),
             comment: Some(HISTORY_COMMENT.into()),
             empty_layer: layer.is_none(),
