@@ -581,3 +581,26 @@ fn proxy_build_args_set_both_cases_and_stay_out_of_the_image() {
         "{history:?}"
     );
 }
+
+/// BuildKit keeps an absolute WORKDIR as written (util/system
+/// `NormalizeWorkdir`): `/app/` is the config's WorkingDir and the history's
+/// text, and RUN steps and containers still work in `/app`.
+#[test]
+fn workdir_with_a_trailing_slash_is_kept_as_written() {
+    let k = Kiln::with_busybox_image();
+    let ctx = k.context(&[]);
+    k.build_ok(
+        &ctx,
+        "FROM busybox\nWORKDIR /app/\nRUN pwd > /ran-in\n",
+        "wd:1",
+        &[],
+    );
+    assert_eq!(k.config("wd:1")["Config"]["WorkingDir"], "/app/");
+    assert!(
+        k.history("wd:1")
+            .contains(&("WORKDIR /app/".to_string(), true)),
+        "{:?}",
+        k.history("wd:1")
+    );
+    assert_eq!(k.sh("wd:1", "cat /ran-in; pwd"), "/app\n/app\n");
+}

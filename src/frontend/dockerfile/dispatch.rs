@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 
 use super::names::{display, go_list, go_quoted_list, StepCounter};
-use super::stage::{normalize_workdir, StageState};
+use super::stage::{resolve_workdir, StageState};
 use super::{LowerError, Lowerer};
 use crate::parser::{
     CommandLine, Healthcheck, HealthcheckConfig, Instruction, InstructionKind, Span,
@@ -257,7 +257,7 @@ impl Lowerer<'_> {
             .as_ref()
             .and_then(|c| c.working_dir.clone())
             .unwrap_or_default();
-        let wd = normalize_workdir(&current, path);
+        let wd = resolve_workdir(&current, path);
         st.cc().working_dir = Some(wd.clone());
         st.workdir = wd.clone();
         if wd == "/" {

@@ -675,3 +675,22 @@ fn targetstage_names_the_target_or_default() {
     let named = format!("{src}FROM scratch AS final\nCOPY --from=base / /\n");
     assert_eq!(seen(&opts(), &named), (None, Some("final".into())));
 }
+
+/// `WORKDIR /app/` stays `/app/` in the config and history (BuildKit's
+/// `NormalizeWorkdir` cleans only relative paths); a base image's
+/// `WorkingDir` is written back normalized.
+#[test]
+fn workdir_keeps_an_absolute_path_as_written() {
+    let p = plan("FROM busybox\nWORKDIR /app/\nWORKDIR src/../lib\nWORKDIR /x/../y\n");
+    assert_eq!(
+        history(&p),
+        [
+            ("WORKDIR /app/".to_string(), false),
+            ("WORKDIR /app/lib".into(), false),
+            ("WORKDIR /x/../y".into(), false),
+        ]
+    );
+    assert_eq!(cc(&p).working_dir.as_deref(), Some("/x/../y"));
+    let p = plan("FROM trigger\nRUN pwd\n");
+    assert_eq!(execs(&p).last().unwrap().cwd, "/base");
+}
