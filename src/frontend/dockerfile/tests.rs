@@ -694,3 +694,37 @@ fn workdir_keeps_an_absolute_path_as_written() {
     let p = plan("FROM trigger\nRUN pwd\n");
     assert_eq!(execs(&p).last().unwrap().cwd, "/base");
 }
+
+/// A proxy build arg reaches the history only through an `ARG` declaring
+/// it, like any build arg (dockerfile2llb `runCommandString` lists declared
+/// ARGs); undeclared it is only the process's (`llb.WithProxy`).
+#[test]
+fn proxy_args_are_in_the_history_only_when_declared() {
+    let mut o = opts();
+    o.build_args
+        .insert("HTTP_PROXY".into(), "http://p:1".into());
+    let (p, _) = lower_with("FROM busybox\nRUN a\nARG HTTP_PROXY\nRUN b\n", &o).unwrap();
+    let h = history(&p);
+    assert_eq!(h[0].0, "RUN /bin/sh -c a # buildkit");
+    assert_eq!(
+        h[2].0,
+        "RUN |1 HTTP_PROXY=http://p:1 /bin/sh -c b # buildkit"
+    );
+    let runs = execs(&p);
+    assert_eq!(env_of(&runs[0], "HTTP_PROXY"), None);
+    assert_eq!(
+        env_of(&runs[1], "HTTP_PROXY").as_deref(),
+        Some("http://p:1")
+    );
+    for run in &runs {
+        assert_eq!(
+            run.proxy_env,
+            ["HTTP_PROXY=http://p:1", "http_proxy=http://p:1"]
+        );
+    }
+    assert!(cc(&p)
+        .env
+        .unwrap()
+        .iter()
+        .all(|e| !e.contains("http://p:1")));
+}
