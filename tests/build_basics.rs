@@ -538,3 +538,69 @@ fn missing_images_are_pulled_for_run_and_build() {
         "{err}"
     );
 }
+
+/// Proxy build args reach RUN undeclared, in both cases whichever case was
+/// given, the lower-case one winning when both are, over an ENV of the same
+/// name; they stay out of the config and the history (moby/buildkit
+/// dockerfile2llb `proxyEnvFromBuildArgs`, llbsolver/ops/exec.go
+/// `proxyEnvList`, runc `prepareEnv` keeping the last duplicate).
+#[test]
+fn proxy_build_args_set_both_cases_and_stay_out_of_the_image() {
+    let k = Kiln::with_busybox_image();
+    let ctx = k.context(&[]);
+    let df = "FROM busybox\nENV HTTPS_PROXY=from-env\n\
+              RUN echo \"$HTTP_PROXY $http_proxy $HTTPS_PROXY $https_proxy ${NO_PROXY:-unset}\" > /out\n";
+    k.build_ok(
+        &ctx,
+        df,
+        "proxy:1",
+        &[
+            "--build-arg",
+            "HTTP_PROXY=http://upper.invalid",
+            "--build-arg",
+            "http_proxy=http://lower.invalid",
+            "--build-arg",
+            "https_proxy=https://arg.invalid",
+        ],
+    );
+    assert_eq!(
+        k.sh("proxy:1", "cat /out"),
+        "http://lower.invalid http://lower.invalid https://arg.invalid https://arg.invalid unset\n"
+    );
+    let env: Vec<String> =
+        serde_json::from_value(k.config("proxy:1")["Config"]["Env"].clone()).unwrap();
+    assert!(env.contains(&"HTTPS_PROXY=from-env".to_string()), "{env:?}");
+    assert!(
+        !env.iter()
+            .any(|e| e.to_ascii_lowercase().starts_with("http_proxy")),
+        "{env:?}"
+    );
+    let history = k.history("proxy:1");
+    assert!(
+        history.iter().all(|(by, _)| !by.contains(".invalid")),
+        "{history:?}"
+    );
+}
+
+/// BuildKit keeps an absolute WORKDIR as written (util/system
+/// `NormalizeWorkdir`): `/app/` is the config's WorkingDir and the history's
+/// text, and RUN steps and containers still work in `/app`.
+#[test]
+fn workdir_with_a_trailing_slash_is_kept_as_written() {
+    let k = Kiln::with_busybox_image();
+    let ctx = k.context(&[]);
+    k.build_ok(
+        &ctx,
+        "FROM busybox\nWORKDIR /app/\nRUN pwd > /ran-in\n",
+        "wd:1",
+        &[],
+    );
+    assert_eq!(k.config("wd:1")["Config"]["WorkingDir"], "/app/");
+    assert!(
+        k.history("wd:1")
+            .contains(&("WORKDIR /app/".to_string(), true)),
+        "{:?}",
+        k.history("wd:1")
+    );
+    assert_eq!(k.sh("wd:1", "cat /ran-in; pwd"), "/app\n/app\n");
+}

@@ -1,6 +1,7 @@
 //! The build cache: rebuilds run nothing, a changed context file reruns
 //! only what reads it (and what follows), `--no-cache`, cache mounts that
-//! outlive builds, and `SOURCE_DATE_EPOCH` reproducibility.
+//! outlive builds, history times that come from the steps (so a cached
+//! rebuild is the same image), and `SOURCE_DATE_EPOCH` reproducibility.
 //!
 //! Whether a RUN executed is told by a line it appends to a cache mount
 //! (cache mounts are outside every layer and every cache key).
@@ -35,9 +36,9 @@ fn rebuild_is_all_cached_and_runs_nothing() {
     assert_eq!(cached.len(), 5, "FROM and every step: {}", second.stderr);
     assert_eq!(done, ["[internal] load build context"], "{}", second.stderr);
     assert_eq!(k.cache_file("log", "runs"), ["after-a", "after-b"]);
-    // Same layers (a new `created` makes a new image ID).
-    let layers = |image: &str| k.inspect(image, "{{json .RootFS.Layers}}");
-    assert_eq!(layers("cached:1"), layers(&id));
+    // The same image: its times are the steps' (BuildKit gives the same
+    // config digest twice), not the build's.
+    assert_eq!(k.inspect("cached:1", "{{.Id}}"), id);
 
     // The cache survives in the store, for a later process too, and a
     // store GC does not drop it.
@@ -186,4 +187,61 @@ fn source_date_epoch_makes_builds_byte_identical() {
     );
     let c = build(&["--build-arg", "SOURCE_DATE_EPOCH=1700000001"]);
     assert_ne!(a, c);
+}
+
+/// Each history entry's `created`, oldest first.
+fn times(k: &Kiln, image: &str) -> Vec<String> {
+    k.config_blob(image)["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["created"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// BuildKit's exporter dates a layer's history entry by its cache ref's
+/// creation time and the config by the last entry (moby/buildkit
+/// exporter/containerimage/writer.go `normalizeLayersAndHistory`,
+/// `patchImageConfig`): a fully cached rebuild gives the same config
+/// digest, and a changed step re-dates only the entries from it on.
+#[test]
+fn cached_rebuild_keeps_the_image_id_and_a_change_redates_only_later_steps() {
+    let k = Kiln::with_busybox_image();
+    let ctx = k.context(&[("a.txt", "a"), ("b.txt", "b")]);
+    let df = "FROM busybox\nENV A=1\nCOPY a.txt /a.txt\nRUN echo a > /ran-a\n\
+              COPY b.txt /b.txt\nRUN echo b > /ran-b\nLABEL done=yes\n";
+    k.build_ok(&ctx, df, "times:1", &[]);
+    let id = k.inspect("times:1", "{{.Id}}");
+    let first = times(&k, "times:1");
+    let base = first.len() - 6;
+    assert!(first.iter().all(|t| !t.is_empty()), "{first:?}");
+    // ENV, before the first new layer, takes that layer's time; LABEL the
+    // time of the layer before it; the config the last entry's.
+    assert_eq!(first[base], first[base + 1], "{first:?}");
+    assert_eq!(first[base + 5], first[base + 4], "{first:?}");
+    assert_ne!(first[base + 1], first[base + 2], "{first:?}");
+    let created = |image: &str| {
+        k.config_blob(image)["created"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(created("times:1"), first[base + 5]);
+
+    k.build_ok(&ctx, df, "times:2", &[]);
+    assert_eq!(k.inspect("times:2", "{{.Id}}"), id, "same config digest");
+
+    std::fs::write(ctx.join("b.txt"), "B").unwrap();
+    k.build_ok(&ctx, df, "times:3", &[]);
+    let third = times(&k, "times:3");
+    assert_eq!(
+        third[..base + 3],
+        first[..base + 3],
+        "base, ENV, COPY a, RUN a"
+    );
+    for i in base + 3..base + 6 {
+        assert_ne!(third[i], first[i], "entry {i} is re-dated: {third:?}");
+    }
+    assert_eq!(created("times:3"), third[base + 5]);
+    assert_ne!(k.inspect("times:3", "{{.Id}}"), id);
 }

@@ -9,12 +9,15 @@ use std::sync::{Arc, Mutex};
 
 use crate::cache::Store;
 use crate::exec::{Artifact, Rootfs};
+use crate::image::timestamp::now_rfc3339;
 use crate::solver::{CacheKey, CacheStore};
 
 /// Step results by cache key, persisted in the store.
 pub struct BuildCache {
     store: Arc<Store>,
     seen: Mutex<HashMap<CacheKey, Rootfs>>,
+    /// When results recorded by this build were made.
+    made: Mutex<HashMap<CacheKey, String>>,
 }
 
 impl BuildCache {
@@ -23,6 +26,7 @@ impl BuildCache {
         BuildCache {
             store,
             seen: Mutex::new(HashMap::new()),
+            made: Mutex::new(HashMap::new()),
         }
     }
 
@@ -34,6 +38,23 @@ impl BuildCache {
         }
         match self.store.build_cache_chains(key.digest()) {
             Ok(chains) => chains.map(|c| c.len()),
+            Err(e) => {
+                tracing::warn!("build cache read {key}: {e}");
+                None
+            }
+        }
+    }
+
+    /// When the result under `key` was made (RFC 3339): by this build, or
+    /// as recorded by the one that made it. The image history shows it, as
+    /// BuildKit's exporter shows a layer's cache ref creation time, so an
+    /// unchanged step keeps its time.
+    pub fn created(&self, key: &CacheKey) -> Option<String> {
+        if let Some(t) = self.made.lock().ok().and_then(|m| m.get(key).cloned()) {
+            return Some(t);
+        }
+        match self.store.build_cache_created(key.digest()) {
+            Ok(t) => t,
             Err(e) => {
                 tracing::warn!("build cache read {key}: {e}");
                 None
@@ -80,9 +101,13 @@ impl CacheStore<Artifact> for BuildCache {
             return;
         };
         self.remember(key, rootfs);
+        let created = now_rfc3339();
+        if let Ok(mut made) = self.made.lock() {
+            made.insert(key.clone(), created.clone());
+        }
         if let Err(e) = self
             .store
-            .build_cache_put(key.digest(), &rootfs.chain_ids())
+            .build_cache_put(key.digest(), &rootfs.chain_ids(), &created)
         {
             tracing::warn!("build cache record {key}: {e}");
         }

@@ -7,9 +7,12 @@
 //! image (and, if asked, exported, see [`export`]).
 //!
 //! History entries of steps that changed nothing are marked
-//! `empty_layer` once the solve says so, since only then is it known.
+//! `empty_layer` once the solve says so, since only then is it known; the
+//! history's times come from when each step's result was made (the build
+//! cache records), never from "now", so a cached rebuild is the same image.
 
 mod cache;
+mod created;
 pub mod export;
 mod images;
 mod interrupt;
@@ -23,7 +26,7 @@ use crate::context::dockerignore::{DockerIgnore, IgnoreError};
 use crate::exec::{BuildExecutor, ContextDir, ExecContext, Rootfs};
 use crate::frontend::dockerfile::{self, BuildPlan, LowerError, LowerOptions};
 use crate::image::reference::ImageRef;
-use crate::image::timestamp::{format_rfc3339, now_rfc3339};
+use crate::image::timestamp::format_rfc3339;
 use crate::parser::ParseError;
 use crate::solver::{
     progress, CacheKey, ExecError, Op, Platform, ProgressMode, SolveError, SolveOptions, Solver,
@@ -144,10 +147,7 @@ pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, Buil
         Some(v) => Some(parse_epoch(v)?),
         None => opts.source_date_epoch,
     };
-    let created = match epoch {
-        Some(e) => format_rfc3339(e, 0),
-        None => now_rfc3339(),
-    };
+    let created = epoch.map(|e| format_rfc3339(e, 0));
     let lower_opts = LowerOptions {
         file_name,
         build_args: opts.build_args.clone(),
@@ -189,7 +189,7 @@ pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, Buil
     let solved = solve(&plan, executor.clone(), cache.clone(), opts)?;
     executor.finish();
     let rootfs = solved.rootfs.clone();
-    let config = finish_config(&plan, &solved, &cache);
+    let config = finish_config(&plan, &solved, &cache, epoch);
     let image = store.write_image(&config, &rootfs.layers, &opts.tags)?;
     for e in &opts.exports {
         export::export(&store, &image, &opts.tags, &rootfs, e)?;
@@ -297,12 +297,14 @@ fn solve(
     }
 }
 
-/// The target's config with its layers: `rootfs.diff_ids` filled in and
-/// history entries of steps that added no layer marked empty.
+/// The target's config with its layers: `rootfs.diff_ids` filled in,
+/// history entries of steps that added no layer marked empty, and the
+/// history's and config's times filled in ([`created`]).
 fn finish_config(
     plan: &BuildPlan,
     solved: &Solved,
     cache: &cache::BuildCache,
+    epoch: Option<i64>,
 ) -> crate::image::oci::ImageConfig {
     let mut config = plan.config.clone();
     let layers = |v: Option<VertexId>| -> Option<usize> {
@@ -325,6 +327,14 @@ fn finish_config(
             solved.rootfs.layers.len()
         );
     }
+    created::fill(
+        &mut config,
+        |i| {
+            let step = plan.layer_steps.iter().find(|s| s.history == i)?;
+            cache.created(solved.keys.get(&step.vertex)?)
+        },
+        epoch,
+    );
     config.rootfs.diff_ids = solved
         .rootfs
         .layers

@@ -10,6 +10,7 @@ use super::lease::RefKind;
 use super::snapshot::layer_info_tx;
 use super::{db, Result, Store};
 use crate::image::digest::Digest;
+use crate::image::timestamp::format_rfc3339;
 use rusqlite::{params, OptionalExtension, Transaction};
 
 /// The chain IDs recorded under `key`, bottom to top.
@@ -74,15 +75,31 @@ impl Store {
         })
     }
 
-    /// Records `chains` (bottom to top) as the result of `key`, replacing
-    /// any earlier record.
-    pub fn build_cache_put(&self, key: &Digest, chains: &[Digest]) -> Result<()> {
+    /// When the result under `key` was made (RFC 3339), as recorded; a
+    /// record from before the `created` column gives its `added` second.
+    pub fn build_cache_created(&self, key: &Digest) -> Result<Option<String>> {
+        self.read(|tx| {
+            let row = tx
+                .prepare_cached("SELECT created, added FROM build_cache WHERE key = ?1")?
+                .query_row([key.to_string()], |r| {
+                    Ok((r.get::<_, Option<String>>(0)?, r.get::<_, i64>(1)?))
+                })
+                .optional()?;
+            Ok(row.map(|(created, added)| created.unwrap_or_else(|| format_rfc3339(added, 0))))
+        })
+    }
+
+    /// Records `chains` (bottom to top) as the result of `key`, made at
+    /// `created` (RFC 3339), replacing any earlier record.
+    pub fn build_cache_put(&self, key: &Digest, chains: &[Digest], created: &str) -> Result<()> {
         self.write(|tx| {
             let now = db::now();
             tx.prepare_cached("DELETE FROM build_cache WHERE key = ?1")?
                 .execute([key.to_string()])?;
-            tx.prepare_cached("INSERT INTO build_cache (key, added, used) VALUES (?1, ?2, ?2)")?
-                .execute(params![key.to_string(), now])?;
+            tx.prepare_cached(
+                "INSERT INTO build_cache (key, added, used, created) VALUES (?1, ?2, ?2, ?3)",
+            )?
+            .execute(params![key.to_string(), now, created])?;
             for (i, chain) in chains.iter().enumerate() {
                 tx.prepare_cached(
                     "INSERT INTO build_cache_layers (key, position, chain_id) VALUES (?1, ?2, ?3)",
@@ -119,19 +136,56 @@ mod tests {
         let key = Digest::sha256_of(b"step");
         assert!(store.build_cache_get(&key).unwrap().is_none());
         store
-            .build_cache_put(&key, std::slice::from_ref(&layer.chain_id))
+            .build_cache_put(
+                &key,
+                std::slice::from_ref(&layer.chain_id),
+                "2026-01-02T03:04:05.123456789Z",
+            )
             .unwrap();
         drop(store);
         let store = Store::open(dir.path()).unwrap();
         store.gc().unwrap();
         let got = store.build_cache_get(&key).unwrap().expect("hit");
+        assert_eq!(
+            store.build_cache_created(&key).unwrap().as_deref(),
+            Some("2026-01-02T03:04:05.123456789Z"),
+            "the time a step made its result survives, to the nanosecond"
+        );
         assert_eq!(got[0].chain_id, layer.chain_id);
         assert!(store.snapshot_path(&layer.chain_id).join("f").is_file());
         assert_eq!(store.build_cache_prune().unwrap(), 1);
+        assert_eq!(store.build_cache_created(&key).unwrap(), None);
         drop(store);
         let store = Store::open(dir.path()).unwrap();
         store.gc().unwrap();
         assert!(store.build_cache_get(&key).unwrap().is_none());
         assert!(!store.snapshot_path(&layer.chain_id).exists());
+    }
+
+    /// A store made before `build_cache.created` existed keeps its records:
+    /// the migration only adds the column, and their time is their `added`.
+    #[test]
+    fn records_from_before_the_created_column_read_their_added_second() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kiln.db");
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        for sql in &crate::cache::db::MIGRATIONS[..2] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 2).unwrap();
+        conn.execute(
+            "INSERT INTO build_cache (key, added, used) VALUES (?1, 1700000000, 1700000000)",
+            [Digest::sha256_of(b"old").to_string()],
+        )
+        .unwrap();
+        drop(conn);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(
+            store
+                .build_cache_created(&Digest::sha256_of(b"old"))
+                .unwrap()
+                .as_deref(),
+            Some("2023-11-14T22:13:20Z")
+        );
     }
 }

@@ -43,6 +43,12 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(120);
 ///   `solver::key`), kept across builds; `build_cache_layers` lists each
 ///   result's root filesystem, bottom to top, by chain ID. Those snapshots
 ///   are GC roots like an image's, so a cache hit never finds them gone.
+///
+/// Tables (v3, additive):
+/// - `build_cache.created`: when the step made the result (RFC 3339 with
+///   nanoseconds), the time its image history entry shows, as BuildKit's
+///   exporter takes a layer's time from its cache ref. Rows from before
+///   v3 have NULL and fall back to `added` (whole seconds).
 pub const MIGRATIONS: &[&str] = &[
     r#"
 CREATE TABLE blobs (
@@ -124,6 +130,9 @@ CREATE TABLE build_cache_layers (
     PRIMARY KEY (key, position)
 );
 CREATE INDEX build_cache_layers_chain ON build_cache_layers (chain_id);
+"#,
+    r#"
+ALTER TABLE build_cache ADD COLUMN created TEXT;
 "#,
 ];
 

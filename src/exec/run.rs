@@ -120,13 +120,19 @@ fn run_in(
             mounts.push(spec);
         }
     }
+    // BuildKit appends the proxy variables after the step's environment
+    // (moby/buildkit solver/llbsolver/ops/exec.go `Exec`) and runc keeps
+    // the last of duplicate names (opencontainers/runc libcontainer
+    // `prepareEnv`): a proxy build arg replaces an ENV of the same name.
     let mut env = exec.env.clone();
-    for proxy in &exec.proxy_env {
-        let key = proxy.split('=').next().unwrap_or_default();
-        if !env.iter().any(|e| e.split('=').next() == Some(key)) {
-            env.push(proxy.clone());
-        }
-    }
+    env.retain(|e| {
+        let key = e.split('=').next().unwrap_or_default();
+        !exec
+            .proxy_env
+            .iter()
+            .any(|p| p.split('=').next() == Some(key))
+    });
+    env.extend(exec.proxy_env.iter().cloned());
     add_secret_env(cx, exec, &mut env)?;
     let network = match exec.network {
         Network::Sandbox => cx.network,

@@ -60,6 +60,12 @@ pub fn now_rfc3339() -> String {
 
 /// Parses an RFC 3339 timestamp to Unix seconds (fraction dropped).
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    parse_rfc3339_nanos(s).map(|(secs, _)| secs)
+}
+
+/// Parses an RFC 3339 timestamp to Unix seconds and nanoseconds (digits
+/// past the ninth dropped), for ordering instants.
+pub fn parse_rfc3339_nanos(s: &str) -> Option<(i64, u32)> {
     let b = s.as_bytes();
     if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
         return None;
@@ -71,8 +77,11 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
         return None;
     }
     let mut rest = &s[19..];
+    let mut nanos = 0u32;
     if let Some(r) = rest.strip_prefix('.') {
         let n = r.bytes().take_while(|c| c.is_ascii_digit()).count();
+        let digits = &r[..n.min(9)];
+        nanos = format!("{digits:0<9}").parse().ok()?;
         rest = &r[n..];
     }
     let offset = match rest {
@@ -90,7 +99,7 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
         _ => return None,
     };
     let days = days_from_civil(y, mo as u32, d as u32);
-    Some(days * 86400 + h * 3600 + mi * 60 + se - offset)
+    Some((days * 86400 + h * 3600 + mi * 60 + se - offset, nanos))
 }
 
 #[cfg(test)]
@@ -122,6 +131,14 @@ mod tests {
         assert_eq!(
             format_rfc3339(951782400, 1),
             "2000-02-29T00:00:00.000000001Z"
+        );
+        assert_eq!(
+            parse_rfc3339_nanos("2023-05-19T20:15:42.5Z"),
+            Some((1684527342, 500_000_000))
+        );
+        assert_eq!(
+            parse_rfc3339_nanos("2000-02-29T00:00:00.0000000019Z"),
+            Some((951782400, 1))
         );
         for secs in [-86401i64, 0, 86399, 951868800, 4102444800] {
             assert_eq!(parse_rfc3339(&format_rfc3339(secs, 0)), Some(secs));

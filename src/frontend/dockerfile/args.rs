@@ -5,7 +5,7 @@
 //! - the global scope holds the automatic platform ARGs (`TARGETPLATFORM`,
 //!   `TARGETOS`, `TARGETARCH`, `TARGETVARIANT`, `BUILDPLATFORM`, `BUILDOS`,
 //!   `BUILDARCH`, `BUILDVARIANT`) and `TARGETSTAGE` (the stage being
-//!   built), then every `ARG` before the first `FROM`, in order: a
+//!   built, `default` for an unnamed last stage), then every `ARG` before the first `FROM`, in order: a
 //!   `--build-arg` wins, else the default expanded with the scope so far;
 //! - a stage sees none of them until it declares `ARG NAME` (taking the
 //!   global value when it has no default and no `--build-arg`);
@@ -52,13 +52,30 @@ pub(super) fn is_builtin_arg(name: &str) -> bool {
         )
 }
 
-/// The proxy variables among the build args, as `KEY=value`.
+/// What a `RUN` gets from proxy build args, as BuildKit gives it: each of
+/// the five proxies given in either case sets both the upper- and the
+/// lower-case variable (`HTTP_PROXY=v`, `http_proxy=v`), in the order
+/// http, https, ftp, no, all; when both cases are given, the later one in
+/// byte order (the lower-case one) wins; empty values set nothing
+/// (moby/buildkit dockerfile2llb/convert.go `proxyEnvFromBuildArgs`,
+/// solver/llbsolver/ops/exec.go `proxyEnvList`).
 pub(super) fn proxy_env(opts: &LowerOptions) -> Vec<String> {
-    opts.build_args
-        .iter()
-        .filter(|(k, _)| is_proxy_arg(k))
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect()
+    let mut values: [Option<&str>; 5] = [None; 5];
+    // `build_args` is a BTreeMap: keys come sorted as Go's `slices.Sort`
+    // sorts them, so a later key replaces an earlier one the same way.
+    for (k, v) in &opts.build_args {
+        if let Some(i) = PROXY_ARGS.iter().position(|p| p.eq_ignore_ascii_case(k)) {
+            values[i] = Some(v);
+        }
+    }
+    let mut env = Vec::new();
+    for (name, value) in PROXY_ARGS.iter().zip(values) {
+        if let Some(v) = value.filter(|v| !v.is_empty()) {
+            env.push(format!("{name}={v}"));
+            env.push(format!("{}={v}", name.to_ascii_lowercase()));
+        }
+    }
+    env
 }
 
 /// The global scope: platform ARGs, `TARGETSTAGE`, then the ARGs before
@@ -107,6 +124,53 @@ pub(super) fn global_args(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn proxies(args: &[(&str, &str)]) -> Vec<String> {
+        let opts = LowerOptions {
+            file_name: "Dockerfile".into(),
+            build_args: args
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            target: None,
+            labels: Default::default(),
+            source_date_epoch: None,
+            created: None,
+            platform: crate::solver::Platform::linux_amd64(),
+            context_exclude: Vec::new(),
+            network: crate::solver::Network::Sandbox,
+        };
+        proxy_env(&opts)
+    }
+
+    /// moby/buildkit `proxyEnvFromBuildArgs` + `proxyEnvList`; its test
+    /// `testBuiltinArgs` gives `http_proxy` and reads `$HTTP_PROXY`.
+    #[test]
+    fn proxy_args_set_both_cases_and_lower_case_wins() {
+        assert_eq!(
+            proxies(&[("http_proxy", "hp"), ("NO_PROXY", "np")]),
+            [
+                "HTTP_PROXY=hp",
+                "http_proxy=hp",
+                "NO_PROXY=np",
+                "no_proxy=np"
+            ]
+        );
+        assert_eq!(
+            proxies(&[("HTTP_PROXY", "upper"), ("http_proxy", "lower")]),
+            ["HTTP_PROXY=lower", "http_proxy=lower"]
+        );
+        assert_eq!(
+            proxies(&[("Https_Proxy", "s"), ("all_proxy", "a"), ("FTP_PROXY", "")]),
+            [
+                "HTTPS_PROXY=s",
+                "https_proxy=s",
+                "ALL_PROXY=a",
+                "all_proxy=a"
+            ]
+        );
+        assert!(proxies(&[("PROXY", "x")]).is_empty());
+    }
 
     #[test]
     fn proxy_names_match_in_either_case_only() {

@@ -11,9 +11,11 @@
 use std::collections::BTreeMap;
 
 use super::names::{display, go_list, go_quoted_list, StepCounter};
-use super::stage::{normalize_workdir, StageState};
+use super::stage::{resolve_workdir, StageState};
 use super::{LowerError, Lowerer};
-use crate::parser::{CommandLine, Healthcheck, Instruction, InstructionKind, Span};
+use crate::parser::{
+    CommandLine, Healthcheck, HealthcheckConfig, Instruction, InstructionKind, Span,
+};
 use crate::solver::{Chown, FileAction, FileOp, InputList, Op, VertexInfo};
 
 impl Lowerer<'_> {
@@ -115,14 +117,16 @@ impl Lowerer<'_> {
                 for w in &words {
                     ports.extend(parse_port_spec(w).map_err(|m| self.err(span, m))?);
                 }
-                ports.sort();
-                ports.dedup();
                 let exposed = st.cc().exposed_ports.get_or_insert_with(BTreeMap::new);
                 for p in &ports {
                     exposed.insert(p.clone(), serde_json::json!({}));
                 }
-                let shown: Vec<String> = ports.iter().map(|p| format!("{p}:{{}}")).collect();
-                st.commit(format!("EXPOSE map[{}]", shown.join(" ")), None, &created);
+                // BuildKit prints the port list as parsed (the words in
+                // the order the parser sorted them, repeats kept) with Go's
+                // `%v`: `EXPOSE [53/udp 80/tcp]`
+                // (moby/buildkit frontend/dockerfile/dockerfile2llb/
+                // convert_expose.go, `dispatchExpose`).
+                st.commit(format!("EXPOSE {}", go_list(&ports)), None, &created);
                 Ok(())
             }
             InstructionKind::User(user) => {
@@ -253,7 +257,7 @@ impl Lowerer<'_> {
             .as_ref()
             .and_then(|c| c.working_dir.clone())
             .unwrap_or_default();
-        let wd = normalize_workdir(&current, path);
+        let wd = resolve_workdir(&current, path);
         st.cc().working_dir = Some(wd.clone());
         st.workdir = wd.clone();
         if wd == "/" {
@@ -302,33 +306,67 @@ impl Lowerer<'_> {
     }
 }
 
-/// `EXPOSE` port specs as docker's `nat.ParsePortSpecs` reads them:
-/// `80`, `80/udp`, ranges `8000-8002[/tcp]` (one entry per port).
-fn parse_port_spec(spec: &str) -> Result<Vec<String>, String> {
-    let (ports, proto) = match spec.split_once('/') {
-        Some((p, proto)) => (p, proto.to_ascii_lowercase()),
-        None => (spec, "tcp".to_string()),
+/// One `EXPOSE` word as BuildKit's `parsePortSpec` reads it
+/// (moby/buildkit frontend/dockerfile/dockerfile2llb/convert_expose.go):
+/// `[ip:][hostPort:]port[-end][/proto]`, proto `tcp` (also when empty),
+/// `udp` or `sctp` in any case; one `port/proto` per port of a range. The
+/// IP and host port are checked, then ignored.
+fn parse_port_spec(raw: &str) -> Result<Vec<String>, String> {
+    let parts: Vec<&str> = raw.split(':').collect();
+    let n = parts.len();
+    let (ip, host_port, container) = match n {
+        1 => (String::new(), "", parts[0]),
+        2 => (String::new(), parts[0], parts[1]),
+        _ => (parts[..n - 2].join(":"), parts[n - 2], parts[n - 1]),
     };
-    if !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
-        return Err(format!("invalid proto: {proto}"));
+    let (port, proto) = container.split_once('/').unwrap_or((container, ""));
+    if port.is_empty() {
+        return Err(format!("no port specified: {container}<empty>"));
     }
-    let bad = || format!("invalid containerPort: {ports}");
-    let (start, end) = match ports.split_once('-') {
-        Some((a, b)) => (
-            a.parse::<u16>().map_err(|_| bad())?,
-            b.parse::<u16>().map_err(|_| bad())?,
-        ),
-        None => {
-            let p = ports.parse::<u16>().map_err(|_| bad())?;
-            (p, p)
-        }
+    let proto = match proto.to_ascii_lowercase().as_str() {
+        "" => "tcp".to_string(),
+        p @ ("tcp" | "udp" | "sctp") => p.to_string(),
+        p => return Err(format!("invalid proto: {p}")),
     };
-    if end < start {
-        return Err(format!(
-            "invalid range specified for containerPort: {ports}"
-        ));
+    if !ip.is_empty() {
+        let bare = ip
+            .strip_prefix('[')
+            .and_then(|i| i.strip_suffix(']'))
+            .unwrap_or(&ip);
+        if bare.parse::<std::net::IpAddr>().is_err() {
+            return Err(format!("invalid IP address: {ip}"));
+        }
+    }
+    let (start, end) = port_range(port).ok_or_else(|| format!("invalid containerPort: {port}"))?;
+    if !host_port.is_empty() {
+        let (hs, he) =
+            port_range(host_port).ok_or_else(|| format!("invalid hostPort: {host_port}"))?;
+        // A host range is allowed only for a single container port.
+        if end - start != he - hs && end != start {
+            return Err(format!(
+                "invalid ranges specified for container and host Ports: {port} and {host_port}"
+            ));
+        }
     }
     Ok((start..=end).map(|p| format!("{p}/{proto}")).collect())
+}
+
+/// BuildKit's `parsePortRange`: `80` or `8000-8002` (start <= end).
+fn port_range(ports: &str) -> Option<(u16, u16)> {
+    // Go's `ParseUint` takes digits only (Rust's would take `+80`).
+    let port = |s: &str| -> Option<u16> {
+        s.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| s.parse().ok())
+            .flatten()
+    };
+    match ports.split_once('-') {
+        None => port(ports).map(|p| (p, p)),
+        Some((a, b)) => {
+            let (a, b) = (port(a)?, port(b)?);
+            (a <= b).then_some((a, b))
+        }
+    }
 }
 
 /// `STOPSIGNAL` values docker accepts: a positive number or a signal name
@@ -355,46 +393,50 @@ fn valid_signal(signal: &str) -> bool {
         || name == "RTMAX"
 }
 
-/// The config's `Healthcheck` object and its history spelling (Go's `%q`
-/// of BuildKit's struct: durations quoted, retries as a rune literal).
+/// The config's `Healthcheck` object and its history spelling: Go's `%+v`
+/// of the config struct, `{Test:[CMD-SHELL true] Interval:30s Timeout:0s
+/// StartPeriod:0s StartInterval:0s Retries:0}` (moby/buildkit
+/// frontend/dockerfile/dockerfile2llb/convert.go, `dispatchHealthcheck`;
+/// field order from moby/docker-image-spec specs-go/v1/image.go,
+/// `HealthcheckConfig`). `NONE` is the test `[NONE]` with zero durations.
 fn healthcheck_config(hc: &Healthcheck) -> (serde_json::Value, String) {
-    match hc {
-        Healthcheck::None => {
-            let test = vec!["NONE".to_string()];
-            let shown = format!(
-                "&{{{} \"0s\" \"0s\" \"0s\" \"0s\" '\\x00'}}",
-                go_quoted_list(&test)
-            );
-            (serde_json::json!({ "Test": test }), shown)
-        }
-        Healthcheck::Check(c) => {
-            let mut obj = serde_json::Map::new();
-            obj.insert("Test".into(), serde_json::json!(c.test));
-            for (key, ns) in [
-                ("Interval", c.interval_ns),
-                ("Timeout", c.timeout_ns),
-                ("StartPeriod", c.start_period_ns),
-                ("StartInterval", c.start_interval_ns),
-            ] {
-                if ns != 0 {
-                    obj.insert(key.into(), serde_json::json!(ns));
-                }
-            }
-            if c.retries != 0 {
-                obj.insert("Retries".into(), serde_json::json!(c.retries));
-            }
-            let shown = format!(
-                "&{{{} \"{}\" \"{}\" \"{}\" \"{}\" '\\x{:02x}'}}",
-                go_quoted_list(&c.test),
-                go_duration(c.interval_ns),
-                go_duration(c.timeout_ns),
-                go_duration(c.start_period_ns),
-                go_duration(c.start_interval_ns),
-                c.retries
-            );
-            (serde_json::Value::Object(obj), shown)
+    let none = HealthcheckConfig {
+        test: vec!["NONE".to_string()],
+        interval_ns: 0,
+        timeout_ns: 0,
+        start_period_ns: 0,
+        start_interval_ns: 0,
+        retries: 0,
+    };
+    let c = match hc {
+        Healthcheck::None => &none,
+        Healthcheck::Check(c) => c,
+    };
+    let mut obj = serde_json::Map::new();
+    obj.insert("Test".into(), serde_json::json!(c.test));
+    for (key, ns) in [
+        ("Interval", c.interval_ns),
+        ("Timeout", c.timeout_ns),
+        ("StartPeriod", c.start_period_ns),
+        ("StartInterval", c.start_interval_ns),
+    ] {
+        if ns != 0 {
+            obj.insert(key.into(), serde_json::json!(ns));
         }
     }
+    if c.retries != 0 {
+        obj.insert("Retries".into(), serde_json::json!(c.retries));
+    }
+    let shown = format!(
+        "{{Test:{} Interval:{} Timeout:{} StartPeriod:{} StartInterval:{} Retries:{}}}",
+        go_list(&c.test),
+        go_duration(c.interval_ns),
+        go_duration(c.timeout_ns),
+        go_duration(c.start_period_ns),
+        go_duration(c.start_interval_ns),
+        c.retries
+    );
+    (serde_json::Value::Object(obj), shown)
 }
 
 /// Go's `time.Duration.String()` for whole-unit values: `1m30s`, `500ms`.
@@ -435,16 +477,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn port_specs() {
+    fn port_specs_parse_like_buildkit() {
         assert_eq!(parse_port_spec("80").unwrap(), ["80/tcp"]);
         assert_eq!(parse_port_spec("53/UDP").unwrap(), ["53/udp"]);
+        assert_eq!(parse_port_spec("80/").unwrap(), ["80/tcp"]);
         assert_eq!(
             parse_port_spec("8000-8002").unwrap(),
             ["8000/tcp", "8001/tcp", "8002/tcp"]
         );
-        assert!(parse_port_spec("http").is_err());
-        assert!(parse_port_spec("80/xyz").is_err());
-        assert!(parse_port_spec("9-8").is_err());
+        assert_eq!(parse_port_spec("127.0.0.1:8080:80").unwrap(), ["80/tcp"]);
+        assert_eq!(parse_port_spec("[::1]:8080:80/udp").unwrap(), ["80/udp"]);
+        assert_eq!(parse_port_spec("9000-9001:80").unwrap(), ["80/tcp"]);
+        for (bad, msg) in [
+            ("http", "invalid containerPort: http"),
+            ("+80", "invalid containerPort: +80"),
+            ("80/xyz", "invalid proto: xyz"),
+            ("9-8", "invalid containerPort: 9-8"),
+            ("/tcp", "no port specified: /tcp<empty>"),
+            ("nope:80:80", "invalid IP address: nope"),
+            (
+                "9000-9002:80-81",
+                "invalid ranges specified for container and host Ports: 80-81 and 9000-9002",
+            ),
+        ] {
+            assert_eq!(parse_port_spec(bad).unwrap_err(), msg, "{bad}");
+        }
     }
 
     #[test]

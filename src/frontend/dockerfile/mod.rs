@@ -17,7 +17,7 @@
 //!   (`RUN |1 A=b ...`), never the image config; `ENV` reaches both;
 //! - history: one entry per instruction (`empty_layer` for config-only
 //!   ones), `created_by` spelled as BuildKit spells it, `# buildkit` after
-//!   RUN/COPY/ADD;
+//!   RUN/COPY/ADD, `created` only under `SOURCE_DATE_EPOCH`;
 //! - `ONBUILD` triggers of a base image run right after its `FROM`.
 //!
 //! Base images are looked up through an [`ImageResolver`] while lowering,
@@ -63,9 +63,12 @@ pub struct LowerOptions {
     /// `SOURCE_DATE_EPOCH` (environment or build arg): history and config
     /// timestamps, and the clamp for mtimes in new layers.
     pub source_date_epoch: Option<i64>,
-    /// The `created` timestamp written for new history entries and the
-    /// config (RFC 3339): the epoch when given, else the build's start.
-    pub created: String,
+    /// The `created` of new history entries (RFC 3339): the epoch when
+    /// given. Without one, BuildKit's frontend leaves it unset
+    /// (dockerfile2llb `commitToHistory` takes `d.epoch`) and its exporter
+    /// fills it in from the step results (`crate::build::created`), so the
+    /// config never says "now" and a cached rebuild is the same image.
+    pub created: Option<String>,
     /// The platform built for: kiln builds for the host only.
     pub platform: Platform,
     /// `.dockerignore` patterns, part of the context source's definition.
@@ -163,7 +166,9 @@ pub fn lower(
     config.os = opts.platform.os.clone();
     config.architecture = opts.platform.architecture.clone();
     config.variant = opts.platform.variant.clone();
-    config.created = Some(opts.created.clone());
+    // The config's `created` comes from the history once the layers'
+    // times are known (BuildKit's exporter, `patchImageConfig`).
+    config.created = None;
     let mut warnings = Vec::new();
     let unused: Vec<&str> = opts
         .build_args
@@ -214,6 +219,11 @@ impl<'a> Lowerer<'a> {
         resolver: &'a dyn ImageResolver,
     ) -> Result<Lowerer<'a>, LowerError> {
         let lexer = Lexer::new(df.escape);
+        // `TARGETSTAGE`: `--target` as given, else the last stage's name,
+        // `default` when it has none (moby/buildkit PR #5431: dockerfile2llb
+        // `toDispatchState` picks the name, `defaultArgs` in platform.go
+        // fills in `default`; its test `testTargetStageNameArg` expects
+        // `value:default`).
         let target_name = match &opts.target {
             Some(t) => t.clone(),
             None => df
@@ -221,6 +231,11 @@ impl<'a> Lowerer<'a> {
                 .last()
                 .and_then(|s| s.name.clone())
                 .unwrap_or_default(),
+        };
+        let target_name = if target_name.is_empty() {
+            "default".to_string()
+        } else {
+            target_name
         };
         let globals = args::global_args(df, opts, &lexer, &target_name)?;
         let mut bases = Vec::with_capacity(df.stages.len());

@@ -42,14 +42,20 @@ pub(super) struct StageState {
 }
 
 impl StageState {
-    /// An empty stage (`FROM scratch`).
+    /// An empty stage (`FROM scratch`): BuildKit's `emptyImage` has
+    /// `WorkingDir: "/"` (moby/buildkit frontend/dockerfile/dockerfile2llb/
+    /// image.go); an image base keeps its own, even an empty one
+    /// (`dispatchStages` only applies a non-empty `WorkingDir`).
     fn scratch(platform: &Platform) -> StageState {
         let config = ImageConfig {
             architecture: platform.architecture.clone(),
             os: platform.os.clone(),
             variant: platform.variant.clone(),
             rootfs: RootFs::default(),
-            config: Some(ContainerConfig::default()),
+            config: Some(ContainerConfig {
+                working_dir: Some("/".into()),
+                ..ContainerConfig::default()
+            }),
             ..ImageConfig::default()
         };
         StageState::from_config(None, config)
@@ -85,7 +91,7 @@ impl StageState {
         &mut self,
         created_by: String,
         layer: Option<(VertexId, Option<VertexId>)>,
-        created: &str,
+        created: &Option<String>,
     ) {
         if let Some((vertex, parent)) = layer {
             self.layer_steps.push(LayerStep {
@@ -95,7 +101,7 @@ impl StageState {
             });
         }
         self.config.history.push(History {
-            created: Some(created.to_string()),
+            created: created.clone(),
             created_by: Some(created_by),
             comment: Some(HISTORY_COMMENT.into()),
             empty_layer: layer.is_none(),
@@ -253,8 +259,13 @@ impl Lowerer<'_> {
             .as_ref()
             .and_then(|c| c.working_dir.clone())
         {
+            // BuildKit re-applies a base's WorkingDir (`dispatchStages`
+            // calls `dispatchWorkdir` without a history entry), writing
+            // its normalized form back into the config.
             if !wd.is_empty() {
-                state.workdir = normalize_workdir(&state.workdir, &wd);
+                let wd = resolve_workdir(&wd, &wd);
+                state.cc().working_dir = Some(wd.clone());
+                state.workdir = wd;
             }
         }
         if !from_image {
@@ -376,8 +387,26 @@ pub(super) fn pinned_name(reference: &ImageRef, image: &ResolvedImage) -> String
     }
 }
 
-/// `WORKDIR` resolution: an absolute path as is, a relative one below the
-/// current directory; cleaned (`system.NormalizeWorkdir`).
+/// `WORKDIR` (and a base image's `WorkingDir`) as BuildKit resolves it
+/// (moby/buildkit util/system/path.go `NormalizeWorkdir` → `NormalizePath`
+/// without keepSlash): an absolute path is kept as written, not cleaned
+/// (`WORKDIR /app/` stays `/app/` in the config and history); a relative
+/// one is joined to the current directory (made absolute) and cleaned; an
+/// empty one is the current directory.
+pub(super) fn resolve_workdir(current: &str, path: &str) -> String {
+    let current = normalize_workdir("/", current);
+    if path.starts_with('/') {
+        path.to_string()
+    } else if path.is_empty() {
+        current
+    } else {
+        normalize_workdir(&current, path)
+    }
+}
+
+/// A path below the working directory (`RUN --mount` targets, `COPY`
+/// destinations): an absolute path as is, a relative one below `current`;
+/// cleaned.
 pub(super) fn normalize_workdir(current: &str, path: &str) -> String {
     let joined = if path.starts_with('/') {
         path.to_string()
@@ -401,8 +430,31 @@ pub(super) fn normalize_workdir(current: &str, path: &str) -> String {
 mod tests {
     use super::*;
 
+    /// moby/buildkit util/system `NormalizePath`: absolute paths are not
+    /// cleaned on Linux, relative ones are joined and cleaned, a relative
+    /// current directory is made absolute first.
     #[test]
-    fn workdirs_resolve_like_buildkit() {
+    fn workdir_instructions_resolve_like_buildkit() {
+        for (current, path, expected) in [
+            ("", "app", "/app"),
+            ("/", "app", "/app"),
+            ("/app", "src/", "/app/src"),
+            ("/app", "/abs/", "/abs/"),
+            ("/app", "/a/../b", "/a/../b"),
+            ("/a/b", "../c", "/a/c"),
+            ("app", "app", "/app/app"),
+            ("/app/", "", "/app"),
+        ] {
+            assert_eq!(
+                resolve_workdir(current, path),
+                expected,
+                "{current:?} {path:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn paths_below_the_workdir_resolve_cleaned() {
         for (current, path, expected) in [
             ("/", "app", "/app"),
             ("/app", "src", "/app/src"),

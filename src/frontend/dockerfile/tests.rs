@@ -57,7 +57,7 @@ fn opts() -> LowerOptions {
         target: None,
         labels: BTreeMap::new(),
         source_date_epoch: None,
-        created: "2024-01-01T00:00:00Z".into(),
+        created: None,
         platform: Platform::linux_amd64(),
         context_exclude: Vec::new(),
         network: Network::Sandbox,
@@ -156,7 +156,9 @@ fn single_stage_lowers_to_image_run_copy_and_config() {
         ]
     );
     assert_eq!(p.layer_steps.len(), 3);
-    assert_eq!(p.config.created.as_deref(), Some("2024-01-01T00:00:00Z"));
+    // Times are the exporter's to fill in (no SOURCE_DATE_EPOCH here).
+    assert_eq!(p.config.created, None);
+    assert!(p.config.history.iter().all(|h| h.created.is_none()));
     let copy = p.graph.get(p.target.unwrap()).unwrap();
     let Op::File(f) = copy.op() else {
         panic!("target is the copy")
@@ -235,7 +237,13 @@ fn args_are_scoped_like_buildkit() {
         None,
         "proxies stay out of the key"
     );
-    assert_eq!(runs[0].proxy_env, ["HTTP_PROXY=http://proxy:3128"]);
+    assert_eq!(
+        runs[0].proxy_env,
+        [
+            "HTTP_PROXY=http://proxy:3128",
+            "http_proxy=http://proxy:3128"
+        ]
+    );
     let env = cc(&p).env.unwrap();
     assert!(env.contains(&"E=from-cli".to_string()), "{env:?}");
     assert!(
@@ -446,10 +454,47 @@ fn config_instructions() {
     assert_eq!(c.extra["Healthcheck"]["Interval"], 30_000_000_000u64);
     assert_eq!(p.config.author.as_deref(), Some("me"));
     assert_eq!(p.target, None);
-    assert_eq!(history(&p)[1].0, "EXPOSE map[53/udp:{} 80/tcp:{}]");
+    // BuildKit's current spellings (dispatchExpose, dispatchHealthcheck).
+    assert_eq!(history(&p)[1].0, "EXPOSE [53/udp 80/tcp]");
     assert_eq!(
         history(&p)[5].0,
-        "HEALTHCHECK &{[\"CMD-SHELL\" \"true\"] \"30s\" \"0s\" \"0s\" \"0s\" '\\x00'}"
+        "HEALTHCHECK {Test:[CMD-SHELL true] Interval:30s Timeout:0s StartPeriod:0s \
+         StartInterval:0s Retries:0}"
+    );
+}
+
+/// `created_by` of EXPOSE and HEALTHCHECK as current BuildKit writes them
+/// (moby/buildkit dockerfile2llb `dispatchExpose`: `EXPOSE %v` of the
+/// parsed port list; `dispatchHealthcheck`: `HEALTHCHECK %+v` of the
+/// config struct), not old docker's `EXPOSE map[80/tcp:{}]`.
+#[test]
+fn expose_and_healthcheck_history_is_buildkits_current_format() {
+    for (line, expected) in [
+        // The words are sorted as written (instructions `parseExpose`), then
+        // expanded and parsed; repeats stay.
+        ("EXPOSE 80 53/udp 80", "EXPOSE [53/udp 80/tcp 80/tcp]"),
+        ("EXPOSE $P 1000", "EXPOSE [9/tcp 1000/tcp]"),
+        ("EXPOSE 8000-8001/tcp", "EXPOSE [8000/tcp 8001/tcp]"),
+        (
+            "HEALTHCHECK NONE",
+            "HEALTHCHECK {Test:[NONE] Interval:0s Timeout:0s StartPeriod:0s StartInterval:0s Retries:0}",
+        ),
+        (
+            "HEALTHCHECK CMD [\"curl\", \"-f\", \"http://x/\"]",
+            "HEALTHCHECK {Test:[CMD curl -f http://x/] Interval:0s Timeout:0s StartPeriod:0s StartInterval:0s Retries:0}",
+        ),
+        (
+            "HEALTHCHECK --interval=1m30s --timeout=500ms --start-period=2s --start-interval=1.5s --retries=3 CMD curl -f http://x/ || exit 1",
+            "HEALTHCHECK {Test:[CMD-SHELL curl -f http://x/ || exit 1] Interval:1m30s Timeout:500ms StartPeriod:2s StartInterval:1.5s Retries:3}",
+        ),
+    ] {
+        let p = plan(&format!("FROM scratch\nENV P=9\n{line}\n"));
+        assert_eq!(history(&p)[1], (expected.to_string(), true), "{line}");
+    }
+    let p = plan("FROM scratch\nHEALTHCHECK NONE\n");
+    assert_eq!(
+        cc(&p).extra["Healthcheck"],
+        serde_json::json!({"Test": ["NONE"]})
     );
 }
 
@@ -590,4 +635,96 @@ fn copy_link_refuses_chown_names() {
         err,
         "Dockerfile:2: COPY --link --chown=tester:tester: user and group names need the base image's /etc/passwd and /etc/group, which a linked copy does not read; use numeric ids"
     );
+}
+
+/// BuildKit's `emptyImage` sets `WorkingDir: "/"` for `FROM scratch`
+/// (dockerfile2llb image.go); an image without one keeps it unset, and a
+/// stage built on a scratch stage inherits `/`.
+#[test]
+fn scratch_gets_root_workdir_and_images_keep_theirs() {
+    let p = plan("FROM scratch\nENV A=1\n");
+    assert_eq!(cc(&p).working_dir.as_deref(), Some("/"));
+    let p = plan("FROM scratch AS a\nFROM a\nLABEL x=y\n");
+    assert_eq!(cc(&p).working_dir.as_deref(), Some("/"));
+    let p = plan("FROM busybox\nENV A=1\n");
+    assert_eq!(cc(&p).working_dir, None);
+    let p = plan("FROM trigger\n");
+    assert_eq!(cc(&p).working_dir.as_deref(), Some("/base"));
+}
+
+/// `TARGETSTAGE` is `--target` as given, else the last stage's name, else
+/// `default` (moby/buildkit dockerfile_test.go `testTargetStageNameArg`);
+/// a stage reads it only after `ARG TARGETSTAGE`.
+#[test]
+fn targetstage_names_the_target_or_default() {
+    let src = "FROM busybox AS base\nRUN echo $TARGETSTAGE\nARG TARGETSTAGE\n\
+               RUN echo $TARGETSTAGE\nFROM scratch AS foo\nCOPY --from=base / /\n\
+               FROM scratch\nCOPY --from=base / /\n";
+    let seen = |o: &LowerOptions, src: &str| {
+        let (p, _) = lower_with(src, o).unwrap();
+        let runs = execs(&p);
+        (
+            env_of(&runs[0], "TARGETSTAGE"),
+            env_of(&runs[1], "TARGETSTAGE"),
+        )
+    };
+    assert_eq!(seen(&opts(), src), (None, Some("default".into())));
+    let mut o = opts();
+    o.target = Some("foo".into());
+    assert_eq!(seen(&o, src), (None, Some("foo".into())));
+    let named = format!("{src}FROM scratch AS final\nCOPY --from=base / /\n");
+    assert_eq!(seen(&opts(), &named), (None, Some("final".into())));
+}
+
+/// `WORKDIR /app/` stays `/app/` in the config and history (BuildKit's
+/// `NormalizeWorkdir` cleans only relative paths); a base image's
+/// `WorkingDir` is written back normalized.
+#[test]
+fn workdir_keeps_an_absolute_path_as_written() {
+    let p = plan("FROM busybox\nWORKDIR /app/\nWORKDIR src/../lib\nWORKDIR /x/../y\n");
+    assert_eq!(
+        history(&p),
+        [
+            ("WORKDIR /app/".to_string(), false),
+            ("WORKDIR /app/lib".into(), false),
+            ("WORKDIR /x/../y".into(), false),
+        ]
+    );
+    assert_eq!(cc(&p).working_dir.as_deref(), Some("/x/../y"));
+    let p = plan("FROM trigger\nRUN pwd\n");
+    assert_eq!(execs(&p).last().unwrap().cwd, "/base");
+}
+
+/// A proxy build arg reaches the history only through an `ARG` declaring
+/// it, like any build arg (dockerfile2llb `runCommandString` lists declared
+/// ARGs); undeclared it is only the process's (`llb.WithProxy`).
+#[test]
+fn proxy_args_are_in_the_history_only_when_declared() {
+    let mut o = opts();
+    o.build_args
+        .insert("HTTP_PROXY".into(), "http://p:1".into());
+    let (p, _) = lower_with("FROM busybox\nRUN a\nARG HTTP_PROXY\nRUN b\n", &o).unwrap();
+    let h = history(&p);
+    assert_eq!(h[0].0, "RUN /bin/sh -c a # buildkit");
+    assert_eq!(
+        h[2].0,
+        "RUN |1 HTTP_PROXY=http://p:1 /bin/sh -c b # buildkit"
+    );
+    let runs = execs(&p);
+    assert_eq!(env_of(&runs[0], "HTTP_PROXY"), None);
+    assert_eq!(
+        env_of(&runs[1], "HTTP_PROXY").as_deref(),
+        Some("http://p:1")
+    );
+    for run in &runs {
+        assert_eq!(
+            run.proxy_env,
+            ["HTTP_PROXY=http://p:1", "http_proxy=http://p:1"]
+        );
+    }
+    assert!(cc(&p)
+        .env
+        .unwrap()
+        .iter()
+        .all(|e| !e.contains("http://p:1")));
 }
