@@ -235,9 +235,32 @@ fn mount_spec(
                         .map_err(|e| ExecError::with_context("preparing an empty mount", e))?;
                     empty
                 }
-                Some(Some(Artifact::Context(ctx))) => ctx
-                    .source_root(|| store.scratch_path("context").map_err(std::io::Error::other))
-                    .map_err(|e| ExecError::with_context("reading the build context", e))?,
+                Some(Some(Artifact::Context(ctx))) => {
+                    let dir = ctx
+                        .source_root(|| {
+                            store.scratch_path("context").map_err(std::io::Error::other)
+                        })
+                        .map_err(|e| ExecError::with_context("reading the build context", e))?;
+                    if m.readonly {
+                        dir
+                    } else {
+                        // The context is the user's own files (or a mirror
+                        // hard-linked to them): a `rw` mount gets a
+                        // throwaway overlay on top, as BuildKit mounts a
+                        // discarded mutable ref over its context snapshot
+                        // (moby/buildkit frontend/dockerfile/dockerfile2llb
+                        // convert_runmount.go `dispatchRunMounts`: rw binds
+                        // get `llb.ForceNoOutput`). Each step gets its own,
+                        // so later steps see the context as it is on disk.
+                        let view = StackView::new(store, std::slice::from_ref(&dir), true)
+                            .map_err(|e| {
+                                ExecError::with_context("mounting the build context writable", e)
+                            })?;
+                        let p = view.path().to_path_buf();
+                        guards.views.push(view);
+                        p
+                    }
+                }
                 Some(Some(Artifact::Rootfs(r))) => {
                     let view = StackView::new(store, &r.dirs(store), !m.readonly)
                         .map_err(|e| ExecError::with_context("mounting the source", e))?;

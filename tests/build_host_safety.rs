@@ -1,0 +1,86 @@
+//! A build writes to no host path but its declared outputs (the store
+//! and `--output`): whatever a step does through its mounts, the build
+//! context stays byte for byte as it was, and each step sees it as it is
+//! on disk, never an earlier step's writes.
+
+mod support;
+
+use std::path::Path;
+
+use support::kiln::{host_mounts_under, Kiln};
+use support::tree::listing;
+
+/// The context the tests below try to damage.
+fn checkout(k: &Kiln, extra: &[(&str, &str)]) -> std::path::PathBuf {
+    let mut files = vec![("a.txt", "a\n"), ("dir/b.txt", "b\n"), ("dir/sub/", "")];
+    files.extend_from_slice(extra);
+    k.context(&files)
+}
+
+/// Builds `dockerfile` in `ctx`, written there before the "before"
+/// listing is taken; asserts the build succeeded, left the context as it
+/// was and left nothing mounted.
+#[track_caller]
+fn build_leaves_context_alone(k: &Kiln, ctx: &Path, dockerfile: &str, tag: &str) {
+    std::fs::write(ctx.join("Dockerfile"), dockerfile).unwrap();
+    let before = listing(ctx);
+    k.build(ctx, &["-t", tag]).ok();
+    assert_eq!(listing(ctx), before, "the build changed the context");
+    assert_eq!(host_mounts_under(k.dir.path()), Vec::<String>::new());
+}
+
+const RW_CONTEXT_BIND: &str = "\
+FROM busybox
+RUN --mount=type=bind,target=/ctx,rw \\
+    rm /ctx/dir/b.txt && echo x > /ctx/new.txt && echo more >> /ctx/a.txt \\
+    && chmod 600 /ctx/a.txt && touch -d 2001-01-01 /ctx/dir && rmdir /ctx/dir/sub \\
+    && test ! -e /ctx/dir/b.txt && cat /ctx/new.txt /ctx/a.txt > /own-writes
+RUN --mount=type=bind,source=dir,target=/d,rw rm -rf /d/* && touch /d/planted && test -e /d/planted
+RUN --mount=type=bind,target=/ctx \\
+    cat /ctx/a.txt /ctx/dir/b.txt > /later && ls /ctx /ctx/dir >> /later \\
+    && stat -c %a /ctx/a.txt >> /later
+";
+
+#[test]
+fn rw_context_bind_mount_wrote_into_the_users_checkout() {
+    let k = Kiln::with_busybox_image();
+    let ctx = checkout(&k, &[]);
+    build_leaves_context_alone(&k, &ctx, RW_CONTEXT_BIND, "rw-ctx:1");
+    // The step saw its own writes; the later one the files as on disk.
+    assert_eq!(k.sh("rw-ctx:1", "cat /own-writes"), "x\na\nmore\n");
+    assert_eq!(
+        k.sh("rw-ctx:1", "cat /later"),
+        "a\nb\n/ctx:\nDockerfile\na.txt\ndir\n\n/ctx/dir:\nb.txt\nsub\n644\n"
+    );
+}
+
+/// With a `.dockerignore` the steps see a hard-linked mirror of the kept
+/// files: writing through it would write the user's own inodes.
+#[test]
+fn rw_context_bind_mount_wrote_into_the_users_checkout_through_the_ignore_mirror() {
+    let k = Kiln::with_busybox_image();
+    let ctx = checkout(&k, &[(".dockerignore", "ignored.txt\n"), ("ignored.txt", "i\n")]);
+    build_leaves_context_alone(&k, &ctx, RW_CONTEXT_BIND, "rw-ctx:2");
+    // (`ls` shows no ignored.txt, and hides the kept .dockerignore.)
+    assert_eq!(k.sh("rw-ctx:2", "cat /own-writes"), "x\na\nmore\n");
+    assert_eq!(
+        k.sh("rw-ctx:2", "cat /later"),
+        "a\nb\n/ctx:\nDockerfile\na.txt\ndir\n\n/ctx/dir:\nb.txt\nsub\n644\n"
+    );
+}
+
+#[test]
+fn read_only_context_bind_refuses_every_write() {
+    let k = Kiln::with_busybox_image();
+    let ctx = checkout(&k, &[(".dockerignore", "ignored.txt\n")]);
+    let dockerfile = "\
+FROM busybox
+RUN --mount=type=bind,target=/ctx --mount=type=bind,source=dir,target=/d \\
+    for op in 'touch /ctx/new' 'rm /ctx/a.txt' 'chmod 777 /ctx/a.txt' 'echo x >> /ctx/a.txt' \\
+              'touch -d 2001-01-01 /ctx/a.txt' 'chown 1:1 /ctx/a.txt' 'rm /d/b.txt' 'mkdir /d/m'; do \\
+        if sh -c \"$op\" 2>/dev/null; then echo \"allowed: $op\"; fi; \\
+    done > /result; grep -E ' /(ctx|d) ' /proc/mounts | cut -d' ' -f2,4 | cut -d, -f1 >> /result
+";
+    build_leaves_context_alone(&k, &ctx, dockerfile, "ro-ctx:1");
+    assert_eq!(k.sh("ro-ctx:1", "cat /result"), "/ctx ro\n/d ro\n");
+}
