@@ -59,7 +59,10 @@ fn rw_context_bind_mount_wrote_into_the_users_checkout() {
 #[test]
 fn rw_context_bind_mount_wrote_into_the_users_checkout_through_the_ignore_mirror() {
     let k = Kiln::with_busybox_image();
-    let ctx = checkout(&k, &[(".dockerignore", "ignored.txt\n"), ("ignored.txt", "i\n")]);
+    let ctx = checkout(
+        &k,
+        &[(".dockerignore", "ignored.txt\n"), ("ignored.txt", "i\n")],
+    );
     build_leaves_context_alone(&k, &ctx, RW_CONTEXT_BIND, "rw-ctx:2");
     // (`ls` shows no ignored.txt, and hides the kept .dockerignore.)
     assert_eq!(k.sh("rw-ctx:2", "cat /own-writes"), "x\na\nmore\n");

@@ -1,6 +1,7 @@
 //! Values of `kiln run`'s flags, checked the way docker checks them; every
 //! error names its flag.
 
+use crate::runtime::spec::DOCKER_TMPFS_OPTIONS;
 use crate::runtime::{MountKind, MountSpec};
 use std::path::{Path, PathBuf};
 
@@ -174,7 +175,12 @@ pub(super) fn parse_tmpfs(value: &str) -> Result<MountSpec, FlagError> {
     Ok(MountSpec {
         destination: path.to_string(),
         kind: MountKind::Tmpfs {
-            options: options.to_string(),
+            options: [DOCKER_TMPFS_OPTIONS, options]
+                .iter()
+                .filter(|o| !o.is_empty())
+                .copied()
+                .collect::<Vec<_>>()
+                .join(","),
         },
     })
 }

@@ -314,7 +314,7 @@ fn mount_spec(
             }
         }
         MountKind::Tmpfs { size } => RtMount::Tmpfs {
-            options: size.map(|s| format!("size={s}")).unwrap_or_default(),
+            options: tmpfs_options(m.readonly, *size),
         },
         MountKind::Secret {
             id,
@@ -364,6 +364,22 @@ fn mount_spec(
         destination,
         kind: spec,
     }))
+}
+
+/// BuildKit's options for `RUN --mount=type=tmpfs`: `nosuid` only, so
+/// scripts on it run and device nodes work (unlike docker's `--tmpfs`),
+/// then `ro` and `size=` in bytes when asked (moby/buildkit
+/// solver/llbsolver/mounts/mount.go `tmpfsMount.Mount`).
+fn tmpfs_options(readonly: bool, size: Option<u64>) -> String {
+    let mut options = vec!["nosuid".to_string()];
+    if readonly {
+        options.push("ro".into());
+    }
+    // BuildKit leaves out a zero size (tmpfs's default: half of RAM).
+    if let Some(size) = size.filter(|s| *s > 0) {
+        options.push(format!("size={size}"));
+    }
+    options.join(",")
 }
 
 /// The value of secret `id`; `None` when it was not given and is not

@@ -199,25 +199,45 @@ fn parse_id(key: &str, value: &str) -> Result<u32, String> {
         .map_err(|_| format!("invalid value for {key}: {value:?}"))
 }
 
-/// A size with an optional binary unit (`64m`, `1g`, `512`).
+/// A `size=` as BuildKit reads it, with docker/go-units `RAMInBytes`
+/// (units.go `parseSize`): a decimal number (a fraction is allowed and
+/// truncated to whole bytes), an optional space, then nothing, `b`, or a
+/// binary unit `k`/`m`/`g`/`t`/`p` optionally followed by `b` or `ib`, in
+/// any case (`64m`, `1.5GiB`, `512 kb`).
 fn parse_size(value: &str) -> Result<u64, String> {
-    let lower = value.trim().to_ascii_lowercase();
-    let end = lower
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(lower.len());
-    let (digits, unit) = lower.split_at(end);
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("invalid size: {value:?}"))?;
-    let unit = unit.trim_end_matches('b').trim_end_matches('i');
-    let shift = match unit {
-        "" => 0,
-        "k" => 10,
-        "m" => 20,
-        "g" => 30,
-        _ => return Err(format!("invalid size: {value:?}")),
+    let bad = || format!("invalid value for size: {value}");
+    let split = value
+        .rfind(|c: char| c.is_ascii_digit() || c == '.' || c == ' ')
+        .ok_or_else(bad)?;
+    let (number, suffix) = if value.as_bytes()[split] == b' ' {
+        (&value[..split], &value[split + 1..])
+    } else {
+        value.split_at(split + 1)
     };
-    Ok(n << shift)
+    let n: f64 = number.parse().map_err(|_| bad())?;
+    if n.is_nan() || n < 0.0 {
+        return Err(bad());
+    }
+    let suffix = suffix.to_ascii_lowercase();
+    let shift = match suffix.as_str() {
+        "" | "b" => 0,
+        _ => {
+            let shift = match suffix.as_bytes()[0] {
+                b'k' => 10,
+                b'm' => 20,
+                b'g' => 30,
+                b't' => 40,
+                b'p' => 50,
+                _ => return Err(bad()),
+            };
+            if !matches!(&suffix[1..], "" | "b" | "ib") {
+                return Err(bad());
+            }
+            shift
+        }
+    };
+    // `as` saturates, like Go's conversion of a huge float.
+    Ok((n * (1u64 << shift) as f64) as u64)
 }
 
 /// Splits a CSV record: commas separate fields, double quotes group.
@@ -278,6 +298,26 @@ mod tests {
         assert_eq!((s.id.as_deref(), s.required), (Some("key"), true));
         let t = parse("type=tmpfs,target=/t,size=64m").unwrap();
         assert_eq!(t.size, Some(64 << 20));
+    }
+
+    #[test]
+    fn tmpfs_sizes_read_as_go_units_ram_in_bytes() {
+        for (value, bytes) in [
+            ("512", 512),
+            ("512b", 512),
+            ("64m", 64 << 20),
+            ("64MB", 64 << 20),
+            ("64MiB", 64 << 20),
+            ("1.5g", 3 << 29),
+            ("2 k", 2048),
+            ("1t", 1 << 40),
+            ("0.5", 0),
+        ] {
+            assert_eq!(parse_size(value), Ok(bytes), "{value}");
+        }
+        for bad in ["", "m", "64mi", "64x", "64kbb", "-1", "1bb", "1..2"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
     }
 
     /// `value` parses as a secret with this id, target, env and required.
