@@ -87,3 +87,25 @@ RUN --mount=type=bind,target=/ctx --mount=type=bind,source=dir,target=/d \\
     build_leaves_context_alone(&k, &ctx, dockerfile, "ro-ctx:1");
     assert_eq!(k.sh("ro-ctx:1", "cat /result"), "/ctx ro\n/d ro\n");
 }
+
+/// After a RUN, kiln removes the mount points it had to create from the
+/// step's upper dir. The command may have replaced a directory above one
+/// with a symlink to a host path: the removal must not follow it.
+#[test]
+fn mount_stub_removal_followed_a_symlink_out_of_the_run() {
+    let k = Kiln::with_busybox_image();
+    let ctx = checkout(&k, &[]);
+    let victim = k.path("victim");
+    std::fs::create_dir_all(victim.join("y")).unwrap();
+    std::fs::write(victim.join("z"), "").unwrap();
+    let dockerfile = format!(
+        "FROM busybox
+RUN --mount=type=tmpfs,target=/x/y --mount=type=bind,source=a.txt,target=/w/z \\
+    mv /x /x.moved && ln -s {v} /x && mv /w /w.moved && ln -s {v} /w
+",
+        v = victim.display()
+    );
+    let before = listing(&victim);
+    build_leaves_context_alone(&k, &ctx, &dockerfile, "stubs:1");
+    assert_eq!(listing(&victim), before, "the build changed a host dir");
+}

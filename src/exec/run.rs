@@ -471,13 +471,29 @@ fn in_lowers(lowers: &[PathBuf], rel: &Path) -> Option<std::fs::Metadata> {
         .find_map(|l| std::fs::symlink_metadata(l.join(rel)).ok())
 }
 
+/// Whether a directory above `rel` in `upper` is a symlink: the command
+/// replaced it (a link's target means a host path here, not one in the
+/// container's root).
+fn below_a_symlink(upper: &Path, rel: &Path) -> bool {
+    rel.ancestors()
+        .skip(1)
+        .filter(|a| !a.as_os_str().is_empty())
+        .any(|a| std::fs::symlink_metadata(upper.join(a)).is_ok_and(|md| md.is_symlink()))
+}
+
 /// Removes the mount points the run created in `upper` (empty files and
 /// directories absent from the base), then the directories above them
-/// that only exist in `upper` because of them.
+/// that only exist in `upper` because of them. A point the command moved
+/// away and replaced a directory above with a symlink is left alone: the
+/// link is never followed (the container is gone, so it cannot change).
 pub(crate) fn remove_mount_stubs(upper: &Path, lowers: &[PathBuf], points: &[String]) {
     for point in points {
         let rel = PathBuf::from(point.trim_start_matches('/'));
         if rel.as_os_str().is_empty() {
+            continue;
+        }
+        if below_a_symlink(upper, &rel) {
+            tracing::debug!("mount point {point} is below a symlink now; left alone");
             continue;
         }
         let mut cur = rel.clone();
@@ -554,6 +570,25 @@ mod tests {
         let mut left: Vec<String> = walk(&upper);
         left.sort();
         assert_eq!(left, ["made", "sys", "sys/real"]);
+    }
+
+    #[test]
+    fn stubs_below_a_symlink_are_left_alone() {
+        let t = tempfile::tempdir().unwrap();
+        let (lower, upper, outside) = (
+            t.path().join("lower"),
+            t.path().join("upper"),
+            t.path().join("outside"),
+        );
+        for d in [&lower, &upper, &outside.join("y")] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        std::fs::write(outside.join("z"), "").unwrap();
+        std::os::unix::fs::symlink(&outside, upper.join("x")).unwrap();
+        let points = ["/x/y".to_string(), "/x/z".to_string()];
+        remove_mount_stubs(&upper, &[lower], &points);
+        assert!(outside.join("y").is_dir() && outside.join("z").is_file());
+        assert!(upper.join("x").is_symlink());
     }
 
     fn walk(dir: &Path) -> Vec<String> {
