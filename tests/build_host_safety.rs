@@ -109,3 +109,53 @@ RUN --mount=type=tmpfs,target=/x/y --mount=type=bind,source=a.txt,target=/w/z \\
     build_leaves_context_alone(&k, &ctx, &dockerfile, "stubs:1");
     assert_eq!(listing(&victim), before, "the build changed a host dir");
 }
+
+/// Runs each shell command of `ops` in the RUN and records the ones that
+/// succeeded, into `/result` (empty when every write was refused).
+fn attempts(ops: &[&str]) -> String {
+    let list: Vec<String> = ops.iter().map(|op| format!("'{op}'")).collect();
+    format!(
+        "for op in {}; do if sh -c \"$op\" 2>/dev/null; then echo \"allowed: $op\"; fi; done > /result",
+        list.join(" ")
+    )
+}
+
+#[test]
+fn secret_file_cannot_be_written_and_never_is_the_users_file() {
+    let k = Kiln::with_busybox_image();
+    let ctx = checkout(&k, &[]);
+    let secrets = k.path("secrets");
+    std::fs::create_dir(&secrets).unwrap();
+    std::fs::write(secrets.join("token"), "t0ken\n").unwrap();
+    let dockerfile = format!(
+        "FROM busybox
+RUN --mount=type=secret,id=tok,target=/s \\
+    {} && stat -c %a /s >> /result && cat /s >> /result \\
+    && grep ' /s ' /proc/mounts | cut -d' ' -f4 | tr , '\\n' \\
+       | grep -x -e ro -e nosuid -e nodev -e noexec | tr '\\n' ' ' >> /result
+RUN --mount=type=secret,id=tok,target=/x,mode=0500 \\
+    grep ' /x ' /proc/mounts | cut -d' ' -f4 | tr , '\\n' | grep -c -x noexec > /exec || true
+",
+        attempts(&[
+            "echo x > /s",
+            "echo x >> /s",
+            ": > /s",
+            "chmod 777 /s",
+            "chown 1 /s",
+            "touch -d 2001-01-01 /s",
+            "rm /s",
+        ])
+    );
+    std::fs::write(ctx.join("Dockerfile"), &dockerfile).unwrap();
+    let before = listing(&secrets);
+    let src = format!("id=tok,src={}", secrets.join("token").display());
+    k.build(&ctx, &["-t", "secret:1", "--secret", &src]).ok();
+    assert_eq!(listing(&secrets), before, "the build changed the secret file");
+    // BuildKit's bind of the secret: ro,nosuid,nodev and noexec unless
+    // its mode has an execute bit.
+    assert_eq!(
+        k.sh("secret:1", "cat /result /exec"),
+        "400\nt0ken\nro nosuid nodev noexec 0\n"
+    );
+    assert_eq!(host_mounts_under(k.dir.path()), Vec::<String>::new());
+}

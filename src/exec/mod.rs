@@ -12,7 +12,8 @@
 //! - [`rootfs`]: results as snapshot stacks, new layers committed;
 //! - [`context`]: the scanned build context, digests, filtered view;
 //! - [`stack_view`]: a layer stack mounted as one directory;
-//! - [`cache_mount`]: `RUN --mount=type=cache` directories.
+//! - [`cache_mount`]: `RUN --mount=type=cache` directories;
+//! - [`secret_file`]: `RUN --mount=type=secret` files, each on a tmpfs.
 //!
 //! COPY and ADD themselves: [`copy::copy`] writes the files an instruction
 //! adds into a new, empty layer directory that is later stacked
@@ -50,6 +51,7 @@ pub mod merge;
 pub mod parent_fs;
 pub mod rootfs;
 pub mod run;
+pub mod secret_file;
 pub mod stack_view;
 pub mod tree;
 pub mod wildcard;

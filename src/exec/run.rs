@@ -26,6 +26,7 @@ use std::path::{Path, PathBuf};
 
 use super::cache_mount::{CacheInit, CacheMountLease};
 use super::file_op::input_rootfs;
+use super::secret_file::{SecretAttrs, SecretFile};
 use super::stack_view::StackView;
 use super::{Artifact, ExecContext, Rootfs};
 use crate::runtime::spec::{DOCKER_MASKED_PATHS, DOCKER_READONLY_PATHS};
@@ -50,6 +51,7 @@ const RUNTIME_MOUNTS: &[&str] = &["/proc", "/dev", "/sys"];
 struct MountGuards {
     views: Vec<StackView>,
     caches: Vec<CacheMountLease>,
+    secrets: Vec<SecretFile>,
 }
 
 /// Runs `exec` over `inputs`, returning the root filesystem with the new
@@ -331,25 +333,17 @@ fn mount_spec(
             if destination.is_empty() {
                 return Ok(None);
             }
-            let dir = state_dir.join("secrets");
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| ExecError::with_context("preparing secrets", e))?;
-            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
-                .map_err(|e| ExecError::with_context("preparing secrets", e))?;
-            let file = dir.join(n.to_string());
-            std::fs::write(&file, value)
-                .and_then(|()| {
-                    std::os::unix::fs::lchown(&file, Some(uid.unwrap_or(0)), Some(gid.unwrap_or(0)))
-                })
-                .and_then(|()| {
-                    std::fs::set_permissions(
-                        &file,
-                        std::fs::Permissions::from_mode(mode.unwrap_or(0o400)),
-                    )
-                })
+            let attrs = SecretAttrs {
+                uid: *uid,
+                gid: *gid,
+                mode: *mode,
+            };
+            let file = SecretFile::new(&state_dir.join(format!("secret-{n}")), value, attrs)
                 .map_err(|e| ExecError::with_context(format!("secret {id}"), e))?;
+            let source = file.path().to_path_buf();
+            guards.secrets.push(file);
             RtMount::Bind {
-                source: file,
+                source,
                 readonly: true,
             }
         }
