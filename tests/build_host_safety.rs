@@ -150,7 +150,11 @@ RUN --mount=type=secret,id=tok,target=/x,mode=0500 \\
     let before = listing(&secrets);
     let src = format!("id=tok,src={}", secrets.join("token").display());
     k.build(&ctx, &["-t", "secret:1", "--secret", &src]).ok();
-    assert_eq!(listing(&secrets), before, "the build changed the secret file");
+    assert_eq!(
+        listing(&secrets),
+        before,
+        "the build changed the secret file"
+    );
     // BuildKit's bind of the secret: ro,nosuid,nodev and noexec unless
     // its mode has an execute bit.
     assert_eq!(
@@ -158,4 +162,174 @@ RUN --mount=type=secret,id=tok,target=/x,mode=0500 \\
         "400\nt0ken\nro nosuid nodev noexec 0\n"
     );
     assert_eq!(host_mounts_under(k.dir.path()), Vec::<String>::new());
+}
+
+/// `--output` writes into its destination only: symlinks already there
+/// (a directory's, a file's, the archive's own name) are replaced, never
+/// followed to what they point at.
+#[test]
+fn outputs_never_follow_a_symlink_out_of_their_destination() {
+    let k = Kiln::with_busybox_image();
+    let ctx = checkout(&k, &[]);
+    let outside = k.path("outside");
+    std::fs::create_dir_all(outside.join("d")).unwrap();
+    std::fs::write(outside.join("f"), "keep\n").unwrap();
+    let out = k.path("out");
+    std::fs::create_dir(&out).unwrap();
+    let link = |target: &str, name: &str| {
+        std::os::unix::fs::symlink(outside.join(target), name).unwrap();
+    };
+    link("d", out.join("etc").to_str().unwrap());
+    link("f", out.join("hello").to_str().unwrap());
+    let (oci, docker) = (k.path("img.oci.tar"), k.path("img.docker.tar"));
+    link("f", oci.to_str().unwrap());
+    link("f", docker.to_str().unwrap());
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\nRUN echo hi > /hello\n",
+    )
+    .unwrap();
+    let before = listing(&outside);
+    let flag = |kind: &str, dest: &Path| format!("type={kind},dest={}", dest.display());
+    k.build(
+        &ctx,
+        &[
+            "-o",
+            &flag("local", &out),
+            "-o",
+            &flag("oci", &oci),
+            "-o",
+            &flag("docker", &docker),
+        ],
+    )
+    .ok();
+    assert_eq!(
+        listing(&outside),
+        before,
+        "an output wrote outside its destination"
+    );
+    let md = |p: &Path| std::fs::symlink_metadata(p).unwrap();
+    assert!(md(&out.join("etc")).is_dir() && out.join("etc/passwd").is_file());
+    assert_eq!(std::fs::read_to_string(out.join("hello")).unwrap(), "hi\n");
+    assert!(md(&out.join("hello")).is_file());
+    for archive in [&oci, &docker] {
+        assert!(
+            md(archive).is_file() && md(archive).len() > 1024,
+            "{archive:?}"
+        );
+    }
+}
+
+/// A `rw` bind from a stage and a cache seeded `from=` a stage write to a
+/// throwaway view and to the cache: the stage itself (a store snapshot,
+/// never written once published) is what later steps see. `one` is a
+/// single layer, which a read-only mount binds in place.
+#[test]
+fn rw_stage_binds_and_cache_seeds_never_write_their_source_stage() {
+    let k = Kiln::with_busybox_image();
+    let ctx = checkout(&k, &[]);
+    let dockerfile = format!(
+        "FROM scratch AS one
+COPY a.txt /data/f
+
+FROM busybox AS many
+RUN mkdir /data && echo orig > /data/f
+
+FROM busybox
+RUN --mount=type=bind,from=one,source=/data,target=/b,rw \\
+    echo changed > /b/f && echo new > /b/g && rm /b/f && touch /b/f
+RUN --mount=type=bind,from=many,source=/data,target=/b,rw \\
+    echo changed > /b/f && echo new > /b/g && chmod 700 /b
+RUN --mount=type=bind,from=one,source=/data,target=/b \\
+    {}
+RUN --mount=type=cache,from=many,source=/data,target=/c,id=seeded \\
+    cat /c/f > /cache-first && echo changed > /c/f && echo new > /c/g
+RUN --mount=type=cache,from=many,source=/data,target=/c,id=seeded cat /c/f /c/g > /cache-again
+RUN --mount=type=bind,from=one,source=/data,target=/one --mount=type=bind,from=many,source=/data,target=/many \\
+    cat /one/f /many/f > /after && ls /one /many >> /after && stat -c %a /many >> /after
+COPY --from=many /data/f /copied
+",
+        attempts(&["echo x > /b/f", "rm /b/f", "touch /b/new", "chmod 777 /b/f"])
+    );
+    // The Dockerfile outside the context (`-f`) is only read.
+    let df_dir = k.path("dockerfiles");
+    std::fs::create_dir(&df_dir).unwrap();
+    std::fs::write(df_dir.join("Dockerfile"), &dockerfile).unwrap();
+    let (ctx_before, df_before) = (listing(&ctx), listing(&df_dir));
+    let df = df_dir.join("Dockerfile");
+    k.build(&ctx, &["-t", "stages:1", "-f", df.to_str().unwrap()])
+        .ok();
+    assert_eq!((listing(&ctx), listing(&df_dir)), (ctx_before, df_before));
+    assert_eq!(
+        k.sh("stages:1", "cat /result /after /copied"),
+        "a\norig\n/many:\nf\n\n/one:\nf\n755\norig\n"
+    );
+    assert_eq!(
+        k.sh("stages:1", "cat /cache-first /cache-again"),
+        "orig\nchanged\nnew\n"
+    );
+}
+
+/// A context tar on stdin is unpacked in the store's scratch space: names
+/// with `..`, symlinks planted to reach out and hard links to host files
+/// neither write nor read anything outside it (each tar alone, since the
+/// build may stop at the first).
+#[test]
+fn hostile_stdin_context_tar_stays_inside_its_scratch_dir() {
+    use support::archive::{raw_tar, Entry};
+    let k = Kiln::with_busybox_image();
+    let outside = k.path("outside");
+    std::fs::create_dir(&outside).unwrap();
+    std::fs::write(outside.join("f"), "host secret\n").unwrap();
+    let abs = outside.display().to_string();
+    let abs_f = format!("{abs}/f");
+    let dockerfile: &[u8] =
+        b"FROM busybox\nCOPY . /ctx\nRUN cat /ctx/h /ctx/out/f > /leak 2>/dev/null; true\n";
+    let hostile: [Vec<Entry>; 4] = [
+        vec![Entry::File("../../../../escape.txt", b"x")],
+        vec![
+            Entry::Symlink("out", &abs),
+            Entry::File("out/planted", b"x"),
+        ],
+        vec![Entry::Symlink("out", &abs)],
+        vec![Entry::Hardlink("h", &abs_f)],
+    ];
+    for (n, mut all) in hostile.into_iter().enumerate() {
+        all.insert(0, Entry::File("Dockerfile", dockerfile));
+        let before = listing(&outside);
+        let tag = format!("tar-ctx:{n}");
+        let ran = k.kiln_with_stdin(
+            &["build", "--progress", "plain", "-t", &tag, "-"],
+            &raw_tar(&all),
+        );
+        assert_eq!(listing(&outside), before, "tar {n} wrote outside");
+        let escaped: Vec<_> = walk_names(k.dir.path())
+            .into_iter()
+            .filter(|p| p.ends_with("escape.txt"))
+            .collect();
+        assert_eq!(escaped, Vec::<String>::new(), "tar {n}");
+        if ran.code == 0 {
+            assert_eq!(k.sh(&tag, "cat /leak"), "", "tar {n} read a host file");
+        } else {
+            // Refused as a whole, with the reason.
+            assert!(
+                ran.stderr.contains("unpacking the context from stdin"),
+                "tar {n}: {}",
+                ran.stderr
+            );
+        }
+    }
+}
+
+/// Every path below `dir` (symlinks not followed).
+fn walk_names(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        out.push(p.display().to_string());
+        if std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_dir()) {
+            out.extend(walk_names(&p));
+        }
+    }
+    out
 }

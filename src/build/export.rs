@@ -154,7 +154,15 @@ fn archive(
         move |source| ExportError::Io { path, source }
     };
     let result = (|| {
-        let file = std::fs::File::create(&tmp).map_err(io(&tmp))?;
+        // A new file, never one found there: a leftover of a killed build
+        // is removed, and a symlink planted under this name is not
+        // followed out of `dest`'s directory.
+        let _ = std::fs::remove_file(&tmp);
+        let file = std::fs::File::options()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(io(&tmp))?;
         let out = std::io::BufWriter::with_capacity(1 << 20, file);
         save(store, &specs, &opts, out).map_err(|source| ExportError::Archive {
             path: dest.to_path_buf(),
