@@ -24,7 +24,7 @@ use std::os::fd::OwnedFd;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use super::cache_mount::{CacheInit, CacheMountLease};
+use super::cache_mount::{seeded_id, CacheInit, CacheMountLease};
 use super::file_op::input_rootfs;
 use super::secret_file::{SecretAttrs, SecretFile};
 use super::stack_view::StackView;
@@ -288,15 +288,16 @@ fn mount_spec(
             gid,
             mode,
         } => {
-            let seed = match m.input.map(|i| inputs.get(i.index())) {
+            let (seed, key) = match m.input.map(|i| inputs.get(i.index())) {
                 Some(Some(Artifact::Rootfs(r))) => {
                     let view = StackView::new(store, &r.dirs(store), false)
                         .map_err(|e| ExecError::with_context("mounting the cache source", e))?;
                     let p = inside(view.path(), &m.selector)?;
                     guards.views.push(view);
-                    Some(p)
+                    let top = r.top().map(|d| d.to_string()).unwrap_or_default();
+                    (Some(p), seeded_id(id, &format!("{top}{}", m.selector)))
                 }
-                _ => None,
+                _ => (None, id.clone()),
             };
             let init = CacheInit {
                 uid: *uid,
@@ -306,7 +307,7 @@ fn mount_spec(
             };
             let lease = cx
                 .cache_mounts
-                .acquire(id, *sharing, &init)
+                .acquire(&key, *sharing, &init)
                 .map_err(|e| ExecError::with_context(format!("cache mount {id}"), e))?;
             let source = lease.dir.clone();
             guards.caches.push(lease);
