@@ -181,9 +181,14 @@ fn outputs_never_follow_a_symlink_out_of_their_destination() {
     };
     link("d", out.join("etc").to_str().unwrap());
     link("f", out.join("hello").to_str().unwrap());
-    let (oci, docker) = (k.path("img.oci.tar"), k.path("img.docker.tar"));
-    link("f", oci.to_str().unwrap());
-    link("f", docker.to_str().unwrap());
+    let (oci, docker, fs) = (
+        k.path("img.oci.tar"),
+        k.path("img.docker.tar"),
+        k.path("fs.tar"),
+    );
+    for archive in [&oci, &docker, &fs] {
+        link("f", archive.to_str().unwrap());
+    }
     std::fs::write(
         ctx.join("Dockerfile"),
         "FROM busybox\nRUN echo hi > /hello\n",
@@ -200,6 +205,8 @@ fn outputs_never_follow_a_symlink_out_of_their_destination() {
             &flag("oci", &oci),
             "-o",
             &flag("docker", &docker),
+            "-o",
+            &flag("tar", &fs),
         ],
     )
     .ok();
@@ -212,12 +219,20 @@ fn outputs_never_follow_a_symlink_out_of_their_destination() {
     assert!(md(&out.join("etc")).is_dir() && out.join("etc/passwd").is_file());
     assert_eq!(std::fs::read_to_string(out.join("hello")).unwrap(), "hi\n");
     assert!(md(&out.join("hello")).is_file());
-    for archive in [&oci, &docker] {
+    for archive in [&oci, &docker, &fs] {
         assert!(
             md(archive).is_file() && md(archive).len() > 1024,
             "{archive:?}"
         );
     }
+    // `type=tar` is the filesystem (BuildKit's tar exporter), not an image.
+    let names = support::tools::run("tar", &["-tf", fs.to_str().unwrap()]);
+    let names: Vec<&str> = names.lines().collect();
+    assert!(
+        names.contains(&"hello") && names.contains(&"etc/passwd"),
+        "{names:?}"
+    );
+    assert!(!names.contains(&"manifest.json"), "{names:?}");
 }
 
 /// A `rw` bind from a stage and a cache seeded `from=` a stage write to a
