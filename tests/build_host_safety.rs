@@ -348,3 +348,17 @@ fn walk_names(dir: &Path) -> Vec<String> {
     }
     out
 }
+
+/// The context's own path is an overlay lower dir for a `rw` mount:
+/// characters overlayfs's option syntax gives a meaning must not matter.
+#[test]
+fn rw_context_bind_of_a_context_path_with_colons_and_commas() {
+    let k = Kiln::with_busybox_image();
+    let ctx = k.path("ctx a:b,c\\d");
+    std::fs::create_dir(&ctx).unwrap();
+    std::fs::write(ctx.join("f"), "hi\n").unwrap();
+    let dockerfile =
+        "FROM busybox\nRUN --mount=type=bind,target=/c,rw cat /c/f > /seen && echo x > /c/f\n";
+    build_leaves_context_alone(&k, &ctx, dockerfile, "odd-path:1");
+    assert_eq!(k.sh("odd-path:1", "cat /seen"), "hi\n");
+}
