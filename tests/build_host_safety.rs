@@ -362,3 +362,33 @@ fn rw_context_bind_of_a_context_path_with_colons_and_commas() {
     build_leaves_context_alone(&k, &ctx, dockerfile, "odd-path:1");
     assert_eq!(k.sh("odd-path:1", "cat /seen"), "hi\n");
 }
+
+/// A bind's `source=` is resolved inside the context, symlinks too (as
+/// BuildKit resolves it inside the context snapshot): a link in the user's
+/// tree pointing out of it reaches nothing on the host.
+#[test]
+fn bind_source_symlinks_stay_inside_the_context() {
+    let k = Kiln::with_busybox_image();
+    let ctx = checkout(&k, &[]);
+    let outside = k.path("outside");
+    std::fs::create_dir(&outside).unwrap();
+    std::fs::write(outside.join("host-file"), "host\n").unwrap();
+    std::os::unix::fs::symlink(&outside, ctx.join("abs")).unwrap();
+    std::os::unix::fs::symlink("../../../../..", ctx.join("up")).unwrap();
+    let dockerfile = "FROM busybox
+RUN --mount=type=bind,source=up,target=/up,rw ls /up > /seen && rm /up/a.txt
+";
+    build_leaves_context_alone(&k, &ctx, dockerfile, "links:1");
+    assert_eq!(
+        k.sh("links:1", "cat /seen"),
+        "Dockerfile\na.txt\nabs\ndir\nup\n"
+    );
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\nRUN --mount=type=bind,source=abs,target=/abs ls /abs\n",
+    )
+    .unwrap();
+    let err = k.build(&ctx, &[]).fails().to_string();
+    assert!(err.contains("\"abs\": not found"), "{err}");
+    assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 1);
+}
