@@ -251,6 +251,8 @@ FROM busybox AS many
 RUN mkdir /data && echo orig > /data/f
 
 FROM busybox
+ARG N
+RUN echo $N > /n
 RUN --mount=type=bind,from=one,source=/data,target=/b,rw \\
     echo changed > /b/f && echo new > /b/g && rm /b/f && touch /b/f
 RUN --mount=type=bind,from=many,source=/data,target=/b,rw \\
@@ -283,6 +285,37 @@ COPY --from=many /data/f /copied
         k.sh("stages:1", "cat /cache-first /cache-again"),
         "orig\nchanged\nnew\n"
     );
+    // The stages' snapshots themselves: a rebuild reruns every mounting
+    // step over the cached stages and leaves each byte of them alone.
+    let snapshots = k.root().join("snapshots");
+    let before: Vec<(String, Vec<String>)> = std::fs::read_dir(&snapshots)
+        .unwrap()
+        .map(|e| {
+            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+            let tree = listing(&snapshots.join(&name));
+            (name, tree)
+        })
+        .collect();
+    let args = [
+        "-t",
+        "stages:2",
+        "-f",
+        df.to_str().unwrap(),
+        "--build-arg",
+        "N=2",
+    ];
+    k.build(&ctx, &args).ok();
+    assert_eq!(
+        k.sh("stages:2", "cat /n /after"),
+        "2\na\norig\n/many:\nf\n\n/one:\nf\n755\n"
+    );
+    for (name, tree) in before {
+        assert_eq!(
+            listing(&snapshots.join(&name)),
+            tree,
+            "snapshot {name} changed"
+        );
+    }
 }
 
 /// A context tar on stdin is unpacked in the store's scratch space: names
