@@ -18,3 +18,4 @@ pub mod runtime;
 pub mod shell;
 pub mod solver;
 pub mod transfer;
+pub mod units;

@@ -119,3 +119,26 @@ RUN --mount=type=cache,target=/seeded,from=tools,source=/out cat /seeded/t > /go
     assert!(done.iter().any(|s| s.contains("source=data")), "{done:?}");
     assert_eq!(k.sh("mounts:1", "cat /got-data"), "changed");
 }
+
+/// BuildKit keys a cache mount with `from=` by its id and the source it
+/// was seeded from: a changed source starts a new cache rather than
+/// serving one seeded from old content; the same source keeps its cache.
+#[test]
+fn cache_mount_seeded_from_a_changed_stage_kept_the_old_seed() {
+    let k = Kiln::with_busybox_image();
+    let ctx = k.context(&[("v.txt", "v1")]);
+    let df = "FROM busybox AS src\nCOPY v.txt /data/v\n\
+FROM busybox\nARG N\n\
+RUN --mount=type=cache,id=seeded,from=src,source=/data,target=/c \
+    echo $N >/dev/null && cat /c/v > /seen && echo >> /seen && ls /c >> /seen && touch /c/ran\n";
+    k.build_ok(&ctx, df, "seeded:1", &[]);
+    assert_eq!(k.sh("seeded:1", "cat /seen"), "v1\nv\n");
+    std::fs::write(ctx.join("v.txt"), "v2").unwrap();
+    k.build_ok(&ctx, df, "seeded:2", &[]);
+    assert_eq!(k.sh("seeded:2", "cat /seen"), "v2\nv\n");
+    // The first source again (the COPY a cache hit, the same snapshot; the
+    // RUN rerun for its new build-arg): its cache, with the first write.
+    std::fs::write(ctx.join("v.txt"), "v1").unwrap();
+    k.build_ok(&ctx, df, "seeded:3", &["--build-arg", "N=3"]);
+    assert_eq!(k.sh("seeded:3", "cat /seen"), "v1\nran\nv\n");
+}

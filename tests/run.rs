@@ -155,6 +155,38 @@ fn read_only_rootfs_and_tmpfs() {
         &["sh", "-c", "touch /x; echo $?; touch /scratch/y && echo ok"],
     );
     assert_eq!(ran.ok(), "1\nok\n", "{ran:?}");
+    // docker's `--tmpfs` flags (`RUN --mount=type=tmpfs` has BuildKit's);
+    // an option of the user's overrides them, as in docker.
+    let ran = f.run_rootfs(
+        &[
+            "--rm",
+            "--tmpfs",
+            "/scratch",
+            "--tmpfs",
+            "/run:exec,size=1m",
+        ],
+        &[
+            "sh",
+            "-c",
+            "grep ' tmpfs ' /proc/mounts | grep -e ' /scratch ' -e ' /run ' | cut -d' ' -f2,4",
+        ],
+    );
+    let flags: Vec<Vec<&str>> = ran
+        .ok()
+        .lines()
+        .map(|l| {
+            l.split([' ', ','])
+                .filter(|o| !["relatime", "inode64"].contains(o))
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        flags,
+        [
+            vec!["/scratch", "rw", "nosuid", "nodev", "noexec"],
+            vec!["/run", "rw", "nosuid", "nodev", "size=1024k"],
+        ]
+    );
 }
 
 #[test]

@@ -3,9 +3,16 @@
 //! - `type=image` (the default): only the store (and `-t` names);
 //! - `type=local,dest=DIR`: the final root filesystem copied into DIR
 //!   (owners, modes, symlinks and times kept; whiteouts already applied);
+//! - `type=tar,dest=FILE`: the final root filesystem as one tar, as
+//!   BuildKit's tar exporter writes it (moby/buildkit exporter/tar);
 //! - `type=oci|docker,dest=FILE`: the image as an OCI layout or
 //!   docker-archive tar (kiln save's code; gzip layers, as BuildKit's
 //!   exporters write them), named with the build's `-t` names.
+//!
+//! Files are written only at their destination: a file output is made
+//! under a temporary name next to it and renamed over it (a symlink there
+//! is replaced, not followed); a directory output replaces what is in
+//! the way, symlinks included, and never writes through one.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -14,6 +21,7 @@ use crate::cache::{Image, Store};
 use crate::exec::stack_view::StackView;
 use crate::exec::Rootfs;
 use crate::image::archive::{save, Format, SaveOptions};
+use crate::image::layer::diff::{write_tar, DiffOptions};
 use crate::image::layer::Compression;
 use crate::image::reference::ImageRef;
 
@@ -24,6 +32,8 @@ pub enum Export {
     Image,
     /// The root filesystem into a directory.
     Local { dest: PathBuf },
+    /// The root filesystem as a tar file.
+    Tar { dest: PathBuf },
     /// An OCI layout tar.
     Oci { dest: PathBuf },
     /// A `docker load` tar.
@@ -49,6 +59,12 @@ pub enum ExportError {
     },
     #[error("exporting: {0}")]
     View(#[from] crate::exec::stack_view::ViewError),
+    #[error("writing {path}")]
+    Tar {
+        path: PathBuf,
+        #[source]
+        source: crate::image::layer::diff::DiffError,
+    },
 }
 
 impl std::str::FromStr for Export {
@@ -89,7 +105,10 @@ impl std::str::FromStr for Export {
             Some("oci") => Ok(Export::Oci {
                 dest: need_dest(dest)?,
             }),
-            Some("docker") | Some("tar") => Ok(Export::Docker {
+            Some("tar") => Ok(Export::Tar {
+                dest: need_dest(dest)?,
+            }),
+            Some("docker") => Ok(Export::Docker {
                 dest: need_dest(dest)?,
             }),
             Some(other) => Err(invalid(&format!("unknown type {other:?}"))),
@@ -110,6 +129,17 @@ pub fn export(
         Export::Image => Ok(()),
         Export::Oci { dest } => archive(store, image, tags, Format::Oci, dest),
         Export::Docker { dest } => archive(store, image, tags, Format::Docker, dest),
+        Export::Tar { dest } => {
+            let view = StackView::new(store, &rootfs.dirs(store), false)?;
+            write_new_file(dest, |out| {
+                write_tar(view.path(), out, DiffOptions::default())
+                    .map(drop)
+                    .map_err(|source| ExportError::Tar {
+                        path: dest.to_path_buf(),
+                        source,
+                    })
+            })
+        }
         Export::Local { dest } => {
             let view = StackView::new(store, &rootfs.dirs(store), false)?;
             let io = |path: &Path| {
@@ -122,8 +152,7 @@ pub fn export(
     }
 }
 
-/// Writes the image as an archive at `dest` (via a temporary file, so a
-/// failed export leaves nothing half-written).
+/// Writes the image as an archive at `dest`.
 fn archive(
     store: &Store,
     image: &Image,
@@ -140,6 +169,23 @@ fn archive(
         format,
         compression: Compression::Gzip,
     };
+    write_new_file(dest, |out| {
+        save(store, &specs, &opts, out)
+            .map(drop)
+            .map_err(|source| ExportError::Archive {
+                path: dest.to_path_buf(),
+                source: Box::new(source),
+            })
+    })
+}
+
+/// Makes the file `dest` with `write`, via a temporary file next to it
+/// renamed over it, so a failed export leaves nothing half-written and a
+/// symlink at `dest` is replaced, not followed.
+fn write_new_file(
+    dest: &Path,
+    write: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> Result<(), ExportError>,
+) -> Result<(), ExportError> {
     let name = dest
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -154,12 +200,20 @@ fn archive(
         move |source| ExportError::Io { path, source }
     };
     let result = (|| {
-        let file = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-        let out = std::io::BufWriter::with_capacity(1 << 20, file);
-        save(store, &specs, &opts, out).map_err(|source| ExportError::Archive {
-            path: dest.to_path_buf(),
-            source: Box::new(source),
-        })?;
+        // A new file, never one found there: a leftover of a killed build
+        // is removed, and a symlink planted under this name is not
+        // followed out of `dest`'s directory.
+        let _ = std::fs::remove_file(&tmp);
+        let file = std::fs::File::options()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(io(&tmp))?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+        write(&mut out)?;
+        out.into_inner()
+            .map_err(|e| e.into_error())
+            .map_err(io(&tmp))?;
         std::fs::rename(&tmp, dest).map_err(io(dest))
     })();
     if result.is_err() {
@@ -230,6 +284,12 @@ mod tests {
             p("type=oci,dest=a.tar").unwrap(),
             Export::Oci {
                 dest: "a.tar".into()
+            }
+        );
+        assert_eq!(
+            p("type=tar,dest=fs.tar").unwrap(),
+            Export::Tar {
+                dest: "fs.tar".into()
             }
         );
         assert!(p("type=local").is_err());

@@ -47,7 +47,7 @@ fn tmpfs_and_hostname() {
         (
             "/run",
             MountKind::Tmpfs {
-                options: "size=1m".into()
+                options: "nosuid,nodev,noexec,size=1m".into()
             }
         )
     );

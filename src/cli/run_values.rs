@@ -1,6 +1,7 @@
 //! Values of `kiln run`'s flags, checked the way docker checks them; every
 //! error names its flag.
 
+use crate::runtime::spec::DOCKER_TMPFS_OPTIONS;
 use crate::runtime::{MountKind, MountSpec};
 use std::path::{Path, PathBuf};
 
@@ -30,40 +31,15 @@ pub(super) fn invalid(flag: &'static str, value: &str, reason: impl Into<String>
     }
 }
 
-/// docker's memory sizes (go-units `RAMInBytes`): a number, optionally
-/// fractional, with an optional binary unit `b`, `k`, `m`, `g`, `t`, `p`
-/// (any case, `kb`/`kib` forms too).
+/// docker's memory sizes (go-units `RAMInBytes`, see [`crate::units`]).
 pub fn parse_size(value: &str, flag: &'static str) -> Result<u64, FlagError> {
-    let bad = || {
+    crate::units::ram_in_bytes(value).ok_or_else(|| {
         invalid(
             flag,
             value,
             "expected a size like 512m, 1g or a number of bytes",
         )
-    };
-    let lower = value.trim().to_ascii_lowercase();
-    let digits_end = lower
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(lower.len());
-    let (number, unit) = lower.split_at(digits_end);
-    let number: f64 = number.parse().map_err(|_| bad())?;
-    let unit = unit.trim_start();
-    let unit = unit.strip_suffix('b').unwrap_or(unit);
-    let unit = unit.strip_suffix('i').unwrap_or(unit);
-    let shift = match unit {
-        "" => 0,
-        "k" => 10,
-        "m" => 20,
-        "g" => 30,
-        "t" => 40,
-        "p" => 50,
-        _ => return Err(bad()),
-    };
-    let bytes = number * (1u64 << shift) as f64;
-    if !bytes.is_finite() || bytes < 0.0 || bytes >= u64::MAX as f64 {
-        return Err(bad());
-    }
-    Ok(bytes as u64)
+    })
 }
 
 /// A plain number flag (`--cpus 1.5`, `--pids-limit -1`).
@@ -174,7 +150,12 @@ pub(super) fn parse_tmpfs(value: &str) -> Result<MountSpec, FlagError> {
     Ok(MountSpec {
         destination: path.to_string(),
         kind: MountKind::Tmpfs {
-            options: options.to_string(),
+            options: [DOCKER_TMPFS_OPTIONS, options]
+                .iter()
+                .filter(|o| !o.is_empty())
+                .copied()
+                .collect::<Vec<_>>()
+                .join(","),
         },
     })
 }

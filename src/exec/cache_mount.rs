@@ -7,7 +7,8 @@
 //!   (`<id>.private-N`), itself kept for later builds.
 //!
 //! A new cache directory gets `uid`/`gid`/`mode` (default root, 0755) and,
-//! with `from=`, a copy of that source's content; it is built under a
+//! with `from=`, a copy of that source's content (such a cache is one per
+//! id and source, [`seeded_id`]); it is built under a
 //! temporary name and renamed into place, so a half-made cache is never
 //! used. The cache is not part of any layer and not in any cache key.
 
@@ -42,6 +43,17 @@ pub struct CacheInit<'a> {
     pub mode: Option<u32>,
     /// Content copied in when the directory is created.
     pub seed: Option<&'a Path>,
+}
+
+/// The id of the cache a mount with `from=` uses: `id` and what seeded it
+/// (`source`: the source's top chain ID and the path in it), as BuildKit
+/// keys such a cache by its id and the source's ref (moby/buildkit
+/// solver/llbsolver/mounts/mount.go `getRefCacheDir`: `id + ":" +
+/// ref.ID()`). A changed source so starts a new cache instead of serving
+/// one seeded from old content; the same source finds its own again.
+pub fn seeded_id(id: &str, source: &str) -> String {
+    let digest = crate::image::Digest::sha256_of(source.as_bytes());
+    format!("{id}:{}", &digest.hex()[..16])
 }
 
 /// A cache id as a file name: `[A-Za-z0-9._-]` kept, other bytes `%XX`.

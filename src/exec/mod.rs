@@ -13,7 +13,8 @@
 //! - [`context`]: the scanned build context and its digests;
 //! - [`context_view`]: the context with ignored entries hidden (an overlay);
 //! - [`stack_view`]: a layer stack mounted as one directory;
-//! - [`cache_mount`]: `RUN --mount=type=cache` directories.
+//! - [`cache_mount`]: `RUN --mount=type=cache` directories;
+//! - [`secret_file`]: `RUN --mount=type=secret` files, each on a tmpfs.
 //!
 //! COPY and ADD themselves: [`copy::copy`] writes the files an instruction
 //! adds into a new, empty layer directory that is later stacked
@@ -52,6 +53,7 @@ pub mod merge;
 pub mod parent_fs;
 pub mod rootfs;
 pub mod run;
+pub mod secret_file;
 pub mod stack_view;
 pub mod tree;
 pub mod wildcard;

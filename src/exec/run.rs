@@ -24,8 +24,9 @@ use std::os::fd::OwnedFd;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use super::cache_mount::{CacheInit, CacheMountLease};
+use super::cache_mount::{seeded_id, CacheInit, CacheMountLease};
 use super::file_op::input_rootfs;
+use super::secret_file::{SecretAttrs, SecretFile};
 use super::stack_view::StackView;
 use super::{Artifact, ExecContext, Rootfs};
 use crate::runtime::spec::{DOCKER_MASKED_PATHS, DOCKER_READONLY_PATHS};
@@ -50,6 +51,7 @@ const RUNTIME_MOUNTS: &[&str] = &["/proc", "/dev", "/sys"];
 struct MountGuards {
     views: Vec<StackView>,
     caches: Vec<CacheMountLease>,
+    secrets: Vec<SecretFile>,
 }
 
 /// Runs `exec` over `inputs`, returning the root filesystem with the new
@@ -241,9 +243,32 @@ fn mount_spec(
                         .map_err(|e| ExecError::with_context("preparing an empty mount", e))?;
                     empty
                 }
-                Some(Some(Artifact::Context(ctx))) => ctx
-                    .source_root(|| store.scratch_path("context").map_err(std::io::Error::other))
-                    .map_err(|e| ExecError::with_context("reading the build context", e))?,
+                Some(Some(Artifact::Context(ctx))) => {
+                    let dir = ctx
+                        .source_root(|| {
+                            store.scratch_path("context").map_err(std::io::Error::other)
+                        })
+                        .map_err(|e| ExecError::with_context("reading the build context", e))?;
+                    if m.readonly {
+                        dir
+                    } else {
+                        // The context is the user's own files (or the
+                        // overlay hiding ignored ones): a `rw` mount gets a
+                        // throwaway overlay on top, as BuildKit mounts a
+                        // discarded mutable ref over its context snapshot
+                        // (moby/buildkit frontend/dockerfile/dockerfile2llb
+                        // convert_runmount.go `dispatchRunMounts`: rw binds
+                        // get `llb.ForceNoOutput`). Each step gets its own,
+                        // so later steps see the context as it is on disk.
+                        let view = StackView::new(store, std::slice::from_ref(&dir), true)
+                            .map_err(|e| {
+                                ExecError::with_context("mounting the build context writable", e)
+                            })?;
+                        let p = view.path().to_path_buf();
+                        guards.views.push(view);
+                        p
+                    }
+                }
                 Some(Some(Artifact::Rootfs(r))) => {
                     let view = StackView::new(store, &r.dirs(store), !m.readonly)
                         .map_err(|e| ExecError::with_context("mounting the source", e))?;
@@ -269,15 +294,16 @@ fn mount_spec(
             gid,
             mode,
         } => {
-            let seed = match m.input.map(|i| inputs.get(i.index())) {
+            let (seed, key) = match m.input.map(|i| inputs.get(i.index())) {
                 Some(Some(Artifact::Rootfs(r))) => {
                     let view = StackView::new(store, &r.dirs(store), false)
                         .map_err(|e| ExecError::with_context("mounting the cache source", e))?;
                     let p = inside(view.path(), &m.selector)?;
                     guards.views.push(view);
-                    Some(p)
+                    let top = r.top().map(|d| d.to_string()).unwrap_or_default();
+                    (Some(p), seeded_id(id, &format!("{top}{}", m.selector)))
                 }
-                _ => None,
+                _ => (None, id.clone()),
             };
             let init = CacheInit {
                 uid: *uid,
@@ -287,7 +313,7 @@ fn mount_spec(
             };
             let lease = cx
                 .cache_mounts
-                .acquire(id, *sharing, &init)
+                .acquire(&key, *sharing, &init)
                 .map_err(|e| ExecError::with_context(format!("cache mount {id}"), e))?;
             let source = lease.dir.clone();
             guards.caches.push(lease);
@@ -297,7 +323,7 @@ fn mount_spec(
             }
         }
         MountKind::Tmpfs { size } => RtMount::Tmpfs {
-            options: size.map(|s| format!("size={s}")).unwrap_or_default(),
+            options: tmpfs_options(m.readonly, *size),
         },
         MountKind::Secret {
             id,
@@ -314,25 +340,17 @@ fn mount_spec(
             if destination.is_empty() {
                 return Ok(None);
             }
-            let dir = state_dir.join("secrets");
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| ExecError::with_context("preparing secrets", e))?;
-            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
-                .map_err(|e| ExecError::with_context("preparing secrets", e))?;
-            let file = dir.join(n.to_string());
-            std::fs::write(&file, value)
-                .and_then(|()| {
-                    std::os::unix::fs::lchown(&file, Some(uid.unwrap_or(0)), Some(gid.unwrap_or(0)))
-                })
-                .and_then(|()| {
-                    std::fs::set_permissions(
-                        &file,
-                        std::fs::Permissions::from_mode(mode.unwrap_or(0o400)),
-                    )
-                })
+            let attrs = SecretAttrs {
+                uid: *uid,
+                gid: *gid,
+                mode: *mode,
+            };
+            let file = SecretFile::new(&state_dir.join(format!("secret-{n}")), value, attrs)
                 .map_err(|e| ExecError::with_context(format!("secret {id}"), e))?;
+            let source = file.path().to_path_buf();
+            guards.secrets.push(file);
             RtMount::Bind {
-                source: file,
+                source,
                 readonly: true,
             }
         }
@@ -347,6 +365,22 @@ fn mount_spec(
         destination,
         kind: spec,
     }))
+}
+
+/// BuildKit's options for `RUN --mount=type=tmpfs`: `nosuid` only, so
+/// scripts on it run and device nodes work (unlike docker's `--tmpfs`),
+/// then `ro` and `size=` in bytes when asked (moby/buildkit
+/// solver/llbsolver/mounts/mount.go `tmpfsMount.Mount`).
+fn tmpfs_options(readonly: bool, size: Option<u64>) -> String {
+    let mut options = vec!["nosuid".to_string()];
+    if readonly {
+        options.push("ro".into());
+    }
+    // BuildKit leaves out a zero size (tmpfs's default: half of RAM).
+    if let Some(size) = size.filter(|s| *s > 0) {
+        options.push(format!("size={size}"));
+    }
+    options.join(",")
 }
 
 /// The value of secret `id`; `None` when it was not given and is not
@@ -438,13 +472,29 @@ fn in_lowers(lowers: &[PathBuf], rel: &Path) -> Option<std::fs::Metadata> {
         .find_map(|l| std::fs::symlink_metadata(l.join(rel)).ok())
 }
 
+/// Whether a directory above `rel` in `upper` is a symlink: the command
+/// replaced it (a link's target means a host path here, not one in the
+/// container's root).
+fn below_a_symlink(upper: &Path, rel: &Path) -> bool {
+    rel.ancestors()
+        .skip(1)
+        .filter(|a| !a.as_os_str().is_empty())
+        .any(|a| std::fs::symlink_metadata(upper.join(a)).is_ok_and(|md| md.is_symlink()))
+}
+
 /// Removes the mount points the run created in `upper` (empty files and
 /// directories absent from the base), then the directories above them
-/// that only exist in `upper` because of them.
+/// that only exist in `upper` because of them. A point the command moved
+/// away and replaced a directory above with a symlink is left alone: the
+/// link is never followed (the container is gone, so it cannot change).
 pub(crate) fn remove_mount_stubs(upper: &Path, lowers: &[PathBuf], points: &[String]) {
     for point in points {
         let rel = PathBuf::from(point.trim_start_matches('/'));
         if rel.as_os_str().is_empty() {
+            continue;
+        }
+        if below_a_symlink(upper, &rel) {
+            tracing::debug!("mount point {point} is below a symlink now; left alone");
             continue;
         }
         let mut cur = rel.clone();
@@ -521,6 +571,25 @@ mod tests {
         let mut left: Vec<String> = walk(&upper);
         left.sort();
         assert_eq!(left, ["made", "sys", "sys/real"]);
+    }
+
+    #[test]
+    fn stubs_below_a_symlink_are_left_alone() {
+        let t = tempfile::tempdir().unwrap();
+        let (lower, upper, outside) = (
+            t.path().join("lower"),
+            t.path().join("upper"),
+            t.path().join("outside"),
+        );
+        for d in [&lower, &upper, &outside.join("y")] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        std::fs::write(outside.join("z"), "").unwrap();
+        std::os::unix::fs::symlink(&outside, upper.join("x")).unwrap();
+        let points = ["/x/y".to_string(), "/x/z".to_string()];
+        remove_mount_stubs(&upper, &[lower], &points);
+        assert!(outside.join("y").is_dir() && outside.join("z").is_file());
+        assert!(upper.join("x").is_symlink());
     }
 
     fn walk(dir: &Path) -> Vec<String> {

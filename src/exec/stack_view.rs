@@ -1,6 +1,7 @@
 //! A layer stack seen as one directory on the host, for the steps that
 //! read a whole filesystem by path: `COPY --from=stage` sources and
-//! `RUN --mount=type=bind,from=stage`.
+//! `RUN --mount=type=bind,from=stage`; also the writable view of the
+//! build context (one "layer": the user's directory) a `rw` bind gets.
 //!
 //! One read-only layer is used in place (it already is the filesystem).
 //! Anything else is an overlayfs mount of the layers with a throwaway

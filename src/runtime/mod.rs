@@ -66,6 +66,7 @@ pub mod devices;
 pub mod exec;
 pub mod init;
 pub mod kill_switch;
+pub mod mount_options;
 pub mod namespaces;
 pub mod overlay;
 pub mod path_in_root;

@@ -194,7 +194,8 @@ pub fn plan(spec: &ContainerSpec) -> Vec<Step> {
                 readonly: *readonly,
             },
             MountKind::Tmpfs { options } => {
-                fs("tmpfs", &m.destination, NOSUID_NOEXEC_NODEV, options)
+                let (flags, data) = super::mount_options::split(options);
+                fs("tmpfs", &m.destination, flags, &data)
             }
         });
     }

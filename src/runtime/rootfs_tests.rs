@@ -102,6 +102,27 @@ fn user_mounts_come_last_in_order() {
 }
 
 #[test]
+fn tmpfs_flag_words_become_mount_flags_with_no_defaults_added() {
+    let mut s = spec();
+    s.mounts = vec![MountSpec {
+        destination: "/t".into(),
+        kind: MountKind::Tmpfs {
+            options: "nosuid,ro,size=1048576".into(),
+        },
+    }];
+    let last = plan(&s).pop().unwrap();
+    assert_eq!(
+        last,
+        Step::Fs {
+            fstype: "tmpfs",
+            target: "/t".into(),
+            flags: MsFlags::MS_NOSUID | MsFlags::MS_RDONLY,
+            data: "size=1048576".into(),
+        }
+    );
+}
+
+#[test]
 fn cgroup2_host_gets_a_late_cgroup_mount_and_sysfs_flags_follow_privilege() {
     let mut s = spec();
     let v2 = &Host {

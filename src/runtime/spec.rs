@@ -193,6 +193,10 @@ pub struct MountSpec {
     pub kind: MountKind,
 }
 
+/// What docker's daemon puts before a `--tmpfs`'s own options (moby/moby
+/// daemon/oci_linux.go `WithMounts`), which may override them.
+pub const DOCKER_TMPFS_OPTIONS: &str = "nosuid,nodev,noexec";
+
 /// The kinds of mounts `kiln run` offers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MountKind {
@@ -203,9 +207,13 @@ pub enum MountKind {
         /// Make the bind (and the mounts below it) read-only.
         readonly: bool,
     },
-    /// A fresh tmpfs (docker `--tmpfs`: `rw,nosuid,nodev,noexec`).
+    /// A fresh tmpfs.
     Tmpfs {
-        /// Extra tmpfs options, e.g. `size=64m,mode=1777`.
+        /// mount(8)-style options, flag words and tmpfs's own alike
+        /// (`nosuid,nodev,noexec,size=64m,mode=1777`; see
+        /// [`super::mount_options`]). No defaults are added: docker's
+        /// `--tmpfs` starts from [`DOCKER_TMPFS_OPTIONS`], a build's
+        /// `RUN --mount=type=tmpfs` from BuildKit's `nosuid`.
         options: String,
     },
 }

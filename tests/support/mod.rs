@@ -9,7 +9,8 @@
 //! - [`oci_layout`]: OCI image layouts made outside kiln;
 //! - [`registry`]: a real distribution registry on 127.0.0.1;
 //! - [`http_stub`]: an HTTP server for faults a real registry will not make;
-//! - [`tools`]: the external tools (skopeo, umoci, tar) checks run.
+//! - [`tools`]: the external tools (skopeo, umoci, tar) checks run;
+//! - [`tree`]: a host tree as a listing, to prove a command left it alone.
 //!
 //! Include with `mod support;`. Tests that start containers need root
 //! (namespaces, mounts, cgroups), which the test machines give.
@@ -24,3 +25,4 @@ pub mod kiln;
 pub mod oci_layout;
 pub mod registry;
 pub mod tools;
+pub mod tree;

@@ -199,25 +199,10 @@ fn parse_id(key: &str, value: &str) -> Result<u32, String> {
         .map_err(|_| format!("invalid value for {key}: {value:?}"))
 }
 
-/// A size with an optional binary unit (`64m`, `1g`, `512`).
+/// A `size=` as BuildKit reads it (go-units `RAMInBytes`, see
+/// [`crate::units`]), with BuildKit's message.
 fn parse_size(value: &str) -> Result<u64, String> {
-    let lower = value.trim().to_ascii_lowercase();
-    let end = lower
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(lower.len());
-    let (digits, unit) = lower.split_at(end);
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("invalid size: {value:?}"))?;
-    let unit = unit.trim_end_matches('b').trim_end_matches('i');
-    let shift = match unit {
-        "" => 0,
-        "k" => 10,
-        "m" => 20,
-        "g" => 30,
-        _ => return Err(format!("invalid size: {value:?}")),
-    };
-    Ok(n << shift)
+    crate::units::ram_in_bytes(value).ok_or_else(|| format!("invalid value for size: {value}"))
 }
 
 /// Splits a CSV record: commas separate fields, double quotes group.
@@ -278,6 +263,16 @@ mod tests {
         assert_eq!((s.id.as_deref(), s.required), (Some("key"), true));
         let t = parse("type=tmpfs,target=/t,size=64m").unwrap();
         assert_eq!(t.size, Some(64 << 20));
+    }
+
+    #[test]
+    fn tmpfs_sizes_read_as_go_units_ram_in_bytes() {
+        assert_eq!(
+            parse("type=tmpfs,target=/t,size=1.5k").unwrap().size,
+            Some(1536)
+        );
+        let err = parse("type=tmpfs,target=/t,size=64mi").unwrap_err();
+        assert_eq!(err, "invalid value for size: 64mi");
     }
 
     /// `value` parses as a secret with this id, target, env and required.

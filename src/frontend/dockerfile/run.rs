@@ -111,7 +111,7 @@ impl Lowerer<'_> {
                     input: None,
                     dest,
                     selector: "/".into(),
-                    readonly: false,
+                    readonly: spec.readonly,
                     kind: MountKind::Tmpfs { size: spec.size },
                 },
                 MountType::Secret => ExecMount {
