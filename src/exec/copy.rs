@@ -68,13 +68,13 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 use crate::context::dockerignore::{DockerIgnore, IgnoreError};
+use crate::context::wildcard::WildcardError;
 use crate::exec::archive::{self, ArchiveError};
 use crate::exec::attrs::set_owner;
 use crate::exec::chmod::{Chmod, ChmodError};
 use crate::exec::dest::{image_path, DestError, DestFs, Escape, NewDir};
 use crate::exec::parent_fs::ParentFs;
 use crate::exec::tree::{self, Counters, TreeError, TreeOptions};
-use crate::exec::wildcard::WildcardError;
 use crate::runtime::user::{resolve_chown, UserError};
 use crate::solver::CancelToken;
 use sources::{clean_abs, expand_sources, source_host, Item, Scratch};

@@ -283,7 +283,7 @@ fn selected_symlinks_are_followed_inside_the_context_only() {
     let err = digest("src/missing.rs", true).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "\"src/missing.rs\": not found in the build context"
+        "\"/src/missing.rs\": not found"
     );
 }
 

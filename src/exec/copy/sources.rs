@@ -10,7 +10,7 @@ use super::{CopyError, CopySource, CopySpec, SourceKind};
 use crate::context::dockerignore::DockerIgnore;
 use crate::exec::attrs::Time;
 use crate::exec::fetch::redact_password;
-use crate::exec::wildcard::{contains_wildcards, resolve_wildcards};
+use crate::context::wildcard::{contains_wildcards, resolve_wildcards, SourceRoot};
 use crate::runtime::path_in_root::resolve_in_root;
 
 /// A temporary directory for heredoc files and the `--chown` lookup,
@@ -171,7 +171,11 @@ pub(super) fn expand_sources(
                 } else {
                     (clean_abs(path), None)
                 };
-                let matches = resolve_wildcards(source_root, &src, spec.follow_symlinks)?;
+                let kind = match spec.source_kind {
+                    SourceKind::Context => SourceRoot::Context,
+                    SourceKind::Stage => SourceRoot::Rootfs,
+                };
+                let matches = resolve_wildcards(source_root, &src, spec.follow_symlinks, kind)?;
                 for rel in matches {
                     items.push(Item {
                         root: source_root.to_path_buf(),
