@@ -582,11 +582,22 @@ fn subtree_ends(entries: &[Entry]) -> Vec<usize> {
 }
 
 /// `./a//b/` → `a/b`; `/`, `.` and `` → ``.
+/// Cleans a selection path lexically, as BuildKit's frontend does before
+/// anything is resolved (`system.NormalizePath`, Go `path.Join("/", p)`)
+/// and as the copy does: `.` dropped, `..` removes the component before it
+/// (clamped at the root), so `link/../f` is `f` whatever `link` points to.
 fn clean(path: &str) -> String {
-    path.split('/')
-        .filter(|c| !c.is_empty() && *c != ".")
-        .collect::<Vec<_>>()
-        .join("/")
+    let mut parts: Vec<&str> = Vec::new();
+    for c in path.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    parts.join("/")
 }
 
 fn hash_file(path: &std::path::Path) -> io::Result<([u8; 32], u64)> {

@@ -45,9 +45,20 @@ pub fn contains_wildcards(component: &str) -> bool {
 /// Splits a `/`-separated source path before its first component with a
 /// wildcard (fsutil `copy.go` `splitWildcards`): the literal directory,
 /// absolute (`/` for the root), and the pattern below it, empty when the
-/// path has no wildcard (then the first part is the whole path).
+/// path has no wildcard (then the first part is the whole path). The path
+/// is cleaned lexically first (`.` dropped, `..` clamped at the root), as
+/// `splitWildcards`'s `filepath.Join` does.
 pub fn split_wildcards(path: &str) -> (String, String) {
-    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
     match parts.iter().position(|p| contains_wildcards(p)) {
         None => (format!("/{}", parts.join("/")), String::new()),
         Some(i) => (format!("/{}", parts[..i].join("/")), parts[i..].join("/")),
@@ -318,6 +329,7 @@ mod tests {
         assert_eq!(split("/a/b"), ("/a/b".into(), String::new()));
         assert_eq!(split("a\\*b"), ("/a\\*b".into(), String::new()));
         assert_eq!(split("a\\b/*"), ("/a\\b".into(), "*".into()));
+        assert_eq!(split("./x/../../*.txt"), ("/".into(), "*.txt".into()));
     }
 
     #[test]

@@ -299,3 +299,25 @@ fn subtree_ends_bound_each_directory() {
     assert_eq!(paths, ["a", "a/b", "a/b/c", "a/d", "a-x", "b"]);
     assert_eq!(subtree_ends(tree.entries()), [4, 3, 3, 4, 5, 6]);
 }
+
+/// Regression: `..` after a symlink was resolved physically here (through
+/// the link's target) while the copy cleans the path lexically first, as
+/// BuildKit's frontend does: `COPY link/../Cargo.toml` read `Cargo.toml`
+/// but was keyed on `src/Cargo.toml`'s absence or content.
+#[test]
+fn dot_dot_after_a_symlink_is_cleaned_lexically_like_the_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    write_tree(dir.path(), TREE);
+    write_tree(dir.path(), &[("src/deep/Cargo.toml", "[other]")]);
+    symlink("src/deep", dir.path().join("link")).unwrap();
+    let tree = scan(dir.path(), &IncludeAll).unwrap();
+    let digester = ContextDigester::new(Arc::new(tree), Arc::new(NoDigestCache));
+    for wildcard in [false, true] {
+        let selection = Selection {
+            wildcard,
+            ..Selection::path("link/../Cargo.toml")
+        };
+        let paths = digester.selected_paths(&selection).unwrap();
+        assert_eq!(paths.into_iter().collect::<Vec<_>>(), ["Cargo.toml"]);
+    }
+}
