@@ -1,5 +1,7 @@
 //! Property test: the cache key of a `COPY` from the context covers exactly
-//! the files the copy reads, for any source pattern and context tree. A
+//! the files the copy reads, for any source pattern (wildcards, escapes,
+//! `.`/`..`) and context tree (names full of wildcard characters, symlinks
+//! to files, directories and the root). A
 //! file the copy reads but the key does not cover is a stale cache hit
 //! waiting to happen (a `COPY a\*b` once keyed on `a*b` and copied
 //! `a\*b`); one the key covers but the copy does not read is a needless
@@ -13,6 +15,7 @@ use kiln::context::digest::{ContextDigester, Selection};
 use kiln::context::scan::{scan, IncludeAll};
 use kiln::context::stat_cache::NoDigestCache;
 use kiln::context::wildcard::{resolve_wildcards, SourceRoot};
+use kiln::runtime::path_in_root::resolve_in_root;
 use proptest::prelude::*;
 
 /// Characters of file names: plain ones and every one wildcard syntax uses.
@@ -51,23 +54,58 @@ fn component() -> impl Strategy<Value = String> {
 
 /// A source: generated from pieces, or a path of the tree written as is
 /// (a literal name holding wildcard characters), or with its last
-/// component swapped for a generated one.
+/// component swapped for a generated one, or one more generated
+/// component below it (through a directory or a symlink to one).
 fn source(tree: Vec<String>) -> impl Strategy<Value = String> {
     let generated = prop::collection::vec(component(), 1..4).prop_map(|cs| cs.join("/"));
     let picked = prop::sample::select(tree.clone());
-    let mixed = (prop::sample::select(tree), component()).prop_map(|(p, c)| match p.rsplit_once('/') {
+    let mixed = (prop::sample::select(tree.clone()), component()).prop_map(|(p, c)| match p.rsplit_once('/') {
         Some((dir, _)) => format!("{dir}/{c}"),
         None => c,
     });
-    prop_oneof![generated, picked, mixed]
+    let below_component = prop_oneof![Just("*".to_string()), component()];
+    let below =
+        (prop::sample::select(tree), below_component).prop_map(|(p, c)| format!("{p}/{c}"));
+    prop_oneof![1 => generated, 1 => picked, 1 => mixed, 2 => below]
 }
 
-fn case() -> impl Strategy<Value = (Vec<String>, String)> {
-    tree().prop_flat_map(|t| (Just(t.clone()), source(t)))
+/// Up to 3 symlinks, each named like a tree path with its last component
+/// replaced, pointing (absolutely, so inside the context) at a tree path,
+/// a directory of the tree, or the root.
+fn links(tree: Vec<String>) -> impl Strategy<Value = Vec<(String, String)>> {
+    let mut targets: Vec<String> = vec!["/".to_string()];
+    for p in &tree {
+        let parts: Vec<&str> = p.split('/').collect();
+        for i in 1..=parts.len() {
+            targets.push(format!("/{}", parts[..i].join("/")));
+        }
+    }
+    let one = (prop::sample::select(tree), name(), prop::sample::select(targets))
+        .prop_map(|(at, n, target)| {
+            let name = match at.rsplit_once('/') {
+                Some((dir, _)) => format!("{dir}/{n}"),
+                None => n,
+            };
+            (name, target)
+        });
+    prop::collection::vec(one, 0..4)
 }
 
-/// Writes the tree; a path under another file is skipped.
-fn write(root: &Path, paths: &[String]) {
+type Case = (Vec<String>, Vec<(String, String)>, String);
+
+fn case() -> impl Strategy<Value = Case> {
+    tree()
+        .prop_flat_map(|t| (Just(t.clone()), links(t)))
+        .prop_flat_map(|(t, l)| {
+            let mut names = t.clone();
+            names.extend(l.iter().map(|(name, _)| name.clone()));
+            (Just(t), Just(l), source(names))
+        })
+}
+
+/// Writes the tree, then the links; a path under a file, or a link whose
+/// name is taken, is skipped.
+fn write(root: &Path, paths: &[String], links: &[(String, String)]) {
     let mut dirs = BTreeSet::new();
     for p in paths {
         let mut parts: Vec<&str> = p.split('/').collect();
@@ -83,6 +121,9 @@ fn write(root: &Path, paths: &[String]) {
         if !dirs.contains(p) {
             let _ = std::fs::write(root.join(p), p.as_bytes());
         }
+    }
+    for (name, target) in links {
+        let _ = std::os::unix::fs::symlink(target, root.join(name));
     }
 }
 
@@ -108,9 +149,12 @@ fn copy_reads(root: &Path, source: &str) -> Option<BTreeSet<String>> {
     let matches = resolve_wildcards(root, &format!("/{source}"), true, SourceRoot::Context).ok()?;
     let mut out = BTreeSet::new();
     for rel in matches {
-        // A literal source must exist (the copy's own check).
-        std::fs::symlink_metadata(root.join(&rel)).ok()?;
-        entries_under(root, &rel, &mut out);
+        // The copy follows a source that is a symlink (inside the root) and
+        // needs it to exist.
+        let host = resolve_in_root(root, Path::new(&rel)).ok()?;
+        std::fs::symlink_metadata(&host).ok()?;
+        let followed = host.strip_prefix(root).unwrap().to_str().unwrap().to_string();
+        entries_under(root, &followed, &mut out);
     }
     Some(out)
 }
@@ -119,9 +163,9 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
-    fn the_key_covers_exactly_what_copy_reads((paths, source) in case()) {
+    fn the_key_covers_exactly_what_copy_reads((paths, links, source) in case()) {
         let dir = tempfile::tempdir().unwrap();
-        write(dir.path(), &paths);
+        write(dir.path(), &paths, &links);
         let tree = scan(dir.path(), &IncludeAll).unwrap();
         let digester = ContextDigester::new(Arc::new(tree), Arc::new(NoDigestCache));
         let selection = Selection {
@@ -133,7 +177,7 @@ proptest! {
         if let Some(read) = copy_reads(dir.path(), &source) {
             let keyed = digester.selected_paths(&selection);
             prop_assert!(keyed.is_ok(), "key failed for {source:?} where the copy works: {keyed:?}");
-            prop_assert_eq!(keyed.unwrap(), read, "source {:?} in {:?}", source, paths);
+            prop_assert_eq!(keyed.unwrap(), read, "source {:?} in {:?} {:?}", source, paths, links);
         }
     }
 }
