@@ -1,6 +1,7 @@
 //! `COPY` source wildcards: the one place that decides what a source path
 //! names, for both the cache key ([`crate::context::digest`]) and the copy
-//! ([`expand`]), so the two can never disagree on which files a step reads.
+//! ([`resolve_wildcards`]), so the two can never disagree on which files a
+//! step reads.
 //!
 //! Matching is Go's `filepath.Match` (what BuildKit uses): `*` is any run
 //! of non-`/` characters, `?` one non-`/` character, `[a-z]`/`[^a-z]` a

@@ -27,7 +27,9 @@
 //!   non-wildcard source fails; a wildcard matching nothing copies nothing
 //!   (`AllowEmptyWildcard`).
 //! - **Owner**: `--chown` names are looked up in the destination image's
-//!   `/etc/passwd` and `/etc/group` (numeric ids need no entry); without it
+//!   `/etc/passwd` and `/etc/group` (numeric ids need no entry; a name
+//!   that is not there is not an error, see
+//!   [`crate::runtime::user::resolve_chown`]); without it
 //!   context files become 0:0 (BuildKit's context transfer resets owners)
 //!   and `COPY --from` keeps the source owners.
 //! - **Mode**: `--chmod` (octal or symbolic, see [`crate::exec::chmod`])

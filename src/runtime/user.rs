@@ -15,6 +15,10 @@
 //! passwd file"), also when the file is missing. Home is the passwd entry's
 //! home, else `/`. The files are read with symlinks resolved inside the
 //! rootfs ([`crate::runtime::path_in_root`]).
+//!
+//! `COPY --chown` is resolved by BuildKit's file op, not by runc, and its
+//! rules differ (empty parts are id 0, unknown names are not errors): see
+//! [`resolve_chown`].
 
 use std::io;
 use std::path::{Path, PathBuf};
