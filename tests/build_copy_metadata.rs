@@ -47,7 +47,12 @@ fn symbolic_chmod_on_a_directory_source_leaves_an_existing_destination_root_alon
     use std::os::unix::fs::PermissionsExt;
     let k = Kiln::with_busybox_image();
     let ctx = k.context(&[("dir/f", "x"), ("dir/sub/g", "y")]);
-    for (path, mode) in [("dir", 0o750), ("dir/sub", 0o700), ("dir/f", 0o640), ("dir/sub/g", 0o666)] {
+    for (path, mode) in [
+        ("dir", 0o750),
+        ("dir/sub", 0o700),
+        ("dir/f", 0o640),
+        ("dir/sub/g", 0o666),
+    ] {
         std::fs::set_permissions(ctx.join(path), PermissionsExt::from_mode(mode)).unwrap();
     }
     let df = "FROM busybox\n\
@@ -64,15 +69,30 @@ fn symbolic_chmod_on_a_directory_source_leaves_an_existing_destination_root_alon
     );
     let expected = [
         // u+x: each entry's own mode plus u+x; the root untouched.
-        "/ex1 700", "/ex1/f 740", "/ex1/sub 700", "/ex1/sub/g 766",
+        "/ex1 700",
+        "/ex1/f 740",
+        "/ex1/sub 700",
+        "/ex1/sub/g 766",
         // go-w.
-        "/ex2 700", "/ex2/f 640", "/ex2/sub 700", "/ex2/sub/g 644",
+        "/ex2 700",
+        "/ex2/f 640",
+        "/ex2/sub 700",
+        "/ex2/sub/g 644",
         // `=` ignores X: directories too become 444.
-        "/ex3 700", "/ex3/f 444", "/ex3/sub 444", "/ex3/sub/g 444",
+        "/ex3 700",
+        "/ex3/f 444",
+        "/ex3/sub 444",
+        "/ex3/sub/g 444",
         // +X: execute for directories and already-executable files only.
-        "/ex4 700", "/ex4/f 644", "/ex4/sub 755", "/ex4/sub/g 666",
+        "/ex4 700",
+        "/ex4/f 644",
+        "/ex4/sub 755",
+        "/ex4/sub/g 666",
         // A root the copy creates: the mode applied to 0755 (fsutil#228).
-        "/new1 755", "/new1/f 740", "/new1/sub 700", "/new1/sub/g 766",
+        "/new1 755",
+        "/new1/f 740",
+        "/new1/sub 700",
+        "/new1/sub/g 766",
     ];
     assert_eq!(out.lines().collect::<Vec<_>>(), expected);
 }
@@ -88,7 +108,8 @@ fn last_layer_entries(k: &Kiln, image: &str) -> Vec<(String, char, Option<String
     let blob = &items[archive::position(&items, layer.as_str().unwrap())].data;
     let tar = if blob.starts_with(&[0x1f, 0x8b]) {
         let mut plain = Vec::new();
-        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&blob[..]), &mut plain).unwrap();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&blob[..]), &mut plain)
+            .unwrap();
         plain
     } else {
         blob.clone()
@@ -102,7 +123,14 @@ fn last_layer_entries(k: &Kiln, image: &str) -> Vec<(String, char, Option<String
 /// The image's last layer's diff ID.
 fn last_diff_id(k: &Kiln, image: &str) -> String {
     let layers = k.config(image)["RootFS"]["Layers"].clone();
-    layers.as_array().unwrap().last().unwrap().as_str().unwrap().to_string()
+    layers
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 /// Hard links among the files one COPY source copies stay hard links, as
@@ -141,11 +169,20 @@ fn hard_links_in_a_copy_source_stay_one_inode_and_one_tar_entry() {
     // A changed file reruns the COPY, linking a and a2 from before.
     std::fs::write(ctx.join("dir/x"), "x2").unwrap();
     let progress = k.build_ok(&ctx, df, "links:2", &[]);
-    assert!(!step_states(&progress).0.iter().any(|s| s.contains("COPY dir/")), "{progress}");
+    assert!(
+        !step_states(&progress)
+            .0
+            .iter()
+            .any(|s| s.contains("COPY dir/")),
+        "{progress}"
+    );
     // (The rerun did link: the snapshot's inode has more names than the
     // image shows, which a fresh copy never has.)
     let nlink: u32 = k.sh("links:2", "stat -c %h /a").trim().parse().unwrap();
-    assert!(nlink > 2, "the COPY rerun did not reuse the earlier snapshot");
+    assert!(
+        nlink > 2,
+        "the COPY rerun did not reuse the earlier snapshot"
+    );
     assert_eq!(last_layer_entries(&k, "links:2"), expected);
     k.build_ok(&ctx, df, "links:3", &["--no-cache"]);
     assert_eq!(last_diff_id(&k, "links:2"), last_diff_id(&k, "links:3"));

@@ -61,9 +61,16 @@ fn copy_of_escaped_wildcard_name_stayed_cached_after_the_file_changed() {
 fn backslashed_directory_before_a_wildcard_exists_only_in_stages() {
     let k = Kiln::with_busybox_image();
     let ctx = k.context(&[("d\\x/f.txt", "in-d-x")]);
-    std::fs::write(ctx.join("Dockerfile"), "FROM busybox\nCOPY d\\\\x/*.txt /x/\n").unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\nCOPY d\\\\x/*.txt /x/\n",
+    )
+    .unwrap();
     let err = k.build(&ctx, &["-t", "bsdir:1"]).fails().to_string();
-    assert!(err.contains(r"lstat /d\x: no such file or directory"), "{err}");
+    assert!(
+        err.contains(r"lstat /d\x: no such file or directory"),
+        "{err}"
+    );
 
     let df = "FROM busybox AS src\nRUN mkdir 'd\\x' && echo staged > 'd\\x/f.txt'\n\
               FROM busybox\nCOPY --from=src d\\\\x/*.txt /x/\n";

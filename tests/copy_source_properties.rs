@@ -24,8 +24,8 @@ const NAME_CHARS: &[char] = &['a', 'b', '*', '?', '[', ']', '\\', '-', '^'];
 /// Pattern pieces: literals, wildcards, classes, escapes (a lone `\` at
 /// the end or an unclosed `[` make malformed patterns, also worth trying).
 const PATTERN_PIECES: &[&str] = &[
-    "a", "b", "*", "?", "[ab]", "[^a]", "[a-b]", "\\*", "\\?", "\\[", "\\\\", "\\a", "]", "-",
-    "^", "[", "\\",
+    "a", "b", "*", "?", "[ab]", "[^a]", "[a-b]", "\\*", "\\?", "\\[", "\\\\", "\\a", "]", "-", "^",
+    "[", "\\",
 ];
 
 /// Whole components a source may also hold (cleaned lexically by both).
@@ -44,8 +44,8 @@ fn tree() -> impl Strategy<Value = Vec<String>> {
 }
 
 fn component() -> impl Strategy<Value = String> {
-    let pieces =
-        prop::collection::vec(prop::sample::select(PATTERN_PIECES), 1..4).prop_map(|ps| ps.concat());
+    let pieces = prop::collection::vec(prop::sample::select(PATTERN_PIECES), 1..4)
+        .prop_map(|ps| ps.concat());
     prop_oneof![
         8 => pieces,
         1 => prop::sample::select(SPECIAL_COMPONENTS).prop_map(str::to_string),
@@ -59,13 +59,14 @@ fn component() -> impl Strategy<Value = String> {
 fn source(tree: Vec<String>) -> impl Strategy<Value = String> {
     let generated = prop::collection::vec(component(), 1..4).prop_map(|cs| cs.join("/"));
     let picked = prop::sample::select(tree.clone());
-    let mixed = (prop::sample::select(tree.clone()), component()).prop_map(|(p, c)| match p.rsplit_once('/') {
-        Some((dir, _)) => format!("{dir}/{c}"),
-        None => c,
+    let mixed = (prop::sample::select(tree.clone()), component()).prop_map(|(p, c)| {
+        match p.rsplit_once('/') {
+            Some((dir, _)) => format!("{dir}/{c}"),
+            None => c,
+        }
     });
     let below_component = prop_oneof![Just("*".to_string()), component()];
-    let below =
-        (prop::sample::select(tree), below_component).prop_map(|(p, c)| format!("{p}/{c}"));
+    let below = (prop::sample::select(tree), below_component).prop_map(|(p, c)| format!("{p}/{c}"));
     prop_oneof![1 => generated, 1 => picked, 1 => mixed, 2 => below]
 }
 
@@ -80,7 +81,11 @@ fn links(tree: Vec<String>) -> impl Strategy<Value = Vec<(String, String)>> {
             targets.push(format!("/{}", parts[..i].join("/")));
         }
     }
-    let one = (prop::sample::select(tree), name(), prop::sample::select(targets))
+    let one = (
+        prop::sample::select(tree),
+        name(),
+        prop::sample::select(targets),
+    )
         .prop_map(|(at, n, target)| {
             let name = match at.rsplit_once('/') {
                 Some((dir, _)) => format!("{dir}/{n}"),
@@ -137,7 +142,11 @@ fn entries_under(root: &Path, rel: &str, out: &mut BTreeSet<String>) {
     if std::fs::symlink_metadata(&host).is_ok_and(|m| m.is_dir()) {
         for e in std::fs::read_dir(&host).unwrap() {
             let name = e.unwrap().file_name().into_string().unwrap();
-            let child = if rel.is_empty() { name } else { format!("{rel}/{name}") };
+            let child = if rel.is_empty() {
+                name
+            } else {
+                format!("{rel}/{name}")
+            };
             entries_under(root, &child, out);
         }
     }
@@ -153,7 +162,12 @@ fn copy_reads(root: &Path, source: &str) -> Option<BTreeSet<String>> {
         // needs it to exist.
         let host = resolve_in_root(root, Path::new(&rel)).ok()?;
         std::fs::symlink_metadata(&host).ok()?;
-        let followed = host.strip_prefix(root).unwrap().to_str().unwrap().to_string();
+        let followed = host
+            .strip_prefix(root)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
         entries_under(root, &followed, &mut out);
     }
     Some(out)

@@ -202,7 +202,10 @@ impl ContextDigester {
         if selection.wildcard {
             self.select_source(&path, selection.follow_links)
         } else {
-            Ok(vec![(path.clone(), self.resolve(&path, selection.follow_links)?)])
+            Ok(vec![(
+                path.clone(),
+                self.resolve(&path, selection.follow_links)?,
+            )])
         }
     }
 

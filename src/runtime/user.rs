@@ -269,7 +269,10 @@ pub fn resolve_chown(rootfs: &Path, spec: &str) -> Result<(u32, u32), UserError>
             match users.iter().find(|u| u.name == user_part) {
                 Some(entry) => (to_id(entry.uid)?, to_id(entry.gid)?),
                 None => {
-                    tracing::warn!(user = user_part, "--chown: user not in /etc/passwd, using 0:0 as BuildKit does");
+                    tracing::warn!(
+                        user = user_part,
+                        "--chown: user not in /etc/passwd, using 0:0 as BuildKit does"
+                    );
                     (0, 0)
                 }
             }

@@ -281,10 +281,7 @@ fn selected_symlinks_are_followed_inside_the_context_only() {
         ContentDigestError::SymlinkLoop { .. }
     ));
     let err = digest("src/missing.rs", true).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "\"/src/missing.rs\": not found"
-    );
+    assert_eq!(err.to_string(), "\"/src/missing.rs\": not found");
 }
 
 #[test]

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 
 use super::{CopyError, CopySource, CopySpec, SourceKind};
 use crate::context::dockerignore::DockerIgnore;
+use crate::context::wildcard::{contains_wildcards, resolve_wildcards, SourceRoot};
 use crate::exec::attrs::Time;
 use crate::exec::fetch::redact_password;
-use crate::context::wildcard::{contains_wildcards, resolve_wildcards, SourceRoot};
 use crate::runtime::path_in_root::resolve_in_root;
 
 /// A temporary directory for heredoc files and the `--chown` lookup,

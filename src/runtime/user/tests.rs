@@ -214,5 +214,8 @@ fn chown_specs_follow_buildkit() {
         );
     }
     let bare = rootfs(None, None);
-    assert_eq!(resolve_chown(bare.path(), "app:staff").expect("no files"), (0, 0));
+    assert_eq!(
+        resolve_chown(bare.path(), "app:staff").expect("no files"),
+        (0, 0)
+    );
 }
