@@ -25,7 +25,7 @@ use std::sync::{Arc, OnceLock};
 
 use super::scan::{ContextTree, Entry, EntryKind, PathFilter};
 use super::stat_cache::{FileDigestCache, FileStamp};
-use super::wildcard::{context_can_hold, split_wildcards, Pattern, PatternError};
+use super::wildcard::{clean_components, context_can_hold, split_wildcards, Pattern, PatternError};
 use crate::image::Digest;
 
 /// Symlink hops allowed while resolving a selection (Linux's MAXSYMLINKS).
@@ -585,22 +585,10 @@ fn subtree_ends(entries: &[Entry]) -> Vec<usize> {
 }
 
 /// `./a//b/` → `a/b`; `/`, `.` and `` → ``.
-/// Cleans a selection path lexically, as BuildKit's frontend does before
-/// anything is resolved (`system.NormalizePath`, Go `path.Join("/", p)`)
-/// and as the copy does: `.` dropped, `..` removes the component before it
-/// (clamped at the root), so `link/../f` is `f` whatever `link` points to.
+/// A selection path cleaned lexically, as the copy cleans it
+/// ([`clean_components`]).
 fn clean(path: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for c in path.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            c => parts.push(c),
-        }
-    }
-    parts.join("/")
+    clean_components(path).join("/")
 }
 
 fn hash_file(path: &std::path::Path) -> io::Result<([u8; 32], u64)> {

@@ -43,13 +43,12 @@ pub fn contains_wildcards(component: &str) -> bool {
     false
 }
 
-/// Splits a `/`-separated source path before its first component with a
-/// wildcard (fsutil `copy.go` `splitWildcards`): the literal directory,
-/// absolute (`/` for the root), and the pattern below it, empty when the
-/// path has no wildcard (then the first part is the whole path). The path
-/// is cleaned lexically first (`.` dropped, `..` clamped at the root), as
-/// `splitWildcards`'s `filepath.Join` does.
-pub fn split_wildcards(path: &str) -> (String, String) {
+/// The components of a `/`-separated source path cleaned lexically, as
+/// BuildKit's frontend cleans a source before anything resolves it (Go
+/// `path.Join("/", p)`): empty and `.` components dropped, `..` removing
+/// the one before it, clamped at the root. So `link/../f` is `f` whatever
+/// `link` points to, for the key and the copy alike.
+pub fn clean_components(path: &str) -> Vec<&str> {
     let mut parts: Vec<&str> = Vec::new();
     for part in path.split('/') {
         match part {
@@ -60,6 +59,17 @@ pub fn split_wildcards(path: &str) -> (String, String) {
             p => parts.push(p),
         }
     }
+    parts
+}
+
+/// Splits a `/`-separated source path before its first component with a
+/// wildcard (fsutil `copy.go` `splitWildcards`): the literal directory,
+/// absolute (`/` for the root), and the pattern below it, empty when the
+/// path has no wildcard (then the first part is the whole path). The path
+/// is cleaned first ([`clean_components`]), as `splitWildcards`'s
+/// `filepath.Join` does.
+pub fn split_wildcards(path: &str) -> (String, String) {
+    let parts = clean_components(path);
     match parts.iter().position(|p| contains_wildcards(p)) {
         None => (format!("/{}", parts.join("/")), String::new()),
         Some(i) => (format!("/{}", parts[..i].join("/")), parts[i..].join("/")),

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 
 use super::{CopyError, CopySource, CopySpec, SourceKind};
 use crate::context::dockerignore::DockerIgnore;
-use crate::context::wildcard::{contains_wildcards, resolve_wildcards, SourceRoot};
+use crate::context::wildcard::{
+    clean_components, contains_wildcards, resolve_wildcards, SourceRoot,
+};
 use crate::exec::attrs::Time;
 use crate::exec::fetch::redact_password;
 use crate::runtime::path_in_root::resolve_in_root;
@@ -87,17 +89,7 @@ pub(super) struct Item {
 /// Cleans a path like Go's `path.Join("/", p)`: absolute, no `.`/`..`
 /// (clamped at `/`), no trailing slash.
 pub(super) fn clean_abs(path: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for part in path.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            p => parts.push(p),
-        }
-    }
-    format!("/{}", parts.join("/"))
+    format!("/{}", clean_components(path).join("/"))
 }
 
 /// Expands sources into items: wildcards resolved, heredocs written to
