@@ -270,8 +270,9 @@ impl ContextDigester {
 
     /// The context paths (relative, no leading `/`) whose content the
     /// digest of `selection` covers: every entry under each selected path,
-    /// with a selected symlink followed as the selection says. What a
-    /// `COPY` of the same source reads must be exactly these.
+    /// with a selected symlink followed as the selection says (the
+    /// selection's filter is not applied). What a `COPY` of the same
+    /// source reads must be exactly these.
     pub fn selected_paths(
         &self,
         selection: &Selection<'_>,
@@ -584,9 +585,9 @@ fn subtree_ends(entries: &[Entry]) -> Vec<usize> {
     ends
 }
 
-/// `./a//b/` → `a/b`; `/`, `.` and `` → ``.
 /// A selection path cleaned lexically, as the copy cleans it
-/// ([`clean_components`]).
+/// ([`clean_components`]): `./a//b/` → `a/b`, `a/../b` → `b`; `/`, `.`
+/// and `` → ``.
 fn clean(path: &str) -> String {
     clean_components(path).join("/")
 }
