@@ -25,7 +25,7 @@ use std::sync::{Arc, OnceLock};
 
 use super::scan::{ContextTree, Entry, EntryKind, PathFilter};
 use super::stat_cache::{FileDigestCache, FileStamp};
-use super::wildcard::{has_wildcard, Pattern, PatternError};
+use super::wildcard::{clean_components, context_can_hold, split_wildcards, Pattern, PatternError};
 use crate::image::Digest;
 
 /// Symlink hops allowed while resolving a selection (Linux's MAXSYMLINKS).
@@ -38,7 +38,9 @@ const READ_BUFFER: usize = 256 * 1024;
 pub struct Selection<'a> {
     /// Relative to the context root; `/`, `.` and `` mean all of it.
     pub path: &'a str,
-    /// Treat `*`, `?` and `[...]` as wildcards.
+    /// A `COPY` source: unescaped `*`, `?` and `[...]` are wildcards and
+    /// only what BuildKit's context transfer sends for the source is seen
+    /// ([`crate::context::wildcard`]'s rules, the copy's too).
     pub wildcard: bool,
     /// Follow a symlink at the selected path itself (parents always are).
     pub follow_links: bool,
@@ -61,7 +63,10 @@ impl<'a> Selection<'a> {
 /// Why a selection cannot be digested.
 #[derive(Debug, thiserror::Error)]
 pub enum ContentDigestError {
-    #[error("{path:?}: not found in the build context")]
+    /// BuildKit's checksum wording (moby/buildkit
+    /// `cache/contenthash/checksum.go` `checksum`: `%q` of the absolute
+    /// path, then `: not found`).
+    #[error("\"/{path}\": not found", path = path.escape_debug())]
     NotFound { path: String },
     #[error("{path:?}: too many levels of symbolic links")]
     SymlinkLoop { path: String },
@@ -158,23 +163,7 @@ impl ContextDigester {
     /// nothing digests as an empty selection (whether that is an error is
     /// the copy's decision); a missing plain path is an error.
     pub fn digest(&self, selection: &Selection<'_>) -> Result<Digest, ContentDigestError> {
-        let path = clean(selection.path);
-        let mut matched: Vec<(String, Target)> = Vec::new();
-        if selection.wildcard && has_wildcard(&path) {
-            let pattern = Pattern::new(&path)?;
-            for (i, entry) in self.tree.entries().iter().enumerate() {
-                if pattern.matches(&entry.path) {
-                    let target = if selection.follow_links {
-                        self.resolve(&entry.path, true)?
-                    } else {
-                        Target::Entry(i)
-                    };
-                    matched.push((entry.path.clone(), target));
-                }
-            }
-        } else {
-            matched.push((path.clone(), self.resolve(&path, selection.follow_links)?));
-        }
+        let matched = self.matched(selection)?;
 
         // Read every file first, in parallel; the Merkle fold below is cheap.
         let files: Vec<usize> = matched
@@ -202,6 +191,103 @@ impl ContextDigester {
             }
         }
         Ok(Digest::from_sha256_bytes(&h.finalize()))
+    }
+
+    /// The paths `selection` names and what each resolves to.
+    fn matched(
+        &self,
+        selection: &Selection<'_>,
+    ) -> Result<Vec<(String, Target)>, ContentDigestError> {
+        let path = clean(selection.path);
+        if selection.wildcard {
+            self.select_source(&path, selection.follow_links)
+        } else {
+            Ok(vec![(
+                path.clone(),
+                self.resolve(&path, selection.follow_links)?,
+            )])
+        }
+    }
+
+    /// What a `COPY` source names, as the copy expands it
+    /// ([`crate::context::wildcard::resolve_wildcards`]): a literal path,
+    /// or the entries below its literal directory (symlinks followed) that
+    /// match the pattern, in path order. A missing or unsent literal
+    /// directory matches nothing here (BuildKit's `wildcardPrefix` finds no
+    /// key and the checksum is of nothing); the copy then fails on it.
+    fn select_source(
+        &self,
+        path: &str,
+        follow_links: bool,
+    ) -> Result<Vec<(String, Target)>, ContentDigestError> {
+        let (dir, pattern_text) = split_wildcards(path);
+        let dir = dir.trim_start_matches('/');
+        if pattern_text.is_empty() {
+            if !context_can_hold(dir) {
+                return Err(ContentDigestError::NotFound {
+                    path: dir.to_string(),
+                });
+            }
+            return Ok(vec![(dir.to_string(), self.resolve(dir, follow_links)?)]);
+        }
+        let pattern = Pattern::new(&pattern_text)?;
+        if !context_can_hold(dir) {
+            return Ok(Vec::new());
+        }
+        let base = match self.resolve(dir, true) {
+            Ok(base) => base,
+            Err(ContentDigestError::NotFound { .. }) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let entries = self.tree.entries();
+        let (range, skip) = match base {
+            Target::Root => (0..entries.len(), 0),
+            Target::Entry(i) if entries[i].kind == EntryKind::Dir => {
+                (i + 1..self.ends[i], entries[i].path.len() + 1)
+            }
+            Target::Entry(_) => return Ok(Vec::new()),
+        };
+        let mut matched = Vec::new();
+        for i in range {
+            let rel = &entries[i].path[skip..];
+            if !pattern.matches(rel) {
+                continue;
+            }
+            let shown = if dir.is_empty() {
+                rel.to_string()
+            } else {
+                format!("{dir}/{rel}")
+            };
+            let target = if follow_links {
+                self.resolve(&entries[i].path, true)?
+            } else {
+                Target::Entry(i)
+            };
+            matched.push((shown, target));
+        }
+        Ok(matched)
+    }
+
+    /// The context paths (relative, no leading `/`) whose content the
+    /// digest of `selection` covers: every entry under each selected path,
+    /// with a selected symlink followed as the selection says (the
+    /// selection's filter is not applied). What a `COPY` of the same
+    /// source reads must be exactly these.
+    pub fn selected_paths(
+        &self,
+        selection: &Selection<'_>,
+    ) -> Result<std::collections::BTreeSet<String>, ContentDigestError> {
+        let matched = self.matched(selection)?;
+        let entries = self.tree.entries();
+        let mut out = std::collections::BTreeSet::new();
+        for (_, target) in matched {
+            let range = match target {
+                Target::Root => 0..entries.len(),
+                Target::Entry(i) => i..self.ends[i],
+            };
+            out.extend(range.map(|i| entries[i].path.clone()));
+        }
+        Ok(out)
     }
 
     /// Resolves `path` inside the context, following symlinks in parent
@@ -499,12 +585,11 @@ fn subtree_ends(entries: &[Entry]) -> Vec<usize> {
     ends
 }
 
-/// `./a//b/` → `a/b`; `/`, `.` and `` → ``.
+/// A selection path cleaned lexically, as the copy cleans it
+/// ([`clean_components`]): `./a//b/` → `a/b`, `a/../b` → `b`; `/`, `.`
+/// and `` → ``.
 fn clean(path: &str) -> String {
-    path.split('/')
-        .filter(|c| !c.is_empty() && *c != ".")
-        .collect::<Vec<_>>()
-        .join("/")
+    clean_components(path).join("/")
 }
 
 fn hash_file(path: &std::path::Path) -> io::Result<([u8; 32], u64)> {

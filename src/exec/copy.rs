@@ -27,7 +27,9 @@
 //!   non-wildcard source fails; a wildcard matching nothing copies nothing
 //!   (`AllowEmptyWildcard`).
 //! - **Owner**: `--chown` names are looked up in the destination image's
-//!   `/etc/passwd` and `/etc/group` (numeric ids need no entry); without it
+//!   `/etc/passwd` and `/etc/group` (numeric ids need no entry; a name
+//!   that is not there is not an error, see
+//!   [`crate::runtime::user::resolve_chown`]); without it
 //!   context files become 0:0 (BuildKit's context transfer resets owners)
 //!   and `COPY --from` keeps the source owners.
 //! - **Mode**: `--chmod` (octal or symbolic, see [`crate::exec::chmod`])
@@ -68,13 +70,13 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 use crate::context::dockerignore::{DockerIgnore, IgnoreError};
+use crate::context::wildcard::WildcardError;
 use crate::exec::archive::{self, ArchiveError};
 use crate::exec::attrs::set_owner;
 use crate::exec::chmod::{Chmod, ChmodError};
 use crate::exec::dest::{image_path, DestError, DestFs, Escape, NewDir};
 use crate::exec::parent_fs::ParentFs;
 use crate::exec::tree::{self, Counters, TreeError, TreeOptions};
-use crate::exec::wildcard::WildcardError;
 use crate::runtime::user::{resolve_chown, UserError};
 use crate::solver::CancelToken;
 use sources::{clean_abs, expand_sources, source_host, Item, Scratch};

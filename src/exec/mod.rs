@@ -27,7 +27,8 @@
 //! - [`dest`]: the new layer seen on top of that view: lookups, symlink
 //!   resolution inside the rootfs, directory copy-up;
 //! - [`tree`]: copying entries and directory trees (parallel);
-//! - [`wildcard`]: source wildcards (Go `filepath.Match`);
+//! - source wildcards are [`crate::context::wildcard`]'s, shared with the
+//!   cache key;
 //! - [`chmod`]: `--chmod` octal and symbolic modes;
 //! - [`archive`]: ADD's tar auto-extraction;
 //! - [`attrs`]: owner, mode, times and xattrs of written entries.
@@ -56,7 +57,6 @@ pub mod run;
 pub mod secret_file;
 pub mod stack_view;
 pub mod tree;
-pub mod wildcard;
 
 pub use executor::{Artifact, BuildExecutor, ContextDir, ExecContext};
 pub use rootfs::Rootfs;

@@ -15,6 +15,10 @@
 //! passwd file"), also when the file is missing. Home is the passwd entry's
 //! home, else `/`. The files are read with symlinks resolved inside the
 //! rootfs ([`crate::runtime::path_in_root`]).
+//!
+//! `COPY --chown` is resolved by BuildKit's file op, not by runc, and its
+//! rules differ (empty parts are id 0, unknown names are not errors): see
+//! [`resolve_chown`].
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -236,34 +240,71 @@ pub fn resolve_group(rootfs: &Path, spec: &str) -> Result<u32, UserError> {
     lookup_group(&groups, spec)
 }
 
-/// Resolves `COPY --chown=user[:group]` to (uid, gid) the way BuildKit's
-/// file op does: a user name takes uid and gid from the destination
-/// rootfs's passwd file, a numeric user is used as is with the same number
-/// as gid ("a UID without GID will use the same numeric UID as the GID"),
-/// and a group, when given, replaces the gid. BuildKit silently uses 0 for
-/// a name it cannot find; kiln fails instead, naming the missing entry.
+/// Resolves `COPY --chown=user[:group]` (and the owner of directories a
+/// file op makes) to (uid, gid) exactly as BuildKit does, which is not
+/// `USER`'s rule:
+///
+/// - moby/buildkit `client/llb/fileop.go` `WithUser` splits at the first
+///   `:`; `parseUID` takes `root` and numbers as ids, anything else as a
+///   name, and `UserOpt.marshal` sends an empty name as id 0. So `:grp`
+///   is uid 0 and `user:` is gid 0 (moby/buildkit#3555; #7002 to change it
+///   was not merged).
+/// - moby/buildkit `solver/llbsolver/ops/user_linux.go` `readUser`: a user
+///   id is also the gid; a user name takes uid and gid from the
+///   destination's passwd file; a group, when given, replaces the gid. A
+///   name that is not there (or no file at all) is not an error: an
+///   unknown user leaves uid 0 and gid 0, an unknown group leaves the gid
+///   as the user part set it. kiln follows that to the byte, and logs a
+///   warning naming the missing entry.
 pub fn resolve_chown(rootfs: &Path, spec: &str) -> Result<(u32, u32), UserError> {
     let (user_part, group_part) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),
     };
-    let (uid, default_gid) = match numeric_id(user_part)? {
+    let (uid, mut gid) = match chown_id(user_part)? {
         Some(uid) => (uid, uid),
         None => {
             let passwd = read_in_root(rootfs, "/etc/passwd")?;
             let users = passwd.as_deref().map(parse_passwd).unwrap_or_default();
-            let entry = users
-                .iter()
-                .find(|u| u.name == user_part)
-                .ok_or_else(|| UserError::NoSuchUser(user_part.to_string()))?;
-            (to_id(entry.uid)?, to_id(entry.gid)?)
+            match users.iter().find(|u| u.name == user_part) {
+                Some(entry) => (to_id(entry.uid)?, to_id(entry.gid)?),
+                None => {
+                    tracing::warn!(
+                        user = user_part,
+                        "--chown: user not in /etc/passwd, using 0:0 as BuildKit does"
+                    );
+                    (0, 0)
+                }
+            }
         }
     };
-    let gid = match group_part {
-        Some(g) if !g.is_empty() => resolve_group(rootfs, g)?,
-        _ => default_gid,
-    };
+    if let Some(group_part) = group_part {
+        match chown_id(group_part)? {
+            Some(id) => gid = id,
+            None => {
+                let group = read_in_root(rootfs, "/etc/group")?;
+                let groups = group.as_deref().map(parse_group).unwrap_or_default();
+                match groups.iter().find(|g| g.name == group_part) {
+                    Some(entry) => gid = to_id(entry.gid)?,
+                    None => tracing::warn!(
+                        group = group_part,
+                        gid,
+                        "--chown: group not in /etc/group, keeping the user's gid as BuildKit does"
+                    ),
+                }
+            }
+        }
+    }
     Ok((uid, gid))
+}
+
+/// A `--chown` part that BuildKit's `parseUID` takes as an id: `root`, a
+/// number, or the empty string (marshalled as id 0).
+fn chown_id(part: &str) -> Result<Option<u32>, UserError> {
+    match part {
+        "" | "root" => Ok(Some(0)),
+        _ => numeric_id(part),
+    }
 }
 
 fn to_id(n: i64) -> Result<u32, UserError> {

@@ -281,10 +281,7 @@ fn selected_symlinks_are_followed_inside_the_context_only() {
         ContentDigestError::SymlinkLoop { .. }
     ));
     let err = digest("src/missing.rs", true).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "\"src/missing.rs\": not found in the build context"
-    );
+    assert_eq!(err.to_string(), "\"/src/missing.rs\": not found");
 }
 
 #[test]
@@ -298,4 +295,26 @@ fn subtree_ends_bound_each_directory() {
     let paths: Vec<&str> = tree.entries().iter().map(|e| e.path.as_str()).collect();
     assert_eq!(paths, ["a", "a/b", "a/b/c", "a/d", "a-x", "b"]);
     assert_eq!(subtree_ends(tree.entries()), [4, 3, 3, 4, 5, 6]);
+}
+
+/// Regression: `..` after a symlink was resolved physically here (through
+/// the link's target) while the copy cleans the path lexically first, as
+/// BuildKit's frontend does: `COPY link/../Cargo.toml` read `Cargo.toml`
+/// but was keyed on `src/Cargo.toml`'s absence or content.
+#[test]
+fn dot_dot_after_a_symlink_is_cleaned_lexically_like_the_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    write_tree(dir.path(), TREE);
+    write_tree(dir.path(), &[("src/deep/Cargo.toml", "[other]")]);
+    symlink("src/deep", dir.path().join("link")).unwrap();
+    let tree = scan(dir.path(), &IncludeAll).unwrap();
+    let digester = ContextDigester::new(Arc::new(tree), Arc::new(NoDigestCache));
+    for wildcard in [false, true] {
+        let selection = Selection {
+            wildcard,
+            ..Selection::path("link/../Cargo.toml")
+        };
+        let paths = digester.selected_paths(&selection).unwrap();
+        assert_eq!(paths.into_iter().collect::<Vec<_>>(), ["Cargo.toml"]);
+    }
 }

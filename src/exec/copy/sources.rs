@@ -8,9 +8,11 @@ use std::path::{Path, PathBuf};
 
 use super::{CopyError, CopySource, CopySpec, SourceKind};
 use crate::context::dockerignore::DockerIgnore;
+use crate::context::wildcard::{
+    clean_components, contains_wildcards, resolve_wildcards, SourceRoot,
+};
 use crate::exec::attrs::Time;
 use crate::exec::fetch::redact_password;
-use crate::exec::wildcard::{contains_wildcards, resolve_wildcards};
 use crate::runtime::path_in_root::resolve_in_root;
 
 /// A temporary directory for heredoc files and the `--chown` lookup,
@@ -87,17 +89,7 @@ pub(super) struct Item {
 /// Cleans a path like Go's `path.Join("/", p)`: absolute, no `.`/`..`
 /// (clamped at `/`), no trailing slash.
 pub(super) fn clean_abs(path: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for part in path.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            p => parts.push(p),
-        }
-    }
-    format!("/{}", parts.join("/"))
+    format!("/{}", clean_components(path).join("/"))
 }
 
 /// Expands sources into items: wildcards resolved, heredocs written to
@@ -171,7 +163,11 @@ pub(super) fn expand_sources(
                 } else {
                     (clean_abs(path), None)
                 };
-                let matches = resolve_wildcards(source_root, &src, spec.follow_symlinks)?;
+                let kind = match spec.source_kind {
+                    SourceKind::Context => SourceRoot::Context,
+                    SourceKind::Stage => SourceRoot::Rootfs,
+                };
+                let matches = resolve_wildcards(source_root, &src, spec.follow_symlinks, kind)?;
                 for rel in matches {
                     items.push(Item {
                         root: source_root.to_path_buf(),

@@ -367,12 +367,32 @@ fn chown_names_come_from_the_destination_image() {
             "f /new/dir/a 644 77:77 \"a\"",
         ],
     );
-    let mut s = spec(&["a"], "/x");
-    s.chown = Some("nobody".into());
-    let err = f.run(&s).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "--chown=nobody: unable to find user nobody: no matching entries in passwd file"
+    // BuildKit's readUser (moby/buildkit solver/llbsolver/ops/user_linux.go):
+    // an unknown user is 0:0, an unknown group keeps the user's gid, an
+    // empty user part is uid 0 (client/llb/fileop.go UserOpt.marshal).
+    check(
+        "nobody",
+        &[
+            "d /new 755 0:0",
+            "d /new/dir 755 0:0",
+            "f /new/dir/a 644 0:0 \"a\"",
+        ],
+    );
+    check(
+        "app:nogroup",
+        &[
+            "d /new 755 1000:1001",
+            "d /new/dir 755 1000:1001",
+            "f /new/dir/a 644 1000:1001 \"a\"",
+        ],
+    );
+    check(
+        ":staff",
+        &[
+            "d /new 755 0:50",
+            "d /new/dir 755 0:50",
+            "f /new/dir/a 644 0:50 \"a\"",
+        ],
     );
 }
 
@@ -723,10 +743,16 @@ fn a_layer_stack_parent_is_seen_as_overlay_shows_it() {
     let layer2 = f.layer.parent().expect("tmp").join("layer2");
     std::fs::create_dir(&layer2).expect("mkdir");
     s.chown = Some("app:staff".into());
-    let err = copy(&s, &f.context, &stack, &layer2, None, None).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "--chown=app:staff: unable to find group staff: no matching entries in group file"
+    copy(&s, &f.context, &stack, &layer2, None, None).expect("copy");
+    // BuildKit keeps the user's gid for a group it cannot find.
+    assert_listing(
+        &list(&layer2),
+        &[
+            "d /usr 755 0:0",
+            "d /usr/local 750 0:0",
+            "d /usr/local/bin 755 1000:1000",
+            "f /usr/local/bin/a 644 1000:1000 \"a\"",
+        ],
     );
 }
 

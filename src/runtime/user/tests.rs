@@ -186,6 +186,8 @@ fn groups_resolve_by_name_or_number() {
 #[test]
 fn chown_specs_follow_buildkit() {
     let root = rootfs(Some(PASSWD), Some(GROUP));
+    // moby/buildkit client/llb/fileop.go WithUser and
+    // solver/llbsolver/ops/user_linux.go readUser.
     let cases: &[(&str, (u32, u32))] = &[
         ("app", (1000, 1000)),
         ("nohome", (1001, 100)),
@@ -193,6 +195,16 @@ fn chown_specs_follow_buildkit() {
         ("55:66", (55, 66)),
         ("app:staff", (1000, 50)),
         ("1000:docker", (1000, 999)),
+        // An empty user part is id 0; an empty group part is gid 0.
+        (":staff", (0, 50)),
+        (":66", (0, 66)),
+        ("app:", (1000, 0)),
+        // Unknown names are not errors: user 0:0, group keeps the gid.
+        ("ghost", (0, 0)),
+        ("ghost:staff", (0, 50)),
+        ("app:nogroup", (1000, 1000)),
+        ("55:nogroup", (55, 55)),
+        ("root", (0, 0)),
     ];
     for (spec, expected) in cases {
         assert_eq!(
@@ -201,8 +213,9 @@ fn chown_specs_follow_buildkit() {
             "{spec}"
         );
     }
-    assert!(matches!(
-        resolve_chown(root.path(), "ghost"),
-        Err(UserError::NoSuchUser(_))
-    ));
+    let bare = rootfs(None, None);
+    assert_eq!(
+        resolve_chown(bare.path(), "app:staff").expect("no files"),
+        (0, 0)
+    );
 }
