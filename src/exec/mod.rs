@@ -12,7 +12,8 @@
 //! - [`rootfs`]: results as snapshot stacks, new layers committed;
 //! - [`context`]: the scanned build context, digests, filtered view;
 //! - [`stack_view`]: a layer stack mounted as one directory;
-//! - [`cache_mount`]: `RUN --mount=type=cache` directories.
+//! - [`cache_mount`]: `RUN --mount=type=cache` directories;
+//! - [`upper_diff`]: a RUN's upper dir cut down to BuildKit's layer.
 //!
 //! COPY and ADD themselves: [`copy::copy`] writes the files an instruction
 //! adds into a new, empty layer directory that is later stacked
@@ -52,6 +53,7 @@ pub mod rootfs;
 pub mod run;
 pub mod stack_view;
 pub mod tree;
+pub mod upper_diff;
 pub mod wildcard;
 
 pub use executor::{Artifact, BuildExecutor, ContextDir, ExecContext};

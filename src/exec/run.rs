@@ -8,10 +8,11 @@
 //! whiteouts and opaque directories stay in the upper dir as they are;
 //! they become OCI whiteouts when a tar is made.
 //!
-//! Mount points the runtime had to create (for `/proc`, `/etc/hosts`, a
-//! `--mount` target, ...) are removed from the upper dir afterwards, with
-//! the directories created or copied up only for them, as BuildKit does:
-//! they are not the command's writes.
+//! The upper dir then becomes what BuildKit's layer would hold: the mount
+//! stubs BuildKit removes go (empty `/etc/hosts`, `/etc/resolv.conf` and
+//! `--mount` targets the base lacked, with their new parents), those it
+//! keeps stay (`/proc`, `/dev`, `/sys` made for a base without them), and
+//! entries copied up without a change are dropped ([`upper_diff`]).
 //!
 //! A cancelled build (another step failed, the user's Ctrl-C) kills the
 //! container at once through the runtime's [`KillSwitch`] fired by the
@@ -26,8 +27,9 @@ use std::path::{Path, PathBuf};
 
 use super::cache_mount::{CacheInit, CacheMountLease};
 use super::file_op::input_rootfs;
+use super::parent_fs::{LayerStack, ParentFs};
 use super::stack_view::StackView;
-use super::{Artifact, ExecContext, Rootfs};
+use super::{upper_diff, Artifact, ExecContext, Rootfs};
 use crate::runtime::spec::{DOCKER_MASKED_PATHS, DOCKER_READONLY_PATHS};
 use crate::runtime::{
     self, caps, state, ContainerSpec, KillSwitch, MountKind as RtMount, MountSpec, NetworkFiles,
@@ -40,10 +42,6 @@ const HOSTNAME: &str = "buildkitsandbox";
 
 /// BuildKit's `/etc` network files for RUN (read-only hosts, resolv.conf).
 const NETWORK_FILES: NetworkFiles = NetworkFiles::Sandbox;
-
-/// Paths the runtime mounts over in every container, besides the `/etc`
-/// network files ([`state::network_file_names`]).
-const RUNTIME_MOUNTS: &[&str] = &["/proc", "/dev", "/sys"];
 
 /// Keeps what a run's mounts need alive until the run ends.
 #[derive(Default)]
@@ -80,10 +78,16 @@ pub fn run(
         .scratch_path("run")
         .map_err(|e| ExecError::with_context("preparing the container", e))?;
     let result = run_in(cx, exec, inputs, log, &lowers, &state_dir, &kill);
-    let committed = result.and_then(|()| {
-        base.commit(store, &state_dir.join("upper"), exec.source_date_epoch)
-            .map_err(|e| ExecError::with_context("storing the new layer", e))
-    });
+    let upper = state_dir.join("upper");
+    let committed = result
+        .and_then(|()| {
+            upper_diff::drop_unchanged(&upper, &base_view(&lowers))
+                .map_err(|e| ExecError::with_context("comparing the new layer with its base", e))
+        })
+        .and_then(|()| {
+            base.commit(store, &upper, exec.source_date_epoch)
+                .map_err(|e| ExecError::with_context("storing the new layer", e))
+        });
     if let Err(e) = state::remove(&state_dir) {
         tracing::warn!("{e}");
     }
@@ -189,14 +193,15 @@ fn run_in(
         status
     });
     drop(guards);
-    let mut points: Vec<String> = own(RUNTIME_MOUNTS);
-    points.extend(
-        state::network_file_names(NETWORK_FILES)
-            .iter()
-            .map(|name| format!("/etc/{name}")),
-    );
+    // `/proc`, `/dev` and `/sys` are not among them: runc makes them in
+    // the rootfs and BuildKit's cleaner never hears of them, so a base
+    // without them gets them in its RUN layer.
+    let mut points: Vec<String> = state::network_file_names(NETWORK_FILES)
+        .iter()
+        .map(|name| format!("/etc/{name}"))
+        .collect();
     points.extend(mounts.iter().map(|m| m.destination.clone()));
-    remove_mount_stubs(&upper, lowers, &points);
+    remove_mount_stubs(&upper, &base_view(lowers), &points);
     match status {
         Ok(s) if s.code == Some(0) => Ok(()),
         Ok(s) if s.oom_killed => Err(ExecError::msg(format!(
@@ -424,64 +429,69 @@ fn relay(fd: OwnedFd, stream: LogStream, log: &LogSink) {
     }
 }
 
-/// Whether `rel` exists in any of `lowers` (a path in the base image).
-fn in_lowers(lowers: &[PathBuf], rel: &Path) -> Option<std::fs::Metadata> {
-    lowers
-        .iter()
-        .rev()
-        .find_map(|l| std::fs::symlink_metadata(l.join(rel)).ok())
+/// The run's base as overlay shows it (`lowers` are bottom first).
+fn base_view(lowers: &[PathBuf]) -> LayerStack {
+    LayerStack::new(lowers.iter().rev().cloned().collect())
 }
 
-/// Removes the mount points the run created in `upper` (empty files and
-/// directories absent from the base), then the directories above them
-/// that only exist in `upper` because of them.
-pub(crate) fn remove_mount_stubs(upper: &Path, lowers: &[PathBuf], points: &[String]) {
+/// Removes the mount stubs BuildKit's cleaner removes: for each of
+/// `points`, the path and each parent the base does not have, deepest
+/// first, when it is an empty directory or an empty file; each parent
+/// keeps its times (moby/buildkit `executor/stubs.go`,
+/// `MountStubsCleaner`, with the `RemoveMountStubsRecursive` that
+/// `client/llb/exec.go` always sets, BuildKit issue #3148 for the times).
+/// What the command wrote into a new parent stays, and so does the parent.
+pub(crate) fn remove_mount_stubs(upper: &Path, base: &dyn ParentFs, points: &[String]) {
+    let mut stubs: Vec<PathBuf> = Vec::new();
     for point in points {
-        let rel = PathBuf::from(point.trim_start_matches('/'));
-        if rel.as_os_str().is_empty() {
+        let mut rel: PathBuf = Path::new(point)
+            .components()
+            .filter(|c| matches!(c, std::path::Component::Normal(_)))
+            .collect();
+        while !rel.as_os_str().is_empty() && matches!(base.locate(&rel), Ok(None)) {
+            stubs.push(rel.clone());
+            rel.pop();
+        }
+    }
+    stubs.sort_by(|a, b| {
+        let (a, b) = (a.as_os_str(), b.as_os_str());
+        b.len().cmp(&a.len()).then(a.cmp(b))
+    });
+    stubs.dedup();
+    for rel in stubs {
+        let host = upper.join(&rel);
+        let Ok(md) = std::fs::symlink_metadata(&host) else {
+            continue;
+        };
+        let empty = if md.is_dir() {
+            std::fs::read_dir(&host).is_ok_and(|mut d| d.next().is_none())
+        } else {
+            md.len() == 0
+        };
+        let Some(parent) = host.parent() else {
+            continue;
+        };
+        let Ok(times) = std::fs::symlink_metadata(parent) else {
+            continue;
+        };
+        if !empty {
             continue;
         }
-        let mut cur = rel.clone();
-        let mut first = true;
-        loop {
-            let host = upper.join(&cur);
-            let Ok(md) = std::fs::symlink_metadata(&host) else {
-                break;
-            };
-            let lower = in_lowers(lowers, &cur);
-            let removable = if md.is_dir() {
-                let empty = std::fs::read_dir(&host).is_ok_and(|mut d| d.next().is_none());
-                let opaque = crate::exec::attrs::get_xattr(&host, "trusted.overlay.opaque")
-                    .ok()
-                    .flatten()
-                    .is_some();
-                // A copied-up directory is the lower one with a new mtime.
-                let same_as_lower = lower.as_ref().is_none_or(|l| {
-                    l.is_dir()
-                        && l.mode() == md.mode()
-                        && l.uid() == md.uid()
-                        && l.gid() == md.gid()
-                });
-                empty && !opaque && same_as_lower && (!first || lower.is_none())
-            } else {
-                first && md.is_file() && md.len() == 0 && lower.is_none()
-            };
-            if !removable {
-                break;
-            }
-            let removed = if md.is_dir() {
-                std::fs::remove_dir(&host)
-            } else {
-                std::fs::remove_file(&host)
-            };
-            if removed.is_err() {
-                break;
-            }
-            first = false;
-            match cur.parent() {
-                Some(p) if !p.as_os_str().is_empty() => cur = p.to_path_buf(),
-                _ => break,
-            }
+        let removed = if md.is_dir() {
+            std::fs::remove_dir(&host)
+        } else {
+            std::fs::remove_file(&host)
+        };
+        if let Err(e) = removed {
+            tracing::warn!("removing mount stub {}: {e}", host.display());
+        }
+        let at = |sec, nsec| crate::exec::attrs::Time { sec, nsec };
+        if let Err(e) = crate::exec::attrs::set_times(
+            parent,
+            at(times.atime(), times.atime_nsec()),
+            at(times.mtime(), times.mtime_nsec()),
+        ) {
+            tracing::warn!("restoring the times of {}: {e}", parent.display());
         }
     }
 }
@@ -496,25 +506,38 @@ mod tests {
         let (lower, upper) = (t.path().join("lower"), t.path().join("upper"));
         std::fs::create_dir_all(lower.join("etc")).unwrap();
         std::fs::write(lower.join("etc/passwd"), "root").unwrap();
-        // Stubs: /proc (new dir), /etc/hosts (new file in a copied-up dir),
-        // /mnt/a/b (a mount target with its parents).
-        std::fs::create_dir_all(upper.join("proc")).unwrap();
+        // Stubs: /etc/hosts (new file in a copied-up dir), /mnt/a/b (a
+        // mount target with its new parents), /out/t (a target whose new
+        // parent the command also wrote into).
         std::fs::create_dir_all(upper.join("etc")).unwrap();
         std::fs::write(upper.join("etc/hosts"), "").unwrap();
         std::fs::create_dir_all(upper.join("mnt/a/b")).unwrap();
-        // Real writes: a file next to a stub, and a new empty dir that is
-        // not a mount point.
-        std::fs::create_dir_all(upper.join("sys")).unwrap();
-        std::fs::write(upper.join("sys/real"), "x").unwrap();
-        std::fs::create_dir_all(upper.join("made")).unwrap();
-        let points: Vec<String> = ["/proc", "/sys", "/etc/hosts", "/mnt/a/b", "/nothing"]
+        std::fs::create_dir_all(upper.join("out/t")).unwrap();
+        std::fs::write(upper.join("out/real"), "x").unwrap();
+        // What runc makes and BuildKit keeps: /proc, /dev, /sys (not
+        // points); a new empty dir that is not a mount point.
+        for d in ["proc", "dev", "sys", "made"] {
+            std::fs::create_dir_all(upper.join(d)).unwrap();
+        }
+        let old = crate::exec::attrs::Time {
+            sec: 1_000_000_000,
+            nsec: 0,
+        };
+        crate::exec::attrs::set_times(&upper.join("etc"), old, old).unwrap();
+        let points: Vec<String> = ["/etc/hosts", "/mnt/a/b", "/out/t", "/nothing"]
             .iter()
             .map(|s| s.to_string())
             .collect();
-        remove_mount_stubs(&upper, &[lower], &points);
+        remove_mount_stubs(&upper, &base_view(&[lower]), &points);
         let mut left: Vec<String> = walk(&upper);
         left.sort();
-        assert_eq!(left, ["made", "sys", "sys/real"]);
+        assert_eq!(
+            left,
+            ["dev", "etc", "made", "out", "out/real", "proc", "sys"]
+        );
+        // The stub's parent kept its times (BuildKit issue #3148).
+        let etc = std::fs::metadata(upper.join("etc")).unwrap();
+        assert_eq!(etc.mtime(), old.sec);
     }
 
     fn walk(dir: &Path) -> Vec<String> {
