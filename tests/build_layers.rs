@@ -151,3 +151,24 @@ fn steps_that_change_nothing_add_the_empty_layer() {
     assert_eq!(diff_ids(&other, "quiet:1"), ids);
     assert_eq!(other.sh("quiet:1", "cat /keep.txt"), "k\n");
 }
+
+#[test]
+fn an_image_with_the_empty_layer_twice_pushes_and_pulls() {
+    let reg = support::registry::TestRegistry::start();
+    let k = Kiln::with_busybox_image();
+    let ctx = k.context(&[]);
+    let name = format!("{}/kiln/empties:1", reg.host());
+    k.build_ok(
+        &ctx,
+        "FROM busybox\nRUN true\nRUN true\nWORKDIR /tmp\n",
+        &name,
+        &[],
+    );
+    let ids = diff_ids(&k, &name);
+    assert_eq!(ids[2..], [EMPTY_LAYER, EMPTY_LAYER], "{ids:?}");
+    k.ok(&["push", &name]);
+    let fresh = Kiln::new();
+    fresh.ok(&["pull", &name]);
+    assert_eq!(diff_ids(&fresh, &name), ids);
+    assert_eq!(fresh.sh(&name, "pwd"), "/tmp\n");
+}
