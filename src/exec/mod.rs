@@ -13,6 +13,7 @@
 //! - [`context`]: the scanned build context, digests, filtered view;
 //! - [`stack_view`]: a layer stack mounted as one directory;
 //! - [`cache_mount`]: `RUN --mount=type=cache` directories;
+//! - [`mount_stubs`]: the mount points a RUN leaves, removed as BuildKit does;
 //! - [`upper_diff`]: a RUN's upper dir cut down to BuildKit's layer.
 //!
 //! COPY and ADD themselves: [`copy::copy`] writes the files an instruction
@@ -48,6 +49,7 @@ pub mod fetch;
 pub mod file_op;
 pub mod http_source;
 pub mod merge;
+pub mod mount_stubs;
 pub mod parent_fs;
 pub mod rootfs;
 pub mod run;

@@ -9,10 +9,11 @@
 //! they become OCI whiteouts when a tar is made.
 //!
 //! The upper dir then becomes what BuildKit's layer would hold: the mount
-//! stubs BuildKit removes go (empty `/etc/hosts`, `/etc/resolv.conf` and
-//! `--mount` targets the base lacked, with their new parents), those it
-//! keeps stay (`/proc`, `/dev`, `/sys` made for a base without them), and
-//! entries copied up without a change are dropped ([`upper_diff`]).
+//! stubs BuildKit removes go ([`mount_stubs`]: empty `/etc/hosts`,
+//! `/etc/resolv.conf` and `--mount` targets the base lacked, with their
+//! new parents), those it keeps stay (`/proc`, `/dev`, `/sys` made for a
+//! base without them), and entries copied up without a change are dropped
+//! ([`upper_diff`]).
 //!
 //! A cancelled build (another step failed, the user's Ctrl-C) kills the
 //! container at once through the runtime's [`KillSwitch`] fired by the
@@ -27,9 +28,9 @@ use std::path::{Path, PathBuf};
 
 use super::cache_mount::{CacheInit, CacheMountLease};
 use super::file_op::input_rootfs;
-use super::parent_fs::{LayerStack, ParentFs};
+use super::parent_fs::LayerStack;
 use super::stack_view::StackView;
-use super::{upper_diff, Artifact, ExecContext, Rootfs};
+use super::{mount_stubs, upper_diff, Artifact, ExecContext, Rootfs};
 use crate::runtime::spec::{DOCKER_MASKED_PATHS, DOCKER_READONLY_PATHS};
 use crate::runtime::{
     self, caps, state, ContainerSpec, KillSwitch, MountKind as RtMount, MountSpec, NetworkFiles,
@@ -201,7 +202,7 @@ fn run_in(
         .map(|name| format!("/etc/{name}"))
         .collect();
     points.extend(mounts.iter().map(|m| m.destination.clone()));
-    remove_mount_stubs(&upper, &base_view(lowers), &points);
+    mount_stubs::remove(&upper, &base_view(lowers), &points);
     match status {
         Ok(s) if s.code == Some(0) => Ok(()),
         Ok(s) if s.oom_killed => Err(ExecError::msg(format!(
@@ -432,124 +433,4 @@ fn relay(fd: OwnedFd, stream: LogStream, log: &LogSink) {
 /// The run's base as overlay shows it (`lowers` are bottom first).
 fn base_view(lowers: &[PathBuf]) -> LayerStack {
     LayerStack::new(lowers.iter().rev().cloned().collect())
-}
-
-/// Removes the mount stubs BuildKit's cleaner removes: for each of
-/// `points`, the path and each parent the base does not have, deepest
-/// first, when it is an empty directory or an empty file; each parent
-/// keeps its times (moby/buildkit `executor/stubs.go`,
-/// `MountStubsCleaner`, with the `RemoveMountStubsRecursive` that
-/// `client/llb/exec.go` always sets, BuildKit issue #3148 for the times).
-/// What the command wrote into a new parent stays, and so does the parent.
-pub(crate) fn remove_mount_stubs(upper: &Path, base: &dyn ParentFs, points: &[String]) {
-    let mut stubs: Vec<PathBuf> = Vec::new();
-    for point in points {
-        let mut rel: PathBuf = Path::new(point)
-            .components()
-            .filter(|c| matches!(c, std::path::Component::Normal(_)))
-            .collect();
-        while !rel.as_os_str().is_empty() && matches!(base.locate(&rel), Ok(None)) {
-            stubs.push(rel.clone());
-            rel.pop();
-        }
-    }
-    stubs.sort_by(|a, b| {
-        let (a, b) = (a.as_os_str(), b.as_os_str());
-        b.len().cmp(&a.len()).then(a.cmp(b))
-    });
-    stubs.dedup();
-    for rel in stubs {
-        let host = upper.join(&rel);
-        let Ok(md) = std::fs::symlink_metadata(&host) else {
-            continue;
-        };
-        let empty = if md.is_dir() {
-            std::fs::read_dir(&host).is_ok_and(|mut d| d.next().is_none())
-        } else {
-            md.len() == 0
-        };
-        let Some(parent) = host.parent() else {
-            continue;
-        };
-        let Ok(times) = std::fs::symlink_metadata(parent) else {
-            continue;
-        };
-        if !empty {
-            continue;
-        }
-        let removed = if md.is_dir() {
-            std::fs::remove_dir(&host)
-        } else {
-            std::fs::remove_file(&host)
-        };
-        if let Err(e) = removed {
-            tracing::warn!("removing mount stub {}: {e}", host.display());
-        }
-        let at = |sec, nsec| crate::exec::attrs::Time { sec, nsec };
-        if let Err(e) = crate::exec::attrs::set_times(
-            parent,
-            at(times.atime(), times.atime_nsec()),
-            at(times.mtime(), times.mtime_nsec()),
-        ) {
-            tracing::warn!("restoring the times of {}: {e}", parent.display());
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stubs_go_and_real_writes_stay() {
-        let t = tempfile::tempdir().unwrap();
-        let (lower, upper) = (t.path().join("lower"), t.path().join("upper"));
-        std::fs::create_dir_all(lower.join("etc")).unwrap();
-        std::fs::write(lower.join("etc/passwd"), "root").unwrap();
-        // Stubs: /etc/hosts (new file in a copied-up dir), /mnt/a/b (a
-        // mount target with its new parents), /out/t (a target whose new
-        // parent the command also wrote into).
-        std::fs::create_dir_all(upper.join("etc")).unwrap();
-        std::fs::write(upper.join("etc/hosts"), "").unwrap();
-        std::fs::create_dir_all(upper.join("mnt/a/b")).unwrap();
-        std::fs::create_dir_all(upper.join("out/t")).unwrap();
-        std::fs::write(upper.join("out/real"), "x").unwrap();
-        // What runc makes and BuildKit keeps: /proc, /dev, /sys (not
-        // points); a new empty dir that is not a mount point.
-        for d in ["proc", "dev", "sys", "made"] {
-            std::fs::create_dir_all(upper.join(d)).unwrap();
-        }
-        let old = crate::exec::attrs::Time {
-            sec: 1_000_000_000,
-            nsec: 0,
-        };
-        crate::exec::attrs::set_times(&upper.join("etc"), old, old).unwrap();
-        let points: Vec<String> = ["/etc/hosts", "/mnt/a/b", "/out/t", "/nothing"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        remove_mount_stubs(&upper, &base_view(&[lower]), &points);
-        let mut left: Vec<String> = walk(&upper);
-        left.sort();
-        assert_eq!(
-            left,
-            ["dev", "etc", "made", "out", "out/real", "proc", "sys"]
-        );
-        // The stub's parent kept its times (BuildKit issue #3148).
-        let etc = std::fs::metadata(upper.join("etc")).unwrap();
-        assert_eq!(etc.mtime(), old.sec);
-    }
-
-    fn walk(dir: &Path) -> Vec<String> {
-        let mut out = Vec::new();
-        for e in std::fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            let rel = p.file_name().unwrap().to_string_lossy().into_owned();
-            out.push(rel.clone());
-            if p.is_dir() {
-                out.extend(walk(&p).into_iter().map(|c| format!("{rel}/{c}")));
-            }
-        }
-        out
-    }
 }
