@@ -172,3 +172,23 @@ fn an_image_with_the_empty_layer_twice_pushes_and_pulls() {
     assert_eq!(diff_ids(&fresh, &name), ids);
     assert_eq!(fresh.sh(&name, "pwd"), "/tmp\n");
 }
+
+#[test]
+fn a_directory_removed_and_made_again_is_written_as_its_diff_not_opaque() {
+    // BuildKit walks an opaque directory against the base
+    // (util/overlay/overlay_linux.go checkOpaque, then continuity's
+    // fs.Changes) and writes deletions, never `.wh..wh..opq`.
+    let k = Kiln::with_busybox_image();
+    let ctx = k.context(&[]);
+    k.build_ok(
+        &ctx,
+        "FROM busybox\nRUN true\nRUN rm -rf /home && mkdir /home && echo n > /home/new\n",
+        "opaque:1",
+        &[],
+    );
+    assert_eq!(
+        layer_entries(&k, "opaque:1", 2),
+        ["home/ 755 0:0", "home/new 644 0:0", "home/.wh.tester 0 0:0"]
+    );
+    assert_eq!(k.sh("opaque:1", "ls -A /home"), "new\n");
+}

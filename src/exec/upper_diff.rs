@@ -26,9 +26,11 @@
 //! snapshot *is* the upper dir, and its tar is written from it), so what
 //! stays is exactly what BuildKit's tar would hold.
 //!
-//! Differs from BuildKit: an opaque directory the base has is kept whole
-//! (kiln's tar marks it `.wh..wh..opq` and lists its contents), where
-//! BuildKit writes its double-walk diff against the base instead.
+//! An opaque directory the base has (`rm -rf d && mkdir d`) is walked
+//! against the base (`fs.Changes`, same comparison): kiln turns it into a
+//! plain directory with a whiteout for each base entry it lacks and then
+//! prunes it like the rest, so its tar has BuildKit's `.wh.` entries and no
+//! `.wh..wh..opq`. Where whiteouts cannot be made it stays opaque and whole.
 
 use std::io::{self, Read};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
@@ -90,17 +92,14 @@ fn prune_dir(upper: &Path, rel: &Path, base: &dyn ParentFs) -> Result<bool, Uppe
                 None => false,
             };
             if md.is_dir() && is_opaque(&host).map_err(fail("reading xattrs of", &host))? {
-                if lower.is_some() {
-                    true
-                } else {
+                if lower.is_none() {
                     // Nothing below to hide: a plain new directory.
-                    for name in OPAQUE_XATTRS {
-                        match rustix::fs::lremovexattr(&host, name) {
-                            Ok(()) | Err(rustix::io::Errno::NODATA) => {}
-                            Err(e) => return Err(fail("removing xattr of", &host)(e.into())),
-                        }
-                    }
+                    clear_opaque(&host)?;
                     prune_dir(upper, &rel, base)?;
+                    true
+                } else if flatten_opaque(upper, &rel, base) {
+                    prune_dir(upper, &rel, base)? || !same
+                } else {
                     true
                 }
             } else if md.is_dir() {
@@ -118,6 +117,72 @@ fn prune_dir(upper: &Path, rel: &Path, base: &dyn ParentFs) -> Result<bool, Uppe
         }
     }
     Ok(kept_any)
+}
+
+/// Turns the opaque directory `rel`, which the base has too, into a plain
+/// one with a whiteout for each base entry it does not have (in its
+/// subdirectories too, which the base's then merge with), so that
+/// [`prune_dir`] can compare it entry by entry: BuildKit's `Changes` walks
+/// such a directory against the base (continuity `fs.Changes`) and writes
+/// deletions, never an opaque marker. `false` (the directory left opaque
+/// and whole) when a whiteout cannot be made, e.g. without `CAP_MKNOD`.
+fn flatten_opaque(upper: &Path, rel: &Path, base: &dyn ParentFs) -> bool {
+    let mut made = Vec::new();
+    let host = upper.join(rel);
+    let done = hide_base_entries(upper, rel, base, &mut made).and_then(|()| clear_opaque(&host));
+    match done {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::debug!("keeping {} opaque: {e}", host.display());
+            for w in made {
+                let _ = std::fs::remove_file(w);
+            }
+            false
+        }
+    }
+}
+
+/// Whiteouts in `upper/rel` for what the base lists there and the upper
+/// dir lacks, recursively through directories both have.
+fn hide_base_entries(
+    upper: &Path,
+    rel: &Path,
+    base: &dyn ParentFs,
+    made: &mut Vec<PathBuf>,
+) -> Result<(), UpperDiffError> {
+    let dir = upper.join(rel);
+    let Some(names) = base.list(rel).map_err(fail("listing the base's", &dir))? else {
+        return Ok(());
+    };
+    for name in names {
+        let host = dir.join(&name);
+        match std::fs::symlink_metadata(&host) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                nix::sys::stat::mknod(
+                    &host,
+                    nix::sys::stat::SFlag::S_IFCHR,
+                    nix::sys::stat::Mode::empty(),
+                    0,
+                )
+                .map_err(|e| fail("making a whiteout", &host)(e.into()))?;
+                made.push(host);
+            }
+            Ok(md) if md.is_dir() => hide_base_entries(upper, &rel.join(&name), base, made)?,
+            Ok(_) => {}
+            Err(e) => return Err(fail("lstat", &host)(e)),
+        }
+    }
+    Ok(())
+}
+
+fn clear_opaque(dir: &Path) -> Result<(), UpperDiffError> {
+    for name in OPAQUE_XATTRS {
+        match rustix::fs::lremovexattr(dir, name) {
+            Ok(()) | Err(rustix::io::Errno::NODATA) => {}
+            Err(e) => return Err(fail("removing xattr of", dir)(e.into())),
+        }
+    }
+    Ok(())
 }
 
 fn is_opaque(path: &Path) -> io::Result<bool> {
@@ -322,6 +387,34 @@ mod tests {
         }
         drop_unchanged(&upper, &LayerStack::new(vec![lower])).unwrap();
         assert_eq!(listing(&upper, ""), ["other"]);
+    }
+
+    fn is_whiteout(path: &Path) -> bool {
+        let md = std::fs::symlink_metadata(path).unwrap();
+        md.file_type().is_char_device() && md.rdev() == 0
+    }
+
+    #[test]
+    fn an_opaque_dir_the_base_has_becomes_its_diff_against_the_base() {
+        let t = tempfile::tempdir().unwrap();
+        let (lower, upper) = (t.path().join("lower"), t.path().join("upper"));
+        for f in ["d/a", "d/b", "d/c/x", "d/c/y"] {
+            write(&lower.join(f), f);
+        }
+        // rm -rf d && mkdir -p d/c && restore d/a and d/c/y as they were,
+        // then add d/new: overlay made d opaque.
+        std::fs::create_dir_all(upper.join("d/c")).unwrap();
+        for rel in ["d/a", "d/c/y"] {
+            copy_up(&lower, &upper, rel);
+        }
+        write(&upper.join("d/new"), "n");
+        set_xattr(&upper.join("d"), b"trusted.overlay.opaque", b"y").unwrap();
+        drop_unchanged(&upper, &LayerStack::new(vec![lower])).unwrap();
+        // BuildKit: d/ and d/c/ as parents, deletions of b and c/x, the
+        // new file; a and c/y unchanged.
+        assert_eq!(listing(&upper, ""), ["d/", "d/b", "d/c/", "d/c/x", "d/new"]);
+        assert!(is_whiteout(&upper.join("d/b")) && is_whiteout(&upper.join("d/c/x")));
+        assert!(!is_opaque(&upper.join("d")).unwrap());
     }
 
     #[test]
