@@ -7,13 +7,19 @@
 //! target inside the rootfs (continuity `fs.RootPath`: symlinks followed,
 //! clamped at the root) and notes that path and, as `client/llb/exec.go`
 //! always sets `RemoveMountStubsRecursive`, each parent up to the first
-//! one that exists. After the run it removes those, deepest first, that
-//! are an empty directory or an empty file, unless their parent no longer
-//! resolves to itself (a symlink the command planted), and puts the
-//! parent's times back (BuildKit issue #3148).
+//! one that exists. After the run it removes those that are an empty
+//! directory or an empty file, unless their parent no longer resolves to
+//! itself (a symlink the command planted), and puts the parent's times
+//! back (BuildKit issue #3148). Each missing parent is noted after every
+//! stub below it, so removing deepest first, as kiln does, removes the
+//! same set.
 //!
 //! `/proc`, `/dev` and `/sys` are not in the list: runc makes them in a
-//! rootfs that lacks them and they stay in BuildKit's layer.
+//! rootfs that lacks them and they stay in BuildKit's layer. Cleaning them
+//! too was proposed and turned down because it changes existing output
+//! (moby/buildkit PR #7033, replaced by #7039, which instead recreates
+//! `/sys` for rootless workers, `executor/stubs.go` `CreateMountStubs`, so
+//! rootful and rootless layers agree).
 
 use std::io;
 use std::os::unix::fs::MetadataExt;
