@@ -143,13 +143,17 @@ fn steps_that_change_nothing_add_the_empty_layer() {
         "k\nls: /dst: No such file or directory\n"
     );
 
-    // The same layer three times survives save and load into a new store.
-    let archive = k.path("quiet.tar");
-    k.ok(&["save", "-o", archive.to_str().unwrap(), "quiet:1"]);
-    let other = Kiln::new();
-    other.ok(&["load", "-i", archive.to_str().unwrap()]);
-    assert_eq!(diff_ids(&other, "quiet:1"), ids);
-    assert_eq!(other.sh("quiet:1", "cat /keep.txt"), "k\n");
+    // The same layer three times survives save and load into a new store,
+    // in either archive format.
+    for format in ["docker", "oci"] {
+        let archive = k.path(&format!("quiet-{format}.tar"));
+        let path = archive.to_str().unwrap();
+        k.ok(&["save", "--format", format, "-o", path, "quiet:1"]);
+        let other = Kiln::new();
+        other.ok(&["load", "-i", path]);
+        assert_eq!(diff_ids(&other, "quiet:1"), ids, "{format}");
+        assert_eq!(other.sh("quiet:1", "cat /keep.txt"), "k\n");
+    }
 }
 
 #[test]
