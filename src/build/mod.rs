@@ -9,7 +9,9 @@
 //! Every RUN, COPY/ADD and WORKDIR (other than `/`) adds one layer, an
 //! empty one when it changed nothing, so the history's `empty_layer` flags
 //! are the lowering's, as in BuildKit (its frontend's `commitToHistory`
-//! decides them and the exporter keeps empty layers).
+//! decides them, `dispatchWorkdir` in `frontend/dockerfile/dockerfile2llb/
+//! convert.go` gives WORKDIR a layer unless it is `/`, and the exporter
+//! keeps empty layers).
 
 mod cache;
 pub mod export;
