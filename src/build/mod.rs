@@ -6,10 +6,14 @@
 //! [`cache::BuildCache`], and the result is written to the store as an
 //! image (and, if asked, exported, see [`export`]).
 //!
-//! History entries of steps that changed nothing are marked
-//! `empty_layer` once the solve says so, since only then is it known; the
-//! history's times come from when each step's result was made (the build
-//! cache records), never from "now", so a cached rebuild is the same image.
+//! Every RUN, COPY/ADD and WORKDIR (other than `/`) adds one layer, an
+//! empty one when it changed nothing, so the history's `empty_layer` flags
+//! are the lowering's, as in BuildKit (its frontend's `commitToHistory`
+//! decides them, `dispatchWorkdir` in `frontend/dockerfile/dockerfile2llb/
+//! convert.go` gives WORKDIR a layer unless it is `/`, and the exporter
+//! keeps empty layers). The history's times come from when each step's
+//! result was made (the build cache records), never from "now", so a
+//! cached rebuild is the same image.
 
 mod cache;
 mod created;
@@ -297,9 +301,11 @@ fn solve(
     }
 }
 
-/// The target's config with its layers: `rootfs.diff_ids` filled in,
-/// history entries of steps that added no layer marked empty, and the
-/// history's and config's times filled in ([`created`]).
+/// The target's config with its layers: `rootfs.diff_ids` filled in and
+/// the history's and config's times ([`created`]). Each step with a layer
+/// made exactly one; a mismatch is kiln's bug and is logged (BuildKit's
+/// exporter logs "invalid image config with unaccounted layers" in the
+/// same case).
 fn finish_config(
     plan: &BuildPlan,
     solved: &Solved,
@@ -315,8 +321,11 @@ fn finish_config(
     };
     for step in &plan.layer_steps {
         if let (Some(after), Some(before)) = (layers(Some(step.vertex)), layers(step.parent)) {
-            if after == before {
-                config.history[step.history].empty_layer = true;
+            if after != before + 1 {
+                tracing::warn!(
+                    "history entry {} made {after} layers on {before}",
+                    step.history
+                );
             }
         }
     }

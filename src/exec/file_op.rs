@@ -352,7 +352,7 @@ mod tests {
     }
 
     #[test]
-    fn workdir_mkdir_adds_a_layer_only_for_new_dirs_owned_by_the_user() {
+    fn workdir_mkdir_of_an_existing_dir_adds_an_empty_layer_and_new_dirs_are_the_users() {
         let t = tempfile::tempdir().unwrap();
         let cx = cx(&t.path().join("root"));
         let base_dir = cx.store.scratch_path("base").unwrap();
@@ -371,7 +371,12 @@ mod tests {
             &CancelToken::new(),
         )
         .unwrap();
-        assert_eq!(same, base, "an existing directory adds no layer");
+        // BuildKit's mkdir of an existing directory: an empty diff, still a
+        // layer (the empty tar).
+        assert_eq!(same.layers.len(), 2);
+        assert_eq!(same.layers[..1], base.layers[..]);
+        let top = cx.store.snapshot_path(same.top().unwrap());
+        assert_eq!(std::fs::read_dir(top).unwrap().count(), 0);
         let made = run(
             &cx,
             &mkdir_op("/srv/app/data", Some("app")),

@@ -14,7 +14,9 @@
 //! - [`context_view`]: the context with ignored entries hidden (an overlay);
 //! - [`stack_view`]: a layer stack mounted as one directory;
 //! - [`cache_mount`]: `RUN --mount=type=cache` directories;
-//! - [`secret_file`]: `RUN --mount=type=secret` files, each on a tmpfs.
+//! - [`secret_file`]: `RUN --mount=type=secret` files, each on a tmpfs;
+//! - [`mount_stubs`]: the mount points a RUN leaves, removed as BuildKit does;
+//! - [`upper_diff`]: a RUN's upper dir cut down to BuildKit's layer.
 //!
 //! COPY and ADD themselves: [`copy::copy`] writes the files an instruction
 //! adds into a new, empty layer directory that is later stacked
@@ -51,12 +53,14 @@ pub mod fetch;
 pub mod file_op;
 pub mod http_source;
 pub mod merge;
+pub mod mount_stubs;
 pub mod parent_fs;
 pub mod rootfs;
 pub mod run;
 pub mod secret_file;
 pub mod stack_view;
 pub mod tree;
+pub mod upper_diff;
 
 pub use executor::{Artifact, BuildExecutor, ContextDir, ExecContext};
 pub use rootfs::Rootfs;

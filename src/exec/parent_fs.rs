@@ -17,7 +17,8 @@
 //!   `user.overlay.opaque=y` for snapshots made in a user namespace) hides
 //!   the same directory in the layers below.
 
-use std::ffi::OsStr;
+use std::collections::HashSet;
+use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Component, Path, PathBuf};
@@ -33,6 +34,17 @@ pub trait ParentFs: Sync {
     /// `readlink`, reading contents or xattrs), or `None` when there is
     /// none.
     fn locate(&self, path: &Path) -> io::Result<Option<PathBuf>>;
+
+    /// The names the directory at `path` lists, unsorted, or `None` when
+    /// there is no directory there.
+    fn list(&self, path: &Path) -> io::Result<Option<Vec<OsString>>>;
+}
+
+/// The names in `dir`.
+fn names_in(dir: &Path) -> io::Result<Vec<OsString>> {
+    std::fs::read_dir(dir)?
+        .map(|e| e.map(|e| e.file_name()))
+        .collect()
 }
 
 /// A directory holding the merged filesystem.
@@ -76,6 +88,13 @@ impl ParentFs for MergedDir {
             }
         }
         Ok(Some(host))
+    }
+
+    fn list(&self, path: &Path) -> io::Result<Option<Vec<OsString>>> {
+        match self.locate(path)? {
+            Some(host) if std::fs::symlink_metadata(&host)?.is_dir() => names_in(&host).map(Some),
+            _ => Ok(None),
+        }
     }
 }
 
@@ -122,8 +141,17 @@ fn entry_in(layer: &Path, rel: &Path) -> io::Result<Entry> {
     Ok(Entry::Other)
 }
 
-impl ParentFs for LayerStack {
-    fn locate(&self, path: &Path) -> io::Result<Option<PathBuf>> {
+/// What a [`LayerStack`] shows at a path.
+enum Merged<'a> {
+    Absent,
+    /// A non-directory: its host path.
+    NonDir(PathBuf),
+    /// A directory: the layers whose copies of it are merged, top first.
+    Dir(Vec<&'a Path>),
+}
+
+impl LayerStack {
+    fn merged(&self, path: &Path) -> io::Result<(Merged<'_>, PathBuf)> {
         let names: Vec<&OsStr> = path
             .components()
             .filter_map(|c| match c {
@@ -161,16 +189,53 @@ impl ParentFs for LayerStack {
                 }
             }
             if let Some(host) = found_non_dir {
-                return Ok(last.then_some(host));
+                let found = if last {
+                    Merged::NonDir(host)
+                } else {
+                    Merged::Absent
+                };
+                return Ok((found, rel));
             }
             if next.is_empty() {
-                return Ok(None);
+                return Ok((Merged::Absent, rel));
             }
             stack = next;
         }
-        // The root, or a directory: its topmost copy carries the metadata
-        // overlay shows.
-        Ok(stack.first().map(|top| top.join(&rel)))
+        Ok((Merged::Dir(stack), rel))
+    }
+}
+
+impl ParentFs for LayerStack {
+    fn locate(&self, path: &Path) -> io::Result<Option<PathBuf>> {
+        Ok(match self.merged(path)? {
+            (Merged::Absent, _) => None,
+            (Merged::NonDir(host), _) => Some(host),
+            // The root, or a directory: its topmost copy carries the
+            // metadata overlay shows.
+            (Merged::Dir(stack), rel) => stack.first().map(|top| top.join(rel)),
+        })
+    }
+
+    fn list(&self, path: &Path) -> io::Result<Option<Vec<OsString>>> {
+        let (Merged::Dir(stack), rel) = self.merged(path)? else {
+            return Ok(None);
+        };
+        // A name is decided by the topmost layer that has it; a whiteout
+        // there hides it.
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for layer in stack {
+            let dir = layer.join(&rel);
+            for name in names_in(&dir)? {
+                if !seen.insert(name.clone()) {
+                    continue;
+                }
+                if !matches!(entry_in(layer, &rel.join(&name))?, Entry::Whiteout) {
+                    out.push(name);
+                }
+            }
+        }
+        Ok(Some(out))
     }
 }
 
@@ -251,6 +316,27 @@ mod tests {
         );
         assert_eq!(located(&layers, "missing/deeper"), None);
         assert!(located(&layers, "").is_some(), "the root exists");
+    }
+
+    #[test]
+    fn listings_follow_overlay_rules() {
+        let (_dir, layers) = stack();
+        let listed = |path: &str| {
+            layers.list(Path::new(path)).expect("list").map(|names| {
+                let mut names: Vec<String> = names
+                    .into_iter()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .collect();
+                names.sort();
+                names
+            })
+        };
+        assert_eq!(listed("").unwrap(), ["a", "b", "c", "d"]);
+        assert_eq!(listed("a").unwrap(), ["y"], "whiteout hides a/x");
+        assert_eq!(listed("c").unwrap(), ["file"], "dir over a file");
+        assert_eq!(listed("d").unwrap(), ["new"], "opaque dir hides d/inner");
+        assert_eq!(listed("b"), None, "b is a file");
+        assert_eq!(listed("missing"), None);
     }
 
     #[test]

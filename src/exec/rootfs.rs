@@ -1,10 +1,15 @@
 //! A step's result: a root filesystem as a stack of store snapshots, and
 //! how a step's new layer directory is added on top of one.
 //!
-//! A layer directory that ends up empty adds no layer (BuildKit exports
-//! no layer for a step that changed nothing); with `SOURCE_DATE_EPOCH`
-//! every mtime in it is clamped to the epoch first, so a rebuild of the
-//! same content gives the same layer, byte for byte.
+//! Every committed directory adds a layer, an empty one too: BuildKit
+//! snapshots each exec and file op's output and its differ writes an empty
+//! diff as an empty tar (1024 zero bytes, diff ID `sha256:5f70bf18...`),
+//! which the image exporter keeps like any other layer (moby/buildkit
+//! `cache/blobs.go` `computeBlobChain`, `exporter/containerimage/writer.go`
+//! `normalizeLayersAndHistory`, which only reconciles the frontend's
+//! `empty_layer` flags with the layer count). With `SOURCE_DATE_EPOCH`
+//! every mtime is clamped to the epoch first, so a rebuild of the same
+//! content gives the same layer, byte for byte.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -58,14 +63,6 @@ impl Rootfs {
             let path = dir.to_path_buf();
             move |source| StoreError::Io { path, op, source }
         };
-        let empty = std::fs::read_dir(dir)
-            .map_err(io("reading layer dir"))?
-            .next()
-            .is_none();
-        if empty {
-            crate::cache::scratch::remove_tree(dir).map_err(io("removing empty layer dir"))?;
-            return Ok(self.clone());
-        }
         if let Some(epoch) = epoch {
             clamp_mtimes(dir, epoch).map_err(io("clamping mtimes"))?;
         }
@@ -99,15 +96,26 @@ pub fn clamp_mtimes(dir: &Path, epoch: i64) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
+    /// The diff ID of an empty tar (two zero blocks), what BuildKit's
+    /// image has for a step that changed nothing.
+    const EMPTY_TAR_DIFF_ID: &str =
+        "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef";
+
     #[test]
-    fn empty_dirs_add_no_layer_and_epochs_make_layers_reproducible() {
+    fn empty_dirs_add_the_empty_layer_and_epochs_make_layers_reproducible() {
         let t = tempfile::tempdir().unwrap();
         let store = Store::open(t.path()).unwrap();
         let base = Rootfs::default();
-        let empty = store.scratch_path("l").unwrap();
-        std::fs::create_dir(&empty).unwrap();
-        assert_eq!(base.commit(&store, &empty, None).unwrap(), base);
-        assert!(!empty.exists());
+        let mut below = base.clone();
+        // Twice: the same diff ID at two places of one stack.
+        for n in 1..=2 {
+            let empty = store.scratch_path("l").unwrap();
+            std::fs::create_dir(&empty).unwrap();
+            below = below.commit(&store, &empty, None).unwrap();
+            assert_eq!(below.layers.len(), n);
+            assert_eq!(below.layers[n - 1].diff_id.to_string(), EMPTY_TAR_DIFF_ID);
+        }
+        assert_ne!(below.layers[0].chain_id, below.layers[1].chain_id);
         // Two trees made at different times (nanosecond mtimes differ).
         let mut ids = Vec::new();
         for _ in 0..2 {

@@ -8,10 +8,12 @@
 //! whiteouts and opaque directories stay in the upper dir as they are;
 //! they become OCI whiteouts when a tar is made.
 //!
-//! Mount points the runtime had to create (for `/proc`, `/etc/hosts`, a
-//! `--mount` target, ...) are removed from the upper dir afterwards, with
-//! the directories created or copied up only for them, as BuildKit does:
-//! they are not the command's writes.
+//! The upper dir then becomes what BuildKit's layer would hold: the mount
+//! stubs BuildKit removes go ([`mount_stubs`]: empty `/etc/hosts`,
+//! `/etc/resolv.conf` and `--mount` targets the base lacked, with their
+//! new parents), those it keeps stay (`/proc`, `/dev`, `/sys` made for a
+//! base without them), and entries copied up without a change are dropped
+//! ([`upper_diff`]).
 //!
 //! A cancelled build (another step failed, the user's Ctrl-C) kills the
 //! container at once through the runtime's [`KillSwitch`] fired by the
@@ -27,8 +29,9 @@ use std::path::{Path, PathBuf};
 use super::cache_mount::{seeded_id, CacheInit, CacheMountLease};
 use super::file_op::input_rootfs;
 use super::secret_file::{SecretAttrs, SecretFile};
+use super::parent_fs::LayerStack;
 use super::stack_view::StackView;
-use super::{Artifact, ExecContext, Rootfs};
+use super::{mount_stubs, upper_diff, Artifact, ExecContext, Rootfs};
 use crate::runtime::spec::{DOCKER_MASKED_PATHS, DOCKER_READONLY_PATHS};
 use crate::runtime::{
     self, caps, state, ContainerSpec, KillSwitch, MountKind as RtMount, MountSpec, NetworkFiles,
@@ -41,10 +44,6 @@ const HOSTNAME: &str = "buildkitsandbox";
 
 /// BuildKit's `/etc` network files for RUN (read-only hosts, resolv.conf).
 const NETWORK_FILES: NetworkFiles = NetworkFiles::Sandbox;
-
-/// Paths the runtime mounts over in every container, besides the `/etc`
-/// network files ([`state::network_file_names`]).
-const RUNTIME_MOUNTS: &[&str] = &["/proc", "/dev", "/sys"];
 
 /// Keeps what a run's mounts need alive until the run ends.
 #[derive(Default)]
@@ -82,10 +81,16 @@ pub fn run(
         .scratch_path("run")
         .map_err(|e| ExecError::with_context("preparing the container", e))?;
     let result = run_in(cx, exec, inputs, log, &lowers, &state_dir, &kill);
-    let committed = result.and_then(|()| {
-        base.commit(store, &state_dir.join("upper"), exec.source_date_epoch)
-            .map_err(|e| ExecError::with_context("storing the new layer", e))
-    });
+    let upper = state_dir.join("upper");
+    let committed = result
+        .and_then(|()| {
+            upper_diff::drop_unchanged(&upper, &base_view(&lowers))
+                .map_err(|e| ExecError::with_context("comparing the new layer with its base", e))
+        })
+        .and_then(|()| {
+            base.commit(store, &upper, exec.source_date_epoch)
+                .map_err(|e| ExecError::with_context("storing the new layer", e))
+        });
     if let Err(e) = state::remove(&state_dir) {
         tracing::warn!("{e}");
     }
@@ -197,14 +202,15 @@ fn run_in(
         status
     });
     drop(guards);
-    let mut points: Vec<String> = own(RUNTIME_MOUNTS);
-    points.extend(
-        state::network_file_names(NETWORK_FILES)
-            .iter()
-            .map(|name| format!("/etc/{name}")),
-    );
+    // `/proc`, `/dev` and `/sys` are not among them: runc makes them in
+    // the rootfs and BuildKit's cleaner never hears of them, so a base
+    // without them gets them in its RUN layer.
+    let mut points: Vec<String> = state::network_file_names(NETWORK_FILES)
+        .iter()
+        .map(|name| format!("/etc/{name}"))
+        .collect();
     points.extend(mounts.iter().map(|m| m.destination.clone()));
-    remove_mount_stubs(&upper, lowers, &points);
+    mount_stubs::remove(&upper, &base_view(lowers), &points);
     match status {
         Ok(s) if s.code == Some(0) => Ok(()),
         Ok(s) if s.oom_killed => Err(ExecError::msg(format!(
@@ -464,144 +470,7 @@ fn relay(fd: OwnedFd, stream: LogStream, log: &LogSink) {
     }
 }
 
-/// Whether `rel` exists in any of `lowers` (a path in the base image).
-fn in_lowers(lowers: &[PathBuf], rel: &Path) -> Option<std::fs::Metadata> {
-    lowers
-        .iter()
-        .rev()
-        .find_map(|l| std::fs::symlink_metadata(l.join(rel)).ok())
-}
-
-/// Whether a directory above `rel` in `upper` is a symlink: the command
-/// replaced it (a link's target means a host path here, not one in the
-/// container's root).
-fn below_a_symlink(upper: &Path, rel: &Path) -> bool {
-    rel.ancestors()
-        .skip(1)
-        .filter(|a| !a.as_os_str().is_empty())
-        .any(|a| std::fs::symlink_metadata(upper.join(a)).is_ok_and(|md| md.is_symlink()))
-}
-
-/// Removes the mount points the run created in `upper` (empty files and
-/// directories absent from the base), then the directories above them
-/// that only exist in `upper` because of them. A point the command moved
-/// away and replaced a directory above with a symlink is left alone: the
-/// link is never followed (the container is gone, so it cannot change).
-pub(crate) fn remove_mount_stubs(upper: &Path, lowers: &[PathBuf], points: &[String]) {
-    for point in points {
-        let rel = PathBuf::from(point.trim_start_matches('/'));
-        if rel.as_os_str().is_empty() {
-            continue;
-        }
-        if below_a_symlink(upper, &rel) {
-            tracing::debug!("mount point {point} is below a symlink now; left alone");
-            continue;
-        }
-        let mut cur = rel.clone();
-        let mut first = true;
-        loop {
-            let host = upper.join(&cur);
-            let Ok(md) = std::fs::symlink_metadata(&host) else {
-                break;
-            };
-            let lower = in_lowers(lowers, &cur);
-            let removable = if md.is_dir() {
-                let empty = std::fs::read_dir(&host).is_ok_and(|mut d| d.next().is_none());
-                let opaque = crate::exec::attrs::get_xattr(&host, "trusted.overlay.opaque")
-                    .ok()
-                    .flatten()
-                    .is_some();
-                // A copied-up directory is the lower one with a new mtime.
-                let same_as_lower = lower.as_ref().is_none_or(|l| {
-                    l.is_dir()
-                        && l.mode() == md.mode()
-                        && l.uid() == md.uid()
-                        && l.gid() == md.gid()
-                });
-                empty && !opaque && same_as_lower && (!first || lower.is_none())
-            } else {
-                first && md.is_file() && md.len() == 0 && lower.is_none()
-            };
-            if !removable {
-                break;
-            }
-            let removed = if md.is_dir() {
-                std::fs::remove_dir(&host)
-            } else {
-                std::fs::remove_file(&host)
-            };
-            if removed.is_err() {
-                break;
-            }
-            first = false;
-            match cur.parent() {
-                Some(p) if !p.as_os_str().is_empty() => cur = p.to_path_buf(),
-                _ => break,
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stubs_go_and_real_writes_stay() {
-        let t = tempfile::tempdir().unwrap();
-        let (lower, upper) = (t.path().join("lower"), t.path().join("upper"));
-        std::fs::create_dir_all(lower.join("etc")).unwrap();
-        std::fs::write(lower.join("etc/passwd"), "root").unwrap();
-        // Stubs: /proc (new dir), /etc/hosts (new file in a copied-up dir),
-        // /mnt/a/b (a mount target with its parents).
-        std::fs::create_dir_all(upper.join("proc")).unwrap();
-        std::fs::create_dir_all(upper.join("etc")).unwrap();
-        std::fs::write(upper.join("etc/hosts"), "").unwrap();
-        std::fs::create_dir_all(upper.join("mnt/a/b")).unwrap();
-        // Real writes: a file next to a stub, and a new empty dir that is
-        // not a mount point.
-        std::fs::create_dir_all(upper.join("sys")).unwrap();
-        std::fs::write(upper.join("sys/real"), "x").unwrap();
-        std::fs::create_dir_all(upper.join("made")).unwrap();
-        let points: Vec<String> = ["/proc", "/sys", "/etc/hosts", "/mnt/a/b", "/nothing"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        remove_mount_stubs(&upper, &[lower], &points);
-        let mut left: Vec<String> = walk(&upper);
-        left.sort();
-        assert_eq!(left, ["made", "sys", "sys/real"]);
-    }
-
-    #[test]
-    fn stubs_below_a_symlink_are_left_alone() {
-        let t = tempfile::tempdir().unwrap();
-        let (lower, upper, outside) = (
-            t.path().join("lower"),
-            t.path().join("upper"),
-            t.path().join("outside"),
-        );
-        for d in [&lower, &upper, &outside.join("y")] {
-            std::fs::create_dir_all(d).unwrap();
-        }
-        std::fs::write(outside.join("z"), "").unwrap();
-        std::os::unix::fs::symlink(&outside, upper.join("x")).unwrap();
-        let points = ["/x/y".to_string(), "/x/z".to_string()];
-        remove_mount_stubs(&upper, &[lower], &points);
-        assert!(outside.join("y").is_dir() && outside.join("z").is_file());
-        assert!(upper.join("x").is_symlink());
-    }
-
-    fn walk(dir: &Path) -> Vec<String> {
-        let mut out = Vec::new();
-        for e in std::fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            let rel = p.file_name().unwrap().to_string_lossy().into_owned();
-            out.push(rel.clone());
-            if p.is_dir() {
-                out.extend(walk(&p).into_iter().map(|c| format!("{rel}/{c}")));
-            }
-        }
-        out
-    }
+/// The run's base as overlay shows it (`lowers` are bottom first).
+fn base_view(lowers: &[PathBuf]) -> LayerStack {
+    LayerStack::new(lowers.iter().rev().cloned().collect())
 }

@@ -17,9 +17,12 @@ use super::canonical;
 use super::op::{ContentSelector, Platform};
 use crate::image::Digest;
 
-/// Names the key format; bump it when the encoding below changes so old
-/// cache records stop matching instead of matching wrongly.
-const KEY_VERSION: &str = "kiln.cachekey.v1";
+/// Names the key format; bump it when the encoding below changes, or when
+/// what an op produces for the same inputs changes, so old cache records
+/// stop matching instead of matching wrongly. v2: RUN layers as BuildKit's
+/// (mount points kept, unchanged copy-ups dropped) and a layer, empty or
+/// not, for every RUN/COPY/ADD/WORKDIR.
+const KEY_VERSION: &str = "kiln.cachekey.v2";
 
 /// The key a vertex's result is cached under.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]

@@ -104,8 +104,8 @@ pub struct BuildPlan {
     /// The target's image config, history included (`rootfs.diff_ids` is
     /// filled in once the layers are known).
     pub config: ImageConfig,
-    /// Which vertex made the layer of each new non-empty history entry,
-    /// so entries whose step changed nothing can be marked empty.
+    /// Which vertex made the layer of each new non-empty history entry
+    /// (checked against the layers after the solve).
     pub layer_steps: Vec<LayerStep>,
     /// Things the user should hear about (unused build args).
     pub warnings: Vec<String>,
