@@ -27,10 +27,13 @@
 mod args;
 mod copy;
 mod dispatch;
+pub mod lint;
 mod mount;
 mod names;
 mod run;
+pub mod source;
 mod stage;
+pub mod suggest;
 #[cfg(test)]
 mod tests;
 

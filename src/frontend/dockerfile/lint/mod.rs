@@ -1,0 +1,120 @@
+//! BuildKit's build checks ("lint rules", docs.docker.com/reference/build-checks/):
+//! the rules BuildKit enables by default, with its names, messages and
+//! links, the `# check=` directive, and the two ways results are shown
+//! (after a build, and as `kiln build --check`'s report).
+//!
+//! Checks read the typed AST only, never images or the store, so they
+//! run before anything is built. Where BuildKit decides with a base
+//! image's config (JSONArgsRecommended looks for an inherited `SHELL`),
+//! kiln sees only the Dockerfile; that case is noted at the rule.
+//!
+//! | module | rules |
+//! | --- | --- |
+//! | `stages` | StageNameCasing, FromAsCasing, DuplicateStageName, ReservedStageName, RedundantTargetPlatform, FromPlatformFlagConstDisallowed, UndefinedArgInFrom, InvalidDefaultArgInFrom |
+//! | `instructions` | ConsistentInstructionCasing, NoEmptyContinuation, JSONArgsRecommended, MaintainerDeprecated, WorkdirRelativePath, MultipleInstructionsDisallowed, LegacyKeyValueFormat, SecretsUsedInArgOrEnv, ExposeProtoCasing |
+//!
+//! Not implemented: UndefinedVar (needs each base image's environment),
+//! InvalidBaseImagePlatform (kiln refuses a foreign platform outright),
+//! and the experimental CopyIgnoredFile and InvalidDefinitionDescription.
+
+mod config;
+mod instructions;
+mod report;
+pub mod rules;
+mod stages;
+
+pub use config::{CheckConfig, CheckConfigError};
+pub use report::{check_report, short_list};
+pub use rules::Rule;
+
+use crate::parser::Dockerfile;
+use crate::solver::Platform;
+
+/// One finding: a rule, its message and the lines it is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// The rule broken.
+    pub rule: &'static Rule,
+    /// BuildKit's message for it (its `Detail`).
+    pub message: String,
+    /// First line of the instruction (1-based).
+    pub line: usize,
+    /// Last line of the instruction.
+    pub end_line: usize,
+}
+
+impl Warning {
+    /// BuildKit's one-line form (`linter.LintFormatShort`):
+    /// `Rule: message (line N)`.
+    pub fn short(&self) -> String {
+        format!("{}: {} (line {})", self.rule.name, self.message, self.line)
+    }
+}
+
+/// `# check=error=true` and warnings were found (`Linter.Error`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("lint violation found for rules: {}", rules.join(", "))]
+pub struct LintViolation {
+    /// Each broken rule once, in order of first appearance (BuildKit's
+    /// order is a Go map's, so unspecified).
+    pub rules: Vec<String>,
+}
+
+/// Runs every enabled check on `df`; warnings come sorted by line, as
+/// BuildKit's report sorts them (`LintResults.PrintTo`).
+pub fn check(df: &Dockerfile, config: &CheckConfig, platform: &Platform) -> Vec<Warning> {
+    let mut f = Findings {
+        config,
+        out: Vec::new(),
+    };
+    stages::check(df, platform, &mut f);
+    instructions::check(df, &mut f);
+    f.out.sort_by_key(|w| w.line);
+    f.out
+}
+
+/// The error `# check=error=true` turns `warnings` into, if any.
+pub fn violation(config: &CheckConfig, warnings: &[Warning]) -> Option<LintViolation> {
+    if !config.error || warnings.is_empty() {
+        return None;
+    }
+    let mut rules: Vec<String> = Vec::new();
+    for w in warnings {
+        if !rules.iter().any(|r| r == w.rule.name) {
+            rules.push(w.rule.name.to_string());
+        }
+    }
+    Some(LintViolation { rules })
+}
+
+/// Collects the warnings of enabled rules.
+struct Findings<'c> {
+    config: &'c CheckConfig,
+    out: Vec<Warning>,
+}
+
+impl Findings<'_> {
+    fn add(&mut self, rule: &'static Rule, (line, end_line): (usize, usize), message: String) {
+        if self.config.enabled(rule.name) {
+            self.out.push(Warning {
+                rule,
+                message,
+                line,
+                end_line,
+            });
+        }
+    }
+}
+
+/// An instruction's name as written and its arguments after the flags,
+/// from its logical line (`FROM --platform=x img AS name` →
+/// `("FROM", ["img", "AS", "name"])`).
+fn header(original: &str) -> (&str, Vec<&str>) {
+    let mut words = original.split_whitespace();
+    let name = words.next().unwrap_or_default();
+    let args = words.skip_while(|w| w.starts_with("--")).collect();
+    (name, args)
+}
+
+#[cfg(test)]
+mod tests;
