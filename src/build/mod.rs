@@ -21,7 +21,8 @@ use std::sync::Arc;
 use crate::cache::{Image, Store, StoreError};
 use crate::context::dockerignore::{DockerIgnore, IgnoreError};
 use crate::exec::{BuildExecutor, ContextDir, ExecContext, Rootfs};
-use crate::frontend::dockerfile::{self, BuildPlan, LowerError, LowerOptions};
+use crate::frontend::dockerfile::lint::{self, CheckConfig, CheckConfigError, LintViolation};
+use crate::frontend::dockerfile::{self, BuildPlan, ForeignFrontend, LowerError, LowerOptions};
 use crate::image::reference::ImageRef;
 use crate::image::timestamp::{format_rfc3339, now_rfc3339};
 use crate::parser::ParseError;
@@ -80,6 +81,20 @@ pub struct BuildResult {
     pub executed: usize,
     /// Steps that came from the cache.
     pub cached: usize,
+    /// What the build checks found (printed after the build, as buildx
+    /// does).
+    pub warnings: Vec<lint::Warning>,
+}
+
+/// What `kiln build --check` found, without building.
+#[derive(Debug, Clone)]
+pub struct CheckOutcome {
+    /// The warnings, sorted by line.
+    pub warnings: Vec<lint::Warning>,
+    /// buildx's report of them, Dockerfile excerpts included.
+    pub report: String,
+    /// Set when `# check=error=true` turns the warnings into an error.
+    pub violation: Option<LintViolation>,
 }
 
 /// Why a build failed. A failed step reads like BuildKit's report:
@@ -90,6 +105,18 @@ pub enum BuildError {
     Parse(#[from] ParseError),
     #[error(transparent)]
     Lower(#[from] LowerError),
+    #[error(transparent)]
+    Syntax(#[from] ForeignFrontend),
+    /// A `# check=` value (or `BUILDKIT_DOCKERFILE_CHECK`) BuildKit refuses.
+    #[error("failed to parse check options: {0}")]
+    CheckOptions(CheckConfigError),
+    /// `# check=error=true` and the checks warned: the warnings as buildx
+    /// lists them, then BuildKit's error.
+    #[error("{}{violation}", lint::short_list(warnings).trim_start_matches('\n'))]
+    Lint {
+        warnings: Vec<lint::Warning>,
+        violation: LintViolation,
+    },
     #[error("{0}")]
     Ignore(#[from] IgnoreError),
     #[error(transparent)]
@@ -126,13 +153,17 @@ fn tail(lines: &[String]) -> String {
 /// Builds an image as `opts` says, into `store`.
 pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, BuildError> {
     // Locations read `Dockerfile:12`, or `<name>:12` for `-f <name>`.
-    let file_name = opts
-        .dockerfile_path
-        .as_ref()
-        .and_then(|p| p.file_name())
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "Dockerfile".into());
+    let file_name = dockerfile_name(opts);
     let df = crate::parser::parse(&file_name, &opts.dockerfile)?;
+    dockerfile::check_syntax(&df, &file_name)?;
+    let config = check_config(&df, opts)?;
+    let warnings = lint::check(&df, &config, &host_platform());
+    if let Some(violation) = lint::violation(&config, &warnings) {
+        return Err(BuildError::Lint {
+            warnings,
+            violation,
+        });
+    }
     let ignore = match &opts.context {
         Some(dir) => match &opts.dockerfile_path {
             Some(path) => DockerIgnore::load(dir, path)?,
@@ -198,7 +229,45 @@ pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, Buil
         image,
         executed: solved.executed,
         cached: solved.cached,
+        warnings,
     })
+}
+
+/// Runs the build checks only (`kiln build --check`, buildx's
+/// `--call=check`): nothing is resolved, built or written.
+pub fn check(opts: &BuildOptions) -> Result<CheckOutcome, BuildError> {
+    let file_name = dockerfile_name(opts);
+    let df = crate::parser::parse(&file_name, &opts.dockerfile)?;
+    dockerfile::check_syntax(&df, &file_name)?;
+    let config = check_config(&df, opts)?;
+    let warnings = lint::check(&df, &config, &host_platform());
+    Ok(CheckOutcome {
+        report: lint::check_report(&file_name, &opts.dockerfile, &warnings),
+        violation: lint::violation(&config, &warnings),
+        warnings,
+    })
+}
+
+/// How locations name the Dockerfile: `Dockerfile`, or `<name>` for
+/// `-f <name>`.
+fn dockerfile_name(opts: &BuildOptions) -> String {
+    opts.dockerfile_path
+        .as_ref()
+        .and_then(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "Dockerfile".into())
+}
+
+/// The check options: the `BUILDKIT_DOCKERFILE_CHECK` build argument wins
+/// over `# check=` (moby/buildkit `dockerfile2llb`, `toDispatchState`).
+fn check_config(df: &crate::parser::Dockerfile, opts: &BuildOptions) -> Result<CheckConfig, BuildError> {
+    let value = opts
+        .build_args
+        .get("BUILDKIT_DOCKERFILE_CHECK")
+        .map(String::as_str)
+        .or_else(|| df.directive("check"))
+        .unwrap_or("");
+    CheckConfig::parse(value).map_err(BuildError::CheckOptions)
 }
 
 /// A finished solve.

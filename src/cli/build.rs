@@ -3,6 +3,7 @@
 use super::CliError;
 use crate::build::{self, BuildOptions, Export};
 use crate::cache::Store;
+use crate::frontend::dockerfile::lint;
 use crate::image::reference::ImageRef;
 use crate::solver::ProgressMode;
 use clap::Args;
@@ -58,6 +59,10 @@ pub struct BuildArgs {
     /// Print only the image ID (no progress).
     #[arg(short, long)]
     pub quiet: bool,
+    /// Only run the build checks and report them (exit 1 when any warns),
+    /// as `docker build --check` does; nothing is built.
+    #[arg(long)]
+    pub check: bool,
     /// The build context directory, or `-` to read a tar (or a Dockerfile)
     /// from stdin.
     #[arg(value_name = "CONTEXT")]
@@ -202,6 +207,9 @@ pub fn run(args: BuildArgs, root: &Path, insecure: &[String]) -> Result<i32, Cli
         exports,
         source_date_epoch,
     };
+    if args.check {
+        return check(&opts);
+    }
     let result = match build::build(store, &opts) {
         Ok(r) => r,
         // The progress output already boxed the step's last lines.
@@ -221,8 +229,22 @@ pub fn run(args: BuildArgs, root: &Path, insecure: &[String]) -> Result<i32, Cli
         for t in &opts.tags {
             eprintln!("naming to {t}");
         }
+        // buildx prints the checks' warnings last, and not in quiet mode.
+        eprint!("{}", lint::short_list(&result.warnings));
     }
     Ok(0)
+}
+
+/// `--check`: the report on stdout (buildx `printResult`), exit 1 when a
+/// check warned, an error when `# check=error=true`.
+fn check(opts: &BuildOptions) -> Result<i32, CliError> {
+    let outcome = build::check(opts).map_err(CliError::from_display)?;
+    print!("{}", outcome.report);
+    if let Some(violation) = outcome.violation {
+        println!();
+        return Err(CliError::from_display(violation));
+    }
+    Ok(i32::from(!outcome.warnings.is_empty()))
 }
 
 /// `id=ID,src=PATH` (or `source=`), `id=ID,env=VAR`; a bare `id=ID`

@@ -34,6 +34,7 @@ mod run;
 pub mod source;
 mod stage;
 pub mod suggest;
+mod syntax;
 #[cfg(test)]
 mod tests;
 
@@ -50,6 +51,7 @@ use crate::solver::{
 
 pub use args::{is_proxy_arg, PROXY_ARGS};
 pub use mount::{parse_mount, MountSpec, MountType};
+pub use syntax::{check_syntax, ForeignFrontend};
 
 /// What the build was asked for, besides the Dockerfile.
 #[derive(Debug, Clone)]
@@ -263,8 +265,17 @@ impl<'a> Lowerer<'a> {
     fn target_index(&self) -> Result<usize, LowerError> {
         match &self.opts.target {
             None => Ok(self.df.stages.len() - 1),
+            // dockerfile2llb `resolveTarget`: the error carries a suggestion
+            // among the stage names (case-insensitive, as the lookup is).
             Some(t) => self.stage_by_name(t, self.df.stages.len()).ok_or_else(|| {
-                LowerError::Dockerfile(format!("target stage {t:?} could not be found"))
+                let names: Vec<String> =
+                    self.df.stages.iter().filter_map(|s| s.name.clone()).collect();
+                LowerError::Dockerfile(suggest::with_suggestion(
+                    format!("target stage {t:?} could not be found"),
+                    t,
+                    &names,
+                    false,
+                ))
             }),
         }
     }
