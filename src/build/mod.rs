@@ -11,6 +11,7 @@
 
 mod cache;
 pub mod export;
+mod failure;
 mod images;
 mod interrupt;
 
@@ -27,8 +28,7 @@ use crate::image::reference::ImageRef;
 use crate::image::timestamp::{format_rfc3339, now_rfc3339};
 use crate::parser::ParseError;
 use crate::solver::{
-    progress, CacheKey, ExecError, Op, Platform, ProgressMode, SolveError, SolveOptions, Solver,
-    VertexId,
+    progress, CacheKey, Op, Platform, ProgressMode, SolveError, SolveOptions, Solver, VertexId,
 };
 
 pub use export::Export;
@@ -97,8 +97,9 @@ pub struct CheckOutcome {
     pub violation: Option<LintViolation>,
 }
 
-/// Why a build failed. A failed step reads like BuildKit's report:
-/// `Dockerfile:12: RUN failed with exit code 2` and its last output lines.
+/// Why a build failed. A failed step reads like buildx's report: the
+/// Dockerfile excerpt, `process "/bin/sh -c make" did not complete
+/// successfully: exit code: 2` and the step's last output lines.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     #[error(transparent)]
@@ -121,8 +122,14 @@ pub enum BuildError {
     Ignore(#[from] IgnoreError),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("{message}{}", tail(log_tail))]
+    /// A step failed: the Dockerfile excerpt around its instruction (as
+    /// buildx prints it), BuildKit's error, the step's last output lines.
+    #[error("{}{message}{}", excerpt.as_deref().unwrap_or_default(), tail(log_tail))]
     Step {
+        /// Where the step's instruction is (`Dockerfile:12`).
+        location: Option<String>,
+        /// The excerpt of that instruction, once known.
+        excerpt: Option<String>,
         message: String,
         log_tail: Vec<String>,
     },
@@ -217,7 +224,20 @@ pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, Buil
     });
     let executor = Arc::new(BuildExecutor::new(cx, context, base_images));
     let cache = Arc::new(cache::BuildCache::new(store.clone()));
-    let solved = solve(&plan, executor.clone(), cache.clone(), opts)?;
+    let solved = solve(&plan, executor.clone(), cache.clone(), opts).map_err(|e| match e {
+        BuildError::Step {
+            location: Some(at),
+            message,
+            log_tail,
+            ..
+        } => BuildError::Step {
+            excerpt: failure::location_excerpt(&df, &opts.dockerfile, &at),
+            location: Some(at),
+            message,
+            log_tail,
+        },
+        other => other,
+    })?;
     executor.finish();
     let rootfs = solved.rootfs.clone();
     let config = finish_config(&plan, &solved, &cache);
@@ -260,7 +280,10 @@ fn dockerfile_name(opts: &BuildOptions) -> String {
 
 /// The check options: the `BUILDKIT_DOCKERFILE_CHECK` build argument wins
 /// over `# check=` (moby/buildkit `dockerfile2llb`, `toDispatchState`).
-fn check_config(df: &crate::parser::Dockerfile, opts: &BuildOptions) -> Result<CheckConfig, BuildError> {
+fn check_config(
+    df: &crate::parser::Dockerfile,
+    opts: &BuildOptions,
+) -> Result<CheckConfig, BuildError> {
     let value = opts
         .build_args
         .get("BUILDKIT_DOCKERFILE_CHECK")
@@ -351,16 +374,23 @@ fn solve(
             error,
             log_tail,
         }) => {
-            let at = location.map(|l| format!("{l}: ")).unwrap_or_default();
-            let is_run = matches!(graph.get(vertex).map(|v| v.op()), Some(Op::Exec(_)));
-            let message = match (&error, is_run) {
-                (ExecError::ExitCode(code), true) => {
-                    format!("{at}RUN failed with exit code {code}")
-                }
-                (ExecError::Signal(sig), true) => format!("{at}RUN killed by signal {sig}"),
-                _ => format!("{at}{name}: {error}"),
+            let at = location
+                .as_ref()
+                .map(|l| format!("{l}: "))
+                .unwrap_or_default();
+            let run = match graph.get(vertex).map(|v| v.op()) {
+                Some(Op::Exec(exec)) => failure::run_message(&exec.args, &error),
+                _ => None,
             };
-            Err(BuildError::Step { message, log_tail })
+            // A RUN reads as BuildKit's executor error (the excerpt names the
+            // line); other steps keep kiln's located message.
+            let message = run.unwrap_or_else(|| format!("{at}{name}: {error}"));
+            Err(BuildError::Step {
+                location,
+                excerpt: None,
+                message,
+                log_tail,
+            })
         }
         Err(e) => Err(BuildError::Setup(e.to_string())),
     }

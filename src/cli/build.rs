@@ -213,8 +213,13 @@ pub fn run(args: BuildArgs, root: &Path, insecure: &[String]) -> Result<i32, Cli
     let result = match build::build(store, &opts) {
         Ok(r) => r,
         // The progress output already boxed the step's last lines.
-        Err(build::BuildError::Step { message, .. }) if progress != ProgressMode::Quiet => {
-            return Err(CliError(message))
+        Err(build::BuildError::Step {
+            message, excerpt, ..
+        }) if progress != ProgressMode::Quiet => {
+            return Err(CliError(format!(
+                "{}{message}",
+                excerpt.unwrap_or_default()
+            )))
         }
         Err(e) => return Err(CliError::from_display(e)),
     };

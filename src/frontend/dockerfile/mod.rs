@@ -268,8 +268,12 @@ impl<'a> Lowerer<'a> {
             // dockerfile2llb `resolveTarget`: the error carries a suggestion
             // among the stage names (case-insensitive, as the lookup is).
             Some(t) => self.stage_by_name(t, self.df.stages.len()).ok_or_else(|| {
-                let names: Vec<String> =
-                    self.df.stages.iter().filter_map(|s| s.name.clone()).collect();
+                let names: Vec<String> = self
+                    .df
+                    .stages
+                    .iter()
+                    .filter_map(|s| s.name.clone())
+                    .collect();
                 LowerError::Dockerfile(suggest::with_suggestion(
                     format!("target stage {t:?} could not be found"),
                     t,

@@ -329,7 +329,10 @@ impl Lowerer<'_> {
             .resolve(reference, &self.opts.platform)
             .map_err(|e| {
                 let names = self.suggestion_names();
-                self.err(span, super::suggest::with_suggestion(e, written, &names, true))
+                self.err(
+                    span,
+                    super::suggest::with_suggestion(e, written, &names, true),
+                )
             })?;
         self.images.insert(key, image.clone());
         Ok(image)
@@ -339,8 +342,15 @@ impl Lowerer<'_> {
     /// then BuildKit's `commonImageNames()` (its list, including the
     /// `docker.io/library` entries it writes without a `/`).
     fn suggestion_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.df.stages.iter().filter_map(|s| s.name.clone()).collect();
-        for repo in ["alpine", "busybox", "centos", "debian", "golang", "ubuntu", "fedora"] {
+        let mut names: Vec<String> = self
+            .df
+            .stages
+            .iter()
+            .filter_map(|s| s.name.clone())
+            .collect();
+        for repo in [
+            "alpine", "busybox", "centos", "debian", "golang", "ubuntu", "fedora",
+        ] {
             names.push(repo.to_string());
             names.push(format!("docker.io/library{repo}"));
             names.push(format!("{repo}:latest"));

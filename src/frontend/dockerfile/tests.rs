@@ -596,17 +596,35 @@ fn copy_link_refuses_chown_names() {
 fn misspelt_stage_names_get_buildkits_suggestion() {
     let src = "FROM busybox AS builder\nRUN true\nFROM busybox\nCOPY --from=buidler /x /x\n";
     let err = lower_with(src, &opts()).unwrap_err().to_string();
-    assert_eq!(err, "Dockerfile:4: buidler: not found (did you mean builder?)");
+    assert_eq!(
+        err,
+        "Dockerfile:4: buidler: not found (did you mean builder?)"
+    );
     let src = "FROM busybox AS builder\nFROM buidler\n";
     let err = lower_with(src, &opts()).unwrap_err().to_string();
-    assert_eq!(err, "Dockerfile:2: buidler: not found (did you mean builder?)");
+    assert_eq!(
+        err,
+        "Dockerfile:2: buidler: not found (did you mean builder?)"
+    );
     // Common images are suggested too; a far name gets nothing.
-    let err = lower_with("FROM busybx\n", &opts()).unwrap_err().to_string();
-    assert_eq!(err, "Dockerfile:1: busybx: not found (did you mean busybox?)");
-    let err = lower_with("FROM zzzzzz\n", &opts()).unwrap_err().to_string();
+    let err = lower_with("FROM busybx\n", &opts())
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "Dockerfile:1: busybx: not found (did you mean busybox?)"
+    );
+    let err = lower_with("FROM zzzzzz\n", &opts())
+        .unwrap_err()
+        .to_string();
     assert_eq!(err, "Dockerfile:1: zzzzzz: not found");
     let mut o = opts();
     o.target = Some("BUIDLER".into());
-    let err = lower_with("FROM busybox AS builder\n", &o).unwrap_err().to_string();
-    assert_eq!(err, "target stage \"BUIDLER\" could not be found (did you mean BUILDER?)");
+    let err = lower_with("FROM busybox AS builder\n", &o)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "target stage \"BUIDLER\" could not be found (did you mean BUILDER?)"
+    );
 }

@@ -48,10 +48,11 @@ impl CheckConfig {
                     config.experimental = v.split(',').map(|r| r.trim().to_string()).collect()
                 }
                 "error" => {
-                    config.error = parse_go_bool(v.trim()).ok_or_else(|| CheckConfigError::Bool {
-                        part: part.to_string(),
-                        value: v.trim().to_string(),
-                    })?
+                    config.error =
+                        parse_go_bool(v.trim()).ok_or_else(|| CheckConfigError::Bool {
+                            part: part.to_string(),
+                            value: v.trim().to_string(),
+                        })?
                 }
                 other => return Err(CheckConfigError::Invalid(other.to_string())),
             }

@@ -155,7 +155,13 @@ fn used_once_check<'a>(last: &mut Option<&'a Span>, span: &'a Span, f: &mut Find
 }
 
 /// `dispatchCmd`/`dispatchEntrypoint`: shell form without a `SHELL`.
-fn json_args(cmd: &CommandLine, shell_set: bool, name: &str, lines: (usize, usize), f: &mut Findings) {
+fn json_args(
+    cmd: &CommandLine,
+    shell_set: bool,
+    name: &str,
+    lines: (usize, usize),
+    f: &mut Findings,
+) {
     if matches!(cmd, CommandLine::Shell(_)) && !shell_set {
         f.add(
             &JSON_ARGS_RECOMMENDED,
@@ -169,7 +175,9 @@ fn legacy(name: &str, lines: (usize, usize), f: &mut Findings) {
     f.add(
         &LEGACY_KEY_VALUE_FORMAT,
         lines,
-        format!("\"{name} key=value\" should be used instead of legacy \"{name} key value\" format"),
+        format!(
+            "\"{name} key=value\" should be used instead of legacy \"{name} key value\" format"
+        ),
     );
 }
 
@@ -177,8 +185,16 @@ fn legacy(name: &str, lines: (usize, usize), f: &mut Findings) {
 /// secret (case-insensitively), unless another word is `public`.
 fn secret_key(instruction: &str, key: &str, span: &Span, f: &mut Findings) {
     const DENY: [&str; 10] = [
-        "apikey", "auth", "credential", "credentials", "key", "password", "pword", "passwd",
-        "secret", "token",
+        "apikey",
+        "auth",
+        "credential",
+        "credentials",
+        "key",
+        "password",
+        "pword",
+        "passwd",
+        "secret",
+        "token",
     ];
     let words: Vec<String> = key.split('_').map(str::to_lowercase).collect();
     let has = |set: &[&str]| words.iter().any(|w| set.contains(&w.as_str()));
@@ -186,7 +202,9 @@ fn secret_key(instruction: &str, key: &str, span: &Span, f: &mut Findings) {
         f.add(
             &SECRETS_USED_IN_ARG_OR_ENV,
             (span.line, span.end_line),
-            format!("Do not use ARG or ENV instructions for sensitive data ({instruction} {key:?})"),
+            format!(
+                "Do not use ARG or ENV instructions for sensitive data ({instruction} {key:?})"
+            ),
         );
     }
 }

@@ -35,7 +35,10 @@ pub fn check_report(file: &str, dockerfile: &[u8], warnings: &[Warning]) -> Stri
         n => format!("Check complete, {n} warnings have been found!\n"),
     };
     for w in warnings {
-        out.push_str(&format!("\nWARNING: {} - {}\n{}\n", w.rule.name, w.rule.url, w.message));
+        out.push_str(&format!(
+            "\nWARNING: {} - {}\n{}\n",
+            w.rule.name, w.rule.url, w.message
+        ));
         out.push_str(&excerpt(file, dockerfile, w.line, w.end_line).unwrap_or_default());
     }
     out

@@ -83,7 +83,14 @@ pub(super) fn check(df: &Dockerfile, platform: &Platform, f: &mut Findings) {
             }
         }
         if let Some(raw) = &st.platform {
-            check_platform(raw, st.name.as_deref().unwrap_or(""), &lexer, &env, lines, f);
+            check_platform(
+                raw,
+                st.name.as_deref().unwrap_or(""),
+                &lexer,
+                &env,
+                lines,
+                f,
+            );
             undefined_args(raw, &lexer, &env, &known, lines, f);
         }
         undefined_args(&st.base, &lexer, &env, &known, lines, f);
@@ -142,7 +149,10 @@ fn check_platform(
     f.add(
         &FROM_PLATFORM_FLAG_CONST_DISALLOWED,
         lines,
-        format!("FROM --platform flag should not use constant value {:?}", e.value),
+        format!(
+            "FROM --platform flag should not use constant value {:?}",
+            e.value
+        ),
     );
 }
 

@@ -196,7 +196,10 @@ fn check_directive_skips_rules() {
         "# check=skip=StageNameCasing,FromAsCasing\nFROM scratch as BASE\nMAINTAINER x\n",
         &["MaintainerDeprecated: Maintainer instruction is deprecated in favor of using label (line 3)"],
     );
-    check("# check=skip=all\nFROM scratch as BASE\nMAINTAINER x\n", &[]);
+    check(
+        "# check=skip=all\nFROM scratch as BASE\nMAINTAINER x\n",
+        &[],
+    );
 }
 
 #[test]
@@ -206,7 +209,9 @@ fn error_option_names_each_rule_once() {
     let config = CheckConfig::parse("error=true").expect("valid");
     let warnings = super::check(&df, &config, &platform());
     assert_eq!(
-        violation(&config, &warnings).map(|v| v.to_string()).as_deref(),
+        violation(&config, &warnings)
+            .map(|v| v.to_string())
+            .as_deref(),
         Some("lint violation found for rules: StageNameCasing, FromAsCasing")
     );
     assert_eq!(violation(&CheckConfig::default(), &warnings), None);
@@ -234,5 +239,8 @@ fn reports_read_like_buildx() {
          \x20  3 |     \n\
          --------------------\n"
     );
-    assert_eq!(check_report("Dockerfile", src, &[]), "Check complete, no warnings found.\n");
+    assert_eq!(
+        check_report("Dockerfile", src, &[]),
+        "Check complete, no warnings found.\n"
+    );
 }
