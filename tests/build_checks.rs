@@ -182,3 +182,34 @@ fn failed_run_shows_the_dockerfile_excerpt_and_buildkits_error() {
         "{err}"
     );
 }
+
+#[test]
+fn undefined_variables_are_judged_with_the_stage_environment() {
+    let k = Kiln::with_busybox_image();
+    let ctx = k.context(&[]);
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\nARG GIVEN\nENV A=$PATH B=$PATHH C=$GIVEN\nRUN echo $NOT_CHECKED_IN_SHELL\n",
+    )
+    .unwrap();
+    let ran = k.kiln(&["build", "--check", ctx.to_str().unwrap()]);
+    assert_eq!(ran.code, 1, "{ran:?}");
+    assert!(
+        ran.stdout.starts_with(
+            "Check complete, 1 warning has been found!\n\
+             \n\
+             WARNING: UndefinedVar - https://docs.docker.com/go/dockerfile/rule/undefined-var/\n\
+             Usage of undefined variable '$PATHH' (did you mean $PATH?)\n\
+             Dockerfile:3\n"
+        ),
+        "{ran:?}"
+    );
+    let ran = k.build(&ctx, &[]);
+    assert!(
+        ran.ok().is_empty()
+            && ran.stderr.ends_with(
+                " - UndefinedVar: Usage of undefined variable '$PATHH' (did you mean $PATH?) (line 3)\n"
+            ),
+        "{ran:?}"
+    );
+}

@@ -159,55 +159,29 @@ fn tail(lines: &[String]) -> String {
 
 /// Builds an image as `opts` says, into `store`.
 pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, BuildError> {
-    // Locations read `Dockerfile:12`, or `<name>:12` for `-f <name>`.
-    let file_name = dockerfile_name(opts);
-    let df = crate::parser::parse(&file_name, &opts.dockerfile)?;
-    dockerfile::check_syntax(&df, &file_name)?;
-    let config = check_config(&df, opts)?;
-    let warnings = lint::check(&df, &config, &host_platform());
-    if let Some(violation) = lint::violation(&config, &warnings) {
+    let front = parse_and_check(opts)?;
+    // `# check=error=true`: what the AST shows already fails the build.
+    if let Some(violation) = lint::violation(&front.config, &front.warnings) {
         return Err(BuildError::Lint {
-            warnings,
+            warnings: front.warnings,
             violation,
         });
     }
-    let ignore = match &opts.context {
-        Some(dir) => match &opts.dockerfile_path {
-            Some(path) => DockerIgnore::load(dir, path)?,
-            None => DockerIgnore::load(dir, &dir.join("Dockerfile"))?,
-        },
-        None => DockerIgnore::default(),
-    };
-    let epoch = match opts.build_args.get("SOURCE_DATE_EPOCH") {
-        Some(v) => Some(parse_epoch(v)?),
-        None => opts.source_date_epoch,
-    };
-    let created = match epoch {
-        Some(e) => format_rfc3339(e, 0),
-        None => now_rfc3339(),
-    };
-    let lower_opts = LowerOptions {
-        file_name,
-        build_args: opts.build_args.clone(),
-        target: opts.target.clone(),
-        labels: opts.labels.clone(),
-        source_date_epoch: epoch,
-        created,
-        platform: host_platform(),
-        context_exclude: ignore.patterns().iter().map(pattern_text).collect(),
-        network: match opts.network {
-            crate::runtime::Network::None => crate::solver::Network::None,
-            // kiln has no bridge: the sandbox network is the host's.
-            crate::runtime::Network::Host => crate::solver::Network::Sandbox,
-        },
-    };
     let registry = crate::image::registry::ClientOptions::for_root(
         store.root(),
         opts.insecure_registries.clone(),
     )
     .map_err(|e| BuildError::Setup(e.to_string()))?;
     let resolver = images::StoreImages::new(&store, opts.pull, &registry);
-    let plan = dockerfile::lower(&df, &lower_opts, &resolver)?;
+    let (plan, ignore) = lower(&front, opts, &resolver)?;
+    let warnings = lint::merge(&front.config, front.warnings, &plan.checks);
+    if let Some(violation) = lint::violation(&front.config, &warnings) {
+        return Err(BuildError::Lint {
+            warnings,
+            violation,
+        });
+    }
+    let df = front.df;
     for w in &plan.warnings {
         eprintln!("{w}");
     }
@@ -254,18 +228,92 @@ pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, Buil
 }
 
 /// Runs the build checks only (`kiln build --check`, buildx's
-/// `--call=check`): nothing is resolved, built or written.
-pub fn check(opts: &BuildOptions) -> Result<CheckOutcome, BuildError> {
+/// `--call=check`). Like BuildKit, the Dockerfile is lowered (base images
+/// resolved: their environment decides UndefinedVar), but nothing runs
+/// and nothing is written.
+pub fn check(store: Arc<Store>, opts: &BuildOptions) -> Result<CheckOutcome, BuildError> {
+    let front = parse_and_check(opts)?;
+    let registry = crate::image::registry::ClientOptions::for_root(
+        store.root(),
+        opts.insecure_registries.clone(),
+    )
+    .map_err(|e| BuildError::Setup(e.to_string()))?;
+    let resolver = images::StoreImages::new(&store, opts.pull, &registry);
+    let (plan, _) = lower(&front, opts, &resolver)?;
+    let warnings = lint::merge(&front.config, front.warnings, &plan.checks);
+    Ok(CheckOutcome {
+        report: lint::check_report(&front.file_name, &opts.dockerfile, &warnings),
+        violation: lint::violation(&front.config, &warnings),
+        warnings,
+    })
+}
+
+/// A parsed Dockerfile with its check options and what the checks of its
+/// AST found.
+struct Front {
+    df: crate::parser::Dockerfile,
+    /// How locations name the Dockerfile.
+    file_name: String,
+    config: CheckConfig,
+    warnings: Vec<lint::Warning>,
+}
+
+/// Parses the Dockerfile, refuses a foreign `# syntax=`, runs the checks
+/// of the AST.
+fn parse_and_check(opts: &BuildOptions) -> Result<Front, BuildError> {
+    // Locations read `Dockerfile:12`, or `<name>:12` for `-f <name>`.
     let file_name = dockerfile_name(opts);
     let df = crate::parser::parse(&file_name, &opts.dockerfile)?;
     dockerfile::check_syntax(&df, &file_name)?;
     let config = check_config(&df, opts)?;
     let warnings = lint::check(&df, &config, &host_platform());
-    Ok(CheckOutcome {
-        report: lint::check_report(&file_name, &opts.dockerfile, &warnings),
-        violation: lint::violation(&config, &warnings),
+    Ok(Front {
+        df,
+        file_name,
+        config,
         warnings,
     })
+}
+
+/// Lowers the Dockerfile (resolving base images through `resolver`);
+/// returns the plan and the context's ignore rules.
+fn lower(
+    front: &Front,
+    opts: &BuildOptions,
+    resolver: &dyn dockerfile::ImageResolver,
+) -> Result<(BuildPlan, DockerIgnore), BuildError> {
+    let ignore = match &opts.context {
+        Some(dir) => match &opts.dockerfile_path {
+            Some(path) => DockerIgnore::load(dir, path)?,
+            None => DockerIgnore::load(dir, &dir.join("Dockerfile"))?,
+        },
+        None => DockerIgnore::default(),
+    };
+    let epoch = match opts.build_args.get("SOURCE_DATE_EPOCH") {
+        Some(v) => Some(parse_epoch(v)?),
+        None => opts.source_date_epoch,
+    };
+    let created = match epoch {
+        Some(e) => format_rfc3339(e, 0),
+        None => now_rfc3339(),
+    };
+    let lower_opts = LowerOptions {
+        file_name: front.file_name.clone(),
+        build_args: opts.build_args.clone(),
+        target: opts.target.clone(),
+        labels: opts.labels.clone(),
+        source_date_epoch: epoch,
+        created,
+        platform: host_platform(),
+        context_exclude: ignore.patterns().iter().map(pattern_text).collect(),
+        network: match opts.network {
+            crate::runtime::Network::None => crate::solver::Network::None,
+            // kiln has no bridge: the sandbox network is the host's.
+            crate::runtime::Network::Host => crate::solver::Network::Sandbox,
+        },
+    };
+    let plan = dockerfile::lower(&front.df, &lower_opts, resolver)?;
+    Ok((plan, ignore))
 }
 
 /// How locations name the Dockerfile: `Dockerfile`, or `<name>` for

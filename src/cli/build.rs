@@ -208,7 +208,7 @@ pub fn run(args: BuildArgs, root: &Path, insecure: &[String]) -> Result<i32, Cli
         source_date_epoch,
     };
     if args.check {
-        return check(&opts);
+        return check(store, &opts);
     }
     let result = match build::build(store, &opts) {
         Ok(r) => r,
@@ -242,8 +242,8 @@ pub fn run(args: BuildArgs, root: &Path, insecure: &[String]) -> Result<i32, Cli
 
 /// `--check`: the report on stdout (buildx `printResult`), exit 1 when a
 /// check warned, an error when `# check=error=true`.
-fn check(opts: &BuildOptions) -> Result<i32, CliError> {
-    let outcome = build::check(opts).map_err(CliError::from_display)?;
+fn check(store: Arc<Store>, opts: &BuildOptions) -> Result<i32, CliError> {
+    let outcome = build::check(store, opts).map_err(CliError::from_display)?;
     print!("{}", outcome.report);
     if let Some(violation) = outcome.violation {
         println!();

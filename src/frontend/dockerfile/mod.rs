@@ -111,6 +111,9 @@ pub struct BuildPlan {
     pub layer_steps: Vec<LayerStep>,
     /// Things the user should hear about (unused build args).
     pub warnings: Vec<String>,
+    /// Build-check warnings only lowering can find (UndefinedVar), not
+    /// yet filtered by `# check=` (see [`lint::merge`]).
+    pub checks: Vec<lint::Warning>,
 }
 
 /// A history entry that expects a layer, and the step behind it.
@@ -183,6 +186,7 @@ pub fn lower(
         ));
     }
     Ok(BuildPlan {
+        checks: lowerer.checks.into_inner(),
         graph: lowerer.graph,
         target: state.root,
         config,
@@ -210,6 +214,8 @@ struct Lowerer<'a> {
     context: Option<VertexId>,
     /// ARG names declared globally or in a lowered stage.
     declared: std::collections::BTreeSet<String>,
+    /// UndefinedVar findings of the words expanded so far.
+    checks: std::cell::RefCell<Vec<lint::Warning>>,
 }
 
 impl<'a> Lowerer<'a> {
@@ -254,6 +260,7 @@ impl<'a> Lowerer<'a> {
             in_progress: vec![false; df.stages.len()],
             images: HashMap::new(),
             context: None,
+            checks: Default::default(),
             declared: df
                 .global_args
                 .iter()

@@ -628,3 +628,18 @@ fn misspelt_stage_names_get_buildkits_suggestion() {
         "target stage \"BUIDLER\" could not be found (did you mean BUILDER?)"
     );
 }
+
+#[test]
+fn undefined_variables_in_expanded_words_are_found_while_lowering() {
+    // Only lowered stages are checked, as BuildKit dispatches only the
+    // stages the target needs.
+    let src = "FROM busybox AS unused\nWORKDIR $unused\nFROM busybox\nARG declared\nENV PAHT_COPY=$PAHT\nCOPY $declared $nope /dst/\nRUN echo $in_shell\nWORKDIR $PATH\n";
+    let checks: Vec<String> = plan(src).checks.iter().map(lint::Warning::short).collect();
+    assert_eq!(
+        checks,
+        [
+            "UndefinedVar: Usage of undefined variable '$PAHT' (did you mean $PATH?) (line 5)",
+            "UndefinedVar: Usage of undefined variable '$nope' (line 6)",
+        ]
+    );
+}

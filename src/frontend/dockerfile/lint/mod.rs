@@ -12,20 +12,23 @@
 //! | --- | --- |
 //! | `stages` | StageNameCasing, FromAsCasing, DuplicateStageName, ReservedStageName, RedundantTargetPlatform, FromPlatformFlagConstDisallowed, UndefinedArgInFrom, InvalidDefaultArgInFrom |
 //! | `instructions` | ConsistentInstructionCasing, NoEmptyContinuation, JSONArgsRecommended, MaintainerDeprecated, WorkdirRelativePath, MultipleInstructionsDisallowed, LegacyKeyValueFormat, SecretsUsedInArgOrEnv, ExposeProtoCasing |
+//! | `undefined` | UndefinedVar, found by the lowering (it needs each stage's environment, base image included) and merged with [`merge`] |
 //!
-//! Not implemented: UndefinedVar (needs each base image's environment),
-//! InvalidBaseImagePlatform (kiln refuses a foreign platform outright),
-//! and the experimental CopyIgnoredFile and InvalidDefinitionDescription.
+//! Not implemented: InvalidBaseImagePlatform (kiln refuses a foreign
+//! platform outright), and the experimental CopyIgnoredFile and
+//! InvalidDefinitionDescription.
 
 mod config;
 mod instructions;
 mod report;
 pub mod rules;
 mod stages;
+mod undefined;
 
 pub use config::{CheckConfig, CheckConfigError};
 pub use report::{check_report, short_list};
 pub use rules::Rule;
+pub use undefined::undefined_vars;
 
 use crate::parser::Dockerfile;
 use crate::solver::Platform;
@@ -71,6 +74,20 @@ pub fn check(df: &Dockerfile, config: &CheckConfig, platform: &Platform) -> Vec<
     instructions::check(df, &mut f);
     f.out.sort_by_key(|w| w.line);
     f.out
+}
+
+/// All warnings of a build: the checks of the AST and those the lowering
+/// found (`dispatch`, kept only when their rule is enabled), sorted by
+/// line, identical ones once (buildx `dedupWarnings`).
+pub fn merge(config: &CheckConfig, ast: Vec<Warning>, dispatch: &[Warning]) -> Vec<Warning> {
+    let mut all = ast;
+    for w in dispatch {
+        if config.enabled(w.rule.name) && !all.contains(w) {
+            all.push(w.clone());
+        }
+    }
+    all.sort_by_key(|w| w.line);
+    all
 }
 
 /// The error `# check=error=true` turns `warnings` into, if any.

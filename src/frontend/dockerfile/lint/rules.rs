@@ -61,6 +61,8 @@ rules! {
         "Default value for global ARG results in an empty or invalid base image name";
     FROM_PLATFORM_FLAG_CONST_DISALLOWED: "FromPlatformFlagConstDisallowed", "from-platform-flag-const-disallowed",
         "FROM --platform flag should not use a constant value";
+    UNDEFINED_VAR: "UndefinedVar", "undefined-var",
+        "Variables should be defined before their use";
     EXPOSE_PROTO_CASING: "ExposeProtoCasing", "expose-proto-casing",
         "Protocol in EXPOSE instruction should be lowercase";
 }
