@@ -427,7 +427,7 @@ fn solve(
                 .map(|l| format!("{l}: "))
                 .unwrap_or_default();
             let run = match graph.get(vertex).map(|v| v.op()) {
-                Some(Op::Exec(exec)) => failure::run_message(&exec.args, &error),
+                Some(Op::Exec(exec)) => error.process_message(&exec.args),
                 _ => None,
             };
             // A RUN reads as BuildKit's executor error (the excerpt names the
