@@ -88,7 +88,7 @@ mod tests {
         let all = CheckConfig::parse("skip=all").unwrap();
         assert!(all.skip_all && !all.enabled("StageNameCasing"));
         assert_eq!(CheckConfig::parse("").unwrap(), CheckConfig::default());
-        assert_eq!(CheckConfig::parse("error=T").unwrap().error, true);
+        assert!(CheckConfig::parse("error=T").unwrap().error);
     }
 
     #[test]

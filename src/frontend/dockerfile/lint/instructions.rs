@@ -75,10 +75,8 @@ pub(super) fn check(df: &Dockerfile, f: &mut Findings) {
                         secret_key("ENV", &kv.key, span, f);
                     }
                 }
-                InstructionKind::Label(l) => {
-                    if l.labels.iter().any(|kv| kv.legacy) {
-                        legacy(name, lines, f);
-                    }
+                InstructionKind::Label(l) if l.labels.iter().any(|kv| kv.legacy) => {
+                    legacy(name, lines, f)
                 }
                 InstructionKind::Arg(a) => {
                     for d in &a.definitions {
@@ -142,10 +140,11 @@ fn casing(df: &Dockerfile, f: &mut Findings) {
 }
 
 /// `validateUsedOnce`: the earlier of two CMD/ENTRYPOINT/HEALTHCHECK in a
-/// stage is the one reported, since it has no effect.
+/// stage is the one reported, since it has no effect (named as the later
+/// one spells it).
 fn used_once_check<'a>(last: &mut Option<&'a Span>, span: &'a Span, f: &mut Findings) {
     if let Some(prev) = last.replace(span) {
-        let name = header(&prev.original).0;
+        let name = header(&span.original).0;
         f.add(
             &MULTIPLE_INSTRUCTIONS_DISALLOWED,
             (prev.line, prev.end_line),

@@ -86,6 +86,7 @@ pub(super) fn check(df: &Dockerfile, platform: &Platform, f: &mut Findings) {
             check_platform(
                 raw,
                 st.name.as_deref().unwrap_or(""),
+                platform,
                 &lexer,
                 &env,
                 lines,
@@ -95,8 +96,9 @@ pub(super) fn check(df: &Dockerfile, platform: &Platform, f: &mut Findings) {
         }
         undefined_args(&st.base, &lexer, &env, &known, lines, f);
         // validateBaseImagesWithDefaultArgs: with only the defaults, the
-        // base must still be a valid image reference.
-        if let (true, Ok(e)) = (st.base.contains('$'), lexer.process_word(&st.base, &env)) {
+        // base must still parse as an image reference (even a stage name:
+        // `FROM BUILDER` warns, as in BuildKit).
+        if let Ok(e) = lexer.process_word(&st.base, &env) {
             if e.value.is_empty() || ImageRef::parse(&e.value).is_err() {
                 f.add(
                     &INVALID_DEFAULT_ARG_IN_FROM,
@@ -115,6 +117,7 @@ pub(super) fn check(df: &Dockerfile, platform: &Platform, f: &mut Findings) {
 fn check_platform(
     raw: &str,
     stage: &str,
+    host: &Platform,
     lexer: &Lexer,
     env: &EnvMap,
     lines: (usize, usize),
@@ -139,11 +142,16 @@ fn check_platform(
         return;
     }
     // A constant platform is fine when the stage's name says which one
-    // it is for (`FROM --platform=linux/arm64 x AS build-arm64`).
+    // it is for (`FROM --platform=linux/arm64 x AS build-arm64`). As in
+    // containerd's `platforms.Parse`, an OS alone means the host's
+    // architecture.
     let mut parts = e.value.split('/');
     let os = parts.next().unwrap_or_default().to_lowercase();
-    let arch = parts.next().unwrap_or_default().to_lowercase();
-    if os.is_empty() || (stage.contains(&os)) || (!arch.is_empty() && stage.contains(&arch)) {
+    let arch = match parts.next() {
+        Some(a) => a.to_lowercase(),
+        None => host.architecture.clone(),
+    };
+    if os.is_empty() || arch.is_empty() || stage.contains(&os) || stage.contains(&arch) {
         return;
     }
     f.add(

@@ -37,7 +37,7 @@ fn clean_dockerfile_has_no_warnings() {
 #[test]
 fn stage_name_casing_and_as_casing() {
     check(
-        "FROM scratch AS BadStageName\nFROM BadStageName\n",
+        "FROM scratch AS BadStageName\nFROM badstagename\n",
         &["StageNameCasing: Stage name 'BadStageName' should be lowercase (line 1)"],
     );
     check(
@@ -177,8 +177,16 @@ fn from_args_and_platforms() {
         ],
     );
     check(
-        "FROM --platform=linux/amd64 scratch AS base\nFROM --platform=linux/amd64 scratch AS build_amd64\n",
+        "FROM --platform=linux/amd64 scratch AS base\nFROM --platform=linux/amd64 scratch AS build_amd64\nFROM --platform=linux scratch AS on_amd64\n",
         &["FromPlatformFlagConstDisallowed: FROM --platform flag should not use constant value \"linux/amd64\" (line 1)"],
+    );
+}
+
+#[test]
+fn invalid_base_names_warn_even_without_args() {
+    check(
+        "FROM busybox AS builder\nFROM BUILDER\n",
+        &["InvalidDefaultArgInFrom: Default value for ARG BUILDER results in empty or invalid base image name (line 2)"],
     );
 }
 

@@ -11,6 +11,9 @@ use super::rules::UNDEFINED_VAR;
 use super::Warning;
 use crate::frontend::dockerfile::suggest::suggest;
 
+/// Names never reported (`nonEnvArgs`: BuildKit's SBOM settings).
+const NON_ENV_ARGS: [&str; 2] = ["BUILDKIT_SBOM_SCAN_CONTEXT", "BUILDKIT_SBOM_SCAN_STAGE"];
+
 /// Warnings for `unmatched` names of one expansion at lines
 /// `line..=end_line`: names not among `declared` ARGs, each with a
 /// suggestion among the `known` variables (case-sensitive, as on Linux).
@@ -22,7 +25,7 @@ pub fn undefined_vars(
 ) -> Vec<Warning> {
     unmatched
         .iter()
-        .filter(|name| !declared.contains(&name.as_str()))
+        .filter(|name| !declared.contains(&name.as_str()) && !NON_ENV_ARGS.contains(&name.as_str()))
         .map(|name| {
             let mut message = format!("Usage of undefined variable '${name}'");
             if let Some(m) = suggest(name, known, true) {
@@ -44,7 +47,9 @@ mod tests {
 
     #[test]
     fn declared_args_are_not_undefined_and_close_names_are_suggested() {
-        let unmatched: BTreeSet<String> = ["foo", "PAHT", "declared"].map(String::from).into();
+        let unmatched: BTreeSet<String> = ["foo", "PAHT", "declared", "BUILDKIT_SBOM_SCAN_STAGE"]
+            .map(String::from)
+            .into();
         let known = vec!["PATH".to_string(), "HOME".into()];
         let got: Vec<String> = undefined_vars(&unmatched, &["declared"], &known, (3, 3))
             .iter()
