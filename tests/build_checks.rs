@@ -213,3 +213,36 @@ fn undefined_variables_are_judged_with_the_stage_environment() {
         "{ran:?}"
     );
 }
+
+#[test]
+fn misspelt_copy_from_shows_the_line_and_suggests_the_stage() {
+    let k = Kiln::with_busybox_image();
+    let ctx = k.context(&[]);
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox AS builder\nRUN touch /x\nFROM busybox\nCOPY --from=buidler /x /x\n",
+    )
+    .unwrap();
+    // Like BuildKit, `buidler` is still tried as an image first; no such
+    // image is reachable here, and the error suggests the stage.
+    let err = k.build(&ctx, &[]).fails().to_string();
+    assert!(
+        err.contains(
+            "Dockerfile:4\n\
+             --------------------\n\
+             \x20  2 |     RUN touch /x\n\
+             \x20  3 |     FROM busybox\n\
+             \x20  4 | >>> COPY --from=buidler /x /x\n\
+             \x20  5 |     \n\
+             --------------------\n\
+             Dockerfile:4: buidler"
+        ),
+        "{err}"
+    );
+    assert!(err.trim_end().ends_with("(did you mean builder?)"), "{err}");
+    let err = k.build(&ctx, &["--target", "buildr"]).fails().to_string();
+    assert!(
+        err.contains("target stage \"buildr\" could not be found (did you mean builder?)"),
+        "{err}"
+    );
+}

@@ -4,8 +4,28 @@
 //! Dockerfile frontend attaches to each vertex); a RUN's own error is
 //! [`crate::solver::ExecError::process_message`].
 
+use super::BuildError;
 use crate::frontend::dockerfile::source::excerpt;
+use crate::frontend::dockerfile::LowerError;
 use crate::parser::Dockerfile;
+
+/// `err` with the excerpt of its instruction in front, when it is a
+/// lowering error at an instruction.
+pub(super) fn with_excerpt(err: BuildError, df: &Dockerfile, source: &[u8]) -> BuildError {
+    let BuildError::Lower(error) = err else {
+        return err;
+    };
+    let excerpt = match &error {
+        LowerError::Instruction { file, line, .. } => {
+            location_excerpt(df, source, &format!("{file}:{line}"))
+        }
+        _ => None,
+    };
+    match excerpt {
+        Some(excerpt) => BuildError::LowerAt { excerpt, error },
+        None => BuildError::Lower(error),
+    }
+}
 
 /// The excerpt of the instruction at `location` (`Dockerfile:12`), the
 /// whole instruction marked (continuation lines and heredocs included).

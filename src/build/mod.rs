@@ -106,6 +106,10 @@ pub enum BuildError {
     Parse(#[from] ParseError),
     #[error(transparent)]
     Lower(#[from] LowerError),
+    /// A lowering error at an instruction, after the Dockerfile excerpt
+    /// buildx shows with located errors.
+    #[error("{excerpt}{error}")]
+    LowerAt { excerpt: String, error: LowerError },
     #[error(transparent)]
     Syntax(#[from] ForeignFrontend),
     /// A `# check=` value (or `BUILDKIT_DOCKERFILE_CHECK`) BuildKit refuses.
@@ -173,7 +177,8 @@ pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, Buil
     )
     .map_err(|e| BuildError::Setup(e.to_string()))?;
     let resolver = images::StoreImages::new(&store, opts.pull, &registry);
-    let (plan, ignore) = lower(&front, opts, &resolver)?;
+    let (plan, ignore) = lower(&front, opts, &resolver)
+        .map_err(|e| failure::with_excerpt(e, &front.df, &opts.dockerfile))?;
     let warnings = lint::merge(&front.config, front.warnings, &plan.checks);
     if let Some(violation) = lint::violation(&front.config, &warnings) {
         return Err(BuildError::Lint {
@@ -239,7 +244,8 @@ pub fn check(store: Arc<Store>, opts: &BuildOptions) -> Result<CheckOutcome, Bui
     )
     .map_err(|e| BuildError::Setup(e.to_string()))?;
     let resolver = images::StoreImages::new(&store, opts.pull, &registry);
-    let (plan, _) = lower(&front, opts, &resolver)?;
+    let (plan, _) = lower(&front, opts, &resolver)
+        .map_err(|e| failure::with_excerpt(e, &front.df, &opts.dockerfile))?;
     let warnings = lint::merge(&front.config, front.warnings, &plan.checks);
     Ok(CheckOutcome {
         report: lint::check_report(&front.file_name, &opts.dockerfile, &warnings),
