@@ -27,6 +27,23 @@ fn warnings_are_listed_after_a_successful_build() {
         ),
         "{stderr}"
     );
+    // --debug expands each warning, as buildx's does.
+    let ran = k.kiln(&[
+        "--debug",
+        "build",
+        "--progress",
+        "plain",
+        ctx.to_str().unwrap(),
+    ]);
+    assert!(
+        ran.stderr.contains(
+            " - JSONArgsRecommended: JSON arguments recommended for CMD to prevent unintended behavior related to OS signals (line 3)\n\
+             JSON arguments recommended for ENTRYPOINT/CMD to prevent unintended behavior related to OS signals\n\
+             More info: https://docs.docker.com/go/dockerfile/rule/json-args-recommended/\n\
+             Dockerfile:3\n"
+        ),
+        "{ran:?}"
+    );
     // Quiet builds print the ID only.
     let ran = k.kiln(&["build", "-q", ctx.to_str().unwrap()]);
     assert!(
@@ -78,6 +95,18 @@ fn check_error_fails_the_build_before_any_step_runs() {
     );
     assert!(!err.contains("RUN touch"), "no step may run: {err}");
     assert!(k.images_listed().iter().all(|i| !i.contains("strict")));
+    // With --check, the report comes first, then the error.
+    let ran = k.kiln(&["build", "--check", ctx.to_str().unwrap()]);
+    assert_eq!(ran.code, 1, "{ran:?}");
+    assert!(
+        ran.stdout
+            .starts_with("Check complete, 1 warning has been found!\n"),
+        "{ran:?}"
+    );
+    assert_eq!(
+        ran.stderr, "lint violation found for rules: FromAsCasing\n",
+        "{ran:?}"
+    );
     // A bad option is BuildKit's error, naming it.
     std::fs::write(
         ctx.join("Dockerfile"),

@@ -324,7 +324,7 @@ fn lower(
 
 /// How locations name the Dockerfile: `Dockerfile`, or `<name>` for
 /// `-f <name>`.
-fn dockerfile_name(opts: &BuildOptions) -> String {
+pub fn dockerfile_name(opts: &BuildOptions) -> String {
     opts.dockerfile_path
         .as_ref()
         .and_then(|p| p.file_name())

@@ -69,8 +69,14 @@ pub struct BuildArgs {
     pub context: String,
 }
 
-/// Runs `kiln build`; returns the exit code.
-pub fn run(args: BuildArgs, root: &Path, insecure: &[String]) -> Result<i32, CliError> {
+/// Runs `kiln build`; returns the exit code. `debug` (`kiln --debug`)
+/// expands the checks' warnings, as buildx's `--debug` does.
+pub fn run(
+    args: BuildArgs,
+    root: &Path,
+    insecure: &[String],
+    debug: bool,
+) -> Result<i32, CliError> {
     let platform = build::host_platform();
     if let Some(p) = &args.platform {
         let normalized = p.trim().to_ascii_lowercase();
@@ -235,7 +241,15 @@ pub fn run(args: BuildArgs, root: &Path, insecure: &[String]) -> Result<i32, Cli
             eprintln!("naming to {t}");
         }
         // buildx prints the checks' warnings last, and not in quiet mode.
-        eprint!("{}", lint::short_list(&result.warnings));
+        if debug {
+            let file = build::dockerfile_name(&opts);
+            eprint!(
+                "{}",
+                lint::expanded_list(&file, &opts.dockerfile, &result.warnings)
+            );
+        } else {
+            eprint!("{}", lint::short_list(&result.warnings));
+        }
     }
     Ok(0)
 }

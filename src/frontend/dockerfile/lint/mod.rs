@@ -26,7 +26,7 @@ mod stages;
 mod undefined;
 
 pub use config::{CheckConfig, CheckConfigError};
-pub use report::{check_report, short_list};
+pub use report::{check_report, expanded_list, short_list};
 pub use rules::Rule;
 pub use undefined::undefined_vars;
 

@@ -23,6 +23,30 @@ pub fn short_list(warnings: &[Warning]) -> String {
     out
 }
 
+/// The same list expanded, as buildx prints it with `--debug`: after each
+/// warning its rule's description, `More info: URL` and the Dockerfile
+/// excerpt, then a blank line.
+pub fn expanded_list(file: &str, dockerfile: &[u8], warnings: &[Warning]) -> String {
+    if warnings.is_empty() {
+        return String::new();
+    }
+    let mut out = match warnings.len() {
+        1 => "\n 1 warning found:\n".to_string(),
+        n => format!("\n {n} warnings found:\n"),
+    };
+    for w in warnings {
+        out.push_str(&format!(
+            " - {}\n{}\nMore info: {}\n",
+            w.short(),
+            w.rule.description,
+            w.rule.url
+        ));
+        out.push_str(&excerpt(file, dockerfile, w.line, w.end_line).unwrap_or_default());
+        out.push('\n');
+    }
+    out
+}
+
 /// The `--check` report (docker/buildx `printResult` for `lint`, moby/buildkit
 /// `frontend/subrequests/lint/lint.go`, `Warning.PrintTo`):
 /// `Check complete, N warnings have been found!`, then per warning a blank
