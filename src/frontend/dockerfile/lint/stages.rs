@@ -18,18 +18,13 @@ const RESERVED: [&str; 2] = ["context", "scratch"];
 pub(super) fn check(df: &Dockerfile, platform: &Platform, f: &mut Findings) {
     let lexer = Lexer::new(df.escape);
     let env = default_global_env(df, platform, &lexer);
-    // `outline.allArgs` plus the global scope: names FROM may use.
+    // `unusedFromArgsCheckKeys`: the global ARGs (`outline.allArgs`, with
+    // or without a value) and the global scope's names; a stage's own
+    // ARGs are not visible to FROM lines.
     let mut known: BTreeSet<String> = env.iter().map(|(k, _)| k.to_string()).collect();
     known.insert("TARGETSTAGE".into());
     for g in &df.global_args {
         known.extend(g.arg.definitions.iter().map(|d| d.name.clone()));
-    }
-    for st in &df.stages {
-        for inst in &st.instructions {
-            if let crate::parser::InstructionKind::Arg(a) = &inst.kind {
-                known.extend(a.definitions.iter().map(|d| d.name.clone()));
-            }
-        }
     }
     let known: Vec<String> = known.into_iter().collect();
     let mut seen = BTreeSet::new();

@@ -154,18 +154,19 @@ fn legacy_key_value_and_secrets() {
 #[test]
 fn from_args_and_platforms() {
     check(
-        "ARG BASE=scratch\nFROM $BSE\nFROM ${BASE}\nFROM $TARGETARCH\n",
+        "ARG BASE=scratch\nARG UNSET\nFROM $BSE\nFROM ${BASE}${UNSET}\nARG STAGE_ARG\nFROM scratch$STAGE_ARG\n",
         // BuildKit checks the defaults separately: an undeclared ARG
         // expands to nothing, an invalid name.
         &[
-            "UndefinedArgInFrom: FROM argument 'BSE' is not declared (did you mean BASE?) (line 2)",
-            "InvalidDefaultArgInFrom: Default value for ARG $BSE results in empty or invalid base image name (line 2)",
+            "UndefinedArgInFrom: FROM argument 'BSE' is not declared (did you mean BASE?) (line 3)",
+            "InvalidDefaultArgInFrom: Default value for ARG $BSE results in empty or invalid base image name (line 3)",
+            "UndefinedArgInFrom: FROM argument 'STAGE_ARG' is not declared (line 6)",
         ],
     );
     check(
-        "ARG VERSION\nFROM busybox:$VERSION\nARG IMAGE=\nFROM $IMAGE\n",
+        "ARG VERSION\nARG IMAGE=\nFROM busybox:$VERSION\nFROM $IMAGE\n",
         &[
-            "InvalidDefaultArgInFrom: Default value for ARG busybox:$VERSION results in empty or invalid base image name (line 2)",
+            "InvalidDefaultArgInFrom: Default value for ARG busybox:$VERSION results in empty or invalid base image name (line 3)",
             "InvalidDefaultArgInFrom: Default value for ARG $IMAGE results in empty or invalid base image name (line 4)",
         ],
     );
