@@ -16,11 +16,8 @@ pub(super) fn check(df: &Dockerfile, f: &mut Findings) {
             "Empty continuation line".into(),
         );
     }
-    for g in &df.global_args {
-        for d in &g.arg.definitions {
-            secret_key("ARG", &d.name, &g.span, f);
-        }
-    }
+    // Global ARGs are not checked for secrets: BuildKit checks ARGs in
+    // `dispatchArg`, which only stages' ARGs go through.
     // Per stage, with what a stage built on an earlier one inherits.
     let mut shells = vec![false; df.stages.len()];
     let mut workdirs = vec![false; df.stages.len()];
