@@ -164,13 +164,6 @@ fn tail(lines: &[String]) -> String {
 /// Builds an image as `opts` says, into `store`.
 pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, BuildError> {
     let front = parse_and_check(opts)?;
-    // `# check=error=true`: what the AST shows already fails the build.
-    if let Some(violation) = lint::violation(&front.config, &front.warnings) {
-        return Err(BuildError::Lint {
-            warnings: front.warnings,
-            violation,
-        });
-    }
     let registry = crate::image::registry::ClientOptions::for_root(
         store.root(),
         opts.insecure_registries.clone(),
@@ -179,7 +172,14 @@ pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, Buil
     let resolver = images::StoreImages::new(&store, opts.pull, &registry);
     let (plan, ignore) = lower(&front, opts, &resolver)
         .map_err(|e| failure::with_excerpt(e, &front.df, &opts.dockerfile))?;
-    let warnings = lint::merge(&front.config, front.warnings, &plan.checks);
+    // Like dockerfile2llb, `# check=error=true` fails the build once the
+    // Dockerfile is converted, before any step runs.
+    let warnings = lint::merge(
+        &front.config,
+        front.warnings,
+        &plan.checks,
+        Some(&plan.lowered),
+    );
     if let Some(violation) = lint::violation(&front.config, &warnings) {
         return Err(BuildError::Lint {
             warnings,
@@ -246,7 +246,8 @@ pub fn check(store: Arc<Store>, opts: &BuildOptions) -> Result<CheckOutcome, Bui
     let resolver = images::StoreImages::new(&store, opts.pull, &registry);
     let (plan, _) = lower(&front, opts, &resolver)
         .map_err(|e| failure::with_excerpt(e, &front.df, &opts.dockerfile))?;
-    let warnings = lint::merge(&front.config, front.warnings, &plan.checks);
+    // BuildKit's lint checks every stage (`AllStages`).
+    let warnings = lint::merge(&front.config, front.warnings, &plan.checks, None);
     Ok(CheckOutcome {
         report: lint::check_report(&front.file_name, &opts.dockerfile, &warnings),
         violation: lint::violation(&front.config, &warnings),

@@ -114,6 +114,8 @@ pub struct BuildPlan {
     /// Build-check warnings only lowering can find (UndefinedVar), not
     /// yet filtered by `# check=` (see [`lint::merge`]).
     pub checks: Vec<lint::Warning>,
+    /// Which stages were lowered (the target and what it needs), by index.
+    pub lowered: Vec<bool>,
 }
 
 /// A history entry that expects a layer, and the step behind it.
@@ -186,6 +188,7 @@ pub fn lower(
         ));
     }
     Ok(BuildPlan {
+        lowered: lowerer.done.iter().map(Option::is_some).collect(),
         checks: lowerer.checks.into_inner(),
         graph: lowerer.graph,
         target: state.root,

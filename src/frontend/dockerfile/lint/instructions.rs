@@ -21,7 +21,19 @@ pub(super) fn check(df: &Dockerfile, f: &mut Findings) {
     // Per stage, with what a stage built on an earlier one inherits.
     let mut shells = vec![false; df.stages.len()];
     let mut workdirs = vec![false; df.stages.len()];
+    // instructions/parse.go, for every stage.
+    for inst in df.stages.iter().flat_map(|st| &st.instructions) {
+        if let InstructionKind::Maintainer(_) = inst.kind {
+            f.add(
+                &MAINTAINER_DEPRECATED,
+                (inst.span.line, inst.span.end_line),
+                "Maintainer instruction is deprecated in favor of using label".into(),
+            );
+        }
+    }
+    // The rest is checked as each stage is dispatched.
     for (i, st) in df.stages.iter().enumerate() {
+        f.stage = Some(i);
         let base = st.base.to_lowercase();
         let parent = df.stages[..i]
             .iter()
@@ -44,11 +56,6 @@ pub(super) fn check(df: &Dockerfile, f: &mut Findings) {
                     json_args(&e.command, shell_set, name, lines, f);
                 }
                 InstructionKind::Healthcheck(_) => used_once_check(&mut used_once[2], span, f),
-                InstructionKind::Maintainer(_) => f.add(
-                    &MAINTAINER_DEPRECATED,
-                    lines,
-                    "Maintainer instruction is deprecated in favor of using label".into(),
-                ),
                 InstructionKind::Workdir(w) => {
                     // A path from a variable is judged after expansion in
                     // BuildKit; unexpanded here, it is left alone.

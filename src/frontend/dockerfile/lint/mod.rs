@@ -3,8 +3,11 @@
 //! links, the `# check=` directive, and the two ways results are shown
 //! (after a build, and as `kiln build --check`'s report).
 //!
-//! Checks read the typed AST only, never images or the store, so they
-//! run before anything is built. Where BuildKit decides with a base
+//! Checks read the typed AST only, never images or the store; the build
+//! merges them with what the lowering found ([`merge`]) and judges
+//! `error=true` before any step runs. As in BuildKit, checks made while a
+//! stage is dispatched ([`Warning::stage`]) count in a build only for the
+//! stages it needs, in `--check` for all. Where BuildKit decides with a base
 //! image's config (JSONArgsRecommended looks for an inherited `SHELL`),
 //! kiln sees only the Dockerfile; that case is noted at the rule.
 //!
@@ -44,6 +47,10 @@ pub struct Warning {
     pub line: usize,
     /// Last line of the instruction.
     pub end_line: usize,
+    /// The stage whose dispatch BuildKit checks this in (`None`: a check
+    /// of the whole file). A build checks only the stages it needs,
+    /// `--check` all of them (dockerfile2llb `ConvertOpt.AllStages`).
+    pub stage: Option<usize>,
 }
 
 impl Warning {
@@ -68,6 +75,7 @@ pub struct LintViolation {
 pub fn check(df: &Dockerfile, config: &CheckConfig, platform: &Platform) -> Vec<Warning> {
     let mut f = Findings {
         config,
+        stage: None,
         out: Vec::new(),
     };
     stages::check(df, platform, &mut f);
@@ -78,9 +86,20 @@ pub fn check(df: &Dockerfile, config: &CheckConfig, platform: &Platform) -> Vec<
 
 /// All warnings of a build: the checks of the AST and those the lowering
 /// found (`dispatch`, kept only when their rule is enabled), sorted by
-/// line, identical ones once (buildx `dedupWarnings`).
-pub fn merge(config: &CheckConfig, ast: Vec<Warning>, dispatch: &[Warning]) -> Vec<Warning> {
-    let mut all = ast;
+/// line, identical ones once (buildx `dedupWarnings`). With `lowered`
+/// (which stages the build needed), a stage's dispatch checks count only
+/// if it was needed.
+pub fn merge(
+    config: &CheckConfig,
+    ast: Vec<Warning>,
+    dispatch: &[Warning],
+    lowered: Option<&[bool]>,
+) -> Vec<Warning> {
+    let needed = |w: &Warning| match (w.stage, lowered) {
+        (Some(i), Some(lowered)) => lowered.get(i).copied().unwrap_or(true),
+        _ => true,
+    };
+    let mut all: Vec<Warning> = ast.into_iter().filter(|w| needed(w)).collect();
     for w in dispatch {
         if config.enabled(w.rule.name) && !all.contains(w) {
             all.push(w.clone());
@@ -107,6 +126,8 @@ pub fn violation(config: &CheckConfig, warnings: &[Warning]) -> Option<LintViola
 /// Collects the warnings of enabled rules.
 struct Findings<'c> {
     config: &'c CheckConfig,
+    /// The stage being dispatched, for checks BuildKit makes there.
+    stage: Option<usize>,
     out: Vec<Warning>,
 }
 
@@ -118,6 +139,7 @@ impl Findings<'_> {
                 message,
                 line,
                 end_line,
+                stage: self.stage,
             });
         }
     }

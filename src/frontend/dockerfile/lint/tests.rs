@@ -253,3 +253,25 @@ fn reports_read_like_buildx() {
         "Check complete, no warnings found.\n"
     );
 }
+
+#[test]
+fn a_build_reports_dispatch_checks_only_for_the_stages_it_needs() {
+    let df = crate::parser::parse(
+        "Dockerfile",
+        b"FROM scratch AS a\nCMD echo a\nFROM scratch as b\nCMD echo b\n",
+    )
+    .expect("parses");
+    let config = CheckConfig::default();
+    let all = super::check(&df, &config, &platform());
+    let shorts = |ws: &[Warning]| ws.iter().map(Warning::short).collect::<Vec<_>>();
+    // Stage `a` is not needed: its CMD is not dispatched, but the file's
+    // checks (casing) still cover it.
+    assert_eq!(
+        shorts(&merge(&config, all.clone(), &[], Some(&[false, true]))),
+        [
+            "FromAsCasing: 'as' and 'FROM' keywords' casing do not match (line 3)",
+            "JSONArgsRecommended: JSON arguments recommended for CMD to prevent unintended behavior related to OS signals (line 4)",
+        ]
+    );
+    assert_eq!(merge(&config, all, &[], None).len(), 3);
+}

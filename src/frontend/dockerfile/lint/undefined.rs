@@ -15,7 +15,8 @@ use crate::frontend::dockerfile::suggest::suggest;
 const NON_ENV_ARGS: [&str; 2] = ["BUILDKIT_SBOM_SCAN_CONTEXT", "BUILDKIT_SBOM_SCAN_STAGE"];
 
 /// Warnings for `unmatched` names of one expansion at lines
-/// `line..=end_line`: names not among `declared` ARGs, each with a
+/// `line..=end_line` (only ever in a stage being lowered, so no stage is
+/// recorded): names not among `declared` ARGs, each with a
 /// suggestion among the `known` variables (case-sensitive, as on Linux).
 pub fn undefined_vars(
     unmatched: &BTreeSet<String>,
@@ -36,6 +37,7 @@ pub fn undefined_vars(
                 message,
                 line,
                 end_line,
+                stage: None,
             }
         })
         .collect()
