@@ -16,11 +16,6 @@ pub(super) fn check(df: &Dockerfile, f: &mut Findings) {
             "Empty continuation line".into(),
         );
     }
-    // Global ARGs are not checked for secrets: BuildKit checks ARGs in
-    // `dispatchArg`, which only stages' ARGs go through.
-    // Per stage, with what a stage built on an earlier one inherits.
-    let mut shells = vec![false; df.stages.len()];
-    let mut workdirs = vec![false; df.stages.len()];
     // instructions/parse.go, for every stage.
     for inst in df.stages.iter().flat_map(|st| &st.instructions) {
         if let InstructionKind::Maintainer(_) = inst.kind {
@@ -31,7 +26,12 @@ pub(super) fn check(df: &Dockerfile, f: &mut Findings) {
             );
         }
     }
-    // The rest is checked as each stage is dispatched.
+    // The rest is checked as each stage is dispatched, with what a stage
+    // built on an earlier one inherits (its SHELL, whether a WORKDIR was
+    // set). Global ARGs are not checked for secrets: BuildKit checks ARGs
+    // in `dispatchArg`, which only stages' ARGs go through.
+    let mut shells = vec![false; df.stages.len()];
+    let mut workdirs = vec![false; df.stages.len()];
     for (i, st) in df.stages.iter().enumerate() {
         f.stage = Some(i);
         let base = st.base.to_lowercase();
