@@ -337,7 +337,9 @@ fn failing_run_reports_line_exit_code_and_output() {
     let ran = k.build(&ctx, &["-t", "broken:1"]);
     let err = ran.fails();
     assert!(
-        err.contains("Dockerfile:3: RUN failed with exit code 3"),
+        err.contains("Dockerfile:3\n")
+            && err.contains(" >>> RUN echo 'first line'")
+            && err.contains("did not complete successfully: exit code: 3"),
         "{err}"
     );
     assert!(

@@ -176,7 +176,10 @@ fn a_failed_step_kills_the_runs_still_running() {
     std::fs::write(ctx.join("Dockerfile"), dockerfile).unwrap();
     let (code, stderr) = Build::start(&k, &ctx).wait();
     assert_ne!(code, 0, "{stderr}");
-    assert!(stderr.contains("RUN failed with exit code 3"), "{stderr}");
+    assert!(
+        stderr.contains("did not complete successfully: exit code: 3"),
+        "{stderr}"
+    );
     assert_cleaned_up(&k, &marker);
 }
 

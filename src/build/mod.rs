@@ -18,6 +18,7 @@
 mod cache;
 mod created;
 pub mod export;
+mod failure;
 mod images;
 mod interrupt;
 
@@ -28,13 +29,13 @@ use std::sync::Arc;
 use crate::cache::{Image, Store, StoreError};
 use crate::context::dockerignore::{DockerIgnore, IgnoreError};
 use crate::exec::{BuildExecutor, ContextDir, ExecContext, Rootfs};
-use crate::frontend::dockerfile::{self, BuildPlan, LowerError, LowerOptions};
+use crate::frontend::dockerfile::lint::{self, CheckConfig, CheckConfigError, LintViolation};
+use crate::frontend::dockerfile::{self, BuildPlan, ForeignFrontend, LowerError, LowerOptions};
 use crate::image::reference::ImageRef;
 use crate::image::timestamp::format_rfc3339;
 use crate::parser::ParseError;
 use crate::solver::{
-    progress, CacheKey, ExecError, Op, Platform, ProgressMode, SolveError, SolveOptions, Solver,
-    VertexId,
+    progress, CacheKey, Op, Platform, ProgressMode, SolveError, SolveOptions, Solver, VertexId,
 };
 
 pub use export::Export;
@@ -87,22 +88,59 @@ pub struct BuildResult {
     pub executed: usize,
     /// Steps that came from the cache.
     pub cached: usize,
+    /// What the build checks found (printed after the build, as buildx
+    /// does).
+    pub warnings: Vec<lint::Warning>,
 }
 
-/// Why a build failed. A failed step reads like BuildKit's report:
-/// `Dockerfile:12: RUN failed with exit code 2` and its last output lines.
+/// What `kiln build --check` found, without building.
+#[derive(Debug, Clone)]
+pub struct CheckOutcome {
+    /// The warnings, sorted by line.
+    pub warnings: Vec<lint::Warning>,
+    /// buildx's report of them, Dockerfile excerpts included.
+    pub report: String,
+    /// Set when `# check=error=true` turns the warnings into an error.
+    pub violation: Option<LintViolation>,
+}
+
+/// Why a build failed. A failed step reads like buildx's report: the
+/// Dockerfile excerpt, `process "/bin/sh -c make" did not complete
+/// successfully: exit code: 2` and the step's last output lines.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     #[error(transparent)]
     Parse(#[from] ParseError),
     #[error(transparent)]
     Lower(#[from] LowerError),
+    /// A lowering error at an instruction, after the Dockerfile excerpt
+    /// buildx shows with located errors.
+    #[error("{excerpt}{error}")]
+    LowerAt { excerpt: String, error: LowerError },
+    #[error(transparent)]
+    Syntax(#[from] ForeignFrontend),
+    /// A `# check=` value (or `BUILDKIT_DOCKERFILE_CHECK`) BuildKit refuses.
+    #[error("failed to parse check options: {0}")]
+    CheckOptions(CheckConfigError),
+    /// `# check=error=true` and the checks warned: the warnings as buildx
+    /// lists them, then BuildKit's error.
+    #[error("{}{violation}", lint::short_list(warnings).trim_start_matches('\n'))]
+    Lint {
+        warnings: Vec<lint::Warning>,
+        violation: LintViolation,
+    },
     #[error("{0}")]
     Ignore(#[from] IgnoreError),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("{message}{}", tail(log_tail))]
+    /// A step failed: the Dockerfile excerpt around its instruction (as
+    /// buildx prints it), BuildKit's error, the step's last output lines.
+    #[error("{}{message}{}", excerpt.as_deref().unwrap_or_default(), tail(log_tail))]
     Step {
+        /// Where the step's instruction is (`Dockerfile:12`).
+        location: Option<String>,
+        /// The excerpt of that instruction, once known.
+        excerpt: Option<String>,
         message: String,
         log_tail: Vec<String>,
     },
@@ -132,48 +170,30 @@ fn tail(lines: &[String]) -> String {
 
 /// Builds an image as `opts` says, into `store`.
 pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, BuildError> {
-    // Locations read `Dockerfile:12`, or `<name>:12` for `-f <name>`.
-    let file_name = opts
-        .dockerfile_path
-        .as_ref()
-        .and_then(|p| p.file_name())
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "Dockerfile".into());
-    let df = crate::parser::parse(&file_name, &opts.dockerfile)?;
-    let ignore = match &opts.context {
-        Some(dir) => match &opts.dockerfile_path {
-            Some(path) => DockerIgnore::load(dir, path)?,
-            None => DockerIgnore::load(dir, &dir.join("Dockerfile"))?,
-        },
-        None => DockerIgnore::default(),
-    };
-    let epoch = match opts.build_args.get("SOURCE_DATE_EPOCH") {
-        Some(v) => Some(parse_epoch(v)?),
-        None => opts.source_date_epoch,
-    };
-    let created = epoch.map(|e| format_rfc3339(e, 0));
-    let lower_opts = LowerOptions {
-        file_name,
-        build_args: opts.build_args.clone(),
-        target: opts.target.clone(),
-        labels: opts.labels.clone(),
-        source_date_epoch: epoch,
-        created,
-        platform: host_platform(),
-        context_exclude: ignore.patterns().iter().map(pattern_text).collect(),
-        network: match opts.network {
-            crate::runtime::Network::None => crate::solver::Network::None,
-            // kiln has no bridge: the sandbox network is the host's.
-            crate::runtime::Network::Host => crate::solver::Network::Sandbox,
-        },
-    };
+    let front = parse_and_check(opts)?;
     let registry = crate::image::registry::ClientOptions::for_root(
         store.root(),
         opts.insecure_registries.clone(),
     )
     .map_err(|e| BuildError::Setup(e.to_string()))?;
     let resolver = images::StoreImages::new(&store, opts.pull, &registry);
-    let plan = dockerfile::lower(&df, &lower_opts, &resolver)?;
+    let (plan, ignore) = lower(&front, opts, &resolver)
+        .map_err(|e| failure::with_excerpt(e, &front.df, &opts.dockerfile))?;
+    // Like dockerfile2llb, `# check=error=true` fails the build once the
+    // Dockerfile is converted, before any step runs.
+    let warnings = lint::merge(
+        &front.config,
+        front.warnings,
+        &plan.checks,
+        Some(&plan.lowered),
+    );
+    if let Some(violation) = lint::violation(&front.config, &warnings) {
+        return Err(BuildError::Lint {
+            warnings,
+            violation,
+        });
+    }
+    let df = front.df;
     for w in &plan.warnings {
         eprintln!("{w}");
     }
@@ -190,10 +210,23 @@ pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, Buil
     });
     let executor = Arc::new(BuildExecutor::new(cx, context, base_images));
     let cache = Arc::new(cache::BuildCache::new(store.clone()));
-    let solved = solve(&plan, executor.clone(), cache.clone(), opts)?;
+    let solved = solve(&plan, executor.clone(), cache.clone(), opts).map_err(|e| match e {
+        BuildError::Step {
+            location: Some(at),
+            message,
+            log_tail,
+            ..
+        } => BuildError::Step {
+            excerpt: failure::location_excerpt(&df, &opts.dockerfile, &at),
+            location: Some(at),
+            message,
+            log_tail,
+        },
+        other => other,
+    })?;
     executor.finish();
     let rootfs = solved.rootfs.clone();
-    let config = finish_config(&plan, &solved, &cache, epoch);
+    let config = finish_config(&plan, &solved, &cache, source_date_epoch(opts)?);
     let image = store.write_image(&config, &rootfs.layers, &opts.tags)?;
     for e in &opts.exports {
         export::export(&store, &image, &opts.tags, &rootfs, e)?;
@@ -202,7 +235,126 @@ pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, Buil
         image,
         executed: solved.executed,
         cached: solved.cached,
+        warnings,
     })
+}
+
+/// Runs the build checks only (`kiln build --check`, buildx's
+/// `--call=check`). Like BuildKit, the Dockerfile is lowered (base images
+/// resolved: their environment decides UndefinedVar), but nothing runs
+/// and nothing is written.
+pub fn check(store: Arc<Store>, opts: &BuildOptions) -> Result<CheckOutcome, BuildError> {
+    let front = parse_and_check(opts)?;
+    let registry = crate::image::registry::ClientOptions::for_root(
+        store.root(),
+        opts.insecure_registries.clone(),
+    )
+    .map_err(|e| BuildError::Setup(e.to_string()))?;
+    let resolver = images::StoreImages::new(&store, opts.pull, &registry);
+    let (plan, _) = lower(&front, opts, &resolver)
+        .map_err(|e| failure::with_excerpt(e, &front.df, &opts.dockerfile))?;
+    // BuildKit's lint checks every stage (`AllStages`).
+    let warnings = lint::merge(&front.config, front.warnings, &plan.checks, None);
+    Ok(CheckOutcome {
+        report: lint::check_report(&front.file_name, &opts.dockerfile, &warnings),
+        violation: lint::violation(&front.config, &warnings),
+        warnings,
+    })
+}
+
+/// A parsed Dockerfile with its check options and what the checks of its
+/// AST found.
+struct Front {
+    df: crate::parser::Dockerfile,
+    /// How locations name the Dockerfile.
+    file_name: String,
+    config: CheckConfig,
+    warnings: Vec<lint::Warning>,
+}
+
+/// Parses the Dockerfile, refuses a foreign `# syntax=`, runs the checks
+/// of the AST.
+fn parse_and_check(opts: &BuildOptions) -> Result<Front, BuildError> {
+    // Locations read `Dockerfile:12`, or `<name>:12` for `-f <name>`.
+    let file_name = dockerfile_name(opts);
+    let df = crate::parser::parse(&file_name, &opts.dockerfile)?;
+    dockerfile::check_syntax(&df, &file_name)?;
+    let config = check_config(&df, opts)?;
+    let warnings = lint::check(&df, &config, &host_platform());
+    Ok(Front {
+        df,
+        file_name,
+        config,
+        warnings,
+    })
+}
+
+/// Lowers the Dockerfile (resolving base images through `resolver`);
+/// returns the plan and the context's ignore rules.
+fn lower(
+    front: &Front,
+    opts: &BuildOptions,
+    resolver: &dyn dockerfile::ImageResolver,
+) -> Result<(BuildPlan, DockerIgnore), BuildError> {
+    let ignore = match &opts.context {
+        Some(dir) => match &opts.dockerfile_path {
+            Some(path) => DockerIgnore::load(dir, path)?,
+            None => DockerIgnore::load(dir, &dir.join("Dockerfile"))?,
+        },
+        None => DockerIgnore::default(),
+    };
+    let epoch = source_date_epoch(opts)?;
+    let created = epoch.map(|e| format_rfc3339(e, 0));
+    let lower_opts = LowerOptions {
+        file_name: front.file_name.clone(),
+        build_args: opts.build_args.clone(),
+        target: opts.target.clone(),
+        labels: opts.labels.clone(),
+        source_date_epoch: epoch,
+        created,
+        platform: host_platform(),
+        context_exclude: ignore.patterns().iter().map(pattern_text).collect(),
+        network: match opts.network {
+            crate::runtime::Network::None => crate::solver::Network::None,
+            // kiln has no bridge: the sandbox network is the host's.
+            crate::runtime::Network::Host => crate::solver::Network::Sandbox,
+        },
+    };
+    let plan = dockerfile::lower(&front.df, &lower_opts, resolver)?;
+    Ok((plan, ignore))
+}
+
+/// `SOURCE_DATE_EPOCH` from the build arguments, else from the options.
+fn source_date_epoch(opts: &BuildOptions) -> Result<Option<i64>, BuildError> {
+    match opts.build_args.get("SOURCE_DATE_EPOCH") {
+        Some(v) => Ok(Some(parse_epoch(v)?)),
+        None => Ok(opts.source_date_epoch),
+    }
+}
+
+/// How locations name the Dockerfile: `Dockerfile`, or `<name>` for
+/// `-f <name>`.
+pub fn dockerfile_name(opts: &BuildOptions) -> String {
+    opts.dockerfile_path
+        .as_ref()
+        .and_then(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "Dockerfile".into())
+}
+
+/// The check options: the `BUILDKIT_DOCKERFILE_CHECK` build argument wins
+/// over `# check=` (moby/buildkit `dockerfile2llb`, `toDispatchState`).
+fn check_config(
+    df: &crate::parser::Dockerfile,
+    opts: &BuildOptions,
+) -> Result<CheckConfig, BuildError> {
+    let value = opts
+        .build_args
+        .get("BUILDKIT_DOCKERFILE_CHECK")
+        .map(String::as_str)
+        .or_else(|| df.directive("check"))
+        .unwrap_or("");
+    CheckConfig::parse(value).map_err(BuildError::CheckOptions)
 }
 
 /// A finished solve.
@@ -286,16 +438,23 @@ fn solve(
             error,
             log_tail,
         }) => {
-            let at = location.map(|l| format!("{l}: ")).unwrap_or_default();
-            let is_run = matches!(graph.get(vertex).map(|v| v.op()), Some(Op::Exec(_)));
-            let message = match (&error, is_run) {
-                (ExecError::ExitCode(code), true) => {
-                    format!("{at}RUN failed with exit code {code}")
-                }
-                (ExecError::Signal(sig), true) => format!("{at}RUN killed by signal {sig}"),
-                _ => format!("{at}{name}: {error}"),
+            let at = location
+                .as_ref()
+                .map(|l| format!("{l}: "))
+                .unwrap_or_default();
+            let run = match graph.get(vertex).map(|v| v.op()) {
+                Some(Op::Exec(exec)) => error.process_message(&exec.args),
+                _ => None,
             };
-            Err(BuildError::Step { message, log_tail })
+            // A RUN reads as BuildKit's executor error (the excerpt names the
+            // line); other steps keep kiln's located message.
+            let message = run.unwrap_or_else(|| format!("{at}{name}: {error}"));
+            Err(BuildError::Step {
+                location,
+                excerpt: None,
+                message,
+                log_tail,
+            })
         }
         Err(e) => Err(BuildError::Setup(e.to_string())),
     }

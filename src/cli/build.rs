@@ -3,6 +3,7 @@
 use super::CliError;
 use crate::build::{self, BuildOptions, Export};
 use crate::cache::Store;
+use crate::frontend::dockerfile::lint;
 use crate::image::reference::ImageRef;
 use crate::solver::ProgressMode;
 use clap::Args;
@@ -58,14 +59,24 @@ pub struct BuildArgs {
     /// Print only the image ID (no progress).
     #[arg(short, long)]
     pub quiet: bool,
+    /// Only run the build checks and report them (exit 1 when any warns),
+    /// as `docker build --check` does; nothing is built.
+    #[arg(long)]
+    pub check: bool,
     /// The build context directory, or `-` to read a tar (or a Dockerfile)
     /// from stdin.
     #[arg(value_name = "CONTEXT")]
     pub context: String,
 }
 
-/// Runs `kiln build`; returns the exit code.
-pub fn run(args: BuildArgs, root: &Path, insecure: &[String]) -> Result<i32, CliError> {
+/// Runs `kiln build`; returns the exit code. `debug` (`kiln --debug`)
+/// expands the checks' warnings, as buildx's `--debug` does.
+pub fn run(
+    args: BuildArgs,
+    root: &Path,
+    insecure: &[String],
+    debug: bool,
+) -> Result<i32, CliError> {
     let platform = build::host_platform();
     if let Some(p) = &args.platform {
         let normalized = p.trim().to_ascii_lowercase();
@@ -202,11 +213,19 @@ pub fn run(args: BuildArgs, root: &Path, insecure: &[String]) -> Result<i32, Cli
         exports,
         source_date_epoch,
     };
+    if args.check {
+        return check(store, &opts);
+    }
     let result = match build::build(store, &opts) {
         Ok(r) => r,
         // The progress output already boxed the step's last lines.
-        Err(build::BuildError::Step { message, .. }) if progress != ProgressMode::Quiet => {
-            return Err(CliError(message))
+        Err(build::BuildError::Step {
+            message, excerpt, ..
+        }) if progress != ProgressMode::Quiet => {
+            return Err(CliError(format!(
+                "{}{message}",
+                excerpt.unwrap_or_default()
+            )))
         }
         Err(e) => return Err(CliError::from_display(e)),
     };
@@ -221,8 +240,30 @@ pub fn run(args: BuildArgs, root: &Path, insecure: &[String]) -> Result<i32, Cli
         for t in &opts.tags {
             eprintln!("naming to {t}");
         }
+        // buildx prints the checks' warnings last, and not in quiet mode.
+        if debug {
+            let file = build::dockerfile_name(&opts);
+            eprint!(
+                "{}",
+                lint::expanded_list(&file, &opts.dockerfile, &result.warnings)
+            );
+        } else {
+            eprint!("{}", lint::short_list(&result.warnings));
+        }
     }
     Ok(0)
+}
+
+/// `--check`: the report on stdout (buildx `printResult`), exit 1 when a
+/// check warned, an error when `# check=error=true`.
+fn check(store: Arc<Store>, opts: &BuildOptions) -> Result<i32, CliError> {
+    let outcome = build::check(store, opts).map_err(CliError::from_display)?;
+    print!("{}", outcome.report);
+    if let Some(violation) = outcome.violation {
+        println!();
+        return Err(CliError::from_display(violation));
+    }
+    Ok(i32::from(!outcome.warnings.is_empty()))
 }
 
 /// `id=ID,src=PATH` (or `source=`), `id=ID,env=VAR`; a bare `id=ID`

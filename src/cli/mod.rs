@@ -106,7 +106,7 @@ pub fn main() -> i32 {
     init_logging(cli.debug);
     let root = cli.root.clone().unwrap_or_else(default_root);
     let result = match cli.command {
-        Command::Build(a) => build::run(a, &root, &cli.insecure_registry),
+        Command::Build(a) => build::run(a, &root, &cli.insecure_registry, cli.debug),
         Command::Builder(cmd) => builder::run(cmd, &root),
         Command::Debug(cmd) => debug::run(cmd, &root),
         Command::Import(a) => import::run(a, &root),

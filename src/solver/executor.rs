@@ -138,6 +138,26 @@ pub enum ExecError {
 }
 
 impl ExecError {
+    /// How BuildKit words an exec op whose process `args` failed this
+    /// way: `process "/bin/sh -c exit 3" did not complete successfully:
+    /// exit code: 3` (moby/buildkit `solver/llbsolver/ops/exec.go`, `Exec`,
+    /// wrapping the executor's `ExitError`, `exit code: N`; runc reports a
+    /// process killed by a signal as 128 + the signal). `None` for other
+    /// failures, which keep their own text.
+    pub fn process_message(&self, args: &[String]) -> Option<String> {
+        let code = match self {
+            ExecError::ExitCode(code) => *code,
+            ExecError::Signal(sig) => 128 + sig,
+            _ => return None,
+        };
+        Some(format!(
+            "process {} did not complete successfully: exit code: {code}",
+            crate::parser::go_quote(args.join(" ").as_bytes())
+        ))
+    }
+}
+
+impl ExecError {
     /// An error described by `message` alone.
     pub fn msg(message: impl Into<String>) -> ExecError {
         ExecError::Message(message.into())
@@ -367,6 +387,26 @@ fn decode_line(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failed_processes_read_like_buildkit() {
+        let args = vec![
+            "/bin/sh".to_string(),
+            "-c".into(),
+            "echo \"hi\"; exit 3".into(),
+        ];
+        assert_eq!(
+            ExecError::ExitCode(3).process_message(&args).as_deref(),
+            Some(
+                r#"process "/bin/sh -c echo \"hi\"; exit 3" did not complete successfully: exit code: 3"#
+            )
+        );
+        assert_eq!(
+            ExecError::Signal(9).process_message(&args[..2]).as_deref(),
+            Some(r#"process "/bin/sh -c" did not complete successfully: exit code: 137"#)
+        );
+        assert_eq!(ExecError::Cancelled.process_message(&args), None);
+    }
 
     #[test]
     fn log_sink_splits_lines_and_keeps_a_bounded_tail() {

@@ -478,10 +478,14 @@ impl<E: Executor, C: CacheStore<E::Output>> Run<E, C> {
     ) -> Halt {
         let info = self.graph[v].info();
         tracing::debug!(vertex = %v, name = %info.name, "vertex failed: {error}");
+        let shown = match self.graph[v].op() {
+            Op::Exec(exec) => error.process_message(&exec.args),
+            _ => None,
+        };
         self.emit(ProgressEvent::Failed {
             vertex: v,
             name: info.name.as_str().into(),
-            error: error.to_string(),
+            error: shown.unwrap_or_else(|| error.to_string()),
             log_tail: log_tail.clone(),
             duration,
         });

@@ -320,7 +320,7 @@ impl Lowerer<'_> {
         }
         let reference =
             ImageRef::parse(from).map_err(|e| self.err(span, format!("--from={from}: {e}")))?;
-        let image = self.resolve_image(&reference, span)?;
+        let image = self.resolve_image(&reference, from, span)?;
         let name = format!("FROM {}", super::stage::pinned_name(&reference, &image));
         self.image_root(&image, span, name)
     }

@@ -215,17 +215,30 @@ impl Lowerer<'_> {
         }
     }
 
-    /// Expands one word with the stage's environment.
+    /// Expands one word with the stage's environment, noting variables
+    /// that are not defined (the UndefinedVar check).
     pub(super) fn expand(
         &self,
         st: &StageState,
         word: &str,
         span: &Span,
     ) -> Result<String, LowerError> {
-        self.lexer
+        let expanded = self
+            .lexer
             .process_word(word, &st.env)
-            .map(|e| e.value)
-            .map_err(|e| self.err(span, e.to_string()))
+            .map_err(|e| self.err(span, e.to_string()))?;
+        if !expanded.unmatched.is_empty() {
+            let declared: Vec<&str> = st.args.iter().map(|(name, _)| name.as_str()).collect();
+            let known: Vec<String> = st.env.iter().map(|(k, _)| k.to_string()).collect();
+            let found = super::lint::undefined_vars(
+                &expanded.unmatched,
+                &declared,
+                &known,
+                (span.line, span.end_line),
+            );
+            self.checks.borrow_mut().extend(found);
+        }
+        Ok(expanded.value)
     }
 
     /// CMD/ENTRYPOINT arguments: exec form as is, shell form run by the

@@ -27,10 +27,14 @@
 mod args;
 mod copy;
 mod dispatch;
+pub mod lint;
 mod mount;
 mod names;
 mod run;
+pub mod source;
 mod stage;
+pub mod suggest;
+mod syntax;
 #[cfg(test)]
 mod tests;
 
@@ -47,6 +51,7 @@ use crate::solver::{
 
 pub use args::{is_proxy_arg, PROXY_ARGS};
 pub use mount::{parse_mount, MountSpec, MountType};
+pub use syntax::{check_syntax, ForeignFrontend};
 
 /// What the build was asked for, besides the Dockerfile.
 #[derive(Debug, Clone)]
@@ -109,6 +114,11 @@ pub struct BuildPlan {
     pub layer_steps: Vec<LayerStep>,
     /// Things the user should hear about (unused build args).
     pub warnings: Vec<String>,
+    /// Build-check warnings only lowering can find (UndefinedVar), not
+    /// yet filtered by `# check=` (see [`lint::merge`]).
+    pub checks: Vec<lint::Warning>,
+    /// Which stages were lowered (the target and what it needs), by index.
+    pub lowered: Vec<bool>,
 }
 
 /// A history entry that expects a layer, and the step behind it.
@@ -183,6 +193,8 @@ pub fn lower(
         ));
     }
     Ok(BuildPlan {
+        lowered: lowerer.done.iter().map(Option::is_some).collect(),
+        checks: lowerer.checks.into_inner(),
         graph: lowerer.graph,
         target: state.root,
         config,
@@ -210,6 +222,8 @@ struct Lowerer<'a> {
     context: Option<VertexId>,
     /// ARG names declared globally or in a lowered stage.
     declared: std::collections::BTreeSet<String>,
+    /// UndefinedVar findings of the words expanded so far.
+    checks: std::cell::RefCell<Vec<lint::Warning>>,
 }
 
 impl<'a> Lowerer<'a> {
@@ -264,6 +278,7 @@ impl<'a> Lowerer<'a> {
             in_progress: vec![false; df.stages.len()],
             images: HashMap::new(),
             context: None,
+            checks: Default::default(),
             declared: df
                 .global_args
                 .iter()
@@ -275,8 +290,21 @@ impl<'a> Lowerer<'a> {
     fn target_index(&self) -> Result<usize, LowerError> {
         match &self.opts.target {
             None => Ok(self.df.stages.len() - 1),
+            // dockerfile2llb `resolveTarget`: the error carries a suggestion
+            // among the stage names (case-insensitive, as the lookup is).
             Some(t) => self.stage_by_name(t, self.df.stages.len()).ok_or_else(|| {
-                LowerError::Dockerfile(format!("target stage {t:?} could not be found"))
+                let names: Vec<String> = self
+                    .df
+                    .stages
+                    .iter()
+                    .filter_map(|s| s.name.clone())
+                    .collect();
+                LowerError::Dockerfile(suggest::with_suggestion(
+                    format!("target stage {t:?} could not be found"),
+                    t,
+                    &names,
+                    false,
+                ))
             }),
         }
     }

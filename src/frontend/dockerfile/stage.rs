@@ -219,7 +219,7 @@ impl Lowerer<'_> {
                     format!("failed to parse stage name {base:?}: {e}"),
                 )
             })?;
-            let image = self.resolve_image(&reference, &stage.span)?;
+            let image = self.resolve_image(&reference, &base, &stage.span)?;
             let mut config = image.config.clone();
             config.created = None;
             // BuildKit reads base configs into its typed image struct, so
@@ -319,9 +319,16 @@ impl Lowerer<'_> {
     }
 
     /// The image `reference` names, asked of the resolver once per build.
+    /// `written` is the name as the Dockerfile gave it: when the image
+    /// cannot be had, a close stage (or common image) name is suggested,
+    /// as BuildKit does (dockerfile2llb `toDispatchState`: the failed
+    /// `ResolveImageConfig` goes through `suggest.WrapError` with the stage
+    /// names and `commonImageNames()`, case-sensitively). Like BuildKit,
+    /// the image is still tried first: `buidler` may be a real image.
     pub(super) fn resolve_image(
         &mut self,
         reference: &ImageRef,
+        written: &str,
         span: &Span,
     ) -> Result<ResolvedImage, LowerError> {
         let key = reference.to_string();
@@ -331,9 +338,36 @@ impl Lowerer<'_> {
         let image = self
             .resolver
             .resolve(reference, &self.opts.platform)
-            .map_err(|e| self.err(span, e))?;
+            .map_err(|e| {
+                let names = self.suggestion_names();
+                self.err(
+                    span,
+                    super::suggest::with_suggestion(e, written, &names, true),
+                )
+            })?;
         self.images.insert(key, image.clone());
         Ok(image)
+    }
+
+    /// What an unavailable image name may have meant: the stage names,
+    /// then BuildKit's `commonImageNames()` (its list, including the
+    /// `docker.io/library` entries it writes without a `/`).
+    fn suggestion_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .df
+            .stages
+            .iter()
+            .filter_map(|s| s.name.clone())
+            .collect();
+        for repo in [
+            "alpine", "busybox", "centos", "debian", "golang", "ubuntu", "fedora",
+        ] {
+            names.push(repo.to_string());
+            names.push(format!("docker.io/library{repo}"));
+            names.push(format!("{repo}:latest"));
+            names.push(format!("docker.io/library{repo}:latest"));
+        }
+        names
     }
 
     /// The image source vertex of `image` (`None` for an image without

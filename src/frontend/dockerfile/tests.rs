@@ -728,3 +728,55 @@ fn proxy_args_are_in_the_history_only_when_declared() {
         .iter()
         .all(|e| !e.contains("http://p:1")));
 }
+
+#[test]
+fn misspelt_stage_names_get_buildkits_suggestion() {
+    let src = "FROM busybox AS builder\nRUN true\nFROM busybox\nCOPY --from=buidler /x /x\n";
+    let err = lower_with(src, &opts()).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "Dockerfile:4: buidler: not found (did you mean builder?)"
+    );
+    let src = "FROM busybox AS builder\nFROM buidler\n";
+    let err = lower_with(src, &opts()).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "Dockerfile:2: buidler: not found (did you mean builder?)"
+    );
+    // Common images are suggested too; a far name gets nothing.
+    let err = lower_with("FROM busybx\n", &opts())
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "Dockerfile:1: busybx: not found (did you mean busybox?)"
+    );
+    let err = lower_with("FROM zzzzzz\n", &opts())
+        .unwrap_err()
+        .to_string();
+    assert_eq!(err, "Dockerfile:1: zzzzzz: not found");
+    let mut o = opts();
+    o.target = Some("BUIDLER".into());
+    let err = lower_with("FROM busybox AS builder\n", &o)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "target stage \"BUIDLER\" could not be found (did you mean BUILDER?)"
+    );
+}
+
+#[test]
+fn undefined_variables_in_expanded_words_are_found_while_lowering() {
+    // Only lowered stages are checked, as BuildKit dispatches only the
+    // stages the target needs.
+    let src = "FROM busybox AS unused\nWORKDIR $unused\nFROM busybox\nARG declared\nENV PAHT_COPY=$PAHT\nCOPY $declared $nope /dst/\nRUN echo $in_shell\nWORKDIR $PATH\n";
+    let checks: Vec<String> = plan(src).checks.iter().map(lint::Warning::short).collect();
+    assert_eq!(
+        checks,
+        [
+            "UndefinedVar: Usage of undefined variable '$PAHT' (did you mean $PATH?) (line 5)",
+            "UndefinedVar: Usage of undefined variable '$nope' (line 6)",
+        ]
+    );
+}

@@ -279,9 +279,12 @@ async fn the_first_failure_cancels_the_build_and_is_reported() {
     assert_eq!(returned, fake.runs());
     assert!(out.events.iter().any(|e| matches!(e,
         ProgressEvent::Cancelled { vertex, .. } if *vertex == sleep)));
-    assert!(out.events.iter().any(|e| matches!(e,
+    assert!(
+        out.events.iter().any(|e| matches!(e,
         ProgressEvent::Failed { vertex, error, .. }
-            if *vertex == make && error == "process exited with code 2")));
+            if *vertex == make
+                && error == r#"process "sh -c make" did not complete successfully: exit code: 2"#))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
