@@ -5,7 +5,6 @@ use super::cgroups::{Cgroup, CgroupError, Resources};
 use super::channel;
 use super::kill_switch::KillSwitch;
 use super::namespaces;
-use super::pty;
 use super::sealed_exe;
 use super::spawn;
 use super::spec::ContainerSpec;
@@ -246,6 +245,13 @@ fn kill_and_reap(child: &spawn::InitChild) {
     let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child.pid), None);
 }
 
+/// The container's stdin as the caller gave it.
+struct Stdin {
+    fd: OwnedFd,
+    /// kiln's own stdin (relayed), not a descriptor made for the container.
+    own: bool,
+}
+
 /// The container's side of each stream and kiln's relays for them.
 struct Streams {
     /// What the init gets on 0, 1, 2 (dropped by kiln after the spawn).
@@ -277,12 +283,16 @@ impl Streams {
     fn new(stdio: Stdio, terminal: bool) -> Result<Streams, RuntimeError> {
         let stdin = match stdio.stdin {
             Input::Null => None,
-            Input::Inherit => Some(dup(std::io::stdin().as_fd())?),
-            Input::Fd(fd) => Some(fd),
+            Input::Inherit => Some(Stdin {
+                fd: dup(std::io::stdin().as_fd())?,
+                own: true,
+            }),
+            Input::Fd(fd) => Some(Stdin { fd, own: false }),
         };
+        // (descriptor, whether it is kiln's own stream and must be relayed)
         let output = |o: Output, inherit: BorrowedFd<'_>| match o {
-            Output::Inherit => dup(inherit),
-            Output::Fd(fd) => Ok(fd),
+            Output::Inherit => dup(inherit).map(|fd| (fd, true)),
+            Output::Fd(fd) => Ok((fd, false)),
         };
         let stdout = output(stdio.stdout, std::io::stdout().as_fd())?;
         let stderr = output(stdio.stderr, std::io::stderr().as_fd())?;
@@ -293,21 +303,29 @@ impl Streams {
             return Ok(Streams {
                 child_side: [null()?, null()?, null()?],
                 relays,
-                console: Some(ConsoleIo { stdin, stdout }),
+                console: Some(ConsoleIo {
+                    stdin: stdin.map(|s| s.fd),
+                    stdout: stdout.0,
+                }),
                 forward_signals: stdio.forward_signals,
             });
         }
+        // kiln's own streams are the caller's (a terminal, a log file
+        // opened with `>>`, a socket): handed over, the container could
+        // reopen them through /proc/self/fd and read or truncate what the
+        // caller wrote before. It gets pipes, and kiln copies; a descriptor
+        // the caller made for the container (`Fd`) is handed over as is.
         let stdin_child = match stdin {
             None => null()?,
-            Some(fd) if pty::is_terminal(&fd) => {
+            Some(Stdin { fd, own: false }) => fd,
+            Some(Stdin { fd, own: true }) => {
                 let (r, w) = pipe()?;
                 relays.input(fd, w).map_err(RuntimeError::Stdio)?;
                 r
             }
-            Some(fd) => fd,
         };
-        let mut out_child = |fd: OwnedFd| -> Result<OwnedFd, RuntimeError> {
-            if !pty::is_terminal(&fd) {
+        let mut out_child = |(fd, own): (OwnedFd, bool)| -> Result<OwnedFd, RuntimeError> {
+            if !own {
                 return Ok(fd);
             }
             let (r, w) = pipe()?;
