@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use crate::cache::{Image, Store};
 use crate::exec::stack_view::StackView;
 use crate::exec::Rootfs;
-use crate::image::archive::{save, Format, SaveOptions};
+use crate::image::archive::{destination, save, Format, SaveOptions};
 use crate::image::layer::Compression;
 use crate::image::reference::ImageRef;
 
@@ -153,6 +153,15 @@ fn archive(
         let path = path.to_path_buf();
         move |source| ExportError::Io { path, source }
     };
+    // A FIFO or a device is written in place, never renamed over.
+    if let Some(file) = destination::open_in_place(dest).map_err(io(dest))? {
+        let out = std::io::BufWriter::with_capacity(1 << 20, file);
+        save(store, &specs, &opts, out).map_err(|source| ExportError::Archive {
+            path: dest.to_path_buf(),
+            source: Box::new(source),
+        })?;
+        return Ok(());
+    }
     let result = (|| {
         let file = std::fs::File::create(&tmp).map_err(io(&tmp))?;
         let out = std::io::BufWriter::with_capacity(1 << 20, file);
