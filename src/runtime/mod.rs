@@ -34,6 +34,7 @@
 //! (kiln↔init socket), [`init`] (inside), [`overlay`], [`rootfs`],
 //! [`devices`], [`confined`] (symlink-safe paths), [`namespaces`], [`pty`],
 //! [`exec`], [`reaper`] (`--init`), [`state`] (ids, state dir),
+//! [`mount_target`] (destinations never in procfs or sysfs),
 //! [`kill_switch`] (ending a container early).
 //!
 //! The security and resource modules are libraries the init calls; each
@@ -66,6 +67,7 @@ pub mod devices;
 pub mod exec;
 pub mod init;
 pub mod kill_switch;
+pub mod mount_target;
 pub mod namespaces;
 pub mod overlay;
 pub mod path_in_root;
