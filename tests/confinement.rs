@@ -29,12 +29,25 @@ fn status(f: &Kiln, flags: &[&str]) -> Vec<String> {
 #[test]
 fn default_capabilities_and_seccomp_match_docker() {
     let f = Kiln::with_busybox_rootfs();
+    // docker's set on a network of the container's own ...
     assert_eq!(
-        status(&f, &[]),
+        status(&f, &["--network", "none"]),
         [
             "CapPrm: 00000000a80425fb",
             "CapEff: 00000000a80425fb",
             "CapBnd: 00000000a80425fb",
+            "NoNewPrivs: 0",
+            "Seccomp: 2",
+        ]
+    );
+    // ... and without NET_RAW (bit 13) on the host's, kiln run's default,
+    // where it would let the container sniff local traffic (issue 10).
+    assert_eq!(
+        status(&f, &[]),
+        [
+            "CapPrm: 00000000a80405fb",
+            "CapEff: 00000000a80405fb",
+            "CapBnd: 00000000a80405fb",
             "NoNewPrivs: 0",
             "Seccomp: 2",
         ]

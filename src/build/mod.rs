@@ -10,6 +10,7 @@
 //! `empty_layer` once the solve says so, since only then is it known.
 
 mod cache;
+pub mod entitlements;
 pub mod export;
 mod images;
 mod interrupt;
@@ -30,6 +31,7 @@ use crate::solver::{
     VertexId,
 };
 
+pub use entitlements::Entitlement;
 pub use export::Export;
 
 /// How many steps run at once at most.
@@ -61,8 +63,14 @@ pub struct BuildOptions {
     pub labels: BTreeMap<String, String>,
     /// How progress is shown.
     pub progress: ProgressMode,
-    /// The network of RUN steps without `--network`.
+    /// The network of RUN steps without `--network`: [`Slirp`] by default;
+    /// [`Host`] needs [`Entitlement::NetworkHost`].
+    ///
+    /// [`Slirp`]: crate::runtime::Network::Slirp
+    /// [`Host`]: crate::runtime::Network::Host
     pub network: crate::runtime::Network,
+    /// `--allow`: the entitlements granted to this build.
+    pub allow: Vec<Entitlement>,
     /// `--secret` values by id.
     pub secrets: HashMap<String, Vec<u8>>,
     /// `--output`s besides the store.
@@ -103,6 +111,8 @@ pub enum BuildError {
     Setup(String),
     #[error(transparent)]
     Export(#[from] export::ExportError),
+    #[error(transparent)]
+    Entitlement(#[from] entitlements::EntitlementError),
     /// SIGINT or SIGTERM cancelled the solve (its steps were stopped and
     /// cleaned up).
     #[error("build cancelled by {}", interrupt::signal_name(*.0))]
@@ -159,8 +169,8 @@ pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, Buil
         context_exclude: ignore.patterns().iter().map(pattern_text).collect(),
         network: match opts.network {
             crate::runtime::Network::None => crate::solver::Network::None,
-            // kiln has no bridge: the sandbox network is the host's.
-            crate::runtime::Network::Host => crate::solver::Network::Sandbox,
+            crate::runtime::Network::Host => crate::solver::Network::Host,
+            crate::runtime::Network::Slirp => crate::solver::Network::Sandbox,
         },
     };
     let registry = crate::image::registry::ClientOptions::for_root(
@@ -170,13 +180,16 @@ pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, Buil
     .map_err(|e| BuildError::Setup(e.to_string()))?;
     let resolver = images::StoreImages::new(&store, opts.pull, &registry);
     let plan = dockerfile::lower(&df, &lower_opts, &resolver)?;
+    entitlements::check(&plan.graph, &opts.allow)?;
     for w in &plan.warnings {
         eprintln!("{w}");
     }
     let base_images = resolver.into_images();
     let cx = ExecContext {
         store: store.clone(),
-        network: crate::runtime::Network::Host,
+        // BuildKit's default network for RUN: its own namespace, outbound
+        // access only.
+        network: crate::runtime::Network::Slirp,
         secrets: opts.secrets.clone(),
         cache_mounts: crate::exec::cache_mount::CacheMounts::new(store.root()),
     };

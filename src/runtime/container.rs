@@ -7,7 +7,8 @@ use super::kill_switch::KillSwitch;
 use super::namespaces;
 use super::sealed_exe;
 use super::spawn;
-use super::spec::ContainerSpec;
+use super::slirp;
+use super::spec::{ContainerSpec, Network};
 use super::supervisor::{self, ConsoleIo, Ended, Relays, SignalProxy, Watch};
 use super::RuntimeError;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -172,6 +173,21 @@ fn start(
             return Err(e);
         }
     };
+    // The init's network namespace exists now; slirp must have it
+    // configured before anything of the user's runs.
+    let slirp = match spec.network {
+        Network::Slirp => match slirp::start(child.pid) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                kill_and_reap(&child);
+                if let Some(cg) = cgroup {
+                    let _ = cg.remove();
+                }
+                return Err(e.into());
+            }
+        },
+        Network::Host | Network::None => None,
+    };
     // A failed write means the init is gone; its exit tells the rest.
     let _ = rustix::io::write(&sync_w, b"j");
     drop(sync_w);
@@ -184,6 +200,7 @@ fn start(
         signals: signals.as_ref(),
         kill,
     })?;
+    drop(slirp);
     let oom_killed = cgroup.as_ref().is_some_and(|cg| cg.oom_killed());
     if let Some(cg) = cgroup {
         // Every process of the container is gone (its PID 1 has been

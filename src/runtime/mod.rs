@@ -77,6 +77,7 @@ pub mod rlimits;
 pub mod rootfs;
 pub mod sealed_exe;
 pub mod seccomp;
+pub mod slirp;
 pub mod spawn;
 pub mod spec;
 pub mod state;
@@ -116,6 +117,9 @@ pub enum RuntimeError {
     /// The init could not be started.
     #[error(transparent)]
     Spawn(#[from] spawn::SpawnError),
+    /// The container's network could not be set up.
+    #[error(transparent)]
+    Slirp(#[from] slirp::SlirpError),
     /// Supervising failed.
     #[error(transparent)]
     Supervisor(#[from] supervisor::SupervisorError),
