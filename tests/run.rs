@@ -425,3 +425,30 @@ fn container_cannot_reopen_the_callers_input_file() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&ran.stdout), "pipe\nline\n");
 }
+
+/// With kiln's stdout and stderr one file (`>> log 2>&1`), relaying them
+/// through pipes keeps the container's order of output and errors.
+#[test]
+fn output_and_errors_to_one_file_keep_their_order() {
+    let f = Kiln::with_busybox_rootfs();
+    let log = f.dir.path().join("both.log");
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .unwrap();
+    let status = f
+        .run_command()
+        .args(["--rm", "--rootfs"])
+        .arg(f.rootfs())
+        .args(["sh", "-c", "for i in 1 2 3 4 5; do echo out$i; echo err$i >&2; done"])
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    let expected: String = (1..=5).map(|i| format!("out{i}\nerr{i}\n")).collect();
+    assert_eq!(text, expected);
+}

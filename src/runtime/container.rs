@@ -278,6 +278,26 @@ struct Streams {
     forward_signals: bool,
 }
 
+/// Whether `a` and `b` are one open file description (kcmp(2)
+/// `KCMP_FILE`), as kiln's stdout and stderr are after `2>&1`.
+fn same_open_file(a: &OwnedFd, b: &OwnedFd) -> bool {
+    use std::os::fd::AsRawFd;
+    const KCMP_FILE: libc::c_long = 0;
+    let pid = libc::c_long::from(std::process::id() as i32);
+    // SAFETY: kcmp(2) compares two of our own descriptors; no memory.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_kcmp,
+            pid,
+            pid,
+            KCMP_FILE,
+            libc::c_long::from(a.as_raw_fd()),
+            libc::c_long::from(b.as_raw_fd()),
+        )
+    };
+    ret == 0
+}
+
 fn dup(fd: BorrowedFd<'_>) -> Result<OwnedFd, RuntimeError> {
     fd.try_clone_to_owned().map_err(RuntimeError::Stdio)
 }
@@ -349,8 +369,15 @@ impl Streams {
             relays.output(r, fd).map_err(RuntimeError::Stdio)?;
             Ok(w)
         };
+        // `kiln run … >> log 2>&1`: one pipe for both keeps the order in
+        // which the container wrote its output and its errors.
+        let shared = stdout.1 && stderr.1 && same_open_file(&stdout.0, &stderr.0);
         let stdout_child = out_child(stdout)?;
-        let stderr_child = out_child(stderr)?;
+        let stderr_child = if shared {
+            dup(stdout_child.as_fd())?
+        } else {
+            out_child(stderr)?
+        };
         Ok(Streams {
             child_side: [stdin_child, stdout_child, stderr_child],
             relays,
