@@ -5,6 +5,7 @@ use super::cgroups::{Cgroup, CgroupError, Resources};
 use super::channel;
 use super::kill_switch::KillSwitch;
 use super::namespaces;
+use super::pty;
 use super::sealed_exe;
 use super::spawn;
 use super::slirp;
@@ -265,7 +266,7 @@ fn kill_and_reap(child: &spawn::InitChild) {
 /// The container's stdin as the caller gave it.
 struct Stdin {
     fd: OwnedFd,
-    /// kiln's own stdin (relayed), not a descriptor made for the container.
+    /// Relayed through a pipe: kiln's own stdin, or any terminal.
     own: bool,
 }
 
@@ -324,12 +325,19 @@ impl Streams {
                 fd: dup(std::io::stdin().as_fd())?,
                 own: true,
             }),
-            Input::Fd(fd) => Some(Stdin { fd, own: false }),
+            // A terminal is never handed over, whoever passes it (TIOCSTI).
+            Input::Fd(fd) => Some(Stdin {
+                own: pty::is_terminal(&fd),
+                fd,
+            }),
         };
-        // (descriptor, whether it is kiln's own stream and must be relayed)
+        // (descriptor, whether it must be relayed: kiln's own or a terminal)
         let output = |o: Output, inherit: BorrowedFd<'_>| match o {
             Output::Inherit => dup(inherit).map(|fd| (fd, true)),
-            Output::Fd(fd) => Ok((fd, false)),
+            Output::Fd(fd) => {
+                let own = pty::is_terminal(&fd);
+                Ok((fd, own))
+            }
         };
         let stdout = output(stdio.stdout, std::io::stdout().as_fd())?;
         let stderr = output(stdio.stderr, std::io::stderr().as_fd())?;
