@@ -151,3 +151,20 @@ fn host_network_needs_the_entitlement_and_never_has_net_raw() {
     k.build(&ctx, &["--network", "host", "--allow", "network.host"])
         .ok();
 }
+
+/// Without slirp4netns a RUN on the default network fails saying what to
+/// install, rather than running without the network it expects.
+#[test]
+fn missing_slirp4netns_is_a_clear_error() {
+    let k = Kiln::with_busybox_image();
+    let ctx = k.context(&[("Dockerfile", "FROM busybox\nRUN true\n")]);
+    let mut cmd = k.cmd(&["build", "--progress", "plain"]);
+    cmd.arg(&ctx).env("PATH", "/nonexistent");
+    let out = ran(cmd.output().unwrap());
+    let err = out.fails();
+    assert!(err.contains("apt-get install slirp4netns"), "{err}");
+    // --network=none needs no helper.
+    let mut cmd = k.cmd(&["build", "--progress", "plain", "--network", "none"]);
+    cmd.arg(&ctx).env("PATH", "/nonexistent");
+    ran(cmd.output().unwrap()).ok();
+}
