@@ -322,6 +322,7 @@ impl Plan {
             let bounding = caps::current_bounding();
             capabilities.retain(|c| bounding & (1u64 << c.bit()) != 0);
         }
+        // --privileged keeps everything, as it keeps every other host knob.
         if a.network == NetworkMode::Host && !a.privileged {
             capabilities = caps::for_host_network(capabilities, &a.cap_add);
         }
