@@ -29,12 +29,25 @@ fn status(f: &Kiln, flags: &[&str]) -> Vec<String> {
 #[test]
 fn default_capabilities_and_seccomp_match_docker() {
     let f = Kiln::with_busybox_rootfs();
+    // docker's set on a network of the container's own ...
     assert_eq!(
-        status(&f, &[]),
+        status(&f, &["--network", "none"]),
         [
             "CapPrm: 00000000a80425fb",
             "CapEff: 00000000a80425fb",
             "CapBnd: 00000000a80425fb",
+            "NoNewPrivs: 0",
+            "Seccomp: 2",
+        ]
+    );
+    // ... and without NET_RAW (bit 13) on the host's, kiln run's default,
+    // where it would let the container sniff local traffic (issue 10).
+    assert_eq!(
+        status(&f, &[]),
+        [
+            "CapPrm: 00000000a80405fb",
+            "CapEff: 00000000a80405fb",
+            "CapBnd: 00000000a80405fb",
             "NoNewPrivs: 0",
             "Seccomp: 2",
         ]
@@ -206,5 +219,55 @@ fn setup_failure_is_exit_125_never_sigpipe() {
     for _ in 0..25 {
         let ran = f.run_rootfs(&["--rm", "-u", "nobody-here"], &["true"]);
         assert_eq!(ran.code, 125, "{ran:?}");
+    }
+}
+
+/// Regression (issue 10, item 6): an image symlink `/myproc -> /proc` let
+/// `-v x:/myproc/sys` and `--tmpfs /myproc/sys` mount over the container's
+/// /proc/sys, undoing its read-only protection; runc refuses destinations
+/// inside /proc (`checkProcMount`). /sys through a symlink likewise.
+#[test]
+fn mounts_through_symlinks_into_proc_or_sys_are_refused() {
+    let f = Kiln::with_busybox_rootfs();
+    std::os::unix::fs::symlink("/proc", f.rootfs().join("myproc")).unwrap();
+    std::os::unix::fs::symlink("../sys", f.rootfs().join("mysys")).unwrap();
+    let src = f.path("src");
+    std::fs::create_dir(&src).unwrap();
+    let bind = |dest: &str| format!("{}:{dest}", src.display());
+    for (flags, inside) in [
+        (vec!["-v".to_string(), bind("/myproc/sys")], "/proc"),
+        (vec!["-v".to_string(), bind("/myproc/new/dir")], "/proc"),
+        (vec!["--tmpfs".to_string(), "/myproc/sys".to_string()], "/proc"),
+        (vec!["--tmpfs".to_string(), "/mysys/kernel".to_string()], "/sys"),
+        (vec!["-v".to_string(), bind("/mysys/fs")], "/sys"),
+    ] {
+        let mut all = vec!["--rm"];
+        all.extend(flags.iter().map(String::as_str));
+        let err = f.run_rootfs(&all, &["true"]).fails_with(125).to_string();
+        assert!(
+            err.contains(&format!("cannot be mounted because it is inside {inside}")),
+            "{flags:?}: {err}"
+        );
+    }
+    // The same destinations without the symlinks still work.
+    f.run_rootfs(&["--rm", "-v", &bind("/data")], &["true"]).ok();
+}
+
+/// Regression (issue 10, item 6): RUN `--mount` targets resolve through
+/// the image's symlinks too, and may not land in /proc or /sys.
+#[test]
+fn run_mount_targets_through_symlinks_into_proc_are_refused() {
+    let k = Kiln::with_busybox_image();
+    for mount in ["type=tmpfs,target=/myproc/sys", "type=bind,target=/myproc/sys"] {
+        let ctx = k.context(&[(
+            "Dockerfile",
+            &format!("FROM busybox\nRUN ln -s /proc /myproc\nRUN --mount={mount} true\n"),
+        )]);
+        let ran = k.build(&ctx, &[]);
+        let err = ran.fails();
+        assert!(
+            err.contains("cannot be mounted because it is inside /proc"),
+            "{mount}: {err}"
+        );
     }
 }

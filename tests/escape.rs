@@ -48,6 +48,10 @@ fn main() {
             "keyring_and_namespaces_are_refused_by_seccomp",
             keyring_and_namespaces_are_refused_by_seccomp,
         ),
+        (
+            "host_network_traffic_cannot_be_sniffed",
+            host_network_traffic_cannot_be_sniffed,
+        ),
     ];
     if args.iter().any(|a| a == "--list") {
         for (name, _) in tests {
@@ -66,6 +70,26 @@ fn main() {
     }
     println!("escape tests: {failed} failed");
     std::process::exit(i32::from(failed > 0));
+}
+
+/// Regression (issue 10, item 4): on the host's network (`kiln run`'s
+/// default) a container with CAP_NET_RAW captured a loopback request with
+/// its `Authorization: Bearer` header. CAP_NET_RAW is now dropped there
+/// unless asked for by name.
+fn host_network_traffic_cannot_be_sniffed() {
+    let f = attacker_fixture();
+    let report = attack(&f, &[], &["sniff"]);
+    assert!(report.contains("blocked: AF_PACKET socket on lo"), "{report}");
+    attack(&f, &["--network", "host"], &["sniff"]);
+    // Asked for explicitly, the capability is there: the probe can tell.
+    let ran = f.run_rootfs(
+        &["--rm", "--cap-add", "NET_RAW"],
+        &["/probe", "probe", "sniff"],
+    );
+    assert!(
+        ran.stdout.contains("ESCAPED: AF_PACKET socket on lo"),
+        "{ran:?}"
+    );
 }
 
 /// A rootfs holding this binary as `/probe` and the libraries it needs.
@@ -251,6 +275,7 @@ mod probe {
             "disk" => disk(&mut r, &args[1..]),
             "cgroup" => cgroup(&mut r),
             "seccomp" => seccomp(&mut r),
+            "sniff" => sniff(&mut r),
             other => {
                 println!("unknown probe {other}");
                 return 2;
@@ -258,6 +283,35 @@ mod probe {
         }
         println!("probe done");
         i32::from(r.escaped)
+    }
+
+    /// What a sniffer needs on a shared network namespace: a packet
+    /// socket bound to `lo` (every local request, headers and all) or a
+    /// raw IP socket.
+    fn sniff(r: &mut Report) {
+        // SAFETY: socket/bind with a zeroed, filled-in sockaddr_ll.
+        let packet = unsafe {
+            let fd = libc::socket(
+                libc::AF_PACKET,
+                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+                (libc::ETH_P_ALL as u16).to_be() as i32,
+            );
+            if fd < 0 {
+                Err(errno())
+            } else {
+                let mut addr: libc::sockaddr_ll = std::mem::zeroed();
+                addr.sll_family = libc::AF_PACKET as u16;
+                addr.sll_protocol = (libc::ETH_P_ALL as u16).to_be();
+                addr.sll_ifindex = libc::if_nametoindex(c"lo".as_ptr()) as i32;
+                let len = std::mem::size_of::<libc::sockaddr_ll>() as u32;
+                sys(libc::bind(fd, (&addr as *const libc::sockaddr_ll).cast(), len) as libc::c_long)
+                    .map(|_| "bound to lo".to_string())
+            }
+        };
+        r.attempt("AF_PACKET socket on lo", packet);
+        // SAFETY: plain socket(2).
+        let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_TCP) };
+        r.attempt("raw TCP socket", sys(raw as libc::c_long));
     }
 
     /// CVE-2019-5736: rewrite the runtime binary through /proc/<pid>/exe.

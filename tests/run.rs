@@ -403,3 +403,84 @@ fn wait_for(path: &std::path::Path) {
     }
     panic!("{} never appeared", path.display());
 }
+
+/// Regression (issue 10, item 5): kiln handed its own stdout to the
+/// container, so `kiln run … >> ci.log` let the container reopen
+/// `/proc/self/fd/1` read-write, read an earlier secret from the log and
+/// truncate it. The container now writes into a pipe kiln copies from.
+#[test]
+fn container_cannot_reopen_the_callers_output_file() {
+    let f = Kiln::with_busybox_rootfs();
+    let log = f.dir.path().join("ci.log");
+    std::fs::write(&log, "SECRET=hunter2\n").unwrap();
+    let out = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    // On a pipe, reopening fd 1 for reading waits for data forever: the
+    // timeout only ends that wait, a reopened file is read at once.
+    let status = f
+        .run_command()
+        .args(["--rm", "--rootfs"])
+        .arg(f.rootfs())
+        .args([
+            "sh",
+            "-c",
+            "timeout 2 cat /proc/self/fd/1 >&2; : > /proc/self/fd/1; \
+             readlink /proc/self/fd/1 | cut -d: -f1; echo done",
+        ])
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&status.stderr);
+    assert!(!stderr.contains("hunter2"), "secret read back: {stderr}");
+    assert_eq!(status.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "SECRET=hunter2\npipe\ndone\n"
+    );
+}
+
+/// Regression (issue 10, item 5): with `-i`, the container's stdin is a
+/// pipe kiln feeds, never kiln's own stdin file.
+#[test]
+fn container_cannot_reopen_the_callers_input_file() {
+    let f = Kiln::with_busybox_rootfs();
+    let input = f.dir.path().join("input");
+    std::fs::write(&input, "line\n").unwrap();
+    let ran = f
+        .run_command()
+        .args(["--rm", "-i", "--rootfs"])
+        .arg(f.rootfs())
+        .args(["sh", "-c", "readlink /proc/self/fd/0 | cut -d: -f1; cat"])
+        .stdin(std::fs::File::open(&input).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&ran.stdout), "pipe\nline\n");
+}
+
+/// With kiln's stdout and stderr one file (`>> log 2>&1`), relaying them
+/// through pipes keeps the container's order of output and errors.
+#[test]
+fn output_and_errors_to_one_file_keep_their_order() {
+    let f = Kiln::with_busybox_rootfs();
+    let log = f.dir.path().join("both.log");
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .unwrap();
+    let status = f
+        .run_command()
+        .args(["--rm", "--rootfs"])
+        .arg(f.rootfs())
+        .args(["sh", "-c", "for i in 1 2 3 4 5; do echo out$i; echo err$i >&2; done"])
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    let expected: String = (1..=5).map(|i| format!("out{i}\nerr{i}\n")).collect();
+    assert_eq!(text, expected);
+}

@@ -559,3 +559,94 @@ fn compressed_blobs_are_made_once_and_archives_are_reproducible() {
     let layer = &items[ar::position(&items, manifest[0]["Layers"][0].as_str().unwrap())];
     assert_eq!(&layer.data[..2], &[0x1f, 0x8b], "layer is not gzip");
 }
+
+/// A character device with the numbers of `/dev/<like>`, made in `dir`.
+fn char_device(dir: &Path, name: &str, like: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::MetadataExt;
+    let rdev = std::fs::metadata(format!("/dev/{like}")).unwrap().rdev();
+    let path = dir.join(name);
+    nix::sys::stat::mknod(
+        &path,
+        nix::sys::stat::SFlag::S_IFCHR,
+        nix::sys::stat::Mode::from_bits_truncate(0o666),
+        rdev,
+    )
+    .unwrap();
+    path
+}
+
+fn assert_char_device(path: &Path) {
+    use std::os::unix::fs::FileTypeExt;
+    let ft = std::fs::symlink_metadata(path).unwrap().file_type();
+    assert!(ft.is_char_device(), "{} is now {ft:?}", path.display());
+}
+
+/// Runs `write` (a kiln command writing an archive to `fifo`) while a
+/// thread reads the FIFO; returns what it read.
+fn through_fifo(fifo: &Path, write: impl FnOnce()) -> Vec<u8> {
+    use std::os::unix::fs::FileTypeExt;
+    nix::unistd::mkfifo(fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let path = fifo.to_path_buf();
+    let reader = std::thread::spawn(move || std::fs::read(path).unwrap());
+    write();
+    let bytes = reader.join().unwrap();
+    let ft = std::fs::symlink_metadata(fifo).unwrap().file_type();
+    assert!(ft.is_fifo(), "{} is now {ft:?}", fifo.display());
+    bytes
+}
+
+/// Regression (issue 10, item 7): `kiln save -o /dev/full` exited 0 and
+/// renamed a regular file over the device (a FIFO likewise). A FIFO or a
+/// character device is written in place, like `docker save -o`, and a
+/// write error is an error.
+#[test]
+fn save_to_a_device_or_fifo_writes_in_place_and_never_replaces_it() {
+    let env = Kiln::with_busybox_image();
+    let dir = tempfile::tempdir().unwrap();
+    let null = char_device(dir.path(), "null", "null");
+    env.ok(&["save", "-o", null.to_str().unwrap(), "busybox"]);
+    assert_char_device(&null);
+
+    let full = char_device(dir.path(), "full", "full");
+    let err = env.fails(&["save", "-o", full.to_str().unwrap(), "busybox"]);
+    assert!(err.contains("No space left on device"), "{err}");
+    assert_char_device(&full);
+
+    let fifo = dir.path().join("fifo");
+    let tar = through_fifo(&fifo, || {
+        env.ok(&["save", "-o", fifo.to_str().unwrap(), "busybox"]);
+    });
+    ar::position(&ar::read(&tar), "manifest.json");
+    // Only the outputs the test made are in the directory: no temporary
+    // file was left beside them.
+    let mut left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["fifo", "full", "null"]);
+}
+
+/// Regression (issue 10, item 7): `build -o type=docker,dest=` over a
+/// device or FIFO, as `kiln save -o`.
+#[test]
+fn build_output_to_a_device_or_fifo_writes_in_place_and_never_replaces_it() {
+    let env = Kiln::with_busybox_image();
+    let ctx = env.context(&[("Dockerfile", "FROM busybox\nENV A=1\n")]);
+    let dir = tempfile::tempdir().unwrap();
+    let output = |dest: &Path| format!("type=docker,dest={}", dest.display());
+    let null = char_device(dir.path(), "null", "null");
+    env.build(&ctx, &["-o", &output(&null)]).ok();
+    assert_char_device(&null);
+
+    let full = char_device(dir.path(), "full", "full");
+    let err = env.build(&ctx, &["-o", &output(&full)]).fails().to_string();
+    assert!(err.contains("No space left on device"), "{err}");
+    assert_char_device(&full);
+
+    let fifo = dir.path().join("fifo");
+    let tar = through_fifo(&fifo, || {
+        env.build(&ctx, &["-o", &output(&fifo)]).ok();
+    });
+    ar::position(&ar::read(&tar), "manifest.json");
+}

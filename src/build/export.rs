@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use crate::cache::{Image, Store};
 use crate::exec::stack_view::StackView;
 use crate::exec::Rootfs;
-use crate::image::archive::{save, Format, SaveOptions};
+use crate::image::archive::{destination, save, Format, SaveOptions};
 use crate::image::layer::diff::{write_tar, DiffOptions};
 use crate::image::layer::Compression;
 use crate::image::reference::ImageRef;
@@ -199,6 +199,16 @@ fn write_new_file(
         let path = path.to_path_buf();
         move |source| ExportError::Io { path, source }
     };
+    // A FIFO or a device is written in place, never renamed over.
+    if let Some(file) = destination::open_in_place(dest).map_err(io(dest))? {
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+        write(&mut out)?;
+        return out
+            .into_inner()
+            .map(drop)
+            .map_err(|e| e.into_error())
+            .map_err(io(dest));
+    }
     let result = (|| {
         // A new file, never one found there: a leftover of a killed build
         // is removed, and a symlink planted under this name is not

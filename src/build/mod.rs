@@ -17,6 +17,7 @@
 
 mod cache;
 mod created;
+pub mod entitlements;
 pub mod export;
 mod failure;
 mod images;
@@ -38,6 +39,7 @@ use crate::solver::{
     progress, CacheKey, Op, Platform, ProgressMode, SolveError, SolveOptions, Solver, VertexId,
 };
 
+pub use entitlements::Entitlement;
 pub use export::Export;
 
 /// How many steps run at once at most.
@@ -69,8 +71,14 @@ pub struct BuildOptions {
     pub labels: BTreeMap<String, String>,
     /// How progress is shown.
     pub progress: ProgressMode,
-    /// The network of RUN steps without `--network`.
+    /// The network of RUN steps without `--network`: [`Slirp`] by default;
+    /// [`Host`] needs [`Entitlement::NetworkHost`].
+    ///
+    /// [`Slirp`]: crate::runtime::Network::Slirp
+    /// [`Host`]: crate::runtime::Network::Host
     pub network: crate::runtime::Network,
+    /// `--allow`: the entitlements granted to this build.
+    pub allow: Vec<Entitlement>,
     /// `--secret` values by id.
     pub secrets: HashMap<String, Vec<u8>>,
     /// `--output`s besides the store.
@@ -148,6 +156,8 @@ pub enum BuildError {
     Setup(String),
     #[error(transparent)]
     Export(#[from] export::ExportError),
+    #[error(transparent)]
+    Entitlement(#[from] entitlements::EntitlementError),
     /// SIGINT or SIGTERM cancelled the solve (its steps were stopped and
     /// cleaned up).
     #[error("build cancelled by {}", interrupt::signal_name(*.0))]
@@ -193,6 +203,7 @@ pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, Buil
             violation,
         });
     }
+    entitlements::check(&plan.graph, &opts.allow)?;
     let df = front.df;
     for w in &plan.warnings {
         eprintln!("{w}");
@@ -200,7 +211,9 @@ pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, Buil
     let base_images = resolver.into_images();
     let cx = ExecContext {
         store: store.clone(),
-        network: crate::runtime::Network::Host,
+        // BuildKit's default network for RUN: its own namespace, outbound
+        // access only.
+        network: crate::runtime::Network::Slirp,
         secrets: opts.secrets.clone(),
         cache_mounts: crate::exec::cache_mount::CacheMounts::new(store.root()),
     };
@@ -316,8 +329,8 @@ fn lower(
         context_exclude: ignore.patterns().iter().map(pattern_text).collect(),
         network: match opts.network {
             crate::runtime::Network::None => crate::solver::Network::None,
-            // kiln has no bridge: the sandbox network is the host's.
-            crate::runtime::Network::Host => crate::solver::Network::Sandbox,
+            crate::runtime::Network::Host => crate::solver::Network::Host,
+            crate::runtime::Network::Slirp => crate::solver::Network::Sandbox,
         },
     };
     let plan = dockerfile::lower(&front.df, &lower_opts, resolver)?;

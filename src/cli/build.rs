@@ -40,9 +40,14 @@ pub struct BuildArgs {
     /// Progress output: auto, tty, plain or quiet.
     #[arg(long, value_name = "MODE", default_value = "auto")]
     pub progress: String,
-    /// Network of RUN steps: host (default; kiln has no bridge) or none.
+    /// Network of RUN steps: default (a namespace of its own with outbound
+    /// access through slirp4netns), none, or host (needs --allow
+    /// network.host).
     #[arg(long, value_name = "MODE", default_value = "default")]
     pub network: String,
+    /// Grant an entitlement: network.host (RUN --network=host).
+    #[arg(long, value_name = "ENTITLEMENT")]
+    pub allow: Vec<String>,
     /// A secret for RUN --mount=type=secret: id=ID,src=PATH or id=ID,env=VAR.
     #[arg(long, value_name = "SPEC")]
     pub secret: Vec<String>,
@@ -175,7 +180,8 @@ pub fn run(
         args.progress.parse().map_err(CliError::from_display)?
     };
     let network = match args.network.as_str() {
-        "default" | "host" => crate::runtime::Network::Host,
+        "default" => crate::runtime::Network::Slirp,
+        "host" => crate::runtime::Network::Host,
         "none" => crate::runtime::Network::None,
         other => {
             return Err(CliError(format!(
@@ -209,6 +215,12 @@ pub fn run(
         labels,
         progress,
         network,
+        allow: args
+            .allow
+            .iter()
+            .map(|a| a.parse())
+            .collect::<Result<_, _>>()
+            .map_err(CliError::from_display)?,
         secrets,
         exports,
         source_date_epoch,

@@ -28,7 +28,8 @@ use values::{
 /// Flags of `kiln run`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "The network is the host's unless --network none is given (kiln has no bridge network yet)."
+    after_help = "The network is the host's unless --network none is given (kiln has no bridge network yet); \
+on the host's network the container lacks CAP_NET_RAW (it could sniff local traffic) unless --cap-add NET_RAW."
 )]
 pub struct RunArgs {
     /// Remove the container's state (its writes) when it exits.
@@ -58,7 +59,8 @@ pub struct RunArgs {
     /// Container hostname (default: the first 12 digits of its id).
     #[arg(long, value_name = "NAME")]
     pub hostname: Option<String>,
-    /// Network: `host` (the default for now) or `none` (loopback only).
+    /// Network: `host` (the default for now; without CAP_NET_RAW unless
+    /// `--cap-add NET_RAW`) or `none` (loopback only).
     #[arg(long, value_enum, default_value_t = NetworkMode::Host)]
     pub network: NetworkMode,
     /// Bind mount a host path: HOST:CONTAINER[:ro].
@@ -319,6 +321,10 @@ impl Plan {
             // bounding set cannot grant more (docker asks the same way).
             let bounding = caps::current_bounding();
             capabilities.retain(|c| bounding & (1u64 << c.bit()) != 0);
+        }
+        // --privileged keeps everything, as it keeps every other host knob.
+        if a.network == NetworkMode::Host && !a.privileged {
+            capabilities = caps::for_host_network(capabilities, &a.cap_add);
         }
         let rlimits =
             rlimits::parse_ulimits(&a.ulimit).map_err(|e| FlagError::Usage(e.to_string()))?;

@@ -3,7 +3,7 @@
 
 use super::CliError;
 use crate::cache::Store;
-use crate::image::archive::{save, Format, SaveOptions};
+use crate::image::archive::{destination, save, Format, SaveOptions};
 use crate::image::layer::Compression;
 use clap::{Args, ValueEnum};
 use std::io::IsTerminal;
@@ -74,7 +74,9 @@ pub fn run(args: SaveArgs, root: &Path) -> Result<i32, CliError> {
 
 /// Writes the archive to a temporary file next to `path` and renames it
 /// into place once complete (as docker's CLI does), so a failed save never
-/// leaves a truncated archive under the requested name.
+/// leaves a truncated archive under the requested name; a FIFO or a
+/// character device is written in place, never replaced
+/// ([`destination::open_in_place`]).
 fn save_to_file(
     root: &Path,
     images: &[String],
@@ -91,7 +93,14 @@ fn save_to_file(
             dir.display().to_string()
         )));
     }
+    let in_place = destination::open_in_place(path)
+        .map_err(|e| CliError(format!("failed to save image: {}: {e}", path.display())))?;
     let store = Store::open(root).map_err(CliError::from_display)?;
+    if let Some(file) = in_place {
+        let out = std::io::BufWriter::with_capacity(1 << 20, file);
+        save(&store, images, opts, out).map_err(CliError::from_display)?;
+        return Ok(());
+    }
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

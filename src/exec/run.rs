@@ -178,7 +178,11 @@ fn run_in(
         readonly_sysfs: true,
         network_files: NETWORK_FILES,
         init: false,
-        capabilities: caps::docker_default_caps(),
+        // A step on the host's network (entitled) cannot sniff it.
+        capabilities: match network {
+            runtime::Network::Host => caps::for_host_network(caps::docker_default_caps(), &[]),
+            runtime::Network::None | runtime::Network::Slirp => caps::docker_default_caps(),
+        },
         seccomp: true,
         resources: Default::default(),
     };

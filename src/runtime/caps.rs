@@ -283,6 +283,22 @@ pub fn resolve_caps(
     Ok(caps)
 }
 
+/// Drops CAP_NET_RAW from a container that shares the host's network
+/// namespace, unless `add` (`--cap-add`) names it or `ALL`: with it, an
+/// AF_PACKET socket on the host's `lo` reads every local request of every
+/// process, bearer tokens included. docker keeps NET_RAW by default
+/// because its default network is a private bridge; on the host's network
+/// it is a sniffer's capability, so kiln grants it there only when asked.
+pub fn for_host_network(mut caps: Vec<Capability>, add: &[String]) -> Vec<Capability> {
+    let asked = add.iter().any(|a| {
+        a.trim().eq_ignore_ascii_case("ALL") || Capability::from_name(a) == Some(Capability::NetRaw)
+    });
+    if !asked {
+        caps.retain(|c| *c != Capability::NetRaw);
+    }
+    caps
+}
+
 // Raw capset/capget ABI (linux/capability.h); version 3 carries 64 bits in
 // two 32-bit halves.
 const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;

@@ -8,7 +8,8 @@ use super::namespaces;
 use super::pty;
 use super::sealed_exe;
 use super::spawn;
-use super::spec::ContainerSpec;
+use super::slirp;
+use super::spec::{ContainerSpec, Network};
 use super::supervisor::{self, ConsoleIo, Ended, Relays, SignalProxy, Watch};
 use super::RuntimeError;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -173,6 +174,21 @@ fn start(
             return Err(e);
         }
     };
+    // The init's network namespace exists now; slirp must have it
+    // configured before anything of the user's runs.
+    let slirp = match spec.network {
+        Network::Slirp => match slirp::start(child.pid) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                kill_and_reap(&child);
+                if let Some(cg) = cgroup {
+                    let _ = cg.remove();
+                }
+                return Err(e.into());
+            }
+        },
+        Network::Host | Network::None => None,
+    };
     // A failed write means the init is gone; its exit tells the rest.
     let _ = rustix::io::write(&sync_w, b"j");
     drop(sync_w);
@@ -185,6 +201,7 @@ fn start(
         signals: signals.as_ref(),
         kill,
     })?;
+    drop(slirp);
     let oom_killed = cgroup.as_ref().is_some_and(|cg| cg.oom_killed());
     if let Some(cg) = cgroup {
         // Every process of the container is gone (its PID 1 has been
@@ -246,6 +263,13 @@ fn kill_and_reap(child: &spawn::InitChild) {
     let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child.pid), None);
 }
 
+/// The container's stdin as the caller gave it.
+struct Stdin {
+    fd: OwnedFd,
+    /// Relayed through a pipe: kiln's own stdin, or any terminal.
+    own: bool,
+}
+
 /// The container's side of each stream and kiln's relays for them.
 struct Streams {
     /// What the init gets on 0, 1, 2 (dropped by kiln after the spawn).
@@ -253,6 +277,26 @@ struct Streams {
     relays: Relays,
     console: Option<ConsoleIo>,
     forward_signals: bool,
+}
+
+/// Whether `a` and `b` are one open file description (kcmp(2)
+/// `KCMP_FILE`), as kiln's stdout and stderr are after `2>&1`.
+fn same_open_file(a: &OwnedFd, b: &OwnedFd) -> bool {
+    use std::os::fd::AsRawFd;
+    const KCMP_FILE: libc::c_long = 0;
+    let pid = libc::c_long::from(std::process::id() as i32);
+    // SAFETY: kcmp(2) compares two of our own descriptors; no memory.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_kcmp,
+            pid,
+            pid,
+            KCMP_FILE,
+            libc::c_long::from(a.as_raw_fd()),
+            libc::c_long::from(b.as_raw_fd()),
+        )
+    };
+    ret == 0
 }
 
 fn dup(fd: BorrowedFd<'_>) -> Result<OwnedFd, RuntimeError> {
@@ -277,12 +321,23 @@ impl Streams {
     fn new(stdio: Stdio, terminal: bool) -> Result<Streams, RuntimeError> {
         let stdin = match stdio.stdin {
             Input::Null => None,
-            Input::Inherit => Some(dup(std::io::stdin().as_fd())?),
-            Input::Fd(fd) => Some(fd),
+            Input::Inherit => Some(Stdin {
+                fd: dup(std::io::stdin().as_fd())?,
+                own: true,
+            }),
+            // A terminal is never handed over, whoever passes it (TIOCSTI).
+            Input::Fd(fd) => Some(Stdin {
+                own: pty::is_terminal(&fd),
+                fd,
+            }),
         };
+        // (descriptor, whether it must be relayed: kiln's own or a terminal)
         let output = |o: Output, inherit: BorrowedFd<'_>| match o {
-            Output::Inherit => dup(inherit),
-            Output::Fd(fd) => Ok(fd),
+            Output::Inherit => dup(inherit).map(|fd| (fd, true)),
+            Output::Fd(fd) => {
+                let own = pty::is_terminal(&fd);
+                Ok((fd, own))
+            }
         };
         let stdout = output(stdio.stdout, std::io::stdout().as_fd())?;
         let stderr = output(stdio.stderr, std::io::stderr().as_fd())?;
@@ -293,29 +348,44 @@ impl Streams {
             return Ok(Streams {
                 child_side: [null()?, null()?, null()?],
                 relays,
-                console: Some(ConsoleIo { stdin, stdout }),
+                console: Some(ConsoleIo {
+                    stdin: stdin.map(|s| s.fd),
+                    stdout: stdout.0,
+                }),
                 forward_signals: stdio.forward_signals,
             });
         }
+        // kiln's own streams are the caller's (a terminal, a log file
+        // opened with `>>`, a socket): handed over, the container could
+        // reopen them through /proc/self/fd and read or truncate what the
+        // caller wrote before. It gets pipes, and kiln copies; a descriptor
+        // the caller made for the container (`Fd`) is handed over as is.
         let stdin_child = match stdin {
             None => null()?,
-            Some(fd) if pty::is_terminal(&fd) => {
+            Some(Stdin { fd, own: false }) => fd,
+            Some(Stdin { fd, own: true }) => {
                 let (r, w) = pipe()?;
                 relays.input(fd, w).map_err(RuntimeError::Stdio)?;
                 r
             }
-            Some(fd) => fd,
         };
-        let mut out_child = |fd: OwnedFd| -> Result<OwnedFd, RuntimeError> {
-            if !pty::is_terminal(&fd) {
+        let mut out_child = |(fd, own): (OwnedFd, bool)| -> Result<OwnedFd, RuntimeError> {
+            if !own {
                 return Ok(fd);
             }
             let (r, w) = pipe()?;
             relays.output(r, fd).map_err(RuntimeError::Stdio)?;
             Ok(w)
         };
+        // `kiln run … >> log 2>&1`: one pipe for both keeps the order in
+        // which the container wrote its output and its errors.
+        let shared = stdout.1 && stderr.1 && same_open_file(&stdout.0, &stderr.0);
         let stdout_child = out_child(stdout)?;
-        let stderr_child = out_child(stderr)?;
+        let stderr_child = if shared {
+            dup(stdout_child.as_fd())?
+        } else {
+            out_child(stderr)?
+        };
         Ok(Streams {
             child_side: [stdin_child, stdout_child, stderr_child],
             relays,

@@ -212,7 +212,7 @@ fn run(spec: &ContainerSpec, channel: &Channel) -> Result<Command, InitError> {
     }
 
     namespaces::set_hostname(&spec.hostname)?;
-    if spec.network == super::spec::Network::None {
+    if spec.network != super::spec::Network::Host {
         namespaces::loopback_up()?;
     }
     // The user is looked up in the rootfs before pivot_root, and the

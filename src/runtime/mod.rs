@@ -34,6 +34,7 @@
 //! (kiln↔init socket), [`init`] (inside), [`overlay`], [`rootfs`],
 //! [`devices`], [`confined`] (symlink-safe paths), [`namespaces`], [`pty`],
 //! [`exec`], [`reaper`] (`--init`), [`state`] (ids, state dir),
+//! [`mount_target`] (destinations never in procfs or sysfs),
 //! [`kill_switch`] (ending a container early).
 //!
 //! The security and resource modules are libraries the init calls; each
@@ -67,6 +68,7 @@ pub mod exec;
 pub mod init;
 pub mod kill_switch;
 pub mod mount_options;
+pub mod mount_target;
 pub mod namespaces;
 pub mod overlay;
 pub mod path_in_root;
@@ -76,6 +78,7 @@ pub mod rlimits;
 pub mod rootfs;
 pub mod sealed_exe;
 pub mod seccomp;
+pub mod slirp;
 pub mod spawn;
 pub mod spec;
 pub mod state;
@@ -115,6 +118,9 @@ pub enum RuntimeError {
     /// The init could not be started.
     #[error(transparent)]
     Spawn(#[from] spawn::SpawnError),
+    /// The container's network could not be set up.
+    #[error(transparent)]
+    Slirp(#[from] slirp::SlirpError),
     /// Supervising failed.
     #[error(transparent)]
     Supervisor(#[from] supervisor::SupervisorError),

@@ -33,7 +33,7 @@ pub enum NamespaceError {
 pub fn clone_flags(spec: &ContainerSpec) -> libc::c_int {
     let mut flags =
         libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC;
-    if spec.network == Network::None {
+    if spec.network != Network::Host {
         flags |= libc::CLONE_NEWNET;
     }
     flags

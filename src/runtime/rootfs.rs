@@ -10,6 +10,7 @@
 use super::cgroups::{self, CgroupError, V1Mount};
 use super::confined::{proc_fd_path, ConfinedError, Root};
 use super::devices::{self, DeviceError};
+use super::mount_target::{self, KernelFs};
 use super::spec::{ContainerSpec, MountKind, NetworkFiles};
 use nix::mount::{MntFlags, MsFlags};
 use std::os::fd::{AsFd, AsRawFd};
@@ -31,6 +32,14 @@ pub enum RootfsError {
         /// The cause.
         #[source]
         source: std::io::Error,
+    },
+    /// A destination resolves into procfs or sysfs (runc's message).
+    #[error("{target:?} cannot be mounted because it is inside {fs}")]
+    KernelFsTarget {
+        /// Container path as given.
+        target: String,
+        /// Where it landed.
+        fs: KernelFs,
     },
     /// /dev could not be populated.
     #[error(transparent)]
@@ -212,7 +221,9 @@ pub fn prepare(steps: &[Step], root: &Root) -> Result<(), RootfsError> {
                 flags,
                 data,
             } => {
+                refuse_kernel_fs(root, target, false, None)?;
                 let fd = root.ensure(target, true)?;
+                refuse_kernel_fs(root, target, false, Some(&fd))?;
                 mount(
                     Some(*fstype),
                     &proc_fd_path(&fd),
@@ -262,7 +273,9 @@ pub fn bind(root: &Root, source: &Path, target: &str, readonly: bool) -> Result<
         path: source.to_path_buf(),
         source: e,
     })?;
+    refuse_kernel_fs(root, target, true, None)?;
     let fd = root.ensure(target, meta.is_dir())?;
+    refuse_kernel_fs(root, target, true, Some(&fd))?;
     let what = source.display().to_string();
     let fail = |e: std::io::Error| RootfsError::Mount {
         what: what.clone(),
@@ -284,6 +297,33 @@ pub fn bind(root: &Root, source: &Path, target: &str, readonly: bool) -> Result<
         make_readonly(&mounted).map_err(fail)?;
     }
     Ok(())
+}
+
+/// Refuses a mount on `target` that lands in procfs or sysfs through the
+/// image's symlinks ([`mount_target`], runc's `checkProcMount`): checked
+/// where it would land before anything is created for it, and on the
+/// resolved destination (`landed`) once it exists.
+fn refuse_kernel_fs(
+    root: &Root,
+    target: &str,
+    bind: bool,
+    landed: Option<&std::os::fd::OwnedFd>,
+) -> Result<(), RootfsError> {
+    let fs = match landed {
+        None => mount_target::landing(root, target)?,
+        Some(fd) => mount_target::kernel_fs(fd).map_err(|e| ConfinedError::Path {
+            action: "inspect",
+            path: target.to_string(),
+            source: e.into(),
+        })?,
+    };
+    match fs {
+        Some(fs) if !mount_target::allowed(target, fs, bind) => Err(RootfsError::KernelFsTarget {
+            target: target.to_string(),
+            fs,
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// Makes the mount at `fd` and every mount below it read-only:

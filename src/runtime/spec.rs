@@ -242,6 +242,12 @@ pub enum Network {
     Host,
     /// A new network namespace with only loopback, brought up.
     None,
+    /// A new network namespace with loopback and outbound access through
+    /// `slirp4netns` (user-mode NAT, DNS at 10.0.2.3), the host's own
+    /// loopback unreachable: BuildKit's default network for RUN. Nothing
+    /// on the host's interfaces can be sniffed from inside (see
+    /// [`super::slirp`]).
+    Slirp,
 }
 
 /// docker's environment rules for a container process: `PATH` defaults to

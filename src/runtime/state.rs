@@ -76,14 +76,20 @@ pub fn prepare(spec: &ContainerSpec) -> Result<(), StateError> {
                 &format!("{}\n", spec.hostname),
             )?;
             write(&root.state_dir.join("hosts"), &hosts(spec.network))?;
-            write(&root.state_dir.join("resolv.conf"), &resolv_conf())?;
+            write(
+                &root.state_dir.join("resolv.conf"),
+                &resolv_conf(spec.network),
+            )?;
         }
         NetworkFiles::Sandbox => {
             write(
                 &root.state_dir.join("hosts"),
                 &sandbox_hosts(&spec.hostname),
             )?;
-            write(&root.state_dir.join("resolv.conf"), &resolv_conf())?;
+            write(
+                &root.state_dir.join("resolv.conf"),
+                &resolv_conf(spec.network),
+            )?;
         }
     }
     Ok(())
@@ -117,14 +123,21 @@ fn hosts(network: Network) -> String {
         Network::Host => {
             std::fs::read_to_string("/etc/hosts").unwrap_or_else(|_| LOOPBACK.to_string())
         }
-        Network::None => LOOPBACK.to_string(),
+        Network::None | Network::Slirp => LOOPBACK.to_string(),
     }
 }
 
 /// `/etc/resolv.conf`: copied from the host, as docker does; an empty file
-/// when the host has none.
-fn resolv_conf() -> String {
-    std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default()
+/// when the host has none. Behind slirp4netns the host's nameservers may
+/// be loopback addresses the namespace cannot reach: slirp's own DNS
+/// forwarder (10.0.2.3) resolves through the host instead.
+fn resolv_conf(network: Network) -> String {
+    match network {
+        Network::Slirp => format!("nameserver {}\n", super::slirp::DNS),
+        Network::Host | Network::None => {
+            std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default()
+        }
+    }
 }
 
 /// Removes a state dir; nothing is mounted in it on the host side.

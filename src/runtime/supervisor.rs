@@ -3,12 +3,14 @@
 //! container when the caller's [`KillSwitch`] fires and notices the exit
 //! through a pidfd.
 //!
-//! Standard streams that are not terminals are handed to the container
-//! directly (no copy, no latency). A terminal is never handed over: with
-//! `-t` the container gets its own pty, and without `-t` a terminal on
-//! kiln's side is relayed through a pipe, because a process holding the
-//! user's terminal could push input into the user's shell (TIOCSTI) or
-//! change its settings.
+//! kiln's own standard streams are never handed to the container: it gets
+//! pipes (or its own pty with `-t`) and this loop copies. A descriptor in
+//! the container's fd table can be reopened through `/proc/self/fd/N`
+//! with a new open mode, so a handed-over `>> ci.log` would let it read
+//! what the caller logged earlier and truncate it, and a handed-over
+//! terminal would let it push input into the user's shell (TIOCSTI).
+//! Only descriptors a caller made for the container (a build's log pipes)
+//! go over directly.
 
 use super::channel::{Channel, InitMessage};
 use super::kill_switch::KillSwitch;

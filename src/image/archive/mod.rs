@@ -14,6 +14,7 @@
 //! therefore leaves no image listed; what it did ingest belongs to this
 //! process's lease and is collected when the store is dropped.
 
+pub mod destination;
 mod docker;
 mod oci;
 mod reader;

@@ -171,3 +171,17 @@ fn no_new_privs_is_set() {
     });
     assert_eq!(out, [0, 1]);
 }
+
+#[test]
+fn host_network_drops_net_raw_unless_asked_for_by_name() {
+    let has = |caps: &[Capability]| caps.contains(&Capability::NetRaw);
+    assert!(!has(&for_host_network(docker_default_caps(), &[])));
+    for add in ["NET_RAW", "cap_net_raw", "all"] {
+        let caps = for_host_network(docker_default_caps(), &[add.to_string()]);
+        assert!(has(&caps), "{add}");
+    }
+    assert!(!has(&for_host_network(
+        docker_default_caps(),
+        &["CHOWN".to_string()]
+    )));
+}
