@@ -215,7 +215,8 @@ impl Store {
         layers: &[LayerInfo],
         names: &[ImageRef],
     ) -> Result<Image> {
-        let config_bytes = serde_json::to_vec(config)
+        let config_bytes = config
+            .to_buildkit_json()
             .map_err(|e| StoreError::Conflict(format!("serializing image config: {e}")))?;
         let config_blob = self.ingest_bytes(&config_bytes, "image config")?;
         let mut descs = Vec::with_capacity(layers.len());

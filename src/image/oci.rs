@@ -158,6 +158,78 @@ pub struct ImageConfig {
     pub extra: Extra,
 }
 
+impl ImageConfig {
+    /// The config's bytes as BuildKit writes them, so that the same
+    /// image has the same ID (config digest) whichever of the two built
+    /// it: the top-level keys sorted (BuildKit's exporter re-marshals the
+    /// config as a Go map, moby/buildkit exporter/containerimage/writer.go
+    /// `patchImageConfig`), nested objects in their struct order, and
+    /// `created` always present (null when unknown), and
+    /// `<`, `>`, `&`, U+2028 and U+2029 escaped as Go's `encoding/json`
+    /// escapes them (a `RUN a && b` history entry reads `a \u0026\u0026 b`).
+    pub fn to_buildkit_json(&self) -> serde_json::Result<Vec<u8>> {
+        fn put<T: Serialize + ?Sized>(
+            fields: &mut BTreeMap<String, String>,
+            key: &str,
+            value: &T,
+        ) -> serde_json::Result<()> {
+            fields.insert(key.to_string(), serde_json::to_string(value)?);
+            Ok(())
+        }
+        let mut fields = BTreeMap::new();
+        for (k, v) in &self.extra {
+            put(&mut fields, k, v)?;
+        }
+        // `patchImageConfig` writes `"created": null` when no history
+        // entry has a time either.
+        put(&mut fields, "created", &self.created)?;
+        if let Some(v) = &self.author {
+            put(&mut fields, "author", v)?;
+        }
+        put(&mut fields, "architecture", &self.architecture)?;
+        put(&mut fields, "os", &self.os)?;
+        if let Some(v) = &self.variant {
+            put(&mut fields, "variant", v)?;
+        }
+        if let Some(v) = &self.config {
+            put(&mut fields, "config", v)?;
+        }
+        put(&mut fields, "rootfs", &self.rootfs)?;
+        if !self.history.is_empty() {
+            put(&mut fields, "history", &self.history)?;
+        }
+        let mut out = String::from("{");
+        for (i, (k, v)) in fields.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(&serde_json::to_string(k)?);
+            out.push(':');
+            out.push_str(v);
+        }
+        out.push('}');
+        Ok(go_escape_html(&out).into_bytes())
+    }
+}
+
+/// Go's `encoding/json` HTML-safe escaping of already-encoded JSON: these
+/// characters can only stand inside strings there, so replacing them
+/// everywhere keeps the document's meaning.
+fn go_escape_html(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// The runtime defaults of an image (`config` in the image config).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -245,6 +317,31 @@ mod tests {
         assert_eq!(back["config"]["ArgsEscaped"], true);
         assert_eq!(back["moby.buildkit.buildinfo.v1"], "x");
         assert_eq!(back["config"]["Cmd"][0], "sh");
+    }
+
+    /// BuildKit's exporter writes the config as a Go map (top-level keys
+    /// sorted, nested structs in field order) with Go's HTML escaping.
+    #[test]
+    fn configs_are_written_with_buildkits_key_order_and_escaping() {
+        let text = r#"{"created":"2024-01-01T00:00:00Z","architecture":"amd64","os":"linux","config":{"Env":["A=<b>"],"Cmd":["sh"],"WorkingDir":"/"},"rootfs":{"type":"layers","diff_ids":[]},"history":[{"created":"2024-01-01T00:00:00Z","created_by":"RUN a && b","empty_layer":true}],"moby.buildkit.cache.v0":"x"}"#;
+        let c: ImageConfig = serde_json::from_str(text).unwrap();
+        let bytes = String::from_utf8(c.to_buildkit_json().unwrap()).unwrap();
+        assert_eq!(
+            bytes,
+            r#"{"architecture":"amd64","config":{"Env":["A=\u003cb\u003e"],"Cmd":["sh"],"WorkingDir":"/"},"created":"2024-01-01T00:00:00Z","history":[{"created":"2024-01-01T00:00:00Z","created_by":"RUN a \u0026\u0026 b","empty_layer":true}],"moby.buildkit.cache.v0":"x","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#
+        );
+        let back: ImageConfig = serde_json::from_str(&bytes).unwrap();
+        assert_eq!(back, c);
+        let timeless = ImageConfig {
+            architecture: "amd64".into(),
+            os: "linux".into(),
+            ..Default::default()
+        };
+        let bytes = String::from_utf8(timeless.to_buildkit_json().unwrap()).unwrap();
+        assert_eq!(
+            bytes,
+            r#"{"architecture":"amd64","created":null,"os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#
+        );
     }
 
     #[test]
