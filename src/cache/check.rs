@@ -4,8 +4,9 @@
 //! digest; every file has its row; every snapshot row has its directory
 //! and its parent's row; every image has its manifest and config and, for
 //! each layer, a snapshot or a blob to extract it from; every build cache
-//! record has its snapshots. Rows held by a live lease are work in
-//! progress (a row is committed before its file appears) and are skipped.
+//! record has its snapshots. Rows that no image or build cache record
+//! refers to are work in progress (a row is committed before its file
+//! appears) or garbage for the next GC, and are not judged.
 //!
 //! Repair drops rows whose files are gone, and what depends on them
 //! (images, build cache records, child snapshots); then a GC removes the
@@ -94,13 +95,32 @@ impl Store {
             let leased: HashSet<String> = strings(tx, "SELECT key FROM lease_refs", [])?
                 .into_iter()
                 .collect();
+            // Rows nothing refers to are garbage whatever their files (a
+            // writer killed between its row and its rename leaves one):
+            // GC's business, not a defect.
+            let used_blobs: HashSet<String> = strings(
+                tx,
+                "SELECT manifest_digest FROM images UNION SELECT id FROM images
+                 UNION SELECT digest FROM layer_blobs",
+                [],
+            )?
+            .into_iter()
+            .collect();
+            let rooted: HashSet<String> = strings(
+                tx,
+                "SELECT chain_id FROM image_layers UNION SELECT chain_id FROM build_cache_layers",
+                [],
+            )?
+            .into_iter()
+            .collect();
             let blobs = strings(tx, "SELECT digest FROM blobs", [])?;
             let blob_rows: HashSet<String> = blobs.iter().cloned().collect();
             for d in &blobs {
                 let digest: Digest = d.parse()?;
                 match self.verify_blob(&digest) {
                     Ok(()) => {}
-                    Err(super::StoreError::BlobNotFound(_)) if leased.contains(d) => {}
+                    Err(super::StoreError::BlobNotFound(_))
+                        if leased.contains(d) || !used_blobs.contains(d) => {}
                     Err(super::StoreError::BlobNotFound(_)) => {
                         problems.push(Problem::MissingBlob(digest))
                     }
@@ -122,11 +142,11 @@ impl Store {
                 let c: Digest = chain.parse()?;
                 if self.snapshot_path(&c).is_dir() {
                     present.insert(chain.clone());
-                } else if !leased.contains(chain) {
+                } else if rooted.contains(chain) {
                     problems.push(Problem::MissingSnapshot(c.clone()));
                 }
                 if let Some(p) = parent {
-                    if !snap_rows.contains(p) && !leased.contains(chain) {
+                    if !snap_rows.contains(p) && rooted.contains(chain) {
                         problems.push(Problem::MissingParent {
                             chain: c,
                             parent: p.parse()?,

@@ -145,7 +145,7 @@ impl Store {
             parent = Some(&chains[i]);
         }
         let id = manifest.config.digest.clone();
-        self.write(|tx| {
+        let rows = self.write(|tx| {
             for d in [manifest_digest, &id] {
                 if !self.has_blob(d) {
                     return Err(StoreError::BlobNotFound(d.clone()));
@@ -202,9 +202,24 @@ impl Store {
             keys.extend(chains.iter().cloned());
             keys.extend(diff_ids.iter().cloned());
             keys.extend(manifest.layers.iter().map(|l| l.digest.clone()));
-            self.unprotect(tx, &keys)
+            self.unprotect(tx, &keys)?;
+            image_rows(tx, &id)
         })?;
-        self.image_by_id(&id)
+        // Built from this transaction's rows and the documents parsed
+        // above, not re-read: a prune may take the image (and, no longer
+        // leased by us, its blobs) as soon as the commit is done.
+        Ok(Image {
+            id,
+            manifest_digest: rows.manifest_digest,
+            manifest_media_type: rows.media_type,
+            manifest,
+            config,
+            layers: rows.layers,
+            names: rows.names,
+            repo_digests: rows.repo_digests,
+            size: rows.size as u64,
+            added: rows.added,
+        })
     }
 
     /// Records an image kiln made (import, build): serializes `config`,

@@ -125,8 +125,11 @@ fn remove_slowly(dir: &Path) {
             let p = e.path();
             // Another process may be finishing the same dir: whatever is
             // left is found again by the next `finish_sweeps`.
-            if let Err(err) = scratch::remove_tree(&p) {
-                tracing::warn!("removing trashed {}: {err}", p.display());
+            match scratch::remove_tree(&p) {
+                Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+                    tracing::warn!("removing trashed {}: {err}", p.display())
+                }
+                _ => {}
             }
         }
     }
