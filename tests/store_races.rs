@@ -209,10 +209,11 @@ fn a_gc_killed_mid_sweep_leaves_save_push_and_check_working() {
 }
 
 /// `kiln system check` reports a blob whose file was lost (and exits
-/// non-zero); `--repair` drops the image that needed it; a pull fetches
-/// the blob again.
+/// non-zero), and a pull fetches it again: a row without its file is not
+/// "present". A lost snapshot no blob can rebuild is reported, and
+/// `--repair` drops the image that needed it.
 #[test]
-fn system_check_reports_a_lost_blob_and_repair_and_pull_recover() {
+fn system_check_reports_lost_files_and_pull_and_repair_recover() {
     let registry = TestRegistry::start();
     let env = Kiln::with_busybox_image();
     let remote = format!("{}/check/bb:1", registry.host());
@@ -225,12 +226,28 @@ fn system_check_reports_a_lost_blob_and_repair_and_pull_recover() {
     let r = env.kiln(&["system", "check"]);
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.stdout.contains(&format!("blob sha256:{hex}")), "{r:?}");
+    env.ok(&["pull", &remote]);
+    check_ok(&env);
+    assert_eq!(env.sh("busybox", "echo pulled"), "pulled\n");
+
+    let before = env.entries("snapshots");
+    let ctx = env.context(&[]);
+    env.build_ok(&ctx, "FROM busybox\nRUN echo x > /x\n", "app:1", &[]);
+    let made: Vec<String> = env
+        .entries("snapshots")
+        .into_iter()
+        .filter(|s| !before.contains(s))
+        .collect();
+    assert_eq!(made.len(), 1, "{made:?}");
+    std::fs::remove_dir_all(env.root().join("snapshots").join(&made[0])).unwrap();
+    let r = env.kiln(&["system", "check"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stdout.contains(&made[0]), "{r:?}");
     let r = env.kiln(&["system", "check", "--repair"]);
     assert_eq!(r.code, 0, "{r:?}");
     check_ok(&env);
-    env.ok(&["pull", &remote]);
-    assert_eq!(env.sh(&remote, "echo pulled"), "pulled\n");
-    check_ok(&env);
+    assert!(env.ok(&["images", "-q", "app"]).trim().is_empty());
+    assert_eq!(env.sh("busybox", "echo still"), "still\n");
 }
 
 /// Processes whose command line is exactly `argv`.

@@ -194,7 +194,12 @@ impl Store {
                 .optional()?;
             if row.is_some() && std::fs::symlink_metadata(&dest).is_err() {
                 tracing::info!("restoring {} from an interrupted sweep", dest.display());
-                std::fs::rename(e.path(), &dest).map_err(io_err(&dest, "restoring from trash"))?;
+                match std::fs::rename(e.path(), &dest) {
+                    // Its sweep (alive, committed) just marked it doomed:
+                    // then the row is a newer writer's, who brings the file.
+                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                    other => other.map_err(io_err(&dest, "restoring from trash"))?,
+                }
             }
         }
         Ok(())
