@@ -181,8 +181,10 @@ impl Store {
         Ok(())
     }
 
-    /// If the blob is present, leases it to this process and returns it.
-    fn hold_existing_blob(&self, digest: &Digest) -> Result<Option<BlobInfo>> {
+    /// If the blob's file is present, leases it to this process and
+    /// returns it: the way to look a blob up before using it ([`Store::has_blob`]
+    /// alone leaves GC a window). A row without its file is not present.
+    pub fn hold_existing_blob(&self, digest: &Digest) -> Result<Option<BlobInfo>> {
         let path = self.blob_path(digest);
         self.write(|tx| {
             let Ok(md) = std::fs::metadata(&path) else {

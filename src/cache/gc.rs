@@ -3,11 +3,12 @@
 //! Roots are image records, build cache records and live leases. Live snapshots are those an
 //! image lists or a lease holds; live layers those of live snapshots or
 //! leased; live blobs are image manifests and configs, blobs of live
-//! layers, and leased blobs. Everything else is deleted: rows first, then,
-//! still holding the write lock, blob files are unlinked and snapshot
-//! dirs renamed into this process's scratch dir, and finally (after
-//! commit) the renamed trees are removed. Files that have no row at all
-//! are orphans (a row always precedes its file) and go too.
+//! layers, and leased blobs. Everything else is deleted: rows first, and,
+//! still holding the write lock, their files are renamed into a trash dir
+//! (`trash.rs`); only after the commit are the files deleted, so a kill
+//! never leaves a row whose file is gone, and the next sweep or store open
+//! finishes what a killed sweep left. Files that have no row at all are
+//! orphans (a row always precedes its file) and go too.
 //!
 //! Mark-and-sweep rather than reference counts: a count that a crash left
 //! wrong would leak or, worse, free a shared layer; a sweep recomputes the
@@ -15,11 +16,11 @@
 //! small (one row per image, layer and blob).
 
 use super::lease::RefKind;
-use super::{io_err, scratch, Result, Store};
+use super::trash::Sweep;
+use super::{io_err, Result, Store};
 use crate::image::digest::Digest;
 use rusqlite::{params, Transaction};
 use std::collections::HashSet;
-use std::path::PathBuf;
 
 /// What a collection removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -48,9 +49,11 @@ impl Store {
     /// needs.
     pub fn gc(&self) -> Result<GcReport> {
         self.drop_stale_leases()?;
-        let trash_dir = self.scratch()?.path("trash");
-        let mut trash: Vec<PathBuf> = Vec::new();
-        let report = self.write(|tx| {
+        let swept = self.write(|tx| {
+            // An interrupted sweep is finished first, under the same lock,
+            // so what it left is decided against committed rows.
+            let leftovers = self.finish_sweeps(tx)?;
+            let sweep = Sweep::create(self)?;
             let mut report = GcReport::default();
             let snap = RefKind::Snapshot.as_str();
             let layer = RefKind::Layer.as_str();
@@ -90,15 +93,13 @@ impl Store {
                 tx.prepare_cached("DELETE FROM blobs WHERE digest = ?1")?
                     .execute([digest])?;
                 let d: Digest = digest.parse()?;
-                let path = self.blob_path(&d);
-                if path.exists() {
+                if sweep.take_blob(&self.blob_path(&d), d.hex())? {
                     report.bytes += *size as u64;
                 }
-                remove_file(&path)?;
                 report.blobs.push(d);
             }
-            // Orphans: files without rows (e.g. a crash between the sweep's
-            // commit and its unlink, or a store edited by hand).
+            // Orphans: files without rows (a store edited by hand, or one
+            // written by a kiln that unlinked before committing).
             let known_blobs: HashSet<String> =
                 collect::<(String,)>(tx, "SELECT digest FROM blobs", [])?
                     .into_iter()
@@ -108,7 +109,7 @@ impl Store {
             for name in list_dir(&blob_dir)? {
                 if !known_blobs.contains(&format!("sha256:{name}")) {
                     tracing::debug!("removing orphan blob {name}");
-                    remove_file(&blob_dir.join(&name))?;
+                    sweep.take_blob(&blob_dir.join(&name), &name)?;
                 }
             }
             let known_snaps: HashSet<String> =
@@ -117,29 +118,28 @@ impl Store {
                     .map(|(d,)| d)
                     .collect();
             let snap_dir = self.root.join("snapshots");
-            std::fs::create_dir_all(&trash_dir)
-                .map_err(io_err(&trash_dir, "creating trash dir"))?;
             for name in list_dir(&snap_dir)? {
-                if known_snaps.contains(&format!("sha256:{name}")) {
-                    continue;
-                }
-                let from = snap_dir.join(&name);
-                let to = trash_dir.join(&name);
-                match std::fs::rename(&from, &to) {
-                    Ok(()) => trash.push(to),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(io_err(&from, "moving snapshot to trash")(e)),
+                if !known_snaps.contains(&format!("sha256:{name}")) {
+                    sweep.take_snapshot(&snap_dir.join(&name), &name)?;
                 }
             }
-            Ok(report)
-        })?;
-        // Outside the lock: deleting big trees takes time, and the trash
-        // is in our scratch dir, so a crash here leaves nothing behind
-        // that the next open does not clean.
-        for t in trash {
-            scratch::remove_tree(&t).map_err(io_err(&t, "removing snapshot"))?;
-        }
-        let _ = std::fs::remove_dir(&trash_dir);
+            Ok((report, sweep, leftovers))
+        });
+        let (report, sweep, leftovers) = match swept {
+            Ok(v) => v,
+            Err(e) => {
+                // Rolled back: put back what this sweep had moved.
+                if let Err(e2) = self.finish_interrupted_sweeps() {
+                    tracing::warn!("restoring after a failed sweep: {e2}");
+                }
+                return Err(e);
+            }
+        };
+        // Only now, the rows being gone for good, do files go (outside the
+        // lock: deleting big trees takes time). A kill from here on leaves
+        // the trash dir, which the next sweep or store open finishes.
+        sweep.empty()?;
+        self.remove_trash(leftovers)?;
         if !report.blobs.is_empty() || !report.snapshots.is_empty() {
             tracing::debug!(
                 "gc removed {} blob(s), {} snapshot(s), {} bytes",
@@ -149,6 +149,17 @@ impl Store {
             );
         }
         Ok(report)
+    }
+
+    /// Finishes sweeps a killed process left in `<root>/trash` (run by
+    /// [`Store::open`]; a no-op, without taking the write lock, when the
+    /// trash is empty).
+    pub(crate) fn finish_interrupted_sweeps(&self) -> Result<()> {
+        if !self.has_trash() {
+            return Ok(());
+        }
+        let leftovers = self.write(|tx| self.finish_sweeps(tx))?;
+        self.remove_trash(leftovers)
     }
 }
 
@@ -176,7 +187,7 @@ impl FromRow for (String, i64) {
     }
 }
 
-fn list_dir(dir: &std::path::Path) -> Result<Vec<String>> {
+pub(super) fn list_dir(dir: &std::path::Path) -> Result<Vec<String>> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).map_err(io_err(dir, "listing"))? {
         let e = e.map_err(io_err(dir, "listing"))?;
@@ -185,12 +196,4 @@ fn list_dir(dir: &std::path::Path) -> Result<Vec<String>> {
         }
     }
     Ok(out)
-}
-
-fn remove_file(path: &std::path::Path) -> Result<()> {
-    match std::fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(io_err(path, "removing blob")(e)),
-    }
 }

@@ -131,7 +131,9 @@ impl Store {
         let mut parent: Option<&Digest> = None;
         for (i, (desc, diff_id)) in manifest.layers.iter().zip(diff_ids).enumerate() {
             let chain = chain_id(parent, diff_id);
-            if !self.snapshot_path(&chain).is_dir() || self.layer_info(&chain).is_err() {
+            // Held, not just looked at: GC must not take it before the
+            // image row below refers to it.
+            if !self.hold_existing_snapshot(&chain)? {
                 if !self.has_blob(&desc.digest) {
                     return Err(invalid(format!(
                         "layer {i} ({diff_id}): no snapshot and blob {} is not in the store",
@@ -143,7 +145,7 @@ impl Store {
             parent = Some(&chains[i]);
         }
         let id = manifest.config.digest.clone();
-        self.write(|tx| {
+        let rows = self.write(|tx| {
             for d in [manifest_digest, &id] {
                 if !self.has_blob(d) {
                     return Err(StoreError::BlobNotFound(d.clone()));
@@ -200,9 +202,24 @@ impl Store {
             keys.extend(chains.iter().cloned());
             keys.extend(diff_ids.iter().cloned());
             keys.extend(manifest.layers.iter().map(|l| l.digest.clone()));
-            self.unprotect(tx, &keys)
+            self.unprotect(tx, &keys)?;
+            image_rows(tx, &id)
         })?;
-        self.image_by_id(&id)
+        // Built from this transaction's rows and the documents parsed
+        // above, not re-read: a prune may take the image (and, no longer
+        // leased by us, its blobs) as soon as the commit is done.
+        Ok(Image {
+            id,
+            manifest_digest: rows.manifest_digest,
+            manifest_media_type: rows.media_type,
+            manifest,
+            config,
+            layers: rows.layers,
+            names: rows.names,
+            repo_digests: rows.repo_digests,
+            size: rows.size as u64,
+            added: rows.added,
+        })
     }
 
     /// Records an image kiln made (import, build): serializes `config`,
@@ -270,25 +287,41 @@ impl Store {
 
     /// The image with this ID (config digest).
     pub fn image_by_id(&self, id: &Digest) -> Result<Image> {
-        let (manifest_digest, mt, size, added, chains, names, repo_digests) = self.read(|tx| {
-            let row: Option<(String, String, i64, i64)> = tx
-                .prepare_cached(
-                    "SELECT manifest_digest, manifest_media_type, size, added FROM images WHERE id = ?1")?.query_row(
-                    [id.to_string()],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-                )
-                .optional()?;
-            let (md, mt, size, added) = row.ok_or_else(|| StoreError::ImageNotFound(id.to_string()))?;
-            let mut st = tx.prepare_cached("SELECT chain_id FROM image_layers WHERE image_id = ?1 ORDER BY position")?;
-            let chains = st
-                .query_map([id.to_string()], |r| r.get::<_, String>(0))?
-                .collect::<Result<Vec<_>, _>>()?;
-            let mut layers = Vec::new();
-            for c in chains {
-                layers.push(layer_info_tx(tx, &stored_digest(c)?)?);
+        let rows = self.read(|tx| image_rows(tx, id))?;
+        self.image_from_rows(id, rows)
+    }
+
+    /// Finds an image as [`Store::image`] does and, in the same write
+    /// transaction, leases everything it refers to (manifest, config,
+    /// layers, snapshots, blobs) to this process, so that no `rmi`,
+    /// prune or GC can take it between this lookup and its use (a
+    /// build's `FROM`, `kiln run`, a pull finding it present).
+    ///
+    /// BuildKit does the same with containerd leases: a solve runs under a
+    /// lease (`moby/buildkit`, `solver/llbsolver/solver.go`, `Solver.Solve`
+    /// takes `leaseutil.WithLease`), and the image source pins what it
+    /// resolves into that lease before using it
+    /// (`source/containerimage/pull.go`).
+    pub fn hold_image(&self, spec: &str) -> Result<Image> {
+        let (id, rows) = self.write(|tx| {
+            let (id, _) = resolve(tx, spec)?;
+            let rows = image_rows(tx, &id)?;
+            self.protect(tx, RefKind::Blob, &rows.manifest_digest)?;
+            self.protect(tx, RefKind::Blob, &id)?;
+            for l in &rows.layers {
+                self.protect(tx, RefKind::Snapshot, &l.chain_id)?;
+                self.protect(tx, RefKind::Layer, &l.diff_id)?;
+                for b in &l.blobs {
+                    self.protect(tx, RefKind::Blob, &b.digest)?;
+                }
             }
-            Ok((stored_digest(md)?, mt, size, added, layers, refs_of(tx, "names", id)?, refs_of(tx, "repo_digests", id)?))
+            Ok((id, rows))
         })?;
+        self.image_from_rows(&id, rows)
+    }
+
+    fn image_from_rows(&self, id: &Digest, rows: ImageRows) -> Result<Image> {
+        let manifest_digest = rows.manifest_digest;
         let manifest: Manifest = serde_json::from_slice(&self.read_blob(&manifest_digest)?)
             .map_err(|e| StoreError::Invalid {
                 what: "manifest",
@@ -304,14 +337,14 @@ impl Store {
         Ok(Image {
             id: id.clone(),
             manifest_digest,
-            manifest_media_type: mt,
+            manifest_media_type: rows.media_type,
             manifest,
             config,
-            layers: chains,
-            names,
-            repo_digests,
-            size: size as u64,
-            added,
+            layers: rows.layers,
+            names: rows.names,
+            repo_digests: rows.repo_digests,
+            size: rows.size as u64,
+            added: rows.added,
         })
     }
 
@@ -473,6 +506,43 @@ impl Store {
         }
         Ok((events, report.bytes))
     }
+}
+
+/// An image's rows, read in one transaction.
+struct ImageRows {
+    manifest_digest: Digest,
+    media_type: String,
+    size: i64,
+    added: i64,
+    layers: Vec<LayerInfo>,
+    names: Vec<ImageRef>,
+    repo_digests: Vec<ImageRef>,
+}
+
+fn image_rows(tx: &Transaction, id: &Digest) -> Result<ImageRows> {
+    let row: Option<(String, String, i64, i64)> = tx
+        .prepare_cached(
+            "SELECT manifest_digest, manifest_media_type, size, added FROM images WHERE id = ?1",
+        )?
+        .query_row([id.to_string()], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .optional()?;
+    let (md, media_type, size, added) =
+        row.ok_or_else(|| StoreError::ImageNotFound(id.to_string()))?;
+    let mut layers = Vec::new();
+    for c in image_chains(tx, id)? {
+        layers.push(layer_info_tx(tx, &c)?);
+    }
+    Ok(ImageRows {
+        manifest_digest: stored_digest(md)?,
+        media_type,
+        size,
+        added,
+        layers,
+        names: refs_of(tx, "names", id)?,
+        repo_digests: refs_of(tx, "repo_digests", id)?,
+    })
 }
 
 fn image_chains(tx: &Transaction, id: &Digest) -> Result<Vec<Digest>> {

@@ -16,9 +16,11 @@
 //!
 //! **Invariant: a row precedes its file.** The `blobs`/`snapshots` row is
 //! committed (with a lease on it) before the file is renamed into place,
-//! and GC deletes rows and renames files away inside one write
-//! transaction. So GC, holding the write lock, may delete any file that
-//! has no row, and never deletes what another process is about to use.
+//! and GC deletes rows and renames their files into its trash inside one
+//! write transaction, deleting them only after the commit (`trash.rs`).
+//! So GC, holding the write lock, may take any file that has no row, never
+//! takes what another process holds, and a kill never leaves a row without
+//! its file.
 //!
 //! Concurrency: any number of kiln processes may use a store at once.
 //! SQLite serializes writers (`BEGIN IMMEDIATE`, WAL, busy timeout);
@@ -28,6 +30,7 @@
 //! dead) and rows held by its lease (dropped as stale, then collected).
 
 mod build_cache;
+mod check;
 mod content;
 mod copy_index;
 mod db;
@@ -37,7 +40,9 @@ mod lease;
 mod linked_tree;
 pub mod scratch;
 mod snapshot;
+mod trash;
 
+pub use check::Problem;
 pub use content::BlobInfo;
 pub use copy_index::CopyIndex;
 pub use gc::GcReport;
@@ -155,6 +160,7 @@ impl Store {
         };
         let tmp = root.join("tmp");
         scratch::clean_dead(&tmp).map_err(io_err(&tmp, "cleaning dead scratch dirs"))?;
+        store.finish_interrupted_sweeps()?;
         if store.drop_stale_leases()? > 0 {
             store.gc()?;
         }

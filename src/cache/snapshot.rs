@@ -407,8 +407,10 @@ impl Store {
         Ok(true)
     }
 
-    /// If the snapshot's directory exists, leases it and returns true.
-    pub(super) fn hold_existing_snapshot(&self, chain: &Digest) -> Result<bool> {
+    /// If the snapshot's row and directory exist, leases it to this
+    /// process and returns true: the way to look a snapshot up before
+    /// using it (a bare `is_dir` leaves GC a window).
+    pub fn hold_existing_snapshot(&self, chain: &Digest) -> Result<bool> {
         let path = self.snapshot_path(chain);
         self.write(|tx| {
             let row = tx

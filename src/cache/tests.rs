@@ -425,3 +425,52 @@ fn a_layer_rebased_on_another_parent_keeps_its_diff_and_blobs() {
         .unwrap();
     assert_eq!(s.snapshot_dirs(&img).unwrap().last(), Some(&snap));
 }
+
+/// A sweep killed before its commit moved files into the trash whose rows
+/// are still there: the next open puts them back. One killed after its
+/// commit left files without rows: they go. Nothing else is touched.
+#[test]
+fn an_interrupted_sweep_is_finished_at_open() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("root");
+    let s = Store::open(&root).unwrap();
+    let l = layer(&s, &[("f", b"kept")], None);
+    let img = s
+        .write_image(&config_for(&[&l]), std::slice::from_ref(&l), &[name("a")])
+        .unwrap();
+    drop(s);
+    // Before the commit: the rows of these are still there.
+    let rolled_back = root.join("trash/1-1-0");
+    std::fs::create_dir_all(&rolled_back).unwrap();
+    let blob = root.join("blobs/sha256").join(img.manifest_digest.hex());
+    std::fs::rename(
+        &blob,
+        rolled_back.join(format!("blob-{}", img.manifest_digest.hex())),
+    )
+    .unwrap();
+    let snap = root.join("snapshots").join(l.chain_id.hex());
+    std::fs::rename(
+        &snap,
+        rolled_back.join(format!("snapshot-{}", l.chain_id.hex())),
+    )
+    .unwrap();
+    let unknown = Digest::sha256_of(b"gone");
+    std::fs::write(rolled_back.join(format!("blob-{}", unknown.hex())), b"gone").unwrap();
+    // After the commit, half deleted.
+    let committed = root.join("trash/1-1-1.doomed");
+    std::fs::create_dir_all(committed.join(format!("snapshot-{}/sub", unknown.hex()))).unwrap();
+
+    let s = Store::open(&root).unwrap();
+    assert!(
+        blob.is_file(),
+        "a rolled-back sweep's blob was not put back"
+    );
+    assert!(
+        snap.join("f").is_file(),
+        "a rolled-back sweep's snapshot was not put back"
+    );
+    assert_eq!(std::fs::read_dir(root.join("trash")).unwrap().count(), 0);
+    assert!(!root.join("blobs/sha256").join(unknown.hex()).exists());
+    assert_eq!(s.check().unwrap(), vec![]);
+    assert_eq!(s.image("a").unwrap().id, img.id);
+}

@@ -26,6 +26,8 @@ pub fn run(cmd: BuilderCommand, root: &Path) -> Result<i32, CliError> {
     match cmd {
         BuilderCommand::Prune(_) => {
             let store = Store::open(root).map_err(CliError::from_display)?;
+            // Containers of killed `kiln run --rm`s hold leases no more.
+            crate::container::reap_dead_removals(root);
             let removed = store.build_cache_prune().map_err(CliError::from_display)?;
             println!("Deleted build cache records: {removed}");
             Ok(0)

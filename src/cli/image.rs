@@ -73,6 +73,8 @@ fn prune(args: PruneArgs, root: &Path) -> Result<i32, CliError> {
         }
     }
     let store = Store::open(root).map_err(CliError::from_display)?;
+    // A killed `kiln run --rm` no longer keeps its image "in use".
+    crate::container::reap_dead_removals(root);
     let (events, bytes) = store
         .prune_images(args.all)
         .map_err(CliError::from_display)?;

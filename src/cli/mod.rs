@@ -21,6 +21,7 @@ mod rmi;
 mod root;
 mod run;
 mod save;
+mod system;
 mod table;
 mod tag;
 mod template;
@@ -92,6 +93,9 @@ pub enum Command {
     Push(push::PushArgs),
     /// Run a command in a new container.
     Run(Box<run::RunArgs>),
+    /// Manage the store (check).
+    #[command(subcommand)]
+    System(system::SystemCommand),
 }
 
 /// Runs the CLI and returns the process exit code.
@@ -123,6 +127,7 @@ pub fn main() -> i32 {
         Command::Pull(args) => pull::run(args, &root, &cli.insecure_registry),
         Command::Push(args) => push::run(args, &root, &cli.insecure_registry),
         Command::Run(args) => run::run(*args, &root, &cli.insecure_registry),
+        Command::System(cmd) => system::run(cmd, &root),
     };
     match result {
         Ok(code) => code,

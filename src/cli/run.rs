@@ -224,6 +224,8 @@ fn execute(
     image: Option<&ContainerConfig>,
     command: Vec<String>,
 ) -> i32 {
+    // A `kiln run --rm` killed earlier left its container behind.
+    container::reap_dead_removals(root);
     let plan = match Plan::from_args(args, root, lowers, image, command) {
         Ok(plan) => plan,
         Err(e) => return kiln_error(e),
@@ -366,8 +368,19 @@ impl Plan {
             mounts.push(parse_tmpfs(t)?);
         }
         let containers = root.join("containers");
+        // The state dir (with its `--rm` owner) exists before the name
+        // does, so a name never points at a dir a reaper cannot judge.
+        let state_dir = containers.join(&id);
+        container::reap::create_state_dir(&state_dir, a.rm)
+            .map_err(|e| FlagError::Usage(format!("{}: {e}", state_dir.display())))?;
         let name_link = match &a.name {
-            Some(name) => Some(reserve_name(&containers, name, &id)?),
+            Some(name) => match reserve_name(&containers, name, &id) {
+                Ok(link) => Some(link),
+                Err(e) => {
+                    let _ = state::remove(&state_dir);
+                    return Err(e);
+                }
+            },
             None => None,
         };
         let (masked, readonly) = if a.privileged {
@@ -382,7 +395,7 @@ impl Plan {
         let spec = ContainerSpec {
             rootfs: RootfsSpec {
                 lowers,
-                state_dir: containers.join(&id),
+                state_dir,
                 readonly: a.read_only,
                 volatile: a.rm,
             },

@@ -73,7 +73,10 @@ pub fn find_or_pull(
     source: &PullSource,
     notice: &mut dyn Write,
 ) -> Result<Image, ImageSourceError> {
-    let local = match store.image(spec) {
+    // Leased as it is found: between this lookup and the use of its
+    // layers (a build's unpacking, a container's mount) a concurrent
+    // `rmi` or prune may take the name, never the content.
+    let local = match store.hold_image(spec) {
         Ok(image) => Some(image),
         Err(StoreError::ImageNotFound(_)) => None,
         // A spec that is no valid reference and matches nothing local.
@@ -108,12 +111,24 @@ fn pull(
             source: e,
         }
     })?;
-    let report = transfer::pull(store, &client, reference, source.platform, source.progress)
-        .map_err(|e| ImageSourceError::Pull {
-            image: name.clone(),
-            source: e,
-        })?;
-    Ok(store.image_by_id(&report.id)?)
+    // A pull's commit hands its content from this process's lease to the
+    // image record; a prune may remove the record before it is held
+    // again, and the next pull then finds it gone and fetches it anew.
+    let mut attempts = 0;
+    loop {
+        let report = transfer::pull(store, &client, reference, source.platform, source.progress)
+            .map_err(|e| ImageSourceError::Pull {
+                image: name.clone(),
+                source: e,
+            })?;
+        attempts += 1;
+        match store.hold_image(&report.id.to_string()) {
+            Err(StoreError::ImageNotFound(_)) if attempts < 3 => {
+                tracing::debug!("{name}: pruned right after its pull; pulling again");
+            }
+            other => return Ok(other?),
+        }
+    }
 }
 
 /// An image held for one container: its layer directories stay in the

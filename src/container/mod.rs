@@ -2,7 +2,8 @@
 //! the image itself ([`image`]: store lookup, `--pull`, a lease for the
 //! container's life, the layer directories) and the process docker would
 //! start from its config ([`process`]: ENTRYPOINT/CMD, Env, WorkingDir,
-//! User with the command line's overrides).
+//! User with the command line's overrides); and the removal of `--rm`
+//! containers whose kiln was killed ([`reap`]).
 //!
 //! **Architecture Invariant:** this module is the only place where images
 //! meet the runtime. `runtime` gets plain directories and an argv from
@@ -11,6 +12,8 @@
 
 pub mod image;
 pub mod process;
+pub mod reap;
 
 pub use image::{find_or_pull, ImageSourceError, LeasedImage, PullPolicy, PullSource};
 pub use process::{resolve, ProcessConfig, ProcessError, RunOverrides};
+pub use reap::reap_dead_removals;

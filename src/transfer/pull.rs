@@ -68,7 +68,9 @@ pub fn pull(
     let repo_digests = vec![image.with_digest(reference_digest.clone())];
 
     // Already here under this name? Then there is nothing to fetch.
-    if let Ok(existing) = store.image(&image.to_string()) {
+    // Held (leased) as it is looked up, so a concurrent prune cannot take
+    // it before `commit_image` records the name again.
+    if let Ok(existing) = store.hold_image(&image.to_string()) {
         if existing.manifest_digest == resolved.image.digest {
             store.commit_image(&resolved.image.digest, &names, &repo_digests)?;
             progress.println(&format!("Digest: {reference_digest}"));
@@ -111,10 +113,11 @@ pub fn pull(
         .map(|l| progress.item(l.digest.short(), l.size))
         .collect();
     // Layers whose snapshot exists need neither download nor unpacking.
+    // Each is leased as it is found, or GC could take it before the commit.
     let present: Vec<bool> = chains
         .iter()
-        .map(|c| store.snapshot_path(c).is_dir() && store.layer_info(c).is_ok())
-        .collect();
+        .map(|c| store.hold_existing_snapshot(c))
+        .collect::<Result<_, _>>()?;
     for (i, item) in items.iter().enumerate() {
         if present[i] {
             item.finish("Already exists");
@@ -220,7 +223,7 @@ fn fetch_small(
     desc: &Descriptor,
     what: &str,
 ) -> Result<Vec<u8>, TransferError> {
-    if store.has_blob(&desc.digest) {
+    if store.hold_existing_blob(&desc.digest)?.is_some() {
         return Ok(store.read_blob(&desc.digest)?);
     }
     if !media::is_config(&desc.media_type) {
@@ -254,7 +257,7 @@ fn download_layer(
     ingest: &Ingest,
     item: &super::progress::ItemProgress,
 ) -> Result<(), TransferError> {
-    if store.has_blob(&desc.digest) {
+    if store.hold_existing_blob(&desc.digest)?.is_some() {
         item.status("Download complete");
         return Ok(());
     }
@@ -262,7 +265,7 @@ fn download_layer(
         TransferError::io(format!("opening partial download of {}", desc.digest), e)
     })?;
     // Another process may have finished this blob while we waited.
-    if store.has_blob(&desc.digest) {
+    if store.hold_existing_blob(&desc.digest)?.is_some() {
         item.status("Download complete");
         return Ok(());
     }

@@ -48,7 +48,8 @@ pub fn push(
     options: &PushOptions,
     progress: &Progress,
 ) -> Result<PushReport, TransferError> {
-    let stored = store.image(&image.to_string())?;
+    // Held as found: a concurrent prune cannot take what is being pushed.
+    let stored = store.hold_image(&image.to_string())?;
     let repo = image.repository();
     let registry = image.registry();
     progress.println(&format!(

@@ -274,8 +274,9 @@ fn resolve_targets(
             }
         }
     };
+    // Held as found: a concurrent prune cannot take what is being saved.
     let lookup = |spec: &str| {
-        store.image(spec).map_err(|source| ArchiveError::Store {
+        store.hold_image(spec).map_err(|source| ArchiveError::Store {
             context: "saving".into(),
             source,
         })
