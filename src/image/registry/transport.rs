@@ -434,10 +434,22 @@ enum SendError {
 
 fn classify(endpoint: &Endpoint, call: &Call, e: ureq::Error) -> SendError {
     match e {
+        // A name that does not resolve fails at once, as containerd's
+        // resolver and BuildKit fail (no retry loop around resolution):
+        // retrying it only delayed "did you mean builder?" by seconds.
+        ureq::Error::HostNotFound => SendError::Fatal(RegistryError::Connect {
+            registry: endpoint.name.clone(),
+            url: call.url.clone(),
+            reason: "host name not found (DNS)".into(),
+        }),
+        ureq::Error::Io(ref io) if is_failed_lookup(io) => SendError::Fatal(RegistryError::Connect {
+            registry: endpoint.name.clone(),
+            url: call.url.clone(),
+            reason: format!("host name not found (DNS): {io}"),
+        }),
         ureq::Error::Io(_)
         | ureq::Error::Timeout(_)
         | ureq::Error::ConnectionFailed
-        | ureq::Error::HostNotFound
         | ureq::Error::Protocol(_) => SendError::Retryable(e.to_string()),
         ureq::Error::Tls(_) | ureq::Error::Rustls(_) => SendError::Fatal(RegistryError::Connect {
             registry: endpoint.name.clone(),
@@ -449,6 +461,12 @@ fn classify(endpoint: &Endpoint, call: &Call, e: ureq::Error) -> SendError {
         }),
         other => SendError::Fatal(protocol(call, other.to_string())),
     }
+}
+
+/// std's resolver reports a failed lookup as a plain `io::Error`
+/// ("failed to lookup address information: …", getaddrinfo's message).
+fn is_failed_lookup(e: &std::io::Error) -> bool {
+    e.to_string().starts_with("failed to lookup address")
 }
 
 fn is_retryable_status(s: StatusCode) -> bool {
@@ -506,6 +524,18 @@ mod tests {
         let waits: Vec<u128> = (2..=5).map(|n| p.backoff(n, None).as_millis()).collect();
         assert_eq!(waits, [100, 200, 350, 350]);
         assert_eq!(p.backoff(2, Some(Duration::from_secs(60))).as_millis(), 350);
+    }
+
+    #[test]
+    fn a_failed_name_lookup_is_not_retried() {
+        // What `"x.invalid:443".to_socket_addrs()` returns where the name
+        // does not resolve.
+        let dns = std::io::Error::other(
+            "failed to lookup address information: Name or service not known",
+        );
+        assert!(is_failed_lookup(&dns));
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert!(!is_failed_lookup(&refused));
     }
 
     #[test]
