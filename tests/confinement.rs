@@ -237,8 +237,14 @@ fn mounts_through_symlinks_into_proc_or_sys_are_refused() {
     for (flags, inside) in [
         (vec!["-v".to_string(), bind("/myproc/sys")], "/proc"),
         (vec!["-v".to_string(), bind("/myproc/new/dir")], "/proc"),
-        (vec!["--tmpfs".to_string(), "/myproc/sys".to_string()], "/proc"),
-        (vec!["--tmpfs".to_string(), "/mysys/kernel".to_string()], "/sys"),
+        (
+            vec!["--tmpfs".to_string(), "/myproc/sys".to_string()],
+            "/proc",
+        ),
+        (
+            vec!["--tmpfs".to_string(), "/mysys/kernel".to_string()],
+            "/sys",
+        ),
         (vec!["-v".to_string(), bind("/mysys/fs")], "/sys"),
     ] {
         let mut all = vec!["--rm"];
@@ -250,7 +256,8 @@ fn mounts_through_symlinks_into_proc_or_sys_are_refused() {
         );
     }
     // The same destinations without the symlinks still work.
-    f.run_rootfs(&["--rm", "-v", &bind("/data")], &["true"]).ok();
+    f.run_rootfs(&["--rm", "-v", &bind("/data")], &["true"])
+        .ok();
 }
 
 /// Regression (issue 10, item 6): RUN `--mount` targets resolve through
@@ -258,7 +265,10 @@ fn mounts_through_symlinks_into_proc_or_sys_are_refused() {
 #[test]
 fn run_mount_targets_through_symlinks_into_proc_are_refused() {
     let k = Kiln::with_busybox_image();
-    for mount in ["type=tmpfs,target=/myproc/sys", "type=bind,target=/myproc/sys"] {
+    for mount in [
+        "type=tmpfs,target=/myproc/sys",
+        "type=bind,target=/myproc/sys",
+    ] {
         let ctx = k.context(&[(
             "Dockerfile",
             &format!("FROM busybox\nRUN ln -s /proc /myproc\nRUN --mount={mount} true\n"),

@@ -79,7 +79,10 @@ fn main() {
 fn host_network_traffic_cannot_be_sniffed() {
     let f = attacker_fixture();
     let report = attack(&f, &[], &["sniff"]);
-    assert!(report.contains("blocked: AF_PACKET socket on lo"), "{report}");
+    assert!(
+        report.contains("blocked: AF_PACKET socket on lo"),
+        "{report}"
+    );
     attack(&f, &["--network", "host"], &["sniff"]);
     // Asked for explicitly, the capability is there: the probe can tell.
     let ran = f.run_rootfs(

@@ -473,7 +473,11 @@ fn output_and_errors_to_one_file_keep_their_order() {
         .run_command()
         .args(["--rm", "--rootfs"])
         .arg(f.rootfs())
-        .args(["sh", "-c", "for i in 1 2 3 4 5; do echo out$i; echo err$i >&2; done"])
+        .args([
+            "sh",
+            "-c",
+            "for i in 1 2 3 4 5; do echo out$i; echo err$i >&2; done",
+        ])
         .stdin(Stdio::null())
         .stdout(out.try_clone().unwrap())
         .stderr(out)

@@ -28,8 +28,8 @@ use std::path::{Path, PathBuf};
 
 use super::cache_mount::{seeded_id, CacheInit, CacheMountLease};
 use super::file_op::input_rootfs;
-use super::secret_file::{SecretAttrs, SecretFile};
 use super::parent_fs::LayerStack;
+use super::secret_file::{SecretAttrs, SecretFile};
 use super::stack_view::StackView;
 use super::{mount_stubs, upper_diff, Artifact, ExecContext, Rootfs};
 use crate::runtime::spec::{DOCKER_MASKED_PATHS, DOCKER_READONLY_PATHS};

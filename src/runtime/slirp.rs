@@ -118,7 +118,12 @@ pub fn start(pid: i32) -> Result<Slirp, SlirpError> {
             let _ = std::io::Seek::rewind(&mut log);
             let _ = log.read_to_string(&mut text);
             Err(SlirpError::NotReady {
-                log: text.trim().lines().last().unwrap_or("no output").to_string(),
+                log: text
+                    .trim()
+                    .lines()
+                    .last()
+                    .unwrap_or("no output")
+                    .to_string(),
             })
         }
     }

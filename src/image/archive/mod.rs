@@ -276,10 +276,12 @@ fn resolve_targets(
     };
     // Held as found: a concurrent prune cannot take what is being saved.
     let lookup = |spec: &str| {
-        store.hold_image(spec).map_err(|source| ArchiveError::Store {
-            context: "saving".into(),
-            source,
-        })
+        store
+            .hold_image(spec)
+            .map_err(|source| ArchiveError::Store {
+                context: "saving".into(),
+                source,
+            })
     };
     for spec in specs {
         let parsed = if spec.starts_with("sha256:") {

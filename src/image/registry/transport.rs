@@ -442,11 +442,13 @@ fn classify(endpoint: &Endpoint, call: &Call, e: ureq::Error) -> SendError {
             url: call.url.clone(),
             reason: "host name not found (DNS)".into(),
         }),
-        ureq::Error::Io(ref io) if is_failed_lookup(io) => SendError::Fatal(RegistryError::Connect {
-            registry: endpoint.name.clone(),
-            url: call.url.clone(),
-            reason: format!("host name not found (DNS): {io}"),
-        }),
+        ureq::Error::Io(ref io) if is_failed_lookup(io) => {
+            SendError::Fatal(RegistryError::Connect {
+                registry: endpoint.name.clone(),
+                url: call.url.clone(),
+                reason: format!("host name not found (DNS): {io}"),
+            })
+        }
         ureq::Error::Io(_)
         | ureq::Error::Timeout(_)
         | ureq::Error::ConnectionFailed
