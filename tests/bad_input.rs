@@ -164,3 +164,19 @@ fn a_manifest_with_an_unknown_media_type_is_refused() {
     );
     assert!(!store.has_blob(&Digest::sha256_of(manifest.as_bytes())));
 }
+
+/// Regression: 2,500 chained stages overflowed kiln's stack (exit 134);
+/// BuildKit builds 3,000.
+#[test]
+fn three_thousand_chained_stages_build() {
+    let env = Kiln::new();
+    let mut dockerfile = String::from("FROM scratch AS s0\n");
+    for i in 1..=3000 {
+        dockerfile.push_str(&format!("FROM s{} AS s{i}\n", i - 1));
+    }
+    dockerfile.push_str("ENV DONE=1\n");
+    let ctx = env.context(&[]);
+    env.build_ok(&ctx, &dockerfile, "chained:1", &[]);
+    let env_list = env.config("chained:1")["Config"]["Env"].clone();
+    assert!(env_list.to_string().contains("DONE=1"), "{env_list}");
+}
