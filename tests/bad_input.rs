@@ -5,7 +5,7 @@
 mod support;
 use kiln::cache::{Store, StoreError};
 use kiln::image::digest::Digest;
-use std::io::Write;
+use std::io::{Read, Write};
 use support::archive::{raw_tar, Entry};
 use support::kiln::Kiln;
 
@@ -179,4 +179,100 @@ fn three_thousand_chained_stages_build() {
     env.build_ok(&ctx, &dockerfile, "chained:1", &[]);
     let env_list = env.config("chained:1")["Config"]["Env"].clone();
     assert!(env_list.to_string().contains("DONE=1"), "{env_list}");
+}
+
+/// Runs `kiln args...` with `stdin` as its standard input; expects failure,
+/// returns stderr.
+fn fails_reading(env: &Kiln, args: &[&str], stdin: std::fs::File) -> String {
+    let out = env.cmd(args).stdin(stdin).output().expect("running kiln");
+    let ran = support::kiln::ran(out);
+    ran.fails().to_string()
+}
+
+/// Regression: `kiln build -f - < /dev/zero` reached 9.1 GB of memory.
+#[test]
+fn an_endless_dockerfile_on_stdin_is_refused_at_buildkits_limit() {
+    let env = Kiln::new();
+    let ctx = env.context(&[]);
+    let zero = || std::fs::File::open("/dev/zero").unwrap();
+    let err = fails_reading(&env, &["build", "-f", "-", ctx.to_str().unwrap()], zero());
+    assert!(
+        err.contains("Dockerfile from stdin exceeds maximum allowed size of 16777216 bytes"),
+        "{err}"
+    );
+    // `kiln build -`: not a tar, so the Dockerfile, with the same bound.
+    let err = fails_reading(&env, &["build", "-"], zero());
+    assert!(
+        err.contains("exceeds maximum allowed size of 16777216 bytes"),
+        "{err}"
+    );
+    // A file given with -f.
+    let err = env.fails(&["build", "-f", "/dev/zero", ctx.to_str().unwrap()]);
+    assert!(
+        err.contains("/dev/zero exceeds maximum allowed size"),
+        "{err}"
+    );
+}
+
+/// Regression: `kiln build - < /dev/urandom` held the whole stream in
+/// memory; a context tar is now unpacked as it streams in, within the
+/// per-archive limit.
+#[test]
+fn a_context_tar_on_stdin_is_unpacked_within_the_archive_limit() {
+    let env = Kiln::new();
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(4 << 20);
+    h.set_mode(0o644);
+    h.set_cksum();
+    b.append_data(&mut h, "zeros", std::io::repeat(0).take(4 << 20))
+        .unwrap();
+    let dockerfile = b"FROM scratch\nCOPY zeros /\n";
+    let mut h = tar::Header::new_gnu();
+    h.set_size(dockerfile.len() as u64);
+    h.set_mode(0o644);
+    h.set_cksum();
+    b.append_data(&mut h, "Dockerfile", &dockerfile[..])
+        .unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&b.into_inner().unwrap()).unwrap();
+    let tar_gz = env.path("ctx.tar.gz");
+    std::fs::write(&tar_gz, gz.finish().unwrap()).unwrap();
+    let stdin = || std::fs::File::open(&tar_gz).unwrap();
+
+    let out = env
+        .cmd(&["build", "-t", "bomb:1", "-"])
+        .env("KILN_MAX_ARCHIVE_SIZE", (1u64 << 20).to_string())
+        .stdin(stdin())
+        .output()
+        .unwrap();
+    let err = support::kiln::ran(out).fails().to_string();
+    assert!(
+        err.contains("the context tar on stdin expands to more than 1048576 bytes"),
+        "{err}"
+    );
+    assert!(env.entries("tmp").is_empty(), "{:?}", env.entries("tmp"));
+    // Within the default limit the same context builds.
+    let out = env
+        .cmd(&["build", "-t", "bomb:1", "-"])
+        .stdin(stdin())
+        .output()
+        .unwrap();
+    support::kiln::ran(out).ok();
+}
+
+/// Regression: `kiln run --env-file /dev/urandom` grew to 3.2 GB and never
+/// finished.
+#[test]
+fn endless_env_files_are_refused() {
+    let env = Kiln::with_busybox_rootfs();
+    for dev in ["/dev/urandom", "/dev/zero"] {
+        let ran = env.run_rootfs(&["--rm", "--env-file", dev], &["true"]);
+        let err = ran.fails();
+        assert!(
+            err.contains("--env-file") || err.contains("env file"),
+            "{err}"
+        );
+        assert!(err.contains(dev), "{err}");
+    }
 }

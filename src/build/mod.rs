@@ -12,6 +12,7 @@
 mod cache;
 pub mod export;
 mod images;
+pub mod input;
 mod interrupt;
 
 use std::collections::{BTreeMap, HashMap};

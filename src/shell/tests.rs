@@ -486,5 +486,8 @@ fn deeply_nested_substitutions_are_an_error_not_a_stack_overflow() {
         matches!(err, ShellError::NestedTooDeep { limit, .. } if limit == super::word::MAX_NESTING),
         "{err}"
     );
-    assert!(err.to_string().contains("nested more than 100 deep"), "{err}");
+    assert!(
+        err.to_string().contains("nested more than 100 deep"),
+        "{err}"
+    );
 }

@@ -7,6 +7,7 @@
 //! [`diff`] turns a snapshot back into a deterministic tar (overlay form →
 //! OCI whiteouts). Both are pure filesystem code: no store, no database.
 
+pub mod budget;
 mod confined;
 pub mod diff;
 pub mod extract;
