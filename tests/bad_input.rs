@@ -74,14 +74,51 @@ fn writing_through_an_absolute_symlink_is_refused() {
     assert_eq!(std::fs::read_dir(&target).unwrap().count(), 0);
 }
 
+/// A link may climb above the root (see below); writing through it may not.
 #[test]
-fn relative_symlinks_escaping_the_root_are_refused() {
+fn writing_through_a_relative_symlink_out_of_the_root_is_refused() {
     check_refused(
         &raw_tar(&[
             Entry::Symlink("link", "../../.."),
             Entry::File("link/evil", b"x"),
         ]),
-        "points outside the layer",
+        "is a symlink; refusing to follow it",
+    );
+}
+
+/// Regression: `kiln load` refused a valid image whose relative symlink
+/// climbs above the root. `docker load` accepts it (containerd
+/// `pkg/archive` `createTarFile` creates links as written); the link is
+/// resolved inside the root when used.
+#[test]
+fn load_accepts_a_symlink_climbing_above_the_root() {
+    let env = Kiln::new();
+    let layer = env.path("layer.tar");
+    std::fs::write(
+        &layer,
+        raw_tar(&[
+            Entry::Symlink("a", "../../../etc/passwd"),
+            Entry::File("f", b"x"),
+        ]),
+    )
+    .unwrap();
+    env.ok(&["import", layer.to_str().unwrap(), "climb:1"]);
+    let saved = env.path("climb.tar");
+    env.ok(&["save", "-o", saved.to_str().unwrap(), "climb:1"]);
+
+    let fresh = Kiln::new();
+    fresh.ok(&["load", "-i", saved.to_str().unwrap()]);
+    assert!(
+        fresh.ok(&["images"]).contains("climb"),
+        "{}",
+        fresh.ok(&["images"])
+    );
+    let snapshots = fresh.entries("snapshots");
+    assert_eq!(snapshots.len(), 1, "{snapshots:?}");
+    let link = fresh.root().join("snapshots").join(&snapshots[0]).join("a");
+    assert_eq!(
+        std::fs::read_link(link).unwrap(),
+        std::path::Path::new("../../../etc/passwd")
     );
 }
 
