@@ -249,14 +249,7 @@ mod tests {
         settle(&ctx);
         let stamp = |p: &str| {
             let md = std::fs::symlink_metadata(ctx.join(p)).unwrap();
-            (
-                md.ino(),
-                md.nlink(),
-                md.ctime(),
-                md.ctime_nsec(),
-                md.mtime(),
-                md.mtime_nsec(),
-            )
+            (md.ino(), md.nlink(), md.ctime(), md.ctime_nsec(), md.mtime(), md.mtime_nsec())
         };
         let before: Vec<_> = (0..20).map(|i| stamp(&format!("src/{i}.rs"))).collect();
         let ignore = DockerIgnore::new(["*.log"]).unwrap();
@@ -267,10 +260,7 @@ mod tests {
             c.digest(&ContentSelector::all()).unwrap();
             assert_eq!(c.digest_stats().files_read, 20);
             let view = c.source_root(|| Ok(t.path().join("scratch"))).unwrap();
-            assert_eq!(
-                std::fs::read_to_string(view.join("src/3.rs")).unwrap(),
-                "file 3"
-            );
+            assert_eq!(std::fs::read_to_string(view.join("src/3.rs")).unwrap(), "file 3");
             assert!(!view.join("skip.log").exists());
             c.save_digests();
         }
@@ -300,10 +290,7 @@ mod tests {
         std::fs::remove_file(view.join("d/kept")).unwrap();
         assert_eq!(std::fs::read_to_string(ctx.join("d/kept")).unwrap(), "kept");
         assert!(!ctx.join("d/new").exists());
-        assert_eq!(
-            std::fs::read_to_string(ctx.join("d/secret.key")).unwrap(),
-            "k"
-        );
+        assert_eq!(std::fs::read_to_string(ctx.join("d/secret.key")).unwrap(), "k");
         drop(c);
         let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
         assert!(!mounts.contains(&t.path().join("scratch").display().to_string()));

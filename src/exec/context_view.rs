@@ -187,19 +187,10 @@ fn is_kept(tree: &ContextTree, dir: &str, name: &OsStr) -> bool {
 
 /// Devices, FIFOs and sockets are not sent as build context.
 fn sent(e: &Entry) -> bool {
-    matches!(
-        e.kind,
-        EntryKind::File | EntryKind::Dir | EntryKind::Symlink
-    )
+    matches!(e.kind, EntryKind::File | EntryKind::Dir | EntryKind::Symlink)
 }
 
-fn copy_dir_attrs(
-    path: &Path,
-    mode: u32,
-    uid: u32,
-    gid: u32,
-    mtime_ns: i64,
-) -> std::io::Result<()> {
+fn copy_dir_attrs(path: &Path, mode: u32, uid: u32, gid: u32, mtime_ns: i64) -> std::io::Result<()> {
     std::os::unix::fs::lchown(path, Some(uid), Some(gid))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
     let t = entry_time(mtime_ns);
@@ -248,8 +239,7 @@ fn link_mirror(tree: &ContextTree, out: &Path) -> std::io::Result<()> {
         let _ = set_times(&dir, t, t);
     }
     if let Ok(root) = std::fs::metadata(tree.root()) {
-        let _ =
-            std::fs::set_permissions(out, std::fs::Permissions::from_mode(root.mode() & 0o7777));
+        let _ = std::fs::set_permissions(out, std::fs::Permissions::from_mode(root.mode() & 0o7777));
     }
     Ok(())
 }
@@ -297,11 +287,7 @@ mod tests {
         assert_eq!(d.mode() & 0o7777, 0o750);
         for p in ["link", "d"] {
             let md = std::fs::symlink_metadata(view.join(p)).unwrap();
-            assert_eq!(
-                (md.mtime(), md.mtime_nsec()),
-                (old().sec, old().nsec),
-                "{p}"
-            );
+            assert_eq!((md.mtime(), md.mtime_nsec()), (old().sec, old().nsec), "{p}");
         }
     }
 
@@ -310,10 +296,7 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let tree = context(&t.path().join("ctx"));
         let view = FilteredView::new(&tree, &t.path().join("view")).unwrap();
-        assert!(
-            view.mounted.is_some(),
-            "expected an overlay here (root, overlayfs)"
-        );
+        assert!(view.mounted.is_some(), "expected an overlay here (root, overlayfs)");
         check_shows_only_kept_entries(view.path());
     }
 
