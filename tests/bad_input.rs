@@ -313,3 +313,111 @@ fn endless_env_files_are_refused() {
         assert!(err.contains(dev), "{err}");
     }
 }
+
+/// A GNU sparse tar (GNU tar `-S`) holding `name` of `size` logical bytes
+/// with a little data at the start and the middle; returns the tar's path.
+fn sparse_tar(env: &Kiln, name: &str, size: u64) -> std::path::PathBuf {
+    let dir = env.path("sparse-src");
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = std::fs::File::create(dir.join(name)).unwrap();
+    f.set_len(size).unwrap();
+    use std::os::unix::fs::FileExt;
+    f.write_all_at(b"start", 0).unwrap();
+    f.write_all_at(b"middle", size / 2).unwrap();
+    drop(f);
+    let tar = env.path(&format!("{name}.tar"));
+    let out = std::process::Command::new("tar")
+        .args(["--format=gnu", "-S", "-cf"])
+        .arg(&tar)
+        .arg("-C")
+        .arg(&dir)
+        .arg(name)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let len = std::fs::metadata(&tar).unwrap().len();
+    assert!(len < 64 << 10, "not a sparse tar: {len} bytes");
+    tar
+}
+
+/// The file `rel` in the store's snapshots (the one holding it).
+fn in_snapshots(env: &Kiln, rel: &str) -> std::path::PathBuf {
+    env.entries("snapshots")
+        .iter()
+        .map(|s| env.root().join("snapshots").join(s).join(rel))
+        .find(|p| p.exists())
+        .unwrap_or_else(|| panic!("{rel} in no snapshot"))
+}
+
+/// Asserts `path` is `size` bytes long, reads back its data, and takes
+/// (almost) no disk.
+fn assert_sparse(path: &std::path::Path, size: u64) {
+    use std::os::unix::fs::{FileExt, MetadataExt};
+    let md = std::fs::metadata(path).unwrap();
+    assert_eq!(md.len(), size);
+    assert!(
+        md.blocks() * 512 < 1 << 20,
+        "{} blocks allocated",
+        md.blocks()
+    );
+    let f = std::fs::File::open(path).unwrap();
+    let mut buf = [0u8; 6];
+    f.read_exact_at(&mut buf, size / 2).unwrap();
+    assert_eq!(&buf, b"middle");
+    f.read_exact_at(&mut buf[..5], 0).unwrap();
+    assert_eq!(&buf[..5], b"start");
+}
+
+/// Regression: a 10 KiB tar holding a 2 GiB sparse file was written out in
+/// full. Layers (`import`, `load`, `pull`) keep the holes, and the logical
+/// size counts against the per-archive limit.
+#[test]
+fn a_sparse_file_in_a_layer_keeps_its_holes_within_the_archive_limit() {
+    let env = Kiln::new();
+    let tar = sparse_tar(&env, "big", 2 << 30);
+    env.ok(&["import", tar.to_str().unwrap(), "sparse:1"]);
+    assert_sparse(&in_snapshots(&env, "big"), 2 << 30);
+
+    let small = Kiln::new();
+    let out = small
+        .cmd(&["import", tar.to_str().unwrap(), "sparse:2"])
+        .env("KILN_MAX_ARCHIVE_SIZE", (1u64 << 30).to_string())
+        .output()
+        .unwrap();
+    let err = support::kiln::ran(out).fails().to_string();
+    assert!(
+        err.contains("expands to more than 1073741824 bytes")
+            && err.contains("KILN_MAX_ARCHIVE_SIZE"),
+        "{err}"
+    );
+    assert!(small.entries("snapshots").is_empty());
+}
+
+/// The same through `ADD archive.tar`.
+#[test]
+fn a_sparse_file_in_an_add_archive_keeps_its_holes_within_the_archive_limit() {
+    let env = Kiln::new();
+    let size = 256 << 20;
+    let tar = sparse_tar(&env, "big", size);
+    let ctx = env.context(&[]);
+    std::fs::copy(&tar, ctx.join("sparse.tar")).unwrap();
+    env.build_ok(&ctx, "FROM scratch\nADD sparse.tar /x/\n", "sparse:1", &[]);
+    assert_sparse(&in_snapshots(&env, "x/big"), size);
+
+    let out = env
+        .cmd(&[
+            "build",
+            "--no-cache",
+            "-t",
+            "sparse:2",
+            ctx.to_str().unwrap(),
+        ])
+        .env("KILN_MAX_ARCHIVE_SIZE", (size / 2).to_string())
+        .output()
+        .unwrap();
+    let err = support::kiln::ran(out).fails().to_string();
+    assert!(
+        err.contains("sparse.tar expands to more than") && err.contains(&(size / 2).to_string()),
+        "{err}"
+    );
+}

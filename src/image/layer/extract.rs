@@ -19,10 +19,15 @@
 //! - owners are numeric, modes keep setuid/setgid/sticky, xattrs from PAX
 //!   `SCHILY.xattr.*` are set except overlayfs's own, mtimes are kept;
 //!   directory modes and mtimes are applied last so that adding children
-//!   and read-only modes do not interfere.
+//!   and read-only modes do not interfere;
+//! - a GNU sparse file keeps its holes, and the logical sizes of all
+//!   entries are charged to one [`super::budget::ExpansionBudget`], so a
+//!   small tar cannot declare more than the limit.
 
+use super::budget::ExpansionBudget;
 use super::confined::{kind, set_fd_xattr, Dir, Resolve};
 use super::header::{read_meta, Meta};
+use super::sparse::copy_keeping_holes;
 use super::{OVERLAY_OPAQUE_XATTR, WHITEOUT_OPAQUE, WHITEOUT_PREFIX};
 use nix::fcntl::{openat, OFlag};
 use nix::sys::stat::{fchmod, fchmodat, futimens, mknodat, FchmodatFlags, Mode, SFlag};
@@ -54,6 +59,8 @@ pub enum ExtractError {
     LinkEscape { path: String, target: String },
     #[error("entry {path:?}: hard link target {target:?} is not in this layer")]
     LinkMissing { path: String, target: String },
+    #[error(transparent)]
+    TooLarge(#[from] super::budget::TooLarge),
     #[error("entry {path:?}: unsupported tar entry type {kind:?}")]
     Unsupported { path: String, kind: char },
     #[error("entry {path:?}: {op}: {source}")]
@@ -93,6 +100,7 @@ pub fn extract(input: impl Read, dest: &Path) -> Result<ExtractStats, ExtractErr
         cached: None,
         dirs: BTreeMap::new(),
         stats: ExtractStats::default(),
+        budget: ExpansionBudget::from_env(),
     };
     x.dirs.insert(Vec::new(), (0o755, TimeSpec::new(0, 0)));
     {
@@ -168,6 +176,8 @@ struct Extractor {
     /// Directory attributes to apply at the end, keyed by joined path.
     dirs: BTreeMap<Vec<u8>, DirAttrs>,
     stats: ExtractStats,
+    /// What this layer may still expand to (logical sizes, holes included).
+    budget: ExpansionBudget,
 }
 
 impl Extractor {
@@ -184,6 +194,9 @@ impl Extractor {
             etype = EntryType::Directory;
         }
         let comps = clean_name(&raw).ok_or_else(|| ExtractError::Escape { path: path.clone() })?;
+        // tar-rs gives a GNU sparse entry's logical size: what the file
+        // will read back as, and what a later diff of it would write.
+        self.budget.charge(entry.size(), "the layer tar")?;
         let (meta, xattrs) = read_meta(entry).map_err(|e| io_err(&path, "reading header", e))?;
         self.stats.entries += 1;
 
@@ -253,7 +266,14 @@ impl Extractor {
                 )
                 .map_err(|e| io_err(&path, "creating file", e))?;
                 let mut file = std::fs::File::from(fd);
-                let n = io::copy(entry, &mut file).map_err(ExtractError::Read)?;
+                // A sparse entry keeps its holes (docker's pkg/archive and
+                // containerd write every zero; kiln need not).
+                let n = if etype == EntryType::GNUSparse {
+                    copy_keeping_holes(entry, &mut file)
+                } else {
+                    io::copy(entry, &mut file)
+                }
+                .map_err(ExtractError::Read)?;
                 self.stats.size += n;
                 // chown before chmod: chown clears setuid/setgid bits.
                 fchown(

@@ -12,6 +12,7 @@ mod confined;
 pub mod diff;
 pub mod extract;
 mod header;
+pub mod sparse;
 
 use super::digest::Digest;
 use super::oci::media;
