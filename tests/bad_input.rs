@@ -421,3 +421,39 @@ fn a_sparse_file_in_an_add_archive_keeps_its_holes_within_the_archive_limit() {
         "{err}"
     );
 }
+
+/// Regression: a file name that is not valid UTF-8 anywhere in the context
+/// failed the build, even unused or ignored; BuildKit builds it (names are
+/// bytes). Copied, it arrives with the same bytes.
+#[test]
+fn non_utf8_names_in_the_context_are_kept_as_bytes() {
+    use std::os::unix::ffi::OsStrExt;
+    let env = Kiln::new();
+    let ctx = env.context(&[("keep", "k")]);
+    let name = std::ffi::OsStr::from_bytes(b"bad\xff\xfe name");
+    std::fs::write(ctx.join(name), "raw").unwrap();
+    let copied = |dir: &str| -> Vec<Vec<u8>> {
+        env.entries("snapshots")
+            .iter()
+            .map(|s| env.root().join("snapshots").join(s).join(dir).join(name))
+            .filter(|p| p.exists())
+            .map(|p| std::fs::read(p).unwrap())
+            .collect()
+    };
+    // Not selected by any step.
+    env.build_ok(&ctx, "FROM scratch\nCOPY keep /\n", "nu:1", &[]);
+    // Ignored.
+    std::fs::write(ctx.join(".dockerignore"), "bad*\n").unwrap();
+    env.build_ok(&ctx, "FROM scratch\nCOPY . /x/\n", "nu:2", &[]);
+    assert!(copied("x").is_empty(), "an ignored file was copied");
+    // Copied whole and through a wildcard: the same bytes arrive.
+    std::fs::remove_file(ctx.join(".dockerignore")).unwrap();
+    env.build_ok(
+        &ctx,
+        "FROM scratch\nCOPY . /x/\nCOPY bad* /y/\n",
+        "nu:3",
+        &[],
+    );
+    assert_eq!(copied("x"), vec![b"raw".to_vec()]);
+    assert_eq!(copied("y"), vec![b"raw".to_vec()]);
+}

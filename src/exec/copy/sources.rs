@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use super::{CopyError, CopySource, CopySpec, SourceKind};
 use crate::context::dockerignore::DockerIgnore;
+use crate::context::scan::name_bytes;
 use crate::exec::attrs::Time;
 use crate::exec::fetch::redact_password;
 use crate::exec::wildcard::{contains_wildcards, resolve_wildcards};
@@ -246,7 +247,8 @@ fn parents_source(
 
 /// The host path of an item's source, symlinks followed as asked.
 pub(super) fn source_host(item: &Item) -> Result<PathBuf, CopyError> {
-    let rel = Path::new(&item.rel);
+    let rel = PathBuf::from(name_bytes(&item.rel).into_owned());
+    let rel = rel.as_path();
     let resolved = if item.follow || item.rel.is_empty() {
         resolve_in_root(&item.root, rel)
     } else {
