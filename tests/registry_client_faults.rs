@@ -354,3 +354,39 @@ fn a_manifest_cut_short_is_fetched_again_then_reported() {
     );
     assert!(e.to_string().contains("(tried 3 times)"), "{e}");
 }
+
+/// A registry that accepts the connection and never answers: given up
+/// once the stall timeout has passed, not retried `attempts` times.
+#[test]
+fn a_registry_that_never_answers_is_given_up_after_the_stall_timeout() {
+    use kiln::image::registry::{ClientOptions, RetryPolicy};
+    use std::time::Duration;
+    let requests = Arc::new(AtomicUsize::new(0));
+    let counted = requests.clone();
+    let stub = StubServer::start(move |_| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_secs(60));
+        Reply::new(500, "")
+    });
+    let options = ClientOptions {
+        retry: RetryPolicy {
+            attempts: 5,
+            initial_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(50),
+            stall_timeout: Duration::from_secs(1),
+        },
+        ..ClientOptions::default()
+    };
+    let c = RegistryClient::new(&stub.host(), &options).unwrap();
+    let err = c.get_manifest("kiln/stalled", "latest").unwrap_err();
+    assert!(matches!(err, RegistryError::Stalled { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&format!(
+            "registry {} stalled: nothing received for 1s",
+            stub.host()
+        )) && msg.contains("/v2/kiln/stalled/manifests/latest"),
+        "{msg}"
+    );
+    assert_eq!(requests.load(Ordering::SeqCst), 1);
+}

@@ -219,3 +219,64 @@ fn a_connection_closed_mid_layer_is_a_clear_error_and_leaves_no_image() {
     );
     assert!(k.images_listed().is_empty());
 }
+
+/// Regression: a registry that accepts and then stalls held a pull for
+/// 605 s (5 tries of 120 s reads). Once nothing has arrived for the stall
+/// timeout (set small here) the pull gives up, naming the registry, the
+/// blob and the time, without trying again.
+#[test]
+fn a_stalled_layer_download_gives_up_naming_registry_blob_and_time() {
+    let tar = tar_of(&[("f".to_string(), random_bytes(6, 200_000))]);
+    let layer = Digest::sha256_of(&tar);
+    let config = format!(
+        r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":["{layer}"]}}}}"#
+    );
+    let cd = Digest::sha256_of(config.as_bytes());
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{cd}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{layer}","size":{}}}]}}"#,
+        config.len(),
+        tar.len()
+    );
+    let layer_path = layer.to_string();
+    let layer_requests = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = layer_requests.clone();
+    let stub = StubServer::start(move |req: &Request| {
+        let path = req.path();
+        if path.ends_with("/manifests/v1") {
+            Reply::new(200, manifest.clone())
+                .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+        } else if path.ends_with(&cd.to_string()) {
+            Reply::new(200, config.clone())
+        } else if path.ends_with(&layer_path) {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mut r = Reply::new(200, tar[..tar.len() / 2].to_vec());
+            r.declared_len = Some(tar.len());
+            r.stall = Some(Duration::from_secs(60));
+            r
+        } else {
+            Reply::new(404, "")
+        }
+    });
+    let k = Kiln::new();
+    let out = k
+        .cmd(&["pull", &format!("{}/kiln/x:v1", stub.host())])
+        .env(kiln::image::registry::STALL_TIMEOUT_ENV, "2")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let out = support::kiln::ran(out);
+    let err = out.fails_with(1);
+    assert!(
+        err.contains(&format!(
+            "registry {} stalled: nothing received for 2s",
+            stub.host()
+        )) && err.contains(&format!("blob {layer} of kiln/x")),
+        "{err}"
+    );
+    assert_eq!(
+        layer_requests.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "a stalled registry is not asked again"
+    );
+    assert!(k.images_listed().is_empty());
+}

@@ -21,6 +21,7 @@ pub mod entitlements;
 pub mod export;
 mod failure;
 mod images;
+pub mod input;
 mod interrupt;
 
 use std::collections::{BTreeMap, HashMap};

@@ -1,14 +1,15 @@
 //! `kiln build`: flags in docker's spelling, handed to [`crate::build`].
 
 use super::CliError;
+use crate::build::input::{self, StdinInput};
 use crate::build::{self, BuildOptions, Export};
 use crate::cache::Store;
 use crate::frontend::dockerfile::lint;
+use crate::image::layer::budget::ExpansionBudget;
 use crate::image::reference::ImageRef;
 use crate::solver::ProgressMode;
 use clap::Args;
 use std::collections::{BTreeMap, HashMap};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -98,23 +99,16 @@ pub fn run(
     let mut stdin_dockerfile = None;
     let context = if args.context == "-" {
         stdin_used = true;
-        let mut data = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut data)
-            .map_err(|e| CliError(format!("reading stdin: {e}")))?;
-        if is_tar(&data) {
-            let dir = store
-                .scratch_path("stdin-context")
-                .map_err(CliError::from_display)?;
-            let reader = crate::image::layer::decompressed(std::io::Cursor::new(data))
-                .map_err(|e| CliError(format!("reading the context from stdin: {e}")))?;
-            tar::Archive::new(reader)
-                .unpack(&dir)
-                .map_err(|e| CliError(format!("unpacking the context from stdin: {e}")))?;
-            Some(dir)
-        } else {
-            stdin_dockerfile = Some(data);
-            None
+        let dir = store
+            .scratch_path("stdin-context")
+            .map_err(CliError::from_display)?;
+        let mut budget = ExpansionBudget::from_env();
+        match input::read_stdin(std::io::stdin(), &dir, &mut budget).map_err(chain)? {
+            StdinInput::Context => Some(dir),
+            StdinInput::Dockerfile(data) => {
+                stdin_dockerfile = Some(data);
+                None
+            }
         }
     } else {
         let dir = PathBuf::from(&args.context);
@@ -134,10 +128,12 @@ pub fn run(
                     "cannot read both the context and the Dockerfile from stdin".into(),
                 ));
             }
-            let mut data = Vec::new();
-            std::io::stdin()
-                .read_to_end(&mut data)
-                .map_err(|e| CliError(format!("reading the Dockerfile from stdin: {e}")))?;
+            let data = input::read_bounded(
+                std::io::stdin(),
+                input::MAX_DOCKERFILE_SIZE,
+                "Dockerfile from stdin",
+            )
+            .map_err(chain)?;
             (data, None)
         }
         (file, None) => {
@@ -145,9 +141,8 @@ pub fn run(
                 Some(f) => PathBuf::from(f),
                 None => context.clone().unwrap_or_default().join("Dockerfile"),
             };
-            let data = std::fs::read(&path).map_err(|e| {
-                CliError(format!("failed to read dockerfile {}: {e}", path.display()))
-            })?;
+            let data = input::read_dockerfile(&path)
+                .map_err(|e| CliError(format!("failed to read dockerfile: {}", chain(e).0)))?;
             (data, Some(path))
         }
     };
@@ -315,11 +310,14 @@ fn parse_secret(spec: &str) -> Result<(String, Vec<u8>), CliError> {
     Ok((id, value))
 }
 
-/// Whether `data` is a tar (plain, or compressed and starting like one).
-fn is_tar(data: &[u8]) -> bool {
-    let compressed = data.starts_with(&[0x1f, 0x8b])
-        || data.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
-        || data.starts_with(b"BZh")
-        || data.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]);
-    compressed || (data.len() >= 262 && &data[257..262] == b"ustar")
+/// An error and its causes, `: `-joined.
+fn chain(err: impl std::error::Error) -> CliError {
+    let mut msg = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    CliError(msg)
 }

@@ -88,6 +88,41 @@ fn env_entries_and_files() {
     assert!(err.contains(":2:"), "{err}");
 }
 
+/// Regression: `--env-file /dev/urandom` grew to 3.2 GB and never ended.
+#[test]
+fn env_files_are_read_within_line_and_size_limits() {
+    let err = read_env_file(Path::new("/dev/urandom"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("/dev/urandom")
+            && (err.contains("invalid utf8") || err.contains("longer than")),
+        "{err}"
+    );
+    let err = read_env_file(Path::new("/dev/zero"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("--env-file") && err.contains("line 1 is longer than 65536 bytes"),
+        "{err}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("env");
+    // A line of exactly the limit is fine (docker's scanner takes it).
+    let long = format!("A={}\r\n", "x".repeat(MAX_ENV_FILE_LINE - 3));
+    std::fs::write(&file, &long).unwrap();
+    assert_eq!(
+        read_env_file(&file).unwrap()[0].len(),
+        MAX_ENV_FILE_LINE - 1
+    );
+    // Many short lines past the total.
+    let line = "K=v\n";
+    let count = MAX_ENV_FILE_SIZE as usize / line.len() + 1;
+    std::fs::write(&file, line.repeat(count)).unwrap();
+    let err = read_env_file(&file).unwrap_err().to_string();
+    assert!(err.contains("larger than 16777216 bytes"), "{err}");
+}
+
 #[test]
 fn names_are_validated_and_unique() {
     let dir = tempfile::tempdir().unwrap();

@@ -69,18 +69,68 @@ pub(super) fn env_entry(entry: &str, flag: &'static str) -> Result<Option<String
     Ok(std::env::var(key).ok().map(|v| format!("{key}={v}")))
 }
 
-/// docker's env-file format: `KEY=VALUE` or `KEY` per line, `#` comments.
+/// The longest env-file line: docker reads env files with Go's
+/// `bufio.Scanner` (docker/cli `opts/parse.go` `parseKeyValueFile`),
+/// whose default token limit (`bufio.MaxScanTokenSize`) is 64 KiB.
+pub const MAX_ENV_FILE_LINE: usize = 64 * 1024;
+
+/// The largest env file read. docker has no total limit (only the line
+/// one); kiln stops at 16 MiB, the size it also allows a Dockerfile, so
+/// `--env-file /dev/zero` cannot fill memory.
+pub const MAX_ENV_FILE_SIZE: u64 = 16 << 20;
+
+/// docker's env-file format: `KEY=VALUE` or `KEY` per line, `#` comments;
+/// read line by line within [`MAX_ENV_FILE_LINE`] and [`MAX_ENV_FILE_SIZE`].
 pub(super) fn read_env_file(path: &Path) -> Result<Vec<String>, FlagError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| invalid("--env-file", &path.display().to_string(), e.to_string()))?;
+    use std::io::{BufRead, Read};
+    let shown = path.display().to_string();
+    let file =
+        std::fs::File::open(path).map_err(|e| invalid("--env-file", &shown, e.to_string()))?;
+    let mut reader = std::io::BufReader::new(file).take(MAX_ENV_FILE_SIZE + 1);
     let mut out = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let line = line.trim_start();
-        if line.is_empty() || line.starts_with('#') {
+    let mut line = Vec::new();
+    let mut total = 0u64;
+    for n in 1.. {
+        line.clear();
+        let read = (&mut reader)
+            .take(MAX_ENV_FILE_LINE as u64 + 1)
+            .read_until(b'\n', &mut line)
+            .map_err(|e| invalid("--env-file", &shown, e.to_string()))?;
+        if read == 0 {
+            break;
+        }
+        total += read as u64;
+        if total > MAX_ENV_FILE_SIZE {
+            return Err(invalid(
+                "--env-file",
+                &shown,
+                format!("the file is larger than {MAX_ENV_FILE_SIZE} bytes"),
+            ));
+        }
+        if line.last() == Some(&b'\n') {
+            line.pop();
+        } else if line.len() > MAX_ENV_FILE_LINE {
+            return Err(invalid(
+                "--env-file",
+                &shown,
+                format!("line {n} is longer than {MAX_ENV_FILE_LINE} bytes"),
+            ));
+        }
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+        // docker's wording (`parseKeyValueFile`).
+        let text = std::str::from_utf8(&line).map_err(|_| {
+            FlagError::Usage(format!(
+                "env file {shown} contains invalid utf8 bytes at line {n}"
+            ))
+        })?;
+        let text = text.trim_start();
+        if text.is_empty() || text.starts_with('#') {
             continue;
         }
-        let entry = env_entry(line, "--env-file")
-            .map_err(|e| FlagError::Usage(format!("{}:{}: {e}", path.display(), n + 1)))?;
+        let entry = env_entry(text, "--env-file")
+            .map_err(|e| FlagError::Usage(format!("{shown}:{n}: {e}")))?;
         out.extend(entry);
     }
     Ok(out)

@@ -31,6 +31,11 @@ use thiserror::Error;
 pub use glob::PatternError;
 use glob::{clean, Glob};
 
+/// The largest ignore file read: BuildKit's bound for the Dockerfile and
+/// ignore files, 16 MiB (moby/buildkit `frontend/dockerui/readfile.go`
+/// `maxFileSize`).
+pub const MAX_IGNORE_FILE_SIZE: u64 = 16 << 20;
+
 /// Why ignore rules could not be loaded.
 #[derive(Debug, Error)]
 pub enum IgnoreError {
@@ -43,6 +48,9 @@ pub enum IgnoreError {
         pattern: String,
         reason: PatternError,
     },
+    /// The ignore file is larger than [`MAX_IGNORE_FILE_SIZE`].
+    #[error("{} exceeds maximum allowed size of {limit} bytes", .path.display())]
+    TooLarge { path: PathBuf, limit: u64 },
     /// The ignore file exists but could not be read.
     #[error("failed to read ignore file {}: {source}", .path.display())]
     Read {
@@ -156,10 +164,21 @@ impl DockerIgnore {
 
     /// Reads and parses the ignore file at `path`.
     pub fn read(path: &Path) -> Result<Self, IgnoreError> {
-        let bytes = std::fs::read(path).map_err(|source| IgnoreError::Read {
+        use std::io::Read;
+        let read = |source| IgnoreError::Read {
             path: path.to_path_buf(),
             source,
-        })?;
+        };
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_IGNORE_FILE_SIZE + 1).read_to_end(&mut bytes))
+            .map_err(read)?;
+        if bytes.len() as u64 > MAX_IGNORE_FILE_SIZE {
+            return Err(IgnoreError::TooLarge {
+                path: path.to_path_buf(),
+                limit: MAX_IGNORE_FILE_SIZE,
+            });
+        }
         // Go reads bytes; a non-UTF-8 pattern could only match non-UTF-8
         // names, which this API does not take, so lossy decoding loses nothing.
         Self::parse(

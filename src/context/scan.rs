@@ -100,8 +100,6 @@ pub enum ScanError {
     },
     #[error("build context {0} is not a directory")]
     NotADirectory(PathBuf),
-    #[error("build context path {0:?} is not valid UTF-8")]
-    NonUtf8(PathBuf),
 }
 
 impl ContextTree {
@@ -127,9 +125,62 @@ impl ContextTree {
         if rel.is_empty() {
             self.root.clone()
         } else {
-            self.root.join(rel)
+            self.root.join(name_bytes(rel))
         }
     }
+}
+
+/// The first of the 256 code points that stand for raw bytes in context
+/// paths: the last 256 of Supplementary Private Use Area-B.
+const RAW_BYTE_BASE: u32 = 0x10_FF00;
+
+/// A file name (or link target) as a context path string. Names are bytes
+/// on Linux and BuildKit sends them as such (fsutil's `Stat.Path` is a Go
+/// string, any bytes), so a name that is not UTF-8 must neither fail the
+/// build nor change: each byte of an invalid sequence becomes the code
+/// point `U+10FF00 + byte`, and [`name_bytes`] turns it back. Patterns and
+/// digests see these stand-ins; a real name made of those private-use code
+/// points would read back as raw bytes, the one ambiguity kept.
+pub fn name_string(name: &std::ffi::OsStr) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut bytes = name.as_bytes();
+    let mut out = String::with_capacity(bytes.len());
+    loop {
+        match std::str::from_utf8(bytes) {
+            Ok(valid) => {
+                out.push_str(valid);
+                return out;
+            }
+            Err(e) => {
+                let (valid, rest) = bytes.split_at(e.valid_up_to());
+                // Checked by from_utf8 just above.
+                out.push_str(std::str::from_utf8(valid).unwrap_or_default());
+                let bad = e.error_len().unwrap_or(rest.len());
+                for &b in &rest[..bad] {
+                    out.extend(char::from_u32(RAW_BYTE_BASE + u32::from(b)));
+                }
+                bytes = &rest[bad..];
+            }
+        }
+    }
+}
+
+/// The bytes a context path stands for (see [`name_string`]).
+pub fn name_bytes(rel: &str) -> std::borrow::Cow<'_, std::ffi::OsStr> {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let is_raw = |c: char| (RAW_BYTE_BASE..=RAW_BYTE_BASE + 0xff).contains(&u32::from(c));
+    if !rel.contains(is_raw) {
+        return std::borrow::Cow::Borrowed(std::ffi::OsStr::from_bytes(rel.as_bytes()));
+    }
+    let mut out = Vec::with_capacity(rel.len());
+    for c in rel.chars() {
+        if is_raw(c) {
+            out.push((u32::from(c) - RAW_BYTE_BASE) as u8);
+        } else {
+            out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+        }
+    }
+    std::borrow::Cow::Owned(std::ffi::OsString::from_vec(out))
 }
 
 /// Orders paths component by component (`a/b` < `a-b`, since `a` < `a-b`),
@@ -170,10 +221,7 @@ fn scan_dir(abs: &Path, rel: &str, filter: &dyn PathFilter) -> Result<Vec<Entry>
     let mut listed = Vec::new();
     for entry in fs::read_dir(abs).map_err(io_err(abs.to_path_buf()))? {
         let entry = entry.map_err(io_err(abs.to_path_buf()))?;
-        let name = entry
-            .file_name()
-            .into_string()
-            .map_err(|_| ScanError::NonUtf8(entry.path()))?;
+        let name = name_string(&entry.file_name());
         // d_type from readdir; no stat needed to know a directory.
         let is_dir = entry.file_type().map_err(io_err(entry.path()))?.is_dir();
         listed.push(Listed {
@@ -256,12 +304,7 @@ fn entry_from(
             path: abs.clone(),
             source,
         })?;
-        Some(
-            target
-                .into_os_string()
-                .into_string()
-                .map_err(|_| ScanError::NonUtf8(abs))?,
-        )
+        Some(name_string(target.as_os_str()))
     } else {
         None
     };
@@ -382,6 +425,32 @@ mod tests {
             err.to_string().starts_with("cannot read build context"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn non_utf8_names_round_trip_through_their_string_form() {
+        use std::os::unix::ffi::OsStrExt;
+        for raw in [
+            &b"plain"[..],
+            b"bad\xff",
+            b"\xe2\x82 cut \xe2\x82\xac euro",
+            b"\xc0\xaf",
+            "\u{10FF00}".as_bytes(),
+        ] {
+            let name = std::ffi::OsStr::from_bytes(raw);
+            let s = name_string(name);
+            if std::str::from_utf8(raw).is_ok() && !s.contains('\u{10FF00}') {
+                assert_eq!(s.as_bytes(), raw);
+            }
+            if raw != "\u{10FF00}".as_bytes() {
+                assert_eq!(name_bytes(&s).as_bytes(), raw, "{s:?}");
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(std::ffi::OsStr::from_bytes(b"x\xff")), "").unwrap();
+        let t = scan(dir.path(), &IncludeAll).unwrap();
+        assert_eq!(t.entries().len(), 1);
+        assert!(t.host_path(&t.entries()[0].path).exists());
     }
 
     #[test]

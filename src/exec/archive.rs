@@ -25,6 +25,9 @@
 //! - Device, FIFO entries are created with mknod (docker's archive package
 //!   did; the newest BuildKit rejects them); PAX `SCHILY.xattr.*` records
 //!   are applied, overlayfs' private ones excepted.
+//! - A GNU sparse file keeps its holes; all entries' logical sizes are
+//!   charged to one `image::layer::budget::ExpansionBudget` per archive
+//!   (BuildKit has no limit), so a 10 KiB tar cannot write gigabytes.
 
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
@@ -39,6 +42,8 @@ use thiserror::Error;
 use crate::exec::attrs::{set_mode, set_owner, set_times, set_xattr, Time};
 use crate::exec::dest::{image_path, DestError, DestFs, Escape, Located, NewDir};
 use crate::exec::tree::Counters;
+use crate::image::layer::budget::{ExpansionBudget, TooLarge};
+use crate::image::layer::sparse::copy_keeping_holes;
 
 /// Why an archive could not be extracted.
 #[derive(Debug, Error)]
@@ -79,6 +84,9 @@ pub enum ArchiveError {
         #[source]
         source: DestError,
     },
+    /// The archive expands past the per-archive limit.
+    #[error(transparent)]
+    TooLarge(#[from] TooLarge),
     /// Writing an entry failed.
     #[error("archive {archive}: failed to {op} {path}")]
     Write {
@@ -223,12 +231,17 @@ pub fn extract(
     let reader = open_decompressed(archive).map_err(read_err)?;
     let mut tar = tar::Archive::new(reader);
     let mut dir_times: Vec<(PathBuf, Time, Time)> = Vec::new();
+    let mut budget = ExpansionBudget::from_env();
+    let budget_name = format!("archive {label}");
     for entry in tar.entries().map_err(read_err)? {
         let mut entry = entry.map_err(read_err)?;
         let kind = entry.header().entry_type();
         if kind.is_pax_global_extensions() || kind.is_pax_local_extensions() {
             continue;
         }
+        // Logical size (a GNU sparse entry's holes included): BuildKit has
+        // no limit here; kiln's is `image::layer::budget`'s.
+        budget.charge(entry.size(), &budget_name)?;
         let raw_name = entry.path_bytes().into_owned();
         let escape = || ArchiveError::Escape {
             archive: label.to_string(),
@@ -338,7 +351,14 @@ pub fn extract(
                     .mode(0o600)
                     .open(&host)
                     .map_err(write_err("create"))?;
-                let n = io::copy(&mut entry, &mut file).map_err(read_err)?;
+                // BuildKit's unpacker (Go's archive/tar) writes a sparse
+                // entry's holes as zeros; kiln keeps them as holes.
+                let n = if kind == tar::EntryType::GNUSparse {
+                    copy_keeping_holes(&mut entry, &mut file)
+                } else {
+                    io::copy(&mut entry, &mut file)
+                }
+                .map_err(read_err)?;
                 counters.bytes.fetch_add(n, Ordering::Relaxed);
                 fs.chown_if_needed(&host, uid, gid)
                     .map_err(write_err("chown"))?;

@@ -21,11 +21,10 @@
 //! the store, which overlayfs refuses as overlapping).
 
 use std::ffi::OsStr;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::context::scan::{ContextTree, Entry, EntryKind};
+use crate::context::scan::{name_bytes, name_string, ContextTree, Entry, EntryKind};
 use crate::exec::attrs::{set_times, Time};
 use crate::runtime::overlay::Overlay;
 
@@ -121,7 +120,7 @@ fn write_hiding_layer(tree: &ContextTree, layer: &Path) -> std::io::Result<()> {
             let dir_in_layer = if rel.is_empty() {
                 layer.to_path_buf()
             } else {
-                layer.join(rel)
+                layer.join(name_bytes(rel))
             };
             if !made {
                 std::fs::create_dir_all(&dir_in_layer)?;
@@ -157,7 +156,7 @@ fn write_hiding_layer(tree: &ContextTree, layer: &Path) -> std::io::Result<()> {
         let in_layer = if rel.is_empty() {
             layer.to_path_buf()
         } else {
-            layer.join(rel)
+            layer.join(name_bytes(rel))
         };
         match tree.find(rel).map(|i| &entries[i]) {
             Some(e) => copy_dir_attrs(&in_layer, e.mode, e.uid, e.gid, e.mtime_ns)?,
@@ -173,12 +172,10 @@ fn write_hiding_layer(tree: &ContextTree, layer: &Path) -> std::io::Result<()> {
 
 /// Whether `dir/name` is a kept entry of a kind the context sends.
 fn is_kept(tree: &ContextTree, dir: &str, name: &OsStr) -> bool {
-    // A name that is not UTF-8 cannot be in the tree: hidden.
-    let Ok(name) = std::str::from_utf8(name.as_bytes()) else {
-        return false;
-    };
+    // Names that are not UTF-8 are in the tree in their string form.
+    let name = name_string(name);
     let rel = if dir.is_empty() {
-        name.to_string()
+        name
     } else {
         format!("{dir}/{name}")
     };
@@ -213,7 +210,7 @@ fn link_mirror(tree: &ContextTree, out: &Path) -> std::io::Result<()> {
     let mut dirs = Vec::new();
     for e in tree.entries() {
         let src = tree.host_path(&e.path);
-        let dst = out.join(&e.path);
+        let dst = out.join(name_bytes(&e.path));
         match e.kind {
             EntryKind::Dir => {
                 std::fs::create_dir(&dst)?;
@@ -229,8 +226,8 @@ fn link_mirror(tree: &ContextTree, out: &Path) -> std::io::Result<()> {
             }
             EntryKind::File => {}
             EntryKind::Symlink => {
-                let target = e.link_target.clone().unwrap_or_default();
-                std::os::unix::fs::symlink(target, &dst)?;
+                let target = e.link_target.as_deref().unwrap_or_default();
+                std::os::unix::fs::symlink(name_bytes(target), &dst)?;
                 // A new link has the current time; COPY keeps the
                 // source's (as BuildKit does).
                 let t = entry_time(e.mtime_ns);

@@ -513,7 +513,7 @@ fn copy_item(
     }
     let target = match &existing {
         Some(found) if found.meta().is_dir() => {
-            let base = Path::new(&item.rel)
+            let base = PathBuf::from(crate::context::scan::name_bytes(&item.rel).into_owned())
                 .file_name()
                 .map(PathBuf::from)
                 .unwrap_or_default();

@@ -73,6 +73,9 @@ pub enum ShellError {
         message: String,
         offset: usize,
     },
+    /// `${...}` operands nested deeper than [`word::MAX_NESTING`].
+    #[error("substitutions nested more than {limit} deep at byte {offset}")]
+    NestedTooDeep { offset: usize, limit: usize },
     /// A `#`, `%` or `/` pattern that cannot be compiled.
     #[error("invalid pattern '{pattern}' in the substitution at byte {offset}: {source}")]
     InvalidPattern {

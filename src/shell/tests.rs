@@ -468,3 +468,26 @@ fn accepts_any_env_implementation() {
         "t"
     );
 }
+
+#[test]
+fn deeply_nested_substitutions_are_an_error_not_a_stack_overflow() {
+    let nested = |depth: usize| "${a:-".repeat(depth) + "x" + &"}".repeat(depth);
+    let lexer = Lexer::default();
+    let env = std::collections::HashMap::<String, String>::new();
+    assert_eq!(
+        lexer
+            .process_word(&nested(super::word::MAX_NESTING), &env)
+            .unwrap()
+            .value,
+        "x"
+    );
+    let err = lexer.process_word(&nested(100_000), &env).unwrap_err();
+    assert!(
+        matches!(err, ShellError::NestedTooDeep { limit, .. } if limit == super::word::MAX_NESTING),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("nested more than 100 deep"),
+        "{err}"
+    );
+}

@@ -27,6 +27,7 @@ pub(super) fn expand<E: Env + ?Sized>(
         raw_escapes: lexer.raw_escapes,
         matched: BTreeSet::new(),
         unmatched: BTreeSet::new(),
+        depth: 0,
     };
     let mut value = String::with_capacity(word.len());
     let mut words = Words::default();
@@ -39,6 +40,12 @@ pub(super) fn expand<E: Env + ?Sized>(
     })
 }
 
+/// How deep `${...}` operands may nest. BuildKit's `shell/lex.go` recurses
+/// without a limit (`processDollar` → `processStopOn`, on Go's growable
+/// stack); kiln's stack is fixed, so nesting past this is an error. No
+/// real Dockerfile comes near it.
+pub const MAX_NESTING: usize = 100;
+
 struct Scanner<'a, E: Env + ?Sized> {
     lexer: &'a Lexer,
     src: &'a str,
@@ -50,6 +57,8 @@ struct Scanner<'a, E: Env + ?Sized> {
     raw_escapes: bool,
     matched: BTreeSet<String>,
     unmatched: BTreeSet<String>,
+    /// How many `${...}` operands are being read inside each other.
+    depth: usize,
 }
 
 impl<'a, E: Env + ?Sized> Scanner<'a, E> {
@@ -73,9 +82,19 @@ impl<'a, E: Env + ?Sized> Scanner<'a, E> {
         out: &mut String,
         words: Option<&mut Words>,
     ) -> Result<bool, ShellError> {
+        // Each nested operand is a level of recursion: bound it rather
+        // than overflow the stack on `${a:-${a:-${a:-...}}}`.
+        if self.depth > MAX_NESTING {
+            return Err(ShellError::NestedTooDeep {
+                offset: self.pos,
+                limit: MAX_NESTING,
+            });
+        }
+        self.depth += 1;
         let saved = std::mem::replace(&mut self.raw_escapes, raw_escapes);
         let found = self.scan_with_current_escapes(stop, out, words);
         self.raw_escapes = saved;
+        self.depth -= 1;
         found
     }
 

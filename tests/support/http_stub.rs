@@ -42,6 +42,9 @@ pub struct Reply {
     /// Announce this Content-Length instead of the body's, then close after
     /// sending `body`: a connection dropped mid-body.
     pub declared_len: Option<usize>,
+    /// Hold the connection open this long after sending `body`, sending
+    /// nothing more: a registry that accepted and then stalled.
+    pub stall: Option<std::time::Duration>,
 }
 
 impl Reply {
@@ -51,6 +54,7 @@ impl Reply {
             headers: Vec::new(),
             body: body.into(),
             declared_len: None,
+            stall: None,
         }
     }
 
@@ -163,5 +167,8 @@ fn serve(conn: TcpStream, handler: &dyn Fn(&Request) -> Reply) {
         let _ = out.write_all(&reply.body);
     }
     let _ = out.flush();
+    if let Some(d) = reply.stall {
+        std::thread::sleep(d);
+    }
     let _ = out.shutdown(std::net::Shutdown::Both);
 }

@@ -174,6 +174,7 @@ pub fn test_client(
             attempts: 3,
             initial_backoff: Duration::from_millis(10),
             max_backoff: Duration::from_millis(50),
+            ..RetryPolicy::default()
         },
         chunk_size: 100 * 1024,
         ..ClientOptions::default()

@@ -17,6 +17,7 @@
 //! (`[abc`) as an error that fsutil ignores, silently matching nothing;
 //! kiln rejects it, naming the pattern.
 
+use crate::context::scan::{name_bytes, name_string};
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -157,7 +158,8 @@ fn walk(
     let mut entries: Vec<(String, bool)> = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io_err)? {
         let entry = entry.map_err(io_err)?;
-        let name = entry.file_name().to_string_lossy().into_owned();
+        // Names keep their bytes (`context::scan::name_string`).
+        let name = name_string(&entry.file_name());
         let is_dir = entry.file_type().map_err(io_err)?.is_dir();
         entries.push((name, is_dir));
     }
@@ -167,9 +169,10 @@ fn walk(
         if !pattern.matches_component(depth, &name) {
             continue;
         }
-        let host = dir.join(&name);
+        let host = dir.join(name_bytes(&name));
         if last {
-            out.push(host_to_rel(root, &host).trim_start_matches('/').to_string());
+            let rel = host.strip_prefix(root).unwrap_or(&host);
+            out.push(name_string(rel.as_os_str()));
         } else if is_dir {
             walk(root, &host, pattern, depth + 1, out)?;
         }

@@ -11,6 +11,7 @@ use crate::context::dockerignore::DockerIgnore;
 use crate::context::wildcard::{
     clean_components, contains_wildcards, resolve_wildcards, SourceRoot,
 };
+use crate::context::scan::name_bytes;
 use crate::exec::attrs::Time;
 use crate::exec::fetch::redact_password;
 use crate::runtime::path_in_root::resolve_in_root;
@@ -242,7 +243,8 @@ fn parents_source(
 
 /// The host path of an item's source, symlinks followed as asked.
 pub(super) fn source_host(item: &Item) -> Result<PathBuf, CopyError> {
-    let rel = Path::new(&item.rel);
+    let rel = PathBuf::from(name_bytes(&item.rel).into_owned());
+    let rel = rel.as_path();
     let resolved = if item.follow || item.rel.is_empty() {
         resolve_in_root(&item.root, rel)
     } else {

@@ -17,7 +17,7 @@
 
 use super::names::{display, StepCounter};
 use super::stage::StageState;
-use super::{LowerError, Lowerer};
+use super::{LowerError, Lowerer, MAX_FROM_NESTING};
 use crate::exec::fetch;
 use crate::image::reference::ImageRef;
 use crate::parser::{Add, Copy, InlineSource, Span};
@@ -316,7 +316,20 @@ impl Lowerer<'_> {
                     ),
                 ));
             }
-            return Ok(self.stage(j)?.root);
+            // A `--from` lowers the stage it names from inside this one:
+            // the only recursion left over stages, so its depth is bounded.
+            if self.from_depth >= MAX_FROM_NESTING {
+                return Err(self.err(
+                    span,
+                    format!(
+                        "--from={from}: stages reached through --from are nested more than {MAX_FROM_NESTING} deep"
+                    ),
+                ));
+            }
+            self.from_depth += 1;
+            let state = self.stage(j);
+            self.from_depth -= 1;
+            return Ok(state?.root);
         }
         let reference =
             ImageRef::parse(from).map_err(|e| self.err(span, format!("--from={from}: {e}")))?;

@@ -99,6 +99,14 @@ pub trait ImageResolver {
     fn resolve(&self, reference: &ImageRef, platform: &Platform) -> Result<ResolvedImage, String>;
 }
 
+/// How deep `COPY --from` / `RUN --mount=from=` references to stages whose
+/// value needs expanding (`--from=$STAGE`) may nest, each lowered inside
+/// the one naming it. BuildKit has no such limit (it dispatches stages in
+/// file order); kiln lowers on demand and bounds this one recursion rather
+/// than overflow the stack. Literal references and `FROM <stage>` chains
+/// are lowered in a loop beforehand and never count.
+pub const MAX_FROM_NESTING: usize = 32;
+
 /// The lowered build: a graph, its target and the target's image config.
 #[derive(Debug, Clone)]
 pub struct BuildPlan {
@@ -217,6 +225,8 @@ struct Lowerer<'a> {
     /// Lowered stages (memoized: a stage used twice is lowered once).
     done: Vec<Option<stage::StageState>>,
     in_progress: Vec<bool>,
+    /// How many `--from` references are being lowered inside each other.
+    from_depth: usize,
     /// Images resolved so far, by normalized reference.
     images: HashMap<String, ResolvedImage>,
     context: Option<VertexId>,
@@ -276,6 +286,7 @@ impl<'a> Lowerer<'a> {
             bases,
             done: vec![None; df.stages.len()],
             in_progress: vec![false; df.stages.len()],
+            from_depth: 0,
             images: HashMap::new(),
             context: None,
             checks: Default::default(),

@@ -9,7 +9,7 @@
 //! run first, counted and named as steps (`[2/4] ONBUILD RUN ...`).
 
 use super::names::StepCounter;
-use super::{LayerStep, LowerError, Lowerer, ResolvedImage};
+use super::{parse_mount, LayerStep, LowerError, Lowerer, ResolvedImage};
 use crate::image::oci::{ContainerConfig, History, ImageConfig, RootFs};
 use crate::image::reference::ImageRef;
 use crate::parser::{Instruction, InstructionKind, Span};
@@ -145,7 +145,85 @@ impl StageState {
 
 impl Lowerer<'_> {
     /// The lowered state of stage `i`, lowering it (and what it needs) once.
+    ///
+    /// Stages can depend on each other as deep as the file is long
+    /// (BuildKit builds 3,000 chained `FROM <previous stage>`: dockerfile2llb
+    /// `toDispatchState` dispatches stages in a loop, in file order), so the
+    /// stages `i` needs are found with an explicit stack and lowered
+    /// dependencies first; lowering one then finds what it names already
+    /// done. Only a `--from` whose value needs expanding is not known in
+    /// advance; it recurses, bounded by [`super::MAX_FROM_NESTING`].
     pub(super) fn stage(&mut self, i: usize) -> Result<StageState, LowerError> {
+        for j in self.prerequisites(i) {
+            self.stage_once(j)?;
+        }
+        self.stage_once(i)
+    }
+
+    /// The stages not yet lowered that `i` needs, transitively, each after
+    /// the ones it needs (depth-first post-order, dependencies in the order
+    /// the stage names them, as lowering on demand would visit them).
+    fn prerequisites(&self, i: usize) -> Vec<usize> {
+        let mut order = Vec::new();
+        let mut seen = vec![false; self.df.stages.len()];
+        let mut stack = vec![(i, false)];
+        while let Some((j, deps_done)) = stack.pop() {
+            if deps_done {
+                if j != i {
+                    order.push(j);
+                }
+                continue;
+            }
+            if seen[j] || self.done[j].is_some() || self.in_progress[j] {
+                continue;
+            }
+            seen[j] = true;
+            stack.push((j, true));
+            for d in self.stage_deps(j).into_iter().rev() {
+                // A dependency on a later stage is an error the lowering
+                // reports where it is named; a cycle cannot be written.
+                if d < j && !seen[d] {
+                    stack.push((d, false));
+                }
+            }
+        }
+        order
+    }
+
+    /// The stages stage `i` names literally: its base, `COPY --from` and
+    /// `RUN --mount=from=` values without variables.
+    fn stage_deps(&self, i: usize) -> Vec<usize> {
+        let mut deps: Vec<usize> = self.stage_by_name(&self.bases[i], i).into_iter().collect();
+        let literal = |v: &str| -> Result<String, String> {
+            if v.contains('$') {
+                Err(String::new())
+            } else {
+                Ok(v.to_string())
+            }
+        };
+        for inst in &self.df.stages[i].instructions {
+            let froms: Vec<String> = match &inst.kind {
+                InstructionKind::Copy(c) => c.from.iter().cloned().collect(),
+                InstructionKind::Run(r) => r
+                    .mounts
+                    .iter()
+                    .filter_map(|m| parse_mount(m, &literal).ok()?.from)
+                    .collect(),
+                _ => Vec::new(),
+            };
+            for from in froms {
+                let stage = match from.parse::<i64>() {
+                    Ok(n) => usize::try_from(n).ok(),
+                    Err(_) => self.stage_by_name(&from, self.df.stages.len()),
+                };
+                deps.extend(stage.filter(|&j| j < self.df.stages.len()));
+            }
+        }
+        deps
+    }
+
+    /// [`Lowerer::stage`] for a stage whose base stage (if any) is lowered.
+    fn stage_once(&mut self, i: usize) -> Result<StageState, LowerError> {
         if let Some(done) = &self.done[i] {
             return Ok(done.clone());
         }

@@ -780,3 +780,46 @@ fn undefined_variables_in_expanded_words_are_found_while_lowering() {
         ]
     );
 }
+
+/// Regression: 2,500 chained stages overflowed the stack (one recursion
+/// level per stage); BuildKit builds 3,000. Test threads have small stacks.
+#[test]
+fn thousands_of_chained_stages_lower_without_overflowing_the_stack() {
+    let mut src = String::from("FROM scratch AS s0\nWORKDIR /w\n");
+    for i in 1..=3000 {
+        src.push_str(&format!("FROM s{} AS s{i}\n", i - 1));
+    }
+    assert!(plan(&src).target.is_some());
+
+    // The same through COPY --from and RUN --mount=from, each stage built
+    // on scratch.
+    let mut src = String::from("FROM busybox AS s0\nWORKDIR /w\n");
+    for i in 1..=3000 {
+        let from = if i % 2 == 0 {
+            format!("COPY --from=s{} /w /w", i - 1)
+        } else {
+            format!("RUN --mount=from=s{},target=/m true", i - 1)
+        };
+        src.push_str(&format!("FROM busybox AS s{i}\n{from}\n"));
+    }
+    assert_eq!(execs(&plan(&src)).len(), 1500);
+}
+
+/// A `--from` whose stage is only known after expansion is lowered inside
+/// the stage naming it: past the bound that is an error naming the line.
+#[test]
+fn variable_from_references_nested_too_deep_are_an_error() {
+    let mut src = String::from("FROM busybox AS s0\n");
+    for i in 1..=MAX_FROM_NESTING + 5 {
+        src.push_str(&format!(
+            "FROM busybox AS s{i}\nARG P=s{}\nRUN --mount=from=$P,target=/m true\n",
+            i - 1
+        ));
+    }
+    let err = lower_with(&src, &opts()).unwrap_err().to_string();
+    assert!(
+        err.contains(&format!("nested more than {MAX_FROM_NESTING} deep")),
+        "{err}"
+    );
+    assert!(err.starts_with("Dockerfile:"), "{err}");
+}

@@ -5,9 +5,9 @@
 //! - names are cleaned like Go's `filepath.Clean`; a leading `/` is
 //!   stripped (docker joins the name onto the destination); a relative name
 //!   whose `..` climbs above the root is refused (docker's "breakout" error);
-//! - a symlink whose target, resolved lexically from its directory, leaves
-//!   the root is refused (docker does the same); absolute targets are fine,
-//!   they resolve inside the container;
+//! - a symlink may point anywhere, `..` past the root included (containerd
+//!   `pkg/archive` `createTarFile` does not check targets, and `docker load`
+//!   accepts such links): targets resolve inside the container;
 //! - a hard link must name an entry already unpacked from this layer;
 //! - no symlink is ever followed while creating files: every parent is
 //!   opened with `O_NOFOLLOW` ([`super::confined`]), so `link -> /etc`
@@ -19,10 +19,15 @@
 //! - owners are numeric, modes keep setuid/setgid/sticky, xattrs from PAX
 //!   `SCHILY.xattr.*` are set except overlayfs's own, mtimes are kept;
 //!   directory modes and mtimes are applied last so that adding children
-//!   and read-only modes do not interfere.
+//!   and read-only modes do not interfere;
+//! - a GNU sparse file keeps its holes, and the logical sizes of all
+//!   entries are charged to one [`super::budget::ExpansionBudget`], so a
+//!   small tar cannot declare more than the limit.
 
+use super::budget::ExpansionBudget;
 use super::confined::{kind, set_fd_xattr, Dir, Resolve};
 use super::header::{read_meta, Meta};
+use super::sparse::copy_keeping_holes;
 use super::{OVERLAY_OPAQUE_XATTR, WHITEOUT_OPAQUE, WHITEOUT_PREFIX};
 use nix::fcntl::{openat, OFlag};
 use nix::sys::stat::{fchmod, fchmodat, futimens, mknodat, FchmodatFlags, Mode, SFlag};
@@ -50,12 +55,12 @@ pub enum ExtractError {
     SymlinkParent { path: String, component: String },
     #[error("entry {path:?}: parent {component:?} is not a directory")]
     NotDir { path: String, component: String },
-    #[error("entry {path:?}: symlink target {target:?} points outside the layer")]
-    SymlinkEscape { path: String, target: String },
     #[error("entry {path:?}: hard link target {target:?} is outside the layer")]
     LinkEscape { path: String, target: String },
     #[error("entry {path:?}: hard link target {target:?} is not in this layer")]
     LinkMissing { path: String, target: String },
+    #[error(transparent)]
+    TooLarge(#[from] super::budget::TooLarge),
     #[error("entry {path:?}: unsupported tar entry type {kind:?}")]
     Unsupported { path: String, kind: char },
     #[error("entry {path:?}: {op}: {source}")]
@@ -95,6 +100,7 @@ pub fn extract(input: impl Read, dest: &Path) -> Result<ExtractStats, ExtractErr
         cached: None,
         dirs: BTreeMap::new(),
         stats: ExtractStats::default(),
+        budget: ExpansionBudget::from_env(),
     };
     x.dirs.insert(Vec::new(), (0o755, TimeSpec::new(0, 0)));
     {
@@ -163,28 +169,6 @@ pub fn clean_name(name: &[u8]) -> Option<Vec<Vec<u8>>> {
     Some(out)
 }
 
-/// Whether a relative symlink target, resolved lexically from the link's
-/// directory `dir`, stays inside the root (docker's breakout check).
-fn symlink_stays_inside(dir: &[Vec<u8>], target: &[u8]) -> bool {
-    if target.first() == Some(&b'/') {
-        return true;
-    }
-    let mut depth = dir.len();
-    for c in target.split(|&b| b == b'/') {
-        match c {
-            b"" | b"." => {}
-            b".." => {
-                if depth == 0 {
-                    return false;
-                }
-                depth -= 1;
-            }
-            _ => depth += 1,
-        }
-    }
-    true
-}
-
 struct Extractor {
     root: Dir,
     /// The last parent directory opened, as tars list siblings together.
@@ -192,6 +176,8 @@ struct Extractor {
     /// Directory attributes to apply at the end, keyed by joined path.
     dirs: BTreeMap<Vec<u8>, DirAttrs>,
     stats: ExtractStats,
+    /// What this layer may still expand to (logical sizes, holes included).
+    budget: ExpansionBudget,
 }
 
 impl Extractor {
@@ -208,6 +194,9 @@ impl Extractor {
             etype = EntryType::Directory;
         }
         let comps = clean_name(&raw).ok_or_else(|| ExtractError::Escape { path: path.clone() })?;
+        // tar-rs gives a GNU sparse entry's logical size: what the file
+        // will read back as, and what a later diff of it would write.
+        self.budget.charge(entry.size(), "the layer tar")?;
         let (meta, xattrs) = read_meta(entry).map_err(|e| io_err(&path, "reading header", e))?;
         self.stats.entries += 1;
 
@@ -249,7 +238,7 @@ impl Extractor {
         xattrs: &[(Vec<u8>, Vec<u8>)],
     ) -> Result<(), ExtractError> {
         let path = path.to_string();
-        let Some((name, parent)) = comps.split_last() else {
+        let Some((name, _)) = comps.split_last() else {
             return Err(ExtractError::Escape { path });
         };
         // A later entry with the same name replaces an earlier one, except
@@ -277,7 +266,14 @@ impl Extractor {
                 )
                 .map_err(|e| io_err(&path, "creating file", e))?;
                 let mut file = std::fs::File::from(fd);
-                let n = io::copy(entry, &mut file).map_err(ExtractError::Read)?;
+                // A sparse entry keeps its holes (docker's pkg/archive and
+                // containerd write every zero; kiln need not).
+                let n = if etype == EntryType::GNUSparse {
+                    copy_keeping_holes(entry, &mut file)
+                } else {
+                    io::copy(entry, &mut file)
+                }
+                .map_err(ExtractError::Read)?;
                 self.stats.size += n;
                 // chown before chmod: chown clears setuid/setgid bits.
                 fchown(
@@ -312,13 +308,13 @@ impl Extractor {
                 self.dirs.insert(join(comps), (meta.mode, meta.mtime));
             }
             EntryType::Symlink => {
+                // Any target is accepted, as containerd does (`pkg/archive`
+                // `createTarFile` creates a symlink as written, and so
+                // `docker load` takes `a -> ../../../etc/passwd`): a target
+                // is only a string, resolved inside the root when used.
+                // What must never happen, writing *through* a link, is
+                // refused when the next entry opens its parents.
                 let target = entry.link_name_bytes().unwrap_or_default().into_owned();
-                if !symlink_stays_inside(parent, &target) {
-                    return Err(ExtractError::SymlinkEscape {
-                        path,
-                        target: lossy(&target),
-                    });
-                }
                 nix::unistd::symlinkat(
                     OsStr::from_bytes(&target),
                     dir.fd(),

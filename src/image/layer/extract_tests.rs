@@ -262,20 +262,42 @@ fn refuses_writing_through_symlinks() {
         ],
         |e| matches!(e, ExtractError::SymlinkParent { .. }),
     );
+    // The links themselves are accepted (containerd's rule); writing
+    // through them is not.
     check_refused(
         &[E::Symlink("up", ".."), E::File("up/evil", b"x", 0o644)],
-        |e| matches!(e, ExtractError::SymlinkEscape { .. }),
+        |e| matches!(e, ExtractError::SymlinkParent { .. }),
     );
     check_refused(
         &[
             E::Symlink("a/link", "../../.."),
             E::File("a/link/evil", b"x", 0o644),
         ],
-        |e| matches!(e, ExtractError::SymlinkEscape { .. }),
+        |e| matches!(e, ExtractError::SymlinkParent { .. }),
     );
     check_refused(
         &[E::File("f", b"", 0o644), E::File("f/x", b"", 0o644)],
         |e| matches!(e, ExtractError::NotDir { .. }),
+    );
+}
+
+/// Regression: `kiln load` refused a valid image whose relative symlink
+/// climbs above the root; `docker load` (containerd) accepts it.
+#[test]
+fn symlinks_climbing_above_the_root_are_kept_as_written() {
+    let (t, r) = unpack(&[
+        E::Symlink("a", "../../../etc/passwd"),
+        E::Symlink("d/up", "../.."),
+    ]);
+    r.unwrap();
+    let root = t.path().join("root");
+    assert_eq!(
+        fs::read_link(root.join("a")).unwrap(),
+        std::path::Path::new("../../../etc/passwd")
+    );
+    assert_eq!(
+        fs::read_link(root.join("d/up")).unwrap(),
+        std::path::Path::new("../..")
     );
 }
 

@@ -7,10 +7,12 @@
 //! [`diff`] turns a snapshot back into a deterministic tar (overlay form →
 //! OCI whiteouts). Both are pure filesystem code: no store, no database.
 
+pub mod budget;
 mod confined;
 pub mod diff;
 pub mod extract;
 mod header;
+pub mod sparse;
 
 use super::digest::Digest;
 use super::oci::media;

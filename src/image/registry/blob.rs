@@ -12,6 +12,7 @@ use crate::image::Digest;
 use sha2::{Digest as _, Sha256};
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::time::Instant;
 use ureq::http::{header, Method, StatusCode};
 
 /// Read size while streaming a blob.
@@ -210,6 +211,9 @@ impl RegistryClient {
         let mut tries = 0;
         // A resumed file may already hold the whole blob: only verify it.
         let mut done = expected_size.is_some_and(|s| s > 0 && s == received.len);
+        // When the last byte of this blob arrived (or the download began).
+        let mut heard = Instant::now();
+        let stall_timeout = self.transport.retry.stall_timeout;
         while !done {
             tries += 1;
             let offset = received.len;
@@ -276,6 +280,7 @@ impl RegistryClient {
                     .map_err(|e| RegistryError::io(format!("writing blob {digest}"), e))?;
                 received.hasher.update(chunk);
                 received.len += chunk.len() as u64;
+                heard = Instant::now();
                 if expected_size.is_some_and(|s| received.len > s) {
                     return Err(size_mismatch(received.len));
                 }
@@ -287,6 +292,24 @@ impl RegistryClient {
                 continue;
             }
             let why = failure.unwrap_or_else(|| "body ended early".into());
+            // Retrying a registry that sent nothing for the whole stall
+            // timeout would only wait that long again (605 s in all with
+            // five tries of 120 s reads).
+            if heard.elapsed() >= stall_timeout {
+                tracing::debug!(%digest, "giving up, stalled: {why}");
+                return Err(RegistryError::Stalled {
+                    registry,
+                    what: format!(
+                        "blob {digest} of {repository} after {} bytes{}",
+                        received.len,
+                        expected_size
+                            .map(|s| format!(" of {s}"))
+                            .unwrap_or_default()
+                    ),
+                    waited: heard.elapsed(),
+                    last: why,
+                });
+            }
             if tries >= attempts {
                 tracing::debug!(%digest, "giving up: {why}");
                 return Err(RegistryError::ConnectionClosed {

@@ -33,7 +33,7 @@ pub use client::{ClientOptions, RegistryClient, ResolvedManifest, DEFAULT_CHUNK_
 pub use credentials::{CredentialError, Credentials, LoginFile};
 pub use endpoint::Endpoint;
 pub use manifest::{FetchedManifest, IndexEntry, Platform};
-pub use transport::{ReadSeek, RetryPolicy};
+pub use transport::{ReadSeek, RetryPolicy, DEFAULT_STALL_TIMEOUT, STALL_TIMEOUT_ENV};
 
 use super::Digest;
 
@@ -97,6 +97,15 @@ pub enum RegistryError {
         digest: Digest,
         expected: u64,
         actual: u64,
+    },
+    /// Nothing arrived from the registry for the stall timeout
+    /// ([`RetryPolicy::stall_timeout`]); not retried further.
+    #[error("registry {registry} stalled: nothing received for {}s during {what}; giving up (last error: {last})", .waited.as_secs())]
+    Stalled {
+        registry: String,
+        what: String,
+        waited: std::time::Duration,
+        last: String,
     },
     #[error("connection to {registry} closed in the middle of {what} after {received} bytes{of_total} (tried {attempts} times)")]
     ConnectionClosed {

@@ -12,7 +12,7 @@ use super::endpoint::Endpoint;
 use super::response::{read_error_detail, status_error};
 use super::RegistryError;
 use std::io::{Read, Seek, SeekFrom};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use ureq::http::{self, header, Method, Response, StatusCode};
 use ureq::{Body, SendBody};
 
@@ -25,16 +25,37 @@ pub struct RetryPolicy {
     pub initial_backoff: Duration,
     /// Cap on one wait, including a registry's `Retry-After`.
     pub max_backoff: Duration,
+    /// How long a transfer may go without receiving a byte, across all its
+    /// tries, before kiln gives up on it: each read waits at most this
+    /// long, and no retry starts once this much time has passed since the
+    /// last byte. A slow transfer is never cut; a stalled one fails in
+    /// about this time, not `attempts` times it.
+    pub stall_timeout: Duration,
 }
+
+/// The default [`RetryPolicy::stall_timeout`].
+pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Seconds overriding [`DEFAULT_STALL_TIMEOUT`] (fractions allowed), for
+/// tests and for links where a minute of silence is normal.
+pub const STALL_TIMEOUT_ENV: &str = "KILN_REGISTRY_STALL_TIMEOUT";
 
 impl Default for RetryPolicy {
     /// Five tries over about three seconds: rides out a registry restart or
-    /// a dropped connection without making a dead registry slow to report.
+    /// a dropped connection without making a dead registry slow to report;
+    /// the stall timeout from [`STALL_TIMEOUT_ENV`] when set.
     fn default() -> Self {
+        let stall_timeout = std::env::var(STALL_TIMEOUT_ENV)
+            .ok()
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s > 0.0)
+            .map(Duration::from_secs_f64)
+            .unwrap_or(DEFAULT_STALL_TIMEOUT);
         RetryPolicy {
             attempts: 5,
             initial_backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(10),
+            stall_timeout,
         }
     }
 }
@@ -103,9 +124,9 @@ impl Transport {
             .http_status_as_error(false)
             .user_agent(concat!("kiln/", env!("CARGO_PKG_VERSION")))
             .timeout_connect(Some(Duration::from_secs(30)))
-            // A stalled transfer is a failure to retry, but a slow one is not:
-            // bound each read and write, never the whole body.
-            .timeout_per_read(Some(Duration::from_secs(120)))
+            // A stalled transfer is a failure, but a slow one is not: bound
+            // each read and write, never the whole body.
+            .timeout_per_read(Some(retry.stall_timeout))
             .timeout_per_write(Some(Duration::from_secs(120)))
             .build()
             .new_agent();
@@ -283,7 +304,17 @@ impl Transport {
         let mut last = String::new();
         let mut only_connect_errors = true;
         let mut retry_after = None;
+        // Time since the registry last answered anything.
+        let mut heard = Instant::now();
         for attempt in 1..=attempts {
+            if attempt > 1 && heard.elapsed() >= policy.stall_timeout {
+                return Err(RegistryError::Stalled {
+                    registry: self.endpoint.name.clone(),
+                    what: format!("{} {}", call.method, call.url),
+                    waited: heard.elapsed(),
+                    last,
+                });
+            }
             if attempt > 1 {
                 let wait = policy.backoff(attempt, retry_after.take());
                 tracing::debug!(%call.url, attempt, ?wait, "retrying: {last}");
@@ -291,6 +322,7 @@ impl Transport {
             }
             match self.send_once(call, authorization) {
                 Ok(mut resp) if is_retryable_status(resp.status()) => {
+                    heard = Instant::now();
                     only_connect_errors = false;
                     retry_after = resp
                         .headers()
@@ -519,6 +551,7 @@ mod tests {
     #[test]
     fn backoff_doubles_and_is_capped() {
         let p = RetryPolicy {
+            stall_timeout: DEFAULT_STALL_TIMEOUT,
             attempts: 5,
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_millis(350),
