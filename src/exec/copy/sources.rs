@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 
 use super::{CopyError, CopySource, CopySpec, SourceKind};
 use crate::context::dockerignore::DockerIgnore;
+use crate::context::scan::name_bytes;
 use crate::context::wildcard::{
     clean_components, contains_wildcards, resolve_wildcards, SourceRoot,
 };
-use crate::context::scan::name_bytes;
 use crate::exec::attrs::Time;
 use crate::exec::fetch::redact_password;
 use crate::runtime::path_in_root::resolve_in_root;
