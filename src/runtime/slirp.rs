@@ -48,10 +48,11 @@ pub enum SlirpError {
 }
 
 /// A running slirp4netns serving one container's network namespace; it
-/// is stopped (and reaped) on drop.
+/// is told to stop on drop (and reaped by a thread of its own).
 #[derive(Debug)]
 pub struct Slirp {
-    child: Child,
+    /// `None` once handed to the reaper thread.
+    child: Option<Child>,
     /// Closing this makes slirp4netns exit (`--exit-fd`).
     exit: Option<OwnedFd>,
 }
@@ -103,7 +104,7 @@ pub fn start(pid: i32) -> Result<Slirp, SlirpError> {
     })?;
     drop((ready_w, exit_r));
     let mut slirp = Slirp {
-        child,
+        child: Some(child),
         exit: Some(exit_w),
     };
     // One byte once tap0 is up; EOF means it died first.
@@ -130,9 +131,21 @@ pub fn start(pid: i32) -> Result<Slirp, SlirpError> {
 }
 
 impl Slirp {
+    /// Tells slirp4netns to exit and reaps it off the caller's path: its
+    /// exit closes the tap device, whose unregistering waits for RCU grace
+    /// periods (about 25 ms here), which every RUN used to wait out.
     fn stop(&mut self) {
         if self.exit.take().is_some() {
-            let _ = self.child.wait();
+            if let Some(mut child) = self.child.take() {
+                let reaped = std::thread::Builder::new()
+                    .name("slirp-reaper".into())
+                    .spawn(move || {
+                        let _ = child.wait();
+                    });
+                if let Err(e) = reaped {
+                    tracing::debug!("slirp4netns exits unreaped (no reaper thread: {e})");
+                }
+            }
         }
     }
 }
