@@ -457,3 +457,30 @@ fn non_utf8_names_in_the_context_are_kept_as_bytes() {
     assert_eq!(copied("x"), vec![b"raw".to_vec()]);
     assert_eq!(copied("y"), vec![b"raw".to_vec()]);
 }
+
+/// Found by scripts/adversarial: `kiln import /dev/zero x:y` read zeros
+/// after the (all-zero) end-of-archive marker until killed.
+#[test]
+fn importing_endless_zeros_stops_after_the_end_marker() {
+    let env = Kiln::new();
+    let err = env.fails(&["import", "/dev/zero", "zeros:1"]);
+    assert!(err.contains("after its end-of-archive marker"), "{err}");
+}
+
+/// Found by scripts/adversarial: a bad `--progress` beside `-q` was
+/// accepted, and docker's conflicting `-v` modes (`ro,rw`) too.
+#[test]
+fn bad_progress_modes_and_conflicting_volume_modes_are_refused() {
+    let env = Kiln::with_busybox_rootfs();
+    let ctx = env.path("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("Dockerfile"), "FROM scratch\n").unwrap();
+    let err = env.fails(&["build", "-q", "--progress", "bogus", ctx.to_str().unwrap()]);
+    assert!(err.contains("bogus"), "{err}");
+    let vol = format!("{}:/x:ro,rw", ctx.display());
+    let err = env
+        .run_rootfs(&["--rm", "-v", &vol], &["true"])
+        .fails()
+        .to_string();
+    assert!(err.contains("invalid mode: ro,rw"), "{err}");
+}

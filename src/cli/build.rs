@@ -169,10 +169,12 @@ pub fn run(
         let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
         labels.insert(k.to_string(), v.to_string());
     }
-    let progress: ProgressMode = if args.quiet {
+    // A bad --progress is refused even beside -q (which wins otherwise).
+    let asked: ProgressMode = args.progress.parse().map_err(CliError::from_display)?;
+    let progress = if args.quiet {
         ProgressMode::Quiet
     } else {
-        args.progress.parse().map_err(CliError::from_display)?
+        asked
     };
     let network = match args.network.as_str() {
         "default" => crate::runtime::Network::Slirp,

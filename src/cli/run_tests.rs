@@ -29,6 +29,10 @@ fn volumes() {
     check_volume("/tmp:/", Err("must be absolute"));
     check_volume("/tmp", Err("expected HOST:CONTAINER"));
     check_volume("/tmp:/d:bogus", Err("unknown option"));
+    // docker refuses conflicting modes (ValidateMountMode).
+    check_volume("/tmp:/d:ro,rw", Err("invalid mode: ro,rw"));
+    check_volume("/tmp:/d:z,Z", Err("invalid mode: z,Z"));
+    check_volume("/tmp:/d:ro,z", Ok(("/tmp", "/d", true)));
 }
 
 #[test]

@@ -160,7 +160,19 @@ pub(super) fn parse_volume(value: &str) -> Result<MountSpec, FlagError> {
         ));
     }
     let mut readonly = false;
+    // docker's ValidateMountMode (moby volume/mounts/linux_parser.go): at
+    // most one of each kind of mode, else "invalid mode: ro,rw".
+    let (mut access, mut label, mut propagation) = (0, 0, 0);
     for opt in opts.split(',').filter(|o| !o.is_empty()) {
+        let count = match opt {
+            "ro" | "rw" => &mut access,
+            "z" | "Z" => &mut label,
+            _ => &mut propagation,
+        };
+        *count += 1;
+        if *count > 1 {
+            return Err(invalid("--volume", value, format!("invalid mode: {opts}")));
+        }
         match opt {
             "ro" => readonly = true,
             "rw" => readonly = false,

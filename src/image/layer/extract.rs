@@ -41,6 +41,11 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use tar::EntryType;
 
+/// What may follow a tar's end-of-archive marker: tar writers pad to their
+/// record size (GNU tar's default is 10 KiB, some use far larger blocks);
+/// more than this is not padding.
+pub const MAX_TRAILER: u64 = 1 << 20;
+
 /// What went wrong unpacking a layer. `path` is the entry's name as
 /// written in the tar.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +54,8 @@ pub enum ExtractError {
     Read(#[source] io::Error),
     #[error("layer tar ended without its end-of-archive marker (truncated?)")]
     Truncated,
+    #[error("layer tar has more than {MAX_TRAILER} bytes after its end-of-archive marker")]
+    TrailerTooLong,
     #[error("entry {path:?}: path escapes the layer root")]
     Escape { path: String },
     #[error("entry {path:?}: parent {component:?} is a symlink; refusing to follow it")]
@@ -116,8 +123,13 @@ pub fn extract(input: impl Read, dest: &Path) -> Result<ExtractStats, ExtractErr
     if eof.hit_eof {
         return Err(ExtractError::Truncated);
     }
-    // Drain the trailer so callers hashing the stream see all of it.
-    io::copy(&mut eof, &mut io::sink()).map_err(ExtractError::Read)?;
+    // Drain the trailer so callers hashing the stream see all of it, but
+    // not forever: `kiln import /dev/zero` read zeros until killed.
+    let trailer = io::copy(&mut (&mut eof).take(MAX_TRAILER + 1), &mut io::sink())
+        .map_err(ExtractError::Read)?;
+    if trailer > MAX_TRAILER {
+        return Err(ExtractError::TrailerTooLong);
+    }
     x.finish()?;
     Ok(x.stats)
 }

@@ -342,6 +342,18 @@ fn truncated_tars_are_errors() {
     }
 }
 
+/// `kiln import /dev/zero` read zeros forever after the end marker.
+#[test]
+fn padding_after_the_end_marker_is_bounded() {
+    let tar = tar_of(&[E::File("a", b"a", 0o644)]);
+    let (ok, endless) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let padded = [tar.clone(), vec![0u8; 9 * 1024]].concat();
+    extract(&padded[..], ok.path()).expect("record padding is fine");
+    let zeros = std::io::Read::chain(&tar[..], std::io::repeat(0));
+    let err = extract(zeros, endless.path()).expect_err("endless zeros");
+    assert!(matches!(err, ExtractError::TrailerTooLong), "{err}");
+}
+
 #[test]
 fn clean_name_matches_go_filepath_clean() {
     let c = |s: &str| {
