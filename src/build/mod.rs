@@ -179,14 +179,20 @@ fn tail(lines: &[String]) -> String {
     s
 }
 
+/// How base images are pulled: the store's credentials and the build's
+/// insecure registries.
+fn registry_options(
+    store: &Store,
+    opts: &BuildOptions,
+) -> Result<crate::image::registry::ClientOptions, BuildError> {
+    crate::image::registry::ClientOptions::for_root(store.root(), opts.insecure_registries.clone())
+        .map_err(|e| BuildError::Setup(e.to_string()))
+}
+
 /// Builds an image as `opts` says, into `store`.
 pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, BuildError> {
     let front = parse_and_check(opts)?;
-    let registry = crate::image::registry::ClientOptions::for_root(
-        store.root(),
-        opts.insecure_registries.clone(),
-    )
-    .map_err(|e| BuildError::Setup(e.to_string()))?;
+    let registry = registry_options(&store, opts)?;
     let resolver = images::StoreImages::new(&store, opts.pull, &registry);
     let (plan, ignore) = lower(&front, opts, &resolver)
         .map_err(|e| failure::with_excerpt(e, &front.df, &opts.dockerfile))?;
@@ -259,11 +265,7 @@ pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, Buil
 /// and nothing is written.
 pub fn check(store: Arc<Store>, opts: &BuildOptions) -> Result<CheckOutcome, BuildError> {
     let front = parse_and_check(opts)?;
-    let registry = crate::image::registry::ClientOptions::for_root(
-        store.root(),
-        opts.insecure_registries.clone(),
-    )
-    .map_err(|e| BuildError::Setup(e.to_string()))?;
+    let registry = registry_options(&store, opts)?;
     let resolver = images::StoreImages::new(&store, opts.pull, &registry);
     let (plan, _) = lower(&front, opts, &resolver)
         .map_err(|e| failure::with_excerpt(e, &front.df, &opts.dockerfile))?;

@@ -208,18 +208,7 @@ impl Store {
         // Built from this transaction's rows and the documents parsed
         // above, not re-read: a prune may take the image (and, no longer
         // leased by us, its blobs) as soon as the commit is done.
-        Ok(Image {
-            id,
-            manifest_digest: rows.manifest_digest,
-            manifest_media_type: rows.media_type,
-            manifest,
-            config,
-            layers: rows.layers,
-            names: rows.names,
-            repo_digests: rows.repo_digests,
-            size: rows.size as u64,
-            added: rows.added,
-        })
+        Ok(rows.into_image(id, manifest, config))
     }
 
     /// Records an image kiln made (import, build): serializes `config`,
@@ -321,7 +310,7 @@ impl Store {
     }
 
     fn image_from_rows(&self, id: &Digest, rows: ImageRows) -> Result<Image> {
-        let manifest_digest = rows.manifest_digest;
+        let manifest_digest = rows.manifest_digest.clone();
         let manifest: Manifest = serde_json::from_slice(&self.read_blob(&manifest_digest)?)
             .map_err(|e| StoreError::Invalid {
                 what: "manifest",
@@ -334,18 +323,7 @@ impl Store {
                 digest: id.clone(),
                 reason: e.to_string(),
             })?;
-        Ok(Image {
-            id: id.clone(),
-            manifest_digest,
-            manifest_media_type: rows.media_type,
-            manifest,
-            config,
-            layers: rows.layers,
-            names: rows.names,
-            repo_digests: rows.repo_digests,
-            size: rows.size as u64,
-            added: rows.added,
-        })
+        Ok(rows.into_image(id.clone(), manifest, config))
     }
 
     /// Every image, newest first (by config `created`, then by record time).
@@ -517,6 +495,24 @@ struct ImageRows {
     layers: Vec<LayerInfo>,
     names: Vec<ImageRef>,
     repo_digests: Vec<ImageRef>,
+}
+
+impl ImageRows {
+    /// The image these rows describe, with its parsed documents.
+    fn into_image(self, id: Digest, manifest: Manifest, config: ImageConfig) -> Image {
+        Image {
+            id,
+            manifest_digest: self.manifest_digest,
+            manifest_media_type: self.media_type,
+            manifest,
+            config,
+            layers: self.layers,
+            names: self.names,
+            repo_digests: self.repo_digests,
+            size: self.size as u64,
+            added: self.added,
+        }
+    }
 }
 
 fn image_rows(tx: &Transaction, id: &Digest) -> Result<ImageRows> {
