@@ -79,7 +79,7 @@ fn dockerfile(origin: &Origin, flags: &str) -> String {
     )
 }
 
-fn is_add(step: &String) -> bool {
+fn is_add(step: &str) -> bool {
     step.contains("] ADD ")
 }
 
@@ -96,8 +96,8 @@ fn changed_content_reruns_the_add_and_what_follows() {
     origin.serve("two\n", Some("\"2\""));
     let progress = k.build_ok(&ctx, &df, "url:2", &[]);
     let (cached, done) = step_states(&progress);
-    assert!(!cached.iter().any(is_add), "{progress}");
-    assert!(done.iter().any(is_add), "{progress}");
+    assert!(!cached.iter().any(|s| is_add(s)), "{progress}");
+    assert!(done.iter().any(|s| is_add(s)), "{progress}");
     assert_eq!(k.sh("url:2", "cat /f"), "two\n");
     assert_eq!(k.cache_file("log", "runs"), ["one", "two"]);
     assert_eq!(
@@ -116,7 +116,7 @@ fn unchanged_content_is_a_304_and_stays_cached() {
     k.build_ok(&ctx, &df, "url:1", &[]);
     let progress = k.build_ok(&ctx, &df, "url:2", &[]);
     let (cached, _) = step_states(&progress);
-    assert!(cached.iter().any(is_add), "{progress}");
+    assert!(cached.iter().any(|s| is_add(s)), "{progress}");
     assert!(cached.iter().any(|s| s.contains("] RUN ")), "{progress}");
     assert_eq!(k.cache_file("log", "runs"), ["same"]);
     assert_eq!(
@@ -135,7 +135,7 @@ fn unchanged_content_is_a_304_and_stays_cached() {
     origin.serve("same\n", None);
     let progress = k.build_ok(&ctx, &df, "url:3", &[]);
     let (cached, _) = step_states(&progress);
-    assert!(cached.iter().any(is_add), "{progress}");
+    assert!(cached.iter().any(|s| is_add(s)), "{progress}");
     assert_eq!(origin.take_log(), [(Some("\"s\"".into()), 200)]);
 }
 
@@ -157,7 +157,7 @@ fn a_checksum_hit_needs_no_download_and_a_wrong_one_names_the_line() {
 
     let progress = k.build_ok(&ctx, &df, "sum:2", &[]);
     let (cached, _) = step_states(&progress);
-    assert!(cached.iter().any(is_add), "{progress}");
+    assert!(cached.iter().any(|s| is_add(s)), "{progress}");
     assert_eq!(origin.take_log(), [], "the stored copy has the checksum");
 
     std::fs::write(

@@ -57,7 +57,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Build an image from a Dockerfile.
-    Build(build::BuildArgs),
+    Build(Box<build::BuildArgs>),
     /// Manage the build cache (prune).
     #[command(subcommand)]
     Builder(builder::BuilderCommand),
@@ -110,7 +110,7 @@ pub fn main() -> i32 {
     init_logging(cli.debug);
     let root = cli.root.clone().unwrap_or_else(default_root);
     let result = match cli.command {
-        Command::Build(a) => build::run(a, &root, &cli.insecure_registry, cli.debug),
+        Command::Build(a) => build::run(*a, &root, &cli.insecure_registry, cli.debug),
         Command::Builder(cmd) => builder::run(cmd, &root),
         Command::Debug(cmd) => debug::run(cmd, &root),
         Command::Import(a) => import::run(a, &root),

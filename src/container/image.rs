@@ -50,7 +50,7 @@ pub enum ImageSourceError {
         image: String,
         /// The cause.
         #[source]
-        source: RegistryError,
+        source: Box<RegistryError>,
     },
     /// The pull failed.
     #[error("pulling {image}: {source}")]
@@ -59,7 +59,7 @@ pub enum ImageSourceError {
         image: String,
         /// The cause.
         #[source]
-        source: TransferError,
+        source: Box<TransferError>,
     },
 }
 
@@ -108,7 +108,7 @@ fn pull(
     let client = RegistryClient::new(reference.registry(), source.options).map_err(|e| {
         ImageSourceError::Registry {
             image: name.clone(),
-            source: e,
+            source: Box::new(e),
         }
     })?;
     // A pull's commit hands its content from this process's lease to the
@@ -119,7 +119,7 @@ fn pull(
         let report = transfer::pull(store, &client, reference, source.platform, source.progress)
             .map_err(|e| ImageSourceError::Pull {
                 image: name.clone(),
-                source: e,
+                source: Box::new(e),
             })?;
         attempts += 1;
         match store.hold_image(&report.id.to_string()) {

@@ -471,15 +471,12 @@ impl Op {
             Op::File(file) => {
                 let mut inputs: Vec<Input> = file.base.into_iter().collect();
                 for action in &file.actions {
-                    match action {
-                        FileAction::CopyFiles(copy) => {
-                            inputs.extend(copy.source);
-                            inputs.extend(copy.sources.iter().filter_map(|s| match s {
-                                CopySource::Url { input, .. } => Some(*input),
-                                _ => None,
-                            }));
-                        }
-                        _ => {}
+                    if let FileAction::CopyFiles(copy) = action {
+                        inputs.extend(copy.source);
+                        inputs.extend(copy.sources.iter().filter_map(|s| match s {
+                            CopySource::Url { input, .. } => Some(*input),
+                            _ => None,
+                        }));
                     }
                 }
                 inputs
