@@ -179,6 +179,13 @@ fn start(
     let slirp = match spec.network {
         Network::Slirp => match slirp::start(child.pid) {
             Ok(s) => Some(s),
+            // The init failed its own setup (a refused mount, say) and
+            // exited before slirp could join its namespace: its error, which
+            // the supervisor reads next, is the one to report.
+            Err(e) if has_exited(&child.pidfd) => {
+                tracing::debug!("slirp4netns: {e} (the init had already exited)");
+                None
+            }
             Err(e) => {
                 kill_and_reap(&child);
                 if let Some(cg) = cgroup {
@@ -246,6 +253,15 @@ fn create_cgroup(spec: &ContainerSpec) -> Result<Option<Cgroup>, RuntimeError> {
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Whether the process behind `pidfd` has exited (its pidfd is readable).
+fn has_exited(pidfd: &OwnedFd) -> bool {
+    let mut fds = [nix::poll::PollFd::new(
+        pidfd.as_fd(),
+        nix::poll::PollFlags::POLLIN,
+    )];
+    matches!(nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO), Ok(n) if n > 0)
 }
 
 /// Ends an init that must not start (SIGKILL through its pidfd) and reaps it.
