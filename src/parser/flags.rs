@@ -160,7 +160,9 @@ pub fn suggest<'a>(
     best
 }
 
-fn levenshtein(a: &str, b: &str) -> usize {
+/// Edit distance over characters, each insertion, deletion or
+/// substitution costing 1 (agext/levenshtein with default parameters).
+pub(crate) fn levenshtein(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut prev: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {

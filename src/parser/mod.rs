@@ -105,6 +105,12 @@ mod statement;
 mod text;
 mod words;
 
+#[cfg(test)]
+pub(crate) use flags::levenshtein;
+/// BuildKit's "did you mean …?" rule, shared with the lowering's stage
+/// and variable names.
+pub use flags::suggest;
+
 pub use ast::{
     Add, Arg, ArgDefinition, Cmd, CommandLine, Copy, Dockerfile, Entrypoint, Env, Expose,
     GlobalArg, Healthcheck, HealthcheckConfig, InlineSource, Instruction, InstructionKind,

@@ -3,36 +3,10 @@
 //! Levenshtein distance wins if that distance is below 3; an option equal
 //! to the value means the error had another cause, so nothing is suggested.
 
-/// The option to suggest for `value`, if any. Without `case_sensitive`
-/// the comparison ignores case and the answer takes the value's case when
-/// the value is all lower or all upper case (BuildKit's `matchCase`).
+/// The option to suggest for `value`, if any: the parser's rule for flag
+/// names ([`crate::parser::suggest`]), over stage and variable names.
 pub fn suggest(value: &str, options: &[String], case_sensitive: bool) -> Option<String> {
-    let fold = |s: &str| {
-        if case_sensitive {
-            s.to_string()
-        } else {
-            s.to_lowercase()
-        }
-    };
-    let val = fold(value);
-    let mut best: Option<String> = None;
-    let mut min = 3;
-    for opt in options {
-        let opt = fold(opt);
-        if opt == val {
-            return None;
-        }
-        let d = levenshtein(&val, &opt);
-        if d < min {
-            min = d;
-            best = Some(if case_sensitive {
-                opt
-            } else {
-                match_case(&opt, value)
-            });
-        }
-    }
-    best
+    crate::parser::suggest(value, options.iter().map(String::as_str), case_sensitive)
 }
 
 /// `message` with BuildKit's suggestion suffix when one applies.
@@ -48,36 +22,10 @@ pub fn with_suggestion(
     }
 }
 
-fn match_case(val: &str, orig: &str) -> String {
-    if orig == orig.to_lowercase() {
-        val.to_lowercase()
-    } else if orig == orig.to_uppercase() {
-        val.to_uppercase()
-    } else {
-        val.to_string()
-    }
-}
-
-/// Edit distance over characters, each insertion, deletion or
-/// substitution costing 1 (agext/levenshtein with default parameters).
-pub fn levenshtein(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
-    for (i, ca) in a.chars().enumerate() {
-        cur[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        std::mem::swap(&mut prev, &mut cur);
-    }
-    prev[b.len()]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::parser::levenshtein;
 
     fn names(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
