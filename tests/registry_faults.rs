@@ -179,11 +179,18 @@ fn a_registry_answering_500_is_a_clear_error_and_leaves_no_image() {
     assert!(k.images_listed().is_empty());
 }
 
-/// A registry serving a small image whose layer download is always cut
-/// after half the bytes.
-#[test]
-fn a_connection_closed_mid_layer_is_a_clear_error_and_leaves_no_image() {
-    let tar = tar_of(&[("f".to_string(), random_bytes(5, 200_000))]);
+/// A one-layer image (a 200 kB random file) as a stub registry serves it.
+struct OneLayerImage {
+    tar: Vec<u8>,
+    layer: Digest,
+    config: String,
+    /// The config's digest.
+    cd: Digest,
+    manifest: String,
+}
+
+fn one_layer_image(seed: u64) -> OneLayerImage {
+    let tar = tar_of(&[("f".to_string(), random_bytes(seed, 200_000))]);
     let layer = Digest::sha256_of(&tar);
     let config = format!(
         r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":["{layer}"]}}}}"#
@@ -194,6 +201,26 @@ fn a_connection_closed_mid_layer_is_a_clear_error_and_leaves_no_image() {
         config.len(),
         tar.len()
     );
+    OneLayerImage {
+        tar,
+        layer,
+        config,
+        cd,
+        manifest,
+    }
+}
+
+/// A registry serving a small image whose layer download is always cut
+/// after half the bytes.
+#[test]
+fn a_connection_closed_mid_layer_is_a_clear_error_and_leaves_no_image() {
+    let OneLayerImage {
+        tar,
+        layer,
+        config,
+        cd,
+        manifest,
+    } = one_layer_image(5);
     let layer_path = layer.to_string();
     let stub = StubServer::start(move |req: &Request| {
         let path = req.path();
@@ -226,17 +253,13 @@ fn a_connection_closed_mid_layer_is_a_clear_error_and_leaves_no_image() {
 /// blob and the time, without trying again.
 #[test]
 fn a_stalled_layer_download_gives_up_naming_registry_blob_and_time() {
-    let tar = tar_of(&[("f".to_string(), random_bytes(6, 200_000))]);
-    let layer = Digest::sha256_of(&tar);
-    let config = format!(
-        r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":["{layer}"]}}}}"#
-    );
-    let cd = Digest::sha256_of(config.as_bytes());
-    let manifest = format!(
-        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{cd}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{layer}","size":{}}}]}}"#,
-        config.len(),
-        tar.len()
-    );
+    let OneLayerImage {
+        tar,
+        layer,
+        config,
+        cd,
+        manifest,
+    } = one_layer_image(6);
     let layer_path = layer.to_string();
     let layer_requests = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counted = layer_requests.clone();
