@@ -18,7 +18,6 @@
 use crate::cache::scratch::{self, ProcessId};
 use std::fs::File;
 use std::io;
-use std::os::fd::AsRawFd;
 use std::path::Path;
 
 /// The owner marker of a `--rm` container, inside its state dir.
@@ -125,10 +124,7 @@ impl ReapLock {
         let dir = containers.join("names");
         std::fs::create_dir_all(&dir)?;
         let file = File::create(dir.join(".reap-lock"))?;
-        // SAFETY: flock on a descriptor we own; no memory is passed.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
+        rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)?;
         Ok(ReapLock { _file: file })
     }
 }
