@@ -65,11 +65,19 @@ fn fail<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Upper
 /// write into the layer, comparing with `base` (the run's lower layers as
 /// overlay merges them).
 pub fn drop_unchanged(upper: &Path, base: &dyn ParentFs) -> Result<(), UpperDiffError> {
-    prune_dir(upper, Path::new(""), base).map(|_| ())
+    prune_dir(upper, Path::new(""), base, true).map(|_| ())
 }
 
 /// Prunes the children of `rel`; whether anything stays below it.
-fn prune_dir(upper: &Path, rel: &Path, base: &dyn ParentFs) -> Result<bool, UpperDiffError> {
+/// `in_base`: whether the base has an entry at `rel`; when it has none,
+/// nothing below it is in the base either, and the (often thousands of)
+/// new entries need no lookup through every lower layer.
+fn prune_dir(
+    upper: &Path,
+    rel: &Path,
+    base: &dyn ParentFs,
+    in_base: bool,
+) -> Result<bool, UpperDiffError> {
     let dir = upper.join(rel);
     let mut names = Vec::new();
     for entry in std::fs::read_dir(&dir).map_err(fail("reading", &dir))? {
@@ -80,9 +88,12 @@ fn prune_dir(upper: &Path, rel: &Path, base: &dyn ParentFs) -> Result<bool, Uppe
         let rel = rel.join(&name);
         let host = upper.join(&rel);
         let md = std::fs::symlink_metadata(&host).map_err(fail("lstat", &host))?;
-        let lower = base
-            .locate(&rel)
-            .map_err(fail("looking up in the base", &host))?;
+        let lower = if in_base {
+            base.locate(&rel)
+                .map_err(fail("looking up in the base", &host))?
+        } else {
+            None
+        };
         let keep = if md.file_type().is_char_device() && md.rdev() == 0 {
             // A whiteout: only worth keeping when it hides something.
             lower.is_some()
@@ -95,15 +106,15 @@ fn prune_dir(upper: &Path, rel: &Path, base: &dyn ParentFs) -> Result<bool, Uppe
                 if lower.is_none() {
                     // Nothing below to hide: a plain new directory.
                     clear_opaque(&host)?;
-                    prune_dir(upper, &rel, base)?;
+                    prune_dir(upper, &rel, base, false)?;
                     true
                 } else if flatten_opaque(upper, &rel, base) {
-                    prune_dir(upper, &rel, base)? || !same
+                    prune_dir(upper, &rel, base, true)? || !same
                 } else {
                     true
                 }
             } else if md.is_dir() {
-                prune_dir(upper, &rel, base)? || !same
+                prune_dir(upper, &rel, base, lower.is_some())? || !same
             } else {
                 !same
             }
