@@ -614,9 +614,27 @@ fn hash_file(path: &std::path::Path) -> io::Result<([u8; 32], u64)> {
     })
 }
 
+#[cfg(test)]
+/// Test support: waits until the kernel's timestamp clock has moved past every ctime in
+/// `root`, so the digest cache may trust what it reads (see
+/// `ContextDigester::trust_before_ns`). Not a timing assertion: it only
+/// waits for a condition.
+pub(crate) fn settle(root: &std::path::Path) {
+    let tree = crate::context::scan::scan(root, &crate::context::scan::IncludeAll).unwrap();
+    let newest = tree.entries().iter().map(|e| e.ctime_ns).max().unwrap_or(0);
+    let start = std::time::Instant::now();
+    while coarse_now_ns() <= newest {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(5),
+            "clock did not advance"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
 /// The kernel's coarse realtime clock, which is what file timestamps are
 /// taken from: a write after this instant gets a timestamp at or after it.
-pub(crate) fn coarse_now_ns() -> i64 {
+fn coarse_now_ns() -> i64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,

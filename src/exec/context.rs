@@ -220,19 +220,6 @@ mod tests {
         }
     }
 
-    /// Waits until the kernel's coarse clock is past every ctime in `root`,
-    /// so the digest cache may remember what it reads (not a timing
-    /// assertion: it waits for a condition).
-    fn settle(root: &Path) {
-        let tree = scan::scan(root, &scan::IncludeAll).unwrap();
-        let newest = tree.entries().iter().map(|e| e.ctime_ns).max().unwrap_or(0);
-        let start = std::time::Instant::now();
-        while crate::context::digest::coarse_now_ns() <= newest {
-            assert!(start.elapsed().as_secs() < 5, "clock did not advance");
-            std::thread::sleep(std::time::Duration::from_millis(1));
-        }
-    }
-
     /// Issue 9, defect 4: the view of a context with a `.dockerignore` used
     /// to hard-link the user's files, which changed their ctime, so the
     /// next build trusted none of its remembered digests and re-read the
@@ -246,7 +233,7 @@ mod tests {
             std::fs::write(ctx.join(format!("src/{i}.rs")), format!("file {i}")).unwrap();
         }
         std::fs::write(ctx.join("skip.log"), "x").unwrap();
-        settle(&ctx);
+        crate::context::digest::settle(&ctx);
         let stamp = |p: &str| {
             let md = std::fs::symlink_metadata(ctx.join(p)).unwrap();
             (

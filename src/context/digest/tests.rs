@@ -20,23 +20,6 @@ fn write_tree(root: &Path, files: &[(&str, &str)]) {
     }
 }
 
-/// Waits until the kernel's timestamp clock has moved past every ctime in
-/// `root`, so the digest cache may trust what it reads (see
-/// `ContextDigester::trust_before_ns`). Not a timing assertion: it only
-/// waits for a condition.
-fn settle(root: &Path) {
-    let tree = scan(root, &IncludeAll).unwrap();
-    let newest = tree.entries().iter().map(|e| e.ctime_ns).max().unwrap_or(0);
-    let start = std::time::Instant::now();
-    while coarse_now_ns() <= newest {
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "clock did not advance"
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
-
 fn digest_of(root: &Path, path: &str) -> Digest {
     let tree = scan(root, &IncludeAll).unwrap();
     ContextDigester::new(Arc::new(tree), Arc::new(NoDigestCache))
@@ -115,7 +98,7 @@ fn a_change_alters_that_file_and_its_parents_only() {
 fn the_stat_cache_makes_the_second_digest_stat_only() {
     let (dir, store) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     write_tree(dir.path(), TREE);
-    settle(dir.path());
+    super::settle(dir.path());
     let run = || {
         let tree = scan(dir.path(), &IncludeAll).unwrap();
         let cache = Arc::new(StatCacheFile::open(store.path(), dir.path()));
@@ -141,7 +124,7 @@ fn the_stat_cache_makes_the_second_digest_stat_only() {
         .unwrap()
         .set_modified(mtime)
         .unwrap();
-    settle(dir.path());
+    super::settle(dir.path());
     let (third, stats) = run();
     assert_ne!(third, first);
     assert_eq!((stats.files_read, stats.cache_hits), (1, 4));
@@ -153,7 +136,7 @@ fn the_stat_cache_makes_the_second_digest_stat_only() {
         .unwrap()
         .set_modified(SystemTime::now())
         .unwrap();
-    settle(dir.path());
+    super::settle(dir.path());
     let (fourth, stats) = run();
     assert_eq!(fourth, third);
     assert_eq!(stats.files_read, 1);
