@@ -5,6 +5,7 @@
 mod support;
 use kiln::cache::{Store, StoreError};
 use kiln::image::digest::Digest;
+use kiln::image::oci::media::{OCI_CONFIG, OCI_MANIFEST};
 use std::io::{Read, Write};
 use support::archive::{raw_tar, Entry};
 use support::kiln::Kiln;
@@ -179,7 +180,7 @@ fn a_manifest_with_an_unknown_media_type_is_refused() {
     let store = Store::open(&env.root()).unwrap();
     let d = Digest::sha256_of(b"x");
     let manifest = format!(
-        r#"{{"schemaVersion":2,"mediaType":"application/vnd.example.weird+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{d}","size":1}},"layers":[]}}"#
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.example.weird+json","config":{{"mediaType":"{OCI_CONFIG}","digest":"{d}","size":1}},"layers":[]}}"#
     );
     let err = store
         .ingest_manifest(manifest.as_bytes(), None)
@@ -190,10 +191,7 @@ fn a_manifest_with_an_unknown_media_type_is_refused() {
         "{err}"
     );
     let declared = store
-        .ingest_manifest(
-            manifest.as_bytes(),
-            Some("application/vnd.oci.image.manifest.v1+json"),
-        )
+        .ingest_manifest(manifest.as_bytes(), Some(OCI_MANIFEST))
         .unwrap_err();
     assert!(
         declared.to_string().contains("declared media type"),

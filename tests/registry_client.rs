@@ -3,7 +3,7 @@
 
 mod support;
 
-use kiln::image::registry::manifest::{OCI_INDEX, OCI_MANIFEST};
+use kiln::image::oci::media::{OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_MANIFEST};
 use kiln::image::registry::{Platform, RegistryClient, RegistryError};
 use kiln::image::Digest;
 use std::io::{Cursor, Read, Seek, SeekFrom};
@@ -38,13 +38,10 @@ fn push_image(c: &RegistryClient, repo: &str, layers: &[Vec<u8>], config: &[u8])
     for l in layers {
         push(c, repo, l);
     }
-    let layer_descs: Vec<String> = layers
-        .iter()
-        .map(|l| descriptor("application/vnd.oci.image.layer.v1.tar", l))
-        .collect();
+    let layer_descs: Vec<String> = layers.iter().map(|l| descriptor(OCI_LAYER, l)).collect();
     format!(
         r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{},"layers":[{}]}}"#,
-        descriptor("application/vnd.oci.image.config.v1+json", config),
+        descriptor(OCI_CONFIG, config),
         layer_descs.join(",")
     )
     .into_bytes()

@@ -9,7 +9,7 @@
 
 mod support;
 
-use kiln::image::registry::manifest::{DOCKER_MANIFEST, OCI_MANIFEST};
+use kiln::image::oci::media::{DOCKER_MANIFEST, DOCKER_MANIFEST_SCHEMA1_SIGNED, OCI_MANIFEST};
 use kiln::image::registry::{RegistryClient, RegistryError};
 use kiln::image::Digest;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -17,6 +17,14 @@ use std::sync::{Arc, Mutex};
 use support::http_stub::{Reply, Request, StubServer};
 use support::oci_layout::random_bytes;
 use support::registry::test_client as client;
+
+/// A schema 2 manifest of `media_type` with nothing in it, for stubs that
+/// serve it from `'static` closures.
+fn empty_manifest(media_type: &str) -> &'static [u8] {
+    format!(r#"{{"schemaVersion":2,"mediaType":"{media_type}","config":{{}},"layers":[]}}"#)
+        .leak()
+        .as_bytes()
+}
 
 fn pull(c: &RegistryClient, repo: &str, digest: &Digest, size: Option<u64>) -> Vec<u8> {
     let mut out = Vec::new();
@@ -188,16 +196,15 @@ fn content_that_does_not_match_its_digest_is_rejected() {
 #[test]
 fn unknown_manifest_media_types_are_named() {
     let stub = StubServer::start(|_| {
-        Reply::new(200, r#"{"schemaVersion":1,"fsLayers":[]}"#).header(
-            "Content-Type",
-            "application/vnd.docker.distribution.manifest.v1+prettyjws",
-        )
+        Reply::new(200, r#"{"schemaVersion":1,"fsLayers":[]}"#)
+            .header("Content-Type", DOCKER_MANIFEST_SCHEMA1_SIGNED)
     });
     let c = client(&stub.host(), None);
     let e = c.get_manifest("a/b", "latest").unwrap_err();
     assert!(
-        e.to_string()
-            .contains("unsupported manifest media type \"application/vnd.docker.distribution.manifest.v1+prettyjws\""),
+        e.to_string().contains(&format!(
+            "unsupported manifest media type {DOCKER_MANIFEST_SCHEMA1_SIGNED:?}"
+        )),
         "{e}"
     );
 }
@@ -217,7 +224,7 @@ fn token_registry(user: Option<(&'static str, &'static str)>) -> TokenRegistry {
     let issued = Arc::new(AtomicUsize::new(0));
     let port = Arc::new(Mutex::new(String::new()));
     let (tr, rb, p) = (token_requests.clone(), revoked_before.clone(), port.clone());
-    let manifest = br#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{},"layers":[]}"#;
+    let manifest = empty_manifest(DOCKER_MANIFEST);
     let stub = StubServer::start(move |req: &Request| {
         if req.path() == "/token" {
             tr.lock().unwrap().push(req.clone());
@@ -327,7 +334,7 @@ fn too_many_requests_is_retried() {
 
 #[test]
 fn a_manifest_cut_short_is_fetched_again_then_reported() {
-    let manifest = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{},"layers":[]}"#;
+    let manifest = empty_manifest(OCI_MANIFEST);
     let hits = Arc::new(AtomicUsize::new(0));
     let (h, always_cut) = (hits.clone(), Arc::new(AtomicUsize::new(0)));
     let cut = always_cut.clone();

@@ -5,6 +5,7 @@
 mod support;
 
 use kiln::image::digest::DigestWriter;
+use kiln::image::oci::media::{OCI_CONFIG, OCI_LAYER, OCI_MANIFEST};
 use kiln::image::registry::{ClientOptions, RegistryClient};
 use kiln::image::Digest;
 use std::io::{Cursor, Read, Write};
@@ -81,16 +82,11 @@ fn push_big_image(host: &str, repo: &str, size: u64, dir: &Path) -> Digest {
         )
         .unwrap();
     let manifest = format!(
-        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{cd}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{digest}","size":{len}}}]}}"#,
+        r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"{OCI_CONFIG}","digest":"{cd}","size":{}}},"layers":[{{"mediaType":"{OCI_LAYER}","digest":"{digest}","size":{len}}}]}}"#,
         config.len()
     );
     client
-        .put_manifest(
-            repo,
-            "v1",
-            "application/vnd.oci.image.manifest.v1+json",
-            manifest.as_bytes(),
-        )
+        .put_manifest(repo, "v1", OCI_MANIFEST, manifest.as_bytes())
         .unwrap();
     std::fs::remove_file(&path).unwrap();
     digest
@@ -197,7 +193,7 @@ fn one_layer_image(seed: u64) -> OneLayerImage {
     );
     let cd = Digest::sha256_of(config.as_bytes());
     let manifest = format!(
-        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{cd}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{layer}","size":{}}}]}}"#,
+        r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"{OCI_CONFIG}","digest":"{cd}","size":{}}},"layers":[{{"mediaType":"{OCI_LAYER}","digest":"{layer}","size":{}}}]}}"#,
         config.len(),
         tar.len()
     );
@@ -225,8 +221,7 @@ fn a_connection_closed_mid_layer_is_a_clear_error_and_leaves_no_image() {
     let stub = StubServer::start(move |req: &Request| {
         let path = req.path();
         if path.ends_with("/manifests/v1") {
-            Reply::new(200, manifest.clone())
-                .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+            Reply::new(200, manifest.clone()).header("Content-Type", OCI_MANIFEST)
         } else if path.ends_with(&cd.to_string()) {
             Reply::new(200, config.clone())
         } else if path.ends_with(&layer_path) {
@@ -266,8 +261,7 @@ fn a_stalled_layer_download_gives_up_naming_registry_blob_and_time() {
     let stub = StubServer::start(move |req: &Request| {
         let path = req.path();
         if path.ends_with("/manifests/v1") {
-            Reply::new(200, manifest.clone())
-                .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+            Reply::new(200, manifest.clone()).header("Content-Type", OCI_MANIFEST)
         } else if path.ends_with(&cd.to_string()) {
             Reply::new(200, config.clone())
         } else if path.ends_with(&layer_path) {

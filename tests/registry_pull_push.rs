@@ -4,6 +4,7 @@
 mod support;
 
 use kiln::cache::Store;
+use kiln::image::oci::media;
 use support::kiln::Kiln;
 use support::oci_layout::{random_bytes, tar_of, write_layout, LayerSpec};
 use support::registry::TestRegistry;
@@ -132,10 +133,7 @@ fn imported_image_pushes_and_skopeo_reads_it() {
         ],
     );
     // kiln keeps uncompressed tars; a push gzips them, like docker.
-    assert_eq!(
-        raw["layers"][0]["mediaType"],
-        "application/vnd.oci.image.layer.v1.tar+gzip"
-    );
+    assert_eq!(raw["layers"][0]["mediaType"], media::OCI_LAYER_GZIP);
     let copy = k.path("copy");
     tools::run(
         "skopeo",
@@ -176,10 +174,7 @@ fn push_recompresses_with_zstd_and_mounts_across_repositories() {
             &format!("docker://{first}"),
         ],
     );
-    assert_eq!(
-        raw["layers"][0]["mediaType"],
-        "application/vnd.oci.image.layer.v1.tar+zstd"
-    );
+    assert_eq!(raw["layers"][0]["mediaType"], media::OCI_LAYER_ZSTD);
 
     // The same image under another repository of the same registry: the
     // layer is mounted, not uploaded.

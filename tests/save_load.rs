@@ -4,6 +4,7 @@
 
 mod support;
 use kiln::cache::Store;
+use kiln::image::oci::media;
 use kiln::image::oci::{host_architecture, ContainerConfig, History, ImageConfig, RootFs};
 use kiln::image::reference::ImageRef;
 use std::io::Write;
@@ -161,10 +162,7 @@ fn oci_save_is_read_by_skopeo_and_umoci_and_shares_layers() {
             if compression == "none" {
                 assert_eq!(inspected["Layers"], kiln_layers(&env, image));
             } else {
-                assert_eq!(
-                    manifest["layers"][0]["mediaType"],
-                    "application/vnd.oci.image.layer.v1.tar+gzip"
-                );
+                assert_eq!(manifest["layers"][0]["mediaType"], media::OCI_LAYER_GZIP);
             }
             let raw_config = tools::run(
                 "skopeo",
@@ -496,12 +494,12 @@ fn nested_index_archive(env: &Kiln, platforms: &[&str]) -> (Vec<Item>, String) {
     }
     let nested = serde_json::json!({
         "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "mediaType": media::OCI_INDEX,
         "manifests": entries,
     });
     let (digest, size) = ar::put_blob(&mut items, &serde_json::to_vec(&nested).unwrap());
     index["manifests"] = serde_json::json!([{
-        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "mediaType": media::OCI_INDEX,
         "digest": digest,
         "size": size,
         "annotations": {"io.containerd.image.name": "docker.io/library/multiarch:1"},

@@ -14,7 +14,6 @@
 //! is replaced, not followed); a directory output replaces what is in
 //! the way, symlinks included, and never writes through one.
 
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::cache::{Image, Store};
@@ -147,7 +146,7 @@ pub fn export(
                 move |source| ExportError::Io { path, source }
             };
             std::fs::create_dir_all(dest).map_err(io(dest))?;
-            copy_tree(view.path(), dest).map_err(io(dest))
+            crate::cache::copy_tree(view.path(), dest).map_err(io(dest))
         }
     }
 }
@@ -230,51 +229,6 @@ fn write_new_file(
         let _ = std::fs::remove_file(&tmp);
     }
     result
-}
-
-/// Copies the contents of `src` into the directory `dst`: files,
-/// directories, symlinks, fifos and devices, with owners, modes and times.
-fn copy_tree(src: &Path, dst: &Path) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(src)? {
-        let entry = entry?;
-        let from = entry.path();
-        let to = dst.join(entry.file_name());
-        let md = std::fs::symlink_metadata(&from)?;
-        let ft = md.file_type();
-        if let Ok(existing) = std::fs::symlink_metadata(&to) {
-            if !(existing.is_dir() && ft.is_dir()) {
-                crate::cache::scratch::remove_tree(&to)?;
-            }
-        }
-        if ft.is_dir() {
-            if !to.is_dir() {
-                std::fs::create_dir(&to)?;
-            }
-            copy_tree(&from, &to)?;
-        } else if ft.is_symlink() {
-            std::os::unix::fs::symlink(std::fs::read_link(&from)?, &to)?;
-        } else if ft.is_file() {
-            std::fs::copy(&from, &to)?;
-        } else {
-            // fifos and devices: recreate with mknod.
-            let c = std::ffi::CString::new(to.as_os_str().as_encoded_bytes())
-                .map_err(std::io::Error::other)?;
-            // SAFETY: a valid NUL-terminated path; mode and rdev from lstat.
-            if unsafe { libc::mknod(c.as_ptr(), md.mode(), md.rdev()) } != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-        }
-        std::os::unix::fs::lchown(&to, Some(md.uid()), Some(md.gid()))?;
-        if !ft.is_symlink() {
-            std::fs::set_permissions(&to, std::fs::Permissions::from_mode(md.mode() & 0o7777))?;
-        }
-        let t = crate::exec::attrs::Time {
-            sec: md.mtime(),
-            nsec: md.mtime_nsec(),
-        };
-        crate::exec::attrs::set_times(&to, t, t)?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

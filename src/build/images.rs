@@ -48,19 +48,14 @@ impl ImageResolver for StoreImages<'_> {
         } else {
             PullPolicy::Missing
         };
-        let registry_platform = crate::image::registry::Platform {
-            os: platform.os.clone(),
-            architecture: platform.architecture.clone(),
-            variant: platform.variant.clone(),
-        };
         let source = PullSource {
             options: self.registry,
-            platform: &registry_platform,
+            platform,
             progress: &Progress::for_stderr(),
         };
         let spec = reference.to_string();
         let image = find_or_pull(self.store, &spec, policy, &source, &mut std::io::stderr())
-            .map_err(|e| format!("{}: {e}", crate::cache::familiar(reference)))?;
+            .map_err(|e| format!("{}: {e}", reference.familiar()))?;
         let arch = &image.config.architecture;
         if !arch.is_empty() && (arch != &platform.architecture || image.config.os != platform.os) {
             return Err(format!(

@@ -552,9 +552,5 @@ pub fn parse_epoch(v: &str) -> Result<i64, BuildError> {
 
 /// The platform kiln builds for: the host's.
 pub fn host_platform() -> Platform {
-    Platform {
-        os: "linux".into(),
-        architecture: crate::image::oci::host_architecture().into(),
-        variant: None,
-    }
+    Platform::host()
 }

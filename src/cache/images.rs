@@ -59,20 +59,6 @@ enum Match {
     Id,
 }
 
-/// The familiar form of a stored name, as docker prints it.
-pub fn familiar(r: &ImageRef) -> String {
-    let mut s = r.familiar_name();
-    if let Some(t) = r.tag() {
-        s.push(':');
-        s.push_str(t);
-    }
-    if let Some(d) = r.digest() {
-        s.push('@');
-        s.push_str(&d.to_string());
-    }
-    s
-}
-
 impl Store {
     /// Records an image whose manifest and config blobs are in the store,
     /// and points `names` (tags) and `repo_digests` (`repo@digest`) at it,
@@ -394,7 +380,7 @@ impl Store {
             let mut ev = Vec::new();
             let untag = |tx: &Transaction, table: &str, r: &ImageRef, ev: &mut Vec<RemoveEvent>| -> Result<()> {
                 tx.execute(&format!("DELETE FROM {table} WHERE name = ?1"), [r.to_string()])?;
-                ev.push(RemoveEvent::Untagged(familiar(r)));
+                ev.push(RemoveEvent::Untagged(r.familiar()));
                 Ok(())
             };
             match how {
@@ -470,7 +456,7 @@ impl Store {
                 let id = stored_digest(id)?;
                 for table in ["names", "repo_digests"] {
                     for r in refs_of(tx, table, &id)? {
-                        events.push(RemoveEvent::Untagged(familiar(&r)));
+                        events.push(RemoveEvent::Untagged(r.familiar()));
                     }
                 }
                 tx.prepare_cached("DELETE FROM images WHERE id = ?1")?.execute( [id.to_string()])?;

@@ -1,7 +1,10 @@
-//! A snapshot tree recreated under another name with hard links (`cp -al`):
-//! how one layer's content is published as a second snapshot (the same
-//! diff on another parent, see [`super::Store::rebase_layer`]) without
-//! copying file data.
+//! A tree recreated under another name: with hard links (`cp -al`,
+//! [`link_tree`]), or copied ([`copy_tree`], for the `--output type=local`
+//! export and a cache mount's `from=` seed, which leave the store).
+//!
+//! Linking is how one layer's content is published as a second snapshot
+//! (the same diff on another parent, see [`super::Store::rebase_layer`])
+//! without copying file data.
 //!
 //! Sharing inodes between snapshots is safe because snapshots are never
 //! written once published: overlayfs only reads its lower dirs (writes go
@@ -55,16 +58,54 @@ fn link_dir(src: &Path, dst: &Path, md: &Metadata) -> io::Result<()> {
         }
         match std::fs::hard_link(&from, &to) {
             Ok(()) => Ok(()),
-            Err(e) if e.raw_os_error() == Some(libc::EMLINK) => recreate(&from, &to, &md),
+            Err(e) if e.raw_os_error() == Some(libc::EMLINK) => {
+                recreate(&from, &to, &md, Xattrs::Copy)
+            }
             Err(e) => Err(at(&to, "hard-linking", e)),
         }
     })?;
-    // Owner before mode (chown clears set-id bits), xattrs, times last.
-    set_attrs(src, dst, md, true)
+    set_attrs(src, dst, md, Xattrs::Copy)
+}
+
+/// Copies the contents of the directory `src` into the directory `dst`
+/// (`cp -a` minus hard links and xattrs): files, directories, symlinks,
+/// fifos and devices, with owners, modes and times, directory times last.
+/// An existing entry of `dst` is replaced unless both are directories,
+/// which merge. Hard links become separate files, and extended attributes
+/// are left behind: the destinations are the user's directories and fresh
+/// cache dirs, where a store layer's xattrs (overlayfs' opaque marker)
+/// would mean nothing or could not be set.
+pub fn copy_tree(src: &Path, dst: &Path) -> io::Result<()> {
+    for entry in std::fs::read_dir(src).map_err(|e| at(src, "reading directory", e))? {
+        let entry = entry.map_err(|e| at(src, "reading directory", e))?;
+        let (from, to) = (entry.path(), dst.join(entry.file_name()));
+        let md = std::fs::symlink_metadata(&from).map_err(|e| at(&from, "lstat", e))?;
+        let both_dirs = md.is_dir() && std::fs::symlink_metadata(&to).is_ok_and(|m| m.is_dir());
+        if !both_dirs && std::fs::symlink_metadata(&to).is_ok() {
+            super::scratch::remove_tree(&to).map_err(|e| at(&to, "replacing", e))?;
+        }
+        if md.is_dir() {
+            if !both_dirs {
+                std::fs::create_dir(&to).map_err(|e| at(&to, "creating directory", e))?;
+            }
+            copy_tree(&from, &to)?;
+            set_attrs(&from, &to, &md, Xattrs::Skip)?;
+        } else {
+            recreate(&from, &to, &md, Xattrs::Skip)?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether a recreated entry takes its source's extended attributes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Xattrs {
+    Copy,
+    Skip,
 }
 
 /// A copy of a non-directory whose inode cannot take another link.
-fn recreate(src: &Path, dst: &Path, md: &Metadata) -> io::Result<()> {
+fn recreate(src: &Path, dst: &Path, md: &Metadata, xattrs: Xattrs) -> io::Result<()> {
     let ft = md.file_type();
     if ft.is_file() {
         std::fs::copy(src, dst).map_err(|e| at(dst, "copying", e))?;
@@ -82,17 +123,21 @@ fn recreate(src: &Path, dst: &Path, md: &Metadata) -> io::Result<()> {
             return Err(at(dst, "creating device node", io::Error::last_os_error()));
         }
     }
-    set_attrs(src, dst, md, !ft.is_symlink())
+    set_attrs(src, dst, md, xattrs)
 }
 
-fn set_attrs(src: &Path, dst: &Path, md: &Metadata, chmod: bool) -> io::Result<()> {
+/// Owner before mode (chown clears set-id bits), xattrs, times last; a
+/// symlink's mode is not its own to set.
+fn set_attrs(src: &Path, dst: &Path, md: &Metadata, xattrs: Xattrs) -> io::Result<()> {
     std::os::unix::fs::lchown(dst, Some(md.uid()), Some(md.gid()))
         .map_err(|e| at(dst, "chown", e))?;
-    if chmod {
+    if !md.file_type().is_symlink() {
         std::fs::set_permissions(dst, std::fs::Permissions::from_mode(md.mode() & 0o7777))
             .map_err(|e| at(dst, "chmod", e))?;
     }
-    copy_xattrs(src, dst)?;
+    if xattrs == Xattrs::Copy {
+        copy_xattrs(src, dst)?;
+    }
     set_times(dst, md)
 }
 
@@ -209,6 +254,44 @@ mod tests {
     }
 
     #[test]
+    fn copied_trees_keep_metadata_and_merge_into_the_destination() {
+        let t = tempfile::tempdir().unwrap();
+        let src = t.path().join("src");
+        std::fs::create_dir_all(src.join("d")).unwrap();
+        std::fs::write(src.join("d/f"), "data").unwrap();
+        std::fs::hard_link(src.join("d/f"), src.join("d/g")).unwrap();
+        std::os::unix::fs::symlink("f", src.join("d/link")).unwrap();
+        nix::unistd::mkfifo(
+            &src.join("fifo"),
+            nix::sys::stat::Mode::from_bits_truncate(0o640),
+        )
+        .unwrap();
+        std::fs::set_permissions(src.join("d/f"), std::fs::Permissions::from_mode(0o4750)).unwrap();
+        std::os::unix::fs::lchown(src.join("d"), Some(12), Some(34)).unwrap();
+        let old = std::fs::metadata(src.join("d/f")).unwrap();
+        set_times(&src.join("d"), &old).unwrap();
+        let dst = t.path().join("dst");
+        std::fs::create_dir_all(dst.join("d")).unwrap();
+        std::fs::write(dst.join("d/kept"), "mine").unwrap();
+        std::fs::create_dir(dst.join("fifo")).unwrap();
+
+        copy_tree(&src, &dst).unwrap();
+        let md = |p: &str| std::fs::symlink_metadata(dst.join(p)).unwrap();
+        assert_eq!(std::fs::read_to_string(dst.join("d/kept")).unwrap(), "mine");
+        assert_eq!(std::fs::read_to_string(dst.join("d/g")).unwrap(), "data");
+        assert_ne!(md("d/f").ino(), md("d/g").ino());
+        assert_eq!(md("d/f").mode() & 0o7777, 0o4750);
+        assert_eq!((md("d").uid(), md("d").gid()), (12, 34));
+        assert_eq!(md("d").mtime(), old.mtime());
+        assert_eq!(
+            std::fs::read_link(dst.join("d/link")).unwrap(),
+            Path::new("f")
+        );
+        assert!(md("fifo").file_type().is_fifo());
+        assert_eq!(md("fifo").mode() & 0o7777, 0o640);
+    }
+
+    #[test]
     fn files_past_the_link_limit_are_recreated() {
         let t = tempfile::tempdir().unwrap();
         let src = t.path().join("src");
@@ -220,7 +303,7 @@ mod tests {
         std::fs::create_dir(&dst).unwrap();
         for name in ["f", "l"] {
             let md = std::fs::symlink_metadata(src.join(name)).unwrap();
-            recreate(&src.join(name), &dst.join(name), &md).unwrap();
+            recreate(&src.join(name), &dst.join(name), &md, Xattrs::Copy).unwrap();
         }
         let f = std::fs::metadata(dst.join("f")).unwrap();
         assert_eq!(f.mode() & 0o7777, 0o4755);

@@ -46,8 +46,9 @@ pub use check::Problem;
 pub use content::BlobInfo;
 pub use copy_index::CopyIndex;
 pub use gc::GcReport;
-pub use images::{familiar, Image, ImageSummary, RemoveEvent};
+pub use images::{Image, ImageSummary, RemoveEvent};
 pub use lease::Lease;
+pub use linked_tree::copy_tree;
 pub use snapshot::LayerInfo;
 
 use crate::image::digest::{Digest, DigestError};

@@ -2,7 +2,7 @@
 //! layout tar (plain or compressed), like `docker load`.
 
 use super::CliError;
-use crate::cache::{familiar, Store};
+use crate::cache::Store;
 use crate::image::archive::load;
 use clap::Args;
 use std::io::{IsTerminal, Read};
@@ -57,14 +57,14 @@ pub fn run(args: LoadArgs, root: &Path) -> Result<i32, CliError> {
         for (name, old) in &image.replaced {
             println!(
                 "The image {} already exists, renaming the old one with ID {old} to empty string",
-                familiar(name)
+                name.familiar()
             );
         }
         if image.names.is_empty() {
             println!("Loaded image ID: {}", image.id);
         }
         for name in &image.names {
-            println!("Loaded image: {}", familiar(name));
+            println!("Loaded image: {}", name.familiar());
         }
     }
     Ok(0)

@@ -20,7 +20,7 @@ pub struct PullArgs {
 
 pub fn run(args: PullArgs, root: &Path, insecure: &[String]) -> Result<i32, CliError> {
     let image = ImageRef::parse(&args.image).map_err(CliError::from_display)?;
-    let platform = Platform::parse(&args.platform).ok_or_else(|| {
+    let platform = Platform::parse(&args.platform).map_err(|_| {
         CliError(format!(
             "invalid --platform {:?}: expected os/arch[/variant]",
             args.platform

@@ -163,8 +163,8 @@ pub fn run(args: RunArgs, root: &Path, insecure: &[String]) -> Result<i32, CliEr
     };
     let (spec, command) = (spec.clone(), command.to_vec());
     let platform = match Platform::parse(&args.platform) {
-        Some(p) => p,
-        None => {
+        Ok(p) => p,
+        Err(_) => {
             return Ok(kiln_error(invalid(
                 "--platform",
                 &args.platform,

@@ -91,7 +91,7 @@ pub fn find_or_pull(
             let _ = writeln!(
                 notice,
                 "Unable to find image '{}' locally",
-                crate::cache::familiar(&reference)
+                reference.familiar()
             );
             pull(store, &reference, source)
         }
@@ -104,7 +104,7 @@ fn pull(
     reference: &ImageRef,
     source: &PullSource,
 ) -> Result<Image, ImageSourceError> {
-    let name = crate::cache::familiar(reference);
+    let name = reference.familiar();
     let client = RegistryClient::new(reference.registry(), source.options).map_err(|e| {
         ImageSourceError::Registry {
             image: name.clone(),

@@ -13,7 +13,7 @@
 //! used. The cache is not part of any layer and not in any cache key.
 
 use std::fs::File;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::solver::CacheSharing;
@@ -153,7 +153,7 @@ impl CacheMounts {
         std::fs::create_dir(&tmp)?;
         let result = (|| {
             if let Some(seed) = init.seed {
-                copy_tree(seed, &tmp)?;
+                crate::cache::copy_tree(seed, &tmp)?;
             }
             std::os::unix::fs::lchown(
                 &tmp,
@@ -191,36 +191,10 @@ fn flock(file: &File, op: libc::c_int) -> std::io::Result<()> {
     }
 }
 
-/// Copies the contents of `src` into the existing directory `dst`,
-/// keeping modes, owners and symlinks (a cache seed).
-fn copy_tree(src: &Path, dst: &Path) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(src)? {
-        let entry = entry?;
-        let from = entry.path();
-        let to = dst.join(entry.file_name());
-        let md = std::fs::symlink_metadata(&from)?;
-        let ft = md.file_type();
-        if ft.is_dir() {
-            std::fs::create_dir(&to)?;
-            copy_tree(&from, &to)?;
-        } else if ft.is_symlink() {
-            std::os::unix::fs::symlink(std::fs::read_link(&from)?, &to)?;
-        } else if ft.is_file() {
-            std::fs::copy(&from, &to)?;
-        } else {
-            continue;
-        }
-        std::os::unix::fs::lchown(&to, Some(md.uid()), Some(md.gid()))?;
-        if !ft.is_symlink() {
-            std::fs::set_permissions(&to, std::fs::Permissions::from_mode(md.mode() & 0o7777))?;
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::MetadataExt;
 
     #[test]
     fn ids_become_safe_names() {

@@ -3,7 +3,8 @@
 
 use super::history;
 use super::timestamp::format_rfc3339;
-use crate::cache::{familiar, Image};
+use crate::cache::Image;
+use crate::image::ImageRef;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -91,8 +92,8 @@ pub fn view(image: &Image) -> InspectView {
         .unwrap_or_default();
     InspectView {
         id: image.id.to_string(),
-        repo_tags: image.names.iter().map(familiar).collect(),
-        repo_digests: image.repo_digests.iter().map(familiar).collect(),
+        repo_tags: image.names.iter().map(ImageRef::familiar).collect(),
+        repo_digests: image.repo_digests.iter().map(ImageRef::familiar).collect(),
         parent: String::new(),
         comment,
         created: c

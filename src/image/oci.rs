@@ -9,62 +9,17 @@
 //! Maps are `BTreeMap` so that a config kiln writes serializes the same way
 //! every time (stable digests).
 
+pub mod media;
+mod platform;
+
+pub use platform::{host_architecture, Platform, PlatformError};
+
 use super::digest::Digest;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Unknown JSON members kept verbatim.
 pub type Extra = BTreeMap<String, serde_json::Value>;
-
-/// Media types kiln reads and writes.
-pub mod media {
-    pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-    pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-    pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-    pub const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
-    pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
-    pub const OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
-    pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-    pub const DOCKER_MANIFEST_LIST: &str =
-        "application/vnd.docker.distribution.manifest.list.v2+json";
-    pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
-    pub const DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar";
-    pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
-    /// Docker's foreign (Windows) layers are accepted as plain gzip tars.
-    pub const DOCKER_LAYER_FOREIGN_GZIP: &str =
-        "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
-
-    /// Whether `mt` names an image manifest (OCI or Docker schema 2).
-    pub fn is_manifest(mt: &str) -> bool {
-        mt == OCI_MANIFEST || mt == DOCKER_MANIFEST
-    }
-
-    /// Whether `mt` names a multi-platform index (OCI or Docker list).
-    pub fn is_index(mt: &str) -> bool {
-        mt == OCI_INDEX || mt == DOCKER_MANIFEST_LIST
-    }
-
-    /// Whether `mt` names an image config kiln understands.
-    pub fn is_config(mt: &str) -> bool {
-        mt == OCI_CONFIG || mt == DOCKER_CONFIG
-    }
-
-    /// Whether `mt` names a layer tar kiln can unpack (any compression).
-    pub fn is_layer(mt: &str) -> bool {
-        matches!(
-            mt,
-            OCI_LAYER
-                | OCI_LAYER_GZIP
-                | OCI_LAYER_ZSTD
-                | DOCKER_LAYER
-                | DOCKER_LAYER_GZIP
-                | DOCKER_LAYER_FOREIGN_GZIP
-                | "application/vnd.oci.image.layer.nondistributable.v1.tar"
-                | "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
-                | "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd"
-        )
-    }
-}
 
 /// A content descriptor: what a manifest says about a blob.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,17 +48,6 @@ impl Descriptor {
             extra: Extra::new(),
         }
     }
-}
-
-/// The platform an index entry is for.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Platform {
-    pub architecture: String,
-    pub os: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub variant: Option<String>,
-    #[serde(flatten)]
-    pub extra: Extra,
 }
 
 /// An image manifest (OCI image-spec `manifest.md`, or Docker schema 2,
@@ -289,19 +233,6 @@ pub struct History {
     pub empty_layer: bool,
     #[serde(flatten)]
     pub extra: Extra,
-}
-
-/// The OCI architecture name of the machine kiln runs on (Go's GOARCH
-/// spelling, which OCI adopted).
-pub fn host_architecture() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "386",
-        "powerpc64" => "ppc64le",
-        "loongarch64" => "loong64",
-        other => other,
-    }
 }
 
 #[cfg(test)]

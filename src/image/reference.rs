@@ -160,6 +160,22 @@ impl ImageRef {
         }
     }
 
+    /// The whole reference as docker prints it (`busybox:latest`,
+    /// `host:5000/app:v1@sha256:...`): the familiar name, then `:tag` and
+    /// `@digest` when present (distribution/reference `FamiliarString`).
+    pub fn familiar(&self) -> String {
+        let mut s = self.familiar_name();
+        if let Some(t) = &self.tag {
+            s.push(':');
+            s.push_str(t);
+        }
+        if let Some(d) = &self.digest {
+            s.push('@');
+            s.push_str(&d.to_string());
+        }
+        s
+    }
+
     /// What to ask the registry for: the digest if pinned, else the tag.
     pub fn registry_reference(&self) -> String {
         match (&self.digest, &self.tag) {

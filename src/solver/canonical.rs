@@ -2,10 +2,10 @@
 //!
 //! A digest is only useful as a cache key if the same value always encodes
 //! to the same bytes. serde_json keeps struct fields in declaration order and,
-//! with the `preserve_order` feature (which oci-spec turns on for the whole
-//! build), keeps map keys in insertion order too; so the value is first turned
-//! into a `serde_json::Value` and written here with object keys sorted by
-//! their UTF-8 bytes, no whitespace, and serde_json's own string escaping.
+//! should any crate in the build turn on its `preserve_order` feature, map
+//! keys in insertion order too; so the value is first turned into a
+//! `serde_json::Value` and written here with object keys sorted by their
+//! UTF-8 bytes, no whitespace, and serde_json's own string escaping.
 
 use serde::Serialize;
 use serde_json::Value;

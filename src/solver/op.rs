@@ -14,9 +14,11 @@
 //! filesystem. A vertex for them would only add cache lookups and noise.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use std::fmt;
 
 use super::canonical;
+/// An image source's platform is the image-spec's, shared with the
+/// registry client (`linux/amd64`, `linux/arm64/v8`).
+pub use crate::image::oci::Platform;
 use crate::image::{Digest, ImageRef};
 
 /// An input of a vertex, by position in its input list.
@@ -57,36 +59,6 @@ pub struct ImageSource {
     pub reference: ImageRef,
     /// The platform to pick from a multi-platform index.
     pub platform: Platform,
-}
-
-/// An OCI platform (`linux/amd64`, `linux/arm64/v8`).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Platform {
-    pub os: String,
-    pub architecture: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub variant: Option<String>,
-}
-
-impl Platform {
-    /// `linux/amd64`, the platform kiln builds for by default.
-    pub fn linux_amd64() -> Platform {
-        Platform {
-            os: "linux".into(),
-            architecture: "amd64".into(),
-            variant: None,
-        }
-    }
-}
-
-impl fmt::Display for Platform {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.os, self.architecture)?;
-        if let Some(v) = &self.variant {
-            write!(f, "/{v}")?;
-        }
-        Ok(())
-    }
 }
 
 /// A local directory source; which files exist is decided when it is read,

@@ -202,17 +202,12 @@ pub fn pull(
 }
 
 /// `busybox:latest`, `host:5000/app:v1`: how docker names an image in
-/// status lines.
+/// status lines, by its tag alone when it has both a tag and a digest.
 fn familiar(image: &ImageRef) -> String {
-    let mut s = image.familiar_name();
-    if let Some(t) = image.tag() {
-        s.push(':');
-        s.push_str(t);
-    } else if let Some(d) = image.digest() {
-        s.push('@');
-        s.push_str(&d.to_string());
+    match image.tag() {
+        Some(tag) => image.with_tag(tag).familiar(),
+        None => image.familiar(),
     }
-    s
 }
 
 /// Fetches a small blob (the config) into memory and the store.

@@ -2,6 +2,7 @@
 //! layout directory (image-spec `image-layout.md`) with tar layers.
 
 use super::archive::digest_of;
+use kiln::image::oci::media::{self, OCI_CONFIG, OCI_MANIFEST};
 use std::io::Write;
 use std::path::Path;
 
@@ -52,12 +53,9 @@ pub fn write_layout(dir: &Path, tag: &str, layers: &[LayerSpec]) -> Layout {
         let (blob, mt) = if l.gzip {
             let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
             enc.write_all(&raw).unwrap();
-            (
-                enc.finish().unwrap(),
-                "application/vnd.oci.image.layer.v1.tar+gzip",
-            )
+            (enc.finish().unwrap(), media::OCI_LAYER_GZIP)
         } else {
-            (raw, "application/vnd.oci.image.layer.v1.tar")
+            (raw, media::OCI_LAYER)
         };
         let d = put(dir, &blob);
         descs.push(format!(
@@ -72,7 +70,7 @@ pub fn write_layout(dir: &Path, tag: &str, layers: &[LayerSpec]) -> Layout {
     );
     let cd = put(dir, config.as_bytes());
     let manifest = format!(
-        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{cd}","size":{}}},"layers":[{}]}}"#,
+        r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"{OCI_CONFIG}","digest":"{cd}","size":{}}},"layers":[{}]}}"#,
         config.len(),
         descs.join(",")
     );
@@ -80,7 +78,7 @@ pub fn write_layout(dir: &Path, tag: &str, layers: &[LayerSpec]) -> Layout {
     std::fs::write(
         dir.join("index.json"),
         format!(
-            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{md}","size":{},"annotations":{{"org.opencontainers.image.ref.name":"{tag}"}}}}]}}"#,
+            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"{OCI_MANIFEST}","digest":"{md}","size":{},"annotations":{{"org.opencontainers.image.ref.name":"{tag}"}}}}]}}"#,
             manifest.len()
         ),
     )

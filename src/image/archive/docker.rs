@@ -10,7 +10,6 @@
 
 use super::reader::{blob_path, Contents};
 use super::{ArchiveError, Plan, SavedImage};
-use crate::cache::familiar;
 use crate::cache::Store;
 use crate::image::digest::Digest;
 use crate::image::layer::Compression;
@@ -42,7 +41,8 @@ pub(super) fn manifest_json(images: &[SavedImage]) -> Vec<u8> {
         .iter()
         .map(|s| ManifestItem {
             config: blob_path(&s.id),
-            repo_tags: (!s.tags.is_empty()).then(|| s.tags.iter().map(familiar).collect()),
+            repo_tags: (!s.tags.is_empty())
+                .then(|| s.tags.iter().map(ImageRef::familiar).collect()),
             layers: s.layers.iter().map(|l| blob_path(&l.digest)).collect(),
             parent: None,
             layer_sources: None,
@@ -104,7 +104,7 @@ pub(super) fn plan(store: &Store, contents: &Contents) -> Result<Vec<Plan>, Arch
             names.push(parse_repo_tag(t)?);
         }
         let label = match names.first() {
-            Some(n) => familiar(n),
+            Some(n) => n.familiar(),
             None => format!("manifest.json entry {i}"),
         };
         let config = contents.blob_at(&item.config, &format!("the Config of {label}"))?;

@@ -20,7 +20,7 @@ mod oci;
 mod reader;
 mod writer;
 
-use crate::cache::{familiar, Image, Store, StoreError};
+use crate::cache::{Image, Store, StoreError};
 use crate::image::digest::Digest;
 use crate::image::layer::{chain_id, decompressed, Compression};
 use crate::image::oci::{media, Descriptor, ImageConfig, Manifest, Platform};
@@ -331,7 +331,7 @@ fn write_image(
     compression: Compression,
 ) -> Result<SavedImage, ArchiveError> {
     let label = match tags.first() {
-        Some(t) => familiar(t),
+        Some(t) => t.familiar(),
         None => image.id.to_string(),
     };
     let store_err = |source| ArchiveError::Store {
@@ -378,12 +378,7 @@ fn write_image(
     );
     let c = &image.config;
     if !c.architecture.is_empty() && !c.os.is_empty() {
-        desc.platform = Some(Platform {
-            architecture: c.architecture.clone(),
-            os: c.os.clone(),
-            variant: c.variant.clone(),
-            extra: Default::default(),
-        });
+        desc.platform = Some(Platform::new(&c.os, &c.architecture, c.variant.as_deref()));
     }
     Ok(SavedImage {
         diff_ids: image.layers.iter().map(|l| l.diff_id.clone()).collect(),

@@ -10,9 +10,9 @@
 
 use super::reader::{blob_path, Contents};
 use super::{ArchiveError, Plan, SavedImage};
-use crate::cache::{familiar, Store};
+use crate::cache::Store;
 use crate::image::digest::Digest;
-use crate::image::oci::{host_architecture, media, Descriptor, Index, Manifest, Platform};
+use crate::image::oci::{media, Descriptor, Index, Manifest, Platform};
 use crate::image::reference::ImageRef;
 use std::collections::BTreeMap;
 
@@ -72,7 +72,7 @@ pub(super) fn plan(store: &Store, contents: &Contents) -> Result<Vec<Plan>, Arch
     for (i, desc) in index.manifests.iter().enumerate() {
         let names = names_of(desc);
         let label = match names.first() {
-            Some(n) => familiar(n),
+            Some(n) => n.familiar(),
             None => format!("index.json entry {i}"),
         };
         let chosen = select(store, contents, desc, &label, 0)?;
@@ -181,9 +181,9 @@ fn select(
         entry: blob_path(&desc.digest),
         reason: format!("bad index: {e}"),
     })?;
-    let arch = host_architecture();
+    let host = Platform::host();
     let matching = index.manifests.iter().find(|d| match &d.platform {
-        Some(p) => p.os == "linux" && p.architecture == arch,
+        Some(p) => p.os == host.os && p.architecture == host.architecture,
         None => false,
     });
     let unplatformed = index.manifests.iter().find(|d| d.platform.is_none());
@@ -192,21 +192,14 @@ fn select(
         None => Err(ArchiveError::Platform {
             image: label.to_string(),
             index: desc.digest.clone(),
-            wanted: format!("linux/{arch}"),
+            wanted: host.to_string(),
             available: index
                 .manifests
                 .iter()
-                .filter_map(|d| d.platform.as_ref().map(platform_name))
+                .filter_map(|d| d.platform.as_ref().map(Platform::to_string))
                 .collect::<Vec<_>>()
                 .join(", "),
         }),
-    }
-}
-
-fn platform_name(p: &Platform) -> String {
-    match &p.variant {
-        Some(v) => format!("{}/{}/{v}", p.os, p.architecture),
-        None => format!("{}/{}", p.os, p.architecture),
     }
 }
 

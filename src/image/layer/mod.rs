@@ -78,15 +78,10 @@ impl Compression {
 
     /// The compression a layer media type declares, if it is a layer type.
     pub fn from_media_type(mt: &str) -> Option<Compression> {
-        if !media::is_layer(mt) {
-            return None;
-        }
-        Some(if mt.ends_with("gzip") {
-            Compression::Gzip
-        } else if mt.ends_with("zstd") {
-            Compression::Zstd
-        } else {
-            Compression::None
+        Some(match media::layer_compression(mt)? {
+            media::LayerCompression::None => Compression::None,
+            media::LayerCompression::Gzip => Compression::Gzip,
+            media::LayerCompression::Zstd => Compression::Zstd,
         })
     }
 

@@ -4,11 +4,12 @@
 use super::auth::Scope;
 use super::credentials::{self, CredentialError, Credentials, LoginFile};
 use super::endpoint::Endpoint;
-use super::manifest::{self, FetchedManifest, Platform, ACCEPTED, MAX_MANIFEST_SIZE};
+use super::manifest::{self, FetchedManifest, ACCEPTED, MAX_MANIFEST_SIZE};
 use super::response::{status_error, Subject};
 use super::transport::{Call, Payload, RetryPolicy, Transport};
 use super::RegistryError;
 use crate::image::digest::Algorithm;
+use crate::image::oci::Platform;
 use crate::image::Digest;
 use std::path::{Path, PathBuf};
 use ureq::http::{header, Method, StatusCode};

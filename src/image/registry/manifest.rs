@@ -2,17 +2,11 @@
 //! fetched, and choosing one platform's manifest from an index.
 
 use super::RegistryError;
+use crate::image::oci::media::{
+    self, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST,
+};
+use crate::image::oci::Platform;
 use crate::image::Digest;
-use std::fmt;
-
-/// OCI image manifest (image-spec `manifest.md`).
-pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-/// OCI image index (image-spec `image-index.md`).
-pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-/// Docker image manifest v2, schema 2.
-pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-/// Docker manifest list (schema 2's index).
-pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 
 /// Everything kiln reads, sent as `Accept` so registries do not fall back
 /// to converting to schema 1.
@@ -40,13 +34,8 @@ pub struct FetchedManifest {
 impl FetchedManifest {
     /// An index or manifest list, to be narrowed with [`select_platform`].
     pub fn is_index(&self) -> bool {
-        is_index(&self.media_type)
+        media::is_index(&self.media_type)
     }
-}
-
-/// Whether `media_type` names an index or manifest list.
-pub fn is_index(media_type: &str) -> bool {
-    media_type == OCI_INDEX || media_type == DOCKER_MANIFEST_LIST
 }
 
 /// Whether kiln can read manifests of this media type.
@@ -68,109 +57,6 @@ pub(crate) fn sniff_media_type(bytes: &[u8]) -> Option<String> {
         Some(OCI_MANIFEST.to_string())
     } else {
         None
-    }
-}
-
-/// An OS/architecture/variant triple, as in an index's `platform`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
-pub struct Platform {
-    pub os: String,
-    pub architecture: String,
-    #[serde(default)]
-    pub variant: Option<String>,
-}
-
-impl Platform {
-    /// What kiln runs: linux/amd64.
-    pub fn linux_amd64() -> Platform {
-        Platform {
-            os: "linux".into(),
-            architecture: "amd64".into(),
-            variant: None,
-        }
-    }
-
-    /// Parses `os/arch[/variant]`, e.g. `linux/arm64/v8`.
-    pub fn parse(s: &str) -> Option<Platform> {
-        let mut parts = s.split('/');
-        let os = parts.next().filter(|p| !p.is_empty())?;
-        let arch = parts.next().filter(|p| !p.is_empty())?;
-        let variant = parts.next().filter(|p| !p.is_empty());
-        if parts.next().is_some() {
-            return None;
-        }
-        Some(Platform {
-            os: os.to_ascii_lowercase(),
-            architecture: arch.to_ascii_lowercase(),
-            variant: variant.map(str::to_ascii_lowercase),
-        })
-    }
-
-    /// Architecture and variant as containerd normalizes them
-    /// (`x86_64` → amd64, `aarch64` → arm64, `armhf` → arm/v7), with the
-    /// variant's compatibility level: amd64 microarchitecture levels v1–v4
-    /// (none = v1), arm64 v8+ (none = v8), arm v5–v7 (none = v7).
-    fn normalized(&self) -> (String, String, Option<u32>) {
-        let arch = self.architecture.to_ascii_lowercase();
-        let variant = self
-            .variant
-            .clone()
-            .unwrap_or_default()
-            .to_ascii_lowercase();
-        let (arch, variant) = match arch.as_str() {
-            "x86_64" | "x86-64" => ("amd64".to_string(), variant),
-            "aarch64" => ("arm64".to_string(), variant),
-            "armhf" => ("arm".to_string(), "v7".to_string()),
-            "armel" => ("arm".to_string(), "v6".to_string()),
-            "i386" | "i686" => ("386".to_string(), variant),
-            _ => (arch, variant),
-        };
-        let default = match arch.as_str() {
-            "amd64" => Some(1),
-            "arm64" => Some(8),
-            "arm" => Some(7),
-            _ => None,
-        };
-        let level = default.and_then(|d| {
-            if variant.is_empty() {
-                Some(d)
-            } else {
-                variant.strip_prefix('v').and_then(|n| n.parse().ok())
-            }
-        });
-        (arch, variant, level)
-    }
-
-    /// How well an image for `self` runs on `host`: `None` if it cannot,
-    /// else higher is better (an exact variant beats an older compatible
-    /// one). Rules follow containerd's platform matcher.
-    fn score_on(&self, host: &Platform) -> Option<u32> {
-        if !self.os.eq_ignore_ascii_case(&host.os) {
-            return None;
-        }
-        let (arch, variant, level) = self.normalized();
-        let (host_arch, host_variant, host_level) = host.normalized();
-        if arch != host_arch {
-            return None;
-        }
-        match (level, host_level) {
-            // Leveled families: any level up to the host's runs.
-            (Some(l), Some(h)) if l <= h => Some(l),
-            (Some(_), Some(_)) => None,
-            // Unknown variants must be equal.
-            _ if variant == host_variant => Some(0),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for Platform {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.os, self.architecture)?;
-        match &self.variant {
-            Some(v) if !v.is_empty() => write!(f, "/{v}"),
-            _ => Ok(()),
-        }
     }
 }
 
@@ -200,7 +86,7 @@ pub fn select_platform(index: &[u8], wanted: &Platform) -> Result<IndexEntry, Re
     let mut best: Option<(u32, &IndexEntry)> = None;
     for entry in &index.manifests {
         let Some(p) = &entry.platform else { continue };
-        if let Some(score) = p.score_on(wanted) {
+        if let Some(score) = p.runs_on(wanted) {
             if best.is_none_or(|(s, _)| score > s) {
                 best = Some((score, entry));
             }

@@ -28,11 +28,12 @@ mod client;
 mod response;
 mod transport;
 
+pub use crate::image::oci::Platform;
 pub use blob::UploadSession;
 pub use client::{ClientOptions, RegistryClient, ResolvedManifest, DEFAULT_CHUNK_SIZE};
 pub use credentials::{CredentialError, Credentials, LoginFile};
 pub use endpoint::Endpoint;
-pub use manifest::{FetchedManifest, IndexEntry, Platform};
+pub use manifest::{FetchedManifest, IndexEntry};
 pub use transport::{ReadSeek, RetryPolicy, DEFAULT_STALL_TIMEOUT, STALL_TIMEOUT_ENV};
 
 use super::Digest;

@@ -5,11 +5,7 @@
 use super::*;
 
 fn platform() -> Platform {
-    Platform {
-        os: "linux".into(),
-        architecture: "amd64".into(),
-        variant: None,
-    }
+    Platform::linux_amd64()
 }
 
 #[track_caller]
