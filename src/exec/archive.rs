@@ -25,6 +25,10 @@
 //! - Device, FIFO entries are created with mknod (docker's archive package
 //!   did; the newest BuildKit rejects them); PAX `SCHILY.xattr.*` records
 //!   are applied, overlayfs' private ones excepted.
+//! - Headers are read by the layer reader's `image::layer::header`, Go's
+//!   archive/tar rules: PAX `uid`/`gid`/`mtime`/`atime` override the ustar
+//!   fields, long names and link targets come from PAX or GNU records,
+//!   empty numeric fields read as 0.
 //! - A GNU sparse file keeps its holes; all entries' logical sizes are
 //!   charged to one `image::layer::budget::ExpansionBudget` per archive
 //!   (BuildKit has no limit), so a 10 KiB tar cannot write gigabytes.
@@ -43,7 +47,10 @@ use crate::exec::attrs::{set_mode, set_owner, set_times, set_xattr, Time};
 use crate::exec::dest::{image_path, DestError, DestFs, Escape, Located, NewDir};
 use crate::exec::tree::Counters;
 use crate::image::layer::budget::{ExpansionBudget, TooLarge};
+use crate::image::layer::header::{entry_type, read_meta};
 use crate::image::layer::sparse::copy_keeping_holes;
+use crate::image::layer::Xattrs;
+use nix::sys::time::TimeSpec;
 
 /// Why an archive could not be extracted.
 #[derive(Debug, Error)]
@@ -185,18 +192,12 @@ fn clean_entry_name(name: &[u8]) -> Result<Option<PathBuf>, ()> {
     Ok((!out.as_os_str().is_empty()).then_some(out))
 }
 
-/// Parses a PAX time (`1234567890.123456789`, possibly negative).
-fn pax_time(value: &[u8]) -> Option<Time> {
-    let text = std::str::from_utf8(value).ok()?;
-    let (sec, frac) = text.split_once('.').unwrap_or((text, ""));
-    let sec: i64 = sec.parse().ok()?;
-    let digits: String = frac.chars().take(9).collect();
-    let nsec = if digits.is_empty() {
-        0
-    } else {
-        format!("{digits:0<9}").parse().ok()?
-    };
-    Some(Time { sec, nsec })
+/// A header time as a settable one.
+fn time(t: TimeSpec) -> Time {
+    Time {
+        sec: t.tv_sec(),
+        nsec: t.tv_nsec(),
+    }
 }
 
 /// Times outside what a timestamp can hold become the epoch, like
@@ -207,6 +208,37 @@ fn bound(t: Time) -> Time {
     } else {
         t
     }
+}
+
+/// What one entry says it is, read with the layer reader's rules
+/// (`image::layer::header`: PAX records override the ustar fields, so an
+/// owner past ustar's 2097151 or given only in PAX is the real one), with
+/// `--chown` and BuildKit's time rules applied.
+struct EntryMeta {
+    kind: tar::EntryType,
+    mode: u32,
+    uid: u32,
+    gid: u32,
+    atime: Time,
+    mtime: Time,
+    /// Major and minor numbers of a device entry, (0, 0) for the rest.
+    device: (u32, u32),
+    link_name: Vec<u8>,
+    /// PAX `SCHILY.xattr.*` records, overlayfs' own already dropped.
+    xattrs: Xattrs,
+}
+
+/// One archive being extracted: where to, what to call it in errors, and
+/// the directory times to set once every entry is written.
+struct Extraction<'a, 'f> {
+    fs: &'a DestFs<'f>,
+    /// The archive's source path, for messages.
+    label: &'a str,
+    dest_rel: &'a Path,
+    /// `--chown`: replaces every entry's owner.
+    owner: Option<(u32, u32)>,
+    counters: &'a Counters,
+    dir_times: Vec<(PathBuf, Time, Time)>,
 }
 
 /// Extracts the archive at `archive` (source path `label` for messages)
@@ -220,55 +252,101 @@ pub fn extract(
     owner: Option<(u32, u32)>,
     counters: &Counters,
 ) -> Result<(), ArchiveError> {
-    let read_err = |source| ArchiveError::Read {
-        archive: label.to_string(),
-        source,
+    let mut x = Extraction {
+        fs,
+        label,
+        dest_rel,
+        owner,
+        counters,
+        dir_times: Vec::new(),
     };
-    let dest_err = |source| ArchiveError::Dest {
-        archive: label.to_string(),
-        source,
-    };
-    let reader = open_decompressed(archive).map_err(read_err)?;
+    let reader = open_decompressed(archive).map_err(|e| x.read_err(e))?;
     let mut tar = tar::Archive::new(reader);
-    let mut dir_times: Vec<(PathBuf, Time, Time)> = Vec::new();
     let mut budget = ExpansionBudget::from_env();
     let budget_name = format!("archive {label}");
-    for entry in tar.entries().map_err(read_err)? {
-        let mut entry = entry.map_err(read_err)?;
-        let kind = entry.header().entry_type();
+    for entry in tar.entries().map_err(|e| x.read_err(e))? {
+        let mut entry = entry.map_err(|e| x.read_err(e))?;
+        let raw_name = entry.path_bytes().into_owned();
+        let kind = entry_type(&entry, &raw_name);
         if kind.is_pax_global_extensions() || kind.is_pax_local_extensions() {
             continue;
         }
         // Logical size (a GNU sparse entry's holes included): BuildKit has
         // no limit here; kiln's is `image::layer::budget`'s.
         budget.charge(entry.size(), &budget_name)?;
-        let raw_name = entry.path_bytes().into_owned();
-        let escape = || ArchiveError::Escape {
-            archive: label.to_string(),
-            entry: String::from_utf8_lossy(&raw_name).into_owned(),
-        };
-        let Some(name) = clean_entry_name(&raw_name).map_err(|()| escape())? else {
+        let Some(name) = clean_entry_name(&raw_name).map_err(|()| x.escape(&raw_name))? else {
             continue;
         };
-        let header = entry.header();
-        let mode = header.mode().map_err(read_err)? & 0o7777;
-        let (uid, gid) = match owner {
-            Some(ids) => ids,
-            None => (
-                header.uid().map_err(read_err)? as u32,
-                header.gid().map_err(read_err)? as u32,
-            ),
-        };
-        let mut mtime = Time {
-            sec: header.mtime().map_err(read_err)? as i64,
-            nsec: 0,
-        };
+        let meta = x.entry_meta(&mut entry, kind)?;
+        let (rel, existing) = x.clear_the_way(&raw_name, &name, kind)?;
+        x.write_entry(&mut entry, &raw_name, &name, &rel, existing, &meta)?;
+    }
+    x.set_dir_times()
+}
+
+impl Extraction<'_, '_> {
+    fn read_err(&self, source: io::Error) -> ArchiveError {
+        ArchiveError::Read {
+            archive: self.label.to_string(),
+            source,
+        }
+    }
+
+    fn dest_err(&self, source: DestError) -> ArchiveError {
+        ArchiveError::Dest {
+            archive: self.label.to_string(),
+            source,
+        }
+    }
+
+    fn escape(&self, raw_name: &[u8]) -> ArchiveError {
+        ArchiveError::Escape {
+            archive: self.label.to_string(),
+            entry: String::from_utf8_lossy(raw_name).into_owned(),
+        }
+    }
+
+    fn write_err(&self, op: &'static str, rel: &Path) -> impl FnOnce(io::Error) -> ArchiveError {
+        let (archive, path) = (self.label.to_string(), image_path(rel));
+        move |source| ArchiveError::Write {
+            archive,
+            op,
+            path,
+            source,
+        }
+    }
+
+    /// The entry's owner, mode, times, device numbers, link target and
+    /// xattrs. The owner is the header's unless `--chown` gave one, as
+    /// BuildKit's `mapArchiveHeaderOwner` (moby/buildkit
+    /// solver/llbsolver/file/unpack_root.go) decides on the `hdr.Uid` that
+    /// Go's archive/tar already merged PAX records into; atime is the later
+    /// of the header's atime and mtime, both bounded (`rootHeaderTimes`).
+    fn entry_meta<R: Read>(
+        &self,
+        entry: &mut tar::Entry<R>,
+        kind: tar::EntryType,
+    ) -> Result<EntryMeta, ArchiveError> {
+        let (meta, xattrs) = read_meta(entry).map_err(|e| self.read_err(e))?;
+        let (uid, gid) = self.owner.unwrap_or((meta.uid, meta.gid));
+        let mtime = bound(time(meta.mtime));
+        let atime = bound(match meta.atime.map(time) {
+            Some(a) if (a.sec, a.nsec) > (mtime.sec, mtime.nsec) => a,
+            _ => mtime,
+        });
         // Only device entries carry numbers; other writers leave the fields
         // blank.
+        let header = entry.header();
         let device = if matches!(kind, tar::EntryType::Char | tar::EntryType::Block) {
             (
-                header.device_major().map_err(read_err)?.unwrap_or(0),
-                header.device_minor().map_err(read_err)?.unwrap_or(0),
+                header
+                    .device_major()
+                    .map_err(|e| self.read_err(e))?
+                    .unwrap_or(0),
+                header
+                    .device_minor()
+                    .map_err(|e| self.read_err(e))?
+                    .unwrap_or(0),
             )
         } else {
             (0, 0)
@@ -277,167 +355,226 @@ pub fn extract(
             .link_name_bytes()
             .map(|n| n.into_owned())
             .unwrap_or_default();
-        let mut atime = None;
-        let mut xattrs = Vec::new();
-        if let Some(exts) = entry.pax_extensions().map_err(read_err)? {
-            for ext in exts {
-                let ext = ext.map_err(read_err)?;
-                let key = ext.key_bytes();
-                if key == b"mtime" {
-                    mtime = pax_time(ext.value_bytes()).unwrap_or(mtime);
-                } else if key == b"atime" {
-                    atime = pax_time(ext.value_bytes());
-                } else if let Some(xattr) = key.strip_prefix(b"SCHILY.xattr.") {
-                    xattrs.push((xattr.to_vec(), ext.value_bytes().to_vec()));
-                }
-            }
-        }
-        let mtime = bound(mtime);
-        let atime = bound(match atime {
-            Some(a) if (a.sec, a.nsec) > (mtime.sec, mtime.nsec) => a,
-            _ => mtime,
-        });
+        Ok(EntryMeta {
+            kind,
+            mode: meta.mode,
+            uid,
+            gid,
+            atime,
+            mtime,
+            device,
+            link_name,
+            xattrs,
+        })
+    }
 
-        let is_dir = kind == tar::EntryType::Directory;
-        let rel = fs
-            .resolve(dest_rel, &name, is_dir, Escape::Reject)
+    /// `name` resolved in the destination (symlinks followed inside it;
+    /// an escape is the entry's error).
+    fn resolve(&self, raw_name: &[u8], name: &Path, is_dir: bool) -> Result<PathBuf, ArchiveError> {
+        self.fs
+            .resolve(self.dest_rel, name, is_dir, Escape::Reject)
             .map_err(|e| match e {
-                DestError::Escape(_) => escape(),
-                e => dest_err(e),
-            })?;
-        let write_err = |op| {
-            let path = image_path(&rel);
-            move |source| ArchiveError::Write {
-                archive: label.to_string(),
-                op,
-                path,
-                source,
-            }
-        };
+                DestError::Escape(_) => self.escape(raw_name),
+                e => self.dest_err(e),
+            })
+    }
+
+    /// Where the entry goes, and what is there: implied parents are
+    /// created 0755 root:root, and what the layer has at the path is
+    /// removed unless both it and the entry are directories (which merge).
+    fn clear_the_way(
+        &self,
+        raw_name: &[u8],
+        name: &Path,
+        kind: tar::EntryType,
+    ) -> Result<(PathBuf, Option<Located>), ArchiveError> {
+        let is_dir = kind == tar::EntryType::Directory;
+        let rel = self.resolve(raw_name, name, is_dir)?;
         if let Some(parent) = rel.parent() {
             let implied = NewDir {
                 uid: 0,
                 gid: 0,
                 mode: 0o755,
             };
-            fs.mkdir_all(parent, implied).map_err(dest_err)?;
+            self.fs
+                .mkdir_all(parent, implied)
+                .map_err(|e| self.dest_err(e))?;
         }
-        let existing = fs.lookup(&rel).map_err(dest_err)?;
-        let existing_dir = existing.as_ref().is_some_and(|e| e.meta().is_dir());
+        let existing = self.fs.lookup(&rel).map_err(|e| self.dest_err(e))?;
         if let Some(Located::Layer(meta)) = &existing {
             if !(meta.is_dir() && is_dir) {
-                fs.remove_in_layer(&rel).map_err(dest_err)?;
+                self.fs
+                    .remove_in_layer(&rel)
+                    .map_err(|e| self.dest_err(e))?;
             }
         }
-        let host = fs.host(&rel);
-        match kind {
-            tar::EntryType::Directory => {
-                match existing {
-                    Some(Located::Layer(meta)) if meta.is_dir() => {}
-                    Some(Located::Parent(ref parent_host, ref meta)) if existing_dir => {
-                        fs.copy_up_dir(&rel, parent_host, meta).map_err(dest_err)?;
-                    }
-                    _ => std::fs::create_dir(&host).map_err(write_err("create directory"))?,
-                }
-                set_owner(&host, uid, gid).map_err(write_err("chown"))?;
-                set_mode(&host, mode).map_err(write_err("chmod"))?;
-                dir_times.push((rel.clone(), atime, mtime));
-                counters.dirs.fetch_add(1, Ordering::Relaxed);
-            }
+        Ok((rel, existing))
+    }
+
+    /// Creates the entry at `rel` by its type, then its xattrs (an xattr
+    /// the destination cannot take is skipped, as docker's untar does).
+    fn write_entry<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<R>,
+        raw_name: &[u8],
+        name: &Path,
+        rel: &Path,
+        existing: Option<Located>,
+        meta: &EntryMeta,
+    ) -> Result<(), ArchiveError> {
+        let host = self.fs.host(rel);
+        match meta.kind {
+            tar::EntryType::Directory => self.write_dir(rel, existing, meta)?,
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
-                let mut file = std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .open(&host)
-                    .map_err(write_err("create"))?;
-                // BuildKit's unpacker (Go's archive/tar) writes a sparse
-                // entry's holes as zeros; kiln keeps them as holes.
-                let n = if kind == tar::EntryType::GNUSparse {
-                    copy_keeping_holes(&mut entry, &mut file)
-                } else {
-                    io::copy(&mut entry, &mut file)
-                }
-                .map_err(read_err)?;
-                counters.bytes.fetch_add(n, Ordering::Relaxed);
-                fs.chown_if_needed(&host, uid, gid)
-                    .map_err(write_err("chown"))?;
-                set_mode(&host, mode).map_err(write_err("chmod"))?;
-                set_times(&host, atime, mtime).map_err(write_err("set times on"))?;
+                self.write_file(entry, rel, meta)?
             }
             tar::EntryType::Symlink => {
-                let target = OsString::from_vec(link_name.clone());
-                std::os::unix::fs::symlink(&target, &host).map_err(write_err("create symlink"))?;
-                fs.chown_if_needed(&host, uid, gid)
-                    .map_err(write_err("chown"))?;
-                set_times(&host, atime, mtime).map_err(write_err("set times on"))?;
+                let target = OsString::from_vec(meta.link_name.clone());
+                std::os::unix::fs::symlink(&target, &host)
+                    .map_err(self.write_err("create symlink", rel))?;
+                self.fs
+                    .chown_if_needed(&host, meta.uid, meta.gid)
+                    .map_err(self.write_err("chown", rel))?;
+                set_times(&host, meta.atime, meta.mtime)
+                    .map_err(self.write_err("set times on", rel))?;
             }
-            tar::EntryType::Link => {
-                let target_rel = match clean_entry_name(&link_name) {
-                    Ok(Some(t)) => t,
-                    _ => return Err(escape()),
-                };
-                let target_rel = fs
-                    .resolve(dest_rel, &target_rel, false, Escape::Reject)
-                    .map_err(|e| match e {
-                        DestError::Escape(_) => escape(),
-                        e => dest_err(e),
-                    })?;
-                link_in_layer(fs, &target_rel, &rel).map_err(dest_err)?;
-                set_owner(&host, uid, gid).map_err(write_err("chown"))?;
-                if !std::fs::symlink_metadata(&host).is_ok_and(|m| m.file_type().is_symlink()) {
-                    set_mode(&host, mode).map_err(write_err("chmod"))?;
-                    set_times(&host, atime, mtime).map_err(write_err("set times on"))?;
-                }
-            }
+            tar::EntryType::Link => self.write_hard_link(raw_name, rel, meta)?,
             tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
-                let sflag = match kind {
-                    tar::EntryType::Char => nix::sys::stat::SFlag::S_IFCHR,
-                    tar::EntryType::Block => nix::sys::stat::SFlag::S_IFBLK,
-                    _ => nix::sys::stat::SFlag::S_IFIFO,
-                };
-                let (major, minor) = device;
-                nix::sys::stat::mknod(
-                    &host,
-                    sflag,
-                    nix::sys::stat::Mode::from_bits_truncate(0o600),
-                    nix::sys::stat::makedev(u64::from(major), u64::from(minor)),
-                )
-                .map_err(|e| write_err("create special file")(io::Error::from(e)))?;
-                fs.chown_if_needed(&host, uid, gid)
-                    .map_err(write_err("chown"))?;
-                set_mode(&host, mode).map_err(write_err("chmod"))?;
-                set_times(&host, atime, mtime).map_err(write_err("set times on"))?;
+                self.write_special(rel, meta)?
             }
             other => {
                 return Err(ArchiveError::Unsupported {
-                    archive: label.to_string(),
+                    archive: self.label.to_string(),
                     entry: name.to_string_lossy().into_owned(),
                     kind: char::from(other.as_byte()),
                 })
             }
         }
-        for (key, value) in &xattrs {
-            if key.starts_with(b"trusted.overlay.") || key.starts_with(b"user.overlay.") {
-                continue;
-            }
+        for (key, value) in &meta.xattrs {
             if let Err(e) = set_xattr(&host, key, value) {
                 tracing::debug!(path = %host.display(), error = %e, "cannot apply archive xattr");
             }
         }
-        if kind != tar::EntryType::Directory {
-            counters.files.fetch_add(1, Ordering::Relaxed);
+        if meta.kind != tar::EntryType::Directory {
+            self.counters.files.fetch_add(1, Ordering::Relaxed);
         }
+        Ok(())
     }
-    for (rel, atime, mtime) in dir_times.iter().rev() {
-        set_times(&fs.host(rel), *atime, *mtime).map_err(|source| ArchiveError::Write {
-            archive: label.to_string(),
-            op: "set times on",
-            path: image_path(rel),
-            source,
-        })?;
+
+    /// A directory merges with one the layer or the parent has (copied up
+    /// from the parent) and takes the entry's owner and mode; its times
+    /// wait until the end.
+    fn write_dir(
+        &mut self,
+        rel: &Path,
+        existing: Option<Located>,
+        meta: &EntryMeta,
+    ) -> Result<(), ArchiveError> {
+        let host = self.fs.host(rel);
+        match existing {
+            Some(Located::Layer(m)) if m.is_dir() => {}
+            Some(Located::Parent(parent_host, m)) if m.is_dir() => {
+                self.fs
+                    .copy_up_dir(rel, &parent_host, &m)
+                    .map_err(|e| self.dest_err(e))?;
+            }
+            _ => std::fs::create_dir(&host).map_err(self.write_err("create directory", rel))?,
+        }
+        set_owner(&host, meta.uid, meta.gid).map_err(self.write_err("chown", rel))?;
+        set_mode(&host, meta.mode).map_err(self.write_err("chmod", rel))?;
+        self.dir_times
+            .push((rel.to_path_buf(), meta.atime, meta.mtime));
+        self.counters.dirs.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
-    Ok(())
+
+    /// A regular file's content; a GNU sparse entry keeps its holes, where
+    /// BuildKit's unpacker (Go's archive/tar) writes them as zeros.
+    fn write_file<R: Read>(
+        &self,
+        entry: &mut tar::Entry<R>,
+        rel: &Path,
+        meta: &EntryMeta,
+    ) -> Result<(), ArchiveError> {
+        let host = self.fs.host(rel);
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&host)
+            .map_err(self.write_err("create", rel))?;
+        let n = if meta.kind == tar::EntryType::GNUSparse {
+            copy_keeping_holes(entry, &mut file)
+        } else {
+            io::copy(entry, &mut file)
+        }
+        .map_err(|e| self.read_err(e))?;
+        self.counters.bytes.fetch_add(n, Ordering::Relaxed);
+        self.fs
+            .chown_if_needed(&host, meta.uid, meta.gid)
+            .map_err(self.write_err("chown", rel))?;
+        set_mode(&host, meta.mode).map_err(self.write_err("chmod", rel))?;
+        set_times(&host, meta.atime, meta.mtime).map_err(self.write_err("set times on", rel))
+    }
+
+    /// A hard link to an entry already extracted (or the parent's file),
+    /// resolved like any entry name; owner, mode and times are the
+    /// entry's unless the target is a symlink.
+    fn write_hard_link(
+        &self,
+        raw_name: &[u8],
+        rel: &Path,
+        meta: &EntryMeta,
+    ) -> Result<(), ArchiveError> {
+        let target = match clean_entry_name(&meta.link_name) {
+            Ok(Some(t)) => t,
+            _ => return Err(self.escape(raw_name)),
+        };
+        let target = self.resolve(raw_name, &target, false)?;
+        link_in_layer(self.fs, &target, rel).map_err(|e| self.dest_err(e))?;
+        let host = self.fs.host(rel);
+        set_owner(&host, meta.uid, meta.gid).map_err(self.write_err("chown", rel))?;
+        if !std::fs::symlink_metadata(&host).is_ok_and(|m| m.file_type().is_symlink()) {
+            set_mode(&host, meta.mode).map_err(self.write_err("chmod", rel))?;
+            set_times(&host, meta.atime, meta.mtime)
+                .map_err(self.write_err("set times on", rel))?;
+        }
+        Ok(())
+    }
+
+    /// A device or FIFO, made with mknod (docker's archive package did;
+    /// the newest BuildKit rejects them).
+    fn write_special(&self, rel: &Path, meta: &EntryMeta) -> Result<(), ArchiveError> {
+        let host = self.fs.host(rel);
+        let sflag = match meta.kind {
+            tar::EntryType::Char => nix::sys::stat::SFlag::S_IFCHR,
+            tar::EntryType::Block => nix::sys::stat::SFlag::S_IFBLK,
+            _ => nix::sys::stat::SFlag::S_IFIFO,
+        };
+        let (major, minor) = meta.device;
+        nix::sys::stat::mknod(
+            &host,
+            sflag,
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+            nix::sys::stat::makedev(u64::from(major), u64::from(minor)),
+        )
+        .map_err(|e| self.write_err("create special file", rel)(io::Error::from(e)))?;
+        self.fs
+            .chown_if_needed(&host, meta.uid, meta.gid)
+            .map_err(self.write_err("chown", rel))?;
+        set_mode(&host, meta.mode).map_err(self.write_err("chmod", rel))?;
+        set_times(&host, meta.atime, meta.mtime).map_err(self.write_err("set times on", rel))
+    }
+
+    /// Directory times, last: writing entries into a directory changed
+    /// them (in reverse order, so inner directories come first).
+    fn set_dir_times(&self) -> Result<(), ArchiveError> {
+        for (rel, atime, mtime) in self.dir_times.iter().rev() {
+            set_times(&self.fs.host(rel), *atime, *mtime)
+                .map_err(self.write_err("set times on", rel))?;
+        }
+        Ok(())
+    }
 }
 
 /// Hard-links `rel` to `target` (both image paths) in the layer; a target

@@ -280,3 +280,37 @@ fn directory_entries_follow_existing_symlinks_inside_the_destination() {
         ],
     );
 }
+
+/// Owners past ustar's seven octal digits (2097151) are written in PAX
+/// records, as Go's archive/tar writes them, and some writers give the
+/// owner only there; ADD keeps the archive's owner unless `--chown`
+/// (moby/buildkit solver/llbsolver/file/unpack_root.go
+/// `mapArchiveHeaderOwner`, on the `hdr.Uid` Go's reader merged PAX into).
+/// Regression: ADD read the ustar fields alone and made these root's.
+#[test]
+fn pax_owners_of_added_archives_are_kept() {
+    let f = Fixture::new();
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, uid, gid) in [("big", 3_000_000, 4_000_001), ("pax-only", 1234, 5678)] {
+        let (uid, gid) = (format!("{uid}"), format!("{gid}"));
+        b.append_pax_extensions([("uid", uid.as_bytes()), ("gid", gid.as_bytes())])
+            .expect("pax");
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_size(1);
+        b.append_data(&mut h, name, &b"x"[..]).expect("entry");
+    }
+    std::fs::write(f.context.join("owners.tar"), b.into_inner().expect("tar")).expect("write");
+    let got = f.listing(&add(&["owners.tar"], "/d"));
+    assert_listing(
+        &got,
+        &[
+            "d /d 755 0:0",
+            "f /d/big 644 3000000:4000001 \"x\"",
+            "f /d/pax-only 644 1234:5678 \"x\"",
+        ],
+    );
+}

@@ -26,7 +26,7 @@
 
 use super::budget::ExpansionBudget;
 use super::confined::{kind, set_fd_xattr, Dir, Resolve};
-use super::header::{read_meta, Meta};
+use super::header::{entry_type, read_meta, Meta};
 use super::sparse::copy_keeping_holes;
 use super::{OVERLAY_OPAQUE_XATTR, WHITEOUT_OPAQUE, WHITEOUT_PREFIX};
 use nix::fcntl::{openat, OFlag};
@@ -196,14 +196,9 @@ impl Extractor {
     fn apply<R: Read>(&mut self, entry: &mut tar::Entry<R>) -> Result<(), ExtractError> {
         let raw = entry.path_bytes().into_owned();
         let path = lossy(&raw);
-        let mut etype = entry.header().entry_type();
+        let etype = entry_type(entry, &raw);
         if matches!(etype, EntryType::XGlobalHeader | EntryType::XHeader) {
             return Ok(());
-        }
-        // Old tars mark directories as regular files named with a '/'
-        // (Go's reader does the same conversion for TypeRegA).
-        if entry.header().as_bytes()[156] == 0 && raw.ends_with(b"/") {
-            etype = EntryType::Directory;
         }
         let comps = clean_name(&raw).ok_or_else(|| ExtractError::Escape { path: path.clone() })?;
         // tar-rs gives a GNU sparse entry's logical size: what the file

@@ -1,10 +1,14 @@
-//! Reading a tar entry's metadata the way Go's archive/tar (and so
-//! docker) does: PAX records override ustar fields, empty numeric fields
-//! read as 0, overlayfs's own xattrs are dropped.
+//! Reading a tar entry's metadata the way Go's archive/tar (and so docker
+//! and BuildKit) does: PAX records override ustar fields (Go's reader
+//! `mergePAX`), empty numeric fields read as 0, old tars' directories
+//! typed as regular files are directories, overlayfs's own xattrs are
+//! dropped. The one reader for both image layers (`extract`) and `ADD`'s
+//! local archives (`exec::archive`), so the two agree on every entry.
 
 use super::{is_overlay_xattr, Xattrs};
 use nix::sys::time::TimeSpec;
 use std::io::{self, Read};
+use tar::EntryType;
 
 /// Metadata of one entry, with PAX overrides applied.
 #[derive(Clone, Copy)]
@@ -13,10 +17,23 @@ pub struct Meta {
     pub uid: u32,
     pub gid: u32,
     pub mtime: TimeSpec,
+    /// The PAX `atime` record, if any (ustar has no access time).
+    pub atime: Option<TimeSpec>,
 }
 
-/// Reads mode/owner/mtime (PAX records override the ustar fields, as in
-/// POSIX pax) and the xattrs to set (overlayfs's own are dropped).
+/// The entry's type as Go's archive/tar reports it: old (pre-POSIX) tars
+/// mark directories as regular files whose name ends in `/` (Go's reader
+/// turns `TypeRegA` into `TypeDir` for them); `name` is the entry's path.
+pub fn entry_type<R: Read>(entry: &tar::Entry<R>, name: &[u8]) -> EntryType {
+    if entry.header().as_bytes()[156] == 0 && name.ends_with(b"/") {
+        return EntryType::Directory;
+    }
+    entry.header().entry_type()
+}
+
+/// Reads mode/owner/mtime/atime (PAX records override the ustar fields, as
+/// in POSIX pax, so an owner past ustar's 2097151 or given only in PAX is
+/// read) and the xattrs to set (overlayfs's own are dropped).
 pub fn read_meta<R: Read>(entry: &mut tar::Entry<R>) -> io::Result<(Meta, Xattrs)> {
     let h = entry.header();
     let old = h.as_old();
@@ -25,6 +42,7 @@ pub fn read_meta<R: Read>(entry: &mut tar::Entry<R>) -> io::Result<(Meta, Xattrs
         uid: lenient(&old.uid, h.uid())? as u32,
         gid: lenient(&old.gid, h.gid())? as u32,
         mtime: TimeSpec::new(lenient(&old.mtime, h.mtime())? as i64, 0),
+        atime: None,
     };
     let mut xattrs = Vec::new();
     if let Some(pax) = entry.pax_extensions()? {
@@ -42,6 +60,8 @@ pub fn read_meta<R: Read>(entry: &mut tar::Entry<R>) -> io::Result<(Meta, Xattrs
                 meta.gid = parse_num(value)? as u32;
             } else if key == b"mtime" {
                 meta.mtime = parse_time(value)?;
+            } else if key == b"atime" {
+                meta.atime = Some(parse_time(value)?);
             }
         }
     }

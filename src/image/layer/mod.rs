@@ -11,7 +11,7 @@ pub mod budget;
 mod confined;
 pub mod diff;
 pub mod extract;
-mod header;
+pub mod header;
 pub mod sparse;
 
 use super::digest::Digest;
