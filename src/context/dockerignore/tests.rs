@@ -96,6 +96,17 @@ fn malformed_patterns_are_rejected() {
     }
 }
 
+/// moby/patternmatcher refuses what Go's `filepath.Match` refuses, so
+/// every malformed pattern of Go's own table is refused here too.
+#[test]
+fn patterns_go_refuses_are_refused() {
+    for &(pattern, _, expected) in crate::context::wildcard::go_match_cases::CASES {
+        if expected.is_err() {
+            assert!(DockerIgnore::new([pattern]).is_err(), "{pattern:?}");
+        }
+    }
+}
+
 #[test]
 fn parse_reads_lines_like_docker() {
     let text = "\u{feff}# comment\n  \ntest1\n/test2\n/a/file/here\r\n #not-a-comment\n! /inverted/abs/path\nlastfile";
