@@ -81,51 +81,47 @@ struct GroupEntry {
     members: Vec<String>,
 }
 
+/// The colon-separated fields of each non-blank line of a passwd-style
+/// file, with `parse` turning them into an entry (`None` skips the line).
+fn parse_records<T>(text: &str, parse: impl Fn(&[&str]) -> Option<T>) -> Vec<T> {
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .filter_map(|line| parse(&line.split(':').collect::<Vec<_>>()))
+        .collect()
+}
+
 /// Parses passwd text (`name:password:uid:gid:gecos:home:shell`). Lines
 /// whose uid or gid is not a number are skipped: moby reads them as id 0,
 /// which would turn a broken line into root.
 fn parse_passwd(text: &str) -> Vec<PasswdEntry> {
-    text.lines()
-        .filter_map(|line| {
-            let line = line.trim();
-            if line.is_empty() {
-                return None;
-            }
-            let f: Vec<&str> = line.split(':').collect();
-            Some(PasswdEntry {
-                name: f[0].to_string(),
-                uid: f.get(2)?.parse().ok()?,
-                gid: f.get(3)?.parse().ok()?,
-                home: f.get(5).copied().unwrap_or("").to_string(),
-            })
+    parse_records(text, |f| {
+        Some(PasswdEntry {
+            name: f[0].to_string(),
+            uid: f.get(2)?.parse().ok()?,
+            gid: f.get(3)?.parse().ok()?,
+            home: f.get(5).copied().unwrap_or("").to_string(),
         })
-        .collect()
+    })
 }
 
 /// Parses group text (`name:password:gid:member,member`).
 fn parse_group(text: &str) -> Vec<GroupEntry> {
-    text.lines()
-        .filter_map(|line| {
-            let line = line.trim();
-            if line.is_empty() {
-                return None;
-            }
-            let f: Vec<&str> = line.split(':').collect();
-            Some(GroupEntry {
-                name: f[0].to_string(),
-                gid: f.get(2)?.parse().ok()?,
-                members: f
-                    .get(3)
-                    .map(|m| {
-                        m.split(',')
-                            .filter(|s| !s.is_empty())
-                            .map(str::to_string)
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-            })
+    parse_records(text, |f| {
+        Some(GroupEntry {
+            name: f[0].to_string(),
+            gid: f.get(2)?.parse().ok()?,
+            members: f
+                .get(3)
+                .map(|m| {
+                    m.split(',')
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default(),
         })
-        .collect()
+    })
 }
 
 /// Reads a file of the rootfs; `None` if it does not exist.
