@@ -17,6 +17,7 @@
 //! filesystem's link limit (`EMLINK`, e.g. the whiteout inode overlayfs
 //! shares) is recreated instead: data copied, device numbers kept.
 
+use crate::error_chain::Chain;
 use rayon::prelude::*;
 use std::ffi::CString;
 use std::fs::Metadata;
@@ -147,7 +148,10 @@ fn cpath(path: &Path) -> io::Result<CString> {
 /// The error with the path and what was being done, for the store's
 /// `Io` error (which names the snapshot).
 fn at(path: &Path, op: &str, e: io::Error) -> io::Error {
-    io::Error::new(e.kind(), format!("{}: {op}: {e}", path.display()))
+    io::Error::new(
+        e.kind(),
+        format!("{}: {op}: {e}", path.display(), e = Chain(&e)),
+    )
 }
 
 #[cfg(test)]

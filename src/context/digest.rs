@@ -72,7 +72,7 @@ pub enum ContentDigestError {
     SymlinkLoop { path: String },
     #[error(transparent)]
     Pattern(#[from] PatternError),
-    #[error("cannot read {path} from the build context: {source}")]
+    #[error("cannot read {path} from the build context")]
     Read {
         path: PathBuf,
         #[source]

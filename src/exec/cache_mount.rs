@@ -12,6 +12,7 @@
 //! temporary name and renamed into place, so a half-made cache is never
 //! used. The cache is not part of any layer and not in any cache key.
 
+use crate::error_chain::Chain;
 use std::fs::File;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -172,7 +173,11 @@ impl CacheMounts {
         match result {
             // Someone else made it first: theirs is as good.
             Err(e) if dir.is_dir() => {
-                tracing::debug!("cache mount {} appeared concurrently: {e}", dir.display());
+                tracing::debug!(
+                    "cache mount {} appeared concurrently: {e}",
+                    dir.display(),
+                    e = Chain(&e)
+                );
                 Ok(())
             }
             other => other,

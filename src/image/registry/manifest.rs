@@ -2,6 +2,7 @@
 //! fetched, and choosing one platform's manifest from an index.
 
 use super::RegistryError;
+use crate::error_chain::Chain;
 use crate::image::Digest;
 use std::fmt;
 
@@ -195,8 +196,8 @@ pub fn select_platform(index: &[u8], wanted: &Platform) -> Result<IndexEntry, Re
         #[serde(default)]
         manifests: Vec<IndexEntry>,
     }
-    let index: Index =
-        serde_json::from_slice(index).map_err(|e| RegistryError::BadIndex(e.to_string()))?;
+    let index: Index = serde_json::from_slice(index)
+        .map_err(|e| RegistryError::BadIndex(Chain(&e).to_string()))?;
     let mut best: Option<(u32, &IndexEntry)> = None;
     for entry in &index.manifests {
         let Some(p) = &entry.platform else { continue };
