@@ -257,12 +257,13 @@ fn copy_tree(src: &Path, dst: &Path) -> std::io::Result<()> {
             std::fs::copy(&from, &to)?;
         } else {
             // fifos and devices: recreate with mknod.
-            let c = std::ffi::CString::new(to.as_os_str().as_encoded_bytes())
-                .map_err(std::io::Error::other)?;
-            // SAFETY: a valid NUL-terminated path; mode and rdev from lstat.
-            if unsafe { libc::mknod(c.as_ptr(), md.mode(), md.rdev()) } != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
+            rustix::fs::mknodat(
+                rustix::fs::CWD,
+                &to,
+                rustix::fs::FileType::from_raw_mode(md.mode()),
+                rustix::fs::Mode::from_raw_mode(md.mode()),
+                md.rdev(),
+            )?;
         }
         std::os::unix::fs::lchown(&to, Some(md.uid()), Some(md.gid()))?;
         if !ft.is_symlink() {

@@ -270,16 +270,7 @@ fn has_exited(pidfd: &OwnedFd) -> bool {
 
 /// Ends an init that must not start (SIGKILL through its pidfd) and reaps it.
 fn kill_and_reap(child: &spawn::InitChild) {
-    // SAFETY: pidfd_send_signal on our own child's pidfd.
-    unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            std::os::fd::AsRawFd::as_raw_fd(&child.pidfd),
-            libc::SIGKILL,
-            std::ptr::null::<libc::siginfo_t>(),
-            0u32,
-        );
-    }
+    let _ = rustix::process::pidfd_send_signal(&child.pidfd, rustix::process::Signal::KILL);
     let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child.pid), None);
 }
 
