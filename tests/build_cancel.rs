@@ -108,9 +108,10 @@ impl Build {
     }
 
     fn signal(&self, sig: libc::c_int) {
-        // SAFETY: kill(2) on our own child's pid, which has not been
-        // reaped yet (so cannot have been reused).
-        assert_eq!(unsafe { libc::kill(self.child.id() as i32, sig) }, 0);
+        // Our own child's pid, not reaped yet (so it cannot have been reused).
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let sig = nix::sys::signal::Signal::try_from(sig).expect("a known signal");
+        nix::sys::signal::kill(pid, sig).expect("kill(2) on the kiln child");
     }
 }
 

@@ -11,7 +11,6 @@ mod support;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::os::fd::AsRawFd;
 use std::process::Command;
 use support::kiln::{ran, Kiln};
 
@@ -59,8 +58,8 @@ impl Netns {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let f = std::fs::File::open(path).unwrap();
-            // SAFETY: setns on a namespace fd; affects this thread only.
-            assert_eq!(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }, 0);
+            // setns moves this thread only.
+            nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
             let listener = TcpListener::bind(addr).unwrap();
             tx.send(()).unwrap();
             for conn in listener.incoming() {

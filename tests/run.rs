@@ -100,6 +100,59 @@ fn missing_command_exits_127_with_message() {
     assert_eq!(ran.code, 126, "{ran:?}");
 }
 
+/// Regression: `kiln run` as a non-root user printed only
+/// `failed to create the container's namespaces (clone)`, without the
+/// errno that says why (the CLI printed the top error, not its causes).
+#[test]
+fn clone_failure_as_non_root_shows_the_errno() {
+    let f = Kiln::new();
+    let dir = f.path("");
+    std::fs::create_dir(f.rootfs()).expect("creating the rootfs dir");
+    // nobody must be able to create the store and the container's state.
+    for p in [dir.as_path(), f.rootfs().as_path()] {
+        std::os::unix::fs::chown(p, Some(65534), Some(65534)).expect("chown to nobody");
+    }
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(support::kiln::KILN)
+        .arg("--root")
+        .arg(f.root())
+        .args(["run", "--rm", "--rootfs"])
+        .arg(f.rootfs())
+        .arg("/bin/true")
+        .stdin(Stdio::null())
+        .output()
+        .expect("running kiln through setpriv");
+    let ran = support::kiln::ran(out);
+    assert_eq!(ran.code, 125, "{ran:?}");
+    assert!(
+        ran.stderr.contains(
+            "kiln: failed to create the container's namespaces (clone): Operation not permitted"
+        ),
+        "{ran:?}"
+    );
+}
+
+/// An errno met inside the container's init crosses the init's socket to
+/// kiln with the rest of the error.
+#[test]
+fn init_failure_keeps_its_errno() {
+    let f = Kiln::with_busybox_rootfs();
+    let ran = f.run_rootfs(&["--rm", "-w", "/etc/passwd/sub"], &["true"]);
+    assert_eq!(ran.code, 125, "{ran:?}");
+    assert!(
+        ran.stderr
+            .contains("failed to create the working directory: Not a directory (os error 20)"),
+        "{ran:?}"
+    );
+    let ran = f.run_rootfs(&["--rm"], &["/etc/passwd"]);
+    assert!(
+        ran.stderr
+            .contains("exec: \"/etc/passwd\": Permission denied"),
+        "{ran:?}"
+    );
+}
+
 #[test]
 fn only_stdio_fds_are_open() {
     let f = Kiln::with_busybox_rootfs();

@@ -4,6 +4,7 @@
 //! It also remembers every result it saw during this build (hits and
 //! fresh records), which tells the build which steps added a layer.
 
+use crate::error_chain::Chain;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -39,7 +40,7 @@ impl BuildCache {
         match self.store.build_cache_chains(key.digest()) {
             Ok(chains) => chains.map(|c| c.len()),
             Err(e) => {
-                tracing::warn!("build cache read {key}: {e}");
+                tracing::warn!("build cache read {key}: {e}", e = Chain(&e));
                 None
             }
         }
@@ -56,7 +57,7 @@ impl BuildCache {
         match self.store.build_cache_created(key.digest()) {
             Ok(t) => t,
             Err(e) => {
-                tracing::warn!("build cache read {key}: {e}");
+                tracing::warn!("build cache read {key}: {e}", e = Chain(&e));
                 None
             }
         }
@@ -74,7 +75,7 @@ impl CacheStore<Artifact> for BuildCache {
         match self.store.build_cache_chains(key.digest()) {
             Ok(chains) => chains.is_some(),
             Err(e) => {
-                tracing::warn!("build cache read {key}: {e}");
+                tracing::warn!("build cache read {key}: {e}", e = Chain(&e));
                 false
             }
         }
@@ -89,7 +90,7 @@ impl CacheStore<Artifact> for BuildCache {
             }
             Ok(None) => None,
             Err(e) => {
-                tracing::warn!("build cache lookup {key}: {e}");
+                tracing::warn!("build cache lookup {key}: {e}", e = Chain(&e));
                 None
             }
         }
@@ -109,7 +110,7 @@ impl CacheStore<Artifact> for BuildCache {
             .store
             .build_cache_put(key.digest(), &rootfs.chain_ids(), &created)
         {
-            tracing::warn!("build cache record {key}: {e}");
+            tracing::warn!("build cache record {key}: {e}", e = Chain(&e));
         }
     }
 }

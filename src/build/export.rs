@@ -44,19 +44,19 @@ pub enum Export {
 pub enum ExportError {
     #[error("invalid --output {value:?}: {reason}")]
     Invalid { value: String, reason: String },
-    #[error("writing {path}: {source}")]
+    #[error("writing {path}")]
     Archive {
         path: PathBuf,
         #[source]
         source: Box<crate::image::archive::ArchiveError>,
     },
-    #[error("exporting to {path}: {source}")]
+    #[error("exporting to {path}")]
     Io {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("exporting: {0}")]
+    #[error("exporting")]
     View(#[from] crate::exec::stack_view::ViewError),
     #[error("writing {path}")]
     Tar {

@@ -5,6 +5,7 @@
 //! the image op to the manifest digest, and the executor later unpacks
 //! exactly that image.
 
+use crate::error_chain::Chain;
 use std::sync::Mutex;
 
 use crate::cache::{Image, Store};
@@ -55,7 +56,7 @@ impl ImageResolver for StoreImages<'_> {
         };
         let spec = reference.to_string();
         let image = find_or_pull(self.store, &spec, policy, &source, &mut std::io::stderr())
-            .map_err(|e| format!("{}: {e}", reference.familiar()))?;
+            .map_err(|e| format!("{}: {e}", reference.familiar(), e = Chain(&e)))?;
         let arch = &image.config.architecture;
         if !arch.is_empty() && (arch != &platform.architecture || image.config.os != platform.os) {
             return Err(format!(

@@ -35,9 +35,11 @@ impl Interrupts {
         let saved = SIGNALS
             .iter()
             .filter_map(|&sig| {
+                // SAFETY: sigaction is plain C data; all zeroes is a valid
+                // value (SIG_DFL, empty mask, no flags).
+                let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
                 // SAFETY: sigaction(2) with a null new action only reads
                 // the current one into `old`.
-                let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
                 let rc = unsafe { libc::sigaction(sig, std::ptr::null(), &mut old) };
                 (rc == 0).then_some((sig, old))
             })

@@ -24,6 +24,7 @@ mod images;
 pub mod input;
 mod interrupt;
 
+use crate::error_chain::Chain;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -138,7 +139,7 @@ pub enum BuildError {
         warnings: Vec<lint::Warning>,
         violation: LintViolation,
     },
-    #[error("{0}")]
+    #[error(transparent)]
     Ignore(#[from] IgnoreError),
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -186,7 +187,7 @@ fn registry_options(
     opts: &BuildOptions,
 ) -> Result<crate::image::registry::ClientOptions, BuildError> {
     crate::image::registry::ClientOptions::for_root(store.root(), opts.insecure_registries.clone())
-        .map_err(|e| BuildError::Setup(e.to_string()))
+        .map_err(|e| BuildError::Setup(Chain(&e).to_string()))
 }
 
 /// Builds an image as `opts` says, into `store`.
@@ -415,7 +416,7 @@ fn solve(
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| BuildError::Setup(format!("starting the scheduler: {e}")))?;
+        .map_err(|e| BuildError::Setup(format!("starting the scheduler: {e}", e = Chain(&e))))?;
     let interrupts = interrupt::Interrupts::new();
     let result = runtime.block_on(async {
         let watcher = tokio::spawn(interrupts.watch(solver.cancel_token()));
@@ -464,7 +465,8 @@ fn solve(
             };
             // A RUN reads as BuildKit's executor error (the excerpt names the
             // line); other steps keep kiln's located message.
-            let message = run.unwrap_or_else(|| format!("{at}{name}: {error}"));
+            let message =
+                run.unwrap_or_else(|| format!("{at}{name}: {error}", error = Chain(&error)));
             Err(BuildError::Step {
                 location,
                 excerpt: None,
@@ -472,7 +474,7 @@ fn solve(
                 log_tail,
             })
         }
-        Err(e) => Err(BuildError::Setup(e.to_string())),
+        Err(e) => Err(BuildError::Setup(Chain(&e).to_string())),
     }
 }
 

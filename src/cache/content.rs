@@ -7,6 +7,7 @@
 
 use super::lease::RefKind;
 use super::{db, io_err, sync_dir, Result, Store, StoreError};
+use crate::error_chain::Chain;
 use crate::image::digest::{Digest, DigestReader, DigestWriter};
 use crate::image::oci::{media, Index, Manifest};
 use rusqlite::params;
@@ -73,8 +74,8 @@ impl Store {
             digest: digest.clone(),
             reason,
         };
-        let doc: serde_json::Value =
-            serde_json::from_slice(bytes).map_err(|e| invalid(format!("not JSON: {e}")))?;
+        let doc: serde_json::Value = serde_json::from_slice(bytes)
+            .map_err(|e| invalid(format!("not JSON: {e}", e = Chain(&e))))?;
         let inner = doc.get("mediaType").and_then(|v| v.as_str());
         let mt = match (media_type, inner) {
             (Some(a), Some(b)) if a != b => {
@@ -89,8 +90,8 @@ impl Store {
             (None, None) => media::OCI_MANIFEST.to_string(),
         };
         if media::is_manifest(&mt) {
-            let m: Manifest =
-                serde_json::from_value(doc).map_err(|e| invalid(format!("bad manifest: {e}")))?;
+            let m: Manifest = serde_json::from_value(doc)
+                .map_err(|e| invalid(format!("bad manifest: {e}", e = Chain(&e))))?;
             if m.schema_version != 2 {
                 return Err(invalid(format!(
                     "unsupported schemaVersion {}",
@@ -114,8 +115,8 @@ impl Store {
                 }
             }
         } else if media::is_index(&mt) {
-            let _: Index =
-                serde_json::from_value(doc).map_err(|e| invalid(format!("bad index: {e}")))?;
+            let _: Index = serde_json::from_value(doc)
+                .map_err(|e| invalid(format!("bad index: {e}", e = Chain(&e))))?;
         } else {
             return Err(StoreError::UnsupportedMediaType {
                 what: "manifest",
@@ -218,7 +219,7 @@ impl Store {
         io::copy(&mut reader.take(limit), &mut w).map_err(|e| StoreError::Io {
             path: tmp.to_path_buf(),
             op: "receiving blob",
-            source: io::Error::new(e.kind(), format!("{what}: {e}")),
+            source: io::Error::new(e.kind(), format!("{what}: {e}", e = Chain(&e))),
         })?;
         let (buf, digest, size) = w.finish();
         let file = buf

@@ -11,6 +11,7 @@
 //! from one is as good as a copy; the caller also compares owner, mode,
 //! size and mtime before linking. `kiln builder prune` removes them all.
 
+use crate::error_chain::Chain;
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
@@ -54,7 +55,7 @@ impl Store {
             }
             Ok(false) => None,
             Err(e) => {
-                tracing::debug!("copy index {lineage}: {e}");
+                tracing::debug!("copy index {lineage}: {e}", e = Chain(&e));
                 None
             }
         }

@@ -4,6 +4,7 @@
 use super::lease::RefKind;
 use super::snapshot::layer_info_tx;
 use super::{db, stored_digest, LayerInfo, Result, Store, StoreError};
+use crate::error_chain::Chain;
 use crate::image::digest::Digest;
 use crate::image::layer::{chain_id, chain_ids};
 use crate::image::oci::{media, Descriptor, ImageConfig, Manifest};
@@ -77,8 +78,8 @@ impl Store {
             digest: manifest_digest.clone(),
             reason,
         };
-        let manifest: Manifest =
-            serde_json::from_slice(&bytes).map_err(|e| invalid(format!("bad manifest: {e}")))?;
+        let manifest: Manifest = serde_json::from_slice(&bytes)
+            .map_err(|e| invalid(format!("bad manifest: {e}", e = Chain(&e))))?;
         let mt = manifest
             .media_type
             .clone()
@@ -95,7 +96,7 @@ impl Store {
             serde_json::from_slice(&config_bytes).map_err(|e| StoreError::Invalid {
                 what: "config",
                 digest: manifest.config.digest.clone(),
-                reason: format!("bad image config: {e}"),
+                reason: format!("bad image config: {e}", e = Chain(&e)),
             })?;
         let diff_ids = &config.rootfs.diff_ids;
         if diff_ids.len() != manifest.layers.len() {
@@ -207,9 +208,9 @@ impl Store {
         layers: &[LayerInfo],
         names: &[ImageRef],
     ) -> Result<Image> {
-        let config_bytes = config
-            .to_buildkit_json()
-            .map_err(|e| StoreError::Conflict(format!("serializing image config: {e}")))?;
+        let config_bytes = config.to_buildkit_json().map_err(|e| {
+            StoreError::Conflict(format!("serializing image config: {e}", e = Chain(&e)))
+        })?;
         let config_blob = self.ingest_bytes(&config_bytes, "image config")?;
         let mut descs = Vec::with_capacity(layers.len());
         for l in layers {
@@ -234,8 +235,9 @@ impl Store {
             annotations: None,
             extra: Default::default(),
         };
-        let bytes = serde_json::to_vec(&manifest)
-            .map_err(|e| StoreError::Conflict(format!("serializing manifest: {e}")))?;
+        let bytes = serde_json::to_vec(&manifest).map_err(|e| {
+            StoreError::Conflict(format!("serializing manifest: {e}", e = Chain(&e)))
+        })?;
         let m = self.ingest_bytes(&bytes, "image manifest")?;
         self.commit_image(&m.digest, names, &[])
     }
@@ -301,13 +303,13 @@ impl Store {
             .map_err(|e| StoreError::Invalid {
                 what: "manifest",
                 digest: manifest_digest.clone(),
-                reason: e.to_string(),
+                reason: Chain(&e).to_string(),
             })?;
         let config: ImageConfig =
             serde_json::from_slice(&self.read_blob(id)?).map_err(|e| StoreError::Invalid {
                 what: "config",
                 digest: id.clone(),
-                reason: e.to_string(),
+                reason: Chain(&e).to_string(),
             })?;
         Ok(rows.into_image(id.clone(), manifest, config))
     }

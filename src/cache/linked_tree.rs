@@ -20,11 +20,10 @@
 //! filesystem's link limit (`EMLINK`, e.g. the whiteout inode overlayfs
 //! shares) is recreated instead: data copied, device numbers kept.
 
+use crate::error_chain::Chain;
 use rayon::prelude::*;
-use std::ffi::CString;
 use std::fs::Metadata;
 use std::io;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::Path;
 
@@ -116,12 +115,14 @@ fn recreate(src: &Path, dst: &Path, md: &Metadata, xattrs: Xattrs) -> io::Result
         // Layers never hold sockets (the tar writer skips them).
         return Ok(());
     } else {
-        let c = cpath(dst)?;
-        // SAFETY: `c` is a valid NUL-terminated path.
-        let ret = unsafe { libc::mknod(c.as_ptr(), md.mode() as libc::mode_t, md.rdev()) };
-        if ret < 0 {
-            return Err(at(dst, "creating device node", io::Error::last_os_error()));
-        }
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            dst,
+            rustix::fs::FileType::from_raw_mode(md.mode()),
+            rustix::fs::Mode::from_raw_mode(md.mode()),
+            md.rdev(),
+        )
+        .map_err(|e| at(dst, "creating device node", e.into()))?;
     }
     set_attrs(src, dst, md, xattrs)
 }
@@ -158,41 +159,32 @@ fn copy_xattrs(src: &Path, dst: &Path) -> io::Result<()> {
 }
 
 fn set_times(dst: &Path, md: &Metadata) -> io::Result<()> {
-    let c = cpath(dst)?;
-    let times = [
-        libc::timespec {
-            tv_sec: md.atime() as libc::time_t,
+    let times = rustix::fs::Timestamps {
+        last_access: rustix::fs::Timespec {
+            tv_sec: md.atime(),
             tv_nsec: md.atime_nsec() as _,
         },
-        libc::timespec {
-            tv_sec: md.mtime() as libc::time_t,
+        last_modification: rustix::fs::Timespec {
+            tv_sec: md.mtime(),
             tv_nsec: md.mtime_nsec() as _,
         },
-    ];
-    // SAFETY: `c` is a valid NUL-terminated path and `times` two timespecs.
-    let ret = unsafe {
-        libc::utimensat(
-            libc::AT_FDCWD,
-            c.as_ptr(),
-            times.as_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
     };
-    if ret < 0 {
-        return Err(at(dst, "setting times", io::Error::last_os_error()));
-    }
-    Ok(())
-}
-
-fn cpath(path: &Path) -> io::Result<CString> {
-    CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))
+    rustix::fs::utimensat(
+        rustix::fs::CWD,
+        dst,
+        &times,
+        rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+    )
+    .map_err(|e| at(dst, "setting times", e.into()))
 }
 
 /// The error with the path and what was being done, for the store's
 /// `Io` error (which names the snapshot).
 fn at(path: &Path, op: &str, e: io::Error) -> io::Error {
-    io::Error::new(e.kind(), format!("{}: {op}: {e}", path.display()))
+    io::Error::new(
+        e.kind(),
+        format!("{}: {op}: {e}", path.display(), e = Chain(&e)),
+    )
 }
 
 #[cfg(test)]

@@ -42,6 +42,7 @@ pub mod scratch;
 mod snapshot;
 mod trash;
 
+use crate::error_chain::Chain;
 pub use check::Problem;
 pub use content::BlobInfo;
 pub use copy_index::CopyIndex;
@@ -65,14 +66,14 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 /// layer or image concerned.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("{path}: {op}: {source}")]
+    #[error("{path}: {op}")]
     Io {
         path: PathBuf,
         op: &'static str,
         #[source]
         source: io::Error,
     },
-    #[error("store database: {0}")]
+    #[error("store database")]
     Db(#[from] rusqlite::Error),
     #[error("{what}: digest mismatch: expected {expected}, got {actual}")]
     DigestMismatch {
@@ -92,13 +93,13 @@ pub enum StoreError {
     ImageNotFound(String),
     #[error("{0}")]
     Conflict(String),
-    #[error("layer {layer}: {source}")]
+    #[error("layer {layer}")]
     Extract {
         layer: String,
         #[source]
         source: ExtractError,
     },
-    #[error("layer {layer}: {source}")]
+    #[error("layer {layer}")]
     Diff {
         layer: String,
         #[source]
@@ -239,7 +240,7 @@ impl Drop for Store {
             let held = self.release_lease_id(&id).unwrap_or(0);
             if held > 0 {
                 if let Err(e) = self.gc() {
-                    tracing::warn!("collecting after releasing lease {id}: {e}");
+                    tracing::warn!("collecting after releasing lease {id}: {e}", e = Chain(&e));
                 }
             }
         }

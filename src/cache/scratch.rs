@@ -11,6 +11,7 @@
 //! alive for long nor a live one look dead.
 //! Limitation: processes sharing one store must share a pid namespace.
 
+use crate::error_chain::Chain;
 use std::fs;
 use std::io;
 use std::os::unix::fs::PermissionsExt;
@@ -93,7 +94,11 @@ impl Scratch {
 impl Drop for Scratch {
     fn drop(&mut self) {
         if let Err(e) = remove_tree(&self.dir) {
-            tracing::warn!("removing scratch dir {}: {e}", self.dir.display());
+            tracing::warn!(
+                "removing scratch dir {}: {e}",
+                self.dir.display(),
+                e = Chain(&e)
+            );
         }
     }
 }
@@ -150,7 +155,7 @@ pub fn detach_mounts_under(dir: &Path) {
     points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
     for p in points {
         if let Err(e) = nix::mount::umount2(&p, nix::mount::MntFlags::MNT_DETACH) {
-            tracing::warn!("unmounting {}: {e}", p.display());
+            tracing::warn!("unmounting {}: {e}", p.display(), e = Chain(&e));
         }
     }
 }

@@ -26,6 +26,7 @@
 //! kill mid-removal is finished by the next process instead of leaking.
 
 use super::{io_err, scratch, Result, Store};
+use crate::error_chain::Chain;
 use rusqlite::{OptionalExtension, Transaction};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -127,7 +128,7 @@ fn remove_slowly(dir: &Path) {
             // left is found again by the next `finish_sweeps`.
             match scratch::remove_tree(&p) {
                 Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
-                    tracing::warn!("removing trashed {}: {err}", p.display())
+                    tracing::warn!("removing trashed {}: {err}", p.display(), err = Chain(&err))
                 }
                 _ => {}
             }
@@ -135,7 +136,11 @@ fn remove_slowly(dir: &Path) {
     }
     if let Err(err) = std::fs::remove_dir(dir) {
         if err.kind() != std::io::ErrorKind::NotFound {
-            tracing::warn!("removing trash dir {}: {err}", dir.display());
+            tracing::warn!(
+                "removing trash dir {}: {err}",
+                dir.display(),
+                err = Chain(&err)
+            );
         }
     }
 }

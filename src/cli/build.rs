@@ -4,6 +4,7 @@ use super::CliError;
 use crate::build::input::{self, StdinInput};
 use crate::build::{self, BuildOptions, Export};
 use crate::cache::Store;
+use crate::error_chain::Chain;
 use crate::frontend::dockerfile::lint;
 use crate::image::layer::budget::ExpansionBudget;
 use crate::image::reference::ImageRef;
@@ -92,7 +93,7 @@ pub fn run(
             )));
         }
     }
-    let store = Arc::new(Store::open(root).map_err(CliError::from_display)?);
+    let store = Arc::new(Store::open(root).map_err(CliError::from_error)?);
     let mut stdin_used = false;
     // The context: a directory, a tar on stdin, or nothing (a Dockerfile
     // on stdin).
@@ -101,9 +102,11 @@ pub fn run(
         stdin_used = true;
         let dir = store
             .scratch_path("stdin-context")
-            .map_err(CliError::from_display)?;
+            .map_err(CliError::from_error)?;
         let mut budget = ExpansionBudget::from_env();
-        match input::read_stdin(std::io::stdin(), &dir, &mut budget).map_err(chain)? {
+        match input::read_stdin(std::io::stdin(), &dir, &mut budget)
+            .map_err(CliError::from_error)?
+        {
             StdinInput::Context => Some(dir),
             StdinInput::Dockerfile(data) => {
                 stdin_dockerfile = Some(data);
@@ -133,7 +136,7 @@ pub fn run(
                 input::MAX_DOCKERFILE_SIZE,
                 "Dockerfile from stdin",
             )
-            .map_err(chain)?;
+            .map_err(CliError::from_error)?;
             (data, None)
         }
         (file, None) => {
@@ -142,13 +145,16 @@ pub fn run(
                 None => context.clone().unwrap_or_default().join("Dockerfile"),
             };
             let data = input::read_dockerfile(&path)
-                .map_err(|e| CliError(format!("failed to read dockerfile: {}", chain(e).0)))?;
+                .map_err(|e| CliError(format!("failed to read dockerfile: {}", Chain(&e))))?;
             (data, Some(path))
         }
     };
     let mut tags = Vec::new();
     for t in &args.tag {
-        tags.push(ImageRef::parse(t).map_err(|e| CliError(format!("invalid tag {t:?}: {e}")))?);
+        tags.push(
+            ImageRef::parse(t)
+                .map_err(|e| CliError(format!("invalid tag {t:?}: {e}", e = Chain(&e))))?,
+        );
     }
     let mut build_args = BTreeMap::new();
     for a in &args.build_arg {
@@ -170,7 +176,7 @@ pub fn run(
         labels.insert(k.to_string(), v.to_string());
     }
     // A bad --progress is refused even beside -q (which wins otherwise).
-    let asked: ProgressMode = args.progress.parse().map_err(CliError::from_display)?;
+    let asked: ProgressMode = args.progress.parse().map_err(CliError::from_error)?;
     let progress = if args.quiet {
         ProgressMode::Quiet
     } else {
@@ -193,10 +199,10 @@ pub fn run(
     }
     let mut exports = Vec::new();
     for o in &args.output {
-        exports.push(o.parse::<Export>().map_err(CliError::from_display)?);
+        exports.push(o.parse::<Export>().map_err(CliError::from_error)?);
     }
     let source_date_epoch = match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) if !v.is_empty() => Some(build::parse_epoch(&v).map_err(CliError::from_display)?),
+        Ok(v) if !v.is_empty() => Some(build::parse_epoch(&v).map_err(CliError::from_error)?),
         _ => None,
     };
     let opts = BuildOptions {
@@ -217,7 +223,7 @@ pub fn run(
             .iter()
             .map(|a| a.parse())
             .collect::<Result<_, _>>()
-            .map_err(CliError::from_display)?,
+            .map_err(CliError::from_error)?,
         secrets,
         exports,
         source_date_epoch,
@@ -236,11 +242,12 @@ pub fn run(
                 excerpt.unwrap_or_default()
             )))
         }
-        Err(e) => return Err(CliError::from_display(e)),
+        Err(e) => return Err(CliError::from_error(e)),
     };
     let id = result.image.id.to_string();
     if let Some(f) = &args.iidfile {
-        std::fs::write(f, &id).map_err(|e| CliError(format!("writing {}: {e}", f.display())))?;
+        std::fs::write(f, &id)
+            .map_err(|e| CliError(format!("writing {}: {e}", f.display(), e = Chain(&e))))?;
     }
     if args.quiet {
         println!("{id}");
@@ -266,11 +273,11 @@ pub fn run(
 /// `--check`: the report on stdout (buildx `printResult`), exit 1 when a
 /// check warned, an error when `# check=error=true`.
 fn check(store: Arc<Store>, opts: &BuildOptions) -> Result<i32, CliError> {
-    let outcome = build::check(store, opts).map_err(CliError::from_display)?;
+    let outcome = build::check(store, opts).map_err(CliError::from_error)?;
     print!("{}", outcome.report);
     if let Some(violation) = outcome.violation {
         println!();
-        return Err(CliError::from_display(violation));
+        return Err(CliError::from_error(violation));
     }
     Ok(i32::from(!outcome.warnings.is_empty()))
 }
@@ -297,7 +304,7 @@ fn parse_secret(spec: &str) -> Result<(String, Vec<u8>), CliError> {
     let id = id.ok_or_else(|| CliError(format!("--secret {spec:?}: id= is required")))?;
     let value = match (src, env) {
         (Some(path), _) => std::fs::read(&path)
-            .map_err(|e| CliError(format!("--secret {id}: reading {path}: {e}")))?,
+            .map_err(|e| CliError(format!("--secret {id}: reading {path}: {e}", e = Chain(&e))))?,
         (None, Some(var)) => std::env::var(&var)
             .map_err(|_| {
                 CliError(format!(
@@ -310,16 +317,4 @@ fn parse_secret(spec: &str) -> Result<(String, Vec<u8>), CliError> {
             .into_bytes(),
     };
     Ok((id, value))
-}
-
-/// An error and its causes, `: `-joined.
-fn chain(err: impl std::error::Error) -> CliError {
-    let mut msg = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        source = s.source();
-    }
-    CliError(msg)
 }

@@ -25,10 +25,10 @@ pub struct PruneArgs {
 pub fn run(cmd: BuilderCommand, root: &Path) -> Result<i32, CliError> {
     match cmd {
         BuilderCommand::Prune(_) => {
-            let store = Store::open(root).map_err(CliError::from_display)?;
+            let store = Store::open(root).map_err(CliError::from_error)?;
             // Containers of killed `kiln run --rm`s hold leases no more.
             crate::container::reap_dead_removals(root);
-            let removed = store.build_cache_prune().map_err(CliError::from_display)?;
+            let removed = store.build_cache_prune().map_err(CliError::from_error)?;
             println!("Deleted build cache records: {removed}");
             Ok(0)
         }

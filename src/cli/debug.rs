@@ -1,6 +1,7 @@
 //! `kiln debug ...`: developer tools that show kiln's view of its input.
 
 use super::CliError;
+use crate::error_chain::Chain;
 use clap::{Subcommand, ValueEnum};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -49,7 +50,8 @@ fn parse(file: &Path, format: ParseFormat) -> Result<i32, CliError> {
                     &source,
                     crate::parser::Position { line: 1, column: 1 },
                     crate::parser::ErrorKind::Instruction(format!(
-                        "cannot encode the AST as JSON: {e}"
+                        "cannot encode the AST as JSON: {e}",
+                        e = Chain(&e)
                     )),
                 )
             })
@@ -58,11 +60,12 @@ fn parse(file: &Path, format: ParseFormat) -> Result<i32, CliError> {
     match output {
         Ok(text) => {
             let mut out = std::io::stdout().lock();
-            writeln!(out, "{text}").map_err(|e| CliError(format!("cannot write output: {e}")))?;
+            writeln!(out, "{text}")
+                .map_err(|e| CliError(format!("cannot write output: {e}", e = Chain(&e))))?;
             Ok(0)
         }
         Err(err) => {
-            eprintln!("{err}");
+            eprintln!("{err}", err = Chain(&err));
             Ok(1)
         }
     }
@@ -74,10 +77,15 @@ fn read_source(file: &Path) -> Result<(String, Vec<u8>), CliError> {
         let mut buf = Vec::new();
         std::io::stdin()
             .read_to_end(&mut buf)
-            .map_err(|e| CliError(format!("cannot read stdin: {e}")))?;
+            .map_err(|e| CliError(format!("cannot read stdin: {e}", e = Chain(&e))))?;
         return Ok(("<stdin>".to_string(), buf));
     }
-    let bytes = std::fs::read(file)
-        .map_err(|e| CliError(format!("cannot read {}: {e}", file.display())))?;
+    let bytes = std::fs::read(file).map_err(|e| {
+        CliError(format!(
+            "cannot read {}: {e}",
+            file.display(),
+            e = Chain(&e)
+        ))
+    })?;
     Ok((file.display().to_string(), bytes))
 }

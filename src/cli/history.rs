@@ -24,8 +24,8 @@ pub struct HistoryArgs {
 const CREATED_BY_WIDTH: usize = 45;
 
 pub fn run(args: HistoryArgs, root: &Path) -> Result<i32, CliError> {
-    let store = Store::open(root).map_err(CliError::from_display)?;
-    let image = store.image(&args.image).map_err(CliError::from_display)?;
+    let store = Store::open(root).map_err(CliError::from_error)?;
+    let image = store.image(&args.image).map_err(CliError::from_error)?;
     let id = |r: &crate::image::history::HistoryRow| match &r.id {
         Some(d) if args.no_trunc => d.to_string(),
         Some(d) => d.short().to_string(),

@@ -72,12 +72,10 @@ fn prune(args: PruneArgs, root: &Path) -> Result<i32, CliError> {
             return Ok(0);
         }
     }
-    let store = Store::open(root).map_err(CliError::from_display)?;
+    let store = Store::open(root).map_err(CliError::from_error)?;
     // A killed `kiln run --rm` no longer keeps its image "in use".
     crate::container::reap_dead_removals(root);
-    let (events, bytes) = store
-        .prune_images(args.all)
-        .map_err(CliError::from_display)?;
+    let (events, bytes) = store.prune_images(args.all).map_err(CliError::from_error)?;
     if !events.is_empty() {
         println!("Deleted Images:");
         rmi::print_events(&events, true);

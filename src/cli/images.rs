@@ -88,11 +88,11 @@ fn rows(img: &ImageSummary, no_trunc: bool, filter: Option<&ImageRef>) -> Vec<Ro
 
 pub fn run(args: ImagesArgs, root: &Path) -> Result<i32, CliError> {
     let filter = match &args.reference {
-        Some(r) => Some(ImageRef::parse_unnormalized_tag(r).map_err(CliError::from_display)?),
+        Some(r) => Some(ImageRef::parse_unnormalized_tag(r).map_err(CliError::from_error)?),
         None => None,
     };
-    let store = Store::open(root).map_err(CliError::from_display)?;
-    let images = store.list_images().map_err(CliError::from_display)?;
+    let store = Store::open(root).map_err(CliError::from_error)?;
+    let images = store.list_images().map_err(CliError::from_error)?;
     let all: Vec<Row> = images
         .iter()
         .flat_map(|i| rows(i, args.no_trunc, filter.as_ref()))

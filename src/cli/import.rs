@@ -2,6 +2,7 @@
 
 use super::CliError;
 use crate::cache::Store;
+use crate::error_chain::Chain;
 use crate::image::import::{import, ImportOptions};
 use crate::image::reference::ImageRef;
 use clap::Args;
@@ -30,10 +31,10 @@ pub fn run(args: ImportArgs, root: &Path) -> Result<i32, CliError> {
         ));
     }
     let names = match &args.name {
-        Some(n) => vec![ImageRef::parse(n).map_err(CliError::from_display)?],
+        Some(n) => vec![ImageRef::parse(n).map_err(CliError::from_error)?],
         None => Vec::new(),
     };
-    let store = Store::open(root).map_err(CliError::from_display)?;
+    let store = Store::open(root).map_err(CliError::from_error)?;
     let opts = ImportOptions {
         changes: args.changes,
         message: args.message,
@@ -44,10 +45,10 @@ pub fn run(args: ImportArgs, root: &Path) -> Result<i32, CliError> {
         import(&store, std::io::stdin(), &names, &opts)
     } else {
         let f = std::fs::File::open(&args.file)
-            .map_err(|e| CliError(format!("open {}: {e}", args.file)))?;
+            .map_err(|e| CliError(format!("open {}: {e}", args.file, e = Chain(&e))))?;
         import(&store, f, &names, &opts)
     }
-    .map_err(CliError::from_display)?;
+    .map_err(CliError::from_error)?;
     println!("{}", image.id);
     Ok(0)
 }

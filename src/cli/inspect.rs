@@ -21,10 +21,10 @@ pub struct InspectArgs {
 
 pub fn run(args: InspectArgs, root: &Path) -> Result<i32, CliError> {
     let template = match &args.format {
-        Some(f) => Some(Template::parse(f).map_err(CliError::from_display)?),
+        Some(f) => Some(Template::parse(f).map_err(CliError::from_error)?),
         None => None,
     };
-    let store = Store::open(root).map_err(CliError::from_display)?;
+    let store = Store::open(root).map_err(CliError::from_error)?;
     let mut views = Vec::new();
     let mut code = 0;
     for spec in &args.images {
@@ -34,15 +34,15 @@ pub fn run(args: InspectArgs, root: &Path) -> Result<i32, CliError> {
                 eprintln!("Error: No such object: {spec}");
                 code = 1;
             }
-            Err(e) => return Err(CliError::from_display(e)),
+            Err(e) => return Err(CliError::from_error(e)),
         }
     }
     match template {
         None => println!("{}", to_json(&views)),
         Some(t) => {
             for v in &views {
-                let data = serde_json::to_value(v).map_err(CliError::from_display)?;
-                println!("{}", t.render(&data).map_err(CliError::from_display)?);
+                let data = serde_json::to_value(v).map_err(CliError::from_error)?;
+                println!("{}", t.render(&data).map_err(CliError::from_error)?);
             }
         }
     }

@@ -3,6 +3,7 @@
 
 use super::CliError;
 use crate::cache::Store;
+use crate::error_chain::Chain;
 use crate::image::archive::load;
 use clap::Args;
 use std::io::{IsTerminal, Read};
@@ -22,7 +23,8 @@ pub struct LoadArgs {
 pub fn run(args: LoadArgs, root: &Path) -> Result<i32, CliError> {
     let input: Box<dyn Read + Send> = match &args.input {
         Some(p) => Box::new(
-            std::fs::File::open(p).map_err(|e| CliError(format!("open {}: {e}", p.display())))?,
+            std::fs::File::open(p)
+                .map_err(|e| CliError(format!("open {}: {e}", p.display(), e = Chain(&e))))?,
         ),
         None => {
             let stdin = std::io::stdin();
@@ -35,7 +37,7 @@ pub fn run(args: LoadArgs, root: &Path) -> Result<i32, CliError> {
             Box::new(stdin)
         }
     };
-    let store = Store::open(root).map_err(CliError::from_display)?;
+    let store = Store::open(root).map_err(CliError::from_error)?;
     let progress = (!args.quiet && std::io::stderr().is_terminal()).then(|| {
         let bar = indicatif::ProgressBar::new_spinner();
         bar.set_style(
@@ -52,7 +54,7 @@ pub fn run(args: LoadArgs, root: &Path) -> Result<i32, CliError> {
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
-    let loaded = result.map_err(CliError::from_display)?;
+    let loaded = result.map_err(CliError::from_error)?;
     for image in &loaded {
         for (name, old) in &image.replaced {
             println!(

@@ -2,6 +2,7 @@
 //! credentials against the registry and keeps them in `<root>/auth.json`.
 
 use super::CliError;
+use crate::error_chain::Chain;
 use crate::image::registry::endpoint::{canonical_registry_name, DOCKER_HUB_NAME};
 use crate::image::registry::{ClientOptions, Credentials, LoginFile, RegistryClient};
 use clap::Args;
@@ -38,9 +39,12 @@ pub fn run(args: LoginArgs, root: &Path, insecure: &[String]) -> Result<i32, Cli
         p
     } else if args.password_stdin {
         let mut s = String::new();
-        std::io::stdin()
-            .read_to_string(&mut s)
-            .map_err(|e| CliError(format!("login: reading password from stdin: {e}")))?;
+        std::io::stdin().read_to_string(&mut s).map_err(|e| {
+            CliError(format!(
+                "login: reading password from stdin: {e}",
+                e = Chain(&e)
+            ))
+        })?;
         s.trim_end_matches(['\n', '\r']).to_string()
     } else {
         prompt("Password: ", false)?
@@ -50,15 +54,15 @@ pub fn run(args: LoginArgs, root: &Path, insecure: &[String]) -> Result<i32, Cli
     }
     let creds = Credentials { username, password };
     let mut options =
-        ClientOptions::for_root(root, insecure.to_vec()).map_err(CliError::from_display)?;
+        ClientOptions::for_root(root, insecure.to_vec()).map_err(CliError::from_error)?;
     options.credentials = Some(creds.clone());
-    let client = RegistryClient::new(&registry, &options).map_err(CliError::from_display)?;
+    let client = RegistryClient::new(&registry, &options).map_err(CliError::from_error)?;
     client
         .ping()
-        .map_err(|e| CliError(format!("login to {registry} failed: {e}")))?;
+        .map_err(|e| CliError(format!("login to {registry} failed: {e}", e = Chain(&e))))?;
     LoginFile::in_root(root)
         .store(&registry, &creds)
-        .map_err(CliError::from_display)?;
+        .map_err(CliError::from_error)?;
     println!("Login Succeeded");
     Ok(0)
 }
@@ -83,7 +87,7 @@ fn prompt(label: &str, echo: bool) -> Result<String, CliError> {
         let _ = nix::sys::termios::tcsetattr(&stdin, nix::sys::termios::SetArg::TCSANOW, &t);
         eprintln!();
     }
-    read.map_err(|e| CliError(format!("login: reading {label}{e}")))?;
+    read.map_err(|e| CliError(format!("login: reading {label}{e}", e = Chain(&e))))?;
     Ok(line.trim_end_matches(['\n', '\r']).to_string())
 }
 

@@ -17,7 +17,7 @@ pub fn run(args: LogoutArgs, root: &Path) -> Result<i32, CliError> {
     let registry = canonical_registry_name(args.registry.as_deref().unwrap_or(DOCKER_HUB_NAME));
     let removed = LoginFile::in_root(root)
         .remove(&registry)
-        .map_err(CliError::from_display)?;
+        .map_err(CliError::from_error)?;
     if removed {
         println!("Removing login credentials for {registry}");
     } else {

@@ -26,6 +26,7 @@ mod table;
 mod tag;
 mod template;
 
+use crate::error_chain::Chain;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -132,7 +133,7 @@ pub fn main() -> i32 {
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("{err}");
+            eprintln!("{}", Chain(&err));
             1
         }
     }
@@ -159,8 +160,14 @@ fn init_logging(debug: bool) {
 pub struct CliError(pub String);
 
 impl CliError {
-    /// Wraps any displayable error; the message is printed verbatim.
+    /// Wraps a value that is not an error (a message); printed verbatim.
     pub fn from_display(err: impl std::fmt::Display) -> Self {
         CliError(err.to_string())
+    }
+
+    /// Wraps a library error with all its causes (the errno, the HTTP
+    /// status), `: `-joined as [`Chain`] shows them.
+    pub fn from_error(err: impl std::error::Error) -> Self {
+        CliError(Chain(&err).to_string())
     }
 }

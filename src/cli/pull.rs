@@ -2,6 +2,7 @@
 
 use super::CliError;
 use crate::cache::Store;
+use crate::error_chain::Chain;
 use crate::image::registry::{ClientOptions, Platform, RegistryClient};
 use crate::image::ImageRef;
 use crate::transfer::{self, progress::Progress};
@@ -19,23 +20,22 @@ pub struct PullArgs {
 }
 
 pub fn run(args: PullArgs, root: &Path, insecure: &[String]) -> Result<i32, CliError> {
-    let image = ImageRef::parse(&args.image).map_err(CliError::from_display)?;
+    let image = ImageRef::parse(&args.image).map_err(CliError::from_error)?;
     let platform = Platform::parse(&args.platform).map_err(|_| {
         CliError(format!(
             "invalid --platform {:?}: expected os/arch[/variant]",
             args.platform
         ))
     })?;
-    let explicit = ImageRef::parse_unnormalized_tag(&args.image).map_err(CliError::from_display)?;
+    let explicit = ImageRef::parse_unnormalized_tag(&args.image).map_err(CliError::from_error)?;
     if explicit.tag().is_none() && explicit.digest().is_none() {
         println!("Using default tag: latest");
     }
-    let store = Store::open(root).map_err(CliError::from_display)?;
-    let options =
-        ClientOptions::for_root(root, insecure.to_vec()).map_err(CliError::from_display)?;
-    let client = RegistryClient::new(image.registry(), &options).map_err(CliError::from_display)?;
+    let store = Store::open(root).map_err(CliError::from_error)?;
+    let options = ClientOptions::for_root(root, insecure.to_vec()).map_err(CliError::from_error)?;
+    let client = RegistryClient::new(image.registry(), &options).map_err(CliError::from_error)?;
     transfer::pull(&store, &client, &image, &platform, &Progress::for_stdout())
-        .map_err(|e| CliError(format!("pulling {image}: {e}")))?;
+        .map_err(|e| CliError(format!("pulling {image}: {e}", e = Chain(&e))))?;
     println!("{image}");
     Ok(0)
 }

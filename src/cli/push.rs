@@ -2,6 +2,7 @@
 
 use super::CliError;
 use crate::cache::Store;
+use crate::error_chain::Chain;
 use crate::image::layer::Compression;
 use crate::image::registry::{ClientOptions, RegistryClient};
 use crate::image::ImageRef;
@@ -28,11 +29,10 @@ pub enum PushCompression {
 }
 
 pub fn run(args: PushArgs, root: &Path, insecure: &[String]) -> Result<i32, CliError> {
-    let image = ImageRef::parse(&args.image).map_err(CliError::from_display)?;
-    let store = Store::open(root).map_err(CliError::from_display)?;
-    let options =
-        ClientOptions::for_root(root, insecure.to_vec()).map_err(CliError::from_display)?;
-    let client = RegistryClient::new(image.registry(), &options).map_err(CliError::from_display)?;
+    let image = ImageRef::parse(&args.image).map_err(CliError::from_error)?;
+    let store = Store::open(root).map_err(CliError::from_error)?;
+    let options = ClientOptions::for_root(root, insecure.to_vec()).map_err(CliError::from_error)?;
+    let client = RegistryClient::new(image.registry(), &options).map_err(CliError::from_error)?;
     let push_options = PushOptions {
         compression: args.compression.map(|c| match c {
             PushCompression::Gzip => Compression::Gzip,
@@ -46,6 +46,6 @@ pub fn run(args: PushArgs, root: &Path, insecure: &[String]) -> Result<i32, CliE
         &push_options,
         &Progress::for_stdout(),
     )
-    .map_err(|e| CliError(format!("pushing {image}: {e}")))?;
+    .map_err(|e| CliError(format!("pushing {image}: {e}", e = Chain(&e))))?;
     Ok(0)
 }

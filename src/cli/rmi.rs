@@ -2,6 +2,7 @@
 
 use super::CliError;
 use crate::cache::{RemoveEvent, Store};
+use crate::error_chain::Chain;
 use clap::Args;
 use std::path::Path;
 
@@ -32,14 +33,14 @@ pub fn print_events(events: &[RemoveEvent], lowercase: bool) {
 }
 
 pub fn run(args: RmiArgs, root: &Path) -> Result<i32, CliError> {
-    let store = Store::open(root).map_err(CliError::from_display)?;
+    let store = Store::open(root).map_err(CliError::from_error)?;
     let mut code = 0;
     // Like docker: report each failure and go on with the others.
     for spec in &args.images {
         match store.remove_image(spec, args.force) {
             Ok(events) => print_events(&events, false),
             Err(e) => {
-                eprintln!("Error: {e}");
+                eprintln!("Error: {e}", e = Chain(&e));
                 code = 1;
             }
         }

@@ -9,6 +9,7 @@
 use super::CliError;
 use crate::cache::Store;
 use crate::container::{self, LeasedImage, PullPolicy, PullSource, RunOverrides};
+use crate::error_chain::Chain;
 use crate::image::oci::ContainerConfig;
 use crate::image::registry::{ClientOptions, Platform};
 use crate::runtime::cgroups::Resources;
@@ -159,7 +160,9 @@ pub fn run(args: RunArgs, root: &Path, insecure: &[String]) -> Result<i32, CliEr
         return Ok(execute(args, root, lowers, None, command));
     }
     let Some((spec, command)) = args.args.split_first() else {
-        return Ok(kiln_error("requires an image or --rootfs DIR"));
+        return Ok(kiln_error(FlagError::Usage(
+            "requires an image or --rootfs DIR".into(),
+        )));
     };
     let (spec, command) = (spec.clone(), command.to_vec());
     let platform = match Platform::parse(&args.platform) {
@@ -210,8 +213,8 @@ pub fn run(args: RunArgs, root: &Path, insecure: &[String]) -> Result<i32, CliEr
 }
 
 /// Prints an error of kiln's own and gives docker's status for it.
-fn kiln_error(e: impl std::fmt::Display) -> i32 {
-    eprintln!("kiln: {e}");
+fn kiln_error(e: impl std::error::Error) -> i32 {
+    eprintln!("kiln: {e}", e = Chain(&e));
     EXIT_KILN_ERROR
 }
 
@@ -241,7 +244,7 @@ fn execute(
     match result {
         Ok(status) => status.docker_code(),
         Err(e) => {
-            eprintln!("kiln: {e}");
+            eprintln!("kiln: {e}", e = Chain(&e));
             e.exit_code()
         }
     }
@@ -261,7 +264,7 @@ impl Drop for StateGuard {
             return;
         }
         if let Err(e) = state::remove(&self.dir) {
-            eprintln!("kiln: {e}");
+            eprintln!("kiln: {e}", e = Chain(&e));
         }
         if let Some(link) = &self.name {
             let _ = std::fs::remove_file(link);
@@ -315,9 +318,9 @@ impl Plan {
         };
         resources
             .validate()
-            .map_err(|e| FlagError::Usage(e.to_string()))?;
+            .map_err(|e| FlagError::Usage(Chain(&e).to_string()))?;
         let mut capabilities = caps::resolve_caps(&a.cap_add, &a.cap_drop, a.privileged)
-            .map_err(|e| FlagError::Usage(e.to_string()))?;
+            .map_err(|e| FlagError::Usage(Chain(&e).to_string()))?;
         if a.privileged {
             // "All" means all kiln has: a kiln running with a reduced
             // bounding set cannot grant more (docker asks the same way).
@@ -328,9 +331,9 @@ impl Plan {
         if a.network == NetworkMode::Host && !a.privileged {
             capabilities = caps::for_host_network(capabilities, &a.cap_add);
         }
-        let rlimits =
-            rlimits::parse_ulimits(&a.ulimit).map_err(|e| FlagError::Usage(e.to_string()))?;
-        let id = state::new_container_id().map_err(|e| FlagError::Usage(e.to_string()))?;
+        let rlimits = rlimits::parse_ulimits(&a.ulimit)
+            .map_err(|e| FlagError::Usage(Chain(&e).to_string()))?;
+        let id = state::new_container_id().map_err(|e| FlagError::Usage(Chain(&e).to_string()))?;
         let hostname = match &a.hostname {
             Some(h) => validate_hostname(h)?,
             None => state::short_id(&id).to_string(),
@@ -359,7 +362,7 @@ impl Plan {
                 user: a.user.clone(),
             },
         )
-        .map_err(|e| FlagError::Usage(e.to_string()))?;
+        .map_err(|e| FlagError::Usage(Chain(&e).to_string()))?;
         let mut mounts = Vec::new();
         for v in &a.volume {
             mounts.push(parse_volume(v)?);
@@ -371,8 +374,9 @@ impl Plan {
         // The state dir (with its `--rm` owner) exists before the name
         // does, so a name never points at a dir a reaper cannot judge.
         let state_dir = containers.join(&id);
-        container::reap::create_state_dir(&state_dir, a.rm)
-            .map_err(|e| FlagError::Usage(format!("{}: {e}", state_dir.display())))?;
+        container::reap::create_state_dir(&state_dir, a.rm).map_err(|e| {
+            FlagError::Usage(format!("{}: {e}", state_dir.display(), e = Chain(&e)))
+        })?;
         let name_link = match &a.name {
             Some(name) => match reserve_name(&containers, name, &id) {
                 Ok(link) => Some(link),
@@ -451,7 +455,7 @@ fn rootfs_lowers(a: &RunArgs) -> Result<Vec<PathBuf>, FlagError> {
         .chain(a.layer.iter().map(|d| ("--layer", d)))
     {
         let abs = std::fs::canonicalize(dir)
-            .map_err(|e| invalid(flag, &dir.display().to_string(), e.to_string()))?;
+            .map_err(|e| invalid(flag, &dir.display().to_string(), Chain(&e).to_string()))?;
         if !abs.is_dir() {
             return Err(invalid(flag, &dir.display().to_string(), "not a directory"));
         }

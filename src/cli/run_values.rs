@@ -1,6 +1,7 @@
 //! Values of `kiln run`'s flags, checked the way docker checks them; every
 //! error names its flag.
 
+use crate::error_chain::Chain;
 use crate::runtime::spec::DOCKER_TMPFS_OPTIONS;
 use crate::runtime::{MountKind, MountSpec};
 use std::path::{Path, PathBuf};
@@ -84,8 +85,8 @@ pub const MAX_ENV_FILE_SIZE: u64 = 16 << 20;
 pub(super) fn read_env_file(path: &Path) -> Result<Vec<String>, FlagError> {
     use std::io::{BufRead, Read};
     let shown = path.display().to_string();
-    let file =
-        std::fs::File::open(path).map_err(|e| invalid("--env-file", &shown, e.to_string()))?;
+    let file = std::fs::File::open(path)
+        .map_err(|e| invalid("--env-file", &shown, Chain(&e).to_string()))?;
     let mut reader = std::io::BufReader::new(file).take(MAX_ENV_FILE_SIZE + 1);
     let mut out = Vec::new();
     let mut line = Vec::new();
@@ -95,7 +96,7 @@ pub(super) fn read_env_file(path: &Path) -> Result<Vec<String>, FlagError> {
         let read = (&mut reader)
             .take(MAX_ENV_FILE_LINE as u64 + 1)
             .read_until(b'\n', &mut line)
-            .map_err(|e| invalid("--env-file", &shown, e.to_string()))?;
+            .map_err(|e| invalid("--env-file", &shown, Chain(&e).to_string()))?;
         if read == 0 {
             break;
         }
@@ -130,7 +131,7 @@ pub(super) fn read_env_file(path: &Path) -> Result<Vec<String>, FlagError> {
             continue;
         }
         let entry = env_entry(text, "--env-file")
-            .map_err(|e| FlagError::Usage(format!("{shown}:{n}: {e}")))?;
+            .map_err(|e| FlagError::Usage(format!("{shown}:{n}: {e}", e = Chain(&e))))?;
         out.extend(entry);
     }
     Ok(out)
@@ -188,7 +189,8 @@ pub(super) fn parse_volume(value: &str) -> Result<MountSpec, FlagError> {
         }
     }
     if !Path::new(host).exists() {
-        std::fs::create_dir_all(host).map_err(|e| invalid("--volume", value, e.to_string()))?;
+        std::fs::create_dir_all(host)
+            .map_err(|e| invalid("--volume", value, Chain(&e).to_string()))?;
     }
     Ok(MountSpec {
         destination: ctr.to_string(),
@@ -258,7 +260,7 @@ pub(super) fn reserve_name(containers: &Path, name: &str, id: &str) -> Result<Pa
         ));
     }
     let dir = containers.join("names");
-    std::fs::create_dir_all(&dir).map_err(|e| invalid("--name", name, e.to_string()))?;
+    std::fs::create_dir_all(&dir).map_err(|e| invalid("--name", name, Chain(&e).to_string()))?;
     let link = dir.join(name);
     match std::os::unix::fs::symlink(id, &link) {
         Ok(()) => Ok(link),
@@ -273,7 +275,7 @@ pub(super) fn reserve_name(containers: &Path, name: &str, id: &str) -> Result<Pa
                 ),
             ))
         }
-        Err(e) => Err(invalid("--name", name, e.to_string())),
+        Err(e) => Err(invalid("--name", name, Chain(&e).to_string())),
     }
 }
 

@@ -3,6 +3,7 @@
 
 use super::CliError;
 use crate::cache::Store;
+use crate::error_chain::Chain;
 use crate::image::archive::{destination, save, Format, SaveOptions};
 use crate::image::layer::Compression;
 use clap::{Args, ValueEnum};
@@ -63,9 +64,9 @@ pub fn run(args: SaveArgs, root: &Path) -> Result<i32, CliError> {
                     "cowardly refusing to save to a terminal. Use the -o flag or redirect".into(),
                 ));
             }
-            let store = Store::open(root).map_err(CliError::from_display)?;
+            let store = Store::open(root).map_err(CliError::from_error)?;
             let out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
-            save(&store, &args.images, &opts, out).map_err(CliError::from_display)?;
+            save(&store, &args.images, &opts, out).map_err(CliError::from_error)?;
         }
         Some(path) => save_to_file(root, &args.images, &opts, path)?,
     }
@@ -93,12 +94,17 @@ fn save_to_file(
             dir.display().to_string()
         )));
     }
-    let in_place = destination::open_in_place(path)
-        .map_err(|e| CliError(format!("failed to save image: {}: {e}", path.display())))?;
-    let store = Store::open(root).map_err(CliError::from_display)?;
+    let in_place = destination::open_in_place(path).map_err(|e| {
+        CliError(format!(
+            "failed to save image: {}: {e}",
+            path.display(),
+            e = Chain(&e)
+        ))
+    })?;
+    let store = Store::open(root).map_err(CliError::from_error)?;
     if let Some(file) = in_place {
         let out = std::io::BufWriter::with_capacity(1 << 20, file);
-        save(&store, images, opts, out).map_err(CliError::from_display)?;
+        save(&store, images, opts, out).map_err(CliError::from_error)?;
         return Ok(());
     }
     let name = path
@@ -107,12 +113,22 @@ fn save_to_file(
         .unwrap_or_else(|| "archive".into());
     let tmp = dir.join(format!(".{name}.kiln-save-{}", std::process::id()));
     let result = (|| -> Result<(), CliError> {
-        let file = std::fs::File::create(&tmp)
-            .map_err(|e| CliError(format!("failed to save image: {}: {e}", tmp.display())))?;
+        let file = std::fs::File::create(&tmp).map_err(|e| {
+            CliError(format!(
+                "failed to save image: {}: {e}",
+                tmp.display(),
+                e = Chain(&e)
+            ))
+        })?;
         let out = std::io::BufWriter::with_capacity(1 << 20, file);
-        save(&store, images, opts, out).map_err(CliError::from_display)?;
-        std::fs::rename(&tmp, path)
-            .map_err(|e| CliError(format!("failed to save image: {}: {e}", path.display())))
+        save(&store, images, opts, out).map_err(CliError::from_error)?;
+        std::fs::rename(&tmp, path).map_err(|e| {
+            CliError(format!(
+                "failed to save image: {}: {e}",
+                path.display(),
+                e = Chain(&e)
+            ))
+        })
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);

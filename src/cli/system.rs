@@ -28,14 +28,14 @@ pub struct CheckArgs {
 pub fn run(cmd: SystemCommand, root: &Path) -> Result<i32, CliError> {
     match cmd {
         SystemCommand::Check(a) => {
-            let store = Store::open(root).map_err(CliError::from_display)?;
+            let store = Store::open(root).map_err(CliError::from_error)?;
             crate::container::reap_dead_removals(root);
             let found = if a.repair {
                 store.repair()
             } else {
                 store.check()
             }
-            .map_err(CliError::from_display)?;
+            .map_err(CliError::from_error)?;
             for p in &found {
                 println!("{p}");
             }
@@ -50,7 +50,7 @@ pub fn run(cmd: SystemCommand, root: &Path) -> Result<i32, CliError> {
                 );
                 return Ok(1);
             }
-            let left = store.check().map_err(CliError::from_display)?;
+            let left = store.check().map_err(CliError::from_error)?;
             for p in &left {
                 println!("still wrong: {p}");
             }

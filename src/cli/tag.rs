@@ -16,10 +16,10 @@ pub struct TagArgs {
 }
 
 pub fn run(args: TagArgs, root: &Path) -> Result<i32, CliError> {
-    let target = ImageRef::parse(&args.target).map_err(CliError::from_display)?;
-    let store = Store::open(root).map_err(CliError::from_display)?;
+    let target = ImageRef::parse(&args.target).map_err(CliError::from_error)?;
+    let store = Store::open(root).map_err(CliError::from_error)?;
     store
         .tag(&args.source, &target)
-        .map_err(CliError::from_display)?;
+        .map_err(CliError::from_error)?;
     Ok(0)
 }

@@ -3,6 +3,7 @@
 //! container lives so that `rmi` and GC cannot take its layers away.
 
 use crate::cache::{Image, Lease, Store, StoreError};
+use crate::error_chain::Chain;
 use crate::image::registry::{ClientOptions, Platform, RegistryClient, RegistryError};
 use crate::image::{ImageRef, ReferenceError};
 use crate::transfer::{self, progress::Progress, TransferError};
@@ -44,7 +45,7 @@ pub enum ImageSourceError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// The registry client could not be set up.
-    #[error("pulling {image}: {source}")]
+    #[error("pulling {image}")]
     Registry {
         /// The reference being pulled.
         image: String,
@@ -53,7 +54,7 @@ pub enum ImageSourceError {
         source: Box<RegistryError>,
     },
     /// The pull failed.
-    #[error("pulling {image}: {source}")]
+    #[error("pulling {image}")]
     Pull {
         /// The reference being pulled.
         image: String,
@@ -191,14 +192,22 @@ impl Drop for LeasedImage<'_> {
             if let Err(e) = self.store.release_lease(lease) {
                 // The lease dies with this process anyway (stale leases
                 // are dropped by the next open), so this is only a delay.
-                tracing::warn!("releasing the lease on image {}: {e}", self.image.id);
+                tracing::warn!(
+                    "releasing the lease on image {}: {e}",
+                    self.image.id,
+                    e = Chain(&e)
+                );
                 return;
             }
             // Removed while it ran (`rmi`): its layers were kept for us
             // only, so collect them now, as docker frees them on exit.
             if matches!(self.store.has_image(&self.image.id), Ok(false)) {
                 if let Err(e) = self.store.gc() {
-                    tracing::warn!("collecting image {} after its run: {e}", self.image.id);
+                    tracing::warn!(
+                        "collecting image {} after its run: {e}",
+                        self.image.id,
+                        e = Chain(&e)
+                    );
                 }
             }
         }

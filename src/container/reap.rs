@@ -16,6 +16,7 @@
 //! so two of them never race on one name.
 
 use crate::cache::scratch::{self, ProcessId};
+use crate::error_chain::Chain;
 use std::fs::File;
 use std::io;
 use std::path::Path;
@@ -74,7 +75,11 @@ pub fn reap_dead_removals(root: &Path) -> usize {
     let _lock = match ReapLock::take(&containers) {
         Ok(l) => l,
         Err(e) => {
-            tracing::warn!("locking {} for cleanup: {e}", containers.display());
+            tracing::warn!(
+                "locking {} for cleanup: {e}",
+                containers.display(),
+                e = Chain(&e)
+            );
             return 0;
         }
     };
@@ -92,7 +97,7 @@ pub fn reap_dead_removals(root: &Path) -> usize {
         remove_names_of(&containers.join("names"), id);
         match scratch::remove_tree(&claimed) {
             Ok(()) => reaped += 1,
-            Err(e) => tracing::warn!("removing {}: {e}", claimed.display()),
+            Err(e) => tracing::warn!("removing {}: {e}", claimed.display(), e = Chain(&e)),
         }
     }
     reaped
@@ -106,7 +111,11 @@ fn remove_names_of(names: &Path, id: &str) {
     for e in entries.flatten() {
         if std::fs::read_link(e.path()).is_ok_and(|t| t.as_os_str() == id) {
             if let Err(err) = std::fs::remove_file(e.path()) {
-                tracing::warn!("removing name {}: {err}", e.path().display());
+                tracing::warn!(
+                    "removing name {}: {err}",
+                    e.path().display(),
+                    err = Chain(&err)
+                );
             }
         }
     }

@@ -72,7 +72,7 @@ pub enum ContentDigestError {
     SymlinkLoop { path: String },
     #[error(transparent)]
     Pattern(#[from] PatternError),
-    #[error("cannot read {path} from the build context: {source}")]
+    #[error("cannot read {path} from the build context")]
     Read {
         path: PathBuf,
         #[source]
@@ -635,17 +635,12 @@ pub(crate) fn settle(root: &std::path::Path) {
 /// The kernel's coarse realtime clock, which is what file timestamps are
 /// taken from: a write after this instant gets a timestamp at or after it.
 fn coarse_now_ns() -> i64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes one timespec into the valid pointer.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) };
-    if rc != 0 {
+    use nix::time::{clock_gettime, ClockId};
+    match clock_gettime(ClockId::CLOCK_REALTIME_COARSE) {
+        Ok(ts) => ts.tv_sec() * 1_000_000_000 + ts.tv_nsec(),
         // No clock: trust nothing, so nothing is remembered wrongly.
-        return i64::MIN;
+        Err(_) => i64::MIN,
     }
-    ts.tv_sec * 1_000_000_000 + ts.tv_nsec
 }
 
 #[cfg(test)]

@@ -52,7 +52,7 @@ pub enum IgnoreError {
     #[error("{} exceeds maximum allowed size of {limit} bytes", .path.display())]
     TooLarge { path: PathBuf, limit: u64 },
     /// The ignore file exists but could not be read.
-    #[error("failed to read ignore file {}: {source}", .path.display())]
+    #[error("failed to read ignore file {}", .path.display())]
     Read {
         path: PathBuf,
         #[source]

@@ -92,7 +92,7 @@ pub struct ContextTree {
 /// Why a context cannot be scanned.
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {
-    #[error("cannot read build context {path}: {source}")]
+    #[error("cannot read build context {path}")]
     Io {
         path: PathBuf,
         #[source]

@@ -13,6 +13,7 @@
 //! replaced atomically (temp file + rename) so a crash never leaves a torn
 //! file, and ignored (with a warning) if it is unreadable or corrupt.
 
+use crate::error_chain::Chain;
 use sha2::{Digest as _, Sha256};
 use std::collections::HashMap;
 use std::fs;
@@ -52,7 +53,7 @@ impl FileDigestCache for NoDigestCache {
 /// Why the cache file could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum StatCacheError {
-    #[error("cannot write context digest cache {path}: {source}")]
+    #[error("cannot write context digest cache {path}")]
     Write {
         path: PathBuf,
         #[source]
@@ -100,7 +101,7 @@ impl StatCacheFile {
             }),
             Err(err) if err.kind() == io::ErrorKind::NotFound => HashMap::new(),
             Err(err) => {
-                tracing::warn!(path = %path.display(), "cannot read context digest cache: {err}");
+                tracing::warn!(path = %path.display(), "cannot read context digest cache: {err}", err = Chain(&err));
                 HashMap::new()
             }
         };

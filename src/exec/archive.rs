@@ -86,7 +86,7 @@ pub enum ArchiveError {
         kind: char,
     },
     /// Preparing the destination failed.
-    #[error("archive {archive}: {source}")]
+    #[error("archive {archive}")]
     Dest {
         /// The archive's source path.
         archive: String,

@@ -6,9 +6,9 @@
 //! clears setuid/setgid bits and file capabilities), then mode, then times,
 //! then xattrs (so `security.capability` survives).
 
-use std::ffi::CString;
+use rustix::fs::{AtFlags, Mode, Timespec, Timestamps, XattrFlags, CWD};
+use rustix::io::Errno;
 use std::io;
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 /// A point in time as `stat` reports it (seconds and nanoseconds since the
@@ -33,40 +33,26 @@ impl Time {
         }
     }
 
-    fn timespec(self) -> libc::timespec {
-        libc::timespec {
-            tv_sec: self.sec as libc::time_t,
+    fn timespec(self) -> Timespec {
+        Timespec {
+            tv_sec: self.sec,
             tv_nsec: self.nsec as _,
         }
     }
 }
 
-fn cpath(path: &Path) -> io::Result<CString> {
-    CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))
-}
-
-fn check(ret: libc::c_int) -> io::Result<()> {
-    if ret < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
-}
-
 /// Sets atime and mtime of `path` itself (not a symlink's target).
 pub fn set_times(path: &Path, atime: Time, mtime: Time) -> io::Result<()> {
-    let c = cpath(path)?;
-    let times = [atime.timespec(), mtime.timespec()];
-    // SAFETY: `c` is a valid NUL-terminated path and `times` two timespecs.
-    check(unsafe {
-        libc::utimensat(
-            libc::AT_FDCWD,
-            c.as_ptr(),
-            times.as_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    })
+    let times = Timestamps {
+        last_access: atime.timespec(),
+        last_modification: mtime.timespec(),
+    };
+    Ok(rustix::fs::utimensat(
+        CWD,
+        path,
+        &times,
+        AtFlags::SYMLINK_NOFOLLOW,
+    )?)
 }
 
 /// Changes the owner of `path` itself (lchown).
@@ -76,9 +62,7 @@ pub fn set_owner(path: &Path, uid: u32, gid: u32) -> io::Result<()> {
 
 /// Sets the 12 permission bits of `path` (which must not be a symlink).
 pub fn set_mode(path: &Path, mode: u32) -> io::Result<()> {
-    let c = cpath(path)?;
-    // SAFETY: valid NUL-terminated path.
-    check(unsafe { libc::chmod(c.as_ptr(), (mode & 0o7777) as libc::mode_t) })
+    Ok(rustix::fs::chmod(path, Mode::from_raw_mode(mode & 0o7777))?)
 }
 
 /// Overlayfs' own attributes (`trusted.overlay.*`, or `user.overlay.*` in a
@@ -92,49 +76,33 @@ fn is_overlay_private(name: &[u8]) -> bool {
 /// Reads one extended attribute of `path` itself; `None` if it is not set
 /// (or the filesystem has no xattrs).
 pub fn get_xattr(path: &Path, name: &str) -> io::Result<Option<Vec<u8>>> {
-    let c = cpath(path)?;
-    let n = CString::new(name)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "xattr name contains NUL"))?;
     let mut buf = vec![0u8; 256];
     loop {
-        // SAFETY: valid strings; `buf` is writable for its length.
-        let len =
-            unsafe { libc::lgetxattr(c.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
-        if len >= 0 {
-            buf.truncate(len as usize);
-            return Ok(Some(buf));
-        }
-        let err = io::Error::last_os_error();
-        match err.raw_os_error() {
-            Some(libc::ENODATA) | Some(libc::ENOTSUP) => return Ok(None),
-            Some(libc::ERANGE) => buf.resize(buf.len() * 4, 0),
-            _ => return Err(err),
+        match rustix::fs::lgetxattr(path, name, &mut buf[..]) {
+            Ok(len) => {
+                buf.truncate(len);
+                return Ok(Some(buf));
+            }
+            Err(Errno::NODATA | Errno::NOTSUP) => return Ok(None),
+            Err(Errno::RANGE) => buf.resize(buf.len() * 4, 0),
+            Err(e) => return Err(e.into()),
         }
     }
 }
 
 /// The names of `path`'s extended attributes.
 fn list_xattrs(path: &Path) -> io::Result<Vec<Vec<u8>>> {
-    let c = cpath(path)?;
-    // SAFETY: a NULL buffer of size 0 asks for the needed size.
-    let size = unsafe { libc::llistxattr(c.as_ptr(), std::ptr::null_mut(), 0) };
-    if size < 0 {
-        let err = io::Error::last_os_error();
-        return match err.raw_os_error() {
-            Some(libc::ENOTSUP) => Ok(Vec::new()),
-            _ => Err(err),
-        };
-    }
+    let size = match rustix::fs::llistxattr_query(path) {
+        Ok(size) => size,
+        Err(Errno::NOTSUP) => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
     if size == 0 {
         return Ok(Vec::new());
     }
-    let mut buf = vec![0u8; size as usize];
-    // SAFETY: `buf` is writable for its length.
-    let size = unsafe { libc::llistxattr(c.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
-    if size < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    buf.truncate(size as usize);
+    let mut buf = vec![0u8; size];
+    let size = rustix::fs::llistxattr(path, &mut buf[..])?;
+    buf.truncate(size);
     Ok(buf
         .split(|&b| b == 0)
         .filter(|n| !n.is_empty())
@@ -168,19 +136,12 @@ pub fn copy_xattrs(src: &Path, dst: &Path) {
 
 /// Sets one extended attribute on `path` itself.
 pub fn set_xattr(path: &Path, name: &[u8], value: &[u8]) -> io::Result<()> {
-    let c = cpath(path)?;
-    let n = CString::new(name)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "xattr name contains NUL"))?;
-    // SAFETY: valid strings; `value` is readable for its length.
-    check(unsafe {
-        libc::lsetxattr(
-            c.as_ptr(),
-            n.as_ptr(),
-            value.as_ptr().cast(),
-            value.len(),
-            0,
-        )
-    })
+    Ok(rustix::fs::lsetxattr(
+        path,
+        name,
+        value,
+        XattrFlags::empty(),
+    )?)
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@
 //! temporary name and renamed into place, so a half-made cache is never
 //! used. The cache is not part of any layer and not in any cache key.
 
+use crate::error_chain::Chain;
 use std::fs::File;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -103,7 +104,7 @@ impl CacheMounts {
                 self.ensure(&base, init)?;
                 let lock = self.lock_file(&name)?;
                 // Waits for the current user; the lock goes with the file.
-                flock(&lock, libc::LOCK_EX)?;
+                flock(&lock, rustix::fs::FlockOperation::LockExclusive)?;
                 Ok(CacheMountLease {
                     dir: base,
                     _lock: Some(lock),
@@ -117,7 +118,7 @@ impl CacheMounts {
                         format!("{name}.private-{n}")
                     };
                     let lock = self.lock_file(&candidate)?;
-                    if flock(&lock, libc::LOCK_EX | libc::LOCK_NB).is_ok() {
+                    if flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_ok() {
                         let dir = self.root.join(&candidate);
                         self.ensure(&dir, init)?;
                         return Ok(CacheMountLease {
@@ -172,7 +173,11 @@ impl CacheMounts {
         match result {
             // Someone else made it first: theirs is as good.
             Err(e) if dir.is_dir() => {
-                tracing::debug!("cache mount {} appeared concurrently: {e}", dir.display());
+                tracing::debug!(
+                    "cache mount {} appeared concurrently: {e}",
+                    dir.display(),
+                    e = Chain(&e)
+                );
                 Ok(())
             }
             other => other,
@@ -180,15 +185,8 @@ impl CacheMounts {
     }
 }
 
-fn flock(file: &File, op: libc::c_int) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
-    // SAFETY: flock on an fd we own; no memory is passed.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), op) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
+fn flock(file: &File, op: rustix::fs::FlockOperation) -> std::io::Result<()> {
+    Ok(rustix::fs::flock(file, op)?)
 }
 
 #[cfg(test)]

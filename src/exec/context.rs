@@ -8,6 +8,7 @@
 //! snapshot): an overlay that hides the rest and never touches the user's
 //! inodes.
 
+use crate::error_chain::Chain;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
@@ -28,7 +29,7 @@ pub enum ContextError {
     Digest(#[from] ContentDigestError),
     #[error(transparent)]
     Ignore(#[from] IgnoreError),
-    #[error("making the filtered view of the build context {path}: {source}")]
+    #[error("making the filtered view of the build context {path}")]
     Mirror {
         path: PathBuf,
         #[source]
@@ -137,8 +138,8 @@ impl LocalContext {
             return Ok(self.dir.clone());
         }
         let made = self.view.get_or_init(|| {
-            let dir = scratch().map_err(|e| e.to_string())?;
-            FilteredView::new(self.digester.tree(), &dir).map_err(|e| e.to_string())
+            let dir = scratch().map_err(|e| Chain(&e).to_string())?;
+            FilteredView::new(self.digester.tree(), &dir).map_err(|e| Chain(&e).to_string())
         });
         match made {
             Ok(view) => Ok(view.path().to_path_buf()),
@@ -159,7 +160,7 @@ impl LocalContext {
             "context digests"
         );
         if let Err(e) = self.stat_cache.save() {
-            tracing::warn!("saving the context digest cache: {e}");
+            tracing::warn!("saving the context digest cache: {e}", e = Chain(&e));
         }
     }
 }

@@ -20,6 +20,7 @@
 //! filesystem overlayfs refuses as a lower layer, or one that contains
 //! the store, which overlayfs refuses as overlapping).
 
+use crate::error_chain::Chain;
 use std::ffi::OsStr;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -48,7 +49,8 @@ impl FilteredView {
             Err(e) => {
                 tracing::debug!(
                     "build context {}: no overlay view ({e}); linking a mirror",
-                    tree.root().display()
+                    tree.root().display(),
+                    e = Chain(&e)
                 );
                 let mirror = dir.join("mirror");
                 link_mirror(tree, &mirror)?;
@@ -71,7 +73,11 @@ impl Drop for FilteredView {
         if let Some(merged) = &self.mounted {
             if let Err(e) = nix::mount::umount2(merged.as_path(), nix::mount::MntFlags::MNT_DETACH)
             {
-                tracing::warn!("unmounting the context view {}: {e}", merged.display());
+                tracing::warn!(
+                    "unmounting the context view {}: {e}",
+                    merged.display(),
+                    e = Chain(&e)
+                );
             }
         }
     }

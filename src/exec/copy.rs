@@ -215,7 +215,7 @@ pub enum CopyError {
         root: &'static str,
     },
     /// `--chown` could not be resolved.
-    #[error("--chown={spec}: {source}")]
+    #[error("--chown={spec}")]
     Chown {
         /// The flag's value.
         spec: String,
@@ -224,7 +224,7 @@ pub enum CopyError {
         source: UserError,
     },
     /// A bad `--exclude` pattern.
-    #[error("--exclude: {0}")]
+    #[error("--exclude")]
     Exclude(#[source] IgnoreError),
     /// A bad `--chmod`.
     #[error(transparent)]

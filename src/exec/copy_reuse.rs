@@ -16,6 +16,7 @@
 //! The previous run is found by the COPY's "lineage": the digest of its
 //! definition, without the content it read.
 
+use crate::error_chain::Chain;
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -74,7 +75,7 @@ impl CopyReuse {
             files,
         };
         if let Err(e) = store.copy_index_put(&self.lineage, &index) {
-            tracing::warn!("recording copy index: {e}");
+            tracing::warn!("recording copy index: {e}", e = Chain(&e));
         }
     }
 

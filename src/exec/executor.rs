@@ -14,6 +14,7 @@
 //! snapshots, which this process's store lease keeps until the build's
 //! image (or build cache record) holds them.
 
+use crate::error_chain::Chain;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -137,7 +138,7 @@ impl Executor for BuildExecutor {
             }
             Op::Http(source) => {
                 let remote = http_source::fetch(&self.cx.store, source)
-                    .map_err(|e| ExecError::msg(super::file_op::error_chain(&e)))?;
+                    .map_err(|e| ExecError::msg(crate::error_chain::Chain(&e).to_string()))?;
                 let what = match remote.outcome {
                     Outcome::Pinned => "checksum matches the stored copy",
                     Outcome::NotModified => "not modified, using the stored copy",
@@ -178,7 +179,7 @@ impl Executor for BuildExecutor {
         match context {
             Artifact::Context(ctx) => ctx
                 .digest(selector)
-                .map_err(|e| ExecError::msg(e.to_string())),
+                .map_err(|e| ExecError::msg(Chain(&e).to_string())),
             Artifact::Remote(remote) => Ok(remote.content_digest()),
             Artifact::Rootfs(_) => Err(ExecError::msg("content digest of a non-context input")),
         }

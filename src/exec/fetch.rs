@@ -414,12 +414,7 @@ mod tests {
         let refused = format!("http://user:secret@127.0.0.1:{port}/f");
         for url in [refused.as_str(), "http://user:secret@/f"] {
             let err = get(url, &Validators::default(), &path).expect_err(url);
-            let mut text = err.to_string();
-            let mut cause = std::error::Error::source(&err);
-            while let Some(c) = cause {
-                text.push_str(&format!(": {c}"));
-                cause = c.source();
-            }
+            let text = crate::error_chain::Chain(&err).to_string();
             assert!(text.contains("user:xxxxx@"), "{text}");
             assert!(!text.contains("secret"), "{text}");
         }

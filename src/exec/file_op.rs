@@ -7,6 +7,7 @@
 //! lowering never makes more, and stacking several actions' writes in one
 //! layer would need each to see the previous ones.
 
+use crate::error_chain::Chain;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -81,22 +82,6 @@ pub fn run(
         }
     }
     Ok(rootfs)
-}
-
-/// An error and its causes, `: `-separated (the copy's errors keep the
-/// cause, e.g. the HTTP client's, in `source()`).
-pub(super) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let text = c.to_string();
-        if !s.contains(&text) {
-            s.push_str(": ");
-            s.push_str(&text);
-        }
-        cur = c.source();
-    }
-    s
 }
 
 /// The root filesystem of input `i`.
@@ -203,7 +188,7 @@ fn copy_files(
         if cancel.is_cancelled() {
             ExecError::Cancelled
         } else {
-            ExecError::msg(error_chain(&e))
+            ExecError::msg(Chain(&e).to_string())
         }
     })?;
     Ok(reuse)
@@ -222,7 +207,7 @@ fn mkdir(
     chown: Option<&Chown>,
 ) -> Result<(), ExecError> {
     let fs = DestFs::new(out, Some(view));
-    let err = |e: super::dest::DestError| ExecError::msg(e.to_string());
+    let err = |e: super::dest::DestError| ExecError::msg(Chain(&e).to_string());
     init_layer_root(view, out)?;
     let rel = fs
         .resolve(Path::new(""), Path::new(path), true, Escape::Clamp)
@@ -277,7 +262,9 @@ fn owner_ids(cx: &ExecContext, fs: &DestFs<'_>, spec: &str) -> Result<(u32, u32)
     let numeric = spec
         .split(':')
         .all(|p| p.is_empty() || p.parse::<i64>().is_ok());
-    let fail = |e: crate::runtime::user::UserError| ExecError::msg(format!("user {spec}: {e}"));
+    let fail = |e: crate::runtime::user::UserError| {
+        ExecError::msg(format!("user {spec}: {e}", e = Chain(&e)))
+    };
     if numeric {
         return resolve_chown(Path::new("/nonexistent"), spec).map_err(fail);
     }
@@ -291,16 +278,18 @@ fn owner_ids(cx: &ExecContext, fs: &DestFs<'_>, spec: &str) -> Result<(u32, u32)
 }
 
 fn lookup_owner(fs: &DestFs<'_>, spec: &str, tmp: &Path) -> Result<(u32, u32), ExecError> {
-    let fail = |e: crate::runtime::user::UserError| ExecError::msg(format!("user {spec}: {e}"));
+    let fail = |e: crate::runtime::user::UserError| {
+        ExecError::msg(format!("user {spec}: {e}", e = Chain(&e)))
+    };
     std::fs::create_dir_all(tmp.join("etc"))
         .map_err(|e| ExecError::with_context("preparing a user lookup", e))?;
     for file in ["etc/passwd", "etc/group"] {
         let rel = fs
             .resolve(Path::new(""), Path::new(file), true, Escape::Clamp)
-            .map_err(|e| ExecError::msg(e.to_string()))?;
+            .map_err(|e| ExecError::msg(Chain(&e).to_string()))?;
         if let Some(Located::Parent(host, meta)) = fs
             .lookup_parent(&rel)
-            .map_err(|e| ExecError::msg(e.to_string()))?
+            .map_err(|e| ExecError::msg(Chain(&e).to_string()))?
         {
             if meta.is_file() {
                 std::fs::copy(&host, tmp.join(file))
@@ -424,6 +413,9 @@ mod tests {
         assert_eq!(std::fs::metadata(&f).unwrap().mode() & 0o777, 0o755);
         let inner = std::io::Error::other("inner cause");
         let outer = ExecError::with_context("outer", inner);
-        assert_eq!(error_chain(&outer), "outer: inner cause");
+        assert_eq!(
+            crate::error_chain::Chain(&outer).to_string(),
+            "outer: inner cause"
+        );
     }
 }

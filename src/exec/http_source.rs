@@ -26,6 +26,7 @@
 //! way); a reader ignores an entry whose body is missing or of another
 //! size. A kill at any moment leaves the old entry or the new one.
 
+use crate::error_chain::Chain;
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -299,14 +300,14 @@ fn read_entry(dir: &Path, url: &str) -> Option<Entry> {
         Ok(b) => b,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
         Err(e) => {
-            tracing::warn!(path = %path.display(), "cannot read download entry: {e}");
+            tracing::warn!(path = %path.display(), "cannot read download entry: {e}", e = Chain(&e));
             return None;
         }
     };
     let entry: Entry = match serde_json::from_slice(&bytes) {
         Ok(e) => e,
         Err(e) => {
-            tracing::warn!(path = %path.display(), "ignoring a corrupt download entry: {e}");
+            tracing::warn!(path = %path.display(), "ignoring a corrupt download entry: {e}", e = Chain(&e));
             return None;
         }
     };
@@ -343,7 +344,7 @@ fn remove_other_bodies(dir: &Path, entry: &Entry) {
         let name = name.to_string_lossy();
         if name != keep && name != "lock" && name != "entry.json" {
             if let Err(e) = std::fs::remove_file(dir.join(name.as_ref())) {
-                tracing::warn!(dir = %dir.display(), "cannot remove an old download: {e}");
+                tracing::warn!(dir = %dir.display(), "cannot remove an old download: {e}", e = Chain(&e));
             }
         }
     }

@@ -21,6 +21,7 @@
 //! `/sys` for rootless workers, `executor/stubs.go` `CreateMountStubs`, so
 //! rootful and rootless layers agree).
 
+use crate::error_chain::Chain;
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
@@ -39,7 +40,7 @@ pub fn remove(upper: &Path, base: &dyn ParentFs, points: &[String]) {
         let mut rel = match resolve(base, Path::new(point)) {
             Ok(rel) => rel,
             Err(e) => {
-                tracing::debug!("mount point {point}: {e}");
+                tracing::debug!("mount point {point}: {e}", e = Chain(&e));
                 continue;
             }
         };
@@ -55,7 +56,7 @@ pub fn remove(upper: &Path, base: &dyn ParentFs, points: &[String]) {
     stubs.dedup();
     for rel in stubs {
         if let Err(e) = remove_one(upper, &rel) {
-            tracing::warn!("removing mount stub /{}: {e}", rel.display());
+            tracing::warn!("removing mount stub /{}: {e}", rel.display(), e = Chain(&e));
         }
     }
 }

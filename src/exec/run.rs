@@ -21,6 +21,7 @@
 //! (overlay gone with the container, scratch dir removed) and no layer is
 //! recorded.
 
+use crate::error_chain::Chain;
 use std::io::Read;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -92,7 +93,7 @@ pub fn run(
                 .map_err(|e| ExecError::with_context("storing the new layer", e))
         });
     if let Err(e) = state::remove(&state_dir) {
-        tracing::warn!("{e}");
+        tracing::warn!("{e}", e = Chain(&e));
     }
     committed
 }

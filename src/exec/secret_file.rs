@@ -9,6 +9,7 @@
 //! The user's `--secret src=FILE` is read once when the build starts and
 //! is never mounted, so no step can write, truncate or chmod it.
 
+use crate::error_chain::Chain;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -94,7 +95,11 @@ impl Drop for SecretFile {
             Ok(()) => {
                 let _ = std::fs::remove_dir(&self.dir);
             }
-            Err(e) => tracing::warn!("unmounting secret tmpfs {}: {e}", self.dir.display()),
+            Err(e) => tracing::warn!(
+                "unmounting secret tmpfs {}: {e}",
+                self.dir.display(),
+                e = Chain(&e)
+            ),
         }
     }
 }

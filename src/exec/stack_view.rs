@@ -12,6 +12,7 @@
 //! detached when the view is dropped, and a build killed while one is
 //! mounted has it detached by the next store open (`cache::scratch`).
 
+use crate::error_chain::Chain;
 use std::path::{Path, PathBuf};
 
 use crate::cache::{Store, StoreError};
@@ -22,7 +23,7 @@ use crate::runtime::overlay::{Overlay, OverlayError};
 pub enum ViewError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("preparing a view of {layers} layer(s) at {path}: {source}")]
+    #[error("preparing a view of {layers} layer(s) at {path}")]
     Io {
         layers: usize,
         path: PathBuf,
@@ -100,13 +101,17 @@ impl Drop for StackView {
     fn drop(&mut self) {
         if self.mounted {
             if let Err(e) = nix::mount::umount2(&self.path, nix::mount::MntFlags::MNT_DETACH) {
-                tracing::warn!("unmounting layer view {}: {e}", self.path.display());
+                tracing::warn!(
+                    "unmounting layer view {}: {e}",
+                    self.path.display(),
+                    e = Chain(&e)
+                );
                 return;
             }
         }
         if let Some(dir) = &self.owned {
             if let Err(e) = crate::cache::scratch::remove_tree(dir) {
-                tracing::warn!("removing layer view {}: {e}", dir.display());
+                tracing::warn!("removing layer view {}: {e}", dir.display(), e = Chain(&e));
             }
         }
     }

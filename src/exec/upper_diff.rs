@@ -32,6 +32,7 @@
 //! prunes it like the rest, so its tar has BuildKit's `.wh.` entries and no
 //! `.wh..wh..opq`. Where whiteouts cannot be made it stays opaque and whole.
 
+use crate::error_chain::Chain;
 use std::io::{self, Read};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
@@ -144,7 +145,7 @@ fn flatten_opaque(upper: &Path, rel: &Path, base: &dyn ParentFs) -> bool {
     match done {
         Ok(()) => true,
         Err(e) => {
-            tracing::debug!("keeping {} opaque: {e}", host.display());
+            tracing::debug!("keeping {} opaque: {e}", host.display(), e = Chain(&e));
             for w in made {
                 let _ = std::fs::remove_file(w);
             }

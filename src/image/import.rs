@@ -15,7 +15,7 @@ use std::io::Read;
 pub enum ImportError {
     #[error(transparent)]
     Change(#[from] ChangeError),
-    #[error("importing {source_name}: {error}")]
+    #[error("importing {source_name}")]
     Store {
         source_name: String,
         #[source]

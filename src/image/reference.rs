@@ -3,6 +3,7 @@
 //! `host:port/ns/name:tag`, `name@sha256:…`, `name:tag@sha256:…`.
 
 use super::digest::Digest;
+use crate::error_chain::Chain;
 use std::fmt;
 use std::str::FromStr;
 
@@ -67,7 +68,7 @@ impl ImageRef {
             Some((r, d)) => {
                 let digest = d
                     .parse::<Digest>()
-                    .map_err(|e| ReferenceError::BadDigest(err_ctx(), e.to_string()))?;
+                    .map_err(|e| ReferenceError::BadDigest(err_ctx(), Chain(&e).to_string()))?;
                 (r, Some(digest))
             }
             None => (s, None),

@@ -98,8 +98,7 @@ pub struct ParseError {
     pub position: Position,
     /// The offending physical line (without its line ending), if it exists.
     pub source_line: Option<String>,
-    #[source]
-    /// What the problem is.
+    /// What the problem is (part of the message, so not a `source()`).
     pub kind: ErrorKind,
 }
 

@@ -10,8 +10,9 @@
 //! set, no inheritable set), which is what `docker run --user 1000` shows:
 //! `CapEff: 0`, `CapBnd: 00000000a80425fb`.
 //!
-//! [`apply_capabilities`] only makes raw syscalls on a caller-provided slice,
-//! so it is safe to call between `fork` and `execve`.
+//! [`apply_capabilities`] only makes syscalls (rustix's allocation-free
+//! wrappers) on a caller-provided slice, so it is safe to call between
+//! `fork` and `execve`.
 //!
 //! # Call order in the container's init (after fork, before execve)
 //!
@@ -29,6 +30,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use nix::errno::Errno;
+use rustix::thread::{CapabilitySet, CapabilitySets};
 
 /// Errors from parsing capability names and changing capability sets.
 #[derive(Debug, thiserror::Error)]
@@ -299,22 +301,15 @@ pub fn for_host_network(mut caps: Vec<Capability>, add: &[String]) -> Vec<Capabi
     caps
 }
 
-// Raw capset/capget ABI (linux/capability.h); version 3 carries 64 bits in
-// two 32-bit halves.
-const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
-
-#[repr(C)]
-struct CapUserHeader {
-    version: u32,
-    pid: libc::c_int,
+/// A capability bit as rustix's set type (`from_bits_retain` keeps bits
+/// rustix has no name for, which newer kernels may know).
+fn one(bit: u32) -> CapabilitySet {
+    CapabilitySet::from_bits_retain(1u64 << bit)
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-struct CapUserData {
-    effective: u32,
-    permitted: u32,
-    inheritable: u32,
+/// rustix's errno as the nix one [`CapsError`] carries.
+fn errno(e: rustix::io::Errno) -> Errno {
+    Errno::from_raw(e.raw_os_error())
 }
 
 /// The capability sets of a process, as 64-bit masks.
@@ -331,58 +326,31 @@ pub struct CapSets {
 /// Reads the calling thread's effective/permitted/inheritable sets with
 /// `capget(2)`; allocation-free, so tests can call it after `fork`.
 pub fn current_caps() -> Result<CapSets, CapsError> {
-    let mut header = CapUserHeader {
-        version: LINUX_CAPABILITY_VERSION_3,
-        pid: 0,
-    };
-    let mut data = [CapUserData::default(); 2];
-    // SAFETY: header and a two-element data array as capget(2) requires for
-    // version 3.
-    let rc = unsafe { libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) };
-    if rc != 0 {
-        return Err(CapsError::Capget(Errno::last()));
-    }
-    let join = |lo: u32, hi: u32| u64::from(lo) | (u64::from(hi) << 32);
+    let sets = rustix::thread::capabilities(None).map_err(|e| CapsError::Capget(errno(e)))?;
     Ok(CapSets {
-        effective: join(data[0].effective, data[1].effective),
-        permitted: join(data[0].permitted, data[1].permitted),
-        inheritable: join(data[0].inheritable, data[1].inheritable),
+        effective: sets.effective.bits(),
+        permitted: sets.permitted.bits(),
+        inheritable: sets.inheritable.bits(),
     })
 }
 
 fn capset(sets: CapSets) -> Result<(), CapsError> {
-    let mut header = CapUserHeader {
-        version: LINUX_CAPABILITY_VERSION_3,
-        pid: 0,
-    };
-    let lo = |m: u64| m as u32;
-    let hi = |m: u64| (m >> 32) as u32;
-    let data = [
-        CapUserData {
-            effective: lo(sets.effective),
-            permitted: lo(sets.permitted),
-            inheritable: lo(sets.inheritable),
+    rustix::thread::set_capabilities(
+        None,
+        CapabilitySets {
+            effective: CapabilitySet::from_bits_retain(sets.effective),
+            permitted: CapabilitySet::from_bits_retain(sets.permitted),
+            inheritable: CapabilitySet::from_bits_retain(sets.inheritable),
         },
-        CapUserData {
-            effective: hi(sets.effective),
-            permitted: hi(sets.permitted),
-            inheritable: hi(sets.inheritable),
-        },
-    ];
-    // SAFETY: header and a two-element data array as capset(2) requires.
-    let rc = unsafe { libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) };
-    if rc != 0 {
-        return Err(CapsError::Capset(Errno::last()));
-    }
-    Ok(())
+    )
+    .map_err(|e| CapsError::Capset(errno(e)))
 }
 
 /// Whether the running kernel knows capability `bit`: `PR_CAPBSET_READ`
 /// fails with EINVAL past `/proc/sys/kernel/cap_last_cap`. Asking the
 /// kernel instead of reading the file keeps this allocation-free.
 fn kernel_knows(bit: u32) -> bool {
-    // SAFETY: PR_CAPBSET_READ only reads.
-    unsafe { libc::prctl(libc::PR_CAPBSET_READ, libc::c_ulong::from(bit), 0, 0, 0) >= 0 }
+    rustix::thread::capability_is_in_bounding_set(one(bit)).is_ok()
 }
 
 /// Applies a resolved capability list to the calling process the way runc
@@ -404,22 +372,15 @@ pub fn apply_capabilities(caps: &[Capability]) -> Result<(), CapsError> {
     }
     // Ambient first: lowering permitted later would clear ambient bits
     // anyway, but an explicit clear also covers caps kept in permitted.
-    // SAFETY: plain prctl with integer arguments.
-    let rc = unsafe {
-        libc::prctl(
-            libc::PR_CAP_AMBIENT,
-            libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
-            0,
-            0,
-            0,
-        )
-    };
-    // EINVAL: kernel before 4.3 without ambient caps, nothing to clear.
-    if rc != 0 && Errno::last() != Errno::EINVAL {
-        return Err(CapsError::Prctl {
-            option: "PR_CAP_AMBIENT_CLEAR_ALL",
-            errno: Errno::last(),
-        });
+    match rustix::thread::clear_ambient_capability_set() {
+        // EINVAL: kernel before 4.3 without ambient caps, nothing to clear.
+        Ok(()) | Err(rustix::io::Errno::INVAL) => {}
+        Err(e) => {
+            return Err(CapsError::Prctl {
+                option: "PR_CAP_AMBIENT_CLEAR_ALL",
+                errno: errno(e),
+            })
+        }
     }
     // After setuid from root, KEEPCAPS kept the permitted set but the
     // kernel cleared the effective one, and PR_CAPBSET_DROP checks
@@ -434,22 +395,12 @@ pub fn apply_capabilities(caps: &[Capability]) -> Result<(), CapsError> {
         if wanted & (1u64 << cap.bit()) != 0 || !kernel_knows(cap.bit()) {
             continue;
         }
-        // SAFETY: plain prctl with integer arguments.
-        let rc = unsafe {
-            libc::prctl(
-                libc::PR_CAPBSET_DROP,
-                libc::c_ulong::from(cap.bit()),
-                0,
-                0,
-                0,
-            )
-        };
-        if rc != 0 {
-            return Err(CapsError::DropBounding {
+        rustix::thread::remove_capability_from_bounding_set(one(cap.bit())).map_err(|e| {
+            CapsError::DropBounding {
                 cap: *cap,
-                errno: Errno::last(),
-            });
-        }
+                errno: errno(e),
+            }
+        })?;
     }
     capset(CapSets {
         effective: wanted,
@@ -462,15 +413,10 @@ pub fn apply_capabilities(caps: &[Capability]) -> Result<(), CapsError> {
 /// another user keeps the permitted set; [`apply_capabilities`] then
 /// restores the effective set. The flag is cleared by `execve`.
 pub fn set_keep_caps() -> Result<(), CapsError> {
-    // SAFETY: plain prctl with integer arguments.
-    let rc = unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) };
-    if rc != 0 {
-        return Err(CapsError::Prctl {
-            option: "PR_SET_KEEPCAPS",
-            errno: Errno::last(),
-        });
-    }
-    Ok(())
+    rustix::thread::set_keep_capabilities(true).map_err(|e| CapsError::Prctl {
+        option: "PR_SET_KEEPCAPS",
+        errno: errno(e),
+    })
 }
 
 /// Sets `PR_SET_NO_NEW_PRIVS` (`--security-opt no-new-privileges`): from
@@ -479,15 +425,10 @@ pub fn set_keep_caps() -> Result<(), CapsError> {
 /// Docker leaves it off by default, so setuid binaries like `su` still work
 /// in `RUN`.
 pub fn set_no_new_privs() -> Result<(), CapsError> {
-    // SAFETY: plain prctl with integer arguments.
-    let rc = unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
-    if rc != 0 {
-        return Err(CapsError::Prctl {
-            option: "PR_SET_NO_NEW_PRIVS",
-            errno: Errno::last(),
-        });
-    }
-    Ok(())
+    rustix::thread::set_no_new_privs(true).map_err(|e| CapsError::Prctl {
+        option: "PR_SET_NO_NEW_PRIVS",
+        errno: errno(e),
+    })
 }
 
 /// The calling thread's bounding set as a mask, read with
@@ -496,10 +437,10 @@ pub fn current_bounding() -> u64 {
     Capability::ALL
         .iter()
         .filter(|c| {
-            // SAFETY: PR_CAPBSET_READ only reads.
-            unsafe {
-                libc::prctl(libc::PR_CAPBSET_READ, libc::c_ulong::from(c.bit()), 0, 0, 0) == 1
-            }
+            matches!(
+                rustix::thread::capability_is_in_bounding_set(one(c.bit())),
+                Ok(true)
+            )
         })
         .fold(0u64, |m, c| m | (1u64 << c.bit()))
 }

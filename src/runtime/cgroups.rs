@@ -19,6 +19,7 @@ pub mod devices;
 mod layout;
 mod limits;
 
+use crate::error_chain::Chain;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -235,7 +236,9 @@ impl Cgroup {
         for stale in stale_in(&layout, STALE_AGE).unwrap_or_default() {
             match fs::remove_dir(&stale.path) {
                 Ok(()) => tracing::debug!(path = %stale.path.display(), "removed stale cgroup"),
-                Err(e) => tracing::debug!(path = %stale.path.display(), "stale cgroup stays: {e}"),
+                Err(e) => {
+                    tracing::debug!(path = %stale.path.display(), "stale cgroup stays: {e}", e = Chain(&e))
+                }
             }
         }
         let mut cg = Cgroup {
@@ -447,7 +450,7 @@ impl Drop for Cgroup {
     fn drop(&mut self) {
         if !self.removed {
             if let Err(e) = self.remove_dirs() {
-                tracing::warn!("{e}");
+                tracing::warn!("{e}", e = Chain(&e));
             }
         }
     }
@@ -463,7 +466,7 @@ fn enable_controllers(dir: &Path, controllers: &[Controller]) {
             continue;
         }
         if let Err(e) = fs::write(&control, format!("+{}", c.name())) {
-            tracing::debug!(file = %control.display(), controller = c.name(), "cannot enable: {e}");
+            tracing::debug!(file = %control.display(), controller = c.name(), "cannot enable: {e}", e = Chain(&e));
         }
     }
 }

@@ -12,6 +12,7 @@ use super::spawn;
 use super::spec::{ContainerSpec, Network};
 use super::supervisor::{self, ConsoleIo, Ended, Relays, SignalProxy, Watch};
 use super::RuntimeError;
+use crate::error_chain::Chain;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 /// Where the container's stdin comes from.
@@ -183,7 +184,10 @@ fn start(
             // exited before slirp could join its namespace: its error, which
             // the supervisor reads next, is the one to report.
             Err(e) if has_exited(&child.pidfd) => {
-                tracing::debug!("slirp4netns: {e} (the init had already exited)");
+                tracing::debug!(
+                    "slirp4netns: {e} (the init had already exited)",
+                    e = Chain(&e)
+                );
                 None
             }
             Err(e) => {
@@ -214,7 +218,7 @@ fn start(
         // Every process of the container is gone (its PID 1 has been
         // reaped, which kills the namespace), so the cgroup is empty.
         if let Err(e) = cg.remove() {
-            tracing::warn!("{e}");
+            tracing::warn!("{e}", e = Chain(&e));
         }
     }
     if outcome.killed {
@@ -266,16 +270,7 @@ fn has_exited(pidfd: &OwnedFd) -> bool {
 
 /// Ends an init that must not start (SIGKILL through its pidfd) and reaps it.
 fn kill_and_reap(child: &spawn::InitChild) {
-    // SAFETY: pidfd_send_signal on our own child's pidfd.
-    unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            std::os::fd::AsRawFd::as_raw_fd(&child.pidfd),
-            libc::SIGKILL,
-            std::ptr::null::<libc::siginfo_t>(),
-            0u32,
-        );
-    }
+    let _ = rustix::process::pidfd_send_signal(&child.pidfd, rustix::process::Signal::KILL);
     let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child.pid), None);
 }
 

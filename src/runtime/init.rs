@@ -26,6 +26,7 @@ use super::exec::{self, Command, ExecError};
 use super::rootfs::{self, Host, RootfsError};
 use super::spec::ContainerSpec;
 use super::{confined, namespaces, overlay, pty, reaper, rlimits};
+use crate::error_chain::Chain;
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 
 /// Exit status for failures before the command could be tried (docker
@@ -136,15 +137,10 @@ pub fn main() -> i32 {
     }
 }
 
-/// Sends `err` (with its cause chain) to kiln; returns the exit status.
+/// Sends `err` to kiln with its whole cause chain as text (the errno must
+/// survive the socket); returns the exit status.
 fn report(channel: &Channel, err: &InitError) -> i32 {
-    let mut message = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
+    let message = Chain(err).to_string();
     let exit_code = err.exit_code();
     let _ = channel.send(&InitMessage::Error { message, exit_code }, None);
     exit_code

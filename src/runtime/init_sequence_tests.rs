@@ -8,7 +8,7 @@ use std::fs::File;
 use std::io::Read;
 
 use nix::sys::wait::{waitpid, WaitStatus};
-use nix::unistd::{fork, pipe, ForkResult};
+use nix::unistd::{fork, pipe, setgroups, setresgid, setresuid, ForkResult, Gid, Uid};
 
 use crate::runtime::caps::{
     apply_capabilities, docker_default_caps, set_keep_caps, set_no_new_privs,
@@ -29,7 +29,8 @@ fn run_sequence(uid: u32, gid: u32, extra_gids: &[u32], no_new_privs: bool) -> S
     let caps = docker_default_caps();
     let program = docker_default_filter(&caps).expect("filter compiles");
     let limits = [parse_ulimit("nofile=512:1024").expect("valid ulimit")];
-    let groups: Vec<libc::gid_t> = extra_gids.to_vec();
+    let groups: Vec<Gid> = extra_gids.iter().map(|&g| Gid::from_raw(g)).collect();
+    let (uid, gid) = (Uid::from_raw(uid), Gid::from_raw(gid));
     let busybox = CString::new("/bin/busybox").expect("no nul");
     let args = [
         CString::new("sh").expect("no nul"),
@@ -48,16 +49,12 @@ fn run_sequence(uid: u32, gid: u32, extra_gids: &[u32], no_new_privs: bool) -> S
     // ends in execve or _exit.
     match unsafe { fork() }.expect("fork") {
         ForkResult::Child => {
-            use std::os::fd::AsRawFd;
             let fail = |step: i32| -> ! {
                 // SAFETY: leave the child without running harness code.
                 unsafe { libc::_exit(step) }
             };
-            // SAFETY: plain syscalls on prepared data.
-            unsafe {
-                if libc::dup2(write_end.as_raw_fd(), 1) < 0 {
-                    fail(10);
-                }
+            if rustix::stdio::dup2_stdout(&write_end).is_err() {
+                fail(10);
             }
             if apply_rlimits(&limits).is_err() {
                 fail(11);
@@ -68,14 +65,11 @@ fn run_sequence(uid: u32, gid: u32, extra_gids: &[u32], no_new_privs: bool) -> S
             if !no_new_privs && install(&program).is_err() {
                 fail(13);
             }
-            // SAFETY: plain syscalls on prepared data.
-            unsafe {
-                if libc::setgroups(groups.len(), groups.as_ptr()) != 0
-                    || libc::setresgid(gid, gid, gid) != 0
-                    || libc::setresuid(uid, uid, uid) != 0
-                {
-                    fail(14);
-                }
+            if setgroups(&groups).is_err()
+                || setresgid(gid, gid, gid).is_err()
+                || setresuid(uid, uid, uid).is_err()
+            {
+                fail(14);
             }
             if apply_capabilities(&caps).is_err() {
                 fail(15);

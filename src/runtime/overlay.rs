@@ -15,6 +15,7 @@
 //!    `/proc/self/fd` as working directory, so layer `N` is just `"N"` (a
 //!    few bytes each instead of a full path).
 
+use crate::error_chain::Chain;
 use rustix::fs::{Mode, OFlags};
 use rustix::mount::{self as rmount, FsMountFlags, FsOpenFlags, MountAttrFlags, MoveMountFlags};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -97,7 +98,10 @@ impl Overlay<'_> {
             Err(OverlayError::Mount { source, .. })
                 if matches!(source.raw_os_error(), Some(libc::ENOSYS | libc::EINVAL)) =>
             {
-                tracing::debug!("lowerdir+ unavailable ({source}), using short layer names");
+                tracing::debug!(
+                    "lowerdir+ unavailable ({source}), using short layer names",
+                    source = Chain(&source)
+                );
                 self.mount_with(Method::ShortNames, target)
             }
             Err(e) => Err(e),

@@ -5,7 +5,7 @@
 
 use rustix::fs::{Mode, OFlags};
 use rustix::termios::{self, Winsize};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 
 /// Why a terminal operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -43,19 +43,13 @@ pub fn open(ptmx: &str, size: Option<(u16, u16)>) -> Result<Pty, PtyError> {
     rustix::pty::unlockpt(&master).map_err(fail)?;
     // TIOCGPTPEER opens the slave through the master itself, so no path
     // lookup (that a container could race) is involved (Linux ≥ 4.13).
-    // SAFETY: the ioctl returns a new fd or -1.
-    let slave = unsafe {
-        libc::ioctl(
-            master.as_raw_fd(),
-            libc::TIOCGPTPEER,
-            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
-        )
-    };
-    if slave < 0 {
-        return Err(PtyError::Allocate(std::io::Error::last_os_error()));
-    }
-    // SAFETY: fresh fd from the kernel.
-    let slave = unsafe { OwnedFd::from_raw_fd(slave) };
+    let slave = rustix::pty::ioctl_tiocgptpeer(
+        &master,
+        rustix::pty::OpenptFlags::RDWR
+            | rustix::pty::OpenptFlags::NOCTTY
+            | rustix::pty::OpenptFlags::CLOEXEC,
+    )
+    .map_err(fail)?;
     if let Some((rows, cols)) = size {
         set_size(&master, rows, cols).map_err(PtyError::Allocate)?;
     }
@@ -64,11 +58,8 @@ pub fn open(ptmx: &str, size: Option<(u16, u16)>) -> Result<Pty, PtyError> {
 
 /// Makes `slave` the controlling terminal of the calling session leader.
 pub fn make_controlling(slave: &impl AsFd) -> Result<(), PtyError> {
-    // SAFETY: TIOCSCTTY takes an int argument (0: do not steal).
-    if unsafe { libc::ioctl(slave.as_fd().as_raw_fd(), libc::TIOCSCTTY, 0) } != 0 {
-        return Err(PtyError::Controlling(std::io::Error::last_os_error()));
-    }
-    Ok(())
+    // TIOCSCTTY with 0: never steal a terminal another session controls.
+    rustix::process::ioctl_tiocsctty(slave).map_err(|e| PtyError::Controlling(e.into()))
 }
 
 /// The size (rows, columns) of the terminal on `fd`, if it is one.

@@ -9,6 +9,7 @@
 
 use super::channel::Channel;
 use super::exec::Command;
+use crate::error_chain::Chain;
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
@@ -87,7 +88,7 @@ pub fn run(
             Ok(Some(info)) => info,
             Ok(None) | Err(nix::Error::EINTR) => continue,
             Err(e) => {
-                tracing::error!("init: reading signals failed: {e}");
+                tracing::error!("init: reading signals failed: {e}", e = Chain(&e));
                 return Ok(super::init::EXIT_SETUP_FAILED);
             }
         };

@@ -15,6 +15,7 @@
 use std::fmt;
 
 use nix::errno::Errno;
+use nix::sys::resource::{getrlimit, setrlimit, Resource};
 
 /// Errors from parsing or applying rlimits.
 #[derive(Debug, thiserror::Error)]
@@ -53,12 +54,6 @@ pub enum RlimitError {
     Set(RlimitResource, #[source] Errno),
 }
 
-/// glibc types the resource argument as an enum, musl as `int`.
-#[cfg(target_env = "gnu")]
-type RawResource = libc::__rlimit_resource_t;
-#[cfg(not(target_env = "gnu"))]
-type RawResource = libc::c_int;
-
 macro_rules! resources {
     ($($variant:ident => $name:literal, $libc:ident;)*) => {
         /// A resource `--ulimit` can limit, named as Docker names it.
@@ -81,9 +76,9 @@ macro_rules! resources {
                 }
             }
 
-            fn raw(self) -> RawResource {
+            fn raw(self) -> Resource {
                 match self {
-                    $(RlimitResource::$variant => libc::$libc,)*
+                    $(RlimitResource::$variant => Resource::$libc,)*
                 }
             }
         }
@@ -209,29 +204,15 @@ pub fn parse_ulimits(args: &[String]) -> Result<Vec<Rlimit>, RlimitError> {
 /// dropped. Allocation-free: safe between `fork` and `execve`.
 pub fn apply(limits: &[Rlimit]) -> Result<(), RlimitError> {
     for limit in limits {
-        let value = libc::rlimit {
-            rlim_cur: limit.soft,
-            rlim_max: limit.hard,
-        };
-        // SAFETY: setrlimit reads the struct during the call only.
-        if unsafe { libc::setrlimit(limit.resource.raw(), &value) } != 0 {
-            return Err(RlimitError::Set(limit.resource, Errno::last()));
-        }
+        setrlimit(limit.resource.raw(), limit.soft, limit.hard)
+            .map_err(|e| RlimitError::Set(limit.resource, e))?;
     }
     Ok(())
 }
 
 /// The calling process's current (soft, hard) limit for `resource`.
 pub fn current(resource: RlimitResource) -> Result<(u64, u64), Errno> {
-    let mut value = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes the struct we own.
-    if unsafe { libc::getrlimit(resource.raw(), &mut value) } != 0 {
-        return Err(Errno::last());
-    }
-    Ok((value.rlim_cur, value.rlim_max))
+    getrlimit(resource.raw())
 }
 
 #[cfg(test)]

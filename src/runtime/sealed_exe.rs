@@ -16,6 +16,7 @@
 //! The result is cached for the life of the process: a build running many
 //! steps seals once.
 
+use crate::error_chain::Chain;
 use rustix::fs::{self, Mode, OFlags, SealFlags};
 use rustix::mount::{self, FsMountFlags, FsOpenFlags, MountAttrFlags};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -80,7 +81,10 @@ pub fn seal(exe: &Path) -> Result<SealedExe, SealError> {
                 sealing: Sealing::Overlay,
             })
         }
-        Err(err) => tracing::debug!("overlay sealing unavailable ({err}), copying into a memfd"),
+        Err(err) => tracing::debug!(
+            "overlay sealing unavailable ({err}), copying into a memfd",
+            err = Chain(&err)
+        ),
     }
     memfd_copy(exe).map(|fd| SealedExe {
         fd,

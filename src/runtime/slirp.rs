@@ -15,6 +15,7 @@
 //! leave behind: it ends when kiln's end of its exit pipe closes,
 //! whatever killed kiln.
 
+use crate::error_chain::Chain;
 use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
@@ -143,7 +144,10 @@ impl Slirp {
                         let _ = child.wait();
                     });
                 if let Err(e) = reaped {
-                    tracing::debug!("slirp4netns exits unreaped (no reaper thread: {e})");
+                    tracing::debug!(
+                        "slirp4netns exits unreaped (no reaper thread: {e})",
+                        e = Chain(&e)
+                    );
                 }
             }
         }

@@ -18,7 +18,7 @@ use super::pty::{self, RawMode};
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 /// Why supervising failed.
 #[derive(Debug, thiserror::Error)]
@@ -400,14 +400,8 @@ fn forward(pidfd: &OwnedFd, signo: i32, relays: &Relays) {
 /// Sends `signo` to the process behind `pidfd` (immune to pid reuse);
 /// a process already gone is not an error here.
 fn send_signal(pidfd: &OwnedFd, signo: i32) {
-    // SAFETY: pidfd_send_signal(2) with a valid pidfd and no siginfo.
-    unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            pidfd.as_raw_fd(),
-            signo,
-            std::ptr::null::<libc::siginfo_t>(),
-            0u32,
-        );
+    // Every forwarded signal is a named one (`forwarded_signals`).
+    if let Some(sig) = rustix::process::Signal::from_named_raw(signo) {
+        let _ = rustix::process::pidfd_send_signal(pidfd, sig);
     }
 }

@@ -77,7 +77,7 @@ pub enum ShellError {
     #[error("substitutions nested more than {limit} deep at byte {offset}")]
     NestedTooDeep { offset: usize, limit: usize },
     /// A `#`, `%` or `/` pattern that cannot be compiled.
-    #[error("invalid pattern '{pattern}' in the substitution at byte {offset}: {source}")]
+    #[error("invalid pattern '{pattern}' in the substitution at byte {offset}")]
     InvalidPattern {
         pattern: String,
         offset: usize,

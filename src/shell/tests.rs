@@ -306,7 +306,7 @@ fn syntax_errors_say_where() {
         }
     ));
     assert_eq!(
-        e.to_string(),
+        crate::error_chain::Chain(&e).to_string(),
         "invalid pattern '\\x' in the substitution at byte 0: invalid escape '\\x': \
          expected one of \\*, \\?, \\\\, \\}, \\/"
     );

@@ -129,7 +129,7 @@ pub enum ExecError {
     Cancelled,
     #[error("{0}")]
     Message(String),
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Other {
         context: String,
         #[source]

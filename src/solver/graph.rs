@@ -117,7 +117,7 @@ pub enum GraphError {
     SourceWithInputs { name: String },
     #[error("{name}: an exec needs a writable layer mount at / as its first mount")]
     NoRootMount { name: String },
-    #[error("{name}: cannot encode op: {source}")]
+    #[error("{name}: cannot encode op")]
     Encode {
         name: String,
         #[source]

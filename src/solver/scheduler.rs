@@ -16,6 +16,7 @@
 //! [`CancelToken`] fire, and `solve` returns only after every started call
 //! has returned, so no executor outlives the build.
 
+use crate::error_chain::Chain;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -56,11 +57,12 @@ impl Default for SolveOptions {
 pub enum SolveError {
     /// The first vertex that failed; `location` is where the step comes
     /// from (`Dockerfile:12`).
-    #[error("{}{name}: {error}", location.as_deref().map(|l| format!("{l}: ")).unwrap_or_default())]
+    #[error("{}{name}", location.as_deref().map(|l| format!("{l}: ")).unwrap_or_default())]
     Vertex {
         vertex: VertexId,
         name: String,
         location: Option<String>,
+        #[source]
         error: ExecError,
         log_tail: Vec<String>,
     },
@@ -294,7 +296,7 @@ impl<E: Executor, C: CacheStore<E::Output>> Run<E, C> {
         let hit = tokio::task::spawn_blocking(move || cache.lookup(&key))
             .await
             .unwrap_or_else(|err| {
-                tracing::warn!(vertex = %v, "cache lookup panicked: {err}");
+                tracing::warn!(vertex = %v, "cache lookup panicked: {err}", err = Chain(&err));
                 None
             });
         if hit.is_none() {
@@ -380,7 +382,12 @@ impl<E: Executor, C: CacheStore<E::Output>> Run<E, C> {
             Ok(output)
         })
         .await
-        .unwrap_or_else(|err| Err(ExecError::msg(format!("executor panicked: {err}"))));
+        .unwrap_or_else(|err| {
+            Err(ExecError::msg(format!(
+                "executor panicked: {err}",
+                err = Chain(&err)
+            )))
+        });
         log.flush();
         let duration = started.elapsed();
         match result {
@@ -419,7 +426,7 @@ impl<E: Executor, C: CacheStore<E::Output>> Run<E, C> {
                 Err(err) => {
                     let h = self.fail(
                         v,
-                        ExecError::msg(format!("task panicked: {err}")),
+                        ExecError::msg(format!("task panicked: {err}", err = Chain(&err))),
                         vec![],
                         None,
                     );
@@ -443,7 +450,12 @@ impl<E: Executor, C: CacheStore<E::Output>> Run<E, C> {
         let _permit = self.permit().await?;
         let result = tokio::task::spawn_blocking(call)
             .await
-            .unwrap_or_else(|err| Err(ExecError::msg(format!("executor panicked: {err}"))));
+            .unwrap_or_else(|err| {
+                Err(ExecError::msg(format!(
+                    "executor panicked: {err}",
+                    err = Chain(&err)
+                )))
+            });
         match result {
             Ok(value) => Ok(value),
             Err(ExecError::Cancelled) if self.cancel.is_cancelled() => Err(Halt::Cancelled),
@@ -477,7 +489,7 @@ impl<E: Executor, C: CacheStore<E::Output>> Run<E, C> {
         duration: Option<Duration>,
     ) -> Halt {
         let info = self.graph[v].info();
-        tracing::debug!(vertex = %v, name = %info.name, "vertex failed: {error}");
+        tracing::debug!(vertex = %v, name = %info.name, "vertex failed: {error}", error = Chain(&error));
         let shown = match self.graph[v].op() {
             Op::Exec(exec) => error.process_message(&exec.args),
             _ => None,
@@ -485,7 +497,7 @@ impl<E: Executor, C: CacheStore<E::Output>> Run<E, C> {
         self.emit(ProgressEvent::Failed {
             vertex: v,
             name: info.name.as_str().into(),
-            error: shown.unwrap_or_else(|| error.to_string()),
+            error: shown.unwrap_or_else(|| Chain(&error).to_string()),
             log_tail: log_tail.clone(),
             duration,
         });

@@ -18,6 +18,7 @@ use super::progress::Progress;
 use super::sources::BlobSources;
 use super::TransferError;
 use crate::cache::Store;
+use crate::error_chain::Chain;
 use crate::image::layer::chain_ids;
 use crate::image::oci::{media, Descriptor, ImageConfig, Manifest};
 use crate::image::registry::{Platform, RegistryClient};
@@ -62,7 +63,7 @@ pub fn pull(
     let manifest: Manifest =
         serde_json::from_slice(manifest_bytes).map_err(|e| TransferError::BadImage {
             image: name.clone(),
-            reason: format!("manifest {}: {e}", resolved.image.digest),
+            reason: format!("manifest {}: {e}", resolved.image.digest, e = Chain(&e)),
         })?;
     let names: Vec<ImageRef> = image.tag().map(|t| image.with_tag(t)).into_iter().collect();
     let repo_digests = vec![image.with_digest(reference_digest.clone())];
@@ -92,7 +93,7 @@ pub fn pull(
     let config: ImageConfig =
         serde_json::from_slice(&config_bytes).map_err(|e| TransferError::BadImage {
             image: name.clone(),
-            reason: format!("config {}: {e}", manifest.config.digest),
+            reason: format!("config {}: {e}", manifest.config.digest, e = Chain(&e)),
         })?;
     let diff_ids = &config.rootfs.diff_ids;
     if diff_ids.len() != manifest.layers.len() {

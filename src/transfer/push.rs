@@ -10,6 +10,7 @@ use super::progress::{ItemProgress, Progress};
 use super::sources::BlobSources;
 use super::TransferError;
 use crate::cache::{Image, Store};
+use crate::error_chain::Chain;
 use crate::image::layer::Compression;
 use crate::image::oci::{media, Descriptor, Manifest};
 use crate::image::registry::RegistryClient;
@@ -167,7 +168,7 @@ fn manifest_for_push(
     };
     let bytes = serde_json::to_vec(&manifest).map_err(|e| TransferError::BadImage {
         image: image.id.to_string(),
-        reason: format!("serializing manifest: {e}"),
+        reason: format!("serializing manifest: {e}", e = Chain(&e)),
     })?;
     // Keep it, so the image can later be found by this digest too.
     store.ingest_bytes(&bytes, "pushed manifest")?;

@@ -7,6 +7,7 @@
 //! mount the registry declines falls back to an upload, so a stale or
 //! lost line costs only bandwidth.
 
+use crate::error_chain::Chain;
 use crate::image::{Digest, ImageRef};
 use std::fs::{self, OpenOptions};
 use std::io::Write;
@@ -41,7 +42,7 @@ impl BlobSources {
             f.write_all(format!("{line}\n").as_bytes())
         });
         if let Err(e) = result {
-            tracing::debug!(%digest, "recording blob source: {e}");
+            tracing::debug!(%digest, "recording blob source: {e}", e = Chain(&e));
         }
     }
 

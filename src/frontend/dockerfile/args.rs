@@ -14,6 +14,7 @@
 //!   declared, and stay out of the cache key and the history.
 
 use super::{error_at, LowerError, LowerOptions};
+use crate::error_chain::Chain;
 use crate::parser::Dockerfile;
 use crate::shell::{EnvMap, Lexer};
 
@@ -113,7 +114,7 @@ pub(super) fn global_args(
             } else if let Some(default) = &def.default {
                 let v = lexer
                     .process_word(default, &env)
-                    .map_err(|e| error_at(opts, &global.span, e.to_string()))?;
+                    .map_err(|e| error_at(opts, &global.span, Chain(&e).to_string()))?;
                 env.set(def.name.clone(), v.value);
             }
         }

@@ -18,6 +18,7 @@
 use super::names::{display, StepCounter};
 use super::stage::StageState;
 use super::{LowerError, Lowerer, MAX_FROM_NESTING};
+use crate::error_chain::Chain;
 use crate::exec::fetch;
 use crate::image::reference::ImageRef;
 use crate::parser::{Add, Copy, InlineSource, Span};
@@ -180,7 +181,7 @@ impl Lowerer<'_> {
             let text = String::from_utf8_lossy(&doc.data).into_owned();
             let data = if doc.expand {
                 raw.process_word(&text, &st.env)
-                    .map_err(|e| self.err(span, e.to_string()))?
+                    .map_err(|e| self.err(span, Chain(&e).to_string()))?
                     .value
             } else {
                 text
@@ -331,8 +332,8 @@ impl Lowerer<'_> {
             self.from_depth -= 1;
             return Ok(state?.root);
         }
-        let reference =
-            ImageRef::parse(from).map_err(|e| self.err(span, format!("--from={from}: {e}")))?;
+        let reference = ImageRef::parse(from)
+            .map_err(|e| self.err(span, format!("--from={from}: {e}", e = Chain(&e))))?;
         let image = self.resolve_image(&reference, from, span)?;
         let name = format!("FROM {}", super::stage::pinned_name(&reference, &image));
         self.image_root(&image, span, name)

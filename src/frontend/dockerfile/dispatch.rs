@@ -8,6 +8,7 @@
 //! left to the shell. All words of one instruction are expanded with the
 //! environment from before it (`ENV a=1 b=$a` gives `b` the old `a`).
 
+use crate::error_chain::Chain;
 use std::collections::BTreeMap;
 
 use super::names::{display, go_list, go_quoted_list, StepCounter};
@@ -110,7 +111,7 @@ impl Lowerer<'_> {
                     let split = self
                         .lexer
                         .process_words(port, &st.env)
-                        .map_err(|e| self.err(span, e.to_string()))?;
+                        .map_err(|e| self.err(span, Chain(&e).to_string()))?;
                     words.extend(split);
                 }
                 let mut ports = Vec::new();
@@ -226,7 +227,7 @@ impl Lowerer<'_> {
         let expanded = self
             .lexer
             .process_word(word, &st.env)
-            .map_err(|e| self.err(span, e.to_string()))?;
+            .map_err(|e| self.err(span, Chain(&e).to_string()))?;
         if !expanded.unmatched.is_empty() {
             let declared: Vec<&str> = st.args.iter().map(|(name, _)| name.as_str()).collect();
             let known: Vec<String> = st.env.iter().map(|(k, _)| k.to_string()).collect();

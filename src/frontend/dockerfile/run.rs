@@ -13,6 +13,7 @@ use super::mount::{parse_mount, MountType};
 use super::names::{display, summarize_heredoc, StepCounter};
 use super::stage::{normalize_workdir, StageState};
 use super::{args, LowerError, Lowerer};
+use crate::error_chain::Chain;
 use crate::parser::{CommandLine, NetworkMode, Run, SecurityMode, Span};
 use crate::shell::{Env, EnvMap, Lexer};
 use crate::solver::{
@@ -65,7 +66,7 @@ impl Lowerer<'_> {
                 lexer
                     .process_word(v, &env)
                     .map(|e| e.value)
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| Chain(&e).to_string())
             };
             let spec = parse_mount(raw, &expand).map_err(|m| self.err(span, m))?;
             // A secret given only as a variable has no file (and no dest).

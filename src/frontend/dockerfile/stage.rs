@@ -10,6 +10,7 @@
 
 use super::names::StepCounter;
 use super::{parse_mount, LayerStep, LowerError, Lowerer, ResolvedImage};
+use crate::error_chain::Chain;
 use crate::image::oci::{ContainerConfig, History, ImageConfig, RootFs};
 use crate::image::reference::ImageRef;
 use crate::parser::{Instruction, InstructionKind, Span};
@@ -294,7 +295,7 @@ impl Lowerer<'_> {
             let reference = ImageRef::parse(&base).map_err(|e| {
                 self.err(
                     &stage.span,
-                    format!("failed to parse stage name {base:?}: {e}"),
+                    format!("failed to parse stage name {base:?}: {e}", e = Chain(&e)),
                 )
             })?;
             let image = self.resolve_image(&reference, &base, &stage.span)?;
@@ -371,7 +372,10 @@ impl Lowerer<'_> {
             .map_err(|e| {
                 self.err(
                     span,
-                    format!("failed to process arguments for platform {raw}: {e}"),
+                    format!(
+                        "failed to process arguments for platform {raw}: {e}",
+                        e = Chain(&e)
+                    ),
                 )
             })?
             .value;
@@ -470,8 +474,12 @@ impl Lowerer<'_> {
     /// An ONBUILD trigger as an instruction located at the stage's FROM.
     fn parse_trigger(&self, trigger: &str, span: &Span) -> Result<Instruction, LowerError> {
         let text = format!("FROM scratch\n{trigger}\n");
-        let parsed = crate::parser::parse(&self.opts.file_name, text.as_bytes())
-            .map_err(|e| self.err(span, format!("onbuild trigger {trigger:?}: {e}")))?;
+        let parsed = crate::parser::parse(&self.opts.file_name, text.as_bytes()).map_err(|e| {
+            self.err(
+                span,
+                format!("onbuild trigger {trigger:?}: {e}", e = Chain(&e)),
+            )
+        })?;
         let mut instructions = parsed
             .stages
             .into_iter()

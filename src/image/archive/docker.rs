@@ -11,6 +11,7 @@
 use super::reader::{blob_path, Contents};
 use super::{ArchiveError, Plan, SavedImage};
 use crate::cache::Store;
+use crate::error_chain::Chain;
 use crate::image::digest::Digest;
 use crate::image::layer::Compression;
 use crate::image::oci::{media, Descriptor, Manifest};
@@ -152,7 +153,7 @@ fn parse_repo_tag(t: &str) -> Result<ImageRef, ArchiveError> {
         entry: "manifest.json".into(),
         reason,
     };
-    let r = ImageRef::parse_unnormalized_tag(t).map_err(|e| bad(e.to_string()))?;
+    let r = ImageRef::parse_unnormalized_tag(t).map_err(|e| bad(Chain(&e).to_string()))?;
     if r.tag().is_none() || r.digest().is_some() {
         return Err(bad(format!("invalid tag {t:?} in RepoTags")));
     }

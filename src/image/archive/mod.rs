@@ -21,6 +21,7 @@ mod reader;
 mod writer;
 
 use crate::cache::{Image, Store, StoreError};
+use crate::error_chain::Chain;
 use crate::image::digest::Digest;
 use crate::image::layer::{chain_id, decompressed, Compression};
 use crate::image::oci::{media, Descriptor, ImageConfig, Manifest, Platform};
@@ -36,9 +37,9 @@ use writer::TarWriter;
 /// image concerned.
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
-    #[error("reading the archive: {0}")]
+    #[error("reading the archive")]
     Read(#[source] io::Error),
-    #[error("writing the archive: {0}")]
+    #[error("writing the archive")]
     Write(#[source] io::Error),
     #[error("archive entry {entry}: {reason}")]
     Entry { entry: String, reason: String },
@@ -47,13 +48,13 @@ pub enum ArchiveError {
         entry: String,
         referenced_by: String,
     },
-    #[error("archive entry {entry}: invalid JSON: {source}")]
+    #[error("archive entry {entry}: invalid JSON")]
     Json {
         entry: String,
         #[source]
         source: serde_json::Error,
     },
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Store {
         context: String,
         #[source]
@@ -175,7 +176,8 @@ impl Plan {
         let config: ImageConfig = serde_json::from_slice(&bytes).map_err(|e| {
             invalid(format!(
                 "config {} is not a valid image config: {e}",
-                blob_path(&cfg.digest)
+                blob_path(&cfg.digest),
+                e = Chain(&e)
             ))
         })?;
         if !config.os.is_empty() && config.os != "linux" {

@@ -11,6 +11,7 @@
 use super::reader::{blob_path, Contents};
 use super::{ArchiveError, Plan, SavedImage};
 use crate::cache::Store;
+use crate::error_chain::Chain;
 use crate::image::digest::Digest;
 use crate::image::oci::{media, Descriptor, Index, Manifest, Platform};
 use crate::image::reference::ImageRef;
@@ -94,7 +95,7 @@ pub(super) fn plan(store: &Store, contents: &Contents) -> Result<Vec<Plan>, Arch
         let manifest: Manifest =
             serde_json::from_slice(&bytes).map_err(|e| ArchiveError::Entry {
                 entry: blob_path(&chosen.digest),
-                reason: format!("bad manifest: {e}"),
+                reason: format!("bad manifest: {e}", e = Chain(&e)),
             })?;
         plans.push(Plan::new(
             store,
@@ -179,7 +180,7 @@ fn select(
         })?;
     let index: Index = serde_json::from_slice(&bytes).map_err(|e| ArchiveError::Entry {
         entry: blob_path(&desc.digest),
-        reason: format!("bad index: {e}"),
+        reason: format!("bad index: {e}", e = Chain(&e)),
     })?;
     let host = Platform::host();
     let matching = index.manifests.iter().find(|d| match &d.platform {

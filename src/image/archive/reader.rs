@@ -10,6 +10,7 @@
 
 use super::ArchiveError;
 use crate::cache::{BlobInfo, Store, StoreError};
+use crate::error_chain::Chain;
 use crate::image::digest::Digest;
 use std::collections::HashMap;
 use std::io::Read;
@@ -132,7 +133,7 @@ impl Contents {
                         op: "receiving blob",
                         source,
                         ..
-                    } => bad(source.to_string()),
+                    } => bad(Chain(&source).to_string()),
                     source => ArchiveError::Store {
                         context: format!("archive entry {raw}"),
                         source,

@@ -11,7 +11,7 @@
 use nix::errno::Errno;
 use nix::fcntl::{openat, OFlag};
 use nix::sys::stat::{fstatat, mkdirat, FileStat, Mode, SFlag};
-use std::ffi::{CString, OsStr};
+use std::ffi::OsStr;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
@@ -139,22 +139,13 @@ impl Dir {
 
     /// Sets an xattr on a child without following a symlink.
     pub fn set_xattr(&self, name: &[u8], key: &[u8], value: &[u8]) -> io::Result<()> {
-        let path = CString::new(self.proc_path(name).as_os_str().as_bytes())?;
-        let key = CString::new(key)?;
-        // SAFETY: both strings are NUL-terminated and live across the call.
-        let r = unsafe {
-            libc::lsetxattr(
-                path.as_ptr(),
-                key.as_ptr(),
-                value.as_ptr().cast(),
-                value.len(),
-                0,
-            )
-        };
-        if r != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
+        let path = self.proc_path(name);
+        Ok(rustix::fs::lsetxattr(
+            path,
+            key,
+            value,
+            rustix::fs::XattrFlags::empty(),
+        )?)
     }
 
     /// Sets an xattr on this directory itself.
@@ -165,21 +156,12 @@ impl Dir {
 
 /// Sets an xattr through an open fd.
 pub fn set_fd_xattr(fd: BorrowedFd<'_>, key: &[u8], value: &[u8]) -> io::Result<()> {
-    let key = CString::new(key)?;
-    // SAFETY: key is NUL-terminated; value is a valid slice.
-    let r = unsafe {
-        libc::fsetxattr(
-            fd.as_raw_fd(),
-            key.as_ptr(),
-            value.as_ptr().cast(),
-            value.len(),
-            0,
-        )
-    };
-    if r != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    Ok(rustix::fs::fsetxattr(
+        fd,
+        key,
+        value,
+        rustix::fs::XattrFlags::empty(),
+    )?)
 }
 
 /// The file type bits of a stat result.

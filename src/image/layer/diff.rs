@@ -32,14 +32,14 @@ use tar::{EntryType, Header};
 /// What went wrong turning a snapshot into a tar.
 #[derive(Debug, thiserror::Error)]
 pub enum DiffError {
-    #[error("{path}: {op}: {source}")]
+    #[error("{path}: {op}")]
     Io {
         path: PathBuf,
         op: &'static str,
         #[source]
         source: io::Error,
     },
-    #[error("writing layer tar: {0}")]
+    #[error("writing layer tar")]
     Write(#[source] io::Error),
 }
 

@@ -50,7 +50,7 @@ pub const MAX_TRAILER: u64 = 1 << 20;
 /// written in the tar.
 #[derive(Debug, thiserror::Error)]
 pub enum ExtractError {
-    #[error("reading layer tar: {0}")]
+    #[error("reading layer tar")]
     Read(#[source] io::Error),
     #[error("layer tar ended without its end-of-archive marker (truncated?)")]
     Truncated,
@@ -70,7 +70,7 @@ pub enum ExtractError {
     TooLarge(#[from] super::budget::TooLarge),
     #[error("entry {path:?}: unsupported tar entry type {kind:?}")]
     Unsupported { path: String, kind: char },
-    #[error("entry {path:?}: {op}: {source}")]
+    #[error("entry {path:?}: {op}")]
     Io {
         path: String,
         op: &'static str,

@@ -7,6 +7,7 @@ use super::client::RegistryClient;
 use super::response::{status_error, Subject};
 use super::transport::{protocol, Call, Payload, ReadSeek};
 use super::RegistryError;
+use crate::error_chain::Chain;
 use crate::image::digest::Algorithm;
 use crate::image::Digest;
 use sha2::{Digest as _, Sha256};
@@ -265,7 +266,7 @@ impl RegistryClient {
                     Ok(0) => break None,
                     Ok(n) => n,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => break Some(e.to_string()),
+                    Err(e) => break Some(Chain(&e).to_string()),
                 };
                 let mut chunk = &buf[..n];
                 if skip > 0 {

@@ -8,6 +8,7 @@ use super::manifest::{self, FetchedManifest, ACCEPTED, MAX_MANIFEST_SIZE};
 use super::response::{status_error, Subject};
 use super::transport::{Call, Payload, RetryPolicy, Transport};
 use super::RegistryError;
+use crate::error_chain::Chain;
 use crate::image::digest::Algorithm;
 use crate::image::oci::Platform;
 use crate::image::Digest;
@@ -83,7 +84,8 @@ fn insecure_registries_in(path: &Path) -> Result<Vec<String>, RegistryError> {
         path: path.to_path_buf(),
         reason,
     };
-    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| bad(Chain(&e).to_string()))?;
     match v.get("insecure-registries") {
         None => Ok(Vec::new()),
         Some(serde_json::Value::Array(items)) => items
@@ -141,8 +143,8 @@ impl RegistryClient {
             ) {
                 Ok(c) => (c, None),
                 Err(e @ CredentialError::HelperUnsupported { .. }) => {
-                    tracing::warn!("{e}");
-                    (None, Some(e.to_string()))
+                    tracing::warn!("{e}", e = Chain(&e));
+                    (None, Some(Chain(&e).to_string()))
                 }
                 Err(e) => return Err(e.into()),
             },
@@ -241,14 +243,14 @@ impl RegistryClient {
                 Err(e) if tries >= attempts => {
                     return Err(RegistryError::ConnectionClosed {
                         registry,
-                        what: format!("manifest {repository}:{reference} ({e})"),
+                        what: format!("manifest {repository}:{reference} ({e})", e = Chain(&e)),
                         received: 0,
                         of_total: String::new(),
                         attempts: tries,
                     })
                 }
                 Err(e) => {
-                    tracing::debug!(%repository, %reference, "manifest body cut short ({e}); retrying");
+                    tracing::debug!(%repository, %reference, "manifest body cut short ({e}); retrying", e = Chain(&e));
                     std::thread::sleep(self.transport.retry.backoff(tries + 1, None));
                 }
             }

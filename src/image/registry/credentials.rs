@@ -8,6 +8,7 @@
 //! finds `docker.io`.
 
 use super::endpoint::canonical_registry_name;
+use crate::error_chain::Chain;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use base64::Engine as _;
 use serde_json::{Map, Value};
@@ -42,7 +43,7 @@ impl Credentials {
 /// Why credentials could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialError {
-    #[error("reading credentials file {path}: {source}")]
+    #[error("reading credentials file {path}")]
     Read {
         path: PathBuf,
         #[source]
@@ -50,7 +51,7 @@ pub enum CredentialError {
     },
     #[error("invalid credentials file {path}: {reason}")]
     Parse { path: PathBuf, reason: String },
-    #[error("writing credentials file {path}: {source}")]
+    #[error("writing credentials file {path}")]
     Write {
         path: PathBuf,
         #[source]
@@ -201,7 +202,7 @@ fn read_config(path: &Path) -> Result<Option<Value>, CredentialError> {
     }
     let value: Value = serde_json::from_str(&text).map_err(|e| CredentialError::Parse {
         path: path.to_path_buf(),
-        reason: e.to_string(),
+        reason: Chain(&e).to_string(),
     })?;
     if !value.is_object() {
         return Err(CredentialError::Parse {
@@ -282,7 +283,7 @@ fn entry_credentials(entry: &Value) -> Result<Option<Credentials>, String> {
             let raw = STANDARD
                 .decode(auth.trim())
                 .or_else(|_| STANDARD_NO_PAD.decode(auth.trim()))
-                .map_err(|e| format!("\"auth\" is not base64: {e}"))?;
+                .map_err(|e| format!("\"auth\" is not base64: {e}", e = Chain(&e)))?;
             let text = String::from_utf8(raw).map_err(|_| "\"auth\" is not UTF-8".to_string())?;
             let (user, pass) = text
                 .split_once(':')

@@ -6,6 +6,7 @@ use crate::image::oci::media::{
     self, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST,
 };
 use crate::image::oci::Platform;
+use crate::error_chain::Chain;
 use crate::image::Digest;
 
 /// Everything kiln reads, sent as `Accept` so registries do not fall back
@@ -81,8 +82,8 @@ pub fn select_platform(index: &[u8], wanted: &Platform) -> Result<IndexEntry, Re
         #[serde(default)]
         manifests: Vec<IndexEntry>,
     }
-    let index: Index =
-        serde_json::from_slice(index).map_err(|e| RegistryError::BadIndex(e.to_string()))?;
+    let index: Index = serde_json::from_slice(index)
+        .map_err(|e| RegistryError::BadIndex(Chain(&e).to_string()))?;
     let mut best: Option<(u32, &IndexEntry)> = None;
     for entry in &index.manifests {
         let Some(p) = &entry.platform else { continue };

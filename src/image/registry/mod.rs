@@ -151,7 +151,7 @@ pub enum RegistryError {
         url: String,
         reason: String,
     },
-    #[error("{what}: {source}")]
+    #[error("{what}")]
     Io {
         what: String,
         #[source]

@@ -11,6 +11,7 @@ use super::credentials::Credentials;
 use super::endpoint::Endpoint;
 use super::response::{read_error_detail, status_error};
 use super::RegistryError;
+use crate::error_chain::Chain;
 use std::io::{Read, Seek, SeekFrom};
 use std::time::{Duration, Instant};
 use ureq::http::{self, header, Method, Response, StatusCode};
@@ -285,9 +286,13 @@ impl Transport {
             .with_config()
             .limit(1024 * 1024)
             .read_to_vec()
-            .map_err(|e| protocol(&call, format!("reading token: {e}")))?;
-        let parsed: TokenResponse = serde_json::from_slice(&body)
-            .map_err(|e| protocol(&call, format!("token response is not JSON: {e}")))?;
+            .map_err(|e| protocol(&call, format!("reading token: {e}", e = Chain(&e))))?;
+        let parsed: TokenResponse = serde_json::from_slice(&body).map_err(|e| {
+            protocol(
+                &call,
+                format!("token response is not JSON: {e}", e = Chain(&e)),
+            )
+        })?;
         parsed
             .into_token()
             .ok_or_else(|| protocol(&call, "token response has no token".into()))
@@ -376,7 +381,7 @@ impl Transport {
             SendError::Fatal(RegistryError::Protocol {
                 method: method.clone(),
                 url: url.clone(),
-                reason: e.to_string(),
+                reason: Chain(&e).to_string(),
             })
         };
         let result = match &mut call.payload {
@@ -478,19 +483,20 @@ fn classify(endpoint: &Endpoint, call: &Call, e: ureq::Error) -> SendError {
             SendError::Fatal(RegistryError::Connect {
                 registry: endpoint.name.clone(),
                 url: call.url.clone(),
-                reason: format!("host name not found (DNS): {io}"),
+                reason: format!("host name not found (DNS): {io}", io = Chain(&io)),
             })
         }
         ureq::Error::Io(_)
         | ureq::Error::Timeout(_)
         | ureq::Error::ConnectionFailed
-        | ureq::Error::Protocol(_) => SendError::Retryable(e.to_string()),
+        | ureq::Error::Protocol(_) => SendError::Retryable(Chain(&e).to_string()),
         ureq::Error::Tls(_) | ureq::Error::Rustls(_) => SendError::Fatal(RegistryError::Connect {
             registry: endpoint.name.clone(),
             url: call.url.clone(),
             reason: format!(
                 "TLS: {e} (if the registry serves plain HTTP, pass --insecure-registry {})",
-                endpoint.name
+                endpoint.name,
+                e = Chain(&e)
             ),
         }),
         other => SendError::Fatal(protocol(call, other.to_string())),

@@ -140,9 +140,12 @@ fn non_root_user_keeps_caps_until_exec_with_keepcaps() {
         if set_keep_caps().is_err() {
             return [1, 0, 0];
         }
-        // SAFETY: plain syscalls in the forked child.
-        if unsafe { libc::setresgid(1000, 1000, 1000) } != 0
-            || unsafe { libc::setresuid(1000, 1000, 1000) } != 0
+        let (uid, gid) = (
+            nix::unistd::Uid::from_raw(1000),
+            nix::unistd::Gid::from_raw(1000),
+        );
+        if nix::unistd::setresgid(gid, gid, gid).is_err()
+            || nix::unistd::setresuid(uid, uid, uid).is_err()
         {
             return [2, 0, 0];
         }
@@ -163,11 +166,10 @@ fn no_new_privs_is_set() {
         if set_no_new_privs().is_err() {
             return [1, 0];
         }
-        // SAFETY: PR_GET_NO_NEW_PRIVS only reads.
-        [
-            0,
-            unsafe { libc::prctl(libc::PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) } as i64,
-        ]
+        match rustix::thread::no_new_privs() {
+            Ok(set) => [0, i64::from(set)],
+            Err(_) => [2, 0],
+        }
     });
     assert_eq!(out, [0, 1]);
 }

@@ -259,8 +259,8 @@ fn clone_probe(flags: libc::c_long) -> i64 {
         unsafe { libc::_exit(0) };
     }
     if rc > 0 {
-        // SAFETY: reap our own grandchild.
-        unsafe { libc::waitpid(rc as libc::pid_t, std::ptr::null_mut(), 0) };
+        // Reap our own grandchild.
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(rc as libc::pid_t), None);
         return 1;
     }
     rc

@@ -260,7 +260,7 @@ async fn the_first_failure_cancels_the_build_and_is_reported() {
     let out = solve(&fake, &Arc::new(MemoryCache::new()), &g, fin).await;
     let err = out.result.unwrap_err();
     assert_eq!(
-        err.to_string(),
+        crate::error_chain::Chain(&err).to_string(),
         "Dockerfile:12: make: process exited with code 2"
     );
     let SolveError::Vertex {
@@ -444,7 +444,7 @@ async fn a_failing_content_digest_fails_the_reading_step() {
         .result
         .unwrap_err();
     assert_eq!(
-        err.to_string(),
+        crate::error_chain::Chain(&err).to_string(),
         "[2/2] COPY missing.txt /: \"missing.txt\": not found"
     );
 }
