@@ -10,6 +10,7 @@ pub mod cache;
 pub mod cli;
 pub mod container;
 pub mod context;
+pub mod describe;
 pub mod exec;
 pub mod frontend;
 pub mod image;

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use crate::cache::{Image, Store};
 use crate::exec::stack_view::StackView;
 use crate::exec::Rootfs;
-use crate::image::archive::{destination, save, Format, SaveOptions};
+use crate::transfer::archive::{destination, save, Format, SaveOptions};
 use crate::image::layer::diff::{write_tar, DiffOptions};
 use crate::image::layer::Compression;
 use crate::image::reference::ImageRef;
@@ -49,7 +49,7 @@ pub enum ExportError {
     Archive {
         path: PathBuf,
         #[source]
-        source: Box<crate::image::archive::ArchiveError>,
+        source: Box<crate::transfer::archive::ArchiveError>,
     },
     #[error("exporting to {path}: {source}")]
     Io {

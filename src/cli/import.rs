@@ -2,7 +2,7 @@
 
 use super::CliError;
 use crate::cache::Store;
-use crate::image::import::{import, ImportOptions};
+use crate::transfer::import::{import, ImportOptions};
 use crate::image::reference::ImageRef;
 use clap::Args;
 use std::path::Path;

@@ -3,7 +3,7 @@
 
 use super::CliError;
 use crate::cache::{familiar, Store};
-use crate::image::archive::load;
+use crate::transfer::archive::load;
 use clap::Args;
 use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};

@@ -3,7 +3,7 @@
 
 use super::CliError;
 use crate::cache::Store;
-use crate::image::archive::{destination, save, Format, SaveOptions};
+use crate::transfer::archive::{destination, save, Format, SaveOptions};
 use crate::image::layer::Compression;
 use clap::{Args, ValueEnum};
 use std::io::IsTerminal;

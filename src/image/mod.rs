@@ -4,12 +4,8 @@
 //! Nothing here touches the store or the runtime; these are value types and
 //! codecs the store, the registry client and the exporters share.
 
-pub mod archive;
 pub mod change;
 pub mod digest;
-pub mod history;
-pub mod import;
-pub mod inspect;
 pub mod layer;
 pub mod oci;
 pub mod reference;

@@ -8,6 +8,8 @@
 //! final `commit_image` of a pull; everything before is either in the
 //! resumable ingest dir or held by this process's store lease.
 
+pub mod archive;
+pub mod import;
 pub mod ingest;
 pub mod progress;
 pub mod pull;

@@ -2,7 +2,7 @@
 //! shape (field names, order and null-vs-missing as docker prints them).
 
 use super::history;
-use super::timestamp::format_rfc3339;
+use crate::image::timestamp::format_rfc3339;
 use crate::cache::{familiar, Image};
 use serde::Serialize;
 use serde_json::Value;
