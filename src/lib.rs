@@ -13,6 +13,7 @@ pub mod context;
 pub mod describe;
 pub mod exec;
 pub mod frontend;
+pub mod fs;
 pub mod image;
 pub mod parser;
 pub mod runtime;

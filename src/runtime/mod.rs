@@ -42,7 +42,6 @@
 //! - [`caps`]: capability names, Docker's default set, applying a set;
 //! - [`seccomp`]: Docker's default seccomp profile compiled to BPF;
 //! - [`cgroups`]: per-container cgroups (v1, hybrid, v2) with limits;
-//! - [`path_in_root`]: resolving paths inside a rootfs like securejoin;
 //! - [`user`]: `USER`/`--user` resolution against the image's passwd/group;
 //! - [`rlimits`]: `--ulimit` parsing and `setrlimit`.
 //!
@@ -71,7 +70,6 @@ pub mod mount_options;
 pub mod mount_target;
 pub mod namespaces;
 pub mod overlay;
-pub mod path_in_root;
 pub mod pty;
 pub mod reaper;
 pub mod rlimits;

@@ -14,7 +14,7 @@ use crate::context::wildcard::{
 };
 use crate::exec::attrs::Time;
 use crate::exec::fetch::redact_password;
-use crate::runtime::path_in_root::resolve_in_root;
+use crate::fs::path_in_root::resolve_in_root;
 
 /// A temporary directory for heredoc files and the `--chown` lookup,
 /// removed when dropped.
