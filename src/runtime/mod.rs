@@ -2,8 +2,10 @@
 //! filesystem, isolated, with no runc, docker or podman.
 //!
 //! **Architecture Invariant:** `runtime` knows nothing of Dockerfiles,
-//! images or the store. Callers hand it directories ([`RootfsSpec::lowers`])
-//! and an argv; the build uses it for each `RUN`, `kiln run` for images.
+//! images or the store (its one import from `image` is the default `PATH`,
+//! [`spec::DEFAULT_PATH`]). Callers hand it directories
+//! ([`RootfsSpec::lowers`]) and an argv; the build uses it for each `RUN`,
+//! `kiln run` for images.
 //!
 //! **Architecture Invariant:** nothing in `runtime` allocates between
 //! `clone` and `exec`. kiln *re-executes itself* as the container's init
