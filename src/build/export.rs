@@ -20,10 +20,10 @@ use std::path::{Path, PathBuf};
 use crate::cache::{Image, Store};
 use crate::exec::stack_view::StackView;
 use crate::exec::Rootfs;
-use crate::transfer::archive::{destination, save, Format, SaveOptions};
 use crate::image::layer::diff::{write_tar, DiffOptions};
 use crate::image::layer::Compression;
 use crate::image::reference::ImageRef;
+use crate::transfer::archive::{destination, save, Format, SaveOptions};
 
 /// One `--output`.
 #[derive(Debug, Clone, PartialEq, Eq)]

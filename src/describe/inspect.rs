@@ -2,8 +2,8 @@
 //! shape (field names, order and null-vs-missing as docker prints them).
 
 use super::history;
-use crate::image::timestamp::format_rfc3339;
 use crate::cache::{familiar, Image};
+use crate::image::timestamp::format_rfc3339;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;

@@ -3,11 +3,11 @@
 //! "Imported from …" unless a message is given, config edited by
 //! `--change` instructions).
 
+use crate::cache::{Image, Store, StoreError};
 use crate::image::change::{self, ChangeError};
 use crate::image::oci::{host_architecture, ContainerConfig, History, ImageConfig, RootFs};
 use crate::image::reference::ImageRef;
 use crate::image::timestamp::now_rfc3339;
-use crate::cache::{Image, Store, StoreError};
 use std::io::Read;
 
 /// Why an import failed.
