@@ -19,5 +19,6 @@ pub mod parser;
 pub mod runtime;
 pub mod shell;
 pub mod solver;
+pub mod source;
 pub mod transfer;
 pub mod units;
