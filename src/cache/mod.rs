@@ -1,13 +1,10 @@
 //! kiln's local store: content-addressed blobs, unpacked layer snapshots
 //! and the metadata database, under the global `--root`.
 //!
-//! Layout:
-//! ```text
-//! <root>/kiln.db                     SQLite metadata (see db.rs)
-//! <root>/blobs/sha256/<hex>          blobs: manifests, configs, layer tars
-//! <root>/snapshots/<chain-id-hex>/   unpacked layers, overlay upper format
-//! <root>/tmp/<pid>-<start>-<nonce>/  per-process scratch (see scratch.rs)
-//! ```
+//! Layout: every path under the root is named by [`StoreLayout`]
+//! (`layout.rs`), the store's own (`kiln.db`, `blobs/sha256/<hex>`,
+//! `snapshots/<chain-id hex>/`, `tmp/<pid>-<start>-<nonce>/`, `trash/`,
+//! `copy-index/`) and those of the modules that keep files in it.
 //!
 //! **Invariant: nothing is visible before it is complete.** Blobs and
 //! snapshots are written in the writer's scratch dir, verified, fsynced and
