@@ -148,17 +148,13 @@ fn code_only(text: &str) -> String {
                 .chain(std::iter::repeat_n(b'#', hashes))
                 .collect();
             let open_len = b[i..].iter().position(|&c| c == b'"').unwrap_or(0) + 1;
-            for _ in 0..open_len {
-                out.push(b' ');
-            }
+            out.extend(std::iter::repeat_n(b' ', open_len));
             i += open_len;
             while i < b.len() && !b[i..].starts_with(&close) {
                 blank(&mut out, b[i]);
                 i += 1;
             }
-            for _ in 0..close.len().min(b.len() - i) {
-                out.push(b' ');
-            }
+            out.extend(std::iter::repeat_n(b' ', close.len().min(b.len() - i)));
             i += close.len();
         } else if b[i] == b'"' {
             out.push(b' ');
