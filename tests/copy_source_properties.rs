@@ -15,7 +15,7 @@ use kiln::context::digest::{ContextDigester, Selection};
 use kiln::context::scan::{scan, IncludeAll};
 use kiln::context::stat_cache::NoDigestCache;
 use kiln::context::wildcard::{resolve_wildcards, SourceRoot};
-use kiln::runtime::path_in_root::resolve_in_root;
+use kiln::fs::path_in_root::resolve_in_root;
 use proptest::prelude::*;
 
 /// Characters of file names: plain ones and every one wildcard syntax uses.

@@ -19,10 +19,10 @@ use std::path::{Path, PathBuf};
 use crate::cache::{Image, Store};
 use crate::exec::stack_view::StackView;
 use crate::exec::Rootfs;
-use crate::image::archive::{destination, save, Format, SaveOptions};
 use crate::image::layer::diff::{write_tar, DiffOptions};
 use crate::image::layer::Compression;
 use crate::image::reference::ImageRef;
+use crate::transfer::archive::{destination, save, Format, SaveOptions};
 
 /// One `--output`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,7 +48,7 @@ pub enum ExportError {
     Archive {
         path: PathBuf,
         #[source]
-        source: Box<crate::image::archive::ArchiveError>,
+        source: Box<crate::transfer::archive::ArchiveError>,
     },
     #[error("exporting to {path}")]
     Io {

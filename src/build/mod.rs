@@ -223,7 +223,7 @@ pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, Buil
         // access only.
         network: crate::runtime::Network::Slirp,
         secrets: opts.secrets.clone(),
-        cache_mounts: crate::exec::cache_mount::CacheMounts::new(store.root()),
+        cache_mounts: crate::exec::cache_mount::CacheMounts::new(store.layout()),
     };
     let context = opts.context.as_ref().map(|dir| ContextDir {
         dir: dir.clone(),

@@ -130,7 +130,7 @@ impl Store {
                     Err(e) => return Err(e),
                 }
             }
-            for name in super::gc::list_dir(&self.root.join("blobs/sha256"))? {
+            for name in super::gc::list_dir(&self.layout.blobs())? {
                 if !blob_rows.contains(&format!("sha256:{name}")) {
                     problems.push(Problem::OrphanBlob(name));
                 }
@@ -154,7 +154,7 @@ impl Store {
                     }
                 }
             }
-            for name in super::gc::list_dir(&self.root.join("snapshots"))? {
+            for name in super::gc::list_dir(&self.layout.snapshots())? {
                 if !snap_rows.contains(&format!("sha256:{name}")) {
                     problems.push(Problem::OrphanSnapshot(name));
                 }

@@ -262,7 +262,7 @@ impl Store {
         })?;
         let dest = self.blob_path(&info.digest);
         std::fs::rename(tmp, &dest).map_err(io_err(&dest, "moving blob into place"))?;
-        sync_dir(&self.root.join("blobs/sha256"))
+        sync_dir(&self.layout.blobs())
     }
 }
 

@@ -29,22 +29,17 @@ pub struct CopyIndex {
     pub files: HashMap<String, Digest>,
 }
 
-const DIR: &str = "copy-index";
-
-/// Where `ADD <url>` downloads are kept per URL (`exec::http_source`).
-const DOWNLOADS_DIR: &str = "http";
-
 impl Store {
     /// The directory of stored `ADD <url>` downloads, one subdirectory per
     /// URL, owned by `exec::http_source`; `kiln builder prune` empties it.
     pub fn downloads_dir(&self) -> PathBuf {
-        self.root().join(DOWNLOADS_DIR)
+        self.layout.http_downloads()
     }
 
     /// The index recorded for `lineage`, with its snapshot's directory,
     /// leased by this process; `None` if there is none or it is unusable.
     pub fn copy_index_get(&self, lineage: &Digest) -> Option<(CopyIndex, PathBuf)> {
-        let path = self.root().join(DIR).join(lineage.hex());
+        let path = self.layout.copy_indexes().join(lineage.hex());
         let bytes = std::fs::read(&path).ok()?;
         let index = decode(&bytes)?;
         let chain = index.chain_id.clone()?;
@@ -65,7 +60,7 @@ impl Store {
     /// fsynced: losing an index costs one slower copy, and a torn one fails
     /// its checksum.
     pub fn copy_index_put(&self, lineage: &Digest, index: &CopyIndex) -> Result<()> {
-        let dir = self.root().join(DIR);
+        let dir = self.layout.copy_indexes();
         std::fs::create_dir_all(&dir).map_err(io_err(&dir, "creating copy index dir"))?;
         let tmp = self.scratch_path("copy-index")?;
         let mut file = std::fs::File::create(&tmp).map_err(io_err(&tmp, "creating copy index"))?;
@@ -80,7 +75,7 @@ impl Store {
     /// builder prune`): both only spare work on a later build. A build
     /// downloading the same URL at that moment may fail to store it.
     pub(super) fn build_hints_clear(&self) -> Result<()> {
-        for dir in [self.root().join(DIR), self.downloads_dir()] {
+        for dir in [self.layout.copy_indexes(), self.downloads_dir()] {
             match super::scratch::remove_tree(&dir) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                     return Err(io_err(&dir, "removing build cache hints")(e))

@@ -105,7 +105,7 @@ impl Store {
                     .into_iter()
                     .map(|(d,)| d)
                     .collect();
-            let blob_dir = self.root.join("blobs/sha256");
+            let blob_dir = self.layout.blobs();
             for name in list_dir(&blob_dir)? {
                 if !known_blobs.contains(&format!("sha256:{name}")) {
                     tracing::debug!("removing orphan blob {name}");
@@ -117,7 +117,7 @@ impl Store {
                     .into_iter()
                     .map(|(d,)| d)
                     .collect();
-            let snap_dir = self.root.join("snapshots");
+            let snap_dir = self.layout.snapshots();
             for name in list_dir(&snap_dir)? {
                 if !known_snaps.contains(&format!("sha256:{name}")) {
                     sweep.take_snapshot(&snap_dir.join(&name), &name)?;

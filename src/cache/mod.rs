@@ -1,13 +1,10 @@
 //! kiln's local store: content-addressed blobs, unpacked layer snapshots
 //! and the metadata database, under the global `--root`.
 //!
-//! Layout:
-//! ```text
-//! <root>/kiln.db                     SQLite metadata (see db.rs)
-//! <root>/blobs/sha256/<hex>          blobs: manifests, configs, layer tars
-//! <root>/snapshots/<chain-id-hex>/   unpacked layers, overlay upper format
-//! <root>/tmp/<pid>-<start>-<nonce>/  per-process scratch (see scratch.rs)
-//! ```
+//! Layout: every path under the root is named by [`StoreLayout`]
+//! (`layout.rs`), the store's own (`kiln.db`, `blobs/sha256/<hex>`,
+//! `snapshots/<chain-id hex>/`, `tmp/<pid>-<start>-<nonce>/`, `trash/`,
+//! `copy-index/`) and those of the modules that keep files in it.
 //!
 //! **Invariant: nothing is visible before it is complete.** Blobs and
 //! snapshots are written in the writer's scratch dir, verified, fsynced and
@@ -36,6 +33,7 @@ mod copy_index;
 mod db;
 mod gc;
 mod images;
+pub mod layout;
 mod lease;
 mod linked_tree;
 pub mod scratch;
@@ -48,6 +46,7 @@ pub use content::BlobInfo;
 pub use copy_index::CopyIndex;
 pub use gc::GcReport;
 pub use images::{Image, ImageSummary, RemoveEvent};
+pub use layout::StoreLayout;
 pub use lease::Lease;
 pub use linked_tree::copy_tree;
 pub use snapshot::LayerInfo;
@@ -134,7 +133,7 @@ pub(crate) fn io_err(path: &Path, op: &'static str) -> impl FnOnce(io::Error) ->
 /// A handle on the store at one root. Cheap to keep for a process's
 /// lifetime; `Send + Sync`, so threads may share it.
 pub struct Store {
-    root: PathBuf,
+    layout: StoreLayout,
     db: Mutex<Connection>,
     scratch: OnceLock<Scratch>,
     /// This process's lease, created on first write (so read-only commands
@@ -148,19 +147,19 @@ impl Store {
     /// dirs of dead processes and, if a dead process left a lease behind,
     /// collects what only that lease held.
     pub fn open(root: &Path) -> Result<Store> {
-        for dir in ["blobs/sha256", "snapshots", "tmp"] {
-            let p = root.join(dir);
+        let layout = StoreLayout::new(root);
+        for p in [layout.blobs(), layout.snapshots(), layout.tmp()] {
             std::fs::create_dir_all(&p).map_err(io_err(&p, "creating store directory"))?;
         }
-        let db = db::open(&root.join("kiln.db"))?;
+        let db = db::open(&layout.database())?;
         let store = Store {
-            root: root.to_path_buf(),
+            layout,
             db: Mutex::new(db),
             scratch: OnceLock::new(),
             own_lease: Mutex::new(None),
             me: ProcessId::current(),
         };
-        let tmp = root.join("tmp");
+        let tmp = store.layout.tmp();
         scratch::clean_dead(&tmp).map_err(io_err(&tmp, "cleaning dead scratch dirs"))?;
         store.finish_interrupted_sweeps()?;
         if store.drop_stale_leases()? > 0 {
@@ -171,17 +170,22 @@ impl Store {
 
     /// The store's root directory.
     pub fn root(&self) -> &Path {
-        &self.root
+        self.layout.root()
+    }
+
+    /// Where everything under the root lives.
+    pub fn layout(&self) -> &StoreLayout {
+        &self.layout
     }
 
     /// Where a blob's file lives (it may not exist).
     pub fn blob_path(&self, digest: &Digest) -> PathBuf {
-        self.root.join("blobs/sha256").join(digest.hex())
+        self.layout.blob(digest)
     }
 
     /// Where a snapshot's directory lives (it may not exist).
     pub fn snapshot_path(&self, chain_id: &Digest) -> PathBuf {
-        self.root.join("snapshots").join(chain_id.hex())
+        self.layout.snapshot(chain_id)
     }
 
     /// A fresh path in this process's scratch dir, on the store's
@@ -195,7 +199,7 @@ impl Store {
         if let Some(s) = self.scratch.get() {
             return Ok(s);
         }
-        let tmp = self.root.join("tmp");
+        let tmp = self.layout.tmp();
         let s = Scratch::create(&tmp).map_err(io_err(&tmp, "creating scratch dir"))?;
         // A racing thread may have set one first; ours is then dropped
         // (and removed) and theirs used.

@@ -430,7 +430,7 @@ impl Store {
     fn publish_snapshot(&self, tmp: &Path, chain: &Digest) -> Result<()> {
         let dest = self.snapshot_path(chain);
         match std::fs::rename(tmp, &dest) {
-            Ok(()) => sync_dir(&self.root.join("snapshots")),
+            Ok(()) => sync_dir(&self.layout.snapshots()),
             Err(e)
                 if e.raw_os_error() == Some(libc::ENOTEMPTY)
                     || e.raw_os_error() == Some(libc::EEXIST) =>

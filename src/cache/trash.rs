@@ -61,7 +61,7 @@ impl Sweep {
     /// A fresh, empty trash dir for one sweep.
     pub fn create(store: &Store) -> Result<Sweep> {
         static SEQ: AtomicU64 = AtomicU64::new(0);
-        let trash = store.root.join("trash");
+        let trash = store.layout.trash();
         std::fs::create_dir_all(&trash).map_err(io_err(&trash, "creating trash dir"))?;
         let dir = trash.join(format!(
             "{}-{}-{}",
@@ -148,7 +148,7 @@ fn remove_slowly(dir: &Path) {
 impl Store {
     /// Whether an earlier sweep left something in `<root>/trash`.
     pub(crate) fn has_trash(&self) -> bool {
-        std::fs::read_dir(self.root.join("trash"))
+        std::fs::read_dir(self.layout.trash())
             .map(|mut d| d.next().is_some())
             .unwrap_or(false)
     }
@@ -157,7 +157,7 @@ impl Store {
     /// whose row still exists go back, the rest is returned for deletion
     /// after the commit (as doomed dirs).
     pub(crate) fn finish_sweeps(&self, tx: &Transaction) -> Result<Vec<PathBuf>> {
-        let trash = self.root.join("trash");
+        let trash = self.layout.trash();
         let Ok(dirs) = std::fs::read_dir(&trash) else {
             return Ok(Vec::new());
         };
@@ -182,14 +182,10 @@ impl Store {
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             let (table, column, dest) = match parse(&name) {
-                Some(Entry::Blob(hex)) => {
-                    ("blobs", "digest", self.root.join("blobs/sha256").join(hex))
+                Some(Entry::Blob(hex)) => ("blobs", "digest", self.layout.blobs().join(hex)),
+                Some(Entry::Snapshot(hex)) => {
+                    ("snapshots", "chain_id", self.layout.snapshots().join(hex))
                 }
-                Some(Entry::Snapshot(hex)) => (
-                    "snapshots",
-                    "chain_id",
-                    self.root.join("snapshots").join(hex),
-                ),
                 None => continue,
             };
             let hex = dest.file_name().and_then(|n| n.to_str()).unwrap_or("");

@@ -3,7 +3,7 @@
 use super::table::{ago, ellipsis, human_size, Table};
 use super::CliError;
 use crate::cache::Store;
-use crate::image::history::rows;
+use crate::describe::history::rows;
 use clap::Args;
 use std::path::Path;
 
@@ -26,7 +26,7 @@ const CREATED_BY_WIDTH: usize = 45;
 pub fn run(args: HistoryArgs, root: &Path) -> Result<i32, CliError> {
     let store = Store::open(root).map_err(CliError::from_error)?;
     let image = store.image(&args.image).map_err(CliError::from_error)?;
-    let id = |r: &crate::image::history::HistoryRow| match &r.id {
+    let id = |r: &crate::describe::history::HistoryRow| match &r.id {
         Some(d) if args.no_trunc => d.to_string(),
         Some(d) => d.short().to_string(),
         None => "<missing>".into(),

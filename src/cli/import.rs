@@ -3,8 +3,8 @@
 use super::CliError;
 use crate::cache::Store;
 use crate::error_chain::Chain;
-use crate::image::import::{import, ImportOptions};
 use crate::image::reference::ImageRef;
+use crate::transfer::import::{import, ImportOptions};
 use clap::Args;
 use std::path::Path;
 

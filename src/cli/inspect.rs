@@ -3,7 +3,7 @@
 use super::template::Template;
 use super::CliError;
 use crate::cache::Store;
-use crate::image::inspect::{to_json, view};
+use crate::describe::inspect::{to_json, view};
 use clap::Args;
 use std::path::Path;
 

@@ -4,7 +4,7 @@
 use super::CliError;
 use crate::cache::Store;
 use crate::error_chain::Chain;
-use crate::image::archive::load;
+use crate::transfer::archive::load;
 use clap::Args;
 use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};

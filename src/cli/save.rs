@@ -4,8 +4,8 @@
 use super::CliError;
 use crate::cache::Store;
 use crate::error_chain::Chain;
-use crate::image::archive::{destination, save, Format, SaveOptions};
 use crate::image::layer::Compression;
+use crate::transfer::archive::{destination, save, Format, SaveOptions};
 use clap::{Args, ValueEnum};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};

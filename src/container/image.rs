@@ -176,7 +176,7 @@ impl<'s> LeasedImage<'s> {
         if !self.layers.is_empty() {
             return Ok(self.layers.clone());
         }
-        let empty = self.store.root().join("empty");
+        let empty = self.store.layout().empty();
         std::fs::create_dir_all(&empty).map_err(|source| StoreError::Io {
             path: empty.clone(),
             op: "creating the empty layer for an image without layers",

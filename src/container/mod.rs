@@ -5,10 +5,11 @@
 //! User with the command line's overrides); and the removal of `--rm`
 //! containers whose kiln was killed ([`reap`]).
 //!
-//! **Architecture Invariant:** this module is the only place where images
-//! meet the runtime. `runtime` gets plain directories and an argv from
-//! here and never learns what an image is; `cache` never learns what a
-//! container is beyond a lease.
+//! **Architecture Invariant:** the runtime never learns what an image is:
+//! this module turns a stored image into plain directories and a process
+//! (which `cli::run` puts into a runtime spec with the command line's
+//! flags), as `exec` does for RUN; `cache` never learns what a container
+//! is beyond a lease.
 
 pub mod image;
 pub mod process;

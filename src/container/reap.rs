@@ -16,6 +16,7 @@
 //! so two of them never race on one name.
 
 use crate::cache::scratch::{self, ProcessId};
+use crate::cache::StoreLayout;
 use crate::error_chain::Chain;
 use std::fs::File;
 use std::io;
@@ -53,7 +54,8 @@ fn owner(state_dir: &Path) -> Option<ProcessId> {
 /// gone (state dir, name, and what a killed reaper left). Returns how
 /// many. Failures are logged: a leftover is retried by the next kiln.
 pub fn reap_dead_removals(root: &Path) -> usize {
-    let containers = root.join("containers");
+    let layout = StoreLayout::new(root);
+    let containers = layout.containers();
     let Ok(entries) = std::fs::read_dir(&containers) else {
         return 0;
     };
@@ -72,7 +74,7 @@ pub fn reap_dead_removals(root: &Path) -> usize {
     if dead.is_empty() {
         return 0;
     }
-    let _lock = match ReapLock::take(&containers) {
+    let _lock = match ReapLock::take(&layout.container_names()) {
         Ok(l) => l,
         Err(e) => {
             tracing::warn!(
@@ -94,7 +96,7 @@ pub fn reap_dead_removals(root: &Path) -> usize {
             }
             tracing::info!("removing container {id}: its kiln run --rm was killed");
         }
-        remove_names_of(&containers.join("names"), id);
+        remove_names_of(&layout.container_names(), id);
         match scratch::remove_tree(&claimed) {
             Ok(()) => reaped += 1,
             Err(e) => tracing::warn!("removing {}: {e}", claimed.display(), e = Chain(&e)),
@@ -129,9 +131,8 @@ struct ReapLock {
 }
 
 impl ReapLock {
-    fn take(containers: &Path) -> io::Result<ReapLock> {
-        let dir = containers.join("names");
-        std::fs::create_dir_all(&dir)?;
+    fn take(dir: &Path) -> io::Result<ReapLock> {
+        std::fs::create_dir_all(dir)?;
         let file = File::create(dir.join(".reap-lock"))?;
         rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)?;
         Ok(ReapLock { _file: file })

@@ -84,12 +84,13 @@ struct State {
 }
 
 impl StatCacheFile {
-    /// Opens the cache kept under `store_root` for the context at
+    /// Opens the cache kept in `cache_dir` (the store's `context-cache/`,
+    /// `cache::StoreLayout::context_cache`) for the context at
     /// `context_dir` (one file per canonical context path).
-    pub fn open(store_root: &Path, context_dir: &Path) -> StatCacheFile {
+    pub fn open(cache_dir: &Path, context_dir: &Path) -> StatCacheFile {
         let canonical = fs::canonicalize(context_dir).unwrap_or_else(|_| context_dir.to_path_buf());
         let name = hex::encode(Sha256::digest(canonical.as_os_str().as_encoded_bytes()));
-        StatCacheFile::load(store_root.join("context-cache").join(name))
+        StatCacheFile::load(cache_dir.join(name))
     }
 
     /// Loads the cache file at `path`; a missing file is an empty cache.
@@ -252,12 +253,13 @@ mod tests {
     fn records_survive_a_save_and_reload_and_need_a_matching_stamp() {
         let root = tempfile::tempdir().unwrap();
         let ctx = tempfile::tempdir().unwrap();
-        let cache = StatCacheFile::open(root.path(), ctx.path());
+        let dir = root.path().join("context-cache");
+        let cache = StatCacheFile::open(&dir, ctx.path());
         cache.put("a/b.txt", stamp(5), [7; 32]);
         cache.save().unwrap();
         assert!(cache.path().starts_with(root.path().join("context-cache")));
 
-        let again = StatCacheFile::open(root.path(), ctx.path());
+        let again = StatCacheFile::open(&dir, ctx.path());
         assert_eq!(again.get("a/b.txt", &stamp(5)), Some([7; 32]));
         assert_eq!(again.get("a/b.txt", &stamp(6)), None);
         assert_eq!(again.get("other", &stamp(5)), None);

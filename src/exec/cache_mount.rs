@@ -17,6 +17,7 @@ use std::fs::File;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use crate::cache::StoreLayout;
 use crate::solver::CacheSharing;
 
 /// Where cache mounts live (`<root>/cache-mounts`).
@@ -75,10 +76,10 @@ pub fn encode_id(id: &str) -> String {
 }
 
 impl CacheMounts {
-    /// Cache mounts of the store at `store_root`.
-    pub fn new(store_root: &Path) -> CacheMounts {
+    /// Cache mounts of the store laid out as `layout`.
+    pub fn new(layout: &StoreLayout) -> CacheMounts {
         CacheMounts {
-            root: store_root.join("cache-mounts"),
+            root: layout.cache_mounts(),
         }
     }
 
@@ -204,7 +205,7 @@ mod tests {
     #[test]
     fn sharing_modes() {
         let t = tempfile::tempdir().unwrap();
-        let mounts = CacheMounts::new(t.path());
+        let mounts = CacheMounts::new(&StoreLayout::new(t.path()));
         let seed = t.path().join("seed");
         std::fs::create_dir(&seed).unwrap();
         std::fs::write(seed.join("f"), "seeded").unwrap();

@@ -114,7 +114,10 @@ impl BuildExecutor {
             .context
             .as_ref()
             .ok_or_else(|| ExecError::msg("this build has no context (it was given as -)"))?;
-        let cache = Arc::new(StatCacheFile::open(self.cx.store.root(), &ctx.dir));
+        let cache = Arc::new(StatCacheFile::open(
+            &self.cx.store.layout().context_cache(),
+            &ctx.dir,
+        ));
         LocalContext::scan(&ctx.dir, &ctx.ignore, cache)
             .map_err(|e| ExecError::with_context("loading the build context", e))
     }

@@ -3,16 +3,19 @@
 //! other file.
 //!
 //! - The file name is the last element of the URL path (the frontend's
-//!   `path.Base(u.Path)`), `__unnamed__` when the path has none.
+//!   `path.Base(u.Path)`), `__unnamed__` when the path has none
+//!   (`source::url::file_name_for`).
 //! - The file is created with mode 0600 and owner 0:0; its mtime is the
 //!   response's `Last-Modified`, or the Unix epoch when there is none.
 //! - A status outside 200..=399 fails ("invalid response status 404").
-//! - Errors name the URL with its password hidden ([`redact_password`]):
+//! - Errors name the URL with its password hidden ([`redact_password`],
+//!   with the other URL rules in `source::url`):
 //!   build logs and CI output are no place for credentials.
 //! - `--checksum`, the per-URL store and what dependents key on are the
 //!   HTTP source's ([`super::http_source`]), the only caller of [`get`].
 //! - Git URLs (`git@...`, `git://`, `https://.../repo.git`) are recognised
-//!   so they can be refused: cloning is not implemented.
+//!   (`source::url::is_git_url`) so the lowering can refuse them: cloning
+//!   is not implemented.
 //! - [`get`] sends a stored copy's [`Validators`] (`If-None-Match`, else
 //!   `If-Modified-Since`) so that an unchanged resource costs a `304` and
 //!   no body; [`super::http_source`] keeps those copies per URL.
@@ -27,6 +30,7 @@ use thiserror::Error;
 
 use crate::exec::attrs::{set_times, Time};
 use crate::image::digest::{Digest, DigestWriter};
+use crate::source::url::{redact_in, redact_password};
 
 /// Why a download failed.
 #[derive(Debug, Error)]
@@ -70,99 +74,6 @@ pub struct Download {
     pub digest: Digest,
     /// Content length in bytes.
     pub size: u64,
-}
-
-/// Whether `src` is an `http://` or `https://` source (and not a Git one).
-pub fn is_http_url(src: &str) -> bool {
-    (src.starts_with("http://") || src.starts_with("https://")) && !is_git_url(src)
-}
-
-/// Whether `src` names a Git repository as BuildKit's `dfgitutil` would
-/// take it: `git://`, `git@host:`, `ssh://`, or an HTTP(S) URL whose path
-/// ends in `.git`.
-pub fn is_git_url(src: &str) -> bool {
-    if src.starts_with("git://") || src.starts_with("git@") || src.starts_with("ssh://") {
-        return true;
-    }
-    if src.starts_with("http://") || src.starts_with("https://") {
-        return url_path(src).trim_end_matches('/').ends_with(".git");
-    }
-    false
-}
-
-/// `url` with the password of its user info replaced by `xxxxx`, as
-/// BuildKit shows URLs (`urlutil.RedactCredentials`): what kiln prints of
-/// a URL, progress names and errors alike, goes through here.
-pub fn redact_password(url: &str) -> String {
-    match split_password(url) {
-        Some((before, _, after)) => format!("{before}xxxxx{after}"),
-        None => url.to_string(),
-    }
-}
-
-/// `url` split around the password of its user info (`scheme://user:`,
-/// the password, `@host/path`), if it has one.
-fn split_password(url: &str) -> Option<(&str, &str, &str)> {
-    let (scheme, rest) = url.split_once("://")?;
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    // The last `@` ends the user info: a password may contain `@` only
-    // percent-encoded, but a lenient parser would still split there.
-    let (userinfo, _) = rest[..authority_end].rsplit_once('@')?;
-    let (user, password) = userinfo.split_once(':')?;
-    let start = scheme.len() + 3 + user.len() + 1;
-    Some((&url[..start], password, &url[start + password.len()..]))
-}
-
-/// `text` (a message that may quote `url`) with `url`'s password hidden
-/// wherever the message repeats the user info.
-fn redact_in(text: &str, url: &str) -> String {
-    match split_password(url) {
-        Some((before, password, _)) if !password.is_empty() => {
-            let user_start = before.find("://").map_or(0, |i| i + 3);
-            let user = &before[user_start..];
-            text.replace(&format!("{user}{password}@"), &format!("{user}xxxxx@"))
-        }
-        _ => text.to_string(),
-    }
-}
-
-/// The decoded path of an absolute URL (Go's `url.URL.Path`).
-fn url_path(url: &str) -> String {
-    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let path_start = after_scheme.find('/').unwrap_or(after_scheme.len());
-    let path = &after_scheme[path_start..];
-    let end = path.find(['?', '#']).unwrap_or(path.len());
-    percent_decode(&path[..end])
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let (Some(hi), Some(lo)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push((hi * 16 + lo) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// The name `ADD <url> <dir>/` gives the file: the URL path's last element,
-/// or `__unnamed__` (BuildKit's Dockerfile frontend).
-pub fn file_name_for(url: &str) -> String {
-    let path = url_path(url);
-    let trimmed = path.trim_end_matches('/');
-    match trimmed.rsplit('/').next() {
-        Some(base) if !base.is_empty() && base != "." && base != ".." => base.to_string(),
-        _ => "__unnamed__".to_string(),
-    }
 }
 
 /// The validators of a stored copy of a resource: sent back so that an
@@ -357,52 +268,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn file_names_follow_the_url_path() {
-        for (url, name) in [
-            ("https://example.com/a/b/tool.tar.gz", "tool.tar.gz"),
-            ("https://example.com/a/b/tool?x=1#frag", "tool"),
-            ("https://example.com/dir/", "dir"),
-            ("https://example.com/", "__unnamed__"),
-            ("https://example.com", "__unnamed__"),
-            ("http://h:8080/with%20space", "with space"),
-            ("http://h/a/..", "__unnamed__"),
-        ] {
-            assert_eq!(file_name_for(url), name, "{url}");
-        }
-    }
-
-    #[test]
-    fn passwords_are_redacted_from_urls() {
-        let check = |url: &str, want: &str| assert_eq!(redact_password(url), want, "{url}");
-        check(
-            "https://user:secret@host/a/b?q=1",
-            "https://user:xxxxx@host/a/b?q=1",
-        );
-        check("https://user:@host/", "https://user:xxxxx@host/");
-        check("http://u:p:q@h:8080", "http://u:xxxxx@h:8080");
-        check("https://a:b@c@host/x", "https://a:xxxxx@host/x");
-        check("https://user@host/x", "https://user@host/x");
-        check("https://host/a:b@c", "https://host/a:b@c");
-        check("https://host/x?u=a:b@c", "https://host/x?u=a:b@c");
-        check("not a url", "not a url");
-    }
-
-    #[test]
-    fn client_messages_quoting_the_url_are_redacted() {
-        let url = "https://me:pw@h/x";
-        for (text, want) in [
-            (
-                "bad uri: https://me:pw@h/x is missing host",
-                "bad uri: https://me:xxxxx@h/x is missing host",
-            ),
-            ("io: Connection refused", "io: Connection refused"),
-        ] {
-            assert_eq!(redact_in(text, url), want);
-        }
-        assert_eq!(redact_in("me:pw@h", "https://h/x"), "me:pw@h");
-    }
-
-    #[test]
     fn download_errors_hide_the_password() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("body");
@@ -463,16 +328,6 @@ mod tests {
         assert!(dated.not_modified_matches(None));
         assert!(!dated.not_modified_matches(Some("\"v1\"")));
         assert!(!Validators::default().not_modified_matches(None));
-    }
-
-    #[test]
-    fn git_urls_are_not_http_sources() {
-        assert!(is_git_url("https://github.com/moby/buildkit.git"));
-        assert!(is_git_url("https://github.com/moby/buildkit.git#v0.12"));
-        assert!(is_git_url("git@github.com:moby/buildkit.git"));
-        assert!(!is_http_url("https://github.com/moby/buildkit.git"));
-        assert!(is_http_url("https://example.com/file.tar.gz"));
-        assert!(!is_http_url("file.txt"));
     }
 
     #[test]

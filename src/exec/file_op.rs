@@ -14,13 +14,13 @@ use std::path::{Path, PathBuf};
 use super::copy::{self, CopySpec, SourceKind};
 use super::copy_reuse::CopyReuse;
 use super::dest::{DestFs, Escape, Located, NewDir};
-use super::fetch;
 use super::parent_fs::{LayerStack, ParentFs};
 use super::stack_view::StackView;
 use super::tree::Reuse;
 use super::{Artifact, ExecContext};
 use crate::runtime::user::resolve_chown;
 use crate::solver::{CancelToken, Chown, CopyFiles, CopySource, ExecError, FileAction, FileOp};
+use crate::source::url::redact_password;
 
 /// Runs `op` over `inputs` (the vertex's input outputs, in order).
 /// A fired `cancel` stops a copy between files ([`ExecError::Cancelled`]).
@@ -93,7 +93,7 @@ pub(super) fn input_rootfs(inputs: &[Artifact], i: usize) -> Result<super::Rootf
         )),
         Some(Artifact::Remote(r)) => Err(ExecError::msg(format!(
             "the download of {} cannot be used as a root filesystem",
-            fetch::redact_password(&r.url)
+            redact_password(&r.url)
         ))),
         None => Err(ExecError::msg(format!("missing input #{i}"))),
     }
@@ -157,7 +157,7 @@ fn copy_files(
                     _ => {
                         return Err(ExecError::msg(format!(
                             "{} was not downloaded",
-                            fetch::redact_password(url)
+                            redact_password(url)
                         )))
                     }
                 },

@@ -272,7 +272,7 @@ pub fn tar_bytes(entries: &[TarEntry<'_>]) -> Vec<u8> {
 pub fn exec_context(root: &Path) -> crate::exec::ExecContext {
     let store = std::sync::Arc::new(crate::cache::Store::open(root).unwrap());
     crate::exec::ExecContext {
-        cache_mounts: crate::exec::cache_mount::CacheMounts::new(store.root()),
+        cache_mounts: crate::exec::cache_mount::CacheMounts::new(store.layout()),
         store,
         network: crate::runtime::Network::None,
         secrets: Default::default(),

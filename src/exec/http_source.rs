@@ -38,9 +38,10 @@ use super::fetch::{self, FetchError, Fetched, Validators};
 use crate::cache::Store;
 use crate::image::digest::{Algorithm, Digest};
 use crate::solver::{canonical, HttpSource};
+use crate::source::url::{file_name_for, redact_password};
 
 /// Why an HTTP source failed. URLs in messages have their password hidden
-/// ([`fetch::redact_password`]).
+/// ([`redact_password`]).
 #[derive(Debug, Error)]
 pub enum HttpSourceError {
     /// The request or the download failed.
@@ -170,7 +171,7 @@ pub fn fetch(store: &Store, source: &HttpSource) -> Result<RemoteFile, HttpSourc
             Ok(d) if d.algorithm() == Algorithm::Sha256 => Some(d),
             _ => {
                 return Err(HttpSourceError::InvalidChecksum {
-                    url: fetch::redact_password(url),
+                    url: redact_password(url),
                     checksum: text.clone(),
                 })
             }
@@ -203,7 +204,7 @@ pub fn fetch(store: &Store, source: &HttpSource) -> Result<RemoteFile, HttpSourc
     if let Some(expected) = &checksum {
         if *expected != entry.digest {
             return Err(HttpSourceError::Mismatch {
-                url: fetch::redact_password(url),
+                url: redact_password(url),
                 expected: expected.clone(),
                 actual: entry.digest,
             });
@@ -215,7 +216,7 @@ pub fn fetch(store: &Store, source: &HttpSource) -> Result<RemoteFile, HttpSourc
         .scratch_path("download")
         .map_err(|e| io_err(&dir, "preparing a download")(io::Error::other(e)))?;
     std::fs::create_dir(&out).map_err(io_err(&out, "creating"))?;
-    let file = out.join(fetch::file_name_for(url));
+    let file = out.join(file_name_for(url));
     let body = dir.join(entry.digest.hex());
     std::fs::hard_link(&body, &file).map_err(io_err(&body, "linking the download"))?;
     Ok(RemoteFile {
@@ -251,13 +252,13 @@ fn fetch_locked(
         Fetched::NotModified { etag } => match stored {
             Some(entry) if validators.not_modified_matches(etag.as_deref()) => {
                 tracing::debug!(
-                    url = fetch::redact_password(url),
+                    url = redact_password(url),
                     "not modified, using the stored copy"
                 );
                 Ok((entry, Outcome::NotModified))
             }
             _ => Err(HttpSourceError::NotModified {
-                url: fetch::redact_password(url),
+                url: redact_password(url),
                 etag,
             }),
         },

@@ -7,7 +7,7 @@
 //! - [`file_op`]: COPY/ADD, WORKDIR's mkdir, inline files;
 //! - [`http_source`]: `ADD <url>` downloads, re-checked every build and
 //!   kept per URL with their ETag/Last-Modified; [`fetch`] is its HTTP
-//!   GET, and hides URL passwords in what kiln prints;
+//!   GET (URL passwords hidden in what kiln prints, `source::url`);
 //! - [`merge`]: root filesystems stacked (`COPY --link` on its base);
 //! - [`rootfs`]: results as snapshot stacks, new layers committed;
 //! - [`context`]: the scanned build context and its digests;

@@ -446,7 +446,7 @@ fn inside(root: &Path, selector: &str) -> Result<PathBuf, ExecError> {
     if rel.as_os_str().is_empty() {
         return Ok(root.to_path_buf());
     }
-    let p = crate::runtime::path_in_root::resolve_in_root(root, rel)
+    let p = crate::fs::path_in_root::resolve_in_root(root, rel)
         .map_err(|e| ExecError::with_context(format!("mount source {selector}"), e))?;
     if std::fs::symlink_metadata(&p).is_err() {
         return Err(ExecError::msg(format!(

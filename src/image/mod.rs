@@ -1,15 +1,15 @@
-//! Image formats and names: digests, image references, and (later) OCI and
-//! Docker manifests, configs, archives and the registry client.
+//! Image formats and names: digests, image references, OCI and Docker
+//! manifests and configs, layer tars, `--change` instructions and the
+//! registry client.
 //!
-//! Nothing here touches the store or the runtime; these are value types and
-//! codecs the store, the registry client and the exporters share.
+//! **Architecture Invariant:** nothing here touches the store or the
+//! runtime (no `crate::` import at all, `tests/layering.rs`); these are
+//! value types and codecs the store, the registry client and the exporters
+//! share. What reads or writes the store (save/load, import, inspect,
+//! history) lives above it, in `transfer` and `describe`.
 
-pub mod archive;
 pub mod change;
 pub mod digest;
-pub mod history;
-pub mod import;
-pub mod inspect;
 pub mod layer;
 pub mod oci;
 pub mod reference;

@@ -174,6 +174,15 @@ fn go_escape_html(json: &str) -> String {
     out
 }
 
+/// The `PATH` a container gets when its image sets none. BuildKit's
+/// Dockerfile frontend writes it into every stage's config that lacks one
+/// (moby/buildkit `frontend/dockerfile/dockerfile2llb/convert.go`,
+/// `toDispatchState`: "make sure that PATH is always set", with
+/// `util/system.DefaultPathEnv`), and docker sets it for a container
+/// (moby `oci/defaults.go`, `DefaultPathEnv`). One constant, so that the
+/// lowering and the runtime's environment rule cannot disagree.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 /// The runtime defaults of an image (`config` in the image config).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]

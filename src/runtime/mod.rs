@@ -2,8 +2,10 @@
 //! filesystem, isolated, with no runc, docker or podman.
 //!
 //! **Architecture Invariant:** `runtime` knows nothing of Dockerfiles,
-//! images or the store. Callers hand it directories ([`RootfsSpec::lowers`])
-//! and an argv; the build uses it for each `RUN`, `kiln run` for images.
+//! images or the store (its one import from `image` is the default `PATH`,
+//! [`spec::DEFAULT_PATH`]). Callers hand it directories
+//! ([`RootfsSpec::lowers`]) and an argv; the build uses it for each `RUN`,
+//! `kiln run` for images.
 //!
 //! **Architecture Invariant:** nothing in `runtime` allocates between
 //! `clone` and `exec`. kiln *re-executes itself* as the container's init
@@ -42,7 +44,6 @@
 //! - [`caps`]: capability names, Docker's default set, applying a set;
 //! - [`seccomp`]: Docker's default seccomp profile compiled to BPF;
 //! - [`cgroups`]: per-container cgroups (v1, hybrid, v2) with limits;
-//! - [`path_in_root`]: resolving paths inside a rootfs like securejoin;
 //! - [`user`]: `USER`/`--user` resolution against the image's passwd/group;
 //! - [`rlimits`]: `--ulimit` parsing and `setrlimit`.
 //!
@@ -71,7 +72,6 @@ pub mod mount_options;
 pub mod mount_target;
 pub mod namespaces;
 pub mod overlay;
-pub mod path_in_root;
 pub mod pty;
 pub mod reaper;
 pub mod rlimits;

@@ -12,8 +12,9 @@ use super::rlimits::Rlimit;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
-/// docker's `PATH` when an image sets none (moby `oci/defaults.go`).
-pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/// docker's `PATH` when an image sets none; one constant with the
+/// lowering's, kept with the image config.
+pub use crate::image::oci::DEFAULT_PATH;
 
 /// docker's masked paths: bound over with `/dev/null` (files) or an empty
 /// read-only tmpfs (directories) because they leak host information or

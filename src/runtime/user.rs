@@ -14,7 +14,7 @@
 //! is not there fails ("unable to find user NAME: no matching entries in
 //! passwd file"), also when the file is missing. Home is the passwd entry's
 //! home, else `/`. The files are read with symlinks resolved inside the
-//! rootfs ([`crate::runtime::path_in_root`]).
+//! rootfs ([`crate::fs::path_in_root`]).
 //!
 //! `COPY --chown` is resolved by BuildKit's file op, not by runc, and its
 //! rules differ (empty parts are id 0, unknown names are not errors): see
@@ -23,7 +23,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::runtime::path_in_root::resolve_in_root;
+use crate::fs::path_in_root::resolve_in_root;
 
 /// Largest uid/gid Docker accepts (moby/sys/user `maxID`, 2^31 - 1).
 const MAX_ID: i64 = i32::MAX as i64;

@@ -10,6 +10,7 @@
 //! completion and empties a file that is not), and it is removed when the
 //! blob has been handed to the store, or when stale.
 
+use crate::cache::StoreLayout;
 use crate::image::Digest;
 use nix::fcntl::{Flock, FlockArg};
 use std::fs::{self, File, OpenOptions};
@@ -30,7 +31,7 @@ impl Ingest {
     /// Opens `<root>/ingest`, creating it, and removes stale partial files
     /// that nobody holds.
     pub fn open(root: &Path) -> io::Result<Ingest> {
-        let dir = root.join("ingest");
+        let dir = StoreLayout::new(root).ingest();
         fs::create_dir_all(&dir)?;
         let ingest = Ingest { dir };
         ingest.remove_stale();

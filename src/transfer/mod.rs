@@ -1,13 +1,18 @@
-//! Moving images between a registry and the store: [`pull`] and [`push`].
+//! Moving images between the store and the outside: a registry ([`pull`],
+//! [`push`]), an archive file ([`archive`]: `save`/`load`) or a root
+//! filesystem tarball ([`import`]).
 //!
 //! The registry client (`image::registry`) knows HTTP and digests but not
 //! the store; the store (`cache`) knows blobs, snapshots and images but not
 //! HTTP. This module is the only place both meet.
 //!
 //! **Invariant:** an image becomes visible (listed, runnable) only by the
-//! final `commit_image` of a pull; everything before is either in the
-//! resumable ingest dir or held by this process's store lease.
+//! final `commit_image` of a pull (or load, or import); everything before
+//! is either in the resumable ingest dir or held by this process's store
+//! lease.
 
+pub mod archive;
+pub mod import;
 pub mod ingest;
 pub mod progress;
 pub mod pull;

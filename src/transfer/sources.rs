@@ -7,6 +7,7 @@
 //! mount the registry declines falls back to an upload, so a stale or
 //! lost line costs only bandwidth.
 
+use crate::cache::StoreLayout;
 use crate::error_chain::Chain;
 use crate::image::{Digest, ImageRef};
 use std::fs::{self, OpenOptions};
@@ -21,7 +22,7 @@ pub struct BlobSources {
 impl BlobSources {
     pub fn open(root: &Path) -> BlobSources {
         BlobSources {
-            dir: root.join("blob-sources"),
+            dir: StoreLayout::new(root).blob_sources(),
         }
     }
 

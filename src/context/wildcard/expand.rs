@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 use super::{context_can_hold, split_wildcards, Pattern, PatternError};
-use crate::runtime::path_in_root::resolve_in_root;
+use crate::fs::path_in_root::resolve_in_root;
 
 /// Which kind of root a source is expanded in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,8 +13,8 @@ use crate::context::wildcard::{
     clean_components, contains_wildcards, resolve_wildcards, SourceRoot,
 };
 use crate::exec::attrs::Time;
-use crate::exec::fetch::redact_password;
-use crate::runtime::path_in_root::resolve_in_root;
+use crate::fs::path_in_root::resolve_in_root;
+use crate::source::url::redact_password;
 
 /// A temporary directory for heredoc files and the `--chown` lookup,
 /// removed when dropped.

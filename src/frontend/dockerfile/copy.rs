@@ -19,13 +19,13 @@ use super::names::{display, StepCounter};
 use super::stage::StageState;
 use super::{LowerError, Lowerer, MAX_FROM_NESTING};
 use crate::error_chain::Chain;
-use crate::exec::fetch;
 use crate::image::reference::ImageRef;
 use crate::parser::{Add, Copy, InlineSource, Span};
 use crate::shell::Lexer;
 use crate::solver::{
     CopyFiles, CopySource, FileAction, FileOp, Input, InputList, MergeOp, Op, VertexId, VertexInfo,
 };
+use crate::source::url::{is_git_url, is_http_url, redact_password};
 
 /// COPY and ADD seen alike.
 pub(super) struct CopyInput<'a> {
@@ -147,18 +147,18 @@ impl Lowerer<'_> {
             let src = self.expand(st, src, span)?;
             shown_sources.push(src.clone());
             // Git first: `https://host/repo.git` is a repository, not a file.
-            if fetch::is_git_url(&src) {
+            if is_git_url(&src) {
                 let message = if c.add {
                     format!(
                         "ADD of git repository {} is not supported yet",
-                        fetch::redact_password(&src)
+                        redact_password(&src)
                     )
                 } else {
                     "source can't be a git ref for COPY".to_string()
                 };
                 return Err(self.err(span, message));
             }
-            if fetch::is_http_url(&src) {
+            if is_http_url(&src) {
                 if !c.add {
                     return Err(self.err(span, "source can't be a URL for COPY"));
                 }

@@ -40,7 +40,6 @@ mod tests;
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::exec::fetch;
 use crate::image::oci::ImageConfig;
 use crate::image::reference::ImageRef;
 use crate::parser::{Dockerfile, Span};
@@ -48,6 +47,7 @@ use crate::shell::Lexer;
 use crate::solver::{
     ContextSource, Graph, GraphError, HttpSource, Network, Op, Platform, VertexId, VertexInfo,
 };
+use crate::source::url::redact_password;
 
 pub use args::{is_proxy_arg, PROXY_ARGS};
 pub use mount::{parse_mount, MountSpec, MountType};
@@ -361,7 +361,7 @@ impl<'a> Lowerer<'a> {
             url: url.to_string(),
             checksum,
         };
-        let info = VertexInfo::at(fetch::redact_password(url), self.location(span));
+        let info = VertexInfo::at(redact_password(url), self.location(span));
         Ok(self.graph.add(Op::Http(source), vec![], info)?)
     }
 

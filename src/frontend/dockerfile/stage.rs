@@ -11,10 +11,9 @@
 use super::names::StepCounter;
 use super::{parse_mount, LayerStep, LowerError, Lowerer, ResolvedImage};
 use crate::error_chain::Chain;
-use crate::image::oci::{ContainerConfig, History, ImageConfig, RootFs};
+use crate::image::oci::{ContainerConfig, History, ImageConfig, RootFs, DEFAULT_PATH};
 use crate::image::reference::ImageRef;
 use crate::parser::{Instruction, InstructionKind, Span};
-use crate::runtime::spec::DEFAULT_PATH;
 use crate::shell::EnvMap;
 use crate::solver::{ImageSource, Op, Platform, VertexId, VertexInfo};
 

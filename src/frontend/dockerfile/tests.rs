@@ -140,7 +140,7 @@ fn single_stage_lowers_to_image_run_copy_and_config() {
     assert_eq!(env_of(run, "A").as_deref(), Some("1"));
     assert_eq!(
         env_of(run, "PATH").as_deref(),
-        Some(crate::runtime::spec::DEFAULT_PATH)
+        Some(crate::image::oci::DEFAULT_PATH)
     );
     let c = cc(&p);
     assert_eq!(c.cmd, Some(vec!["sh".to_string()]));

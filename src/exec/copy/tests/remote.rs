@@ -2,7 +2,7 @@
 //! the HTTP source downloaded (here a prepared file). How the file is
 //! fetched, named from the URL, dated from `Last-Modified` and checked
 //! against `--checksum` is tested with the HTTP source
-//! (`exec::http_source::tests`, `exec::fetch::tests`).
+//! (`exec::http_source::tests`, `exec::fetch::tests`, `source::url::tests`).
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::PathBuf;

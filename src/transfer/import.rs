@@ -3,11 +3,11 @@
 //! "Imported from …" unless a message is given, config edited by
 //! `--change` instructions).
 
-use super::change::{self, ChangeError};
-use super::oci::{host_architecture, ContainerConfig, History, ImageConfig, RootFs};
-use super::reference::ImageRef;
-use super::timestamp::now_rfc3339;
 use crate::cache::{Image, Store, StoreError};
+use crate::image::change::{self, ChangeError};
+use crate::image::oci::{host_architecture, ContainerConfig, History, ImageConfig, RootFs};
+use crate::image::reference::ImageRef;
+use crate::image::timestamp::now_rfc3339;
 use std::io::Read;
 
 /// Why an import failed.
@@ -58,7 +58,7 @@ pub fn import(
         .message
         .clone()
         .unwrap_or_else(|| format!("Imported from {}", opts.source));
-    let mut extra = super::oci::Extra::new();
+    let mut extra = crate::image::oci::Extra::new();
     // docker keeps the import message as the config's top-level `comment`.
     extra.insert("comment".into(), comment.clone().into());
     let config = ImageConfig {

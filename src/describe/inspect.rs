@@ -2,8 +2,8 @@
 //! shape (field names, order and null-vs-missing as docker prints them).
 
 use super::history;
-use super::timestamp::format_rfc3339;
 use crate::cache::Image;
+use crate::image::timestamp::format_rfc3339;
 use crate::image::ImageRef;
 use serde::Serialize;
 use serde_json::Value;
