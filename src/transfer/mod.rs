@@ -9,6 +9,7 @@
 //! resumable ingest dir or held by this process's store lease.
 
 pub mod ingest;
+pub mod parallel;
 pub mod progress;
 pub mod pull;
 pub mod push;
