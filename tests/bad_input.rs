@@ -6,7 +6,7 @@ mod support;
 use kiln::cache::{Store, StoreError};
 use kiln::image::digest::Digest;
 use std::io::{Read, Write};
-use support::archive::{raw_tar, Entry};
+use support::archive::{self, raw_tar, Entry};
 use support::kiln::Kiln;
 
 /// Imports `tar` and checks that it fails with `expect` in the message and
@@ -257,22 +257,17 @@ fn an_endless_dockerfile_on_stdin_is_refused_at_buildkits_limit() {
 #[test]
 fn a_context_tar_on_stdin_is_unpacked_within_the_archive_limit() {
     let env = Kiln::new();
-    let mut b = tar::Builder::new(Vec::new());
-    let mut h = tar::Header::new_gnu();
-    h.set_size(4 << 20);
-    h.set_mode(0o644);
-    h.set_cksum();
-    b.append_data(&mut h, "zeros", std::io::repeat(0).take(4 << 20))
-        .unwrap();
     let dockerfile = b"FROM scratch\nCOPY zeros /\n";
-    let mut h = tar::Header::new_gnu();
-    h.set_size(dockerfile.len() as u64);
-    h.set_mode(0o644);
-    h.set_cksum();
-    b.append_data(&mut h, "Dockerfile", &dockerfile[..])
-        .unwrap();
+    let (mut zeros, mut df) = (std::io::repeat(0).take(4 << 20), &dockerfile[..]);
+    let tar = archive::write_files(
+        Vec::new(),
+        &mut [
+            ("zeros", 4 << 20, &mut zeros as &mut dyn Read),
+            ("Dockerfile", df.len() as u64, &mut df),
+        ],
+    );
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-    gz.write_all(&b.into_inner().unwrap()).unwrap();
+    gz.write_all(&tar).unwrap();
     let tar_gz = env.path("ctx.tar.gz");
     std::fs::write(&tar_gz, gz.finish().unwrap()).unwrap();
     let stdin = || std::fs::File::open(&tar_gz).unwrap();

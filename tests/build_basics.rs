@@ -5,6 +5,7 @@
 
 mod support;
 
+use support::http_stub::{Reply, StubServer};
 use support::kiln::Kiln;
 
 #[test]
@@ -481,31 +482,11 @@ fn dockerfile_and_context_from_stdin_or_elsewhere() {
     assert!(err.contains("only linux/amd64 is supported"), "{err}");
 }
 
-/// Serves `body` to every request on a local port; returns the URL base.
-fn serve(body: &'static [u8]) -> String {
-    use std::io::{Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut s) = stream else { continue };
-            let mut buf = [0u8; 4096];
-            let _ = s.read(&mut buf);
-            let head = format!(
-                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                body.len()
-            );
-            let _ = s.write_all(head.as_bytes());
-            let _ = s.write_all(body);
-        }
-    });
-    format!("http://{addr}")
-}
-
 #[test]
 fn add_downloads_urls_and_checks_checksums() {
     let k = Kiln::with_busybox_image();
-    let base = serve(b"downloaded\n");
+    let server = StubServer::start(|_| Reply::new(200, &b"downloaded\n"[..]));
+    let base = server.url();
     let ctx = k.context(&[]);
     let sum = "sha256:0d9dbb7d1c8ddcf1e13b1cc2ca8fd1c8e1fc04ba0e1d0a55bf5c6d6dfb37f5ab";
     let df = format!("FROM busybox\nADD {base}/file.txt /dl/\n");

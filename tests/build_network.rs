@@ -9,10 +9,10 @@
 
 mod support;
 
-use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::os::fd::AsRawFd;
 use std::process::Command;
+use support::http_stub::{Reply, StubServer};
 use support::kiln::{ran, Kiln};
 
 /// Two network namespaces joined by a veth pair (10.213.0.1 in `a`,
@@ -53,28 +53,19 @@ impl Netns {
     }
 
     /// Serves `body` to every HTTP request on `addr` inside namespace
-    /// `ns`, from a thread that joined it (only that thread moves).
-    fn serve(ns: &str, addr: &'static str, body: &'static str) {
+    /// `ns`: the socket is bound by a thread that joined it (only that
+    /// thread moves), and stays there while the stub serves it.
+    fn serve(ns: &str, addr: &'static str, body: &'static str) -> StubServer {
         let path = format!("/run/netns/{ns}");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
+        let listener = std::thread::spawn(move || {
             let f = std::fs::File::open(path).unwrap();
             // SAFETY: setns on a namespace fd; affects this thread only.
             assert_eq!(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }, 0);
-            let listener = TcpListener::bind(addr).unwrap();
-            tx.send(()).unwrap();
-            for conn in listener.incoming() {
-                let Ok(mut conn) = conn else { continue };
-                let mut buf = [0u8; 4096];
-                let _ = conn.read(&mut buf);
-                let _ = write!(
-                    conn,
-                    "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
-                    body.len()
-                );
-            }
-        });
-        rx.recv().unwrap();
+            TcpListener::bind(addr).unwrap()
+        })
+        .join()
+        .unwrap();
+        StubServer::serve(listener, move |_| Reply::new(200, body))
     }
 }
 
@@ -94,10 +85,10 @@ impl Drop for Netns {
 fn run_steps_get_their_own_network_with_outbound_access() {
     let k = Kiln::with_busybox_image();
     let net = Netns::new();
-    Netns::serve(&net.b, "10.213.0.2:8080", "hello-from-b");
+    let _b = Netns::serve(&net.b, "10.213.0.2:8080", "hello-from-b");
     // Reachable through slirp's gateway 10.0.2.2 unless host loopback is
     // disabled.
-    Netns::serve(&net.a, "127.0.0.1:8081", "secret-on-loopback");
+    let _a = Netns::serve(&net.a, "127.0.0.1:8081", "secret-on-loopback");
     let ctx = k.context(&[(
         "Dockerfile",
         "FROM busybox\n\

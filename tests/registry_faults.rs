@@ -11,6 +11,7 @@ use std::io::{Cursor, Read, Write};
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
+use support::archive;
 use support::http_stub::{Reply, Request, StubServer};
 use support::kiln::Kiln;
 use support::oci_layout::{random_bytes, tar_of};
@@ -43,22 +44,16 @@ fn push_big_image(host: &str, repo: &str, size: u64, dir: &Path) -> Digest {
     let path = dir.join("layer.tar");
     let file = std::fs::File::create(&path).unwrap();
     let mut w = DigestWriter::new(std::io::BufWriter::new(file));
-    {
-        let mut b = tar::Builder::new(&mut w);
-        let mut h = tar::Header::new_gnu();
-        h.set_size(size);
-        h.set_mode(0o644);
-        h.set_uid(0);
-        h.set_gid(0);
-        h.set_mtime(0);
-        let noise = Noise {
-            seed: 7,
-            buf: Vec::new(),
-            pos: 0,
-        };
-        b.append_data(&mut h, "big.bin", noise.take(size)).unwrap();
-        b.finish().unwrap();
-    }
+    let noise = Noise {
+        seed: 7,
+        buf: Vec::new(),
+        pos: 0,
+    };
+    let mut content = noise.take(size);
+    archive::write_files(
+        &mut w,
+        &mut [("big.bin", size, &mut content as &mut dyn Read)],
+    );
     let (mut inner, digest, len) = w.finish();
     inner.flush().unwrap();
     drop(inner);

@@ -220,7 +220,7 @@ fn missing_image_with_pull_never_is_docker_error() {
 fn image_without_layers_runs_on_an_empty_root() {
     let env = Kiln::new();
     let empty = env.path("empty.tar");
-    std::fs::write(&empty, tar::Builder::new(Vec::new()).into_inner().unwrap()).unwrap();
+    std::fs::write(&empty, support::archive::write(&[])).unwrap();
     env.ok(&["import", empty.to_str().unwrap(), "scratch-ish"]);
     let r = run(
         &env,
