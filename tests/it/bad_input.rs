@@ -2,7 +2,7 @@
 //! left consistent (no image, no snapshot, no temp files) and nothing
 //! written outside it.
 
-mod support;
+use crate::support;
 use kiln::cache::{Store, StoreError};
 use kiln::image::digest::Digest;
 use std::io::{Read, Write};

@@ -7,7 +7,7 @@
 //! between builds and which honours `If-None-Match` like a real server.
 //! Whether a RUN executed is told by a line it appends to a cache mount.
 
-mod support;
+use crate::support;
 
 use std::sync::{Arc, Mutex};
 

@@ -3,7 +3,7 @@
 //! instructions, history, ARG/ENV scoping, heredocs, `.dockerignore`,
 //! errors, outputs.
 
-mod support;
+use crate::support;
 
 use support::http_stub::{Reply, StubServer};
 use support::kiln::Kiln;

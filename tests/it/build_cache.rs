@@ -6,7 +6,7 @@
 //! Whether a RUN executed is told by a line it appends to a cache mount
 //! (cache mounts are outside every layer and every cache key).
 
-mod support;
+use crate::support;
 
 use support::kiln::{step_states, Kiln};
 

@@ -7,7 +7,7 @@
 //! broken, kiln would not exit: each test gives it a generous deadline,
 //! then kills it and fails rather than hang.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::{Child, Stdio};

@@ -3,7 +3,7 @@
 //! another frontend, and how a failed RUN is reported (the Dockerfile
 //! excerpt buildx prints with BuildKit's error).
 
-mod support;
+use crate::support;
 
 use support::kiln::Kiln;
 

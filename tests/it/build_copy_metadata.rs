@@ -2,7 +2,7 @@
 //! parts BuildKit resolves its own way, `--chmod` symbolic modes, hard
 //! links kept.
 
-mod support;
+use crate::support;
 
 use support::archive;
 use support::kiln::{step_states, Kiln};

@@ -2,7 +2,7 @@
 //! links the unchanged files from its previous snapshot; the image must
 //! be exactly what a fresh copy makes.
 
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};

@@ -2,7 +2,7 @@
 //! covers: always the same files, with BuildKit's rules for escaped
 //! wildcard characters.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 

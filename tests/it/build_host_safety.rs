@@ -3,7 +3,7 @@
 //! context stays byte for byte as it was, and each step sees it as it is
 //! on disk, never an earlier step's writes.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 

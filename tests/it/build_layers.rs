@@ -5,7 +5,7 @@
 //! layer of a step that changed nothing. Layers are read from
 //! `kiln save`, as a user would.
 
-mod support;
+use crate::support;
 
 use std::io::Read;
 

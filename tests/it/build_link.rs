@@ -4,7 +4,7 @@
 //! never resolved through the base's symlinks; `--chmod` makes it a plain
 //! copy.
 
-mod support;
+use crate::support;
 
 use support::kiln::{step_states, Kiln};
 

@@ -7,7 +7,7 @@
 //! kiln runs in one (`A`), a tiny HTTP server in another (`B`), joined by
 //! a veth pair; both are deleted when the test ends.
 
-mod support;
+use crate::support;
 
 use std::net::TcpListener;
 use std::os::fd::AsRawFd;

@@ -4,7 +4,7 @@
 //! unset, a missing required one fails the step at its line, and the
 //! value never reaches the image, its history or the store.
 
-mod support;
+use crate::support;
 
 use std::process::Stdio;
 

@@ -1,7 +1,7 @@
 //! Multi-stage builds: `--target`, reachability, `COPY --from` a stage,
 //! an index or an image, `RUN --mount=from=`, stages in parallel.
 
-mod support;
+use crate::support;
 
 use support::kiln::{step_states, Kiln};
 

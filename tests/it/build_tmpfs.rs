@@ -3,7 +3,7 @@
 //! script written there runs and a device node made there opens; `ro`
 //! and `size=` (go-units sizes, in bytes) when asked.
 
-mod support;
+use crate::support;
 
 use support::kiln::Kiln;
 

@@ -7,7 +7,7 @@
 //! own machines are hybrid. Tools such as JVMs read their memory limit
 //! from these files.
 
-mod support;
+use crate::support;
 
 use support::kiln::Kiln;
 

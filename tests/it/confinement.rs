@@ -2,7 +2,7 @@
 //! limits, and the flags that change them — as docker users see it in
 //! /proc/self/status and in exit codes.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use support::kiln::Kiln;

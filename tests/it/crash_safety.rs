@@ -2,7 +2,7 @@
 //! store: no half-written image is ever listed, temp files of dead
 //! processes are gone after the next command, and a retry succeeds.
 
-mod support;
+use crate::support;
 use std::io::Write;
 use std::path::Path;
 use std::process::Stdio;

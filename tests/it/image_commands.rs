@@ -1,6 +1,6 @@
 //! The local image commands driven through the real binary.
 
-mod support;
+use crate::support;
 use support::kiln::Kiln;
 
 #[test]

@@ -2,7 +2,7 @@
 //! the entry, and the store left as it was (no image listed, no layer,
 //! blob or temp file left behind).
 
-mod support;
+use crate::support;
 use support::archive::{self as ar, raw_tar, Entry, Item};
 use support::kiln::Kiln;
 

@@ -1,7 +1,7 @@
 //! The registry client against a real distribution registry
 //! (Debian's docker-registry): blobs, manifests, mounts, indexes, Basic auth.
 
-mod support;
+use crate::support;
 
 use kiln::image::registry::manifest::{OCI_INDEX, OCI_MANIFEST};
 use kiln::image::registry::{Platform, RegistryClient, RegistryError};

@@ -7,7 +7,7 @@
 //! registry trusts; a stub token server exercises the same client code
 //! (challenge, token request, cache, refresh) without a PKI.
 
-mod support;
+use crate::support;
 
 use kiln::image::registry::manifest::{DOCKER_MANIFEST, OCI_MANIFEST};
 use kiln::image::registry::{RegistryClient, RegistryError};

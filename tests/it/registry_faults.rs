@@ -2,7 +2,7 @@
 //! a registry answering 500, a connection closed mid-body. The store must
 //! never list a half-pulled image.
 
-mod support;
+use crate::support;
 
 use kiln::image::digest::DigestWriter;
 use kiln::image::registry::{ClientOptions, RegistryClient};

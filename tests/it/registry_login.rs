@@ -1,6 +1,6 @@
 //! `kiln login` / `kiln logout` against a real registry with htpasswd auth.
 
-mod support;
+use crate::support;
 
 use std::os::unix::fs::PermissionsExt;
 use support::kiln::Kiln;

@@ -1,7 +1,7 @@
 //! `kiln pull` / `kiln push` against a real registry, cross-checked with
 //! skopeo, plus faults: auth, a killed pull, a failing registry.
 
-mod support;
+use crate::support;
 
 use kiln::cache::Store;
 use support::kiln::Kiln;

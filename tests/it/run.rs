@@ -1,7 +1,7 @@
 //! `kiln run` end to end: isolation, filesystem, process and stdio
 //! behaviour a docker user relies on, checked against the real binary.
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::process::Stdio;

@@ -3,7 +3,7 @@
 //! rules for the image config, leave the image untouched and nothing
 //! behind. Needs root (namespaces, overlay), as the test machines give.
 
-mod support;
+use crate::support;
 
 use kiln::cache::Store;
 use std::collections::BTreeMap;

@@ -2,7 +2,7 @@
 //! tools that define the formats: skopeo (docker-archive: and
 //! oci-archive:) and umoci (OCI layout unpacking).
 
-mod support;
+use crate::support;
 use kiln::cache::Store;
 use kiln::image::oci::{host_architecture, ContainerConfig, History, ImageConfig, RootFs};
 use kiln::image::reference::ImageRef;

@@ -1,7 +1,7 @@
 //! The store under concurrent prunes and kills: builds beside a prune
 //! loop, a GC killed mid-sweep, a `kiln run --rm` killed mid-run.
 
-mod support;
+use crate::support;
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};

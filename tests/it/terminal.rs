@@ -1,7 +1,7 @@
 //! `kiln run -it` with a real terminal on kiln's side: a pty pair made by
 //! the test stands in for the user's terminal.
 
-mod support;
+use crate::support;
 
 use rustix::termios::{self, Winsize};
 use std::io::Write;
