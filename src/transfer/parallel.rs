@@ -1,12 +1,14 @@
 //! Bounded parallelism for pulls and pushes: `n` jobs (one per layer) on at
 //! most `limit` threads.
 //!
-//! docker's pull and push work the same way: a fixed number of transfers at
-//! once (`max-concurrent-downloads`/`-uploads`), and once one fails no new
-//! transfer starts (the transfer manager's context is cancelled) while the
-//! running ones finish; the pull fails with the first error (docker/cli
-//! leaves this to moby's `distribution/xfer` `transferManager`). Keeping the
-//! rule in one place means pull and push cannot drift apart on it.
+//! docker's pull and push work alike: a fixed number of transfers at once
+//! (`max-concurrent-downloads`/`-uploads`, moby/moby distribution/xfer/
+//! transfer.go, `transferManager`), and a failed layer ends the whole
+//! transfer (distribution/xfer/upload.go, `LayerUploadManager.Upload`,
+//! returns its error, and releasing its watchers cancels the rest). kiln
+//! starts no new job after a failure but lets running ones finish rather
+//! than cut a blob off mid-write. One helper keeps pull and push from
+//! drifting apart on this rule.
 
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
