@@ -282,6 +282,9 @@ struct Plan {
 }
 
 impl Plan {
+    /// Checks every flag and builds the container's spec; creates the
+    /// container's state dir and reserves its `--name` (both removed again
+    /// if a later step fails, or by the run's [`StateGuard`]).
     fn from_args(
         a: RunArgs,
         root: &Path,
@@ -292,45 +295,8 @@ impl Plan {
         if a.interactive && a.tty && !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
             return Err(FlagError::Usage("the input device is not a TTY".into()));
         }
-        let resources = Resources {
-            memory: a
-                .memory
-                .as_deref()
-                .map(|v| parse_size(v, "--memory"))
-                .transpose()?,
-            memory_swap: None,
-            cpus: a
-                .cpus
-                .as_deref()
-                .map(|v| parse_number(v, "--cpus"))
-                .transpose()?,
-            cpu_shares: a
-                .cpu_shares
-                .as_deref()
-                .map(|v| parse_number(v, "--cpu-shares"))
-                .transpose()?,
-            pids_limit: a
-                .pids_limit
-                .as_deref()
-                .map(|v| parse_number(v, "--pids-limit"))
-                .transpose()?,
-            all_devices: a.privileged,
-        };
-        resources
-            .validate()
-            .map_err(|e| FlagError::Usage(Chain(&e).to_string()))?;
-        let mut capabilities = caps::resolve_caps(&a.cap_add, &a.cap_drop, a.privileged)
-            .map_err(|e| FlagError::Usage(Chain(&e).to_string()))?;
-        if a.privileged {
-            // "All" means all kiln has: a kiln running with a reduced
-            // bounding set cannot grant more (docker asks the same way).
-            let bounding = caps::current_bounding();
-            capabilities.retain(|c| bounding & (1u64 << c.bit()) != 0);
-        }
-        // --privileged keeps everything, as it keeps every other host knob.
-        if a.network == NetworkMode::Host && !a.privileged {
-            capabilities = caps::for_host_network(capabilities, &a.cap_add);
-        }
+        let resources = resources(&a)?;
+        let capabilities = capabilities(&a)?;
         let rlimits = rlimits::parse_ulimits(&a.ulimit)
             .map_err(|e| FlagError::Usage(Chain(&e).to_string()))?;
         let id = state::new_container_id().map_err(|e| FlagError::Usage(Chain(&e).to_string()))?;
@@ -338,31 +304,7 @@ impl Plan {
             Some(h) => validate_hostname(h)?,
             None => state::short_id(&id).to_string(),
         };
-        if let Some(w) = a.workdir.as_deref().filter(|w| !w.starts_with('/')) {
-            return Err(invalid(
-                "--workdir",
-                w,
-                "the working directory must be an absolute path",
-            ));
-        }
-        let mut env = Vec::new();
-        for file in &a.env_file {
-            env.extend(read_env_file(file)?);
-        }
-        for e in &a.env {
-            env.extend(env_entry(e, "--env")?);
-        }
-        let process = container::resolve(
-            image,
-            &RunOverrides {
-                entrypoint: a.entrypoint.clone(),
-                command,
-                env,
-                workdir: a.workdir.clone(),
-                user: a.user.clone(),
-            },
-        )
-        .map_err(|e| FlagError::Usage(Chain(&e).to_string()))?;
+        let process = process(&a, image, command)?;
         let mut mounts = Vec::new();
         for v in &a.volume {
             mounts.push(parse_volume(v)?);
@@ -370,32 +312,8 @@ impl Plan {
         for t in &a.tmpfs {
             mounts.push(parse_tmpfs(t)?);
         }
-        let containers = root.join("containers");
-        // The state dir (with its `--rm` owner) exists before the name
-        // does, so a name never points at a dir a reaper cannot judge.
-        let state_dir = containers.join(&id);
-        container::reap::create_state_dir(&state_dir, a.rm).map_err(|e| {
-            FlagError::Usage(format!("{}: {e}", state_dir.display(), e = Chain(&e)))
-        })?;
-        let name_link = match &a.name {
-            Some(name) => match reserve_name(&containers, name, &id) {
-                Ok(link) => Some(link),
-                Err(e) => {
-                    let _ = state::remove(&state_dir);
-                    return Err(e);
-                }
-            },
-            None => None,
-        };
-        let (masked, readonly) = if a.privileged {
-            (Vec::new(), Vec::new())
-        } else {
-            let own = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-            (
-                own(spec::DOCKER_MASKED_PATHS),
-                own(spec::DOCKER_READONLY_PATHS),
-            )
-        };
+        let (state_dir, name_link) = claim_state(root, &id, &a)?;
+        let (masked, readonly) = confined_paths(a.privileged);
         let spec = ContainerSpec {
             rootfs: RootfsSpec {
                 lowers,
@@ -442,6 +360,134 @@ impl Plan {
             name_link,
         })
     }
+}
+
+/// The cgroup limits of `--memory`, `--cpus`, `--cpu-shares` and
+/// `--pids-limit`, each checked as docker checks it; `--privileged` also
+/// opens every device.
+fn resources(a: &RunArgs) -> Result<Resources, FlagError> {
+    let resources = Resources {
+        memory: a
+            .memory
+            .as_deref()
+            .map(|v| parse_size(v, "--memory"))
+            .transpose()?,
+        memory_swap: None,
+        cpus: a
+            .cpus
+            .as_deref()
+            .map(|v| parse_number(v, "--cpus"))
+            .transpose()?,
+        cpu_shares: a
+            .cpu_shares
+            .as_deref()
+            .map(|v| parse_number(v, "--cpu-shares"))
+            .transpose()?,
+        pids_limit: a
+            .pids_limit
+            .as_deref()
+            .map(|v| parse_number(v, "--pids-limit"))
+            .transpose()?,
+        all_devices: a.privileged,
+    };
+    resources
+        .validate()
+        .map_err(|e| FlagError::Usage(Chain(&e).to_string()))?;
+    Ok(resources)
+}
+
+/// The container's capabilities: docker's default set with `--cap-add`
+/// and `--cap-drop` applied, or with `--privileged` all that kiln itself
+/// holds; on the host's network CAP_NET_RAW goes unless asked for.
+fn capabilities(a: &RunArgs) -> Result<Vec<caps::Capability>, FlagError> {
+    let mut capabilities = caps::resolve_caps(&a.cap_add, &a.cap_drop, a.privileged)
+        .map_err(|e| FlagError::Usage(Chain(&e).to_string()))?;
+    if a.privileged {
+        // "All" means all kiln has: a kiln running with a reduced
+        // bounding set cannot grant more (docker asks the same way).
+        let bounding = caps::current_bounding();
+        capabilities.retain(|c| bounding & (1u64 << c.bit()) != 0);
+    }
+    // --privileged keeps everything, as it keeps every other host knob.
+    if a.network == NetworkMode::Host && !a.privileged {
+        capabilities = caps::for_host_network(capabilities, &a.cap_add);
+    }
+    Ok(capabilities)
+}
+
+/// The process to run: the image's ENTRYPOINT/CMD/Env/WorkingDir/User
+/// with `--entrypoint`, the command, `--env-file` and `--env` (in that
+/// order, later entries winning), `--workdir` (absolute only, as docker
+/// requires) and `--user` laid over them by [`container::resolve`].
+fn process(
+    a: &RunArgs,
+    image: Option<&ContainerConfig>,
+    command: Vec<String>,
+) -> Result<container::ProcessConfig, FlagError> {
+    if let Some(w) = a.workdir.as_deref().filter(|w| !w.starts_with('/')) {
+        return Err(invalid(
+            "--workdir",
+            w,
+            "the working directory must be an absolute path",
+        ));
+    }
+    let mut env = Vec::new();
+    for file in &a.env_file {
+        env.extend(read_env_file(file)?);
+    }
+    for e in &a.env {
+        env.extend(env_entry(e, "--env")?);
+    }
+    container::resolve(
+        image,
+        &RunOverrides {
+            entrypoint: a.entrypoint.clone(),
+            command,
+            env,
+            workdir: a.workdir.clone(),
+            user: a.user.clone(),
+        },
+    )
+    .map_err(|e| FlagError::Usage(Chain(&e).to_string()))
+}
+
+/// Creates container `id`'s state dir under `root` (with its `--rm`
+/// owner) and then reserves its `--name`: in that order, so a name never
+/// points at a dir a reaper cannot judge. A name already taken removes
+/// the state dir again.
+fn claim_state(
+    root: &Path,
+    id: &str,
+    a: &RunArgs,
+) -> Result<(PathBuf, Option<PathBuf>), FlagError> {
+    let layout = crate::cache::StoreLayout::new(root);
+    let state_dir = layout.containers().join(id);
+    container::reap::create_state_dir(&state_dir, a.rm)
+        .map_err(|e| FlagError::Usage(format!("{}: {e}", state_dir.display(), e = Chain(&e))))?;
+    let name_link = match &a.name {
+        Some(name) => match reserve_name(&layout.container_names(), name, id) {
+            Ok(link) => Some(link),
+            Err(e) => {
+                let _ = state::remove(&state_dir);
+                return Err(e);
+            }
+        },
+        None => None,
+    };
+    Ok((state_dir, name_link))
+}
+
+/// The paths docker masks and makes read-only in a container (none with
+/// `--privileged`).
+fn confined_paths(privileged: bool) -> (Vec<String>, Vec<String>) {
+    if privileged {
+        return (Vec::new(), Vec::new());
+    }
+    let own = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    (
+        own(spec::DOCKER_MASKED_PATHS),
+        own(spec::DOCKER_READONLY_PATHS),
+    )
 }
 
 /// The layers of `--rootfs`/`--layer`, which take the place of an image

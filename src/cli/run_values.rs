@@ -243,7 +243,7 @@ pub(super) fn validate_hostname(h: &str) -> Result<String, FlagError> {
 
 /// Claims `name` for container `id`: a symlink `names/<name> -> <id>`,
 /// created atomically so two runs cannot both get it.
-pub(super) fn reserve_name(containers: &Path, name: &str, id: &str) -> Result<PathBuf, FlagError> {
+pub(super) fn reserve_name(names: &Path, name: &str, id: &str) -> Result<PathBuf, FlagError> {
     let valid = name.len() >= 2
         && name
             .chars()
@@ -259,8 +259,8 @@ pub(super) fn reserve_name(containers: &Path, name: &str, id: &str) -> Result<Pa
             "only [a-zA-Z0-9][a-zA-Z0-9_.-]+ are allowed",
         ));
     }
-    let dir = containers.join("names");
-    std::fs::create_dir_all(&dir).map_err(|e| invalid("--name", name, Chain(&e).to_string()))?;
+    let dir = names;
+    std::fs::create_dir_all(dir).map_err(|e| invalid("--name", name, Chain(&e).to_string()))?;
     let link = dir.join(name);
     match std::os::unix::fs::symlink(id, &link) {
         Ok(()) => Ok(link),

@@ -128,10 +128,28 @@ fn run_in(
             mounts.push(spec);
         }
     }
-    // BuildKit appends the proxy variables after the step's environment
-    // (moby/buildkit solver/llbsolver/ops/exec.go `Exec`) and runc keeps
-    // the last of duplicate names (opencontainers/runc libcontainer
-    // `prepareEnv`): a proxy build arg replaces an ENV of the same name.
+    let mut env = step_env(exec);
+    add_secret_env(cx, exec, &mut env)?;
+    let spec = step_container(cx, exec, env, lowers, state_dir, mounts.clone())?;
+    let status = run_logged(&spec, log, kill)?;
+    drop(guards);
+    // `/proc`, `/dev` and `/sys` are not among them: runc makes them in
+    // the rootfs and BuildKit's cleaner never hears of them, so a base
+    // without them gets them in its RUN layer.
+    let mut points: Vec<String> = state::network_file_names(NETWORK_FILES)
+        .iter()
+        .map(|name| format!("/etc/{name}"))
+        .collect();
+    points.extend(mounts.iter().map(|m| m.destination.clone()));
+    mount_stubs::remove(&upper, &base_view(lowers), &points);
+    step_result(status)
+}
+
+/// The step's environment: BuildKit appends the proxy variables after the
+/// step's own (moby/buildkit solver/llbsolver/ops/exec.go `Exec`) and runc
+/// keeps the last of duplicate names (opencontainers/runc libcontainer
+/// `prepareEnv`): a proxy build arg replaces an ENV of the same name.
+fn step_env(exec: &Exec) -> Vec<String> {
     let mut env = exec.env.clone();
     env.retain(|e| {
         let key = e.split('=').next().unwrap_or_default();
@@ -141,14 +159,28 @@ fn run_in(
             .any(|p| p.split('=').next() == Some(key))
     });
     env.extend(exec.proxy_env.iter().cloned());
-    add_secret_env(cx, exec, &mut env)?;
+    env
+}
+
+/// The container a RUN step runs in: docker's confinement (masked paths,
+/// default capabilities, seccomp) on an overlay of `lowers`, with the
+/// step's network (the host's only when entitled, and then without
+/// CAP_NET_RAW).
+fn step_container(
+    cx: &ExecContext,
+    exec: &Exec,
+    env: Vec<String>,
+    lowers: &[PathBuf],
+    state_dir: &Path,
+    mounts: Vec<MountSpec>,
+) -> Result<ContainerSpec, ExecError> {
     let network = match exec.network {
         Network::Sandbox => cx.network,
         Network::Host => runtime::Network::Host,
         Network::None => runtime::Network::None,
     };
     let own = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    let spec = ContainerSpec {
+    Ok(ContainerSpec {
         id: state::new_container_id().map_err(|e| ExecError::with_context("container id", e))?,
         rootfs: RootfsSpec {
             lowers: lowers.to_vec(),
@@ -172,7 +204,7 @@ fn run_in(
             no_new_privs: false,
         },
         hostname: exec.hostname.clone().unwrap_or_else(|| HOSTNAME.into()),
-        mounts: mounts.clone(),
+        mounts,
         network,
         masked_paths: own(DOCKER_MASKED_PATHS),
         readonly_paths: own(DOCKER_READONLY_PATHS),
@@ -186,7 +218,16 @@ fn run_in(
         },
         seccomp: true,
         resources: Default::default(),
-    };
+    })
+}
+
+/// Runs the step's container with its stdout and stderr relayed, line by
+/// line, to the build's log; returns when both relays have drained.
+fn run_logged(
+    spec: &ContainerSpec,
+    log: &LogSink,
+    kill: &KillSwitch,
+) -> Result<Result<runtime::ExitStatus, RuntimeError>, ExecError> {
     let (out_r, out_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
     let status = std::thread::scope(|scope| {
@@ -200,22 +241,19 @@ fn run_in(
             stderr: runtime::Output::Fd(err_w),
             forward_signals: false,
         };
-        let status = runtime::run_killable(&spec, stdio, kill);
+        let status = runtime::run_killable(spec, stdio, kill);
         for r in readers {
             let _ = r.join();
         }
         status
     });
-    drop(guards);
-    // `/proc`, `/dev` and `/sys` are not among them: runc makes them in
-    // the rootfs and BuildKit's cleaner never hears of them, so a base
-    // without them gets them in its RUN layer.
-    let mut points: Vec<String> = state::network_file_names(NETWORK_FILES)
-        .iter()
-        .map(|name| format!("/etc/{name}"))
-        .collect();
-    points.extend(mounts.iter().map(|m| m.destination.clone()));
-    mount_stubs::remove(&upper, &base_view(lowers), &points);
+    Ok(status)
+}
+
+/// A step succeeds only with exit code 0; otherwise its error says how it
+/// ended (exit code, signal, the OOM killer, a cancelled build, or the
+/// runtime's own failure to start it).
+fn step_result(status: Result<runtime::ExitStatus, RuntimeError>) -> Result<(), ExecError> {
     match status {
         Ok(s) if s.code == Some(0) => Ok(()),
         Ok(s) if s.oom_killed => Err(ExecError::msg(format!(
@@ -247,51 +285,7 @@ fn mount_spec(
     let destination = m.dest.clone();
     let spec = match &m.kind {
         MountKind::Bind => {
-            let root = match m.input.map(|i| inputs.get(i.index())) {
-                None => {
-                    let empty = state_dir.join(format!("empty-{n}"));
-                    std::fs::create_dir_all(&empty)
-                        .map_err(|e| ExecError::with_context("preparing an empty mount", e))?;
-                    empty
-                }
-                Some(Some(Artifact::Context(ctx))) => {
-                    let dir = ctx
-                        .source_root(|| {
-                            store.scratch_path("context").map_err(std::io::Error::other)
-                        })
-                        .map_err(|e| ExecError::with_context("reading the build context", e))?;
-                    if m.readonly {
-                        dir
-                    } else {
-                        // The context is the user's own files (or the
-                        // overlay hiding ignored ones): a `rw` mount gets a
-                        // throwaway overlay on top, as BuildKit mounts a
-                        // discarded mutable ref over its context snapshot
-                        // (moby/buildkit frontend/dockerfile/dockerfile2llb
-                        // convert_runmount.go `dispatchRunMounts`: rw binds
-                        // get `llb.ForceNoOutput`). Each step gets its own,
-                        // so later steps see the context as it is on disk.
-                        let view = StackView::new(store, std::slice::from_ref(&dir), true)
-                            .map_err(|e| {
-                                ExecError::with_context("mounting the build context writable", e)
-                            })?;
-                        let p = view.path().to_path_buf();
-                        guards.views.push(view);
-                        p
-                    }
-                }
-                Some(Some(Artifact::Rootfs(r))) => {
-                    let view = StackView::new(store, &r.dirs(store), !m.readonly)
-                        .map_err(|e| ExecError::with_context("mounting the source", e))?;
-                    let p = view.path().to_path_buf();
-                    guards.views.push(view);
-                    p
-                }
-                Some(Some(Artifact::Remote(_))) => {
-                    return Err(ExecError::msg("a downloaded file cannot be mounted"))
-                }
-                Some(None) => return Err(ExecError::msg("mount input is missing")),
-            };
+            let root = bind_root(cx, m, n, inputs, state_dir, guards)?;
             let source = inside(&root, &m.selector)?;
             RtMount::Bind {
                 source,
@@ -376,6 +370,65 @@ fn mount_spec(
         destination,
         kind: spec,
     }))
+}
+
+/// The directory a bind mount shows (before its `source=` selector): an
+/// empty dir when it names no input, the build context (read-only as it
+/// is, or under a throwaway overlay when `rw`), or a stage's or image's
+/// layers as one view (writable when `rw`, its writes discarded).
+fn bind_root(
+    cx: &ExecContext,
+    m: &crate::solver::ExecMount,
+    n: usize,
+    inputs: &[Artifact],
+    state_dir: &Path,
+    guards: &mut MountGuards,
+) -> Result<PathBuf, ExecError> {
+    let store = &cx.store;
+    let root = match m.input.map(|i| inputs.get(i.index())) {
+        None => {
+            let empty = state_dir.join(format!("empty-{n}"));
+            std::fs::create_dir_all(&empty)
+                .map_err(|e| ExecError::with_context("preparing an empty mount", e))?;
+            empty
+        }
+        Some(Some(Artifact::Context(ctx))) => {
+            let dir = ctx
+                .source_root(|| store.scratch_path("context").map_err(std::io::Error::other))
+                .map_err(|e| ExecError::with_context("reading the build context", e))?;
+            if m.readonly {
+                dir
+            } else {
+                // The context is the user's own files (or the
+                // overlay hiding ignored ones): a `rw` mount gets a
+                // throwaway overlay on top, as BuildKit mounts a
+                // discarded mutable ref over its context snapshot
+                // (moby/buildkit frontend/dockerfile/dockerfile2llb
+                // convert_runmount.go `dispatchRunMounts`: rw binds
+                // get `llb.ForceNoOutput`). Each step gets its own,
+                // so later steps see the context as it is on disk.
+                let view =
+                    StackView::new(store, std::slice::from_ref(&dir), true).map_err(|e| {
+                        ExecError::with_context("mounting the build context writable", e)
+                    })?;
+                let p = view.path().to_path_buf();
+                guards.views.push(view);
+                p
+            }
+        }
+        Some(Some(Artifact::Rootfs(r))) => {
+            let view = StackView::new(store, &r.dirs(store), !m.readonly)
+                .map_err(|e| ExecError::with_context("mounting the source", e))?;
+            let p = view.path().to_path_buf();
+            guards.views.push(view);
+            p
+        }
+        Some(Some(Artifact::Remote(_))) => {
+            return Err(ExecError::msg("a downloaded file cannot be mounted"))
+        }
+        Some(None) => return Err(ExecError::msg("mount input is missing")),
+    };
+    Ok(root)
 }
 
 /// BuildKit's options for `RUN --mount=type=tmpfs`: `nosuid` only, so

@@ -14,7 +14,7 @@
 use super::directive::DirectiveParser;
 use super::error::{ErrorKind, ParseError};
 use super::heredoc::{markers_in_line, Heredoc};
-use super::node::{Node, RawDockerfile, Warning};
+use super::node::{Node, RawDockerfile, Statement, Warning};
 use super::position::LineMap;
 use super::position::Position;
 use super::scanner::LineScanner;
@@ -104,19 +104,12 @@ pub fn parse_raw(file: &str, source: &[u8]) -> Result<RawDockerfile, ParseError>
             });
         }
 
-        let first = parse_statement(&buf, 0, escape, &mut map).map_err(|(k, p)| fail(p, k))?;
-        let mut triggers = Vec::new();
-        let mut pending = first.trigger;
-        while let Some((text, base)) = pending {
-            let parsed =
-                parse_statement(text, base, escape, &mut map).map_err(|(k, p)| fail(p, k))?;
-            triggers.push(parsed.statement);
-            pending = parsed.trigger;
-        }
+        let (statement, triggers) =
+            statement_and_triggers(&buf, escape, &mut map).map_err(|(k, p)| fail(p, k))?;
         let name_off = buf.len() - trim_left_space(&buf).len();
         let mut node = Node {
             position: map.position(name_off),
-            statement: first.statement,
+            statement,
             triggers,
             heredocs: Vec::new(),
             original: buf.clone(),
@@ -126,38 +119,8 @@ pub fn parse_raw(file: &str, source: &[u8]) -> Result<RawDockerfile, ParseError>
         };
 
         if can_contain_heredoc(&node) && contains(&buf, b"<<") {
-            let markers = markers_in_line(&buf)
-                .map_err(|e| fail(node.position, ErrorKind::HeredocLexing(e)))?;
-            for marker in markers {
-                let mut content = Vec::new();
-                let mut terminated = false;
-                for line in scanner.by_ref() {
-                    current_line += 1;
-                    let mut candidate = trim_newline(line.bytes);
-                    if marker.chomp {
-                        let tabs = candidate.iter().take_while(|&&b| b == b'\t').count();
-                        candidate = &candidate[tabs..];
-                    }
-                    if candidate == marker.name.as_bytes() {
-                        terminated = true;
-                        break;
-                    }
-                    content.extend_from_slice(line.bytes);
-                }
-                if !terminated {
-                    return Err(fail(
-                        node.position,
-                        ErrorKind::UnterminatedHeredoc(marker.name),
-                    ));
-                }
-                node.heredocs.push(Heredoc {
-                    name: marker.name,
-                    fd: marker.fd,
-                    expand: marker.expand,
-                    chomp: marker.chomp,
-                    content,
-                });
-            }
+            node.heredocs = read_heredocs(&mut scanner, &buf, &mut current_line)
+                .map_err(|k| fail(node.position, k))?;
         }
         node.end_line = current_line;
         nodes.push(node);
@@ -181,6 +144,64 @@ pub fn parse_raw(file: &str, source: &[u8]) -> Result<RawDockerfile, ParseError>
         warnings,
         source: source.to_vec(),
     })
+}
+
+/// The statement of a joined line and, for ONBUILD, the statements of
+/// its trigger (and of a trigger's trigger, when ONBUILD is nested).
+fn statement_and_triggers(
+    buf: &[u8],
+    escape: u8,
+    map: &mut LineMap<'_>,
+) -> Result<(Statement, Vec<Statement>), (ErrorKind, Position)> {
+    let first = parse_statement(buf, 0, escape, map)?;
+    let mut triggers = Vec::new();
+    let mut pending = first.trigger;
+    while let Some((text, base)) = pending {
+        let parsed = parse_statement(text, base, escape, map)?;
+        triggers.push(parsed.statement);
+        pending = parsed.trigger;
+    }
+    Ok((first.statement, triggers))
+}
+
+/// The bodies of the heredocs `line` opens, in order, read from the lines
+/// after it: each up to the line that is its marker's name (after leading
+/// tabs, for `<<-`), kept with their line endings; a body never closed is
+/// an error. `current_line` counts the lines read.
+fn read_heredocs(
+    scanner: &mut LineScanner<'_>,
+    line: &[u8],
+    current_line: &mut usize,
+) -> Result<Vec<Heredoc>, ErrorKind> {
+    let mut heredocs = Vec::new();
+    for marker in markers_in_line(line).map_err(ErrorKind::HeredocLexing)? {
+        let mut content = Vec::new();
+        let mut terminated = false;
+        for line in scanner.by_ref() {
+            *current_line += 1;
+            let mut candidate = trim_newline(line.bytes);
+            if marker.chomp {
+                let tabs = candidate.iter().take_while(|&&b| b == b'\t').count();
+                candidate = &candidate[tabs..];
+            }
+            if candidate == marker.name.as_bytes() {
+                terminated = true;
+                break;
+            }
+            content.extend_from_slice(line.bytes);
+        }
+        if !terminated {
+            return Err(ErrorKind::UnterminatedHeredoc(marker.name));
+        }
+        heredocs.push(Heredoc {
+            name: marker.name,
+            fd: marker.fd,
+            expand: marker.expand,
+            chomp: marker.chomp,
+            content,
+        });
+    }
+    Ok(heredocs)
 }
 
 /// BuildKit's `canContainHeredoc`: RUN, COPY, ADD (directly or as the first

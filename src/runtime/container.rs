@@ -115,6 +115,9 @@ pub fn run_killable(
     start(spec, stdio, Some(kill))
 }
 
+/// Starts the container and supervises it to its end: the init is
+/// spawned in its namespaces, handed the spec, put in its cgroup and
+/// network, then released (the sync byte) to run the command.
 fn start(
     spec: &ContainerSpec,
     stdio: Stdio,
@@ -163,18 +166,7 @@ fn start(
     // waits for the sync byte before it makes its cgroup namespace, forks or
     // executes anything of the user's.
     let sent = channel.send(spec, None);
-    let cgroup = match create_cgroup(spec).and_then(|cg| {
-        if let Some(cg) = &cg {
-            cg.add_process(child.pid)?;
-        }
-        Ok(cg)
-    }) {
-        Ok(cg) => cg,
-        Err(e) => {
-            kill_and_reap(&child);
-            return Err(e);
-        }
-    };
+    let cgroup = join_cgroup(spec, &child)?;
     // The init's network namespace exists now; slirp must have it
     // configured before anything of the user's runs.
     let slirp = match spec.network {
@@ -213,6 +205,37 @@ fn start(
         kill,
     })?;
     drop(slirp);
+    conclude(outcome, cgroup, sent)
+}
+
+/// Makes the container's cgroup and moves the init into it; if either
+/// fails, the init is killed and reaped: nothing of the user's may run
+/// outside its limits.
+fn join_cgroup(
+    spec: &ContainerSpec,
+    child: &spawn::InitChild,
+) -> Result<Option<Cgroup>, RuntimeError> {
+    let joined = create_cgroup(spec).and_then(|cg| {
+        if let Some(cg) = &cg {
+            cg.add_process(child.pid)?;
+        }
+        Ok(cg)
+    });
+    if joined.is_err() {
+        kill_and_reap(child);
+    }
+    joined
+}
+
+/// What a run comes to once its init has been reaped: the cgroup removed
+/// (after asking whether the OOM killer struck), then in this order kiln's
+/// own kill, the init's setup error, a spec that never reached the init,
+/// or the exit status, an error if the command never executed.
+fn conclude(
+    outcome: supervisor::Outcome,
+    cgroup: Option<Cgroup>,
+    sent: Result<(), channel::ChannelError>,
+) -> Result<ExitStatus, RuntimeError> {
     let oom_killed = cgroup.as_ref().is_some_and(|cg| cg.oom_killed());
     if let Some(cg) = cgroup {
         // Every process of the container is gone (its PID 1 has been

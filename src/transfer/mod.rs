@@ -14,6 +14,7 @@
 pub mod archive;
 pub mod import;
 pub mod ingest;
+pub mod parallel;
 pub mod progress;
 pub mod pull;
 pub mod push;

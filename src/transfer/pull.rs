@@ -14,7 +14,8 @@
 //! until the image is committed, so a rerun resumes them.
 
 use super::ingest::Ingest;
-use super::progress::Progress;
+use super::parallel::run_bounded;
+use super::progress::{ItemProgress, Progress};
 use super::sources::BlobSources;
 use super::TransferError;
 use crate::cache::Store;
@@ -23,8 +24,7 @@ use crate::image::layer::chain_ids;
 use crate::image::oci::{media, Descriptor, ImageConfig, Manifest};
 use crate::image::registry::{Platform, RegistryClient};
 use crate::image::{Digest, ImageRef};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::ops::ControlFlow;
 
 /// Layers downloaded at once: docker's `max-concurrent-downloads` default.
 pub const PARALLEL_DOWNLOADS: usize = 3;
@@ -68,122 +68,23 @@ pub fn pull(
     let names: Vec<ImageRef> = image.tag().map(|t| image.with_tag(t)).into_iter().collect();
     let repo_digests = vec![image.with_digest(reference_digest.clone())];
 
-    // Already here under this name? Then there is nothing to fetch.
-    // Held (leased) as it is looked up, so a concurrent prune cannot take
-    // it before `commit_image` records the name again.
-    if let Ok(existing) = store.hold_image(&image.to_string()) {
-        if existing.manifest_digest == resolved.image.digest {
-            store.commit_image(&resolved.image.digest, &names, &repo_digests)?;
-            progress.println(&format!("Digest: {reference_digest}"));
-            progress.println(&format!("Status: Image is up to date for {name}"));
-            return Ok(PullReport {
-                digest: reference_digest,
-                id: existing.id,
-                up_to_date: true,
-            });
-        }
+    if let Some(id) = already_pulled(store, image, &resolved.image.digest) {
+        store.commit_image(&resolved.image.digest, &names, &repo_digests)?;
+        progress.println(&format!("Digest: {reference_digest}"));
+        progress.println(&format!("Status: Image is up to date for {name}"));
+        return Ok(PullReport {
+            digest: reference_digest,
+            id,
+            up_to_date: true,
+        });
     }
 
     store.ingest_manifest(manifest_bytes, Some(&resolved.image.media_type))?;
     let ingest = Ingest::open(store.root())
         .map_err(|e| TransferError::io(format!("opening {}/ingest", store.root().display()), e))?;
-    let sources = BlobSources::open(store.root());
-
-    let config_bytes = fetch_small(client, store, image, &manifest.config, "image config")?;
-    let config: ImageConfig =
-        serde_json::from_slice(&config_bytes).map_err(|e| TransferError::BadImage {
-            image: name.clone(),
-            reason: format!("config {}: {e}", manifest.config.digest, e = Chain(&e)),
-        })?;
-    let diff_ids = &config.rootfs.diff_ids;
-    if diff_ids.len() != manifest.layers.len() {
-        return Err(TransferError::BadImage {
-            image: name.clone(),
-            reason: format!(
-                "the manifest has {} layers but the config lists {} diff IDs",
-                manifest.layers.len(),
-                diff_ids.len()
-            ),
-        });
-    }
-    let chains = chain_ids(diff_ids);
-
-    let layers = &manifest.layers;
-    let items: Vec<_> = layers
-        .iter()
-        .map(|l| progress.item(l.digest.short(), l.size))
-        .collect();
-    // Layers whose snapshot exists need neither download nor unpacking.
-    // Each is leased as it is found, or GC could take it before the commit.
-    let present: Vec<bool> = chains
-        .iter()
-        .map(|c| store.hold_existing_snapshot(c))
-        .collect::<Result<_, _>>()?;
-    for (i, item) in items.iter().enumerate() {
-        if present[i] {
-            item.finish("Already exists");
-        } else {
-            item.status("Pulling fs layer");
-        }
-    }
-
-    let next = AtomicUsize::new(0);
-    let cancel = AtomicBool::new(false);
-    let mut finished: Vec<Option<Result<(), TransferError>>> =
-        (0..layers.len()).map(|_| None).collect();
-    let mut ingested: Vec<Digest> = Vec::new();
-    let unpack_result = std::thread::scope(|s| -> Result<(), TransferError> {
-        let (tx, rx) = mpsc::channel::<(usize, Result<(), TransferError>)>();
-        for _ in 0..PARALLEL_DOWNLOADS.min(layers.len()) {
-            let tx = tx.clone();
-            let (next, cancel, items, present) = (&next, &cancel, &items, &present);
-            let (ingest, sources) = (&ingest, &sources);
-            s.spawn(move || loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                if i >= layers.len() || cancel.load(Ordering::SeqCst) {
-                    break;
-                }
-                let r = if present[i] {
-                    Ok(())
-                } else {
-                    download_layer(store, client, image, &layers[i], ingest, &items[i])
-                        .inspect(|_| sources.record(&layers[i].digest, image))
-                };
-                if tx.send((i, r)).is_err() {
-                    break;
-                }
-            });
-        }
-        drop(tx);
-        let mut next_unpack = 0;
-        for (i, r) in rx {
-            finished[i] = Some(r);
-            while next_unpack < layers.len() {
-                let Some(r) = finished[next_unpack].take() else {
-                    break;
-                };
-                if let Err(e) = r {
-                    cancel.store(true, Ordering::SeqCst);
-                    return Err(e);
-                }
-                let idx = next_unpack;
-                next_unpack += 1;
-                if present[idx] {
-                    continue;
-                }
-                ingested.push(layers[idx].digest.clone());
-                items[idx].status("Extracting");
-                let parent = idx.checked_sub(1).map(|p| &chains[p]);
-                if let Err(e) = store.add_layer_from_blob(&layers[idx], &diff_ids[idx], parent) {
-                    cancel.store(true, Ordering::SeqCst);
-                    return Err(e.into());
-                }
-                items[idx].finish("Pull complete");
-            }
-        }
-        Ok(())
-    });
-    unpack_result?;
+    let config = fetch_config(client, store, image, &manifest)?;
+    let layers = Layers::plan(store, &manifest, &config.rootfs.diff_ids, progress)?;
+    let ingested = layers.fetch_and_unpack(store, client, image, &ingest)?;
 
     let committed = store.commit_image(&resolved.image.digest, &names, &repo_digests)?;
     // Only now are the downloads safe in the store for good.
@@ -200,6 +101,157 @@ pub fn pull(
         id: committed.id,
         up_to_date: false,
     })
+}
+
+/// The image ID if the store already has `image` under this name at
+/// `manifest`: then there is nothing to fetch, only the name to record
+/// again. Held (leased) as it is looked up, so a concurrent prune cannot
+/// take it before `commit_image` records the name.
+fn already_pulled(store: &Store, image: &ImageRef, manifest: &Digest) -> Option<Digest> {
+    store
+        .hold_image(&image.to_string())
+        .ok()
+        .filter(|existing| existing.manifest_digest == *manifest)
+        .map(|existing| existing.id)
+}
+
+/// The image config, fetched (or found in the store), and checked to
+/// name one diff ID per layer of `manifest`: the chain IDs of the
+/// snapshots come from the diff IDs, the blobs from the manifest.
+fn fetch_config(
+    client: &RegistryClient,
+    store: &Store,
+    image: &ImageRef,
+    manifest: &Manifest,
+) -> Result<ImageConfig, TransferError> {
+    let bytes = fetch_small(client, store, image, &manifest.config, "image config")?;
+    let config: ImageConfig =
+        serde_json::from_slice(&bytes).map_err(|e| TransferError::BadImage {
+            image: familiar(image),
+            reason: format!("config {}: {e}", manifest.config.digest, e = Chain(&e)),
+        })?;
+    let diff_ids = &config.rootfs.diff_ids;
+    if diff_ids.len() != manifest.layers.len() {
+        return Err(TransferError::BadImage {
+            image: familiar(image),
+            reason: format!(
+                "the manifest has {} layers but the config lists {} diff IDs",
+                manifest.layers.len(),
+                diff_ids.len()
+            ),
+        });
+    }
+    Ok(config)
+}
+
+/// The layers of one pull and what each still needs.
+struct Layers<'a> {
+    descriptors: &'a [Descriptor],
+    diff_ids: &'a [Digest],
+    chains: Vec<Digest>,
+    /// Whose snapshot the store has (and this pull now leases): neither
+    /// downloaded nor unpacked.
+    present: Vec<bool>,
+    items: Vec<ItemProgress>,
+}
+
+impl<'a> Layers<'a> {
+    /// Decides which layers need fetching: those whose snapshot (by chain
+    /// ID) is not in the store. Each present one is leased as it is found,
+    /// or GC could take it before the commit.
+    fn plan(
+        store: &Store,
+        manifest: &'a Manifest,
+        diff_ids: &'a [Digest],
+        progress: &Progress,
+    ) -> Result<Layers<'a>, TransferError> {
+        let descriptors = &manifest.layers[..];
+        let chains = chain_ids(diff_ids);
+        let items: Vec<_> = descriptors
+            .iter()
+            .map(|l| progress.item(l.digest.short(), l.size))
+            .collect();
+        let present: Vec<bool> = chains
+            .iter()
+            .map(|c| store.hold_existing_snapshot(c))
+            .collect::<Result<_, _>>()?;
+        for (item, present) in items.iter().zip(&present) {
+            if *present {
+                item.finish("Already exists");
+            } else {
+                item.status("Pulling fs layer");
+            }
+        }
+        Ok(Layers {
+            descriptors,
+            diff_ids,
+            chains,
+            present,
+            items,
+        })
+    }
+
+    /// Downloads the missing layers [`PARALLEL_DOWNLOADS`] at a time and
+    /// unpacks each as soon as it and every layer below it are in (a
+    /// snapshot needs its parent's). The first failure, of a download or
+    /// an unpack, stops new downloads and is returned once the running ones
+    /// end. Returns the blobs that went through the ingest dir.
+    fn fetch_and_unpack(
+        &self,
+        store: &Store,
+        client: &RegistryClient,
+        image: &ImageRef,
+        ingest: &Ingest,
+    ) -> Result<Vec<Digest>, TransferError> {
+        let sources = BlobSources::open(store.root());
+        let count = self.descriptors.len();
+        let mut downloaded = vec![false; count];
+        let mut next_unpack = 0;
+        let mut ingested = Vec::new();
+        let mut unpack_error = None;
+        let downloads = run_bounded(
+            count,
+            PARALLEL_DOWNLOADS,
+            |i| {
+                if self.present[i] {
+                    return Ok(());
+                }
+                let desc = &self.descriptors[i];
+                download_layer(store, client, image, desc, ingest, &self.items[i])
+                    .inspect(|_| sources.record(&desc.digest, image))
+            },
+            |i, r| {
+                downloaded[i] = r.is_ok();
+                while next_unpack < count && downloaded[next_unpack] {
+                    let idx = next_unpack;
+                    next_unpack += 1;
+                    if self.present[idx] {
+                        continue;
+                    }
+                    ingested.push(self.descriptors[idx].digest.clone());
+                    if let Err(e) = self.unpack(store, idx) {
+                        unpack_error = Some(e);
+                        return ControlFlow::Break(());
+                    }
+                }
+                ControlFlow::Continue(())
+            },
+        );
+        if let Some(e) = unpack_error {
+            return Err(e);
+        }
+        downloads.into_result()?;
+        Ok(ingested)
+    }
+
+    /// Unpacks downloaded layer `idx` onto its parent's snapshot.
+    fn unpack(&self, store: &Store, idx: usize) -> Result<(), TransferError> {
+        self.items[idx].status("Extracting");
+        let parent = idx.checked_sub(1).map(|p| &self.chains[p]);
+        store.add_layer_from_blob(&self.descriptors[idx], &self.diff_ids[idx], parent)?;
+        self.items[idx].finish("Pull complete");
+        Ok(())
+    }
 }
 
 /// `busybox:latest`, `host:5000/app:v1`: how docker names an image in
@@ -251,7 +303,7 @@ fn download_layer(
     image: &ImageRef,
     desc: &Descriptor,
     ingest: &Ingest,
-    item: &super::progress::ItemProgress,
+    item: &ItemProgress,
 ) -> Result<(), TransferError> {
     if store.hold_existing_blob(&desc.digest)?.is_some() {
         item.status("Download complete");

@@ -6,6 +6,7 @@
 //! the manifest last, so the registry never holds a manifest whose blobs
 //! are missing (it would refuse it anyway).
 
+use super::parallel::run_bounded;
 use super::progress::{ItemProgress, Progress};
 use super::sources::BlobSources;
 use super::TransferError;
@@ -16,8 +17,7 @@ use crate::image::oci::{media, Descriptor, Manifest};
 use crate::image::registry::RegistryClient;
 use crate::image::{Digest, ImageRef};
 use std::io::Cursor;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::ops::ControlFlow;
 
 /// Layers uploaded at once (docker's default is 5; kiln's machines are
 /// small and a local registry is disk-bound).
@@ -68,29 +68,16 @@ pub fn push(
             item
         })
         .collect();
-    let next = AtomicUsize::new(0);
-    let first_error: Mutex<Option<TransferError>> = Mutex::new(None);
-    std::thread::scope(|s| {
-        for _ in 0..PARALLEL_UPLOADS.min(layers.len()) {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                if i >= layers.len() || lock(&first_error).is_some() {
-                    break;
-                }
-                let r = push_blob(store, client, &sources, image, &layers[i], &items[i]);
-                match r {
-                    Ok(()) => sources.record(&layers[i].digest, image),
-                    Err(e) => {
-                        lock(&first_error).get_or_insert(e);
-                        break;
-                    }
-                }
-            });
-        }
-    });
-    if let Some(e) = first_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
-        return Err(e);
-    }
+    let uploads = run_bounded(
+        layers.len(),
+        PARALLEL_UPLOADS,
+        |i| {
+            push_blob(store, client, &sources, image, &layers[i], &items[i])
+                .inspect(|_| sources.record(&layers[i].digest, image))
+        },
+        |_, _| ControlFlow::Continue(()),
+    );
+    uploads.into_result()?;
 
     let config = &stored.manifest.config;
     if client.blob_exists(repo, &config.digest)?.is_none() {
@@ -115,10 +102,6 @@ pub fn push(
         digest,
         size: manifest_bytes.len() as u64,
     })
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The manifest to push and its layer descriptors: the stored manifest

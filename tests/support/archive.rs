@@ -3,6 +3,7 @@
 //! broken archives made from good ones.
 
 use sha2::{Digest as _, Sha256};
+use std::io::{Read, Write};
 use std::path::Path;
 use std::process::Command;
 
@@ -75,6 +76,25 @@ pub fn write(items: &[Item]) -> Vec<u8> {
         h.as_old_mut().name[..it.name.len()].copy_from_slice(it.name.as_bytes());
         h.set_cksum();
         b.append(&h, &it.data[..]).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+/// Writes to `out` a tar of regular files (name, size, content read as it
+/// is written, for archives too big to hold in memory): GNU headers, mode
+/// 0644, owner 0:0, mtime 0, as a plain image layer has them. Returns
+/// `out`.
+pub fn write_files<W: Write>(out: W, files: &mut [(&str, u64, &mut dyn Read)]) -> W {
+    let mut b = tar::Builder::new(out);
+    for (name, size, data) in files.iter_mut() {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(*size);
+        h.set_mode(0o644);
+        h.set_mtime(0);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_entry_type(tar::EntryType::Regular);
+        b.append_data(&mut h, *name, data).unwrap();
     }
     b.into_inner().unwrap()
 }

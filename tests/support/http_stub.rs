@@ -1,10 +1,12 @@
 //! A tiny HTTP/1.1 server on 127.0.0.1 for faults a real registry will not
 //! produce on demand: 5xx storms, connections closed mid-body, a bearer
-//! token server. One request per connection (`Connection: close`); stops
-//! when dropped.
+//! token server; also a plain web server for `ADD <url>` and for RUN
+//! steps to reach (on a listener made inside a network namespace). One
+//! request per connection (`Connection: close`); stops when dropped.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -66,21 +68,34 @@ impl Reply {
 
 /// A running stub server.
 pub struct StubServer {
-    port: u16,
+    addr: SocketAddr,
+    /// The accepting socket, kept to wake the accept loop on drop.
+    listener: TcpListener,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl StubServer {
-    /// Serves every request with `handler`.
+    /// Serves every request with `handler` on a free port of 127.0.0.1.
     pub fn start(handler: impl Fn(&Request) -> Reply + Send + Sync + 'static) -> StubServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("binding stub server");
-        let port = listener.local_addr().unwrap().port();
+        StubServer::serve(listener, handler)
+    }
+
+    /// Serves every request on `listener` with `handler`: for a socket
+    /// bound somewhere else than the host's loopback (a thread that joined
+    /// a network namespace binds it there, and it stays there).
+    pub fn serve(
+        listener: TcpListener,
+        handler: impl Fn(&Request) -> Reply + Send + Sync + 'static,
+    ) -> StubServer {
+        let addr = listener.local_addr().unwrap();
+        let accepting = listener.try_clone().expect("cloning the stub's socket");
         let stop = Arc::new(AtomicBool::new(false));
         let handler = Arc::new(handler);
         let stop2 = stop.clone();
         let thread = std::thread::spawn(move || {
-            for conn in listener.incoming() {
+            for conn in accepting.incoming() {
                 if stop2.load(Ordering::SeqCst) {
                     break;
                 }
@@ -90,23 +105,33 @@ impl StubServer {
             }
         });
         StubServer {
-            port,
+            addr,
+            listener,
             stop,
             thread: Some(thread),
         }
     }
 
-    /// `127.0.0.1:PORT`.
+    /// `127.0.0.1:PORT` (the address it listens on).
     pub fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        self.addr.to_string()
+    }
+
+    /// `http://HOST:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
     }
 }
 
 impl Drop for StubServer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
-        // Wake the accept loop so it sees the flag.
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        // Wake the accept loop so it sees the flag: on Linux, shutting
+        // down a listening socket fails a blocked accept(2) with EINVAL,
+        // wherever the socket lives (a connect could not reach one inside
+        // another network namespace).
+        // SAFETY: shutdown(2) on a socket this server owns.
+        unsafe { libc::shutdown(self.listener.as_raw_fd(), libc::SHUT_RDWR) };
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }

@@ -27,18 +27,19 @@ fn put(dir: &Path, data: &[u8]) -> String {
 
 /// The tar of `files` (regular files, mode 0644, mtime 0).
 pub fn tar_of(files: &[(String, Vec<u8>)]) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    for (name, data) in files {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        h.set_mtime(0);
-        h.set_uid(0);
-        h.set_gid(0);
-        h.set_entry_type(tar::EntryType::Regular);
-        b.append_data(&mut h, name, &data[..]).unwrap();
-    }
-    b.into_inner().unwrap()
+    let mut readers: Vec<&[u8]> = files.iter().map(|(_, data)| &data[..]).collect();
+    let mut entries: Vec<(&str, u64, &mut dyn std::io::Read)> = files
+        .iter()
+        .zip(readers.iter_mut())
+        .map(|((name, data), r)| {
+            (
+                name.as_str(),
+                data.len() as u64,
+                r as &mut dyn std::io::Read,
+            )
+        })
+        .collect();
+    super::archive::write_files(Vec::new(), &mut entries)
 }
 
 /// Writes an OCI layout at `dir` holding one image tagged `tag`.

@@ -118,7 +118,44 @@ fn link_dest(workdir: &str, dest: &str) -> String {
     out
 }
 
+/// Where a copy writes and as whom, in the terms of its file op.
+struct Placement {
+    dest: String,
+    workdir: String,
+    chown: Option<String>,
+}
+
+/// What the history says a COPY/ADD did: `COPY --chown=… src… dest #
+/// buildkit`, flags and sources as expanded (BuildKit's `dispatchCopy`).
+fn copy_history(
+    word: &str,
+    c: &CopyInput<'_>,
+    chown: Option<&str>,
+    chmod: Option<&str>,
+    shown_sources: &[String],
+    dest: &str,
+) -> String {
+    let mut history = String::from(word);
+    if c.parents {
+        history.push_str(" --parents");
+    }
+    if let Some(ch) = chown {
+        history.push_str(&format!(" --chown={ch}"));
+    }
+    if let Some(m) = chmod {
+        history.push_str(&format!(" --chmod={m}"));
+    }
+    for s in shown_sources {
+        history.push(' ');
+        history.push_str(s);
+    }
+    history.push_str(&format!(" {dest} # buildkit"));
+    history
+}
+
 impl Lowerer<'_> {
+    /// Lowers a COPY or ADD: its sources, a file op copying them, and for
+    /// `--link` a merge onto the stage; the stage's root becomes the result.
     pub(super) fn dispatch_copy(
         &mut self,
         st: &mut StageState,
@@ -141,56 +178,11 @@ impl Lowerer<'_> {
         } else {
             st.root.map(|r| inputs.add(r))
         };
-        let mut sources = Vec::with_capacity(c.sources.len() + c.inline.len());
-        let mut shown_sources = Vec::new();
-        for src in c.sources {
-            let src = self.expand(st, src, span)?;
-            shown_sources.push(src.clone());
-            // Git first: `https://host/repo.git` is a repository, not a file.
-            if is_git_url(&src) {
-                let message = if c.add {
-                    format!(
-                        "ADD of git repository {} is not supported yet",
-                        redact_password(&src)
-                    )
-                } else {
-                    "source can't be a git ref for COPY".to_string()
-                };
-                return Err(self.err(span, message));
-            }
-            if is_http_url(&src) {
-                if !c.add {
-                    return Err(self.err(span, "source can't be a URL for COPY"));
-                }
-                // Fetched by its own source vertex, whose content the
-                // copy's key covers (BuildKit's `llb.HTTP`).
-                let http = self.http_vertex(&src, checksum.clone(), span)?;
-                sources.push(CopySource::Url {
-                    url: src,
-                    input: inputs.add(http),
-                });
-            } else {
-                sources.push(CopySource::Path { path: src });
-            }
-        }
-        let raw = Lexer {
-            skip_process_quotes: true,
-            ..Lexer::new('\\')
-        };
-        for doc in c.inline {
-            let text = String::from_utf8_lossy(&doc.data).into_owned();
-            let data = if doc.expand {
-                raw.process_word(&text, &st.env)
-                    .map_err(|e| self.err(span, Chain(&e).to_string()))?
-                    .value
-            } else {
-                text
-            };
-            shown_sources.push(format!("<<{}", doc.path));
-            sources.push(CopySource::Inline {
-                name: doc.path.clone(),
-                data: data.into_bytes(),
-            });
+        let (mut sources, mut shown_sources) =
+            self.named_sources(st, c, checksum.as_ref(), &mut inputs, span)?;
+        for (source, shown) in self.inline_sources(st, c, span)? {
+            shown_sources.push(shown);
+            sources.push(source);
         }
         let dest = self.expand(st, c.dest, span)?;
         let chown = c.chown.map(|v| self.expand(st, v, span)).transpose()?;
@@ -201,30 +193,16 @@ impl Lowerer<'_> {
             .map(|p| self.expand(st, p, span))
             .collect::<Result<Vec<_>, _>>()?;
         if checksum.is_some() {
-            let single_url = matches!(sources.as_slice(), [CopySource::Url { .. }]);
-            if c.sources.len() != 1 {
-                return Err(self.err(span, "checksum can't be specified for multiple sources"));
-            }
-            if !single_url {
-                return Err(self.err(span, "checksum can't be specified for non-HTTP(S) sources"));
-            }
+            self.check_checksum_sources(c, &sources, span)?;
         }
-        let (op_dest, workdir, op_chown) = if linked {
-            let chown = chown
-                .clone()
-                .map(|ch| link_chown(&ch).ok_or(ch))
-                .transpose()
-                .map_err(|ch| {
-                    self.err(
-                        span,
-                        format!(
-                            "{word} --link --chown={ch}: user and group names need the base image's /etc/passwd and /etc/group, which a linked copy does not read; use numeric ids"
-                        ),
-                    )
-                })?;
-            (link_dest(&st.workdir, &dest), "/".to_string(), chown)
+        let placement = if linked {
+            self.linked_placement(word, &st.workdir, &dest, chown.as_deref(), span)?
         } else {
-            (dest.clone(), st.workdir.clone(), chown.clone())
+            Placement {
+                dest: dest.clone(),
+                workdir: st.workdir.clone(),
+                chown: chown.clone(),
+            }
         };
         let has_paths = sources.iter().any(|s| matches!(s, CopySource::Path { .. }));
         let source = if !has_paths {
@@ -236,27 +214,20 @@ impl Lowerer<'_> {
             };
             v.map(|v| inputs.add(v))
         };
-        let mut history = String::from(word);
-        if c.parents {
-            history.push_str(" --parents");
-        }
-        if let Some(ch) = &chown {
-            history.push_str(&format!(" --chown={ch}"));
-        }
-        if let Some(m) = &chmod {
-            history.push_str(&format!(" --chmod={m}"));
-        }
-        for s in &shown_sources {
-            history.push(' ');
-            history.push_str(s);
-        }
-        history.push_str(&format!(" {dest} # buildkit"));
+        let history = copy_history(
+            word,
+            c,
+            chown.as_deref(),
+            chmod.as_deref(),
+            &shown_sources,
+            &dest,
+        );
         let action = CopyFiles {
             source,
             sources,
-            dest: op_dest,
-            workdir,
-            chown: op_chown,
+            dest: placement.dest,
+            workdir: placement.workdir,
+            chown: placement.chown,
             chmod,
             link: linked,
             parents: c.parents,
@@ -289,6 +260,131 @@ impl Lowerer<'_> {
         st.root = Some(v);
         st.commit(history, Some((v, parent)), &self.opts.created);
         Ok(())
+    }
+
+    /// What each source word names, after expansion: a git repository
+    /// (refused), a URL (ADD only: an HTTP source vertex added to
+    /// `inputs`, whose content the copy's key covers, BuildKit's
+    /// `llb.HTTP`), else a path in the context or `--from`. Also returns
+    /// the words as the history shows them.
+    fn named_sources(
+        &mut self,
+        st: &StageState,
+        c: &CopyInput<'_>,
+        checksum: Option<&String>,
+        inputs: &mut InputList,
+        span: &Span,
+    ) -> Result<(Vec<CopySource>, Vec<String>), LowerError> {
+        let mut sources = Vec::with_capacity(c.sources.len() + c.inline.len());
+        let mut shown_sources = Vec::new();
+        for src in c.sources {
+            let src = self.expand(st, src, span)?;
+            shown_sources.push(src.clone());
+            // Git first: `https://host/repo.git` is a repository, not a file.
+            if is_git_url(&src) {
+                let message = if c.add {
+                    format!(
+                        "ADD of git repository {} is not supported yet",
+                        redact_password(&src)
+                    )
+                } else {
+                    "source can't be a git ref for COPY".to_string()
+                };
+                return Err(self.err(span, message));
+            }
+            if is_http_url(&src) {
+                if !c.add {
+                    return Err(self.err(span, "source can't be a URL for COPY"));
+                }
+                let http = self.http_vertex(&src, checksum.cloned(), span)?;
+                sources.push(CopySource::Url {
+                    url: src,
+                    input: inputs.add(http),
+                });
+            } else {
+                sources.push(CopySource::Path { path: src });
+            }
+        }
+        Ok((sources, shown_sources))
+    }
+
+    /// The heredoc sources as inline files: expanded unless their marker
+    /// was quoted, with the raw lexer (quotes are the file's own), each
+    /// with its `<<NAME` as the history shows it.
+    fn inline_sources(
+        &self,
+        st: &StageState,
+        c: &CopyInput<'_>,
+        span: &Span,
+    ) -> Result<Vec<(CopySource, String)>, LowerError> {
+        let raw = Lexer {
+            skip_process_quotes: true,
+            ..Lexer::new('\\')
+        };
+        let mut out = Vec::with_capacity(c.inline.len());
+        for doc in c.inline {
+            let text = String::from_utf8_lossy(&doc.data).into_owned();
+            let data = if doc.expand {
+                raw.process_word(&text, &st.env)
+                    .map_err(|e| self.err(span, Chain(&e).to_string()))?
+                    .value
+            } else {
+                text
+            };
+            let source = CopySource::Inline {
+                name: doc.path.clone(),
+                data: data.into_bytes(),
+            };
+            out.push((source, format!("<<{}", doc.path)));
+        }
+        Ok(out)
+    }
+
+    /// `ADD --checksum` verifies one download: refused with several
+    /// sources or with one that is not an HTTP(S) URL (BuildKit's errors).
+    fn check_checksum_sources(
+        &self,
+        c: &CopyInput<'_>,
+        sources: &[CopySource],
+        span: &Span,
+    ) -> Result<(), LowerError> {
+        let single_url = matches!(sources, [CopySource::Url { .. }]);
+        if c.sources.len() != 1 {
+            return Err(self.err(span, "checksum can't be specified for multiple sources"));
+        }
+        if !single_url {
+            return Err(self.err(span, "checksum can't be specified for non-HTTP(S) sources"));
+        }
+        Ok(())
+    }
+
+    /// Where a linked copy writes, which cannot depend on the stage it is
+    /// merged onto: the destination made absolute, `/` as its working
+    /// directory, and `--chown` only as numeric ids (no passwd to read).
+    fn linked_placement(
+        &self,
+        word: &str,
+        workdir: &str,
+        dest: &str,
+        chown: Option<&str>,
+        span: &Span,
+    ) -> Result<Placement, LowerError> {
+        let chown = chown
+            .map(|ch| link_chown(ch).ok_or(ch))
+            .transpose()
+            .map_err(|ch| {
+                self.err(
+                    span,
+                    format!(
+                        "{word} --link --chown={ch}: user and group names need the base image's /etc/passwd and /etc/group, which a linked copy does not read; use numeric ids"
+                    ),
+                )
+            })?;
+        Ok(Placement {
+            dest: link_dest(workdir, dest),
+            workdir: "/".to_string(),
+            chown,
+        })
     }
 
     /// The root filesystem a `--from` names: an earlier stage by index or

@@ -20,7 +20,9 @@ use crate::parser::{
 use crate::solver::{Chown, FileAction, FileOp, InputList, Op, VertexInfo};
 
 impl Lowerer<'_> {
-    /// Lowers one instruction of stage `stage_index` into `st`.
+    /// Lowers one instruction of stage `stage_index` into `st`: RUN, COPY,
+    /// ADD and WORKDIR add ops; the others only edit the stage's image
+    /// config, each with the history entry BuildKit writes for it.
     pub(super) fn dispatch(
         &mut self,
         st: &mut StageState,
@@ -47,111 +49,17 @@ impl Lowerer<'_> {
                 let path = self.expand(st, &w.path, span)?;
                 self.dispatch_workdir(st, counter, &path, span, onbuild)
             }
-            InstructionKind::Env(env) => {
-                let mut pairs = Vec::with_capacity(env.vars.len());
-                for kv in &env.vars {
-                    pairs.push((
-                        self.expand(st, &kv.key, span)?,
-                        self.expand(st, &kv.value, span)?,
-                    ));
-                }
-                let mut msg = String::from("ENV");
-                for (k, v) in &pairs {
-                    msg.push_str(&format!(" {k}={v}"));
-                    st.set_env(k, v);
-                }
-                st.commit(msg, None, &created);
-                Ok(())
-            }
-            InstructionKind::Arg(arg) => {
-                let mut parts = Vec::new();
-                for def in &arg.definitions {
-                    self.declared.insert(def.name.clone());
-                    let value = if let Some(v) = self.opts.build_args.get(&def.name) {
-                        Some(v.clone())
-                    } else if let Some(default) = &def.default {
-                        Some(self.expand(st, default, span)?)
-                    } else {
-                        // Redeclaring a global ARG without a default takes
-                        // its global value.
-                        crate::shell::Env::get(&self.globals, &def.name).map(str::to_string)
-                    };
-                    if let Some(v) = &value {
-                        st.env.set(def.name.clone(), v.clone());
-                    }
-                    parts.push(match &value {
-                        Some(v) => format!("{}={v}", def.name),
-                        None => def.name.clone(),
-                    });
-                    st.args.push((def.name.clone(), value));
-                }
-                st.commit(format!("ARG {}", parts.join(" ")), None, &created);
-                Ok(())
-            }
-            InstructionKind::Label(label) => {
-                let mut pairs = Vec::with_capacity(label.labels.len());
-                for kv in &label.labels {
-                    pairs.push((
-                        self.expand(st, &kv.key, span)?,
-                        self.expand(st, &kv.value, span)?,
-                    ));
-                }
-                let mut msg = String::from("LABEL");
-                let labels = st.cc().labels.get_or_insert_with(BTreeMap::new);
-                for (k, v) in pairs {
-                    msg.push_str(&format!(" {k}={v}"));
-                    labels.insert(k, v);
-                }
-                st.commit(msg, None, &created);
-                Ok(())
-            }
-            InstructionKind::Expose(expose) => {
-                let mut words = Vec::new();
-                for port in &expose.ports {
-                    let split = self
-                        .lexer
-                        .process_words(port, &st.env)
-                        .map_err(|e| self.err(span, Chain(&e).to_string()))?;
-                    words.extend(split);
-                }
-                let mut ports = Vec::new();
-                for w in &words {
-                    ports.extend(parse_port_spec(w).map_err(|m| self.err(span, m))?);
-                }
-                let exposed = st.cc().exposed_ports.get_or_insert_with(BTreeMap::new);
-                for p in &ports {
-                    exposed.insert(p.clone(), serde_json::json!({}));
-                }
-                // BuildKit prints the port list as parsed (the words in
-                // the order the parser sorted them, repeats kept) with Go's
-                // `%v`: `EXPOSE [53/udp 80/tcp]`
-                // (moby/buildkit frontend/dockerfile/dockerfile2llb/
-                // convert_expose.go, `dispatchExpose`).
-                st.commit(format!("EXPOSE {}", go_list(&ports)), None, &created);
-                Ok(())
-            }
+            InstructionKind::Env(env) => self.dispatch_env(st, env, span),
+            InstructionKind::Arg(arg) => self.dispatch_arg(st, arg, span),
+            InstructionKind::Label(label) => self.dispatch_label(st, label, span),
+            InstructionKind::Expose(expose) => self.dispatch_expose(st, expose, span),
             InstructionKind::User(user) => {
                 let user = self.expand(st, &user.user, span)?;
                 st.cc().user = Some(user.clone());
                 st.commit(format!("USER {user}"), None, &created);
                 Ok(())
             }
-            InstructionKind::Volume(volume) => {
-                let mut paths = Vec::new();
-                for p in &volume.paths {
-                    let p = self.expand(st, p, span)?;
-                    if p.is_empty() {
-                        return Err(self.err(span, "VOLUME specified can not be an empty string"));
-                    }
-                    paths.push(p);
-                }
-                let volumes = st.cc().volumes.get_or_insert_with(BTreeMap::new);
-                for p in &paths {
-                    volumes.insert(p.clone(), serde_json::json!({}));
-                }
-                st.commit(format!("VOLUME {}", go_list(&paths)), None, &created);
-                Ok(())
-            }
+            InstructionKind::Volume(volume) => self.dispatch_volume(st, volume, span),
             InstructionKind::StopSignal(s) => {
                 let signal = self.expand(st, &s.signal, span)?;
                 if !valid_signal(&signal) {
@@ -169,29 +77,11 @@ impl Lowerer<'_> {
                 Ok(())
             }
             InstructionKind::Cmd(cmd) => {
-                let args = self.command_args(st, &cmd.command);
-                let cc = st.cc();
-                cc.cmd = Some(args.clone());
-                cc.extra
-                    .insert("ArgsEscaped".into(), serde_json::Value::Bool(true));
-                st.cmd_set = true;
-                st.commit(format!("CMD {}", go_quoted_list(&args)), None, &created);
+                self.dispatch_cmd(st, &cmd.command);
                 Ok(())
             }
             InstructionKind::Entrypoint(ep) => {
-                let args = self.command_args(st, &ep.command);
-                let cmd_set = st.cmd_set;
-                let cc = st.cc();
-                cc.entrypoint = Some(args.clone());
-                // ENTRYPOINT resets an inherited CMD (not one set in this stage).
-                if !cmd_set {
-                    cc.cmd = None;
-                }
-                st.commit(
-                    format!("ENTRYPOINT {}", go_quoted_list(&args)),
-                    None,
-                    &created,
-                );
+                self.dispatch_entrypoint(st, &ep.command);
                 Ok(())
             }
             InstructionKind::Healthcheck(hc) => {
@@ -214,6 +104,196 @@ impl Lowerer<'_> {
                 Ok(())
             }
         }
+    }
+
+    /// ENV: every key and value is expanded with the environment from
+    /// before the instruction (`ENV a=1 b=$a` gives `b` the old `a`), then
+    /// all are set at once.
+    fn dispatch_env(
+        &self,
+        st: &mut StageState,
+        env: &crate::parser::Env,
+        span: &Span,
+    ) -> Result<(), LowerError> {
+        let pairs = self.expand_pairs(st, &env.vars, span)?;
+        let mut msg = String::from("ENV");
+        for (k, v) in &pairs {
+            msg.push_str(&format!(" {k}={v}"));
+            st.set_env(k, v);
+        }
+        st.commit(msg, None, &self.opts.created);
+        Ok(())
+    }
+
+    /// ARG: which value each declared name takes: a `--build-arg` first,
+    /// then the default (expanded), then a global ARG of the same name
+    /// (redeclared without a default), else none (declared but unset).
+    fn dispatch_arg(
+        &mut self,
+        st: &mut StageState,
+        arg: &crate::parser::Arg,
+        span: &Span,
+    ) -> Result<(), LowerError> {
+        let mut parts = Vec::new();
+        for def in &arg.definitions {
+            self.declared.insert(def.name.clone());
+            let value = if let Some(v) = self.opts.build_args.get(&def.name) {
+                Some(v.clone())
+            } else if let Some(default) = &def.default {
+                Some(self.expand(st, default, span)?)
+            } else {
+                // Redeclaring a global ARG without a default takes
+                // its global value.
+                crate::shell::Env::get(&self.globals, &def.name).map(str::to_string)
+            };
+            if let Some(v) = &value {
+                st.env.set(def.name.clone(), v.clone());
+            }
+            parts.push(match &value {
+                Some(v) => format!("{}={v}", def.name),
+                None => def.name.clone(),
+            });
+            st.args.push((def.name.clone(), value));
+        }
+        st.commit(format!("ARG {}", parts.join(" ")), None, &self.opts.created);
+        Ok(())
+    }
+
+    /// LABEL: keys and values expanded like ENV's, added to the config's
+    /// labels (a repeated key keeps its last value).
+    fn dispatch_label(
+        &self,
+        st: &mut StageState,
+        label: &crate::parser::Label,
+        span: &Span,
+    ) -> Result<(), LowerError> {
+        let pairs = self.expand_pairs(st, &label.labels, span)?;
+        let mut msg = String::from("LABEL");
+        let labels = st.cc().labels.get_or_insert_with(BTreeMap::new);
+        for (k, v) in pairs {
+            msg.push_str(&format!(" {k}={v}"));
+            labels.insert(k, v);
+        }
+        st.commit(msg, None, &self.opts.created);
+        Ok(())
+    }
+
+    /// Expands the keys and values of ENV or LABEL pairs, all with the
+    /// environment from before the instruction.
+    fn expand_pairs(
+        &self,
+        st: &StageState,
+        pairs: &[crate::parser::KeyValue],
+        span: &Span,
+    ) -> Result<Vec<(String, String)>, LowerError> {
+        pairs
+            .iter()
+            .map(|kv| {
+                Ok((
+                    self.expand(st, &kv.key, span)?,
+                    self.expand(st, &kv.value, span)?,
+                ))
+            })
+            .collect()
+    }
+
+    /// EXPOSE: each argument is split into words (the one place a config
+    /// instruction splits), and each word is a port or a port range, with
+    /// an optional protocol.
+    fn dispatch_expose(
+        &self,
+        st: &mut StageState,
+        expose: &crate::parser::Expose,
+        span: &Span,
+    ) -> Result<(), LowerError> {
+        let mut words = Vec::new();
+        for port in &expose.ports {
+            let split = self
+                .lexer
+                .process_words(port, &st.env)
+                .map_err(|e| self.err(span, Chain(&e).to_string()))?;
+            words.extend(split);
+        }
+        let mut ports = Vec::new();
+        for w in &words {
+            ports.extend(parse_port_spec(w).map_err(|m| self.err(span, m))?);
+        }
+        let exposed = st.cc().exposed_ports.get_or_insert_with(BTreeMap::new);
+        for p in &ports {
+            exposed.insert(p.clone(), serde_json::json!({}));
+        }
+        // BuildKit prints the port list as parsed (the words in
+        // the order the parser sorted them, repeats kept) with Go's
+        // `%v`: `EXPOSE [53/udp 80/tcp]`
+        // (moby/buildkit frontend/dockerfile/dockerfile2llb/
+        // convert_expose.go, `dispatchExpose`).
+        st.commit(
+            format!("EXPOSE {}", go_list(&ports)),
+            None,
+            &self.opts.created,
+        );
+        Ok(())
+    }
+
+    /// VOLUME: every path expanded, and refused when it expands to
+    /// nothing (BuildKit's error), before any is recorded.
+    fn dispatch_volume(
+        &self,
+        st: &mut StageState,
+        volume: &crate::parser::Volume,
+        span: &Span,
+    ) -> Result<(), LowerError> {
+        let mut paths = Vec::new();
+        for p in &volume.paths {
+            let p = self.expand(st, p, span)?;
+            if p.is_empty() {
+                return Err(self.err(span, "VOLUME specified can not be an empty string"));
+            }
+            paths.push(p);
+        }
+        let volumes = st.cc().volumes.get_or_insert_with(BTreeMap::new);
+        for p in &paths {
+            volumes.insert(p.clone(), serde_json::json!({}));
+        }
+        st.commit(
+            format!("VOLUME {}", go_list(&paths)),
+            None,
+            &self.opts.created,
+        );
+        Ok(())
+    }
+
+    /// CMD: the command (never expanded), and a mark that this stage set
+    /// it, which a later ENTRYPOINT then keeps.
+    fn dispatch_cmd(&self, st: &mut StageState, command: &CommandLine) {
+        let args = self.command_args(st, command);
+        let cc = st.cc();
+        cc.cmd = Some(args.clone());
+        cc.extra
+            .insert("ArgsEscaped".into(), serde_json::Value::Bool(true));
+        st.cmd_set = true;
+        st.commit(
+            format!("CMD {}", go_quoted_list(&args)),
+            None,
+            &self.opts.created,
+        );
+    }
+
+    /// ENTRYPOINT: the entrypoint (never expanded); it resets a CMD the
+    /// stage inherited from its base, not one set in this stage.
+    fn dispatch_entrypoint(&self, st: &mut StageState, command: &CommandLine) {
+        let args = self.command_args(st, command);
+        let cmd_set = st.cmd_set;
+        let cc = st.cc();
+        cc.entrypoint = Some(args.clone());
+        if !cmd_set {
+            cc.cmd = None;
+        }
+        st.commit(
+            format!("ENTRYPOINT {}", go_quoted_list(&args)),
+            None,
+            &self.opts.created,
+        );
     }
 
     /// Expands one word with the stage's environment, noting variables

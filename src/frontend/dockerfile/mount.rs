@@ -53,25 +53,16 @@ pub struct MountSpec {
 }
 
 /// Parses one `--mount` value; `expand` expands a value's variables.
+///
+/// In steps: the type first, wherever `type=` stands, since defaults
+/// depend on it; then every field; then what the type fills in or
+/// requires; then fields the type does not take are refused.
 pub fn parse_mount(
     value: &str,
     expand: &dyn Fn(&str) -> Result<String, String>,
 ) -> Result<MountSpec, String> {
     let fields = split_csv(value)?;
-    let mut kind = MountType::Bind;
-    // type= may come anywhere; read it first, since defaults depend on it.
-    for field in &fields {
-        if let Some(("type", v)) = field.split_once('=').map(|(k, v)| (k.trim(), v)) {
-            kind = match expand(v)?.to_ascii_lowercase().as_str() {
-                "bind" => MountType::Bind,
-                "cache" => MountType::Cache,
-                "tmpfs" => MountType::Tmpfs,
-                "secret" => MountType::Secret,
-                "ssh" => MountType::Ssh,
-                other => return Err(format!("unsupported mount type {other:?}")),
-            };
-        }
-    }
+    let kind = mount_type(&fields, expand)?;
     let mut m = MountSpec {
         kind,
         target: String::new(),
@@ -88,50 +79,97 @@ pub fn parse_mount(
         size: None,
     };
     for field in &fields {
-        let (key, raw) = match field.split_once('=') {
-            Some((k, v)) => (k.trim().to_ascii_lowercase(), Some(v)),
-            None => (field.trim().to_ascii_lowercase(), None),
-        };
-        let value = match raw {
-            Some(v) => Some(expand(v)?),
-            None => None,
-        };
-        let need = |key: &str| -> Result<String, String> {
-            value
-                .clone()
-                .ok_or_else(|| format!("invalid field '{key}' must be a key=value pair"))
-        };
-        match key.as_str() {
-            "type" => {}
-            "target" | "dst" | "destination" => m.target = need(&key)?,
-            "source" | "src" => m.source = Some(need(&key)?),
-            "from" => m.from = Some(need(&key)?),
-            "readonly" | "ro" => m.readonly = parse_bool(&key, value.as_deref())?,
-            "readwrite" | "rw" => m.readonly = !parse_bool(&key, value.as_deref())?,
-            "required" => m.required = parse_bool(&key, value.as_deref())?,
-            "id" => m.id = Some(need(&key)?),
-            "sharing" => {
-                m.sharing = match need(&key)?.to_ascii_lowercase().as_str() {
-                    "shared" => CacheSharing::Shared,
-                    "private" => CacheSharing::Private,
-                    "locked" => CacheSharing::Locked,
-                    other => return Err(format!("unsupported sharing value {other:?}")),
-                }
-            }
-            "mode" => {
-                let v = need(&key)?;
-                m.mode = Some(
-                    u32::from_str_radix(&v, 8)
-                        .map_err(|_| format!("invalid value for mode: {v:?}"))?,
-                );
-            }
-            "uid" => m.uid = Some(parse_id(&key, &need(&key)?)?),
-            "gid" => m.gid = Some(parse_id(&key, &need(&key)?)?),
-            "size" => m.size = Some(parse_size(&need(&key)?)?),
-            "env" => m.env = Some(need(&key)?),
-            other => return Err(format!("unexpected key '{other}' in '{field}'")),
+        set_field(&mut m, field, expand)?;
+    }
+    complete_for_type(&mut m)?;
+    refuse_fields_of_other_types(&m)?;
+    if !m.target.starts_with('/') {
+        // BuildKit resolves a relative target against the working
+        // directory; the caller does that.
+        m.target = m.target.trim_start_matches("./").to_string();
+    }
+    Ok(m)
+}
+
+/// The mount's `type=` (the last one given; `bind` without one), read
+/// before the other fields wherever it stands.
+fn mount_type(
+    fields: &[String],
+    expand: &dyn Fn(&str) -> Result<String, String>,
+) -> Result<MountType, String> {
+    let mut kind = MountType::Bind;
+    for field in fields {
+        if let Some(("type", v)) = field.split_once('=').map(|(k, v)| (k.trim(), v)) {
+            kind = match expand(v)?.to_ascii_lowercase().as_str() {
+                "bind" => MountType::Bind,
+                "cache" => MountType::Cache,
+                "tmpfs" => MountType::Tmpfs,
+                "secret" => MountType::Secret,
+                "ssh" => MountType::Ssh,
+                other => return Err(format!("unsupported mount type {other:?}")),
+            };
         }
     }
+    Ok(kind)
+}
+
+/// Sets what one `key[=value]` field says (keys case-insensitive, the
+/// value expanded); a flag without `=` is a boolean set to true.
+fn set_field(
+    m: &mut MountSpec,
+    field: &str,
+    expand: &dyn Fn(&str) -> Result<String, String>,
+) -> Result<(), String> {
+    let (key, raw) = match field.split_once('=') {
+        Some((k, v)) => (k.trim().to_ascii_lowercase(), Some(v)),
+        None => (field.trim().to_ascii_lowercase(), None),
+    };
+    let value = match raw {
+        Some(v) => Some(expand(v)?),
+        None => None,
+    };
+    let need = |key: &str| -> Result<String, String> {
+        value
+            .clone()
+            .ok_or_else(|| format!("invalid field '{key}' must be a key=value pair"))
+    };
+    match key.as_str() {
+        "type" => {}
+        "target" | "dst" | "destination" => m.target = need(&key)?,
+        "source" | "src" => m.source = Some(need(&key)?),
+        "from" => m.from = Some(need(&key)?),
+        "readonly" | "ro" => m.readonly = parse_bool(&key, value.as_deref())?,
+        "readwrite" | "rw" => m.readonly = !parse_bool(&key, value.as_deref())?,
+        "required" => m.required = parse_bool(&key, value.as_deref())?,
+        "id" => m.id = Some(need(&key)?),
+        "sharing" => {
+            m.sharing = match need(&key)?.to_ascii_lowercase().as_str() {
+                "shared" => CacheSharing::Shared,
+                "private" => CacheSharing::Private,
+                "locked" => CacheSharing::Locked,
+                other => return Err(format!("unsupported sharing value {other:?}")),
+            }
+        }
+        "mode" => {
+            let v = need(&key)?;
+            m.mode = Some(
+                u32::from_str_radix(&v, 8).map_err(|_| format!("invalid value for mode: {v:?}"))?,
+            );
+        }
+        "uid" => m.uid = Some(parse_id(&key, &need(&key)?)?),
+        "gid" => m.gid = Some(parse_id(&key, &need(&key)?)?),
+        "size" => m.size = Some(parse_size(&need(&key)?)?),
+        "env" => m.env = Some(need(&key)?),
+        other => return Err(format!("unexpected key '{other}' in '{field}'")),
+    }
+    Ok(())
+}
+
+/// What the type fills in or requires: a secret's id (from `source`, else
+/// its target's base name) and default target `/run/secrets/<id>` (none
+/// when it goes only to `env`); a cache's id defaults to its target;
+/// every other type needs a target.
+fn complete_for_type(m: &mut MountSpec) -> Result<(), String> {
     match m.kind {
         MountType::Secret => {
             if let Some(source) = m.source.take() {
@@ -159,6 +197,12 @@ pub fn parse_mount(
         }
         _ => {}
     }
+    Ok(())
+}
+
+/// `env` is a secret's, `from` a bind's or cache's, `sharing` a cache's:
+/// given to another type they are an error, not ignored.
+fn refuse_fields_of_other_types(m: &MountSpec) -> Result<(), String> {
     if m.env.is_some() && m.kind != MountType::Secret {
         return Err("'env' is supported only for secret mounts".into());
     }
@@ -168,12 +212,7 @@ pub fn parse_mount(
     if m.kind != MountType::Cache && m.sharing != CacheSharing::Shared {
         return Err("'sharing' is supported only for cache mounts".into());
     }
-    if !m.target.starts_with('/') {
-        // BuildKit resolves a relative target against the working
-        // directory; the caller does that.
-        m.target = m.target.trim_start_matches("./").to_string();
-    }
-    Ok(m)
+    Ok(())
 }
 
 /// Go's `path.Base` for the non-empty paths a mount has.

@@ -21,6 +21,8 @@ use crate::solver::{
 };
 
 impl Lowerer<'_> {
+    /// Lowers a RUN: an exec op over the stage's root with its mounts; the
+    /// stage's root becomes the op's result.
     pub(super) fn dispatch_run(
         &mut self,
         st: &mut StageState,
@@ -30,15 +32,7 @@ impl Lowerer<'_> {
         onbuild: bool,
         stage_index: usize,
     ) -> Result<(), LowerError> {
-        if run.security == SecurityMode::Insecure {
-            return Err(self.err(
-                span,
-                "RUN --security=insecure is not supported (it needs the security.insecure entitlement)",
-            ));
-        }
-        if !run.devices.is_empty() {
-            return Err(self.err(span, "RUN --device is not supported"));
-        }
+        self.refuse_unsupported_run_flags(run, span)?;
         let mut inputs = InputList::new();
         let root = st.root.map(|r| inputs.add(r));
         let mut mounts = vec![ExecMount {
@@ -60,77 +54,7 @@ impl Lowerer<'_> {
             }
         };
         for raw in &run.mounts {
-            let env = st.env.clone();
-            let lexer = self.lexer;
-            let expand = move |v: &str| -> Result<String, String> {
-                lexer
-                    .process_word(v, &env)
-                    .map(|e| e.value)
-                    .map_err(|e| Chain(&e).to_string())
-            };
-            let spec = parse_mount(raw, &expand).map_err(|m| self.err(span, m))?;
-            // A secret given only as a variable has no file (and no dest).
-            let dest = match spec.target.as_str() {
-                "" => String::new(),
-                target => normalize_workdir(&st.workdir, target),
-            };
-            let selector = spec.source.clone().unwrap_or_else(|| "/".into());
-            let mount = match spec.kind {
-                MountType::Bind => {
-                    let input = match &spec.from {
-                        None => Some(self.context_vertex()?),
-                        Some(from) => self.source_state(from, stage_index, span)?,
-                    };
-                    ExecMount {
-                        input: input.map(|v| inputs.add(v)),
-                        dest,
-                        selector,
-                        readonly: spec.readonly,
-                        kind: MountKind::Bind,
-                    }
-                }
-                MountType::Cache => {
-                    let input = match &spec.from {
-                        None => None,
-                        Some(from) => self.source_state(from, stage_index, span)?,
-                    };
-                    ExecMount {
-                        input: input.map(|v| inputs.add(v)),
-                        dest,
-                        selector,
-                        readonly: spec.readonly,
-                        kind: MountKind::Cache {
-                            id: spec.id.clone().unwrap_or_default(),
-                            sharing: spec.sharing,
-                            uid: spec.uid,
-                            gid: spec.gid,
-                            mode: spec.mode,
-                        },
-                    }
-                }
-                MountType::Tmpfs => ExecMount {
-                    input: None,
-                    dest,
-                    selector: "/".into(),
-                    readonly: spec.readonly,
-                    kind: MountKind::Tmpfs { size: spec.size },
-                },
-                MountType::Secret => ExecMount {
-                    input: None,
-                    dest,
-                    selector: "/".into(),
-                    readonly: true,
-                    kind: MountKind::Secret {
-                        id: spec.id.clone().unwrap_or_default(),
-                        env: spec.env.clone(),
-                        required: spec.required,
-                        uid: spec.uid,
-                        gid: spec.gid,
-                        mode: spec.mode,
-                    },
-                },
-                MountType::Ssh => return Err(self.err(span, "ssh mounts are not supported yet")),
-            };
+            let mount = self.run_mount(st, raw, &mut inputs, span, stage_index)?;
             mounts.push(mount);
         }
         let network = match run.network {
@@ -160,27 +84,134 @@ impl Lowerer<'_> {
             source_date_epoch: self.opts.source_date_epoch,
             proxy_env: args::proxy_env(self.opts),
         };
-        let shown = Lexer {
-            raw_quotes: true,
-            skip_unset_env: true,
-            ..self.lexer
-        };
-        // Secret variables show as `****` in the step's name, as in
-        // BuildKit (`withSecretEnvMask`): the value is never known here,
-        // the mask only says where it comes from.
-        let mut shown_env = st.env.clone();
-        for mount in &exec.mounts {
-            if let MountKind::Secret { env: Some(var), .. } = &mount.kind {
-                shown_env.set(var.clone(), "****");
-            }
-        }
-        let name = counter.next(&display(&shown, &custom_name, &shown_env), onbuild);
+        let name = counter.next(&self.run_step_name(st, &exec, &custom_name), onbuild);
         let info = VertexInfo::at(name, self.location(span));
         let v = self.graph.add(Op::Exec(exec), inputs, info)?;
         let parent = st.root;
         st.root = Some(v);
         st.commit(history, Some((v, parent)), &self.opts.created);
         Ok(())
+    }
+
+    /// RUN flags kiln parses but does not run: `--security=insecure` (it
+    /// needs BuildKit's `security.insecure` entitlement, which kiln does
+    /// not grant) and `--device`.
+    fn refuse_unsupported_run_flags(&self, run: &Run, span: &Span) -> Result<(), LowerError> {
+        if run.security == SecurityMode::Insecure {
+            return Err(self.err(
+                span,
+                "RUN --security=insecure is not supported (it needs the security.insecure entitlement)",
+            ));
+        }
+        if !run.devices.is_empty() {
+            return Err(self.err(span, "RUN --device is not supported"));
+        }
+        Ok(())
+    }
+
+    /// What one `--mount` of a RUN becomes: its values expanded with the
+    /// stage's environment, its target made absolute against WORKDIR, and
+    /// the filesystem it shows (the context, a stage or image by `from`,
+    /// or nothing) added to `inputs`.
+    fn run_mount(
+        &mut self,
+        st: &StageState,
+        raw: &str,
+        inputs: &mut InputList,
+        span: &Span,
+        stage_index: usize,
+    ) -> Result<ExecMount, LowerError> {
+        let env = st.env.clone();
+        let lexer = self.lexer;
+        let expand = move |v: &str| -> Result<String, String> {
+            lexer
+                .process_word(v, &env)
+                .map(|e| e.value)
+                .map_err(|e| Chain(&e).to_string())
+        };
+        let spec = parse_mount(raw, &expand).map_err(|m| self.err(span, m))?;
+        // A secret given only as a variable has no file (and no dest).
+        let dest = match spec.target.as_str() {
+            "" => String::new(),
+            target => normalize_workdir(&st.workdir, target),
+        };
+        let selector = spec.source.clone().unwrap_or_else(|| "/".into());
+        let mount = match spec.kind {
+            MountType::Bind => {
+                let input = match &spec.from {
+                    None => Some(self.context_vertex()?),
+                    Some(from) => self.source_state(from, stage_index, span)?,
+                };
+                ExecMount {
+                    input: input.map(|v| inputs.add(v)),
+                    dest,
+                    selector,
+                    readonly: spec.readonly,
+                    kind: MountKind::Bind,
+                }
+            }
+            MountType::Cache => {
+                let input = match &spec.from {
+                    None => None,
+                    Some(from) => self.source_state(from, stage_index, span)?,
+                };
+                ExecMount {
+                    input: input.map(|v| inputs.add(v)),
+                    dest,
+                    selector,
+                    readonly: spec.readonly,
+                    kind: MountKind::Cache {
+                        id: spec.id.clone().unwrap_or_default(),
+                        sharing: spec.sharing,
+                        uid: spec.uid,
+                        gid: spec.gid,
+                        mode: spec.mode,
+                    },
+                }
+            }
+            MountType::Tmpfs => ExecMount {
+                input: None,
+                dest,
+                selector: "/".into(),
+                readonly: spec.readonly,
+                kind: MountKind::Tmpfs { size: spec.size },
+            },
+            MountType::Secret => ExecMount {
+                input: None,
+                dest,
+                selector: "/".into(),
+                readonly: true,
+                kind: MountKind::Secret {
+                    id: spec.id.clone().unwrap_or_default(),
+                    env: spec.env.clone(),
+                    required: spec.required,
+                    uid: spec.uid,
+                    gid: spec.gid,
+                    mode: spec.mode,
+                },
+            },
+            MountType::Ssh => return Err(self.err(span, "ssh mounts are not supported yet")),
+        };
+        Ok(mount)
+    }
+
+    /// The step's name in progress output: the instruction as written,
+    /// variables expanded but quotes kept. Secret variables show as `****`,
+    /// as in BuildKit (`withSecretEnvMask`): the value is never known here,
+    /// the mask only says where it comes from.
+    fn run_step_name(&self, st: &StageState, exec: &Exec, custom_name: &str) -> String {
+        let shown = Lexer {
+            raw_quotes: true,
+            skip_unset_env: true,
+            ..self.lexer
+        };
+        let mut shown_env = st.env.clone();
+        for mount in &exec.mounts {
+            if let MountKind::Secret { env: Some(var), .. } = &mount.kind {
+                shown_env.set(var.clone(), "****");
+            }
+        }
+        display(&shown, custom_name, &shown_env)
     }
 
     /// The command line a shell-form RUN hands its shell, heredocs applied.

@@ -248,55 +248,10 @@ impl Extractor {
         let Some((name, _)) = comps.split_last() else {
             return Err(ExtractError::Escape { path });
         };
-        // A later entry with the same name replaces an earlier one, except
-        // that a directory entry over a directory only updates metadata.
-        let existing = dir.stat(name).ok();
-        let merge_dir = existing
-            .map(|st| kind(&st) == SFlag::S_IFDIR && etype == EntryType::Directory)
-            .unwrap_or(false);
-        if existing.is_some() && !merge_dir {
-            dir.remove(name)
-                .map_err(|e| io_err(&path, "replacing existing entry", e))?;
-            self.forget_dirs_under(&join(comps));
-        }
+        let merge_dir = self.make_room(dir, name, comps, etype, &path)?;
         match etype {
             EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
-                let fd = openat(
-                    dir.fd(),
-                    OsStr::from_bytes(name),
-                    OFlag::O_WRONLY
-                        | OFlag::O_CREAT
-                        | OFlag::O_EXCL
-                        | OFlag::O_NOFOLLOW
-                        | OFlag::O_CLOEXEC,
-                    Mode::from_bits_truncate(0o600),
-                )
-                .map_err(|e| io_err(&path, "creating file", e))?;
-                let mut file = std::fs::File::from(fd);
-                // A sparse entry keeps its holes (docker's pkg/archive and
-                // containerd write every zero; kiln need not).
-                let n = if etype == EntryType::GNUSparse {
-                    copy_keeping_holes(entry, &mut file)
-                } else {
-                    io::copy(entry, &mut file)
-                }
-                .map_err(ExtractError::Read)?;
-                self.stats.size += n;
-                // chown before chmod: chown clears setuid/setgid bits.
-                fchown(
-                    file.as_fd(),
-                    Some(Uid::from_raw(meta.uid)),
-                    Some(Gid::from_raw(meta.gid)),
-                )
-                .map_err(|e| io_err(&path, "chown", e))?;
-                fchmod(file.as_fd(), Mode::from_bits_truncate(meta.mode))
-                    .map_err(|e| io_err(&path, "chmod", e))?;
-                for (k, v) in xattrs {
-                    set_fd_xattr(file.as_fd(), k, v)
-                        .map_err(|e| io_err(&path, "setting xattr", e))?;
-                }
-                futimens(file.as_fd(), &meta.mtime, &meta.mtime)
-                    .map_err(|e| io_err(&path, "setting mtime", e))?;
+                self.write_file(entry, &path, dir, name, etype, meta, xattrs)?;
             }
             EntryType::Directory => {
                 if !merge_dir {
@@ -357,6 +312,76 @@ impl Extractor {
                 })
             }
         }
+        Ok(())
+    }
+
+    /// Clears the way for an entry named `name` in `dir`: a later entry
+    /// with the same name replaces an earlier one, except that a directory
+    /// entry over a directory only updates its metadata (returns `true`).
+    fn make_room(
+        &mut self,
+        dir: &Dir,
+        name: &[u8],
+        comps: &[Vec<u8>],
+        etype: EntryType,
+        path: &str,
+    ) -> Result<bool, ExtractError> {
+        let existing = dir.stat(name).ok();
+        let merge_dir = existing
+            .map(|st| kind(&st) == SFlag::S_IFDIR && etype == EntryType::Directory)
+            .unwrap_or(false);
+        if existing.is_some() && !merge_dir {
+            dir.remove(name)
+                .map_err(|e| io_err(path, "replacing existing entry", e))?;
+            self.forget_dirs_under(&join(comps));
+        }
+        Ok(merge_dir)
+    }
+
+    /// Writes a regular (or sparse) file entry: created new (never through
+    /// a link), filled, then owner, mode, xattrs and mtime in that order.
+    #[allow(clippy::too_many_arguments)]
+    fn write_file<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<R>,
+        path: &str,
+        dir: &Dir,
+        name: &[u8],
+        etype: EntryType,
+        meta: Meta,
+        xattrs: &[(Vec<u8>, Vec<u8>)],
+    ) -> Result<(), ExtractError> {
+        let fd = openat(
+            dir.fd(),
+            OsStr::from_bytes(name),
+            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(0o600),
+        )
+        .map_err(|e| io_err(path, "creating file", e))?;
+        let mut file = std::fs::File::from(fd);
+        // A sparse entry keeps its holes (docker's pkg/archive and
+        // containerd write every zero; kiln need not).
+        let n = if etype == EntryType::GNUSparse {
+            copy_keeping_holes(entry, &mut file)
+        } else {
+            io::copy(entry, &mut file)
+        }
+        .map_err(ExtractError::Read)?;
+        self.stats.size += n;
+        // chown before chmod: chown clears setuid/setgid bits.
+        fchown(
+            file.as_fd(),
+            Some(Uid::from_raw(meta.uid)),
+            Some(Gid::from_raw(meta.gid)),
+        )
+        .map_err(|e| io_err(path, "chown", e))?;
+        fchmod(file.as_fd(), Mode::from_bits_truncate(meta.mode))
+            .map_err(|e| io_err(path, "chmod", e))?;
+        for (k, v) in xattrs {
+            set_fd_xattr(file.as_fd(), k, v).map_err(|e| io_err(path, "setting xattr", e))?;
+        }
+        futimens(file.as_fd(), &meta.mtime, &meta.mtime)
+            .map_err(|e| io_err(path, "setting mtime", e))?;
         Ok(())
     }
 

@@ -2,11 +2,11 @@
 //! fetched, and choosing one platform's manifest from an index.
 
 use super::RegistryError;
+use crate::error_chain::Chain;
 use crate::image::oci::media::{
     self, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST,
 };
 use crate::image::oci::Platform;
-use crate::error_chain::Chain;
 use crate::image::Digest;
 
 /// Everything kiln reads, sent as `Accept` so registries do not fall back

@@ -150,26 +150,7 @@ fn parse_node(node: &Node, span: &Span) -> Result<Parsed, Failure> {
             ports.sort();
             InstructionKind::Expose(Expose { ports })
         }
-        "volume" => {
-            if args.is_empty() {
-                return Err(fail(at_least_one("VOLUME")));
-            }
-            flags(NO_FLAGS)?;
-            let mut paths = Vec::with_capacity(args.len());
-            for v in &args {
-                let v = v.trim_matches(char::is_whitespace);
-                if v.is_empty() {
-                    return Err((
-                        ErrorKind::Instruction(
-                            "VOLUME specified can not be an empty string".into(),
-                        ),
-                        args_at,
-                    ));
-                }
-                paths.push(v.to_string());
-            }
-            InstructionKind::Volume(Volume { paths })
-        }
+        "volume" => InstructionKind::Volume(volume(node, &args)?),
         "arg" => InstructionKind::Arg(arg(&args, &node.comments).map_err(fail)?),
         "shell" => {
             flags(NO_FLAGS)?;
@@ -194,43 +175,8 @@ fn parse_node(node: &Node, span: &Span) -> Result<Parsed, Failure> {
             })
         }
         "run" => InstructionKind::Run(run(node, args)?),
-        "copy" => {
-            if args.len() < 2 {
-                return Err(fail(no_destination("COPY")));
-            }
-            let f = flags(COPY_FLAGS)?;
-            let (sources, inline, dest) = sources_and_dest(node, &args, "COPY").map_err(fail)?;
-            InstructionKind::Copy(Copy {
-                sources,
-                inline,
-                dest,
-                from: f.string("from"),
-                chown: f.string("chown"),
-                chmod: f.string("chmod"),
-                link: f.bool("link").unwrap_or(false),
-                parents: f.bool("parents").unwrap_or(false),
-                exclude: f.strings("exclude"),
-            })
-        }
-        "add" => {
-            if args.len() < 2 {
-                return Err(fail(no_destination("ADD")));
-            }
-            let f = flags(ADD_FLAGS)?;
-            let (sources, inline, dest) = sources_and_dest(node, &args, "ADD").map_err(fail)?;
-            InstructionKind::Add(Add {
-                sources,
-                inline,
-                dest,
-                chown: f.string("chown"),
-                chmod: f.string("chmod"),
-                link: f.bool("link").unwrap_or(false),
-                keep_git_dir: f.bool("keep-git-dir"),
-                checksum: f.string("checksum"),
-                unpack: f.bool("unpack"),
-                exclude: f.strings("exclude"),
-            })
-        }
+        "copy" => InstructionKind::Copy(copy(node, &args)?),
+        "add" => InstructionKind::Add(add(node, &args)?),
         "healthcheck" => InstructionKind::Healthcheck(super::healthcheck::parse(
             &args,
             stmt.json,
@@ -250,6 +196,76 @@ fn parse_node(node: &Node, span: &Span) -> Result<Parsed, Failure> {
         }
     };
     Ok(Parsed::Instruction(kind))
+}
+
+/// VOLUME: at least one path, no flags; each path trimmed of whitespace
+/// and none empty (the error points at the arguments).
+fn volume(node: &Node, args: &[String]) -> Result<Volume, Failure> {
+    let stmt = &node.statement;
+    if args.is_empty() {
+        return Err((
+            ErrorKind::Instruction(at_least_one("VOLUME")),
+            node.position,
+        ));
+    }
+    Flags::parse(NO_FLAGS, &stmt.flags)?;
+    let mut paths = Vec::with_capacity(args.len());
+    for v in args {
+        let v = v.trim_matches(char::is_whitespace);
+        if v.is_empty() {
+            return Err((
+                ErrorKind::Instruction("VOLUME specified can not be an empty string".into()),
+                stmt.args_position,
+            ));
+        }
+        paths.push(v.to_string());
+    }
+    Ok(Volume { paths })
+}
+
+/// COPY: a destination after at least one source (the arguments are
+/// checked before the flags), COPY's flags, heredoc sources inline.
+fn copy(node: &Node, args: &[String]) -> Result<Copy, Failure> {
+    let fail = |msg: String| (ErrorKind::Instruction(msg), node.position);
+    if args.len() < 2 {
+        return Err(fail(no_destination("COPY")));
+    }
+    let f = Flags::parse(COPY_FLAGS, &node.statement.flags)?;
+    let (sources, inline, dest) = sources_and_dest(node, args, "COPY").map_err(fail)?;
+    Ok(Copy {
+        sources,
+        inline,
+        dest,
+        from: f.string("from"),
+        chown: f.string("chown"),
+        chmod: f.string("chmod"),
+        link: f.bool("link").unwrap_or(false),
+        parents: f.bool("parents").unwrap_or(false),
+        exclude: f.strings("exclude"),
+    })
+}
+
+/// ADD: as COPY, with ADD's flags (no `--from`, `--parents`; git and
+/// archive options instead).
+fn add(node: &Node, args: &[String]) -> Result<Add, Failure> {
+    let fail = |msg: String| (ErrorKind::Instruction(msg), node.position);
+    if args.len() < 2 {
+        return Err(fail(no_destination("ADD")));
+    }
+    let f = Flags::parse(ADD_FLAGS, &node.statement.flags)?;
+    let (sources, inline, dest) = sources_and_dest(node, args, "ADD").map_err(fail)?;
+    Ok(Add {
+        sources,
+        inline,
+        dest,
+        chown: f.string("chown"),
+        chmod: f.string("chmod"),
+        link: f.bool("link").unwrap_or(false),
+        keep_git_dir: f.bool("keep-git-dir"),
+        checksum: f.string("checksum"),
+        unpack: f.bool("unpack"),
+        exclude: f.strings("exclude"),
+    })
 }
 
 fn at_least_one(cmd: &str) -> String {
