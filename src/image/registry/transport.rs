@@ -9,9 +9,13 @@
 use super::auth::{parse_challenges, AuthState, Challenge, Scope, TokenResponse};
 use super::credentials::Credentials;
 use super::endpoint::Endpoint;
+use super::proxy::ProxyEnv;
 use super::response::{read_error_detail, status_error};
+use super::trust::HostTrust;
 use super::RegistryError;
+use std::borrow::Cow;
 use std::io::{Read, Seek, SeekFrom};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use ureq::http::{self, header, Method, Response, StatusCode};
 use ureq::{Body, SendBody};
@@ -100,11 +104,30 @@ pub(crate) struct Call<'a> {
     pub repository: &'a str,
 }
 
+/// How a registry is reached, besides its URL: what TLS trusts, whether a
+/// failed TLS handshake may fall back to plain HTTP, and the proxies.
+pub(crate) struct Connection {
+    /// `None` for a plain-HTTP endpoint.
+    pub trust: Option<HostTrust>,
+    /// Skip-verify on a host that may serve plain HTTP: docker's handling
+    /// of insecure registries (HTTPS without verification, then HTTP;
+    /// moby `registry/service.go` `lookupV2Endpoints`) and podman's
+    /// `--tls-verify=false` (containers/image `docker/docker_client.go`
+    /// `detectPropertiesHelper`).
+    pub http_fallback: bool,
+    pub proxies: ProxyEnv,
+}
+
 /// A registry's connection, credentials and learned auth state; shared by
 /// all threads working on one registry.
 pub(crate) struct Transport {
     agent: ureq::Agent,
     pub(crate) endpoint: Endpoint,
+    trust: Option<HostTrust>,
+    http_fallback: bool,
+    /// Set once the registry turned out to serve plain HTTP.
+    fell_back: AtomicBool,
+    proxies: ProxyEnv,
     creds: Option<Credentials>,
     /// Why configured credentials could not be used, shown on 401.
     creds_note: Option<String>,
@@ -118,8 +141,16 @@ impl Transport {
         creds: Option<Credentials>,
         creds_note: Option<String>,
         retry: RetryPolicy,
+        connection: Connection,
     ) -> Transport {
-        let agent = ureq::Agent::config_builder()
+        let mut config = ureq::Agent::config_builder();
+        if let Some(trust) = &connection.trust {
+            config = config.tls_config(trust.tls.clone());
+        }
+        let agent = config
+            // Proxies are chosen per request by `proxy::ProxyEnv`, not by
+            // ureq's own reading of the environment.
+            .proxy(None)
             // Statuses are the registry protocol; they are read, not thrown.
             .http_status_as_error(false)
             .user_agent(concat!("kiln/", env!("CARGO_PKG_VERSION")))
@@ -133,6 +164,10 @@ impl Transport {
         Transport {
             agent,
             endpoint,
+            trust: connection.trust,
+            http_fallback: connection.http_fallback,
+            fell_back: AtomicBool::new(false),
+            proxies: connection.proxies,
             creds,
             creds_note,
             retry,
@@ -339,6 +374,14 @@ impl Transport {
                 Ok(resp) => return Ok(resp),
                 Err(SendError::Retryable(e)) => last = e,
                 Err(SendError::Fatal(e)) => return Err(e),
+                // `send_once` turns these into `Fatal` already.
+                Err(SendError::NotTls(reason)) => {
+                    return Err(RegistryError::Connect {
+                        registry: self.endpoint.name.clone(),
+                        url: call.url.clone(),
+                        reason,
+                    })
+                }
             }
         }
         if only_connect_errors {
@@ -357,14 +400,55 @@ impl Transport {
         }
     }
 
+    /// `url`, on plain HTTP once the registry turned out to serve it.
+    fn effective_url<'u>(&self, url: &'u str) -> Cow<'u, str> {
+        if !self.fell_back.load(Ordering::Relaxed) {
+            return Cow::Borrowed(url);
+        }
+        match url.strip_prefix("https://") {
+            Some(rest) if rest.starts_with(self.endpoint.host()) => {
+                Cow::Owned(format!("http://{rest}"))
+            }
+            _ => Cow::Borrowed(url),
+        }
+    }
+
+    /// Sends once; a handshake with a skip-verify host that serves plain
+    /// HTTP switches this transport to HTTP and sends again.
     fn send_once(
         &self,
         call: &mut Call,
         authorization: Option<&str>,
     ) -> Result<Response<Body>, SendError> {
+        let was_plain = self.fell_back.load(Ordering::Relaxed);
+        match self.send_once_as_is(call, authorization) {
+            Err(SendError::NotTls(reason)) if self.http_fallback && !was_plain => {
+                tracing::debug!(registry = %self.endpoint.name, "no TLS ({reason}); using plain HTTP");
+                self.fell_back.store(true, Ordering::Relaxed);
+                self.send_once_as_is(call, authorization)
+            }
+            other => other,
+        }
+        .map_err(|e| match e {
+            SendError::NotTls(reason) => SendError::Fatal(RegistryError::Connect {
+                registry: self.endpoint.name.clone(),
+                url: call.url.clone(),
+                reason,
+            }),
+            e => e,
+        })
+    }
+
+    fn send_once_as_is(
+        &self,
+        call: &mut Call,
+        authorization: Option<&str>,
+    ) -> Result<Response<Body>, SendError> {
+        let url = self.effective_url(&call.url).into_owned();
+        let proxy = self.proxy_for(&url).map_err(SendError::Fatal)?;
         let mut builder = http::Request::builder()
             .method(call.method.clone())
-            .uri(&call.url);
+            .uri(&url);
         for (k, v) in &call.headers {
             builder = builder.header(*k, v);
         }
@@ -386,11 +470,11 @@ impl Transport {
                     builder = builder.header(header::CONTENT_LENGTH, "0");
                 }
                 let req = builder.body(SendBody::none()).map_err(bad_request)?;
-                self.agent.run(req)
+                self.agent.run(self.with_proxy(req, &proxy))
             }
             Payload::Bytes(bytes) => {
                 let req = builder.body(*bytes).map_err(bad_request)?;
-                self.agent.run(req)
+                self.agent.run(self.with_proxy(req, &proxy))
             }
             Payload::Stream {
                 reader,
@@ -410,10 +494,99 @@ impl Transport {
                     .header(header::CONTENT_LENGTH, len.to_string())
                     .body(SendBody::from_reader(&mut counting))
                     .map_err(bad_request)?;
-                self.agent.run(req)
+                self.agent.run(self.with_proxy(req, &proxy))
             }
         };
-        result.map_err(|e| classify(&self.endpoint, call, e))
+        result.map_err(|e| self.classify(call, e))
+    }
+
+    /// The proxy for `url` ([`ProxyEnv::proxy_for`]).
+    fn proxy_for(&self, url: &str) -> Result<Option<ureq::Proxy>, RegistryError> {
+        let Ok(uri) = url.parse::<http::Uri>() else {
+            return Ok(None);
+        };
+        let (Some(scheme), Some(host)) = (uri.scheme_str(), uri.host()) else {
+            return Ok(None);
+        };
+        let Some(proxy) = self.proxies.proxy_for(scheme, host, uri.port_u16()) else {
+            return Ok(None);
+        };
+        tracing::debug!(%url, %proxy, "through proxy");
+        ureq::Proxy::new(&proxy)
+            .map(Some)
+            .map_err(|e| RegistryError::Connect {
+                registry: self.endpoint.name.clone(),
+                url: url.to_string(),
+                reason: format!(
+                    "invalid proxy {proxy:?} (from {}_PROXY): {e}",
+                    scheme.to_ascii_uppercase()
+                ),
+            })
+    }
+
+    fn with_proxy<S: ureq::AsSendBody>(
+        &self,
+        req: http::Request<S>,
+        proxy: &Option<ureq::Proxy>,
+    ) -> http::Request<S> {
+        match proxy {
+            None => req,
+            Some(p) => self
+                .agent
+                .configure_request(req)
+                .proxy(Some(p.clone()))
+                .build(),
+        }
+    }
+
+    fn classify(&self, call: &Call, e: ureq::Error) -> SendError {
+        let Some(tls) = tls_failure(&e) else {
+            return classify(&self.endpoint, call, e);
+        };
+        match tls {
+            // rustls' own checks: the registry's certificate chain is not
+            // trusted, names another host, or is out of date. Retrying
+            // cannot change that (it used to be retried five times).
+            TlsFailure::Certificate(reason) => {
+                let trusted = self
+                    .trust
+                    .as_ref()
+                    .map_or_else(|| "none".to_string(), HostTrust::describe_sources);
+                SendError::Fatal(RegistryError::Certificate {
+                    registry: self.endpoint.name.clone(),
+                    url: call.url.clone(),
+                    reason,
+                    trusted,
+                    host: self.endpoint.host().to_string(),
+                })
+            }
+            TlsFailure::Other(reason) if self.http_fallback => SendError::NotTls(reason),
+            TlsFailure::Other(reason) => {
+                let hint = if reason.contains("CertificateRequired")
+                    || reason.contains("BadCertificate")
+                    || reason.contains("HandshakeFailure")
+                {
+                    let have = match self.trust.as_ref().and_then(|t| t.client_cert.as_ref()) {
+                        Some(c) => format!("kiln presented {}", c.display()),
+                        None => "kiln presented none".to_string(),
+                    };
+                    format!(
+                        " (the registry may require a client certificate, NAME.cert and NAME.key in certs.d/{}/; {have})",
+                        self.endpoint.host()
+                    )
+                } else {
+                    format!(
+                        " (if the registry serves plain HTTP, pass --insecure-registry {})",
+                        self.endpoint.name
+                    )
+                };
+                SendError::Fatal(RegistryError::Connect {
+                    registry: self.endpoint.name.clone(),
+                    url: call.url.clone(),
+                    reason: format!("TLS: {reason}{hint}"),
+                })
+            }
+        }
     }
 
     /// 401 after the auth flow gave up.
@@ -462,6 +635,46 @@ impl Transport {
 enum SendError {
     Retryable(String),
     Fatal(RegistryError),
+    /// The TLS handshake failed for a reason other than the certificate
+    /// (on a plain-HTTP server: a "corrupt message").
+    NotTls(String),
+}
+
+/// A TLS handshake failure, told apart from I/O trouble.
+enum TlsFailure {
+    Certificate(String),
+    Other(String),
+}
+
+/// rustls reports handshake failures as `io::Error`s wrapping its own
+/// error (its `complete_io`), which ureq passes on as `Error::Io`; they
+/// must not be mistaken for retryable connection errors.
+fn tls_failure(e: &ureq::Error) -> Option<TlsFailure> {
+    let rustls_error = match e {
+        ureq::Error::Rustls(r) => r,
+        ureq::Error::Io(io) => io.get_ref()?.downcast_ref::<rustls::Error>()?,
+        ureq::Error::Tls(msg) => return Some(TlsFailure::Other(msg.to_string())),
+        _ => return None,
+    };
+    Some(match rustls_error {
+        rustls::Error::InvalidCertificate(c) => {
+            TlsFailure::Certificate(describe_certificate_error(c))
+        }
+        other => TlsFailure::Other(other.to_string()),
+    })
+}
+
+/// rustls' reason with the words docker users search for.
+fn describe_certificate_error(c: &rustls::CertificateError) -> String {
+    use rustls::CertificateError as C;
+    let kind = match c {
+        C::UnknownIssuer => "signed by an unknown authority",
+        C::NotValidForName | C::NotValidForNameContext { .. } => "name mismatch",
+        C::Expired | C::ExpiredContext { .. } => "expired",
+        C::NotValidYet | C::NotValidYetContext { .. } => "not yet valid",
+        _ => "invalid",
+    };
+    format!("{kind}: {c}")
 }
 
 fn classify(endpoint: &Endpoint, call: &Call, e: ureq::Error) -> SendError {
@@ -485,7 +698,7 @@ fn classify(endpoint: &Endpoint, call: &Call, e: ureq::Error) -> SendError {
         | ureq::Error::Timeout(_)
         | ureq::Error::ConnectionFailed
         | ureq::Error::Protocol(_) => SendError::Retryable(e.to_string()),
-        ureq::Error::Tls(_) | ureq::Error::Rustls(_) => SendError::Fatal(RegistryError::Connect {
+        ureq::Error::Tls(_) => SendError::Fatal(RegistryError::Connect {
             registry: endpoint.name.clone(),
             url: call.url.clone(),
             reason: format!(
