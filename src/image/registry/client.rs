@@ -193,17 +193,22 @@ impl RegistryClient {
                 }
             }
         };
-        let trust = if endpoint.insecure {
-            None
+        // A plain-HTTP registry's token server may still be HTTPS: it gets
+        // the system store, but not the registry's certs.d (docker reads
+        // those for secure registries only, moby `registry/config.go`
+        // `newTLSConfig`).
+        let certs_dirs: &[PathBuf] = if endpoint.insecure {
+            &[]
         } else {
-            let skip_verify = options.tls_verify == Some(false);
-            let trust = HostTrust::load(endpoint.host(), &options.certs_dirs, skip_verify)
-                .map_err(|e| RegistryError::Trust {
-                    registry: endpoint.name.clone(),
-                    reason: error_chain(&e),
-                })?;
-            Some(trust)
+            &options.certs_dirs
         };
+        let skip_verify = options.tls_verify == Some(false);
+        let trust = HostTrust::load(endpoint.host(), certs_dirs, skip_verify).map_err(|e| {
+            RegistryError::Trust {
+                registry: endpoint.name.clone(),
+                reason: error_chain(&e),
+            }
+        })?;
         tracing::debug!(registry = %endpoint.name, url = %endpoint.base_url, logged_in = creds.is_some(), "registry client");
         let connection = Connection {
             trust,

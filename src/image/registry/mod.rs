@@ -12,8 +12,8 @@
 //!   docker's and podman's `certs.d`) and client certificates;
 //!   [`proxy`]: `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` with Go's rules.
 //! - `auth`: `WWW-Authenticate` challenges, bearer tokens cached per scope.
-//! - `transport`: one request with auth, proxy, retries and backoff; a
-//!   certificate error is never retried.
+//! - `transport`: one request with auth, proxy, retries and backoff;
+//!   `failure`: which failures are retried (a certificate error never is).
 //! - `response`: registry error bodies mapped to [`RegistryError`].
 //! - [`manifest`]: accepted media types, fetched manifests and choosing one
 //!   platform out of an index.
@@ -34,6 +34,7 @@ pub mod trust;
 mod auth;
 mod blob;
 mod client;
+mod failure;
 mod response;
 mod transport;
 

@@ -9,6 +9,7 @@
 use super::auth::{parse_challenges, AuthState, Challenge, Scope, TokenResponse};
 use super::credentials::Credentials;
 use super::endpoint::Endpoint;
+use super::failure::{classify, is_retryable_status, SendError};
 use super::proxy::ProxyEnv;
 use super::response::{read_error_detail, status_error};
 use super::trust::HostTrust;
@@ -107,8 +108,7 @@ pub(crate) struct Call<'a> {
 /// How a registry is reached, besides its URL: what TLS trusts, whether a
 /// failed TLS handshake may fall back to plain HTTP, and the proxies.
 pub(crate) struct Connection {
-    /// `None` for a plain-HTTP endpoint.
-    pub trust: Option<HostTrust>,
+    pub trust: HostTrust,
     /// Skip-verify on a host that may serve plain HTTP: docker's handling
     /// of insecure registries (HTTPS without verification, then HTTP;
     /// moby `registry/service.go` `lookupV2Endpoints`) and podman's
@@ -123,7 +123,7 @@ pub(crate) struct Connection {
 pub(crate) struct Transport {
     agent: ureq::Agent,
     pub(crate) endpoint: Endpoint,
-    trust: Option<HostTrust>,
+    trust: HostTrust,
     http_fallback: bool,
     /// Set once the registry turned out to serve plain HTTP.
     fell_back: AtomicBool,
@@ -143,11 +143,9 @@ impl Transport {
         retry: RetryPolicy,
         connection: Connection,
     ) -> Transport {
-        let mut config = ureq::Agent::config_builder();
-        if let Some(trust) = &connection.trust {
-            config = config.tls_config(trust.tls.clone());
-        }
+        let config = ureq::Agent::config_builder();
         let agent = config
+            .tls_config(connection.trust.tls.clone())
             // Proxies are chosen per request by `proxy::ProxyEnv`, not by
             // ureq's own reading of the environment.
             .proxy(None)
@@ -540,53 +538,7 @@ impl Transport {
     }
 
     fn classify(&self, call: &Call, e: ureq::Error) -> SendError {
-        let Some(tls) = tls_failure(&e) else {
-            return classify(&self.endpoint, call, e);
-        };
-        match tls {
-            // rustls' own checks: the registry's certificate chain is not
-            // trusted, names another host, or is out of date. Retrying
-            // cannot change that (it used to be retried five times).
-            TlsFailure::Certificate(reason) => {
-                let trusted = self
-                    .trust
-                    .as_ref()
-                    .map_or_else(|| "none".to_string(), HostTrust::describe_sources);
-                SendError::Fatal(RegistryError::Certificate {
-                    registry: self.endpoint.name.clone(),
-                    url: call.url.clone(),
-                    reason,
-                    trusted,
-                    host: self.endpoint.host().to_string(),
-                })
-            }
-            TlsFailure::Other(reason) if self.http_fallback => SendError::NotTls(reason),
-            TlsFailure::Other(reason) => {
-                let hint = if reason.contains("CertificateRequired")
-                    || reason.contains("BadCertificate")
-                    || reason.contains("HandshakeFailure")
-                {
-                    let have = match self.trust.as_ref().and_then(|t| t.client_cert.as_ref()) {
-                        Some(c) => format!("kiln presented {}", c.display()),
-                        None => "kiln presented none".to_string(),
-                    };
-                    format!(
-                        " (the registry may require a client certificate, NAME.cert and NAME.key in certs.d/{}/; {have})",
-                        self.endpoint.host()
-                    )
-                } else {
-                    format!(
-                        " (if the registry serves plain HTTP, pass --insecure-registry {})",
-                        self.endpoint.name
-                    )
-                };
-                SendError::Fatal(RegistryError::Connect {
-                    registry: self.endpoint.name.clone(),
-                    url: call.url.clone(),
-                    reason: format!("TLS: {reason}{hint}"),
-                })
-            }
-        }
+        classify(&self.endpoint, &self.trust, self.http_fallback, call, e)
     }
 
     /// 401 after the auth flow gave up.
@@ -630,94 +582,6 @@ impl Transport {
             hint,
         }
     }
-}
-
-enum SendError {
-    Retryable(String),
-    Fatal(RegistryError),
-    /// The TLS handshake failed for a reason other than the certificate
-    /// (on a plain-HTTP server: a "corrupt message").
-    NotTls(String),
-}
-
-/// A TLS handshake failure, told apart from I/O trouble.
-enum TlsFailure {
-    Certificate(String),
-    Other(String),
-}
-
-/// rustls reports handshake failures as `io::Error`s wrapping its own
-/// error (its `complete_io`), which ureq passes on as `Error::Io`; they
-/// must not be mistaken for retryable connection errors.
-fn tls_failure(e: &ureq::Error) -> Option<TlsFailure> {
-    let rustls_error = match e {
-        ureq::Error::Rustls(r) => r,
-        ureq::Error::Io(io) => io.get_ref()?.downcast_ref::<rustls::Error>()?,
-        ureq::Error::Tls(msg) => return Some(TlsFailure::Other(msg.to_string())),
-        _ => return None,
-    };
-    Some(match rustls_error {
-        rustls::Error::InvalidCertificate(c) => {
-            TlsFailure::Certificate(describe_certificate_error(c))
-        }
-        other => TlsFailure::Other(other.to_string()),
-    })
-}
-
-/// rustls' reason with the words docker users search for.
-fn describe_certificate_error(c: &rustls::CertificateError) -> String {
-    use rustls::CertificateError as C;
-    let kind = match c {
-        C::UnknownIssuer => "signed by an unknown authority",
-        C::NotValidForName | C::NotValidForNameContext { .. } => "name mismatch",
-        C::Expired | C::ExpiredContext { .. } => "expired",
-        C::NotValidYet | C::NotValidYetContext { .. } => "not yet valid",
-        _ => "invalid",
-    };
-    format!("{kind}: {c}")
-}
-
-fn classify(endpoint: &Endpoint, call: &Call, e: ureq::Error) -> SendError {
-    match e {
-        // A name that does not resolve fails at once, as containerd's
-        // resolver and BuildKit fail (no retry loop around resolution):
-        // retrying it only delayed "did you mean builder?" by seconds.
-        ureq::Error::HostNotFound => SendError::Fatal(RegistryError::Connect {
-            registry: endpoint.name.clone(),
-            url: call.url.clone(),
-            reason: "host name not found (DNS)".into(),
-        }),
-        ureq::Error::Io(ref io) if is_failed_lookup(io) => {
-            SendError::Fatal(RegistryError::Connect {
-                registry: endpoint.name.clone(),
-                url: call.url.clone(),
-                reason: format!("host name not found (DNS): {io}"),
-            })
-        }
-        ureq::Error::Io(_)
-        | ureq::Error::Timeout(_)
-        | ureq::Error::ConnectionFailed
-        | ureq::Error::Protocol(_) => SendError::Retryable(e.to_string()),
-        ureq::Error::Tls(_) => SendError::Fatal(RegistryError::Connect {
-            registry: endpoint.name.clone(),
-            url: call.url.clone(),
-            reason: format!(
-                "TLS: {e} (if the registry serves plain HTTP, pass --insecure-registry {})",
-                endpoint.name
-            ),
-        }),
-        other => SendError::Fatal(protocol(call, other.to_string())),
-    }
-}
-
-/// std's resolver reports a failed lookup as a plain `io::Error`
-/// ("failed to lookup address information: …", getaddrinfo's message).
-fn is_failed_lookup(e: &std::io::Error) -> bool {
-    e.to_string().starts_with("failed to lookup address")
-}
-
-fn is_retryable_status(s: StatusCode) -> bool {
-    s == StatusCode::TOO_MANY_REQUESTS || s.is_server_error()
 }
 
 pub(crate) fn protocol(call: &Call, reason: String) -> RegistryError {
@@ -772,18 +636,6 @@ mod tests {
         let waits: Vec<u128> = (2..=5).map(|n| p.backoff(n, None).as_millis()).collect();
         assert_eq!(waits, [100, 200, 350, 350]);
         assert_eq!(p.backoff(2, Some(Duration::from_secs(60))).as_millis(), 350);
-    }
-
-    #[test]
-    fn a_failed_name_lookup_is_not_retried() {
-        // What `"x.invalid:443".to_socket_addrs()` returns where the name
-        // does not resolve.
-        let dns = std::io::Error::other(
-            "failed to lookup address information: Name or service not known",
-        );
-        assert!(is_failed_lookup(&dns));
-        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
-        assert!(!is_failed_lookup(&refused));
     }
 
     #[test]
