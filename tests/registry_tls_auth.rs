@@ -525,3 +525,48 @@ fn http_proxy_does_not_catch_loopback_registries() {
     kiln_env(&k, &["push", &image], &env).ok();
     kiln_env(&k, &["pull", &image], &env).ok();
 }
+
+#[test]
+fn identity_token_is_exchanged_through_the_oauth_refresh_grant() {
+    use kiln::image::registry::{ClientOptions, Credentials, RegistryClient};
+    use std::sync::{Arc, Mutex};
+    use support::http_stub::{Reply, Request, StubServer};
+    let posts: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = posts.clone();
+    let stub = StubServer::start(move |req: &Request| {
+        if req.path() == "/token" {
+            let body = String::from_utf8_lossy(&req.body).to_string();
+            let ok = req.method == "POST" && body.contains("refresh_token=idtok");
+            seen.lock().unwrap().push(format!("{} {body}", req.method));
+            return if ok {
+                Reply::new(200, r#"{"access_token":"granted","expires_in":300}"#)
+            } else {
+                Reply::new(401, "")
+            };
+        }
+        if req.header("authorization") == Some("Bearer granted") {
+            return Reply::new(200, "{}");
+        }
+        let realm = format!("http://{}/token", req.header("host").unwrap_or(""));
+        Reply::new(401, "").header(
+            "WWW-Authenticate",
+            format!(r#"Bearer realm="{realm}",service="stub""#),
+        )
+    });
+    let options = ClientOptions {
+        credentials: Some(Credentials {
+            username: "<token>".into(),
+            password: "idtok".into(),
+        }),
+        ..ClientOptions::default()
+    };
+    RegistryClient::new(&stub.host(), &options)
+        .unwrap()
+        .ping()
+        .unwrap();
+    let posts = posts.lock().unwrap();
+    assert_eq!(
+        *posts,
+        ["POST grant_type=refresh_token&refresh_token=idtok&client_id=kiln&service=stub"]
+    );
+}

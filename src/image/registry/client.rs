@@ -2,7 +2,7 @@
 //! manifest operations (blobs are in `blob.rs`).
 
 use super::auth::Scope;
-use super::credentials::{self, CredentialError, Credentials, LoginFile};
+use super::credentials::{self, Credentials, LoginFile};
 use super::endpoint::Endpoint;
 use super::manifest::{self, FetchedManifest, Platform, ACCEPTED, MAX_MANIFEST_SIZE};
 use super::proxy::ProxyEnv;
@@ -166,10 +166,9 @@ pub struct RegistryClient {
 impl RegistryClient {
     /// A client for `registry` (as in [`crate::image::ImageRef::registry`]).
     /// Credentials come from `options.credentials`, else the auth files in
-    /// [`ClientOptions`]' order (asking the credential helpers they name);
-    /// an identity token, which kiln cannot use, leaves the client
-    /// anonymous with the reason shown on 401. Reads the TLS trust for the
-    /// registry (no network).
+    /// [`ClientOptions`]' order (asking the credential helpers they name;
+    /// an identity token is exchanged through OAuth2's refresh-token
+    /// grant). Reads the TLS trust for the registry (no network).
     pub fn new(registry: &str, options: &ClientOptions) -> Result<RegistryClient, RegistryError> {
         let (endpoint, http_fallback) = Endpoint::resolve(registry, &options.insecure_hosts)
             .with_tls_verify(options.tls_verify);
@@ -183,14 +182,7 @@ impl RegistryClient {
                     .chain(options.login_file.iter().map(|l| l.path().to_path_buf()))
                     .chain(options.docker_config.iter().cloned())
                     .collect();
-                match credentials::lookup(&files, &endpoint.name) {
-                    Ok(c) => (c, None),
-                    Err(e @ CredentialError::IdentityToken { .. }) => {
-                        tracing::warn!("{e}");
-                        (None, Some(e.to_string()))
-                    }
-                    Err(e) => return Err(e.into()),
-                }
+                (credentials::lookup(&files, &endpoint.name)?, None)
             }
         };
         // A plain-HTTP registry's token server may still be HTTPS: it gets

@@ -35,6 +35,12 @@ impl fmt::Debug for Credentials {
 }
 
 impl Credentials {
+    /// Whether `password` is an identity (OAuth2 refresh) token, as a
+    /// credential helper marks it with the username `<token>`.
+    pub fn is_identity_token(&self) -> bool {
+        self.username == IDENTITY_TOKEN_USER
+    }
+
     /// The value of an `Authorization: Basic` header and of a config.json
     /// `auth` field.
     pub fn basic_token(&self) -> String {
@@ -68,10 +74,6 @@ pub enum CredentialError {
         server: String,
         detail: String,
     },
-    /// An identity token needs OAuth2's refresh-token grant, which kiln's
-    /// token client does not speak yet.
-    #[error("{program} holds an identity token (username {IDENTITY_TOKEN_USER}) for {registry}, which kiln cannot use yet; run `kiln login {registry}` with a password or access token")]
-    IdentityToken { program: String, registry: String },
 }
 
 /// A docker-format auth file (mode 0600) that `kiln login` writes: docker's
@@ -127,7 +129,8 @@ impl LoginFile {
         auths.retain(|k, _| canonical_registry_name(k) != key);
         let mut entry = Map::new();
         entry.insert("auth".into(), Value::String(creds.basic_token()));
-        auths.insert(key, Value::Object(entry));
+        // Docker looks Docker Hub up by its legacy index URL only.
+        auths.insert(helper_server_url(registry), Value::Object(entry));
         self.write(&config)
     }
 
@@ -232,9 +235,9 @@ pub fn lookup(files: &[PathBuf], registry: &str) -> Result<Option<Credentials>, 
     Ok(None)
 }
 
-/// The server URL docker hands a helper for `registry`: Docker Hub's
-/// legacy index URL, else the host (docker/cli `cli/config/configfile`
-/// `GetAuthConfig` keys).
+/// The server URL docker hands a helper, and keys `auths` by, for
+/// `registry`: Docker Hub's legacy index URL, else the host (docker/cli
+/// `cli/config/configfile` `GetAuthConfig` keys).
 fn helper_server_url(registry: &str) -> String {
     let name = canonical_registry_name(registry);
     if name == DOCKER_HUB_NAME {
@@ -320,12 +323,6 @@ fn lookup_in_config(
     };
     if let Some(helper) = helper_in_config(config, &key) {
         if let Some(c) = helper.get(&helper_server_url(registry))? {
-            if c.username == IDENTITY_TOKEN_USER {
-                return Err(CredentialError::IdentityToken {
-                    program: helper.program(),
-                    registry: key,
-                });
-            }
             return Ok(Some(c));
         }
     }
@@ -459,6 +456,10 @@ mod tests {
         login.store("docker.io", &creds("u2", "p2")).unwrap();
         assert_eq!(login.get("docker.io").unwrap(), Some(creds("u2", "p2")));
         assert_eq!(login.get("127.0.0.1:5000").unwrap(), Some(creds("a", "b")));
+        // Keyed as docker keys them, so docker finds kiln's logins.
+        let text = fs::read_to_string(login.path()).unwrap();
+        assert!(text.contains("\"https://index.docker.io/v1/\""), "{text}");
+        assert!(text.contains("\"127.0.0.1:5000\""), "{text}");
         let mode = fs::metadata(login.path()).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
         // The first file with credentials wins.

@@ -269,6 +269,9 @@ impl Transport {
         service: Option<&str>,
         scope: &Scope,
     ) -> Result<(String, Option<Duration>), RegistryError> {
+        if let Some(c) = self.creds.as_ref().filter(|c| c.is_identity_token()) {
+            return self.fetch_oauth_token(realm, service, scope, &c.password);
+        }
         let mut url = realm.to_string();
         let mut sep = if url.contains('?') { '&' } else { '?' };
         for (k, v) in service
@@ -294,7 +297,59 @@ impl Transport {
             .creds
             .as_ref()
             .map(|c| format!("Basic {}", c.basic_token()));
-        let mut resp = self.send_with_retries(&mut call, basic.as_deref())?;
+        let resp = self.send_with_retries(&mut call, basic.as_deref())?;
+        self.read_token(realm, &call, resp)
+    }
+
+    /// OAuth2's refresh-token grant, for an identity token (what a
+    /// credential helper returns with the username `<token>`): a form POST
+    /// to the realm (distribution `registry/client/auth/session.go`
+    /// `fetchTokenWithOAuth`; scopes space-separated).
+    fn fetch_oauth_token(
+        &self,
+        realm: &str,
+        service: Option<&str>,
+        scope: &Scope,
+        refresh_token: &str,
+    ) -> Result<(String, Option<Duration>), RegistryError> {
+        let mut form = vec![
+            ("grant_type", "refresh_token".to_string()),
+            ("refresh_token", refresh_token.to_string()),
+            ("client_id", "kiln".to_string()),
+        ];
+        if let Some(s) = service {
+            form.push(("service", s.to_string()));
+        }
+        if !scope.items().is_empty() {
+            form.push(("scope", scope.items().join(" ")));
+        }
+        let body: Vec<String> = form
+            .iter()
+            .map(|(k, v)| format!("{k}={}", query_escape(v)))
+            .collect();
+        let body = body.join("&");
+        let mut call = Call {
+            method: Method::POST,
+            url: realm.to_string(),
+            headers: vec![(
+                "Content-Type",
+                "application/x-www-form-urlencoded".to_string(),
+            )],
+            payload: Payload::Bytes(body.as_bytes()),
+            scope: Scope::none(),
+            repository: "",
+        };
+        let resp = self.send_with_retries(&mut call, None)?;
+        self.read_token(realm, &call, resp)
+    }
+
+    /// The token in a token server's answer.
+    fn read_token(
+        &self,
+        realm: &str,
+        call: &Call,
+        mut resp: Response<Body>,
+    ) -> Result<(String, Option<Duration>), RegistryError> {
         let status = resp.status();
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
             let who = match &self.creds {
@@ -311,19 +366,19 @@ impl Transport {
             });
         }
         if !status.is_success() {
-            return Err(status_error(&call, &mut resp, None));
+            return Err(status_error(call, &mut resp, None));
         }
         let body = resp
             .body_mut()
             .with_config()
             .limit(1024 * 1024)
             .read_to_vec()
-            .map_err(|e| protocol(&call, format!("reading token: {e}")))?;
+            .map_err(|e| protocol(call, format!("reading token: {e}")))?;
         let parsed: TokenResponse = serde_json::from_slice(&body)
-            .map_err(|e| protocol(&call, format!("token response is not JSON: {e}")))?;
+            .map_err(|e| protocol(call, format!("token response is not JSON: {e}")))?;
         parsed
             .into_token()
-            .ok_or_else(|| protocol(&call, "token response has no token".into()))
+            .ok_or_else(|| protocol(call, "token response has no token".into()))
     }
 
     /// Sends once, retrying connection errors, 5xx and 429.
