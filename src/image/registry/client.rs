@@ -80,9 +80,7 @@ impl ClientOptions {
             ..ClientOptions::default()
         })
     }
-}
 
-impl ClientOptions {
     /// Applies `--tls-verify` and `--authfile` (read before every other
     /// auth file).
     pub fn with_flags(mut self, tls_verify: Option<bool>, authfile: Option<&Path>) -> Self {
@@ -172,8 +170,8 @@ impl RegistryClient {
     pub fn new(registry: &str, options: &ClientOptions) -> Result<RegistryClient, RegistryError> {
         let (endpoint, http_fallback) = Endpoint::resolve(registry, &options.insecure_hosts)
             .with_tls_verify(options.tls_verify);
-        let (creds, note) = match &options.credentials {
-            Some(c) => (Some(c.clone()), None),
+        let creds = match &options.credentials {
+            Some(c) => Some(c.clone()),
             None => {
                 let files: Vec<PathBuf> = options
                     .auth_files
@@ -182,7 +180,7 @@ impl RegistryClient {
                     .chain(options.login_file.iter().map(|l| l.path().to_path_buf()))
                     .chain(options.docker_config.iter().cloned())
                     .collect();
-                (credentials::lookup(&files, &endpoint.name)?, None)
+                credentials::lookup(&files, &endpoint.name)?
             }
         };
         // A plain-HTTP registry's token server may still be HTTPS: it gets
@@ -208,7 +206,7 @@ impl RegistryClient {
             proxies: ProxyEnv::from_env(),
         };
         Ok(RegistryClient {
-            transport: Transport::new(endpoint, creds, note, options.retry.clone(), connection),
+            transport: Transport::new(endpoint, creds, options.retry.clone(), connection),
             chunk_size: options.chunk_size.max(1),
         })
     }

@@ -129,8 +129,6 @@ pub(crate) struct Transport {
     fell_back: AtomicBool,
     proxies: ProxyEnv,
     creds: Option<Credentials>,
-    /// Why configured credentials could not be used, shown on 401.
-    creds_note: Option<String>,
     pub(crate) retry: RetryPolicy,
     auth: AuthState,
 }
@@ -139,7 +137,6 @@ impl Transport {
     pub(crate) fn new(
         endpoint: Endpoint,
         creds: Option<Credentials>,
-        creds_note: Option<String>,
         retry: RetryPolicy,
         connection: Connection,
     ) -> Transport {
@@ -167,7 +164,6 @@ impl Transport {
             fell_back: AtomicBool::new(false),
             proxies: connection.proxies,
             creds,
-            creds_note,
             retry,
             auth: AuthState::default(),
         }
@@ -605,9 +601,6 @@ impl Transport {
                 self.endpoint.name
             ));
         }
-        if let Some(note) = &self.creds_note {
-            detail.push_str(&format!("; {note}"));
-        }
         let _ = call;
         RegistryError::Unauthorized {
             registry: self.endpoint.name.clone(),
@@ -621,16 +614,13 @@ impl Transport {
         if call.repository.is_empty() {
             return self.unauthorized(call, resp, "the registry refused a fresh token");
         }
-        let mut hint = match &self.creds {
+        let hint = match &self.creds {
             None => format!(
                 " (not logged in: run `kiln login {}` if it is private)",
                 self.endpoint.name
             ),
             Some(c) => format!(" for user {}", c.username),
         };
-        if let Some(note) = &self.creds_note {
-            hint.push_str(&format!("; {note}"));
-        }
         RegistryError::RepositoryNotFound {
             registry: self.endpoint.name.clone(),
             repository: call.repository.to_string(),
