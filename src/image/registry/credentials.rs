@@ -160,7 +160,14 @@ impl LoginFile {
             path: self.path.clone(),
             source,
         };
-        let dir = self.path.parent().unwrap_or(Path::new("."));
+        // A symlinked config.json (dotfiles repositories, mounted
+        // secrets) is updated where it points, not replaced by a file, as
+        // docker/cli `cli/config/configfile/file.go` `Save` does.
+        let target = match fs::symlink_metadata(&self.path) {
+            Ok(m) if m.file_type().is_symlink() => fs::canonicalize(&self.path).map_err(werr)?,
+            _ => self.path.clone(),
+        };
+        let dir = target.parent().unwrap_or(Path::new("."));
         fs::create_dir_all(dir).map_err(werr)?;
         let tmp = dir.join(format!(".auth.json.{}.tmp", std::process::id()));
         let body = serde_json::to_vec_pretty(config).map_err(|e| werr(e.into()))?;
@@ -176,7 +183,7 @@ impl LoginFile {
             f.write_all(&body)?;
             f.write_all(b"\n")?;
             f.sync_all()?;
-            fs::rename(&tmp, &self.path)
+            fs::rename(&tmp, &target)
         })();
         if result.is_err() {
             let _ = fs::remove_file(&tmp);
@@ -474,6 +481,27 @@ mod tests {
         assert!(!login.remove("docker.io").unwrap());
         assert_eq!(lookup(&files, "docker.io").unwrap(), Some(creds("x", "y")));
         assert_eq!(login.get("127.0.0.1:5000").unwrap(), Some(creds("a", "b")));
+    }
+
+    #[test]
+    fn a_symlinked_file_is_written_through_the_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("dotfiles/config.json");
+        fs::create_dir_all(real.parent().unwrap()).unwrap();
+        fs::write(&real, r#"{"credsStore":""}"#).unwrap();
+        let link = dir.path().join("config.json");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        LoginFile::at(&link)
+            .store("ghcr.io", &creds("a", "b"))
+            .unwrap();
+        assert!(fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(
+            LoginFile::at(&real).get("ghcr.io").unwrap(),
+            Some(creds("a", "b"))
+        );
     }
 
     #[test]
