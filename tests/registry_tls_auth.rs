@@ -273,6 +273,16 @@ fn untrusted_certificate_fails_at_once_naming_the_cas_read() {
     assert!(err.contains("signed by an unknown authority"), "{err}");
     assert!(err.contains(other.to_str().unwrap()), "{err}");
     assert!(err.contains(certs.join(&host).to_str().unwrap()), "{err}");
+    // Where a CA was looked for and not found is said too.
+    let nowhere = k.path("nowhere.d");
+    let out = kiln_env(
+        &k,
+        &["--tls-verify", "pull", &image],
+        &[("SSL_CERT_FILE", &other), ("KILN_CERTS_D", &nowhere)],
+    );
+    let err = out.fails_with(1);
+    let missing = format!("(no {})", nowhere.join(&host).display());
+    assert!(err.contains(&missing), "{err}");
     // Not retried: the retry loop's messages say how often it tried.
     assert!(!err.contains("tried") && !err.contains("attempts"), "{err}");
 

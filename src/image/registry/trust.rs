@@ -75,6 +75,8 @@ pub(crate) struct HostTrust {
     pub(crate) tls: TlsConfig,
     /// The CA files and certs.d directories read, for error messages.
     pub(crate) sources: Vec<PathBuf>,
+    /// `HOST[:PORT]/` directories looked for and not found.
+    pub(crate) absent: Vec<PathBuf>,
     /// Whether a client certificate is presented.
     pub(crate) client_cert: Option<PathBuf>,
 }
@@ -90,9 +92,11 @@ impl HostTrust {
         let mut sources = Vec::new();
         let mut roots = system_roots(&|k| std::env::var_os(k), &mut sources)?;
         let mut client = None;
+        let mut absent = Vec::new();
         for base in certs_dirs {
             let dir = base.join(host);
             let Some(found) = read_certs_dir(&dir)? else {
+                absent.push(dir);
                 continue;
             };
             sources.push(dir);
@@ -121,21 +125,26 @@ impl HostTrust {
         Ok(HostTrust {
             tls,
             sources,
+            absent,
             client_cert: client_path,
         })
     }
 
-    /// "FILE, DIR, …" for messages.
+    /// "FILE, DIR, … (no DIR, DIR)" for messages.
     pub(crate) fn describe_sources(&self) -> String {
-        if self.sources.is_empty() {
-            return "none".into();
+        let list = |paths: &[PathBuf]| {
+            let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+            names.join(", ")
+        };
+        let mut s = if self.sources.is_empty() {
+            "none".to_string()
+        } else {
+            list(&self.sources)
+        };
+        if !self.absent.is_empty() {
+            s.push_str(&format!(" (no {})", list(&self.absent)));
         }
-        let names: Vec<String> = self
-            .sources
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect();
-        names.join(", ")
+        s
     }
 }
 
