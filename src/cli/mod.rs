@@ -45,7 +45,8 @@ pub struct Cli {
     pub debug: bool,
 
     /// Speak plain HTTP to this registry (repeatable); loopback registries
-    /// always are. Also read from `"insecure-registries"` in <root>/config.json.
+    /// are too, unless `--tls-verify` is given. Also read from
+    /// `"insecure-registries"` in <root>/config.json.
     #[arg(long = "insecure-registry", global = true, value_name = "HOST")]
     pub insecure_registry: Vec<String>,
 
