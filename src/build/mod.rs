@@ -69,6 +69,10 @@ pub struct BuildOptions {
     pub pull: bool,
     /// Registries reached over plain HTTP (`--insecure-registry`).
     pub insecure_registries: Vec<String>,
+    /// `--tls-verify[=BOOL]` (see `ClientOptions::tls_verify`).
+    pub tls_verify: Option<bool>,
+    /// `--authfile`: a docker-format auth file read first.
+    pub authfile: Option<PathBuf>,
     /// `--label`s added to the image config.
     pub labels: BTreeMap<String, String>,
     /// How progress is shown.
@@ -187,6 +191,7 @@ fn registry_options(
     opts: &BuildOptions,
 ) -> Result<crate::image::registry::ClientOptions, BuildError> {
     crate::image::registry::ClientOptions::for_root(store.root(), opts.insecure_registries.clone())
+        .map(|o| o.with_flags(opts.tls_verify, opts.authfile.as_deref()))
         .map_err(|e| BuildError::Setup(Chain(&e).to_string()))
 }
 

@@ -81,7 +81,7 @@ pub struct BuildArgs {
 pub fn run(
     args: BuildArgs,
     root: &Path,
-    insecure: &[String],
+    registry: &super::RegistryFlags,
     debug: bool,
 ) -> Result<i32, CliError> {
     let platform = build::host_platform();
@@ -214,7 +214,9 @@ pub fn run(
         target: args.target.clone(),
         no_cache: args.no_cache,
         pull: args.pull,
-        insecure_registries: insecure.to_vec(),
+        insecure_registries: registry.insecure.clone(),
+        tls_verify: registry.tls_verify,
+        authfile: registry.authfile.clone(),
         labels,
         progress,
         network,

@@ -1,10 +1,13 @@
 //! `kiln login [-u USER] [--password-stdin | -p PASS] [REGISTRY]`: checks
-//! credentials against the registry and keeps them in `<root>/auth.json`.
+//! credentials against the registry and keeps them where docker reads them:
+//! docker's config.json (`$DOCKER_CONFIG`, else `~/.docker`), or its
+//! credential helper when the config names one, or `--authfile FILE`.
 
-use super::CliError;
+use super::{CliError, RegistryFlags};
 use crate::error_chain::Chain;
+use crate::image::registry::credentials::docker_config_path;
 use crate::image::registry::endpoint::{canonical_registry_name, DOCKER_HUB_NAME};
-use crate::image::registry::{ClientOptions, Credentials, LoginFile, RegistryClient};
+use crate::image::registry::{Credentials, LoginFile, RegistryClient};
 use clap::Args;
 use std::io::{BufRead, IsTerminal, Read, Write};
 use std::path::Path;
@@ -25,7 +28,17 @@ pub struct LoginArgs {
     pub registry: Option<String>,
 }
 
-pub fn run(args: LoginArgs, root: &Path, insecure: &[String]) -> Result<i32, CliError> {
+/// Where `kiln login` writes and `kiln logout` erases: `--authfile`, else
+/// docker's config.json, else (no `HOME`) kiln's legacy `<root>/auth.json`.
+pub(super) fn login_target(root: &Path, registry: &RegistryFlags) -> LoginFile {
+    match (&registry.authfile, docker_config_path()) {
+        (Some(f), _) => LoginFile::at(f),
+        (None, Some(docker)) => LoginFile::at(docker),
+        (None, None) => LoginFile::in_root(root),
+    }
+}
+
+pub fn run(args: LoginArgs, root: &Path, registry_flags: &RegistryFlags) -> Result<i32, CliError> {
     let registry = canonical_registry_name(args.registry.as_deref().unwrap_or(DOCKER_HUB_NAME));
     let username = match args.username {
         Some(u) => u,
@@ -53,14 +66,13 @@ pub fn run(args: LoginArgs, root: &Path, insecure: &[String]) -> Result<i32, Cli
         return Err(CliError("login: password is empty".into()));
     }
     let creds = Credentials { username, password };
-    let mut options =
-        ClientOptions::for_root(root, insecure.to_vec()).map_err(CliError::from_error)?;
+    let mut options = registry_flags.options(root)?;
     options.credentials = Some(creds.clone());
     let client = RegistryClient::new(&registry, &options).map_err(CliError::from_error)?;
     client
         .ping()
         .map_err(|e| CliError(format!("login to {registry} failed: {e}", e = Chain(&e))))?;
-    LoginFile::in_root(root)
+    login_target(root, registry_flags)
         .store(&registry, &creds)
         .map_err(CliError::from_error)?;
     println!("Login Succeeded");

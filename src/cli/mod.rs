@@ -46,9 +46,22 @@ pub struct Cli {
     pub debug: bool,
 
     /// Speak plain HTTP to this registry (repeatable); loopback registries
-    /// always are. Also read from `"insecure-registries"` in <root>/config.json.
+    /// are too, unless `--tls-verify` is given. Also read from
+    /// `"insecure-registries"` in <root>/config.json.
     #[arg(long = "insecure-registry", global = true, value_name = "HOST")]
     pub insecure_registry: Vec<String>,
+
+    /// Verify registries' TLS certificates (podman's flag). `=false` keeps
+    /// HTTPS but skips verification (and lets loopback and insecure
+    /// registries fall back to HTTP); `--tls-verify` alone makes every
+    /// registry HTTPS with verification, loopback ones included.
+    #[arg(long = "tls-verify", global = true, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub tls_verify: Option<bool>,
+
+    /// Docker-format auth file read first for credentials, and written by
+    /// `kiln login` / `kiln logout` instead of docker's config.json.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub authfile: Option<PathBuf>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -84,7 +97,7 @@ pub enum Command {
     /// Manage images (ls, rm, inspect, tag, history, import, prune).
     #[command(subcommand)]
     Image(image::ImageCommand),
-    /// Log in to a registry (credentials kept in <root>/auth.json, mode 0600).
+    /// Log in to a registry (credentials kept where docker keeps them, or --authfile).
     Login(login::LoginArgs),
     /// Log out from a registry.
     Logout(logout::LogoutArgs),
@@ -99,6 +112,29 @@ pub enum Command {
     System(system::SystemCommand),
 }
 
+/// The global flags about registries, for the commands that reach one.
+#[derive(Debug, Clone)]
+pub struct RegistryFlags {
+    /// `--insecure-registry`.
+    pub insecure: Vec<String>,
+    /// `--tls-verify[=BOOL]`.
+    pub tls_verify: Option<bool>,
+    /// `--authfile`.
+    pub authfile: Option<PathBuf>,
+}
+
+impl RegistryFlags {
+    /// The registry client options for a store at `root` with these flags.
+    pub fn options(
+        &self,
+        root: &std::path::Path,
+    ) -> Result<crate::image::registry::ClientOptions, CliError> {
+        crate::image::registry::ClientOptions::for_root(root, self.insecure.clone())
+            .map(|o| o.with_flags(self.tls_verify, self.authfile.as_deref()))
+            .map_err(CliError::from_error)
+    }
+}
+
 /// Runs the CLI and returns the process exit code.
 pub fn main() -> i32 {
     // Die quietly on a closed pipe (`kiln images | head`) like other Unix
@@ -110,8 +146,13 @@ pub fn main() -> i32 {
     let cli = Cli::parse();
     init_logging(cli.debug);
     let root = cli.root.clone().unwrap_or_else(default_root);
+    let registry = RegistryFlags {
+        insecure: cli.insecure_registry.clone(),
+        tls_verify: cli.tls_verify,
+        authfile: cli.authfile.clone(),
+    };
     let result = match cli.command {
-        Command::Build(a) => build::run(*a, &root, &cli.insecure_registry, cli.debug),
+        Command::Build(a) => build::run(*a, &root, &registry, cli.debug),
         Command::Builder(cmd) => builder::run(cmd, &root),
         Command::Debug(cmd) => debug::run(cmd, &root),
         Command::Import(a) => import::run(a, &root),
@@ -123,11 +164,11 @@ pub fn main() -> i32 {
         Command::Save(a) => save::run(a, &root),
         Command::Load(a) => load::run(a, &root),
         Command::Image(cmd) => image::run(cmd, &root),
-        Command::Login(args) => login::run(args, &root, &cli.insecure_registry),
-        Command::Logout(args) => logout::run(args, &root),
-        Command::Pull(args) => pull::run(args, &root, &cli.insecure_registry),
-        Command::Push(args) => push::run(args, &root, &cli.insecure_registry),
-        Command::Run(args) => run::run(*args, &root, &cli.insecure_registry),
+        Command::Login(args) => login::run(args, &root, &registry),
+        Command::Logout(args) => logout::run(args, &root, &registry),
+        Command::Pull(args) => pull::run(args, &root, &registry),
+        Command::Push(args) => push::run(args, &root, &registry),
+        Command::Run(args) => run::run(*args, &root, &registry),
         Command::System(cmd) => system::run(cmd, &root),
     };
     match result {

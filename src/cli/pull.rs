@@ -1,9 +1,10 @@
 //! `kiln pull REF`: fetch an image from its registry into the store.
 
 use super::CliError;
+use super::RegistryFlags;
 use crate::cache::Store;
 use crate::error_chain::Chain;
-use crate::image::registry::{ClientOptions, Platform, RegistryClient};
+use crate::image::registry::{Platform, RegistryClient};
 use crate::image::ImageRef;
 use crate::transfer::{self, progress::Progress};
 use clap::Args;
@@ -19,7 +20,7 @@ pub struct PullArgs {
     pub image: String,
 }
 
-pub fn run(args: PullArgs, root: &Path, insecure: &[String]) -> Result<i32, CliError> {
+pub fn run(args: PullArgs, root: &Path, registry: &RegistryFlags) -> Result<i32, CliError> {
     let image = ImageRef::parse(&args.image).map_err(CliError::from_error)?;
     let platform = Platform::parse(&args.platform).map_err(|_| {
         CliError(format!(
@@ -32,7 +33,7 @@ pub fn run(args: PullArgs, root: &Path, insecure: &[String]) -> Result<i32, CliE
         println!("Using default tag: latest");
     }
     let store = Store::open(root).map_err(CliError::from_error)?;
-    let options = ClientOptions::for_root(root, insecure.to_vec()).map_err(CliError::from_error)?;
+    let options = registry.options(root)?;
     let client = RegistryClient::new(image.registry(), &options).map_err(CliError::from_error)?;
     transfer::pull(&store, &client, &image, &platform, &Progress::for_stdout())
         .map_err(|e| CliError(format!("pulling {image}: {e}", e = Chain(&e))))?;

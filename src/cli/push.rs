@@ -1,10 +1,11 @@
 //! `kiln push REF [--compression gzip|zstd]`: upload a stored image.
 
 use super::CliError;
+use super::RegistryFlags;
 use crate::cache::Store;
 use crate::error_chain::Chain;
 use crate::image::layer::Compression;
-use crate::image::registry::{ClientOptions, RegistryClient};
+use crate::image::registry::RegistryClient;
 use crate::image::ImageRef;
 use crate::transfer::{self, progress::Progress, PushOptions};
 use clap::{Args, ValueEnum};
@@ -28,10 +29,10 @@ pub enum PushCompression {
     Zstd,
 }
 
-pub fn run(args: PushArgs, root: &Path, insecure: &[String]) -> Result<i32, CliError> {
+pub fn run(args: PushArgs, root: &Path, registry: &RegistryFlags) -> Result<i32, CliError> {
     let image = ImageRef::parse(&args.image).map_err(CliError::from_error)?;
     let store = Store::open(root).map_err(CliError::from_error)?;
-    let options = ClientOptions::for_root(root, insecure.to_vec()).map_err(CliError::from_error)?;
+    let options = registry.options(root)?;
     let client = RegistryClient::new(image.registry(), &options).map_err(CliError::from_error)?;
     let push_options = PushOptions {
         compression: args.compression.map(|c| match c {

@@ -7,11 +7,12 @@
 //! checked the way docker checks them and errors name the flag.
 
 use super::CliError;
+use super::RegistryFlags;
 use crate::cache::Store;
 use crate::container::{self, LeasedImage, PullPolicy, PullSource, RunOverrides};
 use crate::error_chain::Chain;
 use crate::image::oci::ContainerConfig;
-use crate::image::registry::{ClientOptions, Platform};
+use crate::image::registry::Platform;
 use crate::runtime::cgroups::Resources;
 use crate::runtime::{
     self, caps, rlimits, spec, state, ContainerSpec, Network, ProcessSpec, RootfsSpec,
@@ -150,7 +151,7 @@ pub enum NetworkMode {
 const EXIT_KILN_ERROR: i32 = 125;
 
 /// Runs the command; returns the container's exit status.
-pub fn run(args: RunArgs, root: &Path, insecure: &[String]) -> Result<i32, CliError> {
+pub fn run(args: RunArgs, root: &Path, registry: &RegistryFlags) -> Result<i32, CliError> {
     if args.rootfs.is_some() || !args.layer.is_empty() {
         let lowers = match rootfs_lowers(&args) {
             Ok(lowers) => lowers,
@@ -179,7 +180,7 @@ pub fn run(args: RunArgs, root: &Path, insecure: &[String]) -> Result<i32, CliEr
         Ok(store) => store,
         Err(e) => return Ok(kiln_error(e)),
     };
-    let options = match ClientOptions::for_root(root, insecure.to_vec()) {
+    let options = match registry.options(root) {
         Ok(options) => options,
         Err(e) => return Ok(kiln_error(e)),
     };

@@ -53,6 +53,7 @@ mod registry_client_faults;
 mod registry_faults;
 mod registry_login;
 mod registry_pull_push;
+mod registry_tls_auth;
 mod run;
 mod run_image;
 mod save_load;

@@ -122,13 +122,18 @@ impl Kiln {
     }
 
     /// The `kiln --root <root> args...` command line, ready for more. The
-    /// host's `SOURCE_DATE_EPOCH` and docker credentials are kept out so
-    /// that results depend on the test alone.
+    /// host's `SOURCE_DATE_EPOCH`, docker and podman credentials and
+    /// registry certificates (certs.d) are kept out so that results depend
+    /// on the test alone.
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(KILN);
         c.arg("--root").arg(self.root()).args(args);
         c.env_remove("SOURCE_DATE_EPOCH");
         c.env("DOCKER_CONFIG", self.path("no-docker-config"));
+        c.env_remove("REGISTRY_AUTH_FILE");
+        c.env("XDG_RUNTIME_DIR", self.path("no-xdg-runtime"));
+        c.env("XDG_CONFIG_HOME", self.path("no-xdg-config"));
+        c.env(kiln::image::registry::CERTS_D_ENV, self.path("no-certs.d"));
         c
     }
 

@@ -17,6 +17,16 @@ pub struct TestRegistry {
     child: Child,
     dir: tempfile::TempDir,
     port: u16,
+    tls: bool,
+}
+
+/// TLS for a test registry (PEM files).
+pub struct RegistryTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// Client certificates must chain to this CA (`http.tls.clientcas`);
+    /// `None`: none asked for.
+    pub client_ca: Option<PathBuf>,
 }
 
 impl TestRegistry {
@@ -30,6 +40,11 @@ impl TestRegistry {
         Self::start_with(Some((user, pass)))
     }
 
+    /// A registry serving HTTPS only.
+    pub fn with_tls(tls: &RegistryTls) -> TestRegistry {
+        Self::start_full(None, Some(tls))
+    }
+
     /// `127.0.0.1:PORT`, as image references name it.
     pub fn host(&self) -> String {
         format!("127.0.0.1:{}", self.port)
@@ -41,6 +56,10 @@ impl TestRegistry {
     }
 
     fn start_with(auth: Option<(&str, &str)>) -> TestRegistry {
+        Self::start_full(auth, None)
+    }
+
+    fn start_full(auth: Option<(&str, &str)>, tls: Option<&RegistryTls>) -> TestRegistry {
         assert!(
             Path::new(REGISTRY_BIN).exists(),
             "{REGISTRY_BIN} missing: install Debian's docker-registry package"
@@ -63,7 +82,8 @@ impl TestRegistry {
         for _ in 0..5 {
             let port = free_port();
             let config = dir.path().join("config.yml");
-            std::fs::write(&config, config_yaml(dir.path(), port, auth.is_some())).unwrap();
+            let yaml = config_yaml(dir.path(), port, auth.is_some(), tls);
+            std::fs::write(&config, yaml).unwrap();
             let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
             let child = Command::new(REGISTRY_BIN)
                 .arg("serve")
@@ -73,7 +93,12 @@ impl TestRegistry {
                 .stderr(log)
                 .spawn()
                 .expect("starting docker-registry");
-            let mut reg = TestRegistry { child, dir, port };
+            let mut reg = TestRegistry {
+                child,
+                dir,
+                port,
+                tls: tls.is_some(),
+            };
             if reg.wait_ready() {
                 return reg;
             }
@@ -96,8 +121,12 @@ impl TestRegistry {
                 let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
                 let _ = s.write_all(b"GET /v2/ HTTP/1.0\r\nHost: x\r\n\r\n");
                 let mut buf = [0u8; 12];
+                // A TLS registry answers plain HTTP with 400 ("Client sent
+                // an HTTP request to an HTTPS server"): it is up.
                 if s.read_exact(&mut buf).is_ok()
-                    && (buf.ends_with(b"200") || buf.ends_with(b"401"))
+                    && (buf.ends_with(b"200")
+                        || buf.ends_with(b"401")
+                        || (self.tls && buf.ends_with(b"400")))
                 {
                     return true;
                 }
@@ -127,7 +156,7 @@ fn free_port() -> u16 {
         .expect("binding 127.0.0.1:0")
 }
 
-fn config_yaml(dir: &Path, port: u16, htpasswd: bool) -> String {
+fn config_yaml(dir: &Path, port: u16, htpasswd: bool, tls: Option<&RegistryTls>) -> String {
     let mut y = format!(
         "version: 0.1
 log:
@@ -148,11 +177,28 @@ http:
 ",
         data = dir.join("data").display()
     );
+    if let Some(tls) = tls {
+        y.push_str(&tls_yaml(tls));
+    }
     if htpasswd {
         y.push_str(&format!(
             "auth:\n  htpasswd:\n    realm: kiln-test\n    path: {}\n",
             dir.join("htpasswd").display()
         ));
+    }
+    y
+}
+
+/// The `http.tls` section of the registry's config (nested under `http:`,
+/// which `config_yaml` ends with).
+fn tls_yaml(tls: &RegistryTls) -> String {
+    let mut y = format!(
+        "  tls:\n    certificate: {}\n    key: {}\n",
+        tls.cert.display(),
+        tls.key.display()
+    );
+    if let Some(ca) = &tls.client_ca {
+        y.push_str(&format!("    clientcas:\n      - {}\n", ca.display()));
     }
     y
 }

@@ -2,11 +2,13 @@
 //! manifest operations (blobs are in `blob.rs`).
 
 use super::auth::Scope;
-use super::credentials::{self, CredentialError, Credentials, LoginFile};
+use super::credentials::{self, Credentials, LoginFile};
 use super::endpoint::Endpoint;
 use super::manifest::{self, FetchedManifest, ACCEPTED, MAX_MANIFEST_SIZE};
+use super::proxy::ProxyEnv;
 use super::response::{status_error, Subject};
-use super::transport::{Call, Payload, RetryPolicy, Transport};
+use super::transport::{Call, Connection, Payload, RetryPolicy, Transport};
+use super::trust::{self, HostTrust};
 use super::RegistryError;
 use crate::error_chain::Chain;
 use crate::image::digest::Algorithm;
@@ -24,9 +26,18 @@ pub const DEFAULT_CHUNK_SIZE: u64 = 32 * 1024 * 1024;
 pub struct ClientOptions {
     /// Hosts spoken to in plain HTTP (`--insecure-registry`), besides loopback.
     pub insecure_hosts: Vec<String>,
-    /// kiln's login file, consulted first.
+    /// `--tls-verify`: `None` keeps the per-host default, see
+    /// [`Endpoint::with_tls_verify`].
+    pub tls_verify: Option<bool>,
+    /// certs.d roots holding `HOST[:PORT]/` CA and client certificate
+    /// directories ([`trust::default_certs_dirs`]).
+    pub certs_dirs: Vec<PathBuf>,
+    /// Docker-format auth files consulted first, in order: `--authfile`,
+    /// then podman's ([`credentials::podman_auth_files`]).
+    pub auth_files: Vec<PathBuf>,
+    /// kiln's legacy login file (`<root>/auth.json`), consulted next.
     pub login_file: Option<LoginFile>,
-    /// Docker's `config.json`, consulted second.
+    /// Docker's `config.json`, consulted last.
     pub docker_config: Option<PathBuf>,
     /// Credentials to use instead of looking any up (`kiln login` checking
     /// what the user typed).
@@ -41,6 +52,9 @@ impl Default for ClientOptions {
     fn default() -> Self {
         ClientOptions {
             insecure_hosts: Vec::new(),
+            tls_verify: None,
+            certs_dirs: trust::default_certs_dirs(),
+            auth_files: Vec::new(),
             login_file: None,
             docker_config: None,
             credentials: None,
@@ -51,10 +65,10 @@ impl Default for ClientOptions {
 }
 
 impl ClientOptions {
-    /// What the CLI uses: credentials from `<root>/auth.json`, then
-    /// docker's config; insecure hosts from the flags plus the
-    /// `"insecure-registries"` list of `<root>/config.json` (docker's
-    /// daemon.json key).
+    /// What the CLI uses: credentials from podman's auth files,
+    /// `<root>/auth.json`, then docker's config; insecure hosts from the
+    /// flags plus the `"insecure-registries"` list of `<root>/config.json`
+    /// (docker's daemon.json key).
     pub fn for_root(
         root: &Path,
         mut insecure_hosts: Vec<String>,
@@ -62,10 +76,21 @@ impl ClientOptions {
         insecure_hosts.extend(insecure_registries_in(&root.join(CONFIG_FILE))?);
         Ok(ClientOptions {
             insecure_hosts,
+            auth_files: credentials::podman_auth_files(),
             login_file: Some(LoginFile::in_root(root)),
             docker_config: credentials::docker_config_path(),
             ..ClientOptions::default()
         })
+    }
+
+    /// Applies `--tls-verify` and `--authfile` (read before every other
+    /// auth file).
+    pub fn with_flags(mut self, tls_verify: Option<bool>, authfile: Option<&Path>) -> Self {
+        self.tls_verify = tls_verify;
+        if let Some(f) = authfile {
+            self.auth_files.insert(0, f.to_path_buf());
+        }
+        self
     }
 }
 
@@ -100,6 +125,18 @@ fn insecure_registries_in(path: &Path) -> Result<Vec<String>, RegistryError> {
     }
 }
 
+/// `error: cause: cause…`, for errors shown through a plain string.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
 /// A manifest narrowed to one platform, with the index it came from.
 #[derive(Debug, Clone)]
 pub struct ResolvedManifest {
@@ -129,29 +166,50 @@ pub struct RegistryClient {
 
 impl RegistryClient {
     /// A client for `registry` (as in [`crate::image::ImageRef::registry`]).
-    /// Credentials come from `options.credentials`, else the login file,
-    /// else docker's config; credentials kept by a docker credential helper
-    /// are unsupported: the client goes on anonymously and says why on 401.
+    /// Credentials come from `options.credentials`, else the auth files in
+    /// [`ClientOptions`]' order (asking the credential helpers they name;
+    /// an identity token is exchanged through OAuth2's refresh-token
+    /// grant). Reads the TLS trust for the registry (no network).
     pub fn new(registry: &str, options: &ClientOptions) -> Result<RegistryClient, RegistryError> {
-        let endpoint = Endpoint::resolve(registry, &options.insecure_hosts);
-        let (creds, note) = match &options.credentials {
-            Some(c) => (Some(c.clone()), None),
-            None => match credentials::lookup(
-                options.login_file.as_ref(),
-                options.docker_config.as_deref(),
-                &endpoint.name,
-            ) {
-                Ok(c) => (c, None),
-                Err(e @ CredentialError::HelperUnsupported { .. }) => {
-                    tracing::warn!("{e}", e = Chain(&e));
-                    (None, Some(Chain(&e).to_string()))
-                }
-                Err(e) => return Err(e.into()),
-            },
+        let (endpoint, http_fallback) = Endpoint::resolve(registry, &options.insecure_hosts)
+            .with_tls_verify(options.tls_verify);
+        let creds = match &options.credentials {
+            Some(c) => Some(c.clone()),
+            None => {
+                let files: Vec<PathBuf> = options
+                    .auth_files
+                    .iter()
+                    .cloned()
+                    .chain(options.login_file.iter().map(|l| l.path().to_path_buf()))
+                    .chain(options.docker_config.iter().cloned())
+                    .collect();
+                credentials::lookup(&files, &endpoint.name)?
+            }
         };
+        // A plain-HTTP registry's token server may still be HTTPS: it gets
+        // the system store, but not the registry's certs.d (docker reads
+        // those for secure registries only, moby `registry/config.go`
+        // `newTLSConfig`).
+        let certs_dirs: &[PathBuf] = if endpoint.insecure {
+            &[]
+        } else {
+            &options.certs_dirs
+        };
+        let skip_verify = options.tls_verify == Some(false);
+        let trust = HostTrust::load(endpoint.host(), certs_dirs, skip_verify).map_err(|e| {
+            RegistryError::Trust {
+                registry: endpoint.name.clone(),
+                reason: error_chain(&e),
+            }
+        })?;
         tracing::debug!(registry = %endpoint.name, url = %endpoint.base_url, logged_in = creds.is_some(), "registry client");
+        let connection = Connection {
+            trust,
+            http_fallback,
+            proxies: ProxyEnv::from_env(),
+        };
         Ok(RegistryClient {
-            transport: Transport::new(endpoint, creds, note, options.retry.clone()),
+            transport: Transport::new(endpoint, creds, options.retry.clone(), connection),
             chunk_size: options.chunk_size.max(1),
         })
     }

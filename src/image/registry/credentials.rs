@@ -1,13 +1,16 @@
-//! Registry credentials: kiln's own login file and docker's
-//! `~/.docker/config.json`.
+//! Registry credentials in docker-format auth files: docker's
+//! `~/.docker/config.json`, podman's `auth.json`, kiln's legacy
+//! `<root>/auth.json` and any `--authfile`.
 //!
-//! Both use docker's format, `{"auths": {"HOST": {"auth": base64("user:pass")}}}`,
-//! so a kiln login file can be handed to docker or skopeo (`--authfile`) and
-//! back. Keys are compared after [`canonical_registry_name`], so
+//! All use docker's format, `{"auths": {"HOST": {"auth": base64("user:pass")}}}`,
+//! plus `credsStore` / `credHelpers` naming a credential helper
+//! ([`super::cred_helper`]) that keeps the secret instead. Keys are
+//! compared after [`canonical_registry_name`], so
 //! `https://index.docker.io/v1/` (what `docker login` writes for Docker Hub)
 //! finds `docker.io`.
 
-use super::endpoint::canonical_registry_name;
+use super::cred_helper::{CredentialHelper, IDENTITY_TOKEN_USER};
+use super::endpoint::{canonical_registry_name, DOCKER_HUB_NAME};
 use crate::error_chain::Chain;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use base64::Engine as _;
@@ -33,6 +36,12 @@ impl fmt::Debug for Credentials {
 }
 
 impl Credentials {
+    /// Whether `password` is an identity (OAuth2 refresh) token, as a
+    /// credential helper marks it with the username `<token>`.
+    pub fn is_identity_token(&self) -> bool {
+        self.username == IDENTITY_TOKEN_USER
+    }
+
     /// The value of an `Authorization: Basic` header and of a config.json
     /// `auth` field.
     pub fn basic_token(&self) -> String {
@@ -57,15 +66,21 @@ pub enum CredentialError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path}: credentials for {registry} are kept by the credential helper docker-credential-{helper}, which kiln does not support; run `kiln login {registry}` to give kiln its own")]
-    HelperUnsupported {
-        path: PathBuf,
-        registry: String,
-        helper: String,
+    /// A credential helper failed; `detail` carries its exit status and
+    /// what it printed.
+    #[error("{program} {action} for {server} failed: {detail}")]
+    Helper {
+        program: String,
+        action: &'static str,
+        server: String,
+        detail: String,
     },
 }
 
-/// kiln's login file (docker's format, mode 0600), written by `kiln login`.
+/// A docker-format auth file (mode 0600) that `kiln login` writes: docker's
+/// config.json, an `--authfile`, or kiln's legacy `<root>/auth.json`. When
+/// the file names a credential helper for a registry, the secret goes to
+/// the helper instead, as `docker login` does.
 #[derive(Debug, Clone)]
 pub struct LoginFile {
     path: PathBuf,
@@ -95,30 +110,47 @@ impl LoginFile {
         }
     }
 
+    /// The helper this file hands `registry`'s secret to, if any.
+    pub fn helper_for(&self, registry: &str) -> Result<Option<CredentialHelper>, CredentialError> {
+        Ok(read_config(&self.path)?
+            .and_then(|c| helper_in_config(&c, &canonical_registry_name(registry))))
+    }
+
     /// Stores (replacing) the credentials for `registry`, keeping every other
     /// entry. The file is replaced atomically and is never readable by others.
+    /// With a helper configured for `registry`, the helper keeps them
+    /// (docker/cli `cli/config/credentials/native_store.go` `Store`).
     pub fn store(&self, registry: &str, creds: &Credentials) -> Result<(), CredentialError> {
+        if let Some(helper) = self.helper_for(registry)? {
+            return helper.store(&helper_server_url(registry), creds);
+        }
         let mut config = read_config(&self.path)?.unwrap_or_else(|| Value::Object(Map::new()));
         let auths = auths_mut(&self.path, &mut config)?;
         let key = canonical_registry_name(registry);
         auths.retain(|k, _| canonical_registry_name(k) != key);
         let mut entry = Map::new();
         entry.insert("auth".into(), Value::String(creds.basic_token()));
-        auths.insert(key, Value::Object(entry));
+        // Docker looks Docker Hub up by its legacy index URL only.
+        auths.insert(helper_server_url(registry), Value::Object(entry));
         self.write(&config)
     }
 
-    /// Forgets `registry`; returns whether there was anything to forget.
+    /// Forgets `registry` (in its helper too, if one is configured);
+    /// returns whether there was anything to forget.
     pub fn remove(&self, registry: &str) -> Result<bool, CredentialError> {
         let Some(mut config) = read_config(&self.path)? else {
             return Ok(false);
         };
-        let auths = auths_mut(&self.path, &mut config)?;
         let key = canonical_registry_name(registry);
+        let erased = match helper_in_config(&config, &key) {
+            Some(helper) => helper.erase(&helper_server_url(registry))?,
+            None => false,
+        };
+        let auths = auths_mut(&self.path, &mut config)?;
         let before = auths.len();
         auths.retain(|k, _| canonical_registry_name(k) != key);
         if auths.len() == before {
-            return Ok(false);
+            return Ok(erased);
         }
         self.write(&config)?;
         Ok(true)
@@ -129,7 +161,14 @@ impl LoginFile {
             path: self.path.clone(),
             source,
         };
-        let dir = self.path.parent().unwrap_or(Path::new("."));
+        // A symlinked config.json (dotfiles repositories, mounted
+        // secrets) is updated where it points, not replaced by a file, as
+        // docker/cli `cli/config/configfile/file.go` `Save` does.
+        let target = match fs::symlink_metadata(&self.path) {
+            Ok(m) if m.file_type().is_symlink() => fs::canonicalize(&self.path).map_err(werr)?,
+            _ => self.path.clone(),
+        };
+        let dir = target.parent().unwrap_or(Path::new("."));
         fs::create_dir_all(dir).map_err(werr)?;
         let tmp = dir.join(format!(".auth.json.{}.tmp", std::process::id()));
         let body = serde_json::to_vec_pretty(config).map_err(|e| werr(e.into()))?;
@@ -145,7 +184,7 @@ impl LoginFile {
             f.write_all(&body)?;
             f.write_all(b"\n")?;
             f.sync_all()?;
-            fs::rename(&tmp, &self.path)
+            fs::rename(&tmp, &target)
         })();
         if result.is_err() {
             let _ = fs::remove_file(&tmp);
@@ -163,26 +202,73 @@ pub fn docker_config_path() -> Option<PathBuf> {
     std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker/config.json"))
 }
 
-/// Credentials for `registry`: kiln's login file first, then docker's
-/// config. A registry whose docker credentials live in a credential helper
-/// is an error ([`CredentialError::HelperUnsupported`]) so the user learns why
-/// they are not used.
-pub fn lookup(
-    login: Option<&LoginFile>,
-    docker_config: Option<&Path>,
-    registry: &str,
-) -> Result<Option<Credentials>, CredentialError> {
-    if let Some(login) = login {
-        if let Some(c) = login.get(registry)? {
-            return Ok(Some(c));
-        }
+/// podman's auth files, in containers/image's order
+/// (`pkg/docker/config/config.go` `getAuthFilePaths`/`getPathToAuth`):
+/// `REGISTRY_AUTH_FILE`, else `$XDG_RUNTIME_DIR/containers/auth.json`
+/// (`/run/containers/UID/auth.json` without it), then
+/// `$XDG_CONFIG_HOME/containers/auth.json` (`~/.config/…`). Docker's
+/// config.json, which podman reads next, is [`docker_config_path`].
+pub fn podman_auth_files() -> Vec<PathBuf> {
+    let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+    let mut files = Vec::new();
+    if let Some(f) = var("REGISTRY_AUTH_FILE") {
+        files.push(PathBuf::from(f));
+    } else if let Some(dir) = var("XDG_RUNTIME_DIR") {
+        files.push(PathBuf::from(dir).join("containers/auth.json"));
+    } else {
+        files.push(PathBuf::from(format!(
+            "/run/containers/{}/auth.json",
+            rustix::process::getuid().as_raw()
+        )));
     }
-    if let Some(path) = docker_config {
+    if let Some(dir) = var("XDG_CONFIG_HOME") {
+        files.push(PathBuf::from(dir).join("containers/auth.json"));
+    } else if let Some(home) = var("HOME") {
+        files.push(PathBuf::from(home).join(".config/containers/auth.json"));
+    }
+    files
+}
+
+/// Credentials for `registry` from the first of `files` (docker-format auth
+/// files, missing ones skipped) that has any, asking the credential helper
+/// a file names for it.
+pub fn lookup(files: &[PathBuf], registry: &str) -> Result<Option<Credentials>, CredentialError> {
+    for path in files {
         if let Some(config) = read_config(path)? {
-            return lookup_in_config(path, &config, registry);
+            if let Some(c) = lookup_in_config(path, &config, registry)? {
+                return Ok(Some(c));
+            }
         }
     }
     Ok(None)
+}
+
+/// The server URL docker hands a helper, and keys `auths` by, for
+/// `registry`: Docker Hub's legacy index URL, else the host (docker/cli
+/// `cli/config/configfile` `GetAuthConfig` keys).
+fn helper_server_url(registry: &str) -> String {
+    let name = canonical_registry_name(registry);
+    if name == DOCKER_HUB_NAME {
+        "https://index.docker.io/v1/".to_string()
+    } else {
+        name
+    }
+}
+
+/// `credHelpers[registry]`, else `credsStore` (docker/cli
+/// `cli/config/configfile/file.go` `getConfiguredCredentialStore`).
+fn helper_in_config(config: &Value, key: &str) -> Option<CredentialHelper> {
+    config
+        .get("credHelpers")
+        .and_then(Value::as_object)
+        .and_then(|h| {
+            h.iter()
+                .find(|(k, _)| canonical_registry_name(k) == key)
+                .and_then(|(_, v)| v.as_str())
+        })
+        .or_else(|| config.get("credsStore").and_then(Value::as_str))
+        .filter(|h| !h.is_empty())
+        .map(CredentialHelper::named)
 }
 
 /// Reads a docker-format config; a missing file is `None`.
@@ -230,9 +316,9 @@ fn auths_mut<'a>(
         .ok_or_else(|| bad("\"auths\" is not an object"))
 }
 
-/// Finds `registry` in a docker-format config, honouring docker's order:
-/// an `auths` entry with credentials, else a per-registry `credHelpers`
-/// entry or the global `credsStore` (unsupported, reported as such).
+/// Finds `registry` in a docker-format config: the helper it names for the
+/// registry (docker's order: `credHelpers`, then `credsStore`), else, when
+/// the helper has nothing, an `auths` entry with credentials.
 fn lookup_in_config(
     path: &Path,
     config: &Value,
@@ -243,6 +329,11 @@ fn lookup_in_config(
         path: path.to_path_buf(),
         reason,
     };
+    if let Some(helper) = helper_in_config(config, &key) {
+        if let Some(c) = helper.get(&helper_server_url(registry))? {
+            return Ok(Some(c));
+        }
+    }
     if let Some(auths) = config.get("auths").and_then(Value::as_object) {
         for (k, entry) in auths {
             if canonical_registry_name(k) != key {
@@ -254,23 +345,6 @@ fn lookup_in_config(
                 return Ok(Some(c));
             }
         }
-    }
-    let helper = config
-        .get("credHelpers")
-        .and_then(Value::as_object)
-        .and_then(|h| {
-            h.iter()
-                .find(|(k, _)| canonical_registry_name(k) == key)
-                .and_then(|(_, v)| v.as_str())
-        })
-        .or_else(|| config.get("credsStore").and_then(Value::as_str))
-        .filter(|h| !h.is_empty());
-    if let Some(helper) = helper {
-        return Err(CredentialError::HelperUnsupported {
-            path: path.to_path_buf(),
-            registry: key,
-            helper: helper.to_string(),
-        });
     }
     Ok(None)
 }
@@ -321,7 +395,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.json");
         fs::write(&path, json).unwrap();
-        match (lookup(None, Some(&path), registry), want) {
+        match (lookup(&[path], registry), want) {
             (Ok(got), Ok(want)) => assert_eq!(got, want, "{json}"),
             (Err(e), Err(fragment)) => {
                 assert!(e.to_string().contains(fragment), "{e} lacks {fragment}")
@@ -350,16 +424,16 @@ mod tests {
     }
 
     #[test]
-    fn reports_helpers_and_garbage() {
+    fn reports_missing_helpers_and_garbage() {
         check(
-            r#"{"auths":{"https://index.docker.io/v1/":{}},"credsStore":"desktop"}"#,
+            r#"{"auths":{"https://index.docker.io/v1/":{}},"credsStore":"kiln-absent"}"#,
             "docker.io",
-            Err("docker-credential-desktop, which kiln does not support"),
+            Err("docker-credential-kiln-absent get for https://index.docker.io/v1/ failed: docker-credential-kiln-absent is not on PATH"),
         );
         check(
-            r#"{"credHelpers":{"gcr.io":"gcloud"}}"#,
+            r#"{"credHelpers":{"gcr.io":"kiln-absent-gcloud"}}"#,
             "gcr.io",
-            Err("docker-credential-gcloud"),
+            Err("docker-credential-kiln-absent-gcloud get for gcr.io"),
         );
         check(
             r#"{"credHelpers":{"gcr.io":"gcloud"}}"#,
@@ -390,22 +464,45 @@ mod tests {
         login.store("docker.io", &creds("u2", "p2")).unwrap();
         assert_eq!(login.get("docker.io").unwrap(), Some(creds("u2", "p2")));
         assert_eq!(login.get("127.0.0.1:5000").unwrap(), Some(creds("a", "b")));
+        // Keyed as docker keys them, so docker finds kiln's logins.
+        let text = fs::read_to_string(login.path()).unwrap();
+        assert!(text.contains("\"https://index.docker.io/v1/\""), "{text}");
+        assert!(text.contains("\"127.0.0.1:5000\""), "{text}");
         let mode = fs::metadata(login.path()).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
-        // kiln's file wins over docker's.
+        // The first file with credentials wins.
         let docker = dir.path().join("config.json");
         fs::write(&docker, r#"{"auths":{"docker.io":{"auth":"eDp5"}}}"#).unwrap();
+        let files = [login.path().to_path_buf(), docker];
         assert_eq!(
-            lookup(Some(&login), Some(&docker), "docker.io").unwrap(),
+            lookup(&files, "docker.io").unwrap(),
             Some(creds("u2", "p2"))
         );
         assert!(login.remove("docker.io").unwrap());
         assert!(!login.remove("docker.io").unwrap());
-        assert_eq!(
-            lookup(Some(&login), Some(&docker), "docker.io").unwrap(),
-            Some(creds("x", "y"))
-        );
+        assert_eq!(lookup(&files, "docker.io").unwrap(), Some(creds("x", "y")));
         assert_eq!(login.get("127.0.0.1:5000").unwrap(), Some(creds("a", "b")));
+    }
+
+    #[test]
+    fn a_symlinked_file_is_written_through_the_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("dotfiles/config.json");
+        fs::create_dir_all(real.parent().unwrap()).unwrap();
+        fs::write(&real, r#"{"credsStore":""}"#).unwrap();
+        let link = dir.path().join("config.json");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        LoginFile::at(&link)
+            .store("ghcr.io", &creds("a", "b"))
+            .unwrap();
+        assert!(fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(
+            LoginFile::at(&real).get("ghcr.io").unwrap(),
+            Some(creds("a", "b"))
+        );
     }
 
     #[test]

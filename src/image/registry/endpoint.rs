@@ -5,7 +5,8 @@
 //! and those named with `--insecure-registry` are insecure; everything else is
 //! HTTPS. Docker first tries HTTPS without verification on insecure hosts;
 //! kiln goes straight to plain HTTP, which is what such registries serve in
-//! practice (a local `registry:2` has no TLS).
+//! practice (a local `registry:2` has no TLS), unless `--tls-verify` says
+//! otherwise ([`Endpoint::with_tls_verify`]).
 
 use std::net::IpAddr;
 
@@ -47,6 +48,29 @@ impl Endpoint {
             name,
             insecure,
         }
+    }
+
+    /// Applies podman's `--tls-verify`: `Some(true)` makes every registry
+    /// HTTPS with verification, loopback and insecure ones included;
+    /// `Some(false)` keeps HTTPS but skips verification, and turns an
+    /// insecure registry into HTTPS-then-HTTP (docker's own handling of
+    /// insecure registries). Returns the endpoint and whether a plain-HTTP
+    /// fallback is allowed.
+    pub fn with_tls_verify(mut self, tls_verify: Option<bool>) -> (Endpoint, bool) {
+        let fallback = self.insecure && tls_verify == Some(false);
+        if self.insecure && tls_verify.is_some() {
+            self.base_url = format!("https://{}", self.host());
+            self.insecure = false;
+        }
+        (self, fallback)
+    }
+
+    /// `host[:port]` as in the URL (`registry-1.docker.io` for Docker Hub):
+    /// the name certs.d directories are looked up by.
+    pub fn host(&self) -> &str {
+        self.base_url
+            .split_once("://")
+            .map_or(self.base_url.as_str(), |(_, h)| h)
     }
 
     /// The `/v2/` API root.
@@ -124,6 +148,31 @@ mod tests {
         check("reg.lan:5000", &["reg.lan"], "http://reg.lan:5000");
         check("reg.lan:5000", &["reg.lan:6000"], "https://reg.lan:5000");
         check("reg.lan", &["http://reg.lan/"], "http://reg.lan");
+    }
+
+    #[test]
+    fn tls_verify_overrides_the_scheme() {
+        let loopback = Endpoint::resolve("127.0.0.1:5000", &[]);
+        assert_eq!(loopback.host(), "127.0.0.1:5000");
+        let (e, fallback) = loopback.clone().with_tls_verify(None);
+        assert_eq!(
+            (e.base_url.as_str(), fallback),
+            ("http://127.0.0.1:5000", false)
+        );
+        let (e, fallback) = loopback.clone().with_tls_verify(Some(true));
+        assert_eq!(
+            (e.base_url.as_str(), fallback),
+            ("https://127.0.0.1:5000", false)
+        );
+        let (e, fallback) = loopback.with_tls_verify(Some(false));
+        assert_eq!(
+            (e.base_url.as_str(), fallback),
+            ("https://127.0.0.1:5000", true)
+        );
+        assert!(!e.insecure);
+        let (e, fallback) = Endpoint::resolve("ghcr.io", &[]).with_tls_verify(Some(false));
+        assert_eq!((e.base_url.as_str(), fallback), ("https://ghcr.io", false));
+        assert_eq!(Endpoint::resolve("docker.io", &[]).host(), DOCKER_HUB_HOST);
     }
 
     #[test]

@@ -4,10 +4,16 @@
 //! Map:
 //! - [`endpoint`]: registry host → base URL (HTTP for loopback and hosts named
 //!   insecure, HTTPS otherwise; `docker.io` → `registry-1.docker.io`).
-//! - [`credentials`]: reading `~/.docker/config.json` and kiln's own login
-//!   file, writing the latter (0600).
+//! - [`credentials`]: docker-format auth files (docker's config.json,
+//!   podman's auth.json, `--authfile`, kiln's legacy `<root>/auth.json`):
+//!   reading, and writing them (0600); [`cred_helper`]: the
+//!   `docker-credential-*` programs they may name.
+//! - [`trust`]: what TLS trusts (system store, `SSL_CERT_FILE`/`SSL_CERT_DIR`,
+//!   docker's and podman's `certs.d`) and client certificates;
+//!   [`proxy`]: `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` with Go's rules.
 //! - `auth`: `WWW-Authenticate` challenges, bearer tokens cached per scope.
-//! - `transport`: one request with auth, retries and backoff.
+//! - `transport`: one request with auth, proxy, retries and backoff;
+//!   `failure`: which failures are retried (a certificate error never is).
 //! - `response`: registry error bodies mapped to [`RegistryError`].
 //! - [`manifest`]: accepted media types, fetched manifests and choosing one
 //!   platform out of an index.
@@ -18,13 +24,17 @@
 //! received is checked against the digest the caller asked for before the
 //! call returns `Ok`.
 
+pub mod cred_helper;
 pub mod credentials;
 pub mod endpoint;
 pub mod manifest;
+pub mod proxy;
+pub mod trust;
 
 mod auth;
 mod blob;
 mod client;
+mod failure;
 mod response;
 mod transport;
 
@@ -35,6 +45,7 @@ pub use credentials::{CredentialError, Credentials, LoginFile};
 pub use endpoint::Endpoint;
 pub use manifest::{FetchedManifest, IndexEntry};
 pub use transport::{ReadSeek, RetryPolicy, DEFAULT_STALL_TIMEOUT, STALL_TIMEOUT_ENV};
+pub use trust::CERTS_D_ENV;
 
 use super::Digest;
 
@@ -74,6 +85,21 @@ pub enum RegistryError {
         /// Extra advice, e.g. "(not logged in: run `kiln login HOST`)".
         hint: String,
     },
+    /// The registry's TLS certificate failed verification; never retried.
+    #[error("TLS certificate of {registry} not trusted ({url}): {reason}; CAs read: {trusted} (put the registry's CA in certs.d/{host}/ca.crt or SSL_CERT_FILE, or pass --tls-verify=false to skip verification)")]
+    Certificate {
+        registry: String,
+        url: String,
+        /// rustls' reason: unknown issuer, name mismatch, expired.
+        reason: String,
+        /// The CA files and certs.d directories read.
+        trusted: String,
+        /// `host[:port]`, the certs.d directory name.
+        host: String,
+    },
+    /// A certs.d directory or CA file could not be used.
+    #[error("TLS settings for {registry}: {reason}")]
+    Trust { registry: String, reason: String },
     #[error("authentication to {registry} failed: {detail}")]
     Unauthorized { registry: String, detail: String },
     #[error("access to {registry}/{repository} denied (403): {detail}")]

@@ -9,10 +9,15 @@
 use super::auth::{parse_challenges, AuthState, Challenge, Scope, TokenResponse};
 use super::credentials::Credentials;
 use super::endpoint::Endpoint;
+use super::failure::{classify, is_retryable_status, SendError};
+use super::proxy::ProxyEnv;
 use super::response::{read_error_detail, status_error};
+use super::trust::HostTrust;
 use super::RegistryError;
 use crate::error_chain::Chain;
+use std::borrow::Cow;
 use std::io::{Read, Seek, SeekFrom};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use ureq::http::{self, header, Method, Response, StatusCode};
 use ureq::{Body, SendBody};
@@ -101,14 +106,30 @@ pub(crate) struct Call<'a> {
     pub repository: &'a str,
 }
 
+/// How a registry is reached, besides its URL: what TLS trusts, whether a
+/// failed TLS handshake may fall back to plain HTTP, and the proxies.
+pub(crate) struct Connection {
+    pub trust: HostTrust,
+    /// Skip-verify on a host that may serve plain HTTP: docker's handling
+    /// of insecure registries (HTTPS without verification, then HTTP;
+    /// moby `registry/service.go` `lookupV2Endpoints`) and podman's
+    /// `--tls-verify=false` (containers/image `docker/docker_client.go`
+    /// `detectPropertiesHelper`).
+    pub http_fallback: bool,
+    pub proxies: ProxyEnv,
+}
+
 /// A registry's connection, credentials and learned auth state; shared by
 /// all threads working on one registry.
 pub(crate) struct Transport {
     agent: ureq::Agent,
     pub(crate) endpoint: Endpoint,
+    trust: HostTrust,
+    http_fallback: bool,
+    /// Set once the registry turned out to serve plain HTTP.
+    fell_back: AtomicBool,
+    proxies: ProxyEnv,
     creds: Option<Credentials>,
-    /// Why configured credentials could not be used, shown on 401.
-    creds_note: Option<String>,
     pub(crate) retry: RetryPolicy,
     auth: AuthState,
 }
@@ -117,10 +138,15 @@ impl Transport {
     pub(crate) fn new(
         endpoint: Endpoint,
         creds: Option<Credentials>,
-        creds_note: Option<String>,
         retry: RetryPolicy,
+        connection: Connection,
     ) -> Transport {
-        let agent = ureq::Agent::config_builder()
+        let config = ureq::Agent::config_builder();
+        let agent = config
+            .tls_config(connection.trust.tls.clone())
+            // Proxies are chosen per request by `proxy::ProxyEnv`, not by
+            // ureq's own reading of the environment.
+            .proxy(None)
             // Statuses are the registry protocol; they are read, not thrown.
             .http_status_as_error(false)
             .user_agent(concat!("kiln/", env!("CARGO_PKG_VERSION")))
@@ -134,8 +160,11 @@ impl Transport {
         Transport {
             agent,
             endpoint,
+            trust: connection.trust,
+            http_fallback: connection.http_fallback,
+            fell_back: AtomicBool::new(false),
+            proxies: connection.proxies,
             creds,
-            creds_note,
             retry,
             auth: AuthState::default(),
         }
@@ -237,6 +266,9 @@ impl Transport {
         service: Option<&str>,
         scope: &Scope,
     ) -> Result<(String, Option<Duration>), RegistryError> {
+        if let Some(c) = self.creds.as_ref().filter(|c| c.is_identity_token()) {
+            return self.fetch_oauth_token(realm, service, scope, &c.password);
+        }
         let mut url = realm.to_string();
         let mut sep = if url.contains('?') { '&' } else { '?' };
         for (k, v) in service
@@ -262,7 +294,59 @@ impl Transport {
             .creds
             .as_ref()
             .map(|c| format!("Basic {}", c.basic_token()));
-        let mut resp = self.send_with_retries(&mut call, basic.as_deref())?;
+        let resp = self.send_with_retries(&mut call, basic.as_deref())?;
+        self.read_token(realm, &call, resp)
+    }
+
+    /// OAuth2's refresh-token grant, for an identity token (what a
+    /// credential helper returns with the username `<token>`): a form POST
+    /// to the realm (distribution `registry/client/auth/session.go`
+    /// `fetchTokenWithOAuth`; scopes space-separated).
+    fn fetch_oauth_token(
+        &self,
+        realm: &str,
+        service: Option<&str>,
+        scope: &Scope,
+        refresh_token: &str,
+    ) -> Result<(String, Option<Duration>), RegistryError> {
+        let mut form = vec![
+            ("grant_type", "refresh_token".to_string()),
+            ("refresh_token", refresh_token.to_string()),
+            ("client_id", "kiln".to_string()),
+        ];
+        if let Some(s) = service {
+            form.push(("service", s.to_string()));
+        }
+        if !scope.items().is_empty() {
+            form.push(("scope", scope.items().join(" ")));
+        }
+        let body: Vec<String> = form
+            .iter()
+            .map(|(k, v)| format!("{k}={}", query_escape(v)))
+            .collect();
+        let body = body.join("&");
+        let mut call = Call {
+            method: Method::POST,
+            url: realm.to_string(),
+            headers: vec![(
+                "Content-Type",
+                "application/x-www-form-urlencoded".to_string(),
+            )],
+            payload: Payload::Bytes(body.as_bytes()),
+            scope: Scope::none(),
+            repository: "",
+        };
+        let resp = self.send_with_retries(&mut call, None)?;
+        self.read_token(realm, &call, resp)
+    }
+
+    /// The token in a token server's answer.
+    fn read_token(
+        &self,
+        realm: &str,
+        call: &Call,
+        mut resp: Response<Body>,
+    ) -> Result<(String, Option<Duration>), RegistryError> {
         let status = resp.status();
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
             let who = match &self.creds {
@@ -279,23 +363,23 @@ impl Transport {
             });
         }
         if !status.is_success() {
-            return Err(status_error(&call, &mut resp, None));
+            return Err(status_error(call, &mut resp, None));
         }
         let body = resp
             .body_mut()
             .with_config()
             .limit(1024 * 1024)
             .read_to_vec()
-            .map_err(|e| protocol(&call, format!("reading token: {e}", e = Chain(&e))))?;
+            .map_err(|e| protocol(call, format!("reading token: {e}", e = Chain(&e))))?;
         let parsed: TokenResponse = serde_json::from_slice(&body).map_err(|e| {
             protocol(
-                &call,
+                call,
                 format!("token response is not JSON: {e}", e = Chain(&e)),
             )
         })?;
         parsed
             .into_token()
-            .ok_or_else(|| protocol(&call, "token response has no token".into()))
+            .ok_or_else(|| protocol(call, "token response has no token".into()))
     }
 
     /// Sends once, retrying connection errors, 5xx and 429.
@@ -344,6 +428,14 @@ impl Transport {
                 Ok(resp) => return Ok(resp),
                 Err(SendError::Retryable(e)) => last = e,
                 Err(SendError::Fatal(e)) => return Err(e),
+                // `send_once` turns these into `Fatal` already.
+                Err(SendError::NotTls(reason)) => {
+                    return Err(RegistryError::Connect {
+                        registry: self.endpoint.name.clone(),
+                        url: call.url.clone(),
+                        reason,
+                    })
+                }
             }
         }
         if only_connect_errors {
@@ -362,14 +454,55 @@ impl Transport {
         }
     }
 
+    /// `url`, on plain HTTP once the registry turned out to serve it.
+    fn effective_url<'u>(&self, url: &'u str) -> Cow<'u, str> {
+        if !self.fell_back.load(Ordering::Relaxed) {
+            return Cow::Borrowed(url);
+        }
+        match url.strip_prefix("https://") {
+            Some(rest) if rest.starts_with(self.endpoint.host()) => {
+                Cow::Owned(format!("http://{rest}"))
+            }
+            _ => Cow::Borrowed(url),
+        }
+    }
+
+    /// Sends once; a handshake with a skip-verify host that serves plain
+    /// HTTP switches this transport to HTTP and sends again.
     fn send_once(
         &self,
         call: &mut Call,
         authorization: Option<&str>,
     ) -> Result<Response<Body>, SendError> {
+        let was_plain = self.fell_back.load(Ordering::Relaxed);
+        match self.send_once_as_is(call, authorization) {
+            Err(SendError::NotTls(reason)) if self.http_fallback && !was_plain => {
+                tracing::debug!(registry = %self.endpoint.name, "no TLS ({reason}); using plain HTTP");
+                self.fell_back.store(true, Ordering::Relaxed);
+                self.send_once_as_is(call, authorization)
+            }
+            other => other,
+        }
+        .map_err(|e| match e {
+            SendError::NotTls(reason) => SendError::Fatal(RegistryError::Connect {
+                registry: self.endpoint.name.clone(),
+                url: call.url.clone(),
+                reason,
+            }),
+            e => e,
+        })
+    }
+
+    fn send_once_as_is(
+        &self,
+        call: &mut Call,
+        authorization: Option<&str>,
+    ) -> Result<Response<Body>, SendError> {
+        let url = self.effective_url(&call.url).into_owned();
+        let proxy = self.proxy_for(&url).map_err(SendError::Fatal)?;
         let mut builder = http::Request::builder()
             .method(call.method.clone())
-            .uri(&call.url);
+            .uri(&url);
         for (k, v) in &call.headers {
             builder = builder.header(*k, v);
         }
@@ -391,11 +524,11 @@ impl Transport {
                     builder = builder.header(header::CONTENT_LENGTH, "0");
                 }
                 let req = builder.body(SendBody::none()).map_err(bad_request)?;
-                self.agent.run(req)
+                self.agent.run(self.with_proxy(req, &proxy))
             }
             Payload::Bytes(bytes) => {
                 let req = builder.body(*bytes).map_err(bad_request)?;
-                self.agent.run(req)
+                self.agent.run(self.with_proxy(req, &proxy))
             }
             Payload::Stream {
                 reader,
@@ -415,10 +548,53 @@ impl Transport {
                     .header(header::CONTENT_LENGTH, len.to_string())
                     .body(SendBody::from_reader(&mut counting))
                     .map_err(bad_request)?;
-                self.agent.run(req)
+                self.agent.run(self.with_proxy(req, &proxy))
             }
         };
-        result.map_err(|e| classify(&self.endpoint, call, e))
+        result.map_err(|e| self.classify(call, e))
+    }
+
+    /// The proxy for `url` ([`ProxyEnv::proxy_for`]).
+    fn proxy_for(&self, url: &str) -> Result<Option<ureq::Proxy>, RegistryError> {
+        let Ok(uri) = url.parse::<http::Uri>() else {
+            return Ok(None);
+        };
+        let (Some(scheme), Some(host)) = (uri.scheme_str(), uri.host()) else {
+            return Ok(None);
+        };
+        let Some(proxy) = self.proxies.proxy_for(scheme, host, uri.port_u16()) else {
+            return Ok(None);
+        };
+        tracing::debug!(%url, %proxy, "through proxy");
+        ureq::Proxy::new(&proxy)
+            .map(Some)
+            .map_err(|e| RegistryError::Connect {
+                registry: self.endpoint.name.clone(),
+                url: url.to_string(),
+                reason: format!(
+                    "invalid proxy {proxy:?} (from {}_PROXY): {e}",
+                    scheme.to_ascii_uppercase()
+                ),
+            })
+    }
+
+    fn with_proxy<S: ureq::AsSendBody>(
+        &self,
+        req: http::Request<S>,
+        proxy: &Option<ureq::Proxy>,
+    ) -> http::Request<S> {
+        match proxy {
+            None => req,
+            Some(p) => self
+                .agent
+                .configure_request(req)
+                .proxy(Some(p.clone()))
+                .build(),
+        }
+    }
+
+    fn classify(&self, call: &Call, e: ureq::Error) -> SendError {
+        classify(&self.endpoint, &self.trust, self.http_fallback, call, e)
     }
 
     /// 401 after the auth flow gave up.
@@ -429,9 +605,6 @@ impl Transport {
                 " (not logged in: run `kiln login {}`)",
                 self.endpoint.name
             ));
-        }
-        if let Some(note) = &self.creds_note {
-            detail.push_str(&format!("; {note}"));
         }
         let _ = call;
         RegistryError::Unauthorized {
@@ -446,71 +619,19 @@ impl Transport {
         if call.repository.is_empty() {
             return self.unauthorized(call, resp, "the registry refused a fresh token");
         }
-        let mut hint = match &self.creds {
+        let hint = match &self.creds {
             None => format!(
                 " (not logged in: run `kiln login {}` if it is private)",
                 self.endpoint.name
             ),
             Some(c) => format!(" for user {}", c.username),
         };
-        if let Some(note) = &self.creds_note {
-            hint.push_str(&format!("; {note}"));
-        }
         RegistryError::RepositoryNotFound {
             registry: self.endpoint.name.clone(),
             repository: call.repository.to_string(),
             hint,
         }
     }
-}
-
-enum SendError {
-    Retryable(String),
-    Fatal(RegistryError),
-}
-
-fn classify(endpoint: &Endpoint, call: &Call, e: ureq::Error) -> SendError {
-    match e {
-        // A name that does not resolve fails at once, as containerd's
-        // resolver and BuildKit fail (no retry loop around resolution):
-        // retrying it only delayed "did you mean builder?" by seconds.
-        ureq::Error::HostNotFound => SendError::Fatal(RegistryError::Connect {
-            registry: endpoint.name.clone(),
-            url: call.url.clone(),
-            reason: "host name not found (DNS)".into(),
-        }),
-        ureq::Error::Io(ref io) if is_failed_lookup(io) => {
-            SendError::Fatal(RegistryError::Connect {
-                registry: endpoint.name.clone(),
-                url: call.url.clone(),
-                reason: format!("host name not found (DNS): {io}", io = Chain(&io)),
-            })
-        }
-        ureq::Error::Io(_)
-        | ureq::Error::Timeout(_)
-        | ureq::Error::ConnectionFailed
-        | ureq::Error::Protocol(_) => SendError::Retryable(Chain(&e).to_string()),
-        ureq::Error::Tls(_) | ureq::Error::Rustls(_) => SendError::Fatal(RegistryError::Connect {
-            registry: endpoint.name.clone(),
-            url: call.url.clone(),
-            reason: format!(
-                "TLS: {e} (if the registry serves plain HTTP, pass --insecure-registry {})",
-                endpoint.name,
-                e = Chain(&e)
-            ),
-        }),
-        other => SendError::Fatal(protocol(call, other.to_string())),
-    }
-}
-
-/// std's resolver reports a failed lookup as a plain `io::Error`
-/// ("failed to lookup address information: …", getaddrinfo's message).
-fn is_failed_lookup(e: &std::io::Error) -> bool {
-    e.to_string().starts_with("failed to lookup address")
-}
-
-fn is_retryable_status(s: StatusCode) -> bool {
-    s == StatusCode::TOO_MANY_REQUESTS || s.is_server_error()
 }
 
 pub(crate) fn protocol(call: &Call, reason: String) -> RegistryError {
@@ -565,18 +686,6 @@ mod tests {
         let waits: Vec<u128> = (2..=5).map(|n| p.backoff(n, None).as_millis()).collect();
         assert_eq!(waits, [100, 200, 350, 350]);
         assert_eq!(p.backoff(2, Some(Duration::from_secs(60))).as_millis(), 350);
-    }
-
-    #[test]
-    fn a_failed_name_lookup_is_not_retried() {
-        // What `"x.invalid:443".to_socket_addrs()` returns where the name
-        // does not resolve.
-        let dns = std::io::Error::other(
-            "failed to lookup address information: Name or service not known",
-        );
-        assert!(is_failed_lookup(&dns));
-        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
-        assert!(!is_failed_lookup(&refused));
     }
 
     #[test]
