@@ -17,6 +17,7 @@
 
 mod cache;
 mod created;
+mod remote_cache;
 pub mod entitlements;
 pub mod export;
 mod failure;
@@ -28,6 +29,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::cache::remote::{CacheFrom, CacheTo};
 use crate::cache::{Image, Store, StoreError};
 use crate::context::dockerignore::{DockerIgnore, IgnoreError};
 use crate::exec::{BuildExecutor, ContextDir, ExecContext, Rootfs};
@@ -86,6 +88,10 @@ pub struct BuildOptions {
     pub exports: Vec<Export>,
     /// `SOURCE_DATE_EPOCH` from the environment (a build arg wins).
     pub source_date_epoch: Option<i64>,
+    /// `--cache-from`: remote caches whose records the build may hit.
+    pub cache_from: Vec<CacheFrom>,
+    /// `--cache-to`: where this build's records go.
+    pub cache_to: Vec<CacheTo>,
 }
 
 /// What a build made.
@@ -158,6 +164,8 @@ pub enum BuildError {
     #[error(transparent)]
     Export(#[from] export::ExportError),
     #[error(transparent)]
+    CacheExport(#[from] crate::cache::remote::ExportError),
+    #[error(transparent)]
     Entitlement(#[from] entitlements::EntitlementError),
     /// SIGINT or SIGTERM cancelled the solve (its steps were stopped and
     /// cleaned up).
@@ -229,7 +237,11 @@ pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, Buil
         ignore,
     });
     let executor = Arc::new(BuildExecutor::new(cx, context, base_images));
-    let cache = Arc::new(cache::BuildCache::new(store.clone()));
+    let imports = Arc::new(crate::cache::remote::Imports::load(
+        &opts.cache_from,
+        &registry,
+    ));
+    let cache = Arc::new(cache::BuildCache::new(store.clone(), imports.clone()));
     let solved = solve(&plan, executor.clone(), cache.clone(), opts).map_err(|e| match e {
         BuildError::Step {
             location: Some(at),
@@ -245,12 +257,17 @@ pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, Buil
         other => other,
     })?;
     executor.finish();
+    remote_cache::report_fetched(&imports, opts.progress);
     let rootfs = solved.rootfs.clone();
-    let config = finish_config(&plan, &solved, &cache, source_date_epoch(opts)?);
+    let mut config = finish_config(&plan, &solved, &cache, source_date_epoch(opts)?);
+    if opts.cache_to.contains(&CacheTo::Inline) {
+        remote_cache::add_inline(&store, &plan, &solved, &mut config)?;
+    }
     let image = store.write_image(&config, &rootfs.layers, &opts.tags)?;
     for e in &opts.exports {
         export::export(&store, &image, &opts.tags, &rootfs, e)?;
     }
+    remote_cache::export_all(&store, &plan, &solved, opts, &registry)?;
     Ok(BuildResult {
         image,
         executed: solved.executed,

@@ -30,6 +30,7 @@
 //! dead) and rows held by its lease (dropped as stale, then collected).
 
 mod build_cache;
+pub mod remote;
 mod check;
 mod content;
 mod copy_index;
