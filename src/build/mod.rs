@@ -261,13 +261,13 @@ pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, Buil
     let rootfs = solved.rootfs.clone();
     let mut config = finish_config(&plan, &solved, &cache, source_date_epoch(opts)?);
     if opts.cache_to.contains(&CacheTo::Inline) {
-        remote_cache::add_inline(&store, &plan, &solved, &mut config)?;
+        remote_cache::add_inline(&store, &plan, &solved, &imports, &mut config)?;
     }
     let image = store.write_image(&config, &rootfs.layers, &opts.tags)?;
     for e in &opts.exports {
         export::export(&store, &image, &opts.tags, &rootfs, e)?;
     }
-    remote_cache::export_all(&store, &plan, &solved, opts, &registry)?;
+    remote_cache::export_all(&store, &plan, &solved, opts, &registry, &imports)?;
     Ok(BuildResult {
         image,
         executed: solved.executed,

@@ -45,9 +45,15 @@ pub(super) fn add_inline(
     store: &Store,
     plan: &BuildPlan,
     solved: &Solved,
+    imports: &Imports,
     config: &mut ImageConfig,
 ) -> Result<(), BuildError> {
-    let description = remote::export::describe(store, &keys(plan, solved, ExportMode::Min), None)
+    let description = remote::export::describe(
+        store,
+        &keys(plan, solved, ExportMode::Min),
+        None,
+        &|k| imports.record_of(k),
+    )
         .map_err(|source| remote::ExportError {
             target: "the image config (inline)".into(),
             source,
@@ -68,6 +74,7 @@ pub(super) fn export_all(
     solved: &Solved,
     opts: &BuildOptions,
     registry: &ClientOptions,
+    imports: &Imports,
 ) -> Result<(), BuildError> {
     for to in &opts.cache_to {
         let (target, options) = match to {
@@ -76,7 +83,7 @@ pub(super) fn export_all(
             CacheTo::Local { dest, options } => (dest.display().to_string(), options),
         };
         let started = std::time::Instant::now();
-        let result = export_one(store, plan, solved, to, options, registry);
+        let result = export_one(store, plan, solved, to, options, registry, imports);
         match result {
             Ok(report) => {
                 if opts.progress != ProgressMode::Quiet {
@@ -110,6 +117,7 @@ fn export_one(
     to: &CacheTo,
     options: &ExportOptions,
     registry: &ClientOptions,
+    imports: &Imports,
 ) -> Result<remote::export::ExportReport, remote::RemoteCacheError> {
     let location = match to {
         CacheTo::Registry { reference, .. } => Location::registry(reference, registry)?,
@@ -120,6 +128,7 @@ fn export_one(
         store,
         &keys(plan, solved, options.mode),
         Some(options.compression),
+        &|k| imports.record_of(k),
     )?;
     remote::export::export(store, &location, description)
 }

@@ -276,6 +276,10 @@ pub fn run(
                 excerpt.unwrap_or_default()
             )))
         }
+        // A cache export's cause (registry status, errno) is in its chain.
+        Err(e @ build::BuildError::CacheExport(_)) => {
+            return Err(CliError(remote::error_chain(&e)))
+        }
         Err(e) => return Err(CliError::from_display(e)),
     };
     let id = result.image.id.to_string();

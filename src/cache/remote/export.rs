@@ -43,13 +43,17 @@ pub struct ExportReport {
 const PARALLEL_COMPRESSIONS: usize = 4;
 
 /// The records of `keys` as this store holds them (keys without a record,
-/// such as context loads, are skipped). With `compression`, every layer
-/// gets a blob in it (made once per diff ID and kept); without, the
-/// layers are left undescribed (an inline cache's are the image's).
+/// such as context loads, are skipped), or else as `imported` has them
+/// (a step this build found in a `--cache-from` cache but never took).
+/// With `compression`, every layer gets a blob in it (made once per diff
+/// ID and kept) and a record whose snapshots are not all here is left out;
+/// without, the layers are named by diff ID only (an inline cache's blobs
+/// are the image's).
 pub fn describe(
     store: &Store,
     keys: &[Digest],
     compression: Option<Compression>,
+    imported: &dyn Fn(&Digest) -> Option<Record>,
 ) -> Result<Description, RemoteCacheError> {
     let mut description = Description::new();
     let mut layers: BTreeMap<Digest, LayerInfo> = BTreeMap::new();
@@ -58,23 +62,31 @@ pub fn describe(
         if !seen.insert(key.clone()) {
             continue;
         }
-        let Some(chains) = store.build_cache_chains(key)? else {
-            continue;
-        };
-        let Some(created) = store.build_cache_created(key)? else {
-            continue;
+        let (chains, created) = match (
+            store.build_cache_chains(key)?,
+            store.build_cache_created(key)?,
+        ) {
+            (Some(chains), Some(created)) => (chains, created),
+            _ => match imported(key) {
+                Some(r) => (crate::image::layer::chain_ids(&r.layers), r.created),
+                None => continue,
+            },
         };
         let mut diffs = Vec::with_capacity(chains.len());
         let mut complete = true;
         for chain in &chains {
             // Leased while it is read: a concurrent prune cannot take it.
-            if !store.hold_existing_snapshot(chain)? {
+            if store.hold_existing_snapshot(chain)? {
+                let info = store.layer_info(chain)?;
+                diffs.push(info.diff_id.clone());
+                layers.entry(info.diff_id.clone()).or_insert(info);
+            } else if let (None, Some(r)) = (compression, imported(key)) {
+                diffs = r.layers;
+                break;
+            } else {
                 complete = false;
                 break;
             }
-            let info = store.layer_info(chain)?;
-            diffs.push(info.diff_id.clone());
-            layers.entry(info.diff_id.clone()).or_insert(info);
         }
         if complete {
             description.records.push(Record {

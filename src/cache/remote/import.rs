@@ -125,6 +125,11 @@ impl Imports {
         self.record(key).is_some()
     }
 
+    /// The imported record under `key`, if its cache is still usable.
+    pub fn record_of(&self, key: &Digest) -> Option<Record> {
+        self.record(key).map(|(_, r)| r.clone())
+    }
+
     /// When the imported result under `key` was made.
     pub fn created(&self, key: &Digest) -> Option<String> {
         self.record(key).map(|(_, r)| r.created.clone())
