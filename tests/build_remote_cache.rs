@@ -432,3 +432,46 @@ fn an_unknown_cache_key_or_type_is_a_clear_error_before_anything_runs() {
     let err = out.fails();
     assert!(err.contains("--cache-from") && err.contains("unknown type \"gha\""), "{err}");
 }
+
+#[test]
+fn a_cache_mount_written_in_a_is_seen_by_a_run_that_reruns_in_b() {
+    let (reg, base) = farm();
+    let with = format!("{}/cache/app:mounts", reg.host());
+    let without = format!("{}/cache/app:nomounts", reg.host());
+    let df = |n: u32| {
+        format!(
+            "FROM {base}\nARG N={n}\n\
+RUN --mount=type=cache,id=deps,target=/cache,sharing=locked \
+echo \"run $N\" >> /cache/log && cp /cache/log /seen\n"
+        )
+    };
+    let a = Kiln::new();
+    build(
+        &a,
+        &df(1),
+        &[
+            "--cache-to",
+            &format!("type=registry,ref={with},cache-mounts=true"),
+            "--cache-to",
+            &format!("type=registry,ref={without}"),
+        ],
+    )
+    .ok();
+
+    // N=2 reruns the RUN, which finds A's cache content first.
+    let b = Kiln::new();
+    let out = build(&b, &df(2), &["-t", "app:b", "--cache-from", &with]);
+    out.ok();
+    assert!(ran_steps(&out.stderr).iter().any(|s| s.contains("/cache/log")), "{}", out.stderr);
+    assert_eq!(b.sh("app:b", "cat /seen"), "run 1\nrun 2\n");
+    assert_eq!(b.cache_file("deps", "log"), ["run 1", "run 2"]);
+    // A store that has the cache keeps its own: nothing is restored over it.
+    let out = build(&b, &df(3), &["-t", "app:b", "--cache-from", &with]);
+    out.ok();
+    assert_eq!(b.sh("app:b", "cat /seen"), "run 1\nrun 2\nrun 3\n");
+
+    // Without cache-mounts=true, nothing of the mount travels.
+    let c = Kiln::new();
+    build(&c, &df(2), &["-t", "app:c", "--cache-from", &without]).ok();
+    assert_eq!(c.sh("app:c", "cat /seen"), "run 2\n");
+}

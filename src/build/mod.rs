@@ -224,23 +224,28 @@ pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, Buil
         eprintln!("{w}");
     }
     let base_images = resolver.into_images();
+    let imports = Arc::new(crate::cache::remote::Imports::load(
+        &opts.cache_from,
+        &registry,
+    ));
     let cx = ExecContext {
         store: store.clone(),
         // BuildKit's default network for RUN: its own namespace, outbound
         // access only.
         network: crate::runtime::Network::Slirp,
         secrets: opts.secrets.clone(),
-        cache_mounts: crate::exec::cache_mount::CacheMounts::new(store.root()),
+        cache_mounts: crate::exec::cache_mount::CacheMounts::new(store.root()).with_restore(
+            Arc::new(remote_cache::ImportedMounts {
+                store: store.clone(),
+                imports: imports.clone(),
+            }),
+        ),
     };
     let context = opts.context.as_ref().map(|dir| ContextDir {
         dir: dir.clone(),
         ignore,
     });
     let executor = Arc::new(BuildExecutor::new(cx, context, base_images));
-    let imports = Arc::new(crate::cache::remote::Imports::load(
-        &opts.cache_from,
-        &registry,
-    ));
     let cache = Arc::new(cache::BuildCache::new(store.clone(), imports.clone()));
     let solved = solve(&plan, executor.clone(), cache.clone(), opts).map_err(|e| match e {
         BuildError::Step {

@@ -124,13 +124,56 @@ fn export_one(
         CacheTo::Local { dest, .. } => Location::Local(dest.clone()),
         CacheTo::Inline => unreachable!("inline is written into the config"),
     };
-    let description = remote::export::describe(
+    let mut description = remote::export::describe(
         store,
         &keys(plan, solved, options.mode),
         Some(options.compression),
         &|k| imports.record_of(k),
     )?;
+    if options.cache_mounts {
+        let mounts = crate::exec::cache_mount::CacheMounts::new(store.root());
+        let dirs: Vec<_> = cache_mount_ids(plan)
+            .into_iter()
+            .filter_map(|id| Some((id.clone(), mounts.existing_dir(&id)?)))
+            .collect();
+        remote::export::add_mounts(store, &mut description, &dirs, options.compression)?;
+    }
     remote::export::export(store, &location, description)
+}
+
+/// The ids of the build's `RUN --mount=type=cache` mounts that are not
+/// seeded `from=` another step (such a cache is defined by its source).
+fn cache_mount_ids(plan: &BuildPlan) -> Vec<String> {
+    let mut ids: Vec<String> = plan
+        .graph
+        .iter()
+        .filter_map(|(_, v)| match v.op() {
+            crate::solver::Op::Exec(exec) => Some(exec),
+            _ => None,
+        })
+        .flat_map(|exec| &exec.mounts)
+        .filter(|m| m.input.is_none())
+        .filter_map(|m| match &m.kind {
+            crate::solver::MountKind::Cache { id, .. } => Some(id.clone()),
+            _ => None,
+        })
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+/// Restores cache mounts from the imports the first time a RUN mounts an
+/// id the store has no directory for.
+pub(super) struct ImportedMounts {
+    pub store: std::sync::Arc<Store>,
+    pub imports: std::sync::Arc<Imports>,
+}
+
+impl crate::exec::cache_mount::CacheRestore for ImportedMounts {
+    fn restore(&self, id: &str, dir: &std::path::Path) -> bool {
+        self.imports.restore_mount(&self.store, id, dir)
+    }
 }
 
 /// Tells how much the imports fetched, when they fetched anything.

@@ -102,6 +102,35 @@ pub fn describe(
     Ok(description)
 }
 
+/// Adds cache mount directories to `description`: each `(id, dir)` as
+/// one layer made from a copy of the directory (the store's own
+/// directory is never touched), with its blob in `compression`.
+pub fn add_mounts(
+    store: &Store,
+    description: &mut Description,
+    mounts: &[(String, std::path::PathBuf)],
+    compression: Compression,
+) -> Result<(), RemoteCacheError> {
+    for (id, dir) in mounts {
+        let copy = store.scratch_path("cache-mount-export")?;
+        let io = |op| {
+            let path = copy.clone();
+            move |source| RemoteCacheError::Io { path, op, source }
+        };
+        std::fs::create_dir(&copy).map_err(io("creating a cache mount copy"))?;
+        crate::exec::cache_mount::copy_tree(dir, &copy).map_err(io("copying a cache mount"))?;
+        let layer = store.add_layer_from_dir(&copy, None)?;
+        let blob = store.layer_tar(&layer, compression)?;
+        description.layers.insert(layer.diff_id.clone(), blob);
+        description.mounts.push(super::description::MountRecord {
+            id: id.clone(),
+            created: crate::image::timestamp::now_rfc3339(),
+            layer: layer.diff_id,
+        });
+    }
+    Ok(())
+}
+
 /// The blob of each layer in `compression`, a few at a time.
 fn compress_all(
     store: &Store,

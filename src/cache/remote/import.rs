@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use super::description::{Description, MountRecord, Record};
+use super::description::{Description, Record};
 use super::location::Location;
 use super::spec::CacheFrom;
 use super::{error_chain, RemoteCacheError};
@@ -191,14 +191,56 @@ impl Imports {
         }
     }
 
-    /// The imported cache mount `id`, if any cache has it.
-    pub fn mount(&self, id: &str) -> Option<(&Location, &MountRecord, &crate::image::oci::Descriptor)> {
-        self.sources
+    /// Fills the new, empty cache mount directory `dir` with the content
+    /// an imported cache holds for `id` (its layer fetched, verified and
+    /// unpacked first). Returns whether it did; on failure `dir` is left
+    /// empty and that cache is dropped with a warning.
+    pub fn restore_mount(&self, store: &Store, id: &str, dir: &std::path::Path) -> bool {
+        let found = self
+            .sources
             .iter()
             .filter(|s| !s.broken.load(Ordering::SeqCst))
-            .find_map(|s| {
-                let m = s.description.mounts.iter().find(|m| m.id == id)?;
-                Some((&s.location, m, s.description.layers.get(&m.layer)?))
+            .find_map(|s| Some((s, s.description.mounts.iter().find(|m| m.id == id)?)));
+        let Some((source, mount)) = found else {
+            return false;
+        };
+        let result = (|| -> Result<(), RemoteCacheError> {
+            let blob = source
+                .description
+                .layers
+                .get(&mount.layer)
+                .ok_or_else(|| RemoteCacheError::MissingLayer(mount.layer.clone()))?;
+            let chain = chain_id(None, &mount.layer);
+            if !store.hold_existing_snapshot(&chain)? {
+                if store.hold_existing_blob(&blob.digest)?.is_none() {
+                    let n = source.location.fetch_blob(store, blob)?;
+                    self.fetched_bytes.fetch_add(n, Ordering::SeqCst);
+                    self.fetched_blobs.fetch_add(1, Ordering::SeqCst);
+                }
+                store.add_layer_from_blob(blob, &mount.layer, None)?;
+            }
+            let snapshot = store.snapshot_path(&chain);
+            crate::exec::cache_mount::copy_tree(&snapshot, dir).map_err(|source| {
+                RemoteCacheError::Io {
+                    path: snapshot.clone(),
+                    op: "copying a cache mount out of its layer",
+                    source,
+                }
             })
+        })();
+        match result {
+            Ok(()) => true,
+            Err(e) => {
+                if let Ok(entries) = std::fs::read_dir(dir) {
+                    for e in entries.flatten() {
+                        let _ = crate::cache::scratch::remove_tree(&e.path());
+                    }
+                }
+                if !source.broken.swap(true, Ordering::SeqCst) {
+                    self.warn(&source.location.to_string(), &e);
+                }
+                false
+            }
+        }
     }
 }
