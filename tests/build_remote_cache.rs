@@ -95,7 +95,12 @@ fn registry_cache_makes_every_step_of_an_empty_builder_cached_with_the_same_imag
 
     let (b, out) = build_b(&base, &format!("type=registry,ref={cache}"), &[]);
     out.ok();
-    assert_eq!(ran_steps(&out.stderr), Vec::<String>::new(), "{}", out.stderr);
+    assert_eq!(
+        ran_steps(&out.stderr),
+        Vec::<String>::new(),
+        "{}",
+        out.stderr
+    );
     let (cached, _) = step_states(&out.stderr);
     assert!(cached.iter().any(|s| s.contains("> /v")), "{}", out.stderr);
     assert_eq!(image_id(&b, "app:b"), id, "the same image, times included");
@@ -104,7 +109,8 @@ fn registry_cache_makes_every_step_of_an_empty_builder_cached_with_the_same_imag
     // them), not the `build` stage's, which the max cache also holds but
     // nothing took; and the progress says so.
     assert!(
-        out.stderr.contains("importing cache: fetched 4 layer blobs, "),
+        out.stderr
+            .contains("importing cache: fetched 4 layer blobs, "),
         "{}",
         out.stderr
     );
@@ -142,7 +148,12 @@ fn local_cache_dir_is_an_oci_layout_an_empty_builder_reuses() {
 
     let (b, out) = build_b(&base, &format!("type=local,src={dest}"), &[]);
     out.ok();
-    assert_eq!(ran_steps(&out.stderr), Vec::<String>::new(), "{}", out.stderr);
+    assert_eq!(
+        ran_steps(&out.stderr),
+        Vec::<String>::new(),
+        "{}",
+        out.stderr
+    );
     assert_eq!(image_id(&b, "app:b"), id);
 }
 
@@ -164,7 +175,12 @@ fn inline_cache_travels_in_the_pushed_image_config() {
     // Built with the same inline cache, B's image is A's.
     let (b, out) = build_b(&base, &image, &["--cache-to", "type=inline"]);
     out.ok();
-    assert_eq!(ran_steps(&out.stderr), Vec::<String>::new(), "{}", out.stderr);
+    assert_eq!(
+        ran_steps(&out.stderr),
+        Vec::<String>::new(),
+        "{}",
+        out.stderr
+    );
     assert_eq!(image_id(&b, "app:b"), id);
 }
 
@@ -185,13 +201,25 @@ fn an_intermediate_stage_step_hits_only_with_mode_max() {
     let (_, out) = build_b(&base, &min, &["--build-arg", "V=2"]);
     out.ok();
     let ran = ran_steps(&out.stderr);
-    assert!(ran.iter().any(|s| s.contains("echo built")), "{}", out.stderr);
-    assert!(!ran.iter().any(|s| s.contains("COPY a.txt")), "{}", out.stderr);
+    assert!(
+        ran.iter().any(|s| s.contains("echo built")),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !ran.iter().any(|s| s.contains("COPY a.txt")),
+        "{}",
+        out.stderr
+    );
 
     let (_, out) = build_b(&base, &max, &["--build-arg", "V=2"]);
     out.ok();
     let ran = ran_steps(&out.stderr);
-    assert!(!ran.iter().any(|s| s.contains("echo built")), "{}", out.stderr);
+    assert!(
+        !ran.iter().any(|s| s.contains("echo built")),
+        "{}",
+        out.stderr
+    );
     assert!(ran.iter().any(|s| s.contains("> /v")), "{}", out.stderr);
 }
 
@@ -226,13 +254,22 @@ fn two_exports_to_one_ref_at_once_leave_a_cache_with_both_builds_records() {
         .collect();
     for c in children {
         let out = c.wait_with_output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     for branch in ["one", "two"] {
         let b = Kiln::new();
         let out = build(&b, &df(branch), &["--cache-from", &cache]);
         out.ok();
-        assert_eq!(ran_steps(&out.stderr), Vec::<String>::new(), "{branch}: {}", out.stderr);
+        assert_eq!(
+            ran_steps(&out.stderr),
+            Vec::<String>::new(),
+            "{branch}: {}",
+            out.stderr
+        );
     }
 }
 
@@ -289,7 +326,10 @@ fn json(path: &Path) -> serde_json::Value {
 fn replace_description(dest: &str, bytes: &[u8]) {
     let index_path = Path::new(dest).join("index.json");
     let mut index = json(&index_path);
-    let mut manifest = json(&blob(dest, index["manifests"][0]["digest"].as_str().unwrap()));
+    let mut manifest = json(&blob(
+        dest,
+        index["manifests"][0]["digest"].as_str().unwrap(),
+    ));
     let digest = support::archive::digest_of(bytes);
     std::fs::write(blob(dest, &digest), bytes).unwrap();
     manifest["config"]["digest"] = digest.into();
@@ -307,7 +347,10 @@ fn a_truncated_or_corrupt_description_is_a_warning() {
     let (_reg_guard, base) = farm();
     let (_dir, dest) = local_cache(&base);
     let index = json(&Path::new(&dest).join("index.json"));
-    let manifest = json(&blob(&dest, index["manifests"][0]["digest"].as_str().unwrap()));
+    let manifest = json(&blob(
+        &dest,
+        index["manifests"][0]["digest"].as_str().unwrap(),
+    ));
     let good = std::fs::read(blob(&dest, manifest["config"]["digest"].as_str().unwrap())).unwrap();
 
     replace_description(&dest, &good[..good.len() / 2]);
@@ -326,7 +369,10 @@ fn a_layer_blob_with_the_wrong_digest_is_a_warning_and_never_enters_the_store() 
     let (_reg_guard, base) = farm();
     let (_dir, dest) = local_cache(&base);
     let index = json(&Path::new(&dest).join("index.json"));
-    let manifest = json(&blob(&dest, index["manifests"][0]["digest"].as_str().unwrap()));
+    let manifest = json(&blob(
+        &dest,
+        index["manifests"][0]["digest"].as_str().unwrap(),
+    ));
     // Every layer blob but the base image's is damaged (the base's is
     // already in B's store, pulled, so it is never fetched).
     let mut damaged = Vec::new();
@@ -341,10 +387,17 @@ fn a_layer_blob_with_the_wrong_digest_is_a_warning_and_never_enters_the_store() 
     }
     let (b, out) = build_b(&base, &format!("type=local,src={dest}"), &[]);
     warned_once(&out, &dest, "digest mismatch");
-    assert!(ran_steps(&out.stderr).iter().any(|s| s.contains("> /v")), "{}", out.stderr);
+    assert!(
+        ran_steps(&out.stderr).iter().any(|s| s.contains("> /v")),
+        "{}",
+        out.stderr
+    );
     assert_eq!(b.sh("app:b", "cat /a.txt /v /built /b.txt"), "a1\nbuilt\nb");
     for d in damaged {
-        let pulled = b.root().join("blobs/sha256").join(d.strip_prefix("sha256:").unwrap());
+        let pulled = b
+            .root()
+            .join("blobs/sha256")
+            .join(d.strip_prefix("sha256:").unwrap());
         if pulled.exists() {
             // Only the base image's own blob, pulled intact, may be there.
             assert_eq!(
@@ -362,7 +415,10 @@ fn a_registry_that_dies_mid_import_is_a_warning_and_the_build_runs() {
     let (_reg_guard, base) = farm();
     let (_dir, dest) = local_cache(&base);
     let index = json(&Path::new(&dest).join("index.json"));
-    let manifest_digest = index["manifests"][0]["digest"].as_str().unwrap().to_string();
+    let manifest_digest = index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let manifest = std::fs::read(blob(&dest, &manifest_digest)).unwrap();
     let config_digest = json(&blob(&dest, &manifest_digest))["config"]["digest"]
         .as_str()
@@ -395,7 +451,11 @@ fn a_registry_that_dies_mid_import_is_a_warning_and_the_build_runs() {
     let cache = format!("{}/cache/app:dying", stub.host());
     let (b, out) = build_b(&base, &cache, &[]);
     warned_once(&out, &cache, "closed");
-    assert!(ran_steps(&out.stderr).iter().any(|s| s.contains("> /v")), "{}", out.stderr);
+    assert!(
+        ran_steps(&out.stderr).iter().any(|s| s.contains("> /v")),
+        "{}",
+        out.stderr
+    );
     b.kiln(&["system", "check"]).ok();
 }
 
@@ -408,29 +468,53 @@ fn a_failed_export_fails_the_build_unless_ignore_error() {
     let dest = file.join("cache");
     let dest = dest.to_str().unwrap();
     let k = Kiln::new();
-    let out = build(&k, &dockerfile(&base), &["--cache-to", &format!("type=local,dest={dest}")]);
+    let out = build(
+        &k,
+        &dockerfile(&base),
+        &["--cache-to", &format!("type=local,dest={dest}")],
+    );
     let err = out.fails();
-    assert!(err.contains(&format!("exporting the build cache to {dest}")), "{err}");
+    assert!(
+        err.contains(&format!("exporting the build cache to {dest}")),
+        "{err}"
+    );
     assert!(err.contains("Not a directory"), "{err}");
 
     let out = build(
         &k,
         &dockerfile(&base),
-        &["--cache-to", &format!("type=local,dest={dest},ignore-error=true")],
+        &[
+            "--cache-to",
+            &format!("type=local,dest={dest},ignore-error=true"),
+        ],
     );
     out.ok();
-    assert!(out.stderr.contains("WARNING: exporting the build cache"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("WARNING: exporting the build cache"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
 fn an_unknown_cache_key_or_type_is_a_clear_error_before_anything_runs() {
     let k = Kiln::new();
-    let out = build(&k, "FROM scratch\n", &["--cache-to", "type=registry,ref=r/a:c,mood=max"]);
+    let out = build(
+        &k,
+        "FROM scratch\n",
+        &["--cache-to", "type=registry,ref=r/a:c,mood=max"],
+    );
     let err = out.fails();
-    assert!(err.contains("--cache-to") && err.contains("unknown key \"mood\""), "{err}");
+    assert!(
+        err.contains("--cache-to") && err.contains("unknown key \"mood\""),
+        "{err}"
+    );
     let out = build(&k, "FROM scratch\n", &["--cache-from", "type=gha"]);
     let err = out.fails();
-    assert!(err.contains("--cache-from") && err.contains("unknown type \"gha\""), "{err}");
+    assert!(
+        err.contains("--cache-from") && err.contains("unknown type \"gha\""),
+        "{err}"
+    );
 }
 
 #[test]
@@ -462,7 +546,13 @@ echo \"run $N\" >> /cache/log && cp /cache/log /seen\n"
     let b = Kiln::new();
     let out = build(&b, &df(2), &["-t", "app:b", "--cache-from", &with]);
     out.ok();
-    assert!(ran_steps(&out.stderr).iter().any(|s| s.contains("/cache/log")), "{}", out.stderr);
+    assert!(
+        ran_steps(&out.stderr)
+            .iter()
+            .any(|s| s.contains("/cache/log")),
+        "{}",
+        out.stderr
+    );
     assert_eq!(b.sh("app:b", "cat /seen"), "run 1\nrun 2\n");
     assert_eq!(b.cache_file("deps", "log"), ["run 1", "run 2"]);
     // A store that has the cache keeps its own: nothing is restored over it.

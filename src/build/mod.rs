@@ -17,13 +17,13 @@
 
 mod cache;
 mod created;
-mod remote_cache;
 pub mod entitlements;
 pub mod export;
 mod failure;
 mod images;
 pub mod input;
 mod interrupt;
+mod remote_cache;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;

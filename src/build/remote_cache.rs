@@ -48,18 +48,16 @@ pub(super) fn add_inline(
     imports: &Imports,
     config: &mut ImageConfig,
 ) -> Result<(), BuildError> {
-    let description = remote::export::describe(
-        store,
-        &keys(plan, solved, ExportMode::Min),
-        None,
-        &|k| imports.record_of(k),
-    )
+    let description =
+        remote::export::describe(store, &keys(plan, solved, ExportMode::Min), None, &|k| {
+            imports.record_of(k)
+        })
         .map_err(|source| remote::ExportError {
             target: "the image config (inline)".into(),
-            source,
+            source: Box::new(source),
         })?;
-    let value = serde_json::from_slice(&description.encode())
-        .expect("a description's JSON is a value");
+    let value =
+        serde_json::from_slice(&description.encode()).expect("a description's JSON is a value");
     config.extra.insert(INLINE_CONFIG_KEY.to_string(), value);
     Ok(())
 }
@@ -96,7 +94,10 @@ pub(super) fn export_all(
                 }
             }
             Err(source) => {
-                let err = remote::ExportError { target, source };
+                let err = remote::ExportError {
+                    target,
+                    source: Box::new(source),
+                };
                 if !to.ignore_error() {
                     return Err(err.into());
                 }

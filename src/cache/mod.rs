@@ -30,7 +30,6 @@
 //! dead) and rows held by its lease (dropped as stale, then collected).
 
 mod build_cache;
-pub mod remote;
 mod check;
 mod content;
 mod copy_index;
@@ -39,6 +38,7 @@ mod gc;
 mod images;
 mod lease;
 mod linked_tree;
+pub mod remote;
 pub mod scratch;
 mod snapshot;
 mod trash;

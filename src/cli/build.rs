@@ -97,9 +97,7 @@ pub struct RemoteCacheArgs {
 
 impl RemoteCacheArgs {
     /// The parsed specs, or the first bad one's error.
-    fn parse(
-        &self,
-    ) -> Result<(Vec<remote::CacheTo>, Vec<remote::CacheFrom>), CliError> {
+    fn parse(&self) -> Result<(Vec<remote::CacheTo>, Vec<remote::CacheFrom>), CliError> {
         let mut to = Vec::new();
         for s in &self.cache_to {
             to.extend(remote::spec::parse_cache_to(s).map_err(CliError::from_display)?);

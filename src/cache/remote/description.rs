@@ -121,8 +121,7 @@ impl Description {
         v: &serde_json::Value,
         inline_layers: &[Digest],
     ) -> Result<Description, DescriptionError> {
-        let d: Description =
-            serde_json::from_value(v.clone()).map_err(DescriptionError::Json)?;
+        let d: Description = serde_json::from_value(v.clone()).map_err(DescriptionError::Json)?;
         d.check(Some(inline_layers))?;
         Ok(d)
     }
@@ -187,7 +186,8 @@ impl Description {
         self.records.extend(added);
         self.mounts.extend(mounts);
         // Newest first (RFC 3339 in UTC sorts as text), then cut.
-        self.records.sort_by(|a, b| b.created.cmp(&a.created).then(a.key.cmp(&b.key)));
+        self.records
+            .sort_by(|a, b| b.created.cmp(&a.created).then(a.key.cmp(&b.key)));
         self.records.truncate(MAX_RECORDS);
         for (diff, desc) in older.layers {
             self.layers.entry(diff).or_insert(desc);
@@ -296,7 +296,13 @@ mod tests {
         );
 
         let many: Vec<Record> = (0..MAX_RECORDS + 5)
-            .map(|i| record(&format!("k{i}"), &format!("2026-01-01T00:00:00.{i:06}Z"), &[]))
+            .map(|i| {
+                record(
+                    &format!("k{i}"),
+                    &format!("2026-01-01T00:00:00.{i:06}Z"),
+                    &[],
+                )
+            })
             .collect();
         let mut mine = description(vec![record("new", "2027-01-01T00:00:00Z", &[])], &[]);
         mine.merge_older(description(many, &[]), |_| true);

@@ -26,7 +26,7 @@ use crate::image::Digest;
 pub struct ExportError {
     pub target: String,
     #[source]
-    pub source: RemoteCacheError,
+    pub source: Box<RemoteCacheError>,
 }
 
 /// What an export wrote.
@@ -237,7 +237,10 @@ fn merge_with_current(
 
 /// Writes the description blob, then the manifest naming it and the
 /// layer blobs (already in place).
-fn write_manifest(location: &Location, description: &Description) -> Result<Digest, RemoteCacheError> {
+fn write_manifest(
+    location: &Location,
+    description: &Description,
+) -> Result<Digest, RemoteCacheError> {
     let config = location.put_bytes(&description.encode())?;
     debug_assert_eq!(config.media_type, MEDIA_TYPE);
     let mut layers: Vec<Descriptor> = description.layers.values().cloned().collect();

@@ -20,7 +20,7 @@ type Result<T, E = RemoteCacheError> = std::result::Result<T, E>;
 /// A cache's place.
 pub enum Location {
     Registry {
-        client: RegistryClient,
+        client: Box<RegistryClient>,
         reference: ImageRef,
     },
     /// An OCI image layout directory.
@@ -50,7 +50,7 @@ impl Location {
     /// The registry ref `reference`, reached with `options`.
     pub fn registry(reference: &ImageRef, options: &ClientOptions) -> Result<Location> {
         Ok(Location::Registry {
-            client: RegistryClient::new(reference.registry(), options)?,
+            client: Box::new(RegistryClient::new(reference.registry(), options)?),
             reference: reference.clone(),
         })
     }
@@ -93,9 +93,8 @@ impl Location {
                 (self.read_small(desc)?, desc.digest.clone())
             }
         };
-        let manifest: Manifest = serde_json::from_slice(&manifest_bytes).map_err(|e| {
-            RemoteCacheError::NotACache(format!("(manifest unreadable: {e})"))
-        })?;
+        let manifest: Manifest = serde_json::from_slice(&manifest_bytes)
+            .map_err(|e| RemoteCacheError::NotACache(format!("(manifest unreadable: {e})")))?;
         let config = &manifest.config;
         if config.media_type == MEDIA_TYPE {
             let bytes = self.read_small(config)?;
@@ -110,8 +109,8 @@ impl Location {
         }
         // An image: its config may carry an inline cache.
         let bytes = self.read_small(config)?;
-        let v: serde_json::Value = serde_json::from_slice(&bytes)
-            .map_err(|_| RemoteCacheError::NoInlineCache)?;
+        let v: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|_| RemoteCacheError::NoInlineCache)?;
         let Some(inline) = v.get(INLINE_CONFIG_KEY) else {
             return Err(RemoteCacheError::NoInlineCache);
         };

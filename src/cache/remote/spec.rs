@@ -25,9 +25,15 @@ pub enum ExportMode {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CacheTo {
     /// An OCI artifact pushed to `ref`.
-    Registry { reference: ImageRef, options: ExportOptions },
+    Registry {
+        reference: ImageRef,
+        options: ExportOptions,
+    },
     /// An OCI image layout directory.
-    Local { dest: PathBuf, options: ExportOptions },
+    Local {
+        dest: PathBuf,
+        options: ExportOptions,
+    },
     /// The cache description inside the built image's config.
     Inline,
 }
@@ -374,7 +380,8 @@ mod tests {
 
     #[test]
     fn registry_export_reads_every_key_and_defaults_to_min_gzip() {
-        let CacheTo::Registry { reference, options } = to("type=registry,ref=127.0.0.1:5000/app:cache")
+        let CacheTo::Registry { reference, options } =
+            to("type=registry,ref=127.0.0.1:5000/app:cache")
         else {
             panic!()
         };
