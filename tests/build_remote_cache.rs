@@ -91,7 +91,14 @@ fn build_b(base: &str, cache_from: &str, extra: &[&str]) -> (Kiln, Ran) {
 fn registry_cache_makes_every_step_of_an_empty_builder_cached_with_the_same_image_id() {
     let (reg, base) = farm();
     let cache = format!("{}/cache/app:buildcache", reg.host());
-    let (_a, id) = build_a(&base, &[&format!("type=registry,ref={cache},mode=max")]);
+    let (a, id) = build_a(&base, &[&format!("type=registry,ref={cache},mode=max")]);
+    // The image and the cache share their layer blobs (compressed once):
+    // pushing the image next to the cache uploads no layer.
+    let image = format!("{}/cache/app:image", reg.host());
+    a.ok(&["tag", "app:a", &image]);
+    let pushed = a.ok(&["push", &image]).to_string();
+    assert!(pushed.contains("Layer already exists"), "{pushed}");
+    assert!(!pushed.contains("Pushed"), "{pushed}");
 
     let (b, out) = build_b(&base, &format!("type=registry,ref={cache}"), &[]);
     out.ok();
