@@ -125,12 +125,15 @@ fn registry_cache_makes_every_step_of_an_empty_builder_cached_with_the_same_imag
 }
 
 #[test]
-fn local_cache_dir_is_an_oci_layout_an_empty_builder_reuses() {
+fn local_cache_dir_is_an_oci_layout_of_zstd_layers_an_empty_builder_reuses() {
     let (_reg, base) = farm();
     let dir = tempfile::tempdir().unwrap();
     let dest = dir.path().join("cache");
     let dest = dest.to_str().unwrap();
-    let (_a, id) = build_a(&base, &[&format!("type=local,dest={dest},mode=max")]);
+    let (_a, id) = build_a(
+        &base,
+        &[&format!("type=local,dest={dest},mode=max,compression=zstd")],
+    );
     for f in ["oci-layout", "index.json", "blobs/sha256"] {
         assert!(Path::new(dest).join(f).exists(), "{f} missing");
     }
@@ -151,7 +154,11 @@ fn local_cache_dir_is_an_oci_layout_an_empty_builder_reuses() {
         manifest["config"]["mediaType"],
         "application/vnd.kiln.cache.v1+json"
     );
-    assert!(!manifest["layers"].as_array().unwrap().is_empty());
+    let layers = manifest["layers"].as_array().unwrap();
+    assert!(!layers.is_empty());
+    for l in layers {
+        assert_eq!(l["mediaType"], "application/vnd.oci.image.layer.v1.tar+zstd");
+    }
 
     let (b, out) = build_b(&base, &format!("type=local,src={dest}"), &[]);
     out.ok();
