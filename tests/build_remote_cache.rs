@@ -157,7 +157,10 @@ fn local_cache_dir_is_an_oci_layout_of_zstd_layers_an_empty_builder_reuses() {
     let layers = manifest["layers"].as_array().unwrap();
     assert!(!layers.is_empty());
     for l in layers {
-        assert_eq!(l["mediaType"], "application/vnd.oci.image.layer.v1.tar+zstd");
+        assert_eq!(
+            l["mediaType"],
+            "application/vnd.oci.image.layer.v1.tar+zstd"
+        );
     }
 
     let (b, out) = build_b(&base, &format!("type=local,src={dest}"), &[]);

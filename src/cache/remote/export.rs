@@ -62,39 +62,43 @@ pub fn describe(
         if !seen.insert(key.clone()) {
             continue;
         }
-        let (chains, created) = match (
-            store.build_cache_chains(key)?,
-            store.build_cache_created(key)?,
-        ) {
-            (Some(chains), Some(created)) => (chains, created),
-            _ => match imported(key) {
-                Some(r) => (crate::image::layer::chain_ids(&r.layers), r.created),
-                None => continue,
-            },
-        };
-        let mut diffs = Vec::with_capacity(chains.len());
-        let mut complete = true;
-        for chain in &chains {
-            // Leased while it is read: a concurrent prune cannot take it.
-            if store.hold_existing_snapshot(chain)? {
-                let info = store.layer_info(chain)?;
-                diffs.push(info.diff_id.clone());
+        // A local record: its layers leased in one transaction (each
+        // write transaction costs an fsync, and max mode has many keys).
+        if let (Some(infos), Some(created)) =
+            (store.build_cache_get(key)?, store.build_cache_created(key)?)
+        {
+            let diffs = infos.iter().map(|i| i.diff_id.clone()).collect();
+            for info in infos {
                 layers.entry(info.diff_id.clone()).or_insert(info);
-            } else if let (None, Some(r)) = (compression, imported(key)) {
-                diffs = r.layers;
-                break;
-            } else {
-                complete = false;
-                break;
             }
-        }
-        if complete {
             description.records.push(Record {
                 key: key.clone(),
                 created,
                 layers: diffs,
             });
+            continue;
         }
+        // An imported record nothing took: its layers are here if the
+        // steps above it were taken, and an inline cache needs none.
+        let Some(record) = imported(key) else {
+            continue;
+        };
+        let mut infos = Vec::new();
+        for chain in crate::image::layer::chain_ids(&record.layers) {
+            if !store.hold_existing_snapshot(&chain)? {
+                infos.clear();
+                break;
+            }
+            infos.push(store.layer_info(&chain)?);
+        }
+        if infos.len() == record.layers.len() {
+            for info in infos {
+                layers.entry(info.diff_id.clone()).or_insert(info);
+            }
+        } else if compression.is_some() {
+            continue;
+        }
+        description.records.push(record);
     }
     if let Some(compression) = compression {
         description.layers = compress_all(store, layers.into_values().collect(), compression)?;
