@@ -84,6 +84,8 @@ pub enum DescriptionError {
     UnknownMountLayer { id: String, layer: Digest },
     #[error("layer {0} is described with a media type that is not a layer's")]
     NotALayer(Digest),
+    #[error("record {key} was made at {created:?}, which is not an RFC 3339 time")]
+    BadTime { key: Digest, created: String },
 }
 
 impl Description {
@@ -140,6 +142,13 @@ impl Description {
             None => self.layers.contains_key(l),
         };
         for r in &self.records {
+            // The time goes into image histories: it must be one.
+            if crate::image::timestamp::parse_rfc3339_nanos(&r.created).is_none() {
+                return Err(DescriptionError::BadTime {
+                    key: r.key.clone(),
+                    created: r.created.clone(),
+                });
+            }
             if let Some(l) = r.layers.iter().find(|l| !known(l)) {
                 return Err(DescriptionError::UnknownLayer {
                     key: r.key.clone(),
@@ -257,20 +266,24 @@ mod tests {
 
     #[test]
     fn truncated_wrong_version_and_dangling_layers_are_refused() {
-        let bytes = description(vec![record("a", "t", &["l1"])], &["l1"]).encode();
+        let t = "2026-01-01T00:00:00Z";
+        let bytes = description(vec![record("a", t, &["l1"])], &["l1"]).encode();
         let e = Description::decode(&bytes[..bytes.len() - 3], None).unwrap_err();
         assert!(matches!(e, DescriptionError::Json(_)), "{e}");
         let mut v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
         v["version"] = 2.into();
         let e = Description::decode(&serde_json::to_vec(&v).unwrap(), None).unwrap_err();
         assert!(e.to_string().contains("version 2"), "{e}");
-        let dangling = description(vec![record("a", "t", &["l1", "gone"])], &["l1"]).encode();
+        let dangling = description(vec![record("a", t, &["l1", "gone"])], &["l1"]).encode();
         let e = Description::decode(&dangling, None).unwrap_err();
         assert!(matches!(e, DescriptionError::UnknownLayer { .. }), "{e}");
         // Inline, the image's diff IDs are the known layers.
-        let inline = description(vec![record("a", "t", &["l1"])], &[]).encode();
+        let inline = description(vec![record("a", t, &["l1"])], &[]).encode();
         assert!(Description::decode(&inline, Some(&[d("l1")])).is_ok());
         assert!(Description::decode(&inline, Some(&[d("l2")])).is_err());
+        let untimed = description(vec![record("a", "yesterday", &["l1"])], &["l1"]).encode();
+        let e = Description::decode(&untimed, None).unwrap_err();
+        assert!(e.to_string().contains("not an RFC 3339 time"), "{e}");
     }
 
     #[test]
