@@ -4,7 +4,8 @@
 #
 #   A plain     A's cold build, no export (the baseline)
 #   A export    A's cold build with --cache-to type=registry,mode=max
-#               (each run to a new repository, so every blob is uploaded)
+#               (each run to a new repository, so every blob is uploaded),
+#               with gzip (the default) and with compression=zstd
 #   B import    B's build from an empty store with --cache-from that cache:
 #               every step cached; the final image's layers are fetched
 #               into B's store (lazy import fetches nothing else)
@@ -100,6 +101,12 @@ r=(); for i in $(seq "$RUNS"); do
   r+=("$(time_cmd kbuild a "$work/a.log" --cache-to "type=registry,ref=$reg/cache-$i/app:farm,mode=max")")
 done
 report "A: cold build + --cache-to type=registry,mode=max" "$(printf '%s\n' "${r[@]}" | median)s"
+
+r=(); for i in $(seq "$RUNS"); do
+  fresh a
+  r+=("$(time_cmd kbuild a "$work/a.log" --cache-to "type=registry,ref=$reg/zstd-$i/app:farm,mode=max,compression=zstd")")
+done
+report "A: same, compression=zstd" "$(printf '%s\n' "${r[@]}" | median)s"
 
 r=(); bytes=(); for i in $(seq "$RUNS"); do
   fresh b

@@ -125,12 +125,18 @@ fn export_one(
         CacheTo::Local { dest, .. } => Location::Local(dest.clone()),
         CacheTo::Inline => unreachable!("inline is written into the config"),
     };
+    let started = std::time::Instant::now();
     let mut description = remote::export::describe(
         store,
         &keys(plan, solved, options.mode),
         Some(options.compression),
         &|k| imports.record_of(k),
     )?;
+    tracing::debug!(
+        records = description.records.len(),
+        elapsed = ?started.elapsed(),
+        "cache described, layer blobs compressed"
+    );
     if options.cache_mounts {
         let mounts = crate::exec::cache_mount::CacheMounts::new(store.root());
         let dirs: Vec<_> = cache_mount_ids(plan)

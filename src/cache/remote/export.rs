@@ -194,6 +194,7 @@ pub fn export(
     for blob in &ours {
         location.put_store_blob(store, blob)?;
     }
+    tracing::debug!(cache = %location, blobs = ours.len(), "layer blobs written");
     let mut merged = merge_with_current(location, description.clone(), &ours);
     for attempt in 1..=WRITE_ATTEMPTS {
         let digest = write_manifest(location, &merged)?;
