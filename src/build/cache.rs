@@ -3,11 +3,16 @@
 //!
 //! It also remembers every result it saw during this build (hits and
 //! fresh records), which tells the build which steps added a layer.
+//!
+//! Records imported with `--cache-from` answer after the local ones: a
+//! step is cached if either has it, and an imported result becomes a
+//! local record (its layers fetched) only when the solver takes it.
 
 use crate::error_chain::Chain;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use crate::cache::remote::Imports;
 use crate::cache::Store;
 use crate::exec::{Artifact, Rootfs};
 use crate::image::timestamp::now_rfc3339;
@@ -19,15 +24,18 @@ pub struct BuildCache {
     seen: Mutex<HashMap<CacheKey, Rootfs>>,
     /// When results recorded by this build were made.
     made: Mutex<HashMap<CacheKey, String>>,
+    /// `--cache-from` records.
+    imports: Arc<Imports>,
 }
 
 impl BuildCache {
     /// A cache over `store`'s build cache records.
-    pub fn new(store: Arc<Store>) -> BuildCache {
+    pub fn new(store: Arc<Store>, imports: Arc<Imports>) -> BuildCache {
         BuildCache {
             store,
             seen: Mutex::new(HashMap::new()),
             made: Mutex::new(HashMap::new()),
+            imports,
         }
     }
 
@@ -38,7 +46,8 @@ impl BuildCache {
             return Some(r.layers.len());
         }
         match self.store.build_cache_chains(key.digest()) {
-            Ok(chains) => chains.map(|c| c.len()),
+            Ok(Some(chains)) => Some(chains.len()),
+            Ok(None) => self.imports.layer_count(key.digest()),
             Err(e) => {
                 tracing::warn!("build cache read {key}: {e}", e = Chain(&e));
                 None
@@ -55,7 +64,8 @@ impl BuildCache {
             return Some(t);
         }
         match self.store.build_cache_created(key.digest()) {
-            Ok(t) => t,
+            Ok(Some(t)) => Some(t),
+            Ok(None) => self.imports.created(key.digest()),
             Err(e) => {
                 tracing::warn!("build cache read {key}: {e}", e = Chain(&e));
                 None
@@ -73,7 +83,8 @@ impl BuildCache {
 impl CacheStore<Artifact> for BuildCache {
     fn contains(&self, key: &CacheKey) -> bool {
         match self.store.build_cache_chains(key.digest()) {
-            Ok(chains) => chains.is_some(),
+            Ok(Some(_)) => true,
+            Ok(None) => self.imports.contains(key.digest()),
             Err(e) => {
                 tracing::warn!("build cache read {key}: {e}", e = Chain(&e));
                 false
@@ -82,7 +93,11 @@ impl CacheStore<Artifact> for BuildCache {
     }
 
     fn lookup(&self, key: &CacheKey) -> Option<Artifact> {
-        match self.store.build_cache_get(key.digest()) {
+        let got = match self.store.build_cache_get(key.digest()) {
+            Ok(None) => Ok(self.imports.materialize(&self.store, key.digest())),
+            other => other,
+        };
+        match got {
             Ok(Some(layers)) => {
                 let rootfs = Rootfs::new(layers);
                 self.remember(key, &rootfs);

@@ -23,12 +23,14 @@ mod failure;
 mod images;
 pub mod input;
 mod interrupt;
+mod remote_cache;
 
 use crate::error_chain::Chain;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::cache::remote::{CacheFrom, CacheTo};
 use crate::cache::{Image, Store, StoreError};
 use crate::context::dockerignore::{DockerIgnore, IgnoreError};
 use crate::exec::{BuildExecutor, ContextDir, ExecContext, Rootfs};
@@ -91,6 +93,10 @@ pub struct BuildOptions {
     pub exports: Vec<Export>,
     /// `SOURCE_DATE_EPOCH` from the environment (a build arg wins).
     pub source_date_epoch: Option<i64>,
+    /// `--cache-from`: remote caches whose records the build may hit.
+    pub cache_from: Vec<CacheFrom>,
+    /// `--cache-to`: where this build's records go.
+    pub cache_to: Vec<CacheTo>,
 }
 
 /// What a build made.
@@ -163,6 +169,8 @@ pub enum BuildError {
     #[error(transparent)]
     Export(#[from] export::ExportError),
     #[error(transparent)]
+    CacheExport(#[from] crate::cache::remote::ExportError),
+    #[error(transparent)]
     Entitlement(#[from] entitlements::EntitlementError),
     /// SIGINT or SIGTERM cancelled the solve (its steps were stopped and
     /// cleaned up).
@@ -222,20 +230,29 @@ pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, Buil
         eprintln!("{w}");
     }
     let base_images = resolver.into_images();
+    let imports = Arc::new(crate::cache::remote::Imports::load(
+        &opts.cache_from,
+        &registry,
+    ));
     let cx = ExecContext {
         store: store.clone(),
         // BuildKit's default network for RUN: its own namespace, outbound
         // access only.
         network: crate::runtime::Network::Slirp,
         secrets: opts.secrets.clone(),
-        cache_mounts: crate::exec::cache_mount::CacheMounts::new(store.layout()),
+        cache_mounts: crate::exec::cache_mount::CacheMounts::new(store.layout()).with_restore(
+            Arc::new(remote_cache::ImportedMounts {
+                store: store.clone(),
+                imports: imports.clone(),
+            }),
+        ),
     };
     let context = opts.context.as_ref().map(|dir| ContextDir {
         dir: dir.clone(),
         ignore,
     });
     let executor = Arc::new(BuildExecutor::new(cx, context, base_images));
-    let cache = Arc::new(cache::BuildCache::new(store.clone()));
+    let cache = Arc::new(cache::BuildCache::new(store.clone(), imports.clone()));
     let solved = solve(&plan, executor.clone(), cache.clone(), opts).map_err(|e| match e {
         BuildError::Step {
             location: Some(at),
@@ -251,12 +268,17 @@ pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, Buil
         other => other,
     })?;
     executor.finish();
+    remote_cache::report_fetched(&imports, opts.progress);
     let rootfs = solved.rootfs.clone();
-    let config = finish_config(&plan, &solved, &cache, source_date_epoch(opts)?);
+    let mut config = finish_config(&plan, &solved, &cache, source_date_epoch(opts)?);
+    if opts.cache_to.contains(&CacheTo::Inline) {
+        remote_cache::add_inline(&store, &plan, &solved, &imports, &mut config)?;
+    }
     let image = store.write_image(&config, &rootfs.layers, &opts.tags)?;
     for e in &opts.exports {
         export::export(&store, &image, &opts.tags, &rootfs, e)?;
     }
+    remote_cache::export_all(&store, &plan, &solved, opts, &registry, &imports)?;
     Ok(BuildResult {
         image,
         executed: solved.executed,

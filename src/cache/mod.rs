@@ -36,6 +36,7 @@ mod images;
 pub mod layout;
 mod lease;
 mod linked_tree;
+pub mod remote;
 pub mod scratch;
 mod snapshot;
 mod trash;

@@ -3,6 +3,7 @@
 use super::CliError;
 use crate::build::input::{self, StdinInput};
 use crate::build::{self, BuildOptions, Export};
+use crate::cache::remote;
 use crate::cache::Store;
 use crate::error_chain::Chain;
 use crate::frontend::dockerfile::lint;
@@ -70,10 +71,44 @@ pub struct BuildArgs {
     /// as `docker build --check` does; nothing is built.
     #[arg(long)]
     pub check: bool,
+    /// Remote build caches: flags of issue 12, kept together.
+    #[command(flatten)]
+    pub remote_cache: RemoteCacheArgs,
     /// The build context directory, or `-` to read a tar (or a Dockerfile)
     /// from stdin.
     #[arg(value_name = "CONTEXT")]
     pub context: String,
+}
+
+/// `--cache-to` / `--cache-from` (buildx's syntax, parsed by
+/// [`crate::cache::remote::spec`]).
+#[derive(Debug, Args)]
+pub struct RemoteCacheArgs {
+    /// Export the build cache: type=registry,ref=REF[,mode=min|max]
+    /// [,compression=gzip|zstd][,cache-mounts=true][,ignore-error=true],
+    /// type=local,dest=DIR[,...], or type=inline; may be repeated.
+    #[arg(long = "cache-to", value_name = "SPEC")]
+    pub cache_to: Vec<String>,
+    /// Import a build cache: type=registry,ref=REF (a cache or an image
+    /// with an inline cache), type=local,src=DIR, or a bare REF; may be
+    /// repeated.
+    #[arg(long = "cache-from", value_name = "SPEC")]
+    pub cache_from: Vec<String>,
+}
+
+impl RemoteCacheArgs {
+    /// The parsed specs, or the first bad one's error.
+    fn parse(&self) -> Result<(Vec<remote::CacheTo>, Vec<remote::CacheFrom>), CliError> {
+        let mut to = Vec::new();
+        for s in &self.cache_to {
+            to.extend(remote::spec::parse_cache_to(s).map_err(CliError::from_display)?);
+        }
+        let mut from = Vec::new();
+        for s in &self.cache_from {
+            from.extend(remote::spec::parse_cache_from(s).map_err(CliError::from_display)?);
+        }
+        Ok((to, from))
+    }
 }
 
 /// Runs `kiln build`; returns the exit code. `debug` (`kiln --debug`)
@@ -93,6 +128,7 @@ pub fn run(
             )));
         }
     }
+    let (cache_to, cache_from) = args.remote_cache.parse()?;
     let store = Arc::new(Store::open(root).map_err(CliError::from_error)?);
     let mut stdin_used = false;
     // The context: a directory, a tar on stdin, or nothing (a Dockerfile
@@ -229,6 +265,8 @@ pub fn run(
         secrets,
         exports,
         source_date_epoch,
+        cache_from,
+        cache_to,
     };
     if args.check {
         return check(store, &opts);

@@ -21,9 +21,30 @@ use crate::cache::StoreLayout;
 use crate::solver::CacheSharing;
 
 /// Where cache mounts live (`<root>/cache-mounts`).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct CacheMounts {
     root: PathBuf,
+    /// Content for a cache id the store lacks (`--cache-from` with
+    /// exported cache mounts).
+    restore: Option<std::sync::Arc<dyn CacheRestore>>,
+}
+
+impl std::fmt::Debug for CacheMounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CacheMounts")
+            .field("root", &self.root)
+            .field("restore", &self.restore.is_some())
+            .finish()
+    }
+}
+
+/// Fills a new cache directory from elsewhere (an imported build cache),
+/// the first time a RUN mounts an id this store has no directory for.
+pub trait CacheRestore: Send + Sync {
+    /// Puts the content of cache `id` into the empty directory `dir`;
+    /// returns whether there was any (false leaves `dir` empty). Must not
+    /// fail the RUN: a cache that cannot be had is simply not restored.
+    fn restore(&self, id: &str, dir: &Path) -> bool;
 }
 
 /// A cache directory in use; the lock (if any) is released on drop.
@@ -80,7 +101,22 @@ impl CacheMounts {
     pub fn new(layout: &StoreLayout) -> CacheMounts {
         CacheMounts {
             root: layout.cache_mounts(),
+            restore: None,
         }
+    }
+
+    /// The same, restoring new cache ids through `restore` (only ids with
+    /// no `from=` seed: a seeded cache is defined by its source).
+    pub fn with_restore(mut self, restore: std::sync::Arc<dyn CacheRestore>) -> CacheMounts {
+        self.restore = Some(restore);
+        self
+    }
+
+    /// The directory cache `id` has in this store, if it has one (the
+    /// shared/locked one; `private` extras are not exported).
+    pub fn existing_dir(&self, id: &str) -> Option<PathBuf> {
+        let dir = self.root.join(encode_id(id));
+        dir.is_dir().then_some(dir)
     }
 
     /// The directory for cache `id`, acquired with `sharing`'s rules.
@@ -95,14 +131,14 @@ impl CacheMounts {
         let base = self.root.join(&name);
         match sharing {
             CacheSharing::Shared => {
-                self.ensure(&base, init)?;
+                self.ensure(id, &base, init)?;
                 Ok(CacheMountLease {
                     dir: base,
                     _lock: None,
                 })
             }
             CacheSharing::Locked => {
-                self.ensure(&base, init)?;
+                self.ensure(id, &base, init)?;
                 let lock = self.lock_file(&name)?;
                 // Waits for the current user; the lock goes with the file.
                 flock(&lock, rustix::fs::FlockOperation::LockExclusive)?;
@@ -121,7 +157,7 @@ impl CacheMounts {
                     let lock = self.lock_file(&candidate)?;
                     if flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_ok() {
                         let dir = self.root.join(&candidate);
-                        self.ensure(&dir, init)?;
+                        self.ensure(id, &dir, init)?;
                         return Ok(CacheMountLease {
                             dir,
                             _lock: Some(lock),
@@ -142,8 +178,9 @@ impl CacheMounts {
             .open(self.root.join(format!("{name}.lock")))
     }
 
-    /// Creates `dir` if missing, atomically (temp name + rename).
-    fn ensure(&self, dir: &Path, init: &CacheInit<'_>) -> std::io::Result<()> {
+    /// Creates `dir` if missing, atomically (temp name + rename): from the
+    /// seed, else from an imported cache of `id`, else empty.
+    fn ensure(&self, id: &str, dir: &Path, init: &CacheInit<'_>) -> std::io::Result<()> {
         if dir.is_dir() {
             return Ok(());
         }
@@ -156,6 +193,10 @@ impl CacheMounts {
         let result = (|| {
             if let Some(seed) = init.seed {
                 crate::cache::copy_tree(seed, &tmp)?;
+            } else if let Some(restore) = &self.restore {
+                if restore.restore(id, &tmp) {
+                    tracing::debug!("cache mount {id} restored from an imported cache");
+                }
             }
             std::os::unix::fs::lchown(
                 &tmp,

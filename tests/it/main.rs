@@ -34,6 +34,7 @@ mod build_host_safety;
 mod build_layers;
 mod build_link;
 mod build_network;
+mod build_remote_cache;
 mod build_secrets_env;
 mod build_stages;
 mod build_tmpfs;

@@ -46,6 +46,10 @@ pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.ta
 pub const DOCKER_LAYER_FOREIGN_GZIP: &str =
     "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
 
+/// kiln's build cache description (`--cache-to`): the config blob of a
+/// cache manifest (`cache::remote::description`).
+pub const KILN_CACHE_V1: &str = "application/vnd.kiln.cache.v1+json";
+
 /// Whether `mt` names an image manifest (OCI or Docker schema 2).
 pub fn is_manifest(mt: &str) -> bool {
     mt == OCI_MANIFEST || mt == DOCKER_MANIFEST

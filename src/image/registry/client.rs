@@ -125,18 +125,6 @@ fn insecure_registries_in(path: &Path) -> Result<Vec<String>, RegistryError> {
     }
 }
 
-/// `error: cause: cause…`, for errors shown through a plain string.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
-}
-
 /// A manifest narrowed to one platform, with the index it came from.
 #[derive(Debug, Clone)]
 pub struct ResolvedManifest {
@@ -199,7 +187,7 @@ impl RegistryClient {
         let trust = HostTrust::load(endpoint.host(), certs_dirs, skip_verify).map_err(|e| {
             RegistryError::Trust {
                 registry: endpoint.name.clone(),
-                reason: error_chain(&e),
+                reason: Chain(&e).to_string(),
             }
         })?;
         tracing::debug!(registry = %endpoint.name, url = %endpoint.base_url, logged_in = creds.is_some(), "registry client");
