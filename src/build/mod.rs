@@ -23,6 +23,7 @@ mod failure;
 mod images;
 pub mod input;
 mod interrupt;
+pub mod publish;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -100,6 +101,11 @@ pub struct BuildResult {
     /// What the build checks found (printed after the build, as buildx
     /// does).
     pub warnings: Vec<lint::Warning>,
+    /// The names the image got (`-t`, or the image outputs' `name=`).
+    pub names: Vec<ImageRef>,
+    /// The manifest the image is known by: the pushed one, else the
+    /// stored one (`--metadata-file`'s `containerimage.digest`).
+    pub manifest: publish::ManifestDescriptor,
 }
 
 /// What `kiln build --check` found, without building.
@@ -158,6 +164,8 @@ pub enum BuildError {
     #[error(transparent)]
     Export(#[from] export::ExportError),
     #[error(transparent)]
+    Publish(#[from] publish::PublishError),
+    #[error(transparent)]
     Entitlement(#[from] entitlements::EntitlementError),
     /// SIGINT or SIGTERM cancelled the solve (its steps were stopped and
     /// cleaned up).
@@ -191,6 +199,8 @@ fn registry_options(
 
 /// Builds an image as `opts` says, into `store`.
 pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, BuildError> {
+    // A push with nowhere to go is refused before anything runs.
+    let publish = publish::Publish::plan(&opts.tags, &opts.exports)?;
     let front = parse_and_check(opts)?;
     let registry = registry_options(&store, opts)?;
     let resolver = images::StoreImages::new(&store, opts.pull, &registry);
@@ -247,15 +257,25 @@ pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, Buil
     executor.finish();
     let rootfs = solved.rootfs.clone();
     let config = finish_config(&plan, &solved, &cache, source_date_epoch(opts)?);
-    let image = store.write_image(&config, &rootfs.layers, &opts.tags)?;
+    let image = store.write_image(&config, &rootfs.layers, &publish.names)?;
     for e in &opts.exports {
-        export::export(&store, &image, &opts.tags, &rootfs, e)?;
+        export::export(&store, &image, &publish.names, &rootfs, e)?;
     }
+    let progress = match opts.progress {
+        ProgressMode::Quiet => crate::transfer::progress::Progress::silent(),
+        _ => crate::transfer::progress::Progress::for_stderr(),
+    };
+    let manifest = match publish.push(&store, &registry, &progress)? {
+        Some(pushed) => pushed,
+        None => publish::stored_manifest(&store, &image)?,
+    };
     Ok(BuildResult {
         image,
         executed: solved.executed,
         cached: solved.cached,
         warnings,
+        names: publish.names,
+        manifest,
     })
 }
 
