@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use crate::cache::Store;
 use crate::exec::{Artifact, Rootfs};
 use crate::image::timestamp::now_rfc3339;
+use crate::solver::executor::Claim;
 use crate::solver::{CacheKey, CacheStore};
 
 /// Step results by cache key, persisted in the store.
@@ -91,6 +92,20 @@ impl CacheStore<Artifact> for BuildCache {
             Err(e) => {
                 tracing::warn!("build cache lookup {key}: {e}");
                 None
+            }
+        }
+    }
+
+    /// Kiln processes on one store meet on its step locks
+    /// (`<root>/locks/<key hex>`, see `cache::step_lock`).
+    fn try_claim(&self, key: &CacheKey) -> Claim {
+        match self.store.try_lock_step(key.digest()) {
+            Ok(Some(lock)) => Claim::Held(Box::new(lock)),
+            Ok(None) => Claim::Busy,
+            Err(e) => {
+                // Only an optimization: the step runs unshared.
+                tracing::warn!("step lock {key}: {e}");
+                Claim::Unshared
             }
         }
     }

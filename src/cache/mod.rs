@@ -40,6 +40,7 @@ mod lease;
 mod linked_tree;
 pub mod scratch;
 mod snapshot;
+mod step_lock;
 mod trash;
 
 pub use check::Problem;
@@ -49,6 +50,7 @@ pub use gc::GcReport;
 pub use images::{familiar, Image, ImageSummary, RemoveEvent};
 pub use lease::Lease;
 pub use snapshot::LayerInfo;
+pub use step_lock::StepLock;
 
 use crate::image::digest::{Digest, DigestError};
 use crate::image::layer::diff::DiffError;

@@ -24,11 +24,23 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{OnceCell, Semaphore};
 
-use super::executor::{CacheStore, CancelToken, ExecError, Executor, Job, LogSink};
+use super::executor::{CacheStore, CancelToken, Claim, ExecError, Executor, Job, LogSink};
 use super::graph::{Graph, GraphError, VertexId};
 use super::key::{image_key, vertex_key, CacheKey, InputKey, SelectedContent};
 use super::op::{Input, Op};
 use super::progress::{ProgressEvent, ProgressSender};
+
+/// How often a build waiting for another build's step checks whether it
+/// is done (an `flock` cannot be waited on with a cancellation).
+const CLAIM_POLL: Duration = Duration::from_millis(50);
+
+/// What claiming a missed step gave: a result another build recorded
+/// while this one waited, or the right to run it (with the guard to drop
+/// once recorded; `None` when the cache is not shared).
+enum Claimed<O> {
+    Hit(O),
+    Run(Option<Box<dyn Send>>),
+}
 
 /// How a build is solved.
 #[derive(Clone, Debug)]
@@ -342,6 +354,18 @@ impl<E: Executor, C: CacheStore<E::Output>> Run<E, C> {
             .collect();
         let inputs = self.join_all(v, tasks).await?;
         let _permit = self.permit().await?;
+        // Context reads are never recorded: their key does not cover content.
+        let record = !vertex.op().is_content_source();
+        // Claimed with the permit already held (never the other way
+        // round), and held only while this step runs: no cycle of waiters.
+        let claim = if record && !self.options.no_cache {
+            match self.claim(v, &keyed.key).await? {
+                Claimed::Hit(output) => return Ok(output),
+                Claimed::Run(guard) => guard,
+            }
+        } else {
+            None
+        };
 
         let started = Instant::now();
         self.emit(ProgressEvent::Started {
@@ -354,8 +378,6 @@ impl<E: Executor, C: CacheStore<E::Output>> Run<E, C> {
             self.progress.clone(),
             self.options.log_tail_lines,
         ));
-        // Context reads are never recorded: their key does not cover content.
-        let record = !vertex.op().is_content_source();
         let job_log = log.clone();
         let (graph, executor, cache, cancel, key) = (
             self.graph.clone(),
@@ -377,6 +399,8 @@ impl<E: Executor, C: CacheStore<E::Output>> Run<E, C> {
             if record {
                 cache.record(&key, &output);
             }
+            // Released once recorded, so a waiter finds the result.
+            drop(claim);
             Ok(output)
         })
         .await
@@ -400,6 +424,45 @@ impl<E: Executor, C: CacheStore<E::Output>> Run<E, C> {
                 Err(Halt::Cancelled)
             }
             Err(error) => Err(self.fail(v, error, log.tail(), Some(duration))),
+        }
+    }
+
+    /// Waits until `v`'s key is this build's to compute (see
+    /// [`CacheStore::try_claim`]); a result another build recorded
+    /// meanwhile is taken instead, and counted as cached.
+    async fn claim(&self, v: VertexId, key: &CacheKey) -> Result<Claimed<E::Output>, Halt> {
+        let mut waiting = false;
+        loop {
+            let (cache, k) = (self.cache.clone(), key.clone());
+            let claim = tokio::task::spawn_blocking(move || cache.try_claim(&k))
+                .await
+                .unwrap_or(Claim::Unshared);
+            match claim {
+                Claim::Unshared => return Ok(Claimed::Run(None)),
+                Claim::Held(guard) => {
+                    if self.cache.contains(key) {
+                        self.cached.fetch_add(1, Ordering::SeqCst);
+                        if let Some(hit) = self.take_cached(v, key).await {
+                            self.emit(ProgressEvent::Cached {
+                                vertex: v,
+                                name: self.graph[v].info().name.as_str().into(),
+                            });
+                            return Ok(Claimed::Hit(hit));
+                        }
+                    }
+                    return Ok(Claimed::Run(Some(guard)));
+                }
+                Claim::Busy => {
+                    if !waiting {
+                        tracing::debug!(vertex = %v, %key, "another build is running this step; waiting for its result");
+                        waiting = true;
+                    }
+                    tokio::select! {
+                        () = tokio::time::sleep(CLAIM_POLL) => {}
+                        () = self.cancel.cancelled() => return Err(Halt::Cancelled),
+                    }
+                }
+            }
         }
     }
 
