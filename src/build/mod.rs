@@ -269,6 +269,7 @@ pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, Buil
         Some(pushed) => pushed,
         None => publish::stored_manifest(&store, &image)?,
     };
+    apply_storage_cap(&store);
     Ok(BuildResult {
         image,
         executed: solved.executed,
@@ -277,6 +278,43 @@ pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, Buil
         names: publish.names,
         manifest,
     })
+}
+
+/// Prunes the build cache to the cap in the store's config
+/// (`<root>/config.json`, `{"gc": {"keepStorage": "10GB"}}`), least
+/// recently used first, so a long-lived builder stays within its disk.
+/// The image just built holds its own layers, so they are never taken. A
+/// bad config or a failed prune is a warning: the build itself succeeded.
+fn apply_storage_cap(store: &Store) {
+    let policy = match crate::cache::PrunePolicy::from_config(store.root()) {
+        Ok(Some(policy)) => policy,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(error = %crate::build::chain_text(&e), "build cache cap not applied");
+            return;
+        }
+    };
+    match store.build_cache_prune_with(&policy) {
+        Ok(report) if report.removed > 0 => tracing::info!(
+            removed = report.removed,
+            kept_bytes = report.kept_bytes,
+            "build cache pruned to its cap"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!("build cache cap not applied: {e}"),
+    }
+}
+
+/// `err` and its causes, `: `-joined (for log lines).
+fn chain_text(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 /// Runs the build checks only (`kiln build --check`, buildx's

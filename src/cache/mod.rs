@@ -30,6 +30,7 @@
 //! dead) and rows held by its lease (dropped as stale, then collected).
 
 mod build_cache;
+pub mod cache_prune;
 mod check;
 mod content;
 mod copy_index;
@@ -43,6 +44,7 @@ mod snapshot;
 mod step_lock;
 mod trash;
 
+pub use cache_prune::{PrunePolicy, PruneReport};
 pub use check::Problem;
 pub use content::BlobInfo;
 pub use copy_index::CopyIndex;
