@@ -87,6 +87,8 @@ pub struct BuildOptions {
     pub exports: Vec<Export>,
     /// `SOURCE_DATE_EPOCH` from the environment (a build arg wins).
     pub source_date_epoch: Option<i64>,
+    /// `--explain`: say why each step that missed the cache missed.
+    pub explain: bool,
 }
 
 /// What a build made.
@@ -106,6 +108,8 @@ pub struct BuildResult {
     /// The manifest the image is known by: the pushed one, else the
     /// stored one (`--metadata-file`'s `containerimage.digest`).
     pub manifest: publish::ManifestDescriptor,
+    /// With `--explain`: `step: why it missed`, one per missed step.
+    pub explanations: Vec<String>,
 }
 
 /// What `kiln build --check` found, without building.
@@ -239,7 +243,15 @@ pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, Buil
         ignore,
     });
     let executor = Arc::new(BuildExecutor::new(cx, context, base_images));
-    let cache = Arc::new(cache::BuildCache::new(store.clone()));
+    // "The same step" for --explain: within builds of this context and
+    // Dockerfile (host paths here name a local hint, never a cache key).
+    let scope = format!("{:?}\0{:?}", opts.context, opts.dockerfile_path);
+    let cache = cache::BuildCache::new(store.clone()).scoped(scope);
+    let cache = Arc::new(if opts.explain {
+        cache.explaining()
+    } else {
+        cache
+    });
     let solved = solve(&plan, executor.clone(), cache.clone(), opts).map_err(|e| match e {
         BuildError::Step {
             location: Some(at),
@@ -277,6 +289,7 @@ pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, Buil
         warnings,
         names: publish.names,
         manifest,
+        explanations: cache.explanations(),
     })
 }
 

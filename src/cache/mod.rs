@@ -41,6 +41,7 @@ mod lease;
 mod linked_tree;
 pub mod scratch;
 mod snapshot;
+mod step_inputs;
 mod step_lock;
 mod trash;
 

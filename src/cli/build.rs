@@ -72,6 +72,11 @@ pub struct BuildArgs {
     /// The target platform (only the host's, linux/amd64 here).
     #[arg(long, value_name = "PLATFORM")]
     pub platform: Option<String>,
+    /// Say why each step that missed the cache missed: the first input
+    /// that differs from the step's last cached record (a file, a build
+    /// arg, the base image digest, the command).
+    #[arg(long)]
+    pub explain: bool,
     /// Print only the image ID (no progress).
     #[arg(short, long)]
     pub quiet: bool,
@@ -157,6 +162,7 @@ fn options(args: &BuildArgs, store: &Store, insecure: &[String]) -> Result<Build
             Ok(v) if !v.is_empty() => Some(build::parse_epoch(&v).map_err(CliError::from_display)?),
             _ => None,
         },
+        explain: args.explain,
     })
 }
 
@@ -340,6 +346,10 @@ fn write_files(args: &BuildArgs, result: &build::BuildResult) -> Result<(), CliE
 /// names and the build checks' warnings.
 fn report(args: &BuildArgs, opts: &BuildOptions, result: &build::BuildResult, debug: bool) {
     let id = result.image.id.to_string();
+    // Asked for explicitly, so shown even with -q.
+    for line in &result.explanations {
+        eprintln!("explain: {line}");
+    }
     if args.quiet {
         println!("{id}");
     } else if opts.progress != ProgressMode::Quiet {

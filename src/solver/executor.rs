@@ -78,6 +78,18 @@ pub trait CacheStore<O>: Send + Sync + 'static {
     fn try_claim(&self, _key: &CacheKey) -> Claim {
         Claim::Unshared
     }
+    /// Told what went into `key` (a step of lineage `lineage`, see
+    /// `solver::explain`) and whether the cache has it: a persistent cache
+    /// keeps the summary with the step's record and can say why a step
+    /// missed (`kiln build --explain`).
+    fn note_inputs(
+        &self,
+        _key: &CacheKey,
+        _lineage: &Digest,
+        _inputs: &super::explain::StepInputs,
+        _cached: bool,
+    ) {
+    }
 }
 
 /// The answer to [`CacheStore::try_claim`].

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{OnceCell, Semaphore};
 
 use super::executor::{CacheStore, CancelToken, Claim, ExecError, Executor, Job, LogSink};
+use super::explain::{lineage, StepInputs};
 use super::graph::{Graph, GraphError, VertexId};
 use super::key::{image_key, vertex_key, CacheKey, InputKey, SelectedContent};
 use super::op::{Input, Op};
@@ -256,7 +257,8 @@ impl<E: Executor, C: CacheStore<E::Output>> Run<E, C> {
 
     async fn compute_key(self: Arc<Self>, v: VertexId) -> Result<Keyed, Halt> {
         let vertex = &self.graph[v];
-        let key = match vertex.op() {
+        let name = vertex.info().name.as_str();
+        let (key, inputs) = match vertex.op() {
             Op::Image(source) => {
                 let resolved = match source.reference.digest() {
                     Some(pinned) => pinned.clone(),
@@ -266,7 +268,8 @@ impl<E: Executor, C: CacheStore<E::Output>> Run<E, C> {
                             .await?
                     }
                 };
-                image_key(&resolved, &source.platform)
+                let inputs = StepInputs::new(name, vertex.op(), Some(&resolved), &[], &[]);
+                (image_key(&resolved, &source.platform), inputs)
             }
             // A context's files (a download's bytes) are only known once
             // read, so its own key is never looked up; dependents key on
@@ -282,7 +285,13 @@ impl<E: Executor, C: CacheStore<E::Output>> Run<E, C> {
                     .map(|pos| tokio::spawn(self.clone().input_key(v, Input(pos as u32))))
                     .collect();
                 let inputs = self.join_all(v, tasks).await?;
-                vertex_key(vertex.definition_digest(), &inputs)
+                let names: Vec<String> = vertex
+                    .inputs()
+                    .iter()
+                    .map(|&i| self.graph[i].info().name.clone())
+                    .collect();
+                let summary = StepInputs::new(name, vertex.op(), None, &inputs, &names);
+                (vertex_key(vertex.definition_digest(), &inputs), summary)
             }
         };
         // Only a cheap check here: the result itself is taken (and leased)
@@ -290,6 +299,8 @@ impl<E: Executor, C: CacheStore<E::Output>> Run<E, C> {
         // a full lookup here would chain every key behind its inputs'
         // lookups; a fully cached build takes just the target's result.
         let cached = !self.options.no_cache && self.cache.contains(&key);
+        self.cache
+            .note_inputs(&key, &lineage(name, vertex.op()), &inputs, cached);
         if cached {
             self.cached.fetch_add(1, Ordering::SeqCst);
             self.emit(ProgressEvent::Cached {
