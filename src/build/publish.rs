@@ -33,21 +33,21 @@ pub enum PublishError {
     NoName,
     #[error("failed to push {name}")]
     Push {
-        name: ImageRef,
+        name: String,
         #[source]
-        source: TransferError,
+        source: Box<TransferError>,
     },
     #[error("failed to push {name}: connecting to its registry")]
     Client {
-        name: ImageRef,
+        name: String,
         #[source]
-        source: crate::image::registry::RegistryError,
+        source: Box<crate::image::registry::RegistryError>,
     },
     #[error("reading the manifest of {id}")]
     Manifest {
-        id: Digest,
+        id: String,
         #[source]
-        source: crate::cache::StoreError,
+        source: Box<crate::cache::StoreError>,
     },
 }
 
@@ -102,14 +102,14 @@ impl Publish {
         for name in &self.names {
             let client = RegistryClient::new(name.registry(), registry).map_err(|source| {
                 PublishError::Client {
-                    name: name.clone(),
-                    source,
+                    name: name.to_string(),
+                    source: Box::new(source),
                 }
             })?;
             let report = transfer::push(store, &client, name, &PushOptions::default(), progress)
                 .map_err(|source| PublishError::Push {
-                    name: name.clone(),
-                    source,
+                    name: name.to_string(),
+                    source: Box::new(source),
                 })?;
             // Every name gets the same bytes (layer compression is
             // deterministic), so the first push describes them all.
@@ -129,8 +129,8 @@ pub fn stored_manifest(store: &Store, image: &Image) -> Result<ManifestDescripto
         store
             .read_blob(&image.manifest_digest)
             .map_err(|source| PublishError::Manifest {
-                id: image.id.clone(),
-                source,
+                id: image.id.to_string(),
+                source: Box::new(source),
             })?;
     Ok(ManifestDescriptor {
         media_type: image.manifest_media_type.clone(),
