@@ -79,11 +79,8 @@ impl Store {
     /// builder prune`): both only spare work on a later build. A build
     /// downloading the same URL at that moment may fail to store it.
     pub(super) fn build_hints_clear(&self) -> Result<()> {
-        for dir in [
-            self.root().join(DIR),
-            self.downloads_dir(),
-            self.root().join(super::step_inputs::DIR),
-        ] {
+        self.step_inputs_clear()?;
+        for dir in [self.root().join(DIR), self.downloads_dir()] {
             match super::scratch::remove_tree(&dir) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                     return Err(io_err(&dir, "removing build cache hints")(e))

@@ -14,7 +14,7 @@ use std::io::Write;
 use super::{io_err, Result, Store};
 use crate::image::digest::Digest;
 
-pub(super) const DIR: &str = "step-inputs";
+const DIR: &str = "step-inputs";
 
 /// The largest summary kept: a step's definition plus its inputs' paths
 /// and digests; anything bigger is not worth an explanation's disk.
@@ -40,5 +40,26 @@ impl Store {
         drop(file);
         let dest = dir.join(lineage.hex());
         std::fs::rename(&tmp, &dest).map_err(io_err(&dest, "moving step inputs into place"))
+    }
+
+    /// Forgets every summary (`kiln builder prune`). File by file, the
+    /// directory kept: a build recording one meanwhile renames into it.
+    pub(super) fn step_inputs_clear(&self) -> Result<()> {
+        let dir = self.root().join(DIR);
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io_err(&dir, "listing step inputs")(e)),
+        };
+        for entry in entries {
+            let path = entry.map_err(io_err(&dir, "listing step inputs"))?.path();
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(io_err(&path, "removing step inputs")(e))
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
 }
