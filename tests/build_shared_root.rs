@@ -4,6 +4,7 @@
 
 mod support;
 
+use std::io::Read;
 use std::process::{Child, Stdio};
 use support::kiln::{ran, step_states, Kiln, Ran};
 
@@ -84,4 +85,83 @@ fn different_steps_of_concurrent_builds_still_run_together() {
     let (ra, rb) = (finish(ca), finish(cb));
     ra.ok();
     rb.ok();
+}
+
+/// A killed build releases the steps it was running: the next build of the
+/// same step runs it rather than wait for a dead holder (the lock is an
+/// `flock`, dropped with its holder). The first build's RUN waits on a
+/// gate in a cache mount that only the test opens, after the kill.
+#[test]
+fn a_killed_build_releases_the_step_it_was_running() {
+    let k = Kiln::with_busybox_image();
+    let marker = format!("gate-{}", std::process::id());
+    let ctx = k.context(&[(
+        "Dockerfile",
+        &format!(
+            "FROM busybox\n\
+             RUN --mount=type=cache,id=gate,target=/gate \
+             sh -c 'test -e /gate/open || sleep 1000; : {marker}'\n"
+        ),
+    )]);
+    let mut first = KilledOnDrop(spawn_build(&k, &[], &ctx));
+    let started = std::time::Instant::now();
+    while !processes_with(&marker) {
+        assert!(
+            first.0.try_wait().unwrap().is_none(),
+            "the first build ended before its RUN started"
+        );
+        assert!(started.elapsed() < DEADLINE, "the RUN never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    drop(first);
+    std::fs::write(k.root().join("cache-mounts/gate/open"), "").unwrap();
+    let mut second = KilledOnDrop(spawn_build(&k, &[], &ctx));
+    let started = std::time::Instant::now();
+    while second.0.try_wait().unwrap().is_none() {
+        assert!(
+            started.elapsed() < DEADLINE,
+            "the second build still waits for the killed build's step"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let mut out = String::new();
+    second
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    let second = Ran {
+        code: second.0.wait().unwrap().code().unwrap_or(-1),
+        stdout: String::new(),
+        stderr: out,
+    };
+    second.ok();
+    let (_, done) = step_states(&second.stderr);
+    assert!(done.iter().any(|s| s.contains("RUN")), "{}", second.stderr);
+}
+
+/// A build SIGKILLed (by its pid, `Child::kill`) when dropped unfinished,
+/// then its store opened once so kiln detaches what it left mounted.
+struct KilledOnDrop(Child);
+
+impl Drop for KilledOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// How long a build may take before a test declares it stuck.
+const DEADLINE: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Whether a process whose command line contains `marker` runs.
+fn processes_with(marker: &str) -> bool {
+    std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+        std::fs::read(e.path().join("cmdline"))
+            .is_ok_and(|c| String::from_utf8_lossy(&c).contains(marker))
+    })
 }
