@@ -2,7 +2,9 @@
 //! store's build cache table, kept across builds and processes.
 //!
 //! It also remembers every result it saw during this build (hits and
-//! fresh records), which tells the build which steps added a layer.
+//! fresh records), which tells the build which steps added a layer, keeps
+//! what went into each fresh record (`<root>/step-inputs/`), and with
+//! `--explain` says why each step missed (`solver::explain`).
 //!
 //! Records imported with `--cache-from` answer after the local ones: a
 //! step is cached if either has it, and an imported result becomes a
@@ -13,9 +15,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use crate::cache::remote::Imports;
+use serde::{Deserialize, Serialize};
+
 use crate::cache::Store;
 use crate::exec::{Artifact, Rootfs};
 use crate::image::timestamp::now_rfc3339;
+use crate::image::Digest;
+use crate::solver::executor::Claim;
+use crate::solver::explain::{first_difference, StepInputs};
 use crate::solver::{CacheKey, CacheStore};
 
 /// Step results by cache key, persisted in the store.
@@ -26,6 +33,20 @@ pub struct BuildCache {
     made: Mutex<HashMap<CacheKey, String>>,
     /// `--cache-from` records.
     imports: Arc<Imports>,
+    /// What went into each key of this build, with the step's lineage.
+    inputs: Mutex<HashMap<CacheKey, (Digest, StepInputs)>>,
+    /// `--explain`: why each missed step missed, by step name.
+    explain: Option<Mutex<Vec<(String, String)>>>,
+    /// Which build this is, for "the same step": see [`BuildCache::scoped`].
+    scope: String,
+}
+
+/// What `<root>/step-inputs/<lineage hex>` holds: the last recorded key
+/// of the step and what went into it.
+#[derive(Serialize, Deserialize)]
+struct Recorded {
+    key: Digest,
+    inputs: StepInputs,
 }
 
 impl BuildCache {
@@ -36,6 +57,57 @@ impl BuildCache {
             seen: Mutex::new(HashMap::new()),
             made: Mutex::new(HashMap::new()),
             imports,
+            inputs: Mutex::new(HashMap::new()),
+            explain: None,
+            scope: String::new(),
+        }
+    }
+
+    /// Steps are "the same" only within builds of one `scope` (the
+    /// context and Dockerfile): two projects sharing a store each have a
+    /// step 2 of their first stage, and one must not explain the other's.
+    pub fn scoped(mut self, scope: String) -> BuildCache {
+        self.scope = scope;
+        self
+    }
+
+    /// The step lineage within this build's scope.
+    fn scoped_lineage(&self, lineage: &Digest) -> Digest {
+        Digest::sha256_of(format!("{}\0{lineage}", self.scope).as_bytes())
+    }
+
+    /// Also says why each step missed ([`BuildCache::explanations`]).
+    pub fn explaining(mut self) -> BuildCache {
+        self.explain = Some(Mutex::new(Vec::new()));
+        self
+    }
+
+    /// `step name: why it missed`, for each step that missed, by name.
+    pub fn explanations(&self) -> Vec<String> {
+        let Some(explain) = &self.explain else {
+            return Vec::new();
+        };
+        let mut lines: Vec<String> = explain
+            .lock()
+            .map(|e| {
+                e.iter()
+                    .map(|(step, why)| format!("{step}: {why}"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        lines.sort();
+        lines
+    }
+
+    /// Why the step with `inputs` missed, against the last record of its
+    /// lineage.
+    fn why_missed(&self, lineage: &Digest, inputs: &StepInputs) -> String {
+        let Some(bytes) = self.store.step_inputs_get(lineage) else {
+            return "no earlier record of this step".into();
+        };
+        match serde_json::from_slice::<Recorded>(&bytes) {
+            Ok(last) => first_difference(&last.inputs, inputs),
+            Err(_) => "no readable earlier record of this step".into(),
         }
     }
 
@@ -111,11 +183,49 @@ impl CacheStore<Artifact> for BuildCache {
         }
     }
 
+    /// Kiln processes on one store meet on its step locks
+    /// (`<root>/locks/<key hex>`, see `cache::step_lock`).
+    fn try_claim(&self, key: &CacheKey) -> Claim {
+        match self.store.try_lock_step(key.digest()) {
+            Ok(Some(lock)) => Claim::Held(Box::new(lock)),
+            Ok(None) => Claim::Busy,
+            Err(e) => {
+                // Only an optimization: the step runs unshared.
+                tracing::warn!("step lock {key}: {e}");
+                Claim::Unshared
+            }
+        }
+    }
+
+    fn note_inputs(&self, key: &CacheKey, lineage: &Digest, inputs: &StepInputs, cached: bool) {
+        let lineage = &self.scoped_lineage(lineage);
+        if let (Some(explain), false) = (&self.explain, cached) {
+            let why = self.why_missed(lineage, inputs);
+            if let Ok(mut e) = explain.lock() {
+                e.push((inputs.name.clone(), why));
+            }
+        }
+        if let Ok(mut all) = self.inputs.lock() {
+            all.insert(key.clone(), (lineage.clone(), inputs.clone()));
+        }
+    }
+
     fn record(&self, key: &CacheKey, output: &Artifact) {
         // Contexts are never recorded: their key does not cover content.
         let Artifact::Rootfs(rootfs) = output else {
             return;
         };
+        let noted = self.inputs.lock().ok().and_then(|i| i.get(key).cloned());
+        if let Some((lineage, inputs)) = noted {
+            let recorded = Recorded {
+                key: key.digest().clone(),
+                inputs,
+            };
+            let bytes = serde_json::to_vec(&recorded).unwrap_or_default();
+            if let Err(e) = self.store.step_inputs_put(&lineage, &bytes) {
+                tracing::debug!("step inputs {key}: {e}");
+            }
+        }
         self.remember(key, rootfs);
         let created = now_rfc3339();
         if let Ok(mut made) = self.made.lock() {

@@ -1,6 +1,8 @@
 //! `--output`: where a build's result goes besides the image store.
 //!
-//! - `type=image` (the default): only the store (and `-t` names);
+//! - `type=image` (the default): the store, named with `-t` (or
+//!   `name=`), pushed to the names' registries with `push=true`;
+//!   `type=registry` is `type=image,push=true` (buildx's spelling);
 //! - `type=local,dest=DIR`: the final root filesystem copied into DIR
 //!   (owners, modes, symlinks and times kept; whiteouts already applied);
 //! - `type=tar,dest=FILE`: the final root filesystem as one tar, as
@@ -27,8 +29,9 @@ use crate::transfer::archive::{destination, save, Format, SaveOptions};
 /// One `--output`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Export {
-    /// The store only (what every build does anyway).
-    Image,
+    /// The store (what every build does anyway), under `names`, and
+    /// pushed to their registries when `push` is set.
+    Image(ImageOutput),
     /// The root filesystem into a directory.
     Local { dest: PathBuf },
     /// The root filesystem as a tar file.
@@ -38,6 +41,27 @@ pub enum Export {
     /// A `docker load` tar.
     Docker { dest: PathBuf },
 }
+
+/// `type=image|registry`: names for the image and whether to push it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ImageOutput {
+    /// `name=` values; replaced by the build's `-t` names when it has
+    /// any, as buildx does (docker/buildx `build/opt.go`, `toSolveOpt`:
+    /// "fill in image exporter names from tags").
+    pub names: Vec<ImageRef>,
+    /// `push=true` (or `type=registry`, or `--push`).
+    pub push: bool,
+}
+
+/// The keys each `--output` type takes. Unlike BuildKit, whose image
+/// exporter keeps any key it does not know as image metadata
+/// (moby/buildkit `exporter/containerimage/export.go`,
+/// `imageExporter.Resolve`, its `default:` case), kiln refuses an unknown
+/// key: a misspelt `push=true` must never be silently dropped.
+const IMAGE_KEYS: &[&str] = &["type", "name", "push"];
+const FILE_KEYS: &[&str] = &["type", "dest"];
+/// The types `--output` knows.
+const TYPES: &str = "image, registry, local, tar, oci, docker";
 
 /// Why an export failed.
 #[derive(Debug, thiserror::Error)]
@@ -84,35 +108,82 @@ impl std::str::FromStr for Export {
                 dest: PathBuf::from(value),
             });
         }
-        let mut kind = None;
-        let mut dest = None;
+        let mut fields = Vec::new();
         for field in value.split(',') {
             match field.split_once('=') {
-                Some(("type", t)) => kind = Some(t.to_string()),
-                Some(("dest", d)) => dest = Some(PathBuf::from(d)),
-                // Accepted and ignored, as docker's image exporter options.
-                Some(("name", _)) | Some(("push", _)) => {}
-                _ => return Err(invalid(&format!("unknown field {field:?}"))),
+                Some((k, v)) => fields.push((k, v)),
+                // BuildKit's boolean options may be given bare (`push`).
+                None => fields.push((field, "")),
             }
         }
-        let need_dest = |d: Option<PathBuf>| d.ok_or_else(|| invalid("dest= is required"));
-        match kind.as_deref() {
-            Some("image") | Some("moby") => Ok(Export::Image),
-            Some("local") => Ok(Export::Local {
-                dest: need_dest(dest)?,
-            }),
-            Some("oci") => Ok(Export::Oci {
-                dest: need_dest(dest)?,
-            }),
-            Some("tar") => Ok(Export::Tar {
-                dest: need_dest(dest)?,
-            }),
-            Some("docker") => Ok(Export::Docker {
-                dest: need_dest(dest)?,
-            }),
-            Some(other) => Err(invalid(&format!("unknown type {other:?}"))),
-            None => Err(invalid("type= is required")),
+        let kind = match fields.iter().find(|(k, _)| *k == "type") {
+            Some((_, t)) => *t,
+            None => return Err(invalid("type= is required")),
+        };
+        let keys = match kind {
+            "image" | "moby" | "registry" => IMAGE_KEYS,
+            "local" | "tar" | "oci" | "docker" => FILE_KEYS,
+            other => {
+                return Err(invalid(&format!(
+                    "unknown type {other:?} (expected one of: {TYPES})"
+                )))
+            }
+        };
+        if let Some((k, _)) = fields.iter().find(|(k, _)| !keys.contains(k)) {
+            return Err(invalid(&format!(
+                "unknown key {k:?} for type={kind} (expected: {})",
+                keys.join(", ")
+            )));
         }
+        if matches!(kind, "image" | "moby" | "registry") {
+            let mut out = ImageOutput {
+                push: kind == "registry",
+                names: Vec::new(),
+            };
+            for (k, v) in &fields {
+                match *k {
+                    "name" => out.names.push(ImageRef::parse(v).map_err(|e| {
+                        invalid(&format!("name={v:?} is not an image reference: {e}"))
+                    })?),
+                    "push" => {
+                        out.push = parse_bool(v).ok_or_else(|| {
+                            invalid(&format!("push={v:?}: expected true or false"))
+                        })?
+                    }
+                    _ => {}
+                }
+            }
+            return Ok(Export::Image(out));
+        }
+        let dest = fields
+            .iter()
+            .find(|(k, _)| *k == "dest")
+            .map(|(_, d)| PathBuf::from(d));
+        let need_dest = |d: Option<PathBuf>| d.ok_or_else(|| invalid("dest= is required"));
+        match kind {
+            "local" => Ok(Export::Local {
+                dest: need_dest(dest)?,
+            }),
+            "oci" => Ok(Export::Oci {
+                dest: need_dest(dest)?,
+            }),
+            "tar" => Ok(Export::Tar {
+                dest: need_dest(dest)?,
+            }),
+            _ => Ok(Export::Docker {
+                dest: need_dest(dest)?,
+            }),
+        }
+    }
+}
+
+/// Go's `strconv.ParseBool`, which BuildKit's exporters use; a bare key
+/// (empty value) means true.
+fn parse_bool(v: &str) -> Option<bool> {
+    match v {
+        "" | "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+        _ => None,
     }
 }
 
@@ -125,7 +196,8 @@ pub fn export(
     export: &Export,
 ) -> Result<(), ExportError> {
     match export {
-        Export::Image => Ok(()),
+        // Named when written, pushed by `build::publish`.
+        Export::Image(_) => Ok(()),
         Export::Oci { dest } => archive(store, image, tags, Format::Oci, dest),
         Export::Docker { dest } => archive(store, image, tags, Format::Docker, dest),
         Export::Tar { dest } => {
@@ -243,7 +315,29 @@ mod tests {
             Export::Local { dest: "out".into() }
         );
         assert_eq!(p("out").unwrap(), Export::Local { dest: "out".into() });
-        assert_eq!(p("type=image,name=x").unwrap(), Export::Image);
+        assert_eq!(
+            p("type=image,name=x").unwrap(),
+            Export::Image(ImageOutput {
+                names: vec![ImageRef::parse("x").unwrap()],
+                push: false
+            })
+        );
+        assert_eq!(
+            p("type=registry,name=x").unwrap(),
+            Export::Image(ImageOutput {
+                names: vec![ImageRef::parse("x").unwrap()],
+                push: true
+            })
+        );
+        assert_eq!(
+            p("type=image,name=x,push=true").unwrap(),
+            p("type=registry,name=x").unwrap()
+        );
+        assert_eq!(p("type=image,push").unwrap(), p("type=registry").unwrap());
+        assert_eq!(
+            p("type=registry,push=false").unwrap(),
+            p("type=image").unwrap()
+        );
         assert_eq!(
             p("type=oci,dest=a.tar").unwrap(),
             Export::Oci {
@@ -259,5 +353,28 @@ mod tests {
         assert!(p("type=local").is_err());
         assert!(p("type=zip,dest=x").is_err());
         assert!(p("-").is_err());
+    }
+
+    /// Regression: `push=true` with a typo (or any key kiln does not
+    /// know) was accepted and ignored.
+    #[test]
+    fn unknown_output_keys_and_types_name_the_valid_ones() {
+        let err = |s: &str| s.parse::<Export>().unwrap_err().to_string();
+        let e = err("type=image,name=x,psuh=true");
+        assert!(
+            e.contains("unknown key \"psuh\"") && e.contains("name, push"),
+            "{e}"
+        );
+        let e = err("type=local,dest=out,name=x");
+        assert!(
+            e.contains("unknown key \"name\"") && e.contains("dest"),
+            "{e}"
+        );
+        let e = err("type=zip,dest=x");
+        assert!(e.contains("\"zip\"") && e.contains("registry"), "{e}");
+        let e = err("type=image,push=maybe");
+        assert!(e.contains("push=\"maybe\""), "{e}");
+        let e = err("type=image,name=UPPER");
+        assert!(e.contains("name=\"UPPER\""), "{e}");
     }
 }

@@ -23,6 +23,7 @@ mod failure;
 mod images;
 pub mod input;
 mod interrupt;
+pub mod publish;
 mod remote_cache;
 
 use crate::error_chain::Chain;
@@ -97,6 +98,8 @@ pub struct BuildOptions {
     pub cache_from: Vec<CacheFrom>,
     /// `--cache-to`: where this build's records go.
     pub cache_to: Vec<CacheTo>,
+    /// `--explain`: say why each step that missed the cache missed.
+    pub explain: bool,
 }
 
 /// What a build made.
@@ -111,6 +114,13 @@ pub struct BuildResult {
     /// What the build checks found (printed after the build, as buildx
     /// does).
     pub warnings: Vec<lint::Warning>,
+    /// The names the image got (`-t`, or the image outputs' `name=`).
+    pub names: Vec<ImageRef>,
+    /// The manifest the image is known by: the pushed one, else the
+    /// stored one (`--metadata-file`'s `containerimage.digest`).
+    pub manifest: publish::ManifestDescriptor,
+    /// With `--explain`: `step: why it missed`, one per missed step.
+    pub explanations: Vec<String>,
 }
 
 /// What `kiln build --check` found, without building.
@@ -171,6 +181,8 @@ pub enum BuildError {
     #[error(transparent)]
     CacheExport(#[from] crate::cache::remote::ExportError),
     #[error(transparent)]
+    Publish(#[from] publish::PublishError),
+    #[error(transparent)]
     Entitlement(#[from] entitlements::EntitlementError),
     /// SIGINT or SIGTERM cancelled the solve (its steps were stopped and
     /// cleaned up).
@@ -205,6 +217,8 @@ fn registry_options(
 
 /// Builds an image as `opts` says, into `store`.
 pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, BuildError> {
+    // A push with nowhere to go is refused before anything runs.
+    let publish = publish::Publish::plan(&opts.tags, &opts.exports)?;
     let front = parse_and_check(opts)?;
     let registry = registry_options(&store, opts)?;
     let resolver = images::StoreImages::new(&store, opts.pull, &registry);
@@ -252,7 +266,15 @@ pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, Buil
         ignore,
     });
     let executor = Arc::new(BuildExecutor::new(cx, context, base_images));
-    let cache = Arc::new(cache::BuildCache::new(store.clone(), imports.clone()));
+    // "The same step" for --explain: within builds of this context and
+    // Dockerfile (host paths here name a local hint, never a cache key).
+    let scope = format!("{:?}\0{:?}", opts.context, opts.dockerfile_path);
+    let cache = cache::BuildCache::new(store.clone(), imports.clone()).scoped(scope);
+    let cache = Arc::new(if opts.explain {
+        cache.explaining()
+    } else {
+        cache
+    });
     let solved = solve(&plan, executor.clone(), cache.clone(), opts).map_err(|e| match e {
         BuildError::Step {
             location: Some(at),
@@ -274,17 +296,54 @@ pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, Buil
     if opts.cache_to.contains(&CacheTo::Inline) {
         remote_cache::add_inline(&store, &plan, &solved, &imports, &mut config)?;
     }
-    let image = store.write_image(&config, &rootfs.layers, &opts.tags)?;
+    let image = store.write_image(&config, &rootfs.layers, &publish.names)?;
     for e in &opts.exports {
-        export::export(&store, &image, &opts.tags, &rootfs, e)?;
+        export::export(&store, &image, &publish.names, &rootfs, e)?;
     }
+    let progress = match opts.progress {
+        ProgressMode::Quiet => crate::transfer::progress::Progress::silent(),
+        _ => crate::transfer::progress::Progress::for_stderr(),
+    };
+    let manifest = match publish.push(&store, &registry, &progress)? {
+        Some(pushed) => pushed,
+        None => publish::stored_manifest(&store, &image)?,
+    };
     remote_cache::export_all(&store, &plan, &solved, opts, &registry, &imports)?;
+    apply_storage_cap(&store);
     Ok(BuildResult {
         image,
         executed: solved.executed,
         cached: solved.cached,
         warnings,
+        names: publish.names,
+        manifest,
+        explanations: cache.explanations(),
     })
+}
+
+/// Prunes the build cache to the cap in the store's config
+/// (`<root>/config.json`, `{"gc": {"keepStorage": "10GB"}}`), least
+/// recently used first, so a long-lived builder stays within its disk.
+/// The image just built holds its own layers, so they are never taken. A
+/// bad config or a failed prune is a warning: the build itself succeeded.
+fn apply_storage_cap(store: &Store) {
+    let policy = match crate::cache::PrunePolicy::from_config(store.root()) {
+        Ok(Some(policy)) => policy,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(error = %crate::error_chain::Chain(&e), "build cache cap not applied");
+            return;
+        }
+    };
+    match store.build_cache_prune_with(&policy) {
+        Ok(report) if report.removed > 0 => tracing::info!(
+            removed = report.removed,
+            kept_bytes = report.kept_bytes,
+            "build cache pruned to its cap"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!("build cache cap not applied: {e}"),
+    }
 }
 
 /// Runs the build checks only (`kiln build --check`, buildx's

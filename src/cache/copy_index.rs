@@ -75,6 +75,7 @@ impl Store {
     /// builder prune`): both only spare work on a later build. A build
     /// downloading the same URL at that moment may fail to store it.
     pub(super) fn build_hints_clear(&self) -> Result<()> {
+        self.step_inputs_clear()?;
         for dir in [self.layout.copy_indexes(), self.downloads_dir()] {
             match super::scratch::remove_tree(&dir) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {

@@ -39,12 +39,19 @@ const EMPTY: &str = "empty";
 const BLOB_SOURCES: &str = "blob-sources";
 /// Registry logins (`image::registry::LoginFile::in_root`).
 const AUTH_FILE: &str = "auth.json";
-/// `insecure-registries` (`image::registry::ClientOptions::for_root`).
-const REGISTRY_CONFIG: &str = "config.json";
+/// kiln's settings: `insecure-registries`
+/// (`image::registry::ClientOptions::for_root`) and the build cache's `gc`
+/// cap (`cache::cache_prune`).
+const SETTINGS: &str = "config.json";
+/// A missed step's lock, held while one build runs it (`cache::step_lock`).
+const LOCKS: &str = "locks";
+/// What went into each step's last record, for `--explain`
+/// (`cache::step_inputs`).
+const STEP_INPUTS: &str = "step-inputs";
 
 /// Every path above, relative to the root.
 #[cfg(test)]
-const ALL: [&str; 16] = [
+const ALL: [&str; 18] = [
     DATABASE,
     BLOBS,
     SNAPSHOTS,
@@ -60,7 +67,9 @@ const ALL: [&str; 16] = [
     EMPTY,
     BLOB_SOURCES,
     AUTH_FILE,
-    REGISTRY_CONFIG,
+    SETTINGS,
+    LOCKS,
+    STEP_INPUTS,
 ];
 
 /// The paths of the store at one `--root`. Cheap to clone; creates nothing.
@@ -167,10 +176,21 @@ impl StoreLayout {
         self.root.join(AUTH_FILE)
     }
 
-    /// `config.json`: kiln's settings (`insecure-registries`), read by
-    /// `image::registry::ClientOptions::for_root`.
-    pub fn registry_config(&self) -> PathBuf {
-        self.root.join(REGISTRY_CONFIG)
+    /// `config.json`: kiln's settings (`insecure-registries`, read by
+    /// `image::registry::ClientOptions::for_root`, which sits below the
+    /// store; the `gc` cap, read by `cache::cache_prune`).
+    pub fn settings(&self) -> PathBuf {
+        self.root.join(SETTINGS)
+    }
+
+    /// `locks/`: one lock file per cache key being run (`cache::step_lock`).
+    pub fn step_locks(&self) -> PathBuf {
+        self.root.join(LOCKS)
+    }
+
+    /// `step-inputs/`: one summary per step lineage (`cache::step_inputs`).
+    pub fn step_inputs(&self) -> PathBuf {
+        self.root.join(STEP_INPUTS)
     }
 }
 
@@ -233,7 +253,9 @@ mod tests {
             l.empty(),
             l.blob_sources(),
             l.auth_file(),
-            l.registry_config(),
+            l.settings(),
+            l.step_locks(),
+            l.step_inputs(),
         ];
         let named: BTreeSet<PathBuf> = named.into_iter().collect();
         let all: BTreeSet<PathBuf> = ALL.iter().map(|p| Path::new("/r").join(p)).collect();

@@ -27,6 +27,7 @@
 //! dead) and rows held by its lease (dropped as stale, then collected).
 
 mod build_cache;
+pub mod cache_prune;
 mod check;
 mod content;
 mod copy_index;
@@ -39,9 +40,12 @@ mod linked_tree;
 pub mod remote;
 pub mod scratch;
 mod snapshot;
+mod step_inputs;
+mod step_lock;
 mod trash;
 
 use crate::error_chain::Chain;
+pub use cache_prune::{PrunePolicy, PruneReport};
 pub use check::Problem;
 pub use content::BlobInfo;
 pub use copy_index::CopyIndex;
@@ -51,6 +55,7 @@ pub use layout::StoreLayout;
 pub use lease::Lease;
 pub use linked_tree::copy_tree;
 pub use snapshot::LayerInfo;
+pub use step_lock::StepLock;
 
 use crate::image::digest::{Digest, DigestError};
 use crate::image::layer::diff::DiffError;

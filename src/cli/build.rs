@@ -1,8 +1,9 @@
 //! `kiln build`: flags in docker's spelling, handed to [`crate::build`].
 
 use super::CliError;
+use crate::build::export::ImageOutput;
 use crate::build::input::{self, StdinInput};
-use crate::build::{self, BuildOptions, Export};
+use crate::build::{self, publish, BuildOptions, Export};
 use crate::cache::remote;
 use crate::cache::Store;
 use crate::error_chain::Chain;
@@ -11,7 +12,7 @@ use crate::image::layer::budget::ExpansionBudget;
 use crate::image::reference::ImageRef;
 use crate::solver::ProgressMode;
 use clap::Args;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -54,16 +55,33 @@ pub struct BuildArgs {
     /// A secret for RUN --mount=type=secret: id=ID,src=PATH or id=ID,env=VAR.
     #[arg(long, value_name = "SPEC")]
     pub secret: Vec<String>,
-    /// Where to put the result: type=image (default), type=local,dest=DIR,
-    /// type=oci|docker,dest=FILE.
+    /// Where to put the result: type=image[,name=REF][,push=true] (the
+    /// default), type=registry,name=REF, type=local,dest=DIR,
+    /// type=tar|oci|docker,dest=FILE.
     #[arg(short, long, value_name = "SPEC")]
     pub output: Vec<String>,
+    /// Push the image to the registries of its names (buildx's shorthand
+    /// for `--output type=registry`).
+    #[arg(long)]
+    pub push: bool,
     /// Write the image ID to this file.
     #[arg(long, value_name = "FILE")]
     pub iidfile: Option<PathBuf>,
+    /// Write buildx's build metadata (JSON: `containerimage.digest`,
+    /// `containerimage.config.digest`, `image.name`, ...) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub metadata_file: Option<PathBuf>,
     /// The target platform (only the host's, linux/amd64 here).
     #[arg(long, value_name = "PLATFORM")]
     pub platform: Option<String>,
+    /// Say why each step that missed the cache missed: the first input
+    /// that differs from the step's last cached record (a file, a build
+    /// arg, the base image digest, the command).
+    #[arg(long)]
+    pub explain: bool,
+    /// Remote build caches: flags of issue 12, kept together.
+    #[command(flatten)]
+    pub remote_cache: RemoteCacheArgs,
     /// Print only the image ID (no progress).
     #[arg(short, long)]
     pub quiet: bool,
@@ -71,9 +89,6 @@ pub struct BuildArgs {
     /// as `docker build --check` does; nothing is built.
     #[arg(long)]
     pub check: bool,
-    /// Remote build caches: flags of issue 12, kept together.
-    #[command(flatten)]
-    pub remote_cache: RemoteCacheArgs,
     /// The build context directory, or `-` to read a tar (or a Dockerfile)
     /// from stdin.
     #[arg(value_name = "CONTEXT")]
@@ -101,11 +116,11 @@ impl RemoteCacheArgs {
     fn parse(&self) -> Result<(Vec<remote::CacheTo>, Vec<remote::CacheFrom>), CliError> {
         let mut to = Vec::new();
         for s in &self.cache_to {
-            to.extend(remote::spec::parse_cache_to(s).map_err(CliError::from_display)?);
+            to.extend(remote::spec::parse_cache_to(s).map_err(CliError::from_error)?);
         }
         let mut from = Vec::new();
         for s in &self.cache_from {
-            from.extend(remote::spec::parse_cache_from(s).map_err(CliError::from_display)?);
+            from.extend(remote::spec::parse_cache_from(s).map_err(CliError::from_error)?);
         }
         Ok((to, from))
     }
@@ -119,8 +134,22 @@ pub fn run(
     registry: &super::RegistryFlags,
     debug: bool,
 ) -> Result<i32, CliError> {
+    check_platform(args.platform.as_deref())?;
+    let store = Arc::new(Store::open(root).map_err(CliError::from_error)?);
+    let opts = options(&args, &store, registry)?;
+    if args.check {
+        return check(store, &opts);
+    }
+    let result = build_image(store, &opts)?;
+    write_files(&args, &result)?;
+    report(&args, &opts, &result, debug);
+    Ok(0)
+}
+
+/// `--platform`: only the host's (kiln builds for the host).
+fn check_platform(asked: Option<&str>) -> Result<(), CliError> {
     let platform = build::host_platform();
-    if let Some(p) = &args.platform {
+    if let Some(p) = asked {
         let normalized = p.trim().to_ascii_lowercase();
         if normalized != platform.to_string() {
             return Err(CliError(format!(
@@ -128,14 +157,73 @@ pub fn run(
             )));
         }
     }
+    Ok(())
+}
+
+/// The build's options from its flags, its inputs read.
+fn options(
+    args: &BuildArgs,
+    store: &Store,
+    registry: &super::RegistryFlags,
+) -> Result<BuildOptions, CliError> {
     let (cache_to, cache_from) = args.remote_cache.parse()?;
-    let store = Arc::new(Store::open(root).map_err(CliError::from_error)?);
-    let mut stdin_used = false;
-    // The context: a directory, a tar on stdin, or nothing (a Dockerfile
-    // on stdin).
+    let inputs = read_inputs(args, store)?;
+    // A bad --progress is refused even beside -q (which wins otherwise).
+    let asked: ProgressMode = args.progress.parse().map_err(CliError::from_error)?;
+    Ok(BuildOptions {
+        context: inputs.context,
+        dockerfile: inputs.dockerfile,
+        dockerfile_path: inputs.dockerfile_path,
+        tags: parse_tags(&args.tag)?,
+        build_args: build_args(&args.build_arg),
+        target: args.target.clone(),
+        no_cache: args.no_cache,
+        pull: args.pull,
+        insecure_registries: registry.insecure.clone(),
+        tls_verify: registry.tls_verify,
+        authfile: registry.authfile.clone(),
+        labels: labels(&args.label),
+        progress: if args.quiet {
+            ProgressMode::Quiet
+        } else {
+            asked
+        },
+        network: network(&args.network)?,
+        allow: args
+            .allow
+            .iter()
+            .map(|a| a.parse())
+            .collect::<Result<_, _>>()
+            .map_err(CliError::from_error)?,
+        secrets: args
+            .secret
+            .iter()
+            .map(|s| parse_secret(s))
+            .collect::<Result<_, _>>()?,
+        exports: exports(&args.output, args.push)?,
+        source_date_epoch: match std::env::var("SOURCE_DATE_EPOCH") {
+            Ok(v) if !v.is_empty() => Some(build::parse_epoch(&v).map_err(CliError::from_error)?),
+            _ => None,
+        },
+        explain: args.explain,
+        cache_from,
+        cache_to,
+    })
+}
+
+/// The context and the Dockerfile.
+struct Inputs {
+    context: Option<PathBuf>,
+    dockerfile: Vec<u8>,
+    dockerfile_path: Option<PathBuf>,
+}
+
+/// Reads the context (a directory, a tar on stdin, or nothing: a
+/// Dockerfile on stdin) and the Dockerfile (`-f`, stdin, or
+/// CONTEXT/Dockerfile); stdin serves one of them at most.
+fn read_inputs(args: &BuildArgs, store: &Store) -> Result<Inputs, CliError> {
     let mut stdin_dockerfile = None;
     let context = if args.context == "-" {
-        stdin_used = true;
         let dir = store
             .scratch_path("stdin-context")
             .map_err(CliError::from_error)?;
@@ -162,7 +250,7 @@ pub fn run(
     let (dockerfile, dockerfile_path) = match (&args.file, stdin_dockerfile) {
         (_, Some(data)) => (data, None),
         (Some(f), None) if f == "-" => {
-            if stdin_used {
+            if args.context == "-" {
                 return Err(CliError(
                     "cannot read both the context and the Dockerfile from stdin".into(),
                 ));
@@ -185,120 +273,142 @@ pub fn run(
             (data, Some(path))
         }
     };
-    let mut tags = Vec::new();
-    for t in &args.tag {
-        tags.push(
+    Ok(Inputs {
+        context,
+        dockerfile,
+        dockerfile_path,
+    })
+}
+
+/// `-t` names.
+fn parse_tags(tags: &[String]) -> Result<Vec<ImageRef>, CliError> {
+    tags.iter()
+        .map(|t| {
             ImageRef::parse(t)
-                .map_err(|e| CliError(format!("invalid tag {t:?}: {e}", e = Chain(&e))))?,
-        );
-    }
-    let mut build_args = BTreeMap::new();
-    for a in &args.build_arg {
+                .map_err(|e| CliError(format!("invalid tag {t:?}: {e}", e = Chain(&e))))
+        })
+        .collect()
+}
+
+/// `--build-arg K=V`; docker takes a bare `K` from the environment, or
+/// skips it.
+fn build_args(args: &[String]) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for a in args {
         match a.split_once('=') {
             Some((k, v)) => {
-                build_args.insert(k.to_string(), v.to_string());
+                out.insert(k.to_string(), v.to_string());
             }
-            // docker takes a bare name from the environment, or skips it.
             None => {
                 if let Ok(v) = std::env::var(a) {
-                    build_args.insert(a.clone(), v);
+                    out.insert(a.clone(), v);
                 }
             }
         }
     }
-    let mut labels = BTreeMap::new();
-    for l in &args.label {
-        let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
-        labels.insert(k.to_string(), v.to_string());
+    out
+}
+
+/// `--label K=V` (a bare `K` is an empty label).
+fn labels(labels: &[String]) -> BTreeMap<String, String> {
+    labels
+        .iter()
+        .map(|l| {
+            let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
+            (k.to_string(), v.to_string())
+        })
+        .collect()
+}
+
+/// `--network`.
+fn network(mode: &str) -> Result<crate::runtime::Network, CliError> {
+    match mode {
+        "default" => Ok(crate::runtime::Network::Slirp),
+        "host" => Ok(crate::runtime::Network::Host),
+        "none" => Ok(crate::runtime::Network::None),
+        other => Err(CliError(format!(
+            "--network {other}: expected host, none or default"
+        ))),
     }
-    // A bad --progress is refused even beside -q (which wins otherwise).
-    let asked: ProgressMode = args.progress.parse().map_err(CliError::from_error)?;
-    let progress = if args.quiet {
-        ProgressMode::Quiet
-    } else {
-        asked
-    };
-    let network = match args.network.as_str() {
-        "default" => crate::runtime::Network::Slirp,
-        "host" => crate::runtime::Network::Host,
-        "none" => crate::runtime::Network::None,
-        other => {
-            return Err(CliError(format!(
-                "--network {other}: expected host, none or default"
-            )))
+}
+
+/// `--output`s, and `--push`: as in buildx, it sets `push=true` on the
+/// image outputs, or adds `type=registry` when there is none (docker/buildx
+/// `commands/build.go`, where `exportPush` is turned into outputs).
+fn exports(outputs: &[String], push: bool) -> Result<Vec<Export>, CliError> {
+    let mut exports = outputs
+        .iter()
+        .map(|o| o.parse::<Export>().map_err(CliError::from_error))
+        .collect::<Result<Vec<_>, _>>()?;
+    if push {
+        let mut found = false;
+        for e in &mut exports {
+            if let Export::Image(out) = e {
+                out.push = true;
+                found = true;
+            }
         }
-    };
-    let mut secrets = HashMap::new();
-    for s in &args.secret {
-        let (id, value) = parse_secret(s)?;
-        secrets.insert(id, value);
+        if !found {
+            exports.push(Export::Image(ImageOutput {
+                names: Vec::new(),
+                push: true,
+            }));
+        }
     }
-    let mut exports = Vec::new();
-    for o in &args.output {
-        exports.push(o.parse::<Export>().map_err(CliError::from_error)?);
-    }
-    let source_date_epoch = match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) if !v.is_empty() => Some(build::parse_epoch(&v).map_err(CliError::from_error)?),
-        _ => None,
-    };
-    let opts = BuildOptions {
-        context,
-        dockerfile,
-        dockerfile_path,
-        tags,
-        build_args,
-        target: args.target.clone(),
-        no_cache: args.no_cache,
-        pull: args.pull,
-        insecure_registries: registry.insecure.clone(),
-        tls_verify: registry.tls_verify,
-        authfile: registry.authfile.clone(),
-        labels,
-        progress,
-        network,
-        allow: args
-            .allow
-            .iter()
-            .map(|a| a.parse())
-            .collect::<Result<_, _>>()
-            .map_err(CliError::from_error)?,
-        secrets,
-        exports,
-        source_date_epoch,
-        cache_from,
-        cache_to,
-    };
-    if args.check {
-        return check(store, &opts);
-    }
-    let result = match build::build(store, &opts) {
-        Ok(r) => r,
+    Ok(exports)
+}
+
+/// Runs the build; a failed step's error reads as buildx prints it.
+fn build_image(store: Arc<Store>, opts: &BuildOptions) -> Result<build::BuildResult, CliError> {
+    match build::build(store, opts) {
+        Ok(r) => Ok(r),
         // The progress output already boxed the step's last lines.
         Err(build::BuildError::Step {
             message, excerpt, ..
-        }) if progress != ProgressMode::Quiet => {
-            return Err(CliError(format!(
-                "{}{message}",
-                excerpt.unwrap_or_default()
-            )))
-        }
-        Err(e) => return Err(CliError::from_error(e)),
+        }) if opts.progress != ProgressMode::Quiet => Err(CliError(format!(
+            "{}{message}",
+            excerpt.unwrap_or_default()
+        ))),
+        Err(e) => Err(CliError::from_error(e)),
+    }
+}
+
+/// `--iidfile` and `--metadata-file`.
+fn write_files(args: &BuildArgs, result: &build::BuildResult) -> Result<(), CliError> {
+    let write = |flag: &str, f: &Path, data: &[u8]| {
+        std::fs::write(f, data)
+            .map_err(|e| CliError(format!("{flag} {}: writing: {e}", f.display())))
     };
-    let id = result.image.id.to_string();
     if let Some(f) = &args.iidfile {
-        std::fs::write(f, &id)
-            .map_err(|e| CliError(format!("writing {}: {e}", f.display(), e = Chain(&e))))?;
+        write("--iidfile", f, result.image.id.to_string().as_bytes())?;
+    }
+    if let Some(f) = &args.metadata_file {
+        let meta = publish::metadata(&result.image.id, &result.manifest, &result.names);
+        // buildx writes it indented by two spaces.
+        let text = serde_json::to_string_pretty(&meta).unwrap_or_default();
+        write("--metadata-file", f, text.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// What is printed once the image is written: its ID (`-q`), or the
+/// names and the build checks' warnings.
+fn report(args: &BuildArgs, opts: &BuildOptions, result: &build::BuildResult, debug: bool) {
+    let id = result.image.id.to_string();
+    // Asked for explicitly, so shown even with -q.
+    for line in &result.explanations {
+        eprintln!("explain: {line}");
     }
     if args.quiet {
         println!("{id}");
-    } else if progress != ProgressMode::Quiet {
+    } else if opts.progress != ProgressMode::Quiet {
         eprintln!("writing image {id}");
-        for t in &opts.tags {
+        for t in &result.names {
             eprintln!("naming to {t}");
         }
         // buildx prints the checks' warnings last, and not in quiet mode.
         if debug {
-            let file = build::dockerfile_name(&opts);
+            let file = build::dockerfile_name(opts);
             eprint!(
                 "{}",
                 lint::expanded_list(&file, &opts.dockerfile, &result.warnings)
@@ -307,7 +417,6 @@ pub fn run(
             eprint!("{}", lint::short_list(&result.warnings));
         }
     }
-    Ok(0)
 }
 
 /// `--check`: the report on stdout (buildx `printResult`), exit 1 when a

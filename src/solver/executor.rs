@@ -69,6 +69,37 @@ pub trait CacheStore<O>: Send + Sync + 'static {
     /// cache protects it from garbage collection); `None` if it is gone.
     fn lookup(&self, key: &CacheKey) -> Option<O>;
     fn record(&self, key: &CacheKey, output: &O);
+    /// Asks to be the only one computing `key` among everyone sharing
+    /// this cache (other processes on one store): the solver claims a
+    /// missed step before running it, runs it only while holding the
+    /// claim, and looks the key up again once it holds it, so a step
+    /// another build just ran is taken from the cache instead. Must not
+    /// block. A cache nobody else uses answers [`Claim::Unshared`].
+    fn try_claim(&self, _key: &CacheKey) -> Claim {
+        Claim::Unshared
+    }
+    /// Told what went into `key` (a step of lineage `lineage`, see
+    /// `solver::explain`) and whether the cache has it: a persistent cache
+    /// keeps the summary with the step's record and can say why a step
+    /// missed (`kiln build --explain`).
+    fn note_inputs(
+        &self,
+        _key: &CacheKey,
+        _lineage: &Digest,
+        _inputs: &super::explain::StepInputs,
+        _cached: bool,
+    ) {
+    }
+}
+
+/// The answer to [`CacheStore::try_claim`].
+pub enum Claim {
+    /// Held until the guard is dropped (after the step is recorded).
+    Held(Box<dyn Send>),
+    /// Someone else is computing the key now: ask again later.
+    Busy,
+    /// No one else computes keys of this cache.
+    Unshared,
 }
 
 /// A cache that lives as long as the process: for tests, and for builds

@@ -67,6 +67,7 @@
 
 pub mod canonical;
 pub mod executor;
+pub mod explain;
 pub mod graph;
 pub mod key;
 pub mod op;

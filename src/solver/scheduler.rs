@@ -25,11 +25,24 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{OnceCell, Semaphore};
 
-use super::executor::{CacheStore, CancelToken, ExecError, Executor, Job, LogSink};
+use super::executor::{CacheStore, CancelToken, Claim, ExecError, Executor, Job, LogSink};
+use super::explain::{lineage, StepInputs};
 use super::graph::{Graph, GraphError, VertexId};
 use super::key::{image_key, vertex_key, CacheKey, InputKey, SelectedContent};
 use super::op::{Input, Op};
 use super::progress::{ProgressEvent, ProgressSender};
+
+/// How often a build waiting for another build's step checks whether it
+/// is done (an `flock` cannot be waited on with a cancellation).
+const CLAIM_POLL: Duration = Duration::from_millis(50);
+
+/// What claiming a missed step gave: a result another build recorded
+/// while this one waited, or the right to run it (with the guard to drop
+/// once recorded; `None` when the cache is not shared).
+enum Claimed<O> {
+    Hit(O),
+    Run(Option<Box<dyn Send>>),
+}
 
 /// How a build is solved.
 #[derive(Clone, Debug)]
@@ -246,7 +259,8 @@ impl<E: Executor, C: CacheStore<E::Output>> Run<E, C> {
 
     async fn compute_key(self: Arc<Self>, v: VertexId) -> Result<Keyed, Halt> {
         let vertex = &self.graph[v];
-        let key = match vertex.op() {
+        let name = vertex.info().name.as_str();
+        let (key, inputs) = match vertex.op() {
             Op::Image(source) => {
                 let resolved = match source.reference.digest() {
                     Some(pinned) => pinned.clone(),
@@ -256,7 +270,8 @@ impl<E: Executor, C: CacheStore<E::Output>> Run<E, C> {
                             .await?
                     }
                 };
-                image_key(&resolved, &source.platform)
+                let inputs = StepInputs::new(name, vertex.op(), Some(&resolved), &[], &[]);
+                (image_key(&resolved, &source.platform), inputs)
             }
             // A context's files (a download's bytes) are only known once
             // read, so its own key is never looked up; dependents key on
@@ -272,7 +287,13 @@ impl<E: Executor, C: CacheStore<E::Output>> Run<E, C> {
                     .map(|pos| tokio::spawn(self.clone().input_key(v, Input(pos as u32))))
                     .collect();
                 let inputs = self.join_all(v, tasks).await?;
-                vertex_key(vertex.definition_digest(), &inputs)
+                let names: Vec<String> = vertex
+                    .inputs()
+                    .iter()
+                    .map(|&i| self.graph[i].info().name.clone())
+                    .collect();
+                let summary = StepInputs::new(name, vertex.op(), None, &inputs, &names);
+                (vertex_key(vertex.definition_digest(), &inputs), summary)
             }
         };
         // Only a cheap check here: the result itself is taken (and leased)
@@ -280,6 +301,8 @@ impl<E: Executor, C: CacheStore<E::Output>> Run<E, C> {
         // a full lookup here would chain every key behind its inputs'
         // lookups; a fully cached build takes just the target's result.
         let cached = !self.options.no_cache && self.cache.contains(&key);
+        self.cache
+            .note_inputs(&key, &lineage(name, vertex.op()), &inputs, cached);
         if cached {
             self.cached.fetch_add(1, Ordering::SeqCst);
             self.emit(ProgressEvent::Cached {
@@ -344,6 +367,18 @@ impl<E: Executor, C: CacheStore<E::Output>> Run<E, C> {
             .collect();
         let inputs = self.join_all(v, tasks).await?;
         let _permit = self.permit().await?;
+        // Context reads are never recorded: their key does not cover content.
+        let record = !vertex.op().is_content_source();
+        // Claimed with the permit already held (never the other way
+        // round), and held only while this step runs: no cycle of waiters.
+        let claim = if record && !self.options.no_cache {
+            match self.claim(v, &keyed.key).await? {
+                Claimed::Hit(output) => return Ok(output),
+                Claimed::Run(guard) => guard,
+            }
+        } else {
+            None
+        };
 
         let started = Instant::now();
         self.emit(ProgressEvent::Started {
@@ -356,8 +391,6 @@ impl<E: Executor, C: CacheStore<E::Output>> Run<E, C> {
             self.progress.clone(),
             self.options.log_tail_lines,
         ));
-        // Context reads are never recorded: their key does not cover content.
-        let record = !vertex.op().is_content_source();
         let job_log = log.clone();
         let (graph, executor, cache, cancel, key) = (
             self.graph.clone(),
@@ -379,6 +412,8 @@ impl<E: Executor, C: CacheStore<E::Output>> Run<E, C> {
             if record {
                 cache.record(&key, &output);
             }
+            // Released once recorded, so a waiter finds the result.
+            drop(claim);
             Ok(output)
         })
         .await
@@ -407,6 +442,45 @@ impl<E: Executor, C: CacheStore<E::Output>> Run<E, C> {
                 Err(Halt::Cancelled)
             }
             Err(error) => Err(self.fail(v, error, log.tail(), Some(duration))),
+        }
+    }
+
+    /// Waits until `v`'s key is this build's to compute (see
+    /// [`CacheStore::try_claim`]); a result another build recorded
+    /// meanwhile is taken instead, and counted as cached.
+    async fn claim(&self, v: VertexId, key: &CacheKey) -> Result<Claimed<E::Output>, Halt> {
+        let mut waiting = false;
+        loop {
+            let (cache, k) = (self.cache.clone(), key.clone());
+            let claim = tokio::task::spawn_blocking(move || cache.try_claim(&k))
+                .await
+                .unwrap_or(Claim::Unshared);
+            match claim {
+                Claim::Unshared => return Ok(Claimed::Run(None)),
+                Claim::Held(guard) => {
+                    if self.cache.contains(key) {
+                        self.cached.fetch_add(1, Ordering::SeqCst);
+                        if let Some(hit) = self.take_cached(v, key).await {
+                            self.emit(ProgressEvent::Cached {
+                                vertex: v,
+                                name: self.graph[v].info().name.as_str().into(),
+                            });
+                            return Ok(Claimed::Hit(hit));
+                        }
+                    }
+                    return Ok(Claimed::Run(Some(guard)));
+                }
+                Claim::Busy => {
+                    if !waiting {
+                        tracing::debug!(vertex = %v, %key, "another build is running this step; waiting for its result");
+                        waiting = true;
+                    }
+                    tokio::select! {
+                        () = tokio::time::sleep(CLAIM_POLL) => {}
+                        () = self.cancel.cancelled() => return Err(Halt::Cancelled),
+                    }
+                }
+            }
         }
     }
 

@@ -39,6 +39,8 @@ pub struct PushReport {
     pub digest: Digest,
     /// The manifest's size in bytes.
     pub size: u64,
+    /// The manifest's media type (OCI or Docker schema 2).
+    pub media_type: String,
 }
 
 /// Pushes the stored image named `image` to its registry.
@@ -101,6 +103,7 @@ pub fn push(
     Ok(PushReport {
         digest,
         size: manifest_bytes.len() as u64,
+        media_type,
     })
 }
 
