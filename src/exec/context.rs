@@ -116,6 +116,32 @@ impl LocalContext {
         Ok(self.digester.digest(&selection)?)
     }
 
+    /// The kept regular files `selector` picks, with their content digests
+    /// (memoized by [`Self::digest`], so cheap after it), at most `limit`,
+    /// by path.
+    pub fn selected_files(
+        &self,
+        selector: &ContentSelector,
+        limit: usize,
+    ) -> Result<Vec<(String, Digest)>, ContextError> {
+        let selection = Selection {
+            path: &selector.path,
+            wildcard: selector.wildcard,
+            follow_links: selector.follow_links,
+            filter: None,
+        };
+        let mut files = Vec::new();
+        for path in self.digester.selected_paths(&selection)? {
+            if files.len() == limit {
+                break;
+            }
+            if let Some(d) = self.file_digest(&path) {
+                files.push((path, d));
+            }
+        }
+        Ok(files)
+    }
+
     /// The content digest of the kept regular file at `rel` (relative to
     /// the context root); `None` if there is none or it cannot be read.
     pub fn file_digest(&self, rel: &str) -> Option<Digest> {

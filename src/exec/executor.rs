@@ -187,4 +187,16 @@ impl Executor for BuildExecutor {
             Artifact::Rootfs(_) => Err(ExecError::msg("content digest of a non-context input")),
         }
     }
+
+    fn content_files(
+        &self,
+        context: &Artifact,
+        selector: &ContentSelector,
+        limit: usize,
+    ) -> Vec<(String, Digest)> {
+        match context {
+            Artifact::Context(ctx) => ctx.selected_files(selector, limit).unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    }
 }

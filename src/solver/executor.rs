@@ -41,6 +41,19 @@ pub trait Executor: Send + Sync + 'static {
         context: &Self::Output,
         selector: &ContentSelector,
     ) -> Result<Digest, ExecError>;
+
+    /// The regular files `selector` picks from a context source's output,
+    /// with their content digests, at most `limit` of them, by path: what
+    /// `kiln build --explain` names when a selection's digest changed.
+    /// Nothing by default.
+    fn content_files(
+        &self,
+        _context: &Self::Output,
+        _selector: &ContentSelector,
+        _limit: usize,
+    ) -> Vec<(String, Digest)> {
+        Vec::new()
+    }
 }
 
 /// What an executor is asked to do.

@@ -35,8 +35,13 @@ pub struct StepInputs {
 pub enum InputSummary {
     /// The result of another step: its name and key.
     Step { name: String, key: Digest },
-    /// Paths read from a local context and their content digests.
-    Content { paths: Vec<(String, Digest)> },
+    /// Paths read from a local context and their content digests, and
+    /// the files under each (a bounded list, by path).
+    Content {
+        paths: Vec<(String, Digest)>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        files: Vec<Vec<(String, Digest)>>,
+    },
 }
 
 impl StepInputs {
@@ -62,6 +67,7 @@ impl StepInputs {
                         .iter()
                         .map(|s| (s.selector.path.clone(), s.digest.clone()))
                         .collect(),
+                    files: Vec::new(),
                 },
             })
             .collect();
@@ -71,6 +77,19 @@ impl StepInputs {
             image: image.cloned(),
             inputs,
         }
+    }
+}
+
+impl StepInputs {
+    /// Adds the files each context input's selections read (`files[i]`:
+    /// input `i`'s, one list per selection).
+    pub fn with_files(mut self, files: Vec<Vec<Vec<(String, Digest)>>>) -> StepInputs {
+        for (input, read) in self.inputs.iter_mut().zip(files) {
+            if let InputSummary::Content { files, .. } = input {
+                *files = read;
+            }
+        }
+        self
     }
 }
 
@@ -112,9 +131,15 @@ pub fn first_difference(old: &StepInputs, new: &StepInputs) -> String {
         match (old.inputs.get(i), input) {
             (Some(a), b) if a == b => continue,
             (
-                Some(InputSummary::Content { paths: before }),
-                InputSummary::Content { paths: after },
-            ) => return content_difference(before, after),
+                Some(InputSummary::Content {
+                    paths: before,
+                    files: old_files,
+                }),
+                InputSummary::Content {
+                    paths: after,
+                    files: new_files,
+                },
+            ) => return content_difference(before, after, old_files, new_files),
             (_, InputSummary::Step { name, .. }) => {
                 return format!("its input changed: {name}");
             }
@@ -133,12 +158,29 @@ fn show(d: &Option<Digest>) -> String {
     d.as_ref().map_or("none".into(), |d| d.to_string())
 }
 
-/// The first context path whose content differs.
-fn content_difference(before: &[(String, Digest)], after: &[(String, Digest)]) -> String {
-    for (path, digest) in after {
-        match before.iter().find(|(p, _)| p == path) {
-            Some((_, d)) if d == digest => {}
-            Some(_) => return format!("file {path:?} changed in the context"),
+/// The first context path whose content differs; under a directory (or
+/// a wildcard), the first file that changed, appeared or went.
+fn content_difference(
+    before: &[(String, Digest)],
+    after: &[(String, Digest)],
+    old_files: &[Vec<(String, Digest)>],
+    new_files: &[Vec<(String, Digest)>],
+) -> String {
+    for (i, (path, digest)) in after.iter().enumerate() {
+        match before.iter().position(|(p, _)| p == path) {
+            Some(j) if &before[j].1 == digest => {}
+            Some(j) => {
+                let inner = match (old_files.get(j), new_files.get(i)) {
+                    (Some(a), Some(b)) => file_difference(a, b),
+                    _ => None,
+                };
+                return match inner {
+                    Some(file) if &file != path => {
+                        format!("file {file:?} changed in the context (under {path:?})")
+                    }
+                    _ => format!("file {path:?} changed in the context"),
+                };
+            }
             None => return format!("now reads {path:?} from the context"),
         }
     }
@@ -148,6 +190,22 @@ fn content_difference(before: &[(String, Digest)], after: &[(String, Digest)]) -
         }
     }
     "the context paths it reads changed".into()
+}
+
+/// The first file (by path) whose digest differs, or that is in one list
+/// only.
+fn file_difference(before: &[(String, Digest)], after: &[(String, Digest)]) -> Option<String> {
+    let old: std::collections::BTreeMap<&str, &Digest> =
+        before.iter().map(|(p, d)| (p.as_str(), d)).collect();
+    let new: std::collections::BTreeMap<&str, &Digest> =
+        after.iter().map(|(p, d)| (p.as_str(), d)).collect();
+    let mut paths: Vec<&str> = old.keys().chain(new.keys()).copied().collect();
+    paths.sort_unstable();
+    paths.dedup();
+    paths
+        .into_iter()
+        .find(|p| old.get(p) != new.get(p))
+        .map(str::to_string)
 }
 
 /// The first field of the op's definition that differs; for a RUN's
@@ -285,6 +343,7 @@ mod tests {
         );
         let files = |x: &str| InputSummary::Content {
             paths: vec![("a.txt".into(), d("a")), ("b.txt".into(), d(x))],
+            files: Vec::new(),
         };
         let f = run(&["true"], &[], vec![files("b")]);
         let g = run(&["true"], &[], vec![files("b2")]);
@@ -297,6 +356,17 @@ mod tests {
         let mut i = f.clone();
         i.image = Some(d("img1"));
         assert!(first_difference(&i, &h).starts_with("base image digest changed: sha256:"));
+        // Under a directory: the file inside that changed.
+        let dir = |x: &str| InputSummary::Content {
+            paths: vec![(".".into(), d(x))],
+            files: vec![vec![("src/a.rs".into(), d("a")), ("src/b.rs".into(), d(x))]],
+        };
+        let j = run(&["true"], &[], vec![dir("1")]);
+        let k = run(&["true"], &[], vec![dir("2")]);
+        assert_eq!(
+            first_difference(&j, &k),
+            "file \"src/b.rs\" changed in the context (under \".\")"
+        );
     }
 
     #[test]

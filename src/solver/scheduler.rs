@@ -36,6 +36,13 @@ use super::progress::{ProgressEvent, ProgressSender};
 /// is done (an `flock` cannot be waited on with a cancellation).
 const CLAIM_POLL: Duration = Duration::from_millis(50);
 
+/// The most files per context selection a step's summary lists for
+/// `--explain` (bounds the summary of a `COPY . .` of a large context).
+const EXPLAIN_FILES: usize = 1000;
+
+/// An input's part of a key, and the files each of its selections read.
+type KeyedInput = (InputKey, Vec<Vec<(String, crate::image::Digest)>>);
+
 /// What claiming a missed step gave: a result another build recorded
 /// while this one waited, or the right to run it (with the guard to drop
 /// once recorded; `None` when the cache is not shared).
@@ -286,13 +293,15 @@ impl<E: Executor, C: CacheStore<E::Output>> Run<E, C> {
                 let tasks: Vec<_> = (0..vertex.inputs().len())
                     .map(|pos| tokio::spawn(self.clone().input_key(v, Input(pos as u32))))
                     .collect();
-                let inputs = self.join_all(v, tasks).await?;
+                let (inputs, files): (Vec<InputKey>, Vec<_>) =
+                    self.join_all(v, tasks).await?.into_iter().unzip();
                 let names: Vec<String> = vertex
                     .inputs()
                     .iter()
                     .map(|&i| self.graph[i].info().name.clone())
                     .collect();
-                let summary = StepInputs::new(name, vertex.op(), None, &inputs, &names);
+                let summary =
+                    StepInputs::new(name, vertex.op(), None, &inputs, &names).with_files(files);
                 (vertex_key(vertex.definition_digest(), &inputs), summary)
             }
         };
@@ -330,26 +339,34 @@ impl<E: Executor, C: CacheStore<E::Output>> Run<E, C> {
         hit
     }
 
-    /// What input `pos` of `v` adds to `v`'s key.
-    async fn input_key(self: Arc<Self>, v: VertexId, pos: Input) -> Result<InputKey, Halt> {
+    /// What input `pos` of `v` adds to `v`'s key, and for a context
+    /// input the files each selection read (for `--explain`).
+    async fn input_key(self: Arc<Self>, v: VertexId, pos: Input) -> Result<KeyedInput, Halt> {
         let vertex = &self.graph[v];
         let Some(input) = vertex.input(pos) else {
             unreachable!("Graph::add checked input positions");
         };
         if !self.graph[input].op().is_content_source() {
-            return Ok(InputKey::Vertex(self.clone().key(input).await?.key));
+            let key = InputKey::Vertex(self.clone().key(input).await?.key);
+            return Ok((key, Vec::new()));
         }
         let context = self.clone().output(input).await?;
         let mut selected = Vec::new();
+        let mut files = Vec::new();
         for selector in vertex.op().content_selectors(pos) {
             let (executor, context, sel) =
                 (self.executor.clone(), context.clone(), selector.clone());
-            let digest = self
-                .blocking(v, move || executor.content_digest(&context, &sel))
+            let (digest, read) = self
+                .blocking(v, move || {
+                    let digest = executor.content_digest(&context, &sel)?;
+                    let read = executor.content_files(&context, &sel, EXPLAIN_FILES);
+                    Ok((digest, read))
+                })
                 .await?;
+            files.push(read);
             selected.push(SelectedContent { selector, digest });
         }
-        Ok(InputKey::Content(selected))
+        Ok((InputKey::Content(selected), files))
     }
 
     async fn compute_output(self: Arc<Self>, v: VertexId) -> Result<E::Output, Halt> {

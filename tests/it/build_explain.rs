@@ -110,3 +110,19 @@ fn a_changed_command_is_named() {
         "{run}"
     );
 }
+
+#[test]
+fn a_changed_file_under_a_copied_directory_is_named() {
+    let k = Kiln::with_busybox_image();
+    let ctx = k.context(&[
+        ("src/a.txt", "a"),
+        ("src/deep/b.txt", "b"),
+        ("src/deep/c.txt", "c"),
+    ]);
+    let dockerfile = "FROM busybox\nCOPY . /app/\n";
+    k.build_ok(&ctx, dockerfile, "tree", &[]);
+    std::fs::write(ctx.join("src/deep/b.txt"), "b changed").unwrap();
+    let out = k.build_ok(&ctx, dockerfile, "tree", &["--explain"]);
+    let copy = why(&explanations(&out), "COPY . /app/");
+    assert!(copy.contains("\"src/deep/b.txt\" changed"), "{copy}");
+}

@@ -131,3 +131,21 @@ fn bad_sizes_durations_and_filters_are_clear_errors() {
         "{err}"
     );
 }
+
+/// A bad cap in the store's config does not fail a build that worked: it
+/// is a warning naming the file, the key and what was expected.
+#[test]
+fn a_bad_cap_in_the_config_is_a_warning_naming_it() {
+    let k = Kiln::with_busybox_image();
+    std::fs::write(
+        k.root().join("config.json"),
+        r#"{"gc": {"keepStorage": "lots"}}"#,
+    )
+    .unwrap();
+    let ctx = k.context(&[]);
+    let out = k.build_ok(&ctx, "FROM busybox\nRUN true\n", "capped", &[]);
+    assert!(
+        out.contains("config.json: gc.keepStorage is \"lots\": expected a size"),
+        "{out}"
+    );
+}
