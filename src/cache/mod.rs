@@ -31,6 +31,7 @@
 
 mod build_cache;
 mod check;
+mod containers;
 mod content;
 mod copy_index;
 mod db;
@@ -43,6 +44,7 @@ mod snapshot;
 mod trash;
 
 pub use check::Problem;
+pub use containers::ContainerRow;
 pub use content::BlobInfo;
 pub use copy_index::CopyIndex;
 pub use gc::GcReport;
