@@ -123,9 +123,10 @@ impl RestartPolicy {
             }
         };
         if count.is_some() {
-            return Err(format!(
+            return Err(
                 "invalid restart policy: maximum retry count can only be used with 'on-failure'"
-            ));
+                    .to_string(),
+            );
         }
         Ok(policy)
     }

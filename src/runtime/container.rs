@@ -219,7 +219,7 @@ fn start(
         console,
         signals: signals.as_ref(),
         kill,
-        on_exec: on_exec.map(|f| Box::new(move |pid| f(pid)) as Box<dyn FnMut(i32) + '_>),
+        on_exec: on_exec.map(|f| Box::new(f) as Box<dyn FnMut(i32) + '_>),
     })?;
     drop(slirp);
     let oom_killed = cgroup.as_ref().is_some_and(|cg| cg.oom_killed());
