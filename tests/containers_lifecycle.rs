@@ -99,6 +99,27 @@ fn assert_gone(k: &Kiln, id: &str) {
     assert_eq!(cgroup_dirs(id), Vec::<String>::new(), "cgroup of {id} left");
 }
 
+/// Whether the cgroup of process `pid` is frozen, as the kernel reports
+/// it: v1 `freezer.state`, or v2 `cgroup.events`.
+fn frozen(pid: &str) -> bool {
+    let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    for line in cgroups.lines() {
+        let parts: Vec<&str> = line.splitn(3, ':').collect();
+        let rel = parts[2].trim_start_matches('/');
+        if parts[1].split(',').any(|c| c == "freezer") {
+            let f = Path::new("/sys/fs/cgroup/freezer")
+                .join(rel)
+                .join("freezer.state");
+            return std::fs::read_to_string(f).unwrap().trim() == "FROZEN";
+        }
+    }
+    let line = cgroups.lines().find(|l| l.starts_with("0::")).unwrap();
+    let f = Path::new("/sys/fs/cgroup")
+        .join(line[3..].trim_start_matches('/'))
+        .join("cgroup.events");
+    std::fs::read_to_string(f).unwrap().contains("frozen 1")
+}
+
 fn is_running(pid: &str) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .is_ok_and(|s| !s[s.rfind(')').unwrap() + 1..].trim_start().starts_with('Z'))
@@ -207,6 +228,36 @@ fn detached_container_runs_stops_starts_restarts_and_is_removed() {
     let err = k.kiln(&["kill", "web"]);
     assert!(err.fails_with(1).contains("is not running"), "{err:?}");
 
+    assert_eq!(k.ok(&["start", "web"]), "web\n");
+    // pause freezes every process (the cgroup freezer), unpause thaws.
+    let init = field(&k, "web", "{{.State.Pid}}");
+    assert_eq!(k.ok(&["pause", "web"]), "web\n");
+    assert_eq!(
+        field(
+            &k,
+            "web",
+            "{{.State.Status}} {{.State.Paused}} {{.State.Running}}"
+        ),
+        "paused true true"
+    );
+    assert!(k
+        .ok(&["ps", "--format", "{{.Status}}"])
+        .ends_with(" (Paused)\n"));
+    assert!(frozen(&init), "the init's cgroup is frozen");
+    let again = k.kiln(&["pause", "web"]);
+    assert!(
+        again.fails_with(1).contains("is already paused"),
+        "{again:?}"
+    );
+    assert_eq!(k.ok(&["unpause", "web"]), "web\n");
+    assert_eq!(field(&k, "web", "{{.State.Status}}"), "running");
+    assert!(!frozen(&init));
+    let again = k.kiln(&["unpause", "web"]);
+    assert!(again.fails_with(1).contains("is not paused"), "{again:?}");
+    // A paused container is still stopped by stop (thawed after the signal).
+    k.ok(&["pause", "web"]);
+    assert_eq!(k.ok(&["stop", "-t", "0", "web"]), "web\n");
+    assert_eq!(field(&k, "web", "{{.State.Status}}"), "exited");
     assert_eq!(k.ok(&["start", "web"]), "web\n");
     let err = k.kiln(&["rm", "web"]);
     assert!(

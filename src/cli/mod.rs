@@ -114,8 +114,12 @@ pub enum Command {
     Wait(container::WaitArgs),
     /// Rename a container.
     Rename(container::RenameArgs),
+    /// Freeze all processes of containers (cgroup freezer).
+    Pause(container::PauseArgs),
+    /// Thaw paused containers.
+    Unpause(container::PauseArgs),
     /// Manage containers (ls, start, stop, restart, kill, rm, wait,
-    /// rename, logs, inspect, prune).
+    /// pause, unpause, rename, logs, inspect, prune).
     #[command(subcommand)]
     Container(container::ContainerCommand),
     /// Manage the store (check).
@@ -165,6 +169,8 @@ pub fn main() -> i32 {
         Command::Logs(a) => container::logs(a, &root),
         Command::Wait(a) => container::wait(a, &root),
         Command::Rename(a) => container::rename(a, &root),
+        Command::Pause(a) => container::pause(a, &root),
+        Command::Unpause(a) => container::unpause(a, &root),
         Command::Container(cmd) => container::run(cmd, &root),
         Command::System(cmd) => system::run(cmd, &root),
     };

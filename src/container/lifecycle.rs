@@ -6,6 +6,7 @@
 //! Signals go to the container's init by pid *and* start time (a pidfd
 //! taken after checking the start time), never to a reused pid.
 
+use super::freezer::{self, FreezerError};
 use super::monitor;
 use super::state::{self, alive, CreateConfig, StateError, Status};
 use crate::cache::{ContainerRow, Store};
@@ -21,6 +22,9 @@ pub enum LifecycleError {
     /// The start failed.
     #[error(transparent)]
     Start(#[from] monitor::MonitorError),
+    /// The cgroup freezer failed.
+    #[error(transparent)]
+    Freezer(#[from] FreezerError),
     /// A signal could not be sent.
     #[error("failed to signal container {id}")]
     Signal {
@@ -107,6 +111,77 @@ fn exited_within(pidfd: &OwnedFd, timeout: Duration) -> bool {
     matches!(nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(ms)), Ok(n) if n > 0)
 }
 
+/// Thaws a paused container after a signal was queued for it: frozen
+/// tasks act on no signal, not even SIGKILL, on a cgroup v1 freezer
+/// (docker's `stop` of a paused container unpauses it the same way).
+fn thaw_if_paused(row: &ContainerRow) {
+    if Status::parse(&row.state) != Status::Paused {
+        return;
+    }
+    if let Some(init) = alive(row.pid) {
+        if let Err(e) = freezer::set_frozen(init.pid, false) {
+            tracing::warn!("thawing container {}: {}", row.id, monitor::chain(&e));
+        }
+    }
+}
+
+/// docker `pause`: freezes every process of a running container.
+pub fn pause(store: &Store, key: &str) -> Result<(), LifecycleError> {
+    state::reconcile(store)?;
+    let row = state::find(store, key)?;
+    // moby `daemon/pause.go`'s wording.
+    match Status::parse(&row.state) {
+        Status::Running => {}
+        Status::Paused => {
+            return Err(
+                StateError::Conflict(format!("Container {} is already paused", row.id)).into(),
+            )
+        }
+        Status::Restarting => {
+            return Err(StateError::Conflict(format!(
+                "Container {} is restarting, wait until the container is running",
+                row.id
+            ))
+            .into())
+        }
+        _ => {
+            return Err(StateError::Conflict(format!("Container {} is not running", row.id)).into())
+        }
+    }
+    let Some(init) = alive(row.pid) else {
+        return Err(StateError::Conflict(format!("Container {} is not running", row.id)).into());
+    };
+    freezer::set_frozen(init.pid, true)?;
+    store.update_container(&row.id, |c| {
+        let running = Status::parse(&c.state) == Status::Running;
+        if running {
+            c.state = Status::Paused.as_str().into();
+        }
+        running
+    })?;
+    Ok(())
+}
+
+/// docker `unpause`.
+pub fn unpause(store: &Store, key: &str) -> Result<(), LifecycleError> {
+    state::reconcile(store)?;
+    let row = state::find(store, key)?;
+    if Status::parse(&row.state) != Status::Paused {
+        return Err(StateError::Conflict(format!("Container {} is not paused", row.id)).into());
+    }
+    if let Some(init) = alive(row.pid) {
+        freezer::set_frozen(init.pid, false)?;
+    }
+    store.update_container(&row.id, |c| {
+        let paused = Status::parse(&c.state) == Status::Paused;
+        if paused {
+            c.state = Status::Running.as_str().into();
+        }
+        paused
+    })?;
+    Ok(())
+}
+
 /// Marks that the user ended the container (no restart follows: moby
 /// `daemon/kill.go` `killWithSignal` calls `ExitOnNext`).
 fn request_stop(store: &Store, id: &str) -> Result<(), LifecycleError> {
@@ -163,6 +238,7 @@ pub fn stop(
             id: row.id.clone(),
             source,
         })?;
+        thaw_if_paused(&row);
         if !exited_within(&pidfd, timeout) {
             tracing::info!(
                 "container {} did not exit within {}s of signal {signal}: killing it",
@@ -198,6 +274,7 @@ pub fn kill(store: &Store, key: &str, signal: i32) -> Result<ContainerRow, Lifec
             id: row.id.clone(),
             source,
         })?;
+        thaw_if_paused(&row);
         if signal == libc::SIGKILL {
             // docker's `Kill` waits for the end of a SIGKILL'd container.
             exited_within(&pidfd, Duration::from_secs(10));
@@ -247,6 +324,7 @@ pub fn remove(store: &Store, key: &str, force: bool) -> Result<(), LifecycleErro
         request_stop(store, &row.id)?;
         if let Some(pidfd) = init_pidfd(&row) {
             let _ = send(&pidfd, libc::SIGKILL);
+            thaw_if_paused(&row);
             exited_within(&pidfd, Duration::from_secs(10));
         }
         wait_unmonitored(store, &row.id, Duration::from_secs(10))?;

@@ -281,6 +281,10 @@ pub fn reconcile(store: &Store) -> Result<(), StateError> {
         };
         tracing::info!("container {}: {reason}; marking it exited", row.id);
         if let Some(init) = alive(row.pid) {
+            // A frozen init acts on no signal (cgroup v1): thaw it first.
+            if Status::parse(&row.state) == Status::Paused {
+                let _ = super::freezer::set_frozen(init.pid, false);
+            }
             // Its monitor's death should have taken it (PDEATHSIG); a
             // survivor is killed so the container is really gone.
             let _ = rustix::process::kill_process(

@@ -84,6 +84,14 @@ pub struct RenameArgs {
     pub new_name: String,
 }
 
+/// Flags of `kiln pause` and `kiln unpause`.
+#[derive(Debug, Args)]
+pub struct PauseArgs {
+    /// Containers.
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
 /// Flags of `kiln container prune`.
 #[derive(Debug, Args)]
 pub struct PruneArgs {
@@ -196,6 +204,18 @@ pub fn rm(a: RmArgs, root: &Path) -> Result<i32, CliError> {
     Ok(for_each(&a.containers, |c| {
         lifecycle::remove(&store, c, a.force)
     }))
+}
+
+/// `kiln pause`: freezes the containers' processes (cgroup freezer).
+pub fn pause(a: PauseArgs, root: &Path) -> Result<i32, CliError> {
+    let store = open(root)?;
+    Ok(for_each(&a.containers, |c| lifecycle::pause(&store, c)))
+}
+
+/// `kiln unpause`.
+pub fn unpause(a: PauseArgs, root: &Path) -> Result<i32, CliError> {
+    let store = open(root)?;
+    Ok(for_each(&a.containers, |c| lifecycle::unpause(&store, c)))
 }
 
 /// `kiln wait`: prints each exit code.

@@ -1,6 +1,6 @@
 //! The container commands with docker's names, flags, output and exit
 //! codes: `start`, `stop`, `restart`, `kill`, `rm`, `wait`, `rename`,
-//! `ps`, `logs`, `container inspect|prune|...`. Each wraps a call of
+//! `pause`, `unpause`, `ps`, `logs`, `container inspect|prune|...`. Each wraps a call of
 //! [`crate::container::lifecycle`] or reads the store.
 //!
 //! Exit codes follow docker per command: 1 when a named container is
@@ -17,7 +17,9 @@ use super::CliError;
 use clap::Subcommand;
 use std::path::Path;
 
-pub use commands::{KillArgs, RenameArgs, RestartArgs, RmArgs, StartArgs, StopArgs, WaitArgs};
+pub use commands::{
+    KillArgs, PauseArgs, RenameArgs, RestartArgs, RmArgs, StartArgs, StopArgs, WaitArgs,
+};
 pub use logs::LogsArgs;
 pub use ps::PsArgs;
 
@@ -41,6 +43,10 @@ pub enum ContainerCommand {
     Rm(RmArgs),
     /// Block until containers stop, then print their exit codes.
     Wait(WaitArgs),
+    /// Freeze all processes of containers.
+    Pause(PauseArgs),
+    /// Thaw paused containers.
+    Unpause(PauseArgs),
     /// Rename a container.
     Rename(RenameArgs),
     /// Fetch a container's logs.
@@ -61,6 +67,8 @@ pub fn run(cmd: ContainerCommand, root: &Path) -> Result<i32, CliError> {
         ContainerCommand::Kill(a) => commands::kill(a, root),
         ContainerCommand::Rm(a) => commands::rm(a, root),
         ContainerCommand::Wait(a) => commands::wait(a, root),
+        ContainerCommand::Pause(a) => commands::pause(a, root),
+        ContainerCommand::Unpause(a) => commands::unpause(a, root),
         ContainerCommand::Rename(a) => commands::rename(a, root),
         ContainerCommand::Logs(a) => logs::run(a, root),
         ContainerCommand::Inspect(a) => inspect::run(a, root),
@@ -68,7 +76,7 @@ pub fn run(cmd: ContainerCommand, root: &Path) -> Result<i32, CliError> {
     }
 }
 
-pub use commands::{kill, rename, restart, rm, start, stop, wait};
+pub use commands::{kill, pause, rename, restart, rm, start, stop, unpause, wait};
 pub use logs::run as logs;
 pub use ps::run as ps;
 
