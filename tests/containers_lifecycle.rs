@@ -597,3 +597,37 @@ fn issue_13_reports_are_fixed() {
     ]);
     assert_eq!(out, "web-1\n");
 }
+
+#[test]
+fn logs_follow_until_the_end_and_a_detached_rm_container_removes_itself() {
+    let k = store();
+    let id = k.ok(&[
+        "run",
+        "-d",
+        "--rm",
+        "--name",
+        "brief",
+        "busybox",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; sleep 1; echo last",
+    ]);
+    let id = id.trim().to_string();
+    // -f returns once the container ends, with everything it wrote;
+    // stderr entries go to stderr.
+    let followed = k.kiln(&["logs", "-f", "brief"]);
+    if followed.code == 0 {
+        assert_eq!(followed.stdout, "out\nlast\n", "{followed:?}");
+        assert_eq!(followed.stderr, "err\n", "{followed:?}");
+    } else {
+        // Removed before `logs` looked it up: only possible on a very
+        // slow machine; the removal below is what this case checks.
+        assert!(
+            followed.stderr.contains("No such container"),
+            "{followed:?}"
+        );
+    }
+    eventually("--rm removes it", || states(&k).is_empty());
+    assert_gone(&k, &id);
+    k.ok(&["run", "--rm", "--name", "brief", "busybox", "true"]);
+}

@@ -86,12 +86,17 @@ impl LogWriter {
 /// offset after the last complete line (a line being written is left for
 /// the next read).
 pub fn read_from(path: &Path, offset: u64) -> io::Result<(Vec<Entry>, u64)> {
+    match File::open(path) {
+        Ok(mut f) => read_open(&mut f, offset),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok((Vec::new(), offset)),
+        Err(e) => Err(e),
+    }
+}
+
+/// [`read_from`] on a log kept open: a follower keeps reading what was
+/// written before a `--rm` container's removal deleted the file.
+pub fn read_open(file: &mut File, offset: u64) -> io::Result<(Vec<Entry>, u64)> {
     use std::io::Seek;
-    let mut file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((Vec::new(), offset)),
-        Err(e) => return Err(e),
-    };
     file.seek(io::SeekFrom::Start(offset))?;
     let mut data = Vec::new();
     file.read_to_end(&mut data)?;

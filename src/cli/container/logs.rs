@@ -72,8 +72,18 @@ pub fn run(a: LogsArgs, root: &Path) -> Result<i32, CliError> {
         Err(e) => return Ok(report(e)),
     };
     let path = state::log_path(root, &row.id);
-    let (mut entries, mut offset) = log::read_from(&path, 0)
-        .map_err(|e| CliError(format!("Error: {}: {e}", path.display())))?;
+    let io_err = |e: std::io::Error| CliError(format!("Error: {}: {e}", path.display()));
+    // Kept open while following: the end of a `--rm` container's log is
+    // still read after its removal deleted the file.
+    let mut file = match std::fs::File::open(&path) {
+        Ok(f) => Some(f),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(io_err(e)),
+    };
+    let (mut entries, mut offset) = match &mut file {
+        Some(f) => log::read_open(f, 0).map_err(io_err)?,
+        None => (Vec::new(), 0),
+    };
     if let Some(n) = tail {
         let skip = entries.len().saturating_sub(n);
         entries.drain(..skip);
@@ -88,10 +98,14 @@ pub fn run(a: LogsArgs, root: &Path) -> Result<i32, CliError> {
             .ok()
             .flatten()
             .is_some_and(|r| Status::parse(&r.state).is_live() && alive(r.monitor).is_some());
-        let (more, next) = log::read_from(&path, offset)
-            .map_err(|e| CliError(format!("Error: {}: {e}", path.display())))?;
-        offset = next;
-        print(&more, a.timestamps);
+        if file.is_none() {
+            file = std::fs::File::open(&path).ok();
+        }
+        if let Some(f) = &mut file {
+            let (more, next) = log::read_open(f, offset).map_err(io_err)?;
+            offset = next;
+            print(&more, a.timestamps);
+        }
         if !live {
             return Ok(0);
         }
@@ -103,15 +117,21 @@ pub fn run(a: LogsArgs, root: &Path) -> Result<i32, CliError> {
 /// container stops; returns its exit status.
 pub fn follow_run(store: &Store, id: &str, mut offset: u64) -> Result<i32, CliError> {
     let path = state::log_path(store.root(), id);
+    let mut file = None;
     loop {
         let row = store.find_container(id).ok().flatten();
         let live = row
             .as_ref()
             .is_some_and(|r| Status::parse(&r.state).is_live() && alive(r.monitor).is_some());
-        let (more, next) = log::read_from(&path, offset)
-            .map_err(|e| CliError(format!("Error: {}: {e}", path.display())))?;
-        offset = next;
-        print(&more, false);
+        if file.is_none() {
+            file = std::fs::File::open(&path).ok();
+        }
+        if let Some(f) = &mut file {
+            let (more, next) = log::read_open(f, offset)
+                .map_err(|e| CliError(format!("Error: {}: {e}", path.display())))?;
+            offset = next;
+            print(&more, false);
+        }
         if !live {
             return Ok(row.map(|r| r.exit_code).unwrap_or(0));
         }
