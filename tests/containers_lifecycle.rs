@@ -596,6 +596,13 @@ fn issue_13_reports_are_fixed() {
         "-f",
     ]);
     assert_eq!(out, "web-1\n");
+    // `run -d img` was "invalid reference format"; `-dit` keeps a shell
+    // waiting on its open stdin, with no terminal needed here.
+    k.ok(&["run", "-dit", "--name", "shell", "busybox", "sh"]);
+    assert_eq!(
+        field(&k, "shell", "{{.State.Status}} {{.Config.OpenStdin}}"),
+        "running true"
+    );
 }
 
 #[test]

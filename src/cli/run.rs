@@ -187,7 +187,12 @@ pub enum NetworkMode {
 const EXIT_KILN_ERROR: i32 = 125;
 
 /// Runs the command; returns the container's exit status.
-pub fn run(args: RunArgs, root: &Path, insecure: &[String], mode: Mode) -> Result<i32, CliError> {
+pub fn run(
+    mut args: RunArgs,
+    root: &Path,
+    insecure: &[String],
+    mode: Mode,
+) -> Result<i32, CliError> {
     let life = match Lifecycle::from_flags(
         args.detach,
         mode == Mode::Create,
@@ -198,6 +203,13 @@ pub fn run(args: RunArgs, root: &Path, insecure: &[String], mode: Mode) -> Resul
         Ok(life) => life,
         Err(e) => return Ok(kiln_error(e)),
     };
+    // A background container never reads kiln's stdin: `-i` keeps its
+    // stdin open instead (the monitor holds a silent pipe), so `-dit`
+    // needs no terminal here (docker checks one only when attaching).
+    let keep_stdin_open = life.background && args.interactive;
+    if life.background {
+        args.interactive = false;
+    }
     if args.rootfs.is_some() || !args.layer.is_empty() {
         let lowers = match rootfs_lowers(&args) {
             Ok(lowers) => lowers,
@@ -212,7 +224,14 @@ pub fn run(args: RunArgs, root: &Path, insecure: &[String], mode: Mode) -> Resul
             id: None,
             stop_signal: libc::SIGTERM,
         };
-        return Ok(execute(args, root, lowers, None, command, (life, source)));
+        return Ok(execute(
+            args,
+            root,
+            lowers,
+            None,
+            command,
+            (life, source, keep_stdin_open),
+        ));
     }
     let Some((spec, command)) = args.args.split_first() else {
         return Ok(kiln_error("requires an image or --rootfs DIR"));
@@ -278,7 +297,7 @@ pub fn run(args: RunArgs, root: &Path, insecure: &[String], mode: Mode) -> Resul
         lowers,
         config.as_ref(),
         command,
-        (life, source),
+        (life, source, keep_stdin_open),
     ))
 }
 
@@ -296,7 +315,7 @@ fn execute(
     lowers: Vec<PathBuf>,
     image: Option<&ContainerConfig>,
     command: Vec<String>,
-    (life, source): (Lifecycle, ImageSource),
+    (life, source, keep_stdin_open): (Lifecycle, ImageSource, bool),
 ) -> i32 {
     // A `kiln run --rm` killed earlier left its container behind.
     container::reap_dead_removals(root);
@@ -305,7 +324,14 @@ fn execute(
         Err(e) => return kiln_error(e),
     };
     if life.background {
-        return match record::create_in_background(root, &plan.spec, plan.remove, &life, &source) {
+        return match record::create_in_background(
+            root,
+            &plan.spec,
+            plan.remove,
+            &life,
+            &source,
+            keep_stdin_open,
+        ) {
             Ok(id) => {
                 println!("{id}");
                 0

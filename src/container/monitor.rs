@@ -311,8 +311,15 @@ fn monitor(root: &Path, id: &str, ready: &mut Ready) -> Result<(), Failure> {
         let (out_r, out_w) = pipe()?;
         let (err_r, err_w) = pipe()?;
         let copiers = [log.copy(out_r, "stdout"), log.copy(err_r, "stderr")];
+        // `-i`: a pipe nobody writes to, held open until the run ends.
+        let (stdin, _stdin_writer) = if config.open_stdin {
+            let (r, w) = pipe()?;
+            (Input::Fd(r), Some(w))
+        } else {
+            (Input::Null, None)
+        };
         let stdio = Stdio {
-            stdin: Input::Null,
+            stdin,
             stdout: Output::Fd(out_w),
             stderr: Output::Fd(err_w),
             forward_signals: false,

@@ -171,6 +171,10 @@ pub struct CreateConfig {
     pub stop_signal: i32,
     /// The command as the user sees it in `ps` (entrypoint and args).
     pub command: Vec<String>,
+    /// `-i` in the background: stdin stays open (and silent) rather than
+    /// `/dev/null`, as docker's `-dit` keeps a shell waiting.
+    #[serde(default)]
+    pub open_stdin: bool,
 }
 
 impl CreateConfig {

@@ -87,6 +87,7 @@ pub fn view(root: &Path, row: &ContainerRow) -> Value {
             "Hostname": spec.map(|s| s.hostname.clone()).unwrap_or_default(),
             "User": spec.map(|s| s.process.user.clone()).unwrap_or_default(),
             "Tty": spec.is_some_and(|s| s.process.terminal),
+            "OpenStdin": config.as_ref().is_some_and(|c| c.open_stdin),
             "Env": spec.map(|s| s.process.env.clone()).unwrap_or_default(),
             "Cmd": args,
             "Image": row.image,

@@ -72,8 +72,10 @@ fn insert(
     life: &Lifecycle,
     source: &ImageSource,
     monitor: Option<ProcessId>,
+    open_stdin: bool,
 ) -> Result<ContainerRow, StoreError> {
     let config = CreateConfig {
+        open_stdin,
         spec: spec.clone(),
         restart: life.restart,
         auto_remove,
@@ -131,6 +133,7 @@ pub fn create_in_background(
     auto_remove: bool,
     life: &Lifecycle,
     source: &ImageSource,
+    open_stdin: bool,
 ) -> Result<String, Failed> {
     let kiln = |e: &dyn std::error::Error| Failed {
         message: monitor::chain(e),
@@ -144,7 +147,7 @@ pub fn create_in_background(
             .join(crate::container::reap::REMOVAL_OWNER),
     );
     let store = Store::open(root).map_err(|e| kiln(&e))?;
-    let row = match insert(&store, spec, auto_remove, life, source, None) {
+    let row = match insert(&store, spec, auto_remove, life, source, None, open_stdin) {
         Ok(row) => row,
         Err(e) => {
             discard(&spec.rootfs.state_dir, root, life.name.as_deref(), &spec.id);
@@ -202,6 +205,7 @@ impl Foreground {
             life,
             source,
             Some(ProcessId::current()),
+            false,
         ) {
             discard(&spec.rootfs.state_dir, root, life.name.as_deref(), &spec.id);
             return Err(kiln(&e));
