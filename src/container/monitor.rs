@@ -92,7 +92,9 @@ pub fn spawn(root: &Path, id: &str) -> Result<(), MonitorError> {
         .arg(id)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
-        .stderr(log);
+        .stderr(log)
+        // Hold no directory of the caller's (a mount point to unmount).
+        .current_dir("/");
     let w = ready_w.as_raw_fd();
     // SAFETY: only async-signal-safe calls (setsid, dup2, fcntl) between
     // fork and exec.
@@ -375,8 +377,15 @@ fn monitor(root: &Path, id: &str, ready: &mut Ready) -> Result<(), Failure> {
         if Status::parse(&row.state) != Status::Restarting {
             break;
         }
-        std::thread::sleep(backoff);
+        // The backoff grows to a minute: a stop asked for meanwhile is
+        // seen within a poll, not after it.
+        let wake = Instant::now() + backoff;
         backoff = (backoff * 2).min(Duration::from_secs(60));
+        while Instant::now() < wake && !state::find(&store, id)?.stop_requested {
+            std::thread::sleep(
+                Duration::from_millis(50).min(wake.saturating_duration_since(Instant::now())),
+            );
+        }
         if state::find(&store, id)?.stop_requested {
             store.update_container(id, |c| {
                 c.state = Status::Exited.as_str().into();

@@ -147,6 +147,8 @@ pub fn create_in_background(
             .join(crate::container::reap::REMOVAL_OWNER),
     );
     let store = Store::open(root).map_err(|e| kiln(&e))?;
+    // A dead `--rm` container's row must go before its name is reused.
+    state::reconcile(&store).map_err(|e| kiln(&e))?;
     let row = match insert(&store, spec, auto_remove, life, source, None, open_stdin) {
         Ok(row) => row,
         Err(e) => {
@@ -198,6 +200,7 @@ impl Foreground {
             exit_code: 125,
         };
         let store = Store::open(root).map_err(|e| kiln(&e))?;
+        state::reconcile(&store).map_err(|e| kiln(&e))?;
         if let Err(e) = insert(
             &store,
             spec,
