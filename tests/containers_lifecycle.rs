@@ -639,3 +639,36 @@ fn logs_follow_until_the_end_and_a_detached_rm_container_removes_itself() {
     assert_gone(&k, &id);
     k.ok(&["run", "--rm", "--name", "brief", "busybox", "true"]);
 }
+
+#[test]
+fn stop_sends_the_images_stop_signal_before_sigkill() {
+    let k = store();
+    let ctx = k.context(&[]);
+    k.build_ok(&ctx, "FROM busybox\nSTOPSIGNAL SIGUSR1\n", "stopper", &[]);
+    k.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "polite",
+        "stopper",
+        "sh",
+        "-c",
+        "trap 'echo got it; exit 7' USR1; echo ready; while true; do sleep 0.1; done",
+    ]);
+    eventually("the trap is set", || k.ok(&["logs", "polite"]) == "ready\n");
+    assert_eq!(field(&k, "polite", "{{.Config.StopSignal}}"), "SIGUSR1");
+    // A generous timeout that the trap never lets run out.
+    assert_eq!(k.ok(&["stop", "-t", "60", "polite"]), "polite\n");
+    assert_eq!(field(&k, "polite", "{{.State.ExitCode}}"), "7");
+    assert_eq!(k.ok(&["logs", "polite"]), "ready\ngot it\n");
+    // -s overrides it: TERM is ignored by this PID 1, so KILL follows.
+    k.ok(&["start", "polite"]);
+    eventually("the trap is set again", || {
+        k.ok(&["logs", "polite"]).ends_with("ready\n")
+    });
+    assert_eq!(
+        k.ok(&["stop", "-s", "TERM", "-t", "0", "polite"]),
+        "polite\n"
+    );
+    assert_eq!(field(&k, "polite", "{{.State.ExitCode}}"), "137");
+}

@@ -406,6 +406,20 @@ pub fn prune(store: &Store) -> Result<Vec<String>, LifecycleError> {
     Ok(removed)
 }
 
+/// docker's name of signal `n` (`SIGUSR1`), or its number.
+pub fn signal_name(n: i32) -> String {
+    const NAMES: &[&str] = &[
+        "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV", "USR2",
+        "PIPE", "ALRM", "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU", "URG",
+        "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "IO", "PWR", "SYS",
+    ];
+    NAMES
+        .iter()
+        .find(|name| parse_signal(name) == Some(n))
+        .map(|name| format!("SIG{name}"))
+        .unwrap_or_else(|| n.to_string())
+}
+
 /// A signal by docker's names: `KILL`, `SIGKILL`, `9`.
 pub fn parse_signal(s: &str) -> Option<i32> {
     if let Ok(n) = s.parse::<i32>() {
@@ -462,5 +476,8 @@ mod tests {
         assert_eq!(parse_signal("9"), Some(9));
         assert_eq!(parse_signal("0"), None);
         assert_eq!(parse_signal("NOPE"), None);
+        assert_eq!(signal_name(10), "SIGUSR1");
+        assert_eq!(signal_name(15), "SIGTERM");
+        assert_eq!(signal_name(40), "40");
     }
 }

@@ -93,7 +93,9 @@ pub fn view(root: &Path, row: &ContainerRow) -> Value {
             "Image": row.image,
             "WorkingDir": spec.map(|s| s.process.cwd.clone()).unwrap_or_default(),
             "Entrypoint": Value::Null,
-            "StopSignal": config.as_ref().map(|c| c.stop_signal).unwrap_or(libc::SIGTERM),
+            "StopSignal": crate::container::lifecycle::signal_name(
+                config.as_ref().map(|c| c.stop_signal).unwrap_or(libc::SIGTERM)
+            ),
         },
     })
 }
