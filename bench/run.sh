@@ -50,8 +50,18 @@ hyperfine -N --warmup 5 --runs "$runs" --export-json "$work/result.json" \
     -n runc "runc --root $work/runc-root run --bundle $work/bundle kiln-bench" \
     >/dev/null
 
+rm_bench="sh -c '$kiln --root $work/kiln-root rm -f kiln-bench >/dev/null 2>&1; true'"
+hyperfine -N --warmup 3 --runs "$runs" --export-json "$work/detached.json" \
+    --prepare "$rm_bench" --cleanup "$rm_bench" \
+    -n run-d "$kiln --root $work/kiln-root run -d --name kiln-bench busybox sleep 1000" \
+    >/dev/null
+hyperfine -N --warmup 3 --runs "$runs" --export-json "$work/rm.json" \
+    --prepare "$kiln --root $work/kiln-root run -d --name kiln-bench busybox sleep 1000" \
+    -n rm-f "$kiln --root $work/kiln-root rm -f kiln-bench" \
+    >/dev/null
+
 median() {
-    jq -r --arg n "$1" '.results[] | select(.command == $n) | .median * 1000' "$work/result.json"
+    jq -r --arg n "$1" '.results[] | select(.command == $n) | .median * 1000' "${2:-$work/result.json}"
 }
 kiln_ms=$(median kiln)
 image_ms=$(median kiln-image)
@@ -60,3 +70,5 @@ ratio() { echo "$1 $2" | awk '{printf "%.2f", $1 / $2}'; }
 printf 'kiln run --rm --rootfs DIR true: median %6.1f ms  (%s x runc)\n' "$kiln_ms" "$(ratio "$kiln_ms" "$runc_ms")"
 printf 'kiln run --rm busybox true:      median %6.1f ms  (%s x runc)\n' "$image_ms" "$(ratio "$image_ms" "$runc_ms")"
 printf 'runc run true:                   median %6.1f ms\n' "$runc_ms"
+printf 'kiln run -d busybox sleep:       median %6.1f ms\n' "$(median run-d "$work/detached.json")"
+printf 'kiln rm -f (running container):  median %6.1f ms\n' "$(median rm-f "$work/rm.json")"

@@ -49,6 +49,16 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(120);
 ///   nanoseconds), the time its image history entry shows, as BuildKit's
 ///   exporter takes a layer's time from its cache ref. Rows from before
 ///   v3 have NULL and fall back to `added` (whole seconds).
+///
+/// Tables (v4, additive):
+/// - `containers`: every container `kiln run`/`kiln create` made, until
+///   `kiln rm` (see `crate::container::state`). `name` is unique (docker's
+///   name conflict); `config` is the JSON the container is (re)started
+///   from; `pid`/`pid_start` identify its init and `monitor_pid`/
+///   `monitor_start` the process that waits for it (a detached
+///   container's monitor, or the `kiln run` in the foreground), so a later
+///   process can tell a live container from one whose monitor died;
+///   `boot_id` tells a rebooted host. Times are RFC 3339 with nanoseconds.
 pub const MIGRATIONS: &[&str] = &[
     r#"
 CREATE TABLE blobs (
@@ -133,6 +143,30 @@ CREATE INDEX build_cache_layers_chain ON build_cache_layers (chain_id);
 "#,
     r#"
 ALTER TABLE build_cache ADD COLUMN created TEXT;
+"#,
+    r#"
+CREATE TABLE containers (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    image TEXT NOT NULL,
+    image_id TEXT,
+    config TEXT NOT NULL,
+    state TEXT NOT NULL,
+    pid INTEGER,
+    pid_start INTEGER,
+    monitor_pid INTEGER,
+    monitor_start INTEGER,
+    boot_id TEXT,
+    exit_code INTEGER NOT NULL DEFAULT 0,
+    reason TEXT NOT NULL DEFAULT '',
+    error TEXT NOT NULL DEFAULT '',
+    oom_killed INTEGER NOT NULL DEFAULT 0,
+    restart_count INTEGER NOT NULL DEFAULT 0,
+    stop_requested INTEGER NOT NULL DEFAULT 0,
+    created TEXT NOT NULL,
+    started TEXT NOT NULL DEFAULT '',
+    finished TEXT NOT NULL DEFAULT ''
+);
 "#,
 ];
 

@@ -29,6 +29,7 @@
 mod build_cache;
 pub mod cache_prune;
 mod check;
+mod containers;
 mod content;
 mod copy_index;
 mod db;
@@ -47,6 +48,7 @@ mod trash;
 use crate::error_chain::Chain;
 pub use cache_prune::{PrunePolicy, PruneReport};
 pub use check::Problem;
+pub use containers::ContainerRow;
 pub use content::BlobInfo;
 pub use copy_index::CopyIndex;
 pub use gc::GcReport;

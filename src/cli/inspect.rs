@@ -1,9 +1,10 @@
-//! `kiln inspect [--format TEMPLATE] IMAGE...`: docker's image JSON.
+//! `kiln inspect [--format TEMPLATE] NAME...`: docker's JSON of each
+//! container or image (containers first, as docker looks them up).
 
 use super::template::Template;
 use super::CliError;
 use crate::cache::Store;
-use crate::describe::inspect::{to_json, view};
+use crate::describe::inspect::view;
 use clap::Args;
 use std::path::Path;
 
@@ -14,7 +15,7 @@ pub struct InspectArgs {
     /// join, len, upper, lower).
     #[arg(short, long)]
     pub format: Option<String>,
-    /// Images to inspect (names, IDs or ID prefixes).
+    /// Containers or images to inspect (names, IDs or ID prefixes).
     #[arg(required = true)]
     pub images: Vec<String>,
 }
@@ -25,11 +26,16 @@ pub fn run(args: InspectArgs, root: &Path) -> Result<i32, CliError> {
         None => None,
     };
     let store = Store::open(root).map_err(CliError::from_error)?;
-    let mut views = Vec::new();
+    let _ = crate::container::state::reconcile(&store);
+    let mut values = Vec::new();
     let mut code = 0;
     for spec in &args.images {
+        if let Ok(Some(row)) = store.find_container(spec) {
+            values.push(Item::Container(super::container::inspect::view(root, &row)));
+            continue;
+        }
         match store.image(spec) {
-            Ok(img) => views.push(view(&img)),
+            Ok(img) => values.push(Item::Image(Box::new(view(&img)))),
             Err(crate::cache::StoreError::ImageNotFound(_)) => {
                 eprintln!("Error: No such object: {spec}");
                 code = 1;
@@ -38,13 +44,22 @@ pub fn run(args: InspectArgs, root: &Path) -> Result<i32, CliError> {
         }
     }
     match template {
-        None => println!("{}", to_json(&views)),
+        None => println!("{}", super::container::inspect::to_json(&values)),
         Some(t) => {
-            for v in &views {
+            for v in &values {
                 let data = serde_json::to_value(v).map_err(CliError::from_error)?;
                 println!("{}", t.render(&data).map_err(CliError::from_error)?);
             }
         }
     }
     Ok(code)
+}
+
+/// One inspected object; serialized as the object itself, so an image
+/// keeps its fields in docker's order.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum Item {
+    Container(serde_json::Value),
+    Image(Box<crate::describe::inspect::InspectView>),
 }

@@ -6,6 +6,7 @@
 
 mod build;
 mod builder;
+mod container;
 mod debug;
 mod history;
 mod image;
@@ -105,8 +106,36 @@ pub enum Command {
     Pull(pull::PullArgs),
     /// Upload an image to a registry.
     Push(push::PushArgs),
-    /// Run a command in a new container.
+    /// Run a command in a new container (`-d`: in the background).
     Run(Box<run::RunArgs>),
+    /// Create a container without starting it (`run`'s flags).
+    Create(Box<run::RunArgs>),
+    /// Start stopped containers.
+    Start(container::StartArgs),
+    /// Stop running containers (the image's StopSignal, then SIGKILL).
+    Stop(container::StopArgs),
+    /// Restart containers.
+    Restart(container::RestartArgs),
+    /// Send a signal to running containers.
+    Kill(container::KillArgs),
+    /// Remove containers.
+    Rm(container::RmArgs),
+    /// List containers.
+    Ps(container::PsArgs),
+    /// Fetch a container's logs.
+    Logs(container::LogsArgs),
+    /// Block until containers stop, then print their exit codes.
+    Wait(container::WaitArgs),
+    /// Rename a container.
+    Rename(container::RenameArgs),
+    /// Freeze all processes of containers (cgroup freezer).
+    Pause(container::PauseArgs),
+    /// Thaw paused containers.
+    Unpause(container::PauseArgs),
+    /// Manage containers (ls, start, stop, restart, kill, rm, wait,
+    /// pause, unpause, rename, logs, inspect, prune).
+    #[command(subcommand)]
+    Container(container::ContainerCommand),
     /// Manage the store (check).
     #[command(subcommand)]
     System(system::SystemCommand),
@@ -143,7 +172,10 @@ pub fn main() -> i32 {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return clap_exit(e),
+    };
     init_logging(cli.debug);
     let root = cli.root.clone().unwrap_or_else(default_root);
     let registry = RegistryFlags {
@@ -168,7 +200,20 @@ pub fn main() -> i32 {
         Command::Logout(args) => logout::run(args, &root, &registry),
         Command::Pull(args) => pull::run(args, &root, &registry),
         Command::Push(args) => push::run(args, &root, &registry),
-        Command::Run(args) => run::run(*args, &root, &registry),
+        Command::Run(args) => run::run(*args, &root, &registry, run::Mode::Run),
+        Command::Create(args) => run::run(*args, &root, &registry, run::Mode::Create),
+        Command::Start(a) => container::start(a, &root),
+        Command::Stop(a) => container::stop(a, &root),
+        Command::Restart(a) => container::restart(a, &root),
+        Command::Kill(a) => container::kill(a, &root),
+        Command::Rm(a) => container::rm(a, &root),
+        Command::Ps(a) => container::ps(a, &root),
+        Command::Logs(a) => container::logs(a, &root),
+        Command::Wait(a) => container::wait(a, &root),
+        Command::Rename(a) => container::rename(a, &root),
+        Command::Pause(a) => container::pause(a, &root),
+        Command::Unpause(a) => container::unpause(a, &root),
+        Command::Container(cmd) => container::run(cmd, &root),
         Command::System(cmd) => system::run(cmd, &root),
     };
     match result {
@@ -177,6 +222,29 @@ pub fn main() -> i32 {
             eprintln!("{}", Chain(&err));
             1
         }
+    }
+}
+
+/// docker's status for a usage error of any command (an unknown flag, a
+/// missing argument): 125, "the docker CLI's own error", which a
+/// container's own exit status 2 cannot be mistaken for (docker/cli
+/// `cmd/docker/docker.go`: `StatusError{StatusCode: 125}` for flag errors).
+pub const EXIT_USAGE: i32 = 125;
+
+/// Prints a usage error a command found itself and gives [`EXIT_USAGE`].
+pub fn usage_error(message: &str) -> i32 {
+    eprintln!("kiln: {message}");
+    EXIT_USAGE
+}
+
+/// Prints clap's message; help and version exit 0, usage errors
+/// [`EXIT_USAGE`] for every command (clap's default would be 2).
+fn clap_exit(e: clap::Error) -> i32 {
+    use clap::error::ErrorKind;
+    let _ = e.print();
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => 0,
+        _ => EXIT_USAGE,
     }
 }
 

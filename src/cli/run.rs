@@ -6,6 +6,7 @@
 //! is [`kiln::runtime::run`](crate::runtime::run). Values are
 //! checked the way docker checks them and errors name the flag.
 
+use super::container::record::{self, Foreground, ImageSource, Lifecycle};
 use super::CliError;
 use super::RegistryFlags;
 use crate::cache::Store;
@@ -34,9 +35,24 @@ use values::{
 on the host's network the container lacks CAP_NET_RAW (it could sniff local traffic) unless --cap-add NET_RAW."
 )]
 pub struct RunArgs {
-    /// Remove the container's state (its writes) when it exits.
-    #[arg(long)]
+    /// Remove the container's state (its writes) when it exits
+    /// (`--rm=true|false` as docker's Go flags accept it).
+    #[arg(
+        long,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        default_value = "false",
+        action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
     pub rm: bool,
+    /// Run in the background and print the container's ID.
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Restart policy: no, on-failure[:MAX], always, unless-stopped.
+    #[arg(long, default_value = "no", value_name = "POLICY")]
+    pub restart: String,
     /// Keep stdin open (without it, stdin is /dev/null).
     #[arg(short, long)]
     pub interactive: bool,
@@ -113,7 +129,7 @@ pub struct RunArgs {
     pub layer: Vec<PathBuf>,
     /// When to pull IMAGE from its registry: missing (not in the store),
     /// always, never.
-    #[arg(long, value_enum, default_value_t = PullMode::Missing)]
+    #[arg(long, default_value = "missing", value_parser = parse_pull)]
     pub pull: PullMode,
     /// Platform to pull for a multi-platform IMAGE.
     #[arg(long, default_value = "linux/amd64")]
@@ -138,6 +154,28 @@ pub enum PullMode {
     Never,
 }
 
+/// `--pull` as docker/cli checks it (`cli/command/container/create.go`
+/// `validatePullOpt`: `true` is refused there too), in its words.
+fn parse_pull(value: &str) -> Result<PullMode, String> {
+    match value {
+        "missing" | "" => Ok(PullMode::Missing),
+        "always" => Ok(PullMode::Always),
+        "never" => Ok(PullMode::Never),
+        _ => Err(format!(
+            "invalid pull option: '{value}': must be one of \"always\", \"missing\" or \"never\""
+        )),
+    }
+}
+
+/// `kiln run` or `kiln create` (same flags; `create` starts nothing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Run in the foreground, or with `-d` in the background.
+    Run,
+    /// Only record the container.
+    Create,
+}
+
 /// `--network` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum NetworkMode {
@@ -151,20 +189,64 @@ pub enum NetworkMode {
 const EXIT_KILN_ERROR: i32 = 125;
 
 /// Runs the command; returns the container's exit status.
-pub fn run(args: RunArgs, root: &Path, registry: &RegistryFlags) -> Result<i32, CliError> {
+pub fn run(
+    mut args: RunArgs,
+    root: &Path,
+    registry: &RegistryFlags,
+    mode: Mode,
+) -> Result<i32, CliError> {
+    let life = match Lifecycle::from_flags(
+        args.detach,
+        mode == Mode::Create,
+        &args.restart,
+        args.rm,
+        args.name.clone(),
+    ) {
+        Ok(life) => life,
+        Err(e) => return Ok(kiln_error(FlagError::Usage(e))),
+    };
+    // A background container never reads kiln's stdin: `-i` keeps its
+    // stdin open instead (the monitor holds a silent pipe), so `-dit`
+    // needs no terminal here (docker checks one only when attaching).
+    let keep_stdin_open = life.background && args.interactive;
+    if life.background {
+        args.interactive = false;
+    }
     if args.rootfs.is_some() || !args.layer.is_empty() {
         let lowers = match rootfs_lowers(&args) {
             Ok(lowers) => lowers,
             Err(e) => return Ok(kiln_error(e)),
         };
         let command = args.args.clone();
-        return Ok(execute(args, root, lowers, None, command));
+        let source = ImageSource {
+            name: lowers
+                .last()
+                .map(|l| l.display().to_string())
+                .unwrap_or_default(),
+            id: None,
+            stop_signal: libc::SIGTERM,
+        };
+        return Ok(execute(
+            args,
+            root,
+            lowers,
+            None,
+            command,
+            (life, source, keep_stdin_open),
+        ));
     }
     let Some((spec, command)) = args.args.split_first() else {
         return Ok(kiln_error(FlagError::Usage(
             "requires an image or --rootfs DIR".into(),
         )));
     };
+    // IMAGE and COMMAND take any words, so clap cannot tell an unknown
+    // flag before IMAGE from an image name; docker/cli's message.
+    if spec.starts_with('-') {
+        return Ok(kiln_error(FlagError::Usage(format!(
+            "unknown flag: {spec}"
+        ))));
+    }
     let (spec, command) = (spec.clone(), command.to_vec());
     let platform = match Platform::parse(&args.platform) {
         Ok(p) => p,
@@ -210,7 +292,19 @@ pub fn run(args: RunArgs, root: &Path, registry: &RegistryFlags) -> Result<i32, 
         Err(e) => return Ok(kiln_error(e)),
     };
     let config = leased.image.config.config.clone();
-    Ok(execute(args, root, lowers, config.as_ref(), command))
+    let source = ImageSource {
+        name: spec.clone(),
+        id: Some(leased.image.id.to_string()),
+        stop_signal: record::stop_signal(config.as_ref().and_then(|c| c.stop_signal.as_deref())),
+    };
+    Ok(execute(
+        args,
+        root,
+        lowers,
+        config.as_ref(),
+        command,
+        (life, source, keep_stdin_open),
+    ))
 }
 
 /// Prints an error of kiln's own and gives docker's status for it.
@@ -227,6 +321,7 @@ fn execute(
     lowers: Vec<PathBuf>,
     image: Option<&ContainerConfig>,
     command: Vec<String>,
+    (life, source, keep_stdin_open): (Lifecycle, ImageSource, bool),
 ) -> i32 {
     // A `kiln run --rm` killed earlier left its container behind.
     container::reap_dead_removals(root);
@@ -234,14 +329,41 @@ fn execute(
         Ok(plan) => plan,
         Err(e) => return kiln_error(e),
     };
+    if life.background {
+        return match record::create_in_background(
+            root,
+            &plan.spec,
+            plan.remove,
+            &life,
+            &source,
+            keep_stdin_open,
+        ) {
+            Ok(id) => {
+                println!("{id}");
+                0
+            }
+            Err(f) => {
+                eprintln!("kiln: {}", f.message);
+                f.exit_code
+            }
+        };
+    }
+    let record = match Foreground::record(root, &plan.spec, plan.remove, &life, &source) {
+        Ok(r) => r,
+        Err(f) => {
+            eprintln!("kiln: {}", f.message);
+            return f.exit_code;
+        }
+    };
     let guard = StateGuard {
         dir: plan.spec.rootfs.state_dir.clone(),
         remove: plan.remove,
         name: plan.name_link.clone(),
     };
     let stdio = runtime::Stdio::inherit(plan.interactive);
-    let result = runtime::run(&plan.spec, stdio);
+    let result = runtime::run_observed(&plan.spec, stdio, &mut |pid| record.running(pid));
     drop(guard);
+    record.finish(&result);
     match result {
         Ok(status) => status.docker_code(),
         Err(e) => {

@@ -135,7 +135,7 @@ fn names_are_validated_and_unique() {
     let err = reserve_name(dir.path(), "web_1", "def")
         .unwrap_err()
         .to_string();
-    assert!(err.contains("already in use by container abc"), "{err}");
+    assert!(err.contains("already in use by container \"abc\""), "{err}");
     assert!(reserve_name(dir.path(), "-x", "abc")
         .unwrap_err()
         .to_string()

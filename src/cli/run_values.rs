@@ -146,6 +146,16 @@ pub(super) fn parse_volume(value: &str) -> Result<MountSpec, FlagError> {
         [h, c, o] => (*h, *c, *o),
         _ => return Err(invalid("--volume", value, "expected HOST:CONTAINER[:ro]")),
     };
+    // docker/cli (`cli/command/container/opts.go` `parse`, since 23.0)
+    // makes a host path starting with `.` absolute against the cwd.
+    let relative;
+    let host = if host.starts_with('.') {
+        relative =
+            std::path::absolute(host).map_err(|e| invalid("--volume", value, e.to_string()))?;
+        relative.to_str().unwrap_or(host)
+    } else {
+        host
+    };
     if !host.starts_with('/') {
         return Err(invalid(
             "--volume",
@@ -266,14 +276,12 @@ pub(super) fn reserve_name(names: &Path, name: &str, id: &str) -> Result<PathBuf
         Ok(()) => Ok(link),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             let owner = std::fs::read_link(&link).unwrap_or_default();
-            Err(invalid(
-                "--name",
-                name,
-                format!(
-                    "the name is already in use by container {}",
-                    owner.display()
-                ),
-            ))
+            // docker's wording (moby `daemon/names.go` `reserveName`).
+            Err(FlagError::Usage(format!(
+                "Conflict. The container name \"/{name}\" is already in use by container \"{}\". \
+                 You have to remove (or rename) that container to be able to reuse that name.",
+                owner.display()
+            )))
         }
         Err(e) => Err(invalid("--name", name, Chain(&e).to_string())),
     }

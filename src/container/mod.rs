@@ -5,15 +5,26 @@
 //! User with the command line's overrides); and the removal of `--rm`
 //! containers whose kiln was killed ([`reap`]).
 //!
-//! **Architecture Invariant:** the runtime never learns what an image is:
-//! this module turns a stored image into plain directories and a process
-//! (which `cli::run` puts into a runtime spec with the command line's
-//! flags), as `exec` does for RUN; `cache` never learns what a container
-//! is beyond a lease.
+//! Containers that outlive a command: their record in the store and its
+//! reconciliation when the process waiting for them died ([`state`]),
+//! the monitor that runs a detached one ([`monitor`], writing the
+//! json-file [`log`]), and the lifecycle commands ([`lifecycle`]: start,
+//! stop, kill, wait, rm, rename, prune; `pause`/`unpause` through the
+//! cgroup [`freezer`]).
+//!
+//! **Architecture Invariant:** this module is the only place where images
+//! meet the runtime. `runtime` gets plain directories and an argv from
+//! here and never learns what an image is; `cache` never learns what a
+//! container is beyond a lease.
 
+pub mod freezer;
 pub mod image;
+pub mod lifecycle;
+pub mod log;
+pub mod monitor;
 pub mod process;
 pub mod reap;
+pub mod state;
 
 pub use image::{find_or_pull, ImageSourceError, LeasedImage, PullPolicy, PullSource};
 pub use process::{resolve, ProcessConfig, ProcessError, RunOverrides};

@@ -96,7 +96,18 @@ impl ExitStatus {
 /// [`Stdio::forward_signals`] the thread's signal mask is changed for the
 /// duration (the forwarded signals are read from a signalfd).
 pub fn run(spec: &ContainerSpec, stdio: Stdio) -> Result<ExitStatus, RuntimeError> {
-    start(spec, stdio, None)
+    start(spec, stdio, None, None)
+}
+
+/// [`run`], calling `on_exec` with the init's pid (kiln's pid namespace)
+/// once it has executed the command: a detached container's monitor
+/// records it as running then, so `kiln stop` knows whom to signal.
+pub fn run_observed(
+    spec: &ContainerSpec,
+    stdio: Stdio,
+    on_exec: &mut dyn FnMut(i32),
+) -> Result<ExitStatus, RuntimeError> {
+    start(spec, stdio, None, Some(on_exec))
 }
 
 /// [`run`], and firing `kill` (from any thread) ends the container early
@@ -112,7 +123,7 @@ pub fn run_killable(
     if kill.is_fired() {
         return Err(RuntimeError::Killed);
     }
-    start(spec, stdio, Some(kill))
+    start(spec, stdio, Some(kill), None)
 }
 
 /// Starts the container and supervises it to its end: the init is
@@ -122,6 +133,7 @@ fn start(
     spec: &ContainerSpec,
     stdio: Stdio,
     kill: Option<&KillSwitch>,
+    on_exec: Option<&mut dyn FnMut(i32)>,
 ) -> Result<ExitStatus, RuntimeError> {
     // kiln writes to pipes whose reader may already be gone (the init's sync
     // pipe when its setup failed, the container's stdin after it exited):
@@ -203,6 +215,7 @@ fn start(
         console,
         signals: signals.as_ref(),
         kill,
+        on_exec: on_exec.map(|f| Box::new(f) as Box<dyn FnMut(i32) + '_>),
     })?;
     drop(slirp);
     conclude(outcome, cgroup, sent)

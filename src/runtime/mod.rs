@@ -90,7 +90,7 @@ mod child_probe;
 #[cfg(test)]
 mod init_sequence_tests;
 
-pub use container::{run, run_killable, ExitStatus, Input, Output, Stdio};
+pub use container::{run, run_killable, run_observed, ExitStatus, Input, Output, Stdio};
 pub use kill_switch::KillSwitch;
 pub use spec::{
     ContainerSpec, MountKind, MountSpec, Network, NetworkFiles, ProcessSpec, RootfsSpec,

@@ -75,7 +75,10 @@ pub fn prepare(spec: &ContainerSpec) -> Result<(), StateError> {
                 &root.state_dir.join("hostname"),
                 &format!("{}\n", spec.hostname),
             )?;
-            write(&root.state_dir.join("hosts"), &hosts(spec.network))?;
+            write(
+                &root.state_dir.join("hosts"),
+                &format!("{}{}", hosts(spec.network), own_name(&spec.hostname)),
+            )?;
             write(
                 &root.state_dir.join("resolv.conf"),
                 &resolv_conf(spec.network),
@@ -125,6 +128,14 @@ fn hosts(network: Network) -> String {
         }
         Network::None | Network::Slirp => LOOPBACK.to_string(),
     }
+}
+
+/// The container's own name in its `/etc/hosts`, so `hostname -f` and
+/// anything resolving the hostname works (docker adds `IP hostname` for
+/// each network; kiln's networks have only loopback, and Debian's
+/// address for a name without one, 127.0.1.1, is on it).
+fn own_name(hostname: &str) -> String {
+    format!("127.0.1.1\t{hostname}\n")
 }
 
 /// `/etc/resolv.conf`: copied from the host, as docker does; an empty file

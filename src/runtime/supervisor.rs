@@ -263,6 +263,9 @@ pub struct Watch<'a> {
     pub signals: Option<&'a SignalProxy>,
     /// Fired by the caller to have the container killed.
     pub kill: Option<&'a KillSwitch>,
+    /// Called once with the init's pid when it has executed the command
+    /// (a detached container's monitor records it as running then).
+    pub on_exec: Option<Box<dyn FnMut(i32) + 'a>>,
 }
 
 /// Runs the loop until the init has exited and all output is relayed,
@@ -331,7 +334,12 @@ pub fn supervise(mut w: Watch<'_>) -> Result<Outcome, SupervisorError> {
                         w.relays.attach_console(master, console)?;
                     }
                 }
-                Some(Some((InitMessage::Executing, _))) => executed = true,
+                Some(Some((InitMessage::Executing, _))) => {
+                    executed = true;
+                    if let Some(mut hook) = w.on_exec.take() {
+                        hook(w.pid);
+                    }
+                }
                 Some(Some((InitMessage::Error { message, exit_code }, _))) => {
                     error = Some((message, exit_code))
                 }
