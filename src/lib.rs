@@ -14,6 +14,7 @@ pub mod cache;
 pub mod cli;
 pub mod container;
 pub mod context;
+pub mod csv;
 pub mod describe;
 pub mod error_chain;
 pub mod exec;

@@ -94,6 +94,8 @@ impl std::fmt::Display for CacheFrom {
 /// A `--cache-to`/`--cache-from` value kiln cannot use.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SpecError {
+    #[error("--{flag} {spec:?}: unterminated quote")]
+    UnterminatedQuote { flag: &'static str, spec: String },
     #[error("--{flag} {spec:?}: field {field:?} is not key=value")]
     NotKeyValue {
         flag: &'static str,
@@ -142,7 +144,10 @@ struct Entry {
 /// Splits a value into entries as buildx does: no `=` anywhere means a
 /// list of registry refs.
 fn entries(flag: &'static str, spec: &str) -> Result<Vec<Entry>, SpecError> {
-    let fields = fields(spec);
+    let fields = crate::csv::fields(spec).map_err(|_| SpecError::UnterminatedQuote {
+        flag,
+        spec: spec.into(),
+    })?;
     if !spec.contains('=') {
         return Ok(fields
             .into_iter()
@@ -179,28 +184,6 @@ fn entries(flag: &'static str, spec: &str) -> Result<Vec<Entry>, SpecError> {
         });
     }
     Ok(vec![entry])
-}
-
-/// CSV fields (RFC 4180 quoting, as Go's csv reader and buildx's
-/// `csvvalue` read them): `"a,b"` is one field, `""` a quote inside one.
-fn fields(spec: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    let mut chars = spec.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' if quoted && chars.peek() == Some(&'"') => {
-                cur.push('"');
-                chars.next();
-            }
-            '"' => quoted = !quoted,
-            ',' if !quoted => out.push(std::mem::take(&mut cur)),
-            c => cur.push(c),
-        }
-    }
-    out.push(cur);
-    out
 }
 
 fn bool_value(flag: &'static str, spec: &str, key: &str, v: &str) -> Result<bool, SpecError> {

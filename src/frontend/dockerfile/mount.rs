@@ -244,27 +244,10 @@ fn parse_size(value: &str) -> Result<u64, String> {
     crate::units::ram_in_bytes(value).ok_or_else(|| format!("invalid value for size: {value}"))
 }
 
-/// Splits a CSV record: commas separate fields, double quotes group.
+/// The mount's fields (Go's CSV rules, `crate::csv`), blank ones dropped.
 fn split_csv(value: &str) -> Result<Vec<String>, String> {
-    let mut fields = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    let mut chars = value.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' if quoted && chars.peek() == Some(&'"') => {
-                cur.push('"');
-                chars.next();
-            }
-            '"' => quoted = !quoted,
-            ',' if !quoted => fields.push(std::mem::take(&mut cur)),
-            c => cur.push(c),
-        }
-    }
-    if quoted {
-        return Err(format!("unterminated quote in mount {value:?}"));
-    }
-    fields.push(cur);
+    let fields =
+        crate::csv::fields(value).map_err(|_| format!("unterminated quote in mount {value:?}"))?;
     Ok(fields
         .into_iter()
         .filter(|f| !f.trim().is_empty())
