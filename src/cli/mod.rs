@@ -25,6 +25,7 @@ mod system;
 mod table;
 mod tag;
 mod template;
+mod volume;
 
 use crate::error_chain::Chain;
 use clap::{Parser, Subcommand};
@@ -110,6 +111,9 @@ pub enum Command {
     /// Manage the store (check).
     #[command(subcommand)]
     System(system::SystemCommand),
+    /// Manage volumes (create, ls, inspect, rm, prune).
+    #[command(subcommand)]
+    Volume(volume::VolumeCommand),
 }
 
 /// The global flags about registries, for the commands that reach one.
@@ -170,6 +174,7 @@ pub fn main() -> i32 {
         Command::Push(args) => push::run(args, &root, &registry),
         Command::Run(args) => run::run(*args, &root, &registry),
         Command::System(cmd) => system::run(cmd, &root),
+        Command::Volume(cmd) => volume::run(cmd, &root),
     };
     match result {
         Ok(code) => code,
