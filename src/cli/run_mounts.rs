@@ -112,23 +112,24 @@ fn clean(p: &str) -> PathBuf {
 }
 
 /// `--volumes-from CONTAINER[:ro|rw]`: the volumes and binds the
-/// container's record names, each read-only as it was unless a mode is
-/// given (docker's `parseVolumesFrom`). A container is found by name or
-/// by (a prefix of) its id among `<root>/containers/`.
+/// container's record names; `ro` makes them all read-only, `rw` (the
+/// default) keeps each as it was: a read-only mount never becomes
+/// writable (moby/moby `daemon/volumes.go`, `registerMountPoints`, with
+/// `parseVolumesFrom`'s modes and wording). A container is found by name
+/// or by (a prefix of) its id among `<root>/containers/`.
 fn volumes_from(root: &Path, spec: &str) -> Result<Vec<MountRequest>, FlagError> {
     let (name, mode) = match spec.rsplit_once(':') {
         Some((n, m)) => (n, Some(m)),
         None => (spec, None),
     };
-    let readonly = match mode {
-        None => None,
-        Some("ro") => Some(true),
-        Some("rw") => Some(false),
+    let all_readonly = match mode {
+        None | Some("rw") => false,
+        Some("ro") => true,
         Some(m) => {
             return Err(invalid(
                 "--volumes-from",
                 spec,
-                format!("invalid mode: {m}"),
+                format!("invalid mode for volumes-from: {m}"),
             ))
         }
     };
@@ -139,7 +140,7 @@ fn volumes_from(root: &Path, spec: &str) -> Result<Vec<MountRequest>, FlagError>
         .mounts
         .into_iter()
         .map(|m| {
-            let ro = readonly.unwrap_or(m.readonly);
+            let ro = all_readonly || m.readonly;
             match m.source {
                 MountSource::Volume { name, .. } => MountRequest::Volume {
                     name: Some(name),

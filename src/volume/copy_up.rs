@@ -1,9 +1,12 @@
 //! docker's copy-up: a volume mounted where the image has files starts
 //! with a copy of them, owner and mode of the directory included, but only
 //! while the volume is empty (moby/moby `container/container_unix.go`,
-//! `CopyImagePathContent` → `copyExistingContents`, which returns early
-//! when the volume's directory has entries, then copies and applies
-//! `copyOwnership`). `nocopy` turns it off (the caller's choice).
+//! `CopyImagePathContent` → `copyExistingContents`: nothing when the
+//! volume's directory has entries, else continuity's `fs.CopyDir`, which
+//! also gives the volume's root the image directory's owner and mode).
+//! `nocopy` turns it off (the caller's choice). Differs from docker in one
+//! point: extended attributes are not copied ([`crate::cache::copy_tree`]
+//! leaves them, as for the other copies that leave the store).
 //!
 //! The image's view at the mount point is the overlay of its layers, so
 //! it is mounted: on a thread of its own that first enters a private
@@ -125,8 +128,8 @@ fn copy_in_private_namespace(
         return Ok(false);
     }
     crate::cache::copy_tree(&source, data).map_err(copy_err)?;
-    // `copyOwnership`: the volume's root takes the image dir's owner and
-    // mode.
+    // As `fs.CopyDir` does: the volume's root takes the image dir's owner
+    // and mode.
     std::os::unix::fs::chown(data, Some(md.uid()), Some(md.gid())).map_err(copy_err)?;
     std::fs::set_permissions(data, std::fs::Permissions::from_mode(md.mode() & 0o7777))
         .map_err(copy_err)?;
