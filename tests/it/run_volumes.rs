@@ -355,3 +355,50 @@ fn bad_mount_specs_get_dockers_errors_and_exit_125() {
     assert!(volumes(&k).is_empty());
     assert!(k.containers().is_empty(), "{:?}", k.containers());
 }
+
+/// The copy-up resolves the mount point inside the image: an image's
+/// symlink aimed at a host path copies nothing from the host.
+#[test]
+fn copy_up_never_follows_an_image_symlink_out_of_the_root() {
+    let k = Kiln::with_busybox_image();
+    let secret = k.path("host-secret");
+    std::fs::create_dir_all(&secret).unwrap();
+    std::fs::write(secret.join("key"), "host only").unwrap();
+    let ctx = k.context(&[]);
+    let dockerfile = format!(
+        "FROM busybox\nRUN ln -s /../../../../../..{} /srv\n",
+        secret.display()
+    );
+    k.build_ok(&ctx, &dockerfile, "escape", &[]);
+    k.kiln(&["run", "--rm", "-v", "esc:/srv", "escape", "true"]);
+    let data = k.root().join("volumes/esc/_data");
+    assert!(!data.join("key").exists());
+    assert_eq!(
+        std::fs::read_to_string(secret.join("key")).unwrap(),
+        "host only"
+    );
+    assert_eq!(std::fs::read_dir(&secret).unwrap().count(), 1);
+    assert!(host_mounts_under(k.dir.path()).is_empty());
+}
+
+#[test]
+fn driver_options_are_checked_and_not_silently_ignored() {
+    let k = Kiln::with_busybox_image();
+    let err = k.fails(&["volume", "create", "-o", "color=red", "bad-opt"]);
+    assert!(err.contains("invalid option key: \"color\""), "{err}");
+    k.ok(&[
+        "volume",
+        "create",
+        "-o",
+        "type=tmpfs",
+        "-o",
+        "device=tmpfs",
+        "optvol",
+    ]);
+    let json = k.ok(&["volume", "inspect", "optvol"]);
+    assert!(json.contains("\"type\": \"tmpfs\""), "{json}");
+    let out = sh(&k, &["-v", "optvol:/x"], "true");
+    assert!(out.fails_with(125).contains("cannot mount yet"), "{out:?}");
+    let err = k.fails(&["volume", "create", "--driver", "nfs", "other"]);
+    assert!(err.contains("\"local\""), "{err}");
+}
