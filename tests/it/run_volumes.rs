@@ -402,3 +402,54 @@ fn driver_options_are_checked_and_not_silently_ignored() {
     let err = k.fails(&["volume", "create", "--driver", "nfs", "other"]);
     assert!(err.contains("\"local\""), "{err}");
 }
+
+/// Regression guard for a killed `kiln run --rm`: the next kiln that
+/// reaps it removes its anonymous volumes too (docker's `--rm`), and
+/// keeps its named ones.
+#[test]
+fn a_killed_run_rm_loses_its_anonymous_volumes_to_the_reaper() {
+    let k = Kiln::with_busybox_image();
+    let mut child = k
+        .cmd(&[
+            "run",
+            "--rm",
+            "-v",
+            "/anon",
+            "-v",
+            "keep:/keep",
+            "busybox",
+            "sh",
+            "-c",
+            "touch /anon/ready; exec sleep 4712",
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let ready = || {
+        std::fs::read_dir(k.root().join("volumes"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| e.path().join("_data/ready").exists())
+    };
+    loop {
+        if ready() {
+            break;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "the run ended early");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert_eq!(volumes(&k).len(), 2);
+    // Only the child this test started, by pid.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    child.wait().unwrap();
+    // `volume ls` reaps first.
+    assert_eq!(volumes(&k), vec!["keep"]);
+    assert!(k.containers().is_empty(), "{:?}", k.containers());
+}
