@@ -2,6 +2,7 @@
 //! [`crate::volume::VolumeStore`], with docker's output and exit codes.
 
 use super::table::{human_size, Table};
+use super::template::Template;
 use super::CliError;
 use crate::error_chain::Chain;
 use crate::volume::{Volume, VolumeError, VolumeStore};
@@ -56,6 +57,9 @@ pub struct LsArgs {
 /// Flags of `kiln volume inspect`.
 #[derive(Debug, Args)]
 pub struct InspectArgs {
+    /// Format each volume with a Go template (`{{.Mountpoint}}`).
+    #[arg(short, long)]
+    pub format: Option<String>,
     /// Volumes to show.
     #[arg(required = true)]
     pub names: Vec<String>,
@@ -196,6 +200,10 @@ fn ls(store: &VolumeStore, a: LsArgs) -> Result<i32, CliError> {
 }
 
 fn inspect(store: &VolumeStore, a: InspectArgs) -> Result<i32, CliError> {
+    let template = match &a.format {
+        Some(f) => Some(Template::parse(f).map_err(CliError::from_error)?),
+        None => None,
+    };
     let mut found = Vec::new();
     let mut code = 0;
     for name in &a.names {
@@ -207,6 +215,13 @@ fn inspect(store: &VolumeStore, a: InspectArgs) -> Result<i32, CliError> {
             }
             Err(e) => return Err(CliError::from_error(e)),
         }
+    }
+    if let Some(t) = template {
+        for v in &found {
+            let data = serde_json::to_value(v).map_err(CliError::from_error)?;
+            println!("{}", t.render(&data).map_err(CliError::from_error)?);
+        }
+        return Ok(code);
     }
     // docker prints its JSON indented by four spaces.
     let mut out = Vec::new();

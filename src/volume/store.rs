@@ -230,7 +230,7 @@ impl VolumeStore {
             Err(e) => return Err(e),
         }
         let volume = Volume {
-            created_at: crate::image::timestamp::now_rfc3339(),
+            created_at: now_seconds(),
             driver: LOCAL_DRIVER.to_string(),
             labels,
             mountpoint: self.path(name).join(DATA),
@@ -426,6 +426,16 @@ impl VolumeStore {
         }
         Ok(())
     }
+}
+
+/// Now in RFC 3339 without a fraction: docker's `CreatedAt` of a volume
+/// (moby/moby `volume/service/convert.go`, `time.RFC3339`).
+fn now_seconds() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    crate::image::timestamp::format_rfc3339(secs, 0)
 }
 
 /// A fresh anonymous volume name: 64 random hex digits, as docker's.

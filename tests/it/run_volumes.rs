@@ -236,7 +236,17 @@ fn volume_commands_create_ls_inspect_rm_and_prune() {
     assert_eq!(v["Labels"]["env"], "test");
     let mountpoint = k.root().join("volumes/v1/_data");
     assert_eq!(v["Mountpoint"], mountpoint.to_str().unwrap());
-    assert!(v["CreatedAt"].as_str().unwrap().ends_with('Z'), "{v}");
+    // RFC 3339 in whole seconds, as docker's.
+    let created = v["CreatedAt"].as_str().unwrap();
+    assert!(created.ends_with('Z') && !created.contains('.'), "{v}");
+    let shown = k.ok(&[
+        "volume",
+        "inspect",
+        "--format",
+        "{{.Mountpoint}} {{.Driver}}",
+        "v1",
+    ]);
+    assert_eq!(shown, format!("{} local\n", mountpoint.display()));
     let out = k.kiln(&["volume", "inspect", "v1", "nosuch"]);
     assert_eq!(out.code, 1);
     assert!(out.stderr.contains("No such volume: nosuch"), "{out:?}");
