@@ -37,9 +37,23 @@ pub(super) fn read(
     image: Option<&ContainerConfig>,
     root: &Path,
 ) -> Result<Vec<Planned>, FlagError> {
-    let cwd = std::env::current_dir().map_err(|e| {
-        FlagError::Usage(format!("cannot read the current directory: {}", Chain(&e)))
-    })?;
+    // Only a `.`-relative bind source needs the current directory (which
+    // may be gone); docker/cli resolves it the same way.
+    let relative = a
+        .volume
+        .iter()
+        .chain(&a.mount)
+        .any(|v| v.starts_with('.') || v.contains("=."));
+    let cwd = if relative {
+        std::env::current_dir().map_err(|e| {
+            FlagError::Usage(format!(
+                "cannot resolve a relative bind source: reading the current directory: {}",
+                Chain(&e)
+            ))
+        })?
+    } else {
+        PathBuf::from("/")
+    };
     let mut inherited = Vec::new();
     for from in &a.volumes_from {
         inherited.extend(volumes_from(root, from)?);
