@@ -24,6 +24,9 @@ use std::io;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+/// The lock file beside a volume's `_data` held while copying into it.
+const COPY_LOCK: &str = "copy.lock";
+
 /// Why the image's files could not be copied into a volume.
 #[derive(Debug, thiserror::Error)]
 pub enum CopyUpError {
@@ -61,6 +64,13 @@ pub fn copy_image_path(
         volume: data.to_path_buf(),
         source,
     };
+    // Two containers starting on one new volume take turns: the second
+    // finds it full and copies nothing (a lock file next to `_data`,
+    // released when this returns or kiln dies).
+    let lock_path = data.with_file_name(COPY_LOCK);
+    let lock = std::fs::File::create(&lock_path).map_err(copy_err)?;
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
+        .map_err(|e| copy_err(e.into()))?;
     if !is_empty_dir(data).map_err(copy_err)? {
         return Ok(false);
     }

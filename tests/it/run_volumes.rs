@@ -463,3 +463,36 @@ fn a_killed_run_rm_loses_its_anonymous_volumes_to_the_reaper() {
     assert_eq!(volumes(&k), vec!["keep"]);
     assert!(k.containers().is_empty(), "{:?}", k.containers());
 }
+
+/// Runs starting on one volume while `volume rm -f` loops on it: each run
+/// either gets the volume (which `rm` then refuses while the container
+/// exists) or makes it anew; none fails or loses its own write.
+#[test]
+fn runs_and_volume_rm_racing_on_one_volume_all_succeed() {
+    let k = Kiln::with_busybox_image();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                k.kiln(&["volume", "rm", "-f", "race"]);
+            }
+        });
+        let runs: Vec<_> = (0..3)
+            .map(|i| {
+                let k = &k;
+                s.spawn(move || {
+                    for j in 0..3 {
+                        let script = format!("echo {i}-{j} > /d/f{i}; cat /d/f{i}");
+                        let out = sh(k, &["-v", "race:/d"], &script);
+                        assert_eq!(out.ok(), format!("{i}-{j}\n"));
+                    }
+                })
+            })
+            .collect();
+        for r in runs {
+            r.join().unwrap();
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    assert!(k.containers().is_empty(), "{:?}", k.containers());
+}
