@@ -28,3 +28,4 @@ pub mod solver;
 pub mod source;
 pub mod transfer;
 pub mod units;
+pub mod volume;

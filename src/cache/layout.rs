@@ -48,10 +48,13 @@ const LOCKS: &str = "locks";
 /// What went into each step's last record, for `--explain`
 /// (`cache::step_inputs`).
 const STEP_INPUTS: &str = "step-inputs";
+/// Named and anonymous volumes of `kiln run` and `kiln volume`
+/// (`volume::store`).
+const VOLUMES: &str = "volumes";
 
 /// Every path above, relative to the root.
 #[cfg(test)]
-const ALL: [&str; 18] = [
+const ALL: [&str; 19] = [
     DATABASE,
     BLOBS,
     SNAPSHOTS,
@@ -70,6 +73,7 @@ const ALL: [&str; 18] = [
     SETTINGS,
     LOCKS,
     STEP_INPUTS,
+    VOLUMES,
 ];
 
 /// The paths of the store at one `--root`. Cheap to clone; creates nothing.
@@ -192,6 +196,12 @@ impl StoreLayout {
     pub fn step_inputs(&self) -> PathBuf {
         self.root.join(STEP_INPUTS)
     }
+
+    /// `volumes/`: one dir per volume, `<name>/_data` and its metadata
+    /// (`volume::store`).
+    pub fn volumes(&self) -> PathBuf {
+        self.root.join(VOLUMES)
+    }
 }
 
 #[cfg(test)]
@@ -256,6 +266,7 @@ mod tests {
             l.settings(),
             l.step_locks(),
             l.step_inputs(),
+            l.volumes(),
         ];
         let named: BTreeSet<PathBuf> = named.into_iter().collect();
         let all: BTreeSet<PathBuf> = ALL.iter().map(|p| Path::new("/r").join(p)).collect();

@@ -26,6 +26,7 @@ mod system;
 mod table;
 mod tag;
 mod template;
+mod volume;
 
 use crate::error_chain::Chain;
 use clap::{Parser, Subcommand};
@@ -139,6 +140,9 @@ pub enum Command {
     /// Manage the store (check).
     #[command(subcommand)]
     System(system::SystemCommand),
+    /// Manage volumes (create, ls, inspect, rm, prune).
+    #[command(subcommand)]
+    Volume(volume::VolumeCommand),
 }
 
 /// The global flags about registries, for the commands that reach one.
@@ -215,6 +219,7 @@ pub fn main() -> i32 {
         Command::Unpause(a) => container::unpause(a, &root),
         Command::Container(cmd) => container::run(cmd, &root),
         Command::System(cmd) => system::run(cmd, &root),
+        Command::Volume(cmd) => volume::run(cmd, &root),
     };
     match result {
         Ok(code) => code,

@@ -20,12 +20,14 @@ use crate::runtime::{
 };
 use crate::transfer::progress::Progress;
 use clap::{Args, ValueEnum};
+#[path = "run_mounts.rs"]
+mod mounts;
 #[path = "run_values.rs"]
 mod values;
 use std::path::{Path, PathBuf};
 use values::{
-    env_entry, invalid, parse_number, parse_size, parse_tmpfs, parse_volume, read_env_file,
-    reserve_name, validate_hostname, FlagError,
+    env_entry, invalid, parse_number, parse_size, read_env_file, reserve_name, validate_hostname,
+    FlagError,
 };
 
 /// Flags of `kiln run`.
@@ -81,9 +83,17 @@ pub struct RunArgs {
     /// `--cap-add NET_RAW`) or `none` (loopback only).
     #[arg(long, value_enum, default_value_t = NetworkMode::Host)]
     pub network: NetworkMode,
-    /// Bind mount a host path: HOST:CONTAINER[:ro].
-    #[arg(short, long = "volume", value_name = "HOST:CONTAINER[:ro]")]
+    /// Mount a volume or bind a host path: [NAME|/HOST|./HOST:]CONTAINER[:ro|rw|nocopy]
+    /// (no source: a new anonymous volume).
+    #[arg(short, long = "volume", value_name = "[SOURCE:]CONTAINER[:MODES]")]
     pub volume: Vec<String>,
+    /// Attach a mount: type=bind|volume|tmpfs,src=,dst=,readonly,volume-nocopy,
+    /// tmpfs-size=,tmpfs-mode= (docker's syntax).
+    #[arg(long, value_name = "MOUNT")]
+    pub mount: Vec<String>,
+    /// Mount the volumes and binds of another container: NAME[:ro|rw].
+    #[arg(long, value_name = "CONTAINER")]
+    pub volumes_from: Vec<String>,
     /// Mount a tmpfs: PATH[:OPTIONS].
     #[arg(long, value_name = "PATH[:OPTIONS]")]
     pub tmpfs: Vec<String>,
@@ -356,6 +366,7 @@ fn execute(
         }
     };
     let guard = StateGuard {
+        root: root.to_path_buf(),
         dir: plan.spec.rootfs.state_dir.clone(),
         remove: plan.remove,
         name: plan.name_link.clone(),
@@ -373,9 +384,10 @@ fn execute(
     }
 }
 
-/// Removes the state dir (with `--rm`) and the name reservation however
-/// the run ends.
+/// Removes the state dir (with `--rm`, and its anonymous volumes) and the
+/// name reservation however the run ends.
 struct StateGuard {
+    root: PathBuf,
     dir: PathBuf,
     remove: bool,
     name: Option<PathBuf>,
@@ -386,6 +398,8 @@ impl Drop for StateGuard {
         if !self.remove {
             return;
         }
+        // docker removes a `--rm` container's anonymous volumes with it.
+        mounts::release(&self.root, &self.dir);
         if let Err(e) = state::remove(&self.dir) {
             eprintln!("kiln: {e}", e = Chain(&e));
         }
@@ -428,14 +442,19 @@ impl Plan {
             None => state::short_id(&id).to_string(),
         };
         let process = process(&a, image, command)?;
-        let mut mounts = Vec::new();
-        for v in &a.volume {
-            mounts.push(parse_volume(v)?);
-        }
-        for t in &a.tmpfs {
-            mounts.push(parse_tmpfs(t)?);
-        }
+        let planned = mounts::read(&a, image, root)?;
         let (state_dir, name_link) = claim_state(root, &id, &a)?;
+        let mounts = match mounts::attach(root, &state_dir, &lowers, planned) {
+            Ok(m) => m,
+            Err(e) => {
+                mounts::release(root, &state_dir);
+                let _ = state::remove(&state_dir);
+                if let Some(link) = &name_link {
+                    let _ = std::fs::remove_file(link);
+                }
+                return Err(e);
+            }
+        };
         let (masked, readonly) = confined_paths(a.privileged);
         let spec = ContainerSpec {
             rootfs: RootfsSpec {

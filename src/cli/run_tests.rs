@@ -2,47 +2,6 @@
 
 use super::*;
 
-fn check_volume(value: &str, expected: Result<(&str, &str, bool), &str>) {
-    let got = parse_volume(value).map(|m| match m.kind {
-        MountKind::Bind { source, readonly } => {
-            (source.display().to_string(), m.destination, readonly)
-        }
-        MountKind::Tmpfs { .. } => unreachable!("-v makes binds"),
-    });
-    match (got, expected) {
-        (Ok(g), Ok((h, c, ro))) => assert_eq!(g, (h.to_string(), c.to_string(), ro), "{value}"),
-        (Err(e), Err(msg)) => {
-            let e = e.to_string();
-            assert!(e.contains("--volume") && e.contains(msg), "{value}: {e}");
-        }
-        (g, e) => panic!("{value}: got {g:?}, expected {e:?}"),
-    }
-}
-
-#[test]
-fn volumes() {
-    check_volume("/tmp:/data", Ok(("/tmp", "/data", false)));
-    check_volume("/tmp:/data:ro", Ok(("/tmp", "/data", true)));
-    check_volume("/tmp:/data:rw,z", Ok(("/tmp", "/data", false)));
-    check_volume("named:/data", Err("named volumes"));
-    check_volume("/tmp:data", Err("must be absolute"));
-    check_volume("/tmp:/", Err("must be absolute"));
-    check_volume("/tmp", Err("expected HOST:CONTAINER"));
-    check_volume("/tmp:/d:bogus", Err("unknown option"));
-    // docker refuses conflicting modes (ValidateMountMode).
-    check_volume("/tmp:/d:ro,rw", Err("invalid mode: ro,rw"));
-    check_volume("/tmp:/d:z,Z", Err("invalid mode: z,Z"));
-    check_volume("/tmp:/d:ro,z", Ok(("/tmp", "/d", true)));
-}
-
-#[test]
-fn volume_creates_missing_host_dir() {
-    let dir = tempfile::tempdir().unwrap();
-    let host = dir.path().join("new/sub");
-    parse_volume(&format!("{}:/x", host.display())).unwrap();
-    assert!(host.is_dir());
-}
-
 #[test]
 fn tmpfs_and_hostname() {
     let m = parse_tmpfs("/run:size=1m").unwrap();

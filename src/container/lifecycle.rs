@@ -10,6 +10,7 @@ use super::freezer::{self, FreezerError};
 use super::monitor;
 use super::state::{self, alive, CreateConfig, StateError, Status};
 use crate::cache::{ContainerRow, Store};
+use crate::error_chain::Chain;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
@@ -311,9 +312,10 @@ pub fn wait(store: &Store, key: &str) -> Result<i32, LifecycleError> {
     }
 }
 
-/// docker `rm [-f]`: removes a container that does not run; `force`
-/// kills a running one first.
-pub fn remove(store: &Store, key: &str, force: bool) -> Result<(), LifecycleError> {
+/// docker `rm [-f] [-v]`: removes a container that does not run; `force`
+/// kills a running one first; `volumes` removes its anonymous volumes too
+/// (docker's `rm -v`; named ones always stay).
+pub fn remove(store: &Store, key: &str, force: bool, volumes: bool) -> Result<(), LifecycleError> {
     state::reconcile(store)?;
     let row = state::find(store, key)?;
     if Status::parse(&row.state).is_live() {
@@ -336,9 +338,25 @@ pub fn remove(store: &Store, key: &str, force: bool) -> Result<(), LifecycleErro
         let Some(row) = store.find_container(&row.id)? else {
             return Ok(());
         };
-        return Ok(state::remove(store, &row)?);
+        return remove_stopped(store, &row, volumes);
     }
-    Ok(state::remove(store, &row)?)
+    remove_stopped(store, &row, volumes)
+}
+
+/// Removes a container that no longer runs, with its anonymous volumes
+/// when asked (before its state dir, which records them, goes).
+fn remove_stopped(store: &Store, row: &ContainerRow, volumes: bool) -> Result<(), LifecycleError> {
+    if volumes {
+        let dir = state::state_dir(store.root(), &row.id);
+        if let Err(e) = crate::volume::VolumeStore::new(store.root()).detach(&dir, true) {
+            tracing::warn!(
+                "removing the volumes of container {}: {}",
+                row.id,
+                Chain(&e)
+            );
+        }
+    }
+    Ok(state::remove(store, row)?)
 }
 
 /// docker `rename`.
@@ -365,7 +383,7 @@ pub fn rename(store: &Store, key: &str, new_name: &str) -> Result<(), LifecycleE
     }
     // The `--name` link of a foreground run is the name's lock there:
     // take the new one first, drop the old one after the row changed.
-    let names = store.root().join("containers/names");
+    let names = store.layout().container_names();
     let new_link = names.join(new_name);
     let _ = std::fs::create_dir_all(&names);
     if let Err(e) = std::os::unix::fs::symlink(&row.id, &new_link) {

@@ -12,8 +12,8 @@
 //!
 //! Removal order, so that a kill at any point is finished next time:
 //! rename `<id>` to `.removing-<id>` (the claim), remove the name links
-//! pointing at `<id>`, delete the tree. Reapers take turns on a lock file,
-//! so two of them never race on one name.
+//! pointing at `<id>` and its anonymous volumes, delete the tree. Reapers
+//! take turns on a lock file, so two of them never race on one name.
 
 use crate::cache::scratch::{self, ProcessId};
 use crate::cache::StoreLayout;
@@ -97,6 +97,12 @@ pub fn reap_dead_removals(root: &Path) -> usize {
             tracing::info!("removing container {id}: its kiln run --rm was killed");
         }
         remove_names_of(&layout.container_names(), id);
+        // docker removes a `--rm` container's anonymous volumes with it;
+        // its record is inside the claimed dir, so a reaper killed here
+        // finds it again.
+        if let Err(e) = crate::volume::VolumeStore::new(root).detach(&claimed, true) {
+            tracing::warn!("removing the volumes of container {id}: {e}", e = Chain(&e));
+        }
         match scratch::remove_tree(&claimed) {
             Ok(()) => reaped += 1,
             Err(e) => tracing::warn!("removing {}: {e}", claimed.display(), e = Chain(&e)),

@@ -59,7 +59,7 @@ pub struct RmArgs {
     /// Kill and remove running containers.
     #[arg(short, long)]
     pub force: bool,
-    /// Remove anonymous volumes too (kiln has none yet: accepted).
+    /// Remove the container's anonymous volumes too.
     #[arg(short, long)]
     pub volumes: bool,
     /// Containers.
@@ -202,7 +202,7 @@ pub fn kill(a: KillArgs, root: &Path) -> Result<i32, CliError> {
 pub fn rm(a: RmArgs, root: &Path) -> Result<i32, CliError> {
     let store = open(root)?;
     Ok(for_each(&a.containers, |c| {
-        lifecycle::remove(&store, c, a.force)
+        lifecycle::remove(&store, c, a.force, a.volumes)
     }))
 }
 
