@@ -102,10 +102,7 @@ pub(super) fn export_all(
                 if !to.ignore_error() {
                     return Err(err.into());
                 }
-                eprintln!(
-                    "WARNING: {} (ignored: ignore-error=true)",
-                    Chain(&err).to_string()
-                );
+                eprintln!("WARNING: {} (ignored: ignore-error=true)", Chain(&err));
             }
         }
     }

@@ -131,7 +131,7 @@ impl Imports {
     fn warn(&self, name: &str, err: &dyn std::error::Error) {
         let line = format!(
             "WARNING: cache import from {name} failed, building without it: {}",
-            Chain(err).to_string()
+            Chain(err)
         );
         eprintln!("{line}");
         if let Ok(mut w) = self.warnings.lock() {
