@@ -14,7 +14,7 @@ use crate::error_chain::Chain;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use crate::cache::remote::Imports;
+use crate::cache::remote::{Imports, RemoteResult};
 use serde::{Deserialize, Serialize};
 
 use crate::cache::Store;
@@ -39,6 +39,11 @@ pub struct BuildCache {
     explain: Option<Mutex<Vec<(String, String)>>>,
     /// Which build this is, for "the same step": see [`BuildCache::scoped`].
     scope: String,
+    /// Whether the target's result may stay in its imported cache: see
+    /// [`BuildCache::deferring_target`].
+    defer_target: bool,
+    /// Targets taken that way, by key.
+    remote: Mutex<HashMap<CacheKey, RemoteResult>>,
 }
 
 /// What `<root>/step-inputs/<lineage hex>` holds: the last recorded key
@@ -60,7 +65,25 @@ impl BuildCache {
             inputs: Mutex::new(HashMap::new()),
             explain: None,
             scope: String::new(),
+            defer_target: false,
+            remote: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The build only pushes its result (no local image, no local
+    /// output, no cache export), so a target result found only in an
+    /// imported cache is not fetched: the solver gets its layers as the
+    /// cache's blobs, and the build pushes them from there
+    /// ([`BuildCache::remote_result`]).
+    pub fn deferring_target(mut self) -> BuildCache {
+        self.defer_target = true;
+        self
+    }
+
+    /// The imported result `key` was taken as, not fetched (see
+    /// [`BuildCache::deferring_target`]).
+    pub fn remote_result(&self, key: &CacheKey) -> Option<RemoteResult> {
+        self.remote.lock().ok()?.get(key).cloned()
     }
 
     /// Steps are "the same" only within builds of one `scope` (the
@@ -181,6 +204,24 @@ impl CacheStore<Artifact> for BuildCache {
                 None
             }
         }
+    }
+
+    /// With [`BuildCache::deferring_target`], a result that only an
+    /// imported cache has is handed over as that cache's blobs; a local
+    /// record always wins, and anything else is [`CacheStore::lookup`].
+    fn lookup_target(&self, key: &CacheKey) -> Option<Artifact> {
+        if !self.defer_target || !matches!(self.store.build_cache_chains(key.digest()), Ok(None)) {
+            return self.lookup(key);
+        }
+        let Some(remote) = self.imports.remote(key.digest()) else {
+            return self.lookup(key);
+        };
+        let rootfs = Rootfs::new(remote.layer_infos());
+        self.remember(key, &rootfs);
+        if let Ok(mut r) = self.remote.lock() {
+            r.insert(key.clone(), remote);
+        }
+        Some(Artifact::Rootfs(rootfs))
     }
 
     /// Kiln processes on one store meet on its step locks

@@ -105,8 +105,11 @@ pub struct BuildOptions {
 /// What a build made.
 #[derive(Debug, Clone)]
 pub struct BuildResult {
-    /// The image as stored.
-    pub image: Image,
+    /// The image ID (its config's digest).
+    pub id: crate::image::Digest,
+    /// The image as stored; `None` when it was only pushed, its layers
+    /// never fetched (see [`build`]).
+    pub image: Option<Image>,
     /// Steps that ran (the context load included).
     pub executed: usize,
     /// Steps that came from the cache.
@@ -269,12 +272,14 @@ pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, Buil
     // "The same step" for --explain: within builds of this context and
     // Dockerfile (host paths here name a local hint, never a cache key).
     let scope = format!("{:?}\0{:?}", opts.context, opts.dockerfile_path);
-    let cache = cache::BuildCache::new(store.clone(), imports.clone()).scoped(scope);
-    let cache = Arc::new(if opts.explain {
-        cache.explaining()
-    } else {
-        cache
-    });
+    let mut cache = cache::BuildCache::new(store.clone(), imports.clone()).scoped(scope);
+    if opts.explain {
+        cache = cache.explaining();
+    }
+    if only_pushes(&publish, opts) {
+        cache = cache.deferring_target();
+    }
+    let cache = Arc::new(cache);
     let solved = solve(&plan, executor.clone(), cache.clone(), opts).map_err(|e| match e {
         BuildError::Step {
             location: Some(at),
@@ -290,20 +295,47 @@ pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, Buil
         other => other,
     })?;
     executor.finish();
-    remote_cache::report_fetched(&imports, opts.progress);
-    let rootfs = solved.rootfs.clone();
+    let mut rootfs = solved.rootfs.clone();
     let mut config = finish_config(&plan, &solved, &cache, source_date_epoch(opts)?);
     if opts.cache_to.contains(&CacheTo::Inline) {
         remote_cache::add_inline(&store, &plan, &solved, &imports, &mut config)?;
-    }
-    let image = store.write_image(&config, &rootfs.layers, &publish.names)?;
-    for e in &opts.exports {
-        export::export(&store, &image, &publish.names, &rootfs, e)?;
     }
     let progress = match opts.progress {
         ProgressMode::Quiet => crate::transfer::progress::Progress::silent(),
         _ => crate::transfer::progress::Progress::for_stderr(),
     };
+    let target_key = plan.target.and_then(|t| solved.keys.get(&t));
+    if let Some((key, remote)) = target_key.and_then(|k| Some((k, cache.remote_result(k)?))) {
+        let config_bytes = config
+            .to_buildkit_json()
+            .map_err(|e| BuildError::Setup(format!("serializing image config: {}", Chain(&e))))?;
+        if let Some(manifest) = publish.push_remote(&config_bytes, &remote, &registry, &progress)? {
+            remote_cache::report_fetched(&imports, opts.progress);
+            return Ok(BuildResult {
+                id: crate::image::Digest::sha256_of(&config_bytes),
+                image: None,
+                executed: solved.executed,
+                cached: solved.cached,
+                warnings,
+                names: publish.names,
+                manifest,
+                explanations: cache.explanations(),
+            });
+        }
+        // The blobs cannot be pushed from where they are: fetch them
+        // (verified) as any imported result is, and push as usual.
+        let layers = imports.materialize(&store, key.digest()).ok_or_else(|| {
+            BuildError::Setup(format!(
+                "the build's result (cache key {key}) could not be fetched from its cache"
+            ))
+        })?;
+        rootfs = crate::exec::Rootfs::new(layers);
+    }
+    remote_cache::report_fetched(&imports, opts.progress);
+    let image = store.write_image(&config, &rootfs.layers, &publish.names)?;
+    for e in &opts.exports {
+        export::export(&store, &image, &publish.names, &rootfs, e)?;
+    }
     let manifest = match publish.push(&store, &registry, &progress)? {
         Some(pushed) => pushed,
         None => publish::stored_manifest(&store, &image)?,
@@ -311,7 +343,8 @@ pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, Buil
     remote_cache::export_all(&store, &plan, &solved, opts, &registry, &imports)?;
     apply_storage_cap(&store);
     Ok(BuildResult {
-        image,
+        id: image.id.clone(),
+        image: Some(image),
         executed: solved.executed,
         cached: solved.cached,
         warnings,
@@ -319,6 +352,24 @@ pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, Buil
         manifest,
         explanations: cache.explanations(),
     })
+}
+
+/// Whether every output of the build is a push (`--push`, `-o
+/// type=registry`, `-o type=image,push=true`) and nothing else needs the
+/// result's bytes here (no other output, no `--cache-to`). Then, like
+/// buildx's `docker-container` driver, which pushes an image without
+/// loading it unless asked (`--load`, docker/buildx `build/opt.go`,
+/// `toSolveOpt`), kiln does not make a fully cached result that only an
+/// imported cache holds local: it pushes the cache's blobs as they are
+/// (so a farm's builder downloads no layer) and records no image. A
+/// result whose layers are local is stored as always.
+fn only_pushes(publish: &publish::Publish, opts: &BuildOptions) -> bool {
+    publish.push
+        && opts.cache_to.is_empty()
+        && opts
+            .exports
+            .iter()
+            .all(|e| matches!(e, Export::Image(o) if o.push))
 }
 
 /// Prunes the build cache to the cap in the store's config

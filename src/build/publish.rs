@@ -8,8 +8,10 @@
 //! "fill in image exporter names from tags", "tag is needed when pushing
 //! to registry"). Pushing reuses `kiln push` ([`crate::transfer::push`]).
 
+use crate::cache::remote::RemoteResult;
 use crate::cache::{Image, Store};
-use crate::image::registry::{ClientOptions, RegistryClient};
+use crate::image::oci::{media, Descriptor, Manifest};
+use crate::image::registry::{ClientOptions, RegistryClient, RegistryError};
 use crate::image::{Digest, ImageRef};
 use crate::transfer::progress::Progress;
 use crate::transfer::{self, PushOptions, TransferError};
@@ -42,6 +44,12 @@ pub enum PublishError {
         name: String,
         #[source]
         source: Box<crate::image::registry::RegistryError>,
+    },
+    #[error("failed to push {name}")]
+    Registry {
+        name: String,
+        #[source]
+        source: Box<RegistryError>,
     },
     #[error("reading the manifest of {id}")]
     Manifest {
@@ -117,6 +125,112 @@ impl Publish {
                 media_type: report.media_type,
                 digest: report.digest,
                 size: report.size,
+            });
+        }
+        Ok(pushed)
+    }
+}
+
+impl Publish {
+    /// Pushes an image whose layers are the blobs of an imported cache
+    /// without their bytes passing through here: each layer is already in
+    /// the target repository (`HEAD`) or mounted from the cache's
+    /// repository of the same registry (the distribution spec's
+    /// cross-repository mount, as `kiln push` does from `blob-sources`);
+    /// then the config, the manifest last. `Ok(None)` when some layer can
+    /// be had neither way (a directory cache, another registry, a declined
+    /// mount): the caller fetches the layers and pushes as usual. Nothing
+    /// is written to the store.
+    pub fn push_remote(
+        &self,
+        config: &[u8],
+        remote: &RemoteResult,
+        registry: &ClientOptions,
+        progress: &Progress,
+    ) -> Result<Option<ManifestDescriptor>, PublishError> {
+        let Some(cache) = &remote.cache else {
+            return Ok(None);
+        };
+        let config_desc = Descriptor::new(
+            media::OCI_CONFIG,
+            Digest::sha256_of(config),
+            config.len() as u64,
+        );
+        let manifest = Manifest {
+            schema_version: 2,
+            media_type: Some(media::OCI_MANIFEST.to_string()),
+            config: config_desc.clone(),
+            layers: remote.blobs(),
+            annotations: None,
+            extra: Default::default(),
+        };
+        let bytes = serde_json::to_vec(&manifest).expect("a manifest serializes");
+        let mut pushed = None;
+        for name in &self.names {
+            if name.registry() != cache.registry() {
+                return Ok(None);
+            }
+            let err = |source| PublishError::Registry {
+                name: name.to_string(),
+                source: Box::new(source),
+            };
+            let client = RegistryClient::new(name.registry(), registry).map_err(|source| {
+                PublishError::Client {
+                    name: name.to_string(),
+                    source: Box::new(source),
+                }
+            })?;
+            let repo = name.repository();
+            progress.println(&format!(
+                "The push refers to repository [{}]",
+                name.familiar_name()
+            ));
+            for layer in &manifest.layers {
+                if client
+                    .blob_exists(repo, &layer.digest)
+                    .map_err(err)?
+                    .is_some()
+                {
+                    progress.println(&format!("{}: Layer already exists", layer.digest.short()));
+                    continue;
+                }
+                let declined = client
+                    .mount_blob(repo, &layer.digest, cache.repository())
+                    .map_err(err)?;
+                if declined.is_some() {
+                    tracing::debug!(%name, blob = %layer.digest, "mount declined; fetching the layers");
+                    return Ok(None);
+                }
+                progress.println(&format!(
+                    "{}: Mounted from {}",
+                    layer.digest.short(),
+                    cache.repository()
+                ));
+            }
+            if client
+                .blob_exists(repo, &config_desc.digest)
+                .map_err(err)?
+                .is_none()
+            {
+                client
+                    .push_blob(
+                        repo,
+                        &config_desc.digest,
+                        config_desc.size,
+                        &mut std::io::Cursor::new(config),
+                        &mut |_| {},
+                    )
+                    .map_err(err)?;
+            }
+            let tag = name.registry_reference();
+            let digest = client
+                .put_manifest(repo, &tag, media::OCI_MANIFEST, &bytes)
+                .map_err(err)?;
+            progress.println(&format!("{tag}: digest: {digest} size: {}", bytes.len()));
+            pushed.get_or_insert(ManifestDescriptor {
+                media_type: media::OCI_MANIFEST.to_string(),
+                digest,
+                size: bytes.len() as u64,
             });
         }
         Ok(pushed)

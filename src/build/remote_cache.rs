@@ -127,7 +127,10 @@ fn export_one(
     let mut description = remote::export::describe(
         store,
         &keys(plan, solved, options.mode),
-        Some(options.compression),
+        Some(remote::export::Blobs {
+            compression: options.compression,
+            forced: options.compression_given,
+        }),
         &|k| imports.record_of(k),
     )?;
     tracing::debug!(

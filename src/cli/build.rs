@@ -380,10 +380,10 @@ fn write_files(args: &BuildArgs, result: &build::BuildResult) -> Result<(), CliE
             .map_err(|e| CliError(format!("{flag} {}: writing: {e}", f.display())))
     };
     if let Some(f) = &args.iidfile {
-        write("--iidfile", f, result.image.id.to_string().as_bytes())?;
+        write("--iidfile", f, result.id.to_string().as_bytes())?;
     }
     if let Some(f) = &args.metadata_file {
-        let meta = publish::metadata(&result.image.id, &result.manifest, &result.names);
+        let meta = publish::metadata(&result.id, &result.manifest, &result.names);
         // buildx writes it indented by two spaces.
         let text = serde_json::to_string_pretty(&meta).unwrap_or_default();
         write("--metadata-file", f, text.as_bytes())?;
@@ -394,7 +394,7 @@ fn write_files(args: &BuildArgs, result: &build::BuildResult) -> Result<(), CliE
 /// What is printed once the image is written: its ID (`-q`), or the
 /// names and the build checks' warnings.
 fn report(args: &BuildArgs, opts: &BuildOptions, result: &build::BuildResult, debug: bool) {
-    let id = result.image.id.to_string();
+    let id = result.id.to_string();
     // Asked for explicitly, so shown even with -q.
     for line in &result.explanations {
         eprintln!("explain: {line}");
@@ -402,9 +402,14 @@ fn report(args: &BuildArgs, opts: &BuildOptions, result: &build::BuildResult, de
     if args.quiet {
         println!("{id}");
     } else if opts.progress != ProgressMode::Quiet {
-        eprintln!("writing image {id}");
-        for t in &result.names {
-            eprintln!("naming to {t}");
+        if result.image.is_some() {
+            eprintln!("writing image {id}");
+            for t in &result.names {
+                eprintln!("naming to {t}");
+            }
+        } else {
+            // Pushed from the imported cache's blobs (`build::build`).
+            eprintln!("image {id} pushed, not stored: its layers were not fetched");
         }
         // buildx prints the checks' warnings last, and not in quiet mode.
         if debug {

@@ -81,6 +81,13 @@ pub trait CacheStore<O>: Send + Sync + 'static {
     /// The result under `key`, made usable for this build (a persistent
     /// cache protects it from garbage collection); `None` if it is gone.
     fn lookup(&self, key: &CacheKey) -> Option<O>;
+    /// [`CacheStore::lookup`] for the build's target: no step runs on its
+    /// result, which only goes to the build's outputs, so a cache may hand
+    /// back a result whose bytes are not here yet (kiln's lazy push of an
+    /// imported result, `build::remote_cache`).
+    fn lookup_target(&self, key: &CacheKey) -> Option<O> {
+        self.lookup(key)
+    }
     fn record(&self, key: &CacheKey, output: &O);
     /// Asks to be the only one computing `key` among everyone sharing
     /// this cache (other processes on one store): the solver claims a

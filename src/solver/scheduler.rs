@@ -167,6 +167,7 @@ impl<E: Executor, C: CacheStore<E::Output>> Solver<E, C> {
             first_error: Mutex::new(None),
             executed: AtomicUsize::new(0),
             cached: AtomicUsize::new(0),
+            target,
         });
         let result = run.clone().output(target).await;
         let first_error = run.first_error.lock().ok().and_then(|mut e| e.take());
@@ -241,6 +242,8 @@ struct Run<E: Executor, C> {
     first_error: Mutex<Option<SolveError>>,
     executed: AtomicUsize,
     cached: AtomicUsize,
+    /// The vertex being built: its result goes to the outputs only.
+    target: VertexId,
 }
 
 impl<E: Executor, C: CacheStore<E::Output>> Run<E, C> {
@@ -325,12 +328,19 @@ impl<E: Executor, C: CacheStore<E::Output>> Run<E, C> {
     /// The cached result of `v`, if the cache still has it.
     async fn take_cached(&self, v: VertexId, key: &CacheKey) -> Option<E::Output> {
         let (cache, key) = (self.cache.clone(), key.clone());
-        let hit = tokio::task::spawn_blocking(move || cache.lookup(&key))
-            .await
-            .unwrap_or_else(|err| {
-                tracing::warn!(vertex = %v, "cache lookup panicked: {err}", err = Chain(&err));
-                None
-            });
+        let is_target = v == self.target;
+        let hit = tokio::task::spawn_blocking(move || {
+            if is_target {
+                cache.lookup_target(&key)
+            } else {
+                cache.lookup(&key)
+            }
+        })
+        .await
+        .unwrap_or_else(|err| {
+            tracing::warn!(vertex = %v, "cache lookup panicked: {err}", err = Chain(&err));
+            None
+        });
         if hit.is_none() {
             // Gone since `contains` (pruned meanwhile): run it after all.
             tracing::debug!(vertex = %v, "cache result vanished; running the step");

@@ -91,7 +91,13 @@ fn build_b(base: &str, cache_from: &str, extra: &[&str]) -> (Kiln, Ran) {
 fn registry_cache_makes_every_step_of_an_empty_builder_cached_with_the_same_image_id() {
     let (reg, base) = farm();
     let cache = format!("{}/cache/app:buildcache", reg.host());
-    let (a, id) = build_a(&base, &[&format!("type=registry,ref={cache},mode=max")]);
+    // gzip, as the pushed image's (the cache's default is zstd).
+    let (a, id) = build_a(
+        &base,
+        &[&format!(
+            "type=registry,ref={cache},mode=max,compression=gzip"
+        )],
+    );
     // The image and the cache share their layer blobs (compressed once):
     // pushing the image next to the cache uploads no layer.
     let image = format!("{}/cache/app:image", reg.host());
@@ -581,4 +587,153 @@ echo \"run $N\" >> /cache/log && cp /cache/log /seen\n"
     let c = Kiln::new();
     build(&c, &df(2), &["-t", "app:c", "--cache-from", &without]).ok();
     assert_eq!(c.sh("app:c", "cat /seen"), "run 2\n");
+}
+
+/// `skopeo inspect` of a pushed image.
+fn skopeo_inspect(name: &str) -> serde_json::Value {
+    support::tools::run_json(
+        "skopeo",
+        &["inspect", "--tls-verify=false", &format!("docker://{name}")],
+    )
+}
+
+/// Regression (issue 12's farm target): a fully cached build that only
+/// pushed its result fetched every layer of it from the cache first, to
+/// write the image into its own store. Now the image is pushed from the
+/// cache's blobs (cross-repository mounts within the registry) and not
+/// stored: B downloads no layer, `--metadata-file` names what was pushed,
+/// and a third store pulls an image that runs and has A's ID.
+#[test]
+fn fully_cached_push_from_an_empty_builder_downloads_no_layer_and_stores_nothing() {
+    let (reg, base) = farm();
+    let cache = format!("{}/cache/app:buildcache", reg.host());
+    let (_a, id) = build_a(&base, &[&format!("type=registry,ref={cache},mode=max")]);
+
+    let b = Kiln::new();
+    let name = format!("{}/farm/app:v1", reg.host());
+    let meta = b.path("meta.json");
+    let cache_from = format!("type=registry,ref={cache}");
+    let flags = [
+        "-t",
+        &name,
+        "--cache-from",
+        &cache_from,
+        "--push",
+        "--metadata-file",
+        meta.to_str().unwrap(),
+    ];
+    let out = build(&b, &dockerfile(&base), &flags);
+    out.ok();
+    assert_eq!(
+        ran_steps(&out.stderr),
+        Vec::<String>::new(),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("importing cache: fetched 0 layer blobs, 0 bytes"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("Mounted from cache/app"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("WARNING"), "{}", out.stderr);
+    // Nothing unverified entered B's store: no image at all.
+    b.fails(&["inspect", &name]);
+
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&meta).unwrap()).unwrap();
+    let inspect = skopeo_inspect(&name);
+    assert_eq!(meta["containerimage.digest"], inspect["Digest"], "{meta}");
+    assert_eq!(meta["containerimage.config.digest"], id.as_str(), "{meta}");
+
+    let c = Kiln::new();
+    c.ok(&["pull", &name]);
+    assert_eq!(image_id(&c, &name), id);
+    assert_eq!(c.sh(&name, "cat /a.txt /v /built /b.txt"), "a1\nbuilt\nb");
+}
+
+/// A directory cache's blobs can only reach a registry through this
+/// builder: the pushed result is fetched (verified) and stored as before.
+#[test]
+fn push_from_a_directory_cache_fetches_the_layers_and_stores_the_image() {
+    let (reg, base) = farm();
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("cache");
+    let dest = dest.to_str().unwrap();
+    let (_a, id) = build_a(&base, &[&format!("type=local,dest={dest},mode=max")]);
+
+    let b = Kiln::new();
+    let name = format!("{}/farm/app:local", reg.host());
+    let cache_from = format!("type=local,src={dest}");
+    let out = build(
+        &b,
+        &dockerfile(&base),
+        &["-t", &name, "--cache-from", &cache_from, "--push"],
+    );
+    out.ok();
+    assert_eq!(
+        ran_steps(&out.stderr),
+        Vec::<String>::new(),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("importing cache: fetched 4 layer blobs, "),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(image_id(&b, &name), id);
+    let c = Kiln::new();
+    c.ok(&["pull", &name]);
+    assert_eq!(c.sh(&name, "cat /a.txt /v /built /b.txt"), "a1\nbuilt\nb");
+}
+
+/// The layer digests of a pushed manifest.
+fn pushed_layers(name: &str) -> Vec<String> {
+    let raw = support::tools::run(
+        "skopeo",
+        &[
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{name}"),
+        ],
+    );
+    let m: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    m["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Without `compression=`, a cache export reuses the blobs the build's
+/// own push just made (gzip) instead of compressing each layer again in
+/// the cache's default zstd: the image's layers are the cache's blobs.
+#[test]
+fn cache_export_without_compression_reuses_the_pushed_images_blobs() {
+    let (reg, base) = farm();
+    let cache = format!("{}/cache/app:buildcache", reg.host());
+    let name = format!("{}/cache/app:image", reg.host());
+    let a = Kiln::new();
+    let cache_to = format!("type=registry,ref={cache}");
+    let out = build(
+        &a,
+        &dockerfile(&base),
+        &["-t", &name, "--push", "--cache-to", &cache_to],
+    );
+    out.ok();
+    let image = pushed_layers(&name);
+    let cache = pushed_layers(&cache);
+    assert_eq!(image.len(), 5, "busybox and four steps: {image:?}");
+    for layer in &image {
+        assert!(cache.contains(layer), "{layer} not in the cache {cache:?}");
+    }
 }

@@ -52,7 +52,7 @@ const PARALLEL_COMPRESSIONS: usize = 4;
 pub fn describe(
     store: &Store,
     keys: &[Digest],
-    compression: Option<Compression>,
+    compression: Option<Blobs>,
     imported: &dyn Fn(&Digest) -> Option<Record>,
 ) -> Result<Description, RemoteCacheError> {
     let mut description = Description::new();
@@ -100,8 +100,8 @@ pub fn describe(
         }
         description.records.push(record);
     }
-    if let Some(compression) = compression {
-        description.layers = compress_all(store, layers.into_values().collect(), compression)?;
+    if let Some(blobs) = compression {
+        description.layers = compress_all(store, layers.into_values().collect(), blobs)?;
     }
     Ok(description)
 }
@@ -135,12 +135,24 @@ pub fn add_mounts(
     Ok(())
 }
 
-/// The blob of each layer in `compression`, a few at a time.
+/// Which layer blobs an export writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Blobs {
+    /// The compression of blobs it makes.
+    pub compression: Compression,
+    /// Whether every blob must be in `compression`; else a blob the store
+    /// already has in another compression is reused (see
+    /// [`super::ExportOptions::compression_given`]).
+    pub forced: bool,
+}
+
+/// The blob of each layer, a few at a time.
 fn compress_all(
     store: &Store,
     layers: Vec<LayerInfo>,
-    compression: Compression,
+    blobs: Blobs,
 ) -> Result<BTreeMap<Digest, Descriptor>, RemoteCacheError> {
+    let compression = blobs.compression;
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|s| {
@@ -148,7 +160,15 @@ fn compress_all(
             s.spawn(|| loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let Some(layer) = layers.get(i) else { break };
-                let r = store.layer_tar(layer, compression);
+                let existing = if blobs.forced {
+                    None
+                } else {
+                    existing_compressed(store, layer, compression)
+                };
+                let r = match existing {
+                    Some(blob) => Ok(blob),
+                    None => store.layer_tar(layer, compression),
+                };
                 if let Ok(mut out) = results.lock() {
                     out.push((layer.diff_id.clone(), r));
                 }
@@ -160,6 +180,33 @@ fn compress_all(
         out.insert(diff, r?);
     }
     Ok(out)
+}
+
+/// A compressed blob the store already has for `layer`: one in
+/// `compression` first, else one in any other compression. Compressing a
+/// big layer again is most of a cold export's time, and BuildKit's
+/// exporters likewise reuse a blob of another compression unless told
+/// `force-compression=true` (moby/buildkit `util/compression/
+/// compression.go`, `Config.Force`); an uncompressed tar is never reused.
+fn existing_compressed(
+    store: &Store,
+    layer: &LayerInfo,
+    compression: Compression,
+) -> Option<Descriptor> {
+    let compressed = |b: &&Descriptor| {
+        matches!(
+            Compression::from_media_type(&b.media_type),
+            Some(c) if c != Compression::None
+        ) && store.has_blob(&b.digest)
+    };
+    let wanted = layer
+        .blobs
+        .iter()
+        .filter(compressed)
+        .find(|b| Compression::from_media_type(&b.media_type) == Some(compression));
+    wanted
+        .or_else(|| layer.blobs.iter().find(compressed))
+        .cloned()
 }
 
 /// Times an export checks, after writing, that a concurrent export to

@@ -25,8 +25,45 @@ use super::RemoteCacheError;
 use crate::cache::{LayerInfo, Store};
 use crate::error_chain::Chain;
 use crate::image::layer::chain_id;
+use crate::image::oci::Descriptor;
 use crate::image::registry::ClientOptions;
-use crate::image::Digest;
+use crate::image::{Digest, ImageRef};
+
+/// An imported result as blobs where its cache lives, not fetched: what
+/// a build that only pushes its result needs (see [`Imports::remote`]).
+#[derive(Debug, Clone)]
+pub struct RemoteResult {
+    /// The registry repository holding the blobs; `None` for a directory
+    /// cache (its blobs can only be pushed by reading them).
+    pub cache: Option<ImageRef>,
+    /// Each layer's diff ID and blob, bottom to top.
+    pub layers: Vec<(Digest, Descriptor)>,
+}
+
+impl RemoteResult {
+    /// The layers as the solver passes results around. Nothing of them is
+    /// in the store: no snapshot, no blob; the size is the blob's (the
+    /// content size is unknown until unpacked).
+    pub fn layer_infos(&self) -> Vec<LayerInfo> {
+        let diffs: Vec<Digest> = self.layers.iter().map(|(d, _)| d.clone()).collect();
+        crate::image::layer::chain_ids(&diffs)
+            .into_iter()
+            .zip(&self.layers)
+            .map(|(chain_id, (diff_id, blob))| LayerInfo {
+                diff_id: diff_id.clone(),
+                chain_id,
+                size: blob.size,
+                tar_size: None,
+                blobs: vec![blob.clone()],
+            })
+            .collect()
+    }
+
+    /// The layer blobs, bottom to top.
+    pub fn blobs(&self) -> Vec<Descriptor> {
+        self.layers.iter().map(|(_, b)| b.clone()).collect()
+    }
+}
 
 /// One imported cache.
 struct Source {
@@ -147,6 +184,23 @@ impl Imports {
             self.fetched_bytes.load(Ordering::SeqCst),
             self.fetched_blobs.load(Ordering::SeqCst),
         )
+    }
+
+    /// The imported result under `key` as blobs where its cache lives,
+    /// fetching nothing; `None` if no usable record has it, or a layer's
+    /// blob is not described (an inline cache's are the image's).
+    pub fn remote(&self, key: &Digest) -> Option<RemoteResult> {
+        let (source, record) = self.record(key)?;
+        let layers = record
+            .layers
+            .iter()
+            .map(|d| Some((d.clone(), source.description.layers.get(d)?.clone())))
+            .collect::<Option<Vec<_>>>()?;
+        let cache = match &source.location {
+            Location::Registry { reference, .. } => Some(reference.clone()),
+            Location::Local(_) => None,
+        };
+        Some(RemoteResult { cache, layers })
     }
 
     /// Makes the imported result under `key` a local build cache record:

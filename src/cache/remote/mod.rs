@@ -24,7 +24,7 @@ pub mod spec;
 
 pub use description::Description;
 pub use export::ExportError;
-pub use import::Imports;
+pub use import::{Imports, RemoteResult};
 pub use location::Location;
 pub use spec::{CacheFrom, CacheTo, ExportMode, ExportOptions, SpecError};
 

@@ -43,18 +43,37 @@ pub enum CacheTo {
 pub struct ExportOptions {
     pub mode: ExportMode,
     /// Compression of layer blobs the store does not already have.
+    /// zstd by default: see [`DEFAULT_COMPRESSION`].
     pub compression: Compression,
+    /// `compression=` was given: every layer gets a blob in it. Without
+    /// it, a blob the store already has in another compression is reused
+    /// (BuildKit's reuse unless `force-compression=true`; kiln takes an
+    /// explicit `compression=` as forced).
+    pub compression_given: bool,
     /// Export `RUN --mount=type=cache` directories too.
     pub cache_mounts: bool,
     /// A failed export is a warning, not a failed build (buildx's rule).
     pub ignore_error: bool,
 }
 
+/// The cache's layer compression when `compression=` is not given: zstd,
+/// where buildx defaults to gzip for caches and images alike (moby/buildkit
+/// `util/compression/compression.go`, `var Default = Gzip`). A cache is
+/// kiln's own artifact, read only by kiln, so it need not suit every image
+/// client; and a cold export is bound by compressing its layers: gzip of a
+/// 430 MB layer took 17 s (debug) where multi-threaded zstd at level 3 is
+/// about ten times faster (bench/RESULTS.md, "Build farm"). An image
+/// pushed from the build keeps gzip (docker's default), and a layer that
+/// already has a blob in the store in some compression reuses it
+/// (`export::describe`). `compression=gzip` stays available.
+pub const DEFAULT_COMPRESSION: Compression = Compression::Zstd;
+
 impl Default for ExportOptions {
     fn default() -> Self {
         ExportOptions {
             mode: ExportMode::Min,
-            compression: Compression::Gzip,
+            compression: DEFAULT_COMPRESSION,
+            compression_given: false,
             cache_mounts: false,
             ignore_error: false,
         }
@@ -251,6 +270,7 @@ pub fn parse_cache_to(spec: &str) -> Result<Vec<CacheTo>, SpecError> {
                     }
                 }
                 ("registry" | "local", "compression") => {
+                    options.compression_given = true;
                     options.compression = match v.as_str() {
                         "gzip" => Compression::Gzip,
                         "zstd" => Compression::Zstd,
@@ -362,7 +382,7 @@ mod tests {
     }
 
     #[test]
-    fn registry_export_reads_every_key_and_defaults_to_min_gzip() {
+    fn registry_export_reads_every_key_and_defaults_to_min_zstd() {
         let CacheTo::Registry { reference, options } =
             to("type=registry,ref=127.0.0.1:5000/app:cache")
         else {
@@ -370,6 +390,7 @@ mod tests {
         };
         assert_eq!(reference.to_string(), "127.0.0.1:5000/app:cache");
         assert_eq!(options, ExportOptions::default());
+        assert_eq!(options.compression, Compression::Zstd);
         let CacheTo::Registry { options, .. } = to(
             "TYPE=registry,Ref=r/a:c,mode=max,compression=zstd,cache-mounts=true,ignore-error=1",
         ) else {
@@ -380,6 +401,7 @@ mod tests {
             ExportOptions {
                 mode: ExportMode::Max,
                 compression: Compression::Zstd,
+                compression_given: true,
                 cache_mounts: true,
                 ignore_error: true,
             }
