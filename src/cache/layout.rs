@@ -48,10 +48,12 @@ const LOCKS: &str = "locks";
 /// What went into each step's last record, for `--explain`
 /// (`cache::step_inputs`).
 const STEP_INPUTS: &str = "step-inputs";
+/// Container networks: their state and its lock (`network::state`).
+const NETWORKS: &str = "networks";
 
 /// Every path above, relative to the root.
 #[cfg(test)]
-const ALL: [&str; 18] = [
+const ALL: [&str; 19] = [
     DATABASE,
     BLOBS,
     SNAPSHOTS,
@@ -70,6 +72,7 @@ const ALL: [&str; 18] = [
     SETTINGS,
     LOCKS,
     STEP_INPUTS,
+    NETWORKS,
 ];
 
 /// The paths of the store at one `--root`. Cheap to clone; creates nothing.
@@ -192,6 +195,11 @@ impl StoreLayout {
     pub fn step_inputs(&self) -> PathBuf {
         self.root.join(STEP_INPUTS)
     }
+
+    /// `networks/`: `state.json` and its `lock` (`network::state`).
+    pub fn networks(&self) -> PathBuf {
+        self.root.join(NETWORKS)
+    }
 }
 
 #[cfg(test)]
@@ -256,6 +264,7 @@ mod tests {
             l.settings(),
             l.step_locks(),
             l.step_inputs(),
+            l.networks(),
         ];
         let named: BTreeSet<PathBuf> = named.into_iter().collect();
         let all: BTreeSet<PathBuf> = ALL.iter().map(|p| Path::new("/r").join(p)).collect();

@@ -15,6 +15,7 @@ mod inspect;
 mod load;
 mod login;
 mod logout;
+mod network;
 mod pull;
 mod push;
 mod rmi;
@@ -105,6 +106,9 @@ pub enum Command {
     Pull(pull::PullArgs),
     /// Upload an image to a registry.
     Push(push::PushArgs),
+    /// Manage networks (create, ls, inspect, rm, connect, disconnect, prune).
+    #[command(subcommand)]
+    Network(network::NetworkCommand),
     /// Run a command in a new container.
     Run(Box<run::RunArgs>),
     /// Manage the store (check).
@@ -168,6 +172,7 @@ pub fn main() -> i32 {
         Command::Logout(args) => logout::run(args, &root, &registry),
         Command::Pull(args) => pull::run(args, &root, &registry),
         Command::Push(args) => push::run(args, &root, &registry),
+        Command::Network(cmd) => network::run(cmd, &root),
         Command::Run(args) => run::run(*args, &root, &registry),
         Command::System(cmd) => system::run(cmd, &root),
     };

@@ -210,6 +210,7 @@ fn step_container(
         readonly_paths: own(DOCKER_READONLY_PATHS),
         readonly_sysfs: true,
         network_files: NETWORK_FILES,
+        network_extras: Default::default(),
         init: false,
         // A step on the host's network (entitled) cannot sniff it.
         capabilities: match network {

@@ -75,11 +75,18 @@ pub fn prepare(spec: &ContainerSpec) -> Result<(), StateError> {
                 &root.state_dir.join("hostname"),
                 &format!("{}\n", spec.hostname),
             )?;
-            write(&root.state_dir.join("hosts"), &hosts(spec.network))?;
-            write(
-                &root.state_dir.join("resolv.conf"),
-                &resolv_conf(spec.network),
-            )?;
+            let mut hosts = hosts(spec.network);
+            for line in &spec.network_extras.hosts {
+                hosts.push_str(line);
+                hosts.push('\n');
+            }
+            write(&root.state_dir.join("hosts"), &hosts)?;
+            let resolv = resolv_conf(spec.network);
+            let resolv = match spec.network_extras.nameservers.as_slice() {
+                [] => resolv,
+                servers => with_nameservers(&resolv, servers),
+            };
+            write(&root.state_dir.join("resolv.conf"), &resolv)?;
         }
         NetworkFiles::Sandbox => {
             write(
@@ -140,6 +147,24 @@ fn resolv_conf(network: Network) -> String {
     }
 }
 
+/// docker's `--dns`: `servers` replace the nameservers of `resolv`, its
+/// `search` and `options` lines stay (moby `libnetwork/resolvconf`,
+/// `Build`).
+fn with_nameservers(resolv: &str, servers: &[String]) -> String {
+    let mut out: String = servers
+        .iter()
+        .map(|s| format!("nameserver {s}\n"))
+        .collect();
+    for line in resolv.lines() {
+        let word = line.split_whitespace().next().unwrap_or_default();
+        if word == "search" || word == "options" {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
 /// Removes a state dir; nothing is mounted in it on the host side.
 pub fn remove(state_dir: &Path) -> Result<(), StateError> {
     match std::fs::remove_dir_all(state_dir) {
@@ -169,6 +194,15 @@ mod tests {
         assert_eq!(
             sandbox_hosts("buildkitsandbox"),
             "127.0.0.1\tlocalhost buildkitsandbox\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+        );
+    }
+
+    #[test]
+    fn dns_replaces_the_nameservers_and_keeps_search_and_options() {
+        let host = "# comment\nnameserver 127.0.0.53\nsearch example.org\noptions ndots:2\n";
+        assert_eq!(
+            with_nameservers(host, &["192.0.2.53".to_string(), "192.0.2.54".to_string()]),
+            "nameserver 192.0.2.53\nnameserver 192.0.2.54\nsearch example.org\noptions ndots:2\n"
         );
     }
 

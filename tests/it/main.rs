@@ -61,6 +61,7 @@ mod registry_pull_push;
 mod registry_tls_auth;
 mod run;
 mod run_image;
+mod run_network;
 mod save_load;
 mod shell_conformance;
 mod store_races;
