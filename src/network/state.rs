@@ -100,8 +100,13 @@ impl Holder {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
         // The command name may hold spaces and parentheses: count after
         // the last `)`.
-        let after = &stat[stat.rfind(')')? + 1..];
-        let start = after.split_whitespace().nth(19)?.parse().ok()?;
+        let after: Vec<&str> = stat[stat.rfind(')')? + 1..].split_whitespace().collect();
+        // A zombie (a killed kiln's container init, not yet reaped by its
+        // new parent) holds nothing any more.
+        if matches!(after.first(), Some(&"Z") | Some(&"X")) {
+            return None;
+        }
+        let start = after.get(19)?.parse().ok()?;
         Some(Holder { pid, start })
     }
 

@@ -358,3 +358,114 @@ fn a_port_a_host_process_holds_is_refused() {
     assert!(err.contains("address already in use"), "{err}");
     assert!(net.members().is_empty(), "a refused run kept its address");
 }
+
+#[test]
+fn a_sigkilled_run_leaves_an_endpoint_that_prune_removes_exactly() {
+    let k = Kiln::with_busybox_image();
+    let net = Net::create(&k, "killed");
+    let port = free_port();
+    let publish = format!("127.0.0.1:{port}:80");
+    let mut httpd = Background::start(
+        &k,
+        &[
+            "--init",
+            "--network",
+            &net.name,
+            "-p",
+            &publish,
+            "busybox",
+            "httpd",
+            "-f",
+            "-p",
+            "80",
+            "-h",
+            "/",
+        ],
+    );
+    wait_for("httpd behind the published port", || {
+        http_get(port, "/").is_some_and(|r| r.starts_with("HTTP/"))
+    });
+    let (address, veth) = net.members()[0].clone();
+    let rule = format!("--dport {port} -j DNAT --to-destination {address}:80");
+    // SIGKILL: kiln cannot detach; its container dies with it (PDEATHSIG).
+    // SAFETY: signalling the child this test started, by its pid.
+    unsafe {
+        libc::kill(httpd.0.id() as i32, libc::SIGKILL);
+    }
+    let _ = httpd.0.wait();
+    assert!(
+        iptables_save().contains(&rule),
+        "the rule is only removed by a sweep"
+    );
+    assert_eq!(net.members().len(), 1, "the endpoint is still recorded");
+    // Its init takes a moment to die after kiln; until then it holds.
+    wait_for("prune to find the endpoint stale", || {
+        k.ok(&["network", "prune"]).contains("Removed 1 ")
+    });
+    assert!(!link_exists(&veth), "{veth} outlived its container");
+    assert!(!iptables_save().contains(&rule), "prune left the DNAT rule");
+    assert!(net.members().is_empty(), "prune kept the address");
+    // Idempotent: nothing left to remove, and the port can be published again.
+    assert!(k.ok(&["network", "prune"]).contains("Removed 0 "));
+    let again = k.kiln(&[
+        "run",
+        "--rm",
+        "--network",
+        &net.name,
+        "-p",
+        &publish,
+        "busybox",
+        "true",
+    ]);
+    again.ok();
+}
+
+#[test]
+fn connect_and_disconnect_a_running_container() {
+    let k = Kiln::with_busybox_image();
+    let first = Net::create(&k, "conn1");
+    let second = Net::create(&k, "conn2");
+    let name = format!("joiner-{}", std::process::id());
+    let server = Background::start(
+        &k,
+        &[
+            "--rm",
+            "--init",
+            "--name",
+            &name,
+            "--network",
+            &first.name,
+            "busybox",
+            "httpd",
+            "-f",
+            "-p",
+            "80",
+            "-h",
+            "/",
+        ],
+    );
+    wait_for("the server's namespace to be plumbed", || {
+        k.kiln(&["network", "connect", &second.name, &name]).code == 0
+    });
+    assert_eq!(second.members().len(), 1);
+    let script = format!(
+        "for i in $(seq 50); do ping -c1 -W1 {name} >/dev/null 2>&1 && echo reached && exit; sleep 0.2; done"
+    );
+    let out = k.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        &second.name,
+        "busybox",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    assert!(out.contains("reached"), "{out}");
+    let err = k.fails(&["network", "rm", &second.name]);
+    assert!(err.contains("has active endpoints"), "{err}");
+    k.ok(&["network", "disconnect", &second.name, &name]);
+    assert!(second.members().is_empty());
+    k.ok(&["network", "rm", &second.name]);
+    drop(server.stop());
+}
