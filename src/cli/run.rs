@@ -378,6 +378,9 @@ impl Plan {
                 network::Choice::Host => Network::Host,
                 // A bridge's veth is plumbed into a fresh namespace.
                 network::Choice::None | network::Choice::Bridge(_) => Network::None,
+                network::Choice::Container(_) => {
+                    Network::Join(joined.join_pid.expect("join found its pid"))
+                }
             },
             masked_paths: masked,
             readonly_paths: readonly,

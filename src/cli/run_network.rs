@@ -19,6 +19,8 @@ pub enum Choice {
     None,
     /// A bridge network: `bridge` (docker's default) or a user network.
     Bridge(String),
+    /// Another running container's namespace (`container:NAME`).
+    Container(String),
 }
 
 /// `--network`'s value; without one, the host's network unless ports are
@@ -31,11 +33,13 @@ pub fn choose(network: Option<&str>, publish: &[String]) -> Result<Choice, FlagE
         }
         Some("host") => Ok(Choice::Host),
         Some("none") => Ok(Choice::None),
-        Some(v) if v.starts_with("container:") => Err(invalid(
-            "--network",
-            v,
-            "joining another container's network is not supported yet",
-        )),
+        Some(v) if v.starts_with("container:") => match &v["container:".len()..] {
+            "" => Err(invalid("--network", v, "expected container:NAME")),
+            name if !publish.is_empty() => Err(FlagError::Usage(format!(
+                "conflicting options: port publishing and the container type network mode ({name})"
+            ))),
+            name => Ok(Choice::Container(name.into())),
+        },
         Some("") => Err(invalid(
             "--network",
             "",
@@ -107,6 +111,8 @@ pub struct Joined {
     pub nameservers: Vec<String>,
     /// The endpoint on a bridge network.
     pub endpoint: Option<Endpoint>,
+    /// With `container:NAME`, that container's init.
+    pub join_pid: Option<i32>,
 }
 
 /// A container's reserved endpoint; removed on drop.
@@ -165,7 +171,19 @@ pub fn join(
         .iter()
         .map(|v| parse_link(v))
         .collect::<Result<Vec<_>, _>>()?;
+    let mut join_pid = None;
     let endpoint = match &choice {
+        Choice::Container(name) => {
+            if !links.is_empty() {
+                return Err(FlagError::Usage(
+                    "conflicting options: --link and the container type network mode".into(),
+                ));
+            }
+            let (_, pid) = network::running_container(&StoreLayout::new(root), name)
+                .map_err(|e| FlagError::Usage(Chain(&e).to_string()))?;
+            join_pid = Some(pid);
+            None
+        }
         Choice::Bridge(name) => {
             let layout = StoreLayout::new(root);
             let mut all_names = names;
@@ -223,6 +241,7 @@ pub fn join(
         hosts,
         nameservers,
         endpoint,
+        join_pid,
     })
 }
 

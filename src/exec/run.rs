@@ -215,7 +215,9 @@ fn step_container(
         // A step on the host's network (entitled) cannot sniff it.
         capabilities: match network {
             runtime::Network::Host => caps::for_host_network(caps::docker_default_caps(), &[]),
-            runtime::Network::None | runtime::Network::Slirp => caps::docker_default_caps(),
+            runtime::Network::None | runtime::Network::Slirp | runtime::Network::Join(_) => {
+                caps::docker_default_caps()
+            }
         },
         seccomp: true,
         resources: Default::default(),

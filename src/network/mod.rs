@@ -568,6 +568,22 @@ fn release(locked: &mut Locked, which: impl Fn(&Endpoint) -> bool) -> usize {
     gone.len()
 }
 
+/// The ID and init pid of a running container on a kiln network, by name
+/// or ID prefix (`--network container:NAME` joins its namespace).
+pub fn running_container(layout: &StoreLayout, name: &str) -> Result<(String, i32), NetworkError> {
+    let locked = state::lock(&dir(layout))?;
+    locked
+        .state
+        .endpoints
+        .iter()
+        .filter(|e| e.holder.is_some_and(|h| h.is_alive()))
+        .find(|e| {
+            !name.is_empty() && (e.names.iter().any(|n| n == name) || e.container.starts_with(name))
+        })
+        .and_then(|e| Some((e.container.clone(), e.pid?)))
+        .ok_or_else(|| NetworkError::NoContainer(name.into()))
+}
+
 /// Connects the running container `container` (by name or ID prefix, as
 /// its endpoints know it) to `network` (docker `network connect`): the
 /// other members' names are appended to its `/etc/hosts`.

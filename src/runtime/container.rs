@@ -210,7 +210,7 @@ fn start(
                 return Err(e.into());
             }
         },
-        Network::Host | Network::None => None,
+        Network::Host | Network::None | Network::Join(_) => None,
     };
     if let Some(setup) = network_setup {
         if let Err(e) = setup(child.pid) {

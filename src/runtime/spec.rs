@@ -263,6 +263,10 @@ pub enum Network {
     /// on the host's interfaces can be sniffed from inside (see
     /// [`super::slirp`]).
     Slirp,
+    /// The network namespace of another container, whose init has this
+    /// pid in kiln's pid namespace (docker `--network container:NAME`):
+    /// the init joins it before anything else of the container's runs.
+    Join(i32),
 }
 
 /// docker's environment rules for a container process: `PATH` defaults to

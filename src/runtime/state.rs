@@ -130,7 +130,7 @@ fn hosts(network: Network) -> String {
         Network::Host => {
             std::fs::read_to_string("/etc/hosts").unwrap_or_else(|_| LOOPBACK.to_string())
         }
-        Network::None | Network::Slirp => LOOPBACK.to_string(),
+        Network::None | Network::Slirp | Network::Join(_) => LOOPBACK.to_string(),
     }
 }
 
@@ -141,7 +141,7 @@ fn hosts(network: Network) -> String {
 fn resolv_conf(network: Network) -> String {
     match network {
         Network::Slirp => format!("nameserver {}\n", super::slirp::DNS),
-        Network::Host | Network::None => {
+        Network::Host | Network::None | Network::Join(_) => {
             std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default()
         }
     }

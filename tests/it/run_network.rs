@@ -64,6 +64,8 @@ impl<'a> Net<'a> {
 
 impl Drop for Net<'_> {
     fn drop(&mut self) {
+        // A test that failed may leave a killed run's endpoint behind.
+        let _ = self.k.output(&["network", "prune"]);
         let _ = self.k.output(&["network", "rm", &self.name]);
     }
 }
@@ -468,4 +470,74 @@ fn connect_and_disconnect_a_running_container() {
     assert!(second.members().is_empty());
     k.ok(&["network", "rm", &second.name]);
     drop(server.stop());
+}
+
+#[test]
+fn network_container_name_shares_the_other_containers_namespace() {
+    let k = Kiln::with_busybox_image();
+    let net = Net::create(&k, "join");
+    let www = k.path("www");
+    std::fs::create_dir_all(&www).unwrap();
+    std::fs::write(www.join("index.html"), "from-the-shared-namespace\n").unwrap();
+    let name = format!("host-of-{}", std::process::id());
+    let volume = format!("{}:/www:ro", www.display());
+    let server = Background::start(
+        &k,
+        &[
+            "--rm",
+            "--init",
+            "--name",
+            &name,
+            "--network",
+            &net.name,
+            "-v",
+            &volume,
+            "busybox",
+            "httpd",
+            "-f",
+            "-p",
+            "80",
+            "-h",
+            "/www",
+        ],
+    );
+    wait_for("the server on the network", || net.members().len() == 1);
+    let mode = format!("container:{name}");
+    let script = "for i in $(seq 50); do wget -qO- http://127.0.0.1/index.html && exit; sleep 0.2; done; exit 1";
+    let out = k.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        &mode,
+        "busybox",
+        "sh",
+        "-c",
+        script,
+    ]);
+    assert!(out.contains("from-the-shared-namespace"), "{out}");
+    // No endpoint of its own: it is the server's namespace.
+    assert_eq!(net.members().len(), 1);
+    let err = k
+        .kiln(&[
+            "run",
+            "--rm",
+            "--network",
+            &mode,
+            "-p",
+            "8080:80",
+            "busybox",
+            "true",
+        ])
+        .fails_with(125)
+        .to_string();
+    assert!(
+        err.contains("conflicting options: port publishing"),
+        "{err}"
+    );
+    drop(server.stop());
+    let err = k
+        .kiln(&["run", "--rm", "--network", &mode, "busybox", "true"])
+        .fails_with(125)
+        .to_string();
+    assert!(err.contains("no such container"), "{err}");
 }
