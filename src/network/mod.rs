@@ -28,8 +28,18 @@
 //! - [`detach`]: remove its rules and interfaces and free its address
 //!   and ports, reading what from the persisted state.
 //!
+//! - [`prune`]: remove the endpoints whose holder (the reserving process,
+//!   then the container's init) is dead, as a lifecycle's reconcile after
+//!   a killed monitor or a reboot; [`reserve`] does it first too;
+//! - [`running_container`]: the init pid of a container on a network
+//!   (`--network container:NAME`).
+//!
 //! Networks: [`create`], [`remove`], [`list`], [`inspect`]; [`connect`] and
 //! [`disconnect`] for a running container.
+//!
+//! Known limits: the default network's allocator is per store, so two
+//! stores (`--root`s) running containers on `kiln0` at once can hand out
+//! the same address; IPv4 only; no port ranges.
 
 pub mod command;
 pub mod firewall;
