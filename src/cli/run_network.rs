@@ -217,6 +217,12 @@ pub fn join(
             None
         }
     };
+    let nameservers = match (&endpoint, nameservers.is_empty()) {
+        (Some(_), true) => {
+            bridge_nameservers(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default())
+        }
+        _ => nameservers,
+    };
     let mut hosts = Vec::new();
     if let Some(e) = &endpoint {
         // docker lists a bridge container's own address under its
@@ -245,6 +251,34 @@ pub fn join(
     })
 }
 
+/// The nameservers a bridge container gets without `--dns`: the host's
+/// without loopback ones (unreachable from the container's namespace) and
+/// IPv6 ones (kiln's bridges are IPv4 only), 8.8.8.8 and 8.8.4.4 when none
+/// is left; empty when the host's file can stay as it is. docker's rule
+/// for a network without its internal resolver, which kiln's all are
+/// (moby/moby `libnetwork/internal/resolvconf/resolvconf.go`,
+/// `TransformForLegacyNw`).
+fn bridge_nameservers(host: &str) -> Vec<String> {
+    let servers: Vec<&str> = host
+        .lines()
+        .filter_map(|l| l.strip_prefix("nameserver"))
+        .map(str::trim)
+        .collect();
+    let reachable: Vec<String> = servers
+        .iter()
+        .filter(|s| {
+            !s.parse::<IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback() || ip.is_ipv6())
+        })
+        .map(|s| s.to_string())
+        .collect();
+    match (reachable.len() == servers.len(), reachable.is_empty()) {
+        (true, _) => Vec::new(),
+        (false, false) => reachable,
+        (false, true) => vec!["8.8.8.8".into(), "8.8.4.4".into()],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,7 +295,27 @@ mod tests {
             choose(Some("mynet"), &[]).unwrap(),
             Choice::Bridge("mynet".into())
         );
-        assert!(choose(Some("container:web"), &[]).is_err());
+        assert_eq!(
+            choose(Some("container:web"), &[]).unwrap(),
+            Choice::Container("web".into())
+        );
+        assert!(choose(Some("container:web"), &["80".into()]).is_err());
+        assert!(choose(Some("container:"), &[]).is_err());
+    }
+
+    #[test]
+    fn a_bridge_drops_the_hosts_loopback_nameservers() {
+        assert!(bridge_nameservers("nameserver 192.0.2.53\n").is_empty());
+        assert_eq!(
+            bridge_nameservers(
+                "nameserver 127.0.0.53\nnameserver 2001:db8::53\nnameserver 192.0.2.53\n"
+            ),
+            vec!["192.0.2.53"]
+        );
+        assert_eq!(
+            bridge_nameservers("nameserver 127.0.0.53\noptions edns0\n"),
+            vec!["8.8.8.8", "8.8.4.4"]
+        );
     }
 
     #[test]

@@ -541,3 +541,62 @@ fn network_container_name_shares_the_other_containers_namespace() {
         .to_string();
     assert!(err.contains("no such container"), "{err}");
 }
+
+#[test]
+fn link_names_another_container_under_its_alias() {
+    let k = Kiln::with_busybox_image();
+    let net = Net::create(&k, "link");
+    let name = format!("linked-{}", std::process::id());
+    let server = Background::start(
+        &k,
+        &[
+            "--rm",
+            "--init",
+            "--name",
+            &name,
+            "--network",
+            &net.name,
+            "busybox",
+            "httpd",
+            "-f",
+            "-p",
+            "80",
+            "-h",
+            "/",
+        ],
+    );
+    wait_for("the server on the network", || net.members().len() == 1);
+    let address = net.members()[0].0.clone();
+    let link = format!("{name}:db");
+    let out = k.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        &net.name,
+        "--link",
+        &link,
+        "busybox",
+        "sh",
+        "-c",
+        "grep -w db /etc/hosts",
+    ]);
+    assert_eq!(out.trim(), format!("{address}\tdb {name}"), "{out}");
+    let err = k
+        .kiln(&[
+            "run",
+            "--rm",
+            "--network",
+            &net.name,
+            "--link",
+            "nobody-here",
+            "busybox",
+            "true",
+        ])
+        .fails_with(125)
+        .to_string();
+    assert!(
+        err.contains("no such container on a network: nobody-here"),
+        "{err}"
+    );
+    drop(server.stop());
+}
