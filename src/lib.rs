@@ -21,6 +21,7 @@ pub mod exec;
 pub mod frontend;
 pub mod fs;
 pub mod image;
+pub mod network;
 pub mod parser;
 pub mod runtime;
 pub mod shell;

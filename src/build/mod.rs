@@ -471,7 +471,11 @@ fn lower(
         network: match opts.network {
             crate::runtime::Network::None => crate::solver::Network::None,
             crate::runtime::Network::Host => crate::solver::Network::Host,
-            crate::runtime::Network::Slirp => crate::solver::Network::Sandbox,
+            // `Join` is `kiln run --network container:NAME`'s; `--network`
+            // of a build never parses to it.
+            crate::runtime::Network::Slirp | crate::runtime::Network::Join(_) => {
+                crate::solver::Network::Sandbox
+            }
         },
     };
     let plan = dockerfile::lower(&front.df, &lower_opts, resolver)?;

@@ -51,10 +51,12 @@ const STEP_INPUTS: &str = "step-inputs";
 /// Named and anonymous volumes of `kiln run` and `kiln volume`
 /// (`volume::store`).
 const VOLUMES: &str = "volumes";
+/// Container networks: their state and its lock (`network::state`).
+const NETWORKS: &str = "networks";
 
 /// Every path above, relative to the root.
 #[cfg(test)]
-const ALL: [&str; 19] = [
+const ALL: [&str; 20] = [
     DATABASE,
     BLOBS,
     SNAPSHOTS,
@@ -74,6 +76,7 @@ const ALL: [&str; 19] = [
     LOCKS,
     STEP_INPUTS,
     VOLUMES,
+    NETWORKS,
 ];
 
 /// The paths of the store at one `--root`. Cheap to clone; creates nothing.
@@ -202,6 +205,11 @@ impl StoreLayout {
     pub fn volumes(&self) -> PathBuf {
         self.root.join(VOLUMES)
     }
+
+    /// `networks/`: `state.json` and its `lock` (`network::state`).
+    pub fn networks(&self) -> PathBuf {
+        self.root.join(NETWORKS)
+    }
 }
 
 #[cfg(test)]
@@ -267,6 +275,7 @@ mod tests {
             l.step_locks(),
             l.step_inputs(),
             l.volumes(),
+            l.networks(),
         ];
         let named: BTreeSet<PathBuf> = named.into_iter().collect();
         let all: BTreeSet<PathBuf> = ALL.iter().map(|p| Path::new("/r").join(p)).collect();

@@ -16,6 +16,7 @@ mod inspect;
 mod load;
 mod login;
 mod logout;
+mod network;
 mod pull;
 mod push;
 mod rmi;
@@ -107,6 +108,9 @@ pub enum Command {
     Pull(pull::PullArgs),
     /// Upload an image to a registry.
     Push(push::PushArgs),
+    /// Manage networks (create, ls, inspect, rm, connect, disconnect, prune).
+    #[command(subcommand)]
+    Network(network::NetworkCommand),
     /// Run a command in a new container (`-d`: in the background).
     Run(Box<run::RunArgs>),
     /// Create a container without starting it (`run`'s flags).
@@ -204,6 +208,7 @@ pub fn main() -> i32 {
         Command::Logout(args) => logout::run(args, &root, &registry),
         Command::Pull(args) => pull::run(args, &root, &registry),
         Command::Push(args) => push::run(args, &root, &registry),
+        Command::Network(cmd) => network::run(cmd, &root),
         Command::Run(args) => run::run(*args, &root, &registry, run::Mode::Run),
         Command::Create(args) => run::run(*args, &root, &registry, run::Mode::Create),
         Command::Start(a) => container::start(a, &root),

@@ -22,6 +22,8 @@ use crate::transfer::progress::Progress;
 use clap::{Args, ValueEnum};
 #[path = "run_mounts.rs"]
 mod mounts;
+#[path = "run_network.rs"]
+mod network;
 #[path = "run_values.rs"]
 mod values;
 use std::path::{Path, PathBuf};
@@ -33,8 +35,9 @@ use values::{
 /// Flags of `kiln run`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "The network is the host's unless --network none is given (kiln has no bridge network yet); \
-on the host's network the container lacks CAP_NET_RAW (it could sniff local traffic) unless --cap-add NET_RAW."
+    after_help = "The network is the host's unless --network or -p is given (-p alone means docker's default \
+bridge network); on the host's network the container lacks CAP_NET_RAW (it could sniff local traffic) \
+unless --cap-add NET_RAW."
 )]
 pub struct RunArgs {
     /// Remove the container's state (its writes) when it exits
@@ -79,10 +82,23 @@ pub struct RunArgs {
     /// Container hostname (default: the first 12 digits of its id).
     #[arg(long, value_name = "NAME")]
     pub hostname: Option<String>,
-    /// Network: `host` (the default for now; without CAP_NET_RAW unless
-    /// `--cap-add NET_RAW`) or `none` (loopback only).
-    #[arg(long, value_enum, default_value_t = NetworkMode::Host)]
-    pub network: NetworkMode,
+    /// Network: `bridge` (docker's default network, `kiln0`), `host` (the
+    /// default without -p; without CAP_NET_RAW unless `--cap-add
+    /// NET_RAW`), `none` (loopback only) or a network's name.
+    #[arg(long, value_name = "NETWORK")]
+    pub network: Option<String>,
+    /// Publish a container's port: [IP:][HOST_PORT:]CONTAINER_PORT[/udp].
+    #[arg(short, long = "publish", value_name = "[IP:]HOST:CONTAINER")]
+    pub publish: Vec<String>,
+    /// Add a line to /etc/hosts: NAME:IP (IP may be host-gateway).
+    #[arg(long, value_name = "NAME:IP")]
+    pub add_host: Vec<String>,
+    /// Use this DNS server (replaces the host's nameservers).
+    #[arg(long, value_name = "IP")]
+    pub dns: Vec<String>,
+    /// Name another container of the network in /etc/hosts: NAME[:ALIAS].
+    #[arg(long, value_name = "NAME[:ALIAS]")]
+    pub link: Vec<String>,
     /// Mount a volume or bind a host path: [NAME|/HOST|./HOST:]CONTAINER[:ro|rw|nocopy]
     /// (no source: a new anonymous volume).
     #[arg(short, long = "volume", value_name = "[SOURCE:]CONTAINER[:MODES]")]
@@ -184,15 +200,6 @@ pub enum Mode {
     Run,
     /// Only record the container.
     Create,
-}
-
-/// `--network` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum NetworkMode {
-    /// Share the host's network.
-    Host,
-    /// A private network namespace with only loopback.
-    None,
 }
 
 /// docker's exit status for errors of kiln itself (flags, setup).
@@ -339,6 +346,15 @@ fn execute(
         Ok(plan) => plan,
         Err(e) => return kiln_error(e),
     };
+    if life.background && plan.endpoint.is_some() {
+        // Not yet: the monitor does not plumb a bridge, and the endpoint
+        // reserved here would be released when this process returns.
+        return kiln_error(FlagError::Usage(
+            "a background container (-d, create) cannot use a bridge network (-p, --network \
+             bridge|NAME) yet; run it in the foreground or with --network host|none"
+                .into(),
+        ));
+    }
     if life.background {
         return match record::create_in_background(
             root,
@@ -372,7 +388,18 @@ fn execute(
         name: plan.name_link.clone(),
     };
     let stdio = runtime::Stdio::inherit(plan.interactive);
-    let result = runtime::run_observed(&plan.spec, stdio, &mut |pid| record.running(pid));
+    let result = match &plan.endpoint {
+        Some(endpoint) => runtime::run_observed_with_network(
+            &plan.spec,
+            stdio,
+            &mut |pid| endpoint.plumb(pid).map_err(|e| e.into()),
+            &mut |pid| record.running(pid),
+        ),
+        None => runtime::run_observed(&plan.spec, stdio, &mut |pid| record.running(pid)),
+    };
+    // The container is gone: its veth went with its namespace; its rules,
+    // address and ports go now.
+    drop(plan.endpoint);
     drop(guard);
     record.finish(&result);
     match result {
@@ -416,6 +443,8 @@ struct Plan {
     interactive: bool,
     remove: bool,
     name_link: Option<PathBuf>,
+    /// Its place on a bridge network, detached on drop.
+    endpoint: Option<network::Endpoint>,
 }
 
 impl Plan {
@@ -433,7 +462,9 @@ impl Plan {
             return Err(FlagError::Usage("the input device is not a TTY".into()));
         }
         let resources = resources(&a)?;
-        let capabilities = capabilities(&a)?;
+        let host_network =
+            network::choose(a.network.as_deref(), &a.publish)? == network::Choice::Host;
+        let capabilities = capabilities(&a, host_network)?;
         let rlimits = rlimits::parse_ulimits(&a.ulimit)
             .map_err(|e| FlagError::Usage(Chain(&e).to_string()))?;
         let id = state::new_container_id().map_err(|e| FlagError::Usage(Chain(&e).to_string()))?;
@@ -443,6 +474,22 @@ impl Plan {
         };
         let process = process(&a, image, command)?;
         let planned = mounts::read(&a, image, root)?;
+        // Reserved before the state dir is claimed: a port in use fails
+        // the run before anything is made; dropped, it is released.
+        let joined = network::join(
+            &network::Flags {
+                network: a.network.as_deref(),
+                publish: &a.publish,
+                add_host: &a.add_host,
+                dns: &a.dns,
+                link: &a.link,
+            },
+            root,
+            &id,
+            a.name.iter().cloned().collect(),
+            &hostname,
+            &crate::cache::StoreLayout::new(root).containers().join(&id),
+        )?;
         let (state_dir, name_link) = claim_state(root, &id, &a)?;
         let mounts = match mounts::attach(root, &state_dir, &lowers, planned) {
             Ok(m) => m,
@@ -480,14 +527,22 @@ impl Plan {
             },
             hostname,
             mounts,
-            network: match a.network {
-                NetworkMode::Host => Network::Host,
-                NetworkMode::None => Network::None,
+            network: match joined.choice {
+                network::Choice::Host => Network::Host,
+                // A bridge's veth is plumbed into a fresh namespace.
+                network::Choice::None | network::Choice::Bridge(_) => Network::None,
+                network::Choice::Container(_) => {
+                    Network::Join(joined.join_pid.expect("join found its pid"))
+                }
             },
             masked_paths: masked,
             readonly_paths: readonly,
             readonly_sysfs: !a.privileged,
             network_files: crate::runtime::NetworkFiles::Docker,
+            network_extras: runtime::NetworkExtras {
+                hosts: joined.hosts,
+                nameservers: joined.nameservers,
+            },
             init: a.init,
             capabilities,
             // docker runs privileged containers unconfined.
@@ -500,6 +555,7 @@ impl Plan {
             interactive: a.interactive,
             remove: a.rm,
             name_link,
+            endpoint: joined.endpoint,
         })
     }
 }
@@ -541,7 +597,7 @@ fn resources(a: &RunArgs) -> Result<Resources, FlagError> {
 /// The container's capabilities: docker's default set with `--cap-add`
 /// and `--cap-drop` applied, or with `--privileged` all that kiln itself
 /// holds; on the host's network CAP_NET_RAW goes unless asked for.
-fn capabilities(a: &RunArgs) -> Result<Vec<caps::Capability>, FlagError> {
+fn capabilities(a: &RunArgs, host_network: bool) -> Result<Vec<caps::Capability>, FlagError> {
     let mut capabilities = caps::resolve_caps(&a.cap_add, &a.cap_drop, a.privileged)
         .map_err(|e| FlagError::Usage(Chain(&e).to_string()))?;
     if a.privileged {
@@ -551,7 +607,7 @@ fn capabilities(a: &RunArgs) -> Result<Vec<caps::Capability>, FlagError> {
         capabilities.retain(|c| bounding & (1u64 << c.bit()) != 0);
     }
     // --privileged keeps everything, as it keeps every other host knob.
-    if a.network == NetworkMode::Host && !a.privileged {
+    if host_network && !a.privileged {
         capabilities = caps::for_host_network(capabilities, &a.cap_add);
     }
     Ok(capabilities)

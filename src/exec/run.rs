@@ -210,11 +210,14 @@ fn step_container(
         readonly_paths: own(DOCKER_READONLY_PATHS),
         readonly_sysfs: true,
         network_files: NETWORK_FILES,
+        network_extras: Default::default(),
         init: false,
         // A step on the host's network (entitled) cannot sniff it.
         capabilities: match network {
             runtime::Network::Host => caps::for_host_network(caps::docker_default_caps(), &[]),
-            runtime::Network::None | runtime::Network::Slirp => caps::docker_default_caps(),
+            runtime::Network::None | runtime::Network::Slirp | runtime::Network::Join(_) => {
+                caps::docker_default_caps()
+            }
         },
         seccomp: true,
         resources: Default::default(),

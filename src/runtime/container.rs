@@ -96,7 +96,7 @@ impl ExitStatus {
 /// [`Stdio::forward_signals`] the thread's signal mask is changed for the
 /// duration (the forwarded signals are read from a signalfd).
 pub fn run(spec: &ContainerSpec, stdio: Stdio) -> Result<ExitStatus, RuntimeError> {
-    start(spec, stdio, None, None)
+    start(spec, stdio, None, None, None)
 }
 
 /// [`run`], calling `on_exec` with the init's pid (kiln's pid namespace)
@@ -107,7 +107,37 @@ pub fn run_observed(
     stdio: Stdio,
     on_exec: &mut dyn FnMut(i32),
 ) -> Result<ExitStatus, RuntimeError> {
-    start(spec, stdio, None, Some(on_exec))
+    start(spec, stdio, None, Some(on_exec), None)
+}
+
+/// Plumbs a container's network namespace from the host side: called with
+/// the init's pid (kiln's pid namespace) once its namespaces exist and
+/// before anything of the user's runs (a bridge's veth, say). The runtime
+/// knows nothing of what it does.
+pub type NetworkSetup<'a> =
+    &'a mut dyn FnMut(i32) -> Result<(), Box<dyn std::error::Error + Send + Sync>>;
+
+/// [`run`] with `setup` called on the container's own network namespace
+/// (`spec.network` must be [`Network::None`]: a fresh namespace with
+/// loopback up); if it fails the container is killed before its command
+/// runs and the error is [`RuntimeError::Network`].
+pub fn run_with_network(
+    spec: &ContainerSpec,
+    stdio: Stdio,
+    setup: NetworkSetup<'_>,
+) -> Result<ExitStatus, RuntimeError> {
+    start(spec, stdio, None, None, Some(setup))
+}
+
+/// [`run_observed`] and [`run_with_network`] at once: a detached or
+/// recorded container on a bridge.
+pub fn run_observed_with_network(
+    spec: &ContainerSpec,
+    stdio: Stdio,
+    setup: NetworkSetup<'_>,
+    on_exec: &mut dyn FnMut(i32),
+) -> Result<ExitStatus, RuntimeError> {
+    start(spec, stdio, None, Some(on_exec), Some(setup))
 }
 
 /// [`run`], and firing `kill` (from any thread) ends the container early
@@ -123,7 +153,7 @@ pub fn run_killable(
     if kill.is_fired() {
         return Err(RuntimeError::Killed);
     }
-    start(spec, stdio, Some(kill), None)
+    start(spec, stdio, Some(kill), None, None)
 }
 
 /// Starts the container and supervises it to its end: the init is
@@ -134,6 +164,7 @@ fn start(
     stdio: Stdio,
     kill: Option<&KillSwitch>,
     on_exec: Option<&mut dyn FnMut(i32)>,
+    network_setup: Option<NetworkSetup<'_>>,
 ) -> Result<ExitStatus, RuntimeError> {
     // kiln writes to pipes whose reader may already be gone (the init's sync
     // pipe when its setup failed, the container's stdin after it exited):
@@ -202,8 +233,17 @@ fn start(
                 return Err(e.into());
             }
         },
-        Network::Host | Network::None => None,
+        Network::Host | Network::None | Network::Join(_) => None,
     };
+    if let Some(setup) = network_setup {
+        if let Err(e) = setup(child.pid) {
+            kill_and_reap(&child);
+            if let Some(cg) = cgroup {
+                let _ = cg.remove();
+            }
+            return Err(RuntimeError::Network(e));
+        }
+    }
     // A failed write means the init is gone; its exit tells the rest.
     let _ = rustix::io::write(&sync_w, b"j");
     drop(sync_w);

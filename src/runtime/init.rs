@@ -208,8 +208,10 @@ fn run(spec: &ContainerSpec, channel: &Channel) -> Result<Command, InitError> {
     }
 
     namespaces::set_hostname(&spec.hostname)?;
-    if spec.network != super::spec::Network::Host {
-        namespaces::loopback_up()?;
+    match spec.network {
+        super::spec::Network::Host => {}
+        super::spec::Network::Join(pid) => namespaces::join_network(pid)?,
+        _ => namespaces::loopback_up()?,
     }
     // The user is looked up in the rootfs before pivot_root, and the
     // seccomp filter compiled, while the init may still allocate freely.

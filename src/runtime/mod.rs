@@ -90,10 +90,14 @@ mod child_probe;
 #[cfg(test)]
 mod init_sequence_tests;
 
-pub use container::{run, run_killable, run_observed, ExitStatus, Input, Output, Stdio};
+pub use container::{
+    run, run_killable, run_observed, run_observed_with_network, run_with_network, ExitStatus,
+    Input, NetworkSetup, Output, Stdio,
+};
 pub use kill_switch::KillSwitch;
 pub use spec::{
-    ContainerSpec, MountKind, MountSpec, Network, NetworkFiles, ProcessSpec, RootfsSpec,
+    ContainerSpec, MountKind, MountSpec, Network, NetworkExtras, NetworkFiles, ProcessSpec,
+    RootfsSpec,
 };
 
 /// Why a container could not be run. Errors of the user's process itself
@@ -121,6 +125,9 @@ pub enum RuntimeError {
     /// The container's network could not be set up.
     #[error(transparent)]
     Slirp(#[from] slirp::SlirpError),
+    /// The caller's network setup ([`run_with_network`]) failed.
+    #[error(transparent)]
+    Network(Box<dyn std::error::Error + Send + Sync>),
     /// Supervising failed.
     #[error(transparent)]
     Supervisor(#[from] supervisor::SupervisorError),

@@ -18,6 +18,15 @@ pub enum NamespaceError {
         #[source]
         source: nix::Error,
     },
+    /// `--network container:NAME`: its namespace could not be joined.
+    #[error("failed to join the network namespace of the container whose init is pid {pid}")]
+    JoinNetwork {
+        /// The other container's init.
+        pid: i32,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
     /// Bringing `lo` up failed.
     #[error("failed to bring up the loopback interface")]
     Loopback(#[source] std::io::Error),
@@ -33,10 +42,24 @@ pub enum NamespaceError {
 pub fn clone_flags(spec: &ContainerSpec) -> libc::c_int {
     let mut flags =
         libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC;
-    if spec.network != Network::Host {
+    if !matches!(spec.network, Network::Host | Network::Join(_)) {
         flags |= libc::CLONE_NEWNET;
     }
     flags
+}
+
+/// Joins the network namespace of `pid` (another container's init) for
+/// [`Network::Join`]; called by the init while the host's `/proc` is still
+/// its `/proc`, before `pivot_root`.
+pub fn join_network(pid: i32) -> Result<(), NamespaceError> {
+    let ns = std::fs::File::open(format!("/proc/{pid}/ns/net"))
+        .map_err(|e| NamespaceError::JoinNetwork { pid, source: e })?;
+    nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| {
+        NamespaceError::JoinNetwork {
+            pid,
+            source: e.into(),
+        }
+    })
 }
 
 /// Gives the calling process a cgroup namespace rooted at its current

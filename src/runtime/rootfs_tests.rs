@@ -31,6 +31,7 @@ fn spec() -> ContainerSpec {
         readonly_paths: vec![],
         readonly_sysfs: true,
         network_files: NetworkFiles::Docker,
+        network_extras: Default::default(),
         init: false,
         capabilities: crate::runtime::caps::docker_default_caps(),
         seccomp: true,

@@ -69,6 +69,10 @@ pub struct ContainerSpec {
     /// Which `/etc` network files are generated in the state dir and bound
     /// in (they then never reach the upper dir).
     pub network_files: NetworkFiles,
+    /// What a network adds to docker's network files (`kiln run`'s
+    /// bridge address, `--add-host`, `--dns`).
+    #[serde(default)]
+    pub network_extras: NetworkExtras,
     /// Run kiln as a tiny PID 1 that reaps zombies and forwards signals to
     /// the process (docker `--init`); otherwise the process is PID 1.
     pub init: bool,
@@ -236,6 +240,16 @@ pub enum NetworkFiles {
     Sandbox,
 }
 
+/// Additions to [`NetworkFiles::Docker`]'s files.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkExtras {
+    /// Lines appended to `/etc/hosts` (`ADDRESS\tNAMES`), in order.
+    pub hosts: Vec<String>,
+    /// Nameservers replacing the host's in `/etc/resolv.conf` (docker
+    /// `--dns`); the host's `search` and `options` lines are kept.
+    pub nameservers: Vec<String>,
+}
+
 /// Which network the container sees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Network {
@@ -249,6 +263,10 @@ pub enum Network {
     /// on the host's interfaces can be sniffed from inside (see
     /// [`super::slirp`]).
     Slirp,
+    /// The network namespace of another container, whose init has this
+    /// pid in kiln's pid namespace (docker `--network container:NAME`):
+    /// the init joins it before anything else of the container's runs.
+    Join(i32),
 }
 
 /// docker's environment rules for a container process: `PATH` defaults to

@@ -75,14 +75,18 @@ pub fn prepare(spec: &ContainerSpec) -> Result<(), StateError> {
                 &root.state_dir.join("hostname"),
                 &format!("{}\n", spec.hostname),
             )?;
-            write(
-                &root.state_dir.join("hosts"),
-                &format!("{}{}", hosts(spec.network), own_name(&spec.hostname)),
-            )?;
-            write(
-                &root.state_dir.join("resolv.conf"),
-                &resolv_conf(spec.network),
-            )?;
+            let mut hosts = format!("{}{}", hosts(spec.network), own_name(&spec.hostname));
+            for line in &spec.network_extras.hosts {
+                hosts.push_str(line);
+                hosts.push('\n');
+            }
+            write(&root.state_dir.join("hosts"), &hosts)?;
+            let resolv = resolv_conf(spec.network);
+            let resolv = match spec.network_extras.nameservers.as_slice() {
+                [] => resolv,
+                servers => with_nameservers(&resolv, servers),
+            };
+            write(&root.state_dir.join("resolv.conf"), &resolv)?;
         }
         NetworkFiles::Sandbox => {
             write(
@@ -126,7 +130,7 @@ fn hosts(network: Network) -> String {
         Network::Host => {
             std::fs::read_to_string("/etc/hosts").unwrap_or_else(|_| LOOPBACK.to_string())
         }
-        Network::None | Network::Slirp => LOOPBACK.to_string(),
+        Network::None | Network::Slirp | Network::Join(_) => LOOPBACK.to_string(),
     }
 }
 
@@ -145,10 +149,28 @@ fn own_name(hostname: &str) -> String {
 fn resolv_conf(network: Network) -> String {
     match network {
         Network::Slirp => format!("nameserver {}\n", super::slirp::DNS),
-        Network::Host | Network::None => {
+        Network::Host | Network::None | Network::Join(_) => {
             std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default()
         }
     }
+}
+
+/// docker's `--dns`: `servers` replace the nameservers of `resolv`, its
+/// `search` and `options` lines stay (moby `libnetwork/resolvconf`,
+/// `Build`).
+fn with_nameservers(resolv: &str, servers: &[String]) -> String {
+    let mut out: String = servers
+        .iter()
+        .map(|s| format!("nameserver {s}\n"))
+        .collect();
+    for line in resolv.lines() {
+        let word = line.split_whitespace().next().unwrap_or_default();
+        if word == "search" || word == "options" {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
 }
 
 /// Removes a state dir; nothing is mounted in it on the host side.
@@ -180,6 +202,15 @@ mod tests {
         assert_eq!(
             sandbox_hosts("buildkitsandbox"),
             "127.0.0.1\tlocalhost buildkitsandbox\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+        );
+    }
+
+    #[test]
+    fn dns_replaces_the_nameservers_and_keeps_search_and_options() {
+        let host = "# comment\nnameserver 127.0.0.53\nsearch example.org\noptions ndots:2\n";
+        assert_eq!(
+            with_nameservers(host, &["192.0.2.53".to_string(), "192.0.2.54".to_string()]),
+            "nameserver 192.0.2.53\nnameserver 192.0.2.54\nsearch example.org\noptions ndots:2\n"
         );
     }
 

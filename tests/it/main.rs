@@ -62,6 +62,7 @@ mod registry_pull_push;
 mod registry_tls_auth;
 mod run;
 mod run_image;
+mod run_network;
 mod run_volumes;
 mod save_load;
 mod shell_conformance;

@@ -1,0 +1,653 @@
+//! Container networks for `kiln run`: docker's bridge driver without a
+//! daemon.
+//!
+//! A network is a Linux bridge with an IPv4 subnet (the default one,
+//! `bridge`, is the interface `kiln0`, made on first use; user networks
+//! from `kiln network create` get `kiln-<id>`). A container joins it through
+//! a veth pair whose peer is moved into the container's network namespace
+//! (`eth0`, an address from the network's allocator, the default route via
+//! the bridge's address). Outbound traffic is masqueraded and published
+//! ports are DNAT rules, all in kiln's own iptables chains (see
+//! [`firewall`]). Names on a user network resolve through `/etc/hosts`:
+//! every member's file lists the others and is rewritten in place (the
+//! bind-mounted inode) when a member joins or leaves; kiln has no embedded
+//! DNS server (docker's 127.0.0.11), so `nslookup` of a member name does
+//! not work, `getaddrinfo` (ping, wget, curl) does.
+//!
+//! Everything attached is recorded under `<root>/networks/` ([`state`])
+//! before it is made, so [`detach`] works from any later process (a
+//! monitor, `rm`, a reconcile after a crash), and is idempotent.
+//!
+//! The API for container lifecycles:
+//! - [`reserve`]: allocate an address and the published ports for a
+//!   container (before it starts: its `/etc/hosts` needs the address); the
+//!   returned [`Attachment`] lists the `/etc/hosts` lines it should get;
+//! - [`plumb`]: once its init exists, make the veth, move it into the
+//!   init's network namespace and add the port rules;
+//! - [`attach`]: both at once (for `network connect` of a running one);
+//! - [`detach`]: remove its rules and interfaces and free its address
+//!   and ports, reading what from the persisted state.
+//!
+//! - [`prune`]: remove the endpoints whose holder (the reserving process,
+//!   then the container's init) is dead, as a lifecycle's reconcile after
+//!   a killed monitor or a reboot; [`reserve`] does it first too;
+//! - [`running_container`]: the init pid of a container on a network
+//!   (`--network container:NAME`).
+//!
+//! Networks: [`create`], [`remove`], [`list`], [`inspect`]; [`connect`] and
+//! [`disconnect`] for a running container.
+//!
+//! Known limits: the default network's allocator is per store, so two
+//! stores (`--root`s) running containers on `kiln0` at once can hand out
+//! the same address; IPv4 only; no port ranges.
+
+pub mod command;
+pub mod firewall;
+pub mod ports;
+pub mod state;
+pub mod subnet;
+
+mod bridge;
+mod hosts;
+
+pub use ports::{PortSpec, PortSpecError, Protocol};
+pub use subnet::Subnet;
+
+use crate::cache::StoreLayout;
+use command::CommandError;
+use state::{Endpoint, Locked, NetworkRecord, StateError};
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+/// The default network's name (docker's).
+pub const DEFAULT_NETWORK: &str = "bridge";
+/// The default network's bridge interface (docker: `docker0`).
+pub const DEFAULT_BRIDGE: &str = "kiln0";
+
+/// Why a network operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NetworkError {
+    /// The persisted state.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// `ip` or `iptables`.
+    #[error(transparent)]
+    Command(#[from] CommandError),
+    /// A `--subnet`.
+    #[error(transparent)]
+    Subnet(#[from] subnet::SubnetError),
+    /// docker: "network foo not found".
+    #[error("network {0} not found")]
+    NotFound(String),
+    /// docker: "network with name foo already exists".
+    #[error("network with name {0} already exists")]
+    Exists(String),
+    /// `bridge`, `host` and `none` are docker's and cannot be made or removed.
+    #[error("{0} is a pre-defined network and cannot be created or removed")]
+    Predefined(String),
+    /// A network name that is not a docker name.
+    #[error("invalid network name {0:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")]
+    BadName(String),
+    /// docker's "Pool overlaps with other one on this address space".
+    #[error("invalid subnet {subnet}: pool overlaps with {other} (a route of the host or another network)")]
+    Overlaps {
+        /// The subnet asked for.
+        subnet: Subnet,
+        /// What it collides with.
+        other: Subnet,
+    },
+    /// Every candidate subnet collides with something.
+    #[error("could not find an available, non-overlapping IPv4 address pool for the network; give one with --subnet")]
+    NoSubnet,
+    /// The network has no address left.
+    #[error("no available IPv4 addresses on network {0}")]
+    Exhausted(String),
+    /// A removal while containers use it (docker's message).
+    #[error("error while removing network: network {0} has active endpoints")]
+    InUse(String),
+    /// Another kiln container publishes the port.
+    #[error("Bind for {ip}:{port} failed: port is already allocated")]
+    PortAllocated {
+        /// The host address.
+        ip: Ipv4Addr,
+        /// The host port.
+        port: u16,
+    },
+    /// Something else on the host listens there (docker's message with
+    /// its proxy).
+    #[error("driver failed programming external connectivity on endpoint {endpoint}: listen {proto}4 {ip}:{port}: bind: address already in use")]
+    PortInUse {
+        /// The container's name.
+        endpoint: String,
+        /// `tcp` or `udp`.
+        proto: &'static str,
+        /// The host address.
+        ip: Ipv4Addr,
+        /// The host port.
+        port: u16,
+    },
+    /// The port could not be checked or chosen.
+    #[error("failed to reserve host port {ip}:{port}")]
+    PortCheck {
+        /// The host address.
+        ip: Ipv4Addr,
+        /// The host port.
+        port: u16,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `--link` or `connect` of a container the networks do not know.
+    #[error("no such container on a network: {0}")]
+    NoContainer(String),
+    /// `connect` of a container already on the network (docker's words).
+    #[error("endpoint with name {name} already exists in network {network}")]
+    AlreadyConnected {
+        /// The container.
+        name: String,
+        /// The network.
+        network: String,
+    },
+    /// `/etc/hosts` of a member could not be updated.
+    #[error("failed to update {path}")]
+    Hosts {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What a container asks of its network.
+#[derive(Debug, Clone, Default)]
+pub struct NetworkRequest {
+    /// The network's name ([`DEFAULT_NETWORK`] or a user network).
+    pub network: String,
+    /// Names the other members resolve it by (its `--name`, its hostname).
+    pub names: Vec<String>,
+    /// `-p` values.
+    pub ports: Vec<PortSpec>,
+    /// `--link NAME[:ALIAS]`: a container on a network and the alias it
+    /// gets in this one's `/etc/hosts`.
+    pub links: Vec<(String, String)>,
+    /// The host file bound over its `/etc/hosts` (kept up to date on a
+    /// user network).
+    pub hosts_file: Option<PathBuf>,
+}
+
+/// What [`reserve`] gave a container.
+#[derive(Debug, Clone)]
+pub struct Attachment {
+    /// The network's name.
+    pub network: String,
+    /// The bridge interface.
+    pub bridge: String,
+    /// The container's address.
+    pub address: Ipv4Addr,
+    /// The subnet (its prefix is the address's).
+    pub subnet: Subnet,
+    /// The bridge's address: the default route, and docker's
+    /// `host-gateway`.
+    pub gateway: Ipv4Addr,
+    /// Published ports, host port 0 replaced by the one chosen.
+    pub ports: Vec<PortSpec>,
+    /// `/etc/hosts` lines for the other members and the links
+    /// (`ADDRESS\tNAMES`).
+    pub hosts: Vec<String>,
+}
+
+fn dir(layout: &StoreLayout) -> PathBuf {
+    layout.networks()
+}
+
+/// docker's network name rule (`[a-zA-Z0-9][a-zA-Z0-9_.-]+`).
+fn check_name(name: &str) -> Result<(), NetworkError> {
+    let mut chars = name.chars();
+    let ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if !ok {
+        return Err(NetworkError::BadName(name.into()));
+    }
+    if ["bridge", "host", "none"].contains(&name) {
+        return Err(NetworkError::Predefined(name.into()));
+    }
+    Ok(())
+}
+
+/// Creates a user network `name` (docker `network create [--subnet]`): its
+/// bridge, address and rules; a subnet is chosen when `subnet` is `None`.
+pub fn create(
+    layout: &StoreLayout,
+    name: &str,
+    subnet: Option<Subnet>,
+) -> Result<NetworkRecord, NetworkError> {
+    check_name(name)?;
+    let mut locked = state::lock(&dir(layout))?;
+    if locked.state.networks.contains_key(name) {
+        return Err(NetworkError::Exists(name.into()));
+    }
+    let id = bridge::new_id()?;
+    let record = bridge::create(&locked, &format!("kiln-{}", &id[..10]), id, subnet)?;
+    locked.state.networks.insert(name.into(), record.clone());
+    if let Err(e) = locked.save() {
+        bridge::destroy(&record);
+        return Err(e.into());
+    }
+    Ok(record)
+}
+
+/// Removes user network `name`: its rules and bridge (docker `network rm`).
+pub fn remove(layout: &StoreLayout, name: &str) -> Result<(), NetworkError> {
+    if name == DEFAULT_NETWORK || name == "host" || name == "none" {
+        return Err(NetworkError::Predefined(name.into()));
+    }
+    let mut locked = state::lock(&dir(layout))?;
+    let key = find_network(&locked, name)?;
+    if locked.state.members(&key).next().is_some() {
+        return Err(NetworkError::InUse(name.into()));
+    }
+    let record = locked.state.networks.remove(&key).expect("found above");
+    locked.save()?;
+    bridge::destroy(&record);
+    Ok(())
+}
+
+/// The network named `name` or whose ID starts with it.
+fn find_network(locked: &Locked, name: &str) -> Result<String, NetworkError> {
+    if locked.state.networks.contains_key(name) {
+        return Ok(name.into());
+    }
+    locked
+        .state
+        .networks
+        .iter()
+        .find(|(_, r)| !name.is_empty() && r.id.starts_with(name))
+        .map(|(n, _)| n.clone())
+        .ok_or_else(|| NetworkError::NotFound(name.into()))
+}
+
+/// Every network (by name) with its members, for `network ls`/`inspect`.
+pub fn list(
+    layout: &StoreLayout,
+) -> Result<Vec<(String, NetworkRecord, Vec<Endpoint>)>, NetworkError> {
+    let locked = state::lock(&dir(layout))?;
+    Ok(locked
+        .state
+        .networks
+        .iter()
+        .map(|(n, r)| {
+            (
+                n.clone(),
+                r.clone(),
+                locked.state.members(n).cloned().collect(),
+            )
+        })
+        .collect())
+}
+
+/// One network by name or ID prefix, with its members.
+pub fn inspect(
+    layout: &StoreLayout,
+    name: &str,
+) -> Result<(String, NetworkRecord, Vec<Endpoint>), NetworkError> {
+    let locked = state::lock(&dir(layout))?;
+    let key = find_network(&locked, name)?;
+    let record = locked.state.networks[&key].clone();
+    let members = locked.state.members(&key).cloned().collect();
+    Ok((key, record, members))
+}
+
+/// Allocates `container`'s address and ports on `request.network` (the
+/// default network is made on first use) and records the endpoint; nothing
+/// is plumbed yet ([`plumb`]). Undone by [`detach`].
+pub fn reserve(
+    layout: &StoreLayout,
+    container: &str,
+    request: &NetworkRequest,
+) -> Result<Attachment, NetworkError> {
+    let mut locked = state::lock(&dir(layout))?;
+    remove_stale(&mut locked);
+    let attachment = reserve_locked(&mut locked, container, request)?;
+    locked.save()?;
+    Ok(attachment)
+}
+
+fn reserve_locked(
+    locked: &mut Locked,
+    container: &str,
+    request: &NetworkRequest,
+) -> Result<Attachment, NetworkError> {
+    let key = if request.network == DEFAULT_NETWORK {
+        if !locked.state.networks.contains_key(DEFAULT_NETWORK) {
+            let record = bridge::adopt_or_create_default(locked)?;
+            locked.state.networks.insert(DEFAULT_NETWORK.into(), record);
+        }
+        DEFAULT_NETWORK.to_string()
+    } else {
+        find_network(locked, &request.network)?
+    };
+    let record = locked.state.networks[&key].clone();
+    if locked
+        .state
+        .endpoints
+        .iter()
+        .any(|e| e.container == container && e.network == key)
+    {
+        return Err(NetworkError::AlreadyConnected {
+            name: request
+                .names
+                .first()
+                .cloned()
+                .unwrap_or_else(|| container.into()),
+            network: key,
+        });
+    }
+    let taken: BTreeSet<Ipv4Addr> = locked.state.members(&key).map(|e| e.address).collect();
+    let address = record
+        .subnet
+        .next_free(&taken)
+        .ok_or_else(|| NetworkError::Exhausted(key.clone()))?;
+    let endpoint_name = request
+        .names
+        .first()
+        .map(String::as_str)
+        .unwrap_or(container);
+    let ports = request
+        .ports
+        .iter()
+        .map(|p| reserve_port(&locked.state.endpoints, endpoint_name, p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut hosts = Vec::new();
+    // Default bridge members do not resolve each other (docker: no DNS on
+    // the default network; only --link).
+    if key != DEFAULT_NETWORK {
+        hosts.extend(locked.state.members(&key).map(hosts::line));
+    }
+    for (target, alias) in &request.links {
+        let linked = locked
+            .state
+            .endpoints
+            .iter()
+            .find(|e| {
+                e.names.iter().any(|n| n == target) || e.container.starts_with(target.as_str())
+            })
+            .ok_or_else(|| NetworkError::NoContainer(target.clone()))?;
+        hosts.push(format!("{}\t{alias} {target}", linked.address));
+    }
+    let ordinal = locked
+        .state
+        .endpoints
+        .iter()
+        .filter(|e| e.container == container)
+        .count();
+    let endpoint = Endpoint {
+        container: container.into(),
+        network: key.clone(),
+        address,
+        names: request.names.clone(),
+        host_veth: bridge::veth_name(container, &record.id),
+        interface: format!("eth{ordinal}"),
+        ports: ports.clone(),
+        hosts_file: request.hosts_file.clone(),
+        pid: None,
+        holder: state::Holder::of(std::process::id() as i32),
+        rules: Vec::new(),
+    };
+    if key != DEFAULT_NETWORK {
+        let line = hosts::line(&endpoint);
+        for member in locked.state.members(&key) {
+            if let Some(file) = &member.hosts_file {
+                hosts::append(file, &line)?;
+            }
+        }
+    }
+    locked.state.endpoints.push(endpoint);
+    Ok(Attachment {
+        network: key,
+        bridge: record.bridge.clone(),
+        address,
+        subnet: record.subnet,
+        gateway: record.subnet.gateway(),
+        ports,
+        hosts,
+    })
+}
+
+/// Checks a published port against other kiln containers' and the host's
+/// sockets, and picks a free one for host port 0.
+fn reserve_port(
+    endpoints: &[Endpoint],
+    endpoint: &str,
+    port: &PortSpec,
+) -> Result<PortSpec, NetworkError> {
+    let clash = |p: &PortSpec| {
+        p.protocol == port.protocol
+            && p.host_port == port.host_port
+            && (p.host_ip.is_unspecified()
+                || port.host_ip.is_unspecified()
+                || p.host_ip == port.host_ip)
+    };
+    if port.host_port != 0 && endpoints.iter().flat_map(|e| &e.ports).any(clash) {
+        return Err(NetworkError::PortAllocated {
+            ip: port.host_ip,
+            port: port.host_port,
+        });
+    }
+    // A bind tells whether something on the host holds the port: with
+    // DNAT the container would silently take its traffic (docker's proxy
+    // fails the same way when it binds).
+    let addr = std::net::SocketAddr::from((port.host_ip, port.host_port));
+    let bound = match port.protocol {
+        Protocol::Tcp => std::net::TcpListener::bind(addr).and_then(|l| l.local_addr()),
+        Protocol::Udp => std::net::UdpSocket::bind(addr).and_then(|s| s.local_addr()),
+    };
+    match bound {
+        Ok(local) => Ok(PortSpec {
+            host_port: local.port(),
+            ..*port
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Err(NetworkError::PortInUse {
+            endpoint: endpoint.into(),
+            proto: port.protocol.name(),
+            ip: port.host_ip,
+            port: port.host_port,
+        }),
+        Err(source) => Err(NetworkError::PortCheck {
+            ip: port.host_ip,
+            port: port.host_port,
+            source,
+        }),
+    }
+}
+
+/// Plumbs every reserved, not yet plumbed endpoint of `container` into the
+/// network namespace of `pid` (its init, in kiln's pid namespace): the
+/// veth pair, the address and route, the port rules.
+pub fn plumb(layout: &StoreLayout, container: &str, pid: i32) -> Result<(), NetworkError> {
+    let mut locked = state::lock(&dir(layout))?;
+    let netns = command::netns_of(pid)?;
+    for i in 0..locked.state.endpoints.len() {
+        let e = &locked.state.endpoints[i];
+        if e.container != container || e.pid.is_some() {
+            continue;
+        }
+        let record = locked.state.networks[&e.network].clone();
+        bridge::ensure(&record)?;
+        // Recorded first: a failure below leaves what detach must remove.
+        let rules: Vec<firewall::Rule> = e
+            .ports
+            .iter()
+            .map(|p| firewall::port_rule(&record.bridge, e.address, p))
+            .collect();
+        locked.state.endpoints[i].pid = Some(pid);
+        locked.state.endpoints[i].holder = state::Holder::of(pid);
+        locked.state.endpoints[i].rules = rules.clone();
+        locked.save()?;
+        let e = &locked.state.endpoints[i];
+        bridge::plumb_veth(&record, e, &netns)?;
+        firewall::add(&rules)?;
+    }
+    Ok(())
+}
+
+/// [`reserve`] and [`plumb`]: joins the running container whose init is
+/// `pid` to a network.
+pub fn attach(
+    layout: &StoreLayout,
+    container: &str,
+    request: &NetworkRequest,
+    pid: i32,
+) -> Result<Attachment, NetworkError> {
+    let attachment = reserve(layout, container, request)?;
+    if let Err(e) = plumb(layout, container, pid) {
+        let _ = detach_from(layout, container, Some(&attachment.network));
+        return Err(e);
+    }
+    Ok(attachment)
+}
+
+/// Removes `container` from every network: its port rules, its host veth
+/// (the peer goes with it), its lines in the other members' `/etc/hosts`;
+/// frees its address and ports. Works from any process, and again.
+pub fn detach(layout: &StoreLayout, container: &str) -> Result<(), NetworkError> {
+    detach_from(layout, container, None)
+}
+
+fn detach_from(
+    layout: &StoreLayout,
+    container: &str,
+    network: Option<&str>,
+) -> Result<(), NetworkError> {
+    let mut locked = state::lock(&dir(layout))?;
+    release(&mut locked, |e| {
+        e.container == container && network.is_none_or(|n| n == e.network)
+    });
+    locked.save()?;
+    Ok(())
+}
+
+/// Removes the endpoints whose holder died (a `kiln run` killed with
+/// SIGKILL, a crashed monitor, a reboot: its container is gone too), as
+/// [`detach`] would have; called before each reservation and by
+/// [`prune`].
+fn remove_stale(locked: &mut Locked) -> usize {
+    release(locked, |e| e.holder.is_none_or(|h| !h.is_alive()))
+}
+
+/// [`remove_stale`] on its own (`kiln network prune`, a lifecycle's
+/// reconcile); returns how many endpoints went.
+pub fn prune(layout: &StoreLayout) -> Result<usize, NetworkError> {
+    let mut locked = state::lock(&dir(layout))?;
+    let n = remove_stale(&mut locked);
+    locked.save()?;
+    Ok(n)
+}
+
+/// Takes the endpoints `which` picks out of the state and removes what
+/// they added (the caller saves).
+fn release(locked: &mut Locked, which: impl Fn(&Endpoint) -> bool) -> usize {
+    let (gone, kept): (Vec<Endpoint>, Vec<Endpoint>) = std::mem::take(&mut locked.state.endpoints)
+        .into_iter()
+        .partition(|e| which(e));
+    locked.state.endpoints = kept;
+    for e in &gone {
+        firewall::remove(&e.rules);
+        bridge::remove_veth(&e.host_veth);
+        if e.network == DEFAULT_NETWORK {
+            continue;
+        }
+        // Each forgets the other: the members this one, and this one (a
+        // disconnect from a running container) the members.
+        let line = hosts::line(e);
+        for member in locked.state.members(&e.network) {
+            let pairs = [
+                (member.hosts_file.as_ref(), &line),
+                (e.hosts_file.as_ref(), &hosts::line(member)),
+            ];
+            for (file, line) in pairs {
+                if let Some(file) = file {
+                    if let Err(err) = hosts::remove_line(file, line) {
+                        tracing::debug!("{err}", err = crate::error_chain::Chain(&err));
+                    }
+                }
+            }
+        }
+    }
+    gone.len()
+}
+
+/// The ID and init pid of a running container on a kiln network, by name
+/// or ID prefix (`--network container:NAME` joins its namespace).
+pub fn running_container(layout: &StoreLayout, name: &str) -> Result<(String, i32), NetworkError> {
+    let locked = state::lock(&dir(layout))?;
+    locked
+        .state
+        .endpoints
+        .iter()
+        .filter(|e| e.holder.is_some_and(|h| h.is_alive()))
+        .find(|e| {
+            !name.is_empty() && (e.names.iter().any(|n| n == name) || e.container.starts_with(name))
+        })
+        .and_then(|e| Some((e.container.clone(), e.pid?)))
+        .ok_or_else(|| NetworkError::NoContainer(name.into()))
+}
+
+/// Connects the running container `container` (by name or ID prefix, as
+/// its endpoints know it) to `network` (docker `network connect`): the
+/// other members' names are appended to its `/etc/hosts`.
+pub fn connect(layout: &StoreLayout, network: &str, container: &str) -> Result<(), NetworkError> {
+    let (id, names, hosts_file, pid) = {
+        let locked = state::lock(&dir(layout))?;
+        let e = locked
+            .state
+            .endpoints
+            .iter()
+            .find(|e| {
+                e.pid.is_some()
+                    && (e.names.iter().any(|n| n == container)
+                        || e.container.starts_with(container))
+            })
+            .ok_or_else(|| NetworkError::NoContainer(container.into()))?;
+        (
+            e.container.clone(),
+            e.names.clone(),
+            e.hosts_file.clone(),
+            e.pid.expect("filtered"),
+        )
+    };
+    let request = NetworkRequest {
+        network: network.into(),
+        names,
+        hosts_file: hosts_file.clone(),
+        ..NetworkRequest::default()
+    };
+    let attachment = attach(layout, &id, &request, pid)?;
+    if let Some(file) = hosts_file {
+        for line in &attachment.hosts {
+            hosts::append(&file, line)?;
+        }
+    }
+    Ok(())
+}
+
+/// Disconnects `container` (name or ID prefix) from `network` (docker
+/// `network disconnect`).
+pub fn disconnect(
+    layout: &StoreLayout,
+    network: &str,
+    container: &str,
+) -> Result<(), NetworkError> {
+    let (id, key) = {
+        let locked = state::lock(&dir(layout))?;
+        let key = find_network(&locked, network)?;
+        let e = locked
+            .state
+            .members(&key)
+            .find(|e| e.names.iter().any(|n| n == container) || e.container.starts_with(container))
+            .ok_or_else(|| NetworkError::NoContainer(container.into()))?;
+        (e.container.clone(), key)
+    };
+    detach_from(layout, &id, Some(&key))
+}
