@@ -6,6 +6,10 @@ fn main() {
     if std::env::args_os().nth(1).as_deref() == Some(kiln::runtime::spawn::INIT_ARG.as_ref()) {
         std::process::exit(kiln::runtime::init::main());
     }
+    // `kiln exec`'s joiner, like the init: before clap and logging.
+    if std::env::args_os().nth(1).as_deref() == Some(kiln::runtime::join::JOIN_ARG.as_ref()) {
+        std::process::exit(kiln::runtime::join::main());
+    }
     // A detached container's monitor: also before clap and logging.
     if std::env::args_os().nth(1).as_deref() == Some(kiln::container::monitor::MONITOR_ARG.as_ref())
     {

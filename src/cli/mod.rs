@@ -132,6 +132,10 @@ pub enum Command {
     Pause(container::PauseArgs),
     /// Thaw paused containers.
     Unpause(container::PauseArgs),
+    /// Run a command in a running container.
+    Exec(container::ExecArgs),
+    /// Show a container's processes.
+    Top(container::TopArgs),
     /// Manage containers (ls, start, stop, restart, kill, rm, wait,
     /// pause, unpause, rename, logs, inspect, prune).
     #[command(subcommand)]
@@ -213,6 +217,8 @@ pub fn main() -> i32 {
         Command::Rename(a) => container::rename(a, &root),
         Command::Pause(a) => container::pause(a, &root),
         Command::Unpause(a) => container::unpause(a, &root),
+        Command::Exec(a) => container::exec(a, &root),
+        Command::Top(a) => container::top(a, &root),
         Command::Container(cmd) => container::run(cmd, &root),
         Command::System(cmd) => system::run(cmd, &root),
     };

@@ -8,6 +8,7 @@
 //! errors (see [`super::usage_exit_code`]).
 
 mod commands;
+mod exec;
 pub mod inspect;
 mod logs;
 mod ps;
@@ -20,6 +21,7 @@ use std::path::Path;
 pub use commands::{
     KillArgs, PauseArgs, RenameArgs, RestartArgs, RmArgs, StartArgs, StopArgs, WaitArgs,
 };
+pub use exec::{ExecArgs, TopArgs};
 pub use logs::LogsArgs;
 pub use ps::PsArgs;
 
@@ -55,6 +57,10 @@ pub enum ContainerCommand {
     Inspect(inspect::ContainerInspectArgs),
     /// Remove all stopped containers.
     Prune(commands::PruneArgs),
+    /// Run a command in a running container.
+    Exec(ExecArgs),
+    /// Show a container's processes.
+    Top(TopArgs),
 }
 
 /// Runs `kiln container SUBCOMMAND`.
@@ -73,10 +79,13 @@ pub fn run(cmd: ContainerCommand, root: &Path) -> Result<i32, CliError> {
         ContainerCommand::Logs(a) => logs::run(a, root),
         ContainerCommand::Inspect(a) => inspect::run(a, root),
         ContainerCommand::Prune(a) => commands::prune(a, root),
+        ContainerCommand::Exec(a) => exec::exec(a, root),
+        ContainerCommand::Top(a) => exec::top(a, root),
     }
 }
 
 pub use commands::{kill, pause, rename, restart, rm, start, stop, unpause, wait};
+pub use exec::{exec, top};
 pub use logs::run as logs;
 pub use ps::run as ps;
 

@@ -1,0 +1,170 @@
+//! `exec`, `top`, `diff` and `commit` on detached containers (issue 13):
+//! each test starts its own busybox `sleep 1000` and force-removes every
+//! container it made at the end.
+
+use crate::support;
+
+use support::kiln::Kiln;
+
+/// A store with busybox that force-removes its containers when dropped,
+/// so no monitor outlives a test, failed or not.
+struct Store {
+    k: Kiln,
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        let ids = self.k.kiln(&["ps", "-aq", "--no-trunc"]).stdout;
+        for id in ids.lines() {
+            let _ = self.k.kiln(&["rm", "-f", id]);
+        }
+    }
+}
+
+impl std::ops::Deref for Store {
+    type Target = Kiln;
+    fn deref(&self) -> &Kiln {
+        &self.k
+    }
+}
+
+/// A store with one running busybox `sleep 1000` named `box1`.
+fn sleeping() -> Store {
+    let s = Store {
+        k: Kiln::with_busybox_image(),
+    };
+    s.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "box1",
+        "--hostname",
+        "box",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    s
+}
+
+#[test]
+fn exec_prints_output_and_propagates_exit_code() {
+    let k = sleeping();
+    assert_eq!(k.ok(&["exec", "box1", "echo", "hi"]), "hi\n");
+    k.kiln(&["exec", "box1", "sh", "-c", "exit 3"])
+        .fails_with(3);
+    // docker: a command that does not exist is 127.
+    k.kiln(&["exec", "box1", "no-such-command"]).fails_with(127);
+}
+
+#[test]
+fn exec_takes_env_workdir_and_user() {
+    let k = sleeping();
+    assert_eq!(
+        k.ok(&["exec", "-e", "X=from-exec", "box1", "sh", "-c", "echo $X"]),
+        "from-exec\n"
+    );
+    assert_eq!(k.ok(&["exec", "-w", "/etc", "box1", "pwd"]), "/etc\n");
+    assert_eq!(k.ok(&["exec", "box1", "pwd"]), "/\n");
+    assert_eq!(
+        k.ok(&["exec", "-u", "nobody", "box1", "id", "-u"]),
+        "65534\n"
+    );
+    assert_eq!(k.ok(&["exec", "box1", "id", "-u"]), "0\n");
+}
+
+#[test]
+fn exec_sees_the_containers_processes_and_hostname() {
+    let k = sleeping();
+    assert_eq!(k.ok(&["exec", "box1", "hostname"]), "box\n");
+    // PID 1 of the exec'd process's pid namespace is the container's sleep.
+    assert_eq!(
+        k.ok(&["exec", "box1", "cat", "/proc/1/cmdline"]),
+        "sleep\01000\0"
+    );
+    let ps = k.ok(&["exec", "box1", "ps", "-o", "pid,comm"]);
+    let host_pid = std::process::id().to_string();
+    assert!(
+        !ps.lines()
+            .any(|l| l.split_whitespace().next() == Some(&host_pid)),
+        "a host process shows in the container: {ps}"
+    );
+    // The same confinement as the container: docker's capability set
+    // (no CAP_SYS_ADMIN, bit 21) and the seccomp filter (mode 2).
+    let status = k.ok(&["exec", "box1", "cat", "/proc/self/status"]);
+    let container = k.ok(&["exec", "box1", "cat", "/proc/1/status"]);
+    let line = |text: &str, key: &str| {
+        text.lines()
+            .find(|l| l.starts_with(key))
+            .map(|l| l.to_string())
+            .unwrap_or_default()
+    };
+    assert_eq!(line(&status, "CapEff:"), line(&container, "CapEff:"));
+    assert_eq!(line(&status, "CapBnd:"), line(&container, "CapBnd:"));
+    assert_eq!(line(&status, "Seccomp:"), "Seccomp:\t2");
+}
+
+#[test]
+fn exec_does_not_hand_over_the_callers_descriptors() {
+    let k = sleeping();
+    // kiln's stdout is a file here: the process must get a pipe that kiln
+    // copies from, or it could reopen (truncate, read) the caller's file.
+    let out_path = k.path("exec-out");
+    let out = std::fs::File::create(&out_path).unwrap();
+    let status = k
+        .cmd(&[
+            "exec",
+            "box1",
+            "sh",
+            "-c",
+            "readlink /proc/self/fd/1; ls /proc/self/fd",
+        ])
+        .stdout(out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let text = std::fs::read_to_string(&out_path).unwrap();
+    let mut lines = text.lines();
+    let target = lines.next().unwrap_or_default();
+    assert!(target.starts_with("pipe:"), "fd 1 is {target}");
+    // 0-2, and the directory `ls` itself opens: nothing else of kiln's.
+    let fds: Vec<&str> = lines.collect();
+    assert!(fds.len() <= 4, "extra descriptors: {fds:?}");
+}
+
+#[test]
+fn exec_into_a_stopped_or_missing_container_fails_like_docker() {
+    let k = sleeping();
+    k.ok(&["stop", "-t", "0", "box1"]);
+    let err = k.kiln(&["exec", "box1", "true"]).fails_with(1).to_string();
+    assert!(err.contains("is not running"), "{err}");
+    let err = k.kiln(&["exec", "nope", "true"]).fails_with(1).to_string();
+    assert!(err.contains("No such container: nope"), "{err}");
+}
+
+#[test]
+fn exec_into_a_paused_container_is_refused() {
+    let k = sleeping();
+    k.ok(&["pause", "box1"]);
+    let err = k.kiln(&["exec", "box1", "true"]).fails_with(1).to_string();
+    assert!(
+        err.contains("is paused, unpause the container before exec"),
+        "{err}"
+    );
+    k.ok(&["unpause", "box1"]);
+    k.ok(&["exec", "box1", "true"]);
+}
+
+#[test]
+fn top_lists_the_containers_processes_only() {
+    let k = sleeping();
+    let out = k.ok(&["top", "box1"]);
+    let mut lines = out.lines();
+    let header = lines.next().unwrap();
+    assert!(header.contains("PID") && header.contains("CMD"), "{out}");
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 1, "{out}");
+    assert!(rows[0].ends_with("sleep 1000"), "{out}");
+    let err = k.kiln(&["top", "nope"]).fails_with(1).to_string();
+    assert!(err.contains("No such container"), "{err}");
+}
