@@ -136,6 +136,8 @@ pub enum Command {
     Exec(container::ExecArgs),
     /// Show a container's processes.
     Top(container::TopArgs),
+    /// Show a container's filesystem changes.
+    Diff(container::DiffArgs),
     /// Manage containers (ls, start, stop, restart, kill, rm, wait,
     /// pause, unpause, rename, logs, inspect, prune).
     #[command(subcommand)]
@@ -219,6 +221,7 @@ pub fn main() -> i32 {
         Command::Unpause(a) => container::unpause(a, &root),
         Command::Exec(a) => container::exec(a, &root),
         Command::Top(a) => container::top(a, &root),
+        Command::Diff(a) => container::diff(a, &root),
         Command::Container(cmd) => container::run(cmd, &root),
         Command::System(cmd) => system::run(cmd, &root),
     };

@@ -168,3 +168,40 @@ fn top_lists_the_containers_processes_only() {
     let err = k.kiln(&["top", "nope"]).fails_with(1).to_string();
     assert!(err.contains("No such container"), "{err}");
 }
+
+#[test]
+fn diff_shows_added_changed_and_deleted_paths() {
+    let k = sleeping();
+    // A container that changed nothing shows nothing: the mount points
+    // kiln's runtime made are not changes (docker's init layer).
+    assert_eq!(k.ok(&["diff", "box1"]), "");
+    k.ok(&[
+        "exec",
+        "box1",
+        "sh",
+        "-c",
+        "touch /new && rm /etc/group && echo x >> /etc/passwd && mkdir -p /tmp/d && touch /tmp/d/f",
+    ]);
+    let out = k.ok(&["diff", "box1"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        !out.contains("/proc") && !out.contains("/etc/hosts"),
+        "{out}"
+    );
+    for expected in [
+        "A /new",
+        "C /etc",
+        "D /etc/group",
+        "C /etc/passwd",
+        "A /tmp/d",
+        "A /tmp/d/f",
+    ] {
+        assert!(lines.contains(&expected), "{expected} missing from:\n{out}");
+    }
+    // The parent comes before what changed in it (docker's order).
+    let at = |l: &str| lines.iter().position(|x| *x == l).unwrap();
+    assert!(at("C /etc") < at("D /etc/group"), "{out}");
+    // A stopped container still has its changes.
+    k.ok(&["stop", "-t", "0", "box1"]);
+    assert_eq!(k.ok(&["diff", "box1"]), out);
+}

@@ -1,4 +1,4 @@
-//! `kiln exec` and `kiln top`, docker's flags and output (docker/cli
+//! `kiln exec`, `kiln top` and `kiln diff`, docker's flags and output (docker/cli
 //! `cli/command/container/exec.go`, `top.go`).
 
 use super::report;
@@ -109,6 +109,27 @@ pub fn exec(a: ExecArgs, root: &Path) -> Result<i32, CliError> {
             eprintln!("Error: {}", Chain(&e));
             Ok(e.exit_code())
         }
+    }
+}
+
+/// Flags of `kiln diff`.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The container.
+    pub container: String,
+}
+
+/// `kiln diff`: one `A`/`C`/`D` line per change.
+pub fn diff(a: DiffArgs, root: &Path) -> Result<i32, CliError> {
+    let store = open(root)?;
+    match crate::container::changes::of_container(&store, &a.container) {
+        Ok(changes) => {
+            for c in changes {
+                println!("{c}");
+            }
+            Ok(0)
+        }
+        Err(e) => Ok(report(Chain(&e))),
     }
 }
 

@@ -21,7 +21,7 @@ use std::path::Path;
 pub use commands::{
     KillArgs, PauseArgs, RenameArgs, RestartArgs, RmArgs, StartArgs, StopArgs, WaitArgs,
 };
-pub use exec::{ExecArgs, TopArgs};
+pub use exec::{DiffArgs, ExecArgs, TopArgs};
 pub use logs::LogsArgs;
 pub use ps::PsArgs;
 
@@ -61,6 +61,8 @@ pub enum ContainerCommand {
     Exec(ExecArgs),
     /// Show a container's processes.
     Top(TopArgs),
+    /// Show a container's filesystem changes.
+    Diff(DiffArgs),
 }
 
 /// Runs `kiln container SUBCOMMAND`.
@@ -81,11 +83,12 @@ pub fn run(cmd: ContainerCommand, root: &Path) -> Result<i32, CliError> {
         ContainerCommand::Prune(a) => commands::prune(a, root),
         ContainerCommand::Exec(a) => exec::exec(a, root),
         ContainerCommand::Top(a) => exec::top(a, root),
+        ContainerCommand::Diff(a) => exec::diff(a, root),
     }
 }
 
 pub use commands::{kill, pause, rename, restart, rm, start, stop, unpause, wait};
-pub use exec::{exec, top};
+pub use exec::{diff, exec, top};
 pub use logs::run as logs;
 pub use ps::run as ps;
 
