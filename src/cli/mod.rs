@@ -138,6 +138,8 @@ pub enum Command {
     Top(container::TopArgs),
     /// Show a container's filesystem changes.
     Diff(container::DiffArgs),
+    /// Create a new image from a container's changes.
+    Commit(container::CommitArgs),
     /// Manage containers (ls, start, stop, restart, kill, rm, wait,
     /// pause, unpause, rename, logs, inspect, prune).
     #[command(subcommand)]
@@ -222,6 +224,7 @@ pub fn main() -> i32 {
         Command::Exec(a) => container::exec(a, &root),
         Command::Top(a) => container::top(a, &root),
         Command::Diff(a) => container::diff(a, &root),
+        Command::Commit(a) => container::commit(a, &root),
         Command::Container(cmd) => container::run(cmd, &root),
         Command::System(cmd) => system::run(cmd, &root),
     };

@@ -205,3 +205,77 @@ fn diff_shows_added_changed_and_deleted_paths() {
     k.ok(&["stop", "-t", "0", "box1"]);
     assert_eq!(k.ok(&["diff", "box1"]), out);
 }
+
+#[test]
+fn commit_makes_an_image_that_runs_with_the_containers_writes() {
+    let k = sleeping();
+    k.ok(&[
+        "exec",
+        "box1",
+        "sh",
+        "-c",
+        "echo committed > /new && rm /etc/group",
+    ]);
+    let id = k.ok(&[
+        "commit",
+        "-c",
+        "ENV X=1",
+        "-m",
+        "my message",
+        "-a",
+        "Jane",
+        "box1",
+        "saved:v1",
+    ]);
+    let id = id.trim();
+    assert!(id.starts_with("sha256:") && id.len() == 71, "{id}");
+    assert_eq!(k.inspect("saved:v1", "{{.Id}}"), id);
+    let out = k.ok(&[
+        "run", "--rm", "saved:v1", "sh", "-c",
+        "cat /new; echo X=$X; test -e /etc/group || echo no-group; test -e /etc/hosts && echo hosts",
+    ]);
+    assert_eq!(out, "committed\nX=1\nno-group\nhosts\n");
+    let config = k.config_blob("saved:v1");
+    let last = config["history"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["comment"], "my message", "{last}");
+    assert_eq!(last["author"], "Jane", "{last}");
+    assert_eq!(last["created_by"], "sleep 1000", "{last}");
+    assert_eq!(config["author"], "Jane");
+    // The container was thawed after the commit (paused by default).
+    assert_eq!(
+        k.ok(&["inspect", "--format", "{{.State.Status}}", "box1"])
+            .trim(),
+        "running"
+    );
+    // The new layer holds the writes, not the runtime's mount points.
+    let snapshots = k.root().join("snapshots");
+    let layer = std::fs::read_dir(&snapshots)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.join("new").exists())
+        .expect("a snapshot with /new");
+    let mut top: Vec<String> = std::fs::read_dir(&layer)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    top.sort();
+    assert_eq!(top, ["etc", "new"], "{}", layer.display());
+    assert!(!layer.join("etc/hosts").exists() && !layer.join("etc/resolv.conf").exists());
+}
+
+#[test]
+fn commit_refuses_a_bad_change_and_a_missing_container() {
+    let k = sleeping();
+    let err = k
+        .kiln(&["commit", "-c", "BOGUS x", "box1"])
+        .fails_with(1)
+        .to_string();
+    assert!(err.contains("BOGUS"), "{err}");
+    let err = k.kiln(&["commit", "nope"]).fails_with(1).to_string();
+    assert!(err.contains("No such container: nope"), "{err}");
+}

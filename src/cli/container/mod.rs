@@ -1,6 +1,6 @@
 //! The container commands with docker's names, flags, output and exit
 //! codes: `start`, `stop`, `restart`, `kill`, `rm`, `wait`, `rename`,
-//! `pause`, `unpause`, `ps`, `logs`, `container inspect|prune|...`. Each wraps a call of
+//! `pause`, `unpause`, `ps`, `logs`, `exec`, `top`, `diff`, `commit`, `container inspect|prune|...`. Each wraps a call of
 //! [`crate::container::lifecycle`] or reads the store.
 //!
 //! Exit codes follow docker per command: 1 when a named container is
@@ -8,6 +8,7 @@
 //! errors (see [`super::usage_exit_code`]).
 
 mod commands;
+mod commit;
 mod exec;
 pub mod inspect;
 mod logs;
@@ -21,6 +22,7 @@ use std::path::Path;
 pub use commands::{
     KillArgs, PauseArgs, RenameArgs, RestartArgs, RmArgs, StartArgs, StopArgs, WaitArgs,
 };
+pub use commit::{commit, CommitArgs};
 pub use exec::{DiffArgs, ExecArgs, TopArgs};
 pub use logs::LogsArgs;
 pub use ps::PsArgs;
@@ -63,6 +65,8 @@ pub enum ContainerCommand {
     Top(TopArgs),
     /// Show a container's filesystem changes.
     Diff(DiffArgs),
+    /// Create a new image from a container's changes.
+    Commit(CommitArgs),
 }
 
 /// Runs `kiln container SUBCOMMAND`.
@@ -84,6 +88,7 @@ pub fn run(cmd: ContainerCommand, root: &Path) -> Result<i32, CliError> {
         ContainerCommand::Exec(a) => exec::exec(a, root),
         ContainerCommand::Top(a) => exec::top(a, root),
         ContainerCommand::Diff(a) => exec::diff(a, root),
+        ContainerCommand::Commit(a) => commit::commit(a, root),
     }
 }
 
