@@ -7,6 +7,7 @@
 mod build;
 mod builder;
 mod container;
+pub use container::{detached_exec_main, DETACHED_EXEC_ARG};
 mod debug;
 mod history;
 mod image;

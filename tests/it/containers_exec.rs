@@ -279,3 +279,41 @@ fn commit_refuses_a_bad_change_and_a_missing_container() {
     let err = k.kiln(&["commit", "nope"]).fails_with(1).to_string();
     assert!(err.contains("No such container: nope"), "{err}");
 }
+
+#[test]
+fn exec_t_gives_the_process_a_terminal_in_the_container() {
+    let k = sleeping();
+    let out = k.ok(&["exec", "-t", "box1", "sh", "-c", "tty; echo $TERM"]);
+    assert!(out.contains("/dev/pts/"), "{out:?}");
+    assert!(out.contains("xterm"), "{out:?}");
+    // Without -t, no terminal.
+    k.kiln(&["exec", "box1", "tty"]).fails_with(1);
+}
+
+#[test]
+fn exec_d_runs_in_the_background_and_returns_at_once() {
+    let k = sleeping();
+    let out = k.ok(&[
+        "exec",
+        "-d",
+        "box1",
+        "sh",
+        "-c",
+        "touch /started; exec sleep 999",
+    ]);
+    assert_eq!(out, "");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while k.kiln(&["exec", "box1", "test", "-e", "/started"]).code != 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the detached exec never ran"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // It outlives the CLI that started it, inside the container.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !k.ok(&["top", "box1"]).contains("sleep 999") {
+        assert!(std::time::Instant::now() < deadline, "no sleep 999 in top");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

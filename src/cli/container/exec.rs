@@ -19,6 +19,9 @@ pub struct ExecArgs {
     /// Allocate a pseudo-TTY.
     #[arg(short, long)]
     pub tty: bool,
+    /// Detached: run the command in the background.
+    #[arg(short, long)]
+    pub detach: bool,
     /// Set environment variables (`K=V`, or `K` to take kiln's value).
     #[arg(short, long = "env", value_name = "K=V")]
     pub env: Vec<String>,
@@ -93,6 +96,12 @@ pub fn exec(a: ExecArgs, root: &Path) -> Result<i32, CliError> {
         Err(e) => return Ok(report(Chain(&e))),
     };
     drop(store);
+    if a.detach {
+        return Ok(match detach(root, &spec) {
+            Ok(()) => 0,
+            Err(e) => report(format!("starting the detached exec: {e}")),
+        });
+    }
     let stdio = Stdio {
         stdin: if a.interactive {
             Input::Inherit
@@ -130,6 +139,75 @@ pub fn diff(a: DiffArgs, root: &Path) -> Result<i32, CliError> {
             Ok(0)
         }
         Err(e) => Ok(report(Chain(&e))),
+    }
+}
+
+/// argv[1] of the detached `kiln exec -d` helper.
+pub const DETACHED_EXEC_ARG: &str = "__kiln-exec-detached";
+
+/// `exec -d`: a kiln of its own session (so it outlives this one, as
+/// the command's parent must: the joined process dies with its parent)
+/// runs the exec with `/dev/null` for its streams; it gets the prepared
+/// spec on its stdin.
+fn detach(root: &Path, spec: &runtime::join::JoinSpec) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::process::CommandExt;
+    let exe = std::env::current_exe()?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg(DETACHED_EXEC_ARG)
+        .arg(std::path::absolute(root)?)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .current_dir("/");
+    // SAFETY: setsid is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn()?;
+    let json = serde_json::to_vec(spec).map_err(std::io::Error::other)?;
+    let mut stdin = child.stdin.take().expect("piped");
+    stdin.write_all(&json)?;
+    drop(stdin);
+    // Reaped by init once this CLI exits.
+    let _ = child.try_wait();
+    Ok(())
+}
+
+/// The detached helper's entry point (see [`detach`]): reads the spec
+/// from stdin, runs it with `/dev/null` streams, exits with its status.
+pub fn detached_main() -> i32 {
+    let mut json = Vec::new();
+    if std::io::Read::read_to_end(&mut std::io::stdin(), &mut json).is_err() {
+        return 125;
+    }
+    let Ok(spec) = serde_json::from_slice::<runtime::join::JoinSpec>(&json) else {
+        return 125;
+    };
+    let null = |write: bool| {
+        std::fs::File::options()
+            .read(!write)
+            .write(write)
+            .open("/dev/null")
+            .map(std::os::fd::OwnedFd::from)
+    };
+    let (Ok(i), Ok(o), Ok(e)) = (null(false), null(true), null(true)) else {
+        return 125;
+    };
+    let stdio = Stdio {
+        stdin: Input::Fd(i),
+        stdout: Output::Fd(o),
+        stderr: Output::Fd(e),
+        forward_signals: false,
+    };
+    match runtime::join::exec(&spec, stdio) {
+        Ok(status) => status.docker_code(),
+        Err(e) => e.exit_code(),
     }
 }
 

@@ -93,7 +93,7 @@ pub fn run(cmd: ContainerCommand, root: &Path) -> Result<i32, CliError> {
 }
 
 pub use commands::{kill, pause, rename, restart, rm, start, stop, unpause, wait};
-pub use exec::{diff, exec, top};
+pub use exec::{detached_main as detached_exec_main, diff, exec, top, DETACHED_EXEC_ARG};
 pub use logs::run as logs;
 pub use ps::run as ps;
 
