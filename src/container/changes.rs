@@ -197,11 +197,17 @@ impl Walk<'_> {
         if base.is_none() && is_stub(path, rel, meta) {
             return Ok(());
         }
+        // A directory that replaced the image's (opaque) is a change even
+        // when its times happen to match.
+        let replaced =
+            meta.is_dir() && base.as_ref().is_some_and(|b| b.is_dir()) && is_opaque(path);
         let kind = if whiteout {
             Some(ChangeKind::Delete)
         } else {
             match &base {
-                Some(b) if b.is_dir() && meta.is_dir() && same_dir(b, meta, rel) => None,
+                Some(b) if b.is_dir() && meta.is_dir() && !replaced && same_dir(b, meta, rel) => {
+                    None
+                }
                 Some(_) => Some(ChangeKind::Modify),
                 None => Some(ChangeKind::Add),
             }
@@ -210,27 +216,30 @@ impl Walk<'_> {
             if meta.is_dir() {
                 self.changed_dirs.insert(rel.to_string());
             }
-            if matches!(kind, ChangeKind::Add | ChangeKind::Delete) {
-                let parent = rel.rsplit_once('/').map_or("", |(p, _)| p);
-                if !parent.is_empty() && self.changed_dirs.insert(parent.to_string()) {
-                    self.out.push(Change {
-                        kind: ChangeKind::Modify,
-                        path: parent.to_string(),
-                    });
-                }
-            }
-            self.out.push(Change {
-                kind,
-                path: rel.to_string(),
-            });
+            self.record(kind, rel.to_string());
         }
         if meta.is_dir() {
-            if base.as_ref().is_some_and(|b| b.is_dir()) && is_opaque(path) {
+            if replaced {
                 self.hidden_by_opaque(path, rel)?;
             }
             self.dir(path, rel)?;
         }
         Ok(())
+    }
+
+    /// Adds a change, after its parent directory's `C` when an `A` or `D`
+    /// is the first thing seen to change in it.
+    fn record(&mut self, kind: ChangeKind, path: String) {
+        if matches!(kind, ChangeKind::Add | ChangeKind::Delete) {
+            let parent = path.rsplit_once('/').map_or("", |(p, _)| p);
+            if !parent.is_empty() && self.changed_dirs.insert(parent.to_string()) {
+                self.out.push(Change {
+                    kind: ChangeKind::Modify,
+                    path: parent.to_string(),
+                });
+            }
+        }
+        self.out.push(Change { kind, path });
     }
 
     /// `D` for each entry of the image's directory `rel` that the opaque
@@ -244,10 +253,10 @@ impl Walk<'_> {
         }
         for name in base_names {
             if std::fs::symlink_metadata(path.join(&name)).is_err() {
-                self.out.push(Change {
-                    kind: ChangeKind::Delete,
-                    path: format!("{rel}/{}", name.to_string_lossy()),
-                });
+                self.record(
+                    ChangeKind::Delete,
+                    format!("{rel}/{}", name.to_string_lossy()),
+                );
             }
         }
         Ok(())
@@ -299,18 +308,23 @@ mod tests {
         std::fs::create_dir_all(upper.join("d")).unwrap();
         std::fs::create_dir_all(upper.join("proc")).unwrap();
         std::fs::write(upper.join("d/c"), "c").unwrap();
+        // Same times as the image's `d`: only the opaque marker (or `c`,
+        // as its parent) makes it a change.
+        let lower_d = std::fs::metadata(lower.join("d")).unwrap();
+        let upper_d = std::fs::File::open(upper.join("d")).unwrap();
+        upper_d.set_modified(lower_d.modified().unwrap()).unwrap();
         // A whiteout needs CAP_MKNOD and the opaque xattr CAP_SYS_ADMIN;
         // without them (an unprivileged `cargo test`) only the rest is checked.
         let privileged = rustix::fs::mknodat(
             rustix::fs::CWD,
-            &upper.join("gone"),
+            upper.join("gone"),
             rustix::fs::FileType::CharacterDevice,
             rustix::fs::Mode::empty(),
             0,
         )
         .is_ok()
             && rustix::fs::setxattr(
-                &upper.join("d"),
+                upper.join("d"),
                 "trusted.overlay.opaque",
                 b"y",
                 rustix::fs::XattrFlags::empty(),

@@ -80,7 +80,7 @@ fn exec_sees_the_containers_processes_and_hostname() {
     // PID 1 of the exec'd process's pid namespace is the container's sleep.
     assert_eq!(
         k.ok(&["exec", "box1", "cat", "/proc/1/cmdline"]),
-        "sleep\01000\0"
+        "sleep\u{0}1000\u{0}"
     );
     let ps = k.ok(&["exec", "box1", "ps", "-o", "pid,comm"]);
     let host_pid = std::process::id().to_string();
