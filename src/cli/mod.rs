@@ -141,6 +141,8 @@ pub enum Command {
     Diff(container::DiffArgs),
     /// Create a new image from a container's changes.
     Commit(container::CommitArgs),
+    /// Copy files between a running container and the host.
+    Cp(container::CpArgs),
     /// Manage containers (ls, start, stop, restart, kill, rm, wait,
     /// pause, unpause, rename, logs, inspect, prune).
     #[command(subcommand)]
@@ -226,6 +228,7 @@ pub fn main() -> i32 {
         Command::Top(a) => container::top(a, &root),
         Command::Diff(a) => container::diff(a, &root),
         Command::Commit(a) => container::commit(a, &root),
+        Command::Cp(a) => container::cp(a, &root),
         Command::Container(cmd) => container::run(cmd, &root),
         Command::System(cmd) => system::run(cmd, &root),
     };

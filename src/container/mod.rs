@@ -10,7 +10,7 @@
 //! the monitor that runs a detached one ([`monitor`], writing the
 //! json-file [`log`]), and the lifecycle commands ([`lifecycle`]: start,
 //! stop, kill, wait, rm, rename, prune; `pause`/`unpause` through the
-//! cgroup [`freezer`]); `exec` and `top` in a running one ([`exec`]), `diff` ([`changes`]) and `commit` ([`commit`]).
+//! cgroup [`freezer`]); `exec` and `top` in a running one ([`exec`]), `diff` ([`changes`]) `commit` ([`commit`]) and `cp` ([`copy`]).
 //!
 //! **Architecture Invariant:** this module is the only place where images
 //! meet the runtime. `runtime` gets plain directories and an argv from
@@ -19,6 +19,7 @@
 
 pub mod changes;
 pub mod commit;
+pub mod copy;
 pub mod exec;
 pub mod freezer;
 pub mod image;

@@ -317,3 +317,69 @@ fn exec_d_runs_in_the_background_and_returns_at_once() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+#[test]
+fn cp_copies_files_and_directories_both_ways() {
+    let k = sleeping();
+    k.ok(&[
+        "exec",
+        "box1",
+        "sh",
+        "-c",
+        "mkdir /data && echo inside > /data/f",
+    ]);
+    let out = k.path("out-file");
+    k.ok(&["cp", "box1:/data/f", out.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "inside\n");
+    let dir = k.path("out-dir");
+    k.ok(&["cp", "box1:/data", dir.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(dir.join("f")).unwrap(), "inside\n");
+
+    let host = k.path("from-host");
+    std::fs::write(&host, "outside\n").unwrap();
+    k.ok(&["cp", host.to_str().unwrap(), "box1:/tmp"]);
+    assert_eq!(
+        k.ok(&["exec", "box1", "cat", "/tmp/from-host"]),
+        "outside\n"
+    );
+    k.ok(&["cp", host.to_str().unwrap(), "box1:/tmp/renamed"]);
+    assert_eq!(k.ok(&["exec", "box1", "cat", "/tmp/renamed"]), "outside\n");
+    let err = k
+        .kiln(&["cp", "box1:/no/such", out.to_str().unwrap()])
+        .fails_with(1)
+        .to_string();
+    assert!(err.contains("/no/such"), "{err}");
+}
+
+#[test]
+fn cp_never_follows_a_containers_symlink_out_of_it() {
+    let k = sleeping();
+    // A host file and directory the container names by their host paths.
+    let secret = k.path("host-secret");
+    std::fs::write(&secret, "host only\n").unwrap();
+    let victim = k.path("host-victim");
+    std::fs::create_dir(&victim).unwrap();
+    let script = format!(
+        "ln -s {} /leak && ln -s ../../../../..{} /leak2 && ln -s {} /evil",
+        secret.display(),
+        secret.display(),
+        victim.display()
+    );
+    k.ok(&["exec", "box1", "sh", "-c", &script]);
+    for link in ["box1:/leak", "box1:/leak2"] {
+        let out = k.path("leaked");
+        let ran = k.kiln(&["cp", link, out.to_str().unwrap()]);
+        ran.fails_with(1);
+        assert!(!out.exists(), "{link} copied a host file");
+    }
+    let file = k.path("payload");
+    std::fs::write(&file, "x").unwrap();
+    k.ok(&["cp", file.to_str().unwrap(), "box1:/evil"]);
+    assert_eq!(
+        std::fs::read_dir(&victim).unwrap().count(),
+        0,
+        "wrote into the host"
+    );
+    // The container's symlink was replaced by the file, inside it.
+    assert_eq!(k.ok(&["exec", "box1", "cat", "/evil"]), "x");
+}

@@ -1,6 +1,6 @@
 //! The container commands with docker's names, flags, output and exit
 //! codes: `start`, `stop`, `restart`, `kill`, `rm`, `wait`, `rename`,
-//! `pause`, `unpause`, `ps`, `logs`, `exec`, `top`, `diff`, `commit`, `container inspect|prune|...`. Each wraps a call of
+//! `pause`, `unpause`, `ps`, `logs`, `exec`, `top`, `diff`, `commit`, `cp`, `container inspect|prune|...`. Each wraps a call of
 //! [`crate::container::lifecycle`] or reads the store.
 //!
 //! Exit codes follow docker per command: 1 when a named container is
@@ -9,6 +9,7 @@
 
 mod commands;
 mod commit;
+mod cp;
 mod exec;
 pub mod inspect;
 mod logs;
@@ -23,6 +24,7 @@ pub use commands::{
     KillArgs, PauseArgs, RenameArgs, RestartArgs, RmArgs, StartArgs, StopArgs, WaitArgs,
 };
 pub use commit::{commit, CommitArgs};
+pub use cp::{cp, CpArgs};
 pub use exec::{DiffArgs, ExecArgs, TopArgs};
 pub use logs::LogsArgs;
 pub use ps::PsArgs;
@@ -67,6 +69,8 @@ pub enum ContainerCommand {
     Diff(DiffArgs),
     /// Create a new image from a container's changes.
     Commit(CommitArgs),
+    /// Copy files between a running container and the host.
+    Cp(CpArgs),
 }
 
 /// Runs `kiln container SUBCOMMAND`.
@@ -89,6 +93,7 @@ pub fn run(cmd: ContainerCommand, root: &Path) -> Result<i32, CliError> {
         ContainerCommand::Top(a) => exec::top(a, root),
         ContainerCommand::Diff(a) => exec::diff(a, root),
         ContainerCommand::Commit(a) => commit::commit(a, root),
+        ContainerCommand::Cp(a) => cp::cp(a, root),
     }
 }
 
