@@ -319,6 +319,9 @@ fn prepare(spec: &JoinSpec, channel: &Channel) -> Result<Command, JoinError> {
         );
     }
     credentials.apply()?;
+    // A credential change made it dumpable again; while it holds kiln's
+    // socket no process of the container may ptrace it (as the init).
+    let _ = nix::sys::prctl::set_dumpable(false);
     sys(
         "set the parent-death signal",
         nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL),

@@ -58,6 +58,18 @@ fn exec_prints_output_and_propagates_exit_code() {
 }
 
 #[test]
+fn exec_i_passes_stdin_and_leaves_the_commands_flags_alone() {
+    let k = sleeping();
+    let ran = k.kiln_with_stdin(&["exec", "-i", "box1", "cat"], b"piped in\n");
+    assert_eq!(ran.ok(), "piped in\n");
+    // Without -i the command reads /dev/null.
+    let ran = k.kiln_with_stdin(&["exec", "box1", "cat"], b"ignored\n");
+    assert_eq!(ran.ok(), "");
+    // Flags after the command are the command's.
+    assert_eq!(k.ok(&["exec", "box1", "ls", "-d", "/etc"]), "/etc\n");
+}
+
+#[test]
 fn exec_takes_env_workdir_and_user() {
     let k = sleeping();
     assert_eq!(
@@ -382,4 +394,34 @@ fn cp_never_follows_a_containers_symlink_out_of_it() {
     );
     // The container's symlink was replaced by the file, inside it.
     assert_eq!(k.ok(&["exec", "box1", "cat", "/evil"]), "x");
+}
+
+#[test]
+fn exec_joins_the_containers_cgroup_and_rlimits() {
+    let k = Store {
+        k: Kiln::with_busybox_image(),
+    };
+    k.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "limited",
+        "--ulimit",
+        "nofile=100:200",
+        "--memory",
+        "64m",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    assert_eq!(
+        k.ok(&["exec", "limited", "sh", "-c", "ulimit -n; ulimit -Hn"]),
+        "100\n200\n"
+    );
+    // Same cgroups as the container's init, in every hierarchy (in its
+    // cgroup namespace a process outside them shows `/..` paths).
+    let own = k.ok(&["exec", "limited", "cat", "/proc/self/cgroup"]);
+    let init = k.ok(&["exec", "limited", "cat", "/proc/1/cgroup"]);
+    assert_eq!(own, init);
+    assert!(!own.contains(".."), "{own}");
 }
