@@ -84,6 +84,7 @@ pub fn commit(store: &Store, key: &str, opts: &CommitOptions) -> Result<Image, C
     let image = store.image_by_id(&image_id.parse().map_err(StoreError::from)?)?;
     let mut image_config = image.config.clone();
     let mut cc = image_config.config.take().unwrap_or_default();
+    as_the_container_ran(&mut cc, &config);
     for c in &opts.changes {
         change::apply(&mut cc, c)?;
     }
@@ -129,6 +130,27 @@ pub fn commit(store: &Store, key: &str, opts: &CommitOptions) -> Result<Image, C
     layers.push(layer);
     let names: Vec<ImageRef> = opts.name.iter().cloned().collect();
     Ok(store.write_image(&image_config, &layers, &names)?)
+}
+
+/// The config starts from the container's own, as docker's does (moby
+/// `daemon/commit.go` merges the container's `Config` into the new
+/// image's): its environment with `run -e` (without the `HOSTNAME` the
+/// runtime adds) and its command, the arguments after the image's
+/// entrypoint.
+fn as_the_container_ran(cc: &mut crate::image::oci::ContainerConfig, config: &CreateConfig) {
+    let env: Vec<String> = config
+        .spec
+        .process
+        .env
+        .iter()
+        .filter(|e| !e.starts_with("HOSTNAME="))
+        .cloned()
+        .collect();
+    cc.env = (!env.is_empty()).then_some(env);
+    let entrypoint = cc.entrypoint.clone().unwrap_or_default();
+    if let Some(args) = config.command.strip_prefix(entrypoint.as_slice()) {
+        cc.cmd = (!args.is_empty()).then(|| args.to_vec());
+    }
 }
 
 /// Copies the upper dir `upper` into the new directory `dest` in the

@@ -281,6 +281,28 @@ fn commit_makes_an_image_that_runs_with_the_containers_writes() {
 }
 
 #[test]
+fn commit_keeps_the_containers_env_and_command() {
+    let k = Store {
+        k: Kiln::with_busybox_image(),
+    };
+    k.ok(&[
+        "run", "-d", "--name", "withenv", "-e", "FOO=bar", "busybox", "sleep", "1000",
+    ]);
+    k.ok(&["commit", "withenv", "saved:env"]);
+    assert_eq!(
+        k.ok(&["run", "--rm", "saved:env", "sh", "-c", "echo $FOO"]),
+        "bar\n"
+    );
+    let config = k.config_blob("saved:env");
+    assert_eq!(
+        config["config"]["Cmd"],
+        serde_json::json!(["sleep", "1000"])
+    );
+    let env = config["config"]["Env"].to_string();
+    assert!(!env.contains("HOSTNAME"), "{env}");
+}
+
+#[test]
 fn commit_refuses_a_bad_change_and_a_missing_container() {
     let k = sleeping();
     let err = k
