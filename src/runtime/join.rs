@@ -52,29 +52,10 @@ pub struct JoinSpec {
     /// The process; its rlimits and no_new_privs are the container's.
     pub process: ProcessSpec,
     /// The container's capabilities.
-    #[serde(with = "cap_names")]
+    #[serde(with = "super::spec::cap_names")]
     pub capabilities: Vec<Capability>,
     /// Whether the container has docker's seccomp profile.
     pub seccomp: bool,
-}
-
-mod cap_names {
-    use super::Capability;
-    use serde::{de::Error, Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(caps: &[Capability], s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(caps.iter().map(|c| c.to_string()))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Capability>, D::Error> {
-        Vec::<String>::deserialize(d)?
-            .iter()
-            .map(|n| {
-                n.parse()
-                    .map_err(|_| D::Error::custom(format!("unknown capability {n}")))
-            })
-            .collect()
-    }
 }
 
 /// The namespaces joined, in runc's order (`nsexec.c` `join_namespaces`:
