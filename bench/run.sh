@@ -59,6 +59,12 @@ hyperfine -N --warmup 3 --runs "$runs" --export-json "$work/rm.json" \
     --prepare "$kiln --root $work/kiln-root run -d --name kiln-bench busybox sleep 1000" \
     -n rm-f "$kiln --root $work/kiln-root rm -f kiln-bench" \
     >/dev/null
+# exec into one running container (issue 13's target: <= 50 ms).
+$kiln --root "$work/kiln-root" run -d --name kiln-bench-exec busybox sleep 1000 >/dev/null
+hyperfine -N --warmup 3 --runs "$runs" --export-json "$work/exec.json" \
+    -n exec "$kiln --root $work/kiln-root exec kiln-bench-exec true" \
+    >/dev/null
+$kiln --root "$work/kiln-root" rm -f kiln-bench-exec >/dev/null
 
 median() {
     jq -r --arg n "$1" '.results[] | select(.command == $n) | .median * 1000' "${2:-$work/result.json}"
@@ -72,3 +78,4 @@ printf 'kiln run --rm busybox true:      median %6.1f ms  (%s x runc)\n' "$image
 printf 'runc run true:                   median %6.1f ms\n' "$runc_ms"
 printf 'kiln run -d busybox sleep:       median %6.1f ms\n' "$(median run-d "$work/detached.json")"
 printf 'kiln rm -f (running container):  median %6.1f ms\n' "$(median rm-f "$work/rm.json")"
+printf 'kiln exec (running container):   median %6.1f ms\n' "$(median exec "$work/exec.json")"

@@ -7,6 +7,7 @@
 mod build;
 mod builder;
 mod container;
+pub use container::{detached_exec_main, DETACHED_EXEC_ARG};
 mod debug;
 mod history;
 mod image;
@@ -137,6 +138,16 @@ pub enum Command {
     Pause(container::PauseArgs),
     /// Thaw paused containers.
     Unpause(container::PauseArgs),
+    /// Run a command in a running container.
+    Exec(container::ExecArgs),
+    /// Show a container's processes.
+    Top(container::TopArgs),
+    /// Show a container's filesystem changes.
+    Diff(container::DiffArgs),
+    /// Create a new image from a container's changes.
+    Commit(container::CommitArgs),
+    /// Copy files between a running container and the host.
+    Cp(container::CpArgs),
     /// Manage containers (ls, start, stop, restart, kill, rm, wait,
     /// pause, unpause, rename, logs, inspect, prune).
     #[command(subcommand)]
@@ -222,6 +233,11 @@ pub fn main() -> i32 {
         Command::Rename(a) => container::rename(a, &root),
         Command::Pause(a) => container::pause(a, &root),
         Command::Unpause(a) => container::unpause(a, &root),
+        Command::Exec(a) => container::exec(a, &root),
+        Command::Top(a) => container::top(a, &root),
+        Command::Diff(a) => container::diff(a, &root),
+        Command::Commit(a) => container::commit(a, &root),
+        Command::Cp(a) => container::cp(a, &root),
         Command::Container(cmd) => container::run(cmd, &root),
         Command::System(cmd) => system::run(cmd, &root),
         Command::Volume(cmd) => volume::run(cmd, &root),

@@ -10,13 +10,17 @@
 //! the monitor that runs a detached one ([`monitor`], writing the
 //! json-file [`log`]), and the lifecycle commands ([`lifecycle`]: start,
 //! stop, kill, wait, rm, rename, prune; `pause`/`unpause` through the
-//! cgroup [`freezer`]).
+//! cgroup [`freezer`]); `exec` and `top` in a running one ([`exec`]), `diff` ([`changes`]) `commit` ([`commit`]) and `cp` ([`copy`]).
 //!
 //! **Architecture Invariant:** this module is the only place where images
 //! meet the runtime. `runtime` gets plain directories and an argv from
 //! here and never learns what an image is; `cache` never learns what a
 //! container is beyond a lease.
 
+pub mod changes;
+pub mod commit;
+pub mod copy;
+pub mod exec;
 pub mod freezer;
 pub mod image;
 pub mod lifecycle;

@@ -156,6 +156,47 @@ pub fn v1_mounts() -> Result<Vec<V1Mount>, CgroupError> {
     }
 }
 
+/// Moves process `pid` into every cgroup process `target` is in (`kiln
+/// exec` joins a running container's cgroups, as runc's `exec` joins the
+/// paths in the container's state: `libcontainer/process_linux.go`,
+/// `setnsProcess.start`). Each line of `/proc/<target>/cgroup` names a
+/// hierarchy and a path in it; the write to one kiln made for the
+/// container (its path ends with `container_id`) must succeed, the others
+/// (hierarchies kiln does not manage, where the container sits where its
+/// monitor does) are best effort.
+pub fn join_cgroups_of(target: i32, pid: i32, container_id: &str) -> Result<(), CgroupError> {
+    let text = read_file(Path::new(&format!("/proc/{target}/cgroup")))?;
+    let v1 = v1_mounts()?;
+    let unified = if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        PathBuf::from("/sys/fs/cgroup")
+    } else {
+        PathBuf::from("/sys/fs/cgroup/unified")
+    };
+    for line in text.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (Some(hier), Some(controllers), Some(path)) =
+            (parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        let base = if hier == "0" && controllers.is_empty() {
+            unified.clone()
+        } else {
+            match v1.iter().find(|m| m.options == controllers) {
+                Some(m) => Path::new("/sys/fs/cgroup").join(&m.dir_name),
+                None => continue,
+            }
+        };
+        let procs = base.join(path.trim_start_matches('/')).join("cgroup.procs");
+        match write_file(&procs, &pid.to_string()) {
+            Ok(()) => {}
+            Err(e) if path.ends_with(container_id) => return Err(e),
+            Err(e) => tracing::debug!("{e}", e = Chain(&e)),
+        }
+    }
+    Ok(())
+}
+
 fn write_file(path: &Path, value: &str) -> Result<(), CgroupError> {
     fs::write(path, value).map_err(|source| CgroupError::Write {
         path: path.to_path_buf(),

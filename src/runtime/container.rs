@@ -284,7 +284,7 @@ fn join_cgroup(
 /// (after asking whether the OOM killer struck), then in this order kiln's
 /// own kill, the init's setup error, a spec that never reached the init,
 /// or the exit status, an error if the command never executed.
-fn conclude(
+pub(super) fn conclude(
     outcome: supervisor::Outcome,
     cgroup: Option<Cgroup>,
     sent: Result<(), channel::ChannelError>,
@@ -336,7 +336,7 @@ fn create_cgroup(spec: &ContainerSpec) -> Result<Option<Cgroup>, RuntimeError> {
 }
 
 /// Whether the process behind `pidfd` has exited (its pidfd is readable).
-fn has_exited(pidfd: &OwnedFd) -> bool {
+pub(super) fn has_exited(pidfd: &OwnedFd) -> bool {
     let mut fds = [nix::poll::PollFd::new(
         pidfd.as_fd(),
         nix::poll::PollFlags::POLLIN,
@@ -358,12 +358,12 @@ struct Stdin {
 }
 
 /// The container's side of each stream and kiln's relays for them.
-struct Streams {
+pub(super) struct Streams {
     /// What the init gets on 0, 1, 2 (dropped by kiln after the spawn).
-    child_side: [OwnedFd; 3],
-    relays: Relays,
-    console: Option<ConsoleIo>,
-    forward_signals: bool,
+    pub(super) child_side: [OwnedFd; 3],
+    pub(super) relays: Relays,
+    pub(super) console: Option<ConsoleIo>,
+    pub(super) forward_signals: bool,
 }
 
 /// Whether `a` and `b` are one open file description (kcmp(2)
@@ -399,13 +399,13 @@ fn null() -> Result<OwnedFd, RuntimeError> {
         .into())
 }
 
-fn pipe() -> Result<(OwnedFd, OwnedFd), RuntimeError> {
+pub(super) fn pipe() -> Result<(OwnedFd, OwnedFd), RuntimeError> {
     rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
         .map_err(|e| RuntimeError::Stdio(e.into()))
 }
 
 impl Streams {
-    fn new(stdio: Stdio, terminal: bool) -> Result<Streams, RuntimeError> {
+    pub(super) fn new(stdio: Stdio, terminal: bool) -> Result<Streams, RuntimeError> {
         let stdin = match stdio.stdin {
             Input::Null => None,
             Input::Inherit => Some(Stdin {
@@ -481,7 +481,7 @@ impl Streams {
         })
     }
 
-    fn child_fds(&self) -> [BorrowedFd<'_>; 3] {
+    pub(super) fn child_fds(&self) -> [BorrowedFd<'_>; 3] {
         [
             self.child_side[0].as_fd(),
             self.child_side[1].as_fd(),

@@ -35,7 +35,7 @@
 //! [`supervisor`] (poll loop), [`spawn`] (clone+exec), [`channel`]
 //! (kiln↔init socket), [`init`] (inside), [`overlay`], [`rootfs`],
 //! [`devices`], [`confined`] (symlink-safe paths), [`namespaces`], [`pty`],
-//! [`exec`], [`reaper`] (`--init`), [`state`] (ids, state dir),
+//! [`exec`], [`join`] (`kiln exec` into a running container), [`reaper`] (`--init`), [`state`] (ids, state dir),
 //! [`mount_target`] (destinations never in procfs or sysfs),
 //! [`kill_switch`] (ending a container early).
 //!
@@ -67,6 +67,7 @@ pub mod credentials;
 pub mod devices;
 pub mod exec;
 pub mod init;
+pub mod join;
 pub mod kill_switch;
 pub mod mount_options;
 pub mod mount_target;

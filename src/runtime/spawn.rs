@@ -60,6 +60,19 @@ pub fn spawn_init(
     channel: BorrowedFd<'_>,
     sync: BorrowedFd<'_>,
 ) -> Result<InitChild, SpawnError> {
+    spawn_sealed(exe, INIT_ARG, ns_flags, stdio, channel, sync)
+}
+
+/// [`spawn_init`] with another marker argument: `kiln exec`'s joiner
+/// ([`super::join`]) starts the same way, in no new namespace.
+pub fn spawn_sealed(
+    exe: BorrowedFd<'_>,
+    marker: &str,
+    ns_flags: libc::c_int,
+    stdio: [BorrowedFd<'_>; 3],
+    channel: BorrowedFd<'_>,
+    sync: BorrowedFd<'_>,
+) -> Result<InitChild, SpawnError> {
     // Move every fd the child needs above the range it will land in, so the
     // dup3 calls below never clobber a source (e.g. when kiln's own stdin
     // is closed and the socket got fd 0).
@@ -71,7 +84,7 @@ pub fn spawn_init(
     let sources: [i32; 5] = std::array::from_fn(|i| high[i].as_raw_fd());
 
     let argv0 = c"kiln-init";
-    let argv1 = CString::new(INIT_ARG).expect("constant has no NUL");
+    let argv1 = CString::new(marker).map_err(|e| SpawnError::Dup(e.into()))?;
     let argv: [*const libc::c_char; 3] = [argv0.as_ptr(), argv1.as_ptr(), std::ptr::null()];
     // The init inherits no environment from kiln except its log filter.
     let log = std::env::var("KILN_LOG")

@@ -150,8 +150,9 @@ pub struct ProcessSpec {
     pub no_new_privs: bool,
 }
 
-/// Capabilities travel to the init by name (`CAP_CHOWN`).
-mod cap_names {
+/// Capabilities travel to the init by name (`CAP_CHOWN`); also
+/// `kiln exec`'s joiner ([`super::join`]).
+pub(super) mod cap_names {
     use super::Capability;
     use serde::{de::Error, Deserialize, Deserializer, Serializer};
 

@@ -1,6 +1,6 @@
 //! The container commands with docker's names, flags, output and exit
 //! codes: `start`, `stop`, `restart`, `kill`, `rm`, `wait`, `rename`,
-//! `pause`, `unpause`, `ps`, `logs`, `container inspect|prune|...`. Each wraps a call of
+//! `pause`, `unpause`, `ps`, `logs`, `exec`, `top`, `diff`, `commit`, `cp`, `container inspect|prune|...`. Each wraps a call of
 //! [`crate::container::lifecycle`] or reads the store.
 //!
 //! Exit codes follow docker per command: 1 when a named container is
@@ -8,6 +8,9 @@
 //! errors (see [`super::usage_exit_code`]).
 
 mod commands;
+mod commit;
+mod cp;
+mod exec;
 pub mod inspect;
 mod logs;
 mod ps;
@@ -20,6 +23,9 @@ use std::path::Path;
 pub use commands::{
     KillArgs, PauseArgs, RenameArgs, RestartArgs, RmArgs, StartArgs, StopArgs, WaitArgs,
 };
+pub use commit::{commit, CommitArgs};
+pub use cp::{cp, CpArgs};
+pub use exec::{DiffArgs, ExecArgs, TopArgs};
 pub use logs::LogsArgs;
 pub use ps::PsArgs;
 
@@ -55,6 +61,16 @@ pub enum ContainerCommand {
     Inspect(inspect::ContainerInspectArgs),
     /// Remove all stopped containers.
     Prune(commands::PruneArgs),
+    /// Run a command in a running container.
+    Exec(ExecArgs),
+    /// Show a container's processes.
+    Top(TopArgs),
+    /// Show a container's filesystem changes.
+    Diff(DiffArgs),
+    /// Create a new image from a container's changes.
+    Commit(CommitArgs),
+    /// Copy files between a running container and the host.
+    Cp(CpArgs),
 }
 
 /// Runs `kiln container SUBCOMMAND`.
@@ -73,10 +89,16 @@ pub fn run(cmd: ContainerCommand, root: &Path) -> Result<i32, CliError> {
         ContainerCommand::Logs(a) => logs::run(a, root),
         ContainerCommand::Inspect(a) => inspect::run(a, root),
         ContainerCommand::Prune(a) => commands::prune(a, root),
+        ContainerCommand::Exec(a) => exec::exec(a, root),
+        ContainerCommand::Top(a) => exec::top(a, root),
+        ContainerCommand::Diff(a) => exec::diff(a, root),
+        ContainerCommand::Commit(a) => commit::commit(a, root),
+        ContainerCommand::Cp(a) => cp::cp(a, root),
     }
 }
 
 pub use commands::{kill, pause, rename, restart, rm, start, stop, unpause, wait};
+pub use exec::{detached_main as detached_exec_main, diff, exec, top, DETACHED_EXEC_ARG};
 pub use logs::run as logs;
 pub use ps::run as ps;
 
