@@ -115,13 +115,15 @@ pub struct Joined {
     pub join_pid: Option<i32>,
 }
 
-/// A container's reserved endpoint; removed on drop.
+/// A container's reserved endpoint; removed on drop unless handed over.
 #[derive(Debug)]
 pub struct Endpoint {
     layout: StoreLayout,
     id: String,
     /// What the network gave.
     pub attachment: Attachment,
+    /// Handed over to a detached container ([`Endpoint::hand_over`]).
+    handed_over: bool,
 }
 
 impl Endpoint {
@@ -130,10 +132,23 @@ impl Endpoint {
     pub fn plumb(&self, pid: i32) -> Result<(), network::NetworkError> {
         network::plumb(&self.layout, &self.id, pid)
     }
+
+    /// Hands the endpoint over to a detached container (`run -d`,
+    /// `create`): it stays reserved after this process returns, its
+    /// monitor plumbs it on each start and `rm` detaches it. On an error
+    /// it is released as on drop.
+    pub fn hand_over(mut self) -> Result<(), network::NetworkError> {
+        network::keep(&self.layout, &self.id)?;
+        self.handed_over = true;
+        Ok(())
+    }
 }
 
 impl Drop for Endpoint {
     fn drop(&mut self) {
+        if self.handed_over {
+            return;
+        }
         if let Err(e) = network::detach(&self.layout, &self.id) {
             eprintln!("kiln: {e}", e = Chain(&e));
         }
@@ -203,6 +218,7 @@ pub fn join(
                 layout,
                 id: id.into(),
                 attachment,
+                handed_over: false,
             })
         }
         _ => {
