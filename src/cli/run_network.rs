@@ -1,7 +1,8 @@
 //! `kiln run`'s network flags: `--network`, `-p`, `--add-host`, `--dns`,
 //! `--link`, checked as docker checks them (docker/cli
 //! `cli/command/container/opts.go`, `parse`), and the container's place on
-//! a bridge network ([`crate::network`]) for the length of the run.
+//! a bridge network ([`crate::network`]) for the length of the run, or
+//! handed over to a detached container's monitor.
 
 use super::values::{invalid, FlagError};
 use crate::cache::StoreLayout;
@@ -194,8 +195,11 @@ pub fn join(
                     "conflicting options: --link and the container type network mode".into(),
                 ));
             }
-            let (_, pid) = network::running_container(&StoreLayout::new(root), name)
-                .map_err(|e| FlagError::Usage(Chain(&e).to_string()))?;
+            let pid = match network::running_container(&StoreLayout::new(root), name) {
+                Ok((_, pid)) => pid,
+                Err(e) => running_detached(root, name)
+                    .ok_or_else(|| FlagError::Usage(Chain(&e).to_string()))?,
+            };
             join_pid = Some(pid);
             None
         }
@@ -265,6 +269,19 @@ pub fn join(
         endpoint,
         join_pid,
     })
+}
+
+/// The init of a running detached container not on a kiln network (a
+/// bridge one is found through its endpoint), by name or ID prefix, from
+/// its row.
+fn running_detached(root: &Path, name: &str) -> Option<i32> {
+    use crate::container::state;
+    let store = crate::cache::Store::open(root).ok()?;
+    let row = state::find(&store, name).ok()?;
+    if state::Status::parse(&row.state) != state::Status::Running {
+        return None;
+    }
+    state::alive(row.pid).map(|p| p.pid as i32)
 }
 
 /// The nameservers a bridge container gets without `--dns`: the host's

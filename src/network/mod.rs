@@ -702,3 +702,43 @@ pub fn disconnect(
     };
     detach_from(layout, &id, Some(&key))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn endpoint(container: &str, kept: bool) -> Endpoint {
+        Endpoint {
+            container: container.into(),
+            network: DEFAULT_NETWORK.into(),
+            address: Ipv4Addr::new(172, 17, 0, 2),
+            names: vec![container.into()],
+            // No such link: releasing it runs nothing.
+            host_veth: format!("kvnone{container}"),
+            interface: "eth0".into(),
+            ports: vec![PortSpec::parse("127.0.0.1:8080:80").unwrap()],
+            hosts_file: None,
+            pid: None,
+            holder: None,
+            kept,
+            rules: Vec::new(),
+        }
+    }
+
+    /// A stopped detached container has no live process, yet its address
+    /// and ports stay its own until `rm`.
+    #[test]
+    fn a_kept_endpoint_is_never_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut locked = state::lock(dir.path()).unwrap();
+        locked.state.endpoints = vec![endpoint("gone", false), endpoint("stopped", true)];
+        assert_eq!(remove_stale(&mut locked), 1);
+        let left: Vec<&str> = locked
+            .state
+            .endpoints
+            .iter()
+            .map(|e| e.container.as_str())
+            .collect();
+        assert_eq!(left, ["stopped"]);
+    }
+}

@@ -77,7 +77,8 @@ pub struct Endpoint {
     pub pid: Option<i32>,
     /// Who keeps the endpoint alive: the reserving process until it is
     /// plumbed, then the container's init; when it is dead the endpoint
-    /// is stale and the next kiln to lock the state removes it.
+    /// is stale and the next kiln to lock the state removes it (unless
+    /// [`Endpoint::kept`]).
     #[serde(default)]
     pub holder: Option<Holder>,
     /// Handed over to a detached container's row ([`super::keep`]): it

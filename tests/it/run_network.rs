@@ -1,7 +1,9 @@
 //! `kiln run` on bridge networks (issue 13): published ports reached from
 //! the host's loopback, names resolved between members of a user network,
 //! `--add-host`, `--dns`, the hostname in `/etc/hosts`, and nothing left
-//! behind (veth, iptables rule, address) once the containers are gone.
+//! behind (veth, iptables rule, address) once the containers are gone;
+//! detached containers (`run -d`, `create` + `start`) whose monitor
+//! plumbs the endpoint the CLI reserved, and SIGKILL to that monitor.
 //!
 //! Each test makes its own user network (removed at its end, also when it
 //! fails) and talks only to 127.0.0.1 and to its containers' addresses.
@@ -763,6 +765,29 @@ fn create_reserves_the_port_and_start_and_restart_plumb_it() {
         "wget",
         "-qO-",
         "http://127.0.0.1/index.html",
+    ]);
+    assert_eq!(shared, "served-created\n");
+    // Also one on no kiln network, found through its row.
+    k.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "lone",
+        "--network",
+        "none",
+        "-v",
+        &volume,
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/www",
+    ]);
+    let shared = k.ok(&[
+        "run", "--rm", "--network", "container:lone", "busybox", "sh", "-c",
+        "for i in $(seq 50); do wget -qO- http://127.0.0.1/index.html && exit; sleep 0.2; done; exit 1",
     ]);
     assert_eq!(shared, "served-created\n");
 
