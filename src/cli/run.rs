@@ -368,6 +368,15 @@ fn execute(
                 0
             }
             Err(f) => {
+                // A first start that failed leaves the container created
+                // (docker's rule), and a later `start` needs its network.
+                let created = Store::open(root)
+                    .is_ok_and(|store| container::state::find(&store, &plan.spec.id).is_ok());
+                if let Some(endpoint) = plan.endpoint.filter(|_| created) {
+                    if let Err(e) = endpoint.hand_over() {
+                        eprintln!("kiln: {e}", e = Chain(&e));
+                    }
+                }
                 eprintln!("kiln: {}", f.message);
                 f.exit_code
             }

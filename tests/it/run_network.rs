@@ -791,8 +791,31 @@ fn create_reserves_the_port_and_start_and_restart_plumb_it() {
     ]);
     assert_eq!(shared, "served-created\n");
 
-    k.ok(&["rm", "-f", "made"]);
+    k.ok(&["rm", "-f", "made", "lone"]);
     assert!(!link_exists(&veth));
+    assert!(net.members().is_empty());
+
+    // A first start that fails leaves the container created with its
+    // address, until `rm`.
+    let missing = k.kiln(&[
+        "run",
+        "-d",
+        "--name",
+        "broken",
+        "--network",
+        &net.name,
+        "-p",
+        &publish,
+        "busybox",
+        "no-such-command",
+    ]);
+    missing.fails_with(127);
+    assert_eq!(
+        k.ok(&["ps", "-a", "--format", "{{.Names}} {{.State}}"]),
+        "broken created\n"
+    );
+    assert_eq!(net.members().len(), 1, "the created container's address");
+    k.ok(&["rm", "broken"]);
     assert!(net.members().is_empty());
 }
 
