@@ -870,3 +870,45 @@ fn sigkill_to_a_bridge_containers_monitor_leaves_no_veth_or_rule_after_rm() {
         "true",
     ]);
 }
+
+#[test]
+fn the_restart_policy_plumbs_each_new_run() {
+    let k = Kiln::with_busybox_image();
+    let net = Net::create(&k, "drestart");
+    let _containers = Detached(&k);
+    let volume = page(&k, "served-after-restart\n");
+    let data = k.path("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let data_volume = format!("{}:/data", data.display());
+    let port = free_port();
+    let publish = format!("127.0.0.1:{port}:80");
+    // The first run fails; the monitor's second one serves.
+    k.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "again",
+        "--restart",
+        "on-failure",
+        "--network",
+        &net.name,
+        "-p",
+        &publish,
+        "-v",
+        &volume,
+        "-v",
+        &data_volume,
+        "busybox",
+        "sh",
+        "-c",
+        "if [ -e /data/ran ]; then exec httpd -f -p 80 -h /www; fi; touch /data/ran; exit 1",
+    ]);
+    wait_for("httpd in the restarted run", || {
+        serves(port, "served-after-restart")
+    });
+    let count = k.ok(&["inspect", "--format", "{{.RestartCount}}", "again"]);
+    assert_eq!(count.trim(), "1");
+    let (address, veth) = net.members()[0].clone();
+    k.ok(&["rm", "-f", "again"]);
+    assert!(!link_exists(&veth) && !dnat_to(&address));
+}
