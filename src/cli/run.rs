@@ -368,8 +368,10 @@ fn execute(
                 0
             }
             Err(f) => {
-                // A first start that failed leaves the container created
-                // (docker's rule), and a later `start` needs its network.
+                // A first start that failed leaves the container created,
+                // and a later `start` needs its network (docker/cli
+                // `cli/command/container/run.go`, `runContainer`: create,
+                // then start; a start error removes nothing without --rm).
                 let created = Store::open(root)
                     .is_ok_and(|store| container::state::find(&store, &plan.spec.id).is_ok());
                 if let Some(endpoint) = plan.endpoint.filter(|_| created) {
