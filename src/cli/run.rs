@@ -346,15 +346,6 @@ fn execute(
         Ok(plan) => plan,
         Err(e) => return kiln_error(e),
     };
-    if life.background && plan.endpoint.is_some() {
-        // Not yet: the monitor does not plumb a bridge, and the endpoint
-        // reserved here would be released when this process returns.
-        return kiln_error(FlagError::Usage(
-            "a background container (-d, create) cannot use a bridge network (-p, --network \
-             bridge|NAME) yet; run it in the foreground or with --network host|none"
-                .into(),
-        ));
-    }
     if life.background {
         return match record::create_in_background(
             root,
@@ -365,10 +356,29 @@ fn execute(
             keep_stdin_open,
         ) {
             Ok(id) => {
+                // Reserved above (a port in use failed before anything
+                // started); from now on the container's monitor plumbs it
+                // on each start and `rm` releases it.
+                if let Some(endpoint) = plan.endpoint {
+                    if let Err(e) = endpoint.hand_over() {
+                        eprintln!("kiln: {e}", e = Chain(&e));
+                    }
+                }
                 println!("{id}");
                 0
             }
             Err(f) => {
+                // A first start that failed leaves the container created,
+                // and a later `start` needs its network (docker/cli
+                // `cli/command/container/run.go`, `runContainer`: create,
+                // then start; a start error removes nothing without --rm).
+                let created = Store::open(root)
+                    .is_ok_and(|store| container::state::find(&store, &plan.spec.id).is_ok());
+                if let Some(endpoint) = plan.endpoint.filter(|_| created) {
+                    if let Err(e) = endpoint.hand_over() {
+                        eprintln!("kiln: {e}", e = Chain(&e));
+                    }
+                }
                 eprintln!("kiln: {}", f.message);
                 f.exit_code
             }

@@ -1,7 +1,8 @@
 //! `kiln run`'s network flags: `--network`, `-p`, `--add-host`, `--dns`,
 //! `--link`, checked as docker checks them (docker/cli
 //! `cli/command/container/opts.go`, `parse`), and the container's place on
-//! a bridge network ([`crate::network`]) for the length of the run.
+//! a bridge network ([`crate::network`]) for the length of the run, or
+//! handed over to a detached container's monitor.
 
 use super::values::{invalid, FlagError};
 use crate::cache::StoreLayout;
@@ -115,13 +116,15 @@ pub struct Joined {
     pub join_pid: Option<i32>,
 }
 
-/// A container's reserved endpoint; removed on drop.
+/// A container's reserved endpoint; removed on drop unless handed over.
 #[derive(Debug)]
 pub struct Endpoint {
     layout: StoreLayout,
     id: String,
     /// What the network gave.
     pub attachment: Attachment,
+    /// Handed over to a detached container ([`Endpoint::hand_over`]).
+    handed_over: bool,
 }
 
 impl Endpoint {
@@ -130,10 +133,23 @@ impl Endpoint {
     pub fn plumb(&self, pid: i32) -> Result<(), network::NetworkError> {
         network::plumb(&self.layout, &self.id, pid)
     }
+
+    /// Hands the endpoint over to a detached container (`run -d`,
+    /// `create`): it stays reserved after this process returns, its
+    /// monitor plumbs it on each start and `rm` detaches it. On an error
+    /// it is released as on drop.
+    pub fn hand_over(mut self) -> Result<(), network::NetworkError> {
+        network::keep(&self.layout, &self.id)?;
+        self.handed_over = true;
+        Ok(())
+    }
 }
 
 impl Drop for Endpoint {
     fn drop(&mut self) {
+        if self.handed_over {
+            return;
+        }
         if let Err(e) = network::detach(&self.layout, &self.id) {
             eprintln!("kiln: {e}", e = Chain(&e));
         }
@@ -179,8 +195,11 @@ pub fn join(
                     "conflicting options: --link and the container type network mode".into(),
                 ));
             }
-            let (_, pid) = network::running_container(&StoreLayout::new(root), name)
-                .map_err(|e| FlagError::Usage(Chain(&e).to_string()))?;
+            let pid = match network::running_container(&StoreLayout::new(root), name) {
+                Ok((_, pid)) => pid,
+                Err(e) => running_detached(root, name)
+                    .ok_or_else(|| FlagError::Usage(Chain(&e).to_string()))?,
+            };
             join_pid = Some(pid);
             None
         }
@@ -203,6 +222,7 @@ pub fn join(
                 layout,
                 id: id.into(),
                 attachment,
+                handed_over: false,
             })
         }
         _ => {
@@ -249,6 +269,19 @@ pub fn join(
         endpoint,
         join_pid,
     })
+}
+
+/// The init of a running detached container not on a kiln network (a
+/// bridge one is found through its endpoint), by name or ID prefix, from
+/// its row.
+fn running_detached(root: &Path, name: &str) -> Option<i32> {
+    use crate::container::state;
+    let store = crate::cache::Store::open(root).ok()?;
+    let row = state::find(&store, name).ok()?;
+    if state::Status::parse(&row.state) != state::Status::Running {
+        return None;
+    }
+    state::alive(row.pid).map(|p| p.pid as i32)
 }
 
 /// The nameservers a bridge container gets without `--dns`: the host's

@@ -28,6 +28,7 @@ use super::state::{self, CreateConfig, Status};
 use crate::cache::scratch::ProcessId;
 use crate::cache::Store;
 use crate::error_chain::Chain;
+use crate::network;
 use crate::runtime::{self, Input, Output, RuntimeError, Stdio};
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -322,7 +323,27 @@ fn monitor(root: &Path, id: &str, ready: &mut Ready) -> Result<(), Failure> {
             }
             ready.send("ok");
         };
-        let result = runtime::run_observed(&spec, stdio, &mut on_exec);
+        // A bridge endpoint was reserved by `run -d`/`create` and handed
+        // over; it is plumbed into each new namespace before the command
+        // runs, and unplumbed when the run ends (the address stays).
+        let layout = crate::cache::StoreLayout::new(root);
+        let result = if network::is_reserved(&layout, id).map_err(state::StateError::from)? {
+            let result = runtime::run_observed_with_network(
+                &spec,
+                stdio,
+                &mut |pid| {
+                    network::unplumb(&layout, id)?;
+                    Ok(network::plumb(&layout, id, pid)?)
+                },
+                &mut on_exec,
+            );
+            if let Err(e) = network::unplumb(&layout, id) {
+                tracing::warn!("container {id}: {}", crate::error_chain::Chain(&e));
+            }
+            result
+        } else {
+            runtime::run_observed(&spec, stdio, &mut on_exec)
+        };
         for c in copiers {
             let _ = c.join();
         }

@@ -208,6 +208,9 @@ pub enum StateError {
     /// The request does not fit the container's state.
     #[error("{0}")]
     Conflict(String),
+    /// Its endpoints could not be released.
+    #[error("detaching the container from its networks")]
+    Network(#[from] crate::network::NetworkError),
     /// Removing its files failed.
     #[error("removing {path}")]
     Remove {
@@ -303,6 +306,13 @@ pub fn reconcile(store: &Store) -> Result<(), StateError> {
             }
         }
         remove_cgroup(&row.id);
+        // Its rules and veth go; its address and ports stay reserved for a
+        // `start` (its `rm` releases them).
+        if let Err(e) =
+            crate::network::unplumb(&crate::cache::StoreLayout::new(store.root()), &row.id)
+        {
+            tracing::warn!("container {}: {}", row.id, crate::error_chain::Chain(&e));
+        }
         let updated = store.update_container(&row.id, |c| {
             if alive(c.monitor).is_some() || !Status::parse(&c.state).is_live() {
                 return false; // another process got here first
@@ -354,6 +364,7 @@ pub fn remove(store: &Store, row: &ContainerRow) -> Result<(), StateError> {
         let _ = std::fs::remove_file(&link);
     }
     remove_cgroup(&row.id);
+    crate::network::detach(&crate::cache::StoreLayout::new(store.root()), &row.id)?;
     store.delete_container(&row.id)?;
     Ok(())
 }

@@ -393,6 +393,7 @@ fn reserve_locked(
         hosts_file: request.hosts_file.clone(),
         pid: None,
         holder: state::Holder::of(std::process::id() as i32),
+        kept: false,
         rules: Vec::new(),
     };
     if key != DEFAULT_NETWORK {
@@ -492,6 +493,54 @@ pub fn plumb(layout: &StoreLayout, container: &str, pid: i32) -> Result<(), Netw
     Ok(())
 }
 
+/// Removes what [`plumb`] added for `container` (its port rules and host
+/// veth) but keeps its reservation (address, ports, names): a detached
+/// container between two runs, or whose monitor died. Works again.
+pub fn unplumb(layout: &StoreLayout, container: &str) -> Result<(), NetworkError> {
+    let mut locked = state::lock(&dir(layout))?;
+    for e in locked
+        .state
+        .endpoints
+        .iter_mut()
+        .filter(|e| e.container == container && e.pid.is_some())
+    {
+        firewall::remove(&e.rules);
+        bridge::remove_veth(&e.host_veth);
+        e.rules.clear();
+        e.pid = None;
+    }
+    locked.save()?;
+    Ok(())
+}
+
+/// Hands `container`'s endpoints over to its row: they are no longer
+/// released when the reserving process or the init dies, only by
+/// [`detach`] (a detached container's monitor plumbs them on each start).
+pub fn keep(layout: &StoreLayout, container: &str) -> Result<(), NetworkError> {
+    let mut locked = state::lock(&dir(layout))?;
+    for e in locked
+        .state
+        .endpoints
+        .iter_mut()
+        .filter(|e| e.container == container)
+    {
+        e.kept = true;
+    }
+    locked.save()?;
+    Ok(())
+}
+
+/// Whether `container` has endpoints reserved (its monitor must plumb
+/// them before the command runs).
+pub fn is_reserved(layout: &StoreLayout, container: &str) -> Result<bool, NetworkError> {
+    let locked = state::lock(&dir(layout))?;
+    Ok(locked
+        .state
+        .endpoints
+        .iter()
+        .any(|e| e.container == container))
+}
+
 /// [`reserve`] and [`plumb`]: joins the running container whose init is
 /// `pid` to a network.
 pub fn attach(
@@ -533,7 +582,9 @@ fn detach_from(
 /// [`detach`] would have; called before each reservation and by
 /// [`prune`].
 fn remove_stale(locked: &mut Locked) -> usize {
-    release(locked, |e| e.holder.is_none_or(|h| !h.is_alive()))
+    release(locked, |e| {
+        !e.kept && e.holder.is_none_or(|h| !h.is_alive())
+    })
 }
 
 /// [`remove_stale`] on its own (`kiln network prune`, a lifecycle's
@@ -650,4 +701,44 @@ pub fn disconnect(
         (e.container.clone(), key)
     };
     detach_from(layout, &id, Some(&key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn endpoint(container: &str, kept: bool) -> Endpoint {
+        Endpoint {
+            container: container.into(),
+            network: DEFAULT_NETWORK.into(),
+            address: Ipv4Addr::new(172, 17, 0, 2),
+            names: vec![container.into()],
+            // No such link: releasing it runs nothing.
+            host_veth: format!("kvnone{container}"),
+            interface: "eth0".into(),
+            ports: vec![PortSpec::parse("127.0.0.1:8080:80").unwrap()],
+            hosts_file: None,
+            pid: None,
+            holder: None,
+            kept,
+            rules: Vec::new(),
+        }
+    }
+
+    /// A stopped detached container has no live process, yet its address
+    /// and ports stay its own until `rm`.
+    #[test]
+    fn a_kept_endpoint_is_never_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut locked = state::lock(dir.path()).unwrap();
+        locked.state.endpoints = vec![endpoint("gone", false), endpoint("stopped", true)];
+        assert_eq!(remove_stale(&mut locked), 1);
+        let left: Vec<&str> = locked
+            .state
+            .endpoints
+            .iter()
+            .map(|e| e.container.as_str())
+            .collect();
+        assert_eq!(left, ["stopped"]);
+    }
 }

@@ -77,9 +77,15 @@ pub struct Endpoint {
     pub pid: Option<i32>,
     /// Who keeps the endpoint alive: the reserving process until it is
     /// plumbed, then the container's init; when it is dead the endpoint
-    /// is stale and the next kiln to lock the state removes it.
+    /// is stale and the next kiln to lock the state removes it (unless
+    /// [`Endpoint::kept`]).
     #[serde(default)]
     pub holder: Option<Holder>,
+    /// Handed over to a detached container's row ([`super::keep`]): it
+    /// outlives every process (the container is stopped and started
+    /// again), so it is never stale; only `detach` (`rm`) releases it.
+    #[serde(default)]
+    pub kept: bool,
     /// The rules added for it (removed on detach).
     pub rules: Vec<Rule>,
 }
@@ -214,6 +220,7 @@ mod tests {
             hosts_file: None,
             pid: Some(1),
             holder: Holder::of(std::process::id() as i32),
+            kept: false,
             rules: Vec::new(),
         });
         locked.save().unwrap();

@@ -1,7 +1,9 @@
 //! `kiln run` on bridge networks (issue 13): published ports reached from
 //! the host's loopback, names resolved between members of a user network,
 //! `--add-host`, `--dns`, the hostname in `/etc/hosts`, and nothing left
-//! behind (veth, iptables rule, address) once the containers are gone.
+//! behind (veth, iptables rule, address) once the containers are gone;
+//! detached containers (`run -d`, `create` + `start`) whose monitor
+//! plumbs the endpoint the CLI reserved, and SIGKILL to that monitor.
 //!
 //! Each test makes its own user network (removed at its end, also when it
 //! fails) and talks only to 127.0.0.1 and to its containers' addresses.
@@ -601,15 +603,312 @@ fn link_names_another_container_under_its_alias() {
     drop(server.stop());
 }
 
-/// Until the monitor plumbs bridges, a background container on one is
-/// refused before anything is made (never silently left without its
-/// network or with its ports released).
+/// Detached containers of one store, force-removed on drop (declared
+/// after the test's `Net`, so they go first and no monitor outlives a
+/// failed test).
+struct Detached<'a>(&'a Kiln);
+
+impl Drop for Detached<'_> {
+    fn drop(&mut self) {
+        let ids = self.0.kiln(&["ps", "-aq", "--no-trunc"]).stdout;
+        for id in ids.lines() {
+            let _ = self.0.kiln(&["rm", "-f", id]);
+        }
+    }
+}
+
+/// A page for httpd under the store's `www`, and its `-v` value.
+fn page(k: &Kiln, text: &str) -> String {
+    let www = k.path("www");
+    std::fs::create_dir_all(&www).unwrap();
+    std::fs::write(www.join("index.html"), text).unwrap();
+    format!("{}:/www:ro", www.display())
+}
+
+fn serves(port: u16, text: &str) -> bool {
+    http_get(port, "/index.html").is_some_and(|p| p.contains(text))
+}
+
+fn dnat_to(address: &str) -> bool {
+    iptables_save().contains(&format!("--to-destination {address}:80"))
+}
+
 #[test]
-fn a_detached_container_on_a_bridge_is_refused_for_now() {
-    let k = Kiln::with_busybox_rootfs();
-    let r = k.run_rootfs(&["-d", "-p", "127.0.0.1:18099:80"], &["true"]);
-    let err = r.fails_with(125);
-    assert!(err.contains("cannot use a bridge network"), "{err}");
-    let ps = k.kiln(&["ps", "-a", "-q"]);
-    assert!(ps.stdout.trim().is_empty(), "{}", ps.stdout);
+fn a_detached_httpd_keeps_its_published_port_across_stop_and_start_and_rm_leaves_nothing() {
+    let k = Kiln::with_busybox_image();
+    let net = Net::create(&k, "dweb");
+    let _containers = Detached(&k);
+    let volume = page(&k, "served-detached\n");
+    let port = free_port();
+    let publish = format!("127.0.0.1:{port}:80");
+    k.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--network",
+        &net.name,
+        "-p",
+        &publish,
+        "-v",
+        &volume,
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/www",
+    ]);
+    wait_for("the detached httpd", || serves(port, "served-detached"));
+    let members = net.members();
+    assert_eq!(members.len(), 1, "{members:?}");
+    let (address, veth) = members[0].clone();
+    assert!(link_exists(&veth), "the host end of the veth, {veth}");
+    assert!(dnat_to(&address), "the DNAT rule:\n{}", iptables_save());
+
+    // The port is the detached container's: refused before anything runs.
+    let again = k.kiln(&[
+        "run",
+        "-d",
+        "--network",
+        &net.name,
+        "-p",
+        &publish,
+        "busybox",
+        "true",
+    ]);
+    let err = again.fails_with(125);
+    assert!(err.contains("port is already allocated"), "{err}");
+    assert_eq!(k.ok(&["ps", "-aq"]).lines().count(), 1);
+
+    // Stopped: unplumbed, but its address and port stay its own.
+    k.ok(&["stop", "-t", "1", "web"]);
+    assert!(!link_exists(&veth), "{veth} outlived the stopped run");
+    assert!(!dnat_to(&address), "a DNAT rule outlived the stopped run");
+    assert_eq!(net.members(), vec![(address.clone(), veth.clone())]);
+    k.ok(&["start", "web"]);
+    wait_for("httpd started again", || serves(port, "served-detached"));
+    assert!(link_exists(&veth), "start plumbs the veth again");
+
+    // A second detached member resolves the first by name.
+    k.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "c2",
+        "--network",
+        &net.name,
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let fetched = k.ok(&["exec", "c2", "wget", "-qO-", "http://web/index.html"]);
+    assert_eq!(fetched, "served-detached\n");
+
+    k.ok(&["rm", "-f", "web", "c2"]);
+    assert!(!link_exists(&veth), "{veth} outlived rm -f");
+    assert!(!dnat_to(&address), "a DNAT rule outlived rm -f");
+    assert!(net.members().is_empty(), "rm -f did not free the addresses");
+    assert!(
+        !iptables_save().contains(&format!("--dport {port} ")),
+        "a rule for the published port is left"
+    );
+}
+
+#[test]
+fn create_reserves_the_port_and_start_and_restart_plumb_it() {
+    let k = Kiln::with_busybox_image();
+    let net = Net::create(&k, "dmade");
+    let _containers = Detached(&k);
+    let volume = page(&k, "served-created\n");
+    let port = free_port();
+    let publish = format!("127.0.0.1:{port}:80");
+    k.ok(&[
+        "create",
+        "--name",
+        "made",
+        "--network",
+        &net.name,
+        "-p",
+        &publish,
+        "-v",
+        &volume,
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/www",
+    ]);
+    let members = net.members();
+    assert_eq!(members.len(), 1, "create reserves the address: {members:?}");
+    let veth = members[0].1.clone();
+    assert!(!link_exists(&veth), "nothing is plumbed before start");
+    let taken = k.kiln(&["run", "--rm", "-p", &publish, "busybox", "true"]);
+    assert!(taken.fails_with(125).contains("port is already allocated"));
+
+    k.ok(&["start", "made"]);
+    wait_for("the created httpd", || serves(port, "served-created"));
+    k.ok(&["restart", "-t", "1", "made"]);
+    wait_for("httpd after restart", || serves(port, "served-created"));
+
+    // `container:NAME` finds the detached container and shares its
+    // namespace (its loopback reaches httpd).
+    let shared = k.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:made",
+        "busybox",
+        "wget",
+        "-qO-",
+        "http://127.0.0.1/index.html",
+    ]);
+    assert_eq!(shared, "served-created\n");
+    // Also one on no kiln network, found through its row.
+    k.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "lone",
+        "--network",
+        "none",
+        "-v",
+        &volume,
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/www",
+    ]);
+    let shared = k.ok(&[
+        "run", "--rm", "--network", "container:lone", "busybox", "sh", "-c",
+        "for i in $(seq 50); do wget -qO- http://127.0.0.1/index.html && exit; sleep 0.2; done; exit 1",
+    ]);
+    assert_eq!(shared, "served-created\n");
+
+    k.ok(&["rm", "-f", "made", "lone"]);
+    assert!(!link_exists(&veth));
+    assert!(net.members().is_empty());
+
+    // A first start that fails leaves the container created with its
+    // address, until `rm`.
+    let missing = k.kiln(&[
+        "run",
+        "-d",
+        "--name",
+        "broken",
+        "--network",
+        &net.name,
+        "-p",
+        &publish,
+        "busybox",
+        "no-such-command",
+    ]);
+    missing.fails_with(127);
+    assert_eq!(
+        k.ok(&["ps", "-a", "--format", "{{.Names}} {{.State}}"]),
+        "broken created\n"
+    );
+    assert_eq!(net.members().len(), 1, "the created container's address");
+    k.ok(&["rm", "broken"]);
+    assert!(net.members().is_empty());
+}
+
+#[test]
+fn sigkill_to_a_bridge_containers_monitor_leaves_no_veth_or_rule_after_rm() {
+    let k = Kiln::with_busybox_image();
+    let net = Net::create(&k, "dkill");
+    let _containers = Detached(&k);
+    let port = free_port();
+    let publish = format!("127.0.0.1:{port}:80");
+    k.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "orphan",
+        "--network",
+        &net.name,
+        "-p",
+        &publish,
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let (address, veth) = net.members()[0].clone();
+    assert!(link_exists(&veth) && dnat_to(&address));
+    let monitor: i32 = k
+        .ok(&["inspect", "--format", "{{.State.MonitorPid}}", "orphan"])
+        .trim()
+        .parse()
+        .unwrap();
+    // SAFETY: the monitor of this test's own container, by its pid.
+    assert_eq!(unsafe { libc::kill(monitor, libc::SIGKILL) }, 0);
+    wait_for("the container to be found exited", || {
+        k.ok(&["ps", "-a", "--format", "{{.Names}} {{.State}}"]) == "orphan exited\n"
+    });
+    let reason = k.ok(&["inspect", "--format", "{{.State.Reason}}", "orphan"]);
+    assert_eq!(reason.trim(), "monitor died");
+    assert!(!link_exists(&veth), "{veth} outlived the dead monitor");
+    assert!(!dnat_to(&address), "reconciliation left the DNAT rule");
+
+    k.ok(&["rm", "orphan"]);
+    assert!(net.members().is_empty(), "rm did not free the address");
+    // The port is free again.
+    k.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        &net.name,
+        "-p",
+        &publish,
+        "busybox",
+        "true",
+    ]);
+}
+
+#[test]
+fn the_restart_policy_plumbs_each_new_run() {
+    let k = Kiln::with_busybox_image();
+    let net = Net::create(&k, "drestart");
+    let _containers = Detached(&k);
+    let volume = page(&k, "served-after-restart\n");
+    let data = k.path("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let data_volume = format!("{}:/data", data.display());
+    let port = free_port();
+    let publish = format!("127.0.0.1:{port}:80");
+    // The first run fails; the monitor's second one serves.
+    k.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "again",
+        "--restart",
+        "on-failure",
+        "--network",
+        &net.name,
+        "-p",
+        &publish,
+        "-v",
+        &volume,
+        "-v",
+        &data_volume,
+        "busybox",
+        "sh",
+        "-c",
+        "if [ -e /data/ran ]; then exec httpd -f -p 80 -h /www; fi; touch /data/ran; exit 1",
+    ]);
+    wait_for("httpd in the restarted run", || {
+        serves(port, "served-after-restart")
+    });
+    let count = k.ok(&["inspect", "--format", "{{.RestartCount}}", "again"]);
+    assert_eq!(count.trim(), "1");
+    let (address, veth) = net.members()[0].clone();
+    k.ok(&["rm", "-f", "again"]);
+    assert!(!link_exists(&veth) && !dnat_to(&address));
 }
