@@ -48,6 +48,7 @@ mod containers_exec;
 mod containers_lifecycle;
 mod copy_source_properties;
 mod crash_safety;
+mod docker_workflow;
 mod dockerignore_conformance;
 mod image_commands;
 mod layering;

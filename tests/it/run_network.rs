@@ -15,14 +15,14 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 /// A user network of the test's own; removed on drop.
-struct Net<'a> {
+pub(crate) struct Net<'a> {
     k: &'a Kiln,
-    name: String,
+    pub(crate) name: String,
     bridge: String,
 }
 
 impl<'a> Net<'a> {
-    fn create(k: &'a Kiln, test: &str) -> Net<'a> {
+    pub(crate) fn create(k: &'a Kiln, test: &str) -> Net<'a> {
         let name = format!("{test}-{}", std::process::id());
         k.ok(&["network", "create", &name]);
         let bridge = k.ok(&["network", "inspect", &name]);
@@ -113,7 +113,7 @@ impl Drop for Background {
 }
 
 /// A port nothing listens on now.
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -123,7 +123,7 @@ fn free_port() -> u16 {
 
 /// `until` polled until true; fails after 20 s (a readiness wait, not a
 /// speed check).
-fn wait_for(what: &str, mut until: impl FnMut() -> bool) {
+pub(crate) fn wait_for(what: &str, mut until: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while !until() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
@@ -606,7 +606,7 @@ fn link_names_another_container_under_its_alias() {
 /// Detached containers of one store, force-removed on drop (declared
 /// after the test's `Net`, so they go first and no monitor outlives a
 /// failed test).
-struct Detached<'a>(&'a Kiln);
+pub(crate) struct Detached<'a>(pub(crate) &'a Kiln);
 
 impl Drop for Detached<'_> {
     fn drop(&mut self) {
@@ -618,14 +618,14 @@ impl Drop for Detached<'_> {
 }
 
 /// A page for httpd under the store's `www`, and its `-v` value.
-fn page(k: &Kiln, text: &str) -> String {
+pub(crate) fn page(k: &Kiln, text: &str) -> String {
     let www = k.path("www");
     std::fs::create_dir_all(&www).unwrap();
     std::fs::write(www.join("index.html"), text).unwrap();
     format!("{}:/www:ro", www.display())
 }
 
-fn serves(port: u16, text: &str) -> bool {
+pub(crate) fn serves(port: u16, text: &str) -> bool {
     http_get(port, "/index.html").is_some_and(|p| p.contains(text))
 }
 
