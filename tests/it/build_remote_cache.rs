@@ -275,7 +275,9 @@ fn a_cold_exports_layer_blobs_are_uploaded_while_compressed_and_b_takes_them() {
     assert!(out.status.success(), "{stderr}");
     // The final stage's four layers at least (busybox's pulled blob is
     // reused as it is, never compressed again).
-    let streamed = stderr.matches("layer blob uploaded while compressed").count();
+    let streamed = stderr
+        .matches("layer blob uploaded while compressed")
+        .count();
     assert!(streamed >= 4, "{streamed} streamed: {stderr}");
     assert!(!stderr.contains("streamed upload"), "{stderr}");
 

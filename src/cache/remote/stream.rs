@@ -126,3 +126,34 @@ impl Drop for Chunks {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_are_cut_at_the_chunk_size_and_the_rest_goes_when_dropped() {
+        let (tx, rx) = sync_channel(8);
+        let mut chunks = Chunks {
+            buf: Vec::new(),
+            chunk: 4,
+            tx,
+        };
+        chunks.write_all(b"abcdefghij").unwrap();
+        drop(chunks);
+        let got: Vec<Vec<u8>> = rx.into_iter().collect();
+        assert_eq!(got, [b"abcd".to_vec(), b"efgh".to_vec(), b"ij".to_vec()]);
+    }
+
+    #[test]
+    fn a_stopped_upload_is_a_write_error() {
+        let (tx, rx) = sync_channel(8);
+        drop(rx);
+        let mut chunks = Chunks {
+            buf: Vec::new(),
+            chunk: 2,
+            tx,
+        };
+        assert!(chunks.write_all(b"abc").is_err());
+    }
+}
