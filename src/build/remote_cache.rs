@@ -49,14 +49,17 @@ pub(super) fn add_inline(
     imports: &Imports,
     config: &mut ImageConfig,
 ) -> Result<(), BuildError> {
-    let description =
-        remote::export::describe(store, &keys(plan, solved, ExportMode::Min), None, &|k| {
-            imports.record_of(k)
-        })
-        .map_err(|source| remote::ExportError {
-            target: "the image config (inline)".into(),
-            source: Box::new(source),
-        })?;
+    let description = remote::export::describe(
+        store,
+        &keys(plan, solved, ExportMode::Min),
+        None,
+        None,
+        &|k| imports.record_of(k),
+    )
+    .map_err(|source| remote::ExportError {
+        target: "the image config (inline)".into(),
+        source: Box::new(source),
+    })?;
     let value =
         serde_json::from_slice(&description.encode()).expect("a description's JSON is a value");
     config.extra.insert(INLINE_CONFIG_KEY.to_string(), value);
@@ -131,6 +134,7 @@ fn export_one(
             compression: options.compression,
             forced: options.compression_given,
         }),
+        Some(&location),
         &|k| imports.record_of(k),
     )?;
     tracing::debug!(

@@ -309,6 +309,21 @@ impl Store {
     /// then reused (save, push). The diff ID is checked while the tar
     /// streams, whatever the source.
     pub fn layer_tar(&self, layer: &LayerInfo, compression: Compression) -> Result<Descriptor> {
+        self.layer_tar_copied(layer, compression, None)
+    }
+
+    /// [`Store::layer_tar`], also passing the compressed bytes to `copy`
+    /// as they are made (an export uploads them while they are written,
+    /// instead of reading the blob again afterwards). `copy` gets nothing
+    /// when the blob already exists, and is dropped at its first error
+    /// without failing the blob; the caller compares what it got with the
+    /// returned size.
+    pub fn layer_tar_copied(
+        &self,
+        layer: &LayerInfo,
+        compression: Compression,
+        copy: Option<Box<dyn io::Write + Send>>,
+    ) -> Result<Descriptor> {
         for b in &layer.blobs {
             if Compression::from_media_type(&b.media_type) == Some(compression)
                 && self.has_blob(&b.digest)
@@ -325,8 +340,11 @@ impl Store {
         })?;
         let name = format!("layer {}", layer.diff_id);
         let out = BlobFile::create(self, "layer")?;
-        let mut enc =
-            Encoder::new(out.writer, compression).map_err(io_err(&out.path, "compressing"))?;
+        let tee = Tee {
+            inner: out.writer,
+            copy,
+        };
+        let mut enc = Encoder::new(tee, compression).map_err(io_err(&out.path, "compressing"))?;
         let result = if canonical && self.snapshot_path(&layer.chain_id).is_dir() {
             diff::write_tar(
                 &self.snapshot_path(&layer.chain_id),
@@ -354,7 +372,10 @@ impl Store {
                 })
                 .map_err(io_err(&path, "recompressing layer"))
         };
-        let finished = enc.finish().map_err(io_err(&out.path, "compressing"));
+        let finished = enc
+            .finish()
+            .map(|tee| tee.inner)
+            .map_err(io_err(&out.path, "compressing"));
         let (actual, writer) = match (result, finished) {
             (Ok(d), Ok(w)) => (d, w),
             (Err(e), _) | (_, Err(e)) => {
@@ -535,4 +556,27 @@ fn insert_snapshot(
         ],
     )?;
     Ok(())
+}
+
+/// Writes to the blob file and passes what was written on to a copy,
+/// which is dropped at its first error: the blob never fails for it.
+struct Tee<W> {
+    inner: W,
+    copy: Option<Box<dyn io::Write + Send>>,
+}
+
+impl<W: io::Write> io::Write for Tee<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        if let Some(copy) = &mut self.copy {
+            if copy.write_all(&buf[..n]).is_err() {
+                self.copy = None;
+            }
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }

@@ -246,6 +246,53 @@ fn an_intermediate_stage_step_hits_only_with_mode_max() {
     assert!(ran.iter().any(|s| s.contains("> /v")), "{}", out.stderr);
 }
 
+/// A cold export uploads each layer blob it compresses while the store
+/// writes it, instead of reading the blob back afterwards (issue 12's
+/// export time); what it uploads is a cache B takes whole.
+#[test]
+fn a_cold_exports_layer_blobs_are_uploaded_while_compressed_and_b_takes_them() {
+    let (reg, base) = farm();
+    let cache = format!("{}/cache/app:streamed", reg.host());
+    let a = Kiln::new();
+    let ctx = a.context(FILES);
+    std::fs::write(ctx.join("Dockerfile"), dockerfile(&base)).unwrap();
+    let out = a
+        .cmd(&[
+            "build",
+            "--progress",
+            "plain",
+            "-t",
+            "app:a",
+            "--cache-to",
+            &format!("type=registry,ref={cache},mode=max"),
+            ctx.to_str().unwrap(),
+        ])
+        .env("KILN_LOG", "kiln=debug")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    // The final stage's four layers at least (busybox's pulled blob is
+    // reused as it is, never compressed again).
+    let streamed = stderr
+        .matches("layer blob uploaded while compressed")
+        .count();
+    assert!(streamed >= 4, "{streamed} streamed: {stderr}");
+    assert!(!stderr.contains("streamed upload"), "{stderr}");
+
+    let (b, out) = build_b(&base, &cache, &[]);
+    out.ok();
+    assert_eq!(
+        ran_steps(&out.stderr),
+        Vec::<String>::new(),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(image_id(&b, "app:b"), image_id(&a, "app:a"));
+    assert!(!out.stderr.contains("WARNING"), "{}", out.stderr);
+}
+
 #[test]
 fn two_exports_to_one_ref_at_once_leave_a_cache_with_both_builds_records() {
     let (reg, base) = farm();

@@ -48,11 +48,13 @@ const PARALLEL_COMPRESSIONS: usize = 4;
 /// With `compression`, every layer gets a blob in it (made once per diff
 /// ID and kept) and a record whose snapshots are not all here is left out;
 /// without, the layers are named by diff ID only (an inline cache's blobs
-/// are the image's).
+/// are the image's). A blob made for a registry `upload_to` is uploaded
+/// there while it is made ([`super::stream`]).
 pub fn describe(
     store: &Store,
     keys: &[Digest],
     compression: Option<Blobs>,
+    upload_to: Option<&Location>,
     imported: &dyn Fn(&Digest) -> Option<Record>,
 ) -> Result<Description, RemoteCacheError> {
     let mut description = Description::new();
@@ -101,7 +103,7 @@ pub fn describe(
         description.records.push(record);
     }
     if let Some(blobs) = compression {
-        description.layers = compress_all(store, layers.into_values().collect(), blobs)?;
+        description.layers = compress_all(store, layers.into_values().collect(), blobs, upload_to)?;
     }
     Ok(description)
 }
@@ -151,7 +153,12 @@ fn compress_all(
     store: &Store,
     layers: Vec<LayerInfo>,
     blobs: Blobs,
+    upload_to: Option<&Location>,
 ) -> Result<BTreeMap<Digest, Descriptor>, RemoteCacheError> {
+    let registry = match upload_to {
+        Some(Location::Registry { client, reference }) => Some((&**client, reference.repository())),
+        _ => None,
+    };
     let compression = blobs.compression;
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results = std::sync::Mutex::new(Vec::new());
@@ -165,9 +172,22 @@ fn compress_all(
                 } else {
                     existing_compressed(store, layer, compression)
                 };
-                let r = match existing {
-                    Some(blob) => Ok(blob),
-                    None => store.layer_tar(layer, compression),
+                let made = layer.blobs.iter().any(|b| {
+                    Compression::from_media_type(&b.media_type) == Some(compression)
+                        && store.has_blob(&b.digest)
+                });
+                let r = match (existing, registry) {
+                    (Some(blob), _) => Ok(blob),
+                    (None, Some((client, repository))) if !made => {
+                        super::stream::compress_and_upload(
+                            store,
+                            client,
+                            repository,
+                            layer,
+                            compression,
+                        )
+                    }
+                    (None, _) => store.layer_tar(layer, compression),
                 };
                 if let Ok(mut out) = results.lock() {
                     out.push((layer.diff_id.clone(), r));
@@ -214,8 +234,16 @@ fn existing_compressed(
 const WRITE_ATTEMPTS: u32 = 3;
 
 /// How long after writing an export reads the ref back: long enough for
-/// a concurrent writer that read before ours landed to have written.
-const SETTLE: std::time::Duration = std::time::Duration::from_millis(300);
+/// a concurrent writer that read the ref before ours landed to have
+/// written. Such a writer takes about as long from its read to its write
+/// as this export did (same registry, same description size), so the
+/// pause is twice that plus a margin, capped: tens of milliseconds on a
+/// near registry, where a fixed 0.3 s was most of a small export.
+fn settle(read_to_write: std::time::Duration) -> std::time::Duration {
+    const MARGIN: std::time::Duration = std::time::Duration::from_millis(20);
+    const MAX: std::time::Duration = std::time::Duration::from_millis(300);
+    (read_to_write * 2 + MARGIN).min(MAX)
+}
 
 /// Writes `description` and its blobs to `location`, merged with the
 /// cache already there (this build's records win; the newest
@@ -224,8 +252,8 @@ const SETTLE: std::time::Duration = std::time::Duration::from_millis(300);
 ///
 /// A registry has no compare-and-swap, so two builders exporting to one
 /// ref at once could each write a merge that lacks the other's records.
-/// The ref is read again just before the manifest is written, and once
-/// more after a pause: if a concurrent export replaced ours with one that
+/// The ref is read just before the manifest is written, and once more
+/// after a pause ([`settle`]): if a concurrent export replaced ours with one that
 /// lacks this build's records, they are merged in and written again (a
 /// few times at most). At worst the last writer wins; the ref always
 /// names a whole cache, since its blobs are written before it.
@@ -242,10 +270,11 @@ pub fn export(
         location.put_store_blob(store, blob)?;
     }
     tracing::debug!(cache = %location, blobs = ours.len(), "layer blobs written");
+    let mut read_at = std::time::Instant::now();
     let mut merged = merge_with_current(location, description.clone(), &ours);
     for attempt in 1..=WRITE_ATTEMPTS {
         let digest = write_manifest(location, &merged)?;
-        std::thread::sleep(SETTLE);
+        std::thread::sleep(settle(read_at.elapsed()));
         let now = location.read().ok();
         let lost = match &now {
             Some(now) if now.manifest != digest && !now.inline => {
@@ -262,6 +291,7 @@ pub fn export(
             });
         }
         tracing::debug!(cache = %location, attempt, "a concurrent export dropped ours; merging again");
+        read_at = std::time::Instant::now();
         merged = merge_with_current(location, description.clone(), &ours);
     }
     unreachable!("the last attempt returns")

@@ -21,6 +21,7 @@ pub mod export;
 pub mod import;
 pub mod location;
 pub mod spec;
+pub mod stream;
 
 pub use description::Description;
 pub use export::ExportError;

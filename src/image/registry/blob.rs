@@ -478,6 +478,65 @@ impl RegistryClient {
     }
 }
 
+impl RegistryClient {
+    /// Sends the next bytes of a blob whose size and digest are not known
+    /// yet into an open upload (`PATCH` with `Content-Range`): an upload
+    /// streamed while the blob is being made. `offset` is the bytes sent
+    /// before; close it with [`RegistryClient::finish_upload`].
+    pub fn upload_chunk(
+        &self,
+        session: &mut UploadSession,
+        offset: u64,
+        bytes: &[u8],
+    ) -> Result<(), RegistryError> {
+        let end = offset + bytes.len() as u64;
+        let mut call = Call {
+            method: Method::PATCH,
+            url: session.location.clone(),
+            headers: vec![
+                ("Content-Type", "application/octet-stream".into()),
+                (
+                    "Content-Range",
+                    format!("{offset}-{}", end.saturating_sub(1)),
+                ),
+            ],
+            payload: Payload::Bytes(bytes),
+            scope: Scope::push(&session.repository),
+            repository: &session.repository,
+        };
+        let mut resp = self.transport.send(&mut call)?;
+        if resp.status() != StatusCode::ACCEPTED {
+            return Err(status_error(&call, &mut resp, None));
+        }
+        session.location = next_location(&call, &resp)?;
+        Ok(())
+    }
+
+    /// Closes an upload whose bytes were all sent by
+    /// [`RegistryClient::upload_chunk`] (an empty `PUT ?digest=`); the
+    /// registry checks the digest.
+    pub fn finish_upload(
+        &self,
+        session: UploadSession,
+        digest: &Digest,
+    ) -> Result<(), RegistryError> {
+        let digest_param = super::transport::query_escape(&digest.to_string());
+        let mut call = Call {
+            method: Method::PUT,
+            url: with_query(&session.location, "digest", &digest_param),
+            headers: vec![("Content-Type", "application/octet-stream".into())],
+            payload: Payload::Empty,
+            scope: Scope::push(&session.repository),
+            repository: &session.repository,
+        };
+        let mut resp = self.transport.send(&mut call)?;
+        if resp.status() != StatusCode::CREATED {
+            return Err(status_error(&call, &mut resp, Some(Subject::Blob(digest))));
+        }
+        Ok(())
+    }
+}
+
 /// Writes to the partial file and passes the same bytes on.
 struct Tee<'a> {
     file: &'a mut File,
