@@ -6,27 +6,8 @@ use crate::support;
 
 use support::kiln::Kiln;
 
-/// A store with busybox that force-removes its containers when dropped,
-/// so no monitor outlives a test, failed or not.
-struct Store {
-    k: Kiln,
-}
-
-impl Drop for Store {
-    fn drop(&mut self) {
-        let ids = self.k.kiln(&["ps", "-aq", "--no-trunc"]).stdout;
-        for id in ids.lines() {
-            let _ = self.k.kiln(&["rm", "-f", id]);
-        }
-    }
-}
-
-impl std::ops::Deref for Store {
-    type Target = Kiln;
-    fn deref(&self) -> &Kiln {
-        &self.k
-    }
-}
+/// A store with busybox whose containers go when it is dropped.
+use support::kiln::ContainerStore as Store;
 
 /// A store with one running busybox `sleep 1000` named `box1`.
 fn sleeping() -> Store {

@@ -11,27 +11,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 use support::kiln::{host_mounts_under, Kiln};
 
-/// A store with busybox that force-removes its containers at the end, so
-/// that no monitor outlives a test, failed or not.
-struct Store {
-    k: Kiln,
-}
-
-impl Drop for Store {
-    fn drop(&mut self) {
-        let ids = self.k.kiln(&["ps", "-aq", "--no-trunc"]).stdout;
-        for id in ids.lines() {
-            let _ = self.k.kiln(&["rm", "-f", id]);
-        }
-    }
-}
-
-impl std::ops::Deref for Store {
-    type Target = Kiln;
-    fn deref(&self) -> &Kiln {
-        &self.k
-    }
-}
+/// A store with busybox whose containers go when it is dropped.
+use support::kiln::ContainerStore as Store;
 
 fn store() -> Store {
     Store {

@@ -606,16 +606,7 @@ fn link_names_another_container_under_its_alias() {
 /// Detached containers of one store, force-removed on drop (declared
 /// after the test's `Net`, so they go first and no monitor outlives a
 /// failed test).
-pub(crate) struct Detached<'a>(pub(crate) &'a Kiln);
-
-impl Drop for Detached<'_> {
-    fn drop(&mut self) {
-        let ids = self.0.kiln(&["ps", "-aq", "--no-trunc"]).stdout;
-        for id in ids.lines() {
-            let _ = self.0.kiln(&["rm", "-f", id]);
-        }
-    }
-}
+pub(crate) use crate::support::kiln::RemoveContainersOnDrop as Detached;
 
 /// A page for httpd under the store's `www`, and its `-v` value.
 pub(crate) fn page(k: &Kiln, text: &str) -> String {

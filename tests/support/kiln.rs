@@ -416,3 +416,40 @@ pub fn host_mounts_under(path: &Path) -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+/// Force-removes every container of the store (`rm -f` of each `ps -aq`
+/// ID), so no monitor outlives a test, failed or not.
+pub fn remove_all_containers(k: &Kiln) {
+    let ids = k.kiln(&["ps", "-aq", "--no-trunc"]).stdout;
+    for id in ids.lines() {
+        let _ = k.kiln(&["rm", "-f", id]);
+    }
+}
+
+/// A store whose containers are removed when it is dropped
+/// ([`remove_all_containers`]); derefs to its [`Kiln`].
+pub struct ContainerStore {
+    pub k: Kiln,
+}
+
+impl Drop for ContainerStore {
+    fn drop(&mut self) {
+        remove_all_containers(&self.k);
+    }
+}
+
+impl std::ops::Deref for ContainerStore {
+    type Target = Kiln;
+    fn deref(&self) -> &Kiln {
+        &self.k
+    }
+}
+
+/// Removes the containers of a borrowed store when dropped.
+pub struct RemoveContainersOnDrop<'a>(pub &'a Kiln);
+
+impl Drop for RemoveContainersOnDrop<'_> {
+    fn drop(&mut self) {
+        remove_all_containers(self.0);
+    }
+}
