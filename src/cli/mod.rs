@@ -148,6 +148,8 @@ pub enum Command {
     Commit(container::CommitArgs),
     /// Copy files between a running container and the host.
     Cp(container::CpArgs),
+    /// List a container's published ports.
+    Port(container::PortArgs),
     /// Manage containers (ls, start, stop, restart, kill, rm, wait,
     /// pause, unpause, rename, logs, inspect, prune).
     #[command(subcommand)]
@@ -238,6 +240,7 @@ pub fn main() -> i32 {
         Command::Diff(a) => container::diff(a, &root),
         Command::Commit(a) => container::commit(a, &root),
         Command::Cp(a) => container::cp(a, &root),
+        Command::Port(a) => container::port(a, &root),
         Command::Container(cmd) => container::run(cmd, &root),
         Command::System(cmd) => system::run(cmd, &root),
         Command::Volume(cmd) => volume::run(cmd, &root),

@@ -1,6 +1,6 @@
 //! The container commands with docker's names, flags, output and exit
 //! codes: `start`, `stop`, `restart`, `kill`, `rm`, `wait`, `rename`,
-//! `pause`, `unpause`, `ps`, `logs`, `exec`, `top`, `diff`, `commit`, `cp`, `container inspect|prune|...`. Each wraps a call of
+//! `pause`, `unpause`, `ps`, `logs`, `exec`, `top`, `diff`, `commit`, `cp`, `port`, `container inspect|prune|...`. Each wraps a call of
 //! [`crate::container::lifecycle`] or reads the store.
 //!
 //! Exit codes follow docker per command: 1 when a named container is
@@ -13,6 +13,7 @@ mod cp;
 mod exec;
 pub mod inspect;
 mod logs;
+mod port;
 mod ps;
 pub mod record;
 
@@ -27,6 +28,7 @@ pub use commit::{commit, CommitArgs};
 pub use cp::{cp, CpArgs};
 pub use exec::{DiffArgs, ExecArgs, TopArgs};
 pub use logs::LogsArgs;
+pub use port::PortArgs;
 pub use ps::PsArgs;
 
 /// `kiln container ...`: the same commands under docker's management
@@ -71,6 +73,8 @@ pub enum ContainerCommand {
     Commit(CommitArgs),
     /// Copy files between a running container and the host.
     Cp(CpArgs),
+    /// List a container's published ports.
+    Port(PortArgs),
 }
 
 /// Runs `kiln container SUBCOMMAND`.
@@ -94,12 +98,14 @@ pub fn run(cmd: ContainerCommand, root: &Path) -> Result<i32, CliError> {
         ContainerCommand::Diff(a) => exec::diff(a, root),
         ContainerCommand::Commit(a) => commit::commit(a, root),
         ContainerCommand::Cp(a) => cp::cp(a, root),
+        ContainerCommand::Port(a) => port::run(a, root),
     }
 }
 
 pub use commands::{kill, pause, rename, restart, rm, start, stop, unpause, wait};
 pub use exec::{detached_main as detached_exec_main, diff, exec, top, DETACHED_EXEC_ARG};
 pub use logs::run as logs;
+pub use port::run as port;
 pub use ps::run as ps;
 
 /// Prints a per-container error as docker does (`Error response from
