@@ -49,3 +49,62 @@ fn port_of_an_unpublished_port_or_unknown_container_fails_with_dockers_message()
     let err = r.fails_with(1);
     assert!(err.contains("No such container: nosuch"), "{err}");
 }
+
+/// Each log line with its time, from `logs -t`.
+fn timed_lines(k: &Kiln, container: &str) -> Vec<(String, String)> {
+    k.ok(&["logs", "-t", container])
+        .lines()
+        .map(|l| {
+            let (time, text) = l.split_once(' ').unwrap();
+            (time.to_string(), text.to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn logs_since_and_until_keep_the_lines_inside_both_bounds_inclusive() {
+    let k = store();
+    k.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "talk",
+        "busybox",
+        "sh",
+        "-c",
+        "echo early; sleep 1; echo late",
+    ]);
+    assert_eq!(k.ok(&["wait", "talk"]).trim(), "0");
+    let lines = timed_lines(&k, "talk");
+    let texts: Vec<&str> = lines.iter().map(|(_, t)| t.as_str()).collect();
+    assert_eq!(texts, ["early", "late"]);
+    let (early, late) = (&lines[0].0, &lines[1].0);
+
+    assert_eq!(k.ok(&["logs", "--since", late, "talk"]), "late\n");
+    assert_eq!(k.ok(&["logs", "--until", early, "talk"]), "early\n");
+    assert_eq!(
+        k.ok(&["logs", "--since", early, "--until", late, "talk"]),
+        "early\nlate\n"
+    );
+    // Relative: everything was written in the last hour, nothing in the
+    // hour to come.
+    assert_eq!(k.ok(&["logs", "--since", "1h", "talk"]), "early\nlate\n");
+    assert_eq!(k.ok(&["logs", "--since", "-1h", "talk"]), "");
+    assert_eq!(k.ok(&["logs", "--until", "1h", "talk"]), "");
+}
+
+#[test]
+fn logs_since_nonsense_names_the_flag_and_the_forms_expected() {
+    let k = store();
+    k.ok(&["create", "--name", "mute", "busybox", "true"]);
+    let r = k.kiln(&["logs", "--since", "yesterday", "mute"]);
+    let err = r.fails_with(1);
+    assert!(
+        err.contains("invalid value for \"since\"") && err.contains("RFC 3339"),
+        "{err}"
+    );
+    let r = k.kiln(&["logs", "--until", "nosuch", "nosuch"]);
+    assert!(r.fails_with(1).contains("invalid value for \"until\""));
+    let r = k.kiln(&["logs", "--since", "10m", "nosuch"]);
+    assert!(r.fails_with(1).contains("No such container: nosuch"));
+}

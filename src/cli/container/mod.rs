@@ -12,6 +12,7 @@ mod commit;
 mod cp;
 mod exec;
 pub mod inspect;
+mod log_time;
 mod logs;
 mod port;
 mod ps;
