@@ -25,6 +25,7 @@ mod root;
 mod run;
 mod save;
 mod system;
+mod system_df;
 mod table;
 mod tag;
 mod template;

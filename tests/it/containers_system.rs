@@ -108,3 +108,59 @@ fn logs_since_nonsense_names_the_flag_and_the_forms_expected() {
     let r = k.kiln(&["logs", "--since", "10m", "nosuch"]);
     assert!(r.fails_with(1).contains("No such container: nosuch"));
 }
+
+/// `system df` as rows of cells by TYPE (the first column has a space).
+fn df(k: &Kiln) -> Vec<(String, Vec<String>)> {
+    let out = k.ok(&["system", "df"]);
+    let mut lines = out.lines();
+    let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"]);
+    lines
+        .map(|l| {
+            let (kind, rest) = l.split_at(l.find(char::is_numeric).unwrap());
+            let cells = rest.split_whitespace().map(String::from).collect();
+            (kind.trim().to_string(), cells)
+        })
+        .collect()
+}
+
+#[test]
+fn system_df_counts_images_containers_volumes_and_what_is_reclaimable() {
+    let k = store();
+    k.ok(&["volume", "create", "spare"]);
+    let before = df(&k);
+    let kinds: Vec<&str> = before.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["Images", "Containers", "Local Volumes", "Build Cache"]
+    );
+    // busybox, unused: all of it reclaimable.
+    let images = &before[0].1;
+    assert_eq!(&images[..2], ["1", "0"]);
+    assert_ne!(images[2], "0B");
+    assert_eq!(images[3], images[2]);
+    assert_eq!(images[4], "(100%)");
+    assert_eq!(before[1].1, ["0", "0", "0B", "0B"]);
+    assert_eq!(before[2].1, ["1", "0", "0B", "0B", "(0%)"][..4]);
+
+    // A container made from busybox makes the image active, and what it
+    // wrote is its size (reclaimable: it is not running).
+    k.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "writer",
+        "-v",
+        "spare:/data",
+        "busybox",
+        "sh",
+        "-c",
+        "head -c 5000 /dev/zero > /big; head -c 2000 /dev/zero > /data/f",
+    ]);
+    assert_eq!(k.ok(&["wait", "writer"]).trim(), "0");
+    let after = df(&k);
+    assert_eq!(&after[0].1[..2], ["1", "1"]);
+    assert_eq!(after[0].1[3..], ["0B", "(0%)"]);
+    assert_eq!(after[1].1, ["1", "0", "5kB", "5kB", "(100%)"]);
+    assert_eq!(after[2].1, ["1", "1", "2kB", "0B", "(0%)"]);
+}
