@@ -26,6 +26,7 @@ mod run;
 mod save;
 mod system;
 mod system_df;
+mod system_prune;
 mod table;
 mod tag;
 mod template;

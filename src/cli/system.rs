@@ -14,6 +14,9 @@ pub enum SystemCommand {
     Check(CheckArgs),
     /// Show disk usage: images, containers, local volumes, build cache.
     Df,
+    /// Remove stopped containers, unused networks, dangling images and
+    /// build cache (and with --volumes anonymous volumes).
+    Prune(super::system_prune::PruneArgs),
 }
 
 /// Flags of `kiln system check`.
@@ -30,6 +33,7 @@ pub struct CheckArgs {
 pub fn run(cmd: SystemCommand, root: &Path) -> Result<i32, CliError> {
     match cmd {
         SystemCommand::Df => super::system_df::run(root),
+        SystemCommand::Prune(a) => super::system_prune::run(a, root),
         SystemCommand::Check(a) => {
             let store = Store::open(root).map_err(CliError::from_error)?;
             crate::container::reap_dead_removals(root);

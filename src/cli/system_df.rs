@@ -75,7 +75,7 @@ pub fn cache_line(u: &LayerUsage) -> UsageLine {
 
 /// Bytes of the regular files under `dir` (hard links once; symlinks not
 /// followed); missing means 0.
-fn tree_size(dir: &Path) -> u64 {
+pub(super) fn tree_size(dir: &Path) -> u64 {
     use std::os::unix::fs::MetadataExt;
     let mut seen = BTreeSet::new();
     let mut total = 0;
@@ -99,7 +99,7 @@ fn tree_size(dir: &Path) -> u64 {
 }
 
 /// go-units `HumanSize` (`%.4g` of decimal units), what `system df` uses.
-fn human_size(bytes: u64) -> String {
+pub(super) fn human_size(bytes: u64) -> String {
     const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
     let mut v = bytes as f64;
     let mut i = 0;

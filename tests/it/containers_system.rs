@@ -164,3 +164,75 @@ fn system_df_counts_images_containers_volumes_and_what_is_reclaimable() {
     assert_eq!(after[1].1, ["1", "0", "5kB", "5kB", "(100%)"]);
     assert_eq!(after[2].1, ["1", "1", "2kB", "0B", "(0%)"]);
 }
+
+#[test]
+fn system_prune_all_with_volumes_removes_every_unused_thing_and_says_what() {
+    let k = store();
+    k.ok(&["network", "create", "spare-net"]);
+    k.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "done",
+        "-v",
+        "/anon",
+        "busybox",
+        "sh",
+        "-c",
+        "head -c 3000 /dev/zero > /f",
+    ]);
+    assert_eq!(k.ok(&["wait", "done"]).trim(), "0");
+    let id = k
+        .ok(&["inspect", "--format", "{{.Id}}", "done"])
+        .trim()
+        .to_string();
+    let anon = k.ok(&["volume", "ls", "-q"]).trim().to_string();
+    assert_eq!(anon.lines().count(), 1, "{anon}");
+
+    // Declining the prompt removes nothing.
+    let r = k.kiln_with_stdin(&["system", "prune", "-a", "--volumes"], b"n\n");
+    assert!(
+        r.ok().contains("WARNING! This will remove:"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(k.ok(&["ps", "-aq"]).lines().count(), 1);
+
+    let out = k.ok(&["system", "prune", "-a", "--volumes", "-f"]);
+    assert!(
+        out.contains(&format!("Deleted Containers:\n{id}\n")),
+        "{out}"
+    );
+    assert!(out.contains("Deleted Networks:\nspare-net\n"), "{out}");
+    assert!(
+        out.contains(&format!("Deleted Volumes:\n{anon}\n")),
+        "{out}"
+    );
+    assert!(
+        out.contains("Deleted Images:\nuntagged: busybox:latest"),
+        "{out}"
+    );
+    let total = out.lines().last().unwrap();
+    assert!(total.starts_with("Total reclaimed space: "), "{out}");
+    assert_ne!(total, "Total reclaimed space: 0B", "{out}");
+
+    assert_eq!(k.ok(&["ps", "-aq"]), "");
+    assert_eq!(k.ok(&["volume", "ls", "-q"]), "");
+    assert!(k.images_listed().is_empty());
+    // Nothing left: a second prune deletes nothing.
+    assert_eq!(
+        k.ok(&["system", "prune", "-f"]),
+        "Total reclaimed space: 0B\n"
+    );
+}
+
+#[test]
+fn system_prune_keeps_running_containers_and_images_they_use_and_refuses_bad_flags() {
+    let k = store();
+    k.ok(&["run", "-d", "--name", "busy", "busybox", "sleep", "600"]);
+    let out = k.ok(&["system", "prune", "-a", "-f"]);
+    assert!(!out.contains("Deleted Containers"), "{out}");
+    assert!(!out.contains("Deleted Images"), "{out}");
+    assert_eq!(k.ok(&["ps", "-q"]).lines().count(), 1);
+    k.kiln(&["system", "prune", "--bogus"]).fails_with(125);
+}
