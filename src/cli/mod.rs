@@ -152,6 +152,8 @@ pub enum Command {
     Cp(container::CpArgs),
     /// List a container's published ports.
     Port(container::PortArgs),
+    /// Show running containers' resource use (--no-stream).
+    Stats(container::StatsArgs),
     /// Manage containers (ls, start, stop, restart, kill, rm, wait,
     /// pause, unpause, rename, logs, inspect, prune).
     #[command(subcommand)]
@@ -243,6 +245,7 @@ pub fn main() -> i32 {
         Command::Commit(a) => container::commit(a, &root),
         Command::Cp(a) => container::cp(a, &root),
         Command::Port(a) => container::port(a, &root),
+        Command::Stats(a) => container::stats(a, &root),
         Command::Container(cmd) => container::run(cmd, &root),
         Command::System(cmd) => system::run(cmd, &root),
         Command::Volume(cmd) => volume::run(cmd, &root),

@@ -236,3 +236,39 @@ fn system_prune_keeps_running_containers_and_images_they_use_and_refuses_bad_fla
     assert_eq!(k.ok(&["ps", "-q"]).lines().count(), 1);
     k.kiln(&["system", "prune", "--bogus"]).fails_with(125);
 }
+
+#[test]
+fn stats_no_stream_reads_the_running_containers_cgroup() {
+    let k = store();
+    k.ok(&["run", "-d", "--name", "busy", "busybox", "sleep", "600"]);
+    let id = k
+        .ok(&["inspect", "--format", "{{.Id}}", "busy"])
+        .trim()
+        .to_string();
+    let out = k.ok(&["stats", "--no-stream"]);
+    let mut lines = out.lines();
+    let header = lines.next().unwrap();
+    assert!(
+        header.starts_with("CONTAINER ID")
+            && header.contains("MEM USAGE / LIMIT")
+            && header.ends_with("PIDS"),
+        "{out}"
+    );
+    let row: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(row[0], &id[..12], "{out}");
+    assert_eq!(row[1], "busy", "{out}");
+    assert!(row[2].ends_with('%'), "{out}");
+    // MEM USAGE / LIMIT in docker's binary units (no limit: the host's
+    // memory, from /proc/meminfo).
+    assert_eq!(row[4], "/", "{out}");
+    assert!(row[3].ends_with("iB") && row[5].ends_with("GiB"), "{out}");
+    // NET I/O: the container shares the host's network namespace (kiln's
+    // default without -p), which docker shows as nothing.
+    assert_eq!(&row[7..10], ["0B", "/", "0B"], "{out}");
+    assert_eq!(row.last(), Some(&"1"), "one process: {out}");
+    assert_eq!(lines.next(), None, "{out}");
+
+    let r = k.kiln(&["stats", "--no-stream", "busy", "nosuch"]);
+    assert!(r.fails_with(1).contains("No such container: nosuch"));
+    assert!(r.stdout.contains("busy"), "{}", r.stdout);
+}

@@ -17,6 +17,7 @@ mod logs;
 mod port;
 mod ps;
 pub mod record;
+mod stats;
 
 use super::CliError;
 use clap::Subcommand;
@@ -31,6 +32,7 @@ pub use exec::{DiffArgs, ExecArgs, TopArgs};
 pub use logs::LogsArgs;
 pub use port::PortArgs;
 pub use ps::PsArgs;
+pub use stats::StatsArgs;
 
 /// `kiln container ...`: the same commands under docker's management
 /// command.
@@ -76,6 +78,8 @@ pub enum ContainerCommand {
     Cp(CpArgs),
     /// List a container's published ports.
     Port(PortArgs),
+    /// Show running containers' resource use.
+    Stats(StatsArgs),
 }
 
 /// Runs `kiln container SUBCOMMAND`.
@@ -100,6 +104,7 @@ pub fn run(cmd: ContainerCommand, root: &Path) -> Result<i32, CliError> {
         ContainerCommand::Commit(a) => commit::commit(a, root),
         ContainerCommand::Cp(a) => cp::cp(a, root),
         ContainerCommand::Port(a) => port::run(a, root),
+        ContainerCommand::Stats(a) => stats::run(a, root),
     }
 }
 
@@ -108,6 +113,7 @@ pub use exec::{detached_main as detached_exec_main, diff, exec, top, DETACHED_EX
 pub use logs::run as logs;
 pub use port::run as port;
 pub use ps::run as ps;
+pub use stats::run as stats;
 
 /// Prints a per-container error as docker does (`Error response from
 /// daemon:` has no daemon to name here) and gives docker's status 1.
