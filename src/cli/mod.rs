@@ -154,6 +154,8 @@ pub enum Command {
     Port(container::PortArgs),
     /// Show running containers' resource use (--no-stream).
     Stats(container::StatsArgs),
+    /// Follow a running container's output (Ctrl-C detaches).
+    Attach(container::AttachArgs),
     /// Manage containers (ls, start, stop, restart, kill, rm, wait,
     /// pause, unpause, rename, logs, inspect, prune).
     #[command(subcommand)]
@@ -246,6 +248,7 @@ pub fn main() -> i32 {
         Command::Cp(a) => container::cp(a, &root),
         Command::Port(a) => container::port(a, &root),
         Command::Stats(a) => container::stats(a, &root),
+        Command::Attach(a) => container::attach(a, &root),
         Command::Container(cmd) => container::run(cmd, &root),
         Command::System(cmd) => system::run(cmd, &root),
         Command::Volume(cmd) => volume::run(cmd, &root),

@@ -3,6 +3,7 @@
 
 use crate::run_network::free_port;
 use crate::support;
+use std::path::Path;
 use support::kiln::{ContainerStore, Kiln};
 
 fn store() -> ContainerStore {
@@ -271,4 +272,56 @@ fn stats_no_stream_reads_the_running_containers_cgroup() {
     let r = k.kiln(&["stats", "--no-stream", "busy", "nosuch"]);
     assert!(r.fails_with(1).contains("No such container: nosuch"));
     assert!(r.stdout.contains("busy"), "{}", r.stdout);
+}
+
+#[test]
+fn attach_follows_new_output_and_exits_with_the_containers_status() {
+    let k = store();
+    k.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "waiter",
+        "busybox",
+        "sh",
+        "-c",
+        "echo before; while [ ! -e /tmp/go ]; do sleep 0.1; done; echo after; exit 3",
+    ]);
+    let attach = k
+        .cmd(&["attach", "waiter"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // attach holds the log open once it has taken its end: then let the
+    // container go on.
+    let log = k
+        .ok(&["inspect", "--format", "{{.LogPath}}", "waiter"])
+        .trim()
+        .to_string();
+    let holds_log = || {
+        std::fs::read_dir(format!("/proc/{}/fd", attach.id()))
+            .map(|fds| {
+                fds.flatten()
+                    .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|t| t == Path::new(&log)))
+            })
+            .unwrap_or(false)
+    };
+    crate::run_network::wait_for("attach to open the log", holds_log);
+    k.ok(&["exec", "waiter", "touch", "/tmp/go"]);
+    let out = attach.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "after\n");
+    assert_eq!(out.status.code(), Some(3));
+}
+
+#[test]
+fn attach_to_a_stopped_or_unknown_container_fails_like_docker() {
+    let k = store();
+    k.ok(&["create", "--name", "idle", "busybox", "true"]);
+    let r = k.kiln(&["attach", "idle"]);
+    assert!(r
+        .fails_with(1)
+        .contains("You cannot attach to a stopped container, start it first"));
+    let r = k.kiln(&["attach", "nosuch"]);
+    assert!(r.fails_with(1).contains("No such container: nosuch"));
 }

@@ -7,6 +7,7 @@
 //! missing or in the wrong state (the daemon's error), 125 for usage
 //! errors (see [`super::usage_exit_code`]).
 
+mod attach;
 mod commands;
 mod commit;
 mod cp;
@@ -23,6 +24,7 @@ use super::CliError;
 use clap::Subcommand;
 use std::path::Path;
 
+pub use attach::AttachArgs;
 pub use commands::{
     KillArgs, PauseArgs, RenameArgs, RestartArgs, RmArgs, StartArgs, StopArgs, WaitArgs,
 };
@@ -80,6 +82,8 @@ pub enum ContainerCommand {
     Port(PortArgs),
     /// Show running containers' resource use.
     Stats(StatsArgs),
+    /// Follow a running container's output.
+    Attach(AttachArgs),
 }
 
 /// Runs `kiln container SUBCOMMAND`.
@@ -105,9 +109,11 @@ pub fn run(cmd: ContainerCommand, root: &Path) -> Result<i32, CliError> {
         ContainerCommand::Cp(a) => cp::cp(a, root),
         ContainerCommand::Port(a) => port::run(a, root),
         ContainerCommand::Stats(a) => stats::run(a, root),
+        ContainerCommand::Attach(a) => attach::run(a, root),
     }
 }
 
+pub use attach::run as attach;
 pub use commands::{kill, pause, rename, restart, rm, start, stop, unpause, wait};
 pub use exec::{detached_main as detached_exec_main, diff, exec, top, DETACHED_EXEC_ARG};
 pub use logs::run as logs;
