@@ -25,6 +25,8 @@ mod root;
 mod run;
 mod save;
 mod system;
+mod system_df;
+mod system_prune;
 mod table;
 mod tag;
 mod template;
@@ -148,6 +150,12 @@ pub enum Command {
     Commit(container::CommitArgs),
     /// Copy files between a running container and the host.
     Cp(container::CpArgs),
+    /// List a container's published ports.
+    Port(container::PortArgs),
+    /// Show running containers' resource use (--no-stream).
+    Stats(container::StatsArgs),
+    /// Follow a running container's output (Ctrl-C detaches).
+    Attach(container::AttachArgs),
     /// Manage containers (ls, start, stop, restart, kill, rm, wait,
     /// pause, unpause, rename, logs, inspect, prune).
     #[command(subcommand)]
@@ -238,6 +246,9 @@ pub fn main() -> i32 {
         Command::Diff(a) => container::diff(a, &root),
         Command::Commit(a) => container::commit(a, &root),
         Command::Cp(a) => container::cp(a, &root),
+        Command::Port(a) => container::port(a, &root),
+        Command::Stats(a) => container::stats(a, &root),
+        Command::Attach(a) => container::attach(a, &root),
         Command::Container(cmd) => container::run(cmd, &root),
         Command::System(cmd) => system::run(cmd, &root),
         Command::Volume(cmd) => volume::run(cmd, &root),

@@ -1,4 +1,4 @@
-//! `kiln system check [--repair]`: is the store's database in agreement
+//! `kiln system df` (in [`super::system_df`]) and `kiln system check [--repair]`: is the store's database in agreement
 //! with its files? (kiln's own command: docker has no equivalent, its
 //! daemon owns the store.)
 
@@ -12,6 +12,11 @@ use std::path::Path;
 pub enum SystemCommand {
     /// Check the store: rows against files, blob digests, snapshots.
     Check(CheckArgs),
+    /// Show disk usage: images, containers, local volumes, build cache.
+    Df,
+    /// Remove stopped containers, unused networks, dangling images and
+    /// build cache (and with --volumes anonymous volumes).
+    Prune(super::system_prune::PruneArgs),
 }
 
 /// Flags of `kiln system check`.
@@ -27,6 +32,8 @@ pub struct CheckArgs {
 /// sound (after repairing, with `--repair`), 1 when something is wrong.
 pub fn run(cmd: SystemCommand, root: &Path) -> Result<i32, CliError> {
     match cmd {
+        SystemCommand::Df => super::system_df::run(root),
+        SystemCommand::Prune(a) => super::system_prune::run(a, root),
         SystemCommand::Check(a) => {
             let store = Store::open(root).map_err(CliError::from_error)?;
             crate::container::reap_dead_removals(root);

@@ -29,6 +29,7 @@ pub mod monitor;
 pub mod process;
 pub mod reap;
 pub mod state;
+pub mod stats;
 
 pub use image::{find_or_pull, ImageSourceError, LeasedImage, PullPolicy, PullSource};
 pub use process::{resolve, ProcessConfig, ProcessError, RunOverrides};

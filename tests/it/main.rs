@@ -46,6 +46,7 @@ mod cgroupfs;
 mod confinement;
 mod containers_exec;
 mod containers_lifecycle;
+mod containers_system;
 mod copy_source_properties;
 mod crash_safety;
 mod docker_workflow;

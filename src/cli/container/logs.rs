@@ -1,6 +1,8 @@
-//! `kiln logs [-f] [--tail N] [-t] CONTAINER`: the json-file log,
-//! stdout entries to stdout and stderr entries to stderr (docker's).
+//! `kiln logs [-f] [--tail N] [-t] [--since T] [--until T] CONTAINER`: the
+//! json-file log, stdout entries to stdout and stderr entries to stderr
+//! (docker's).
 
+use super::log_time::{self, Instant};
 use super::report;
 use crate::cache::Store;
 use crate::cli::CliError;
@@ -24,6 +26,13 @@ pub struct LogsArgs {
     /// Prefix each line with its time (RFC 3339, nanoseconds).
     #[arg(short, long)]
     pub timestamps: bool,
+    /// Only lines written at or after this time (RFC 3339, a date, Unix
+    /// seconds, or a duration before now such as `10m`).
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
+    pub since: Option<String>,
+    /// Only lines written at or before this time (same forms as --since).
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
+    pub until: Option<String>,
     /// The container.
     #[arg(value_name = "CONTAINER")]
     pub container: String,
@@ -47,8 +56,58 @@ fn print(entries: &[Entry], timestamps: bool) {
     let _ = out.flush();
 }
 
+/// The part of the log `--since`/`--until` keep. moby's json-file reader
+/// (`daemon/logger/loggerutils/logfile.go`) skips entries before `since`
+/// and stops at the first after `until`, both bounds inclusive; `--tail`
+/// has already picked the last lines.
+#[derive(Debug, Clone, Copy, Default)]
+struct Window {
+    since: Option<Instant>,
+    until: Option<Instant>,
+}
+
+impl Window {
+    fn keeps(&self, e: &Entry) -> bool {
+        if self.since.is_none() && self.until.is_none() {
+            return true;
+        }
+        // An entry whose time cannot be read (a hand-edited log) is kept
+        // rather than silently lost.
+        let Some(t) = crate::image::timestamp::parse_rfc3339_nanos(&e.time) else {
+            return true;
+        };
+        self.since.is_none_or(|s| t >= s) && self.until.is_none_or(|u| t <= u)
+    }
+
+    /// Whether `now` is past `--until`: following can stop.
+    fn ended(&self, now: Instant) -> bool {
+        self.until.is_some_and(|u| now > u)
+    }
+}
+
+fn now() -> Instant {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    (d.as_secs() as i64, d.subsec_nanos())
+}
+
 /// `kiln logs`.
 pub fn run(a: LogsArgs, root: &Path) -> Result<i32, CliError> {
+    // docker/cli's client reads both values before asking for the log
+    // (`client/container_logs.go`: `invalid value for "since"`), status 1.
+    let mut window = Window::default();
+    for (flag, value, slot) in [
+        ("since", &a.since, &mut window.since),
+        ("until", &a.until, &mut window.until),
+    ] {
+        if let Some(v) = value {
+            match log_time::parse(v, now()) {
+                Ok(t) => *slot = Some(t),
+                Err(e) => return Ok(report(format!("invalid value for \"{flag}\": {e}"))),
+            }
+        }
+    }
     // docker/cli passes --tail through; the daemon reads a bad value as
     // "all" (moby `daemon/logs.go`); kiln names the mistake instead.
     let tail: Option<usize> = match a.tail.as_str() {
@@ -88,6 +147,7 @@ pub fn run(a: LogsArgs, root: &Path) -> Result<i32, CliError> {
         let skip = entries.len().saturating_sub(n);
         entries.drain(..skip);
     }
+    entries.retain(|e| window.keeps(e));
     print(&entries, a.timestamps);
     if !a.follow {
         return Ok(0);
@@ -102,11 +162,12 @@ pub fn run(a: LogsArgs, root: &Path) -> Result<i32, CliError> {
             file = std::fs::File::open(&path).ok();
         }
         if let Some(f) = &mut file {
-            let (more, next) = log::read_open(f, offset).map_err(io_err)?;
+            let (mut more, next) = log::read_open(f, offset).map_err(io_err)?;
             offset = next;
+            more.retain(|e| window.keeps(e));
             print(&more, a.timestamps);
         }
-        if !live {
+        if !live || window.ended(now()) {
             return Ok(0);
         }
         std::thread::sleep(Duration::from_millis(100));

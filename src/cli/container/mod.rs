@@ -1,25 +1,30 @@
 //! The container commands with docker's names, flags, output and exit
 //! codes: `start`, `stop`, `restart`, `kill`, `rm`, `wait`, `rename`,
-//! `pause`, `unpause`, `ps`, `logs`, `exec`, `top`, `diff`, `commit`, `cp`, `container inspect|prune|...`. Each wraps a call of
+//! `pause`, `unpause`, `ps`, `logs`, `exec`, `top`, `diff`, `commit`, `cp`, `port`, `container inspect|prune|...`. Each wraps a call of
 //! [`crate::container::lifecycle`] or reads the store.
 //!
 //! Exit codes follow docker per command: 1 when a named container is
 //! missing or in the wrong state (the daemon's error), 125 for usage
 //! errors (see [`super::usage_exit_code`]).
 
+mod attach;
 mod commands;
 mod commit;
 mod cp;
 mod exec;
 pub mod inspect;
+mod log_time;
 mod logs;
+mod port;
 mod ps;
 pub mod record;
+mod stats;
 
 use super::CliError;
 use clap::Subcommand;
 use std::path::Path;
 
+pub use attach::AttachArgs;
 pub use commands::{
     KillArgs, PauseArgs, RenameArgs, RestartArgs, RmArgs, StartArgs, StopArgs, WaitArgs,
 };
@@ -27,7 +32,9 @@ pub use commit::{commit, CommitArgs};
 pub use cp::{cp, CpArgs};
 pub use exec::{DiffArgs, ExecArgs, TopArgs};
 pub use logs::LogsArgs;
+pub use port::PortArgs;
 pub use ps::PsArgs;
+pub use stats::StatsArgs;
 
 /// `kiln container ...`: the same commands under docker's management
 /// command.
@@ -71,6 +78,12 @@ pub enum ContainerCommand {
     Commit(CommitArgs),
     /// Copy files between a running container and the host.
     Cp(CpArgs),
+    /// List a container's published ports.
+    Port(PortArgs),
+    /// Show running containers' resource use.
+    Stats(StatsArgs),
+    /// Follow a running container's output.
+    Attach(AttachArgs),
 }
 
 /// Runs `kiln container SUBCOMMAND`.
@@ -94,13 +107,19 @@ pub fn run(cmd: ContainerCommand, root: &Path) -> Result<i32, CliError> {
         ContainerCommand::Diff(a) => exec::diff(a, root),
         ContainerCommand::Commit(a) => commit::commit(a, root),
         ContainerCommand::Cp(a) => cp::cp(a, root),
+        ContainerCommand::Port(a) => port::run(a, root),
+        ContainerCommand::Stats(a) => stats::run(a, root),
+        ContainerCommand::Attach(a) => attach::run(a, root),
     }
 }
 
+pub use attach::run as attach;
 pub use commands::{kill, pause, rename, restart, rm, start, stop, unpause, wait};
 pub use exec::{detached_main as detached_exec_main, diff, exec, top, DETACHED_EXEC_ARG};
 pub use logs::run as logs;
+pub use port::run as port;
 pub use ps::run as ps;
+pub use stats::run as stats;
 
 /// Prints a per-container error as docker does (`Error response from
 /// daemon:` has no daemon to name here) and gives docker's status 1.
