@@ -276,6 +276,7 @@ fn monitor(root: &Path, id: &str, ready: &mut Ready) -> Result<(), Failure> {
         let row = state::find(&store, id)?;
         let config = CreateConfig::of(&row)?;
         let mut spec = config.spec.clone();
+        spec.resources = config.resources.clone();
         // The image's layers are leased by this process for this run.
         let _leased = match &row.image_id {
             Some(image_id) => {

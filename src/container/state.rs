@@ -175,6 +175,11 @@ pub struct CreateConfig {
     /// `/dev/null`, as docker's `-dit` keeps a shell waiting.
     #[serde(default)]
     pub open_stdin: bool,
+    /// `--memory`, `--cpus`, `--pids-limit`, `--privileged`'s devices…:
+    /// the runtime spec does not serialize them (its init never sees
+    /// them), so they are kept here and put back at each start.
+    #[serde(default)]
+    pub resources: crate::runtime::cgroups::Resources,
 }
 
 impl CreateConfig {

@@ -325,3 +325,22 @@ fn attach_to_a_stopped_or_unknown_container_fails_like_docker() {
     let r = k.kiln(&["attach", "nosuch"]);
     assert!(r.fails_with(1).contains("No such container: nosuch"));
 }
+
+/// Regression: a detached container's `--memory` (kept out of the runtime
+/// spec's serialization) was lost on the way to its monitor, so `-d -m`
+/// ran unlimited.
+#[test]
+fn a_detached_containers_memory_limit_is_applied() {
+    let k = store();
+    k.ok(&[
+        "run", "-d", "--name", "capped", "-m", "64m", "busybox", "sleep", "600",
+    ]);
+    let out = k.ok(&["stats", "--no-stream", "capped"]);
+    let row: Vec<&str> = out.lines().nth(1).unwrap().split_whitespace().collect();
+    assert_eq!(row[5], "64MiB", "the limit in MEM USAGE / LIMIT: {out}");
+    // Kept across a restart too.
+    k.ok(&["restart", "-t", "0", "capped"]);
+    let out = k.ok(&["stats", "--no-stream", "capped"]);
+    let row: Vec<&str> = out.lines().nth(1).unwrap().split_whitespace().collect();
+    assert_eq!(row[5], "64MiB", "after restart: {out}");
+}

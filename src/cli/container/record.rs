@@ -81,6 +81,7 @@ fn insert(
         auto_remove,
         stop_signal: source.stop_signal,
         command: spec.process.args.clone(),
+        resources: spec.resources.clone(),
     };
     let mut row = ContainerRow {
         id: spec.id.clone(),

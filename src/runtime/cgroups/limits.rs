@@ -5,7 +5,10 @@
 use super::CgroupError;
 
 /// Docker's resource limits for one container (`docker run` flags).
-#[derive(Debug, Clone, Default, PartialEq)]
+/// Serializable so a detached container's stored config keeps them for
+/// every start (`container::state::CreateConfig`).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Resources {
     /// `--memory` in bytes.
     pub memory: Option<u64>,
