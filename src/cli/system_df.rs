@@ -10,7 +10,7 @@
 //! snapshots only build cache records hold (those an image holds are in
 //! the image line), all reclaimable as `builder prune` would free them.
 
-use super::table::Table;
+use super::table::{human_size_4, Table};
 use super::CliError;
 use crate::cache::{LayerUsage, Store};
 use crate::container::state::{self, Status};
@@ -98,39 +98,16 @@ pub(super) fn tree_size(dir: &Path) -> u64 {
     total
 }
 
-/// go-units `HumanSize` (`%.4g` of decimal units), what `system df` uses.
-pub(super) fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
-    let mut v = bytes as f64;
-    let mut i = 0;
-    while v >= 1000.0 && i < UNITS.len() - 1 {
-        v /= 1000.0;
-        i += 1;
-    }
-    let digits = if v < 1.0 {
-        1
-    } else {
-        v.log10().floor() as usize + 1
-    };
-    let s = format!("{v:.*}", 4usize.saturating_sub(digits));
-    let s = if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
-    };
-    format!("{s}{}", UNITS[i])
-}
-
 /// docker's RECLAIMABLE cell: the size and its share of the total.
 fn reclaimable_cell(line: &UsageLine, with_percent: bool) -> String {
     if with_percent && line.size > 0 {
         format!(
             "{} ({}%)",
-            human_size(line.reclaimable),
+            human_size_4(line.reclaimable),
             line.reclaimable * 100 / line.size
         )
     } else {
-        human_size(line.reclaimable)
+        human_size_4(line.reclaimable)
     }
 }
 
@@ -187,7 +164,7 @@ pub fn run(root: &Path) -> Result<i32, CliError> {
             name.to_string(),
             line.total.to_string(),
             line.active.to_string(),
-            human_size(line.size),
+            human_size_4(line.size),
             reclaimable_cell(&line, percent),
         ]);
     }
@@ -236,10 +213,10 @@ mod tests {
 
     #[test]
     fn sizes_print_as_go_units_human_size() {
-        assert_eq!(human_size(0), "0B");
-        assert_eq!(human_size(212), "212B");
-        assert_eq!(human_size(16_430_000), "16.43MB");
-        assert_eq!(human_size(1_500), "1.5kB");
-        assert_eq!(human_size(4_400_000), "4.4MB");
+        assert_eq!(human_size_4(0), "0B");
+        assert_eq!(human_size_4(212), "212B");
+        assert_eq!(human_size_4(16_430_000), "16.43MB");
+        assert_eq!(human_size_4(1_500), "1.5kB");
+        assert_eq!(human_size_4(4_400_000), "4.4MB");
     }
 }

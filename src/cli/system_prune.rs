@@ -9,7 +9,8 @@
 //! count is printed; without `-f` the warning is shown and an answer other
 //! than `y` cancels (status 0, as `kiln image prune`).
 
-use super::system_df::{human_size, tree_size};
+use super::system_df::tree_size;
+use super::table::human_size_4;
 use super::CliError;
 use crate::cache::{Store, StoreLayout};
 use crate::container::state::{self, Status};
@@ -138,6 +139,6 @@ pub fn run(a: PruneArgs, root: &Path) -> Result<i32, CliError> {
     // Images and build cache share snapshots: what both prunes freed is
     // what the store's snapshots shrank by, each counted once.
     reclaimed += snapshots_before.saturating_sub(snapshot_bytes(&store)?);
-    println!("Total reclaimed space: {}", human_size(reclaimed));
+    println!("Total reclaimed space: {}", human_size_4(reclaimed));
     Ok(0)
 }

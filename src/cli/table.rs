@@ -44,30 +44,51 @@ impl Table {
     }
 }
 
-/// go-units `HumanSizeWithPrecision(size, 3)`: decimal units, `%.3g`.
+const DECIMAL: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
+const BINARY: [&str; 9] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"];
+
+/// go-units `HumanSizeWithPrecision(size, 3)`: decimal units, `%.3g`
+/// (`images`, `history`, prune totals).
 pub fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
-    let mut v = bytes as f64;
-    let mut i = 0;
-    while v >= 1000.0 && i < UNITS.len() - 1 {
-        v /= 1000.0;
-        i += 1;
-    }
-    format!("{}{}", format_g3(v), UNITS[i])
+    custom_size(bytes, 3, 1000.0, &DECIMAL)
 }
 
-/// Go's `%.3g` for 0 <= v < 1000.
-fn format_g3(v: f64) -> String {
-    let int_digits = if v >= 100.0 {
-        3
-    } else if v >= 10.0 {
-        2
-    } else {
+/// go-units `HumanSize`: decimal units, `%.4g` (`system df`, `system prune`).
+pub fn human_size_4(bytes: u64) -> String {
+    custom_size(bytes, 4, 1000.0, &DECIMAL)
+}
+
+/// go-units `BytesSize`: binary units, `%.4g` (`stats`).
+pub fn bytes_size(bytes: u64) -> String {
+    custom_size(bytes, 4, 1024.0, &BINARY)
+}
+
+/// go-units `CustomSize`: the size in the largest unit below `base`,
+/// printed as Go's `%.{precision}g`.
+fn custom_size(bytes: u64, precision: usize, base: f64, units: &[&str]) -> String {
+    let mut v = bytes as f64;
+    let mut i = 0;
+    while v >= base && i < units.len() - 1 {
+        v /= base;
+        i += 1;
+    }
+    format!("{}{}", format_g(v, precision), units[i])
+}
+
+/// Go's `%.{precision}g` for 0 <= v < 10^precision (what a size in its
+/// unit is): significant digits, trailing zeros dropped, and Go's
+/// exponent form when rounding reaches 10^precision.
+fn format_g(v: f64, precision: usize) -> String {
+    let int_digits = if v < 1.0 {
         1
+    } else {
+        v.log10().floor() as usize + 1
     };
-    let s = format!("{:.*}", 3 - int_digits, v);
-    if s.parse::<f64>().map(|x| x >= 1000.0).unwrap_or(false) {
-        return "1e+03".into();
+    let s = format!("{:.*}", precision.saturating_sub(int_digits), v);
+    if s.parse::<f64>()
+        .is_ok_and(|x| x >= 10f64.powi(precision as i32))
+    {
+        return format!("1e+{precision:02}");
     }
     if s.contains('.') {
         s.trim_end_matches('0').trim_end_matches('.').to_string()

@@ -10,7 +10,7 @@
 
 use super::report;
 use crate::cache::Store;
-use crate::cli::table::{human_size, Table};
+use crate::cli::table::{bytes_size, human_size, Table};
 use crate::cli::CliError;
 use crate::container::state::{self, Status};
 use crate::container::stats::{self, Sample};
@@ -28,29 +28,6 @@ pub struct StatsArgs {
     /// Containers (default: every running one).
     #[arg(value_name = "CONTAINER")]
     pub containers: Vec<String>,
-}
-
-/// go-units `BytesSize`: binary units, `%.4g`.
-fn bytes_size(bytes: u64) -> String {
-    const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-    let mut v = bytes as f64;
-    let mut i = 0;
-    while v >= 1024.0 && i < UNITS.len() - 1 {
-        v /= 1024.0;
-        i += 1;
-    }
-    let digits = if v < 1.0 {
-        1
-    } else {
-        v.log10().floor() as usize + 1
-    };
-    let s = format!("{v:.*}", 4usize.saturating_sub(digits));
-    let s = if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
-    };
-    format!("{s}{}", UNITS[i])
 }
 
 /// One table row from two samples.
