@@ -5,8 +5,16 @@
 # `runc run` of an equivalent bundle (same busybox rootfs, `runc spec`
 # config running `true`), 50 runs each, medians reported.
 #
+# Detached containers (issue 13): `run -d` + `rm -f` as one cycle and
+# `exec` into a running container, next to docker's same commands when
+# `dockerd` is installed: the script starts its own daemon (own data root,
+# socket and pid file, `--iptables=false --bridge=none`, so both sides run
+# with `--network none`; kiln's default bridge is measured on its own line)
+# and stops it by pid at the end.
+#
 # Usage (as root): bench/run.sh [RUNS]
-# Needs: runc, hyperfine, jq, /bin/busybox. Builds kiln in release mode.
+# Needs: runc, hyperfine, jq, /bin/busybox; dockerd optional. Builds kiln in
+# release mode.
 set -eu
 
 runs=${1:-50}
@@ -16,7 +24,16 @@ cargo build --release --manifest-path "$here/Cargo.toml" >/dev/null 2>&1 \
 kiln="$here/target/release/kiln"
 
 work=$(mktemp -d /tmp/kiln-bench.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+dockerd_pid=
+cleanup() {
+    if [ -n "$dockerd_pid" ]; then
+        kill "$dockerd_pid" 2>/dev/null || true
+        # dockerd unmounts its data root on the way out; wait for it.
+        while kill -0 "$dockerd_pid" 2>/dev/null; do sleep 0.1; done
+    fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
 
 # The busybox rootfs: what `busybox --install -s` makes, with links that
 # resolve inside the rootfs.
@@ -66,6 +83,36 @@ hyperfine -N --warmup 3 --runs "$runs" --export-json "$work/exec.json" \
     >/dev/null
 $kiln --root "$work/kiln-root" rm -f kiln-bench-exec >/dev/null
 
+# The same detached cycle and exec, kiln and docker, both without a network.
+k="$kiln --root $work/kiln-root"
+hyperfine -N --warmup 3 --runs "$runs" --export-json "$work/cycle.json" \
+    -n kiln-cycle "sh -c '$k run -d --network none --name kc busybox sleep 1000 >/dev/null && $k rm -f kc >/dev/null'" \
+    -n kiln-cycle-bridge "sh -c '$k run -d --name kcb busybox sleep 1000 >/dev/null && $k rm -f kcb >/dev/null'" \
+    >/dev/null
+docker_ok=
+if command -v dockerd >/dev/null 2>&1 && command -v docker >/dev/null 2>&1; then
+    dsock="unix://$work/docker.sock"
+    dockerd --iptables=false --bridge=none --data-root "$work/docker" \
+        --exec-root "$work/docker-exec" --pidfile "$work/docker.pid" \
+        -H "$dsock" >"$work/dockerd.log" 2>&1 &
+    dockerd_pid=$!
+    d="docker -H $dsock"
+    for _ in $(seq 100); do $d info >/dev/null 2>&1 && break; sleep 0.2; done
+    if $d info >/dev/null 2>&1 && $d import "$work/busybox.tar" kiln-bench-busybox >/dev/null; then
+        hyperfine -N --warmup 3 --runs "$runs" --export-json "$work/docker.json" \
+            -n docker-cycle "sh -c '$d run -d --network none --name dc kiln-bench-busybox sleep 1000 >/dev/null && $d rm -f dc >/dev/null'" \
+            >/dev/null
+        $d run -d --network none --name dc-exec kiln-bench-busybox sleep 1000 >/dev/null
+        hyperfine -N --warmup 3 --runs "$runs" --export-json "$work/docker-exec.json" \
+            -n docker-exec "$d exec dc-exec true" >/dev/null
+        $d rm -f dc-exec >/dev/null
+        docker_ok=1
+    else
+        echo "dockerd did not start (see below); docker figures skipped" >&2
+        tail -5 "$work/dockerd.log" >&2
+    fi
+fi
+
 median() {
     jq -r --arg n "$1" '.results[] | select(.command == $n) | .median * 1000' "${2:-$work/result.json}"
 }
@@ -79,3 +126,9 @@ printf 'runc run true:                   median %6.1f ms\n' "$runc_ms"
 printf 'kiln run -d busybox sleep:       median %6.1f ms\n' "$(median run-d "$work/detached.json")"
 printf 'kiln rm -f (running container):  median %6.1f ms\n' "$(median rm-f "$work/rm.json")"
 printf 'kiln exec (running container):   median %6.1f ms\n' "$(median exec "$work/exec.json")"
+printf 'kiln run -d + rm -f (no network): median %6.1f ms\n' "$(median kiln-cycle "$work/cycle.json")"
+printf 'kiln run -d + rm -f (bridge):     median %6.1f ms\n' "$(median kiln-cycle-bridge "$work/cycle.json")"
+if [ -n "$docker_ok" ]; then
+    printf 'docker run -d + rm -f (no net):   median %6.1f ms\n' "$(median docker-cycle "$work/docker.json")"
+    printf 'docker exec (running container):  median %6.1f ms\n' "$(median docker-exec "$work/docker-exec.json")"
+fi
