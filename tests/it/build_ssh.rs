@@ -129,7 +129,7 @@ fn ssh_mount_clones_a_private_repository_and_leaves_no_key_behind() {
     let k = Kiln::new();
     k.import_host_tools(
         "tools:latest",
-        &["/usr/bin/git", "/usr/bin/ssh"],
+        &["/usr/bin/git", "/usr/bin/ssh", "/usr/bin/ssh-add"],
         // git runs its own builtins (index-pack) from its exec path.
         &[("/usr/lib/git-core/git", "/usr/bin/git")],
     );
@@ -212,8 +212,34 @@ fn ssh_mount_clones_a_private_repository_and_leaves_no_key_behind() {
         k.run("cloned:agent", &["cat", "/src/README"]).ok(),
         content.as_str()
     );
+
+    // The step reaches the agent read-only (BuildKit's readOnlyAgent): it
+    // lists the key but cannot remove it. `ID=SOCKET` names the socket.
+    let ctx_rm = k.context(&[(
+        "Dockerfile",
+        "FROM tools\nRUN --mount=type=ssh,id=mine ssh-add -l && if ssh-add -D; then exit 1; fi\n",
+    )]);
+    let mine = format!("mine={}", agent.socket.display());
+    build(&k, &ctx_rm, &["--ssh", &mine], None).ok();
+    let listed = Command::new("ssh-add")
+        .arg("-l")
+        .env("SSH_AUTH_SOCK", &agent.socket)
+        .output()
+        .unwrap();
+    assert!(
+        listed.status.success(),
+        "the agent lost its key: {listed:?}"
+    );
     drop(agent);
     drop(server);
+    // Every step's socket is gone with its step: no socket left anywhere
+    // in the store (scratch dirs included).
+    let sockets = Command::new("find")
+        .arg(k.root())
+        .args(["-type", "s"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&sockets.stdout), "");
 
     // Nothing of either key (nor the agent's socket path) in any layer of
     // the results (uncompressed docker archives), nor anywhere in the

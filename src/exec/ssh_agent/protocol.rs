@@ -29,12 +29,32 @@ const SSH_AGENT_RSA_SHA2_512: u32 = 4;
 /// OpenSSH's agent refuses longer messages (`AGENT_MAX_LEN`, 256 KiB).
 const MAX_MESSAGE: u32 = 256 * 1024;
 
+/// Why a step's agent connection ended early.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("connecting to the forwarded agent at {path}")]
+    Connect {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("relaying agent messages")]
+    Io(#[from] std::io::Error),
+}
+
 /// Serves one connection from a step until it closes: each request read
 /// is answered from `source` (a forwarded one on its own connection to
 /// the user's agent, opened now).
-pub fn serve(mut client: UnixStream, source: &AgentSource) -> std::io::Result<()> {
+pub fn serve(mut client: UnixStream, source: &AgentSource) -> Result<(), ServeError> {
     let mut upstream = match source {
-        AgentSource::Socket(path) => Some(UnixStream::connect(path)?),
+        AgentSource::Socket(path) => {
+            Some(
+                UnixStream::connect(path).map_err(|source| ServeError::Connect {
+                    path: path.clone(),
+                    source,
+                })?,
+            )
+        }
         AgentSource::Keys(_) => None,
     };
     while let Some(request) = read_message(&mut client)? {

@@ -10,6 +10,7 @@
 //! connection is shut down and the socket file is removed, so nothing the
 //! step started can keep using the agent.
 
+use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -20,6 +21,9 @@ use std::thread::JoinHandle;
 use rustix::event::{poll, PollFd, PollFlags};
 
 use super::{protocol, AgentSource};
+use crate::error_chain::Chain;
+
+type Connections = Arc<Mutex<HashMap<u64, UnixStream>>>;
 
 /// A listening agent socket and the thread accepting on it.
 pub struct AgentSocket {
@@ -28,8 +32,9 @@ pub struct AgentSocket {
     /// Written on drop to wake the accept loop.
     stop: Option<OwnedFd>,
     accept: Option<JoinHandle<()>>,
-    /// Open connections, shut down on drop.
-    conns: Arc<Mutex<Vec<UnixStream>>>,
+    /// Open connections by number, shut down on drop; each removes itself
+    /// when it ends.
+    conns: Connections,
 }
 
 impl AgentSocket {
@@ -49,7 +54,7 @@ impl AgentSocket {
         std::os::unix::fs::lchown(&path, Some(uid), Some(gid))?;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode & 0o777))?;
         let (wake, stop) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
-        let conns = Arc::new(Mutex::new(Vec::new()));
+        let conns = Connections::default();
         let accept = std::thread::Builder::new()
             .name("ssh-agent".into())
             .spawn({
@@ -79,7 +84,7 @@ impl Drop for AgentSocket {
             let _ = t.join();
         }
         if let Ok(conns) = self.conns.lock() {
-            for c in conns.iter() {
+            for c in conns.values() {
                 let _ = c.shutdown(std::net::Shutdown::Both);
             }
         }
@@ -94,9 +99,9 @@ fn accept_until_stopped(
     listener: UnixListener,
     wake: OwnedFd,
     source: Arc<AgentSource>,
-    conns: Arc<Mutex<Vec<UnixStream>>>,
+    conns: Connections,
 ) {
-    loop {
+    for n in 0u64.. {
         let mut fds = [
             PollFd::new(&listener, PollFlags::IN),
             PollFd::new(&wake, PollFlags::IN),
@@ -119,15 +124,18 @@ fn accept_until_stopped(
                 continue;
             }
         };
-        if let (Ok(mut list), Ok(copy)) = (conns.lock(), conn.try_clone()) {
-            list.push(copy);
+        if let (Ok(mut open), Ok(copy)) = (conns.lock(), conn.try_clone()) {
+            open.insert(n, copy);
         }
-        let source = source.clone();
+        let (source, conns) = (source.clone(), conns.clone());
         let served = std::thread::Builder::new()
             .name("ssh-agent-conn".into())
             .spawn(move || {
                 if let Err(e) = protocol::serve(conn, &source) {
-                    tracing::debug!("ssh agent connection: {e}");
+                    tracing::warn!("ssh agent connection: {e}", e = Chain(&e));
+                }
+                if let Ok(mut open) = conns.lock() {
+                    open.remove(&n);
                 }
             });
         if let Err(e) = served {
@@ -162,5 +170,29 @@ mod tests {
         assert!(!dir.exists(), "socket and its dir removed");
         // The open connection was shut down with the listener.
         assert!(protocol::read_message(&mut c).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_forwarded_agent_is_relayed_read_only() {
+        let t = tempfile::tempdir().unwrap();
+        let key = ssh_key::PrivateKey::from_openssh(TEST_KEY).unwrap();
+        // The "user's agent": kiln's own key agent on a socket.
+        let user = AgentSocket::listen(
+            &t.path().join("user"),
+            Arc::new(AgentSource::Keys(vec![key])),
+            0,
+            0,
+            0o600,
+        )
+        .unwrap();
+        let forwarded = Arc::new(AgentSource::Socket(user.path().to_path_buf()));
+        let step = AgentSocket::listen(&t.path().join("step"), forwarded, 0, 0, 0o600).unwrap();
+        let mut c = UnixStream::connect(step.path()).unwrap();
+        protocol::write_message(&mut c, &[11]).unwrap();
+        let reply = protocol::read_message(&mut c).unwrap().unwrap();
+        assert_eq!((reply[0], &reply[1..5]), (12, &1u32.to_be_bytes()[..]));
+        // Remove all identities: refused by the relay itself.
+        protocol::write_message(&mut c, &[19]).unwrap();
+        assert_eq!(protocol::read_message(&mut c).unwrap().unwrap(), [5]);
     }
 }
