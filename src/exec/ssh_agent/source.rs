@@ -282,6 +282,9 @@ sGHF2HL/Cm9nxdDg==
         std::fs::write(&key, TEST_KEY).unwrap();
         let agents = open(&[&format!("k={}", key.display())], None).unwrap();
         assert!(matches!(&**agents.get("k").unwrap(), AgentSource::Keys(k) if k.len() == 1));
+        let two = format!("two={},{}", key.display(), key.display());
+        let agents = open(&[&two], None).unwrap();
+        assert!(matches!(&**agents.get("two").unwrap(), AgentSource::Keys(k) if k.len() == 2));
         assert!(agents.get("default").is_none());
         assert_eq!(
             agents.missing_message("default"),
@@ -325,5 +328,17 @@ sGHF2HL/Cm9nxdDg==
         let err = open(&["default"], Some(&sock)).unwrap_err();
         assert!(err.contains("connecting to the agent"), "{err}");
         assert!(err.contains("Connection refused"), "{err}");
+        // A socket and keys, or two sockets, in one value: BuildKit's errors.
+        let key = t.path().join("id");
+        std::fs::write(&key, TEST_KEY).unwrap();
+        let mixed = format!("m={},{}", sock.display(), key.display());
+        let err = open(&[&mixed], None).unwrap_err();
+        assert!(
+            err.ends_with("invalid combination of keys and sockets"),
+            "{err}"
+        );
+        let twice = format!("m={},{}", sock.display(), sock.display());
+        let err = open(&[&twice], None).unwrap_err();
+        assert!(err.ends_with("only a single socket allowed"), "{err}");
     }
 }
