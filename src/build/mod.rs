@@ -25,6 +25,7 @@ pub mod input;
 mod interrupt;
 pub mod publish;
 mod remote_cache;
+pub mod ssh;
 
 use crate::error_chain::Chain;
 use std::collections::{BTreeMap, HashMap};
@@ -90,6 +91,8 @@ pub struct BuildOptions {
     pub allow: Vec<Entitlement>,
     /// `--secret` values by id.
     pub secrets: HashMap<String, Vec<u8>>,
+    /// `--ssh` agents by id, opened (checked) when the flags were read.
+    pub ssh: crate::exec::ssh_agent::SshAgents,
     /// `--output`s besides the store.
     pub exports: Vec<Export>,
     /// `SOURCE_DATE_EPOCH` from the environment (a build arg wins).
@@ -187,6 +190,8 @@ pub enum BuildError {
     Publish(#[from] publish::PublishError),
     #[error(transparent)]
     Entitlement(#[from] entitlements::EntitlementError),
+    #[error(transparent)]
+    SshAgent(#[from] ssh::MissingAgent),
     /// SIGINT or SIGTERM cancelled the solve (its steps were stopped and
     /// cleaned up).
     #[error("build cancelled by {}", interrupt::signal_name(*.0))]
@@ -242,6 +247,7 @@ pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, Buil
         });
     }
     entitlements::check(&plan.graph, &opts.allow)?;
+    ssh::check(&plan.graph, &opts.ssh)?;
     let df = front.df;
     for w in &plan.warnings {
         eprintln!("{w}");
@@ -257,6 +263,7 @@ pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, Buil
         // access only.
         network: crate::runtime::Network::Slirp,
         secrets: opts.secrets.clone(),
+        ssh: opts.ssh.clone(),
         cache_mounts: crate::exec::cache_mount::CacheMounts::new(store.layout()).with_restore(
             Arc::new(remote_cache::ImportedMounts {
                 store: store.clone(),

@@ -7,6 +7,7 @@ use crate::build::{self, publish, BuildOptions, Export};
 use crate::cache::remote;
 use crate::cache::Store;
 use crate::error_chain::Chain;
+use crate::exec::ssh_agent::SshAgents;
 use crate::frontend::dockerfile::lint;
 use crate::image::layer::budget::ExpansionBudget;
 use crate::image::reference::ImageRef;
@@ -55,6 +56,10 @@ pub struct BuildArgs {
     /// A secret for RUN --mount=type=secret: id=ID,src=PATH or id=ID,env=VAR.
     #[arg(long, value_name = "SPEC")]
     pub secret: Vec<String>,
+    /// An SSH agent for RUN --mount=type=ssh: default ($SSH_AUTH_SOCK),
+    /// ID=SOCKET, or ID=KEYFILE[,KEYFILE...]; may be repeated.
+    #[arg(long, value_name = "ID[=SOCKET|KEYS]")]
+    pub ssh: Vec<String>,
     /// Where to put the result: type=image[,name=REF][,push=true] (the
     /// default), type=registry,name=REF, type=local,dest=DIR,
     /// type=tar|oci|docker,dest=FILE.
@@ -200,6 +205,11 @@ fn options(
             .iter()
             .map(|s| parse_secret(s))
             .collect::<Result<_, _>>()?,
+        ssh: SshAgents::open(
+            &args.ssh,
+            std::env::var_os("SSH_AUTH_SOCK").as_deref().map(Path::new),
+        )
+        .map_err(CliError::from_error)?,
         exports: exports(&args.output, args.push)?,
         source_date_epoch: match std::env::var("SOURCE_DATE_EPOCH") {
             Ok(v) if !v.is_empty() => Some(build::parse_epoch(&v).map_err(CliError::from_error)?),

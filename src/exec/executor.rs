@@ -58,6 +58,8 @@ pub struct ExecContext {
     pub network: crate::runtime::Network,
     /// `--secret` values by id.
     pub secrets: HashMap<String, Vec<u8>>,
+    /// `--ssh` agents by id.
+    pub ssh: super::ssh_agent::SshAgents,
     /// Where `RUN --mount=type=cache` directories live.
     pub cache_mounts: CacheMounts,
 }

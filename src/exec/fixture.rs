@@ -276,5 +276,6 @@ pub fn exec_context(root: &Path) -> crate::exec::ExecContext {
         store,
         network: crate::runtime::Network::None,
         secrets: Default::default(),
+        ssh: Default::default(),
     }
 }

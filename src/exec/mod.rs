@@ -15,6 +15,7 @@
 //! - [`stack_view`]: a layer stack mounted as one directory;
 //! - [`cache_mount`]: `RUN --mount=type=cache` directories;
 //! - [`secret_file`]: `RUN --mount=type=secret` files, each on a tmpfs;
+//! - [`ssh_agent`]: `RUN --mount=type=ssh` agent sockets (`--ssh`);
 //! - [`mount_stubs`]: the mount points a RUN leaves, removed as BuildKit does;
 //! - [`upper_diff`]: a RUN's upper dir cut down to BuildKit's layer.
 //!
@@ -58,6 +59,7 @@ pub mod parent_fs;
 pub mod rootfs;
 pub mod run;
 pub mod secret_file;
+pub mod ssh_agent;
 pub mod stack_view;
 pub mod tree;
 pub mod upper_diff;

@@ -31,6 +31,7 @@ use super::cache_mount::{seeded_id, CacheInit, CacheMountLease};
 use super::file_op::input_rootfs;
 use super::parent_fs::LayerStack;
 use super::secret_file::{SecretAttrs, SecretFile};
+use super::ssh_agent::AgentSocket;
 use super::stack_view::StackView;
 use super::{mount_stubs, upper_diff, Artifact, ExecContext, Rootfs};
 use crate::runtime::spec::{DOCKER_MASKED_PATHS, DOCKER_READONLY_PATHS};
@@ -52,6 +53,8 @@ struct MountGuards {
     views: Vec<StackView>,
     caches: Vec<CacheMountLease>,
     secrets: Vec<SecretFile>,
+    /// Dropped (listener closed, connections shut) when the step ends.
+    agents: Vec<AgentSocket>,
 }
 
 /// Runs `exec` over `inputs`, returning the root filesystem with the new
@@ -275,7 +278,7 @@ fn step_result(status: Result<runtime::ExitStatus, RuntimeError>) -> Result<(), 
 }
 
 /// The runtime mount for `--mount` number `n`, or `None` for an optional
-/// secret that was not given.
+/// secret or SSH agent that was not given.
 fn mount_spec(
     cx: &ExecContext,
     m: &crate::solver::ExecMount,
@@ -367,7 +370,40 @@ fn mount_spec(
                 "writable layer mounts other than / are not supported",
             ))
         }
-        MountKind::Ssh { .. } => return Err(ExecError::msg("ssh mounts are not supported yet")),
+        MountKind::Ssh {
+            id,
+            required,
+            uid,
+            gid,
+            mode,
+        } => {
+            // An agent not forwarded: the step runs without the socket
+            // unless it is required (moby/buildkit solver/llbsolver/mounts/
+            // mount.go `getSSHMountable`); `build` refuses a required one
+            // before anything runs, this is the executor's own guard.
+            let Some(source) = cx.ssh.get(id) else {
+                if *required {
+                    return Err(ExecError::msg(cx.ssh.missing_message(id)));
+                }
+                return Ok(None);
+            };
+            // BuildKit's llb default mode is 0600, owner root.
+            let socket = AgentSocket::listen(
+                &state_dir.join(format!("ssh-{n}")),
+                source.clone(),
+                uid.unwrap_or(0),
+                gid.unwrap_or(0),
+                mode.unwrap_or(0o600),
+            )
+            .map_err(|e| ExecError::with_context(format!("ssh agent socket for {id}"), e))?;
+            let source = socket.path().to_path_buf();
+            guards.agents.push(socket);
+            // As BuildKit's `sshMountInstance`: a plain bind of the socket.
+            RtMount::Bind {
+                source,
+                readonly: false,
+            }
+        }
     };
     Ok(Some(MountSpec {
         destination,

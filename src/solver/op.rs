@@ -226,11 +226,18 @@ pub enum MountKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         mode: Option<u32>,
     },
-    /// An SSH agent socket forwarded by `id`.
+    /// An SSH agent socket at the mount's `dest`, forwarding the build's
+    /// `--ssh` agent `id`; owned by `uid:gid` (default root) with `mode`
+    /// (default 0600). Only these reach the cache key: which key or agent
+    /// serves it does not (BuildKit's `SSHOpt` the same).
     Ssh {
         id: String,
         #[serde(default, skip_serializing_if = "is_default")]
         required: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        uid: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        gid: Option<u32>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         mode: Option<u32>,
     },

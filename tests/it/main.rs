@@ -40,6 +40,7 @@ mod build_prune;
 mod build_remote_cache;
 mod build_secrets_env;
 mod build_shared_root;
+mod build_ssh;
 mod build_stages;
 mod build_tmpfs;
 mod cgroupfs;

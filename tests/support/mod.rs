@@ -4,6 +4,10 @@
 //!   it ([`kiln::Ran`] results) and the `kiln build` helpers;
 //! - [`busybox`]: the one busybox root filesystem, as a directory, a tar
 //!   or an imported image;
+//! - [`host_tools`]: images of busybox plus host programs (git, ssh) and
+//!   the libraries they load;
+//! - [`sshd`]: a private git server over SSH (openssh-server) and an
+//!   ssh-agent, started by the test and killed by pid;
 //! - [`archive`]: tars taken apart and put back together entry by entry,
 //!   names verbatim, for broken and hostile input;
 //! - [`oci_layout`]: OCI image layouts made outside kiln;
@@ -20,9 +24,11 @@
 
 pub mod archive;
 pub mod busybox;
+pub mod host_tools;
 pub mod http_stub;
 pub mod kiln;
 pub mod oci_layout;
 pub mod registry;
+pub mod sshd;
 pub mod tools;
 pub mod tree;

@@ -7,6 +7,9 @@
 //! secret in that variable instead of a file, or as well when a `target=`
 //! is given; only without `env=` does the file default to
 //! `/run/secrets/<id>`.
+//!
+//! SSH agents follow `dispatchSSH`: id `default` unless given, no source,
+//! the target left to the lowering when not given.
 
 use crate::solver::CacheSharing;
 
@@ -190,7 +193,18 @@ fn complete_for_type(m: &mut MountSpec) -> Result<(), String> {
             }
             m.id = Some(id);
         }
-        MountType::Ssh => return Err("ssh mounts are not supported yet".into()),
+        // moby/buildkit frontend/dockerfile/dockerfile2llb/convert_ssh.go
+        // `dispatchSSH`: no source; an empty id is the client's `default`
+        // agent; an empty target is filled in by the lowering
+        // (`/run/buildkit/ssh_agent.N`, BuildKit's llb `ExecOp.Marshal`).
+        MountType::Ssh => {
+            if m.source.is_some() {
+                return Err("ssh does not support source".into());
+            }
+            if m.id.as_deref().is_none_or(str::is_empty) {
+                m.id = Some("default".into());
+            }
+        }
         _ if m.target.is_empty() => return Err("mount target is required".into()),
         MountType::Cache if m.id.as_deref().is_none_or(str::is_empty) => {
             m.id = Some(m.target.clone());
@@ -288,6 +302,26 @@ mod tests {
     }
 
     #[test]
+    fn ssh_mounts_default_to_the_default_agent_and_no_target() {
+        let m = parse("type=ssh").unwrap();
+        assert_eq!(m.kind, MountType::Ssh);
+        assert_eq!((m.id.as_deref(), m.target.as_str()), (Some("default"), ""));
+        assert_eq!(
+            (m.required, m.mode, m.uid, m.gid),
+            (false, None, None, None)
+        );
+        let m = parse("type=ssh,id=gh,target=/a.sock,required,mode=0640,uid=1,gid=2").unwrap();
+        assert_eq!(
+            (m.id.as_deref(), m.target.as_str()),
+            (Some("gh"), "/a.sock")
+        );
+        assert_eq!(
+            (m.required, m.mode, m.uid, m.gid),
+            (true, Some(0o640), Some(1), Some(2))
+        );
+    }
+
+    #[test]
     fn tmpfs_sizes_read_as_go_units_ram_in_bytes() {
         assert_eq!(
             parse("type=tmpfs,target=/t,size=1.5k").unwrap().size,
@@ -344,7 +378,8 @@ mod tests {
             "type=cache",
             "type=bind,target=/x,sharing=locked",
             "type=tmpfs,target=/x,from=a",
-            "type=ssh",
+            "type=ssh,source=/x",
+            "type=ssh,mode=9",
             "target=/x,bogus=1",
             "type=cache,target=/x,mode=99",
             "target=\"/x",

@@ -72,9 +72,11 @@ impl Lowerer<'_> {
             "RUN {} # buildkit",
             run_command_string(&args, &st.args, &st.env)
         );
+        let mut env = st.env_list();
+        ssh_targets(&mut mounts, &mut env);
         let exec = Exec {
             args,
-            env: st.env_list(),
+            env,
             cwd: st.workdir.clone(),
             user,
             hostname: None,
@@ -190,7 +192,20 @@ impl Lowerer<'_> {
                     mode: spec.mode,
                 },
             },
-            MountType::Ssh => return Err(self.err(span, "ssh mounts are not supported yet")),
+            MountType::Ssh => ExecMount {
+                input: None,
+                // Empty when no target was given: `ssh_targets` fills it in.
+                dest,
+                selector: "/".into(),
+                readonly: true,
+                kind: MountKind::Ssh {
+                    id: spec.id.clone().unwrap_or_default(),
+                    required: spec.required,
+                    uid: spec.uid,
+                    gid: spec.gid,
+                    mode: spec.mode,
+                },
+            },
         };
         Ok(mount)
     }
@@ -297,6 +312,30 @@ pub(super) fn run_command_string(
     }
     parts.extend(args.iter().cloned());
     parts.join(" ")
+}
+
+/// BuildKit's defaults for a RUN's SSH mounts (moby/buildkit
+/// `client/llb/exec.go`, `ExecOp.Marshal`): the N-th one (from 0) without
+/// a target gets `/run/buildkit/ssh_agent.N`, and unless the step's
+/// environment already has `SSH_AUTH_SOCK` it is set to the first one's
+/// target, even when that agent turns out not to be forwarded.
+fn ssh_targets(mounts: &mut [ExecMount], env: &mut Vec<String>) {
+    let mut first = None;
+    let ssh = mounts
+        .iter_mut()
+        .filter(|m| matches!(m.kind, MountKind::Ssh { .. }));
+    for (n, m) in ssh.enumerate() {
+        if m.dest.is_empty() {
+            m.dest = format!("/run/buildkit/ssh_agent.{n}");
+        }
+        first.get_or_insert_with(|| m.dest.clone());
+    }
+    let has_sock = env
+        .iter()
+        .any(|e| e.split('=').next() == Some("SSH_AUTH_SOCK"));
+    if let (Some(target), false) = (first, has_sock) {
+        env.push(format!("SSH_AUTH_SOCK={target}"));
+    }
 }
 
 #[cfg(test)]

@@ -390,6 +390,57 @@ fn secret_env_mounts_have_no_file_unless_targeted_and_show_masked() {
     );
 }
 
+/// BuildKit's llb defaults for SSH mounts (moby/buildkit
+/// `client/llb/exec.go`, `ExecOp.Marshal`): numbered default targets and
+/// `SSH_AUTH_SOCK` naming the first, unless the stage set it.
+#[test]
+fn ssh_mounts_get_numbered_targets_and_ssh_auth_sock() {
+    let p = plan(
+        "FROM busybox\nWORKDIR /w\n\
+         RUN --mount=type=ssh --mount=type=ssh,id=gh,target=a.sock,required \
+         --mount=type=ssh,id=x,mode=0644,uid=7 true\n\
+         ENV SSH_AUTH_SOCK=/mine\nRUN --mount=type=ssh true\n",
+    );
+    let runs = execs(&p);
+    let ssh: Vec<(&str, &MountKind)> = runs[0].mounts[1..]
+        .iter()
+        .map(|m| (m.dest.as_str(), &m.kind))
+        .collect();
+    assert!(
+        matches!(ssh[0], ("/run/buildkit/ssh_agent.0", MountKind::Ssh { id, required: false, mode: None, .. }) if id == "default"),
+        "{ssh:?}"
+    );
+    assert!(
+        matches!(ssh[1], ("/w/a.sock", MountKind::Ssh { id, required: true, .. }) if id == "gh"),
+        "{ssh:?}"
+    );
+    assert!(
+        matches!(
+            ssh[2],
+            (
+                "/run/buildkit/ssh_agent.2",
+                MountKind::Ssh {
+                    mode: Some(0o644),
+                    uid: Some(7),
+                    ..
+                }
+            )
+        ),
+        "{ssh:?}"
+    );
+    let socks = |env: &[String]| -> Vec<String> {
+        env.iter()
+            .filter(|e| e.starts_with("SSH_AUTH_SOCK="))
+            .cloned()
+            .collect()
+    };
+    assert_eq!(
+        socks(&runs[0].env),
+        ["SSH_AUTH_SOCK=/run/buildkit/ssh_agent.0"]
+    );
+    assert_eq!(socks(&runs[1].env), ["SSH_AUTH_SOCK=/mine"]);
+}
+
 #[test]
 fn unsupported_requests_fail_at_their_line() {
     for (src, expected) in [
@@ -424,10 +475,6 @@ fn unsupported_requests_fail_at_their_line() {
         (
             "FROM busybox\nSTOPSIGNAL SIGNOPE\n",
             "Dockerfile:2: invalid signal: SIGNOPE",
-        ),
-        (
-            "FROM busybox\nRUN --mount=type=ssh true\n",
-            "Dockerfile:2: ssh mounts are not supported yet",
         ),
     ] {
         let err = lower_with(src, &opts()).unwrap_err().to_string();
