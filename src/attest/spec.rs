@@ -73,14 +73,14 @@ impl AttestOptions {
     ) -> Result<AttestOptions, SpecError> {
         let mut specs: Vec<Spec> = Vec::new();
         for a in attest {
-            specs.push(Spec::parse(a, "--attest")?);
+            specs.push(Spec::parse(a, a, "--attest")?);
         }
         for (flag, kind, value) in [
             ("--provenance", "provenance", provenance),
             ("--sbom", "sbom", sbom),
         ] {
             if let Some(v) = value.filter(|v| !v.is_empty()) {
-                specs.push(Spec::parse(&canonical(kind, v), flag)?);
+                specs.push(Spec::parse(&canonical(kind, v), v, flag)?);
             }
         }
         let mut out = AttestOptions::default();
@@ -127,13 +127,14 @@ struct Spec {
 }
 
 impl Spec {
-    /// buildx's `Attest.UnmarshalText`.
-    fn parse(text: &str, flag: &str) -> Result<Spec, SpecError> {
-        let err = |reason: &str| SpecError::new(flag, text, reason);
+    /// buildx's `Attest.UnmarshalText` of `text`; errors show `shown`
+    /// (what the user typed, before a shorthand was canonicalized).
+    fn parse(text: &str, shown: &str, flag: &str) -> Result<Spec, SpecError> {
+        let err = |reason: &str| SpecError::new(flag, shown, reason);
         let fields = csv::fields(text).map_err(|_| err("unterminated quote"))?;
         let mut spec = Spec {
             flag: flag.to_string(),
-            text: text.to_string(),
+            text: shown.to_string(),
             kind: String::new(),
             disabled: false,
             attrs: Vec::new(),
