@@ -146,9 +146,10 @@ fn file_subjects(
 /// as buildx sends them (docker/buildx `build/opt.go`, `toSolveOpt`:
 /// `build-arg:`, `label:`, `target`, `no-cache`, `force-network-mode`;
 /// `filename` from `-f`), the locals, the base images reachable from the
-/// target with their digests, the secrets and SSH agents its steps mount,
+/// target with their digests and the files `ADD` downloaded, the secrets and SSH agents its steps mount,
 /// whether any step had a network, and (for `mode=max`) the steps.
 pub struct Facts<'a> {
+    pub store: &'a crate::cache::Store,
     pub opts: &'a BuildOptions,
     pub plan: &'a BuildPlan,
     /// Base images as the Dockerfile named them, with the manifest digest
@@ -213,6 +214,12 @@ impl Facts<'_> {
                 Op::Image(src) => facts
                     .materials
                     .push(self.material(&src.reference, &src.platform)),
+                // `ADD <url>`: BuildKit's HTTP materials (the URL and the
+                // digest of what was downloaded).
+                Op::Http(src) => {
+                    let (uri, digest) = crate::exec::http_source::material(self.store, src);
+                    facts.materials.push(Material { uri, digest });
+                }
                 Op::Exec(exec) => {
                     facts.network_access |= exec.network != Network::None;
                     for m in &exec.mounts {

@@ -344,6 +344,7 @@ pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, Buil
     let image = store.write_image(&config, &rootfs.layers, &publish.names)?;
     let attestations = if opts.attest.any() {
         let facts = attestations::Facts {
+            store: &store,
             opts,
             plan: &plan,
             bases: &bases,

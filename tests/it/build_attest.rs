@@ -7,6 +7,7 @@
 
 use crate::support;
 
+use support::http_stub::{Reply, StubServer};
 use support::kiln::Kiln;
 use support::registry::{test_client, TestRegistry};
 use support::tools;
@@ -223,11 +224,16 @@ fn push_with_max_provenance_and_sbom_attaches_an_attestation_manifest() {
 
 #[test]
 fn file_outputs_carry_min_provenance_and_sbom() {
+    let stub = StubServer::start(|_| Reply::new(200, "downloaded\n"));
     let k = Kiln::with_busybox_image();
     let ctx = k.context(&[("status", &dpkg_status())]);
+    let url = format!("http://{}/file.txt", stub.host());
     std::fs::write(
         ctx.join("Dockerfile"),
-        "FROM busybox\nARG VERSION=1\nRUN echo v$VERSION > /built\nCOPY status /var/lib/dpkg/status\n",
+        format!(
+            "FROM busybox\nARG VERSION=1\nRUN echo v$VERSION > /built\n\
+             COPY status /var/lib/dpkg/status\nADD {url} /file.txt\n"
+        ),
     )
     .unwrap();
     let local = k.path("out");
@@ -280,6 +286,18 @@ fn file_outputs_carry_min_provenance_and_sbom() {
     assert!(p["invocation"]["parameters"].get("args").is_none(), "{p}");
     assert_eq!(p["metadata"]["completeness"]["parameters"], false, "{p}");
     assert!(p.get("buildConfig").is_none(), "{p}");
+    // The download is a material, with the digest of what was read.
+    let download = &p["materials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["uri"] == url.as_str())
+        .unwrap_or_else(|| panic!("no material for {url}: {p}"))["digest"]["sha256"];
+    assert_eq!(
+        download,
+        support::archive::digest_of(b"downloaded\n").trim_start_matches("sha256:"),
+        "{p}"
+    );
     assert!(purls(&sbom["predicate"])
         .iter()
         .any(|u| u.starts_with("pkg:deb/debian/libc6@")));
@@ -329,7 +347,7 @@ fn file_outputs_carry_min_provenance_and_sbom() {
         "{inspect}"
     );
     assert_eq!(inspect["Os"], "linux", "{inspect}");
-    assert_eq!(inspect["Layers"].as_array().unwrap().len(), 3, "{inspect}");
+    assert_eq!(inspect["Layers"].as_array().unwrap().len(), 4, "{inspect}");
     // umoci resolves a tag to every manifest under it ("tag is
     // ambiguous" for any index), so it unpacks skopeo's copy of the
     // platform's image, which the attestation manifest does not follow.
