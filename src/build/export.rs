@@ -326,6 +326,26 @@ mod trailer {
             self.inner.flush()
         }
     }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        /// The last 1,024 bytes never reach the writer, however the
+        /// writes were split.
+        #[test]
+        fn holds_back_exactly_the_end_marker() {
+            let data: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
+            let mut h = HoldBack::new(Vec::new());
+            for chunk in data.chunks(333) {
+                h.write_all(chunk).unwrap();
+            }
+            assert_eq!(h.into_inner(), &data[..data.len() - END]);
+            let mut h = HoldBack::new(Vec::new());
+            h.write_all(&data[..1000]).unwrap();
+            assert!(h.into_inner().is_empty());
+        }
+    }
 }
 
 /// Writes the image as an archive at `dest`, with its attestation
