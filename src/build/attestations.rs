@@ -272,10 +272,11 @@ impl Facts<'_> {
             .find(|(r, d)| Some(d) == digest.as_ref() && r.name() == pinned.name())
             .map(|(r, _)| r.clone())
             .unwrap_or_else(|| pinned.clone());
-        let named = if asked.tag().is_some() {
-            asked.with_tag(asked.tag().unwrap_or("latest"))
-        } else {
-            asked
+        // A tag names the image (`name:tag` and `name:tag@digest` alike);
+        // a reference written with a digest only keeps it.
+        let named = match asked.tag() {
+            Some(tag) => asked.with_tag(tag),
+            None => asked,
         };
         Material {
             uri: attest::purl::image(&named, Some(platform)),
