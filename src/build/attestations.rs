@@ -254,7 +254,15 @@ impl Facts<'_> {
                     .and_then(|n| n.parse().ok()),
             });
         }
-        facts.materials.dedup();
+        // Two stages from one base image name it once.
+        let mut seen = Vec::new();
+        facts.materials.retain(|m| {
+            let new = !seen.contains(m);
+            if new {
+                seen.push(m.clone());
+            }
+            new
+        });
         facts
     }
 
