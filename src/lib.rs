@@ -9,6 +9,7 @@
 //! (which module may import which, checked by `tests/layering.rs`) and the
 //! invariants.
 
+pub mod attest;
 pub mod build;
 pub mod cache;
 pub mod cli;

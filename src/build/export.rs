@@ -11,6 +11,12 @@
 //!   docker-archive tar (kiln save's code; gzip layers, as BuildKit's
 //!   exporters write them), named with the build's `-t` names.
 //!
+//! With attestations (`--provenance`, `--sbom`), `type=oci` names an image
+//! index holding the image manifest and its attestation manifest, and
+//! `type=local`/`type=tar` get `provenance.json` / `sbom.spdx.json` beside
+//! the filesystem (BuildKit's local and tar exporters, moby/buildkit
+//! `exporter/local/fs.go`, `CreateFS`); `type=docker` carries none.
+//!
 //! Files are written only at their destination: a file output is made
 //! under a temporary name next to it and renamed over it (a symlink there
 //! is replaced, not followed); a directory output replaces what is in
@@ -24,7 +30,9 @@ use crate::exec::Rootfs;
 use crate::image::layer::diff::{write_tar, DiffOptions};
 use crate::image::layer::Compression;
 use crate::image::reference::ImageRef;
-use crate::transfer::archive::{destination, save, Format, SaveOptions};
+use crate::transfer::archive::{destination, save_attached, Format, SaveOptions};
+
+use super::attestations::Attestations;
 
 /// One `--output`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +90,8 @@ pub enum ExportError {
     },
     #[error("exporting")]
     View(#[from] crate::exec::stack_view::ViewError),
+    #[error(transparent)]
+    Attest(Box<super::attestations::AttestError>),
     #[error("writing {path}")]
     Tar {
         path: PathBuf,
@@ -187,49 +197,166 @@ fn parse_bool(v: &str) -> Option<bool> {
     }
 }
 
-/// Writes the build's result (whose filesystem is `rootfs`) to `export`.
+/// Writes the build's result (whose filesystem is `rootfs`) to `export`,
+/// with `attestations` where the output can hold them.
 pub fn export(
     store: &Store,
     image: &Image,
     tags: &[ImageRef],
     rootfs: &Rootfs,
     export: &Export,
+    attestations: Option<&Attestations>,
 ) -> Result<(), ExportError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ExportError::Io { path, source }
+    };
     match export {
         // Named when written, pushed by `build::publish`.
         Export::Image(_) => Ok(()),
-        Export::Oci { dest } => archive(store, image, tags, Format::Oci, dest),
-        Export::Docker { dest } => archive(store, image, tags, Format::Docker, dest),
+        Export::Oci { dest } => archive(store, image, tags, Format::Oci, dest, attestations),
+        Export::Docker { dest } => archive(store, image, tags, Format::Docker, dest, None),
         Export::Tar { dest } => {
             let view = StackView::new(store, &rootfs.dirs(store), false)?;
+            let files = statement_files(view.path(), attestations)?;
             write_new_file(dest, |out| {
-                write_tar(view.path(), out, DiffOptions::default())
-                    .map(drop)
-                    .map_err(|source| ExportError::Tar {
-                        path: dest.to_path_buf(),
-                        source,
-                    })
+                let tar_err = |source| ExportError::Tar {
+                    path: dest.to_path_buf(),
+                    source,
+                };
+                if files.is_empty() {
+                    return write_tar(view.path(), out, DiffOptions::default())
+                        .map(drop)
+                        .map_err(tar_err);
+                }
+                // The filesystem's tar without its end marker, then the
+                // statements, then the marker.
+                let (held, _) = write_tar(
+                    view.path(),
+                    trailer::HoldBack::new(out),
+                    DiffOptions::default(),
+                )
+                .map_err(tar_err)?;
+                let mut b = tar::Builder::new(held.into_inner());
+                for (name, bytes) in &files {
+                    let mut h = tar::Header::new_ustar();
+                    h.set_size(bytes.len() as u64);
+                    h.set_mode(0o600);
+                    h.set_entry_type(tar::EntryType::Regular);
+                    b.append_data(&mut h, name, bytes.as_slice())
+                        .map_err(io(dest))?;
+                }
+                b.finish().map_err(io(dest))
             })
         }
         Export::Local { dest } => {
             let view = StackView::new(store, &rootfs.dirs(store), false)?;
-            let io = |path: &Path| {
-                let path = path.to_path_buf();
-                move |source| ExportError::Io { path, source }
-            };
+            let files = statement_files(view.path(), attestations)?;
             std::fs::create_dir_all(dest).map_err(io(dest))?;
-            crate::cache::copy_tree(view.path(), dest).map_err(io(dest))
+            crate::cache::copy_tree(view.path(), dest).map_err(io(dest))?;
+            for (name, bytes) in files {
+                let path = dest.join(&name);
+                // Replaces whatever the image had under that name (a
+                // symlink included: never written through).
+                let _ = std::fs::remove_file(&path);
+                use std::io::Write;
+                use std::os::unix::fs::OpenOptionsExt;
+                std::fs::File::options()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&path)
+                    .and_then(|mut f| f.write_all(&bytes))
+                    .map_err(io(&path))?;
+            }
+            Ok(())
         }
     }
 }
 
-/// Writes the image as an archive at `dest`.
+/// The statement files about the filesystem at `root`.
+fn statement_files(
+    root: &Path,
+    attestations: Option<&Attestations>,
+) -> Result<Vec<(String, Vec<u8>)>, ExportError> {
+    match attestations {
+        Some(a) => a.files(root).map_err(|e| ExportError::Attest(Box::new(e))),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// A writer that keeps back the last 1,024 bytes written: the two zero
+/// blocks ending a tar archive, so entries can follow.
+mod trailer {
+    use std::io::{self, Write};
+
+    const END: usize = 1024;
+
+    pub struct HoldBack<W: Write> {
+        inner: W,
+        held: Vec<u8>,
+    }
+
+    impl<W: Write> HoldBack<W> {
+        pub fn new(inner: W) -> Self {
+            HoldBack {
+                inner,
+                held: Vec::with_capacity(2 * END),
+            }
+        }
+
+        /// The writer, the held-back end marker dropped.
+        pub fn into_inner(self) -> W {
+            self.inner
+        }
+    }
+
+    impl<W: Write> Write for HoldBack<W> {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.held.extend_from_slice(buf);
+            if self.held.len() > END {
+                let n = self.held.len() - END;
+                self.inner.write_all(&self.held[..n])?;
+                self.held.drain(..n);
+            }
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            self.inner.flush()
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        /// The last 1,024 bytes never reach the writer, however the
+        /// writes were split.
+        #[test]
+        fn holds_back_exactly_the_end_marker() {
+            let data: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
+            let mut h = HoldBack::new(Vec::new());
+            for chunk in data.chunks(333) {
+                h.write_all(chunk).unwrap();
+            }
+            assert_eq!(h.into_inner(), &data[..data.len() - END]);
+            let mut h = HoldBack::new(Vec::new());
+            h.write_all(&data[..1000]).unwrap();
+            assert!(h.into_inner().is_empty());
+        }
+    }
+}
+
+/// Writes the image as an archive at `dest`, with its attestation
+/// manifest when there are attestations.
 fn archive(
     store: &Store,
     image: &Image,
     tags: &[ImageRef],
     format: Format,
     dest: &Path,
+    attestations: Option<&Attestations>,
 ) -> Result<(), ExportError> {
     let specs: Vec<String> = if tags.is_empty() {
         vec![image.id.to_string()]
@@ -240,8 +367,12 @@ fn archive(
         format,
         compression: Compression::Gzip,
     };
+    let attach = |d: &crate::image::oci::Descriptor| match attestations {
+        Some(a) => a.attach(d, tags),
+        None => Vec::new(),
+    };
     write_new_file(dest, |out| {
-        save(store, &specs, &opts, out)
+        save_attached(store, &specs, &opts, out, &attach)
             .map(drop)
             .map_err(|source| ExportError::Archive {
                 path: dest.to_path_buf(),

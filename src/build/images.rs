@@ -22,6 +22,9 @@ pub struct StoreImages<'a> {
     pull: bool,
     registry: &'a ClientOptions,
     found: Mutex<Vec<Image>>,
+    /// Each reference as the Dockerfile named it, with the manifest digest
+    /// it resolved to (a provenance's materials).
+    asked: Mutex<Vec<(ImageRef, crate::image::Digest)>>,
 }
 
 impl<'a> StoreImages<'a> {
@@ -33,7 +36,13 @@ impl<'a> StoreImages<'a> {
             pull,
             registry,
             found: Mutex::new(Vec::new()),
+            asked: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The references resolved so far, as named, with their digests.
+    pub fn requested(&self) -> Vec<(ImageRef, crate::image::Digest)> {
+        self.asked.lock().map(|a| a.clone()).unwrap_or_default()
     }
 
     /// Every image resolved so far.
@@ -68,6 +77,9 @@ impl ImageResolver for StoreImages<'_> {
             reference: reference.with_digest(image.manifest_digest.clone()),
             config: image.config.clone(),
         };
+        if let Ok(mut asked) = self.asked.lock() {
+            asked.push((reference.clone(), image.manifest_digest.clone()));
+        }
         if let Ok(mut found) = self.found.lock() {
             found.push(image);
         }

@@ -15,6 +15,7 @@
 //! result was made (the build cache records), never from "now", so a
 //! cached rebuild is the same image.
 
+pub mod attestations;
 mod cache;
 mod created;
 pub mod entitlements;
@@ -103,6 +104,8 @@ pub struct BuildOptions {
     pub cache_to: Vec<CacheTo>,
     /// `--explain`: say why each step that missed the cache missed.
     pub explain: bool,
+    /// `--provenance`, `--sbom`, `--attest`: the attestations to attach.
+    pub attest: crate::attest::AttestOptions,
 }
 
 /// What a build made.
@@ -192,6 +195,7 @@ pub enum BuildError {
     Entitlement(#[from] entitlements::EntitlementError),
     #[error(transparent)]
     SshAgent(#[from] ssh::MissingAgent),
+    Attest(#[from] attestations::AttestError),
     /// SIGINT or SIGTERM cancelled the solve (its steps were stopped and
     /// cleaned up).
     #[error("build cancelled by {}", interrupt::signal_name(*.0))]
@@ -225,8 +229,11 @@ fn registry_options(
 
 /// Builds an image as `opts` says, into `store`.
 pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, BuildError> {
-    // A push with nowhere to go is refused before anything runs.
+    let started = attestations::now_secs();
+    // A push with nowhere to go is refused before anything runs, and so
+    // are attestations with nowhere to go.
     let publish = publish::Publish::plan(&opts.tags, &opts.exports)?;
+    attestations::check_outputs(opts, publish.push)?;
     let front = parse_and_check(opts)?;
     let registry = registry_options(&store, opts)?;
     let resolver = images::StoreImages::new(&store, opts.pull, &registry);
@@ -252,6 +259,7 @@ pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, Buil
     for w in &plan.warnings {
         eprintln!("{w}");
     }
+    let bases = resolver.requested();
     let base_images = resolver.into_images();
     let imports = Arc::new(crate::cache::remote::Imports::load(
         &opts.cache_from,
@@ -340,10 +348,33 @@ pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, Buil
     }
     remote_cache::report_fetched(&imports, opts.progress);
     let image = store.write_image(&config, &rootfs.layers, &publish.names)?;
+    let attestations = if opts.attest.any() {
+        let facts = attestations::Facts {
+            store: &store,
+            opts,
+            plan: &plan,
+            bases: &bases,
+            started,
+        };
+        Some(make_attestations(&store, opts, &publish, &rootfs, &facts)?)
+    } else {
+        None
+    };
     for e in &opts.exports {
-        export::export(&store, &image, &publish.names, &rootfs, e)?;
+        export::export(
+            &store,
+            &image,
+            &publish.names,
+            &rootfs,
+            e,
+            attestations.as_ref(),
+        )?;
     }
-    let manifest = match publish.push(&store, &registry, &progress)? {
+    let attach = |d: &crate::image::oci::Descriptor| match &attestations {
+        Some(a) => a.attach(d, &publish.names),
+        None => Vec::new(),
+    };
+    let manifest = match publish.push(&store, &registry, &progress, &attach)? {
         Some(pushed) => pushed,
         None => publish::stored_manifest(&store, &image)?,
     };
@@ -361,6 +392,38 @@ pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, Buil
     })
 }
 
+/// The attestations `opts` ask for: the provenance of what the build
+/// knows, the SBOM of the final root filesystem (seen through a read-only
+/// view of its layers).
+fn make_attestations(
+    store: &Store,
+    opts: &BuildOptions,
+    publish: &publish::Publish,
+    rootfs: &Rootfs,
+    facts: &attestations::Facts<'_>,
+) -> Result<attestations::Attestations, BuildError> {
+    let provenance = opts.attest.provenance.is_some().then(|| facts.collect());
+    let view = match opts.attest.sbom {
+        Some(_) => Some(
+            crate::exec::stack_view::StackView::new(store, &rootfs.dirs(store), false)
+                .map_err(attestations::AttestError::from)?,
+        ),
+        None => None,
+    };
+    let name = publish
+        .names
+        .first()
+        .map(|n| n.familiar())
+        .unwrap_or_else(|| "sbom".to_string());
+    Ok(attestations::make(
+        &opts.attest,
+        provenance,
+        view.as_ref().map(|v| v.path()),
+        &name,
+        source_date_epoch(opts)?,
+    ))
+}
+
 /// Whether every output of the build is a push (`--push`, `-o
 /// type=registry`, `-o type=image,push=true`) and nothing else needs the
 /// result's bytes here (no other output, no `--cache-to`). Then, like
@@ -373,6 +436,8 @@ pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, Buil
 fn only_pushes(publish: &publish::Publish, opts: &BuildOptions) -> bool {
     publish.push
         && opts.cache_to.is_empty()
+        // The SBOM scans the result's filesystem.
+        && !opts.attest.any()
         && opts
             .exports
             .iter()

@@ -13,6 +13,7 @@ use crate::cache::{Image, Store};
 use crate::image::oci::{media, Descriptor, Manifest};
 use crate::image::registry::{ClientOptions, RegistryClient, RegistryError};
 use crate::image::{Digest, ImageRef};
+use crate::transfer::attached::Attach;
 use crate::transfer::progress::Progress;
 use crate::transfer::{self, PushOptions, TransferError};
 
@@ -96,12 +97,14 @@ impl Publish {
     }
 
     /// Pushes `image` (already stored under every name) to each name's
-    /// registry, in order; stops at the first failure.
+    /// registry, in order, with what `attach` adds to its manifest (the
+    /// attestations); stops at the first failure.
     pub fn push(
         &self,
         store: &Store,
         registry: &ClientOptions,
         progress: &Progress,
+        attach: Attach<'_>,
     ) -> Result<Option<ManifestDescriptor>, PublishError> {
         if !self.push {
             return Ok(None);
@@ -114,11 +117,18 @@ impl Publish {
                     source: Box::new(source),
                 }
             })?;
-            let report = transfer::push(store, &client, name, &PushOptions::default(), progress)
-                .map_err(|source| PublishError::Push {
-                    name: name.to_string(),
-                    source: Box::new(source),
-                })?;
+            let report = transfer::push_attached(
+                store,
+                &client,
+                name,
+                &PushOptions::default(),
+                progress,
+                attach,
+            )
+            .map_err(|source| PublishError::Push {
+                name: name.to_string(),
+                source: Box::new(source),
+            })?;
             // Every name gets the same bytes (layer compression is
             // deterministic), so the first push describes them all.
             pushed.get_or_insert(ManifestDescriptor {

@@ -87,6 +87,9 @@ pub struct BuildArgs {
     /// Remote build caches: flags of issue 12, kept together.
     #[command(flatten)]
     pub remote_cache: RemoteCacheArgs,
+    /// Attestations: flags of issue 14, kept together.
+    #[command(flatten)]
+    pub attest: AttestArgs,
     /// Print only the image ID (no progress).
     #[arg(short, long)]
     pub quiet: bool,
@@ -116,6 +119,36 @@ pub struct RemoteCacheArgs {
     pub cache_from: Vec<String>,
 }
 
+/// `--provenance`, `--sbom`, `--attest` (buildx's syntax, parsed by
+/// [`crate::attest::spec`]).
+#[derive(Debug, Args)]
+pub struct AttestArgs {
+    /// Attach a SLSA provenance attestation: true, false, or
+    /// mode=min|max[,builder-id=ID][,version=v0.2|v1] (shorthand for
+    /// --attest type=provenance,...). Needs --push or -o type=oci|local|tar.
+    #[arg(long, value_name = "VALUE")]
+    pub provenance: Option<String>,
+    /// Attach an SPDX SBOM of the image's packages (dpkg, apk, Python,
+    /// npm): true or false (shorthand for --attest type=sbom).
+    #[arg(long, value_name = "VALUE")]
+    pub sbom: Option<String>,
+    /// An attestation: type=provenance|sbom[,disabled=true][,ATTR=VALUE...];
+    /// may be repeated.
+    #[arg(long, value_name = "SPEC")]
+    pub attest: Vec<String>,
+}
+
+impl AttestArgs {
+    /// The attestations asked for, or the first bad value's error.
+    fn parse(&self) -> Result<crate::attest::AttestOptions, crate::attest::SpecError> {
+        crate::attest::AttestOptions::parse(
+            &self.attest,
+            self.provenance.as_deref(),
+            self.sbom.as_deref(),
+        )
+    }
+}
+
 impl RemoteCacheArgs {
     /// The parsed specs, or the first bad one's error.
     fn parse(&self) -> Result<(Vec<remote::CacheTo>, Vec<remote::CacheFrom>), CliError> {
@@ -140,8 +173,15 @@ pub fn run(
     debug: bool,
 ) -> Result<i32, CliError> {
     check_platform(args.platform.as_deref())?;
+    // A bad attestation flag is a usage error (exit 125), found before
+    // the store is opened.
+    let attest = match args.attest.parse() {
+        Ok(a) => a,
+        Err(e) => return Ok(super::usage_error(&e.to_string())),
+    };
     let store = Arc::new(Store::open(root).map_err(CliError::from_error)?);
-    let opts = options(&args, &store, registry)?;
+    let mut opts = options(&args, &store, registry)?;
+    opts.attest = attest;
     if args.check {
         return check(store, &opts);
     }
@@ -218,6 +258,7 @@ fn options(
         explain: args.explain,
         cache_from,
         cache_to,
+        attest: Default::default(),
     })
 }
 

@@ -293,6 +293,23 @@ fn fetch_locked(
     }
 }
 
+/// A provenance material for `source`: its URL (any password redacted)
+/// and the digest of the body this build read (the `--checksum`, else
+/// the stored entry's, which the build's fetch just refreshed).
+pub fn material(store: &Store, source: &HttpSource) -> (String, Option<Digest>) {
+    let checksum = source
+        .checksum
+        .as_deref()
+        .and_then(|c| c.parse::<Digest>().ok());
+    let digest = checksum.or_else(|| {
+        let dir = store
+            .downloads_dir()
+            .join(Digest::sha256_of(source.url.as_bytes()).hex());
+        read_entry(&dir, &source.url).map(|e| e.digest)
+    });
+    (redact_password(&source.url), digest)
+}
+
 /// The stored entry for `url`, if it is readable and its body is there
 /// with the recorded size (a half-finished replacement never is).
 fn read_entry(dir: &Path, url: &str) -> Option<Entry> {

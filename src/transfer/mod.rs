@@ -12,6 +12,7 @@
 //! lease.
 
 pub mod archive;
+pub mod attached;
 pub mod import;
 pub mod ingest;
 pub mod parallel;
@@ -20,8 +21,9 @@ pub mod pull;
 pub mod push;
 pub mod sources;
 
+pub use attached::Attached;
 pub use pull::{pull, PullReport};
-pub use push::{push, PushOptions, PushReport};
+pub use push::{push, push_attached, PushOptions, PushReport};
 
 use crate::cache::StoreError;
 use crate::image::registry::RegistryError;

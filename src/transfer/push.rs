@@ -4,8 +4,12 @@
 //! the repository has it (`HEAD`), mounted if another repository of the
 //! same registry is known to have it, uploaded otherwise; then the config;
 //! the manifest last, so the registry never holds a manifest whose blobs
-//! are missing (it would refuse it anyway).
+//! are missing (it would refuse it anyway). With attached manifests
+//! (attestations, [`push_attached`]) the image manifest is put by digest,
+//! then each attached manifest's blobs and itself, and the tag names the
+//! image index holding them all, put last.
 
+use super::attached::{image_index, nothing, Attach, Attached};
 use super::parallel::run_bounded;
 use super::progress::{ItemProgress, Progress};
 use super::sources::BlobSources;
@@ -13,7 +17,7 @@ use super::TransferError;
 use crate::cache::{Image, Store};
 use crate::error_chain::Chain;
 use crate::image::layer::Compression;
-use crate::image::oci::{media, Descriptor, Manifest};
+use crate::image::oci::{media, Descriptor, Manifest, Platform};
 use crate::image::registry::RegistryClient;
 use crate::image::{Digest, ImageRef};
 use std::io::Cursor;
@@ -50,6 +54,22 @@ pub fn push(
     image: &ImageRef,
     options: &PushOptions,
     progress: &Progress,
+) -> Result<PushReport, TransferError> {
+    push_attached(store, client, image, options, progress, &nothing)
+}
+
+/// Pushes the stored image named `image` with the manifests `attach`
+/// makes for the manifest as pushed (its digest may differ from the
+/// stored one when layers are compressed on the way); with any, the tag
+/// names an image index of the image manifest and them, and the report
+/// describes that index.
+pub fn push_attached(
+    store: &Store,
+    client: &RegistryClient,
+    image: &ImageRef,
+    options: &PushOptions,
+    progress: &Progress,
+    attach: Attach<'_>,
 ) -> Result<PushReport, TransferError> {
     // Held as found: a concurrent prune cannot take what is being pushed.
     let stored = store.hold_image(&image.to_string())?;
@@ -94,6 +114,26 @@ pub fn push(
     }
     progress.items_done();
     let tag = image.registry_reference();
+    let mut manifest_desc = Descriptor::new(
+        &media_type,
+        Digest::sha256_of(&manifest_bytes),
+        manifest_bytes.len() as u64,
+    );
+    let c = &stored.config;
+    if !c.os.is_empty() && !c.architecture.is_empty() {
+        manifest_desc.platform = Some(Platform::new(&c.os, &c.architecture, c.variant.as_deref()));
+    }
+    let attached = attach(&manifest_desc);
+    if !attached.is_empty() {
+        return push_index(
+            client,
+            image,
+            &manifest_bytes,
+            &manifest_desc,
+            &attached,
+            progress,
+        );
+    }
     let digest = client.put_manifest(repo, &tag, &media_type, &manifest_bytes)?;
     tracing::debug!(%registry, %repo, %digest, "pushed");
     progress.println(&format!(
@@ -104,6 +144,51 @@ pub fn push(
         digest,
         size: manifest_bytes.len() as u64,
         media_type,
+    })
+}
+
+/// Puts the image manifest and each attached one by digest (their blobs
+/// first), then the index of them under the image's tag.
+fn push_index(
+    client: &RegistryClient,
+    image: &ImageRef,
+    manifest: &[u8],
+    manifest_desc: &Descriptor,
+    attached: &[Attached],
+    progress: &Progress,
+) -> Result<PushReport, TransferError> {
+    let repo = image.repository();
+    let by_digest = manifest_desc.digest.to_string();
+    client.put_manifest(repo, &by_digest, &manifest_desc.media_type, manifest)?;
+    for a in attached {
+        for (d, bytes) in &a.blobs {
+            if client.blob_exists(repo, &d.digest)?.is_none() {
+                client.push_blob(
+                    repo,
+                    &d.digest,
+                    bytes.len() as u64,
+                    &mut Cursor::new(bytes),
+                    &mut |_| {},
+                )?;
+            }
+        }
+        client.put_manifest(
+            repo,
+            &a.descriptor.digest.to_string(),
+            &a.descriptor.media_type,
+            &a.manifest,
+        )?;
+    }
+    let extra: Vec<Descriptor> = attached.iter().map(|a| a.descriptor.clone()).collect();
+    let (index, index_desc) = image_index(std::slice::from_ref(manifest_desc), &extra);
+    let tag = image.registry_reference();
+    let digest = client.put_manifest(repo, &tag, media::OCI_INDEX, &index)?;
+    tracing::debug!(%repo, %digest, attached = attached.len(), "pushed an index");
+    progress.println(&format!("{tag}: digest: {digest} size: {}", index.len()));
+    Ok(PushReport {
+        digest,
+        size: index_desc.size,
+        media_type: index_desc.media_type,
     })
 }
 

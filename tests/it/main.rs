@@ -23,6 +23,7 @@ mod support;
 
 mod bad_input;
 mod build_add_url;
+mod build_attest;
 mod build_basics;
 mod build_cache;
 mod build_cancel;

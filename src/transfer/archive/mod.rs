@@ -227,6 +227,21 @@ pub fn save(
     opts: &SaveOptions,
     out: impl Write,
 ) -> Result<SaveReport, ArchiveError> {
+    save_attached(store, specs, opts, out, &super::attached::nothing)
+}
+
+/// [`save`], with the manifests `attach` makes for each image manifest
+/// written (BuildKit's attestation manifests): an image with any is named
+/// in `index.json` by an image index of its manifest and them, written
+/// as a blob, as BuildKit's OCI exporter does (moby/buildkit
+/// `exporter/oci/export.go` exports the image writer's index).
+pub fn save_attached(
+    store: &Store,
+    specs: &[String],
+    opts: &SaveOptions,
+    out: impl Write,
+    attach: super::attached::Attach<'_>,
+) -> Result<SaveReport, ArchiveError> {
     let targets = resolve_targets(store, specs)?;
     let mut w = TarWriter::new(out);
     w.file("oci-layout", oci::LAYOUT, 0)?;
@@ -234,7 +249,12 @@ pub fn save(
     w.dir("blobs/sha256")?;
     let mut saved = Vec::with_capacity(targets.len());
     for (image, tags) in targets {
-        saved.push(write_image(store, &mut w, image, tags, opts.compression)?);
+        let mut s = write_image(store, &mut w, image, tags, opts.compression)?;
+        let attached = attach(&s.manifest);
+        if !attached.is_empty() {
+            s.manifest = write_attached(&mut w, &s.manifest, &attached)?;
+        }
+        saved.push(s);
     }
     w.file("index.json", &oci::index_json(&saved), 0)?;
     if opts.format == Format::Docker {
@@ -389,6 +409,25 @@ fn write_image(
         manifest: desc,
         layers,
     })
+}
+
+/// Writes the blobs and manifests `attached` to `manifest`, then the index
+/// of them all; returns the index's descriptor.
+fn write_attached(
+    w: &mut TarWriter<impl Write>,
+    manifest: &Descriptor,
+    attached: &[super::Attached],
+) -> Result<Descriptor, ArchiveError> {
+    for a in attached {
+        for (d, bytes) in &a.blobs {
+            w.file(&blob_path(&d.digest), bytes, 0)?;
+        }
+        w.file(&blob_path(&a.descriptor.digest), &a.manifest, 0)?;
+    }
+    let extra: Vec<Descriptor> = attached.iter().map(|a| a.descriptor.clone()).collect();
+    let (bytes, desc) = super::attached::image_index(std::slice::from_ref(manifest), &extra);
+    w.file(&blob_path(&desc.digest), &bytes, 0)?;
+    Ok(desc)
 }
 
 /// Loads every image in the archive read from `input` (plain, gzip or
