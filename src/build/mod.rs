@@ -195,6 +195,7 @@ pub enum BuildError {
     Entitlement(#[from] entitlements::EntitlementError),
     #[error(transparent)]
     SshAgent(#[from] ssh::MissingAgent),
+    #[error(transparent)]
     Attest(#[from] attestations::AttestError),
     /// SIGINT or SIGTERM cancelled the solve (its steps were stopped and
     /// cleaned up).
