@@ -346,6 +346,11 @@ fn execute(
         Ok(plan) => plan,
         Err(e) => return kiln_error(e),
     };
+    let life = Lifecycle {
+        network_mode: plan.network_mode.clone(),
+        port_bindings: plan.port_bindings.clone(),
+        ..life
+    };
     if life.background {
         return match record::create_in_background(
             root,
@@ -455,6 +460,10 @@ struct Plan {
     name_link: Option<PathBuf>,
     /// Its place on a bridge network, detached on drop.
     endpoint: Option<network::Endpoint>,
+    /// docker's `HostConfig.NetworkMode`.
+    network_mode: String,
+    /// `-p`, parsed.
+    port_bindings: Vec<crate::network::PortSpec>,
 }
 
 impl Plan {
@@ -537,7 +546,7 @@ impl Plan {
             },
             hostname,
             mounts,
-            network: match joined.choice {
+            network: match &joined.choice {
                 network::Choice::Host => Network::Host,
                 // A bridge's veth is plumbed into a fresh namespace.
                 network::Choice::None | network::Choice::Bridge(_) => Network::None,
@@ -565,6 +574,17 @@ impl Plan {
             interactive: a.interactive,
             remove: a.rm,
             name_link,
+            network_mode: joined.choice.mode(),
+            port_bindings: joined
+                .endpoint
+                .as_ref()
+                .map(|_| {
+                    a.publish
+                        .iter()
+                        .filter_map(|p| crate::network::PortSpec::parse(p).ok())
+                        .collect()
+                })
+                .unwrap_or_default(),
             endpoint: joined.endpoint,
         })
     }
