@@ -363,3 +363,54 @@ fn network_prune_removes_only_unused_user_networks() {
     );
     assert_eq!(k.ok(&["network", "prune", "-f"]), "");
 }
+
+/// A network whose bridge is gone (a reboot) is made again on start, but
+/// not over a subnet a host route took meanwhile: docker's "pool
+/// overlaps" refusal, naming both, rather than stealing the route.
+#[test]
+fn a_network_remade_after_a_reboot_never_takes_a_routed_subnet() {
+    let k = Kiln::with_busybox_image();
+    let id = std::process::id();
+    let subnet = format!("10.213.{}.0/24", id % 200);
+    let name = format!("rebooted-{id}");
+    k.ok(&["network", "create", "--subnet", &subnet, &name]);
+    let v: serde_json::Value = serde_json::from_str(&k.ok(&["network", "inspect", &name])).unwrap();
+    let bridge = v[0]["Options"]["com.docker.network.bridge.name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let dummy = format!("kt13d{}", id % 100_000);
+    let sh = |script: &str| {
+        let out = Command::new("sh").args(["-ec", script]).output().unwrap();
+        assert!(out.status.success(), "{script}: {out:?}");
+    };
+    // The reboot took the bridge; something else routes its subnet now.
+    sh(&format!(
+        "ip link del {bridge}
+         ip link add {dummy} type bridge
+         ip addr add 10.213.{}.1/24 dev {dummy}
+         ip link set {dummy} up",
+        id % 200
+    ));
+    let r = k.kiln(&["run", "--rm", "--network", &name, "busybox", "true"]);
+    let _ = Command::new("ip").args(["link", "del", &dummy]).status();
+    let err = r.fails();
+    assert!(
+        err.contains(&format!(
+            "invalid subnet {subnet}: pool overlaps with {subnet}"
+        )),
+        "{err}"
+    );
+    assert!(!std::path::Path::new("/sys/class/net")
+        .join(&bridge)
+        .exists());
+    // Once the route is gone the network works again.
+    k.run_command()
+        .args(["--rm", "--network", &name, "busybox", "true"])
+        .status()
+        .unwrap()
+        .success()
+        .then_some(())
+        .expect("a run once the subnet is free");
+    k.ok(&["network", "rm", &name]);
+}
