@@ -412,11 +412,17 @@ fn execute(
         ),
         None => runtime::run_observed(&plan.spec, stdio, &mut |pid| record.running(pid)),
     };
-    // The container is gone: its veth went with its namespace; its rules,
-    // address and ports go now.
-    drop(plan.endpoint);
-    drop(guard);
-    record.finish(&result);
+    // The container is gone: its rules, address, ports and host veth go
+    // now, on a thread of their own while its state dir and row go here:
+    // deleting the veth waits for the kernel (an RCU grace period of
+    // `unregister_netdevice`, 10-20 ms here), as unmounting the rootfs
+    // does, and neither needs the other.
+    let endpoint = plan.endpoint;
+    std::thread::scope(|s| {
+        s.spawn(move || drop(endpoint));
+        drop(guard);
+        record.finish(&result);
+    });
     match result {
         Ok(status) => status.docker_code(),
         Err(e) => {
