@@ -302,6 +302,10 @@ fn inspect_shows_network_mode_addresses_resources_and_port_bindings() {
         "true",
     ]);
     let v: serde_json::Value = serde_json::from_str(&k.ok(&["inspect", "onhost"])).unwrap();
+    // create's default is the bridge (docker's), as run's.
+    k.ok(&["create", "--name", "later", "busybox", "true"]);
+    let later: serde_json::Value = serde_json::from_str(&k.ok(&["inspect", "later"])).unwrap();
+    assert_eq!(later[0]["HostConfig"]["NetworkMode"], "bridge");
     assert_eq!(v[0]["HostConfig"]["NetworkMode"], "host");
     assert_eq!(v[0]["HostConfig"]["Memory"], 0);
     assert_eq!(v[0]["HostConfig"]["PidsLimit"], serde_json::Value::Null);
@@ -336,6 +340,19 @@ fn network_prune_removes_only_unused_user_networks() {
         "sleep",
         "1000",
     ]);
+    let v: serde_json::Value = serde_json::from_str(&k.ok(&["inspect", "member"])).unwrap();
+    assert_eq!(v[0]["HostConfig"]["NetworkMode"], used.as_str());
+    let on_used = &v[0]["NetworkSettings"]["Networks"][&used];
+    assert!(
+        on_used["IPAddress"].as_str().is_some_and(|a| !a.is_empty()),
+        "{v}"
+    );
+    assert!(
+        on_used["DNSNames"]
+            .as_array()
+            .is_some_and(|n| n.contains(&"member".into())),
+        "{v}"
+    );
     // The default bridge exists too (a run made it): never pruned.
     k.run("busybox", &["true"]).ok();
     assert_eq!(
