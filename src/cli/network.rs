@@ -43,8 +43,13 @@ pub enum NetworkCommand {
         /// The container (name or ID prefix).
         container: String,
     },
-    /// Remove endpoints whose container is gone (a killed kiln's).
-    Prune,
+    /// Remove all unused user networks (and endpoints whose container is
+    /// gone, a killed kiln's).
+    Prune {
+        /// Do not prompt for confirmation.
+        #[arg(short, long)]
+        force: bool,
+    },
 }
 
 /// Flags of `kiln network create`.
@@ -143,9 +148,28 @@ pub fn run(cmd: NetworkCommand, root: &Path) -> Result<i32, CliError> {
         NetworkCommand::Disconnect { network, container } => {
             network::disconnect(&layout, &network, &container).map_err(CliError::from_error)?
         }
-        NetworkCommand::Prune => {
-            let n = network::prune(&layout).map_err(CliError::from_error)?;
-            println!("Removed {n} stale endpoints");
+        NetworkCommand::Prune { force } => {
+            // docker/cli `cli/command/network/prune.go`, `runPrune`: the
+            // warning, then "Deleted Networks:" and one name a line, or
+            // nothing when none went.
+            if !force {
+                use std::io::{BufRead, Write};
+                print!("WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue? [y/N] ");
+                let _ = std::io::stdout().flush();
+                let mut answer = String::new();
+                let _ = std::io::stdin().lock().read_line(&mut answer);
+                if !matches!(answer.trim(), "y" | "Y" | "yes" | "Yes") {
+                    return Ok(0);
+                }
+            }
+            let deleted = network::prune_networks(&layout).map_err(CliError::from_error)?;
+            if !deleted.is_empty() {
+                println!("Deleted Networks:");
+                for name in deleted {
+                    println!("{name}");
+                }
+                println!();
+            }
         }
     }
     Ok(0)

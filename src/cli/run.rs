@@ -346,6 +346,11 @@ fn execute(
         Ok(plan) => plan,
         Err(e) => return kiln_error(e),
     };
+    let life = Lifecycle {
+        network_mode: plan.network_mode.clone(),
+        port_bindings: plan.port_bindings.clone(),
+        ..life
+    };
     if life.background {
         return match record::create_in_background(
             root,
@@ -407,11 +412,17 @@ fn execute(
         ),
         None => runtime::run_observed(&plan.spec, stdio, &mut |pid| record.running(pid)),
     };
-    // The container is gone: its veth went with its namespace; its rules,
-    // address and ports go now.
-    drop(plan.endpoint);
-    drop(guard);
-    record.finish(&result);
+    // The container is gone: its rules, address, ports and host veth go
+    // now, on a thread of their own while its state dir and row go here:
+    // deleting the veth waits for the kernel (an RCU grace period of
+    // `unregister_netdevice`, 10-20 ms here), as unmounting the rootfs
+    // does, and neither needs the other.
+    let endpoint = plan.endpoint;
+    std::thread::scope(|s| {
+        s.spawn(move || drop(endpoint));
+        drop(guard);
+        record.finish(&result);
+    });
     match result {
         Ok(status) => status.docker_code(),
         Err(e) => {
@@ -455,6 +466,10 @@ struct Plan {
     name_link: Option<PathBuf>,
     /// Its place on a bridge network, detached on drop.
     endpoint: Option<network::Endpoint>,
+    /// docker's `HostConfig.NetworkMode`.
+    network_mode: String,
+    /// `-p`, parsed.
+    port_bindings: Vec<crate::network::PortSpec>,
 }
 
 impl Plan {
@@ -537,7 +552,7 @@ impl Plan {
             },
             hostname,
             mounts,
-            network: match joined.choice {
+            network: match &joined.choice {
                 network::Choice::Host => Network::Host,
                 // A bridge's veth is plumbed into a fresh namespace.
                 network::Choice::None | network::Choice::Bridge(_) => Network::None,
@@ -565,6 +580,17 @@ impl Plan {
             interactive: a.interactive,
             remove: a.rm,
             name_link,
+            network_mode: joined.choice.mode(),
+            port_bindings: joined
+                .endpoint
+                .as_ref()
+                .map(|_| {
+                    a.publish
+                        .iter()
+                        .filter_map(|p| crate::network::PortSpec::parse(p).ok())
+                        .collect()
+                })
+                .unwrap_or_default(),
             endpoint: joined.endpoint,
         })
     }

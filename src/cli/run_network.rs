@@ -24,11 +24,25 @@ pub enum Choice {
     Container(String),
 }
 
-/// `--network`'s value; without one, the host's network unless ports are
-/// published (they need a bridge, docker's default network).
+impl Choice {
+    /// docker's `HostConfig.NetworkMode` for it.
+    pub fn mode(&self) -> String {
+        match self {
+            Choice::Host => "host".into(),
+            Choice::None => "none".into(),
+            Choice::Bridge(name) => name.clone(),
+            Choice::Container(name) => format!("container:{name}"),
+        }
+    }
+}
+
+/// `--network`'s value; without one, docker's default network, `bridge`:
+/// docker/cli sends `default` (`cli/command/container/opts.go`, `parse`)
+/// and the daemon names it `bridge` on Linux (moby/moby
+/// `api/types/container/hostconfig_unix.go`, `NetworkMode.NetworkName`).
+/// Builds keep BuildKit's own default for RUN, which this is not.
 pub fn choose(network: Option<&str>, publish: &[String]) -> Result<Choice, FlagError> {
     match network {
-        None if publish.is_empty() => Ok(Choice::Host),
         None | Some("bridge") | Some("default") => {
             Ok(Choice::Bridge(network::DEFAULT_NETWORK.into()))
         }
@@ -317,8 +331,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn published_ports_choose_the_default_bridge() {
-        assert_eq!(choose(None, &[]).unwrap(), Choice::Host);
+    fn the_default_network_is_the_default_bridge() {
+        assert_eq!(choose(None, &[]).unwrap(), Choice::Bridge("bridge".into()));
+        assert_eq!(choose(Some("host"), &[]).unwrap(), Choice::Host);
         assert_eq!(
             choose(None, &["80".into()]).unwrap(),
             Choice::Bridge("bridge".into())

@@ -98,21 +98,9 @@ pub fn run(a: PruneArgs, root: &Path) -> Result<i32, CliError> {
     section("Deleted Containers", &containers);
 
     let layout = StoreLayout::new(root);
-    // Stale endpoints first (`network prune`'s sweep), then every
-    // user-defined network no container is on (docker's network prune;
-    // the default bridge is never removed).
-    crate::network::prune(&layout).map_err(|e| fail(&e))?;
-    let mut gone = Vec::new();
-    for (name, _, members) in crate::network::list(&layout).map_err(|e| fail(&e))? {
-        if name != crate::network::DEFAULT_NETWORK && members.is_empty() {
-            // One that gained a member since the listing is refused
-            // under the state's lock: skipped, as docker skips it.
-            match crate::network::remove(&layout, &name) {
-                Ok(()) => gone.push(name),
-                Err(e) => tracing::warn!("network {name} kept: {}", Chain(&e)),
-            }
-        }
-    }
+    // docker's network prune: stale endpoints, then every user-defined
+    // network no container is on (the default bridge is never removed).
+    let gone = crate::network::prune_networks(&layout).map_err(|e| fail(&e))?;
     section("Deleted Networks", &gone);
 
     if a.volumes {

@@ -180,6 +180,15 @@ pub struct CreateConfig {
     /// them), so they are kept here and put back at each start.
     #[serde(default)]
     pub resources: crate::runtime::cgroups::Resources,
+    /// docker's `HostConfig.NetworkMode`: `bridge`, a user network's
+    /// name, `host`, `none` or `container:NAME` (empty in rows older than
+    /// it: the runtime spec's network tells).
+    #[serde(default)]
+    pub network_mode: String,
+    /// The `-p` values (host port 0 when none was given), docker's
+    /// `HostConfig.PortBindings`.
+    #[serde(default)]
+    pub port_bindings: Vec<crate::network::PortSpec>,
 }
 
 impl CreateConfig {

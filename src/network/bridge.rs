@@ -1,40 +1,18 @@
 //! A network's bridge and a container's veth pair, on the host.
 //!
 //! A subnet is chosen (or a `--subnet` checked) against the host's routes
-//! and the store's other networks while holding a host-wide lock
-//! ([`HOST_LOCK`]): two kiln stores creating networks at once would
+//! and the store's other networks while holding the host-wide lock
+//! ([`super::host`]): two kiln stores creating networks at once would
 //! otherwise both take the first free subnet before either bridge routes it.
 
 use super::command::{self, CommandError};
 use super::firewall;
+use super::host::{self, HostLocked};
 use super::state::{Endpoint, Locked, NetworkRecord};
 use super::subnet::{self, Subnet};
 use super::{NetworkError, DEFAULT_BRIDGE};
 use sha2::{Digest, Sha256};
 use std::os::fd::OwnedFd;
-
-/// Serializes subnet choice and bridge creation across kiln processes and
-/// stores (bridges and routes are host-wide).
-pub const HOST_LOCK: &str = "/run/kiln-networks.lock";
-
-fn host_lock() -> Result<std::fs::File, NetworkError> {
-    let io = |source| {
-        NetworkError::State(super::state::StateError::Io {
-            action: "lock",
-            path: HOST_LOCK.into(),
-            source,
-        })
-    };
-    let file = std::fs::File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(HOST_LOCK)
-        .map_err(io)?;
-    rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
-        .map_err(|e| io(e.into()))?;
-    Ok(file)
-}
 
 /// A fresh network ID: 64 random hex digits, like docker's.
 pub fn new_id() -> Result<String, NetworkError> {
@@ -81,14 +59,15 @@ fn choose_subnet(locked: &Locked, wanted: Option<Subnet>) -> Result<Subnet, Netw
         .ok_or(NetworkError::NoSubnet)
 }
 
-/// Creates bridge `name` on a chosen subnet, with its rules.
+/// Creates bridge `name` on a chosen subnet, with its rules (under the
+/// host-wide lock `_host`).
 pub fn create(
     locked: &Locked,
+    _host: &HostLocked,
     name: &str,
     id: String,
     wanted: Option<Subnet>,
 ) -> Result<NetworkRecord, NetworkError> {
-    let _host = host_lock()?;
     let subnet = choose_subnet(locked, wanted)?;
     let record = NetworkRecord {
         id,
@@ -105,20 +84,20 @@ pub fn create(
 }
 
 /// The default network: `kiln0` as another store already made it (its
-/// subnet read from its route), or made now.
-pub fn adopt_or_create_default(locked: &Locked) -> Result<NetworkRecord, NetworkError> {
-    let existing = subnet::host_routes()
-        .into_iter()
-        .find(|(iface, _)| iface == DEFAULT_BRIDGE);
-    match existing {
-        Some((_, subnet)) => Ok(NetworkRecord {
+/// subnet read from its route), or made now (under the host-wide lock).
+pub fn adopt_or_create_default(
+    locked: &Locked,
+    host: &HostLocked,
+) -> Result<NetworkRecord, NetworkError> {
+    match live_subnet(DEFAULT_BRIDGE) {
+        Some(subnet) => Ok(NetworkRecord {
             id: new_id()?,
             bridge: DEFAULT_BRIDGE.into(),
             rules: firewall::network_rules(DEFAULT_BRIDGE, &subnet),
             subnet,
             created: crate::image::timestamp::now_rfc3339(),
         }),
-        None => create(locked, DEFAULT_BRIDGE, new_id()?, None),
+        None => create(locked, host, DEFAULT_BRIDGE, new_id()?, None),
     }
 }
 
@@ -126,14 +105,33 @@ fn exists(bridge: &str) -> bool {
     std::path::Path::new("/sys/class/net").join(bridge).exists()
 }
 
-/// Makes the bridge and its rules (again after a reboot took them).
+/// The subnet `bridge` routes now, if it exists and has one.
+pub fn live_subnet(bridge: &str) -> Option<Subnet> {
+    subnet::host_routes()
+        .into_iter()
+        .find(|(iface, _)| iface == bridge)
+        .map(|(_, s)| s)
+}
+
+/// Makes the bridge and its rules again after a reboot took them; its
+/// subnet is checked against the host's routes first (another store or
+/// program may have taken it since), like a new network's.
 pub fn ensure(record: &NetworkRecord) -> Result<(), NetworkError> {
     if exists(&record.bridge) {
         return Ok(());
     }
-    let _host = host_lock()?;
+    let _host = host::lock()?;
     if exists(&record.bridge) {
         return Ok(());
+    }
+    if let Some((_, other)) = subnet::host_routes()
+        .into_iter()
+        .find(|(_, s)| s.overlaps(&record.subnet))
+    {
+        return Err(NetworkError::Overlaps {
+            subnet: record.subnet,
+            other,
+        });
     }
     firewall::remove(&record.rules);
     bring_up(record)
@@ -178,29 +176,32 @@ pub fn destroy(record: &NetworkRecord) {
     remove_veth(&record.bridge);
 }
 
-/// Creates `endpoint`'s veth pair, its host end on the bridge, and
-/// configures its peer inside `netns` (the address; the default route on
-/// the first interface).
+/// Creates `endpoint`'s veth pair, its host end on the bridge and its
+/// peer made directly inside `netns` under its final name with its MAC
+/// address, then configures the peer (the address; the default route on
+/// the first interface). Two `ip` processes: creating the peer in the
+/// namespace saves moving and renaming it, which cost a third of a
+/// container's network setup (an RCU grace period per move).
 pub fn plumb_veth(
     record: &NetworkRecord,
     endpoint: &Endpoint,
     netns: &OwnedFd,
 ) -> Result<(), NetworkError> {
     let host = &endpoint.host_veth;
-    let peer = format!("kp{}", &host[2..]);
+    let eth = &endpoint.interface;
     let pid = endpoint.pid.expect("plumbed endpoints have a pid");
+    let mac = match &endpoint.mac {
+        Some(mac) => format!(" address {mac}"),
+        None => String::new(),
+    };
     command::ip_batch(
         &[
-            format!("link add {host} type veth peer name {peer}"),
-            format!("link set {host} master {}", record.bridge),
-            format!("link set {host} up"),
-            format!("link set {peer} netns {pid}"),
+            format!("link add {host} type veth peer name {eth}{mac} netns {pid}"),
+            format!("link set {host} master {} up", record.bridge),
         ],
         None,
     )?;
-    let eth = &endpoint.interface;
     let mut inside = vec![
-        format!("link set {peer} name {eth}"),
         format!(
             "addr add {}/{} dev {eth}",
             endpoint.address, record.subnet.prefix
@@ -212,6 +213,27 @@ pub fn plumb_veth(
     }
     command::ip_batch(&inside, Some(netns))?;
     Ok(())
+}
+
+/// A random, locally administered unicast MAC address for a container's
+/// interface. docker ≥ 28 draws one too rather than deriving it from the
+/// IPv4 address, so a recycled address never meets a neighbour cache's
+/// stale entry for the old MAC (moby/moby#48808,
+/// `libnetwork/drivers/bridge/bridge_linux.go`, `CreateEndpoint`).
+pub fn random_mac() -> Result<String, NetworkError> {
+    let mut bytes = [0u8; 6];
+    rustix::rand::getrandom(&mut bytes, rustix::rand::GetRandomFlags::empty()).map_err(|e| {
+        NetworkError::Command(CommandError::Spawn {
+            program: "getrandom".into(),
+            source: e.into(),
+        })
+    })?;
+    bytes[0] = (bytes[0] & 0xfe) | 0x02;
+    Ok(bytes
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":"))
 }
 
 /// Deletes an interface (a veth's peer goes with it); one already gone is

@@ -112,8 +112,11 @@ pub fn network_rules(bridge: &str, subnet: &Subnet) -> Vec<Rule> {
     ]
 }
 
-/// The DNAT rule of one published port of the container at `address`.
-pub fn port_rule(bridge: &str, address: Ipv4Addr, port: &PortSpec) -> Rule {
+/// The DNAT rule of one published port of `container` at `address`. It
+/// carries the container's ID as a comment, so it is unique: deleting it
+/// again (its store's cleanup after another store reclaimed the address)
+/// can never delete an identical rule of the address's next holder.
+pub fn port_rule(bridge: &str, container: &str, address: Ipv4Addr, port: &PortSpec) -> Rule {
     let dest = if port.host_ip.is_unspecified() {
         String::new()
     } else {
@@ -123,10 +126,11 @@ pub fn port_rule(bridge: &str, address: Ipv4Addr, port: &PortSpec) -> Rule {
         "nat",
         CHAIN_NAT,
         &format!(
-            "{dest}! -i {bridge} -p {proto} -m {proto} --dport {host} -j DNAT --to-destination {address}:{container}",
+            "{dest}! -i {bridge} -p {proto} -m {proto} --dport {host} -m comment --comment kiln:{id} -j DNAT --to-destination {address}:{container_port}",
             proto = port.protocol.name(),
             host = port.host_port,
-            container = port.container_port,
+            id = &container[..container.len().min(12)],
+            container_port = port.container_port,
         ),
     )
 }
@@ -162,17 +166,22 @@ mod tests {
     #[test]
     fn a_loopback_port_is_dnat_to_the_container_from_outside_the_bridge() {
         let port = PortSpec::parse("127.0.0.1:8080:80").unwrap();
-        let rule = port_rule("kiln0", Ipv4Addr::new(172, 17, 0, 2), &port);
+        let rule = port_rule(
+            "kiln0",
+            "0123456789abcdef",
+            Ipv4Addr::new(172, 17, 0, 2),
+            &port,
+        );
         assert_eq!(
             (rule.table.as_str(), rule.chain.as_str(), rule.args.join(" ")),
             (
                 "nat",
                 "KILN",
-                "-d 127.0.0.1/32 ! -i kiln0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80".to_string()
+                "-d 127.0.0.1/32 ! -i kiln0 -p tcp -m tcp --dport 8080 -m comment --comment kiln:0123456789ab -j DNAT --to-destination 172.17.0.2:80".to_string()
             )
         );
         let any = PortSpec::parse("53:5353/udp").unwrap();
-        assert!(port_rule("kiln0", Ipv4Addr::new(172, 17, 0, 2), &any)
+        assert!(port_rule("kiln0", "c", Ipv4Addr::new(172, 17, 0, 2), &any)
             .args
             .join(" ")
             .starts_with("! -i kiln0 -p udp -m udp --dport 53 "));

@@ -37,12 +37,15 @@
 //! Networks: [`create`], [`remove`], [`list`], [`inspect`]; [`connect`] and
 //! [`disconnect`] for a running container.
 //!
-//! Known limits: the default network's allocator is per store, so two
-//! stores (`--root`s) running containers on `kiln0` at once can hand out
-//! the same address; IPv4 only; no port ranges.
+//! Addresses and published ports are leased host-wide ([`host`]): stores
+//! (`--root`s) share `kiln0` and the host's ports, so every allocation
+//! also sees the others' leases, under one lock in `/run/kiln/`.
+//!
+//! Known limits: IPv4 only; no port ranges.
 
 pub mod command;
 pub mod firewall;
+pub mod host;
 pub mod ports;
 pub mod state;
 pub mod subnet;
@@ -55,6 +58,7 @@ pub use subnet::Subnet;
 
 use crate::cache::StoreLayout;
 use command::CommandError;
+use host::HostLocked;
 use state::{Endpoint, Locked, NetworkRecord, StateError};
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
@@ -103,6 +107,17 @@ pub enum NetworkError {
     /// The network has no address left.
     #[error("no available IPv4 addresses on network {0}")]
     Exhausted(String),
+    /// A kept endpoint's address went to another store's container while
+    /// the host rebooted, or its bridge was made again on another subnet.
+    #[error("address {address} of this container on network {network} is no longer its own (taken by another kiln store's container or outside the bridge's subnet {subnet} since a reboot): remove the container and create it again")]
+    AddressLost {
+        /// The recorded address.
+        address: Ipv4Addr,
+        /// The network.
+        network: String,
+        /// The bridge's subnet now.
+        subnet: Subnet,
+    },
     /// A removal while containers use it (docker's message).
     #[error("error while removing network: network {0} has active endpoints")]
     InUse(String),
@@ -229,7 +244,9 @@ pub fn create(
         return Err(NetworkError::Exists(name.into()));
     }
     let id = bridge::new_id()?;
-    let record = bridge::create(&locked, &format!("kiln-{}", &id[..10]), id, subnet)?;
+    let host = host::lock()?;
+    let record = bridge::create(&locked, &host, &format!("kiln-{}", &id[..10]), id, subnet)?;
+    drop(host);
     locked.state.networks.insert(name.into(), record.clone());
     if let Err(e) = locked.save() {
         bridge::destroy(&record);
@@ -309,19 +326,54 @@ pub fn reserve(
 ) -> Result<Attachment, NetworkError> {
     let mut locked = state::lock(&dir(layout))?;
     remove_stale(&mut locked);
-    let attachment = reserve_locked(&mut locked, container, request)?;
+    let mut host = host::lock()?;
+    for lease in host.reclaim(locked.dir()) {
+        tracing::debug!(container = %lease.container, address = %lease.address, "reclaiming a dead container's lease");
+        firewall::remove(&lease.rules);
+        bridge::remove_veth(&lease.host_veth);
+    }
+    let attachment = reserve_locked(&mut locked, &host, container, request);
+    // Saved either way: the stale endpoints and leases are gone.
+    save_with(&locked, &mut host)?;
+    attachment
+}
+
+/// Saves the store's state and, under the host-wide lock, its leases
+/// (the host's first: a kiln killed between the two leaves a lease whose
+/// holder is dead, which the next allocation reclaims).
+fn save_with(locked: &Locked, host: &mut HostLocked) -> Result<(), NetworkError> {
+    host.sync(locked.dir(), &locked.state);
+    host.save()?;
     locked.save()?;
-    Ok(attachment)
+    Ok(())
+}
+
+/// [`save_with`], taking the host-wide lock.
+fn save(locked: &Locked) -> Result<(), NetworkError> {
+    save_with(locked, &mut host::lock()?)
 }
 
 fn reserve_locked(
     locked: &mut Locked,
+    host: &HostLocked,
     container: &str,
     request: &NetworkRequest,
 ) -> Result<Attachment, NetworkError> {
     let key = if request.network == DEFAULT_NETWORK {
-        if !locked.state.networks.contains_key(DEFAULT_NETWORK) {
-            let record = bridge::adopt_or_create_default(locked)?;
+        // kiln0 is the host's: another store may have made it (again,
+        // after a reboot) on another subnet than this store recorded.
+        let recorded = locked.state.networks.get(DEFAULT_NETWORK).map(|r| r.subnet);
+        let live = bridge::live_subnet(DEFAULT_BRIDGE);
+        if recorded.is_none() || (live.is_some() && live != recorded) {
+            let record = bridge::adopt_or_create_default(locked, host)?;
+            let record = match locked.state.networks.get(DEFAULT_NETWORK) {
+                Some(old) => NetworkRecord {
+                    id: old.id.clone(),
+                    created: old.created.clone(),
+                    ..record
+                },
+                None => record,
+            };
             locked.state.networks.insert(DEFAULT_NETWORK.into(), record);
         }
         DEFAULT_NETWORK.to_string()
@@ -344,7 +396,8 @@ fn reserve_locked(
             network: key,
         });
     }
-    let taken: BTreeSet<Ipv4Addr> = locked.state.members(&key).map(|e| e.address).collect();
+    let mut taken: BTreeSet<Ipv4Addr> = locked.state.members(&key).map(|e| e.address).collect();
+    taken.extend(host.addresses(locked.dir(), &record.bridge));
     let address = record
         .subnet
         .next_free(&taken)
@@ -354,10 +407,17 @@ fn reserve_locked(
         .first()
         .map(String::as_str)
         .unwrap_or(container);
+    let mut published: Vec<PortSpec> = locked
+        .state
+        .endpoints
+        .iter()
+        .flat_map(|e| e.ports.iter().copied())
+        .collect();
+    published.extend(host.ports(locked.dir()));
     let ports = request
         .ports
         .iter()
-        .map(|p| reserve_port(&locked.state.endpoints, endpoint_name, p))
+        .map(|p| reserve_port(&published, endpoint_name, p))
         .collect::<Result<Vec<_>, _>>()?;
     let mut hosts = Vec::new();
     // Default bridge members do not resolve each other (docker: no DNS on
@@ -389,6 +449,7 @@ fn reserve_locked(
         names: request.names.clone(),
         host_veth: bridge::veth_name(container, &record.id),
         interface: format!("eth{ordinal}"),
+        mac: Some(bridge::random_mac()?),
         ports: ports.clone(),
         hosts_file: request.hosts_file.clone(),
         pid: None,
@@ -416,10 +477,11 @@ fn reserve_locked(
     })
 }
 
-/// Checks a published port against other kiln containers' and the host's
-/// sockets, and picks a free one for host port 0.
+/// Checks a published port against other kiln containers' (`published`,
+/// every store's) and the host's sockets, and picks a free one for host
+/// port 0.
 fn reserve_port(
-    endpoints: &[Endpoint],
+    published: &[PortSpec],
     endpoint: &str,
     port: &PortSpec,
 ) -> Result<PortSpec, NetworkError> {
@@ -430,7 +492,7 @@ fn reserve_port(
                 || port.host_ip.is_unspecified()
                 || p.host_ip == port.host_ip)
     };
-    if port.host_port != 0 && endpoints.iter().flat_map(|e| &e.ports).any(clash) {
+    if port.host_port != 0 && published.iter().any(clash) {
         return Err(NetworkError::PortAllocated {
             ip: port.host_ip,
             port: port.host_port,
@@ -476,16 +538,35 @@ pub fn plumb(layout: &StoreLayout, container: &str, pid: i32) -> Result<(), Netw
         }
         let record = locked.state.networks[&e.network].clone();
         bridge::ensure(&record)?;
+        let mut host = host::lock()?;
+        for lease in host.reclaim(locked.dir()) {
+            firewall::remove(&lease.rules);
+            bridge::remove_veth(&lease.host_veth);
+        }
+        // A kept endpoint's address was leased before a reboot emptied
+        // the leases: it is checked again before it is used.
+        if !record.subnet.contains(e.address)
+            || host
+                .holder_of(locked.dir(), &record.bridge, e.address)
+                .is_some()
+        {
+            return Err(NetworkError::AddressLost {
+                address: e.address,
+                network: e.network.clone(),
+                subnet: record.subnet,
+            });
+        }
         // Recorded first: a failure below leaves what detach must remove.
         let rules: Vec<firewall::Rule> = e
             .ports
             .iter()
-            .map(|p| firewall::port_rule(&record.bridge, e.address, p))
+            .map(|p| firewall::port_rule(&record.bridge, container, e.address, p))
             .collect();
         locked.state.endpoints[i].pid = Some(pid);
         locked.state.endpoints[i].holder = state::Holder::of(pid);
         locked.state.endpoints[i].rules = rules.clone();
-        locked.save()?;
+        save_with(&locked, &mut host)?;
+        drop(host);
         let e = &locked.state.endpoints[i];
         bridge::plumb_veth(&record, e, &netns)?;
         firewall::add(&rules)?;
@@ -509,7 +590,7 @@ pub fn unplumb(layout: &StoreLayout, container: &str) -> Result<(), NetworkError
         e.rules.clear();
         e.pid = None;
     }
-    locked.save()?;
+    save(&locked)?;
     Ok(())
 }
 
@@ -526,7 +607,7 @@ pub fn keep(layout: &StoreLayout, container: &str) -> Result<(), NetworkError> {
     {
         e.kept = true;
     }
-    locked.save()?;
+    save(&locked)?;
     Ok(())
 }
 
@@ -573,7 +654,7 @@ fn detach_from(
     release(&mut locked, |e| {
         e.container == container && network.is_none_or(|n| n == e.network)
     });
-    locked.save()?;
+    save(&locked)?;
     Ok(())
 }
 
@@ -592,8 +673,53 @@ fn remove_stale(locked: &mut Locked) -> usize {
 pub fn prune(layout: &StoreLayout) -> Result<usize, NetworkError> {
     let mut locked = state::lock(&dir(layout))?;
     let n = remove_stale(&mut locked);
-    locked.save()?;
+    save(&locked)?;
     Ok(n)
+}
+
+/// Removes every user network no container uses (docker `network prune`:
+/// moby/moby `daemon/prune.go`, `localNetworksPrune`, skips the
+/// predefined networks and those with endpoints); stale endpoints go
+/// first. A stopped detached container keeps its endpoint, so its
+/// network stays, as `network rm` refuses it. Returns the names removed.
+pub fn prune_networks(layout: &StoreLayout) -> Result<Vec<String>, NetworkError> {
+    let mut locked = state::lock(&dir(layout))?;
+    remove_stale(&mut locked);
+    let unused: Vec<String> = locked
+        .state
+        .networks
+        .keys()
+        .filter(|n| n.as_str() != DEFAULT_NETWORK && locked.state.members(n).next().is_none())
+        .cloned()
+        .collect();
+    let records: Vec<NetworkRecord> = unused
+        .iter()
+        .filter_map(|n| locked.state.networks.remove(n))
+        .collect();
+    save(&locked)?;
+    for record in &records {
+        bridge::destroy(record);
+    }
+    Ok(unused)
+}
+
+/// `container`'s endpoints with their networks (name and record), for
+/// `inspect`'s `NetworkSettings`.
+pub fn endpoints_of(
+    layout: &StoreLayout,
+    container: &str,
+) -> Result<Vec<(String, NetworkRecord, Endpoint)>, NetworkError> {
+    let locked = state::lock(&dir(layout))?;
+    Ok(locked
+        .state
+        .endpoints
+        .iter()
+        .filter(|e| e.container == container)
+        .filter_map(|e| {
+            let record = locked.state.networks.get(&e.network)?;
+            Some((e.network.clone(), record.clone(), e.clone()))
+        })
+        .collect())
 }
 
 /// Takes the endpoints `which` picks out of the state and removes what
@@ -716,6 +842,7 @@ mod tests {
             // No such link: releasing it runs nothing.
             host_veth: format!("kvnone{container}"),
             interface: "eth0".into(),
+            mac: None,
             ports: vec![PortSpec::parse("127.0.0.1:8080:80").unwrap()],
             hosts_file: None,
             pid: None,

@@ -68,6 +68,10 @@ pub struct Endpoint {
     pub host_veth: String,
     /// Its interface inside the container (`eth0`, ...).
     pub interface: String,
+    /// That interface's MAC address (none in states older than it: the
+    /// kernel's random one).
+    #[serde(default)]
+    pub mac: Option<String>,
     /// Published ports (host port 0 already replaced by the one chosen).
     pub ports: Vec<PortSpec>,
     /// The host file bound over the container's `/etc/hosts`, updated as
@@ -142,6 +146,7 @@ impl State {
 #[derive(Debug)]
 pub struct Locked {
     _lock: File,
+    dir: PathBuf,
     path: PathBuf,
     /// What the file holds; [`Locked::save`] writes it back.
     pub state: State,
@@ -158,6 +163,8 @@ pub fn lock(dir: &Path) -> Result<Locked, StateError> {
         }
     };
     std::fs::create_dir_all(dir).map_err(io("create", dir))?;
+    // Canonical: it names the store in the host-wide leases.
+    let dir = &std::fs::canonicalize(dir).map_err(io("resolve", dir))?;
     let lock_path = dir.join("lock");
     let lock = File::options()
         .create(true)
@@ -178,12 +185,19 @@ pub fn lock(dir: &Path) -> Result<Locked, StateError> {
     };
     Ok(Locked {
         _lock: lock,
+        dir: dir.clone(),
         path,
         state,
     })
 }
 
 impl Locked {
+    /// The store's `networks` dir, canonical: its name in the host-wide
+    /// leases ([`super::host`]).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// Writes the state back (a new file renamed over the old one).
     pub fn save(&self) -> Result<(), StateError> {
         let tmp = self.path.with_extension("json.tmp");
@@ -216,6 +230,7 @@ mod tests {
             names: vec!["web".into()],
             host_veth: "kv1".into(),
             interface: "eth0".into(),
+            mac: None,
             ports: vec![PortSpec::parse("127.0.0.1:8080:80").unwrap()],
             hosts_file: None,
             pid: Some(1),

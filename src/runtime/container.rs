@@ -218,7 +218,7 @@ fn start(
             // The init failed its own setup (a refused mount, say) and
             // exited before slirp could join its namespace: its error, which
             // the supervisor reads next, is the one to report.
-            Err(e) if has_exited(&child.pidfd) => {
+            Err(e) if exits_within(&child.pidfd, 2000) => {
                 tracing::debug!(
                     "slirp4netns: {e} (the init had already exited)",
                     e = Chain(&e)
@@ -236,12 +236,24 @@ fn start(
         Network::Host | Network::None | Network::Join(_) => None,
     };
     if let Some(setup) = network_setup {
-        if let Err(e) = setup(child.pid) {
-            kill_and_reap(&child);
-            if let Some(cg) = cgroup {
-                let _ = cg.remove();
+        match setup(child.pid) {
+            Ok(()) => {}
+            // As with slirp above: an init that failed its own setup
+            // (a refused mount) is gone, or going, before its namespace
+            // could be plumbed (the kernel drops the namespace before the
+            // pidfd reports the exit); its error, read next, is the one
+            // to report. A healthy init waits for the sync byte and never
+            // exits by itself, so the wait costs only a real failure.
+            Err(e) if exits_within(&child.pidfd, 2000) => {
+                tracing::debug!("network setup: {e} (the init had already exited)");
             }
-            return Err(RuntimeError::Network(e));
+            Err(e) => {
+                kill_and_reap(&child);
+                if let Some(cg) = cgroup {
+                    let _ = cg.remove();
+                }
+                return Err(RuntimeError::Network(e));
+            }
         }
     }
     // A failed write means the init is gone; its exit tells the rest.
@@ -335,13 +347,14 @@ fn create_cgroup(spec: &ContainerSpec) -> Result<Option<Cgroup>, RuntimeError> {
     }
 }
 
-/// Whether the process behind `pidfd` has exited (its pidfd is readable).
-pub(super) fn has_exited(pidfd: &OwnedFd) -> bool {
+/// Whether the process of `pidfd` has exited or exits within `ms`
+/// milliseconds.
+fn exits_within(pidfd: &OwnedFd, ms: u16) -> bool {
     let mut fds = [nix::poll::PollFd::new(
         pidfd.as_fd(),
         nix::poll::PollFlags::POLLIN,
     )];
-    matches!(nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO), Ok(n) if n > 0)
+    matches!(nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(ms)), Ok(n) if n > 0)
 }
 
 /// Ends an init that must not start (SIGKILL through its pidfd) and reaps it.

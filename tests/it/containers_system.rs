@@ -241,7 +241,17 @@ fn system_prune_keeps_running_containers_and_images_they_use_and_refuses_bad_fla
 #[test]
 fn stats_no_stream_reads_the_running_containers_cgroup() {
     let k = store();
-    k.ok(&["run", "-d", "--name", "busy", "busybox", "sleep", "600"]);
+    k.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "busy",
+        "--network",
+        "host",
+        "busybox",
+        "sleep",
+        "600",
+    ]);
     let id = k
         .ok(&["inspect", "--format", "{{.Id}}", "busy"])
         .trim()
@@ -263,8 +273,8 @@ fn stats_no_stream_reads_the_running_containers_cgroup() {
     // memory, from /proc/meminfo).
     assert_eq!(row[4], "/", "{out}");
     assert!(row[3].ends_with("iB") && row[5].ends_with("GiB"), "{out}");
-    // NET I/O: the container shares the host's network namespace (kiln's
-    // default without -p), which docker shows as nothing.
+    // NET I/O: the container shares the host's network namespace, which
+    // docker shows as nothing.
     assert_eq!(&row[7..10], ["0B", "/", "0B"], "{out}");
     assert_eq!(row.last(), Some(&"1"), "one process: {out}");
     assert_eq!(lines.next(), None, "{out}");

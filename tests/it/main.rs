@@ -66,6 +66,7 @@ mod registry_login;
 mod registry_pull_push;
 mod registry_tls_auth;
 mod run;
+mod run_default_bridge;
 mod run_image;
 mod run_network;
 mod run_volumes;

@@ -43,6 +43,16 @@ pub fn view(root: &Path, row: &ContainerRow) -> Value {
     };
     let spec = config.as_ref().map(|c| &c.spec);
     let args = spec.map(|s| s.process.args.clone()).unwrap_or_default();
+    let resources = config.as_ref().map(|c| &c.resources);
+    let network_mode = match (
+        config.as_ref().map(|c| c.network_mode.as_str()),
+        spec.map(|s| &s.network),
+    ) {
+        (Some(mode), _) if !mode.is_empty() => mode.to_string(),
+        (_, Some(Network::None)) => "none".into(),
+        (_, Some(Network::Join(_))) => "container".into(),
+        _ => "host".into(),
+    };
     let (restart, retries) = config
         .as_ref()
         .map(|c| c.restart.docker_name())
@@ -76,13 +86,15 @@ pub fn view(root: &Path, row: &ContainerRow) -> Value {
         "HostConfig": {
             "RestartPolicy": { "Name": restart, "MaximumRetryCount": retries },
             "AutoRemove": config.as_ref().is_some_and(|c| c.auto_remove),
-            "NetworkMode": match spec.map(|s| s.network) {
-                Some(Network::None) => "none",
-                _ => "host",
-            },
+            "NetworkMode": network_mode,
+            "PortBindings": port_bindings(config.as_ref().map(|c| c.port_bindings.as_slice()).unwrap_or_default()),
+            "Memory": resources.and_then(|r| r.memory).unwrap_or(0),
+            "NanoCpus": resources.and_then(|r| r.cpus).map(|c| (c * 1e9).round() as i64).unwrap_or(0),
+            "PidsLimit": resources.and_then(|r| r.pids_limit),
             "ReadonlyRootfs": spec.is_some_and(|s| s.rootfs.readonly),
             "Init": spec.is_some_and(|s| s.init),
         },
+        "NetworkSettings": network_settings(root, &row.id, &network_mode),
         "Config": {
             "Hostname": spec.map(|s| s.hostname.clone()).unwrap_or_default(),
             "User": spec.map(|s| s.process.user.clone()).unwrap_or_default(),
@@ -97,6 +109,86 @@ pub fn view(root: &Path, row: &ContainerRow) -> Value {
                 config.as_ref().map(|c| c.stop_signal).unwrap_or(libc::SIGTERM)
             ),
         },
+    })
+}
+
+/// docker's `HostConfig.PortBindings`: `"80/tcp": [{"HostIp", "HostPort"}]`,
+/// empty strings for what `-p` left out (moby/moby `api/types/container`
+/// `HostConfig`, go-connections `nat.PortMap`).
+fn port_bindings(ports: &[crate::network::PortSpec]) -> Value {
+    let mut map = serde_json::Map::new();
+    for p in ports {
+        let key = format!("{}/{}", p.container_port, p.protocol.name());
+        let binding = json!({
+            "HostIp": if p.host_ip.is_unspecified() { String::new() } else { p.host_ip.to_string() },
+            "HostPort": if p.host_port == 0 { String::new() } else { p.host_port.to_string() },
+        });
+        match map.get_mut(&key) {
+            Some(Value::Array(list)) => list.push(binding),
+            _ => {
+                map.insert(key, json!([binding]));
+            }
+        }
+    }
+    Value::Object(map)
+}
+
+/// docker's `NetworkSettings` (moby/moby `api/types/container`
+/// `NetworkSettings`, `network.EndpointSettings` per network): each
+/// network the container has an address on, or its network mode with
+/// empty values when it has none now (stopped, host, none); the top-level
+/// `IPAddress`/`Gateway`/`MacAddress` are the default bridge's, as
+/// docker still fills them.
+fn network_settings(root: &Path, id: &str, mode: &str) -> Value {
+    let layout = crate::cache::StoreLayout::new(root);
+    let endpoints = crate::network::endpoints_of(&layout, id).unwrap_or_else(|e| {
+        tracing::debug!("{e}", e = Chain(&e));
+        Vec::new()
+    });
+    let mut networks = serde_json::Map::new();
+    let mut ports = serde_json::Map::new();
+    for (name, record, e) in &endpoints {
+        networks.insert(
+            name.clone(),
+            json!({
+                "Aliases": Value::Null,
+                "MacAddress": e.mac.clone().unwrap_or_default(),
+                "NetworkID": record.id,
+                "EndpointID": e.host_veth,
+                "Gateway": record.subnet.gateway().to_string(),
+                "IPAddress": e.address.to_string(),
+                "IPPrefixLen": record.subnet.prefix,
+                "IPv6Gateway": "",
+                "GlobalIPv6Address": "",
+                "GlobalIPv6PrefixLen": 0,
+                "DNSNames": if name == crate::network::DEFAULT_NETWORK { Value::Null } else { json!(e.names) },
+            }),
+        );
+        for p in &e.ports {
+            ports.insert(
+                format!("{}/{}", p.container_port, p.protocol.name()),
+                json!([{ "HostIp": p.host_ip.to_string(), "HostPort": p.host_port.to_string() }]),
+            );
+        }
+    }
+    if networks.is_empty() && !mode.starts_with("container") {
+        networks.insert(
+            mode.to_string(),
+            json!({
+                "Aliases": Value::Null, "MacAddress": "", "NetworkID": "", "EndpointID": "",
+                "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
+                "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DNSNames": Value::Null,
+            }),
+        );
+    }
+    let default = networks.get(crate::network::DEFAULT_NETWORK);
+    let field = |k: &str| default.and_then(|d| d.get(k)).cloned().unwrap_or(json!(""));
+    json!({
+        "Ports": ports,
+        "IPAddress": field("IPAddress"),
+        "Gateway": field("Gateway"),
+        "MacAddress": field("MacAddress"),
+        "Networks": networks,
     })
 }
 

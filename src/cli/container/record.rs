@@ -20,6 +20,10 @@ pub struct Lifecycle {
     pub restart: RestartPolicy,
     /// `--name`.
     pub name: Option<String>,
+    /// docker's `HostConfig.NetworkMode` (set once `--network` is checked).
+    pub network_mode: String,
+    /// `-p`, as `HostConfig.PortBindings` shows it.
+    pub port_bindings: Vec<crate::network::PortSpec>,
 }
 
 impl Lifecycle {
@@ -41,6 +45,8 @@ impl Lifecycle {
             create_only,
             restart,
             name,
+            network_mode: String::new(),
+            port_bindings: Vec::new(),
         })
     }
 }
@@ -82,6 +88,8 @@ fn insert(
         stop_signal: source.stop_signal,
         command: spec.process.args.clone(),
         resources: spec.resources.clone(),
+        network_mode: life.network_mode.clone(),
+        port_bindings: life.port_bindings.clone(),
     };
     let mut row = ContainerRow {
         id: spec.id.clone(),
