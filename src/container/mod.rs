@@ -8,7 +8,7 @@
 //! Containers that outlive a command: their record in the store and its
 //! reconciliation when the process waiting for them died ([`state`]),
 //! the monitor that runs a detached one ([`monitor`], writing the
-//! json-file [`log`]), and the lifecycle commands ([`lifecycle`]: start,
+//! json-file [`log`], relaying a `-i` one's [`stdin`] from its FIFO), and the lifecycle commands ([`lifecycle`]: start,
 //! stop, kill, wait, rm, rename, prune; `pause`/`unpause` through the
 //! cgroup [`freezer`]); `exec` and `top` in a running one ([`exec`]), `diff` ([`changes`]) `commit` ([`commit`]) and `cp` ([`copy`]).
 //!
@@ -30,6 +30,7 @@ pub mod process;
 pub mod reap;
 pub mod state;
 pub mod stats;
+pub mod stdin;
 
 pub use image::{find_or_pull, ImageSourceError, LeasedImage, PullPolicy, PullSource};
 pub use process::{resolve, ProcessConfig, ProcessError, RunOverrides};

@@ -44,6 +44,7 @@ mod build_stages;
 mod build_tmpfs;
 mod cgroupfs;
 mod confinement;
+mod containers_attach;
 mod containers_exec;
 mod containers_lifecycle;
 mod containers_system;

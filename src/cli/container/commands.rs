@@ -20,6 +20,13 @@ pub struct StartArgs {
     /// and exit with its status.
     #[arg(short, long)]
     pub attach: bool,
+    /// Attach STDIN too (implies `-a`, as docker's `start -i`).
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Override the key sequence for detaching a container (default
+    /// `ctrl-p,ctrl-q`).
+    #[arg(long, value_name = "KEYS")]
+    pub detach_keys: Option<String>,
     /// Containers (names, IDs or ID prefixes).
     #[arg(required = true, value_name = "CONTAINER")]
     pub containers: Vec<String>,
@@ -128,10 +135,15 @@ fn timeout(seconds: Option<i64>) -> Duration {
     }
 }
 
-/// `kiln start [-a]`.
+/// `kiln start [-a] [-i]`.
 pub fn start(a: StartArgs, root: &Path) -> Result<i32, CliError> {
     let store = open(root)?;
-    if a.attach {
+    // docker/cli start.go: `-a` or `-i` attaches.
+    if a.attach || a.interactive {
+        let keys = match super::attach::detach_keys_flag(a.detach_keys.as_deref()) {
+            Ok(keys) => keys,
+            Err(code) => return Ok(code),
+        };
         if a.containers.len() > 1 {
             return Ok(super::super::usage_error(
                 "you cannot start and attach multiple containers at once",
@@ -146,7 +158,18 @@ pub fn start(a: StartArgs, root: &Path) -> Result<i32, CliError> {
             Ok(row) => row,
             Err(e) => return Ok(report(Chain(&e).to_string())),
         };
-        return super::logs::follow_run(&store, &row.id, offset);
+        let open_stdin =
+            crate::container::state::CreateConfig::of(&row).is_ok_and(|c| c.open_stdin);
+        let detached = if a.interactive && open_stdin {
+            match super::attach::forward_stdin(root, &row.id, keys) {
+                Ok(flag) => flag,
+                Err(e) => return Ok(report(e)),
+            }
+        } else {
+            Default::default()
+        };
+        let followed = super::logs::follow_run_until(&store, &row.id, offset, &detached)?;
+        return Ok(super::attach::exit_or_detach(followed));
     }
     Ok(for_each(&a.containers, |c| {
         lifecycle::start(&store, c).map(|_| ())

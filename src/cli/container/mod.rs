@@ -11,6 +11,7 @@ mod attach;
 mod commands;
 mod commit;
 mod cp;
+mod detach_keys;
 mod exec;
 pub mod inspect;
 mod log_time;
