@@ -414,13 +414,23 @@ pub fn rename(store: &Store, key: &str, new_name: &str) -> Result<(), LifecycleE
 /// docker `container prune`: removes every container that is not
 /// running; returns their IDs.
 pub fn prune(store: &Store) -> Result<Vec<String>, LifecycleError> {
+    prune_where(store, |_| true)
+}
+
+/// [`prune`] of only the containers `allowed` lets through (a prune's
+/// `--filter`).
+pub fn prune_where(
+    store: &Store,
+    allowed: impl Fn(&ContainerRow) -> bool,
+) -> Result<Vec<String>, LifecycleError> {
     state::reconcile(store)?;
     let mut removed = Vec::new();
     for row in store.list_containers()? {
         if matches!(
             Status::parse(&row.state),
             Status::Created | Status::Exited | Status::Dead
-        ) {
+        ) && allowed(&row)
+        {
             state::remove(store, &row)?;
             removed.push(row.id);
         }

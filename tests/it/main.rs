@@ -47,6 +47,7 @@ mod confinement;
 mod containers_attach;
 mod containers_exec;
 mod containers_lifecycle;
+mod containers_prune;
 mod containers_stats;
 mod containers_system;
 mod copy_source_properties;
