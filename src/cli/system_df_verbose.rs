@@ -31,7 +31,7 @@ pub struct VolumeUsage {
 }
 
 /// How many times each snapshot is held (by images, then by records).
-fn holders<'a>(u: &'a LayerUsage) -> BTreeMap<&'a str, usize> {
+fn holders(u: &LayerUsage) -> BTreeMap<&str, usize> {
     let mut n: BTreeMap<&str, usize> = BTreeMap::new();
     for c in u.images.values().flatten() {
         *n.entry(c).or_default() += 1;
