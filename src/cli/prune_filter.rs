@@ -99,6 +99,50 @@ impl PruneFilter {
     }
 }
 
+/// An image's creation time and labels (its config's), for the filter.
+pub fn image_facts(
+    store: &crate::cache::Store,
+    id: &str,
+) -> (Option<String>, BTreeMap<String, String>) {
+    let Ok(image) = id
+        .parse()
+        .map_err(drop)
+        .and_then(|d| store.image_by_id(&d).map_err(drop))
+    else {
+        return (None, BTreeMap::new());
+    };
+    let labels = image
+        .config
+        .config
+        .as_ref()
+        .and_then(|c| c.labels.clone())
+        .unwrap_or_default();
+    (image.config.created.clone(), labels)
+}
+
+/// Now, as `until` counts from.
+pub fn unix_now() -> Instant {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    (d.as_secs() as i64, d.subsec_nanos())
+}
+
+/// A container's creation time and labels: its image's labels (docker
+/// merges the image's into the container's config; kiln has no `--label`
+/// on `run`).
+pub fn container_allowed(
+    filter: &PruneFilter,
+    store: &crate::cache::Store,
+    row: &crate::cache::ContainerRow,
+) -> bool {
+    let labels = match &row.image_id {
+        Some(id) => image_facts(store, id).1,
+        None => BTreeMap::new(),
+    };
+    filter.allows(Some(&row.created), &labels)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

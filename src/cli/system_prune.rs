@@ -70,31 +70,6 @@ fn warning(a: &PruneArgs) -> String {
     w
 }
 
-/// An image's creation time and labels (its config's), for the filter.
-fn image_facts(store: &Store, id: &str) -> (Option<String>, BTreeMap<String, String>) {
-    let Ok(image) = id
-        .parse()
-        .map_err(drop)
-        .and_then(|d| store.image_by_id(&d).map_err(drop))
-    else {
-        return (None, BTreeMap::new());
-    };
-    let labels = image
-        .config
-        .config
-        .as_ref()
-        .and_then(|c| c.labels.clone())
-        .unwrap_or_default();
-    (image.config.created.clone(), labels)
-}
-
-fn unix_now() -> super::container::log_time::Instant {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    (d.as_secs() as i64, d.subsec_nanos())
-}
-
 fn section(title: &str, lines: &[String]) {
     if !lines.is_empty() {
         println!("{title}:");
@@ -112,7 +87,7 @@ fn snapshot_bytes(store: &Store) -> Result<u64, CliError> {
 
 /// `kiln system prune`.
 pub fn run(a: PruneArgs, root: &Path) -> Result<i32, CliError> {
-    let now = unix_now();
+    let now = super::prune_filter::unix_now();
     let filter = match PruneFilter::parse(&a.filter, now) {
         Ok(f) => f,
         Err(e) => return Ok(super::usage_error(&e)),
@@ -148,11 +123,7 @@ pub fn run(a: PruneArgs, root: &Path) -> Result<i32, CliError> {
         })
         .collect();
     let containers = crate::container::lifecycle::prune_where(&store, |r| {
-        let labels = match &r.image_id {
-            Some(id) => image_facts(&store, id).1,
-            None => BTreeMap::new(),
-        };
-        filter.allows(Some(&r.created), &labels)
+        super::prune_filter::container_allowed(&filter, &store, r)
     })
     .map_err(|e| fail(&e))?;
     let mut reclaimed: u64 = containers.iter().filter_map(|id| written.get(id)).sum();
@@ -197,7 +168,7 @@ pub fn run(a: PruneArgs, root: &Path) -> Result<i32, CliError> {
                 .iter()
                 .map(|i| i.id.to_string())
                 .filter(|id| {
-                    let (created, labels) = image_facts(&store, id);
+                    let (created, labels) = super::prune_filter::image_facts(&store, id);
                     filter.allows(created.as_deref(), &labels)
                 })
                 .collect(),

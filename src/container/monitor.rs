@@ -346,7 +346,12 @@ fn monitor(root: &Path, id: &str, ready: &mut Ready) -> Result<(), Failure> {
                 stdio,
                 &mut |pid| {
                     network::unplumb(&layout, id)?;
-                    Ok(network::plumb(&layout, id, pid)?)
+                    network::plumb(&layout, id, pid)?;
+                    // Names on its user networks, before its command runs.
+                    if let Err(e) = super::hosts::refresh(&layout, id) {
+                        tracing::warn!("container {id}: {}", Chain(&e));
+                    }
+                    Ok(())
                 },
                 &mut on_exec,
             );
@@ -427,7 +432,11 @@ fn monitor(root: &Path, id: &str, ready: &mut Ready) -> Result<(), Failure> {
         })?
         .ok_or_else(|| state::StateError::NoSuchContainer(id.to_string()))?;
     if CreateConfig::of(&row)?.auto_remove {
-        state::remove(&store, &row)?;
+        // `kiln wait`/`attach` read the exit code from the row: it goes
+        // once they have (bounded: a stuck waiter does not keep it).
+        super::waiters::remove_after_waiters(root, id, Duration::from_secs(30), || {
+            state::remove(&store, &row)
+        })?;
     }
     Ok(())
 }

@@ -43,6 +43,7 @@
 
 pub mod command;
 pub mod firewall;
+pub mod members;
 pub mod ports;
 pub mod state;
 pub mod subnet;

@@ -98,3 +98,48 @@ fn bad_detach_keys_name_the_flag_and_what_was_expected() {
     assert!(err.contains("--detach-keys"), "{err}");
     assert!(err.contains("Unknown character: 'ctrl-foo'"), "{err}");
 }
+
+/// Regression: a restarted container's `/etc/hosts` was written again
+/// from its creation-time spec, so it named a member removed while it was
+/// stopped and missed one that joined meanwhile.
+#[test]
+fn a_restarted_member_of_a_user_network_serves_current_names() {
+    let k = store();
+    let net = crate::run_network::Net::create(&k, "rehost");
+    let run = |name: &str| {
+        k.ok(&[
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--network",
+            &net.name,
+            "busybox",
+            "sleep",
+            "600",
+        ]);
+    };
+    run("alpha");
+    run("beta");
+    k.ok(&["stop", "-t", "0", "alpha"]);
+    run("gamma");
+    k.ok(&["rm", "-f", "beta"]);
+    k.ok(&["start", "alpha"]);
+    let hosts = k.ok(&["exec", "alpha", "cat", "/etc/hosts"]);
+    let gamma = k.ok(&["exec", "gamma", "hostname", "-i"]);
+    let alpha = k.ok(&["exec", "alpha", "hostname", "-i"]);
+    assert!(
+        hosts
+            .lines()
+            .any(|l| l.starts_with(&format!("{}\tgamma", gamma.trim()))),
+        "{hosts}"
+    );
+    assert!(!hosts.contains("beta"), "{hosts}");
+    // The others name it at its address.
+    let seen = k.ok(&["exec", "gamma", "grep", "-w", "alpha", "/etc/hosts"]);
+    assert!(
+        seen.starts_with(&format!("{}\talpha", alpha.trim())),
+        "{seen}"
+    );
+    k.ok(&["rm", "-f", "alpha", "gamma"]);
+}

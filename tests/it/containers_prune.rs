@@ -147,3 +147,81 @@ fn system_prune_filters_by_until_and_labels_like_docker() {
         r.stderr
     );
 }
+
+/// Regression: `wait` on a detached `--rm` container printed 0 once the
+/// monitor had removed the row, whatever the exit code.
+#[test]
+fn wait_on_a_detached_rm_container_returns_its_real_exit_code() {
+    let k = store();
+    let id = k
+        .ok(&[
+            "run",
+            "-d",
+            "--rm",
+            "--name",
+            "brief",
+            "busybox",
+            "sh",
+            "-c",
+            "while [ ! -e /tmp/go ]; do sleep 0.1; done; exit 3",
+        ])
+        .trim()
+        .to_string();
+    let waiter = k
+        .cmd(&["wait", "brief"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The waiter has registered (its monitor keeps the row for it).
+    let waiters = k.root().join("containers").join(&id).join("waiters");
+    crate::run_network::wait_for("wait to register", || {
+        std::fs::read_dir(&waiters).is_ok_and(|mut d| d.next().is_some())
+    });
+    k.ok(&["exec", "brief", "touch", "/tmp/go"]);
+    let out = waiter.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "3\n", "{out:?}");
+    assert_eq!(out.status.code(), Some(0));
+    // Then it is removed.
+    crate::run_network::wait_for("the --rm container to go", || {
+        !k.root().join("containers").join(&id).exists()
+    });
+    let r = k.kiln(&["wait", "brief"]);
+    assert!(r.fails_with(1).contains("No such container: brief"));
+}
+
+#[test]
+fn container_prune_reports_the_space_of_the_removed_containers_writes() {
+    let k = store();
+    k.ok(&[
+        "run",
+        "--name",
+        "w1",
+        "busybox",
+        "sh",
+        "-c",
+        "head -c 5000 /dev/zero > /big",
+    ]);
+    k.ok(&[
+        "run",
+        "--name",
+        "w2",
+        "busybox",
+        "sh",
+        "-c",
+        "head -c 3000 /dev/zero > /big",
+    ]);
+    k.ok(&["create", "--name", "fresh", "busybox", "true"]);
+    // --filter until=: w1 and w2, not the container created after them.
+    let created = k.ok(&["inspect", "--format", "{{.Created}}", "w2"]);
+    let until = format!("until={}", created.trim());
+    let out = k.ok(&["container", "prune", "-f", "--filter", &until]);
+    assert!(out.ends_with("\nTotal reclaimed space: 8kB\n"), "{out}");
+    assert_eq!(out.lines().filter(|l| l.len() == 64).count(), 2, "{out}");
+    assert_eq!(names(&k), ["fresh"]);
+    let out = k.ok(&["container", "prune", "-f"]);
+    assert!(out.ends_with("\nTotal reclaimed space: 0B\n"), "{out}");
+    assert!(names(&k).is_empty());
+    let r = k.kiln(&["container", "prune", "-f", "--filter", "status=exited"]);
+    assert!(r.fails_with(125).contains("invalid filter 'status'"));
+}

@@ -105,6 +105,10 @@ pub struct PruneArgs {
     /// Do not ask for confirmation (kiln never asks).
     #[arg(short, long)]
     pub force: bool,
+    /// Provide filter values (`until=24h`, `label=KEY[=VALUE]`,
+    /// `label!=KEY[=VALUE]`).
+    #[arg(long, value_name = "FILTER")]
+    pub filter: Vec<String>,
 }
 
 fn open(root: &Path) -> Result<Store, CliError> {
@@ -263,10 +267,36 @@ pub fn rename(a: RenameArgs, root: &Path) -> Result<i32, CliError> {
     }
 }
 
-/// `kiln container prune`: prints what it removed.
-pub fn prune(_a: PruneArgs, root: &Path) -> Result<i32, CliError> {
+/// `kiln container prune [--filter F]`: prints what it removed and the
+/// bytes their writable layers (upper dirs) took (docker/cli
+/// `container/prune.go`: "Total reclaimed space" from the daemon's
+/// `SpaceReclaimed`, the removed containers' `SizeRw`).
+pub fn prune(a: PruneArgs, root: &Path) -> Result<i32, CliError> {
+    let filter = match crate::cli::prune_filter::PruneFilter::parse(
+        &a.filter,
+        crate::cli::prune_filter::unix_now(),
+    ) {
+        Ok(f) => f,
+        Err(e) => return Ok(crate::cli::usage_error(&e)),
+    };
     let store = open(root)?;
-    match lifecycle::prune(&store) {
+    if let Err(e) = crate::container::state::reconcile(&store) {
+        return Ok(report(Chain(&e).to_string()));
+    }
+    // What each container wrote, measured before it goes.
+    let written: std::collections::BTreeMap<String, u64> = store
+        .list_containers()
+        .map_err(CliError::from_error)?
+        .into_iter()
+        .map(|r| {
+            let upper = crate::container::state::state_dir(root, &r.id).join("upper");
+            (r.id, crate::cli::system_df::tree_size(&upper))
+        })
+        .collect();
+    let pruned = lifecycle::prune_where(&store, |r| {
+        crate::cli::prune_filter::container_allowed(&filter, &store, r)
+    });
+    match pruned {
         Ok(ids) => {
             if !ids.is_empty() {
                 println!("Deleted Containers:");
@@ -275,8 +305,11 @@ pub fn prune(_a: PruneArgs, root: &Path) -> Result<i32, CliError> {
                 }
                 println!();
             }
-            // Container layers are not counted in the store yet.
-            println!("Total reclaimed space: 0B");
+            let reclaimed: u64 = ids.iter().filter_map(|id| written.get(id)).sum();
+            println!(
+                "Total reclaimed space: {}",
+                crate::cli::table::human_size_4(reclaimed)
+            );
             Ok(0)
         }
         Err(e) => Ok(report(Chain(&e).to_string())),

@@ -185,6 +185,8 @@ pub fn follow_run_until(
 ) -> Result<Option<i32>, CliError> {
     let path = state::log_path(store.root(), id);
     let mut file = None;
+    // A `--rm` container's row (its exit code) stays until we read it.
+    let _waiter = crate::container::waiters::Waiter::register(store.root(), id);
     loop {
         let row = store.find_container(id).ok().flatten();
         let live = row
