@@ -154,8 +154,13 @@ pub fn start(a: StartArgs, root: &Path) -> Result<i32, CliError> {
             ));
         }
         let key = &a.containers[0];
-        let offset = match crate::container::state::find(&store, key) {
-            Ok(row) => super::logs::log_end(root, &row.id),
+        let (offset, _waiter) = match crate::container::state::find(&store, key) {
+            // Registered before the start: a `--rm` container that ends at
+            // once keeps its exit code for us.
+            Ok(row) => (
+                super::logs::log_end(root, &row.id),
+                crate::container::waiters::Waiter::register(root, &row.id),
+            ),
             Err(e) => return Ok(report(e)),
         };
         let row = match lifecycle::start(&store, key) {
