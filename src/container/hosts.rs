@@ -12,9 +12,11 @@
 //!   that no current member has any more dropped (members removed while
 //!   it was stopped).
 //!
-//! A line "names" a member when its first name (after the tab) is one of
-//! the member's names, as `etchosts.Update` matches. Files are rewritten
-//! in place (the same inode: it is bind-mounted into the container).
+//! A line "names" a member when one of its names is one of the member's
+//! (`etchosts.Update` matches the first name; any name here, so that a
+//! `--link` line, `ADDRESS\tALIAS TARGET`, follows its target too). Files
+//! are rewritten in place (the same inode: it is bind-mounted into the
+//! container).
 //! Limit: an `--add-host` line whose address is inside one of the
 //! container's user networks and names no member is dropped as stale.
 
@@ -24,14 +26,18 @@ use crate::network::NetworkError;
 use std::net::Ipv4Addr;
 use std::path::Path;
 
-/// `(address, first name)` of a hosts line, if it is one.
+/// `(address, names)` of a hosts line, if it is one.
 fn parse(line: &str) -> Option<(&str, &str)> {
     let (addr, names) = line.split_once('\t')?;
-    Some((addr, names.split_whitespace().next()?))
+    Some((addr, names))
 }
 
-fn names(member: &Member, first: &str) -> bool {
-    member.names.iter().any(|n| n == first)
+/// Whether a line's names include one of the member's: its own line, or
+/// a `--link` line (`ADDRESS\tALIAS TARGET`).
+fn names(member: &Member, line_names: &str) -> bool {
+    line_names
+        .split_whitespace()
+        .any(|n| member.names.iter().any(|m| m == n))
 }
 
 /// The line naming `member` (`ADDRESS\tNAMES`, as the network module
@@ -44,7 +50,9 @@ fn line(member: &Member) -> String {
 pub fn set_address(text: &str, member: &Member) -> String {
     text.lines()
         .map(|l| match parse(l) {
-            Some((addr, first)) if names(member, first) && addr != member.address.to_string() => {
+            Some((addr, line_names))
+                if names(member, line_names) && addr != member.address.to_string() =>
+            {
                 format!("{}{}\n", member.address, &l[addr.len()..])
             }
             _ => format!("{l}\n"),
@@ -64,7 +72,7 @@ pub fn own_file(text: &str, id: &str, nets: &[NetworkMembers]) -> String {
     let mut named: Vec<&str> = Vec::new();
     for l in text.lines() {
         match parse(l) {
-            Some((addr, first)) => match members.iter().find(|m| names(m, first)) {
+            Some((addr, line_names)) => match members.iter().find(|m| names(m, line_names)) {
                 Some(m) => {
                     named.push(m.container.as_str());
                     out.push_str(&format!("{}{}\n", m.address, &l[addr.len()..]));
@@ -140,11 +148,11 @@ mod tests {
 
     #[test]
     fn a_members_new_address_replaces_the_old_in_lines_naming_it() {
-        let text = "127.0.0.1\tlocalhost\n10.89.0.2\tweb aaa\n10.89.0.9\tdb\n";
+        let text = "127.0.0.1\tlocalhost\n10.89.0.2\tweb aaa\n10.89.0.9\tdb\n10.89.0.2\tw web\n";
         let web = m("a", "10.89.0.5", &["web", "aaa"]);
         assert_eq!(
             set_address(text, &web),
-            "127.0.0.1\tlocalhost\n10.89.0.5\tweb aaa\n10.89.0.9\tdb\n"
+            "127.0.0.1\tlocalhost\n10.89.0.5\tweb aaa\n10.89.0.9\tdb\n10.89.0.5\tw web\n"
         );
     }
 
