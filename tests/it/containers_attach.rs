@@ -91,6 +91,18 @@ fn start_attach_interactive_closes_a_created_containers_stdin_at_the_clients_eof
 }
 
 #[test]
+fn attach_to_a_paused_container_is_refused_like_docker() {
+    let k = store();
+    k.ok(&["run", "-d", "-i", "--name", "frozen", "busybox", "cat"]);
+    k.ok(&["pause", "frozen"]);
+    let r = k.kiln(&["attach", "frozen"]);
+    assert!(r
+        .fails_with(1)
+        .contains("You cannot attach to a paused container, unpause it first"));
+    k.ok(&["unpause", "frozen"]);
+}
+
+#[test]
 fn bad_detach_keys_name_the_flag_and_what_was_expected() {
     let k = Kiln::new();
     let r = k.kiln(&["attach", "--detach-keys", "ctrl-foo", "c"]);

@@ -67,12 +67,24 @@ pub fn run(a: AttachArgs, root: &Path) -> Result<i32, CliError> {
         Ok(row) => row,
         Err(e) => return Ok(report(e)),
     };
-    // docker/cli attach.go: "You cannot attach to a stopped container,
-    // start it first" (status 1).
-    if !Status::parse(&row.state).is_live() {
-        return Ok(report(
-            "You cannot attach to a stopped container, start it first",
-        ));
+    // docker/cli attach.go `inspectContainerAndCheckState` (status 1).
+    match Status::parse(&row.state) {
+        Status::Running => {}
+        Status::Paused => {
+            return Ok(report(
+                "You cannot attach to a paused container, unpause it first",
+            ))
+        }
+        Status::Restarting => {
+            return Ok(report(
+                "You cannot attach to a restarting container, wait until it is running",
+            ))
+        }
+        _ => {
+            return Ok(report(
+                "You cannot attach to a stopped container, start it first",
+            ))
+        }
     }
     // docker/cli attach.go: stdin only for a container with OpenStdin.
     let open_stdin = CreateConfig::of(&row).is_ok_and(|c| c.open_stdin);
