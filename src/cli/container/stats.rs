@@ -68,7 +68,7 @@ impl Format {
     /// docker/cli `formatter`: `table` and `json` are keywords, `table …`
     /// a table of a template, anything else a template per line.
     fn parse(format: Option<&str>) -> Result<Format, String> {
-        let (table, body) = match format.unwrap_or("table") {
+        let (table, body) = match format.filter(|f| !f.is_empty()).unwrap_or("table") {
             "table" => (true, DEFAULT_TABLE),
             "json" => (false, "{{json .}}"),
             f => match f.strip_prefix("table ") {
@@ -339,6 +339,8 @@ mod tests {
             "0123456789abcdef0123\n"
         );
         assert!(Format::parse(Some("{{.Name")).is_err());
+        // An empty --format is the default table (docker/cli `RunStats`).
+        assert_eq!(Format::parse(Some("")).unwrap().render(&e).unwrap(), table);
     }
 
     #[test]
