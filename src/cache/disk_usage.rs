@@ -17,6 +17,21 @@ pub struct LayerUsage {
     pub cache_records: usize,
     /// The snapshots build cache records hold.
     pub cache_chains: BTreeSet<String>,
+    /// Each build cache record (`system df -v`), oldest first.
+    pub cache: Vec<CacheRecordUsage>,
+}
+
+/// One build cache record as `system df -v` lists it.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct CacheRecordUsage {
+    /// Its cache key.
+    pub key: String,
+    /// When it was recorded and last used (Unix seconds).
+    pub added: i64,
+    /// See `added`.
+    pub used: i64,
+    /// Its snapshots, bottom to top (the top one is the step's own).
+    pub chains: Vec<String>,
 }
 
 impl Store {
@@ -44,6 +59,29 @@ impl Store {
             let mut st = tx.prepare_cached("SELECT DISTINCT chain_id FROM build_cache_layers")?;
             for row in st.query_map([], |r| r.get::<_, String>(0))? {
                 u.cache_chains.insert(row?);
+            }
+            let mut st =
+                tx.prepare_cached("SELECT key, added, used FROM build_cache ORDER BY added, key")?;
+            for row in st.query_map([], |r| {
+                Ok(CacheRecordUsage {
+                    key: r.get(0)?,
+                    added: r.get(1)?,
+                    used: r.get(2)?,
+                    chains: Vec::new(),
+                })
+            })? {
+                u.cache.push(row?);
+            }
+            let mut st = tx.prepare_cached(
+                "SELECT key, chain_id FROM build_cache_layers ORDER BY key, position",
+            )?;
+            let mut chains: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            for row in st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
+                let (key, chain) = row?;
+                chains.entry(key).or_default().push(chain);
+            }
+            for record in &mut u.cache {
+                record.chains = chains.remove(&record.key).unwrap_or_default();
             }
             Ok(u)
         })

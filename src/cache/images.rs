@@ -443,6 +443,16 @@ impl Store {
     /// that no live lease (e.g. a running container) holds. Returns the
     /// events and the bytes reclaimed.
     pub fn prune_images(&self, all: bool) -> Result<(Vec<RemoveEvent>, u64)> {
+        self.prune_images_among(all, None)
+    }
+
+    /// [`Store::prune_images`] of only the images in `among` (their IDs,
+    /// what a prune's `--filter` let through); `None` for all of them.
+    pub fn prune_images_among(
+        &self,
+        all: bool,
+        among: Option<&std::collections::BTreeSet<String>>,
+    ) -> Result<(Vec<RemoveEvent>, u64)> {
         let mut events = Vec::new();
         self.write(|tx| {
             let mut st = tx.prepare_cached(
@@ -455,6 +465,9 @@ impl Store {
                 .query_map(params![all, RefKind::Snapshot.as_str()], |r| r.get::<_, String>(0))?
                 .collect::<Result<Vec<_>, _>>()?;
             for id in ids {
+                if among.is_some_and(|among| !among.contains(&id)) {
+                    continue;
+                }
                 let id = stored_digest(id)?;
                 for table in ["names", "repo_digests"] {
                     for r in refs_of(tx, table, &id)? {

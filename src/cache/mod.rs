@@ -52,7 +52,7 @@ pub use check::Problem;
 pub use containers::ContainerRow;
 pub use content::BlobInfo;
 pub use copy_index::CopyIndex;
-pub use disk_usage::LayerUsage;
+pub use disk_usage::{CacheRecordUsage, LayerUsage};
 pub use gc::GcReport;
 pub use images::{Image, ImageSummary, RemoveEvent};
 pub use layout::StoreLayout;

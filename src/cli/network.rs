@@ -162,7 +162,8 @@ pub fn run(cmd: NetworkCommand, root: &Path) -> Result<i32, CliError> {
                     return Ok(0);
                 }
             }
-            let deleted = network::prune_networks(&layout).map_err(CliError::from_error)?;
+            let deleted =
+                network::prune_networks(&layout, |_| true).map_err(CliError::from_error)?;
             if !deleted.is_empty() {
                 println!("Deleted Networks:");
                 for name in deleted {

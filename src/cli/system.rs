@@ -13,7 +13,7 @@ pub enum SystemCommand {
     /// Check the store: rows against files, blob digests, snapshots.
     Check(CheckArgs),
     /// Show disk usage: images, containers, local volumes, build cache.
-    Df,
+    Df(super::system_df::DfArgs),
     /// Remove stopped containers, unused networks, dangling images and
     /// build cache (and with --volumes anonymous volumes).
     Prune(super::system_prune::PruneArgs),
@@ -32,7 +32,7 @@ pub struct CheckArgs {
 /// sound (after repairing, with `--repair`), 1 when something is wrong.
 pub fn run(cmd: SystemCommand, root: &Path) -> Result<i32, CliError> {
     match cmd {
-        SystemCommand::Df => super::system_df::run(root),
+        SystemCommand::Df(a) => super::system_df::run(a, root),
         SystemCommand::Prune(a) => super::system_prune::run(a, root),
         SystemCommand::Check(a) => {
             let store = Store::open(root).map_err(CliError::from_error)?;

@@ -9,6 +9,7 @@
 //! uses it; reclaimable is what is not active. Build cache counts the
 //! snapshots only build cache records hold (those an image holds are in
 //! the image line), all reclaimable as `builder prune` would free them.
+//! `-v` prints docker's detailed tables instead ([`super::system_df_verbose`]).
 
 use super::table::{human_size_4, Table};
 use super::CliError;
@@ -16,8 +17,17 @@ use crate::cache::{LayerUsage, Store};
 use crate::container::state::{self, Status};
 use crate::error_chain::Chain;
 use crate::volume::VolumeStore;
+use clap::Args;
 use std::collections::BTreeSet;
 use std::path::Path;
+
+/// Flags of `kiln system df`.
+#[derive(Debug, Args)]
+pub struct DfArgs {
+    /// Show detailed information on space usage.
+    #[arg(short, long)]
+    pub verbose: bool,
+}
 
 /// One line of the summary.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,8 +121,8 @@ fn reclaimable_cell(line: &UsageLine, with_percent: bool) -> String {
     }
 }
 
-/// `kiln system df`.
-pub fn run(root: &Path) -> Result<i32, CliError> {
+/// `kiln system df [-v]`.
+pub fn run(a: DfArgs, root: &Path) -> Result<i32, CliError> {
     let fail = |e: &dyn std::error::Error| CliError(format!("Error: {}", Chain(e)));
     let store = Store::open(root).map_err(|e| fail(&e))?;
     state::reconcile(&store).map_err(|e| fail(&e))?;
@@ -142,15 +152,51 @@ pub fn run(root: &Path) -> Result<i32, CliError> {
         size: 0,
         reclaimable: 0,
     };
+    let mut volume_rows = Vec::new();
     for v in volume_store.list().map_err(|e| fail(&e))? {
         let size = tree_size(&v.mountpoint);
+        let users = volume_store.users(&v.name);
         volumes.total += 1;
         volumes.size += size;
-        if volume_store.users(&v.name).is_empty() {
+        if users.is_empty() {
             volumes.reclaimable += size;
         } else {
             volumes.active += 1;
         }
+        volume_rows.push((v.name, users, size));
+    }
+    if a.verbose {
+        let mut images = store.list_images().map_err(|e| fail(&e))?;
+        // Newest first, as `docker images`.
+        images.sort_by_key(|i| std::cmp::Reverse(i.added));
+        let containers: Vec<_> = rows
+            .iter()
+            .rev()
+            .map(|r| {
+                let size = tree_size(&state::state_dir(root, &r.id).join("upper"));
+                let mounted = volume_rows
+                    .iter()
+                    .filter(|(_, users, _)| users.contains(&r.id))
+                    .count();
+                (r.clone(), size, mounted)
+            })
+            .collect();
+        let volumes: Vec<_> = volume_rows
+            .into_iter()
+            .map(
+                |(name, users, size)| super::system_df_verbose::VolumeUsage {
+                    name,
+                    links: users.len(),
+                    size,
+                },
+            )
+            .collect();
+        let cache_size = cache_line(&usage).size;
+        print!(
+            "{}",
+            super::system_df_verbose::render(&usage, &images, &containers, &volumes, cache_size)
+        );
+        return Ok(0);
     }
 
     let mut table = Table::new(&["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"]);

@@ -5,10 +5,19 @@
 //! image no container uses), then the build cache; docker's "Deleted …"
 //! sections and "Total reclaimed space".
 //!
+//! `--filter` is docker's (see [`super::prune_filter`]), applied to each
+//! kind: a container's labels are its image's (docker merges the image's
+//! labels into the container's config), networks have none; `until` with
+//! `--volumes` is refused as docker/cli `runPrune` refuses it; a label
+//! filter keeps the build cache (its records have no labels), `until`
+//! keeps records used since then (moby `builder-next` turns it into
+//! BuildKit's keep-duration).
+//!
 //! Differs from docker: build cache records have no IDs to list, so their
 //! count is printed; without `-f` the warning is shown and an answer other
 //! than `y` cancels (status 0, as `kiln image prune`).
 
+use super::prune_filter::PruneFilter;
 use super::system_df::tree_size;
 use super::table::human_size_4;
 use super::CliError;
@@ -33,6 +42,10 @@ pub struct PruneArgs {
     /// Do not prompt for confirmation.
     #[arg(short, long)]
     pub force: bool,
+    /// Provide filter values (`until=24h`, `label=KEY[=VALUE]`,
+    /// `label!=KEY[=VALUE]`).
+    #[arg(long, value_name = "FILTER")]
+    pub filter: Vec<String>,
 }
 
 /// docker's warning, one line per kind that will go.
@@ -48,6 +61,12 @@ fn warning(a: &PruneArgs) -> String {
     } else {
         "  - all dangling images\n  - unused build cache\n"
     });
+    if !a.filter.is_empty() {
+        w.push_str("\n  Items to be pruned will be filtered with:\n");
+        for f in &a.filter {
+            w.push_str(&format!("  - {f}\n"));
+        }
+    }
     w
 }
 
@@ -68,6 +87,16 @@ fn snapshot_bytes(store: &Store) -> Result<u64, CliError> {
 
 /// `kiln system prune`.
 pub fn run(a: PruneArgs, root: &Path) -> Result<i32, CliError> {
+    let now = super::prune_filter::unix_now();
+    let filter = match PruneFilter::parse(&a.filter, now) {
+        Ok(f) => f,
+        Err(e) => return Ok(super::usage_error(&e)),
+    };
+    if a.volumes && filter.until.is_some() {
+        return Ok(super::usage_error(
+            "ERROR: The \"until\" filter is not supported with \"--volumes\"",
+        ));
+    }
     if !a.force {
         print!("{}\nAre you sure you want to continue? [y/N] ", warning(&a));
         let _ = std::io::stdout().flush();
@@ -93,33 +122,71 @@ pub fn run(a: PruneArgs, root: &Path) -> Result<i32, CliError> {
             (r.id, size)
         })
         .collect();
-    let containers = crate::container::lifecycle::prune(&store).map_err(|e| fail(&e))?;
+    let containers = crate::container::lifecycle::prune_where(&store, |r| {
+        super::prune_filter::container_allowed(&filter, &store, r)
+    })
+    .map_err(|e| fail(&e))?;
     let mut reclaimed: u64 = containers.iter().filter_map(|id| written.get(id)).sum();
     section("Deleted Containers", &containers);
 
     let layout = StoreLayout::new(root);
     // docker's network prune: stale endpoints, then every user-defined
-    // network no container is on (the default bridge is never removed).
-    let gone = crate::network::prune_networks(&layout).map_err(|e| fail(&e))?;
+    // network no container is on and the filter selects (the default
+    // bridge is never removed).
+    let gone = crate::network::prune_networks(&layout, |record| {
+        filter.allows(Some(&record.created), &BTreeMap::new())
+    })
+    .map_err(|e| fail(&e))?;
     section("Deleted Networks", &gone);
 
     if a.volumes {
         let (removed, bytes) = VolumeStore::new(root)
-            .prune(false, |_| true)
+            .prune(false, |v| filter.allows(None, &v.labels))
             .map_err(|e| fail(&e))?;
         reclaimed += bytes;
         section("Deleted Volumes", &removed);
     }
 
     crate::container::reap_dead_removals(root);
-    let (events, _) = store.prune_images(a.all).map_err(|e| fail(&e))?;
+    let among = if filter.is_empty() {
+        None
+    } else {
+        let images = store.list_images().map_err(|e| fail(&e))?;
+        Some(
+            images
+                .iter()
+                .map(|i| i.id.to_string())
+                .filter(|id| {
+                    let (created, labels) = super::prune_filter::image_facts(&store, id);
+                    filter.allows(created.as_deref(), &labels)
+                })
+                .collect(),
+        )
+    };
+    let (events, _) = store
+        .prune_images_among(a.all, among.as_ref())
+        .map_err(|e| fail(&e))?;
     if !events.is_empty() {
         println!("Deleted Images:");
         super::rmi::print_events(&events, true);
         println!();
     }
 
-    let records = store.build_cache_prune().map_err(|e| fail(&e))?;
+    let records = if filter.has_labels() {
+        0
+    } else if let Some(until) = filter.until {
+        let keep = std::time::Duration::from_secs(now.0.saturating_sub(until.0).max(0) as u64);
+        let policy = crate::cache::PrunePolicy {
+            keep_bytes: None,
+            keep_duration: Some(keep),
+        };
+        store
+            .build_cache_prune_with(&policy)
+            .map_err(|e| fail(&e))?
+            .removed
+    } else {
+        store.build_cache_prune().map_err(|e| fail(&e))?
+    };
     if records > 0 {
         println!("Deleted build cache records: {records}");
         println!();

@@ -294,10 +294,12 @@ pub fn kill(store: &Store, key: &str, signal: i32) -> Result<ContainerRow, Lifec
 pub fn wait(store: &Store, key: &str) -> Result<i32, LifecycleError> {
     state::reconcile(store)?;
     let id = state::find(store, key)?.id;
+    // A `--rm` container's monitor keeps the row until we read it.
+    let _waiter = super::waiters::Waiter::register(store.root(), &id);
     loop {
         let Some(row) = store.find_container(&id)? else {
-            // Removed (--rm) while waited for: docker reports the exit
-            // before removal; the last known code is gone with the row.
+            // Removed before we registered (or by `rm -f`): its code went
+            // with the row.
             return Ok(0);
         };
         let status = Status::parse(&row.state);
@@ -414,13 +416,23 @@ pub fn rename(store: &Store, key: &str, new_name: &str) -> Result<(), LifecycleE
 /// docker `container prune`: removes every container that is not
 /// running; returns their IDs.
 pub fn prune(store: &Store) -> Result<Vec<String>, LifecycleError> {
+    prune_where(store, |_| true)
+}
+
+/// [`prune`] of only the containers `allowed` lets through (a prune's
+/// `--filter`).
+pub fn prune_where(
+    store: &Store,
+    allowed: impl Fn(&ContainerRow) -> bool,
+) -> Result<Vec<String>, LifecycleError> {
     state::reconcile(store)?;
     let mut removed = Vec::new();
     for row in store.list_containers()? {
         if matches!(
             Status::parse(&row.state),
             Status::Created | Status::Exited | Status::Dead
-        ) {
+        ) && allowed(&row)
+        {
             state::remove(store, &row)?;
             removed.push(row.id);
         }

@@ -25,6 +25,7 @@
 use super::image::LeasedImage;
 use super::log::LogWriter;
 use super::state::{self, CreateConfig, Status};
+use super::stdin::StdinRelay;
 use crate::cache::scratch::ProcessId;
 use crate::cache::Store;
 use crate::error_chain::Chain;
@@ -198,6 +199,8 @@ enum Failure {
     Image(String, #[source] crate::cache::StoreError),
     #[error("failed to set up the container's log")]
     Log(#[source] std::io::Error),
+    #[error("failed to set up the container's stdin")]
+    Stdin(#[source] std::io::Error),
 }
 
 /// How one run ended, as the row records it.
@@ -272,6 +275,18 @@ fn monitor(root: &Path, id: &str, ready: &mut Ready) -> Result<(), Failure> {
     let boot = state::boot_id();
     let mut backoff = Duration::from_millis(100);
     let mut first = true;
+    // `-i`: one FIFO and relay for the monitor's life, so that the
+    // container's stdin outlives each attaching client (see `stdin`).
+    let relay = {
+        let config = CreateConfig::of(&state::find(&store, id)?)?;
+        match config.open_stdin {
+            true => Some(
+                StdinRelay::start(&super::stdin::fifo_path(root, id), config.stdin_once)
+                    .map_err(Failure::Stdin)?,
+            ),
+            false => None,
+        }
+    };
     loop {
         let row = state::find(&store, id)?;
         let config = CreateConfig::of(&row)?;
@@ -304,12 +319,9 @@ fn monitor(root: &Path, id: &str, ready: &mut Ready) -> Result<(), Failure> {
         let (out_r, out_w) = pipe()?;
         let (err_r, err_w) = pipe()?;
         let copiers = [log.copy(out_r, "stdout"), log.copy(err_r, "stderr")];
-        // `-i`: a pipe nobody writes to, held open until the run ends.
-        let (stdin, _stdin_writer) = if config.open_stdin {
-            let (r, w) = pipe()?;
-            (Input::Fd(r), Some(w))
-        } else {
-            (Input::Null, None)
+        let stdin = match &relay {
+            Some(relay) => Input::Fd(relay.next_run().map_err(Failure::Stdin)?),
+            None => Input::Null,
         };
         let stdio = Stdio {
             stdin,
@@ -334,7 +346,12 @@ fn monitor(root: &Path, id: &str, ready: &mut Ready) -> Result<(), Failure> {
                 stdio,
                 &mut |pid| {
                     network::unplumb(&layout, id)?;
-                    Ok(network::plumb(&layout, id, pid)?)
+                    network::plumb(&layout, id, pid)?;
+                    // Names on its user networks, before its command runs.
+                    if let Err(e) = super::hosts::refresh(&layout, id) {
+                        tracing::warn!("container {id}: {}", Chain(&e));
+                    }
+                    Ok(())
                 },
                 &mut on_exec,
             );
@@ -345,6 +362,9 @@ fn monitor(root: &Path, id: &str, ready: &mut Ready) -> Result<(), Failure> {
         } else {
             runtime::run_observed(&spec, stdio, &mut on_exec)
         };
+        if let Some(relay) = &relay {
+            relay.end_run();
+        }
         for c in copiers {
             let _ = c.join();
         }
@@ -412,7 +432,11 @@ fn monitor(root: &Path, id: &str, ready: &mut Ready) -> Result<(), Failure> {
         })?
         .ok_or_else(|| state::StateError::NoSuchContainer(id.to_string()))?;
     if CreateConfig::of(&row)?.auto_remove {
-        state::remove(&store, &row)?;
+        // `kiln wait`/`attach` read the exit code from the row: it goes
+        // once they have (bounded: a stuck waiter does not keep it).
+        super::waiters::remove_after_waiters(root, id, Duration::from_secs(30), || {
+            state::remove(&store, &row)
+        })?;
     }
     Ok(())
 }

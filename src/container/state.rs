@@ -175,6 +175,10 @@ pub struct CreateConfig {
     /// `/dev/null`, as docker's `-dit` keeps a shell waiting.
     #[serde(default)]
     pub open_stdin: bool,
+    /// docker's `StdinOnce`: the container's stdin closes when the first
+    /// attached client's input ends (`create -i`; never `run -d -i`).
+    #[serde(default)]
+    pub stdin_once: bool,
     /// `--memory`, `--cpus`, `--pids-limit`, `--privileged`'s devices…:
     /// the runtime spec does not serialize them (its init never sees
     /// them), so they are kept here and put back at each start.

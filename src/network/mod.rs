@@ -46,6 +46,7 @@
 pub mod command;
 pub mod firewall;
 pub mod host;
+pub mod members;
 pub mod ports;
 pub mod state;
 pub mod subnet;
@@ -680,16 +681,25 @@ pub fn prune(layout: &StoreLayout) -> Result<usize, NetworkError> {
 /// Removes every user network no container uses (docker `network prune`:
 /// moby/moby `daemon/prune.go`, `localNetworksPrune`, skips the
 /// predefined networks and those with endpoints); stale endpoints go
-/// first. A stopped detached container keeps its endpoint, so its
+/// first; `selected` narrows them (`system prune --filter`). A stopped
+/// detached container keeps its endpoint, so its
 /// network stays, as `network rm` refuses it. Returns the names removed.
-pub fn prune_networks(layout: &StoreLayout) -> Result<Vec<String>, NetworkError> {
+pub fn prune_networks(
+    layout: &StoreLayout,
+    selected: impl Fn(&NetworkRecord) -> bool,
+) -> Result<Vec<String>, NetworkError> {
     let mut locked = state::lock(&dir(layout))?;
     remove_stale(&mut locked);
     let unused: Vec<String> = locked
         .state
         .networks
-        .keys()
-        .filter(|n| n.as_str() != DEFAULT_NETWORK && locked.state.members(n).next().is_none())
+        .iter()
+        .filter(|(n, record)| {
+            n.as_str() != DEFAULT_NETWORK
+                && locked.state.members(n).next().is_none()
+                && selected(record)
+        })
+        .map(|(n, _)| n)
         .cloned()
         .collect();
     let records: Vec<NetworkRecord> = unused

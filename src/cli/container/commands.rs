@@ -20,6 +20,13 @@ pub struct StartArgs {
     /// and exit with its status.
     #[arg(short, long)]
     pub attach: bool,
+    /// Attach STDIN too (implies `-a`, as docker's `start -i`).
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Override the key sequence for detaching a container (default
+    /// `ctrl-p,ctrl-q`).
+    #[arg(long, value_name = "KEYS")]
+    pub detach_keys: Option<String>,
     /// Containers (names, IDs or ID prefixes).
     #[arg(required = true, value_name = "CONTAINER")]
     pub containers: Vec<String>,
@@ -98,6 +105,10 @@ pub struct PruneArgs {
     /// Do not ask for confirmation (kiln never asks).
     #[arg(short, long)]
     pub force: bool,
+    /// Provide filter values (`until=24h`, `label=KEY[=VALUE]`,
+    /// `label!=KEY[=VALUE]`).
+    #[arg(long, value_name = "FILTER")]
+    pub filter: Vec<String>,
 }
 
 fn open(root: &Path) -> Result<Store, CliError> {
@@ -128,25 +139,46 @@ fn timeout(seconds: Option<i64>) -> Duration {
     }
 }
 
-/// `kiln start [-a]`.
+/// `kiln start [-a] [-i]`.
 pub fn start(a: StartArgs, root: &Path) -> Result<i32, CliError> {
     let store = open(root)?;
-    if a.attach {
+    // docker/cli start.go: `-a` or `-i` attaches.
+    if a.attach || a.interactive {
+        let keys = match super::attach::detach_keys_flag(a.detach_keys.as_deref()) {
+            Ok(keys) => keys,
+            Err(code) => return Ok(code),
+        };
         if a.containers.len() > 1 {
             return Ok(super::super::usage_error(
                 "you cannot start and attach multiple containers at once",
             ));
         }
         let key = &a.containers[0];
-        let offset = match crate::container::state::find(&store, key) {
-            Ok(row) => super::logs::log_end(root, &row.id),
+        let (offset, _waiter) = match crate::container::state::find(&store, key) {
+            // Registered before the start: a `--rm` container that ends at
+            // once keeps its exit code for us.
+            Ok(row) => (
+                super::logs::log_end(root, &row.id),
+                crate::container::waiters::Waiter::register(root, &row.id),
+            ),
             Err(e) => return Ok(report(e)),
         };
         let row = match lifecycle::start(&store, key) {
             Ok(row) => row,
             Err(e) => return Ok(report(Chain(&e).to_string())),
         };
-        return super::logs::follow_run(&store, &row.id, offset);
+        let open_stdin =
+            crate::container::state::CreateConfig::of(&row).is_ok_and(|c| c.open_stdin);
+        let detached = if a.interactive && open_stdin {
+            match super::attach::forward_stdin(root, &row.id, keys) {
+                Ok(flag) => flag,
+                Err(e) => return Ok(report(e)),
+            }
+        } else {
+            Default::default()
+        };
+        let followed = super::logs::follow_run_until(&store, &row.id, offset, &detached)?;
+        return Ok(super::attach::exit_or_detach(followed));
     }
     Ok(for_each(&a.containers, |c| {
         lifecycle::start(&store, c).map(|_| ())
@@ -240,10 +272,36 @@ pub fn rename(a: RenameArgs, root: &Path) -> Result<i32, CliError> {
     }
 }
 
-/// `kiln container prune`: prints what it removed.
-pub fn prune(_a: PruneArgs, root: &Path) -> Result<i32, CliError> {
+/// `kiln container prune [--filter F]`: prints what it removed and the
+/// bytes their writable layers (upper dirs) took (docker/cli
+/// `container/prune.go`: "Total reclaimed space" from the daemon's
+/// `SpaceReclaimed`, the removed containers' `SizeRw`).
+pub fn prune(a: PruneArgs, root: &Path) -> Result<i32, CliError> {
+    let filter = match crate::cli::prune_filter::PruneFilter::parse(
+        &a.filter,
+        crate::cli::prune_filter::unix_now(),
+    ) {
+        Ok(f) => f,
+        Err(e) => return Ok(crate::cli::usage_error(&e)),
+    };
     let store = open(root)?;
-    match lifecycle::prune(&store) {
+    if let Err(e) = crate::container::state::reconcile(&store) {
+        return Ok(report(Chain(&e).to_string()));
+    }
+    // What each container wrote, measured before it goes.
+    let written: std::collections::BTreeMap<String, u64> = store
+        .list_containers()
+        .map_err(CliError::from_error)?
+        .into_iter()
+        .map(|r| {
+            let upper = crate::container::state::state_dir(root, &r.id).join("upper");
+            (r.id, crate::cli::system_df::tree_size(&upper))
+        })
+        .collect();
+    let pruned = lifecycle::prune_where(&store, |r| {
+        crate::cli::prune_filter::container_allowed(&filter, &store, r)
+    });
+    match pruned {
         Ok(ids) => {
             if !ids.is_empty() {
                 println!("Deleted Containers:");
@@ -252,8 +310,11 @@ pub fn prune(_a: PruneArgs, root: &Path) -> Result<i32, CliError> {
                 }
                 println!();
             }
-            // Container layers are not counted in the store yet.
-            println!("Total reclaimed space: 0B");
+            let reclaimed: u64 = ids.iter().filter_map(|id| written.get(id)).sum();
+            println!(
+                "Total reclaimed space: {}",
+                crate::cli::table::human_size_4(reclaimed)
+            );
             Ok(0)
         }
         Err(e) => Ok(report(Chain(&e).to_string())),

@@ -174,11 +174,19 @@ pub fn run(a: LogsArgs, root: &Path) -> Result<i32, CliError> {
     }
 }
 
-/// `start -a`: prints what the log gets from `offset` on until the
-/// container stops; returns its exit status.
-pub fn follow_run(store: &Store, id: &str, mut offset: u64) -> Result<i32, CliError> {
+/// `start -a` and `attach`: prints what the log gets from `offset` on
+/// until the container stops; returns its exit status, or `None` once
+/// `stop` is set (a detach).
+pub fn follow_run_until(
+    store: &Store,
+    id: &str,
+    mut offset: u64,
+    stop: &std::sync::atomic::AtomicBool,
+) -> Result<Option<i32>, CliError> {
     let path = state::log_path(store.root(), id);
     let mut file = None;
+    // A `--rm` container's row (its exit code) stays until we read it.
+    let _waiter = crate::container::waiters::Waiter::register(store.root(), id);
     loop {
         let row = store.find_container(id).ok().flatten();
         let live = row
@@ -194,7 +202,10 @@ pub fn follow_run(store: &Store, id: &str, mut offset: u64) -> Result<i32, CliEr
             print(&more, false);
         }
         if !live {
-            return Ok(row.map(|r| r.exit_code).unwrap_or(0));
+            return Ok(Some(row.map(|r| r.exit_code).unwrap_or(0)));
+        }
+        if stop.load(std::sync::atomic::Ordering::SeqCst) {
+            return Ok(None);
         }
         std::thread::sleep(Duration::from_millis(50));
     }

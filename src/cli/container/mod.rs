@@ -11,9 +11,10 @@ mod attach;
 mod commands;
 mod commit;
 mod cp;
+mod detach_keys;
 mod exec;
 pub mod inspect;
-mod log_time;
+pub mod log_time;
 mod logs;
 mod port;
 mod ps;
@@ -118,7 +119,7 @@ pub use commands::{kill, pause, rename, restart, rm, start, stop, unpause, wait}
 pub use exec::{detached_main as detached_exec_main, diff, exec, top, DETACHED_EXEC_ARG};
 pub use logs::run as logs;
 pub use port::run as port;
-pub use ps::run as ps;
+pub use ps::{fields as ps_fields, run as ps};
 pub use stats::run as stats;
 
 /// Prints a per-container error as docker does (`Error response from

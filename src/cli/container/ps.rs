@@ -74,8 +74,9 @@ fn now() -> i64 {
         .unwrap_or(0)
 }
 
-/// A row as `--format` sees it (docker's field names).
-fn fields(row: &ContainerRow, trunc: bool) -> Value {
+/// A row as `--format` sees it (docker's field names); also the
+/// container rows of `system df -v`.
+pub fn fields(row: &ContainerRow, trunc: bool) -> Value {
     let command = CreateConfig::of(row)
         .map(|c| c.command.join(" "))
         .unwrap_or_default();

@@ -82,6 +82,9 @@ fn insert(
 ) -> Result<ContainerRow, StoreError> {
     let config = CreateConfig {
         open_stdin,
+        // docker/cli `opts.go` `parse` sets StdinOnce for `-i` (stdin
+        // attached), `run.go` `runContainer` clears it for `-d`.
+        stdin_once: open_stdin && life.create_only,
         spec: spec.clone(),
         restart: life.restart,
         auto_remove,
