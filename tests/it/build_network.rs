@@ -58,8 +58,8 @@ impl Netns {
 
     fn set_up(&self, id: &str) -> Result<(), String> {
         let (va, vb) = (format!("kt{id}a"), format!("kt{id}b"));
-        ip(&["netns", "add", &self.a])?;
-        ip(&["netns", "add", &self.b])?;
+        support::netns::add(&self.a)?;
+        support::netns::add(&self.b)?;
         ip(&[
             "-n", &self.a, "link", "add", &va, "type", "veth", "peer", "name", &vb, "netns",
             &self.b,

@@ -45,8 +45,24 @@ struct Outside {
 }
 
 impl Outside {
+    /// Sets the namespace up, torn down and made again at most three
+    /// times: a namespace file can lose its mount when another process
+    /// on the host stacks a bind mount on `/run/netns` at that moment
+    /// (iproute2's `netns_add` fallback), a host-side race outside kiln
+    /// (`ip netns exec` then fails with "Invalid argument").
     fn start(served: &str) -> Outside {
-        let id = std::process::id();
+        let mut errors = Vec::new();
+        for attempt in 0..3 {
+            match Outside::try_start(served, attempt) {
+                Ok(o) => return o,
+                Err(e) => errors.push(e),
+            }
+        }
+        panic!("setting up the outside namespace: {errors:?}");
+    }
+
+    fn try_start(served: &str, attempt: u32) -> Result<Outside, String> {
+        let id = std::process::id() * 3 + attempt;
         let ns = format!("kt13-{id}");
         let host_end = format!("kt13h{}", id % 100_000);
         let peer = format!("kt13p{}", id % 100_000);
@@ -55,19 +71,23 @@ impl Outside {
             format!("192.0.2.{}", base + 1),
             format!("192.0.2.{}", base + 2),
         );
-        let sh = |script: &str| {
-            let out = Command::new("sh").args(["-ec", script]).output().unwrap();
-            assert!(out.status.success(), "{script}: {:?}", out);
+        crate::support::netns::add(&ns)?;
+        let delete = || {
+            let _ = Command::new("ip").args(["netns", "del", &ns]).status();
         };
-        sh(&format!(
-            "ip netns add {ns}
-             ip link add {host_end} type veth peer name {peer} netns {ns}
+        let script = format!(
+            "ip link add {host_end} type veth peer name {peer} netns {ns}
              ip addr add {host_ip}/30 dev {host_end}
              ip link set {host_end} up
              ip netns exec {ns} ip addr add {far_ip}/30 dev {peer}
              ip netns exec {ns} ip link set {peer} up
              ip netns exec {ns} ip link set lo up"
-        ));
+        );
+        let out = Command::new("sh").args(["-ec", &script]).output().unwrap();
+        if !out.status.success() {
+            delete();
+            return Err(format!("{script}: {out:?}"));
+        }
         let www = tempfile::tempdir().unwrap();
         std::fs::write(www.path().join("index.html"), served).unwrap();
         let server = Command::new("ip")
@@ -78,12 +98,12 @@ impl Outside {
             .stdin(Stdio::null())
             .spawn()
             .unwrap();
-        Outside {
+        Ok(Outside {
             ns,
             server,
             _www: www,
             address: far_ip,
-        }
+        })
     }
 }
 

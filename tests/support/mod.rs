@@ -27,6 +27,7 @@ pub mod busybox;
 pub mod host_tools;
 pub mod http_stub;
 pub mod kiln;
+pub mod netns;
 pub mod oci_layout;
 pub mod registry;
 pub mod sshd;
