@@ -100,6 +100,9 @@ pub struct BuildOptions {
     pub cache_to: Vec<CacheTo>,
     /// `--explain`: say why each step that missed the cache missed.
     pub explain: bool,
+    /// `--add-host`, `--shm-size`, `--ulimit`, `--no-cache-filter`: what
+    /// the flags add to the Dockerfile's steps.
+    pub step_flags: dockerfile::StepFlags,
 }
 
 /// What a build made.
@@ -300,9 +303,9 @@ pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, Buil
     if opts.cache_to.contains(&CacheTo::Inline) {
         remote_cache::add_inline(&store, &plan, &solved, &imports, &mut config)?;
     }
-    let progress = match opts.progress {
-        ProgressMode::Quiet => crate::transfer::progress::Progress::silent(),
-        _ => crate::transfer::progress::Progress::for_stderr(),
+    let progress = match opts.progress.shows_text() {
+        false => crate::transfer::progress::Progress::silent(),
+        true => crate::transfer::progress::Progress::for_stderr(),
     };
     let target_key = plan.target.and_then(|t| solved.keys.get(&t));
     if let Some((key, remote)) = target_key.and_then(|k| Some((k, cache.remote_result(k)?))) {
@@ -477,6 +480,7 @@ fn lower(
                 crate::solver::Network::Sandbox
             }
         },
+        step_flags: opts.step_flags.clone(),
     };
     let plan = dockerfile::lower(&front.df, &lower_opts, resolver)?;
     Ok((plan, ignore))
@@ -543,7 +547,7 @@ fn solve(
     let pruned_target = pruned.target;
     let graph = Arc::new(pruned.graph);
     let (tx, rx) = progress::channel();
-    let printer = progress::spawn_printer(opts.progress, rx);
+    let printer = progress::spawn_printer_for(opts.progress, rx, &graph);
     let solver = Solver::new(executor, cache)
         .with_options(SolveOptions {
             no_cache: opts.no_cache,

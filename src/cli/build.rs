@@ -41,7 +41,8 @@ pub struct BuildArgs {
     /// A label for the image.
     #[arg(long, value_name = "K=V")]
     pub label: Vec<String>,
-    /// Progress output: auto, tty, plain or quiet.
+    /// Progress output: auto, tty, plain, quiet or rawjson (BuildKit's
+    /// status objects, one JSON object per line).
     #[arg(long, value_name = "MODE", default_value = "auto")]
     pub progress: String,
     /// Network of RUN steps: default (a namespace of its own with outbound
@@ -49,7 +50,8 @@ pub struct BuildArgs {
     /// network.host).
     #[arg(long, value_name = "MODE", default_value = "default")]
     pub network: String,
-    /// Grant an entitlement: network.host (RUN --network=host).
+    /// Grant an entitlement: network.host (RUN --network=host) or
+    /// security.insecure (RUN --security=insecure).
     #[arg(long, value_name = "ENTITLEMENT")]
     pub allow: Vec<String>,
     /// A secret for RUN --mount=type=secret: id=ID,src=PATH or id=ID,env=VAR.
@@ -82,6 +84,9 @@ pub struct BuildArgs {
     /// Remote build caches: flags of issue 12, kept together.
     #[command(flatten)]
     pub remote_cache: RemoteCacheArgs,
+    /// `--add-host`, `--shm-size`, `--ulimit`, `--no-cache-filter`.
+    #[command(flatten)]
+    pub steps: super::build_steps::StepArgs,
     /// Print only the image ID (no progress).
     #[arg(short, long)]
     pub quiet: bool,
@@ -135,8 +140,13 @@ pub fn run(
     debug: bool,
 ) -> Result<i32, CliError> {
     check_platform(args.platform.as_deref())?;
+    let step_flags = match args.steps.parse(crate::runtime::slirp::host_address) {
+        Ok(f) => f,
+        Err(message) => return Ok(super::usage_error(&message)),
+    };
     let store = Arc::new(Store::open(root).map_err(CliError::from_error)?);
-    let opts = options(&args, &store, registry)?;
+    let mut opts = options(&args, &store, registry)?;
+    opts.step_flags = step_flags;
     if args.check {
         return check(store, &opts);
     }
@@ -208,6 +218,7 @@ fn options(
         explain: args.explain,
         cache_from,
         cache_to,
+        step_flags: Default::default(),
     })
 }
 
@@ -365,7 +376,7 @@ fn build_image(store: Arc<Store>, opts: &BuildOptions) -> Result<build::BuildRes
         // The progress output already boxed the step's last lines.
         Err(build::BuildError::Step {
             message, excerpt, ..
-        }) if opts.progress != ProgressMode::Quiet => Err(CliError(format!(
+        }) if opts.progress.shows_text() => Err(CliError(format!(
             "{}{message}",
             excerpt.unwrap_or_default()
         ))),
@@ -401,7 +412,7 @@ fn report(args: &BuildArgs, opts: &BuildOptions, result: &build::BuildResult, de
     }
     if args.quiet {
         println!("{id}");
-    } else if opts.progress != ProgressMode::Quiet {
+    } else if opts.progress.shows_text() {
         if result.image.is_some() {
             eprintln!("writing image {id}");
             for t in &result.names {

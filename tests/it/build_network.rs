@@ -16,12 +16,13 @@ use support::kiln::{ran, Kiln};
 
 /// Two network namespaces joined by a veth pair (10.213.0.1 in `a`,
 /// 10.213.0.2 in `b`); deleted on drop, which also removes the veths.
-struct Netns {
-    a: String,
-    b: String,
+/// Also used by `build_flags` (`--add-host NAME:host-gateway`).
+pub(crate) struct Netns {
+    pub(crate) a: String,
+    pub(crate) b: String,
 }
 
-fn ip(args: &[&str]) -> Result<(), String> {
+pub(crate) fn ip(args: &[&str]) -> Result<(), String> {
     let out = Command::new("ip").args(args).output().unwrap();
     if out.status.success() {
         Ok(())
@@ -40,7 +41,7 @@ impl Netns {
     /// the veth was made), a host-side race outside kiln; a failed setup is
     /// torn down and made again, at most three times, before the test
     /// fails with every attempt's error.
-    fn new() -> Netns {
+    pub(crate) fn new() -> Netns {
         let mut errors = Vec::new();
         for attempt in 0..3 {
             let id = format!("{}{attempt}", std::process::id());
@@ -78,7 +79,7 @@ impl Netns {
     /// Serves `body` to every HTTP request on `addr` inside namespace
     /// `ns`: the socket is bound by a thread that joined it (only that
     /// thread moves), and stays there while the stub serves it.
-    fn serve(ns: &str, addr: &'static str, body: &'static str) -> StubServer {
+    pub(crate) fn serve(ns: &str, addr: &'static str, body: &'static str) -> StubServer {
         let path = format!("/run/netns/{ns}");
         let listener = std::thread::spawn(move || {
             let f = std::fs::File::open(path).unwrap();

@@ -32,6 +32,7 @@ mod build_copy_metadata;
 mod build_copy_reuse;
 mod build_copy_sources;
 mod build_explain;
+mod build_flags;
 mod build_host_safety;
 mod build_layers;
 mod build_link;
