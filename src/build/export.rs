@@ -8,8 +8,15 @@
 //! - `type=tar,dest=FILE`: the final root filesystem as one tar, as
 //!   BuildKit's tar exporter writes it (moby/buildkit exporter/tar);
 //! - `type=oci|docker,dest=FILE`: the image as an OCI layout or
-//!   docker-archive tar (kiln save's code; gzip layers, as BuildKit's
-//!   exporters write them), named with the build's `-t` names.
+//!   docker-archive tar (kiln save's code), named with the build's `-t`
+//!   names, with BuildKit's image options ([`super::export_options`]:
+//!   gzip layers by default, compression, levels, media types,
+//!   annotations).
+//!
+//! `dest=-` (and a `tar` or `oci` output without `dest`, and `-o -`, a
+//! tar) writes to stdout, refused when stdout is a terminal and for more
+//! than one output, as buildx does (docker/buildx `build/opt.go`,
+//! `CreateExports`).
 //!
 //! Files are written only at their destination: a file output is made
 //! under a temporary name next to it and renamed over it (a symlink there
@@ -22,9 +29,10 @@ use crate::cache::{Image, Store};
 use crate::exec::stack_view::StackView;
 use crate::exec::Rootfs;
 use crate::image::layer::diff::{write_tar, DiffOptions};
-use crate::image::layer::Compression;
 use crate::image::reference::ImageRef;
 use crate::transfer::archive::{destination, save, Format, SaveOptions};
+
+use super::export_options::{ArchiveOptions, ARCHIVE_KEYS};
 
 /// One `--output`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,11 +43,43 @@ pub enum Export {
     /// The root filesystem into a directory.
     Local { dest: PathBuf },
     /// The root filesystem as a tar file.
-    Tar { dest: PathBuf },
+    Tar { dest: Destination },
     /// An OCI layout tar.
-    Oci { dest: PathBuf },
+    Oci {
+        dest: Destination,
+        options: ArchiveOptions,
+    },
     /// A `docker load` tar.
-    Docker { dest: PathBuf },
+    Docker {
+        dest: Destination,
+        options: ArchiveOptions,
+    },
+}
+
+/// Where a file output goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    File(PathBuf),
+    /// `dest=-`.
+    Stdout,
+}
+
+impl Export {
+    /// Whether the output is written to stdout.
+    pub fn to_stdout(&self) -> bool {
+        matches!(
+            self,
+            Export::Tar {
+                dest: Destination::Stdout
+            } | Export::Oci {
+                dest: Destination::Stdout,
+                ..
+            } | Export::Docker {
+                dest: Destination::Stdout,
+                ..
+            }
+        )
+    }
 }
 
 /// `type=image|registry`: names for the image and whether to push it.
@@ -94,15 +134,21 @@ impl std::str::FromStr for Export {
     type Err = ExportError;
 
     /// Parses `type=local,dest=out` (or docker's shorthand: a bare path
-    /// means `type=local,dest=PATH`; `-` is refused).
+    /// means `type=local,dest=PATH`, and `-` a tar on stdout, buildx's
+    /// `ParseExports`).
     fn from_str(value: &str) -> Result<Export, ExportError> {
         let invalid = |reason: &str| ExportError::Invalid {
             value: value.to_string(),
             reason: reason.to_string(),
         };
         if !value.contains('=') {
-            if value == "-" || value.is_empty() {
-                return Err(invalid("writing a tar to stdout is not supported"));
+            if value.is_empty() {
+                return Err(invalid("type= is required"));
+            }
+            if value == "-" {
+                return Ok(Export::Tar {
+                    dest: Destination::Stdout,
+                });
             }
             return Ok(Export::Local {
                 dest: PathBuf::from(value),
@@ -129,11 +175,32 @@ impl std::str::FromStr for Export {
                 )))
             }
         };
-        if let Some((k, _)) = fields.iter().find(|(k, _)| !keys.contains(k)) {
-            return Err(invalid(&format!(
-                "unknown key {k:?} for type={kind} (expected: {})",
-                keys.join(", ")
-            )));
+        let is_archive = matches!(kind, "oci" | "docker");
+        let mut archive = ArchiveOptions::defaults(kind);
+        for (k, v) in &fields {
+            if keys.contains(k) {
+                continue;
+            }
+            let taken = if is_archive {
+                archive.set(k, v).map_err(|reason| invalid(&reason))?
+            } else {
+                false
+            };
+            if !taken {
+                let mut valid = keys.to_vec();
+                if is_archive {
+                    valid.extend_from_slice(ARCHIVE_KEYS);
+                } else if k.starts_with("annotation") || ARCHIVE_KEYS.contains(k) {
+                    return Err(invalid(&format!(
+                        "{k} is not supported for type={kind} (kiln writes image options only \
+                         into type=oci and type=docker outputs)"
+                    )));
+                }
+                return Err(invalid(&format!(
+                    "unknown key {k:?} for type={kind} (expected: {})",
+                    valid.join(", ")
+                )));
+            }
         }
         if matches!(kind, "image" | "moby" | "registry") {
             let mut out = ImageOutput {
@@ -155,23 +222,33 @@ impl std::str::FromStr for Export {
             }
             return Ok(Export::Image(out));
         }
-        let dest = fields
-            .iter()
-            .find(|(k, _)| *k == "dest")
-            .map(|(_, d)| PathBuf::from(d));
-        let need_dest = |d: Option<PathBuf>| d.ok_or_else(|| invalid("dest= is required"));
+        let dest = fields.iter().find(|(k, _)| *k == "dest").map(|(_, d)| *d);
+        // buildx writes tar and oci outputs without a dest to stdout; a
+        // docker one would go to the docker daemon, which kiln has not.
+        let file = |d: Option<&str>| match d {
+            Some("-") => Ok(Destination::Stdout),
+            Some(path) if !path.is_empty() => Ok(Destination::File(PathBuf::from(path))),
+            Some(_) => Err(invalid("dest= is required")),
+            None if kind == "docker" => Err(invalid("dest= is required")),
+            None => Ok(Destination::Stdout),
+        };
+        let archive = || archive.clone().finish().map_err(|reason| invalid(&reason));
         match kind {
-            "local" => Ok(Export::Local {
-                dest: need_dest(dest)?,
-            }),
+            "local" => match dest {
+                Some(d) if !d.is_empty() && d != "-" => Ok(Export::Local {
+                    dest: PathBuf::from(d),
+                }),
+                Some("-") => Err(invalid("type=local writes a directory, not stdout")),
+                _ => Err(invalid("dest= is required")),
+            },
             "oci" => Ok(Export::Oci {
-                dest: need_dest(dest)?,
+                dest: file(dest)?,
+                options: archive()?,
             }),
-            "tar" => Ok(Export::Tar {
-                dest: need_dest(dest)?,
-            }),
+            "tar" => Ok(Export::Tar { dest: file(dest)? }),
             _ => Ok(Export::Docker {
-                dest: need_dest(dest)?,
+                dest: file(dest)?,
+                options: archive()?,
             }),
         }
     }
@@ -198,15 +275,17 @@ pub fn export(
     match export {
         // Named when written, pushed by `build::publish`.
         Export::Image(_) => Ok(()),
-        Export::Oci { dest } => archive(store, image, tags, Format::Oci, dest),
-        Export::Docker { dest } => archive(store, image, tags, Format::Docker, dest),
+        Export::Oci { dest, options } => archive(store, image, tags, Format::Oci, options, dest),
+        Export::Docker { dest, options } => {
+            archive(store, image, tags, Format::Docker, options, dest)
+        }
         Export::Tar { dest } => {
             let view = StackView::new(store, &rootfs.dirs(store), false)?;
-            write_new_file(dest, |out| {
+            write_to(dest, |out, path| {
                 write_tar(view.path(), out, DiffOptions::default())
                     .map(drop)
                     .map_err(|source| ExportError::Tar {
-                        path: dest.to_path_buf(),
+                        path: path.to_path_buf(),
                         source,
                     })
             })
@@ -229,7 +308,8 @@ fn archive(
     image: &Image,
     tags: &[ImageRef],
     format: Format,
-    dest: &Path,
+    options: &ArchiveOptions,
+    dest: &Destination,
 ) -> Result<(), ExportError> {
     let specs: Vec<String> = if tags.is_empty() {
         vec![image.id.to_string()]
@@ -238,16 +318,38 @@ fn archive(
     };
     let opts = SaveOptions {
         format,
-        compression: Compression::Gzip,
+        compression: options.compression,
+        manifest: options.manifest.clone(),
     };
-    write_new_file(dest, |out| {
+    write_to(dest, |out, path| {
         save(store, &specs, &opts, out)
             .map(drop)
             .map_err(|source| ExportError::Archive {
-                path: dest.to_path_buf(),
+                path: path.to_path_buf(),
                 source: Box::new(source),
             })
     })
+}
+
+/// Writes a file output with `write` (given the writer and the path its
+/// errors name): into `dest`'s file (see [`write_new_file`]) or to stdout.
+fn write_to(
+    dest: &Destination,
+    write: impl FnOnce(&mut dyn std::io::Write, &Path) -> Result<(), ExportError>,
+) -> Result<(), ExportError> {
+    match dest {
+        Destination::File(path) => write_new_file(path, |out| write(out, path)),
+        Destination::Stdout => {
+            let path = Path::new("stdout");
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
+            write(&mut out, path)?;
+            std::io::Write::flush(&mut out).map_err(|source| ExportError::Io {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    }
 }
 
 /// Makes the file `dest` with `write`, via a temporary file next to it
@@ -341,18 +443,69 @@ mod tests {
         assert_eq!(
             p("type=oci,dest=a.tar").unwrap(),
             Export::Oci {
-                dest: "a.tar".into()
+                dest: Destination::File("a.tar".into()),
+                options: ArchiveOptions::defaults("oci"),
             }
         );
         assert_eq!(
             p("type=tar,dest=fs.tar").unwrap(),
             Export::Tar {
-                dest: "fs.tar".into()
+                dest: Destination::File("fs.tar".into())
             }
         );
         assert!(p("type=local").is_err());
         assert!(p("type=zip,dest=x").is_err());
-        assert!(p("-").is_err());
+    }
+
+    /// `dest=-`, a tar or oci output without dest, and `-o -` (a tar) go to
+    /// stdout, as in buildx; a docker one needs a dest (buildx would load
+    /// it into the docker daemon) and a local one a directory.
+    #[test]
+    fn stdout_destinations_follow_buildx() {
+        let p = |s: &str| s.parse::<Export>();
+        for (spec, stdout) in [
+            ("-", true),
+            ("type=tar,dest=-", true),
+            ("type=tar", true),
+            ("type=oci", true),
+            ("type=docker,dest=-", true),
+            ("type=oci,dest=x.tar", false),
+        ] {
+            assert_eq!(p(spec).unwrap().to_stdout(), stdout, "{spec}");
+        }
+        assert!(matches!(p("-").unwrap(), Export::Tar { .. }));
+        for bad in ["type=docker", "type=local,dest=-", "type=tar,dest="] {
+            assert!(p(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// The image options are taken by oci and docker outputs only; the
+    /// others name where they belong.
+    #[test]
+    fn image_options_belong_to_archive_outputs() {
+        let p = |s: &str| s.parse::<Export>();
+        let Ok(Export::Docker { options, .. }) =
+            p("type=docker,dest=a,compression=zstd,compression-level=3,annotation.k=v")
+        else {
+            panic!("not parsed")
+        };
+        assert_eq!(options.compression, crate::image::layer::Compression::Zstd);
+        assert_eq!(options.manifest.manifest_annotations["k"], "v");
+        let err = |s: &str| p(s).unwrap_err().to_string();
+        let e = err("type=image,compression=zstd");
+        assert!(
+            e.contains("compression is not supported for type=image"),
+            "{e}"
+        );
+        let e = err("type=tar,dest=a,annotation.k=v");
+        assert!(e.contains("not supported for type=tar"), "{e}");
+        let e = err("type=oci,dest=a,compresion=zstd");
+        assert!(
+            e.contains("unknown key \"compresion\"") && e.contains("compression-level"),
+            "{e}"
+        );
+        let e = err("type=oci,dest=a,compression=estargz");
+        assert!(e.contains("estargz is not supported"), "{e}");
     }
 
     /// Regression: `push=true` with a typo (or any key kiln does not

@@ -19,6 +19,7 @@ mod cache;
 mod created;
 pub mod entitlements;
 pub mod export;
+pub mod export_options;
 mod failure;
 mod images;
 pub mod input;

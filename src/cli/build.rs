@@ -2,6 +2,7 @@
 
 use super::CliError;
 use crate::build::export::ImageOutput;
+use crate::build::export_options;
 use crate::build::input::{self, StdinInput};
 use crate::build::{self, publish, BuildOptions, Export};
 use crate::cache::remote;
@@ -13,6 +14,7 @@ use crate::image::reference::ImageRef;
 use crate::solver::ProgressMode;
 use clap::Args;
 use std::collections::BTreeMap;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -59,9 +61,18 @@ pub struct BuildArgs {
     pub secret: Vec<String>,
     /// Where to put the result: type=image[,name=REF][,push=true] (the
     /// default), type=registry,name=REF, type=local,dest=DIR,
-    /// type=tar|oci|docker,dest=FILE.
+    /// type=tar|oci|docker,dest=FILE (dest=- or no dest: stdout; `-o -`
+    /// is a tar on stdout); oci and docker also take compression=
+    /// uncompressed|gzip|zstd, compression-level=N, force-compression=true,
+    /// oci-mediatypes=true|false and annotation[-manifest|
+    /// -manifest-descriptor].KEY=VALUE.
     #[arg(short, long, value_name = "SPEC")]
     pub output: Vec<String>,
+    /// An annotation for the image's manifest, written by -o type=oci and
+    /// type=docker outputs: KEY=VALUE, manifest:KEY=VALUE or
+    /// manifest-descriptor:KEY=VALUE (buildx's syntax); may be repeated.
+    #[arg(long, value_name = "[TYPE:]KEY=VALUE")]
+    pub annotation: Vec<String>,
     /// Push the image to the registries of its names (buildx's shorthand
     /// for `--output type=registry`).
     #[arg(long)]
@@ -144,9 +155,15 @@ pub fn run(
         Ok(f) => f,
         Err(message) => return Ok(super::usage_error(&message)),
     };
+    let exports = match exports(&args.output, args.push, &args.annotation) {
+        Ok(e) => e,
+        Err(message) => return Ok(super::usage_error(&message)),
+    };
+    check_stdout(&exports, args.quiet)?;
     let store = Arc::new(Store::open(root).map_err(CliError::from_error)?);
     let mut opts = options(&args, &store, registry)?;
     opts.step_flags = step_flags;
+    opts.exports = exports;
     if args.check {
         return check(store, &opts);
     }
@@ -210,7 +227,7 @@ fn options(
             .iter()
             .map(|s| parse_secret(s))
             .collect::<Result<_, _>>()?,
-        exports: exports(&args.output, args.push)?,
+        exports: Vec::new(),
         source_date_epoch: match std::env::var("SOURCE_DATE_EPOCH") {
             Ok(v) if !v.is_empty() => Some(build::parse_epoch(&v).map_err(CliError::from_error)?),
             _ => None,
@@ -345,12 +362,42 @@ fn network(mode: &str) -> Result<crate::runtime::Network, CliError> {
 
 /// `--output`s, and `--push`: as in buildx, it sets `push=true` on the
 /// image outputs, or adds `type=registry` when there is none (docker/buildx
-/// `commands/build.go`, where `exportPush` is turned into outputs).
-fn exports(outputs: &[String], push: bool) -> Result<Vec<Export>, CliError> {
+/// `commands/build.go`, where `exportPush` is turned into outputs); and
+/// `--annotation`s, added to every output that writes an image archive
+/// (buildx adds them to each image exporter). A bad value is a usage
+/// error's message.
+fn exports(outputs: &[String], push: bool, annotations: &[String]) -> Result<Vec<Export>, String> {
     let mut exports = outputs
         .iter()
-        .map(|o| o.parse::<Export>().map_err(CliError::from_error))
+        .map(|o| o.parse::<Export>().map_err(|e| Chain(&e).to_string()))
         .collect::<Result<Vec<_>, _>>()?;
+    let annotations = annotations
+        .iter()
+        .map(|a| {
+            export_options::parse_annotation_flag(a)
+                .map_err(|e| format!("invalid --annotation {a:?}: {e}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if !annotations.is_empty() {
+        let archives = exports
+            .iter()
+            .filter(|e| matches!(e, Export::Oci { .. } | Export::Docker { .. }))
+            .count();
+        if archives == 0 || archives < exports.len() {
+            return Err(
+                "--annotation: kiln writes annotations only into -o type=oci and \
+                        type=docker outputs (the store and pushes keep the manifest as built)"
+                    .into(),
+            );
+        }
+        for e in &mut exports {
+            if let Export::Oci { options, .. } | Export::Docker { options, .. } = e {
+                for (k, v) in &annotations {
+                    options.set(k, v)?;
+                }
+            }
+        }
+    }
     if push {
         let mut found = false;
         for e in &mut exports {
@@ -367,6 +414,36 @@ fn exports(outputs: &[String], push: bool) -> Result<Vec<Export>, CliError> {
         }
     }
     Ok(exports)
+}
+
+/// An output on stdout: at most one, never a terminal, and not beside
+/// `-q`'s image ID (docker/buildx `build/opt.go`, `CreateExports`).
+fn check_stdout(exports: &[Export], quiet: bool) -> Result<(), CliError> {
+    let on_stdout: Vec<&Export> = exports.iter().filter(|e| e.to_stdout()).collect();
+    let Some(first) = on_stdout.first() else {
+        return Ok(());
+    };
+    if on_stdout.len() > 1 {
+        return Err(CliError(
+            "--output: multiple outputs configured to write to stdout".into(),
+        ));
+    }
+    if quiet {
+        return Err(CliError(
+            "--output: -q prints the image ID on stdout, where an output writes".into(),
+        ));
+    }
+    if std::io::stdout().is_terminal() {
+        let kind = match first {
+            Export::Oci { .. } => "oci",
+            Export::Docker { .. } => "docker",
+            _ => "tar",
+        };
+        return Err(CliError(format!(
+            "--output: dest file is required for {kind} exporter. refusing to write to console"
+        )));
+    }
+    Ok(())
 }
 
 /// Runs the build; a failed step's error reads as buildx prints it.

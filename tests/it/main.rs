@@ -37,6 +37,7 @@ mod build_host_safety;
 mod build_layers;
 mod build_link;
 mod build_network;
+mod build_output_options;
 mod build_prune;
 mod build_remote_cache;
 mod build_secrets_env;
