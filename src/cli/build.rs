@@ -48,8 +48,8 @@ pub struct BuildArgs {
     #[arg(long, value_name = "MODE", default_value = "auto")]
     pub progress: String,
     /// Network of RUN steps: default (a namespace of its own with outbound
-    /// access through slirp4netns), none, or host (needs --allow
-    /// network.host).
+    /// access through slirp4netns), none, or host (which grants the
+    /// network.host entitlement, as buildx does).
     #[arg(long, value_name = "MODE", default_value = "default")]
     pub network: String,
     /// Grant an entitlement: network.host (RUN --network=host) or
@@ -164,6 +164,16 @@ pub fn run(
     let mut opts = options(&args, &store, registry)?;
     opts.step_flags = step_flags;
     opts.exports = exports;
+    // `--network host` asks for the host's network for every RUN, so it
+    // grants the entitlement itself, as buildx adds `network.host` to the
+    // allowed entitlements for it (docker/buildx `build/opt.go`,
+    // `toSolveOpt`); a Dockerfile's `RUN --network=host` still needs
+    // `--allow network.host`.
+    if opts.network == crate::runtime::Network::Host
+        && !opts.allow.contains(&build::Entitlement::NetworkHost)
+    {
+        opts.allow.push(build::Entitlement::NetworkHost);
+    }
     if args.check {
         return check(store, &opts);
     }
