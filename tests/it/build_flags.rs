@@ -35,7 +35,7 @@ fn add_host_shm_size_and_ulimit_reach_every_run_and_its_key() {
          RUN cat /etc/hosts && df -k /dev/shm | tail -n 1 \
          && echo \"nofile=$(ulimit -n):$(ulimit -Hn)\"\n",
     )]);
-    let flags = |host: &'static str, shm: &'static str| {
+    let flags = |host: &'static str, shm: &'static str, nofile: &'static str| {
         vec![
             "--add-host",
             host,
@@ -44,10 +44,10 @@ fn add_host_shm_size_and_ulimit_reach_every_run_and_its_key() {
             "--shm-size",
             shm,
             "--ulimit",
-            "nofile=1024:2048",
+            nofile,
         ]
     };
-    let first = k.build(&ctx, &flags("db:192.0.2.7", "128m"));
+    let first = k.build(&ctx, &flags("db:192.0.2.7", "128m", "nofile=1024:2048"));
     first.ok();
     let out = step_output(&first.stderr);
     let at = |want: &str| {
@@ -64,9 +64,14 @@ fn add_host_shm_size_and_ulimit_reach_every_run_and_its_key() {
     );
     at("nofile=1024:2048");
 
-    let (cached, _) = step_states(&k.build(&ctx, &flags("db:192.0.2.7", "128m")).stderr);
+    let same = flags("db:192.0.2.7", "128m", "nofile=1024:2048");
+    let (cached, _) = step_states(&k.build(&ctx, &same).stderr);
     assert!(cached.iter().any(|s| s.contains("RUN cat")), "{cached:?}");
-    for changed in [flags("db:192.0.2.8", "128m"), flags("db:192.0.2.7", "64m")] {
+    for changed in [
+        flags("db:192.0.2.8", "128m", "nofile=1024:2048"),
+        flags("db:192.0.2.7", "64m", "nofile=1024:2048"),
+        flags("db:192.0.2.7", "128m", "nofile=1024:4096"),
+    ] {
         let again = k.build(&ctx, &changed);
         let (_, done) = step_states(&again.stderr);
         assert!(
@@ -77,14 +82,30 @@ fn add_host_shm_size_and_ulimit_reach_every_run_and_its_key() {
 }
 
 /// `host-gateway` is the host's address as a RUN's network reaches it:
-/// kiln runs in a namespace whose default route leaves through
-/// 10.213.0.1, and the step reaches a server there by the name.
+/// kiln runs in a namespace whose default route leaves from 10.213.9.1
+/// (an address on its `lo`, always up, unlike a veth waiting for its
+/// peer), and the step reaches a server there by the name.
 #[test]
 fn add_host_gateway_reaches_the_host_from_a_run() {
     let k = Kiln::with_busybox_image();
     let net = Netns::new();
-    ip(&["-n", &net.a, "route", "add", "default", "via", "10.213.0.2"]).unwrap();
-    let _server = Netns::serve(&net.a, "10.213.0.1:8082", "hello-from-the-host");
+    for args in [
+        ["-n", &net.a, "addr", "add", "10.213.9.1/32", "dev", "lo"].as_slice(),
+        &[
+            "-n",
+            &net.a,
+            "route",
+            "add",
+            "default",
+            "dev",
+            "lo",
+            "src",
+            "10.213.9.1",
+        ],
+    ] {
+        ip(args).unwrap();
+    }
+    let _server = Netns::serve(&net.a, "10.213.9.1:8082", "hello-from-the-host");
     let ctx = k.context(&[(
         "Dockerfile",
         "FROM busybox\nRUN grep gw /etc/hosts && wget -q -O- http://gw:8082/ && echo\n",
@@ -105,7 +126,7 @@ fn add_host_gateway_reaches_the_host_from_a_run() {
     let out = ran(cmd.output().unwrap());
     out.ok();
     let lines = step_output(&out.stderr);
-    assert!(lines.contains(&"10.213.0.1\tgw".to_string()), "{lines:#?}");
+    assert!(lines.contains(&"10.213.9.1\tgw".to_string()), "{lines:#?}");
     assert!(
         lines.contains(&"hello-from-the-host".to_string()),
         "{lines:#?}"
