@@ -32,7 +32,7 @@ use crate::image::layer::diff::{write_tar, DiffOptions};
 use crate::image::reference::ImageRef;
 use crate::transfer::archive::{destination, save, Format, SaveOptions};
 
-use super::export_options::{ArchiveOptions, ARCHIVE_KEYS};
+use super::export_options::{set_image_annotation, ArchiveOptions, ARCHIVE_KEYS};
 
 /// One `--output`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,6 +91,9 @@ pub struct ImageOutput {
     pub names: Vec<ImageRef>,
     /// `push=true` (or `type=registry`, or `--push`).
     pub push: bool,
+    /// Annotations of the image manifest (`annotation.K=V`, `--annotation`),
+    /// in the stored manifest and so in the pushed one.
+    pub annotations: std::collections::BTreeMap<String, String>,
 }
 
 /// The keys each `--output` type takes. Unlike BuildKit, whose image
@@ -183,6 +186,10 @@ impl std::str::FromStr for Export {
             }
             let taken = if is_archive {
                 archive.set(k, v).map_err(|reason| invalid(&reason))?
+            } else if keys == IMAGE_KEYS {
+                // Checked here, kept by the image branch below.
+                let mut scratch = std::collections::BTreeMap::new();
+                set_image_annotation(&mut scratch, k, v).map_err(|reason| invalid(&reason))?
             } else {
                 false
             };
@@ -190,7 +197,9 @@ impl std::str::FromStr for Export {
                 let mut valid = keys.to_vec();
                 if is_archive {
                     valid.extend_from_slice(ARCHIVE_KEYS);
-                } else if k.starts_with("annotation") || ARCHIVE_KEYS.contains(k) {
+                } else if k.starts_with("annotation") && keys != IMAGE_KEYS
+                    || ARCHIVE_KEYS.contains(k)
+                {
                     return Err(invalid(&format!(
                         "{k} is not supported for type={kind} (kiln writes image options only \
                          into type=oci and type=docker outputs)"
@@ -205,10 +214,14 @@ impl std::str::FromStr for Export {
         if matches!(kind, "image" | "moby" | "registry") {
             let mut out = ImageOutput {
                 push: kind == "registry",
-                names: Vec::new(),
+                ..ImageOutput::default()
             };
             for (k, v) in &fields {
                 match *k {
+                    k if k.starts_with("annotation") => {
+                        set_image_annotation(&mut out.annotations, k, v)
+                            .map_err(|reason| invalid(&reason))?;
+                    }
                     "name" => out.names.push(ImageRef::parse(v).map_err(|e| {
                         invalid(&format!("name={v:?} is not an image reference: {e}"))
                     })?),
@@ -421,14 +434,16 @@ mod tests {
             p("type=image,name=x").unwrap(),
             Export::Image(ImageOutput {
                 names: vec![ImageRef::parse("x").unwrap()],
-                push: false
+                push: false,
+                ..ImageOutput::default()
             })
         );
         assert_eq!(
             p("type=registry,name=x").unwrap(),
             Export::Image(ImageOutput {
                 names: vec![ImageRef::parse("x").unwrap()],
-                push: true
+                push: true,
+                ..ImageOutput::default()
             })
         );
         assert_eq!(

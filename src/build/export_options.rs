@@ -11,7 +11,8 @@
 //! - `annotation.K=V`, `annotation-manifest.K=V`,
 //!   `annotation-manifest-descriptor.K=V` (optionally `[PLATFORM]` after
 //!   the type), and buildx's `--annotation [TYPE[PLATFORM]:]K=V`, whose
-//!   default type is the manifest (`exporter/containerimage/exptypes/
+//!   default type is the manifest; `type=image|registry` outputs take the
+//!   manifest's (stored, so pushed), archives both (`exporter/containerimage/exptypes/
 //!   annotations.go`, `ParseAnnotationKey`; docker/buildx
 //!   `util/buildflags/annotations.go`). kiln builds one platform, so index
 //!   annotations are refused as BuildKit refuses them for a
@@ -115,6 +116,30 @@ impl ArchiveOptions {
             self.manifest.docker_media_types = false;
         }
         Ok(self)
+    }
+}
+
+/// Applies `key=value` of a `type=image|registry` output when `key` is an
+/// annotation: the manifest's go into `manifest` (the stored and pushed
+/// manifest, as BuildKit's image exporter writes them); `Ok(false)` for a
+/// key that is not an annotation.
+pub fn set_image_annotation(
+    manifest: &mut std::collections::BTreeMap<String, String>,
+    key: &str,
+    value: &str,
+) -> Result<bool, String> {
+    match parse_annotation_key(key)? {
+        Some(Annotation::Manifest(k)) => {
+            manifest.insert(k, value.to_string());
+            Ok(true)
+        }
+        // A single manifest is pushed without an index to describe it.
+        Some(Annotation::Descriptor(_)) => Err(format!(
+            "{key}: manifest descriptor annotations are written only by type=oci and \
+             type=docker outputs (an image is pushed without an index)"
+        )),
+        Some(Annotation::OtherPlatform) => Ok(true),
+        None => Ok(false),
     }
 }
 

@@ -336,7 +336,12 @@ pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, Buil
         rootfs = crate::exec::Rootfs::new(layers);
     }
     remote_cache::report_fetched(&imports, opts.progress);
-    let image = store.write_image(&config, &rootfs.layers, &publish.names)?;
+    let image = store.write_annotated_image(
+        &config,
+        &rootfs.layers,
+        &publish.names,
+        &publish.annotations,
+    )?;
     for e in &opts.exports {
         export::export(&store, &image, &publish.names, &rootfs, e)?;
     }

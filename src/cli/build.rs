@@ -68,9 +68,10 @@ pub struct BuildArgs {
     /// -manifest-descriptor].KEY=VALUE.
     #[arg(short, long, value_name = "SPEC")]
     pub output: Vec<String>,
-    /// An annotation for the image's manifest, written by -o type=oci and
-    /// type=docker outputs: KEY=VALUE, manifest:KEY=VALUE or
-    /// manifest-descriptor:KEY=VALUE (buildx's syntax); may be repeated.
+    /// An annotation for the image's manifest (stored, pushed and in -o
+    /// type=oci|docker archives): KEY=VALUE, manifest:KEY=VALUE or
+    /// manifest-descriptor:KEY=VALUE (archives only; buildx's syntax); may
+    /// be repeated.
     #[arg(long, value_name = "[TYPE:]KEY=VALUE")]
     pub annotation: Vec<String>,
     /// Push the image to the registries of its names (buildx's shorthand
@@ -388,26 +389,6 @@ fn exports(outputs: &[String], push: bool, annotations: &[String]) -> Result<Vec
                 .map_err(|e| format!("invalid --annotation {a:?}: {e}"))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    if !annotations.is_empty() {
-        let archives = exports
-            .iter()
-            .filter(|e| matches!(e, Export::Oci { .. } | Export::Docker { .. }))
-            .count();
-        if archives == 0 || archives < exports.len() {
-            return Err(
-                "--annotation: kiln writes annotations only into -o type=oci and \
-                        type=docker outputs (the store and pushes keep the manifest as built)"
-                    .into(),
-            );
-        }
-        for e in &mut exports {
-            if let Export::Oci { options, .. } | Export::Docker { options, .. } = e {
-                for (k, v) in &annotations {
-                    options.set(k, v)?;
-                }
-            }
-        }
-    }
     if push {
         let mut found = false;
         for e in &mut exports {
@@ -418,9 +399,29 @@ fn exports(outputs: &[String], push: bool, annotations: &[String]) -> Result<Vec
         }
         if !found {
             exports.push(Export::Image(ImageOutput {
-                names: Vec::new(),
                 push: true,
+                ..ImageOutput::default()
             }));
+        }
+    }
+    if !annotations.is_empty() {
+        // No output is the store's image, which takes them too.
+        if exports.is_empty() {
+            exports.push(Export::Image(ImageOutput::default()));
+        }
+        for e in &mut exports {
+            for (k, v) in &annotations {
+                match e {
+                    Export::Oci { options, .. } | Export::Docker { options, .. } => {
+                        options.set(k, v)?;
+                    }
+                    Export::Image(out) => {
+                        export_options::set_image_annotation(&mut out.annotations, k, v)
+                            .map_err(|e| format!("--annotation: {e}"))?;
+                    }
+                    Export::Local { .. } | Export::Tar { .. } => {}
+                }
+            }
         }
     }
     Ok(exports)

@@ -10,6 +10,7 @@ use crate::support;
 use std::path::Path;
 use std::process::Stdio;
 use support::kiln::{ran, Kiln};
+use support::registry::TestRegistry;
 
 const DOCKERFILE: &str = "FROM busybox\nRUN yes | head -c 1000000 > /big\n";
 
@@ -271,8 +272,8 @@ fn bad_output_options_are_usage_errors() {
             "invalid --annotation \"k\"",
         ),
         (
-            vec!["--annotation".into(), "k=v".into()],
-            "--annotation: kiln writes annotations only into -o type=oci",
+            vec!["--annotation".into(), "manifest-descriptor:k=v".into()],
+            "manifest descriptor annotations are written only by type=oci and type=docker",
         ),
         (
             vec!["-o".into(), "type=image,compression=zstd".into()],
@@ -284,4 +285,43 @@ fn bad_output_options_are_usage_errors() {
         assert!(err.contains(expected), "{flags:?}: {err}");
     }
     assert!(!dest.exists());
+}
+
+/// `--annotation` and `-o type=registry,annotation.K=V` reach the pushed
+/// manifest (BuildKit's image exporter writes them into the manifest it
+/// pushes); the image ID, its config's digest, is the same as without.
+#[test]
+fn annotations_reach_the_pushed_manifest() {
+    let reg = TestRegistry::start();
+    let k = Kiln::with_busybox_image();
+    let ctx = k.context(&[("Dockerfile", "FROM busybox\nRUN echo annotated > /a\n")]);
+    let name = format!("{}/ci/annotated:v1", reg.host());
+    let output = format!("type=registry,name={name},annotation.com.example.o=out");
+    k.build(
+        &ctx,
+        &[
+            "-o",
+            &output,
+            "--annotation",
+            "org.opencontainers.image.title=kiln",
+        ],
+    )
+    .ok();
+    let raw = support::tools::run_json(
+        "skopeo",
+        &[
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{name}"),
+        ],
+    );
+    assert_eq!(
+        raw["annotations"]["org.opencontainers.image.title"], "kiln",
+        "{raw}"
+    );
+    assert_eq!(raw["annotations"]["com.example.o"], "out", "{raw}");
+    let annotated = k.inspect(&name, "{{.Id}}");
+    k.build(&ctx, &["-t", "plain"]).ok();
+    assert_eq!(k.inspect("plain", "{{.Id}}"), annotated);
 }
