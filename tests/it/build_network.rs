@@ -42,9 +42,12 @@ impl Netns {
     /// torn down and made again, at most three times, before the test
     /// fails with every attempt's error.
     pub(crate) fn new() -> Netns {
+        // Unique per call: tests of one process make theirs at once.
+        static MADE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let call = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut errors = Vec::new();
         for attempt in 0..3 {
-            let id = format!("{}{attempt}", std::process::id());
+            let id = format!("{}{call}{attempt}", std::process::id());
             let n = Netns {
                 a: format!("kilnt{id}a"),
                 b: format!("kilnt{id}b"),
