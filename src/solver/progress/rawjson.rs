@@ -281,4 +281,53 @@ mod tests {
         assert_eq!(done["completed"], "2023-11-14T22:13:20.5Z");
         assert!(lines[2].get("logs").is_none());
     }
+
+    /// A cached vertex is started and completed at once with `cached`; a
+    /// failed one carries its error, a cancelled one BuildKit's
+    /// "context canceled"; a vertex the graph did not name still gets a
+    /// digest.
+    #[test]
+    fn cached_failed_and_cancelled_vertexes() {
+        let t = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let mut out = Vec::new();
+        let mut p = RawJsonPrinter::new(&mut out, &Graph::new());
+        let (a, b, c) = (
+            VertexId::from_index(0),
+            VertexId::from_index(1),
+            VertexId::from_index(2),
+        );
+        for event in [
+            ProgressEvent::Cached {
+                vertex: a,
+                name: "[1/3] FROM x".into(),
+            },
+            ProgressEvent::Failed {
+                vertex: b,
+                name: "[2/3] RUN false".into(),
+                error: "exit code: 1".into(),
+                log_tail: Vec::new(),
+                duration: Some(Duration::from_secs(2)),
+            },
+            ProgressEvent::Cancelled {
+                vertex: c,
+                duration: Duration::from_secs(1),
+            },
+        ] {
+            p.handle_at(&event, t).unwrap();
+        }
+        let text = String::from_utf8(out).unwrap();
+        let v: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["vertexes"][0].clone())
+            .collect();
+        assert_eq!(v[0]["cached"], true);
+        assert_eq!(v[0]["started"], v[0]["completed"]);
+        assert_eq!(v[1]["error"], "exit code: 1");
+        assert_eq!(v[1]["started"], "2023-11-14T22:13:18Z");
+        assert_eq!(v[1]["completed"], "2023-11-14T22:13:20Z");
+        assert_eq!(v[2]["error"], "context canceled");
+        let digests: std::collections::HashSet<&str> =
+            v.iter().map(|x| x["digest"].as_str().unwrap()).collect();
+        assert_eq!(digests.len(), 3, "{text}");
+    }
 }
