@@ -8,8 +8,15 @@
 //! - `type=tar,dest=FILE`: the final root filesystem as one tar, as
 //!   BuildKit's tar exporter writes it (moby/buildkit exporter/tar);
 //! - `type=oci|docker,dest=FILE`: the image as an OCI layout or
-//!   docker-archive tar (kiln save's code; gzip layers, as BuildKit's
-//!   exporters write them), named with the build's `-t` names.
+//!   docker-archive tar (kiln save's code), named with the build's `-t`
+//!   names, with BuildKit's image options ([`super::export_options`]:
+//!   gzip layers by default, compression, levels, media types,
+//!   annotations).
+//!
+//! `dest=-` (and a `tar` or `oci` output without `dest`, and `-o -`, a
+//! tar) writes to stdout, refused when stdout is a terminal and for more
+//! than one output, as buildx does (docker/buildx `build/opt.go`,
+//! `CreateExports`).
 //!
 //! With attestations (`--provenance`, `--sbom`), `type=oci` names an image
 //! index holding the image manifest and its attestation manifest, and
@@ -28,11 +35,12 @@ use crate::cache::{Image, Store};
 use crate::exec::stack_view::StackView;
 use crate::exec::Rootfs;
 use crate::image::layer::diff::{write_tar, DiffOptions};
-use crate::image::layer::Compression;
 use crate::image::reference::ImageRef;
 use crate::transfer::archive::{destination, save_attached, Format, SaveOptions};
 
 use super::attestations::Attestations;
+
+use super::export_options::{set_image_annotation, ArchiveOptions, ARCHIVE_KEYS};
 
 /// One `--output`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,11 +51,43 @@ pub enum Export {
     /// The root filesystem into a directory.
     Local { dest: PathBuf },
     /// The root filesystem as a tar file.
-    Tar { dest: PathBuf },
+    Tar { dest: Destination },
     /// An OCI layout tar.
-    Oci { dest: PathBuf },
+    Oci {
+        dest: Destination,
+        options: ArchiveOptions,
+    },
     /// A `docker load` tar.
-    Docker { dest: PathBuf },
+    Docker {
+        dest: Destination,
+        options: ArchiveOptions,
+    },
+}
+
+/// Where a file output goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    File(PathBuf),
+    /// `dest=-`.
+    Stdout,
+}
+
+impl Export {
+    /// Whether the output is written to stdout.
+    pub fn to_stdout(&self) -> bool {
+        matches!(
+            self,
+            Export::Tar {
+                dest: Destination::Stdout
+            } | Export::Oci {
+                dest: Destination::Stdout,
+                ..
+            } | Export::Docker {
+                dest: Destination::Stdout,
+                ..
+            }
+        )
+    }
 }
 
 /// `type=image|registry`: names for the image and whether to push it.
@@ -59,6 +99,9 @@ pub struct ImageOutput {
     pub names: Vec<ImageRef>,
     /// `push=true` (or `type=registry`, or `--push`).
     pub push: bool,
+    /// Annotations of the image manifest (`annotation.K=V`, `--annotation`),
+    /// in the stored manifest and so in the pushed one.
+    pub annotations: std::collections::BTreeMap<String, String>,
 }
 
 /// The keys each `--output` type takes. Unlike BuildKit, whose image
@@ -104,15 +147,21 @@ impl std::str::FromStr for Export {
     type Err = ExportError;
 
     /// Parses `type=local,dest=out` (or docker's shorthand: a bare path
-    /// means `type=local,dest=PATH`; `-` is refused).
+    /// means `type=local,dest=PATH`, and `-` a tar on stdout, buildx's
+    /// `ParseExports`).
     fn from_str(value: &str) -> Result<Export, ExportError> {
         let invalid = |reason: &str| ExportError::Invalid {
             value: value.to_string(),
             reason: reason.to_string(),
         };
         if !value.contains('=') {
-            if value == "-" || value.is_empty() {
-                return Err(invalid("writing a tar to stdout is not supported"));
+            if value.is_empty() {
+                return Err(invalid("type= is required"));
+            }
+            if value == "-" {
+                return Ok(Export::Tar {
+                    dest: Destination::Stdout,
+                });
             }
             return Ok(Export::Local {
                 dest: PathBuf::from(value),
@@ -139,19 +188,50 @@ impl std::str::FromStr for Export {
                 )))
             }
         };
-        if let Some((k, _)) = fields.iter().find(|(k, _)| !keys.contains(k)) {
-            return Err(invalid(&format!(
-                "unknown key {k:?} for type={kind} (expected: {})",
-                keys.join(", ")
-            )));
+        let is_archive = matches!(kind, "oci" | "docker");
+        let mut archive = ArchiveOptions::defaults(kind);
+        for (k, v) in &fields {
+            if keys.contains(k) {
+                continue;
+            }
+            let taken = if is_archive {
+                archive.set(k, v).map_err(|reason| invalid(&reason))?
+            } else if keys == IMAGE_KEYS {
+                // Checked here, kept by the image branch below.
+                let mut scratch = std::collections::BTreeMap::new();
+                set_image_annotation(&mut scratch, k, v).map_err(|reason| invalid(&reason))?
+            } else {
+                false
+            };
+            if !taken {
+                let mut valid = keys.to_vec();
+                if is_archive {
+                    valid.extend_from_slice(ARCHIVE_KEYS);
+                } else if k.starts_with("annotation") && keys != IMAGE_KEYS
+                    || ARCHIVE_KEYS.contains(k)
+                {
+                    return Err(invalid(&format!(
+                        "{k} is not supported for type={kind} (kiln writes image options only \
+                         into type=oci and type=docker outputs)"
+                    )));
+                }
+                return Err(invalid(&format!(
+                    "unknown key {k:?} for type={kind} (expected: {})",
+                    valid.join(", ")
+                )));
+            }
         }
         if matches!(kind, "image" | "moby" | "registry") {
             let mut out = ImageOutput {
                 push: kind == "registry",
-                names: Vec::new(),
+                ..ImageOutput::default()
             };
             for (k, v) in &fields {
                 match *k {
+                    k if k.starts_with("annotation") => {
+                        set_image_annotation(&mut out.annotations, k, v)
+                            .map_err(|reason| invalid(&reason))?;
+                    }
                     "name" => out.names.push(ImageRef::parse(v).map_err(|e| {
                         invalid(&format!("name={v:?} is not an image reference: {e}"))
                     })?),
@@ -165,23 +245,33 @@ impl std::str::FromStr for Export {
             }
             return Ok(Export::Image(out));
         }
-        let dest = fields
-            .iter()
-            .find(|(k, _)| *k == "dest")
-            .map(|(_, d)| PathBuf::from(d));
-        let need_dest = |d: Option<PathBuf>| d.ok_or_else(|| invalid("dest= is required"));
+        let dest = fields.iter().find(|(k, _)| *k == "dest").map(|(_, d)| *d);
+        // buildx writes tar and oci outputs without a dest to stdout; a
+        // docker one would go to the docker daemon, which kiln has not.
+        let file = |d: Option<&str>| match d {
+            Some("-") => Ok(Destination::Stdout),
+            Some(path) if !path.is_empty() => Ok(Destination::File(PathBuf::from(path))),
+            Some(_) => Err(invalid("dest= is required")),
+            None if kind == "docker" => Err(invalid("dest= is required")),
+            None => Ok(Destination::Stdout),
+        };
+        let archive = || archive.clone().finish().map_err(|reason| invalid(&reason));
         match kind {
-            "local" => Ok(Export::Local {
-                dest: need_dest(dest)?,
-            }),
+            "local" => match dest {
+                Some(d) if !d.is_empty() && d != "-" => Ok(Export::Local {
+                    dest: PathBuf::from(d),
+                }),
+                Some("-") => Err(invalid("type=local writes a directory, not stdout")),
+                _ => Err(invalid("dest= is required")),
+            },
             "oci" => Ok(Export::Oci {
-                dest: need_dest(dest)?,
+                dest: file(dest)?,
+                options: archive()?,
             }),
-            "tar" => Ok(Export::Tar {
-                dest: need_dest(dest)?,
-            }),
+            "tar" => Ok(Export::Tar { dest: file(dest)? }),
             _ => Ok(Export::Docker {
-                dest: need_dest(dest)?,
+                dest: file(dest)?,
+                options: archive()?,
             }),
         }
     }
@@ -214,14 +304,18 @@ pub fn export(
     match export {
         // Named when written, pushed by `build::publish`.
         Export::Image(_) => Ok(()),
-        Export::Oci { dest } => archive(store, image, tags, Format::Oci, dest, attestations),
-        Export::Docker { dest } => archive(store, image, tags, Format::Docker, dest, None),
+        Export::Oci { dest, options } => {
+            archive(store, image, tags, Format::Oci, options, dest, attestations)
+        }
+        Export::Docker { dest, options } => {
+            archive(store, image, tags, Format::Docker, options, dest, None)
+        }
         Export::Tar { dest } => {
             let view = StackView::new(store, &rootfs.dirs(store), false)?;
             let files = statement_files(view.path(), attestations)?;
-            write_new_file(dest, |out| {
+            write_to(dest, |out, path| {
                 let tar_err = |source| ExportError::Tar {
-                    path: dest.to_path_buf(),
+                    path: path.to_path_buf(),
                     source,
                 };
                 if files.is_empty() {
@@ -244,9 +338,9 @@ pub fn export(
                     h.set_mode(0o600);
                     h.set_entry_type(tar::EntryType::Regular);
                     b.append_data(&mut h, name, bytes.as_slice())
-                        .map_err(io(dest))?;
+                        .map_err(io(path))?;
                 }
-                b.finish().map_err(io(dest))
+                b.finish().map_err(io(path))
             })
         }
         Export::Local { dest } => {
@@ -355,7 +449,8 @@ fn archive(
     image: &Image,
     tags: &[ImageRef],
     format: Format,
-    dest: &Path,
+    options: &ArchiveOptions,
+    dest: &Destination,
     attestations: Option<&Attestations>,
 ) -> Result<(), ExportError> {
     let specs: Vec<String> = if tags.is_empty() {
@@ -365,20 +460,42 @@ fn archive(
     };
     let opts = SaveOptions {
         format,
-        compression: Compression::Gzip,
+        compression: options.compression,
+        manifest: options.manifest.clone(),
     };
     let attach = |d: &crate::image::oci::Descriptor| match attestations {
         Some(a) => a.attach(d, tags),
         None => Vec::new(),
     };
-    write_new_file(dest, |out| {
+    write_to(dest, |out, path| {
         save_attached(store, &specs, &opts, out, &attach)
             .map(drop)
             .map_err(|source| ExportError::Archive {
-                path: dest.to_path_buf(),
+                path: path.to_path_buf(),
                 source: Box::new(source),
             })
     })
+}
+
+/// Writes a file output with `write` (given the writer and the path its
+/// errors name): into `dest`'s file (see [`write_new_file`]) or to stdout.
+fn write_to(
+    dest: &Destination,
+    write: impl FnOnce(&mut dyn std::io::Write, &Path) -> Result<(), ExportError>,
+) -> Result<(), ExportError> {
+    match dest {
+        Destination::File(path) => write_new_file(path, |out| write(out, path)),
+        Destination::Stdout => {
+            let path = Path::new("stdout");
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
+            write(&mut out, path)?;
+            std::io::Write::flush(&mut out).map_err(|source| ExportError::Io {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    }
 }
 
 /// Makes the file `dest` with `write`, via a temporary file next to it
@@ -450,14 +567,16 @@ mod tests {
             p("type=image,name=x").unwrap(),
             Export::Image(ImageOutput {
                 names: vec![ImageRef::parse("x").unwrap()],
-                push: false
+                push: false,
+                ..ImageOutput::default()
             })
         );
         assert_eq!(
             p("type=registry,name=x").unwrap(),
             Export::Image(ImageOutput {
                 names: vec![ImageRef::parse("x").unwrap()],
-                push: true
+                push: true,
+                ..ImageOutput::default()
             })
         );
         assert_eq!(
@@ -472,18 +591,69 @@ mod tests {
         assert_eq!(
             p("type=oci,dest=a.tar").unwrap(),
             Export::Oci {
-                dest: "a.tar".into()
+                dest: Destination::File("a.tar".into()),
+                options: ArchiveOptions::defaults("oci"),
             }
         );
         assert_eq!(
             p("type=tar,dest=fs.tar").unwrap(),
             Export::Tar {
-                dest: "fs.tar".into()
+                dest: Destination::File("fs.tar".into())
             }
         );
         assert!(p("type=local").is_err());
         assert!(p("type=zip,dest=x").is_err());
-        assert!(p("-").is_err());
+    }
+
+    /// `dest=-`, a tar or oci output without dest, and `-o -` (a tar) go to
+    /// stdout, as in buildx; a docker one needs a dest (buildx would load
+    /// it into the docker daemon) and a local one a directory.
+    #[test]
+    fn stdout_destinations_follow_buildx() {
+        let p = |s: &str| s.parse::<Export>();
+        for (spec, stdout) in [
+            ("-", true),
+            ("type=tar,dest=-", true),
+            ("type=tar", true),
+            ("type=oci", true),
+            ("type=docker,dest=-", true),
+            ("type=oci,dest=x.tar", false),
+        ] {
+            assert_eq!(p(spec).unwrap().to_stdout(), stdout, "{spec}");
+        }
+        assert!(matches!(p("-").unwrap(), Export::Tar { .. }));
+        for bad in ["type=docker", "type=local,dest=-", "type=tar,dest="] {
+            assert!(p(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// The image options are taken by oci and docker outputs only; the
+    /// others name where they belong.
+    #[test]
+    fn image_options_belong_to_archive_outputs() {
+        let p = |s: &str| s.parse::<Export>();
+        let Ok(Export::Docker { options, .. }) =
+            p("type=docker,dest=a,compression=zstd,compression-level=3,annotation.k=v")
+        else {
+            panic!("not parsed")
+        };
+        assert_eq!(options.compression, crate::image::layer::Compression::Zstd);
+        assert_eq!(options.manifest.manifest_annotations["k"], "v");
+        let err = |s: &str| p(s).unwrap_err().to_string();
+        let e = err("type=image,compression=zstd");
+        assert!(
+            e.contains("compression is not supported for type=image"),
+            "{e}"
+        );
+        let e = err("type=tar,dest=a,annotation.k=v");
+        assert!(e.contains("not supported for type=tar"), "{e}");
+        let e = err("type=oci,dest=a,compresion=zstd");
+        assert!(
+            e.contains("unknown key \"compresion\"") && e.contains("compression-level"),
+            "{e}"
+        );
+        let e = err("type=oci,dest=a,compression=estargz");
+        assert!(e.contains("estargz is not supported"), "{e}");
     }
 
     /// Regression: `push=true` with a typo (or any key kiln does not

@@ -20,6 +20,7 @@ mod cache;
 mod created;
 pub mod entitlements;
 pub mod export;
+pub mod export_options;
 mod failure;
 mod images;
 pub mod input;
@@ -106,6 +107,9 @@ pub struct BuildOptions {
     pub explain: bool,
     /// `--provenance`, `--sbom`, `--attest`: the attestations to attach.
     pub attest: crate::attest::AttestOptions,
+    /// `--add-host`, `--shm-size`, `--ulimit`, `--no-cache-filter`: what
+    /// the flags add to the Dockerfile's steps.
+    pub step_flags: dockerfile::StepFlags,
 }
 
 /// What a build made.
@@ -316,9 +320,9 @@ pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, Buil
     if opts.cache_to.contains(&CacheTo::Inline) {
         remote_cache::add_inline(&store, &plan, &solved, &imports, &mut config)?;
     }
-    let progress = match opts.progress {
-        ProgressMode::Quiet => crate::transfer::progress::Progress::silent(),
-        _ => crate::transfer::progress::Progress::for_stderr(),
+    let progress = match opts.progress.shows_text() {
+        false => crate::transfer::progress::Progress::silent(),
+        true => crate::transfer::progress::Progress::for_stderr(),
     };
     let target_key = plan.target.and_then(|t| solved.keys.get(&t));
     if let Some((key, remote)) = target_key.and_then(|k| Some((k, cache.remote_result(k)?))) {
@@ -348,7 +352,12 @@ pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, Buil
         rootfs = crate::exec::Rootfs::new(layers);
     }
     remote_cache::report_fetched(&imports, opts.progress);
-    let image = store.write_image(&config, &rootfs.layers, &publish.names)?;
+    let image = store.write_annotated_image(
+        &config,
+        &rootfs.layers,
+        &publish.names,
+        &publish.annotations,
+    )?;
     let attestations = if opts.attest.any() {
         let facts = attestations::Facts {
             store: &store,
@@ -550,6 +559,7 @@ fn lower(
                 crate::solver::Network::Sandbox
             }
         },
+        step_flags: opts.step_flags.clone(),
     };
     let plan = dockerfile::lower(&front.df, &lower_opts, resolver)?;
     Ok((plan, ignore))
@@ -616,7 +626,7 @@ fn solve(
     let pruned_target = pruned.target;
     let graph = Arc::new(pruned.graph);
     let (tx, rx) = progress::channel();
-    let printer = progress::spawn_printer(opts.progress, rx);
+    let printer = progress::spawn_printer_for(opts.progress, rx, &graph);
     let solver = Solver::new(executor, cache)
         .with_options(SolveOptions {
             no_cache: opts.no_cache,

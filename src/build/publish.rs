@@ -26,6 +26,8 @@ pub struct Publish {
     pub names: Vec<ImageRef>,
     /// Whether those names are pushed.
     pub push: bool,
+    /// The manifest's annotations, from every image output.
+    pub annotations: std::collections::BTreeMap<String, String>,
 }
 
 /// Why naming or pushing the result failed.
@@ -93,7 +95,16 @@ impl Publish {
         if push && names.is_empty() {
             return Err(PublishError::NoName);
         }
-        Ok(Publish { names, push })
+        let annotations = outputs
+            .iter()
+            .flat_map(|o| o.annotations.iter())
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        Ok(Publish {
+            names,
+            push,
+            annotations,
+        })
     }
 
     /// Pushes `image` (already stored under every name) to each name's
@@ -171,7 +182,7 @@ impl Publish {
             media_type: Some(media::OCI_MANIFEST.to_string()),
             config: config_desc.clone(),
             layers: remote.blobs(),
-            annotations: None,
+            annotations: (!self.annotations.is_empty()).then(|| self.annotations.clone()),
             extra: Default::default(),
         };
         let bytes = serde_json::to_vec(&manifest).expect("a manifest serializes");

@@ -88,7 +88,7 @@ pub(super) fn export_all(
         let result = export_one(store, plan, solved, to, options, registry, imports);
         match result {
             Ok(report) => {
-                if opts.progress != ProgressMode::Quiet {
+                if opts.progress.shows_text() {
                     eprintln!(
                         "exporting cache to {target}: {} records, manifest {} ({:.1}s)",
                         report.records,
@@ -191,7 +191,7 @@ impl crate::exec::cache_mount::CacheRestore for ImportedMounts {
 /// Tells how much the imports fetched, when they fetched anything.
 pub(super) fn report_fetched(imports: &Imports, progress: ProgressMode) {
     let (bytes, blobs) = imports.fetched();
-    if progress != ProgressMode::Quiet && !imports.is_empty() {
+    if progress.shows_text() && !imports.is_empty() {
         eprintln!("importing cache: fetched {blobs} layer blobs, {bytes} bytes");
     }
 }

@@ -208,6 +208,19 @@ impl Store {
         layers: &[LayerInfo],
         names: &[ImageRef],
     ) -> Result<Image> {
+        self.write_annotated_image(config, layers, names, &Default::default())
+    }
+
+    /// [`Store::write_image`] with `annotations` in the manifest (`kiln
+    /// build --annotation`; a push sends them on). The image ID, the
+    /// config's digest, does not change with them.
+    pub fn write_annotated_image(
+        &self,
+        config: &ImageConfig,
+        layers: &[LayerInfo],
+        names: &[ImageRef],
+        annotations: &std::collections::BTreeMap<String, String>,
+    ) -> Result<Image> {
         let config_bytes = config.to_buildkit_json().map_err(|e| {
             StoreError::Conflict(format!("serializing image config: {e}", e = Chain(&e)))
         })?;
@@ -232,7 +245,7 @@ impl Store {
             media_type: Some(media::OCI_MANIFEST.to_string()),
             config: Descriptor::new(media::OCI_CONFIG, config_blob.digest, config_blob.size),
             layers: descs,
-            annotations: None,
+            annotations: (!annotations.is_empty()).then(|| annotations.clone()),
             extra: Default::default(),
         };
         let bytes = serde_json::to_vec(&manifest).map_err(|e| {

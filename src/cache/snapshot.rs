@@ -324,6 +324,29 @@ impl Store {
         compression: Compression,
         copy: Option<Box<dyn io::Write + Send>>,
     ) -> Result<Descriptor> {
+        self.layer_tar_made(layer, compression, None, copy)
+    }
+
+    /// [`Store::layer_tar`] with a new blob compressed at `level`
+    /// (`kiln build -o compression-level=`; the compressor's default for
+    /// `None`). A blob already stored in `compression` is reused whatever
+    /// level made it, as BuildKit matches blobs by compression type.
+    pub fn layer_tar_at_level(
+        &self,
+        layer: &LayerInfo,
+        compression: Compression,
+        level: Option<i32>,
+    ) -> Result<Descriptor> {
+        self.layer_tar_made(layer, compression, level, None)
+    }
+
+    fn layer_tar_made(
+        &self,
+        layer: &LayerInfo,
+        compression: Compression,
+        level: Option<i32>,
+        copy: Option<Box<dyn io::Write + Send>>,
+    ) -> Result<Descriptor> {
         for b in &layer.blobs {
             if Compression::from_media_type(&b.media_type) == Some(compression)
                 && self.has_blob(&b.digest)
@@ -344,7 +367,8 @@ impl Store {
             inner: out.writer,
             copy,
         };
-        let mut enc = Encoder::new(tee, compression).map_err(io_err(&out.path, "compressing"))?;
+        let mut enc = Encoder::with_level(tee, compression, level)
+            .map_err(io_err(&out.path, "compressing"))?;
         let result = if canonical && self.snapshot_path(&layer.chain_id).is_dir() {
             diff::write_tar(
                 &self.snapshot_path(&layer.chain_id),

@@ -2,6 +2,7 @@
 
 use super::CliError;
 use crate::build::export::ImageOutput;
+use crate::build::export_options;
 use crate::build::input::{self, StdinInput};
 use crate::build::{self, publish, BuildOptions, Export};
 use crate::cache::remote;
@@ -14,6 +15,7 @@ use crate::image::reference::ImageRef;
 use crate::solver::ProgressMode;
 use clap::Args;
 use std::collections::BTreeMap;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -42,15 +44,17 @@ pub struct BuildArgs {
     /// A label for the image.
     #[arg(long, value_name = "K=V")]
     pub label: Vec<String>,
-    /// Progress output: auto, tty, plain or quiet.
+    /// Progress output: auto, tty, plain, quiet or rawjson (BuildKit's
+    /// status objects, one JSON object per line).
     #[arg(long, value_name = "MODE", default_value = "auto")]
     pub progress: String,
     /// Network of RUN steps: default (a namespace of its own with outbound
-    /// access through slirp4netns), none, or host (needs --allow
-    /// network.host).
+    /// access through slirp4netns), none, or host (which grants the
+    /// network.host entitlement, as buildx does).
     #[arg(long, value_name = "MODE", default_value = "default")]
     pub network: String,
-    /// Grant an entitlement: network.host (RUN --network=host).
+    /// Grant an entitlement: network.host (RUN --network=host) or
+    /// security.insecure (RUN --security=insecure).
     #[arg(long, value_name = "ENTITLEMENT")]
     pub allow: Vec<String>,
     /// A secret for RUN --mount=type=secret: id=ID,src=PATH or id=ID,env=VAR.
@@ -62,9 +66,19 @@ pub struct BuildArgs {
     pub ssh: Vec<String>,
     /// Where to put the result: type=image[,name=REF][,push=true] (the
     /// default), type=registry,name=REF, type=local,dest=DIR,
-    /// type=tar|oci|docker,dest=FILE.
+    /// type=tar|oci|docker,dest=FILE (dest=- or no dest: stdout; `-o -`
+    /// is a tar on stdout); oci and docker also take compression=
+    /// uncompressed|gzip|zstd, compression-level=N, force-compression=true,
+    /// oci-mediatypes=true|false and annotation[-manifest|
+    /// -manifest-descriptor].KEY=VALUE.
     #[arg(short, long, value_name = "SPEC")]
     pub output: Vec<String>,
+    /// An annotation for the image's manifest (stored, pushed and in -o
+    /// type=oci|docker archives): KEY=VALUE, manifest:KEY=VALUE or
+    /// manifest-descriptor:KEY=VALUE (archives only; buildx's syntax); may
+    /// be repeated.
+    #[arg(long, value_name = "[TYPE:]KEY=VALUE")]
+    pub annotation: Vec<String>,
     /// Push the image to the registries of its names (buildx's shorthand
     /// for `--output type=registry`).
     #[arg(long)]
@@ -90,6 +104,9 @@ pub struct BuildArgs {
     /// Attestations: flags of issue 14, kept together.
     #[command(flatten)]
     pub attest: AttestArgs,
+    /// `--add-host`, `--shm-size`, `--ulimit`, `--no-cache-filter`.
+    #[command(flatten)]
+    pub steps: super::build_steps::StepArgs,
     /// Print only the image ID (no progress).
     #[arg(short, long)]
     pub quiet: bool,
@@ -173,15 +190,36 @@ pub fn run(
     debug: bool,
 ) -> Result<i32, CliError> {
     check_platform(args.platform.as_deref())?;
-    // A bad attestation flag is a usage error (exit 125), found before
-    // the store is opened.
+    // A bad attestation or step flag is a usage error (exit 125), found
+    // before the store is opened.
     let attest = match args.attest.parse() {
         Ok(a) => a,
         Err(e) => return Ok(super::usage_error(&e.to_string())),
     };
+    let step_flags = match args.steps.parse(crate::runtime::slirp::host_address) {
+        Ok(f) => f,
+        Err(message) => return Ok(super::usage_error(&message)),
+    };
+    let exports = match exports(&args.output, args.push, &args.annotation) {
+        Ok(e) => e,
+        Err(message) => return Ok(super::usage_error(&message)),
+    };
+    check_stdout(&exports, args.quiet)?;
     let store = Arc::new(Store::open(root).map_err(CliError::from_error)?);
     let mut opts = options(&args, &store, registry)?;
+    opts.step_flags = step_flags;
     opts.attest = attest;
+    opts.exports = exports;
+    // `--network host` asks for the host's network for every RUN, so it
+    // grants the entitlement itself, as buildx adds `network.host` to the
+    // allowed entitlements for it (docker/buildx `build/opt.go`,
+    // `toSolveOpt`); a Dockerfile's `RUN --network=host` still needs
+    // `--allow network.host`.
+    if opts.network == crate::runtime::Network::Host
+        && !opts.allow.contains(&build::Entitlement::NetworkHost)
+    {
+        opts.allow.push(build::Entitlement::NetworkHost);
+    }
     if args.check {
         return check(store, &opts);
     }
@@ -250,7 +288,7 @@ fn options(
             std::env::var_os("SSH_AUTH_SOCK").as_deref().map(Path::new),
         )
         .map_err(CliError::from_error)?,
-        exports: exports(&args.output, args.push)?,
+        exports: Vec::new(),
         source_date_epoch: match std::env::var("SOURCE_DATE_EPOCH") {
             Ok(v) if !v.is_empty() => Some(build::parse_epoch(&v).map_err(CliError::from_error)?),
             _ => None,
@@ -259,6 +297,7 @@ fn options(
         cache_from,
         cache_to,
         attest: Default::default(),
+        step_flags: Default::default(),
     })
 }
 
@@ -385,11 +424,21 @@ fn network(mode: &str) -> Result<crate::runtime::Network, CliError> {
 
 /// `--output`s, and `--push`: as in buildx, it sets `push=true` on the
 /// image outputs, or adds `type=registry` when there is none (docker/buildx
-/// `commands/build.go`, where `exportPush` is turned into outputs).
-fn exports(outputs: &[String], push: bool) -> Result<Vec<Export>, CliError> {
+/// `commands/build.go`, where `exportPush` is turned into outputs); and
+/// `--annotation`s, added to every output that writes an image archive
+/// (buildx adds them to each image exporter). A bad value is a usage
+/// error's message.
+fn exports(outputs: &[String], push: bool, annotations: &[String]) -> Result<Vec<Export>, String> {
     let mut exports = outputs
         .iter()
-        .map(|o| o.parse::<Export>().map_err(CliError::from_error))
+        .map(|o| o.parse::<Export>().map_err(|e| Chain(&e).to_string()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let annotations = annotations
+        .iter()
+        .map(|a| {
+            export_options::parse_annotation_flag(a)
+                .map_err(|e| format!("invalid --annotation {a:?}: {e}"))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     if push {
         let mut found = false;
@@ -401,12 +450,62 @@ fn exports(outputs: &[String], push: bool) -> Result<Vec<Export>, CliError> {
         }
         if !found {
             exports.push(Export::Image(ImageOutput {
-                names: Vec::new(),
                 push: true,
+                ..ImageOutput::default()
             }));
         }
     }
+    if !annotations.is_empty() {
+        // No output is the store's image, which takes them too.
+        if exports.is_empty() {
+            exports.push(Export::Image(ImageOutput::default()));
+        }
+        for e in &mut exports {
+            for (k, v) in &annotations {
+                match e {
+                    Export::Oci { options, .. } | Export::Docker { options, .. } => {
+                        options.set(k, v)?;
+                    }
+                    Export::Image(out) => {
+                        export_options::set_image_annotation(&mut out.annotations, k, v)
+                            .map_err(|e| format!("--annotation: {e}"))?;
+                    }
+                    Export::Local { .. } | Export::Tar { .. } => {}
+                }
+            }
+        }
+    }
     Ok(exports)
+}
+
+/// An output on stdout: at most one, never a terminal, and not beside
+/// `-q`'s image ID (docker/buildx `build/opt.go`, `CreateExports`).
+fn check_stdout(exports: &[Export], quiet: bool) -> Result<(), CliError> {
+    let on_stdout: Vec<&Export> = exports.iter().filter(|e| e.to_stdout()).collect();
+    let Some(first) = on_stdout.first() else {
+        return Ok(());
+    };
+    if on_stdout.len() > 1 {
+        return Err(CliError(
+            "--output: multiple outputs configured to write to stdout".into(),
+        ));
+    }
+    if quiet {
+        return Err(CliError(
+            "--output: -q prints the image ID on stdout, where an output writes".into(),
+        ));
+    }
+    if std::io::stdout().is_terminal() {
+        let kind = match first {
+            Export::Oci { .. } => "oci",
+            Export::Docker { .. } => "docker",
+            _ => "tar",
+        };
+        return Err(CliError(format!(
+            "--output: dest file is required for {kind} exporter. refusing to write to console"
+        )));
+    }
+    Ok(())
 }
 
 /// Runs the build; a failed step's error reads as buildx prints it.
@@ -416,7 +515,7 @@ fn build_image(store: Arc<Store>, opts: &BuildOptions) -> Result<build::BuildRes
         // The progress output already boxed the step's last lines.
         Err(build::BuildError::Step {
             message, excerpt, ..
-        }) if opts.progress != ProgressMode::Quiet => Err(CliError(format!(
+        }) if opts.progress.shows_text() => Err(CliError(format!(
             "{}{message}",
             excerpt.unwrap_or_default()
         ))),
@@ -452,7 +551,7 @@ fn report(args: &BuildArgs, opts: &BuildOptions, result: &build::BuildResult, de
     }
     if args.quiet {
         println!("{id}");
-    } else if opts.progress != ProgressMode::Quiet {
+    } else if opts.progress.shows_text() {
         if result.image.is_some() {
             eprintln!("writing image {id}");
             for t in &result.names {

@@ -5,6 +5,7 @@
 //! lives in its own file.
 
 mod build;
+mod build_steps;
 mod builder;
 mod container;
 pub use container::{detached_exec_main, DETACHED_EXEC_ARG};

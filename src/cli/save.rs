@@ -54,6 +54,7 @@ pub fn run(args: SaveArgs, root: &Path) -> Result<i32, CliError> {
             CompressionArg::Gzip => Compression::Gzip,
             CompressionArg::Zstd => Compression::Zstd,
         },
+        ..SaveOptions::default()
     };
     match &args.output {
         None => {

@@ -36,10 +36,12 @@ use super::stack_view::StackView;
 use super::{mount_stubs, upper_diff, Artifact, ExecContext, Rootfs};
 use crate::runtime::spec::{DOCKER_MASKED_PATHS, DOCKER_READONLY_PATHS};
 use crate::runtime::{
-    self, caps, state, ContainerSpec, KillSwitch, MountKind as RtMount, MountSpec, NetworkFiles,
-    ProcessSpec, RootfsSpec, RuntimeError,
+    self, caps, rlimits, state, ContainerSpec, KillSwitch, MountKind as RtMount, MountSpec,
+    NetworkFiles, ProcessSpec, RootfsSpec, RuntimeError,
 };
-use crate::solver::{CancelToken, Exec, ExecError, LogSink, LogStream, MountKind, Network};
+use crate::solver::{
+    CancelToken, Exec, ExecError, LogSink, LogStream, MountKind, Network, Security,
+};
 
 /// BuildKit's default hostname inside RUN.
 const HOSTNAME: &str = "buildkitsandbox";
@@ -183,6 +185,13 @@ fn step_container(
         Network::None => runtime::Network::None,
     };
     let own = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let insecure = exec.security == Security::Insecure;
+    let rlimits = exec
+        .ulimits
+        .iter()
+        .map(|u| rlimits::parse_ulimit(u))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ExecError::with_context("the step's --ulimit", e))?;
     Ok(ContainerSpec {
         id: state::new_container_id().map_err(|e| ExecError::with_context("container id", e))?,
         rootfs: RootfsSpec {
@@ -203,28 +212,66 @@ fn step_container(
             additional_gids: Vec::new(),
             terminal: false,
             console_size: None,
-            rlimits: Vec::new(),
+            rlimits,
             no_new_privs: false,
         },
         hostname: exec.hostname.clone().unwrap_or_else(|| HOSTNAME.into()),
         mounts,
         network,
-        masked_paths: own(DOCKER_MASKED_PATHS),
-        readonly_paths: own(DOCKER_READONLY_PATHS),
-        readonly_sysfs: true,
-        network_files: NETWORK_FILES,
-        network_extras: Default::default(),
-        init: false,
-        // A step on the host's network (entitled) cannot sniff it.
-        capabilities: match network {
-            runtime::Network::Host => caps::for_host_network(caps::docker_default_caps(), &[]),
-            runtime::Network::None | runtime::Network::Slirp | runtime::Network::Join(_) => {
-                caps::docker_default_caps()
-            }
+        masked_paths: if insecure {
+            Vec::new()
+        } else {
+            own(DOCKER_MASKED_PATHS)
         },
-        seccomp: true,
-        resources: Default::default(),
+        readonly_paths: if insecure {
+            Vec::new()
+        } else {
+            own(DOCKER_READONLY_PATHS)
+        },
+        readonly_sysfs: !insecure,
+        network_files: NETWORK_FILES,
+        network_extras: runtime::NetworkExtras {
+            hosts: exec
+                .extra_hosts
+                .iter()
+                .map(|h| format!("{}\t{}", h.ip, h.host))
+                .collect(),
+            nameservers: Vec::new(),
+        },
+        init: false,
+        capabilities: step_capabilities(exec, network),
+        // `--security=insecure` is BuildKit's privileged sandbox
+        // (moby/buildkit `executor/oci/spec_linux.go`,
+        // `generateSecurityOpts`: `oci.WithPrivileged`, seccomp unset),
+        // the same confinement as `kiln run --privileged`.
+        seccomp: !insecure,
+        resources: runtime::cgroups::Resources {
+            all_devices: insecure,
+            ..Default::default()
+        },
     })
+}
+
+/// A step's capabilities: docker's default set, without CAP_NET_RAW on
+/// the host's network (an entitled step cannot sniff it); with
+/// `--security=insecure` (entitled) every capability kiln holds, as
+/// `kiln run --privileged` grants.
+fn step_capabilities(exec: &Exec, network: runtime::Network) -> Vec<caps::Capability> {
+    if exec.security == Security::Insecure {
+        // "All" is all kiln holds: a reduced bounding set cannot grant more.
+        let bounding = caps::current_bounding();
+        return caps::Capability::ALL
+            .iter()
+            .copied()
+            .filter(|c| bounding & (1u64 << c.bit()) != 0)
+            .collect();
+    }
+    match network {
+        runtime::Network::Host => caps::for_host_network(caps::docker_default_caps(), &[]),
+        runtime::Network::None | runtime::Network::Slirp | runtime::Network::Join(_) => {
+            caps::docker_default_caps()
+        }
+    }
 }
 
 /// Runs the step's container with its stdout and stderr relayed, line by

@@ -584,7 +584,21 @@ fn stale_in(layout: &Layout, min_age: Duration) -> Result<Vec<StaleCgroup>, Cgro
                 .ok()
                 .and_then(|m| now.duration_since(m).ok())
                 .unwrap_or_default();
-            let empty = read_file(&path.join("cgroup.procs"))?.trim().is_empty();
+            // A cgroup its owner removes while we look reads as ENODEV
+            // (its files are gone from the kernel) or ENOENT: not stale,
+            // gone; anything else is a real failure.
+            let procs_file = path.join("cgroup.procs");
+            let procs = match fs::read_to_string(&procs_file) {
+                Ok(p) => p,
+                Err(e) if matches!(e.raw_os_error(), Some(libc::ENODEV | libc::ENOENT)) => continue,
+                Err(source) => {
+                    return Err(CgroupError::Read {
+                        path: procs_file,
+                        source,
+                    })
+                }
+            };
+            let empty = procs.trim().is_empty();
             if empty && age >= min_age {
                 stale.push(StaleCgroup { path });
             }

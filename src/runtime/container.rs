@@ -335,11 +335,17 @@ pub(super) fn conclude(
 }
 
 /// The container's cgroup, named after its id. A host without cgroups
-/// can still run containers that ask for no limits.
+/// can still run containers that ask for no limits; opening every device
+/// (`--privileged`, `RUN --security=insecure`) is none either: without a
+/// device cgroup nothing restricts devices.
 fn create_cgroup(spec: &ContainerSpec) -> Result<Option<Cgroup>, RuntimeError> {
+    let unlimited = Resources {
+        all_devices: false,
+        ..spec.resources.clone()
+    } == Resources::default();
     match Cgroup::create(&spec.id, &spec.resources) {
         Ok(cg) => Ok(Some(cg)),
-        Err(CgroupError::NoCgroups) if spec.resources == Resources::default() => {
+        Err(CgroupError::NoCgroups) if unlimited => {
             tracing::warn!("no cgroups on this host: running without one");
             Ok(None)
         }

@@ -159,3 +159,20 @@ impl Drop for Slirp {
         self.stop();
     }
 }
+
+/// The host as a RUN's network reaches it, for `--add-host
+/// NAME:host-gateway` (docker's name for "the host", moby
+/// `daemon/network.go`; buildx resolves it before the build,
+/// docker/buildx `build/utils.go`, `toBuildkitExtraHosts`).
+///
+/// slirp's own gateway (10.0.2.2) is the host's loopback, which
+/// `--disable-host-loopback` closes; what stays reachable is the address
+/// the host uses for outbound traffic, as from anywhere else. That is the
+/// source address of its default route, found by connecting a UDP socket
+/// (which sends nothing) to a documentation address (RFC 5737); the same
+/// address serves a step on the host's network.
+pub fn host_address() -> std::io::Result<std::net::IpAddr> {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0")?;
+    socket.connect("192.0.2.1:9")?;
+    Ok(socket.local_addr()?.ip())
+}

@@ -241,7 +241,8 @@ pub enum NetworkFiles {
     Sandbox,
 }
 
-/// Additions to [`NetworkFiles::Docker`]'s files.
+/// Additions to [`NetworkFiles::Docker`]'s files (and to
+/// [`NetworkFiles::Sandbox`]'s `/etc/hosts`: `kiln build --add-host`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetworkExtras {
     /// Lines appended to `/etc/hosts` (`ADDRESS\tNAMES`), in order.

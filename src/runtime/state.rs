@@ -89,10 +89,14 @@ pub fn prepare(spec: &ContainerSpec) -> Result<(), StateError> {
             write(&root.state_dir.join("resolv.conf"), &resolv)?;
         }
         NetworkFiles::Sandbox => {
-            write(
-                &root.state_dir.join("hosts"),
-                &sandbox_hosts(&spec.hostname),
-            )?;
+            // BuildKit appends the ExecOp's extra hosts after its own lines
+            // (moby/buildkit `executor/oci/hosts.go`, `makeHostsFile`).
+            let mut hosts = sandbox_hosts(&spec.hostname);
+            for line in &spec.network_extras.hosts {
+                hosts.push_str(line);
+                hosts.push('\n');
+            }
+            write(&root.state_dir.join("hosts"), &hosts)?;
             write(
                 &root.state_dir.join("resolv.conf"),
                 &resolv_conf(spec.network),

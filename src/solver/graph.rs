@@ -46,6 +46,11 @@ pub struct VertexInfo {
     /// Where the step comes from, e.g. `Dockerfile:12`; prefixes errors.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<String>,
+    /// Never take this step from the cache (its fresh result is still
+    /// recorded): `--no-cache-filter` marks its stages' steps, as
+    /// BuildKit's `llb.IgnoreCache` is op metadata, never part of the key.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ignore_cache: bool,
 }
 
 impl VertexInfo {
@@ -54,6 +59,7 @@ impl VertexInfo {
         VertexInfo {
             name: name.into(),
             location: None,
+            ignore_cache: false,
         }
     }
 
@@ -62,6 +68,7 @@ impl VertexInfo {
         VertexInfo {
             name: name.into(),
             location: Some(location.into()),
+            ignore_cache: false,
         }
     }
 }
@@ -206,6 +213,9 @@ impl Graph {
         };
         let identity = (definition.clone(), inputs.clone());
         if let Some(&existing) = self.by_definition.get(&identity) {
+            // The same step asked for twice: one that must not hit the
+            // cache wins.
+            self.vertices[existing.index()].info.ignore_cache |= info.ignore_cache;
             return Ok(existing);
         }
         let id = VertexId(u32::try_from(self.vertices.len()).map_err(|_| GraphError::Full)?);

@@ -110,6 +110,17 @@ pub struct Exec {
     #[serde(default, skip_serializing_if = "is_default")]
     pub security: Security,
     pub mounts: Vec<ExecMount>,
+    /// `kiln build --add-host`: names added to the step's `/etc/hosts`.
+    /// Part of the definition, as BuildKit keeps them in the ExecOp's meta
+    /// (moby/buildkit `solver/pb/ops.proto`, `Meta.extraHosts`), so a
+    /// changed address reruns the step.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_hosts: Vec<ExtraHost>,
+    /// `kiln build --ulimit`: the process's rlimits in docker's syntax
+    /// (`nofile=1024:2048`), in the ExecOp's meta like BuildKit's
+    /// (`Meta.ulimit`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ulimits: Vec<String>,
     /// `SOURCE_DATE_EPOCH`: mtimes in the resulting layer are clamped to
     /// it, so it is part of the definition (a clamped and an unclamped
     /// layer are different results).
@@ -142,10 +153,22 @@ impl Exec {
                 readonly: false,
                 kind: MountKind::Layer,
             }],
+            extra_hosts: Vec::new(),
+            ulimits: Vec::new(),
             source_date_epoch: None,
             proxy_env: Vec::new(),
         }
     }
+}
+
+/// One `--add-host` line: `host` resolves to `ip`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtraHost {
+    pub host: String,
+    /// An IPv4 or IPv6 address as Go prints it (no brackets); docker's
+    /// `host-gateway` is resolved before the build, as buildx does, so
+    /// the address is in the key.
+    pub ip: String,
 }
 
 /// The network a process sees (`RUN --network=`).

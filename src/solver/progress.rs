@@ -4,8 +4,10 @@
 //! The scheduler only sends events down a channel; a printer thread turns
 //! them into output, so a slow terminal never holds up a build. `plain`
 //! matches `docker build --progress=plain` (`#3 [2/5] RUN make`, `#3 CACHED`,
-//! `#3 DONE 0.5s`), `tty` draws live spinners, `quiet` prints nothing.
+//! `#3 DONE 0.5s`), `tty` draws live spinners, `quiet` prints nothing,
+//! `rawjson` writes BuildKit's status objects, one per line.
 
+mod rawjson;
 mod tty;
 
 use std::collections::HashMap;
@@ -15,8 +17,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-use super::graph::VertexId;
+use super::graph::{Graph, VertexId};
 
+pub use rawjson::RawJsonPrinter;
 pub use tty::TtyPrinter;
 
 /// Which stream a log line came from.
@@ -103,11 +106,15 @@ pub enum ProgressMode {
     Plain,
     Tty,
     Quiet,
+    /// BuildKit's `client.SolveStatus` objects as JSON lines
+    /// ([`RawJsonPrinter`]), for programs; nothing else is written on
+    /// stderr.
+    RawJson,
 }
 
 /// Why a `--progress` value is not accepted.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("invalid progress mode {0:?} (expected auto, plain, tty or quiet)")]
+#[error("invalid progress mode {0:?} (expected auto, plain, tty, quiet or rawjson)")]
 pub struct ProgressModeError(String);
 
 impl FromStr for ProgressMode {
@@ -118,6 +125,7 @@ impl FromStr for ProgressMode {
             "plain" => Ok(ProgressMode::Plain),
             "tty" => Ok(ProgressMode::Tty),
             "quiet" => Ok(ProgressMode::Quiet),
+            "rawjson" => Ok(ProgressMode::RawJson),
             _ => Err(ProgressModeError(s.to_string())),
         }
     }
@@ -142,13 +150,40 @@ fn ci_from_env() -> bool {
     std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
 }
 
+impl ProgressMode {
+    /// Whether the build may print its own text lines on stderr beside the
+    /// progress (not when quiet, nor between JSON lines).
+    pub fn shows_text(self) -> bool {
+        !matches!(self, ProgressMode::Quiet | ProgressMode::RawJson)
+    }
+}
+
 /// Starts a thread that prints events from `rx` on stderr in `mode` until
 /// every sender is dropped.
 pub fn spawn_printer(
     mode: ProgressMode,
+    rx: ProgressReceiver,
+) -> std::thread::JoinHandle<io::Result<()>> {
+    spawn_printer_for(mode, rx, &Graph::new())
+}
+
+/// [`spawn_printer`] for the vertices of `graph`, which `rawjson` names by
+/// digest.
+pub fn spawn_printer_for(
+    mode: ProgressMode,
     mut rx: ProgressReceiver,
+    graph: &Graph,
 ) -> std::thread::JoinHandle<io::Result<()>> {
     let mode = mode.resolve(io::stderr().is_terminal(), ci_from_env());
+    if mode == ProgressMode::RawJson {
+        let mut printer = RawJsonPrinter::new(io::stderr(), graph);
+        return std::thread::spawn(move || {
+            while let Some(event) = rx.blocking_recv() {
+                printer.handle(&event)?;
+            }
+            Ok(())
+        });
+    }
     std::thread::spawn(move || match mode {
         ProgressMode::Tty => {
             let mut printer = TtyPrinter::new();
@@ -161,7 +196,7 @@ pub fn spawn_printer(
             while rx.blocking_recv().is_some() {}
             Ok(())
         }
-        ProgressMode::Plain | ProgressMode::Auto => {
+        ProgressMode::Plain | ProgressMode::Auto | ProgressMode::RawJson => {
             let mut printer = PlainPrinter::new(io::stderr());
             while let Some(event) = rx.blocking_recv() {
                 printer.handle(&event)?;
@@ -424,6 +459,7 @@ mod tests {
             (Tty, true, true, Plain),
             (Plain, true, false, Plain),
             (Quiet, true, false, Quiet),
+            (RawJson, true, false, RawJson),
         ] {
             assert_eq!(
                 mode.resolve(terminal, ci),
@@ -432,6 +468,7 @@ mod tests {
             );
         }
         assert_eq!("plain".parse(), Ok(Plain));
+        assert_eq!("rawjson".parse(), Ok(RawJson));
         assert!("fancy".parse::<ProgressMode>().is_err());
     }
 }

@@ -27,7 +27,7 @@ use tokio::sync::{OnceCell, Semaphore};
 
 use super::executor::{CacheStore, CancelToken, Claim, ExecError, Executor, Job, LogSink};
 use super::explain::{lineage, StepInputs};
-use super::graph::{Graph, GraphError, VertexId};
+use super::graph::{Graph, GraphError, Vertex, VertexId};
 use super::key::{image_key, vertex_key, CacheKey, InputKey, SelectedContent};
 use super::op::{Input, Op};
 use super::progress::{ProgressEvent, ProgressSender};
@@ -312,7 +312,7 @@ impl<E: Executor, C: CacheStore<E::Output>> Run<E, C> {
         // by `compute_output`, and only if something needs it. Waiting for
         // a full lookup here would chain every key behind its inputs'
         // lookups; a fully cached build takes just the target's result.
-        let cached = !self.options.no_cache && self.cache.contains(&key);
+        let cached = !self.ignores_cache(vertex) && self.cache.contains(&key);
         self.cache
             .note_inputs(&key, &lineage(name, vertex.op()), &inputs, cached);
         if cached {
@@ -379,6 +379,11 @@ impl<E: Executor, C: CacheStore<E::Output>> Run<E, C> {
         Ok((InputKey::Content(selected), files))
     }
 
+    /// `--no-cache` for every step, `--no-cache-filter` for its stages'.
+    fn ignores_cache(&self, vertex: &Vertex) -> bool {
+        self.options.no_cache || vertex.info().ignore_cache
+    }
+
     async fn compute_output(self: Arc<Self>, v: VertexId) -> Result<E::Output, Halt> {
         let keyed = self.clone().key(v).await?;
         if keyed.cached {
@@ -398,7 +403,7 @@ impl<E: Executor, C: CacheStore<E::Output>> Run<E, C> {
         let record = !vertex.op().is_content_source();
         // Claimed with the permit already held (never the other way
         // round), and held only while this step runs: no cycle of waiters.
-        let claim = if record && !self.options.no_cache {
+        let claim = if record && !self.ignores_cache(vertex) {
             match self.claim(v, &keyed.key).await? {
                 Claimed::Hit(output) => return Ok(output),
                 Claimed::Run(guard) => guard,

@@ -140,6 +140,7 @@ mod tests {
             platform: crate::solver::Platform::linux_amd64(),
             context_exclude: Vec::new(),
             network: crate::solver::Network::Sandbox,
+            step_flags: Default::default(),
         };
         proxy_env(&opts)
     }

@@ -244,14 +244,17 @@ impl Lowerer<'_> {
         });
         let text = display(&self.lexer, &span.original, &st.env);
         let name = counter.next(&text, onbuild);
-        let info = VertexInfo::at(name, self.location(span));
+        let ignore_cache = self.stage_ignores_cache(stage_index);
+        let mut info = VertexInfo::at(name, self.location(span));
+        info.ignore_cache = ignore_cache;
         let mut v = self.graph.add(op, inputs, info)?;
         let parent = st.root;
         if let (true, Some(root)) = (linked, parent) {
             // The merge shares the copy's step number (BuildKit's progress
             // group), named `LINK <instruction>`.
             let name = counter.again(&format!("LINK {text}"), onbuild);
-            let info = VertexInfo::at(name, self.location(span));
+            let mut info = VertexInfo::at(name, self.location(span));
+            info.ignore_cache = ignore_cache;
             let merge = Op::Merge(MergeOp {
                 inputs: vec![Input(0), Input(1)],
             });

@@ -33,6 +33,7 @@ mod names;
 mod run;
 pub mod source;
 mod stage;
+mod step_flags;
 pub mod suggest;
 mod syntax;
 #[cfg(test)]
@@ -51,6 +52,7 @@ use crate::source::url::redact_password;
 
 pub use args::{is_proxy_arg, PROXY_ARGS};
 pub use mount::{parse_mount, MountSpec, MountType};
+pub use step_flags::StepFlags;
 pub use syntax::{check_syntax, ForeignFrontend};
 
 /// What the build was asked for, besides the Dockerfile.
@@ -81,6 +83,8 @@ pub struct LowerOptions {
     /// The network of `RUN` without `--network` (`kiln build --network`);
     /// part of each exec's definition, as BuildKit puts it in the LLB.
     pub network: Network,
+    /// `--add-host`, `--shm-size`, `--ulimit`, `--no-cache-filter`.
+    pub step_flags: StepFlags,
 }
 
 /// A base image as the resolver found it.

@@ -57,6 +57,7 @@ impl Lowerer<'_> {
             let mount = self.run_mount(st, raw, &mut inputs, span, stage_index)?;
             mounts.push(mount);
         }
+        mounts.extend(self.opts.step_flags.shm_mount());
         let network = match run.network {
             NetworkMode::Default => self.opts.network,
             NetworkMode::None => Network::None,
@@ -81,13 +82,19 @@ impl Lowerer<'_> {
             user,
             hostname: None,
             network,
-            security: Security::Sandbox,
+            security: match run.security {
+                SecurityMode::Insecure => Security::Insecure,
+                SecurityMode::Sandbox => Security::Sandbox,
+            },
             mounts,
+            extra_hosts: self.opts.step_flags.extra_hosts.clone(),
+            ulimits: self.opts.step_flags.ulimits.clone(),
             source_date_epoch: self.opts.source_date_epoch,
             proxy_env: args::proxy_env(self.opts),
         };
         let name = counter.next(&self.run_step_name(st, &exec, &custom_name), onbuild);
-        let info = VertexInfo::at(name, self.location(span));
+        let mut info = VertexInfo::at(name, self.location(span));
+        info.ignore_cache = self.stage_ignores_cache(stage_index);
         let v = self.graph.add(Op::Exec(exec), inputs, info)?;
         let parent = st.root;
         st.root = Some(v);
@@ -95,16 +102,11 @@ impl Lowerer<'_> {
         Ok(())
     }
 
-    /// RUN flags kiln parses but does not run: `--security=insecure` (it
-    /// needs BuildKit's `security.insecure` entitlement, which kiln does
-    /// not grant) and `--device`.
+    /// RUN flags kiln parses but does not run: `--device`.
+    /// (`--security=insecure` is lowered; whether it may run is the
+    /// `security.insecure` entitlement's business, checked before the
+    /// build runs anything.)
     fn refuse_unsupported_run_flags(&self, run: &Run, span: &Span) -> Result<(), LowerError> {
-        if run.security == SecurityMode::Insecure {
-            return Err(self.err(
-                span,
-                "RUN --security=insecure is not supported (it needs the security.insecure entitlement)",
-            ));
-        }
         if !run.devices.is_empty() {
             return Err(self.err(span, "RUN --device is not supported"));
         }

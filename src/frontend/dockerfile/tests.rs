@@ -61,6 +61,7 @@ fn opts() -> LowerOptions {
         platform: Platform::linux_amd64(),
         context_exclude: Vec::new(),
         network: Network::Sandbox,
+        step_flags: Default::default(),
     }
 }
 
@@ -447,10 +448,6 @@ fn unsupported_requests_fail_at_their_line() {
         (
             "FROM --platform=linux/arm64 busybox\n",
             "Dockerfile:1: platform linux/arm64 is not supported: kiln builds for linux/amd64 only",
-        ),
-        (
-            "FROM busybox\nRUN --security=insecure true\n",
-            "Dockerfile:2: RUN --security=insecure is not supported (it needs the security.insecure entitlement)",
         ),
         (
             "FROM busybox\nCOPY http://x/y /\n",
@@ -869,4 +866,90 @@ fn variable_from_references_nested_too_deep_are_an_error() {
         "{err}"
     );
     assert!(err.starts_with("Dockerfile:"), "{err}");
+}
+
+/// `kiln build --add-host/--shm-size/--ulimit` reach every RUN's
+/// definition (BuildKit's ExecOp meta and a `/dev/shm` tmpfs mount), so a
+/// changed value is a new key; COPY steps are untouched.
+#[test]
+fn step_flags_are_part_of_every_runs_definition() {
+    let src = "FROM busybox\nRUN true\nCOPY a /a\nRUN --security=insecure false\n";
+    let mut o = opts();
+    o.step_flags = StepFlags {
+        extra_hosts: vec![crate::solver::ExtraHost {
+            host: "db".into(),
+            ip: "192.0.2.7".into(),
+        }],
+        shm_size: Some(1 << 20),
+        ulimits: vec!["nofile=1024:2048".into()],
+        no_cache_filter: None,
+    };
+    let (with, _) = lower_with(src, &o).unwrap();
+    let (without, _) = lower_with(src, &opts()).unwrap();
+    let runs = execs(&with);
+    assert_eq!(runs.len(), 2);
+    for run in &runs {
+        assert_eq!(run.extra_hosts[0].host, "db");
+        assert_eq!(run.ulimits, ["nofile=1024:2048"]);
+        let shm = run.mounts.last().unwrap();
+        assert_eq!(shm.dest, "/dev/shm");
+        assert_eq!(
+            shm.kind,
+            MountKind::Tmpfs {
+                size: Some(1 << 20)
+            }
+        );
+    }
+    assert_eq!(runs[0].security, crate::solver::Security::Sandbox);
+    assert_eq!(runs[1].security, crate::solver::Security::Insecure);
+    let digests = |p: &BuildPlan| -> Vec<_> {
+        p.graph
+            .iter()
+            .map(|(_, v)| v.definition_digest().clone())
+            .collect()
+    };
+    let (a, b) = (digests(&with), digests(&without));
+    assert_eq!(a.len(), b.len());
+    let differ: Vec<bool> = a.iter().zip(&b).map(|(x, y)| x != y).collect();
+    // image, RUN, context, COPY, RUN: the COPY differs only through its
+    // base (an input), never its own definition.
+    let kinds: Vec<bool> = with
+        .graph
+        .iter()
+        .map(|(_, v)| matches!(v.op(), Op::Exec(_)))
+        .collect();
+    assert_eq!(differ, kinds, "{a:?} {b:?}");
+}
+
+/// `--no-cache-filter` marks the RUN and COPY steps of the named stages
+/// only (BuildKit: `llb.IgnoreCache` in `dispatchRun`/`dispatchCopy`), and
+/// leaves every definition as it was.
+#[test]
+fn no_cache_filter_marks_only_the_named_stages_steps() {
+    let src = "FROM busybox AS deps\nRUN echo d\nFROM busybox AS Build\nWORKDIR /w\n\
+               COPY --from=deps /etc/hostname /h\nRUN echo b\n";
+    let mut o = opts();
+    o.step_flags.no_cache_filter = Some(vec!["build".into()]);
+    let (p, _) = lower_with(src, &o).unwrap();
+    let ignored: Vec<(String, bool)> = p
+        .graph
+        .iter()
+        .map(|(_, v)| (v.info().name.clone(), v.info().ignore_cache))
+        .collect();
+    let marked: Vec<&str> = ignored
+        .iter()
+        .filter(|(_, i)| *i)
+        .map(|(n, _)| n.as_str())
+        .collect();
+    assert_eq!(marked.len(), 2, "{ignored:?}");
+    assert!(marked[0].contains("COPY --from=deps"), "{marked:?}");
+    assert!(marked[1].contains("RUN echo b"), "{marked:?}");
+    let (plain, _) = lower_with(src, &opts()).unwrap();
+    let defs = |p: &BuildPlan| -> Vec<_> {
+        p.graph
+            .iter()
+            .map(|(_, v)| v.definition_digest().clone())
+            .collect()
+    };
+    assert_eq!(defs(&p), defs(&plain));
 }

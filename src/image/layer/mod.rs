@@ -76,6 +76,36 @@ impl Compression {
         }
     }
 
+    /// Whether `level` is one this compression takes: gzip 0-9 (Go's
+    /// `compress/gzip`, 0 storing), zstd 1-22; uncompressed takes any
+    /// (BuildKit ignores the level there).
+    pub fn check_level(self, level: i32) -> Result<(), String> {
+        let range = match self {
+            Compression::None => return Ok(()),
+            Compression::Gzip => 0..=9,
+            Compression::Zstd => 1..=22,
+        };
+        if range.contains(&level) {
+            Ok(())
+        } else {
+            Err(format!(
+                "compression level {level} is out of range for {} ({}-{})",
+                self.name(),
+                range.start(),
+                range.end()
+            ))
+        }
+    }
+
+    /// The name BuildKit's `compression=` option uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::None => "uncompressed",
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+        }
+    }
+
     /// The compression a layer media type declares, if it is a layer type.
     pub fn from_media_type(mt: &str) -> Option<Compression> {
         Some(match media::layer_compression(mt)? {
@@ -130,6 +160,9 @@ pub enum Encoder<W: Write + Send + 'static> {
 /// gzip level for layer blobs: Go's `gzip.DefaultCompression`, what docker
 /// and BuildKit use, so blob sizes are comparable.
 const GZIP_LEVEL: u32 = 6;
+/// zstd level for layer blobs: the library's default, what BuildKit's
+/// `zstd.SpeedDefault` corresponds to.
+const ZSTD_LEVEL: i32 = 3;
 /// Bytes per parallel gzip block. Without C zlib, gzp cannot prime a block
 /// with the previous one's last 32 KiB, so blocks are larger than pigz's
 /// 128 KiB to keep the ratio within ~1% of single-stream gzip.
@@ -143,13 +176,13 @@ pub struct ParGzip<W: Write + Send + 'static>(
 );
 
 impl<W: Write + Send + 'static> ParGzip<W> {
-    fn new(inner: W, threads: usize) -> io::Result<ParGzip<W>> {
+    fn new(inner: W, threads: usize, level: u32) -> io::Result<ParGzip<W>> {
         let enc = gzp::par::compress::ParCompressBuilder::<gzp::deflate::Gzip>::new()
             .num_threads(threads)
             .map_err(gzp_io)?
             .buffer_size(GZIP_BLOCK)
             .map_err(gzp_io)?
-            .compression_level(flate2::Compression::new(GZIP_LEVEL))
+            .compression_level(flate2::Compression::new(level))
             .from_writer(inner);
         Ok(ParGzip(Some(enc)))
     }
@@ -197,14 +230,34 @@ impl<W: Write + Send + 'static> Encoder<W> {
     /// bytes whatever the core count (block boundaries depend only on
     /// gzp's buffer size), so a layer's compressed digest is reproducible.
     pub fn new(inner: W, compression: Compression) -> io::Result<Encoder<W>> {
+        Encoder::with_level(inner, compression, None)
+    }
+
+    /// [`Encoder::new`] at `level` (gzip 0-9, zstd 1-22; see
+    /// [`Compression::check_level`]), the default level for `None`.
+    pub fn with_level(
+        inner: W,
+        compression: Compression,
+        level: Option<i32>,
+    ) -> io::Result<Encoder<W>> {
+        if let Some(l) = level {
+            compression
+                .check_level(l)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        }
         let workers = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1);
         Ok(match compression {
             Compression::None => Encoder::None(inner),
-            Compression::Gzip => Encoder::Gzip(ParGzip::new(inner, workers)?),
+            Compression::Gzip => Encoder::Gzip(ParGzip::new(
+                inner,
+                workers,
+                level.map_or(GZIP_LEVEL, |l| l as u32),
+            )?),
             Compression::Zstd => {
-                let mut enc = zstd::stream::write::Encoder::new(inner, 3)?;
+                let mut enc =
+                    zstd::stream::write::Encoder::new(inner, level.unwrap_or(ZSTD_LEVEL))?;
                 if workers > 1 {
                     enc.multithread(workers as u32)?;
                 }
@@ -293,7 +346,7 @@ mod tests {
             .map(|i| ((i * 7919) % 251) as u8 ^ (i >> 12) as u8)
             .collect();
         let gz = |threads: usize| {
-            let mut enc = Encoder::Gzip(ParGzip::new(Vec::new(), threads).unwrap());
+            let mut enc = Encoder::Gzip(ParGzip::new(Vec::new(), threads, GZIP_LEVEL).unwrap());
             enc.write_all(&data).unwrap();
             enc.finish().unwrap()
         };

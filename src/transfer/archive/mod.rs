@@ -16,6 +16,7 @@
 
 pub mod destination;
 mod docker;
+mod manifest_options;
 mod oci;
 mod reader;
 mod writer;
@@ -24,7 +25,7 @@ use crate::cache::{Image, Store, StoreError};
 use crate::error_chain::Chain;
 use crate::image::digest::Digest;
 use crate::image::layer::{chain_id, decompressed, Compression};
-use crate::image::oci::{media, Descriptor, ImageConfig, Manifest, Platform};
+use crate::image::oci::{Descriptor, ImageConfig, Manifest, Platform};
 use crate::image::reference::ImageRef;
 use crate::image::timestamp::parse_rfc3339;
 use rayon::prelude::*;
@@ -32,6 +33,8 @@ use reader::{blob_path, Contents};
 use std::collections::HashSet;
 use std::io::{self, Read, Write};
 use writer::TarWriter;
+
+pub use manifest_options::ManifestOptions;
 
 /// Why a save or load failed. Messages name the archive entry, blob or
 /// image concerned.
@@ -85,11 +88,13 @@ pub enum Format {
 }
 
 /// How `save` writes its archive.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct SaveOptions {
     pub format: Format,
     /// Compression of the layer blobs (docker writes them uncompressed).
     pub compression: Compression,
+    /// Levels, media types, annotations (`kiln build -o` options).
+    pub manifest: ManifestOptions,
 }
 
 impl Default for SaveOptions {
@@ -97,6 +102,7 @@ impl Default for SaveOptions {
         SaveOptions {
             format: Format::Docker,
             compression: Compression::None,
+            manifest: ManifestOptions::default(),
         }
     }
 }
@@ -249,7 +255,7 @@ pub fn save_attached(
     w.dir("blobs/sha256")?;
     let mut saved = Vec::with_capacity(targets.len());
     for (image, tags) in targets {
-        let mut s = write_image(store, &mut w, image, tags, opts.compression)?;
+        let mut s = write_image(store, &mut w, image, tags, opts)?;
         let attached = attach(&s.manifest);
         if !attached.is_empty() {
             s.manifest = write_attached(&mut w, &s.manifest, &attached)?;
@@ -350,8 +356,9 @@ fn write_image(
     w: &mut TarWriter<impl Write>,
     image: Image,
     tags: Vec<ImageRef>,
-    compression: Compression,
+    opts: &SaveOptions,
 ) -> Result<SavedImage, ArchiveError> {
+    let how = &opts.manifest;
     let label = match tags.first() {
         Some(t) => t.familiar(),
         None => image.id.to_string(),
@@ -370,8 +377,10 @@ fn write_image(
         .max(0) as u64;
     let mut layers = Vec::with_capacity(image.layers.len());
     for l in &image.layers {
-        let blob = store.layer_tar(l, compression).map_err(store_err)?;
-        let desc = Descriptor::new(compression.oci_media_type(), blob.digest, blob.size);
+        let blob = how
+            .layer_blob(store, l, opts.compression)
+            .map_err(store_err)?;
+        let desc = Descriptor::new(&blob.media_type, blob.digest, blob.size);
         w.blob(store, &blob_path(&desc.digest), &desc, mtime)?;
         layers.push(desc);
     }
@@ -379,14 +388,14 @@ fn write_image(
     w.file(&blob_path(&image.id), &config_bytes, mtime)?;
     let manifest = Manifest {
         schema_version: 2,
-        media_type: Some(media::OCI_MANIFEST.to_string()),
+        media_type: Some(how.manifest_media_type().to_string()),
         config: Descriptor::new(
-            media::OCI_CONFIG,
+            how.config_media_type(),
             image.id.clone(),
             config_bytes.len() as u64,
         ),
         layers: layers.clone(),
-        annotations: None,
+        annotations: ManifestOptions::annotations(&how.manifest_annotations),
         extra: Default::default(),
     };
     // Serializing our own struct cannot fail.
@@ -394,10 +403,11 @@ fn write_image(
     let manifest_digest = Digest::sha256_of(&manifest_bytes);
     w.file(&blob_path(&manifest_digest), &manifest_bytes, mtime)?;
     let mut desc = Descriptor::new(
-        media::OCI_MANIFEST,
+        how.manifest_media_type(),
         manifest_digest,
         manifest_bytes.len() as u64,
     );
+    desc.annotations = ManifestOptions::annotations(&how.descriptor_annotations);
     let c = &image.config;
     if !c.architecture.is_empty() && !c.os.is_empty() {
         desc.platform = Some(Platform::new(&c.os, &c.architecture, c.variant.as_deref()));

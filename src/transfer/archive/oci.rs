@@ -15,7 +15,6 @@ use crate::error_chain::Chain;
 use crate::image::digest::Digest;
 use crate::image::oci::{media, Descriptor, Index, Manifest, Platform};
 use crate::image::reference::ImageRef;
-use std::collections::BTreeMap;
 
 /// The `oci-layout` file's content (image-spec v1.0/1.1 layouts).
 pub(super) const LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
@@ -36,7 +35,9 @@ pub(super) fn index_json(images: &[SavedImage]) -> Vec<u8> {
         }
         for t in &s.tags {
             let mut d = s.manifest.clone();
-            let mut ann = BTreeMap::new();
+            // The descriptor's own annotations (`kiln build -o
+            // annotation-manifest-descriptor.K=V`), then the name's.
+            let mut ann = d.annotations.take().unwrap_or_default();
             ann.insert(ANNOTATION_IMAGE_NAME.to_string(), t.to_string());
             if let Some(tag) = t.tag() {
                 ann.insert(ANNOTATION_REF_NAME.to_string(), tag.to_string());
