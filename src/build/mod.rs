@@ -16,6 +16,7 @@
 //! cached rebuild is the same image.
 
 mod cache;
+pub mod contexts;
 mod created;
 pub mod entitlements;
 pub mod export;
@@ -100,6 +101,9 @@ pub struct BuildOptions {
     pub cache_to: Vec<CacheTo>,
     /// `--explain`: say why each step that missed the cache missed.
     pub explain: bool,
+    /// `--build-context`s by lookup key ([`contexts::parse`]), in the
+    /// order given.
+    pub named_contexts: Vec<(String, contexts::ContextValue)>,
 }
 
 /// What a build made.
@@ -166,6 +170,8 @@ pub enum BuildError {
     Ignore(#[from] IgnoreError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Context(#[from] contexts::ContextError),
     /// A step failed: the Dockerfile excerpt around its instruction (as
     /// buildx prints it), BuildKit's error, the step's last output lines.
     #[error("{}{message}{}", excerpt.as_deref().unwrap_or_default(), tail(log_tail))]
@@ -224,8 +230,9 @@ pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, Buil
     let publish = publish::Publish::plan(&opts.tags, &opts.exports)?;
     let front = parse_and_check(opts)?;
     let registry = registry_options(&store, opts)?;
+    let named = contexts::resolve(&store, &opts.named_contexts)?;
     let resolver = images::StoreImages::new(&store, opts.pull, &registry);
-    let (plan, ignore) = lower(&front, opts, &resolver)
+    let (plan, ignore) = lower(&front, opts, &named.lowering, &resolver)
         .map_err(|e| failure::with_excerpt(e, &front.df, &opts.dockerfile))?;
     // Like dockerfile2llb, `# check=error=true` fails the build once the
     // Dockerfile is converted, before any step runs.
@@ -268,7 +275,7 @@ pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, Buil
         dir: dir.clone(),
         ignore,
     });
-    let executor = Arc::new(BuildExecutor::new(cx, context, base_images));
+    let executor = Arc::new(BuildExecutor::new(cx, context, base_images).with_named(named.dirs));
     // "The same step" for --explain: within builds of this context and
     // Dockerfile (host paths here name a local hint, never a cache key).
     let scope = format!("{:?}\0{:?}", opts.context, opts.dockerfile_path);
@@ -404,8 +411,9 @@ fn apply_storage_cap(store: &Store) {
 pub fn check(store: Arc<Store>, opts: &BuildOptions) -> Result<CheckOutcome, BuildError> {
     let front = parse_and_check(opts)?;
     let registry = registry_options(&store, opts)?;
+    let named = contexts::resolve(&store, &opts.named_contexts)?;
     let resolver = images::StoreImages::new(&store, opts.pull, &registry);
-    let (plan, _) = lower(&front, opts, &resolver)
+    let (plan, _) = lower(&front, opts, &named.lowering, &resolver)
         .map_err(|e| failure::with_excerpt(e, &front.df, &opts.dockerfile))?;
     // BuildKit's lint checks every stage (`AllStages`).
     let warnings = lint::merge(&front.config, front.warnings, &plan.checks, None);
@@ -448,6 +456,7 @@ fn parse_and_check(opts: &BuildOptions) -> Result<Front, BuildError> {
 fn lower(
     front: &Front,
     opts: &BuildOptions,
+    named: &BTreeMap<String, dockerfile::NamedContext>,
     resolver: &dyn dockerfile::ImageResolver,
 ) -> Result<(BuildPlan, DockerIgnore), BuildError> {
     let ignore = match &opts.context {
@@ -477,6 +486,7 @@ fn lower(
                 crate::solver::Network::Sandbox
             }
         },
+        named_contexts: named.clone(),
     };
     let plan = dockerfile::lower(&front.df, &lower_opts, resolver)?;
     Ok((plan, ignore))

@@ -3,6 +3,7 @@
 use super::CliError;
 use crate::build::export::ImageOutput;
 use crate::build::input::{self, StdinInput};
+use crate::build::contexts::MainContext;
 use crate::build::{self, publish, BuildOptions, Export};
 use crate::cache::remote;
 use crate::cache::Store;
@@ -11,6 +12,7 @@ use crate::frontend::dockerfile::lint;
 use crate::image::layer::budget::ExpansionBudget;
 use crate::image::reference::ImageRef;
 use crate::solver::ProgressMode;
+use crate::source::url::is_git_url;
 use clap::Args;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -28,6 +30,12 @@ pub struct BuildArgs {
     /// A build argument; `K` alone takes its value from the environment.
     #[arg(long = "build-arg", value_name = "K[=V]")]
     pub build_arg: Vec<String>,
+    /// An additional build context, NAME=VALUE; VALUE is a directory,
+    /// docker-image://REF, a git URL or an http(s) URL (buildx's). It
+    /// replaces a stage or image of that name in FROM, COPY --from and
+    /// RUN --mount=from; may be repeated.
+    #[arg(long = "build-context", value_name = "NAME=VALUE")]
+    pub build_context: Vec<String>,
     /// The stage to build (default: the last one).
     #[arg(long, value_name = "STAGE")]
     pub target: Option<String>,
@@ -208,6 +216,12 @@ fn options(
         explain: args.explain,
         cache_from,
         cache_to,
+        named_contexts: args
+            .build_context
+            .iter()
+            .map(|spec| build::contexts::parse(spec))
+            .collect::<Result<_, _>>()
+            .map_err(CliError::from_error)?,
     })
 }
 
@@ -233,6 +247,14 @@ fn read_inputs(args: &BuildArgs, store: &Store) -> Result<Inputs, CliError> {
         {
             StdinInput::Context => Some(dir),
             StdinInput::Dockerfile(data) => {
+                stdin_dockerfile = Some(data);
+                None
+            }
+        }
+    } else if let Some(remote) = remote_context(&args.context, store)? {
+        match remote {
+            MainContext::Dir(dir) => Some(dir),
+            MainContext::Dockerfile(data) => {
                 stdin_dockerfile = Some(data);
                 None
             }
@@ -278,6 +300,21 @@ fn read_inputs(args: &BuildArgs, store: &Store) -> Result<Inputs, CliError> {
         dockerfile,
         dockerfile_path,
     })
+}
+
+/// A Git repository or an HTTP(S) URL as the context (buildx passes both
+/// to BuildKit as they are): checked out or fetched into the store.
+fn remote_context(context: &str, store: &Store) -> Result<Option<MainContext>, CliError> {
+    let remote = if is_git_url(context) {
+        build::contexts::git_main_context(store, context)
+    } else if context.starts_with("http://") || context.starts_with("https://") {
+        build::contexts::url_main_context(store, context)
+    } else {
+        return Ok(None);
+    };
+    remote
+        .map(Some)
+        .map_err(|e| CliError(format!("unable to prepare context: {}", Chain(&e))))
 }
 
 /// `-t` names.

@@ -140,6 +140,7 @@ mod tests {
             platform: crate::solver::Platform::linux_amd64(),
             context_exclude: Vec::new(),
             network: crate::solver::Network::Sandbox,
+            named_contexts: Default::default(),
         };
         proxy_env(&opts)
     }

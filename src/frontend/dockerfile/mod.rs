@@ -29,6 +29,7 @@ mod copy;
 mod dispatch;
 pub mod lint;
 mod mount;
+mod named;
 mod names;
 mod run;
 pub mod source;
@@ -51,6 +52,7 @@ use crate::source::url::redact_password;
 
 pub use args::{is_proxy_arg, PROXY_ARGS};
 pub use mount::{parse_mount, MountSpec, MountType};
+pub use named::{context_key, source_name, NamedContext};
 pub use syntax::{check_syntax, ForeignFrontend};
 
 /// What the build was asked for, besides the Dockerfile.
@@ -81,6 +83,9 @@ pub struct LowerOptions {
     /// The network of `RUN` without `--network` (`kiln build --network`);
     /// part of each exec's definition, as BuildKit puts it in the LLB.
     pub network: Network,
+    /// `--build-context`s by [`context_key`]: what replaces a stage or
+    /// image of that name (see [`named`]).
+    pub named_contexts: BTreeMap<String, NamedContext>,
 }
 
 /// A base image as the resolver found it.
