@@ -82,7 +82,7 @@ pub enum ContextError {
         what: String,
         url: String,
         #[source]
-        source: HttpSourceError,
+        source: Box<HttpSourceError>,
     },
     #[error("{what}: reading its .dockerignore")]
     Ignore {
@@ -163,10 +163,7 @@ pub struct Resolved {
 /// Makes every named context local: Git checkouts and downloads go to the
 /// store; directories get their own `.dockerignore` (BuildKit reads
 /// `.dockerignore` at the named context's root, `NamedContext.load`).
-pub fn resolve(
-    store: &Store,
-    named: &[(String, ContextValue)],
-) -> Result<Resolved, ContextError> {
+pub fn resolve(store: &Store, named: &[(String, ContextValue)]) -> Result<Resolved, ContextError> {
     let mut out = Resolved::default();
     for (key, value) in named {
         if out.lowering.contains_key(key) {
@@ -257,7 +254,7 @@ fn fetch(store: &Store, url: &str, what: &str) -> Result<http_source::RemoteFile
     http_source::fetch(store, &source).map_err(|source| ContextError::Http {
         what: what.to_string(),
         url: redact_password(url),
-        source,
+        source: Box::new(source),
     })
 }
 
@@ -278,11 +275,8 @@ pub fn git_main_context(store: &Store, url: &str) -> Result<MainContext, Context
         what: what.clone(),
         source,
     })?;
-    let checkout =
-        git_source::checkout(store, &git, false, None).map_err(|source| ContextError::Git {
-            what,
-            source,
-        })?;
+    let checkout = git_source::checkout(store, &git, false, None)
+        .map_err(|source| ContextError::Git { what, source })?;
     Ok(MainContext::Dir(checkout.dir))
 }
 
@@ -317,7 +311,9 @@ mod tests {
     fn values_are_told_apart_as_buildx_does() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path().display().to_string();
-        assert!(matches!(parse(&format!("src={d}")).unwrap(), (k, ContextValue::Dir(_)) if k == "src"));
+        assert!(
+            matches!(parse(&format!("src={d}")).unwrap(), (k, ContextValue::Dir(_)) if k == "src")
+        );
         assert!(matches!(
             parse("alpine:latest=docker-image://busybox").unwrap(),
             (k, ContextValue::Image(_)) if k == "alpine"
@@ -339,12 +335,27 @@ mod tests {
     #[test]
     fn bad_values_name_the_flag() {
         for (spec, expected) in [
-            ("novalue", "--build-context \"novalue\": expected NAME=VALUE"),
+            (
+                "novalue",
+                "--build-context \"novalue\": expected NAME=VALUE",
+            ),
             ("x=", "--build-context \"x=\": expected NAME=VALUE"),
-            ("x=oci-layout://dir", "--build-context x: unsupported context source \"oci-layout://\""),
-            ("x=/nonexistent/kiln", "--build-context x: /nonexistent/kiln: not a directory"),
-            ("x=docker-image://UPPER", "--build-context x: invalid image reference \"UPPER\""),
-            ("Bad Name=.", "--build-context \"Bad Name=.\": invalid context name Bad Name"),
+            (
+                "x=oci-layout://dir",
+                "--build-context x: unsupported context source \"oci-layout://\"",
+            ),
+            (
+                "x=/nonexistent/kiln",
+                "--build-context x: /nonexistent/kiln: not a directory",
+            ),
+            (
+                "x=docker-image://UPPER",
+                "--build-context x: invalid image reference \"UPPER\"",
+            ),
+            (
+                "Bad Name=.",
+                "--build-context \"Bad Name=.\": invalid context name Bad Name",
+            ),
         ] {
             let e = Chain(&parse(spec).unwrap_err()).to_string();
             assert!(e.starts_with(expected), "{spec}: {e}");

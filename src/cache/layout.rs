@@ -271,6 +271,7 @@ mod tests {
             l.tmp(),
             l.ingest(),
             l.http_downloads(),
+            l.git_checkouts(),
             l.copy_indexes(),
             l.context_cache(),
             l.cache_mounts(),

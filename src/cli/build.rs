@@ -1,9 +1,9 @@
 //! `kiln build`: flags in docker's spelling, handed to [`crate::build`].
 
 use super::CliError;
+use crate::build::contexts::MainContext;
 use crate::build::export::ImageOutput;
 use crate::build::input::{self, StdinInput};
-use crate::build::contexts::MainContext;
 use crate::build::{self, publish, BuildOptions, Export};
 use crate::cache::remote;
 use crate::cache::Store;

@@ -121,13 +121,13 @@ pub fn checkout(
         Some(sub) => {
             // Resolved inside the checkout: a symlink in the repository
             // never leads out of it.
-            let dir = crate::fs::path_in_root::resolve_in_root(&root, Path::new(sub)).map_err(|source| {
-                GitSourceError::Io {
+            let dir = crate::fs::path_in_root::resolve_in_root(&root, Path::new(sub)).map_err(
+                |source| GitSourceError::Io {
                     path: root.join(sub),
                     op: "resolving the subdirectory",
                     source,
-                }
-            })?;
+                },
+            )?;
             if !dir.is_dir() {
                 return Err(GitSourceError::Subdir {
                     remote: git.shown(),
@@ -151,15 +151,21 @@ pub fn checkout(
 /// the remote's `HEAD` without a ref.
 fn resolve_commit(git: &GitRef) -> Result<String, GitSourceError> {
     if git.reference_is_commit() {
-        return Ok(git.reference.clone().unwrap_or_default().to_ascii_lowercase());
+        return Ok(git
+            .reference
+            .clone()
+            .unwrap_or_default()
+            .to_ascii_lowercase());
     }
     let reference = git.reference.clone().unwrap_or_else(|| "HEAD".to_string());
-    let out = run_git(None, &["ls-remote", "--", &git.remote, &reference], git, "ls-remote")?;
+    let out = run_git(
+        None,
+        &["ls-remote", "--", &git.remote, &reference],
+        git,
+        "ls-remote",
+    )?;
     let text = String::from_utf8_lossy(&out.stdout);
-    let lines: Vec<(&str, &str)> = text
-        .lines()
-        .filter_map(|l| l.split_once('\t'))
-        .collect();
+    let lines: Vec<(&str, &str)> = text.lines().filter_map(|l| l.split_once('\t')).collect();
     // ls-remote matches by suffix: `main` also matches `refs/heads/x/main`.
     // Prefer the exact names BuildKit's `git checkout` would take.
     let wanted = [
@@ -180,7 +186,9 @@ fn resolve_commit(git: &GitRef) -> Result<String, GitSourceError> {
     if reference.len() >= 7 && reference.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(GitSourceError::MissingRef {
             remote: git.shown(),
-            reference: format!("{reference} (abbreviated commit IDs cannot be fetched; give all 40 digits)"),
+            reference: format!(
+                "{reference} (abbreviated commit IDs cannot be fetched; give all 40 digits)"
+            ),
         });
     }
     Err(GitSourceError::MissingRef {
@@ -211,24 +219,13 @@ fn fetch_into_place(
     std::fs::create_dir_all(&tmp).map_err(io(&tmp, "creating the checkout dir"))?;
     let result = (|| {
         run_git(Some(&tmp), &["init", "-q"], git, "init")?;
-        run_git(Some(&tmp), &["remote", "add", "origin", &git.remote], git, "remote add")?;
-        let by_commit = run_git(
+        run_git(
             Some(&tmp),
-            &["fetch", "-q", "--depth=1", "--no-tags", "origin", commit],
+            &["remote", "add", "origin", &git.remote],
             git,
-            "fetch",
-        );
-        if by_commit.is_err() {
-            // A server refusing to serve a commit by ID (protocol v0
-            // without allowReachableSHA1InWant) still serves the ref.
-            let reference = git.reference.as_deref().unwrap_or("HEAD");
-            run_git(
-                Some(&tmp),
-                &["fetch", "-q", "--depth=1", "--no-tags", "origin", reference],
-                git,
-                "fetch",
-            )?;
-        }
+            "remote add",
+        )?;
+        fetch(&tmp, git, commit)?;
         let head = run_git(Some(&tmp), &["rev-parse", "FETCH_HEAD"], git, "rev-parse")?;
         let fetched = String::from_utf8_lossy(&head.stdout).trim().to_string();
         if fetched != commit {
@@ -242,7 +239,13 @@ fn fetch_into_place(
         }
         run_git(
             Some(&tmp),
-            &["-c", "advice.detachedHead=false", "checkout", "-q", "FETCH_HEAD"],
+            &[
+                "-c",
+                "advice.detachedHead=false",
+                "checkout",
+                "-q",
+                "FETCH_HEAD",
+            ],
             git,
             "checkout",
         )?;
@@ -266,6 +269,32 @@ fn fetch_into_place(
     }
     tracing::debug!(remote = %git.shown(), commit, "git checkout stored");
     Ok(())
+}
+
+/// Fetches `commit` into the repository at `dir`: shallow by commit ID
+/// first; then, as BuildKit retries (`util/gitutil/git_cli.go`,
+/// `ErrShallowNotSupported`), without `--depth` for a server that cannot
+/// serve shallow fetches (Git's dumb HTTP), and by the ref's name for one
+/// that does not serve commits by ID. The first error is the one shown.
+fn fetch(dir: &Path, git: &GitRef, commit: &str) -> Result<(), GitSourceError> {
+    let reference = git.reference.as_deref().unwrap_or("HEAD");
+    let attempts: [&[&str]; 4] = [
+        &["fetch", "-q", "--depth=1", "--no-tags", "origin", commit],
+        &["fetch", "-q", "--no-tags", "origin", commit],
+        &["fetch", "-q", "--depth=1", "--no-tags", "origin", reference],
+        &["fetch", "-q", "--no-tags", "origin", reference],
+    ];
+    let mut first = None;
+    for args in attempts {
+        match run_git(Some(dir), args, git, "fetch") {
+            Ok(_) => return Ok(()),
+            Err(e) => {
+                tracing::debug!(error = %crate::error_chain::Chain(&e), "git fetch attempt failed");
+                first.get_or_insert(e);
+            }
+        }
+    }
+    Err(first.expect("at least one attempt"))
 }
 
 /// Runs `git args` (in `dir`) with no terminal prompts and no user or
@@ -295,8 +324,7 @@ fn run_git(
         let stderr = String::from_utf8_lossy(&out.stderr);
         let last = stderr
             .lines()
-            .filter(|l| !l.trim().is_empty())
-            .last()
+            .rfind(|l| !l.trim().is_empty())
             .unwrap_or("no output")
             .to_string();
         return Err(GitSourceError::Command {

@@ -60,9 +60,9 @@ impl GitRef {
                         url: redact_password(url),
                         message,
                     };
-                    let (key, value) = field
-                        .split_once('=')
-                        .ok_or_else(|| bad(format!("invalid field '{field}' must be a key=value pair")))?;
+                    let (key, value) = field.split_once('=').ok_or_else(|| {
+                        bad(format!("invalid field '{field}' must be a key=value pair"))
+                    })?;
                     match key.to_ascii_lowercase().as_str() {
                         "ref" => out.reference = non_empty(value),
                         "commit" => out.commit = non_empty(value),
@@ -101,9 +101,9 @@ impl GitRef {
     /// Whether the ref is already a full commit ID (no `ls-remote`
     /// needed): 40 (SHA-1) or 64 (SHA-256) hex digits.
     pub fn reference_is_commit(&self) -> bool {
-        self.reference
-            .as_deref()
-            .is_some_and(|r| (r.len() == 40 || r.len() == 64) && r.bytes().all(|b| b.is_ascii_hexdigit()))
+        self.reference.as_deref().is_some_and(|r| {
+            (r.len() == 40 || r.len() == 64) && r.bytes().all(|b| b.is_ascii_hexdigit())
+        })
     }
 }
 
@@ -121,12 +121,37 @@ mod tests {
     #[test]
     fn fragments_name_ref_and_subdir_as_buildkit() {
         check("https://h/r.git", "https://h/r.git", None, None);
-        check("https://h/r.git#main", "https://h/r.git", Some("main"), None);
-        check("https://h/r.git#main:sub/dir", "https://h/r.git", Some("main"), Some("sub/dir"));
+        check(
+            "https://h/r.git#main",
+            "https://h/r.git",
+            Some("main"),
+            None,
+        );
+        check(
+            "https://h/r.git#main:sub/dir",
+            "https://h/r.git",
+            Some("main"),
+            Some("sub/dir"),
+        );
         check("https://h/r.git#:sub", "https://h/r.git", None, Some("sub"));
-        check("git@github.com:o/r.git#v1", "git@github.com:o/r.git", Some("v1"), None);
-        check("git://127.0.0.1:9/r#t:/d/", "git://127.0.0.1:9/r", Some("t"), Some("d"));
-        check("ssh://git@h/r.git##ref=dev,subdir=x", "ssh://git@h/r.git", Some("dev"), Some("x"));
+        check(
+            "git@github.com:o/r.git#v1",
+            "git@github.com:o/r.git",
+            Some("v1"),
+            None,
+        );
+        check(
+            "git://127.0.0.1:9/r#t:/d/",
+            "git://127.0.0.1:9/r",
+            Some("t"),
+            Some("d"),
+        );
+        check(
+            "ssh://git@h/r.git##ref=dev,subdir=x",
+            "ssh://git@h/r.git",
+            Some("dev"),
+            Some("x"),
+        );
         let g = GitRef::parse("https://h/r.git##commit=abc").unwrap();
         assert_eq!(g.reference.as_deref(), Some("abc"));
         assert_eq!(g.commit.as_deref(), Some("abc"));
@@ -147,8 +172,14 @@ mod tests {
     #[test]
     fn full_commit_ids_skip_the_ref_lookup() {
         let sha = "0123456789abcdef0123456789abcdef01234567";
-        assert!(GitRef::parse(&format!("git://h/r#{sha}")).unwrap().reference_is_commit());
-        assert!(!GitRef::parse("git://h/r#0123abc").unwrap().reference_is_commit());
-        assert!(!GitRef::parse("git://h/r#main").unwrap().reference_is_commit());
+        assert!(GitRef::parse(&format!("git://h/r#{sha}"))
+            .unwrap()
+            .reference_is_commit());
+        assert!(!GitRef::parse("git://h/r#0123abc")
+            .unwrap()
+            .reference_is_commit());
+        assert!(!GitRef::parse("git://h/r#main")
+            .unwrap()
+            .reference_is_commit());
     }
 }

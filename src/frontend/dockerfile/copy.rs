@@ -15,8 +15,8 @@
 //! new base reruns only the merge and the image keeps the same layer.
 //! With `--chmod` it is a plain copy, as in BuildKit.
 
-use super::names::{display, StepCounter};
 use super::named::NamedContext;
+use super::names::{display, StepCounter};
 use super::stage::StageState;
 use super::{LowerError, Lowerer, MAX_FROM_NESTING};
 use crate::error_chain::Chain;
@@ -127,6 +127,10 @@ struct Placement {
     workdir: String,
     chown: Option<String>,
 }
+
+/// A COPY/ADD's sources: as copied, as the history shows them, and the
+/// Git source vertex of an `ADD <git url>`.
+type NamedSources = (Vec<CopySource>, Vec<String>, Option<VertexId>);
 
 /// What the history says a COPY/ADD did: `COPY --chown=… src… dest #
 /// buildkit`, flags and sources as expanded (BuildKit's `dispatchCopy`).
@@ -282,7 +286,7 @@ impl Lowerer<'_> {
         checksum: Option<&String>,
         inputs: &mut InputList,
         span: &Span,
-    ) -> Result<(Vec<CopySource>, Vec<String>, Option<VertexId>), LowerError> {
+    ) -> Result<NamedSources, LowerError> {
         let mut sources = Vec::with_capacity(c.sources.len() + c.inline.len());
         let mut shown_sources = Vec::new();
         let mut git = None;

@@ -106,7 +106,11 @@ impl Lowerer<'_> {
         let root = self.graph.add(op, vec![source], info)?;
         let mut state = StageState::scratch(&self.opts.platform);
         state.root = Some(root);
-        state.commit(format!("FROM {key}"), Some((root, None)), &self.opts.created);
+        state.commit(
+            format!("FROM {key}"),
+            Some((root, None)),
+            &self.opts.created,
+        );
         Ok(state)
     }
 }

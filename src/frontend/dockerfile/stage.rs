@@ -8,8 +8,8 @@
 //! default `PATH` when it has none, and a base image's `ONBUILD` triggers
 //! run first, counted and named as steps (`[2/4] ONBUILD RUN ...`).
 
-use super::names::StepCounter;
 use super::named::NamedContext;
+use super::names::StepCounter;
 use super::{parse_mount, LayerStep, LowerError, Lowerer, ResolvedImage};
 use crate::error_chain::Chain;
 use crate::image::oci::{ContainerConfig, History, ImageConfig, RootFs, DEFAULT_PATH};

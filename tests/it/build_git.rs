@@ -1,0 +1,259 @@
+//! Git sources: a repository as the main context (`kiln build URL#ref:dir`),
+//! as a named context (`--build-context NAME=URL`) and in `ADD <git url>`
+//! (BuildKit's git source: the ref is resolved to a commit every build and
+//! the checkout is keyed by it; `.git` only with `--keep-git-dir`;
+//! `--checksum` a prefix of the commit).
+//!
+//! The repository is served over Git's "dumb" HTTP protocol (a bare
+//! repository after `git update-server-info`, its files served as they
+//! are) by the in-process HTTP stub: no daemon to start or kill, and the
+//! fetch's fallback without `--depth` (dumb HTTP has no shallow fetches)
+//! is exercised on the way. Whether a RUN executed is told by a line it
+//! appends to a cache mount.
+
+use crate::support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use support::http_stub::{Reply, StubServer};
+use support::kiln::{step_states, Kiln};
+
+/// A repository with a work tree to commit in and a bare copy the stub
+/// serves at `/repo.git`.
+struct Origin {
+    work: PathBuf,
+    bare: PathBuf,
+    server: StubServer,
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .current_dir(dir)
+        .args(args)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .output()
+        .expect("running git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+impl Origin {
+    fn start(k: &Kiln, files: &[(&str, &str)]) -> Origin {
+        let work = k.path("git-work");
+        let served = k.path("git-served");
+        std::fs::create_dir_all(&work).unwrap();
+        std::fs::create_dir_all(&served).unwrap();
+        git(&work, &["init", "-q", "-b", "main"]);
+        let bare = served.join("repo.git");
+        let origin = Origin {
+            server: serve_files(served),
+            work,
+            bare,
+        };
+        origin.write(files);
+        git(&origin.work, &["add", "-A"]);
+        git(&origin.work, &["commit", "-q", "-m", "first"]);
+        git(
+            &origin.work,
+            &["clone", "-q", "--bare", ".", origin.bare.to_str().unwrap()],
+        );
+        git(&origin.bare, &["update-server-info"]);
+        origin
+    }
+
+    fn write(&self, files: &[(&str, &str)]) {
+        for (path, content) in files {
+            let p = self.work.join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, content).unwrap();
+        }
+    }
+
+    /// Commits `files` on `main` and publishes it; returns the commit.
+    fn commit(&self, files: &[(&str, &str)]) -> String {
+        self.write(files);
+        git(&self.work, &["add", "-A"]);
+        git(&self.work, &["commit", "-q", "-m", "next"]);
+        git(
+            &self.work,
+            &["push", "-q", self.bare.to_str().unwrap(), "main"],
+        );
+        git(&self.bare, &["update-server-info"]);
+        self.head()
+    }
+
+    fn head(&self) -> String {
+        git(&self.work, &["rev-parse", "HEAD"])
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}/repo.git", self.server.host())
+    }
+}
+
+/// Serves the files under `root` (GET only; 404 for anything else).
+fn serve_files(root: PathBuf) -> StubServer {
+    StubServer::start(move |req| {
+        let path = req.path().trim_start_matches('/');
+        if req.method != "GET" || path.split('/').any(|c| c == "..") {
+            return Reply::new(404, "");
+        }
+        match std::fs::read(root.join(path)) {
+            Ok(body) if root.join(path).is_file() => Reply::new(200, body),
+            _ => Reply::new(404, ""),
+        }
+    })
+}
+
+fn checkouts(k: &Kiln) -> usize {
+    std::fs::read_dir(k.root().join("git"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+const DOCKERFILE: &str = "FROM busybox\nCOPY f /f\n\
+    RUN --mount=type=cache,id=log,target=/log cat /f >> /log/runs\n";
+
+#[test]
+fn git_context_is_keyed_by_commit_a_moved_branch_misses() {
+    let k = Kiln::with_busybox_image();
+    let origin = Origin::start(
+        &k,
+        &[
+            ("app/Dockerfile", DOCKERFILE),
+            ("app/f", "one\n"),
+            ("outside", "not in the context\n"),
+        ],
+    );
+    let url = format!("{}#main:app", origin.url());
+    let build = |tag: &str| {
+        let ran = k.kiln(&["build", "--progress", "plain", "-t", tag, &url]);
+        ran.ok();
+        ran.stderr
+    };
+    build("g:1");
+    assert_eq!(k.sh("g:1", "cat /f"), "one\n");
+    assert_eq!(k.cache_file("log", "runs"), ["one"]);
+    assert_eq!(checkouts(&k), 1);
+
+    // Unchanged branch: the same commit, its checkout reused, all cached.
+    let progress = build("g:2");
+    let (cached, _) = step_states(&progress);
+    assert!(cached.iter().any(|s| s.contains("] RUN ")), "{progress}");
+    assert_eq!(k.cache_file("log", "runs"), ["one"]);
+    assert_eq!(checkouts(&k), 1, "an unchanged ref fetched again");
+    assert_eq!(
+        k.inspect("g:1", "{{.Id}}"),
+        k.inspect("g:2", "{{.Id}}"),
+        "an unchanged commit builds the same image"
+    );
+
+    // The branch moves: a new checkout, the COPY and RUN run again.
+    origin.commit(&[("app/f", "two\n")]);
+    let progress = build("g:3");
+    let (_, done) = step_states(&progress);
+    assert!(done.iter().any(|s| s.contains("] RUN ")), "{progress}");
+    assert_eq!(k.sh("g:3", "cat /f"), "two\n");
+    assert_eq!(k.cache_file("log", "runs"), ["one", "two"]);
+    assert_eq!(checkouts(&k), 2);
+
+    // A commit ID is a ref too (no ls-remote), here the branch's old one.
+    // A missing ref and a missing subdir are clear errors.
+    let err = k
+        .kiln(&["build", &format!("{}#nope", origin.url())])
+        .fails()
+        .to_string();
+    assert!(
+        err.contains("unable to prepare context") && err.contains("does not contain ref nope"),
+        "{err}"
+    );
+    let err = k
+        .kiln(&["build", &format!("{}#main:nodir", origin.url())])
+        .fails()
+        .to_string();
+    assert!(err.contains("subdirectory \"nodir\""), "{err}");
+}
+
+#[test]
+fn add_git_copies_the_checkout_and_keeps_git_only_when_asked() {
+    let k = Kiln::with_busybox_image();
+    let origin = Origin::start(&k, &[("f", "one\n"), ("sub/g", "gee\n")]);
+    let commit = origin.head();
+    let url = origin.url();
+    let ctx = k.context(&[]);
+    let df = format!(
+        "FROM busybox\nADD {url}#main /src\nADD --keep-git-dir=true {url} /kept\n\
+         ADD {url}#main:sub /sub\nADD --checksum={short} {url}#main /pinned\n",
+        short = &commit[..12]
+    );
+    k.build_ok(&ctx, &df, "add:1", &[]);
+    let listing = k.sh(
+        "add:1",
+        "cat /src/f /sub/g /pinned/f; test -e /src/.git || echo no-git; \
+         test -e /sub/g && test ! -e /sub/sub && echo subdir; cat /kept/.git/HEAD",
+    );
+    assert!(
+        listing.starts_with("one\ngee\none\nno-git\nsubdir\n"),
+        "{listing}"
+    );
+    // The kept `.git` is a checkout of the commit (detached HEAD).
+    assert!(listing.contains(&commit), "{listing}");
+
+    // A wrong checksum fails as BuildKit's does, naming the commit.
+    let df = format!("FROM busybox\nADD --checksum=0000000 {url}#main /x\n");
+    std::fs::write(ctx.join("Dockerfile"), df).unwrap();
+    let err = k.build(&ctx, &[]).fails().to_string();
+    assert!(
+        err.contains(&format!("expected checksum to match 0000000, got {commit}")),
+        "{err}"
+    );
+    // COPY refuses a repository, ADD a missing ref.
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        format!("FROM busybox\nCOPY {url} /x\n"),
+    )
+    .unwrap();
+    let err = k.build(&ctx, &[]).fails().to_string();
+    assert!(err.contains("source can't be a git ref for COPY"), "{err}");
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        format!("FROM busybox\nADD {url}#gone /x\n"),
+    )
+    .unwrap();
+    let err = k.build(&ctx, &[]).fails().to_string();
+    assert!(err.contains("does not contain ref gone"), "{err}");
+}
+
+#[test]
+fn git_build_context_is_read_as_a_named_context() {
+    let k = Kiln::with_busybox_image();
+    let origin = Origin::start(&k, &[("lib/v", "1\n")]);
+    let ctx = k.context(&[]);
+    let named = format!("src={}#main:lib", origin.url());
+    k.build_ok(
+        &ctx,
+        "FROM busybox\nCOPY --from=src v /v\n",
+        "named:1",
+        &["--build-context", &named],
+    );
+    assert_eq!(k.sh("named:1", "cat /v"), "1\n");
+    let err = k
+        .build(&ctx, &["--build-context", "src=https://h/r.git##branch=x"])
+        .fails()
+        .to_string();
+    assert!(
+        err.contains("--build-context src: invalid git URL")
+            && err.contains("unexpected key 'branch'"),
+        "{err}"
+    );
+}
