@@ -25,6 +25,7 @@ use crate::image::reference::ImageRef;
 use crate::solver::HttpSource;
 use crate::source::git_ref::{GitRef, GitRefError};
 use crate::source::url::{is_git_url, redact_password};
+use crate::transfer::archive::layout_dir::{load_layout_dir, LayoutPick};
 
 /// What a `--build-context` value names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +37,9 @@ pub enum ContextValue {
     Image(ImageRef),
     /// `docker-image://scratch`: nothing (BuildKit's `llb.Scratch`).
     Scratch,
+    /// `oci-layout://PATH[:TAG|@DIGEST]`: an image of an OCI layout
+    /// directory (the tag defaults to `latest`, buildx's rule).
+    OciLayout { dir: PathBuf, pick: LayoutPick },
     /// A Git repository (`https://…/repo.git#ref:subdir`, `git@…`,
     /// `git://`, `ssh://`).
     Git(GitRef),
@@ -52,7 +56,7 @@ pub enum ContextError {
     Syntax { spec: String },
     #[error("--build-context {spec:?}: {message}")]
     InvalidName { spec: String, message: String },
-    #[error("--build-context {name}: unsupported context source {scheme:?} (expected a directory, docker-image://, an http(s) URL or a git URL)")]
+    #[error("--build-context {name}: unsupported context source {scheme:?} (expected a directory, docker-image://, oci-layout://, an http(s) URL or a git URL)")]
     Unsupported { name: String, scheme: String },
     #[error("--build-context {name}: invalid image reference {value:?}")]
     Image {
@@ -83,6 +87,13 @@ pub enum ContextError {
         url: String,
         #[source]
         source: Box<HttpSourceError>,
+    },
+    #[error("{what}: loading the OCI layout {}", dir.display())]
+    Layout {
+        what: String,
+        dir: PathBuf,
+        #[source]
+        source: Box<crate::transfer::archive::ArchiveError>,
     },
     #[error("{what}: reading its .dockerignore")]
     Ignore {
@@ -125,6 +136,8 @@ pub fn parse(spec: &str) -> Result<(String, ContextValue), ContextError> {
                 }
             })?)
         }
+    } else if let Some(layout) = value.strip_prefix("oci-layout://") {
+        oci_layout(name, layout)?
     } else if is_git_url(value) {
         ContextValue::Git(GitRef::parse(value).map_err(|source| ContextError::GitUrl {
             what: format!("--build-context {name}"),
@@ -133,8 +146,7 @@ pub fn parse(spec: &str) -> Result<(String, ContextValue), ContextError> {
     } else if value.starts_with("http://") || value.starts_with("https://") {
         ContextValue::Url(value.to_string())
     } else if let Some((scheme, _)) = value.split_once("://") {
-        // `oci-layout://`, `target:` (bake), `input:` … are BuildKit's but
-        // not kiln's.
+        // `target:` (bake), `input:` … are BuildKit's but not kiln's.
         return Err(ContextError::Unsupported {
             name: name.to_string(),
             scheme: format!("{scheme}://"),
@@ -150,6 +162,39 @@ pub fn parse(spec: &str) -> Result<(String, ContextValue), ContextError> {
         ContextValue::Dir(std::fs::canonicalize(&path).unwrap_or(path))
     };
     Ok((key, value))
+}
+
+/// `PATH[:TAG|@DIGEST]` of `oci-layout://` (docker/buildx `build/opt.go`,
+/// `toSolveOpt`: cut at `@`, then at the first `:`; tag `latest` by
+/// default).
+fn oci_layout(name: &str, value: &str) -> Result<ContextValue, ContextError> {
+    let bad = |message: String| ContextError::InvalidName {
+        spec: format!("{name}=oci-layout://{value}"),
+        message,
+    };
+    let (rest, digest) = match value.split_once('@') {
+        Some((p, d)) => (p, Some(d)),
+        None => (value, None),
+    };
+    let (path, tag) = match rest.split_once(':') {
+        Some((p, t)) => (p, t),
+        None => (rest, "latest"),
+    };
+    let pick = match digest {
+        Some(d) => LayoutPick::Digest(d.parse().map_err(|_| {
+            bad(format!(
+                "invalid digest {d:?}: expected sha256:<64 hex digits>"
+            ))
+        })?),
+        None => LayoutPick::Tag(tag.to_string()),
+    };
+    let dir = PathBuf::from(path);
+    if !dir.join("index.json").is_file() {
+        return Err(bad(format!(
+            "{path}: not an OCI layout directory (no index.json)"
+        )));
+    }
+    Ok(ContextValue::OciLayout { dir, pick })
 }
 
 /// The named contexts made ready: what the lowering is told, and the
@@ -176,6 +221,12 @@ pub fn resolve(store: &Store, named: &[(String, ContextValue)]) -> Result<Resolv
                     .insert(key.clone(), NamedContext::Image(reference.clone()));
                 continue;
             }
+            ContextValue::OciLayout { dir, pick } => {
+                let reference = load_layout(store, key, dir, pick, &what)?;
+                out.lowering
+                    .insert(key.clone(), NamedContext::Image(reference));
+                continue;
+            }
             ContextValue::Dir(dir) => dir.clone(),
             ContextValue::Scratch => empty_dir(store, &what)?,
             ContextValue::Git(git) => {
@@ -196,6 +247,33 @@ pub fn resolve(store: &Store, named: &[(String, ContextValue)]) -> Result<Resolv
             .insert(source_name(key), ContextDir { dir, ignore });
     }
     Ok(out)
+}
+
+/// Loads the layout's image into the store, known only by
+/// `NAME@<manifest digest>` (BuildKit's dummy reference for the same, in
+/// `namedcontext.go`), and returns that reference.
+fn load_layout(
+    store: &Store,
+    key: &str,
+    dir: &Path,
+    pick: &LayoutPick,
+    what: &str,
+) -> Result<ImageRef, ContextError> {
+    let name = ImageRef::parse(key)
+        .map(|r| r.name())
+        .unwrap_or_else(|_| key.to_string());
+    let pinned = |d: &crate::image::Digest| ImageRef::parse(&format!("{name}@{d}")).ok();
+    let image =
+        load_layout_dir(store, dir, pick, pinned).map_err(|source| ContextError::Layout {
+            what: what.to_string(),
+            dir: dir.to_path_buf(),
+            source: Box::new(source),
+        })?;
+    pinned(&image.manifest_digest).ok_or_else(|| ContextError::Io {
+        what: what.to_string(),
+        op: format!("naming the image of {}", dir.display()),
+        source: std::io::Error::other("not a valid reference"),
+    })
 }
 
 /// `DIR/.dockerignore`, or no rules.
@@ -342,7 +420,15 @@ mod tests {
             ("x=", "--build-context \"x=\": expected NAME=VALUE"),
             (
                 "x=oci-layout://dir",
-                "--build-context x: unsupported context source \"oci-layout://\"",
+                "--build-context \"x=oci-layout://dir\": dir: not an OCI layout directory",
+            ),
+            (
+                "x=oci-layout://d@sha256:12",
+                "--build-context \"x=oci-layout://d@sha256:12\": invalid digest",
+            ),
+            (
+                "x=ftp://h/f",
+                "--build-context x: unsupported context source \"ftp://\"",
             ),
             (
                 "x=/nonexistent/kiln",

@@ -67,13 +67,9 @@ fn named_directory_serves_from_copy_from_and_run_mounts() {
     assert_eq!(tree(&extra), before, "a named context was written");
 
     // FROM a directory: its files are the stage's filesystem.
-    let df = "FROM extra\n";
-    std::fs::write(ctx.join("Dockerfile"), df).unwrap();
-    k.build(&ctx, &["-t", "named:2", "--build-context", &named])
-        .ok();
-    let out = k.ok(&["save", "-o", k.path("n2.tar").to_str().unwrap(), "named:2"]);
-    drop(out);
-    assert!(k.path("n2.tar").is_file());
+    let df = "FROM extra AS files\nFROM busybox\nCOPY --from=files /a /from-files\n";
+    k.build_ok(&ctx, df, "named:2", &["--build-context", &named]);
+    assert_eq!(k.sh("named:2", "cat /from-files"), "from extra\n");
     // The change reruns: the copy keys on the named context's content.
     std::fs::write(extra.join("a"), "changed\n").unwrap();
     std::fs::write(
@@ -107,6 +103,57 @@ fn named_image_context_replaces_a_base_image_by_its_normalized_name() {
         &["--build-context", "nothing=docker-image://scratch"],
     );
     assert_eq!(k.sh("img:2", "cat /n").trim(), "0");
+}
+
+#[test]
+fn oci_layout_context_is_loaded_without_a_name() {
+    let k = Kiln::with_busybox_image();
+    let tar = k.path("layout.tar");
+    k.ok(&[
+        "save",
+        "--format",
+        "oci",
+        "-o",
+        tar.to_str().unwrap(),
+        "busybox",
+    ]);
+    let layout = k.path("layout");
+    std::fs::create_dir_all(&layout).unwrap();
+    let status = Command::new("tar")
+        .args(["-xf", tar.to_str().unwrap(), "-C", layout.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let before = tree(&layout);
+    // Another store, with no image at all: the layout is the only source.
+    let other = Kiln::new();
+    let ctx = other.context(&[]);
+    let value = format!("base=oci-layout://{}:latest", layout.display());
+    other.build_ok(
+        &ctx,
+        "FROM base\nRUN echo from-layout > /x\n",
+        "fromlayout:1",
+        &["--build-context", &value],
+    );
+    assert_eq!(other.sh("fromlayout:1", "cat /x"), "from-layout\n");
+    assert_eq!(tree(&layout), before, "the layout was written");
+    // Known only by its digest, as after `pull base@sha256:…`: no tag.
+    let listed = other.images_listed();
+    assert_eq!(listed, ["base:<none>", "fromlayout:1"]);
+    let err = other
+        .build(
+            &ctx,
+            &[
+                "--build-context",
+                &format!("base=oci-layout://{}:nope", layout.display()),
+            ],
+        )
+        .fails()
+        .to_string();
+    assert!(
+        err.contains("tag \"nope\": index.json has no such entry"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -175,8 +222,12 @@ fn bad_build_context_values_name_the_flag() {
             "--build-context x: /nonexistent/kiln-ctx: not a directory",
         ),
         (
-            "x=oci-layout://dir",
-            "--build-context x: unsupported context source \"oci-layout://\"",
+            "x=oci-layout:///nonexistent/kiln-layout",
+            "/nonexistent/kiln-layout: not an OCI layout directory",
+        ),
+        (
+            "x=ftp://h/f",
+            "--build-context x: unsupported context source \"ftp://\"",
         ),
         ("Bad=.", "invalid context name Bad"),
     ] {

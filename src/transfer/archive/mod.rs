@@ -16,6 +16,7 @@
 
 pub mod destination;
 mod docker;
+pub mod layout_dir;
 mod oci;
 mod reader;
 mod writer;
