@@ -257,3 +257,43 @@ fn git_build_context_is_read_as_a_named_context() {
         "{err}"
     );
 }
+
+#[test]
+fn concurrent_builds_of_one_commit_share_one_checkout() {
+    let k = Kiln::with_busybox_image();
+    let origin = Origin::start(
+        &k,
+        &[("Dockerfile", "FROM busybox\nCOPY f /f\n"), ("f", "x\n")],
+    );
+    let url = origin.url();
+    // Four builds of a commit the store has not checked out yet: each
+    // fetches into its own scratch dir, one rename wins, all succeed.
+    let children: Vec<_> = (0..4)
+        .map(|i| {
+            k.cmd(&["build", "-q", "-t", &format!("race:{i}"), &url])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let ids: Vec<String> = children
+        .into_iter()
+        .map(|c| {
+            let out = c.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        })
+        .collect();
+    assert!(ids.iter().all(|id| id == &ids[0]), "{ids:?}");
+    assert_eq!(checkouts(&k), 1);
+    // The losers' fetches went with their scratch dirs.
+    let leftovers: Vec<_> = std::fs::read_dir(k.root().join("tmp"))
+        .map(|d| d.map(|e| e.unwrap().file_name()).collect())
+        .unwrap_or_default();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
