@@ -232,6 +232,20 @@ fn add_git_copies_the_checkout_and_keeps_git_only_when_asked() {
     .unwrap();
     let err = k.build(&ctx, &[]).fails().to_string();
     assert!(err.contains("does not contain ref gone"), "{err}");
+    // A subdir that is a symlink out of the repository resolves inside
+    // the checkout, never on the host.
+    std::os::unix::fs::symlink("/etc", origin.work.join("escape")).unwrap();
+    origin.commit(&[]);
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        format!("FROM busybox\nADD {url}#main:escape /x\n"),
+    )
+    .unwrap();
+    let err = k.build(&ctx, &[]).fails().to_string();
+    assert!(
+        err.contains("subdirectory \"escape\" is not a directory"),
+        "{err}"
+    );
 }
 
 #[test]
