@@ -22,6 +22,7 @@
 //! already in place and drops its own. Checkouts are never written once
 //! in place.
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -316,6 +317,19 @@ fn run_git(
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
         .stdin(std::process::Stdio::null());
+    // A killed kiln must not leave a fetch running (it would go on
+    // writing into a scratch dir nobody owns), nor the helpers git starts
+    // (`git remote-http`, ...), which a parent-death signal on git alone
+    // would orphan: git runs as init of a PID namespace of its own, whose
+    // end kills every process in it, under a waiter that dies with kiln.
+    // SAFETY: between fork and exec only async-signal-safe calls are made
+    // (prctl, unshare, fork, close, waitpid, _exit), on no shared state.
+    unsafe {
+        cmd.pre_exec(|| {
+            die_with_parent()?;
+            isolate_pids()
+        });
+    }
     let out = cmd.output().map_err(|source| GitSourceError::Spawn {
         remote: git.shown(),
         source,
@@ -334,4 +348,58 @@ fn run_git(
         });
     }
     Ok(out)
+}
+
+/// `PR_SET_PDEATHSIG`: SIGKILL when the thread that forked us ends.
+///
+/// # Safety
+/// Only called between fork and exec (async-signal-safe).
+unsafe fn die_with_parent() -> std::io::Result<()> {
+    // SAFETY: prctl with integer arguments touches no memory of ours.
+    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Moves what is about to exec into a new PID namespace, as its init:
+/// this process forks; the child (pid 1 there, dying with its parent)
+/// returns to exec git, the parent stays as a waiter that closes every
+/// descriptor (so the spawner's exec-error pipe and git's output pipes
+/// end when git ends) and exits as git did. Without the privilege to
+/// unshare, git runs as it is (its helpers then outlive a killed kiln).
+///
+/// # Safety
+/// Only called between fork and exec (async-signal-safe).
+unsafe fn isolate_pids() -> std::io::Result<()> {
+    // SAFETY: unshare and fork take no pointers; in the child only
+    // async-signal-safe calls follow.
+    unsafe {
+        if libc::unshare(libc::CLONE_NEWPID) != 0 {
+            return Ok(());
+        }
+        let pid = libc::fork();
+        if pid < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        if pid == 0 {
+            // Init of the namespace: its death kills the namespace.
+            return die_with_parent();
+        }
+        libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32);
+        let mut status = 0;
+        loop {
+            let r = libc::waitpid(pid, &mut status, 0);
+            if r == pid {
+                break;
+            }
+            if r < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+                libc::_exit(127);
+            }
+        }
+        if libc::WIFEXITED(status) {
+            libc::_exit(libc::WEXITSTATUS(status));
+        }
+        libc::_exit(128 + libc::WTERMSIG(status));
+    }
 }

@@ -15,6 +15,9 @@ use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use support::http_stub::{Reply, StubServer};
 use support::kiln::{step_states, Kiln};
@@ -103,7 +106,26 @@ impl Origin {
 
 /// Serves the files under `root` (GET only; 404 for anything else).
 fn serve_files(root: PathBuf) -> StubServer {
+    serve_files_stalling(root, Arc::new(AtomicBool::new(false)), Arc::default())
+}
+
+/// [`serve_files`], but while `stall` is set a request for an object
+/// sends half of it and hangs; `asked` counts object requests.
+fn serve_files_stalling(
+    root: PathBuf,
+    stall: Arc<AtomicBool>,
+    asked: Arc<AtomicUsize>,
+) -> StubServer {
     StubServer::start(move |req| {
+        if req.path().contains("/objects/") {
+            asked.fetch_add(1, Ordering::SeqCst);
+            if stall.load(Ordering::SeqCst) {
+                let mut reply = Reply::new(200, vec![0u8; 8]);
+                reply.declared_len = Some(1 << 20);
+                reply.stall = Some(Duration::from_secs(20));
+                return reply;
+            }
+        }
         let path = req.path().trim_start_matches('/');
         if req.method != "GET" || path.split('/').any(|c| c == "..") {
             return Reply::new(404, "");
@@ -310,4 +332,76 @@ fn concurrent_builds_of_one_commit_share_one_checkout() {
         .map(|d| d.map(|e| e.unwrap().file_name()).collect())
         .unwrap_or_default();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// Processes whose working directory is under `dir`: what a killed
+/// build's fetch would be.
+fn processes_in(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(cwd) = std::fs::read_link(e.path().join("cwd")) {
+            if cwd.starts_with(dir) {
+                let status = std::fs::read_to_string(e.path().join("status")).unwrap_or_default();
+                let ppid = status
+                    .lines()
+                    .filter(|l| l.starts_with("PPid") || l.starts_with("Name"))
+                    .collect::<Vec<_>>()
+                    .join(",");
+                found.push(format!(
+                    "{}: {} {ppid}",
+                    e.file_name().to_string_lossy(),
+                    cwd.display()
+                ));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn a_build_killed_mid_fetch_leaves_no_fetch_and_no_checkout() {
+    let k = Kiln::with_busybox_image();
+    let origin = Origin::start(
+        &k,
+        &[("Dockerfile", "FROM busybox\nCOPY f /f\n"), ("f", "x\n")],
+    );
+    // The same repository again, from a server that hangs mid-object.
+    let stall = Arc::new(AtomicBool::new(true));
+    let asked = Arc::new(AtomicUsize::new(0));
+    let server = serve_files_stalling(
+        origin.bare.parent().unwrap().to_path_buf(),
+        stall.clone(),
+        asked.clone(),
+    );
+    let url = format!("http://{}/repo.git", server.host());
+    let mut child = k
+        .cmd(&["build", "-q", "-t", "killed:1", &url])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while asked.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "git never asked for an object");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // git and its helpers die with the kiln that ran them (a PID
+    // namespace whose init dies with kiln).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !processes_in(&k.root()).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "left running: {:?}",
+            processes_in(&k.root())
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(checkouts(&k), 0, "a half-fetched checkout was put in place");
+    // The next build fetches the commit whole.
+    stall.store(false, Ordering::SeqCst);
+    k.kiln(&["build", "-q", "-t", "killed:2", &url]).ok();
+    assert_eq!(k.sh("killed:2", "cat /f"), "x\n");
+    assert_eq!(checkouts(&k), 1);
 }
