@@ -237,6 +237,9 @@ struct Inputs {
 /// CONTEXT/Dockerfile); stdin serves one of them at most.
 fn read_inputs(args: &BuildArgs, store: &Store) -> Result<Inputs, CliError> {
     let mut stdin_dockerfile = None;
+    // A remote context's `-f` names a file in it (BuildKit reads the
+    // Dockerfile from the context's state, `dockerui` `Config`).
+    let mut remote_dir = None;
     let context = if args.context == "-" {
         let dir = store
             .scratch_path("stdin-context")
@@ -253,7 +256,10 @@ fn read_inputs(args: &BuildArgs, store: &Store) -> Result<Inputs, CliError> {
         }
     } else if let Some(remote) = remote_context(&args.context, store)? {
         match remote {
-            MainContext::Dir(dir) => Some(dir),
+            MainContext::Dir(dir) => {
+                remote_dir = Some(dir.clone());
+                Some(dir)
+            }
             MainContext::Dockerfile(data) => {
                 stdin_dockerfile = Some(data);
                 None
@@ -286,9 +292,13 @@ fn read_inputs(args: &BuildArgs, store: &Store) -> Result<Inputs, CliError> {
             (data, None)
         }
         (file, None) => {
-            let path = match file {
-                Some(f) => PathBuf::from(f),
-                None => context.clone().unwrap_or_default().join("Dockerfile"),
+            let path = match (file, &remote_dir) {
+                (Some(f), Some(dir)) => crate::fs::path_in_root::resolve_in_root(dir, Path::new(f))
+                    .map_err(|e| {
+                        CliError(format!("failed to read dockerfile {f}: {}", Chain(&e)))
+                    })?,
+                (Some(f), None) => PathBuf::from(f),
+                (None, _) => context.clone().unwrap_or_default().join("Dockerfile"),
             };
             let data = input::read_dockerfile(&path)
                 .map_err(|e| CliError(format!("failed to read dockerfile: {}", Chain(&e))))?;

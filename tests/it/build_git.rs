@@ -154,6 +154,7 @@ fn git_context_is_keyed_by_commit_a_moved_branch_misses() {
         &[
             ("app/Dockerfile", DOCKERFILE),
             ("app/f", "one\n"),
+            ("app/alt.Dockerfile", "FROM busybox\nCOPY f /alt\n"),
             ("outside", "not in the context\n"),
         ],
     );
@@ -189,7 +190,11 @@ fn git_context_is_keyed_by_commit_a_moved_branch_misses() {
     assert_eq!(k.cache_file("log", "runs"), ["one", "two"]);
     assert_eq!(checkouts(&k), 2);
 
-    // A commit ID is a ref too (no ls-remote), here the branch's old one.
+    // `-f` names a file of the remote context, as with BuildKit.
+    k.kiln(&["build", "-q", "-f", "alt.Dockerfile", "-t", "g:alt", &url])
+        .ok();
+    assert_eq!(k.sh("g:alt", "cat /alt"), "two\n");
+
     // A missing ref and a missing subdir are clear errors.
     let err = k
         .kiln(&["build", &format!("{}#nope", origin.url())])
