@@ -101,6 +101,10 @@ pub struct BuildOptions {
     pub cache_to: Vec<CacheTo>,
     /// `--explain`: say why each step that missed the cache missed.
     pub explain: bool,
+    /// The URL a git or http(s) main context came from (`context` is then
+    /// its checkout or unpacked copy, which moves with each commit): what
+    /// names the context for `--explain`.
+    pub context_source: Option<String>,
     /// `--build-context`s by lookup key ([`contexts::parse`]), in the
     /// order given.
     pub named_contexts: Vec<(String, contexts::ContextValue)>,
@@ -278,7 +282,22 @@ pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, Buil
     let executor = Arc::new(BuildExecutor::new(cx, context, base_images).with_named(named.dirs));
     // "The same step" for --explain: within builds of this context and
     // Dockerfile (host paths here name a local hint, never a cache key).
-    let scope = format!("{:?}\0{:?}", opts.context, opts.dockerfile_path);
+    let scope = match &opts.context_source {
+        // A remote context is the same context at any commit.
+        Some(url) => {
+            let dockerfile = opts.dockerfile_path.as_ref().map(|p| {
+                opts.context
+                    .as_ref()
+                    .and_then(|c| p.strip_prefix(c).ok())
+                    .unwrap_or(p)
+            });
+            format!(
+                "{:?}\0{dockerfile:?}",
+                crate::source::url::redact_password(url)
+            )
+        }
+        None => format!("{:?}\0{:?}", opts.context, opts.dockerfile_path),
+    };
     let mut cache = cache::BuildCache::new(store.clone(), imports.clone()).scoped(scope);
     if opts.explain {
         cache = cache.explaining();

@@ -216,6 +216,7 @@ fn options(
         explain: args.explain,
         cache_from,
         cache_to,
+        context_source: inputs.remote.then(|| args.context.clone()),
         named_contexts: args
             .build_context
             .iter()
@@ -227,6 +228,8 @@ fn options(
 
 /// The context and the Dockerfile.
 struct Inputs {
+    /// Whether the context came from a URL (git or http).
+    remote: bool,
     context: Option<PathBuf>,
     dockerfile: Vec<u8>,
     dockerfile_path: Option<PathBuf>,
@@ -240,6 +243,7 @@ fn read_inputs(args: &BuildArgs, store: &Store) -> Result<Inputs, CliError> {
     // A remote context's `-f` names a file in it (BuildKit reads the
     // Dockerfile from the context's state, `dockerui` `Config`).
     let mut remote_dir = None;
+    let mut remote_dockerfile = false;
     let context = if args.context == "-" {
         let dir = store
             .scratch_path("stdin-context")
@@ -261,6 +265,7 @@ fn read_inputs(args: &BuildArgs, store: &Store) -> Result<Inputs, CliError> {
                 Some(dir)
             }
             MainContext::Dockerfile(data) => {
+                remote_dockerfile = true;
                 stdin_dockerfile = Some(data);
                 None
             }
@@ -306,6 +311,7 @@ fn read_inputs(args: &BuildArgs, store: &Store) -> Result<Inputs, CliError> {
         }
     };
     Ok(Inputs {
+        remote: remote_dir.is_some() || remote_dockerfile,
         context,
         dockerfile,
         dockerfile_path,

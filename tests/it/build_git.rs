@@ -181,9 +181,25 @@ fn git_context_is_keyed_by_commit_a_moved_branch_misses() {
         "an unchanged commit builds the same image"
     );
 
-    // The branch moves: a new checkout, the COPY and RUN run again.
+    // The branch moves: a new checkout, the COPY and RUN run again, and
+    // `--explain` compares with the last commit's build (the same context
+    // at another commit, not another context).
     origin.commit(&[("app/f", "two\n")]);
-    let progress = build("g:3");
+    let ran = k.kiln(&[
+        "build",
+        "--progress",
+        "plain",
+        "--explain",
+        "-t",
+        "g:3",
+        &url,
+    ]);
+    ran.ok();
+    let progress = ran.stderr;
+    assert!(
+        progress.contains("file \"f\" changed in the context"),
+        "{progress}"
+    );
     let (_, done) = step_states(&progress);
     assert!(done.iter().any(|s| s.contains("] RUN ")), "{progress}");
     assert_eq!(k.sh("g:3", "cat /f"), "two\n");
