@@ -250,7 +250,19 @@ fn fetch_into_place(
             git,
             "checkout",
         )?;
-        if !keep_git_dir {
+        if keep_git_dir {
+            // The kept `.git` goes into an image: never with the URL's
+            // password (BuildKit's git source redacts the remote it keeps).
+            let shown = git.shown();
+            if shown != git.remote {
+                run_git(
+                    Some(&tmp),
+                    &["remote", "set-url", "origin", &shown],
+                    git,
+                    "remote set-url",
+                )?;
+            }
+        } else {
             let dotgit = tmp.join(".git");
             std::fs::remove_dir_all(&dotgit).map_err(io(&dotgit, "removing .git"))?;
         }

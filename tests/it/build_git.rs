@@ -235,9 +235,10 @@ fn add_git_copies_the_checkout_and_keeps_git_only_when_asked() {
     let url = origin.url();
     let ctx = k.context(&[]);
     let df = format!(
-        "FROM busybox\nADD {url}#main /src\nADD --keep-git-dir=true {url} /kept\n\
+        "FROM busybox\nADD {url}#main /src\nADD --keep-git-dir=true {with_password} /kept\n\
          ADD {url}#main:sub /sub\nADD --checksum={short} {url}#main /pinned\n",
-        short = &commit[..12]
+        short = &commit[..12],
+        with_password = url.replace("http://", "http://u:secret@"),
     );
     k.build_ok(&ctx, &df, "add:1", &[]);
     let listing = k.sh(
@@ -249,8 +250,14 @@ fn add_git_copies_the_checkout_and_keeps_git_only_when_asked() {
         listing.starts_with("one\ngee\none\nno-git\nsubdir\n"),
         "{listing}"
     );
-    // The kept `.git` is a checkout of the commit (detached HEAD).
+    // The kept `.git` is a checkout of the commit (detached HEAD), its
+    // remote without the URL's password.
     assert!(listing.contains(&commit), "{listing}");
+    let config = k.sh("add:1", "cat /kept/.git/config");
+    assert!(
+        config.contains("http://u:xxxxx@") && !config.contains("secret"),
+        "{config}"
+    );
 
     // A wrong checksum fails as BuildKit's does, naming the commit.
     let df = format!("FROM busybox\nADD --checksum=0000000 {url}#main /x\n");
