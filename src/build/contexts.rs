@@ -203,6 +203,9 @@ fn oci_layout(name: &str, value: &str) -> Result<ContextValue, ContextError> {
 pub struct Resolved {
     pub lowering: BTreeMap<String, NamedContext>,
     pub dirs: HashMap<String, ContextDir>,
+    /// The Git checkouts among them, kept from `kiln builder prune` while
+    /// this is alive.
+    pub leases: Vec<git_source::CheckoutLease>,
 }
 
 /// Makes every named context local: Git checkouts and downloads go to the
@@ -230,12 +233,14 @@ pub fn resolve(store: &Store, named: &[(String, ContextValue)]) -> Result<Resolv
             ContextValue::Dir(dir) => dir.clone(),
             ContextValue::Scratch => empty_dir(store, &what)?,
             ContextValue::Git(git) => {
-                git_source::checkout(store, git, false, None)
-                    .map_err(|source| ContextError::Git {
+                let checkout = git_source::checkout(store, git, false, None).map_err(|source| {
+                    ContextError::Git {
                         what: what.clone(),
                         source,
-                    })?
-                    .dir
+                    }
+                })?;
+                out.leases.push(checkout.lease);
+                checkout.dir
             }
             ContextValue::Url(url) => download_as_context_file(store, url, &what)?,
         };
@@ -339,8 +344,9 @@ fn fetch(store: &Store, url: &str, what: &str) -> Result<http_source::RemoteFile
 /// What a remote main context became.
 #[derive(Debug)]
 pub enum MainContext {
-    /// A directory to build (a checkout, an unpacked archive).
-    Dir(PathBuf),
+    /// A directory to build (a checkout, an unpacked archive); a
+    /// checkout's lease must be held until the build ends.
+    Dir(PathBuf, Option<git_source::CheckoutLease>),
     /// The URL was not an archive: BuildKit then takes its content as the
     /// Dockerfile, with no context.
     Dockerfile(Vec<u8>),
@@ -355,7 +361,7 @@ pub fn git_main_context(store: &Store, url: &str) -> Result<MainContext, Context
     })?;
     let checkout = git_source::checkout(store, &git, false, None)
         .map_err(|source| ContextError::Git { what, source })?;
-    Ok(MainContext::Dir(checkout.dir))
+    Ok(MainContext::Dir(checkout.dir, Some(checkout.lease)))
 }
 
 /// `kiln build <http(s) url>`: an archive (tar, possibly compressed) is
@@ -376,7 +382,7 @@ pub fn url_main_context(store: &Store, url: &str) -> Result<MainContext, Context
         op: "unpacking".into(),
         source: std::io::Error::other(Chain(&e).to_string()),
     })? {
-        super::input::StdinInput::Context => Ok(MainContext::Dir(dir)),
+        super::input::StdinInput::Context => Ok(MainContext::Dir(dir, None)),
         super::input::StdinInput::Dockerfile(data) => Ok(MainContext::Dockerfile(data)),
     }
 }

@@ -8,6 +8,7 @@ use crate::build::{self, publish, BuildOptions, Export};
 use crate::cache::remote;
 use crate::cache::Store;
 use crate::error_chain::Chain;
+use crate::exec::git_source::CheckoutLease;
 use crate::frontend::dockerfile::lint;
 use crate::image::layer::budget::ExpansionBudget;
 use crate::image::reference::ImageRef;
@@ -144,7 +145,9 @@ pub fn run(
 ) -> Result<i32, CliError> {
     check_platform(args.platform.as_deref())?;
     let store = Arc::new(Store::open(root).map_err(CliError::from_error)?);
-    let opts = options(&args, &store, registry)?;
+    // A git context's checkout is kept from `builder prune` until the
+    // build ends.
+    let (opts, _checkout) = options(&args, &store, registry)?;
     if args.check {
         return check(store, &opts);
     }
@@ -173,12 +176,13 @@ fn options(
     args: &BuildArgs,
     store: &Store,
     registry: &super::RegistryFlags,
-) -> Result<BuildOptions, CliError> {
+) -> Result<(BuildOptions, Option<CheckoutLease>), CliError> {
     let (cache_to, cache_from) = args.remote_cache.parse()?;
     let inputs = read_inputs(args, store)?;
     // A bad --progress is refused even beside -q (which wins otherwise).
     let asked: ProgressMode = args.progress.parse().map_err(CliError::from_error)?;
-    Ok(BuildOptions {
+    let checkout = inputs.checkout.clone();
+    let opts = BuildOptions {
         context: inputs.context,
         dockerfile: inputs.dockerfile,
         dockerfile_path: inputs.dockerfile_path,
@@ -223,13 +227,16 @@ fn options(
             .map(|spec| build::contexts::parse(spec))
             .collect::<Result<_, _>>()
             .map_err(CliError::from_error)?,
-    })
+    };
+    Ok((opts, checkout))
 }
 
 /// The context and the Dockerfile.
 struct Inputs {
     /// Whether the context came from a URL (git or http).
     remote: bool,
+    /// A git context's hold on its checkout.
+    checkout: Option<CheckoutLease>,
     context: Option<PathBuf>,
     dockerfile: Vec<u8>,
     dockerfile_path: Option<PathBuf>,
@@ -244,6 +251,7 @@ fn read_inputs(args: &BuildArgs, store: &Store) -> Result<Inputs, CliError> {
     // Dockerfile from the context's state, `dockerui` `Config`).
     let mut remote_dir = None;
     let mut remote_dockerfile = false;
+    let mut checkout = None;
     let context = if args.context == "-" {
         let dir = store
             .scratch_path("stdin-context")
@@ -260,7 +268,8 @@ fn read_inputs(args: &BuildArgs, store: &Store) -> Result<Inputs, CliError> {
         }
     } else if let Some(remote) = remote_context(&args.context, store)? {
         match remote {
-            MainContext::Dir(dir) => {
+            MainContext::Dir(dir, lease) => {
+                checkout = lease;
                 remote_dir = Some(dir.clone());
                 Some(dir)
             }
@@ -312,6 +321,7 @@ fn read_inputs(args: &BuildArgs, store: &Store) -> Result<Inputs, CliError> {
     };
     Ok(Inputs {
         remote: remote_dir.is_some() || remote_dockerfile,
+        checkout,
         context,
         dockerfile,
         dockerfile_path,

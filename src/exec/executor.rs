@@ -82,6 +82,9 @@ pub struct BuildExecutor {
     images: HashMap<Digest, Image>,
     /// The contexts once scanned, to save their digest caches at the end.
     scanned: std::sync::Mutex<Vec<Arc<LocalContext>>>,
+    /// The Git checkouts read, kept from `kiln builder prune` until the
+    /// build (this executor) ends.
+    checkouts: std::sync::Mutex<Vec<super::git_source::CheckoutLease>>,
 }
 
 impl BuildExecutor {
@@ -99,6 +102,7 @@ impl BuildExecutor {
                 .map(|i| (i.manifest_digest.clone(), i))
                 .collect(),
             scanned: std::sync::Mutex::new(Vec::new()),
+            checkouts: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -191,6 +195,9 @@ impl BuildExecutor {
             LogStream::Stderr,
             &format!("{what} commit {}", checkout.commit),
         );
+        if let Ok(mut leases) = self.checkouts.lock() {
+            leases.push(checkout.lease.clone());
+        }
         let ctx = self
             .scan(&checkout.dir, &DockerIgnore::default())
             .map_err(|e| ExecError::with_context(format!("reading {}", git.shown()), e))?;

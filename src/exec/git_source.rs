@@ -20,7 +20,11 @@
 //! leaves only scratch (removed once its owner is dead), and of two builds
 //! fetching the same commit the second finds the first one's checkout
 //! already in place and drops its own. Checkouts are never written once
-//! in place.
+//! in place. A build holds a shared `flock` on `<key>.lock` from before it
+//! looks for a checkout until it ends ([`CheckoutLease`]); [`prune`]
+//! (`kiln builder prune`) removes only checkouts it can lock exclusively,
+//! so never one a build uses. Lock files are never deleted (a deleted one
+//! could be locked by a build and a prune at once).
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -76,9 +80,18 @@ pub enum GitSourceError {
     },
 }
 
+/// A checkout in use: a shared `flock` on its lock file, released when
+/// the last clone is dropped (or the process dies).
+#[derive(Debug, Clone)]
+pub struct CheckoutLease {
+    _file: std::sync::Arc<std::fs::File>,
+}
+
 /// A checked-out commit.
 #[derive(Debug, Clone)]
 pub struct GitCheckout {
+    /// Keeps [`prune`] away from the checkout while it is used.
+    pub lease: CheckoutLease,
     /// The commit the ref resolved to.
     pub commit: String,
     /// The checkout's root in the store (never written).
@@ -112,6 +125,20 @@ pub fn checkout(
     let key = Digest::sha256_of(format!("{}\0{commit}\0{keep_git_dir}", git.remote).as_bytes());
     let parent = store.layout().git_checkouts();
     let root = parent.join(key.hex());
+    let lease = lock(&parent, key.hex(), rustix::fs::FlockOperation::LockShared)
+        .map_err(|source| GitSourceError::Io {
+            path: parent.join(format!("{}.lock", key.hex())),
+            op: "locking the checkout",
+            source,
+        })?
+        .map(|file| CheckoutLease {
+            _file: std::sync::Arc::new(file),
+        })
+        .ok_or_else(|| GitSourceError::Io {
+            path: parent.join(format!("{}.lock", key.hex())),
+            op: "locking the checkout",
+            source: std::io::Error::from(std::io::ErrorKind::WouldBlock),
+        })?;
     let mut fetched = false;
     if !root.is_dir() {
         fetch_into_place(store, git, &commit, keep_git_dir, &parent, &root)?;
@@ -140,11 +167,63 @@ pub fn checkout(
         }
     };
     Ok(GitCheckout {
+        lease,
         commit,
         root,
         dir,
         fetched,
     })
+}
+
+/// Opens (creating) `<parent>/<name>.lock` and locks it as `how`;
+/// `Ok(None)` when a non-blocking lock is taken by someone else.
+fn lock(
+    parent: &Path,
+    name: &str,
+    how: rustix::fs::FlockOperation,
+) -> std::io::Result<Option<std::fs::File>> {
+    std::fs::create_dir_all(parent)?;
+    let file = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(parent.join(format!("{name}.lock")))?;
+    match rustix::fs::flock(&file, how) {
+        Ok(()) => Ok(Some(file)),
+        Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Removes every checkout no build uses (`kiln builder prune`): each one
+/// it can lock exclusively is renamed into scratch, then deleted. Returns
+/// how many went.
+pub fn prune(store: &Store) -> std::io::Result<usize> {
+    let parent = store.layout().git_checkouts();
+    let entries = match std::fs::read_dir(&parent) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry?;
+        if !entry.file_type()?.is_dir() {
+            continue;
+        }
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let how = rustix::fs::FlockOperation::NonBlockingLockExclusive;
+        let Some(_held) = lock(&parent, &name, how)? else {
+            continue;
+        };
+        let trash = store
+            .scratch_path("git-pruned")
+            .map_err(|e| std::io::Error::other(crate::error_chain::Chain(&e).to_string()))?;
+        std::fs::rename(entry.path(), &trash)?;
+        crate::cache::scratch::remove_tree(&trash)?;
+        removed += 1;
+    }
+    Ok(removed)
 }
 
 /// The commit `git`'s ref names now: a full commit ID as it is, else the

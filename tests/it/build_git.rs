@@ -137,9 +137,10 @@ fn serve_files_stalling(
     })
 }
 
+/// How many checkouts the store keeps (their lock files aside).
 fn checkouts(k: &Kiln) -> usize {
     std::fs::read_dir(k.root().join("git"))
-        .map(|d| d.count())
+        .map(|d| d.flatten().filter(|e| e.path().is_dir()).count())
         .unwrap_or(0)
 }
 
@@ -431,5 +432,43 @@ fn a_build_killed_mid_fetch_leaves_no_fetch_and_no_checkout() {
     stall.store(false, Ordering::SeqCst);
     k.kiln(&["build", "-q", "-t", "killed:2", &url]).ok();
     assert_eq!(k.sh("killed:2", "cat /f"), "x\n");
+    assert_eq!(checkouts(&k), 1);
+}
+
+#[test]
+fn builder_prune_removes_checkouts_no_build_uses() {
+    let k = Kiln::with_busybox_image();
+    let origin = Origin::start(
+        &k,
+        &[(
+            "Dockerfile",
+            "FROM busybox\nCOPY Dockerfile /\n\
+             RUN --mount=type=cache,id=m,target=/m touch /m/started && sleep 3\n",
+        )],
+    );
+    let url = origin.url();
+    let mut build = k
+        .cmd(&["build", "-q", "-t", "pruned:1", &url])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = k.root().join("cache-mounts/m/started");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !started.exists() {
+        assert!(Instant::now() < deadline, "the build never reached its RUN");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The running build's checkout stays.
+    let out = k.ok(&["builder", "prune", "-f"]);
+    assert!(!out.contains("git checkouts"), "{out}");
+    assert_eq!(checkouts(&k), 1);
+    let status = build.wait().unwrap();
+    assert!(status.success());
+    // Unused now: pruned, and the next build fetches it again.
+    let out = k.ok(&["builder", "prune", "-f"]);
+    assert!(out.contains("Deleted git checkouts: 1\n"), "{out}");
+    assert_eq!(checkouts(&k), 0);
+    k.kiln(&["build", "-q", "-t", "pruned:2", &url]).ok();
     assert_eq!(checkouts(&k), 1);
 }
