@@ -17,6 +17,7 @@
 
 pub mod attestations;
 mod cache;
+pub mod contexts;
 mod created;
 pub mod entitlements;
 pub mod export;
@@ -110,6 +111,13 @@ pub struct BuildOptions {
     /// `--add-host`, `--shm-size`, `--ulimit`, `--no-cache-filter`: what
     /// the flags add to the Dockerfile's steps.
     pub step_flags: dockerfile::StepFlags,
+    /// The URL a git or http(s) main context came from (`context` is then
+    /// its checkout or unpacked copy, which moves with each commit): what
+    /// names the context for `--explain`.
+    pub context_source: Option<String>,
+    /// `--build-context`s by lookup key ([`contexts::parse`]), in the
+    /// order given.
+    pub named_contexts: Vec<(String, contexts::ContextValue)>,
 }
 
 /// What a build made.
@@ -176,6 +184,8 @@ pub enum BuildError {
     Ignore(#[from] IgnoreError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Context(#[from] contexts::ContextError),
     /// A step failed: the Dockerfile excerpt around its instruction (as
     /// buildx prints it), BuildKit's error, the step's last output lines.
     #[error("{}{message}{}", excerpt.as_deref().unwrap_or_default(), tail(log_tail))]
@@ -241,8 +251,9 @@ pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, Buil
     attestations::check_outputs(opts, publish.push)?;
     let front = parse_and_check(opts)?;
     let registry = registry_options(&store, opts)?;
+    let named = contexts::resolve(&store, &opts.named_contexts)?;
     let resolver = images::StoreImages::new(&store, opts.pull, &registry);
-    let (plan, ignore) = lower(&front, opts, &resolver)
+    let (plan, ignore) = lower(&front, opts, &named.lowering, &resolver)
         .map_err(|e| failure::with_excerpt(e, &front.df, &opts.dockerfile))?;
     // Like dockerfile2llb, `# check=error=true` fails the build once the
     // Dockerfile is converted, before any step runs.
@@ -288,10 +299,25 @@ pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, Buil
         dir: dir.clone(),
         ignore,
     });
-    let executor = Arc::new(BuildExecutor::new(cx, context, base_images));
+    let executor = Arc::new(BuildExecutor::new(cx, context, base_images).with_named(named.dirs));
     // "The same step" for --explain: within builds of this context and
     // Dockerfile (host paths here name a local hint, never a cache key).
-    let scope = format!("{:?}\0{:?}", opts.context, opts.dockerfile_path);
+    let scope = match &opts.context_source {
+        // A remote context is the same context at any commit.
+        Some(url) => {
+            let dockerfile = opts.dockerfile_path.as_ref().map(|p| {
+                opts.context
+                    .as_ref()
+                    .and_then(|c| p.strip_prefix(c).ok())
+                    .unwrap_or(p)
+            });
+            format!(
+                "{:?}\0{dockerfile:?}",
+                crate::source::url::redact_password(url)
+            )
+        }
+        None => format!("{:?}\0{:?}", opts.context, opts.dockerfile_path),
+    };
     let mut cache = cache::BuildCache::new(store.clone(), imports.clone()).scoped(scope);
     if opts.explain {
         cache = cache.explaining();
@@ -486,8 +512,9 @@ fn apply_storage_cap(store: &Store) {
 pub fn check(store: Arc<Store>, opts: &BuildOptions) -> Result<CheckOutcome, BuildError> {
     let front = parse_and_check(opts)?;
     let registry = registry_options(&store, opts)?;
+    let named = contexts::resolve(&store, &opts.named_contexts)?;
     let resolver = images::StoreImages::new(&store, opts.pull, &registry);
-    let (plan, _) = lower(&front, opts, &resolver)
+    let (plan, _) = lower(&front, opts, &named.lowering, &resolver)
         .map_err(|e| failure::with_excerpt(e, &front.df, &opts.dockerfile))?;
     // BuildKit's lint checks every stage (`AllStages`).
     let warnings = lint::merge(&front.config, front.warnings, &plan.checks, None);
@@ -530,6 +557,7 @@ fn parse_and_check(opts: &BuildOptions) -> Result<Front, BuildError> {
 fn lower(
     front: &Front,
     opts: &BuildOptions,
+    named: &BTreeMap<String, dockerfile::NamedContext>,
     resolver: &dyn dockerfile::ImageResolver,
 ) -> Result<(BuildPlan, DockerIgnore), BuildError> {
     let ignore = match &opts.context {
@@ -560,6 +588,7 @@ fn lower(
             }
         },
         step_flags: opts.step_flags.clone(),
+        named_contexts: named.clone(),
     };
     let plan = dockerfile::lower(&front.df, &lower_opts, resolver)?;
     Ok((plan, ignore))

@@ -21,6 +21,8 @@ const TMP: &str = "tmp";
 const INGEST: &str = "ingest";
 /// `ADD <url>` downloads kept per URL (`exec::http_source`).
 const HTTP: &str = "http";
+/// Git checkouts by remote and commit (`exec::git_source`).
+const GIT: &str = "git";
 /// A COPY's last result per lineage (`copy_index.rs`).
 const COPY_INDEX: &str = "copy-index";
 /// File digests of contexts by stat stamp (`context::stat_cache`).
@@ -56,13 +58,14 @@ const NETWORKS: &str = "networks";
 
 /// Every path above, relative to the root.
 #[cfg(test)]
-const ALL: [&str; 20] = [
+const ALL: [&str; 21] = [
     DATABASE,
     BLOBS,
     SNAPSHOTS,
     TMP,
     INGEST,
     HTTP,
+    GIT,
     COPY_INDEX,
     CONTEXT_CACHE,
     CACHE_MOUNTS,
@@ -135,6 +138,12 @@ impl StoreLayout {
     /// `http/`: `ADD <url>` downloads, one subdirectory per URL.
     pub fn http_downloads(&self) -> PathBuf {
         self.root.join(HTTP)
+    }
+
+    /// `git/`: Git checkouts, one directory per remote, commit and
+    /// whether `.git` is kept, renamed into place once complete.
+    pub fn git_checkouts(&self) -> PathBuf {
+        self.root.join(GIT)
     }
 
     /// `copy-index/`: what each COPY lineage last wrote.
@@ -262,6 +271,7 @@ mod tests {
             l.tmp(),
             l.ingest(),
             l.http_downloads(),
+            l.git_checkouts(),
             l.copy_indexes(),
             l.context_cache(),
             l.cache_mounts(),

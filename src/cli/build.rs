@@ -1,6 +1,7 @@
 //! `kiln build`: flags in docker's spelling, handed to [`crate::build`].
 
 use super::CliError;
+use crate::build::contexts::MainContext;
 use crate::build::export::ImageOutput;
 use crate::build::export_options;
 use crate::build::input::{self, StdinInput};
@@ -8,11 +9,13 @@ use crate::build::{self, publish, BuildOptions, Export};
 use crate::cache::remote;
 use crate::cache::Store;
 use crate::error_chain::Chain;
+use crate::exec::git_source::CheckoutLease;
 use crate::exec::ssh_agent::SshAgents;
 use crate::frontend::dockerfile::lint;
 use crate::image::layer::budget::ExpansionBudget;
 use crate::image::reference::ImageRef;
 use crate::solver::ProgressMode;
+use crate::source::url::is_git_url;
 use clap::Args;
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -31,6 +34,12 @@ pub struct BuildArgs {
     /// A build argument; `K` alone takes its value from the environment.
     #[arg(long = "build-arg", value_name = "K[=V]")]
     pub build_arg: Vec<String>,
+    /// An additional build context, NAME=VALUE; VALUE is a directory,
+    /// docker-image://REF, a git URL or an http(s) URL (buildx's). It
+    /// replaces a stage or image of that name in FROM, COPY --from and
+    /// RUN --mount=from; may be repeated.
+    #[arg(long = "build-context", value_name = "NAME=VALUE")]
+    pub build_context: Vec<String>,
     /// The stage to build (default: the last one).
     #[arg(long, value_name = "STAGE")]
     pub target: Option<String>,
@@ -206,7 +215,9 @@ pub fn run(
     };
     check_stdout(&exports, args.quiet)?;
     let store = Arc::new(Store::open(root).map_err(CliError::from_error)?);
-    let mut opts = options(&args, &store, registry)?;
+    // A git context's checkout is kept from `builder prune` until the
+    // build ends.
+    let (mut opts, _checkout) = options(&args, &store, registry)?;
     opts.step_flags = step_flags;
     opts.attest = attest;
     opts.exports = exports;
@@ -248,12 +259,13 @@ fn options(
     args: &BuildArgs,
     store: &Store,
     registry: &super::RegistryFlags,
-) -> Result<BuildOptions, CliError> {
+) -> Result<(BuildOptions, Option<CheckoutLease>), CliError> {
     let (cache_to, cache_from) = args.remote_cache.parse()?;
     let inputs = read_inputs(args, store)?;
     // A bad --progress is refused even beside -q (which wins otherwise).
     let asked: ProgressMode = args.progress.parse().map_err(CliError::from_error)?;
-    Ok(BuildOptions {
+    let checkout = inputs.checkout.clone();
+    let opts = BuildOptions {
         context: inputs.context,
         dockerfile: inputs.dockerfile,
         dockerfile_path: inputs.dockerfile_path,
@@ -298,11 +310,23 @@ fn options(
         cache_to,
         attest: Default::default(),
         step_flags: Default::default(),
-    })
+        context_source: inputs.remote.then(|| args.context.clone()),
+        named_contexts: args
+            .build_context
+            .iter()
+            .map(|spec| build::contexts::parse(spec))
+            .collect::<Result<_, _>>()
+            .map_err(CliError::from_error)?,
+    };
+    Ok((opts, checkout))
 }
 
 /// The context and the Dockerfile.
 struct Inputs {
+    /// Whether the context came from a URL (git or http).
+    remote: bool,
+    /// A git context's hold on its checkout.
+    checkout: Option<CheckoutLease>,
     context: Option<PathBuf>,
     dockerfile: Vec<u8>,
     dockerfile_path: Option<PathBuf>,
@@ -313,6 +337,11 @@ struct Inputs {
 /// CONTEXT/Dockerfile); stdin serves one of them at most.
 fn read_inputs(args: &BuildArgs, store: &Store) -> Result<Inputs, CliError> {
     let mut stdin_dockerfile = None;
+    // A remote context's `-f` names a file in it (BuildKit reads the
+    // Dockerfile from the context's state, `dockerui` `Config`).
+    let mut remote_dir = None;
+    let mut remote_dockerfile = false;
+    let mut checkout = None;
     let context = if args.context == "-" {
         let dir = store
             .scratch_path("stdin-context")
@@ -323,6 +352,19 @@ fn read_inputs(args: &BuildArgs, store: &Store) -> Result<Inputs, CliError> {
         {
             StdinInput::Context => Some(dir),
             StdinInput::Dockerfile(data) => {
+                stdin_dockerfile = Some(data);
+                None
+            }
+        }
+    } else if let Some(remote) = remote_context(&args.context, store)? {
+        match remote {
+            MainContext::Dir(dir, lease) => {
+                checkout = lease;
+                remote_dir = Some(dir.clone());
+                Some(dir)
+            }
+            MainContext::Dockerfile(data) => {
+                remote_dockerfile = true;
                 stdin_dockerfile = Some(data);
                 None
             }
@@ -354,9 +396,13 @@ fn read_inputs(args: &BuildArgs, store: &Store) -> Result<Inputs, CliError> {
             (data, None)
         }
         (file, None) => {
-            let path = match file {
-                Some(f) => PathBuf::from(f),
-                None => context.clone().unwrap_or_default().join("Dockerfile"),
+            let path = match (file, &remote_dir) {
+                (Some(f), Some(dir)) => crate::fs::path_in_root::resolve_in_root(dir, Path::new(f))
+                    .map_err(|e| {
+                        CliError(format!("failed to read dockerfile {f}: {}", Chain(&e)))
+                    })?,
+                (Some(f), None) => PathBuf::from(f),
+                (None, _) => context.clone().unwrap_or_default().join("Dockerfile"),
             };
             let data = input::read_dockerfile(&path)
                 .map_err(|e| CliError(format!("failed to read dockerfile: {}", Chain(&e))))?;
@@ -364,10 +410,27 @@ fn read_inputs(args: &BuildArgs, store: &Store) -> Result<Inputs, CliError> {
         }
     };
     Ok(Inputs {
+        remote: remote_dir.is_some() || remote_dockerfile,
+        checkout,
         context,
         dockerfile,
         dockerfile_path,
     })
+}
+
+/// A Git repository or an HTTP(S) URL as the context (buildx passes both
+/// to BuildKit as they are): checked out or fetched into the store.
+fn remote_context(context: &str, store: &Store) -> Result<Option<MainContext>, CliError> {
+    let remote = if is_git_url(context) {
+        build::contexts::git_main_context(store, context)
+    } else if context.starts_with("http://") || context.starts_with("https://") {
+        build::contexts::url_main_context(store, context)
+    } else {
+        return Ok(None);
+    };
+    remote
+        .map(Some)
+        .map_err(|e| CliError(format!("unable to prepare context: {}", Chain(&e))))
 }
 
 /// `-t` names.

@@ -79,6 +79,17 @@ pub fn run(cmd: BuilderCommand, root: &Path) -> Result<i32, CliError> {
                 None => {
                     let removed = store.build_cache_prune().map_err(CliError::from_error)?;
                     println!("Deleted build cache records: {removed}");
+                    // Git checkouts are build cache too (BuildKit prunes its
+                    // git snapshots); those a running build uses stay.
+                    let checkouts = crate::exec::git_source::prune(&store).map_err(|e| {
+                        CliError(format!(
+                            "removing git checkouts: {}",
+                            crate::error_chain::Chain(&e)
+                        ))
+                    })?;
+                    if checkouts > 0 {
+                        println!("Deleted git checkouts: {checkouts}");
+                    }
                 }
                 Some(policy) => {
                     let report = store

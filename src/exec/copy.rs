@@ -144,7 +144,8 @@ pub struct CopySpec {
     pub follow_symlinks: bool,
     /// ADD rather than COPY.
     pub is_add: bool,
-    /// `ADD --keep-git-dir` (Git sources are not supported yet).
+    /// `ADD --keep-git-dir` (kept for the record: the Git source already
+    /// left `.git` out of its checkout unless asked).
     pub keep_git_dir: Option<bool>,
     /// `ADD --unpack=`; `None` is the default (local archives extracted,
     /// remote ones not).

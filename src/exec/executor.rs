@@ -5,8 +5,12 @@
 //!   missing), found by the manifest digest the lowering pinned;
 //! - the local context: scanned with `.dockerignore` applied
 //!   ([`LocalContext`]);
+//! - named contexts (`--build-context NAME=DIR`, a git checkout): scanned
+//!   the same way, each with its own `.dockerignore`;
 //! - HTTP sources: [`super::http_source`] (fetched, conditionally, every
 //!   build; dependents key on the content digest);
+//! - Git sources: [`super::git_source`] (the ref resolved every build, the
+//!   checkout kept by commit), scanned as a context;
 //! - exec ops: [`super::run`]; file ops: [`super::file_op`]; merges:
 //!   [`super::merge`].
 //!
@@ -27,7 +31,10 @@ use crate::cache::{Image, Store};
 use crate::context::dockerignore::DockerIgnore;
 use crate::context::stat_cache::StatCacheFile;
 use crate::image::Digest;
-use crate::solver::{ContentSelector, ExecError, Executor, ImageSource, Job, LogStream, Op};
+use crate::solver::{
+    ContentSelector, ContextSource, ExecError, Executor, GitSource, ImageSource, Job, LogStream, Op,
+};
+use crate::source::git_ref::GitRef;
 
 /// What a step produced.
 #[derive(Debug, Clone)]
@@ -64,14 +71,22 @@ pub struct ExecContext {
     pub cache_mounts: CacheMounts,
 }
 
+/// The name of the main context's source (`ContextSource::name`).
+pub const MAIN_CONTEXT: &str = "context";
+
 /// Runs ops for one build.
 pub struct BuildExecutor {
     cx: ExecContext,
-    context: Option<ContextDir>,
+    /// Local directories by context source name: the main context
+    /// ([`MAIN_CONTEXT`]) and named ones.
+    contexts: HashMap<String, ContextDir>,
     /// Base images by manifest digest (what the lowering resolved).
     images: HashMap<Digest, Image>,
-    /// The context once scanned, to save its digest cache at the end.
-    scanned: std::sync::Mutex<Option<Arc<LocalContext>>>,
+    /// The contexts once scanned, to save their digest caches at the end.
+    scanned: std::sync::Mutex<Vec<Arc<LocalContext>>>,
+    /// The Git checkouts read, kept from `kiln builder prune` until the
+    /// build (this executor) ends.
+    checkouts: std::sync::Mutex<Vec<super::git_source::CheckoutLease>>,
 }
 
 impl BuildExecutor {
@@ -80,19 +95,35 @@ impl BuildExecutor {
     pub fn new(cx: ExecContext, context: Option<ContextDir>, images: Vec<Image>) -> BuildExecutor {
         BuildExecutor {
             cx,
-            context,
+            contexts: context
+                .map(|c| (MAIN_CONTEXT.to_string(), c))
+                .into_iter()
+                .collect(),
             images: images
                 .into_iter()
                 .map(|i| (i.manifest_digest.clone(), i))
                 .collect(),
-            scanned: std::sync::Mutex::new(None),
+            scanned: std::sync::Mutex::new(Vec::new()),
+            checkouts: std::sync::Mutex::new(Vec::new()),
         }
+    }
+
+    /// Adds the named contexts (`--build-context`), by the source name
+    /// the lowering gives them.
+    pub fn with_named(mut self, named: HashMap<String, ContextDir>) -> BuildExecutor {
+        self.contexts.extend(named);
+        self
     }
 
     /// Saves what the build learnt about the context's files (their
     /// digests by stat stamp) for the next build.
     pub fn finish(&self) {
-        if let Some(ctx) = self.scanned.lock().ok().and_then(|mut s| s.take()) {
+        let scanned = self
+            .scanned
+            .lock()
+            .map(|mut s| std::mem::take(&mut *s))
+            .unwrap_or_default();
+        for ctx in scanned {
             ctx.save_digests();
         }
     }
@@ -111,17 +142,68 @@ impl BuildExecutor {
         Ok(Rootfs::new(image.layers.clone()))
     }
 
-    fn context(&self) -> Result<LocalContext, ExecError> {
-        let ctx = self
-            .context
-            .as_ref()
-            .ok_or_else(|| ExecError::msg("this build has no context (it was given as -)"))?;
+    fn context(&self, source: &ContextSource) -> Result<Arc<LocalContext>, ExecError> {
+        let ctx = self.contexts.get(&source.name).ok_or_else(|| {
+            if source.name == MAIN_CONTEXT {
+                ExecError::msg("this build has no context (it was given as -)")
+            } else {
+                ExecError::msg(format!("no context named {:?} was given", source.name))
+            }
+        })?;
+        let what = if source.name == MAIN_CONTEXT {
+            "loading the build context".to_string()
+        } else {
+            format!("loading {}", source.name)
+        };
+        self.scan(&ctx.dir, &ctx.ignore)
+            .map_err(|e| ExecError::with_context(what, e))
+    }
+
+    /// Scans `dir` as a context (digests remembered by stat stamp) and
+    /// keeps it to save those digests at the end.
+    fn scan(
+        &self,
+        dir: &std::path::Path,
+        ignore: &DockerIgnore,
+    ) -> Result<Arc<LocalContext>, super::context::ContextError> {
         let cache = Arc::new(StatCacheFile::open(
             &self.cx.store.layout().context_cache(),
-            &ctx.dir,
+            dir,
         ));
-        LocalContext::scan(&ctx.dir, &ctx.ignore, cache)
-            .map_err(|e| ExecError::with_context("loading the build context", e))
+        let ctx = Arc::new(LocalContext::scan(dir, ignore, cache)?);
+        if let Ok(mut s) = self.scanned.lock() {
+            s.push(ctx.clone());
+        }
+        Ok(ctx)
+    }
+
+    /// Checks a Git source out (or finds its commit's checkout) and scans
+    /// it; the log says which commit and whether it was fetched.
+    fn git(&self, source: &GitSource, job: &Job<'_, Artifact>) -> Result<Artifact, ExecError> {
+        let git = GitRef::parse(&source.url).map_err(|e| ExecError::msg(Chain(&e).to_string()))?;
+        let checkout = super::git_source::checkout(
+            &self.cx.store,
+            &git,
+            source.keep_git_dir,
+            source.checksum.as_deref(),
+        )
+        .map_err(|e| ExecError::msg(Chain(&e).to_string()))?;
+        let what = if checkout.fetched {
+            "fetched"
+        } else {
+            "unchanged, using the stored checkout of"
+        };
+        job.log.line(
+            LogStream::Stderr,
+            &format!("{what} commit {}", checkout.commit),
+        );
+        if let Ok(mut leases) = self.checkouts.lock() {
+            leases.push(checkout.lease.clone());
+        }
+        let ctx = self
+            .scan(&checkout.dir, &DockerIgnore::default())
+            .map_err(|e| ExecError::with_context(format!("reading {}", git.shown()), e))?;
+        Ok(Artifact::Context(ctx))
     }
 }
 
@@ -134,13 +216,8 @@ impl Executor for BuildExecutor {
         }
         match job.vertex.op() {
             Op::Image(source) => self.image(source).map(Artifact::Rootfs),
-            Op::Context(_) => {
-                let ctx = Arc::new(self.context()?);
-                if let Ok(mut s) = self.scanned.lock() {
-                    *s = Some(ctx.clone());
-                }
-                Ok(Artifact::Context(ctx))
-            }
+            Op::Context(source) => Ok(Artifact::Context(self.context(source)?)),
+            Op::Git(source) => self.git(source, job),
             Op::Http(source) => {
                 let remote = http_source::fetch(&self.cx.store, source)
                     .map_err(|e| ExecError::msg(crate::error_chain::Chain(&e).to_string()))?;

@@ -14,8 +14,8 @@
 //! - `--checksum`, the per-URL store and what dependents key on are the
 //!   HTTP source's ([`super::http_source`]), the only caller of [`get`].
 //! - Git URLs (`git@...`, `git://`, `https://.../repo.git`) are recognised
-//!   (`source::url::is_git_url`) so the lowering can refuse them: cloning
-//!   is not implemented.
+//!   (`source::url::is_git_url`) so the lowering makes them Git sources
+//!   (`super::git_source`), never downloads.
 //! - [`get`] sends a stored copy's [`Validators`] (`If-None-Match`, else
 //!   `If-Modified-Since`) so that an unchanged resource costs a `304` and
 //!   no body; [`super::http_source`] keeps those copies per URL.

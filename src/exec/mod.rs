@@ -8,6 +8,8 @@
 //! - [`http_source`]: `ADD <url>` downloads, re-checked every build and
 //!   kept per URL with their ETag/Last-Modified; [`fetch`] is its HTTP
 //!   GET (URL passwords hidden in what kiln prints, `source::url`);
+//! - [`git_source`]: Git checkouts (`ADD <git url>`, git contexts) by
+//!   remote and commit, through the system `git`;
 //! - [`merge`]: root filesystems stacked (`COPY --link` on its base);
 //! - [`rootfs`]: results as snapshot stacks, new layers committed;
 //! - [`context`]: the scanned build context and its digests;
@@ -52,6 +54,7 @@ pub mod dest;
 pub mod executor;
 pub mod fetch;
 pub mod file_op;
+pub mod git_source;
 pub mod http_source;
 pub mod merge;
 pub mod mount_stubs;

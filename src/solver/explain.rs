@@ -106,6 +106,7 @@ pub fn lineage(name: &str, op: &Op) -> Digest {
         Op::Image(_) => "image",
         Op::Context(_) => "context",
         Op::Http(_) => "http",
+        Op::Git(_) => "git",
         Op::Exec(_) => "exec",
         Op::File(_) => "file",
         Op::Merge(_) => "merge",

@@ -181,7 +181,9 @@ impl Graph {
         }
         // Inputs are part of a vertex's identity: stray ones would split
         // vertices that are the same step.
-        if matches!(op, Op::Image(_) | Op::Context(_) | Op::Http(_)) && !inputs.is_empty() {
+        if matches!(op, Op::Image(_) | Op::Context(_) | Op::Http(_) | Op::Git(_))
+            && !inputs.is_empty()
+        {
             return Err(GraphError::SourceWithInputs { name: info.name });
         }
         for input in op.referenced_inputs() {

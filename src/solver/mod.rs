@@ -82,8 +82,8 @@ pub use key::{CacheKey, InputKey, SelectedContent};
 pub use op::MergeOp;
 pub use op::{
     CacheSharing, Chown, ContentSelector, ContextSource, CopyFiles, CopySource, Exec, ExecMount,
-    ExtraHost, FileAction, FileOp, HttpSource, ImageSource, Input, MountKind, Network, Op,
-    Platform, Security,
+    ExtraHost, FileAction, FileOp, GitSource, HttpSource, ImageSource, Input, MountKind, Network,
+    Op, Platform, Security,
 };
 pub use progress::{LogStream, ProgressEvent, ProgressMode, ProgressReceiver, ProgressSender};
 pub use scheduler::{Solution, SolveError, SolveOptions, Solver};

@@ -43,6 +43,9 @@ pub enum Op {
     Context(ContextSource),
     /// A file downloaded over HTTP(S) (`ADD <url>`).
     Http(HttpSource),
+    /// A Git repository checked out at the commit its ref names now
+    /// (`ADD <git url>`).
+    Git(GitSource),
     /// A process run over a root filesystem plus extra mounts (`RUN`).
     Exec(Exec),
     /// A sequence of filesystem edits on a base (`COPY`, `ADD`, `WORKDIR`'s mkdir).
@@ -90,6 +93,23 @@ pub struct HttpSource {
     /// `ADD --checksum=`: the digest the content must have; it then stands
     /// for the content in keys, so a stored copy with that digest is used
     /// without asking the server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<String>,
+}
+
+/// A Git checkout. Like an HTTP source its content is only known once
+/// fetched (the ref is resolved to a commit on every build), so it is a
+/// content source: dependents key on the digests of what they read from
+/// the checkout (moby/buildkit `source/git/source.go` keys the source by
+/// commit; a copy from it keys on the content it selects).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GitSource {
+    /// The repository URL with its `#ref:subdir` fragment, as written.
+    pub url: String,
+    /// Keep `.git` in the checkout (`ADD --keep-git-dir=true`).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub keep_git_dir: bool,
+    /// `ADD --checksum=`: a prefix of the commit the ref must name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checksum: Option<String>,
 }
@@ -461,13 +481,13 @@ impl Op {
     /// its output recorded, and each dependent keys on the content digests
     /// of what it reads from it ([`Op::content_selectors`]).
     pub fn is_content_source(&self) -> bool {
-        matches!(self, Op::Context(_) | Op::Http(_))
+        matches!(self, Op::Context(_) | Op::Http(_) | Op::Git(_))
     }
 
     /// Every input position the op refers to, in order of appearance.
     pub fn referenced_inputs(&self) -> Vec<Input> {
         match self {
-            Op::Image(_) | Op::Context(_) | Op::Http(_) => Vec::new(),
+            Op::Image(_) | Op::Context(_) | Op::Http(_) | Op::Git(_) => Vec::new(),
             Op::Exec(exec) => exec.mounts.iter().filter_map(|m| m.input).collect(),
             Op::Merge(merge) => merge.inputs.clone(),
             Op::File(file) => {
@@ -493,7 +513,7 @@ impl Op {
         let mut selectors = Vec::new();
         let mut whole = false;
         match self {
-            Op::Image(_) | Op::Context(_) | Op::Http(_) => {}
+            Op::Image(_) | Op::Context(_) | Op::Http(_) | Op::Git(_) => {}
             Op::Merge(merge) => whole = merge.inputs.contains(&input),
             Op::Exec(exec) => {
                 for (i, mount) in exec.mounts.iter().enumerate() {

@@ -286,7 +286,7 @@ impl<E: Executor, C: CacheStore<E::Output>> Run<E, C> {
             // A context's files (a download's bytes) are only known once
             // read, so its own key is never looked up; dependents key on
             // what they read from it.
-            Op::Context(_) | Op::Http(_) => {
+            Op::Context(_) | Op::Http(_) | Op::Git(_) => {
                 return Ok(Keyed {
                     key: vertex_key(vertex.definition_digest(), &[]),
                     cached: false,

@@ -141,6 +141,7 @@ mod tests {
             context_exclude: Vec::new(),
             network: crate::solver::Network::Sandbox,
             step_flags: Default::default(),
+            named_contexts: Default::default(),
         };
         proxy_env(&opts)
     }

@@ -4,8 +4,8 @@
 //! stage (by name or index) or an image; heredoc sources are inline files
 //! (expanded unless their marker was quoted), ADD's URLs are HTTP source
 //! vertices (re-checked every build; the copy keys on their content).
-//! Git sources are refused here, as BuildKit's `dispatchCopy` refuses them
-//! for COPY (kiln does not clone them for ADD yet). The copy rules
+//! Git sources are refused for COPY, as BuildKit's `dispatchCopy` refuses
+//! them; ADD copies a repository's checkout (a Git source vertex). The copy rules
 //! themselves (destination, ownership, modes, archives) are the
 //! executor's, `crate::exec::copy`.
 //!
@@ -15,6 +15,7 @@
 //! new base reruns only the merge and the image keeps the same layer.
 //! With `--chmod` it is a plain copy, as in BuildKit.
 
+use super::named::NamedContext;
 use super::names::{display, StepCounter};
 use super::stage::StageState;
 use super::{LowerError, Lowerer, MAX_FROM_NESTING};
@@ -23,8 +24,10 @@ use crate::image::reference::ImageRef;
 use crate::parser::{Add, Copy, InlineSource, Span};
 use crate::shell::Lexer;
 use crate::solver::{
-    CopyFiles, CopySource, FileAction, FileOp, Input, InputList, MergeOp, Op, VertexId, VertexInfo,
+    CopyFiles, CopySource, FileAction, FileOp, GitSource, Input, InputList, MergeOp, Op, VertexId,
+    VertexInfo,
 };
+use crate::source::git_ref::GitRef;
 use crate::source::url::{is_git_url, is_http_url, redact_password};
 
 /// COPY and ADD seen alike.
@@ -125,6 +128,10 @@ struct Placement {
     chown: Option<String>,
 }
 
+/// A COPY/ADD's sources: as copied, as the history shows them, and the
+/// Git source vertex of an `ADD <git url>`.
+type NamedSources = (Vec<CopySource>, Vec<String>, Option<VertexId>);
+
 /// What the history says a COPY/ADD did: `COPY --chown=… src… dest #
 /// buildkit`, flags and sources as expanded (BuildKit's `dispatchCopy`).
 fn copy_history(
@@ -178,7 +185,7 @@ impl Lowerer<'_> {
         } else {
             st.root.map(|r| inputs.add(r))
         };
-        let (mut sources, mut shown_sources) =
+        let (mut sources, mut shown_sources, git) =
             self.named_sources(st, c, checksum.as_ref(), &mut inputs, span)?;
         for (source, shown) in self.inline_sources(st, c, span)? {
             shown_sources.push(shown);
@@ -193,7 +200,7 @@ impl Lowerer<'_> {
             .map(|p| self.expand(st, p, span))
             .collect::<Result<Vec<_>, _>>()?;
         if checksum.is_some() {
-            self.check_checksum_sources(c, &sources, span)?;
+            self.check_checksum_sources(c, &sources, git.is_some(), span)?;
         }
         let placement = if linked {
             self.linked_placement(word, &st.workdir, &dest, chown.as_deref(), span)?
@@ -205,7 +212,9 @@ impl Lowerer<'_> {
             }
         };
         let has_paths = sources.iter().any(|s| matches!(s, CopySource::Path { .. }));
-        let source = if !has_paths {
+        let source = if let Some(git) = git {
+            Some(inputs.add(git))
+        } else if !has_paths {
             None
         } else {
             let v = match c.from {
@@ -233,7 +242,8 @@ impl Lowerer<'_> {
             parents: c.parents,
             exclude,
             add: c.add,
-            checksum,
+            // A git source checks its own (the commit, `GitSource`).
+            checksum: if git.is_some() { None } else { checksum },
             unpack: c.unpack,
             keep_git_dir: c.keep_git_dir,
         };
@@ -266,10 +276,12 @@ impl Lowerer<'_> {
     }
 
     /// What each source word names, after expansion: a git repository
-    /// (refused), a URL (ADD only: an HTTP source vertex added to
+    /// (ADD only: a Git source vertex whose whole checkout is copied, as
+    /// BuildKit's `dispatchCopy` copies `/` of its `llb.Git` to the
+    /// destination), a URL (ADD only: an HTTP source vertex added to
     /// `inputs`, whose content the copy's key covers, BuildKit's
     /// `llb.HTTP`), else a path in the context or `--from`. Also returns
-    /// the words as the history shows them.
+    /// the words as the history shows them, and the Git source vertex.
     fn named_sources(
         &mut self,
         st: &StageState,
@@ -277,23 +289,39 @@ impl Lowerer<'_> {
         checksum: Option<&String>,
         inputs: &mut InputList,
         span: &Span,
-    ) -> Result<(Vec<CopySource>, Vec<String>), LowerError> {
+    ) -> Result<NamedSources, LowerError> {
         let mut sources = Vec::with_capacity(c.sources.len() + c.inline.len());
         let mut shown_sources = Vec::new();
+        let mut git = None;
         for src in c.sources {
             let src = self.expand(st, src, span)?;
             shown_sources.push(src.clone());
             // Git first: `https://host/repo.git` is a repository, not a file.
             if is_git_url(&src) {
-                let message = if c.add {
-                    format!(
-                        "ADD of git repository {} is not supported yet",
-                        redact_password(&src)
-                    )
-                } else {
-                    "source can't be a git ref for COPY".to_string()
+                if !c.add {
+                    return Err(self.err(span, "source can't be a git ref for COPY"));
+                }
+                // kiln's copy reads its paths from one input: a repository
+                // is ADD's only source (BuildKit copies each source apart).
+                if c.sources.len() + c.inline.len() != 1 || c.from.is_some() {
+                    return Err(self.err(
+                        span,
+                        format!(
+                            "ADD of git repository {} must be the instruction's only source",
+                            redact_password(&src)
+                        ),
+                    ));
+                }
+                GitRef::parse(&src).map_err(|e| self.err(span, Chain(&e).to_string()))?;
+                let source = GitSource {
+                    url: src.clone(),
+                    keep_git_dir: c.keep_git_dir.unwrap_or(false),
+                    checksum: checksum.cloned(),
                 };
-                return Err(self.err(span, message));
+                let info = VertexInfo::at(redact_password(&src), self.location(span));
+                git = Some(self.graph.add(Op::Git(source), vec![], info)?);
+                sources.push(CopySource::Path { path: "/".into() });
+                continue;
             }
             if is_http_url(&src) {
                 if !c.add {
@@ -308,7 +336,7 @@ impl Lowerer<'_> {
                 sources.push(CopySource::Path { path: src });
             }
         }
-        Ok((sources, shown_sources))
+        Ok((sources, shown_sources, git))
     }
 
     /// The heredoc sources as inline files: expanded unless their marker
@@ -343,15 +371,17 @@ impl Lowerer<'_> {
         Ok(out)
     }
 
-    /// `ADD --checksum` verifies one download: refused with several
-    /// sources or with one that is not an HTTP(S) URL (BuildKit's errors).
+    /// `ADD --checksum` verifies one download or one Git commit (a prefix
+    /// of the commit ID, BuildKit's `llb.GitChecksum`): refused with
+    /// several sources or with one that is neither (BuildKit's errors).
     fn check_checksum_sources(
         &self,
         c: &CopyInput<'_>,
         sources: &[CopySource],
+        git: bool,
         span: &Span,
     ) -> Result<(), LowerError> {
-        let single_url = matches!(sources, [CopySource::Url { .. }]);
+        let single_url = git || matches!(sources, [CopySource::Url { .. }]);
         if c.sources.len() != 1 {
             return Err(self.err(span, "checksum can't be specified for multiple sources"));
         }
@@ -431,8 +461,15 @@ impl Lowerer<'_> {
             self.from_depth -= 1;
             return Ok(state?.root);
         }
-        let reference = ImageRef::parse(from)
-            .map_err(|e| self.err(span, format!("--from={from}: {e}", e = Chain(&e))))?;
+        let reference = match self.named(from) {
+            // A directory's files are read as a context is.
+            Some((key, NamedContext::Files { exclude })) => {
+                return Ok(Some(self.named_files_vertex(&key, &exclude)?))
+            }
+            Some((_, NamedContext::Image(reference))) => reference,
+            None => ImageRef::parse(from)
+                .map_err(|e| self.err(span, format!("--from={from}: {e}", e = Chain(&e))))?,
+        };
         let image = self.resolve_image(&reference, from, span)?;
         let name = format!("FROM {}", super::stage::pinned_name(&reference, &image));
         self.image_root(&image, span, name)

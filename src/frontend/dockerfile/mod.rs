@@ -29,6 +29,7 @@ mod copy;
 mod dispatch;
 pub mod lint;
 mod mount;
+mod named;
 mod names;
 mod run;
 pub mod source;
@@ -52,6 +53,7 @@ use crate::source::url::redact_password;
 
 pub use args::{is_proxy_arg, PROXY_ARGS};
 pub use mount::{parse_mount, MountSpec, MountType};
+pub use named::{context_key, source_name, NamedContext};
 pub use step_flags::StepFlags;
 pub use syntax::{check_syntax, ForeignFrontend};
 
@@ -85,6 +87,9 @@ pub struct LowerOptions {
     pub network: Network,
     /// `--add-host`, `--shm-size`, `--ulimit`, `--no-cache-filter`.
     pub step_flags: StepFlags,
+    /// `--build-context`s by [`context_key`]: what replaces a stage or
+    /// image of that name (see [`named`]).
+    pub named_contexts: BTreeMap<String, NamedContext>,
 }
 
 /// A base image as the resolver found it.

@@ -8,6 +8,7 @@
 //! default `PATH` when it has none, and a base image's `ONBUILD` triggers
 //! run first, counted and named as steps (`[2/4] ONBUILD RUN ...`).
 
+use super::named::NamedContext;
 use super::names::StepCounter;
 use super::{parse_mount, LayerStep, LowerError, Lowerer, ResolvedImage};
 use crate::error_chain::Chain;
@@ -46,7 +47,7 @@ impl StageState {
     /// `WorkingDir: "/"` (moby/buildkit frontend/dockerfile/dockerfile2llb/
     /// image.go); an image base keeps its own, even an empty one
     /// (`dispatchStages` only applies a non-empty `WorkingDir`).
-    fn scratch(platform: &Platform) -> StageState {
+    pub(super) fn scratch(platform: &Platform) -> StageState {
         let config = ImageConfig {
             architecture: platform.architecture.clone(),
             os: platform.os.clone(),
@@ -250,13 +251,46 @@ impl Lowerer<'_> {
             .unwrap_or_else(|| format!("stage-{i}"))
     }
 
+    /// A stage replaced by named context `key`: its files, or its image
+    /// with the image's config (BuildKit: the named context's state and
+    /// image config, `ds.noinit`).
+    fn named_stage(
+        &mut self,
+        key: &str,
+        named: NamedContext,
+        span: &Span,
+    ) -> Result<StageState, LowerError> {
+        match named {
+            NamedContext::Files { exclude } => self.files_stage(key, &exclude, span),
+            NamedContext::Image(reference) => {
+                let image = self.resolve_image(&reference, key, span)?;
+                let mut config = image.config.clone();
+                config.created = None;
+                config.extra.clear();
+                let mut state = StageState::from_config(None, config);
+                let name = format!("[context {key}] {}", pinned_name(&reference, &image));
+                state.root = self.image_root(&image, span, name)?;
+                for entry in state.cc().env.clone().unwrap_or_default() {
+                    let (k, v) = entry.split_once('=').unwrap_or((entry.as_str(), ""));
+                    state.env.set(k, v);
+                }
+                Ok(state)
+            }
+        }
+    }
+
     fn lower_stage(&mut self, i: usize) -> Result<StageState, LowerError> {
         let df = self.df;
         let stage = &df.stages[i];
         self.check_platform(stage.platform.as_deref(), &stage.span)?;
+        // A named context of the stage's name replaces the whole stage.
+        if let Some((key, named)) = stage.name.as_deref().and_then(|n| self.named(n)) {
+            return self.named_stage(&key, named, &stage.span);
+        }
         let base = self.bases[i].clone();
         let base_stage = self.stage_by_name(&base, i);
         let from_image = base_stage.is_none() && base != "scratch";
+        let named_base = if from_image { self.named(&base) } else { None };
         let mut counter = StepCounter {
             stage: if df.stages.len() > 1 {
                 self.stage_label(i)
@@ -290,13 +324,18 @@ impl Lowerer<'_> {
             (state, triggers)
         } else if !from_image {
             (StageState::scratch(&self.opts.platform), Vec::new())
+        } else if let Some((key, NamedContext::Files { exclude })) = &named_base {
+            (self.files_stage(key, exclude, &stage.span)?, Vec::new())
         } else {
-            let reference = ImageRef::parse(&base).map_err(|e| {
-                self.err(
-                    &stage.span,
-                    format!("failed to parse stage name {base:?}: {e}", e = Chain(&e)),
-                )
-            })?;
+            let reference = match &named_base {
+                Some((_, NamedContext::Image(reference))) => reference.clone(),
+                _ => ImageRef::parse(&base).map_err(|e| {
+                    self.err(
+                        &stage.span,
+                        format!("failed to parse stage name {base:?}: {e}", e = Chain(&e)),
+                    )
+                })?,
+            };
             let image = self.resolve_image(&reference, &base, &stage.span)?;
             let mut config = image.config.clone();
             config.created = None;

@@ -62,6 +62,7 @@ fn opts() -> LowerOptions {
         context_exclude: Vec::new(),
         network: Network::Sandbox,
         step_flags: Default::default(),
+        named_contexts: Default::default(),
     }
 }
 
@@ -462,8 +463,9 @@ fn unsupported_requests_fail_at_their_line() {
             "Dockerfile:2: source can't be a git ref for COPY",
         ),
         (
-            "FROM busybox\nADD https://u:secret@h/repo.git#main /src\n",
-            "Dockerfile:2: ADD of git repository https://u:xxxxx@h/repo.git#main is not supported yet",
+            "FROM busybox\nADD https://u:secret@h/repo.git#main other /src/\n",
+            "Dockerfile:2: ADD of git repository https://u:xxxxx@h/repo.git#main must be the instruction's only source",
+
         ),
         (
             "FROM busybox\nADD --checksum=sha256:00 a /\n",

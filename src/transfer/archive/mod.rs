@@ -16,6 +16,7 @@
 
 pub mod destination;
 mod docker;
+pub mod layout_dir;
 mod manifest_options;
 mod oci;
 mod reader;

@@ -110,6 +110,66 @@ pub(super) fn plan(store: &Store, contents: &Contents) -> Result<Vec<Plan>, Arch
     Ok(plans)
 }
 
+/// The one `index.json` entry `pick` names, planned with no names (an
+/// OCI layout directory as a named build context, [`super::layout_dir`]).
+pub(super) fn plan_picked(
+    store: &Store,
+    contents: &Contents,
+    pick: &super::layout_dir::LayoutPick,
+) -> Result<Plan, ArchiveError> {
+    use super::layout_dir::LayoutPick;
+    if let Some(layout) = contents.document("oci-layout") {
+        check_layout(layout)?;
+    }
+    let doc = contents
+        .document("index.json")
+        .ok_or(ArchiveError::NotAnArchive)?;
+    let index: Index = serde_json::from_slice(doc).map_err(|source| ArchiveError::Json {
+        entry: "index.json".into(),
+        source,
+    })?;
+    let matches = |d: &&Descriptor| match pick {
+        LayoutPick::Digest(digest) => &d.digest == digest,
+        LayoutPick::Tag(tag) => d.annotations.as_ref().is_some_and(|ann| {
+            ann.get(ANNOTATION_REF_NAME) == Some(tag)
+                || ann
+                    .get(ANNOTATION_IMAGE_NAME)
+                    .and_then(|n| ImageRef::parse(n).ok())
+                    .is_some_and(|r| r.tag() == Some(tag.as_str()))
+        }),
+    };
+    let label = pick.to_string();
+    let found: Vec<&Descriptor> = index.manifests.iter().filter(matches).collect();
+    let desc = match found.as_slice() {
+        [d] => *d,
+        [] => {
+            return Err(ArchiveError::Invalid {
+                image: label,
+                reason: "index.json has no such entry".into(),
+            })
+        }
+        _ => {
+            return Err(ArchiveError::Invalid {
+                image: label,
+                reason: "index.json has several such entries; give @DIGEST".into(),
+            })
+        }
+    };
+    let chosen = select(store, contents, desc, &label, 0)?;
+    let bytes = read_blob(store, contents, &chosen, &label)?;
+    let info = store
+        .ingest_manifest(&bytes, Some(&chosen.media_type))
+        .map_err(|source| ArchiveError::Store {
+            context: label.clone(),
+            source,
+        })?;
+    let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|e| ArchiveError::Entry {
+        entry: blob_path(&chosen.digest),
+        reason: format!("bad manifest: {e}", e = Chain(&e)),
+    })?;
+    Plan::new(store, contents, info.digest, manifest, Vec::new(), label)
+}
+
 fn check_layout(bytes: &[u8]) -> Result<(), ArchiveError> {
     let v: serde_json::Value =
         serde_json::from_slice(bytes).map_err(|source| ArchiveError::Json {
