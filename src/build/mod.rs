@@ -100,6 +100,9 @@ pub struct BuildOptions {
     pub cache_to: Vec<CacheTo>,
     /// `--explain`: say why each step that missed the cache missed.
     pub explain: bool,
+    /// `--platform`: the platform built for (normalized); the host's by
+    /// default. `RUN`s for another one run under emulation.
+    pub platform: Platform,
 }
 
 /// What a build made.
@@ -466,7 +469,8 @@ fn lower(
         labels: opts.labels.clone(),
         source_date_epoch: epoch,
         created,
-        platform: host_platform(),
+        platform: opts.platform.clone(),
+        build_platform: host_platform(),
         context_exclude: ignore.patterns().iter().map(pattern_text).collect(),
         network: match opts.network {
             crate::runtime::Network::None => crate::solver::Network::None,
@@ -693,7 +697,7 @@ pub fn parse_epoch(v: &str) -> Result<i64, BuildError> {
         })
 }
 
-/// The platform kiln builds for: the host's.
+/// The platform kiln builds on (`BUILDPLATFORM`): the host's.
 pub fn host_platform() -> Platform {
     Platform::host()
 }

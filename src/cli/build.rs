@@ -9,6 +9,7 @@ use crate::cache::Store;
 use crate::error_chain::Chain;
 use crate::frontend::dockerfile::lint;
 use crate::image::layer::budget::ExpansionBudget;
+use crate::image::oci::Platform;
 use crate::image::reference::ImageRef;
 use crate::solver::ProgressMode;
 use clap::Args;
@@ -71,7 +72,9 @@ pub struct BuildArgs {
     /// `containerimage.config.digest`, `image.name`, ...) to this file.
     #[arg(long, value_name = "FILE")]
     pub metadata_file: Option<PathBuf>,
-    /// The target platform (only the host's, linux/amd64 here).
+    /// The target platform (os/arch[/variant], e.g. linux/arm64); the
+    /// host's by default. RUN steps for another architecture run under
+    /// qemu (binfmt_misc).
     #[arg(long, value_name = "PLATFORM")]
     pub platform: Option<String>,
     /// Say why each step that missed the cache missed: the first input
@@ -134,7 +137,6 @@ pub fn run(
     registry: &super::RegistryFlags,
     debug: bool,
 ) -> Result<i32, CliError> {
-    check_platform(args.platform.as_deref())?;
     let store = Arc::new(Store::open(root).map_err(CliError::from_error)?);
     let opts = options(&args, &store, registry)?;
     if args.check {
@@ -146,18 +148,16 @@ pub fn run(
     Ok(0)
 }
 
-/// `--platform`: only the host's (kiln builds for the host).
-fn check_platform(asked: Option<&str>) -> Result<(), CliError> {
-    let platform = build::host_platform();
-    if let Some(p) = asked {
-        let normalized = p.trim().to_ascii_lowercase();
-        if normalized != platform.to_string() {
-            return Err(CliError(format!(
-                "--platform {p}: only {platform} is supported (kiln builds for the host)"
-            )));
-        }
+/// `--platform`: one `os/arch[/variant]`, normalized as containerd does
+/// (BuildKit's exporter names the image's platform that way); the host's
+/// when not given.
+fn parse_platform(asked: Option<&str>) -> Result<Platform, CliError> {
+    match asked {
+        None => Ok(build::host_platform()),
+        Some(p) => Platform::parse(p.trim())
+            .map(|p| p.normalized())
+            .map_err(|e| CliError(format!("--platform: {e}"))),
     }
-    Ok(())
 }
 
 /// The build's options from its flags, its inputs read.
@@ -206,6 +206,7 @@ fn options(
             _ => None,
         },
         explain: args.explain,
+        platform: parse_platform(args.platform.as_deref())?,
         cache_from,
         cache_to,
     })

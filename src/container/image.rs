@@ -28,6 +28,9 @@ pub struct PullSource<'a> {
     pub options: &'a ClientOptions,
     /// The platform picked from a multi-platform image.
     pub platform: &'a Platform,
+    /// Whether the image must be for `platform` (`--platform` given): a
+    /// stored image for another one is then refused, never run.
+    pub platform_required: bool,
     /// Where the pull's status lines go (`kiln run` uses stderr).
     pub progress: &'a Progress,
 }
@@ -44,6 +47,14 @@ pub enum ImageSourceError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// `--platform` names another platform than the stored image's
+    /// (docker's wording: moby daemon/images `GetImage`).
+    #[error("image with reference {spec} was found but its platform ({found}) does not match the specified platform ({wanted})")]
+    PlatformMismatch {
+        spec: String,
+        found: Platform,
+        wanted: Platform,
+    },
     /// The registry client could not be set up.
     #[error("pulling {image}")]
     Registry {
@@ -86,7 +97,16 @@ pub fn find_or_pull(
     };
     match (policy, local) {
         (PullPolicy::Never, None) => Err(ImageSourceError::NotFound(spec.to_string())),
-        (PullPolicy::Missing | PullPolicy::Never, Some(image)) => Ok(image),
+        (PullPolicy::Missing | PullPolicy::Never, Some(image)) => {
+            if source.platform_required && image_platform(&image).runs_on(source.platform).is_none() {
+                return Err(ImageSourceError::PlatformMismatch {
+                    spec: spec.to_string(),
+                    found: image_platform(&image),
+                    wanted: source.platform.clone(),
+                });
+            }
+            Ok(image)
+        }
         (PullPolicy::Missing, None) => {
             let reference = ImageRef::parse(spec)?;
             let _ = writeln!(
@@ -98,6 +118,17 @@ pub fn find_or_pull(
         }
         (PullPolicy::Always, _) => pull(store, &ImageRef::parse(spec)?, source),
     }
+}
+
+/// The platform a stored image's config says it is for (`linux/amd64`
+/// when it says nothing, as docker assumes).
+pub fn image_platform(image: &Image) -> Platform {
+    let c = &image.config;
+    if c.architecture.is_empty() {
+        return Platform::linux_amd64();
+    }
+    let os = if c.os.is_empty() { "linux" } else { c.os.as_str() };
+    Platform::new(os, &c.architecture, c.variant.as_deref())
 }
 
 fn pull(

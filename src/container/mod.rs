@@ -31,6 +31,8 @@ pub mod reap;
 pub mod state;
 pub mod stats;
 
-pub use image::{find_or_pull, ImageSourceError, LeasedImage, PullPolicy, PullSource};
+pub use image::{
+    find_or_pull, image_platform, ImageSourceError, LeasedImage, PullPolicy, PullSource,
+};
 pub use process::{resolve, ProcessConfig, ProcessError, RunOverrides};
 pub use reap::reap_dead_removals;

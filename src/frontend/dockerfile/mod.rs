@@ -74,8 +74,12 @@ pub struct LowerOptions {
     /// fills it in from the step results (`crate::build::created`), so the
     /// config never says "now" and a cached rebuild is the same image.
     pub created: Option<String>,
-    /// The platform built for: kiln builds for the host only.
+    /// The platform built for (`TARGETPLATFORM`): stages without
+    /// `FROM --platform` are for it, and the image config says it.
     pub platform: Platform,
+    /// The platform kiln runs on (`BUILDPLATFORM`): a `RUN` for any other
+    /// runs under emulation.
+    pub build_platform: Platform,
     /// `.dockerignore` patterns, part of the context source's definition.
     pub context_exclude: Vec<String>,
     /// The network of `RUN` without `--network` (`kiln build --network`);
