@@ -2,6 +2,7 @@
 //!
 //! - [`kiln`]: a private store in a temp dir, the real binary run against
 //!   it ([`kiln::Ran`] results) and the `kiln build` helpers;
+//! - [`cross`]: static probes for other architectures and images of them;
 //! - [`busybox`]: the one busybox root filesystem, as a directory, a tar
 //!   or an imported image;
 //! - [`archive`]: tars taken apart and put back together entry by entry,
@@ -20,6 +21,7 @@
 
 pub mod archive;
 pub mod busybox;
+pub mod cross;
 pub mod http_stub;
 pub mod kiln;
 pub mod oci_layout;
