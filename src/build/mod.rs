@@ -23,6 +23,7 @@ mod failure;
 mod images;
 pub mod input;
 mod interrupt;
+pub mod multi;
 pub mod publish;
 mod remote_cache;
 

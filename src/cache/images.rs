@@ -447,6 +447,8 @@ impl Store {
         self.write(|tx| {
             let mut st = tx.prepare_cached(
                 "SELECT i.id FROM images i WHERE (?1 OR NOT EXISTS (SELECT 1 FROM names n WHERE n.image_id = i.id))
+                 AND NOT EXISTS (SELECT 1 FROM image_index_members m JOIN image_indexes x ON x.digest = m.digest
+                                 WHERE m.image_id = i.id)
                  AND NOT EXISTS (SELECT 1 FROM image_layers l JOIN lease_refs r ON r.kind = ?2 AND r.key = l.chain_id
                                  WHERE l.image_id = i.id)
                  ORDER BY i.added",

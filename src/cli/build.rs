@@ -137,10 +137,14 @@ pub fn run(
     registry: &super::RegistryFlags,
     debug: bool,
 ) -> Result<i32, CliError> {
+    let platforms = parse_platforms(args.platform.as_deref())?;
     let store = Arc::new(Store::open(root).map_err(CliError::from_error)?);
     let opts = options(&args, &store, registry)?;
     if args.check {
         return check(store, &opts);
+    }
+    if platforms.len() > 1 {
+        return build_multi(&args, store, &opts, &platforms);
     }
     let result = build_image(store, &opts)?;
     write_files(&args, &result)?;
@@ -148,16 +152,67 @@ pub fn run(
     Ok(0)
 }
 
-/// `--platform`: one `os/arch[/variant]`, normalized as containerd does
-/// (BuildKit's exporter names the image's platform that way); the host's
-/// when not given.
-fn parse_platform(asked: Option<&str>) -> Result<Platform, CliError> {
-    match asked {
-        None => Ok(build::host_platform()),
-        Some(p) => Platform::parse(p.trim())
+/// `--platform`: comma-separated `os/arch[/variant]`s (buildx's
+/// syntax), each normalized as containerd does (BuildKit's exporter names
+/// the image's platform that way), duplicates refused; the host's when
+/// not given.
+fn parse_platforms(asked: Option<&str>) -> Result<Vec<Platform>, CliError> {
+    let Some(asked) = asked else {
+        return Ok(vec![build::host_platform()]);
+    };
+    let mut platforms: Vec<Platform> = Vec::new();
+    for p in asked.split(',') {
+        let p = Platform::parse(p.trim())
             .map(|p| p.normalized())
-            .map_err(|e| CliError(format!("--platform: {e}"))),
+            .map_err(|e| CliError(format!("--platform: {e}")))?;
+        if platforms.contains(&p) {
+            return Err(CliError(format!("--platform: {p} is given twice")));
+        }
+        platforms.push(p);
     }
+    Ok(platforms)
+}
+
+/// A build for several platforms: one image each, and an index named
+/// and pushed as the build's image (its digest is what `-q` prints and
+/// `--iidfile` gets, as buildx does for an index).
+fn build_multi(
+    args: &BuildArgs,
+    store: Arc<Store>,
+    opts: &BuildOptions,
+    platforms: &[Platform],
+) -> Result<i32, CliError> {
+    if args.metadata_file.is_some() {
+        return Err(CliError(
+            "--metadata-file is not supported for a multi-platform build yet".into(),
+        ));
+    }
+    let built = build::multi::build_platforms(store, opts, platforms).map_err(|e| match e {
+        // The progress output already boxed the step's last lines.
+        build::BuildError::Step {
+            message, excerpt, ..
+        } if opts.progress != ProgressMode::Quiet => {
+            CliError(format!("{}{message}", excerpt.unwrap_or_default()))
+        }
+        e => CliError::from_error(e),
+    })?;
+    let id = built.index.to_string();
+    if let Some(f) = &args.iidfile {
+        std::fs::write(f, id.as_bytes())
+            .map_err(|e| CliError(format!("--iidfile {}: writing: {e}", f.display())))?;
+    }
+    if args.quiet {
+        println!("{id}");
+    } else if opts.progress != ProgressMode::Quiet {
+        for (platform, result) in &built.platforms {
+            eprintln!("writing image {} for {platform}", result.id);
+        }
+        eprintln!("writing image index {id}");
+        for t in &built.names {
+            eprintln!("naming to {t}");
+        }
+    }
+    Ok(0)
 }
 
 /// The build's options from its flags, its inputs read.
@@ -206,7 +261,7 @@ fn options(
             _ => None,
         },
         explain: args.explain,
-        platform: parse_platform(args.platform.as_deref())?,
+        platform: parse_platforms(args.platform.as_deref())?.remove(0),
         cache_from,
         cache_to,
     })

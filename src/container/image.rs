@@ -89,6 +89,11 @@ pub fn find_or_pull(
     // layers (a build's unpacking, a container's mount) a concurrent
     // `rmi` or prune may take the name, never the content.
     let local = match store.hold_image(spec) {
+        // A multi-platform name: its member for the asked platform.
+        Ok(image) if source.platform_required => match index_member(store, spec, source.platform)? {
+            Some(member) => Some(member),
+            None => Some(image),
+        },
         Ok(image) => Some(image),
         Err(StoreError::ImageNotFound(_)) => None,
         // A spec that is no valid reference and matches nothing local.
@@ -117,6 +122,22 @@ pub fn find_or_pull(
             pull(store, &reference, source)
         }
         (PullPolicy::Always, _) => pull(store, &ImageRef::parse(spec)?, source),
+    }
+}
+
+/// The image of the multi-platform `spec` for `platform`, held; `None`
+/// when `spec` names no index or the index has no such platform.
+fn index_member(
+    store: &Store,
+    spec: &str,
+    platform: &Platform,
+) -> Result<Option<Image>, ImageSourceError> {
+    let Ok(name) = ImageRef::parse(spec) else {
+        return Ok(None);
+    };
+    match store.index_member_for(&name, platform)? {
+        Some(id) => Ok(Some(store.hold_image(&id.to_string())?)),
+        None => Ok(None),
     }
 }
 

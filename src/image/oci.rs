@@ -10,6 +10,7 @@
 //! every time (stable digests).
 
 pub mod media;
+pub mod image_index;
 mod platform;
 
 pub use platform::{host_architecture, Platform, PlatformError};

@@ -10,10 +10,10 @@ use super::parallel::run_bounded;
 use super::progress::{ItemProgress, Progress};
 use super::sources::BlobSources;
 use super::TransferError;
-use crate::cache::{Image, Store};
+use crate::cache::{Image, Store, StoredIndex};
 use crate::error_chain::Chain;
 use crate::image::layer::Compression;
-use crate::image::oci::{media, Descriptor, Manifest};
+use crate::image::oci::{image_index, media, Descriptor, Manifest};
 use crate::image::registry::RegistryClient;
 use crate::image::{Digest, ImageRef};
 use std::io::Cursor;
@@ -43,7 +43,10 @@ pub struct PushReport {
     pub media_type: String,
 }
 
-/// Pushes the stored image named `image` to its registry.
+/// Pushes the stored image named `image` to its registry: its one
+/// manifest, or, when the name names a multi-platform index, every
+/// platform's manifest (by digest) and then the index under the tag, as
+/// `docker push` of a multi-platform image does.
 pub fn push(
     store: &Store,
     client: &RegistryClient,
@@ -51,15 +54,70 @@ pub fn push(
     options: &PushOptions,
     progress: &Progress,
 ) -> Result<PushReport, TransferError> {
-    // Held as found: a concurrent prune cannot take what is being pushed.
-    let stored = store.hold_image(&image.to_string())?;
-    let repo = image.repository();
-    let registry = image.registry();
     progress.println(&format!(
         "The push refers to repository [{}]",
         image.familiar_name()
     ));
-    let (manifest_bytes, media_type, layers) = manifest_for_push(store, &stored, options)?;
+    if let Some(index) = store.index_named(image)? {
+        return push_index(store, client, image, &index, options, progress);
+    }
+    // Held as found: a concurrent prune cannot take what is being pushed.
+    let stored = store.hold_image(&image.to_string())?;
+    push_manifest(store, client, image, &stored, Some(image.registry_reference()), options, progress)
+}
+
+/// Pushes each platform's image of `index` by digest, then an index over
+/// what was pushed (assembled by `image_index::assemble`, so recompressed
+/// manifests are named by their new digests) under `image`'s tag.
+fn push_index(
+    store: &Store,
+    client: &RegistryClient,
+    image: &ImageRef,
+    index: &StoredIndex,
+    options: &PushOptions,
+    progress: &Progress,
+) -> Result<PushReport, TransferError> {
+    let mut manifests = Vec::with_capacity(index.members.len());
+    for (id, desc) in index.members.iter().zip(&index.index.manifests) {
+        let stored = store.hold_image(&id.to_string())?;
+        let report = push_manifest(store, client, image, &stored, None, options, progress)?;
+        let platform = desc.platform.clone().ok_or_else(|| TransferError::BadImage {
+            image: index.digest.to_string(),
+            reason: format!("index entry {} has no platform", desc.digest),
+        })?;
+        manifests.push((
+            Descriptor::new(&report.media_type, report.digest, report.size),
+            platform,
+        ));
+    }
+    // Descriptors after the platforms' (attestations) go as they are.
+    let extra = &index.index.manifests[index.members.len().min(index.index.manifests.len())..];
+    let assembled = image_index::assemble(&manifests, extra);
+    let bytes = image_index::to_bytes(&assembled);
+    let tag = image.registry_reference();
+    let digest = client.put_manifest(image.repository(), &tag, media::OCI_INDEX, &bytes)?;
+    progress.println(&format!("{tag}: digest: {digest} size: {}", bytes.len()));
+    Ok(PushReport {
+        digest,
+        size: bytes.len() as u64,
+        media_type: media::OCI_INDEX.to_string(),
+    })
+}
+
+/// Pushes `stored`'s layers, config and manifest to `image`'s repository,
+/// the manifest under `tag`, or under its digest when `None`.
+fn push_manifest(
+    store: &Store,
+    client: &RegistryClient,
+    image: &ImageRef,
+    stored: &Image,
+    tag: Option<String>,
+    options: &PushOptions,
+    progress: &Progress,
+) -> Result<PushReport, TransferError> {
+    let repo = image.repository();
+    let registry = image.registry();
+    let (manifest_bytes, media_type, layers) = manifest_for_push(store, stored, options)?;
     let sources = BlobSources::open(store.root());
 
     let items: Vec<ItemProgress> = layers
@@ -93,7 +151,7 @@ pub fn push(
         )?;
     }
     progress.items_done();
-    let tag = image.registry_reference();
+    let tag = tag.unwrap_or_else(|| Digest::sha256_of(&manifest_bytes).to_string());
     let digest = client.put_manifest(repo, &tag, &media_type, &manifest_bytes)?;
     tracing::debug!(%registry, %repo, %digest, "pushed");
     progress.println(&format!(

@@ -4,6 +4,8 @@
 
 use crate::support;
 use support::kiln::{step_states, Kiln};
+use support::registry::TestRegistry;
+use support::tools;
 
 /// A RUN for arm64 on this amd64 host runs its binary under qemu (kiln
 /// registers Debian's qemu-aarch64-static when binfmt_misc has no handler),
@@ -83,4 +85,65 @@ fn run_steps_for_two_platforms_never_share_a_cache_result() {
     let again = k.build_ok(&ctx, df, "two:arm", &["--platform", "linux/arm64"]);
     let (cached, _) = step_states(&again);
     assert!(cached.iter().any(|s| s.contains("RUN")), "{again}");
+}
+
+/// The issue's must-show: `--platform linux/amd64,linux/arm64` builds a C
+/// program for both (a `$BUILDPLATFORM` stage picking the binary by
+/// `TARGETARCH`), the arm64 one runs under qemu with `kiln run
+/// --platform`, the pushed index lists both manifests (skopeo), and a
+/// pull of the index takes the platform asked for.
+#[test]
+fn a_multi_platform_build_pushes_an_index_whose_arm64_image_runs_under_qemu() {
+    let reg = TestRegistry::start();
+    let k = Kiln::with_busybox_image();
+    let ctx = k.context(&[]);
+    for arch in ["amd64", "arm64"] {
+        let dir = k.path(&format!("cc-{arch}"));
+        let bin = support::cross::probe(&dir, arch);
+        std::fs::copy(&bin, ctx.join(format!("probe-{arch}"))).unwrap();
+    }
+    let name = format!("{}/kiln/multi:v1", reg.host());
+    let df = "FROM --platform=$BUILDPLATFORM busybox AS build\n\
+              ARG TARGETARCH\n\
+              COPY probe-amd64 probe-arm64 /src/\n\
+              RUN cp /src/probe-$TARGETARCH /probe\n\
+              FROM scratch\n\
+              COPY --from=build /probe /probe\n";
+    let progress = k.build_ok(
+        &ctx,
+        df,
+        &name,
+        &["--platform", "linux/amd64,linux/arm64", "--push"],
+    );
+    // The build platform's COPY is one step for both platforms.
+    let (cached, _) = step_states(&progress);
+    assert!(cached.iter().any(|s| s.contains("COPY probe-amd64")), "{progress}");
+
+    assert_eq!(k.kiln(&["run", "--rm", &name, "/probe"]).ok(), "x86_64\n");
+    let arm = k.kiln(&["run", "--rm", "--platform", "linux/arm64", &name, "/probe"]);
+    assert_eq!(arm.ok(), "aarch64\n");
+    let err = k
+        .kiln(&["run", "--rm", "--platform", "linux/s390x", &name, "/probe"])
+        .fails()
+        .to_string();
+    assert!(err.contains("does not match the specified platform (linux/s390x)"), "{err}");
+
+    let raw = tools::run_json(
+        "skopeo",
+        &["inspect", "--raw", "--tls-verify=false", &format!("docker://{name}")],
+    );
+    assert_eq!(raw["mediaType"], "application/vnd.oci.image.index.v1+json");
+    let platforms: Vec<String> = raw["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| format!("{}/{}", m["platform"]["os"].as_str().unwrap(), m["platform"]["architecture"].as_str().unwrap()))
+        .collect();
+    assert_eq!(platforms, ["linux/amd64", "linux/arm64"]);
+
+    let fresh = Kiln::new();
+    fresh.ok(&["pull", "--platform", "linux/arm64", &name]);
+    assert_eq!(fresh.inspect(&name, "{{.Architecture}}"), "arm64");
+    let pulled = fresh.kiln(&["run", "--rm", &name, "/probe"]);
+    assert_eq!(pulled.ok(), "aarch64\n");
 }

@@ -1,0 +1,101 @@
+//! `kiln build --platform linux/amd64,linux/arm64`: one image per
+//! platform, then an OCI image index over them, named and pushed as one
+//! image (BuildKit's exporter: moby/buildkit
+//! `exporter/containerimage/writer.go`, `Commit`, one manifest per
+//! platform in the order asked, then the index).
+//!
+//! The platforms are solved one after another on the shared build cache,
+//! so steps they share (a `FROM --platform=$BUILDPLATFORM` stage, context
+//! reads) run once and are cache hits for the next platform; BuildKit
+//! solves them in one graph at once, which this does not do yet.
+
+use std::sync::Arc;
+
+use super::publish::{self, Publish};
+use super::{build, BuildError, BuildOptions, BuildResult, Export};
+use crate::cache::Store;
+use crate::image::oci::{image_index, Descriptor, Platform};
+use crate::image::{Digest, ImageRef};
+
+/// What a multi-platform build made.
+#[derive(Debug)]
+pub struct MultiBuild {
+    /// The index's digest (what `--iidfile` gets, as with buildx).
+    pub index: Digest,
+    /// Each platform's build, in the order asked.
+    pub platforms: Vec<(Platform, BuildResult)>,
+    /// The names the index got.
+    pub names: Vec<ImageRef>,
+}
+
+/// Builds `opts` for each of `platforms` (two or more, normalized,
+/// distinct), records the index under the build's names and pushes it
+/// when asked.
+pub fn build_platforms(
+    store: Arc<Store>,
+    opts: &BuildOptions,
+    platforms: &[Platform],
+) -> Result<MultiBuild, BuildError> {
+    let publish = Publish::plan(&opts.tags, &opts.exports)?;
+    if let Some(other) = opts.exports.iter().find(|e| !matches!(e, Export::Image(_))) {
+        return Err(BuildError::Setup(format!(
+            "--output {}: only image outputs (the store, --push, type=registry) take a multi-platform build yet",
+            export_kind(other)
+        )));
+    }
+    let mut built = Vec::with_capacity(platforms.len());
+    for platform in platforms {
+        let mut one = opts.clone();
+        one.platform = platform.clone();
+        // Each platform's image is stored unnamed; the names go to the
+        // index below.
+        one.tags.clear();
+        one.exports.clear();
+        let result = build(store.clone(), &one)?;
+        built.push((platform.clone(), result));
+    }
+    let mut manifests = Vec::with_capacity(built.len());
+    let mut members = Vec::with_capacity(built.len());
+    for (platform, result) in &built {
+        let image = result.image.as_ref().ok_or_else(|| {
+            BuildError::Setup(format!("the {platform} image was not stored"))
+        })?;
+        let m = publish::stored_manifest(&store, image)?;
+        manifests.push((Descriptor::new(&m.media_type, m.digest, m.size), platform.clone()));
+        members.push(image.id.clone());
+    }
+    let index = image_index::assemble(&manifests, &[]);
+    let bytes = image_index::to_bytes(&index);
+    // Single-image commands (`kiln run NAME`) see the host's platform
+    // when it was built, else the first.
+    let host = super::host_platform();
+    let default = built
+        .iter()
+        .position(|(p, _)| p.runs_on(&host).is_some())
+        .unwrap_or(0);
+    let digest = store.commit_index(&bytes, &members, &members[default], &publish.names)?;
+    publish.push(&store, &super::registry_options(&store, opts)?, &progress(opts))?;
+    Ok(MultiBuild {
+        index: digest,
+        platforms: built,
+        names: publish.names,
+    })
+}
+
+fn progress(opts: &BuildOptions) -> crate::transfer::progress::Progress {
+    match opts.progress {
+        crate::solver::ProgressMode::Quiet => crate::transfer::progress::Progress::silent(),
+        _ => crate::transfer::progress::Progress::for_stderr(),
+    }
+}
+
+/// The `type=` an export was given as.
+fn export_kind(e: &Export) -> &'static str {
+    match e {
+        Export::Image(_) => "type=image",
+        Export::Local { .. } => "type=local",
+        Export::Tar { .. } => "type=tar",
+        Export::Oci { .. } => "type=oci",
+        Export::Docker { .. } => "type=docker",
+    }
+}
