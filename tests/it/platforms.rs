@@ -146,4 +146,28 @@ fn a_multi_platform_build_pushes_an_index_whose_arm64_image_runs_under_qemu() {
     assert_eq!(fresh.inspect(&name, "{{.Architecture}}"), "arm64");
     let pulled = fresh.kiln(&["run", "--rm", &name, "/probe"]);
     assert_eq!(pulled.ok(), "aarch64\n");
+
+    // save/load carry the index (OCI layout: index.json names it); the
+    // docker format's manifest.json lists the host's image for the name.
+    let oci = k.path("multi-oci.tar");
+    k.ok(&["save", "--format", "oci", "-o", oci.to_str().unwrap(), &name]);
+    let items = support::archive::read(&std::fs::read(&oci).unwrap());
+    let index = support::archive::json(&items, "index.json");
+    assert_eq!(index["manifests"].as_array().unwrap().len(), 1, "{index}");
+    assert_eq!(index["manifests"][0]["mediaType"], "application/vnd.oci.image.index.v1+json");
+    let docker = k.path("multi-docker.tar");
+    k.ok(&["save", "-o", docker.to_str().unwrap(), &name]);
+    let items = support::archive::read(&std::fs::read(&docker).unwrap());
+    let listed = support::archive::json(&items, "manifest.json");
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    let loaded = Kiln::new();
+    loaded.ok(&["load", "-i", oci.to_str().unwrap()]);
+    assert_eq!(loaded.kiln(&["run", "--rm", &name, "/probe"]).ok(), "x86_64\n");
+    let arm = loaded.kiln(&["run", "--rm", "--platform", "linux/arm64", &name, "/probe"]);
+    assert_eq!(arm.ok(), "aarch64\n");
+    // Saved again, the index is the same bytes.
+    let again = loaded.path("again.tar");
+    loaded.ok(&["save", "--format", "oci", "-o", again.to_str().unwrap(), &name]);
+    let items = support::archive::read(&std::fs::read(&again).unwrap());
+    assert_eq!(support::archive::json(&items, "index.json")["manifests"][0]["digest"], index["manifests"][0]["digest"]);
 }
