@@ -64,7 +64,13 @@ impl ImageResolver for StoreImages<'_> {
         let found = match found {
             Err(ImageSourceError::PlatformMismatch { found, .. }) => {
                 tracing::info!("{reference}: the stored image is for {found}; pulling {platform}");
-                find_or_pull(self.store, &spec, PullPolicy::Always, &source, &mut std::io::stderr())
+                find_or_pull(
+                    self.store,
+                    &spec,
+                    PullPolicy::Always,
+                    &source,
+                    &mut std::io::stderr(),
+                )
             }
             other => other,
         };

@@ -57,11 +57,15 @@ pub fn build_platforms(
     let mut manifests = Vec::with_capacity(built.len());
     let mut members = Vec::with_capacity(built.len());
     for (platform, result) in &built {
-        let image = result.image.as_ref().ok_or_else(|| {
-            BuildError::Setup(format!("the {platform} image was not stored"))
-        })?;
+        let image = result
+            .image
+            .as_ref()
+            .ok_or_else(|| BuildError::Setup(format!("the {platform} image was not stored")))?;
         let m = publish::stored_manifest(&store, image)?;
-        manifests.push((Descriptor::new(&m.media_type, m.digest, m.size), platform.clone()));
+        manifests.push((
+            Descriptor::new(&m.media_type, m.digest, m.size),
+            platform.clone(),
+        ));
         members.push(image.id.clone());
     }
     let index = image_index::assemble(&manifests, &[]);
@@ -74,7 +78,11 @@ pub fn build_platforms(
         .position(|(p, _)| p.runs_on(&host).is_some())
         .unwrap_or(0);
     let digest = store.commit_index(&bytes, &members, &members[default], &publish.names)?;
-    publish.push(&store, &super::registry_options(&store, opts)?, &progress(opts))?;
+    publish.push(
+        &store,
+        &super::registry_options(&store, opts)?,
+        &progress(opts),
+    )?;
     Ok(MultiBuild {
         index: digest,
         platforms: built,

@@ -52,8 +52,10 @@ pub enum ImageSourceError {
     #[error("image with reference {spec} was found but its platform ({found}) does not match the specified platform ({wanted})")]
     PlatformMismatch {
         spec: String,
-        found: Platform,
-        wanted: Platform,
+        /// The stored image's platform (`linux/amd64`).
+        found: String,
+        /// The one asked for.
+        wanted: String,
     },
     /// The registry client could not be set up.
     #[error("pulling {image}")]
@@ -90,10 +92,12 @@ pub fn find_or_pull(
     // `rmi` or prune may take the name, never the content.
     let local = match store.hold_image(spec) {
         // A multi-platform name: its member for the asked platform.
-        Ok(image) if source.platform_required => match index_member(store, spec, source.platform)? {
-            Some(member) => Some(member),
-            None => Some(image),
-        },
+        Ok(image) if source.platform_required => {
+            match index_member(store, spec, source.platform)? {
+                Some(member) => Some(member),
+                None => Some(image),
+            }
+        }
         Ok(image) => Some(image),
         Err(StoreError::ImageNotFound(_)) => None,
         // A spec that is no valid reference and matches nothing local.
@@ -103,11 +107,12 @@ pub fn find_or_pull(
     match (policy, local) {
         (PullPolicy::Never, None) => Err(ImageSourceError::NotFound(spec.to_string())),
         (PullPolicy::Missing | PullPolicy::Never, Some(image)) => {
-            if source.platform_required && image_platform(&image).runs_on(source.platform).is_none() {
+            if source.platform_required && image_platform(&image).runs_on(source.platform).is_none()
+            {
                 return Err(ImageSourceError::PlatformMismatch {
                     spec: spec.to_string(),
-                    found: image_platform(&image),
-                    wanted: source.platform.clone(),
+                    found: image_platform(&image).to_string(),
+                    wanted: source.platform.to_string(),
                 });
             }
             Ok(image)
@@ -148,7 +153,11 @@ pub fn image_platform(image: &Image) -> Platform {
     if c.architecture.is_empty() {
         return Platform::linux_amd64();
     }
-    let os = if c.os.is_empty() { "linux" } else { c.os.as_str() };
+    let os = if c.os.is_empty() {
+        "linux"
+    } else {
+        c.os.as_str()
+    };
     Platform::new(os, &c.architecture, c.variant.as_deref())
 }
 

@@ -9,8 +9,8 @@
 //! Maps are `BTreeMap` so that a config kiln writes serializes the same way
 //! every time (stable digests).
 
-pub mod media;
 pub mod image_index;
+pub mod media;
 mod platform;
 
 pub use platform::{host_architecture, Platform, PlatformError};

@@ -159,7 +159,7 @@ fn parse_entry(text: &str) -> Option<Entry> {
 }
 
 fn hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())
@@ -173,7 +173,10 @@ impl Entry {
     fn claims(&self, header: &[u8]) -> bool {
         self.enabled
             && self.magic.iter().enumerate().all(|(i, &magic)| {
-                let mask = self.mask.as_ref().map_or(0xff, |m| m.get(i).copied().unwrap_or(0xff));
+                let mask = self
+                    .mask
+                    .as_ref()
+                    .map_or(0xff, |m| m.get(i).copied().unwrap_or(0xff));
                 header
                     .get(self.offset + i)
                     .is_some_and(|&b| (b ^ magic) & mask == 0)
@@ -210,7 +213,8 @@ fn handler(mount: &Path, m: Machine) -> Option<String> {
 /// here now, natively or through a registered handler. Never changes
 /// anything.
 pub fn can_execute(architecture: &str) -> bool {
-    native(architecture) || machine(architecture).is_some_and(|m| handler(Path::new(MOUNT), m).is_some())
+    native(architecture)
+        || machine(architecture).is_some_and(|m| handler(Path::new(MOUNT), m).is_some())
 }
 
 /// Makes `platform`'s binaries run here: nothing when native or already
@@ -262,7 +266,9 @@ pub fn ensure(platform: &str, architecture: &str) -> Result<Emulation, BinfmtErr
         .open(mount.join("register"))
         .and_then(|mut f| f.write_all(line.text.as_bytes()));
     match written {
-        Ok(()) => tracing::info!(interpreter = %line.interpreter, "registered binfmt_misc handler for {platform}"),
+        Ok(()) => {
+            tracing::info!(interpreter = %line.interpreter, "registered binfmt_misc handler for {platform}")
+        }
         // Another kiln registered the same name meanwhile.
         Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
         Err(source) => {
@@ -308,12 +314,14 @@ fn registration(qemu: &str) -> Result<Option<Registration>, BinfmtError> {
     }
     let path = Path::new(BINFMTS).join(format!("qemu-{qemu}"));
     match read_optional(&path)? {
-        Some(text) => from_update_binfmts(&text)
-            .map(Some)
-            .ok_or_else(|| BinfmtError::BadDescription {
-                path,
-                qemu: qemu.to_string(),
-            }),
+        Some(text) => {
+            from_update_binfmts(&text)
+                .map(Some)
+                .ok_or_else(|| BinfmtError::BadDescription {
+                    path,
+                    qemu: qemu.to_string(),
+                })
+        }
         None => Ok(None),
     }
 }
@@ -392,7 +400,10 @@ mod tests {
         let entry = parse_entry(AARCH64).unwrap();
         assert!(entry.claims(&elf_header(machine("arm64").unwrap())));
         for other in ["amd64", "arm", "riscv64", "s390x", "ppc64le"] {
-            assert!(!entry.claims(&elf_header(machine(other).unwrap())), "{other}");
+            assert!(
+                !entry.claims(&elf_header(machine(other).unwrap())),
+                "{other}"
+            );
         }
     }
 
@@ -402,7 +413,10 @@ mod tests {
         assert!(!parse_entry(&disabled)
             .unwrap()
             .claims(&elf_header(machine("arm64").unwrap())));
-        assert_eq!(parse_entry("enabled\ninterpreter /usr/bin/jexec\nflags: \nextension .jar\n"), None);
+        assert_eq!(
+            parse_entry("enabled\ninterpreter /usr/bin/jexec\nflags: \nextension .jar\n"),
+            None
+        );
     }
 
     #[test]
@@ -414,8 +428,12 @@ mod tests {
 
     #[test]
     fn binfmt_d_lines_gain_the_fix_binary_flag_once() {
-        let r = with_fix_binary(":qemu-arm:M::\\x7fELF:\\xff\\xff:/usr/bin/qemu-arm-static:OC").unwrap();
-        assert_eq!(r.text, ":qemu-arm:M::\\x7fELF:\\xff\\xff:/usr/bin/qemu-arm-static:OCF");
+        let r = with_fix_binary(":qemu-arm:M::\\x7fELF:\\xff\\xff:/usr/bin/qemu-arm-static:OC")
+            .unwrap();
+        assert_eq!(
+            r.text,
+            ":qemu-arm:M::\\x7fELF:\\xff\\xff:/usr/bin/qemu-arm-static:OCF"
+        );
         assert_eq!(r.interpreter, "/usr/bin/qemu-arm-static");
         let r = with_fix_binary(":qemu-arm:M::\\x7fELF:\\xff:/q:OPF").unwrap();
         assert!(r.text.ends_with(":OPF"));

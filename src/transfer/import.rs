@@ -5,7 +5,9 @@
 
 use crate::cache::{Image, Store, StoreError};
 use crate::image::change::{self, ChangeError};
-use crate::image::oci::{host_architecture, ContainerConfig, History, ImageConfig, Platform, RootFs};
+use crate::image::oci::{
+    host_architecture, ContainerConfig, History, ImageConfig, Platform, RootFs,
+};
 use crate::image::reference::ImageRef;
 use crate::image::timestamp::now_rfc3339;
 use std::io::Read;

@@ -63,7 +63,15 @@ pub fn push(
     }
     // Held as found: a concurrent prune cannot take what is being pushed.
     let stored = store.hold_image(&image.to_string())?;
-    push_manifest(store, client, image, &stored, Some(image.registry_reference()), options, progress)
+    push_manifest(
+        store,
+        client,
+        image,
+        &stored,
+        Some(image.registry_reference()),
+        options,
+        progress,
+    )
 }
 
 /// Pushes each platform's image of `index` by digest, then an index over
@@ -81,10 +89,13 @@ fn push_index(
     for (id, desc) in index.members.iter().zip(&index.index.manifests) {
         let stored = store.hold_image(&id.to_string())?;
         let report = push_manifest(store, client, image, &stored, None, options, progress)?;
-        let platform = desc.platform.clone().ok_or_else(|| TransferError::BadImage {
-            image: index.digest.to_string(),
-            reason: format!("index entry {} has no platform", desc.digest),
-        })?;
+        let platform = desc
+            .platform
+            .clone()
+            .ok_or_else(|| TransferError::BadImage {
+                image: index.digest.to_string(),
+                reason: format!("index entry {} has no platform", desc.digest),
+            })?;
         manifests.push((
             Descriptor::new(&report.media_type, report.digest, report.size),
             platform,

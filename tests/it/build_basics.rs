@@ -476,10 +476,7 @@ fn dockerfile_and_context_from_stdin_or_elsewhere() {
     assert_eq!(k.sh(&id, "cat /s"), "stdin\n");
     // Other platforms can be built (tests/it/platforms.rs); a malformed
     // one is refused naming the flag.
-    let err = k
-        .build(&ctx, &["--platform", "linux"])
-        .fails()
-        .to_string();
+    let err = k.build(&ctx, &["--platform", "linux"]).fails().to_string();
     assert!(
         err.contains("--platform: invalid platform \"linux\": expected os/arch[/variant]"),
         "{err}"

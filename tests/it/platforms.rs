@@ -21,14 +21,31 @@ fn arm64_run_steps_run_under_emulation_and_run_checks_the_platform() {
         "armrun:1",
         &["--platform", "linux/arm64"],
     );
-    assert_eq!(k.inspect("armrun:1", "{{.Os}}/{{.Architecture}}"), "linux/arm64");
+    assert_eq!(
+        k.inspect("armrun:1", "{{.Os}}/{{.Architecture}}"),
+        "linux/arm64"
+    );
     let machine = k.kiln(&[
-        "run", "--rm", "--platform", "linux/arm64", "armrun:1", "/probe", "cat", "/machine",
+        "run",
+        "--rm",
+        "--platform",
+        "linux/arm64",
+        "armrun:1",
+        "/probe",
+        "cat",
+        "/machine",
     ]);
     assert_eq!(machine.ok(), "aarch64\n");
     // docker's refusal (moby daemon/images GetImage), not a silent run.
     let err = k
-        .kiln(&["run", "--rm", "--platform", "linux/amd64", "armrun:1", "/probe"])
+        .kiln(&[
+            "run",
+            "--rm",
+            "--platform",
+            "linux/amd64",
+            "armrun:1",
+            "/probe",
+        ])
         .fails()
         .to_string();
     assert!(
@@ -40,7 +57,10 @@ fn arm64_run_steps_run_under_emulation_and_run_checks_the_platform() {
     // A host build refuses the arm64 image as a base for linux/amd64
     // rather than running it as the host's (it is not pullable here).
     std::fs::write(ctx.join("Dockerfile"), "FROM armprobe:1\n").unwrap();
-    let err = k.build(&ctx, &["--platform", "linux/amd64"]).fails().to_string();
+    let err = k
+        .build(&ctx, &["--platform", "linux/amd64"])
+        .fails()
+        .to_string();
     assert!(err.contains("armprobe"), "{err}");
 }
 
@@ -80,7 +100,10 @@ fn run_steps_for_two_platforms_never_share_a_cache_result() {
     k.build_ok(&ctx, df, "two:arm", &["--platform", "linux/arm64"]);
     let progress = k.build_ok(&ctx, df, "two:amd", &["--platform", "linux/amd64"]);
     let (cached, done) = step_states(&progress);
-    assert!(cached.iter().any(|s| s.contains("COPY probe")), "{progress}");
+    assert!(
+        cached.iter().any(|s| s.contains("COPY probe")),
+        "{progress}"
+    );
     assert!(done.iter().any(|s| s.contains("RUN")), "{progress}");
     let again = k.build_ok(&ctx, df, "two:arm", &["--platform", "linux/arm64"]);
     let (cached, _) = step_states(&again);
@@ -117,7 +140,10 @@ fn a_multi_platform_build_pushes_an_index_whose_arm64_image_runs_under_qemu() {
     );
     // The build platform's COPY is one step for both platforms.
     let (cached, _) = step_states(&progress);
-    assert!(cached.iter().any(|s| s.contains("COPY probe-amd64")), "{progress}");
+    assert!(
+        cached.iter().any(|s| s.contains("COPY probe-amd64")),
+        "{progress}"
+    );
 
     assert_eq!(k.kiln(&["run", "--rm", &name, "/probe"]).ok(), "x86_64\n");
     let arm = k.kiln(&["run", "--rm", "--platform", "linux/arm64", &name, "/probe"]);
@@ -126,18 +152,32 @@ fn a_multi_platform_build_pushes_an_index_whose_arm64_image_runs_under_qemu() {
         .kiln(&["run", "--rm", "--platform", "linux/s390x", &name, "/probe"])
         .fails()
         .to_string();
-    assert!(err.contains("does not match the specified platform (linux/s390x)"), "{err}");
+    assert!(
+        err.contains("does not match the specified platform (linux/s390x)"),
+        "{err}"
+    );
 
     let raw = tools::run_json(
         "skopeo",
-        &["inspect", "--raw", "--tls-verify=false", &format!("docker://{name}")],
+        &[
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{name}"),
+        ],
     );
     assert_eq!(raw["mediaType"], "application/vnd.oci.image.index.v1+json");
     let platforms: Vec<String> = raw["manifests"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| format!("{}/{}", m["platform"]["os"].as_str().unwrap(), m["platform"]["architecture"].as_str().unwrap()))
+        .map(|m| {
+            format!(
+                "{}/{}",
+                m["platform"]["os"].as_str().unwrap(),
+                m["platform"]["architecture"].as_str().unwrap()
+            )
+        })
         .collect();
     assert_eq!(platforms, ["linux/amd64", "linux/arm64"]);
 
@@ -150,11 +190,21 @@ fn a_multi_platform_build_pushes_an_index_whose_arm64_image_runs_under_qemu() {
     // save/load carry the index (OCI layout: index.json names it); the
     // docker format's manifest.json lists the host's image for the name.
     let oci = k.path("multi-oci.tar");
-    k.ok(&["save", "--format", "oci", "-o", oci.to_str().unwrap(), &name]);
+    k.ok(&[
+        "save",
+        "--format",
+        "oci",
+        "-o",
+        oci.to_str().unwrap(),
+        &name,
+    ]);
     let items = support::archive::read(&std::fs::read(&oci).unwrap());
     let index = support::archive::json(&items, "index.json");
     assert_eq!(index["manifests"].as_array().unwrap().len(), 1, "{index}");
-    assert_eq!(index["manifests"][0]["mediaType"], "application/vnd.oci.image.index.v1+json");
+    assert_eq!(
+        index["manifests"][0]["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
     let docker = k.path("multi-docker.tar");
     k.ok(&["save", "-o", docker.to_str().unwrap(), &name]);
     let items = support::archive::read(&std::fs::read(&docker).unwrap());
@@ -162,12 +212,25 @@ fn a_multi_platform_build_pushes_an_index_whose_arm64_image_runs_under_qemu() {
     assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
     let loaded = Kiln::new();
     loaded.ok(&["load", "-i", oci.to_str().unwrap()]);
-    assert_eq!(loaded.kiln(&["run", "--rm", &name, "/probe"]).ok(), "x86_64\n");
+    assert_eq!(
+        loaded.kiln(&["run", "--rm", &name, "/probe"]).ok(),
+        "x86_64\n"
+    );
     let arm = loaded.kiln(&["run", "--rm", "--platform", "linux/arm64", &name, "/probe"]);
     assert_eq!(arm.ok(), "aarch64\n");
     // Saved again, the index is the same bytes.
     let again = loaded.path("again.tar");
-    loaded.ok(&["save", "--format", "oci", "-o", again.to_str().unwrap(), &name]);
+    loaded.ok(&[
+        "save",
+        "--format",
+        "oci",
+        "-o",
+        again.to_str().unwrap(),
+        &name,
+    ]);
     let items = support::archive::read(&std::fs::read(&again).unwrap());
-    assert_eq!(support::archive::json(&items, "index.json")["manifests"][0]["digest"], index["manifests"][0]["digest"]);
+    assert_eq!(
+        support::archive::json(&items, "index.json")["manifests"][0]["digest"],
+        index["manifests"][0]["digest"]
+    );
 }

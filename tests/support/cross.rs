@@ -52,7 +52,13 @@ impl Kiln {
             .unwrap();
         assert!(status.success());
         let platform = format!("linux/{architecture}");
-        self.kiln(&["import", "--platform", &platform, tar.to_str().unwrap(), tag])
-            .ok();
+        self.kiln(&[
+            "import",
+            "--platform",
+            &platform,
+            tar.to_str().unwrap(),
+            tag,
+        ])
+        .ok();
     }
 }

@@ -416,16 +416,13 @@ impl Lowerer<'_> {
         if let Some(image) = self.images.get(&key) {
             return Ok(image.clone());
         }
-        let image = self
-            .resolver
-            .resolve(reference, platform)
-            .map_err(|e| {
-                let names = self.suggestion_names();
-                self.err(
-                    span,
-                    super::suggest::with_suggestion(e, written, &names, true),
-                )
-            })?;
+        let image = self.resolver.resolve(reference, platform).map_err(|e| {
+            let names = self.suggestion_names();
+            self.err(
+                span,
+                super::suggest::with_suggestion(e, written, &names, true),
+            )
+        })?;
         self.images.insert(key, image.clone());
         Ok(image)
     }

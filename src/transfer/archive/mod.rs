@@ -286,10 +286,12 @@ fn split_index_tags(
     let mut indexes: Vec<(StoredIndex, Vec<ImageRef>)> = Vec::new();
     let mut plain = Vec::new();
     for t in tags {
-        let found = store.index_named(&t).map_err(|source| ArchiveError::Store {
-            context: format!("saving {}", t.familiar()),
-            source,
-        })?;
+        let found = store
+            .index_named(&t)
+            .map_err(|source| ArchiveError::Store {
+                context: format!("saving {}", t.familiar()),
+                source,
+            })?;
         match found {
             Some(index) => match indexes.iter_mut().find(|(i, _)| i.digest == index.digest) {
                 Some((_, names)) => names.push(t),
@@ -320,13 +322,21 @@ fn write_index(
                 source,
             })?;
         let saved = write_image(store, w, image, Vec::new(), compression)?;
-        let platform = saved.manifest.platform.clone().unwrap_or_else(Platform::linux_amd64);
+        let platform = saved
+            .manifest
+            .platform
+            .clone()
+            .unwrap_or_else(Platform::linux_amd64);
         manifests.push((saved.manifest.clone(), platform));
         members.push(saved);
     }
     let extra = &index.index.manifests[index.members.len().min(index.index.manifests.len())..];
     let bytes = image_index::to_bytes(&image_index::assemble(&manifests, extra));
-    let desc = Descriptor::new(media::OCI_INDEX, Digest::sha256_of(&bytes), bytes.len() as u64);
+    let desc = Descriptor::new(
+        media::OCI_INDEX,
+        Digest::sha256_of(&bytes),
+        bytes.len() as u64,
+    );
     w.file(&blob_path(&desc.digest), &bytes, 0)?;
     Ok((desc, members))
 }

@@ -29,7 +29,10 @@ const MAX_NESTING: usize = 8;
 /// `index.json`: one entry per name of each saved image (one without
 /// annotations for an image saved by ID), pointing at its manifest, then
 /// one per name of each multi-platform image, pointing at its index.
-pub(super) fn index_json(images: &[SavedImage], indexes: &[(Descriptor, Vec<ImageRef>)]) -> Vec<u8> {
+pub(super) fn index_json(
+    images: &[SavedImage],
+    indexes: &[(Descriptor, Vec<ImageRef>)],
+) -> Vec<u8> {
     let mut manifests = Vec::new();
     let named = images
         .iter()
@@ -137,8 +140,13 @@ fn whole_index(
         })
         .collect();
     let complete = !members.is_empty()
-        && index.manifests.iter().all(|d| !media::is_index(&d.media_type))
-        && members.iter().all(|(d, _)| contents.has_blob(&d.digest) || store.has_blob(&d.digest));
+        && index
+            .manifests
+            .iter()
+            .all(|d| !media::is_index(&d.media_type))
+        && members
+            .iter()
+            .all(|(d, _)| contents.has_blob(&d.digest) || store.has_blob(&d.digest));
     Ok(complete.then_some(IndexPlan {
         bytes,
         members,
