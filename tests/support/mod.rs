@@ -10,6 +10,7 @@
 //! - [`oci_layout`]: OCI image layouts made outside kiln;
 //! - [`registry`]: a real distribution registry on 127.0.0.1;
 //! - [`http_stub`]: an HTTP server for faults a real registry will not make;
+//! - [`toolchain`]: gcc for amd64 and arm64 as an image (cached tar);
 //! - [`tools`]: the external tools (skopeo, umoci, tar) checks run;
 //! - [`tree`]: a host tree as a listing, to prove a command left it alone.
 //!
@@ -26,5 +27,6 @@ pub mod http_stub;
 pub mod kiln;
 pub mod oci_layout;
 pub mod registry;
+pub mod toolchain;
 pub mod tools;
 pub mod tree;
