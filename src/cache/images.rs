@@ -317,7 +317,14 @@ impl Store {
     /// Every image, newest first (by config `created`, then by record time).
     pub fn list_images(&self) -> Result<Vec<ImageSummary>> {
         let mut out = self.read(|tx| {
-            let mut st = tx.prepare_cached("SELECT id, created, size, added FROM images")?;
+            // A multi-platform name's other platforms are not listed on
+            // their own: docker 25 shows such an image as one line.
+            let mut st = tx.prepare_cached(
+                "SELECT i.id, i.created, i.size, i.added FROM images i
+                 WHERE EXISTS (SELECT 1 FROM names n WHERE n.image_id = i.id)
+                    OR NOT EXISTS (SELECT 1 FROM image_index_members m JOIN image_indexes x ON x.digest = m.digest
+                                   WHERE m.image_id = i.id)",
+            )?;
             let rows = st
                 .query_map([], |r| {
                     Ok((
