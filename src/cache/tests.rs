@@ -504,7 +504,7 @@ fn a_multi_platform_name_keeps_its_index_until_the_name_moves() {
             &bytes,
             &[amd.id.clone(), arm.id.clone()],
             &amd.id,
-            &[multi.clone()],
+            std::slice::from_ref(&multi),
         )
         .unwrap();
     assert_eq!(s.image("multi:1").unwrap().id, amd.id);
