@@ -303,6 +303,9 @@ pub fn run(
             Ok(image) => image,
             Err(e) => return Ok(kiln_error(e)),
         };
+    if let Err(e) = container::ensure_runnable(&image) {
+        return Ok(kiln_error(e));
+    }
     // Held until the container is gone (this function returns after
     // `runtime::run`), also when it fails to start.
     let leased = match LeasedImage::lease(&store, image, &format!("kiln run {spec}")) {

@@ -130,6 +130,14 @@ pub fn find_or_pull(
     }
 }
 
+/// Makes sure `image`'s binaries run here: nothing for the host's
+/// platform, else `binfmt_misc` must hand them to an emulator (kiln
+/// registers the system's qemu when it can), as a build's RUN does.
+pub fn ensure_runnable(image: &Image) -> Result<(), crate::runtime::binfmt::BinfmtError> {
+    let platform = image_platform(image);
+    crate::runtime::binfmt::ensure(&platform.to_string(), &platform.architecture).map(|_| ())
+}
+
 /// The image of the multi-platform `spec` for `platform`, held; `None`
 /// when `spec` names no index or the index has no such platform.
 fn index_member(
