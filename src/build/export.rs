@@ -223,8 +223,9 @@ pub fn export(
     }
 }
 
-/// Writes the image as an archive at `dest`.
-fn archive(
+/// Writes the image as an archive at `dest` (saved by `tags`, so a
+/// multi-platform name is written as its index, else by ID).
+pub(super) fn archive(
     store: &Store,
     image: &Image,
     tags: &[ImageRef],

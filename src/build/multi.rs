@@ -37,11 +37,25 @@ pub fn build_platforms(
     platforms: &[Platform],
 ) -> Result<MultiBuild, BuildError> {
     let publish = Publish::plan(&opts.tags, &opts.exports)?;
-    if let Some(other) = opts.exports.iter().find(|e| !matches!(e, Export::Image(_))) {
-        return Err(BuildError::Setup(format!(
-            "--output {}: only image outputs (the store, --push, type=registry) take a multi-platform build yet",
-            export_kind(other)
-        )));
+    for e in &opts.exports {
+        match e {
+            Export::Image(_) => {}
+            // Written from the store by name, as `kiln save` writes an
+            // index (`transfer::archive`).
+            Export::Oci { .. } | Export::Docker { .. } if !publish.names.is_empty() => {}
+            Export::Oci { .. } | Export::Docker { .. } => {
+                return Err(BuildError::Setup(format!(
+                    "--output {}: a multi-platform archive needs a name for its index (-t NAME)",
+                    export_kind(e)
+                )))
+            }
+            Export::Local { .. } | Export::Tar { .. } => {
+                return Err(BuildError::Setup(format!(
+                    "--output {}: a multi-platform build exports only images (the store, --push, type=registry, type=oci, type=docker) yet",
+                    export_kind(e)
+                )))
+            }
+        }
     }
     let mut built = Vec::with_capacity(platforms.len());
     for platform in platforms {
@@ -78,6 +92,16 @@ pub fn build_platforms(
         .position(|(p, _)| p.runs_on(&host).is_some())
         .unwrap_or(0);
     let digest = store.commit_index(&bytes, &members, &members[default], &publish.names)?;
+    for e in &opts.exports {
+        let (format, dest) = match e {
+            Export::Oci { dest } => (crate::transfer::archive::Format::Oci, dest),
+            Export::Docker { dest } => (crate::transfer::archive::Format::Docker, dest),
+            _ => continue,
+        };
+        if let Some(image) = &built[default].1.image {
+            super::export::archive(&store, image, &publish.names, format, dest)?;
+        }
+    }
     publish.push(
         &store,
         &super::registry_options(&store, opts)?,

@@ -32,7 +32,8 @@ pub mod state;
 pub mod stats;
 
 pub use image::{
-    ensure_runnable, find_or_pull, image_platform, ImageSourceError, LeasedImage, PullPolicy, PullSource,
+    ensure_runnable, find_or_pull, image_platform, ImageSourceError, LeasedImage, PullPolicy,
+    PullSource,
 };
 pub use process::{resolve, ProcessConfig, ProcessError, RunOverrides};
 pub use reap::reap_dead_removals;

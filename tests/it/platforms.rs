@@ -139,7 +139,13 @@ fn a_multi_platform_build_pushes_an_index_whose_arm64_image_runs_under_qemu() {
         &ctx,
         df,
         &name,
-        &["--platform", "linux/amd64,linux/arm64", "--push"],
+        &[
+            "--platform",
+            "linux/amd64,linux/arm64",
+            "--push",
+            "-o",
+            &format!("type=oci,dest={}", k.path("built-oci.tar").display()),
+        ],
     );
     // The build platform's COPY is one step for both platforms.
     let (cached, _) = step_states(&progress);
@@ -206,6 +212,13 @@ fn a_multi_platform_build_pushes_an_index_whose_arm64_image_runs_under_qemu() {
     assert_eq!(index["manifests"].as_array().unwrap().len(), 1, "{index}");
     assert_eq!(
         index["manifests"][0]["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
+    // The build's own OCI output is the same archive.
+    let built = support::archive::read(&std::fs::read(k.path("built-oci.tar")).unwrap());
+    let built = support::archive::json(&built, "index.json");
+    assert_eq!(
+        built["manifests"][0]["mediaType"],
         "application/vnd.oci.image.index.v1+json"
     );
     let docker = k.path("multi-docker.tar");
