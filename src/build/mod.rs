@@ -438,7 +438,7 @@ fn parse_and_check(opts: &BuildOptions) -> Result<Front, BuildError> {
     let df = crate::parser::parse(&file_name, &opts.dockerfile)?;
     dockerfile::check_syntax(&df, &file_name)?;
     let config = check_config(&df, opts)?;
-    let warnings = lint::check(&df, &config, &host_platform());
+    let warnings = lint::check(&df, &config, &opts.platform);
     Ok(Front {
         df,
         file_name,
