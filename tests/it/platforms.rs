@@ -250,3 +250,47 @@ fn a_multi_platform_build_pushes_an_index_whose_arm64_image_runs_under_qemu() {
         index["manifests"][0]["digest"]
     );
 }
+
+/// Bad `--platform` values are refused naming the flag; a platform kiln
+/// cannot emulate fails its first RUN naming the platform.
+#[test]
+fn bad_platforms_get_clear_errors() {
+    let k = Kiln::new();
+    k.import_probe("arm64", "armprobe:1");
+    let ctx = k.context(&[("Dockerfile", "FROM armprobe:1\nRUN [\"/probe\"]\n")]);
+    let err = k
+        .build(&ctx, &["--platform", "linux/arm64,linux/aarch64"])
+        .fails()
+        .to_string();
+    assert!(
+        err.contains("--platform: linux/arm64 is given twice"),
+        "{err}"
+    );
+    let err = k
+        .kiln(&["run", "--rm", "--platform", "arm64", "armprobe:1"])
+        .fails_with(125)
+        .to_string();
+    assert!(err.contains("--platform"), "{err}");
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM --platform=linux/sparc64 armprobe:1\n",
+    )
+    .unwrap();
+    let err = k.build(&ctx, &[]).fails().to_string();
+    // The stored arm64 image is not used for linux/sparc64: the stage's
+    // platform is asked of the registry (unreachable here).
+    assert!(err.contains("pulling armprobe:1"), "{err}");
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM scratch\nCOPY Dockerfile /\nRUN [\"/Dockerfile\"]\n",
+    )
+    .unwrap();
+    let err = k
+        .build(&ctx, &["--platform", "linux/sparc64"])
+        .fails()
+        .to_string();
+    assert!(
+        err.contains("platform linux/sparc64 is not supported by kiln's emulation"),
+        "{err}"
+    );
+}
