@@ -520,10 +520,39 @@ fn a_multi_platform_name_keeps_its_index_until_the_name_moves() {
         "a named index's member was pruned"
     );
     assert!(s.has_blob(&digest));
-    // Moving the name drops the index: the arm64 image is dangling again.
+    // Removing the name removes every platform's image.
+    s.tag("multi:1", &name("other:1")).unwrap();
+    let again = s
+        .commit_index(
+            &bytes,
+            &[amd.id.clone(), arm.id.clone()],
+            &amd.id,
+            std::slice::from_ref(&multi),
+        )
+        .unwrap();
+    assert_eq!(again, digest);
+    let events = s.remove_image("multi:1", false).unwrap();
+    assert!(
+        events.contains(&RemoveEvent::Deleted(arm.id.clone())),
+        "{events:?}"
+    );
+    assert!(s.image_by_id(&amd.id).is_ok(), "other:1 still names it");
+    let arm = s
+        .write_image(&arm_config, std::slice::from_ref(&l), &[])
+        .unwrap();
+    s.commit_index(
+        &bytes,
+        &[amd.id.clone(), arm.id.clone()],
+        &amd.id,
+        std::slice::from_ref(&multi),
+    )
+    .unwrap();
+    // Moving the name drops the index: the amd64 image (named only by
+    // other:1 now) no longer belongs to one, and the index blob goes.
     s.tag(&arm.id.to_string(), &multi).unwrap();
     assert!(s.index_named(&multi).unwrap().is_none());
-    assert_eq!(s.list_images().unwrap().len(), 2);
+    s.remove_image("other:1", false).unwrap();
+    assert_eq!(s.list_images().unwrap().len(), 1);
     s.prune_images(false).unwrap();
     assert!(s.image_by_id(&amd.id).is_err());
     assert!(!s.has_blob(&digest), "the unnamed index blob was kept");
