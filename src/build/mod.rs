@@ -104,6 +104,9 @@ pub struct BuildOptions {
     /// `--platform`: the platform built for (normalized); the host's by
     /// default. `RUN`s for another one run under emulation.
     pub platform: Platform,
+    /// Whether `--platform` was given (else the image config keeps the
+    /// target stage's platform, as BuildKit's implicit target does).
+    pub platform_given: bool,
 }
 
 /// What a build made.
@@ -472,6 +475,7 @@ fn lower(
         created,
         platform: opts.platform.clone(),
         build_platform: host_platform(),
+        platform_implicit: !opts.platform_given,
         context_exclude: ignore.patterns().iter().map(pattern_text).collect(),
         network: match opts.network {
             crate::runtime::Network::None => crate::solver::Network::None,

@@ -262,6 +262,7 @@ fn options(
         },
         explain: args.explain,
         platform: parse_platforms(args.platform.as_deref())?.remove(0),
+        platform_given: args.platform.is_some(),
         cache_from,
         cache_to,
     })

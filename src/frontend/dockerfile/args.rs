@@ -139,6 +139,7 @@ mod tests {
             created: None,
             platform: crate::solver::Platform::linux_amd64(),
             build_platform: crate::solver::Platform::linux_amd64(),
+            platform_implicit: false,
             context_exclude: Vec::new(),
             network: crate::solver::Network::Sandbox,
         };

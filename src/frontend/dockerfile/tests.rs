@@ -60,6 +60,7 @@ fn opts() -> LowerOptions {
         created: None,
         platform: Platform::linux_amd64(),
         build_platform: Platform::linux_amd64(),
+        platform_implicit: false,
         context_exclude: Vec::new(),
         network: Network::Sandbox,
     }
@@ -860,4 +861,24 @@ fn stages_are_for_their_from_platform_and_other_platforms_run_emulated() {
     assert_eq!(image_platforms, ["linux/amd64", "linux/arm/v7"]);
     assert_eq!(p.config.architecture, "arm");
     assert_eq!(p.config.variant.as_deref(), Some("v7"));
+}
+
+#[test]
+fn an_implicit_target_keeps_the_final_stages_platform_in_the_config() {
+    let mut o = opts();
+    o.platform_implicit = true;
+    let (p, _) = lower_with(
+        "FROM --platform=linux/arm64 scratch\nCOPY <<EOF /x\nhi\nEOF\n",
+        &o,
+    )
+    .unwrap();
+    assert_eq!(p.config.architecture, "arm64");
+    // Asked for explicitly, the target platform is what the config says.
+    o.platform_implicit = false;
+    let (p, _) = lower_with(
+        "FROM --platform=linux/arm64 scratch\nCOPY <<EOF /x\nhi\nEOF\n",
+        &o,
+    )
+    .unwrap();
+    assert_eq!(p.config.architecture, "amd64");
 }
