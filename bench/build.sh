@@ -6,7 +6,12 @@
 #   (c) COPY . /src + one RUN over a 430 MB / 10,000-file context: cold,
 #       fully cached, after changing one file, unchanged right after such a
 #       build; peak RSS of kiln over them
+#   (d) a $BUILDPLATFORM stage (one 1-second RUN per target) + COPY --from
+#       into scratch: for linux/amd64 alone, then linux/amd64,linux/arm64
+#       (one image per platform and an index), cold
 #
+# BENCH_CASES picks cases (default "a b c d"); KILN=path runs that binary
+# instead of building a release one (to check the script on a small case).
 # "cold" is a fresh store holding only the busybox base image (imported, not
 # timed). Each figure is the median of $RUNS runs (default 3).
 # With BENCH_DOCKER=1 and a working `docker` (apt-get install docker.io;
@@ -15,8 +20,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
-cargo build --release --locked >&2
-kiln=$PWD/target/release/kiln
+CASES=" ${BENCH_CASES:-a b c d} "
+has() { [[ $CASES == *" $1 "* ]]; }
+if [ -n "${KILN:-}" ]; then
+  kiln=$KILN
+else
+  cargo build --release --locked >&2
+  kiln=$PWD/target/release/kiln
+fi
 work=$(mktemp -d /var/tmp/kiln-bench.XXXXXX)
 # KEEP=1 leaves the inputs and the store for a look afterwards.
 trap '[ "${KEEP:-0}" = 1 ] || rm -rf "$work"' EXIT
@@ -58,9 +69,19 @@ mkdir -p "$ctx_b"
   done
 } > "$ctx_b/Dockerfile"
 
+ctx_d=$work/ctx-d
+mkdir -p "$ctx_d"
+cat > "$ctx_d/Dockerfile" <<'DOCKERFILE'
+FROM --platform=$BUILDPLATFORM busybox AS build
+ARG TARGETARCH
+RUN sleep 1 && echo $TARGETARCH > /arch
+FROM scratch
+COPY --from=build /arch /arch
+DOCKERFILE
+
 ctx_c=$work/ctx-c
 mkdir -p "$ctx_c"
-python3 - "$ctx_c" <<'PY'
+has c && python3 - "$ctx_c" <<'PY'
 import os, sys
 root = sys.argv[1]
 size = 430 * 1000 * 1000 // 10000
@@ -98,14 +119,19 @@ report() { printf '%-58s %6ss\n' "$1" "$2"; }
 # --- kiln ---------------------------------------------------------------------
 echo "kiln $(git rev-parse --short HEAD), $(nproc) CPUs, median of $RUNS"
 
+if has a; then
 r=(); for _ in $(seq "$RUNS"); do fresh_store; r+=("$(time_cmd kbuild "$ctx_a")"); done
 report "(a) 3 parallel 1s RUN stages + COPY --from, cold" "$(printf '%s\n' "${r[@]}" | median)"
+fi
 
+if has b; then
 r=(); for _ in $(seq "$RUNS"); do fresh_store; r+=("$(time_cmd kbuild "$ctx_b")"); done
 report "(b) 30 steps, cold" "$(printf '%s\n' "${r[@]}" | median)"
 r=(); for _ in $(seq "$RUNS"); do r+=("$(time_cmd kbuild "$ctx_b")"); done
 report "(b) 30 steps, fully cached" "$(printf '%s\n' "${r[@]}" | median)"
+fi
 
+if has c; then
 : > "$rss"
 r=(); for _ in $(seq "$RUNS"); do fresh_store; rm -rf "$work/root/context-cache"; r+=("$(time_cmd kbuild "$ctx_c")"); done
 report "(c) 430 MB / 10k-file context, cold" "$(printf '%s\n' "${r[@]}" | median)"
@@ -125,6 +151,14 @@ r=(); for i in $(seq "$RUNS"); do
 done
 report "(c) 430 MB / 10k-file context, no change right after a change" "$(printf '%s\n' "${r[@]}" | median)"
 printf '%-58s %6s MB\n' "(c) peak memory (RSS) of kiln over the (c) builds" "$(peak_mb)"
+fi
+
+if has d; then
+r=(); for _ in $(seq "$RUNS"); do fresh_store; r+=("$(time_cmd kbuild --platform linux/amd64 "$ctx_d")"); done
+report "(d) \$BUILDPLATFORM stage + COPY --from, linux/amd64, cold" "$(printf '%s\n' "${r[@]}" | median)"
+r=(); for _ in $(seq "$RUNS"); do fresh_store; r+=("$(time_cmd kbuild --platform linux/amd64,linux/arm64 -t multi "$ctx_d")"); done
+report "(d) same, linux/amd64,linux/arm64 (index), cold" "$(printf '%s\n' "${r[@]}" | median)"
+fi
 
 # --- docker (legacy builder), optional -----------------------------------------
 if [ "${BENCH_DOCKER:-0}" = 1 ] && docker info >/dev/null 2>&1; then

@@ -305,11 +305,21 @@ pub fn export(
         // Named when written, pushed by `build::publish`.
         Export::Image(_) => Ok(()),
         Export::Oci { dest, options } => {
-            archive(store, image, tags, Format::Oci, options, dest, attestations)
+            let attach = |d: &crate::image::oci::Descriptor| match attestations {
+                Some(a) => a.attach(d, tags),
+                None => Vec::new(),
+            };
+            archive(store, image, tags, Format::Oci, options, dest, &attach)
         }
-        Export::Docker { dest, options } => {
-            archive(store, image, tags, Format::Docker, options, dest, None)
-        }
+        Export::Docker { dest, options } => archive(
+            store,
+            image,
+            tags,
+            Format::Docker,
+            options,
+            dest,
+            &crate::transfer::attached::nothing,
+        ),
         Export::Tar { dest } => {
             let view = StackView::new(store, &rootfs.dirs(store), false)?;
             let files = statement_files(view.path(), attestations)?;
@@ -444,14 +454,14 @@ mod trailer {
 
 /// Writes the image as an archive at `dest`, with its attestation
 /// manifest when there are attestations.
-fn archive(
+pub(super) fn archive(
     store: &Store,
     image: &Image,
     tags: &[ImageRef],
     format: Format,
     options: &ArchiveOptions,
     dest: &Destination,
-    attestations: Option<&Attestations>,
+    attach: crate::transfer::attached::Attach<'_>,
 ) -> Result<(), ExportError> {
     let specs: Vec<String> = if tags.is_empty() {
         vec![image.id.to_string()]
@@ -463,12 +473,8 @@ fn archive(
         compression: options.compression,
         manifest: options.manifest.clone(),
     };
-    let attach = |d: &crate::image::oci::Descriptor| match attestations {
-        Some(a) => a.attach(d, tags),
-        None => Vec::new(),
-    };
     write_to(dest, |out, path| {
-        save_attached(store, &specs, &opts, out, &attach)
+        save_attached(store, &specs, &opts, out, attach)
             .map(drop)
             .map_err(|source| ExportError::Archive {
                 path: path.to_path_buf(),

@@ -9,7 +9,7 @@ use crate::error_chain::Chain;
 use std::sync::Mutex;
 
 use crate::cache::{Image, Store};
-use crate::container::{find_or_pull, PullPolicy, PullSource};
+use crate::container::{find_or_pull, image_platform, ImageSourceError, PullPolicy, PullSource};
 use crate::frontend::dockerfile::{ImageResolver, ResolvedImage};
 use crate::image::reference::ImageRef;
 use crate::image::registry::ClientOptions;
@@ -61,16 +61,33 @@ impl ImageResolver for StoreImages<'_> {
         let source = PullSource {
             options: self.registry,
             platform,
+            platform_required: true,
             progress: &Progress::for_stderr(),
         };
         let spec = reference.to_string();
-        let image = find_or_pull(self.store, &spec, policy, &source, &mut std::io::stderr())
-            .map_err(|e| format!("{}: {e}", reference.familiar(), e = Chain(&e)))?;
-        let arch = &image.config.architecture;
-        if !arch.is_empty() && (arch != &platform.architecture || image.config.os != platform.os) {
+        let found = find_or_pull(self.store, &spec, policy, &source, &mut std::io::stderr());
+        // A stored image for another platform is not used: the one for
+        // this platform is pulled, as BuildKit resolves every base image
+        // for its stage's platform (and a tag in kiln's store names one
+        // platform's image, as in docker's classic store).
+        let found = match found {
+            Err(ImageSourceError::PlatformMismatch { found, .. }) => {
+                tracing::info!("{reference}: the stored image is for {found}; pulling {platform}");
+                find_or_pull(
+                    self.store,
+                    &spec,
+                    PullPolicy::Always,
+                    &source,
+                    &mut std::io::stderr(),
+                )
+            }
+            other => other,
+        };
+        let image = found.map_err(|e| format!("{}: {e}", reference.familiar(), e = Chain(&e)))?;
+        let got = image_platform(&image);
+        if got.runs_on(platform).is_none() {
             return Err(format!(
-                "{reference}: image is for {}/{arch}, kiln builds for {platform}",
-                image.config.os
+                "{reference}: image is for {got}, the stage is for {platform}"
             ));
         }
         let resolved = ResolvedImage {

@@ -26,6 +26,7 @@ mod failure;
 mod images;
 pub mod input;
 mod interrupt;
+pub mod multi;
 pub mod publish;
 mod remote_cache;
 pub mod ssh;
@@ -108,6 +109,10 @@ pub struct BuildOptions {
     pub explain: bool,
     /// `--provenance`, `--sbom`, `--attest`: the attestations to attach.
     pub attest: crate::attest::AttestOptions,
+    /// Set by a multi-platform build for each platform's own build: its
+    /// attestations are attached to the index's entry by the caller, so
+    /// this build needs no output of its own to carry them.
+    pub index_member: bool,
     /// `--add-host`, `--shm-size`, `--ulimit`, `--no-cache-filter`: what
     /// the flags add to the Dockerfile's steps.
     pub step_flags: dockerfile::StepFlags,
@@ -118,6 +123,12 @@ pub struct BuildOptions {
     /// `--build-context`s by lookup key ([`contexts::parse`]), in the
     /// order given.
     pub named_contexts: Vec<(String, contexts::ContextValue)>,
+    /// `--platform`: the platform built for (normalized); the host's by
+    /// default. `RUN`s for another one run under emulation.
+    pub platform: Platform,
+    /// Whether `--platform` was given (else the image config keeps the
+    /// target stage's platform, as BuildKit's implicit target does).
+    pub platform_given: bool,
 }
 
 /// What a build made.
@@ -142,6 +153,10 @@ pub struct BuildResult {
     pub manifest: publish::ManifestDescriptor,
     /// With `--explain`: `step: why it missed`, one per missed step.
     pub explanations: Vec<String>,
+    /// The attestations made for the image (`--provenance`, `--sbom`), so
+    /// a multi-platform build can attach each platform's to its manifest
+    /// in the index ([`multi`]).
+    pub attestations: Option<attestations::Attestations>,
 }
 
 /// What `kiln build --check` found, without building.
@@ -248,7 +263,9 @@ pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, Buil
     // A push with nowhere to go is refused before anything runs, and so
     // are attestations with nowhere to go.
     let publish = publish::Publish::plan(&opts.tags, &opts.exports)?;
-    attestations::check_outputs(opts, publish.push)?;
+    if !opts.index_member {
+        attestations::check_outputs(opts, publish.push)?;
+    }
     let front = parse_and_check(opts)?;
     let registry = registry_options(&store, opts)?;
     let named = contexts::resolve(&store, &opts.named_contexts)?;
@@ -366,6 +383,7 @@ pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, Buil
                 names: publish.names,
                 manifest,
                 explanations: cache.explanations(),
+                attestations: None,
             });
         }
         // The blobs cannot be pushed from where they are: fetch them
@@ -425,6 +443,7 @@ pub fn build(store: Arc<Store>, opts: &BuildOptions) -> Result<BuildResult, Buil
         names: publish.names,
         manifest,
         explanations: cache.explanations(),
+        attestations,
     })
 }
 
@@ -543,7 +562,7 @@ fn parse_and_check(opts: &BuildOptions) -> Result<Front, BuildError> {
     let df = crate::parser::parse(&file_name, &opts.dockerfile)?;
     dockerfile::check_syntax(&df, &file_name)?;
     let config = check_config(&df, opts)?;
-    let warnings = lint::check(&df, &config, &host_platform());
+    let warnings = lint::check(&df, &config, &opts.platform);
     Ok(Front {
         df,
         file_name,
@@ -576,7 +595,9 @@ fn lower(
         labels: opts.labels.clone(),
         source_date_epoch: epoch,
         created,
-        platform: host_platform(),
+        platform: opts.platform.clone(),
+        build_platform: host_platform(),
+        platform_implicit: !opts.platform_given,
         context_exclude: ignore.patterns().iter().map(pattern_text).collect(),
         network: match opts.network {
             crate::runtime::Network::None => crate::solver::Network::None,
@@ -805,7 +826,7 @@ pub fn parse_epoch(v: &str) -> Result<i64, BuildError> {
         })
 }
 
-/// The platform kiln builds for: the host's.
+/// The platform kiln builds on (`BUILDPLATFORM`): the host's.
 pub fn host_platform() -> Platform {
     Platform::host()
 }

@@ -168,6 +168,29 @@ CREATE TABLE containers (
     finished TEXT NOT NULL DEFAULT ''
 );
 "#,
+    // Multi-platform images: a name may also name an OCI index (its blob)
+    // over stored per-platform images. A name that moves or goes loses
+    // its index (the triggers), so `names` stays the one truth of what a
+    // tag runs.
+    r#"
+CREATE TABLE image_indexes (
+    name TEXT PRIMARY KEY,
+    digest TEXT NOT NULL,
+    added INTEGER NOT NULL
+);
+CREATE TABLE image_index_members (
+    digest TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    image_id TEXT NOT NULL,
+    PRIMARY KEY (digest, position)
+);
+CREATE INDEX image_index_members_image ON image_index_members (image_id);
+CREATE TRIGGER names_update_drops_index AFTER UPDATE OF image_id ON names
+    WHEN OLD.image_id IS NOT NEW.image_id
+    BEGIN DELETE FROM image_indexes WHERE name = OLD.name; END;
+CREATE TRIGGER names_delete_drops_index AFTER DELETE ON names
+    BEGIN DELETE FROM image_indexes WHERE name = OLD.name; END;
+"#,
 ];
 
 /// Opens (creating and migrating) the database at `path`.

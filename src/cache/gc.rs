@@ -85,6 +85,7 @@ impl Store {
                 "SELECT digest, size FROM blobs WHERE digest NOT IN (
                     SELECT manifest_digest FROM images
                     UNION SELECT id FROM images
+                    UNION SELECT digest FROM image_indexes
                     UNION SELECT digest FROM layer_blobs
                     UNION SELECT key FROM lease_refs WHERE kind = ?1)",
                 params![blob],

@@ -330,7 +330,14 @@ impl Store {
     /// Every image, newest first (by config `created`, then by record time).
     pub fn list_images(&self) -> Result<Vec<ImageSummary>> {
         let mut out = self.read(|tx| {
-            let mut st = tx.prepare_cached("SELECT id, created, size, added FROM images")?;
+            // A multi-platform name's other platforms are not listed on
+            // their own: docker 25 shows such an image as one line.
+            let mut st = tx.prepare_cached(
+                "SELECT i.id, i.created, i.size, i.added FROM images i
+                 WHERE EXISTS (SELECT 1 FROM names n WHERE n.image_id = i.id)
+                    OR NOT EXISTS (SELECT 1 FROM image_index_members m JOIN image_indexes x ON x.digest = m.digest
+                                   WHERE m.image_id = i.id)",
+            )?;
             let rows = st
                 .query_map([], |r| {
                     Ok((
@@ -388,6 +395,46 @@ impl Store {
     /// repositories); then collects layers no other image uses and
     /// reports them as `Deleted` too, top layer first.
     pub fn remove_image(&self, spec: &str, force: bool) -> Result<Vec<RemoveEvent>> {
+        // A multi-platform name's other platforms go with it when nothing
+        // else names them (docker 25 removes the whole image).
+        let members = match ImageRef::parse(spec) {
+            Ok(r) if r.digest().is_none() => {
+                self.index_named(&r)?.map(|i| i.members).unwrap_or_default()
+            }
+            _ => Vec::new(),
+        };
+        let mut events = self.remove_one_image(spec, force)?;
+        for id in members {
+            if self.unreferenced_member(&id)? {
+                events.extend(self.remove_one_image(&id.to_string(), false)?);
+            }
+        }
+        Ok(events)
+    }
+
+    /// Whether the image `id` (a former index member) is still stored,
+    /// with no name and in no named index.
+    fn unreferenced_member(&self, id: &Digest) -> Result<bool> {
+        self.read(|tx| {
+            let referenced: Option<i64> = tx
+                .prepare_cached(
+                    "SELECT 1 FROM images i WHERE i.id = ?1 AND (
+                        EXISTS (SELECT 1 FROM names n WHERE n.image_id = i.id)
+                        OR EXISTS (SELECT 1 FROM image_index_members m JOIN image_indexes x ON x.digest = m.digest
+                                   WHERE m.image_id = i.id))",
+                )?
+                .query_row([id.to_string()], |r| r.get(0))
+                .optional()?;
+            let stored: Option<i64> = tx
+                .prepare_cached("SELECT 1 FROM images WHERE id = ?1")?
+                .query_row([id.to_string()], |r| r.get(0))
+                .optional()?;
+            Ok(stored.is_some() && referenced.is_none())
+        })
+    }
+
+    /// `remove_image` of one image, its platforms aside.
+    fn remove_one_image(&self, spec: &str, force: bool) -> Result<Vec<RemoveEvent>> {
         let (mut events, deleted) = self.write(|tx| {
             let (id, how) = resolve(tx, spec)?;
             let names = refs_of(tx, "names", &id)?;
@@ -470,6 +517,8 @@ impl Store {
         self.write(|tx| {
             let mut st = tx.prepare_cached(
                 "SELECT i.id FROM images i WHERE (?1 OR NOT EXISTS (SELECT 1 FROM names n WHERE n.image_id = i.id))
+                 AND NOT EXISTS (SELECT 1 FROM image_index_members m JOIN image_indexes x ON x.digest = m.digest
+                                 WHERE m.image_id = i.id)
                  AND NOT EXISTS (SELECT 1 FROM image_layers l JOIN lease_refs r ON r.kind = ?2 AND r.key = l.chain_id
                                  WHERE l.image_id = i.id)
                  ORDER BY i.added",

@@ -474,3 +474,86 @@ fn an_interrupted_sweep_is_finished_at_open() {
     assert_eq!(s.check().unwrap(), vec![]);
     assert_eq!(s.image("a").unwrap().id, img.id);
 }
+
+#[test]
+fn a_multi_platform_name_keeps_its_index_until_the_name_moves() {
+    use crate::image::oci::{image_index, Platform};
+    let (_t, s) = store();
+    let l = layer(&s, &[("f", b"x")], None);
+    let amd = s
+        .write_image(&config_for(&[&l]), std::slice::from_ref(&l), &[])
+        .unwrap();
+    let mut arm_config = config_for(&[&l]);
+    arm_config.architecture = "arm64".into();
+    let arm = s
+        .write_image(&arm_config, std::slice::from_ref(&l), &[])
+        .unwrap();
+    let desc = |i: &Image| Descriptor::new(media::OCI_MANIFEST, i.manifest_digest.clone(), 1);
+    let arm64 = Platform::new("linux", "arm64", None);
+    let index = image_index::assemble(
+        &[
+            (desc(&amd), Platform::linux_amd64()),
+            (desc(&arm), arm64.clone()),
+        ],
+        &[],
+    );
+    let bytes = image_index::to_bytes(&index);
+    let multi = name("multi:1");
+    let digest = s
+        .commit_index(
+            &bytes,
+            &[amd.id.clone(), arm.id.clone()],
+            &amd.id,
+            std::slice::from_ref(&multi),
+        )
+        .unwrap();
+    assert_eq!(s.image("multi:1").unwrap().id, amd.id);
+    assert_eq!(
+        s.index_member_for(&multi, &arm64).unwrap(),
+        Some(arm.id.clone())
+    );
+    // One line in `kiln images`; prune and GC keep the other platform.
+    assert_eq!(s.list_images().unwrap().len(), 1);
+    s.prune_images(false).unwrap();
+    assert!(
+        s.image_by_id(&arm.id).is_ok(),
+        "a named index's member was pruned"
+    );
+    assert!(s.has_blob(&digest));
+    // Removing the name removes every platform's image.
+    s.tag("multi:1", &name("other:1")).unwrap();
+    let again = s
+        .commit_index(
+            &bytes,
+            &[amd.id.clone(), arm.id.clone()],
+            &amd.id,
+            std::slice::from_ref(&multi),
+        )
+        .unwrap();
+    assert_eq!(again, digest);
+    let events = s.remove_image("multi:1", false).unwrap();
+    assert!(
+        events.contains(&RemoveEvent::Deleted(arm.id.clone())),
+        "{events:?}"
+    );
+    assert!(s.image_by_id(&amd.id).is_ok(), "other:1 still names it");
+    let arm = s
+        .write_image(&arm_config, std::slice::from_ref(&l), &[])
+        .unwrap();
+    s.commit_index(
+        &bytes,
+        &[amd.id.clone(), arm.id.clone()],
+        &amd.id,
+        std::slice::from_ref(&multi),
+    )
+    .unwrap();
+    // Moving the name drops the index: the amd64 image (named only by
+    // other:1 now) no longer belongs to one, and the index blob goes.
+    s.tag(&arm.id.to_string(), &multi).unwrap();
+    assert!(s.index_named(&multi).unwrap().is_none());
+    s.remove_image("other:1", false).unwrap();
+    assert_eq!(s.list_images().unwrap().len(), 1);
+    s.prune_images(false).unwrap();
+    assert!(s.image_by_id(&amd.id).is_err());
+    assert!(!s.has_blob(&digest), "the unnamed index blob was kept");
+}

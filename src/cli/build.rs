@@ -13,6 +13,7 @@ use crate::exec::git_source::CheckoutLease;
 use crate::exec::ssh_agent::SshAgents;
 use crate::frontend::dockerfile::lint;
 use crate::image::layer::budget::ExpansionBudget;
+use crate::image::oci::Platform;
 use crate::image::reference::ImageRef;
 use crate::solver::ProgressMode;
 use crate::source::url::is_git_url;
@@ -99,7 +100,9 @@ pub struct BuildArgs {
     /// `containerimage.config.digest`, `image.name`, ...) to this file.
     #[arg(long, value_name = "FILE")]
     pub metadata_file: Option<PathBuf>,
-    /// The target platform (only the host's, linux/amd64 here).
+    /// The target platform (os/arch[/variant], e.g. linux/arm64); the
+    /// host's by default. RUN steps for another architecture run under
+    /// qemu (binfmt_misc).
     #[arg(long, value_name = "PLATFORM")]
     pub platform: Option<String>,
     /// Say why each step that missed the cache missed: the first input
@@ -198,7 +201,7 @@ pub fn run(
     registry: &super::RegistryFlags,
     debug: bool,
 ) -> Result<i32, CliError> {
-    check_platform(args.platform.as_deref())?;
+    let platforms = parse_platforms(args.platform.as_deref())?;
     // A bad attestation or step flag is a usage error (exit 125), found
     // before the store is opened.
     let attest = match args.attest.parse() {
@@ -234,24 +237,76 @@ pub fn run(
     if args.check {
         return check(store, &opts);
     }
+    if platforms.len() > 1 {
+        return build_multi(&args, store, &opts, &platforms);
+    }
     let result = build_image(store, &opts)?;
     write_files(&args, &result)?;
     report(&args, &opts, &result, debug);
     Ok(0)
 }
 
-/// `--platform`: only the host's (kiln builds for the host).
-fn check_platform(asked: Option<&str>) -> Result<(), CliError> {
-    let platform = build::host_platform();
-    if let Some(p) = asked {
-        let normalized = p.trim().to_ascii_lowercase();
-        if normalized != platform.to_string() {
-            return Err(CliError(format!(
-                "--platform {p}: only {platform} is supported (kiln builds for the host)"
-            )));
+/// `--platform`: comma-separated `os/arch[/variant]`s (buildx's
+/// syntax), each normalized as containerd does (BuildKit's exporter names
+/// the image's platform that way), duplicates refused; the host's when
+/// not given.
+fn parse_platforms(asked: Option<&str>) -> Result<Vec<Platform>, CliError> {
+    let Some(asked) = asked else {
+        return Ok(vec![build::host_platform()]);
+    };
+    let mut platforms: Vec<Platform> = Vec::new();
+    for p in asked.split(',') {
+        let p = Platform::parse(p.trim())
+            .map(|p| p.normalized())
+            .map_err(|e| CliError(format!("--platform: {e}")))?;
+        if platforms.contains(&p) {
+            return Err(CliError(format!("--platform: {p} is given twice")));
+        }
+        platforms.push(p);
+    }
+    Ok(platforms)
+}
+
+/// A build for several platforms: one image each, and an index named
+/// and pushed as the build's image (its digest is what `-q` prints and
+/// `--iidfile` gets, as buildx does for an index).
+fn build_multi(
+    args: &BuildArgs,
+    store: Arc<Store>,
+    opts: &BuildOptions,
+    platforms: &[Platform],
+) -> Result<i32, CliError> {
+    if args.metadata_file.is_some() {
+        return Err(CliError(
+            "--metadata-file is not supported for a multi-platform build yet".into(),
+        ));
+    }
+    let built = build::multi::build_platforms(store, opts, platforms).map_err(|e| match e {
+        // The progress output already boxed the step's last lines.
+        build::BuildError::Step {
+            message, excerpt, ..
+        } if opts.progress != ProgressMode::Quiet => {
+            CliError(format!("{}{message}", excerpt.unwrap_or_default()))
+        }
+        e => CliError::from_error(e),
+    })?;
+    let id = built.index.to_string();
+    if let Some(f) = &args.iidfile {
+        std::fs::write(f, id.as_bytes())
+            .map_err(|e| CliError(format!("--iidfile {}: writing: {e}", f.display())))?;
+    }
+    if args.quiet {
+        println!("{id}");
+    } else if opts.progress != ProgressMode::Quiet {
+        for (platform, result) in &built.platforms {
+            eprintln!("writing image {} for {platform}", result.id);
+        }
+        eprintln!("writing image index {id}");
+        for t in &built.names {
+            eprintln!("naming to {t}");
         }
     }
-    Ok(())
+    Ok(0)
 }
 
 /// The build's options from its flags, its inputs read.
@@ -306,9 +361,12 @@ fn options(
             _ => None,
         },
         explain: args.explain,
+        platform: parse_platforms(args.platform.as_deref())?.remove(0),
+        platform_given: args.platform.is_some(),
         cache_from,
         cache_to,
         attest: Default::default(),
+        index_member: false,
         step_flags: Default::default(),
         context_source: inputs.remote.then(|| args.context.clone()),
         named_contexts: args

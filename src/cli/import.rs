@@ -3,6 +3,7 @@
 use super::CliError;
 use crate::cache::Store;
 use crate::error_chain::Chain;
+use crate::image::oci::Platform;
 use crate::image::reference::ImageRef;
 use crate::transfer::import::{import, ImportOptions};
 use clap::Args;
@@ -18,6 +19,10 @@ pub struct ImportArgs {
     /// Commit message for the imported image.
     #[arg(short, long)]
     pub message: Option<String>,
+    /// The platform the image is for (os/arch[/variant]); the host's by
+    /// default.
+    #[arg(long)]
+    pub platform: Option<String>,
     /// The tarball (gzip, zstd or plain), or `-` for stdin.
     pub file: String,
     /// Name to give the image.
@@ -34,8 +39,17 @@ pub fn run(args: ImportArgs, root: &Path) -> Result<i32, CliError> {
         Some(n) => vec![ImageRef::parse(n).map_err(CliError::from_error)?],
         None => Vec::new(),
     };
+    let platform = match args.platform.as_deref() {
+        None => None,
+        Some(p) => Some(
+            Platform::parse(p)
+                .map_err(|e| CliError(format!("--platform: {e}")))?
+                .normalized(),
+        ),
+    };
     let store = Store::open(root).map_err(CliError::from_error)?;
     let opts = ImportOptions {
+        platform,
         changes: args.changes,
         message: args.message,
         // docker's CLI streams a file to the daemon, which records "-".

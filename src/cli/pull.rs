@@ -13,21 +13,26 @@ use std::path::Path;
 /// Flags of `kiln pull`.
 #[derive(Debug, Args)]
 pub struct PullArgs {
-    /// Platform to pick from a multi-platform image.
-    #[arg(long, default_value = "linux/amd64")]
-    pub platform: String,
+    /// Platform to pick from a multi-platform image (os/arch[/variant]);
+    /// the host's by default.
+    #[arg(long)]
+    pub platform: Option<String>,
     /// Image reference, e.g. `busybox`, `127.0.0.1:5000/app:v1`, `app@sha256:…`.
     pub image: String,
 }
 
 pub fn run(args: PullArgs, root: &Path, registry: &RegistryFlags) -> Result<i32, CliError> {
     let image = ImageRef::parse(&args.image).map_err(CliError::from_error)?;
-    let platform = Platform::parse(&args.platform).map_err(|_| {
-        CliError(format!(
-            "invalid --platform {:?}: expected os/arch[/variant]",
-            args.platform
-        ))
-    })?;
+    let platform = match args.platform.as_deref() {
+        None => Platform::host(),
+        Some(p) => Platform::parse(p)
+            .map_err(|_| {
+                CliError(format!(
+                    "invalid --platform {p:?}: expected os/arch[/variant]"
+                ))
+            })?
+            .normalized(),
+    };
     let explicit = ImageRef::parse_unnormalized_tag(&args.image).map_err(CliError::from_error)?;
     if explicit.tag().is_none() && explicit.digest().is_none() {
         println!("Using default tag: latest");

@@ -157,9 +157,12 @@ pub struct RunArgs {
     /// always, never.
     #[arg(long, default_value = "missing", value_parser = parse_pull)]
     pub pull: PullMode,
-    /// Platform to pull for a multi-platform IMAGE.
-    #[arg(long, default_value = "linux/amd64")]
-    pub platform: String,
+    /// Platform of IMAGE (os/arch[/variant]): picked from a
+    /// multi-platform image when pulling, and a stored image for another
+    /// platform is refused (docker's rule). Without it, the host's is
+    /// pulled and any stored image runs.
+    #[arg(long)]
+    pub platform: Option<String>,
     /// IMAGE and COMMAND (only COMMAND with --rootfs).
     #[arg(
         trailing_var_arg = true,
@@ -265,12 +268,13 @@ pub fn run(
         ))));
     }
     let (spec, command) = (spec.clone(), command.to_vec());
-    let platform = match Platform::parse(&args.platform) {
-        Ok(p) => p,
-        Err(_) => {
+    let platform = match args.platform.as_deref().map(Platform::parse) {
+        None => Platform::host(),
+        Some(Ok(p)) => p.normalized(),
+        Some(Err(e)) => {
             return Ok(kiln_error(invalid(
                 "--platform",
-                &args.platform,
+                &e.spec,
                 "expected os/arch[/variant]",
             )))
         }
@@ -286,6 +290,7 @@ pub fn run(
     let source = PullSource {
         options: &options,
         platform: &platform,
+        platform_required: args.platform.is_some(),
         progress: &Progress::for_stderr(),
     };
     let policy = match args.pull {
@@ -298,6 +303,9 @@ pub fn run(
             Ok(image) => image,
             Err(e) => return Ok(kiln_error(e)),
         };
+    if let Err(e) = container::ensure_runnable(&image) {
+        return Ok(kiln_error(e));
+    }
     // Held until the container is gone (this function returns after
     // `runtime::run`), also when it fails to start.
     let leased = match LeasedImage::lease(&store, image, &format!("kiln run {spec}")) {

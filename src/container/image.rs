@@ -28,6 +28,9 @@ pub struct PullSource<'a> {
     pub options: &'a ClientOptions,
     /// The platform picked from a multi-platform image.
     pub platform: &'a Platform,
+    /// Whether the image must be for `platform` (`--platform` given): a
+    /// stored image for another one is then refused, never run.
+    pub platform_required: bool,
     /// Where the pull's status lines go (`kiln run` uses stderr).
     pub progress: &'a Progress,
 }
@@ -44,6 +47,16 @@ pub enum ImageSourceError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// `--platform` names another platform than the stored image's
+    /// (docker's wording: moby daemon/images `GetImage`).
+    #[error("image with reference {spec} was found but its platform ({found}) does not match the specified platform ({wanted})")]
+    PlatformMismatch {
+        spec: String,
+        /// The stored image's platform (`linux/amd64`).
+        found: String,
+        /// The one asked for.
+        wanted: String,
+    },
     /// The registry client could not be set up.
     #[error("pulling {image}")]
     Registry {
@@ -78,6 +91,13 @@ pub fn find_or_pull(
     // layers (a build's unpacking, a container's mount) a concurrent
     // `rmi` or prune may take the name, never the content.
     let local = match store.hold_image(spec) {
+        // A multi-platform name: its member for the asked platform.
+        Ok(image) if source.platform_required => {
+            match index_member(store, spec, source.platform)? {
+                Some(member) => Some(member),
+                None => Some(image),
+            }
+        }
         Ok(image) => Some(image),
         Err(StoreError::ImageNotFound(_)) => None,
         // A spec that is no valid reference and matches nothing local.
@@ -86,7 +106,17 @@ pub fn find_or_pull(
     };
     match (policy, local) {
         (PullPolicy::Never, None) => Err(ImageSourceError::NotFound(spec.to_string())),
-        (PullPolicy::Missing | PullPolicy::Never, Some(image)) => Ok(image),
+        (PullPolicy::Missing | PullPolicy::Never, Some(image)) => {
+            if source.platform_required && image_platform(&image).runs_on(source.platform).is_none()
+            {
+                return Err(ImageSourceError::PlatformMismatch {
+                    spec: spec.to_string(),
+                    found: image_platform(&image).to_string(),
+                    wanted: source.platform.to_string(),
+                });
+            }
+            Ok(image)
+        }
         (PullPolicy::Missing, None) => {
             let reference = ImageRef::parse(spec)?;
             let _ = writeln!(
@@ -98,6 +128,45 @@ pub fn find_or_pull(
         }
         (PullPolicy::Always, _) => pull(store, &ImageRef::parse(spec)?, source),
     }
+}
+
+/// Makes sure `image`'s binaries run here: nothing for the host's
+/// platform, else `binfmt_misc` must hand them to an emulator (kiln
+/// registers the system's qemu when it can), as a build's RUN does.
+pub fn ensure_runnable(image: &Image) -> Result<(), crate::runtime::binfmt::BinfmtError> {
+    let platform = image_platform(image);
+    crate::runtime::binfmt::ensure(&platform.to_string(), &platform.architecture).map(|_| ())
+}
+
+/// The image of the multi-platform `spec` for `platform`, held; `None`
+/// when `spec` names no index or the index has no such platform.
+fn index_member(
+    store: &Store,
+    spec: &str,
+    platform: &Platform,
+) -> Result<Option<Image>, ImageSourceError> {
+    let Ok(name) = ImageRef::parse(spec) else {
+        return Ok(None);
+    };
+    match store.index_member_for(&name, platform)? {
+        Some(id) => Ok(Some(store.hold_image(&id.to_string())?)),
+        None => Ok(None),
+    }
+}
+
+/// The platform a stored image's config says it is for (`linux/amd64`
+/// when it says nothing, as docker assumes).
+pub fn image_platform(image: &Image) -> Platform {
+    let c = &image.config;
+    if c.architecture.is_empty() {
+        return Platform::linux_amd64();
+    }
+    let os = if c.os.is_empty() {
+        "linux"
+    } else {
+        c.os.as_str()
+    };
+    Platform::new(os, &c.architecture, c.variant.as_deref())
 }
 
 fn pull(

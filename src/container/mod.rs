@@ -36,6 +36,9 @@ pub mod stats;
 pub mod stdin;
 pub mod waiters;
 
-pub use image::{find_or_pull, ImageSourceError, LeasedImage, PullPolicy, PullSource};
+pub use image::{
+    ensure_runnable, find_or_pull, image_platform, ImageSourceError, LeasedImage, PullPolicy,
+    PullSource,
+};
 pub use process::{resolve, ProcessConfig, ProcessError, RunOverrides};
 pub use reap::reap_dead_removals;

@@ -72,6 +72,13 @@ pub fn run(
     if cancel.is_cancelled() {
         return Err(ExecError::Cancelled);
     }
+    // A process for another platform runs under the emulator binfmt_misc
+    // hands its binaries to (registered now if the system has one).
+    if let Some(p) = &exec.platform {
+        let emulation = runtime::binfmt::ensure(&p.to_string(), &p.architecture)
+            .map_err(|e| ExecError::with_context(format!("preparing to run a {p} process"), e))?;
+        tracing::debug!(platform = %p, ?emulation, "running under emulation");
+    }
     let kill = KillSwitch::new().map_err(|e| ExecError::with_context("preparing the run", e))?;
     let _hook = cancel.on_cancel({
         let kill = kill.clone();

@@ -9,6 +9,7 @@
 //! Maps are `BTreeMap` so that a config kiln writes serializes the same way
 //! every time (stable digests).
 
+pub mod image_index;
 pub mod media;
 mod platform;
 

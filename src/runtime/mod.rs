@@ -58,6 +58,7 @@
 //! `caps::apply_capabilities`; with no-new-privileges
 //! `caps::set_no_new_privs` then `seccomp::install`; `execve`.
 
+pub mod binfmt;
 pub mod caps;
 pub mod cgroups;
 pub mod channel;

@@ -151,6 +151,12 @@ pub struct Exec {
     /// left out of the definition, so changing a proxy keeps the cache.
     #[serde(skip)]
     pub proxy_env: Vec<String>,
+    /// The platform the process's binaries are for when it is not the
+    /// build host's (`None`): the executor runs it under emulation, and
+    /// it is part of the definition, so a step for arm64 never takes an
+    /// amd64 result (BuildKit's `pb.Op.Platform`, in every op's digest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<Platform>,
 }
 
 #[cfg(test)]
@@ -177,6 +183,7 @@ impl Exec {
             ulimits: Vec::new(),
             source_date_epoch: None,
             proxy_env: Vec::new(),
+            platform: None,
         }
     }
 }

@@ -5,7 +5,9 @@
 
 use crate::cache::{Image, Store, StoreError};
 use crate::image::change::{self, ChangeError};
-use crate::image::oci::{host_architecture, ContainerConfig, History, ImageConfig, RootFs};
+use crate::image::oci::{
+    host_architecture, ContainerConfig, History, ImageConfig, Platform, RootFs,
+};
 use crate::image::reference::ImageRef;
 use crate::image::timestamp::now_rfc3339;
 use std::io::Read;
@@ -33,6 +35,10 @@ pub struct ImportOptions {
     /// Where the tarball came from, for the history comment (`-` = stdin,
     /// as docker records it for a file streamed by its CLI).
     pub source: String,
+    /// `--platform`: the platform the config names; the host's when
+    /// `None` (moby `daemon/images/image_import.go` `ImportImage` sets
+    /// the config's OS, architecture and variant from it).
+    pub platform: Option<Platform>,
 }
 
 /// Imports the tarball read from `input` (gzip, zstd or plain) and tags
@@ -61,10 +67,15 @@ pub fn import(
     let mut extra = crate::image::oci::Extra::new();
     // docker keeps the import message as the config's top-level `comment`.
     extra.insert("comment".into(), comment.clone().into());
+    let platform = opts
+        .platform
+        .clone()
+        .unwrap_or_else(|| Platform::new("linux", host_architecture(), None));
     let config = ImageConfig {
         created: Some(created.clone()),
-        architecture: host_architecture().to_string(),
-        os: "linux".into(),
+        architecture: platform.architecture,
+        os: platform.os,
+        variant: platform.variant,
         config: Some(cc),
         rootfs: RootFs {
             kind: "layers".into(),

@@ -5,19 +5,19 @@
 //! same registry is known to have it, uploaded otherwise; then the config;
 //! the manifest last, so the registry never holds a manifest whose blobs
 //! are missing (it would refuse it anyway). With attached manifests
-//! (attestations, [`push_attached`]) the image manifest is put by digest,
+//! (attestations, [`push_attached`]) each image manifest is put by digest,
 //! then each attached manifest's blobs and itself, and the tag names the
 //! image index holding them all, put last.
 
-use super::attached::{image_index, nothing, Attach, Attached};
+use super::attached::{nothing, Attach, Attached};
 use super::parallel::run_bounded;
 use super::progress::{ItemProgress, Progress};
 use super::sources::BlobSources;
 use super::TransferError;
-use crate::cache::{Image, Store};
+use crate::cache::{Image, Store, StoredIndex};
 use crate::error_chain::Chain;
 use crate::image::layer::Compression;
-use crate::image::oci::{media, Descriptor, Manifest, Platform};
+use crate::image::oci::{image_index, media, Descriptor, Manifest, Platform};
 use crate::image::registry::RegistryClient;
 use crate::image::{Digest, ImageRef};
 use std::io::Cursor;
@@ -47,7 +47,10 @@ pub struct PushReport {
     pub media_type: String,
 }
 
-/// Pushes the stored image named `image` to its registry.
+/// Pushes the stored image named `image` to its registry: its one
+/// manifest, or, when the name names a multi-platform index, every
+/// platform's manifest (by digest) and then the index under the tag, as
+/// `docker push` of a multi-platform image does.
 pub fn push(
     store: &Store,
     client: &RegistryClient,
@@ -58,11 +61,10 @@ pub fn push(
     push_attached(store, client, image, options, progress, &nothing)
 }
 
-/// Pushes the stored image named `image` with the manifests `attach`
-/// makes for the manifest as pushed (its digest may differ from the
-/// stored one when layers are compressed on the way); with any, the tag
-/// names an image index of the image manifest and them, and the report
-/// describes that index.
+/// [`push`], with the manifests `attach` makes for each image manifest as
+/// pushed (its digest may differ from the stored one when layers are
+/// compressed on the way); with any, the tag names an image index of the
+/// image manifests and them, and the report describes that index.
 pub fn push_attached(
     store: &Store,
     client: &RegistryClient,
@@ -71,15 +73,166 @@ pub fn push_attached(
     progress: &Progress,
     attach: Attach<'_>,
 ) -> Result<PushReport, TransferError> {
-    // Held as found: a concurrent prune cannot take what is being pushed.
-    let stored = store.hold_image(&image.to_string())?;
-    let repo = image.repository();
-    let registry = image.registry();
     progress.println(&format!(
         "The push refers to repository [{}]",
         image.familiar_name()
     ));
-    let (manifest_bytes, media_type, layers) = manifest_for_push(store, &stored, options)?;
+    if let Some(index) = store.index_named(image)? {
+        return push_index(store, client, image, &index, options, progress, attach);
+    }
+    // Held as found: a concurrent prune cannot take what is being pushed.
+    let stored = store.hold_image(&image.to_string())?;
+    let tag = image.registry_reference();
+    let pushed = push_manifest(
+        store,
+        client,
+        image,
+        &stored,
+        Some(tag.clone()),
+        options,
+        progress,
+        attach,
+    )?;
+    if pushed.attached.is_empty() {
+        return Ok(pushed.report);
+    }
+    let platform = pushed
+        .platform
+        .clone()
+        .unwrap_or_else(Platform::linux_amd64);
+    put_index(
+        client,
+        image,
+        &[(pushed.descriptor(), platform)],
+        &pushed.attached,
+        progress,
+    )
+}
+
+/// Pushes each platform's image of `index` by digest (with what `attach`
+/// makes for it), then an index over what was pushed (assembled by
+/// `image_index::assemble`, so recompressed manifests are named by their
+/// new digests) under `image`'s tag.
+fn push_index(
+    store: &Store,
+    client: &RegistryClient,
+    image: &ImageRef,
+    index: &StoredIndex,
+    options: &PushOptions,
+    progress: &Progress,
+    attach: Attach<'_>,
+) -> Result<PushReport, TransferError> {
+    let mut manifests = Vec::with_capacity(index.members.len());
+    let mut attached = Vec::new();
+    for (id, desc) in index.members.iter().zip(&index.index.manifests) {
+        let stored = store.hold_image(&id.to_string())?;
+        let pushed = push_manifest(
+            store, client, image, &stored, None, options, progress, attach,
+        )?;
+        let platform = desc
+            .platform
+            .clone()
+            .ok_or_else(|| TransferError::BadImage {
+                image: index.digest.to_string(),
+                reason: format!("index entry {} has no platform", desc.digest),
+            })?;
+        manifests.push((pushed.descriptor(), platform));
+        attached.extend(pushed.attached);
+    }
+    // Descriptors after the platforms' in the stored index go as they are.
+    let mut extra =
+        index.index.manifests[index.members.len().min(index.index.manifests.len())..].to_vec();
+    extra.extend(attached);
+    put_index(client, image, &manifests, &extra, progress)
+}
+
+/// Puts the index of `manifests` then `extra` under `image`'s tag.
+fn put_index(
+    client: &RegistryClient,
+    image: &ImageRef,
+    manifests: &[(Descriptor, Platform)],
+    extra: &[Descriptor],
+    progress: &Progress,
+) -> Result<PushReport, TransferError> {
+    let assembled = image_index::assemble(manifests, extra);
+    let bytes = image_index::to_bytes(&assembled);
+    let tag = image.registry_reference();
+    let digest = client.put_manifest(image.repository(), &tag, media::OCI_INDEX, &bytes)?;
+    tracing::debug!(repo = %image.repository(), %digest, "pushed an index");
+    progress.println(&format!("{tag}: digest: {digest} size: {}", bytes.len()));
+    Ok(PushReport {
+        digest,
+        size: bytes.len() as u64,
+        media_type: media::OCI_INDEX.to_string(),
+    })
+}
+
+/// One image manifest pushed: where it went, its platform (from its
+/// config) and the descriptors of the manifests attached to it.
+struct PushedManifest {
+    report: PushReport,
+    platform: Option<Platform>,
+    attached: Vec<Descriptor>,
+}
+
+impl PushedManifest {
+    fn descriptor(&self) -> Descriptor {
+        Descriptor::new(
+            &self.report.media_type,
+            self.report.digest.clone(),
+            self.report.size,
+        )
+    }
+}
+
+/// Pushes the manifests `attached` to `image`'s repository by digest, each
+/// after its blobs; returns their index entries.
+fn push_attached_manifests(
+    client: &RegistryClient,
+    image: &ImageRef,
+    attached: &[Attached],
+) -> Result<Vec<Descriptor>, TransferError> {
+    let repo = image.repository();
+    for a in attached {
+        for (d, bytes) in &a.blobs {
+            if client.blob_exists(repo, &d.digest)?.is_none() {
+                client.push_blob(
+                    repo,
+                    &d.digest,
+                    bytes.len() as u64,
+                    &mut Cursor::new(bytes),
+                    &mut |_| {},
+                )?;
+            }
+        }
+        client.put_manifest(
+            repo,
+            &a.descriptor.digest.to_string(),
+            &a.descriptor.media_type,
+            &a.manifest,
+        )?;
+    }
+    Ok(attached.iter().map(|a| a.descriptor.clone()).collect())
+}
+
+/// Pushes `stored`'s layers, config and manifest to `image`'s repository,
+/// the manifest under `tag`, or under its digest when `None` or when
+/// `attach` attaches anything (then pushed after it: the tag is the
+/// caller's, for the index).
+#[allow(clippy::too_many_arguments)]
+fn push_manifest(
+    store: &Store,
+    client: &RegistryClient,
+    image: &ImageRef,
+    stored: &Image,
+    tag: Option<String>,
+    options: &PushOptions,
+    progress: &Progress,
+    attach: Attach<'_>,
+) -> Result<PushedManifest, TransferError> {
+    let repo = image.repository();
+    let registry = image.registry();
+    let (manifest_bytes, media_type, layers) = manifest_for_push(store, stored, options)?;
     let sources = BlobSources::open(store.root());
 
     let items: Vec<ItemProgress> = layers
@@ -113,82 +266,32 @@ pub fn push_attached(
         )?;
     }
     progress.items_done();
-    let tag = image.registry_reference();
-    let mut manifest_desc = Descriptor::new(
-        &media_type,
-        Digest::sha256_of(&manifest_bytes),
-        manifest_bytes.len() as u64,
-    );
+    let digest = Digest::sha256_of(&manifest_bytes);
     let c = &stored.config;
-    if !c.os.is_empty() && !c.architecture.is_empty() {
-        manifest_desc.platform = Some(Platform::new(&c.os, &c.architecture, c.variant.as_deref()));
-    }
-    let attached = attach(&manifest_desc);
-    if !attached.is_empty() {
-        return push_index(
-            client,
-            image,
-            &manifest_bytes,
-            &manifest_desc,
-            &attached,
-            progress,
-        );
-    }
+    let platform = (!c.os.is_empty() && !c.architecture.is_empty())
+        .then(|| Platform::new(&c.os, &c.architecture, c.variant.as_deref()));
+    let mut desc = Descriptor::new(&media_type, digest.clone(), manifest_bytes.len() as u64);
+    desc.platform = platform.clone();
+    let attached = attach(&desc);
+    let tag = match tag {
+        Some(t) if attached.is_empty() => t,
+        _ => digest.to_string(),
+    };
     let digest = client.put_manifest(repo, &tag, &media_type, &manifest_bytes)?;
     tracing::debug!(%registry, %repo, %digest, "pushed");
     progress.println(&format!(
         "{tag}: digest: {digest} size: {}",
         manifest_bytes.len()
     ));
-    Ok(PushReport {
-        digest,
-        size: manifest_bytes.len() as u64,
-        media_type,
-    })
-}
-
-/// Puts the image manifest and each attached one by digest (their blobs
-/// first), then the index of them under the image's tag.
-fn push_index(
-    client: &RegistryClient,
-    image: &ImageRef,
-    manifest: &[u8],
-    manifest_desc: &Descriptor,
-    attached: &[Attached],
-    progress: &Progress,
-) -> Result<PushReport, TransferError> {
-    let repo = image.repository();
-    let by_digest = manifest_desc.digest.to_string();
-    client.put_manifest(repo, &by_digest, &manifest_desc.media_type, manifest)?;
-    for a in attached {
-        for (d, bytes) in &a.blobs {
-            if client.blob_exists(repo, &d.digest)?.is_none() {
-                client.push_blob(
-                    repo,
-                    &d.digest,
-                    bytes.len() as u64,
-                    &mut Cursor::new(bytes),
-                    &mut |_| {},
-                )?;
-            }
-        }
-        client.put_manifest(
-            repo,
-            &a.descriptor.digest.to_string(),
-            &a.descriptor.media_type,
-            &a.manifest,
-        )?;
-    }
-    let extra: Vec<Descriptor> = attached.iter().map(|a| a.descriptor.clone()).collect();
-    let (index, index_desc) = image_index(std::slice::from_ref(manifest_desc), &extra);
-    let tag = image.registry_reference();
-    let digest = client.put_manifest(repo, &tag, media::OCI_INDEX, &index)?;
-    tracing::debug!(%repo, %digest, attached = attached.len(), "pushed an index");
-    progress.println(&format!("{tag}: digest: {digest} size: {}", index.len()));
-    Ok(PushReport {
-        digest,
-        size: index_desc.size,
-        media_type: index_desc.media_type,
+    let attached = push_attached_manifests(client, image, &attached)?;
+    Ok(PushedManifest {
+        report: PushReport {
+            digest,
+            size: manifest_bytes.len() as u64,
+            media_type,
+        },
+        platform,
+        attached,
     })
 }
 

@@ -66,6 +66,7 @@ mod load_bad_archives;
 mod parser_conformance;
 mod parser_errors;
 mod parser_properties;
+mod platforms;
 mod registry_client;
 mod registry_client_faults;
 mod registry_faults;

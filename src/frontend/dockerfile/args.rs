@@ -87,20 +87,20 @@ pub(super) fn global_args(
     lexer: &Lexer,
     target_stage: &str,
 ) -> Result<EnvMap, LowerError> {
-    let p = &opts.platform;
-    let variant = p.variant.clone().unwrap_or_default();
-    let platform = p.to_string();
+    let (t, b) = (&opts.platform, &opts.build_platform);
     let mut env = EnvMap::new();
-    // kiln builds on the platform it targets: BUILD* equal TARGET*.
+    // BuildKit's `defaultArgs` (dockerfile2llb/platform.go): each
+    // platform formatted by containerd's `Format` after `Normalize`, the
+    // variant empty when there is none.
     let automatic = [
-        ("BUILDPLATFORM", platform.clone()),
-        ("BUILDOS", p.os.clone()),
-        ("BUILDARCH", p.architecture.clone()),
-        ("BUILDVARIANT", variant.clone()),
-        ("TARGETPLATFORM", platform),
-        ("TARGETOS", p.os.clone()),
-        ("TARGETARCH", p.architecture.clone()),
-        ("TARGETVARIANT", variant),
+        ("BUILDPLATFORM", b.to_string()),
+        ("BUILDOS", b.os.clone()),
+        ("BUILDARCH", b.architecture.clone()),
+        ("BUILDVARIANT", b.variant.clone().unwrap_or_default()),
+        ("TARGETPLATFORM", t.to_string()),
+        ("TARGETOS", t.os.clone()),
+        ("TARGETARCH", t.architecture.clone()),
+        ("TARGETVARIANT", t.variant.clone().unwrap_or_default()),
         ("TARGETSTAGE", target_stage.to_string()),
     ];
     for (k, v) in automatic {
@@ -138,6 +138,8 @@ mod tests {
             source_date_epoch: None,
             created: None,
             platform: crate::solver::Platform::linux_amd64(),
+            build_platform: crate::solver::Platform::linux_amd64(),
+            platform_implicit: false,
             context_exclude: Vec::new(),
             network: crate::solver::Network::Sandbox,
             step_flags: Default::default(),

@@ -470,9 +470,12 @@ impl Lowerer<'_> {
             None => ImageRef::parse(from)
                 .map_err(|e| self.err(span, format!("--from={from}: {e}", e = Chain(&e))))?,
         };
-        let image = self.resolve_image(&reference, from, span)?;
+        // An image named by `--from` is for the target platform, as
+        // BuildKit's implicit stage for it is.
+        let platform = self.opts.platform.clone();
+        let image = self.resolve_image(&reference, from, span, &platform)?;
         let name = format!("FROM {}", super::stage::pinned_name(&reference, &image));
-        self.image_root(&image, span, name)
+        self.image_root(&image, span, name, &platform)
     }
 }
 

@@ -78,8 +78,16 @@ pub struct LowerOptions {
     /// fills it in from the step results (`crate::build::created`), so the
     /// config never says "now" and a cached rebuild is the same image.
     pub created: Option<String>,
-    /// The platform built for: kiln builds for the host only.
+    /// The platform built for (`TARGETPLATFORM`): stages without
+    /// `FROM --platform` are for it, and the image config says it.
     pub platform: Platform,
+    /// The platform kiln runs on (`BUILDPLATFORM`): a `RUN` for any other
+    /// runs under emulation.
+    pub build_platform: Platform,
+    /// `platform` was not asked for (no `--platform`): the image config
+    /// then keeps the target stage's own platform (BuildKit's
+    /// `implicitTarget`).
+    pub platform_implicit: bool,
     /// `.dockerignore` patterns, part of the context source's definition.
     pub context_exclude: Vec<String>,
     /// The network of `RUN` without `--network` (`kiln build --network`);
@@ -190,9 +198,23 @@ pub fn lower(
             .get_or_insert_with(BTreeMap::new)
             .insert(k.clone(), v.clone());
     }
-    config.os = opts.platform.os.clone();
-    config.architecture = opts.platform.architecture.clone();
-    config.variant = opts.platform.variant.clone();
+    // moby/buildkit dockerfile2llb/convert.go, end of `toDispatchState`:
+    // an explicit target platform is written into the config (a base's
+    // variant kept when the target names none for the same OS and
+    // architecture); an implicit one leaves the target stage's.
+    if !opts.platform_implicit {
+        let p = &opts.platform;
+        let same = p.os == config.os && p.architecture == config.architecture;
+        config.os = p.os.clone();
+        config.architecture = p.architecture.clone();
+        if p.variant.is_some() || !same {
+            config.variant = p.variant.clone();
+        }
+    } else if config.architecture.is_empty() {
+        config.os = state.platform.os.clone();
+        config.architecture = state.platform.architecture.clone();
+        config.variant = state.platform.variant.clone();
+    }
     // The config's `created` comes from the history once the layers'
     // times are known (BuildKit's exporter, `patchImageConfig`).
     config.created = None;

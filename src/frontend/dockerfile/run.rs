@@ -91,6 +91,7 @@ impl Lowerer<'_> {
             ulimits: self.opts.step_flags.ulimits.clone(),
             source_date_epoch: self.opts.source_date_epoch,
             proxy_env: args::proxy_env(self.opts),
+            platform: (st.platform != self.opts.build_platform).then(|| st.platform.clone()),
         };
         let name = counter.next(&self.run_step_name(st, &exec, &custom_name), onbuild);
         let mut info = VertexInfo::at(name, self.location(span));

@@ -40,6 +40,10 @@ pub(super) struct StageState {
     pub layer_steps: Vec<LayerStep>,
     /// Whether this stage set CMD (ENTRYPOINT keeps it then).
     pub cmd_set: bool,
+    /// The platform the stage's base and `RUN`s are for: `FROM
+    /// --platform`, else the target's; a stage built on another keeps
+    /// that one's.
+    pub platform: Platform,
 }
 
 impl StageState {
@@ -59,11 +63,12 @@ impl StageState {
             }),
             ..ImageConfig::default()
         };
-        StageState::from_config(None, config)
+        StageState::from_config(None, config, platform.clone())
     }
 
-    fn from_config(root: Option<VertexId>, config: ImageConfig) -> StageState {
+    fn from_config(root: Option<VertexId>, config: ImageConfig, platform: Platform) -> StageState {
         StageState {
+            platform,
             root,
             config,
             env: EnvMap::new(),
@@ -259,17 +264,18 @@ impl Lowerer<'_> {
         key: &str,
         named: NamedContext,
         span: &Span,
+        platform: &Platform,
     ) -> Result<StageState, LowerError> {
         match named {
             NamedContext::Files { exclude } => self.files_stage(key, &exclude, span),
             NamedContext::Image(reference) => {
-                let image = self.resolve_image(&reference, key, span)?;
+                let image = self.resolve_image(&reference, key, span, platform)?;
                 let mut config = image.config.clone();
                 config.created = None;
                 config.extra.clear();
-                let mut state = StageState::from_config(None, config);
+                let mut state = StageState::from_config(None, config, platform.clone());
                 let name = format!("[context {key}] {}", pinned_name(&reference, &image));
-                state.root = self.image_root(&image, span, name)?;
+                state.root = self.image_root(&image, span, name, platform)?;
                 for entry in state.cc().env.clone().unwrap_or_default() {
                     let (k, v) = entry.split_once('=').unwrap_or((entry.as_str(), ""));
                     state.env.set(k, v);
@@ -282,10 +288,10 @@ impl Lowerer<'_> {
     fn lower_stage(&mut self, i: usize) -> Result<StageState, LowerError> {
         let df = self.df;
         let stage = &df.stages[i];
-        self.check_platform(stage.platform.as_deref(), &stage.span)?;
+        let platform = self.stage_platform(stage.platform.as_deref(), &stage.span)?;
         // A named context of the stage's name replaces the whole stage.
         if let Some((key, named)) = stage.name.as_deref().and_then(|n| self.named(n)) {
-            return self.named_stage(&key, named, &stage.span);
+            return self.named_stage(&key, named, &stage.span, &platform);
         }
         let base = self.bases[i].clone();
         let base_stage = self.stage_by_name(&base, i);
@@ -323,7 +329,7 @@ impl Lowerer<'_> {
             state.cc().extra.remove("OnBuild");
             (state, triggers)
         } else if !from_image {
-            (StageState::scratch(&self.opts.platform), Vec::new())
+            (StageState::scratch(&platform), Vec::new())
         } else if let Some((key, NamedContext::Files { exclude })) = &named_base {
             (self.files_stage(key, exclude, &stage.span)?, Vec::new())
         } else {
@@ -336,20 +342,20 @@ impl Lowerer<'_> {
                     )
                 })?,
             };
-            let image = self.resolve_image(&reference, &base, &stage.span)?;
+            let image = self.resolve_image(&reference, &base, &stage.span, &platform)?;
             let mut config = image.config.clone();
             config.created = None;
             // BuildKit reads base configs into its typed image struct, so
             // fields it does not know (docker's `comment`, `container`,
             // `docker_version`, ...) do not reach the new image.
             config.extra.clear();
-            let mut state = StageState::from_config(None, config);
+            let mut state = StageState::from_config(None, config, platform.clone());
             let triggers = state.extra_list("OnBuild");
             state.cc().extra.remove("OnBuild");
             // Triggers are steps too: count them before naming FROM.
             counter.total += triggers.len();
             let name = counter.next(&format!("FROM {}", pinned_name(&reference, &image)), false);
-            state.root = self.image_root(&image, &stage.span, name)?;
+            state.root = self.image_root(&image, &stage.span, name, &platform)?;
             (state, triggers)
         };
         // BuildKit makes sure PATH is always set.
@@ -398,11 +404,14 @@ impl Lowerer<'_> {
         Ok(state)
     }
 
-    /// Only the host's platform can be built; `--platform` naming it (for
-    /// instance `$BUILDPLATFORM`) is accepted.
-    fn check_platform(&self, platform: Option<&str>, span: &Span) -> Result<(), LowerError> {
+    /// The platform of a stage: `FROM --platform` expanded with the
+    /// global ARGs (so `$BUILDPLATFORM` names the build host's), else the
+    /// target's (moby/buildkit dockerfile2llb/convert.go, `toDispatchState`:
+    /// `d.platform` from `ds.platform` expanded with the meta args, the
+    /// target platform otherwise).
+    fn stage_platform(&self, platform: Option<&str>, span: &Span) -> Result<Platform, LowerError> {
         let Some(raw) = platform else {
-            return Ok(());
+            return Ok(self.opts.platform.clone());
         };
         let value = self
             .lexer
@@ -420,22 +429,13 @@ impl Lowerer<'_> {
         if value.is_empty() {
             return Err(self.err(span, format!("empty platform value from expression {raw}")));
         }
-        let want = &self.opts.platform;
-        let mut parts = value.split('/');
-        let os = parts.next().unwrap_or_default();
-        let arch = parts.next().unwrap_or(&want.architecture);
-        let arch = match arch {
-            "x86_64" | "x86-64" => "amd64",
-            "aarch64" => "arm64",
-            other => other,
-        };
-        if !os.eq_ignore_ascii_case(&want.os) || arch != want.architecture {
-            return Err(self.err(
+        let parsed = Platform::parse(&value).map_err(|e| {
+            self.err(
                 span,
-                format!("platform {value} is not supported: kiln builds for {want} only"),
-            ));
-        }
-        Ok(())
+                format!("failed to parse platform {value}: {e}", e = Chain(&e)),
+            )
+        })?;
+        Ok(parsed.normalized())
     }
 
     /// The image `reference` names, asked of the resolver once per build.
@@ -450,21 +450,19 @@ impl Lowerer<'_> {
         reference: &ImageRef,
         written: &str,
         span: &Span,
+        platform: &Platform,
     ) -> Result<ResolvedImage, LowerError> {
-        let key = reference.to_string();
+        let key = format!("{reference}\0{platform}");
         if let Some(image) = self.images.get(&key) {
             return Ok(image.clone());
         }
-        let image = self
-            .resolver
-            .resolve(reference, &self.opts.platform)
-            .map_err(|e| {
-                let names = self.suggestion_names();
-                self.err(
-                    span,
-                    super::suggest::with_suggestion(e, written, &names, true),
-                )
-            })?;
+        let image = self.resolver.resolve(reference, platform).map_err(|e| {
+            let names = self.suggestion_names();
+            self.err(
+                span,
+                super::suggest::with_suggestion(e, written, &names, true),
+            )
+        })?;
         self.images.insert(key, image.clone());
         Ok(image)
     }
@@ -497,13 +495,14 @@ impl Lowerer<'_> {
         image: &ResolvedImage,
         span: &Span,
         name: String,
+        platform: &Platform,
     ) -> Result<Option<VertexId>, LowerError> {
         if image.config.rootfs.diff_ids.is_empty() {
             return Ok(None);
         }
         let op = Op::Image(ImageSource {
             reference: image.reference.clone(),
-            platform: self.opts.platform.clone(),
+            platform: platform.clone(),
         });
         let info = VertexInfo::at(name, self.location(span));
         Ok(Some(self.graph.add(op, vec![], info)?))

@@ -59,6 +59,8 @@ fn opts() -> LowerOptions {
         source_date_epoch: None,
         created: None,
         platform: Platform::linux_amd64(),
+        build_platform: Platform::linux_amd64(),
+        platform_implicit: false,
         context_exclude: Vec::new(),
         network: Network::Sandbox,
         step_flags: Default::default(),
@@ -447,8 +449,8 @@ fn ssh_mounts_get_numbered_targets_and_ssh_auth_sock() {
 fn unsupported_requests_fail_at_their_line() {
     for (src, expected) in [
         (
-            "FROM --platform=linux/arm64 busybox\n",
-            "Dockerfile:1: platform linux/arm64 is not supported: kiln builds for linux/amd64 only",
+            "FROM --platform=linux/arm64/v8/x busybox\n",
+            "Dockerfile:1: failed to parse platform linux/arm64/v8/x: invalid platform \"linux/arm64/v8/x\": expected os/arch[/variant], e.g. linux/arm64/v8",
         ),
         (
             "FROM busybox\nCOPY http://x/y /\n",
@@ -954,4 +956,61 @@ fn no_cache_filter_marks_only_the_named_stages_steps() {
             .collect()
     };
     assert_eq!(defs(&p), defs(&plain));
+}
+
+#[test]
+fn stages_are_for_their_from_platform_and_other_platforms_run_emulated() {
+    let mut o = opts();
+    o.platform = Platform::parse("linux/arm/v7").unwrap();
+    let src = "FROM --platform=$BUILDPLATFORM busybox AS build\n\
+               ARG TARGETPLATFORM TARGETOS TARGETARCH TARGETVARIANT BUILDPLATFORM BUILDARCH BUILDVARIANT\n\
+               RUN echo build\n\
+               FROM busybox\nCOPY --from=build /x /x\nRUN echo target\n";
+    let (p, _) = lower_with(src, &o).unwrap();
+    let runs = execs(&p);
+    let build = &runs[0];
+    assert_eq!(build.platform, None, "the build platform's RUN is native");
+    for (k, v) in [
+        ("TARGETPLATFORM", "linux/arm/v7"),
+        ("TARGETOS", "linux"),
+        ("TARGETARCH", "arm"),
+        ("TARGETVARIANT", "v7"),
+        ("BUILDPLATFORM", "linux/amd64"),
+        ("BUILDARCH", "amd64"),
+        ("BUILDVARIANT", ""),
+    ] {
+        assert_eq!(env_of(build, k).as_deref(), Some(v), "{k}");
+    }
+    assert_eq!(runs[1].platform, Some(o.platform.clone()));
+    let image_platforms: Vec<String> = p
+        .graph
+        .iter()
+        .filter_map(|(_, v)| match v.op() {
+            Op::Image(i) => Some(i.platform.to_string()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(image_platforms, ["linux/amd64", "linux/arm/v7"]);
+    assert_eq!(p.config.architecture, "arm");
+    assert_eq!(p.config.variant.as_deref(), Some("v7"));
+}
+
+#[test]
+fn an_implicit_target_keeps_the_final_stages_platform_in_the_config() {
+    let mut o = opts();
+    o.platform_implicit = true;
+    let (p, _) = lower_with(
+        "FROM --platform=linux/arm64 scratch\nCOPY <<EOF /x\nhi\nEOF\n",
+        &o,
+    )
+    .unwrap();
+    assert_eq!(p.config.architecture, "arm64");
+    // Asked for explicitly, the target platform is what the config says.
+    o.platform_implicit = false;
+    let (p, _) = lower_with(
+        "FROM --platform=linux/arm64 scratch\nCOPY <<EOF /x\nhi\nEOF\n",
+        &o,
+    )
+    .unwrap();
+    assert_eq!(p.config.architecture, "amd64");
 }

@@ -22,11 +22,11 @@ mod oci;
 mod reader;
 mod writer;
 
-use crate::cache::{Image, Store, StoreError};
+use crate::cache::{Image, Store, StoreError, StoredIndex};
 use crate::error_chain::Chain;
 use crate::image::digest::Digest;
 use crate::image::layer::{chain_id, decompressed, Compression};
-use crate::image::oci::{Descriptor, ImageConfig, Manifest, Platform};
+use crate::image::oci::{image_index, media, Descriptor, ImageConfig, Manifest, Platform};
 use crate::image::reference::ImageRef;
 use crate::image::timestamp::parse_rfc3339;
 use rayon::prelude::*;
@@ -132,6 +132,7 @@ pub struct LoadedImage {
 }
 
 /// An image as written into an archive.
+#[derive(Clone)]
 struct SavedImage {
     id: Digest,
     tags: Vec<ImageRef>,
@@ -255,18 +256,45 @@ pub fn save_attached(
     w.dir("blobs")?;
     w.dir("blobs/sha256")?;
     let mut saved = Vec::with_capacity(targets.len());
+    let mut indexes = Vec::new();
+    // What manifest.json lists: a multi-platform name there names its
+    // host image only (it has no place for an index; docker 25's classic
+    // store saves the one image a tag names), index.json the index.
+    let mut listed = Vec::with_capacity(targets.len());
     for (image, tags) in targets {
-        let mut s = write_image(store, &mut w, image, tags, opts)?;
-        let attached = attach(&s.manifest);
-        if !attached.is_empty() {
-            s.manifest = write_attached(&mut w, &s.manifest, &attached)?;
+        let (index_tags, image_tags) = split_index_tags(store, tags)?;
+        let only_indexes = image_tags.is_empty() && !index_tags.is_empty();
+        for (index, tags) in index_tags {
+            let (desc, members) = write_index(store, &mut w, &index, opts, attach)?;
+            if let Some(host) = members.into_iter().find(|m| m.id == image.id) {
+                listed.push(SavedImage {
+                    tags: tags.clone(),
+                    ..host
+                });
+            }
+            indexes.push((desc, tags));
         }
-        saved.push(s);
+        if only_indexes {
+            continue;
+        }
+        let mut one = write_image(store, &mut w, image, image_tags, opts)?;
+        listed.push(one.clone());
+        let attached = attach(&one.manifest);
+        if !attached.is_empty() {
+            let platform = one
+                .manifest
+                .platform
+                .clone()
+                .unwrap_or_else(Platform::linux_amd64);
+            let extra = write_attached(&mut w, &attached)?;
+            one.manifest = write_index_blob(&mut w, &[(one.manifest.clone(), platform)], &extra)?;
+        }
+        saved.push(one);
     }
-    w.file("index.json", &oci::index_json(&saved), 0)?;
+    w.file("index.json", &oci::index_json(&saved, &indexes), 0)?;
     if opts.format == Format::Docker {
-        w.file("manifest.json", &docker::manifest_json(&saved), 0)?;
-        if let Some(repos) = docker::repositories(&saved) {
+        w.file("manifest.json", &docker::manifest_json(&listed), 0)?;
+        if let Some(repos) = docker::repositories(&listed) {
             w.file("repositories", &repos, 0)?;
         }
     }
@@ -278,6 +306,86 @@ pub fn save_attached(
     };
     tracing::debug!(?report, "archive written");
     Ok(report)
+}
+
+/// `tags` split into those naming a multi-platform index (grouped by
+/// index) and the others.
+#[allow(clippy::type_complexity)]
+fn split_index_tags(
+    store: &Store,
+    tags: Vec<ImageRef>,
+) -> Result<(Vec<(StoredIndex, Vec<ImageRef>)>, Vec<ImageRef>), ArchiveError> {
+    let mut indexes: Vec<(StoredIndex, Vec<ImageRef>)> = Vec::new();
+    let mut plain = Vec::new();
+    for t in tags {
+        let found = store
+            .index_named(&t)
+            .map_err(|source| ArchiveError::Store {
+                context: format!("saving {}", t.familiar()),
+                source,
+            })?;
+        match found {
+            Some(index) => match indexes.iter_mut().find(|(i, _)| i.digest == index.digest) {
+                Some((_, names)) => names.push(t),
+                None => indexes.push((index, vec![t])),
+            },
+            None => plain.push(t),
+        }
+    }
+    Ok((indexes, plain))
+}
+
+/// Writes each platform image of `index` and an index over them
+/// (`image_index::assemble`, so its manifests are those in the archive);
+/// returns the index's descriptor and the images written.
+fn write_index(
+    store: &Store,
+    w: &mut TarWriter<impl Write>,
+    index: &StoredIndex,
+    opts: &SaveOptions,
+    attach: super::attached::Attach<'_>,
+) -> Result<(Descriptor, Vec<SavedImage>), ArchiveError> {
+    let mut members = Vec::with_capacity(index.members.len());
+    let mut manifests = Vec::with_capacity(index.members.len());
+    let mut attached = Vec::new();
+    for id in &index.members {
+        let image = store
+            .hold_image(&id.to_string())
+            .map_err(|source| ArchiveError::Store {
+                context: format!("saving index {}", index.digest),
+                source,
+            })?;
+        let saved = write_image(store, w, image, Vec::new(), opts)?;
+        let platform = saved
+            .manifest
+            .platform
+            .clone()
+            .unwrap_or_else(Platform::linux_amd64);
+        manifests.push((saved.manifest.clone(), platform));
+        attached.extend(attach(&saved.manifest));
+        members.push(saved);
+    }
+    let mut extra =
+        index.index.manifests[index.members.len().min(index.index.manifests.len())..].to_vec();
+    extra.extend(write_attached(w, &attached)?);
+    let desc = write_index_blob(w, &manifests, &extra)?;
+    Ok((desc, members))
+}
+
+/// Writes the index of `manifests` then `extra` as a blob; its descriptor.
+fn write_index_blob(
+    w: &mut TarWriter<impl Write>,
+    manifests: &[(Descriptor, Platform)],
+    extra: &[Descriptor],
+) -> Result<Descriptor, ArchiveError> {
+    let bytes = image_index::to_bytes(&image_index::assemble(manifests, extra));
+    let desc = Descriptor::new(
+        media::OCI_INDEX,
+        Digest::sha256_of(&bytes),
+        bytes.len() as u64,
+    );
+    w.file(&blob_path(&desc.digest), &bytes, 0)?;
+    Ok(desc)
 }
 
 /// Resolves save arguments to images and the tags each is saved under,
@@ -422,23 +530,19 @@ fn write_image(
     })
 }
 
-/// Writes the blobs and manifests `attached` to `manifest`, then the index
-/// of them all; returns the index's descriptor.
+/// Writes the blobs and manifests of `attached`; returns their index
+/// entries.
 fn write_attached(
     w: &mut TarWriter<impl Write>,
-    manifest: &Descriptor,
     attached: &[super::Attached],
-) -> Result<Descriptor, ArchiveError> {
+) -> Result<Vec<Descriptor>, ArchiveError> {
     for a in attached {
         for (d, bytes) in &a.blobs {
             w.file(&blob_path(&d.digest), bytes, 0)?;
         }
         w.file(&blob_path(&a.descriptor.digest), &a.manifest, 0)?;
     }
-    let extra: Vec<Descriptor> = attached.iter().map(|a| a.descriptor.clone()).collect();
-    let (bytes, desc) = super::attached::image_index(std::slice::from_ref(manifest), &extra);
-    w.file(&blob_path(&desc.digest), &bytes, 0)?;
-    Ok(desc)
+    Ok(attached.iter().map(|a| a.descriptor.clone()).collect())
 }
 
 /// Loads every image in the archive read from `input` (plain, gzip or
@@ -452,8 +556,8 @@ pub fn load(
     let contents = Contents::read(store, tar)?;
     // moby reads manifest.json when there is one, even next to index.json
     // (docker ≥ 25 writes both): it carries the familiar RepoTags.
-    let plans = if contents.document("manifest.json").is_some() {
-        docker::plan(store, &contents)?
+    let (plans, indexes) = if contents.document("manifest.json").is_some() {
+        (docker::plan(store, &contents)?, Vec::new())
     } else if contents.document("index.json").is_some() {
         oci::plan(store, &contents)?
     } else {
@@ -461,7 +565,12 @@ pub fn load(
     };
     unpack_layers(store, &plans)?;
     let mut loaded = Vec::with_capacity(plans.len());
-    for p in plans {
+    // A multi-platform image's platforms are reported as the index.
+    let members: HashSet<&Digest> = indexes
+        .iter()
+        .flat_map(|i| i.members.iter().map(|(d, _)| &d.digest))
+        .collect();
+    for p in &plans {
         let mut replaced = Vec::new();
         for n in &p.names {
             if let Ok(old) = store.image(&n.to_string()) {
@@ -476,13 +585,70 @@ pub fn load(
                 context: format!("recording {}", p.label),
                 source,
             })?;
+        if p.names.is_empty() && members.contains(&p.manifest_digest) {
+            continue;
+        }
         loaded.push(LoadedImage {
             id: image.id,
-            names: p.names,
+            names: p.names.clone(),
             replaced,
         });
     }
+    for index in indexes {
+        loaded.push(record_index(store, &plans, index)?);
+    }
     Ok(loaded)
+}
+
+/// Names a loaded multi-platform image: its index over the platforms'
+/// images just recorded, the names pointing at the host's (else the
+/// first) for single-image commands.
+fn record_index(
+    store: &Store,
+    plans: &[Plan],
+    index: oci::IndexPlan,
+) -> Result<LoadedImage, ArchiveError> {
+    let label = index
+        .names
+        .first()
+        .map(ImageRef::familiar)
+        .unwrap_or_default();
+    let mut members = Vec::with_capacity(index.members.len());
+    for (desc, _) in &index.members {
+        let plan = plans
+            .iter()
+            .find(|p| p.manifest_digest == desc.digest)
+            .ok_or_else(|| ArchiveError::Invalid {
+                image: label.clone(),
+                reason: format!("index entry {} was not loaded", desc.digest),
+            })?;
+        members.push(plan.config_digest.clone());
+    }
+    let host = Platform::host();
+    let default = index
+        .members
+        .iter()
+        .position(|(_, p)| p.runs_on(&host).is_some())
+        .unwrap_or(0);
+    let mut replaced = Vec::new();
+    for n in &index.names {
+        if let Ok(old) = store.image(&n.to_string()) {
+            if old.id != members[default] {
+                replaced.push((n.clone(), old.id));
+            }
+        }
+    }
+    store
+        .commit_index(&index.bytes, &members, &members[default], &index.names)
+        .map_err(|source| ArchiveError::Store {
+            context: format!("recording {label}"),
+            source,
+        })?;
+    Ok(LoadedImage {
+        id: members[default].clone(),
+        names: index.names,
+        replaced,
+    })
 }
 
 /// Unpacks every layer of every planned image into its snapshot, in

@@ -26,15 +26,23 @@ pub(super) const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name"
 const MAX_NESTING: usize = 8;
 
 /// `index.json`: one entry per name of each saved image (one without
-/// annotations for an image saved by ID), pointing at its manifest.
-pub(super) fn index_json(images: &[SavedImage]) -> Vec<u8> {
+/// annotations for an image saved by ID), pointing at its manifest, then
+/// one per name of each multi-platform image, pointing at its index.
+pub(super) fn index_json(
+    images: &[SavedImage],
+    indexes: &[(Descriptor, Vec<ImageRef>)],
+) -> Vec<u8> {
     let mut manifests = Vec::new();
-    for s in images {
-        if s.tags.is_empty() {
-            manifests.push(s.manifest.clone());
+    let named = images
+        .iter()
+        .map(|s| (&s.manifest, &s.tags))
+        .chain(indexes.iter().map(|(d, tags)| (d, tags)));
+    for (desc, tags) in named {
+        if tags.is_empty() {
+            manifests.push(desc.clone());
         }
-        for t in &s.tags {
-            let mut d = s.manifest.clone();
+        for t in tags {
+            let mut d = desc.clone();
             // The descriptor's own annotations (`kiln build -o
             // annotation-manifest-descriptor.K=V`), then the name's.
             let mut ann = d.annotations.take().unwrap_or_default();
@@ -61,7 +69,10 @@ pub(super) fn index_json(images: &[SavedImage]) -> Vec<u8> {
 /// manifest (through nested indexes), validated and recorded in the store,
 /// with the names its annotations give. Entries for the same manifest
 /// are merged.
-pub(super) fn plan(store: &Store, contents: &Contents) -> Result<Vec<Plan>, ArchiveError> {
+pub(super) fn plan(
+    store: &Store,
+    contents: &Contents,
+) -> Result<(Vec<Plan>, Vec<IndexPlan>), ArchiveError> {
     if let Some(layout) = contents.document("oci-layout") {
         check_layout(layout)?;
     }
@@ -71,12 +82,91 @@ pub(super) fn plan(store: &Store, contents: &Contents) -> Result<Vec<Plan>, Arch
         source,
     })?;
     let mut plans: Vec<Plan> = Vec::new();
+    let mut indexes = Vec::new();
     for (i, desc) in index.manifests.iter().enumerate() {
         let names = names_of(desc);
         let label = match names.first() {
             Some(n) => n.familiar(),
             None => format!("index.json entry {i}"),
         };
+        if !names.is_empty() {
+            if let Some(index) = whole_index(store, contents, desc, &label)? {
+                for (member, _) in &index.members {
+                    add_plan(store, contents, &mut plans, member, Vec::new(), &label)?;
+                }
+                indexes.push(IndexPlan { names, ..index });
+                continue;
+            }
+        }
+        add_plan(store, contents, &mut plans, desc, names, &label)?;
+    }
+    Ok((plans, indexes))
+}
+
+/// A multi-platform image an archive names, to be recorded as one
+/// (`Store::commit_index`) once its platforms' images are.
+pub(super) struct IndexPlan {
+    /// The index as in the archive.
+    pub bytes: Vec<u8>,
+    /// Each platform's manifest and platform, in the index's order.
+    pub members: Vec<(Descriptor, Platform)>,
+    pub names: Vec<ImageRef>,
+}
+
+/// `desc` as a multi-platform image kiln can record whole: an index of
+/// image manifests each with a platform (other entries, attestations,
+/// kept in the bytes only), all of them in the archive. `None` for
+/// anything else (nested indexes, platforms left out), which loads the
+/// host's platform only.
+fn whole_index(
+    store: &Store,
+    contents: &Contents,
+    desc: &Descriptor,
+    label: &str,
+) -> Result<Option<IndexPlan>, ArchiveError> {
+    if !media::is_index(&desc.media_type) {
+        return Ok(None);
+    }
+    let bytes = read_blob(store, contents, desc, label)?;
+    let Ok(index) = serde_json::from_slice::<Index>(&bytes) else {
+        return Ok(None);
+    };
+    let members: Vec<(Descriptor, Platform)> = index
+        .manifests
+        .iter()
+        .filter(|d| media::is_manifest(&d.media_type))
+        .filter_map(|d| {
+            let p = d.platform.clone()?;
+            (p.os != "unknown").then(|| (d.clone(), p))
+        })
+        .collect();
+    let complete = !members.is_empty()
+        && index
+            .manifests
+            .iter()
+            .all(|d| !media::is_index(&d.media_type))
+        && members
+            .iter()
+            .all(|(d, _)| contents.has_blob(&d.digest) || store.has_blob(&d.digest));
+    Ok(complete.then_some(IndexPlan {
+        bytes,
+        members,
+        names: Vec::new(),
+    }))
+}
+
+/// Plans the image `desc` leads to (through nested indexes), merging the
+/// names of one already planned.
+fn add_plan(
+    store: &Store,
+    contents: &Contents,
+    plans: &mut Vec<Plan>,
+    desc: &Descriptor,
+    names: Vec<ImageRef>,
+    label: &str,
+) -> Result<(), ArchiveError> {
+    let label = label.to_string();
+    {
         let chosen = select(store, contents, desc, &label, 0)?;
         let bytes = read_blob(store, contents, &chosen, &label)?;
         let info = store
@@ -91,7 +181,7 @@ pub(super) fn plan(store: &Store, contents: &Contents) -> Result<Vec<Plan>, Arch
                     p.names.push(n);
                 }
             }
-            continue;
+            return Ok(());
         }
         let manifest: Manifest =
             serde_json::from_slice(&bytes).map_err(|e| ArchiveError::Entry {
@@ -107,7 +197,7 @@ pub(super) fn plan(store: &Store, contents: &Contents) -> Result<Vec<Plan>, Arch
             label,
         )?);
     }
-    Ok(plans)
+    Ok(())
 }
 
 /// The one `index.json` entry `pick` names, planned with no names (an
@@ -373,7 +463,7 @@ mod tests {
                 manifest: Descriptor::new(media::OCI_MANIFEST, d("m2"), 20),
             },
         ];
-        let v: serde_json::Value = serde_json::from_slice(&index_json(&images)).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&index_json(&images, &[])).unwrap();
         assert_eq!(v["mediaType"], media::OCI_INDEX);
         let m = v["manifests"].as_array().unwrap();
         assert_eq!(m.len(), 3);

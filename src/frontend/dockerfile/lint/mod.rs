@@ -17,8 +17,9 @@
 //! | `instructions` | ConsistentInstructionCasing, NoEmptyContinuation, JSONArgsRecommended, MaintainerDeprecated, WorkdirRelativePath, MultipleInstructionsDisallowed, LegacyKeyValueFormat, SecretsUsedInArgOrEnv, ExposeProtoCasing |
 //! | `undefined` | UndefinedVar, found by the lowering (it needs each stage's environment, base image included) and merged with [`merge`] |
 //!
-//! Not implemented: InvalidBaseImagePlatform (kiln refuses a foreign
-//! platform outright), and the experimental CopyIgnoredFile and
+//! Not implemented: InvalidBaseImagePlatform (a stored base image for
+//! another platform is not used: the stage's platform is pulled, or the
+//! build fails naming both), and the experimental CopyIgnoredFile and
 //! InvalidDefinitionDescription.
 
 mod config;
