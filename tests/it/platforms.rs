@@ -190,6 +190,44 @@ fn a_multi_platform_build_pushes_an_index_whose_arm64_image_runs_under_qemu() {
         .collect();
     assert_eq!(platforms, ["linux/amd64", "linux/arm64"]);
 
+    // With attestations, the index also holds one attestation manifest per
+    // platform manifest, after them, pointing at it (BuildKit's
+    // attestation-storage.md: `vnd.docker.reference.type`/`.digest`).
+    let attested = format!("{}/kiln/multi:attested", reg.host());
+    k.build_ok(
+        &ctx,
+        df,
+        &attested,
+        &[
+            "--platform",
+            "linux/amd64,linux/arm64",
+            "--provenance",
+            "mode=max",
+            "--sbom",
+            "true",
+            "--push",
+        ],
+    );
+    let raw = tools::run_json(
+        "skopeo",
+        &[
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{attested}"),
+        ],
+    );
+    let manifests = raw["manifests"].as_array().unwrap();
+    assert_eq!(manifests.len(), 4, "{raw}");
+    for (i, arch) in ["amd64", "arm64"].iter().enumerate() {
+        assert_eq!(manifests[i]["platform"]["architecture"], *arch, "{raw}");
+        let a = &manifests[i + 2];
+        assert_eq!(a["platform"]["os"], "unknown", "{raw}");
+        let ann = &a["annotations"];
+        assert_eq!(ann["vnd.docker.reference.type"], "attestation-manifest");
+        assert_eq!(ann["vnd.docker.reference.digest"], manifests[i]["digest"]);
+    }
+
     let fresh = Kiln::new();
     fresh.ok(&["pull", "--platform", "linux/arm64", &name]);
     assert_eq!(fresh.inspect(&name, "{{.Architecture}}"), "arm64");
