@@ -201,21 +201,10 @@ impl HostLocked {
 
     /// Writes the leases back (a new file renamed over the old one).
     pub fn save(&self) -> Result<(), StateError> {
-        let tmp = self.path.with_extension("json.tmp");
         let leases = Leases {
             leases: self.leases.clone(),
         };
-        let bytes = serde_json::to_vec_pretty(&leases).expect("leases serialize");
-        std::fs::write(&tmp, bytes).map_err(|source| StateError::Io {
-            action: "write",
-            path: tmp.clone(),
-            source,
-        })?;
-        std::fs::rename(&tmp, &self.path).map_err(|source| StateError::Io {
-            action: "replace",
-            path: self.path.clone(),
-            source,
-        })
+        super::state::replace_json(&self.path, &leases)
     }
 }
 

@@ -200,19 +200,25 @@ impl Locked {
 
     /// Writes the state back (a new file renamed over the old one).
     pub fn save(&self) -> Result<(), StateError> {
-        let tmp = self.path.with_extension("json.tmp");
-        let bytes = serde_json::to_vec_pretty(&self.state).expect("state serializes");
-        std::fs::write(&tmp, bytes).map_err(|source| StateError::Io {
-            action: "write",
-            path: tmp.clone(),
-            source,
-        })?;
-        std::fs::rename(&tmp, &self.path).map_err(|source| StateError::Io {
-            action: "replace",
-            path: self.path.clone(),
-            source,
-        })
+        replace_json(&self.path, &self.state)
     }
+}
+
+/// Writes `value` as JSON to `path` through a new file renamed over the
+/// old one, so a reader (or a kill) never sees half a file.
+pub(super) fn replace_json(path: &Path, value: &impl Serialize) -> Result<(), StateError> {
+    let tmp = path.with_extension("json.tmp");
+    let bytes = serde_json::to_vec_pretty(value).expect("network state serializes");
+    std::fs::write(&tmp, bytes).map_err(|source| StateError::Io {
+        action: "write",
+        path: tmp.clone(),
+        source,
+    })?;
+    std::fs::rename(&tmp, path).map_err(|source| StateError::Io {
+        action: "replace",
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 #[cfg(test)]
