@@ -129,6 +129,9 @@ pub struct BuildOptions {
     /// Whether `--platform` was given (else the image config keeps the
     /// target stage's platform, as BuildKit's implicit target does).
     pub platform_given: bool,
+    /// Set by a multi-platform build for each platform's own build: what
+    /// the platforms, built at once, share.
+    pub platform_set: Option<multi::PlatformSet>,
 }
 
 /// What a build made.
@@ -230,6 +233,14 @@ pub enum BuildError {
     /// cleaned up).
     #[error("build cancelled by {}", interrupt::signal_name(*.0))]
     Interrupted(i32),
+    /// One platform of a multi-platform build failed.
+    #[error("building for {platform}")]
+    Platform {
+        /// The platform, as `--platform` names it (`linux/arm64`).
+        platform: String,
+        #[source]
+        source: Box<BuildError>,
+    },
 }
 
 fn tail(lines: &[String]) -> String {
@@ -598,6 +609,7 @@ fn lower(
         platform: opts.platform.clone(),
         build_platform: host_platform(),
         platform_implicit: !opts.platform_given,
+        multi_platform: opts.index_member,
         context_exclude: ignore.patterns().iter().map(pattern_text).collect(),
         network: match opts.network {
             crate::runtime::Network::None => crate::solver::Network::None,
@@ -676,7 +688,8 @@ fn solve(
     let pruned_target = pruned.target;
     let graph = Arc::new(pruned.graph);
     let (tx, rx) = progress::channel();
-    let printer = progress::spawn_printer_for(opts.progress, rx, &graph);
+    let numbers = opts.platform_set.as_ref().map(|set| set.numbers.clone());
+    let printer = progress::spawn_printer_for(opts.progress, rx, &graph, numbers);
     let solver = Solver::new(executor, cache)
         .with_options(SolveOptions {
             no_cache: opts.no_cache,
@@ -691,13 +704,14 @@ fn solve(
         .enable_all()
         .build()
         .map_err(|e| BuildError::Setup(format!("starting the scheduler: {e}", e = Chain(&e))))?;
-    let interrupts = interrupt::Interrupts::new();
-    let result = runtime.block_on(async {
-        let watcher = tokio::spawn(interrupts.watch(solver.cancel_token()));
-        let result = solver.solve(graph.clone(), pruned_target).await;
-        watcher.abort();
-        result
+    let interrupts = interrupt::Interrupts::catch(solver.cancel_token());
+    // A multi-platform build cancels its other platforms' solves when one
+    // fails.
+    let _cancel_with = opts.platform_set.as_ref().map(|set| {
+        let token = solver.cancel_token();
+        set.cancel.on_cancel(move || token.cancel())
     });
+    let result = runtime.block_on(solver.solve(graph.clone(), pruned_target));
     drop(solver);
     drop(runtime);
     let interrupted = interrupts.finish();

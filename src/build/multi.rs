@@ -4,18 +4,34 @@
 //! `exporter/containerimage/writer.go`, `Commit`, one manifest per
 //! platform in the order asked, then the index).
 //!
-//! The platforms are solved one after another on the shared build cache,
-//! so steps they share (a `FROM --platform=$BUILDPLATFORM` stage, context
-//! reads) run once and are cache hits for the next platform; BuildKit
-//! solves them in one graph at once, which this does not do yet.
+//! The platforms are built at once, each in its own thread with its own
+//! solve, on the shared build cache: a step they share (a
+//! `FROM --platform=$BUILDPLATFORM` stage, a context read) has one cache
+//! key, and the store's per-key step lock lets one build run it while the
+//! other waits and takes the result (BuildKit gets the same by solving
+//! them in one graph). When one platform fails the others are cancelled
+//! and the build fails with that platform's error, as BuildKit's solve
+//! does (moby/buildkit `solver/jobs.go`: one failed vertex cancels the
+//! job's context for every target).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use super::publish::{self, Publish};
 use super::{build, BuildError, BuildOptions, BuildResult, Export};
 use crate::cache::Store;
 use crate::image::oci::{image_index, Descriptor, Platform};
 use crate::image::{Digest, ImageRef};
+use crate::solver::progress::Numbering;
+use crate::solver::CancelToken;
+
+/// What the builds of one multi-platform build share.
+#[derive(Debug, Clone, Default)]
+pub struct PlatformSet {
+    /// Cancelled when one platform fails: stops the others' solves.
+    pub cancel: CancelToken,
+    /// Their plain progress lines go to one stderr: one `#N` numbering.
+    pub numbers: Numbering,
+}
 
 /// What a multi-platform build made.
 #[derive(Debug)]
@@ -58,19 +74,7 @@ pub fn build_platforms(
             }
         }
     }
-    let mut built = Vec::with_capacity(platforms.len());
-    for platform in platforms {
-        let mut one = opts.clone();
-        one.platform = platform.clone();
-        // Each platform's image is stored unnamed; the names go to the
-        // index below.
-        one.tags.clear();
-        one.exports.clear();
-        // Its attestations go into the index, attached below.
-        one.index_member = true;
-        let result = build(store.clone(), &one)?;
-        built.push((platform.clone(), result));
-    }
+    let built = build_each(&store, opts, platforms)?;
     let mut manifests = Vec::with_capacity(built.len());
     let mut members = Vec::with_capacity(built.len());
     for (platform, result) in &built {
@@ -141,6 +145,87 @@ pub fn build_platforms(
         platforms: built,
         names: publish.names,
     })
+}
+
+/// Builds each platform in its own thread; the results in the order of
+/// `platforms`, or the first platform error.
+fn build_each(
+    store: &Arc<Store>,
+    opts: &BuildOptions,
+    platforms: &[Platform],
+) -> Result<Vec<(Platform, BuildResult)>, BuildError> {
+    let set = PlatformSet::default();
+    // The first failure; the others' errors are mostly "cancelled" and
+    // say nothing new.
+    let failed: Mutex<Option<BuildError>> = Mutex::new(None);
+    let results: Vec<Option<BuildResult>> = std::thread::scope(|scope| {
+        let threads: Vec<_> = platforms
+            .iter()
+            .map(|platform| {
+                let mut one = opts.clone();
+                one.platform = platform.clone();
+                // Each platform's image is stored unnamed; the names go to
+                // the index.
+                one.tags.clear();
+                one.exports.clear();
+                // Its attestations go into the index, attached by the caller.
+                one.index_member = true;
+                one.platform_set = Some(set.clone());
+                let (store, set, failed) = (store.clone(), &set, &failed);
+                scope.spawn(move || match build(store, &one) {
+                    Ok(result) => Some(result),
+                    Err(e) => {
+                        let mut first = failed.lock().unwrap_or_else(|e| e.into_inner());
+                        if first.is_none() {
+                            *first = Some(for_platform(platform, e));
+                        }
+                        drop(first);
+                        set.cancel.cancel();
+                        None
+                    }
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .map(|t| {
+                t.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
+    if let Some(e) = failed.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        return Err(e);
+    }
+    Ok(platforms
+        .iter()
+        .cloned()
+        .zip(results.into_iter().flatten())
+        .collect())
+}
+
+/// `e` naming the platform it happened for: a step's message starts with
+/// it (the CLI shows a step's message with its excerpt); a cancelled
+/// build stays [`BuildError::Interrupted`] for its exit status.
+fn for_platform(platform: &Platform, e: BuildError) -> BuildError {
+    match e {
+        BuildError::Step {
+            location,
+            excerpt,
+            message,
+            log_tail,
+        } => BuildError::Step {
+            location,
+            excerpt,
+            message: format!("{platform}: {message}"),
+            log_tail,
+        },
+        BuildError::Interrupted(sig) => BuildError::Interrupted(sig),
+        e => BuildError::Platform {
+            platform: platform.to_string(),
+            source: Box::new(e),
+        },
+    }
 }
 
 fn progress(opts: &BuildOptions) -> crate::transfer::progress::Progress {

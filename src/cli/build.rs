@@ -367,6 +367,7 @@ fn options(
         cache_to,
         attest: Default::default(),
         index_member: false,
+        platform_set: None,
         step_flags: Default::default(),
         context_source: inputs.remote.then(|| args.context.clone()),
         named_contexts: args

@@ -13,6 +13,7 @@ mod tty;
 use std::collections::HashMap;
 use std::io::{self, IsTerminal, Write};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -164,7 +165,7 @@ pub fn spawn_printer(
     mode: ProgressMode,
     rx: ProgressReceiver,
 ) -> std::thread::JoinHandle<io::Result<()>> {
-    spawn_printer_for(mode, rx, &Graph::new())
+    spawn_printer_for(mode, rx, &Graph::new(), None)
 }
 
 /// [`spawn_printer`] for the vertices of `graph`, which `rawjson` names by
@@ -173,8 +174,14 @@ pub fn spawn_printer_for(
     mode: ProgressMode,
     mut rx: ProgressReceiver,
     graph: &Graph,
+    shared: Option<Numbering>,
 ) -> std::thread::JoinHandle<io::Result<()>> {
-    let mode = mode.resolve(io::stderr().is_terminal(), ci_from_env());
+    let mode = match mode.resolve(io::stderr().is_terminal(), ci_from_env()) {
+        // Two live displays redrawing one terminal would garble each
+        // other: printers that share the stream print plain lines.
+        ProgressMode::Tty if shared.is_some() => ProgressMode::Plain,
+        mode => mode,
+    };
     if mode == ProgressMode::RawJson {
         let mut printer = RawJsonPrinter::new(io::stderr(), graph);
         return std::thread::spawn(move || {
@@ -197,7 +204,10 @@ pub fn spawn_printer_for(
             Ok(())
         }
         ProgressMode::Plain | ProgressMode::Auto | ProgressMode::RawJson => {
-            let mut printer = PlainPrinter::new(io::stderr());
+            let mut printer = match shared {
+                Some(numbers) => PlainPrinter::sharing(io::stderr(), numbers),
+                None => PlainPrinter::new(io::stderr()),
+            };
             while let Some(event) = rx.blocking_recv() {
                 printer.handle(&event)?;
             }
@@ -206,13 +216,26 @@ pub fn spawn_printer_for(
     })
 }
 
+/// The `#N` numbers of plain printers that write to one stream at once
+/// (the platforms of a multi-platform build, each solved on its own), so
+/// that no two vertices show one number.
+#[derive(Debug, Clone, Default)]
+pub struct Numbering(Arc<AtomicUsize>);
+
+impl Numbering {
+    /// The next number, from 1.
+    fn next(&self) -> usize {
+        self.0.fetch_add(1, Ordering::Relaxed) + 1
+    }
+}
+
 /// BuildKit's `--progress=plain` output: every line prefixed `#N`, N
 /// numbering vertices in order of first appearance; a blank line and the
 /// vertex header whenever output switches to another vertex.
 pub struct PlainPrinter<W: Write> {
     out: W,
     vertices: HashMap<VertexId, PlainVertex>,
-    next_number: usize,
+    numbers: Numbering,
     current: Option<VertexId>,
     failures: Vec<Failure>,
 }
@@ -232,10 +255,16 @@ struct Failure {
 impl<W: Write> PlainPrinter<W> {
     /// A printer writing to `out`.
     pub fn new(out: W) -> Self {
+        PlainPrinter::sharing(out, Numbering::default())
+    }
+
+    /// A printer writing to `out` whose vertices take their numbers from
+    /// `numbers`.
+    pub fn sharing(out: W, numbers: Numbering) -> Self {
         PlainPrinter {
             out,
             vertices: HashMap::new(),
-            next_number: 1,
+            numbers,
             current: None,
             failures: Vec::new(),
         }
@@ -249,8 +278,7 @@ impl<W: Write> PlainPrinter<W> {
         | ProgressEvent::Failed { name, .. } = event
         {
             if !self.vertices.contains_key(&id) {
-                let number = self.next_number;
-                self.next_number += 1;
+                let number = self.numbers.next();
                 self.vertices.insert(
                     id,
                     PlainVertex {

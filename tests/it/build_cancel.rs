@@ -20,7 +20,7 @@ const DEADLINE: Duration = Duration::from_secs(300);
 
 /// A marker unique to this test's store, put in the long RUN's command
 /// line so its processes can be found in /proc.
-fn marker(k: &Kiln) -> String {
+pub(crate) fn marker(k: &Kiln) -> String {
     let name = k.dir.path().file_name().unwrap().to_string_lossy();
     format!(
         "cancel-marker-{}",
@@ -29,7 +29,7 @@ fn marker(k: &Kiln) -> String {
 }
 
 /// Pids whose command line contains `marker`.
-fn processes_with(marker: &str) -> Vec<u32> {
+pub(crate) fn processes_with(marker: &str) -> Vec<u32> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse().ok()) else {
@@ -47,7 +47,7 @@ fn processes_with(marker: &str) -> Vec<u32> {
 /// A running `kiln build`; killed (by its pid) if the test panics, then
 /// its store opened once more so that kiln detaches the views the killed
 /// build left mounted.
-struct Build {
+pub(crate) struct Build {
     child: Child,
     out: tempfile::NamedTempFile,
     err: tempfile::NamedTempFile,
@@ -56,10 +56,18 @@ struct Build {
 
 impl Build {
     fn start(k: &Kiln, ctx: &Path) -> Build {
+        Build::start_with(k, ctx, &[])
+    }
+
+    /// Starts `kiln build --progress plain <flags> <ctx>`.
+    pub(crate) fn start_with(k: &Kiln, ctx: &Path, flags: &[&str]) -> Build {
         let out = tempfile::NamedTempFile::new().unwrap();
         let err = tempfile::NamedTempFile::new().unwrap();
+        let mut args = vec!["build", "--progress", "plain"];
+        args.extend_from_slice(flags);
+        args.push(ctx.to_str().unwrap());
         let child = k
-            .cmd(&["build", "--progress", "plain", ctx.to_str().unwrap()])
+            .cmd(&args)
             .stdin(Stdio::null())
             .stdout(out.reopen().unwrap())
             .stderr(err.reopen().unwrap())
@@ -75,7 +83,7 @@ impl Build {
 
     /// Waits for kiln to exit within [`DEADLINE`]; returns its exit code
     /// and stderr, or fails the test (killing kiln) when it hangs.
-    fn wait(mut self) -> (i32, String) {
+    pub(crate) fn wait(mut self) -> (i32, String) {
         let start = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -95,7 +103,7 @@ impl Build {
     }
 
     /// Waits until a process whose command line has `marker` runs.
-    fn wait_for_process(&mut self, marker: &str) {
+    pub(crate) fn wait_for_process(&mut self, marker: &str) {
         let start = Instant::now();
         while processes_with(marker).is_empty() {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -107,7 +115,7 @@ impl Build {
         }
     }
 
-    fn signal(&self, sig: libc::c_int) {
+    pub(crate) fn signal(&self, sig: libc::c_int) {
         // Our own child's pid, not reaped yet (so it cannot have been reused).
         let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
         let sig = nix::sys::signal::Signal::try_from(sig).expect("a known signal");
@@ -132,7 +140,7 @@ impl Drop for Build {
 /// Asserts that nothing of the build is left: no process of the long
 /// RUN, no mount below the store, no scratch dir.
 #[track_caller]
-fn assert_cleaned_up(k: &Kiln, marker: &str) {
+pub(crate) fn assert_cleaned_up(k: &Kiln, marker: &str) {
     assert_eq!(
         processes_with(marker),
         Vec::<u32>::new(),

@@ -332,3 +332,154 @@ fn bad_platforms_get_clear_errors() {
         "{err}"
     );
 }
+
+/// The platforms of a multi-platform build run at once: a step they share
+/// (a `FROM --platform=$BUILDPLATFORM` stage) runs for one and is taken
+/// from the cache by the other, and step names start with the stage's
+/// platform as buildx shows them (`[linux/arm64 stage-1 2/2] COPY ...`).
+#[test]
+fn a_shared_buildplatform_step_runs_once_in_a_parallel_multi_platform_build() {
+    let k = Kiln::with_busybox_image();
+    let ctx = k.context(&[("f", "x")]);
+    let df = "FROM --platform=$BUILDPLATFORM busybox AS tool\n\
+              RUN echo shared > /s\n\
+              FROM scratch\n\
+              COPY --from=tool /s /s\n\
+              COPY f /f\n";
+    let progress = k.build_ok(
+        &ctx,
+        df,
+        "shared:1",
+        &["--platform", "linux/amd64,linux/arm64"],
+    );
+    let (cached, done) = step_states(&progress);
+    let runs = |names: &[String]| {
+        names
+            .iter()
+            .filter(|n| n.contains("[linux/amd64 tool 2/2] RUN echo shared"))
+            .count()
+    };
+    assert_eq!(
+        (runs(&done), runs(&cached)),
+        (1, 1),
+        "the shared RUN must run once and be cached once:\n{progress}"
+    );
+    for platform in ["linux/amd64", "linux/arm64"] {
+        assert!(
+            progress.contains(&format!("[{platform} stage-1 2/2] COPY f /f")),
+            "{progress}"
+        );
+    }
+}
+
+/// A RUN that fails for one platform fails the build with that step's
+/// error, naming the platform (the other platform is cancelled).
+#[test]
+fn a_failing_run_on_one_platform_fails_the_build_naming_the_platform() {
+    let k = Kiln::with_busybox_image();
+    let ctx = k.context(&[]);
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM --platform=$BUILDPLATFORM busybox\n\
+         ARG TARGETARCH\n\
+         RUN [ \"$TARGETARCH\" != arm64 ] || exit 7\n",
+    )
+    .unwrap();
+    let err = k
+        .build(&ctx, &["--platform", "linux/amd64,linux/arm64"])
+        .fails()
+        .to_string();
+    let last = err
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
+    assert!(
+        last.contains("linux/arm64: process") && last.contains("exit code: 7"),
+        "{err}"
+    );
+    assert!(!last.contains("linux/amd64"), "{err}");
+}
+
+/// SIGINT while both platforms run a long RUN cancels both solves: kiln
+/// exits with the cancelled error and leaves no process, mount, scratch
+/// dir or cgroup of either RUN.
+#[test]
+fn sigint_cancels_every_platform_of_a_parallel_build_and_cleans_up() {
+    use crate::build_cancel::{assert_cleaned_up, marker, processes_with, Build};
+    use std::time::{Duration, Instant};
+
+    let k = Kiln::with_busybox_image();
+    let marker = marker(&k);
+    let ctx = k.context(&[]);
+    // TARGETARCH in the RUN's environment makes it two steps (two cache
+    // keys) that run at once, both natively.
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        format!(
+            "FROM --platform=$BUILDPLATFORM busybox\n\
+             ARG TARGETARCH\n\
+             RUN sleep 1000; echo {marker} $TARGETARCH\n"
+        ),
+    )
+    .unwrap();
+    let mut build = Build::start_with(&k, &ctx, &["--platform", "linux/amd64,linux/arm64"]);
+    build.wait_for_process(&marker);
+    // Both RUNs running: their processes are in two pid namespaces.
+    let start = Instant::now();
+    let pids = loop {
+        let pids = processes_with(&marker);
+        let namespaces: std::collections::BTreeSet<_> = pids
+            .iter()
+            .filter_map(|p| std::fs::read_link(format!("/proc/{p}/ns/pid")).ok())
+            .collect();
+        if namespaces.len() >= 2 {
+            break pids;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "the two platforms' RUNs never ran at once"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let cgroups = kiln_cgroups_of(&pids);
+    assert!(!cgroups.is_empty(), "no kiln cgroup found for {pids:?}");
+    build.signal(libc::SIGINT);
+    let (code, stderr) = build.wait();
+    assert_ne!(code, 0, "{stderr}");
+    assert!(stderr.contains("build cancelled by SIGINT"), "{stderr}");
+    assert_cleaned_up(&k, &marker);
+    let left: Vec<_> = cgroups.iter().filter(|c| c.exists()).collect();
+    assert!(left.is_empty(), "cgroups left: {left:?}");
+}
+
+/// The cgroup directories below a `kiln` cgroup that `pids` are in.
+fn kiln_cgroups_of(pids: &[u32]) -> std::collections::BTreeSet<std::path::PathBuf> {
+    let mut dirs = std::collections::BTreeSet::new();
+    for pid in pids {
+        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/cgroup")) else {
+            continue;
+        };
+        for line in text.lines() {
+            let mut parts = line.splitn(3, ':');
+            let (_, controllers, path) = (parts.next(), parts.next(), parts.next());
+            let (Some(controllers), Some(path)) = (controllers, path) else {
+                continue;
+            };
+            if !path.contains("/kiln/") || controllers.contains('=') {
+                continue;
+            }
+            let rel = path.trim_start_matches('/');
+            let root = std::path::Path::new("/sys/fs/cgroup");
+            let dir = match controllers.split(',').next() {
+                Some("") | None if root.join("unified").is_dir() => root.join("unified").join(rel),
+                Some("") | None => root.join(rel),
+                Some(first) => root.join(first).join(rel),
+            };
+            if dir.is_dir() {
+                dirs.insert(dir);
+            }
+        }
+    }
+    dirs
+}

@@ -140,6 +140,7 @@ mod tests {
             platform: crate::solver::Platform::linux_amd64(),
             build_platform: crate::solver::Platform::linux_amd64(),
             platform_implicit: false,
+            multi_platform: false,
             context_exclude: Vec::new(),
             network: crate::solver::Network::Sandbox,
             step_flags: Default::default(),

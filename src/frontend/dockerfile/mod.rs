@@ -88,6 +88,12 @@ pub struct LowerOptions {
     /// then keeps the target stage's own platform (BuildKit's
     /// `implicitTarget`).
     pub platform_implicit: bool,
+    /// Whether this is one platform of a multi-platform build: step names
+    /// then start with the stage's platform, `[linux/arm64 2/5] RUN ...`
+    /// (moby/buildkit `frontend/dockerfile/dockerfile2llb/convert.go`,
+    /// `prefixCommand`, whose `prefixPlatform` is
+    /// `opt.MultiPlatformRequested`).
+    pub multi_platform: bool,
     /// `.dockerignore` patterns, part of the context source's definition.
     pub context_exclude: Vec<String>,
     /// The network of `RUN` without `--network` (`kiln build --network`);

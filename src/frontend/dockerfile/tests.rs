@@ -61,6 +61,7 @@ fn opts() -> LowerOptions {
         platform: Platform::linux_amd64(),
         build_platform: Platform::linux_amd64(),
         platform_implicit: false,
+        multi_platform: false,
         context_exclude: Vec::new(),
         network: Network::Sandbox,
         step_flags: Default::default(),
