@@ -373,7 +373,8 @@ fn a_shared_buildplatform_step_runs_once_in_a_parallel_multi_platform_build() {
 }
 
 /// A RUN that fails for one platform fails the build with that step's
-/// error, naming the platform (the other platform is cancelled).
+/// error, naming the platform (the other platform is cancelled); the
+/// progress names the step `[linux/amd64->arm64 2/2] RUN ...`.
 #[test]
 fn a_failing_run_on_one_platform_fails_the_build_naming_the_platform() {
     let k = Kiln::with_busybox_image();
@@ -399,6 +400,9 @@ fn a_failing_run_on_one_platform_fails_the_build_naming_the_platform() {
         "{err}"
     );
     assert!(!last.contains("linux/amd64"), "{err}");
+    // The `$BUILDPLATFORM` stage cross-building for arm64, named as
+    // BuildKit's `formatTargetPlatform` does.
+    assert!(err.contains("[linux/amd64->arm64 2/2] RUN"), "{err}");
 }
 
 /// SIGINT while both platforms run a long RUN cancels both solves: kiln

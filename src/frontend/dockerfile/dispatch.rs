@@ -33,6 +33,9 @@ impl Lowerer<'_> {
     ) -> Result<(), LowerError> {
         let span = &inst.span;
         let created = self.opts.created.clone();
+        if let Some(platform) = &counter.platform {
+            counter.target = super::names::target_suffix(platform, &st.env);
+        }
         match &inst.kind {
             InstructionKind::Run(run) => {
                 self.dispatch_run(st, counter, run, span, onbuild, stage_index)

@@ -3,11 +3,19 @@
 
 use crate::parser::go_quote;
 use crate::shell::{Env, Lexer};
+use crate::solver::Platform;
 
 /// Numbers a stage's steps: `[name i/total] ` (the name only when the
-/// Dockerfile has several stages), padded like BuildKit's `%*d`.
+/// Dockerfile has several stages), padded like BuildKit's `%*d`; in a
+/// multi-platform build the stage's platform comes first,
+/// `[linux/amd64->arm64 name i/total] ` (moby/buildkit
+/// `frontend/dockerfile/dockerfile2llb/convert.go`, `prefixCommand`).
 #[derive(Debug, Clone, Default)]
 pub(super) struct StepCounter {
+    /// The stage's platform, shown in a multi-platform build only.
+    pub platform: Option<Platform>,
+    /// [`target_suffix`] for the instruction being named.
+    pub target: String,
     /// The stage name shown (empty with a single stage).
     pub stage: String,
     /// Steps numbered so far.
@@ -25,6 +33,9 @@ impl StepCounter {
         self.index += 1;
         let width = self.total.to_string().len();
         let mut out = String::from("[");
+        if let Some(platform) = &self.platform {
+            out.push_str(&format!("{platform}{} ", self.target));
+        }
         if !self.stage.is_empty() {
             out.push_str(&self.stage);
             out.push(' ');
@@ -41,6 +52,45 @@ impl StepCounter {
     pub fn again(&mut self, text: &str, onbuild: bool) -> String {
         self.index = self.index.saturating_sub(1);
         self.next(text, onbuild)
+    }
+}
+
+/// BuildKit's `formatTargetPlatform` with `platformFromEnv` (moby/buildkit
+/// `frontend/dockerfile/dockerfile2llb/convert.go`): when the `TARGET*`
+/// args in scope name another platform than the stage's `base` (a
+/// `$BUILDPLATFORM` stage cross-building), `->arm64` for another
+/// architecture of the same OS, `->os/arch` for another OS; else nothing.
+pub(super) fn target_suffix(base: &Platform, env: &impl Env) -> String {
+    let parsed = env
+        .get("TARGETPLATFORM")
+        .and_then(|v| Platform::parse(v).ok());
+    let target = match parsed {
+        Some(p) => p,
+        None => {
+            let part = |name| env.get(name).unwrap_or("");
+            let (os, arch, variant) = (part("TARGETOS"), part("TARGETARCH"), part("TARGETVARIANT"));
+            if [os, arch, variant].iter().all(|v| v.is_empty()) {
+                return String::new();
+            }
+            let os = if os.is_empty() { &base.os } else { os };
+            let arch = if arch.is_empty() {
+                &base.architecture
+            } else {
+                arch
+            };
+            Platform::new(os, arch, Some(variant).filter(|v| !v.is_empty()))
+        }
+    };
+    let p = target.normalized();
+    if p.os != base.os {
+        return format!("->{p}");
+    }
+    if p.architecture == base.architecture {
+        return String::new();
+    }
+    match &p.variant {
+        Some(v) => format!("->{}/{v}", p.architecture),
+        None => format!("->{}", p.architecture),
     }
 }
 
@@ -96,6 +146,7 @@ mod tests {
             stage: "build".into(),
             index: 0,
             total: 12,
+            ..StepCounter::default()
         };
         assert_eq!(c.next("FROM x", false), "[build  1/12] FROM x");
         c.index = 9;
@@ -105,6 +156,42 @@ mod tests {
             ..StepCounter::default()
         };
         assert_eq!(single.next("RUN a", false), "[1/2] RUN a");
+    }
+
+    /// BuildKit's names in a multi-platform build: the stage's platform,
+    /// and the target when the stage's `TARGET*` args name another.
+    #[test]
+    fn multi_platform_steps_name_the_stage_platform_and_a_cross_target() {
+        let amd64 = Platform::linux_amd64();
+        let mut c = StepCounter {
+            platform: Some(amd64.clone()),
+            stage: "build".into(),
+            total: 2,
+            ..StepCounter::default()
+        };
+        assert_eq!(c.next("FROM x", false), "[linux/amd64 build 1/2] FROM x");
+        let env = |pairs: &[(&str, &str)]| {
+            let mut m = crate::shell::EnvMap::new();
+            for (k, v) in pairs {
+                m.set(*k, *v);
+            }
+            m
+        };
+        c.target = target_suffix(&amd64, &env(&[("TARGETARCH", "arm64")]));
+        assert_eq!(
+            c.next("RUN y", false),
+            "[linux/amd64->arm64 build 2/2] RUN y"
+        );
+        let cases = [
+            (vec![("TARGETPLATFORM", "linux/arm/v7")], "->arm/v7"),
+            (vec![("TARGETPLATFORM", "windows/amd64")], "->windows/amd64"),
+            (vec![("TARGETOS", "linux"), ("TARGETARCH", "amd64")], ""),
+            (vec![("TARGETPLATFORM", "linux/x86_64")], ""),
+            (vec![("OTHER", "arm64")], ""),
+        ];
+        for (pairs, want) in cases {
+            assert_eq!(target_suffix(&amd64, &env(&pairs)), want, "{pairs:?}");
+        }
     }
 
     #[test]

@@ -297,16 +297,15 @@ impl Lowerer<'_> {
         let base_stage = self.stage_by_name(&base, i);
         let from_image = base_stage.is_none() && base != "scratch";
         let named_base = if from_image { self.named(&base) } else { None };
-        let stage_name = match df.stages.len() > 1 {
-            true => self.stage_label(i),
-            false => String::new(),
-        };
         let mut counter = StepCounter {
             // The stage's own platform: a `FROM --platform=$BUILDPLATFORM`
             // stage shows the build platform, as in BuildKit.
-            stage: match self.opts.multi_platform {
-                true => format!("{platform} {stage_name}").trim_end().to_string(),
-                false => stage_name,
+            platform: self.opts.multi_platform.then(|| platform.clone()),
+            target: String::new(),
+            stage: if df.stages.len() > 1 {
+                self.stage_label(i)
+            } else {
+                String::new()
             },
             index: 0,
             total: usize::from(from_image)
