@@ -18,10 +18,10 @@
 //! (while images are written) has its usual effect again.
 //!
 //! The handler is kiln's own, not tokio's: tokio installs its OS handler
-//! once per process and never again (tokio `src/signal/registry.rs` and
-//! `signal/unix.rs`, `signal_enable`: a `Once` per signal), so once the
-//! dispositions were restored a second build in the same process would
-//! not catch anything. Ours only writes the signal number to a pipe
+//! once per process and never again (tokio `src/signal/unix.rs`,
+//! `signal_enable`: `signal_hook_registry::register` inside a per-signal
+//! `Once`), so once the dispositions were restored a second build in the
+//! same process would not catch anything. Ours only writes the signal number to a pipe
 //! (async-signal-safe); a thread started with the first guard reads it
 //! and cancels the tokens (which runs their kill-switch hooks, so it
 //! cannot be done inside the handler).

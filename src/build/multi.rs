@@ -10,9 +10,10 @@
 //! key, and the store's per-key step lock lets one build run it while the
 //! other waits and takes the result (BuildKit gets the same by solving
 //! them in one graph). When one platform fails the others are cancelled
-//! and the build fails with that platform's error, as BuildKit's solve
-//! does (moby/buildkit `solver/jobs.go`: one failed vertex cancels the
-//! job's context for every target).
+//! and the build fails with that platform's error, as in BuildKit, whose
+//! Dockerfile frontend builds each target platform in one `errgroup`
+//! (moby/buildkit `frontend/dockerui/build.go`, `Client.Build`: the first
+//! error cancels the group's context and is the one returned).
 
 use std::sync::{Arc, Mutex};
 
