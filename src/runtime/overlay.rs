@@ -192,6 +192,16 @@ impl Overlay<'_> {
             method: "short names",
             source,
         };
+        // The chdir below would be the whole process's: another thread
+        // (parallel steps, the platforms of a multi-platform build)
+        // resolving a relative path, or mounting at the same time, would
+        // see /proc/self/fd or restore the wrong directory. unshare(2)
+        // with CLONE_FS gives this thread its own cwd (a copy, so nothing
+        // else changes for it) for the rest of its life.
+        // SAFETY: unshare(2) with a flag takes no pointers.
+        if unsafe { libc::unshare(libc::CLONE_FS) } != 0 {
+            return Err(fail(std::io::Error::last_os_error()));
+        }
         // The target is opened before the chdir so a relative `target`
         // still means what the caller meant.
         let target_fd = rustix::fs::open(target, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
