@@ -43,8 +43,18 @@ impl From<crate::cache::StoreError> for LifecycleError {
     }
 }
 
-/// How often a waiter looks at the store again.
+/// How often a waiter looks at the store again, at most: it starts at
+/// [`FIRST_POLL`] and doubles, so a monitor that records the exit within
+/// a few milliseconds (the usual `rm -f`) is seen within a few
+/// milliseconds, and a long wait costs one store read per 25 ms.
 const POLL: Duration = Duration::from_millis(25);
+const FIRST_POLL: Duration = Duration::from_millis(1);
+
+/// Sleeps `pause`, then doubles it up to [`POLL`].
+fn back_off(pause: &mut Duration) {
+    std::thread::sleep(*pause);
+    *pause = (*pause * 2).min(POLL);
+}
 
 /// Starts a created or exited container in the background (docker
 /// `start`); a running one is left alone.
@@ -200,6 +210,7 @@ fn request_stop(store: &Store, id: &str) -> Result<(), LifecycleError> {
 /// Waits until no monitor runs the container (its exit is recorded).
 fn wait_unmonitored(store: &Store, id: &str, timeout: Duration) -> Result<(), LifecycleError> {
     let deadline = Instant::now() + timeout;
+    let mut pause = FIRST_POLL;
     loop {
         let Some(row) = store.find_container(id)? else {
             return Ok(());
@@ -214,7 +225,7 @@ fn wait_unmonitored(store: &Store, id: &str, timeout: Duration) -> Result<(), Li
             ))
             .into());
         }
-        std::thread::sleep(POLL);
+        back_off(&mut pause);
     }
 }
 
@@ -296,6 +307,7 @@ pub fn wait(store: &Store, key: &str) -> Result<i32, LifecycleError> {
     let id = state::find(store, key)?.id;
     // A `--rm` container's monitor keeps the row until we read it.
     let _waiter = super::waiters::Waiter::register(store.root(), &id);
+    let mut pause = FIRST_POLL;
     loop {
         let Some(row) = store.find_container(&id)? else {
             // Removed before we registered (or by `rm -f`): its code went
@@ -310,7 +322,7 @@ pub fn wait(store: &Store, key: &str) -> Result<i32, LifecycleError> {
             state::reconcile(store)?;
             continue;
         }
-        std::thread::sleep(POLL);
+        back_off(&mut pause);
     }
 }
 
