@@ -115,15 +115,7 @@ pub fn lock_in(dir: &Path) -> Result<HostLocked, StateError> {
         }
     };
     std::fs::create_dir_all(dir).map_err(io("create", dir))?;
-    let lock_path = dir.join("network.lock");
-    let lock = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(io("open", &lock_path))?;
-    rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
-        .map_err(|e| io("lock", &lock_path)(e.into()))?;
+    let lock = super::state::lock_file(&dir.join("network.lock"))?;
     let path = dir.join("network.json");
     let leases = match std::fs::read(&path) {
         Ok(bytes) => {

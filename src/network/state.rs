@@ -165,15 +165,7 @@ pub fn lock(dir: &Path) -> Result<Locked, StateError> {
     std::fs::create_dir_all(dir).map_err(io("create", dir))?;
     // Canonical: it names the store in the host-wide leases.
     let dir = &std::fs::canonicalize(dir).map_err(io("resolve", dir))?;
-    let lock_path = dir.join("lock");
-    let lock = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(io("open", &lock_path))?;
-    rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
-        .map_err(|e| io("lock", &lock_path)(e.into()))?;
+    let lock = lock_file(&dir.join("lock"))?;
     let path = dir.join("state.json");
     let state = match std::fs::read(&path) {
         Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| StateError::Corrupt {
@@ -202,6 +194,28 @@ impl Locked {
     pub fn save(&self) -> Result<(), StateError> {
         replace_json(&self.path, &self.state)
     }
+}
+
+/// Opens (creating) `path` and holds an exclusive `flock` on it until the
+/// returned file is dropped: the network state's and the host-wide
+/// leases' one lock each.
+pub(super) fn lock_file(path: &Path) -> Result<File, StateError> {
+    let io = |action: &'static str| {
+        move |source| StateError::Io {
+            action,
+            path: path.to_path_buf(),
+            source,
+        }
+    };
+    let lock = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(io("open"))?;
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
+        .map_err(|e| io("lock")(e.into()))?;
+    Ok(lock)
 }
 
 /// Writes `value` as JSON to `path` through a new file renamed over the
