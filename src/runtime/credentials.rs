@@ -16,6 +16,7 @@
 
 use super::caps::{self, Capability, CapsError};
 use super::seccomp::{self, SeccompError, SeccompProgram};
+use super::spec::ProcessSpec;
 use super::user::{self, ResolvedUser, UserError};
 use std::path::Path;
 
@@ -42,6 +43,12 @@ pub enum CredentialsError {
         #[source]
         source: nix::Error,
     },
+    /// The process's resource limits could not be set.
+    #[error(transparent)]
+    Rlimit(#[from] super::rlimits::RlimitError),
+    /// The parent-death signal could not be set again after the switch.
+    #[error("failed to set the parent-death signal")]
+    ParentDeath(#[source] nix::Error),
 }
 
 /// Everything needed to drop from the init's root to the process's identity.
@@ -111,12 +118,52 @@ impl Credentials {
         Ok(())
     }
 
+    /// The last steps before the user's program, the same for a
+    /// container's init and `kiln exec`'s joiner, in runc's order
+    /// (`standard_init_linux.go`, `setns_init_linux.go`): the rlimits while
+    /// CAP_SYS_RESOURCE is still held (raising a hard limit needs it), the
+    /// terminal handed to the user, the credentials ([`Self::apply`]), the
+    /// process kept undumpable (a credential change resets that; while it
+    /// holds kiln's socket no process of the container may ptrace it) and
+    /// the parent-death signal set again (a credential change clears it).
+    /// Returns the process's environment with the user's `HOME` when it
+    /// sets none (docker's rule).
+    pub fn become_the_process(
+        &self,
+        process: &ProcessSpec,
+    ) -> Result<Vec<String>, CredentialsError> {
+        super::rlimits::apply(&process.rlimits)?;
+        if process.terminal {
+            // The process's own terminal should be usable by path too.
+            let _ = rustix::fs::fchown(
+                std::io::stdin(),
+                Some(rustix::process::Uid::from_raw(self.user.uid)),
+                None,
+            );
+        }
+        self.apply()?;
+        let _ = nix::sys::prctl::set_dumpable(false);
+        nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+            .map_err(CredentialsError::ParentDeath)?;
+        Ok(with_home(&process.env, &self.user.home))
+    }
+
     fn install_filter(&self) -> Result<(), CredentialsError> {
         if let Some(filter) = &self.filter {
             seccomp::install(filter)?;
         }
         Ok(())
     }
+}
+
+/// `env` with `HOME=home` (the passwd entry's) added when it sets no
+/// `HOME` (runc behaviour).
+fn with_home(env: &[String], home: &str) -> Vec<String> {
+    let mut env = env.to_vec();
+    if super::exec::env_value(&env, "HOME").is_none() {
+        env.push(format!("HOME={home}"));
+    }
+    env
 }
 
 /// Adds `extra_gids` (`--group-add`) to the user's supplementary groups,
@@ -137,6 +184,15 @@ fn with_extra_groups(user: &mut user::ResolvedUser, extra_gids: &[u32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn home_is_added_only_when_missing() {
+        assert_eq!(
+            with_home(&["A=1".into()], "/root"),
+            vec!["A=1", "HOME=/root"]
+        );
+        assert_eq!(with_home(&["HOME=/x".into()], "/root"), vec!["HOME=/x"]);
+    }
 
     fn groups(gid: u32, from_group_file: &[u32], extra: &[u32]) -> Vec<u32> {
         let mut user = user::ResolvedUser {

@@ -13,7 +13,7 @@
 //!    its cgroup namespace, mounts `/sys/fs/cgroup` from inside it (v2, or
 //!    the v1 hierarchies on a tmpfs); masked and read-only paths,
 //!    read-only `/`;
-//! 5. working dir, rlimits, then [`Credentials::apply`]: keepcaps,
+//! 5. working dir, then [`Credentials::become_the_process`]: rlimits, keepcaps,
 //!    seccomp, setgroups/setgid/setuid, capabilities (no_new_privs);
 //! 6. every fd above 2 close-on-exec, signals reset, `execve`.
 //!
@@ -22,10 +22,10 @@
 
 use super::channel::{Channel, InitMessage};
 use super::credentials::{Credentials, CredentialsError};
-use super::exec::{self, Command, ExecError};
+use super::exec::{Command, ExecError};
 use super::rootfs::{self, Host, RootfsError};
 use super::spec::ContainerSpec;
-use super::{confined, namespaces, overlay, pty, reaper, rlimits};
+use super::{confined, namespaces, overlay, pty, reaper};
 use crate::error_chain::Chain;
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 
@@ -69,9 +69,6 @@ pub enum InitError {
     /// User, capabilities or seccomp failed.
     #[error(transparent)]
     Credentials(#[from] CredentialsError),
-    /// A resource limit could not be set.
-    #[error(transparent)]
-    Rlimit(#[from] super::rlimits::RlimitError),
     /// The command could not be executed.
     #[error(transparent)]
     Exec(#[from] ExecError),
@@ -244,26 +241,7 @@ fn run(spec: &ContainerSpec, channel: &Channel) -> Result<Command, InitError> {
         "enter the working directory",
         std::env::set_current_dir(&cwd),
     )?;
-    // Raising a hard limit needs CAP_SYS_RESOURCE: before the caps go.
-    rlimits::apply(&spec.process.rlimits)?;
-    if spec.process.terminal {
-        // The process's own terminal should be usable by path too.
-        let _ = rustix::fs::fchown(
-            std::io::stdin(),
-            Some(rustix::process::Uid::from_raw(credentials.user.uid)),
-            None,
-        );
-    }
-    credentials.apply()?;
-    // A credential change resets dumpability; keep the init closed.
-    let _ = nix::sys::prctl::set_dumpable(false);
-    // Changing credentials cleared the parent-death signal; set it again.
-    sys(
-        "set the parent-death signal",
-        nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL),
-    )?;
-
-    let env = with_home(&spec.process.env, &credentials.user.home);
+    let env = credentials.become_the_process(&spec.process)?;
     let command = Command::new(&spec.process.args, &env)?;
     // CVE-2024-21626: nothing but stdio (and our channel, itself
     // close-on-exec) may survive into the container's process.
@@ -314,27 +292,9 @@ pub fn reset_signals() {
     let _ = nix::sys::signal::SigSet::empty().thread_set_mask();
 }
 
-/// `HOME` from the passwd entry unless the spec sets it (runc behaviour).
-fn with_home(env: &[String], home: &str) -> Vec<String> {
-    let mut env = env.to_vec();
-    if exec::env_value(&env, "HOME").is_none() {
-        env.push(format!("HOME={home}"));
-    }
-    env
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn home_is_added_only_when_missing() {
-        assert_eq!(
-            with_home(&["A=1".into()], "/root"),
-            vec!["A=1", "HOME=/root"]
-        );
-        assert_eq!(with_home(&["HOME=/x".into()], "/root"), vec!["HOME=/x"]);
-    }
 
     #[test]
     fn exit_codes_follow_docker() {

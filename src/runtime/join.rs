@@ -32,7 +32,7 @@ use super::exec::{Command, ExecError};
 use super::init::{reset_signals, EXIT_SETUP_FAILED};
 use super::spec::ProcessSpec;
 use super::supervisor::{self, Watch};
-use super::{caps::Capability, cgroups, pty, rlimits, sealed_exe, spawn};
+use super::{caps::Capability, cgroups, pty, sealed_exe, spawn};
 use super::{ExitStatus, RuntimeError, Stdio};
 use crate::error_chain::Chain;
 use serde::{Deserialize, Serialize};
@@ -134,8 +134,6 @@ enum JoinError {
     Pty(#[from] pty::PtyError),
     #[error(transparent)]
     Credentials(#[from] super::credentials::CredentialsError),
-    #[error(transparent)]
-    Rlimit(#[from] rlimits::RlimitError),
     #[error(transparent)]
     Exec(#[from] ExecError),
     #[error("kiln went away before the process started")]
@@ -291,26 +289,7 @@ fn prepare(spec: &JoinSpec, channel: &Channel) -> Result<Command, JoinError> {
         format!("enter the working directory {}", process.cwd),
         std::env::set_current_dir(&process.cwd),
     )?;
-    rlimits::apply(&process.rlimits)?;
-    if process.terminal {
-        let _ = rustix::fs::fchown(
-            std::io::stdin(),
-            Some(rustix::process::Uid::from_raw(credentials.user.uid)),
-            None,
-        );
-    }
-    credentials.apply()?;
-    // A credential change made it dumpable again; while it holds kiln's
-    // socket no process of the container may ptrace it (as the init).
-    let _ = nix::sys::prctl::set_dumpable(false);
-    sys(
-        "set the parent-death signal",
-        nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL),
-    )?;
-    let mut env = process.env.clone();
-    if super::exec::env_value(&env, "HOME").is_none() {
-        env.push(format!("HOME={}", credentials.user.home));
-    }
+    let env = credentials.become_the_process(process)?;
     let command = Command::new(&process.args, &env)?;
     // CVE-2024-21626: only stdio (and the close-on-exec channel) survive.
     // SAFETY: close_range only changes descriptor flags.
