@@ -73,14 +73,10 @@ pub(super) fn plan(
     store: &Store,
     contents: &Contents,
 ) -> Result<(Vec<Plan>, Vec<IndexPlan>), ArchiveError> {
-    if let Some(layout) = contents.document("oci-layout") {
-        check_layout(layout)?;
-    }
-    let doc = contents.document("index.json").unwrap_or_default();
-    let index: Index = serde_json::from_slice(doc).map_err(|source| ArchiveError::Json {
-        entry: "index.json".into(),
-        source,
-    })?;
+    let index = top_index(
+        contents,
+        contents.document("index.json").unwrap_or_default(),
+    )?;
     let mut plans: Vec<Plan> = Vec::new();
     let mut indexes = Vec::new();
     for (i, desc) in index.manifests.iter().enumerate() {
@@ -165,39 +161,59 @@ fn add_plan(
     names: Vec<ImageRef>,
     label: &str,
 ) -> Result<(), ArchiveError> {
-    let label = label.to_string();
-    {
-        let chosen = select(store, contents, desc, &label, 0)?;
-        let bytes = read_blob(store, contents, &chosen, &label)?;
-        let info = store
-            .ingest_manifest(&bytes, Some(&chosen.media_type))
-            .map_err(|source| ArchiveError::Store {
-                context: label.clone(),
-                source,
-            })?;
-        if let Some(p) = plans.iter_mut().find(|p| p.manifest_digest == info.digest) {
-            for n in names {
-                if !p.names.contains(&n) {
-                    p.names.push(n);
-                }
+    let (digest, manifest) = read_manifest(store, contents, desc, label)?;
+    if let Some(p) = plans.iter_mut().find(|p| p.manifest_digest == digest) {
+        for n in names {
+            if !p.names.contains(&n) {
+                p.names.push(n);
             }
-            return Ok(());
         }
-        let manifest: Manifest =
-            serde_json::from_slice(&bytes).map_err(|e| ArchiveError::Entry {
-                entry: blob_path(&chosen.digest),
-                reason: format!("bad manifest: {e}", e = Chain(&e)),
-            })?;
-        plans.push(Plan::new(
-            store,
-            contents,
-            info.digest,
-            manifest,
-            names,
-            label,
-        )?);
+        return Ok(());
     }
+    plans.push(Plan::new(
+        store,
+        contents,
+        digest,
+        manifest,
+        names,
+        label.to_string(),
+    )?);
     Ok(())
+}
+
+/// `index.json` (`doc`) parsed, after the `oci-layout` file's version
+/// is checked.
+fn top_index(contents: &Contents, doc: &[u8]) -> Result<Index, ArchiveError> {
+    if let Some(layout) = contents.document("oci-layout") {
+        check_layout(layout)?;
+    }
+    serde_json::from_slice(doc).map_err(|source| ArchiveError::Json {
+        entry: "index.json".into(),
+        source,
+    })
+}
+
+/// The image manifest `desc` leads to (through indexes, [`select`]):
+/// read, recorded in the store and parsed; its digest and content.
+fn read_manifest(
+    store: &Store,
+    contents: &Contents,
+    desc: &Descriptor,
+    label: &str,
+) -> Result<(Digest, Manifest), ArchiveError> {
+    let chosen = select(store, contents, desc, label, 0)?;
+    let bytes = read_blob(store, contents, &chosen, label)?;
+    let info = store
+        .ingest_manifest(&bytes, Some(&chosen.media_type))
+        .map_err(|source| ArchiveError::Store {
+            context: label.to_string(),
+            source,
+        })?;
+    let manifest = serde_json::from_slice(&bytes).map_err(|e| ArchiveError::Entry {
+        entry: blob_path(&chosen.digest),
+        reason: format!("bad manifest: {e}", e = Chain(&e)),
+    })?;
+    Ok((info.digest, manifest))
 }
 
 /// The one `index.json` entry `pick` names, planned with no names (an
@@ -208,16 +224,10 @@ pub(super) fn plan_picked(
     pick: &super::layout_dir::LayoutPick,
 ) -> Result<Plan, ArchiveError> {
     use super::layout_dir::LayoutPick;
-    if let Some(layout) = contents.document("oci-layout") {
-        check_layout(layout)?;
-    }
     let doc = contents
         .document("index.json")
         .ok_or(ArchiveError::NotAnArchive)?;
-    let index: Index = serde_json::from_slice(doc).map_err(|source| ArchiveError::Json {
-        entry: "index.json".into(),
-        source,
-    })?;
+    let index = top_index(contents, doc)?;
     let matches = |d: &&Descriptor| match pick {
         LayoutPick::Digest(digest) => &d.digest == digest,
         LayoutPick::Tag(tag) => d.annotations.as_ref().is_some_and(|ann| {
@@ -245,19 +255,8 @@ pub(super) fn plan_picked(
             })
         }
     };
-    let chosen = select(store, contents, desc, &label, 0)?;
-    let bytes = read_blob(store, contents, &chosen, &label)?;
-    let info = store
-        .ingest_manifest(&bytes, Some(&chosen.media_type))
-        .map_err(|source| ArchiveError::Store {
-            context: label.clone(),
-            source,
-        })?;
-    let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|e| ArchiveError::Entry {
-        entry: blob_path(&chosen.digest),
-        reason: format!("bad manifest: {e}", e = Chain(&e)),
-    })?;
-    Plan::new(store, contents, info.digest, manifest, Vec::new(), label)
+    let (digest, manifest) = read_manifest(store, contents, desc, &label)?;
+    Plan::new(store, contents, digest, manifest, Vec::new(), label)
 }
 
 fn check_layout(bytes: &[u8]) -> Result<(), ArchiveError> {
