@@ -39,25 +39,20 @@ impl Netns {
     /// between namespaces). Setting up was seen to fail twice in a few
     /// hundred runs of the whole suite ("Cannot find device" right after
     /// the veth was made), a host-side race outside kiln; a failed setup is
-    /// torn down and made again, at most three times, before the test
-    /// fails with every attempt's error.
+    /// torn down and made again ([`support::netns::set_up_with_retries`]).
     pub(crate) fn new() -> Netns {
         // Unique per call: tests of one process make theirs at once.
         static MADE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let call = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let mut errors = Vec::new();
-        for attempt in 0..3 {
+        support::netns::set_up_with_retries("the test namespaces", |attempt| {
             let id = format!("{}{call}{attempt}", std::process::id());
             let n = Netns {
                 a: format!("kilnt{id}a"),
                 b: format!("kilnt{id}b"),
             };
-            match n.set_up(&id) {
-                Ok(()) => return n,
-                Err(e) => errors.push(e), // `n` drops: both namespaces go
-            }
-        }
-        panic!("setting up the test namespaces: {errors:?}");
+            // On an error `n` drops: both namespaces go.
+            n.set_up(&id).map(|()| n)
+        })
     }
 
     fn set_up(&self, id: &str) -> Result<(), String> {

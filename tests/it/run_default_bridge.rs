@@ -45,20 +45,12 @@ struct Outside {
 }
 
 impl Outside {
-    /// Sets the namespace up, torn down and made again at most three
-    /// times: a namespace file can lose its mount when another process
-    /// on the host stacks a bind mount on `/run/netns` at that moment
-    /// (iproute2's `netns_add` fallback), a host-side race outside kiln
-    /// (`ip netns exec` then fails with "Invalid argument").
+    /// Sets the namespace up (made again on a host-side race,
+    /// [`crate::support::netns::set_up_with_retries`]).
     fn start(served: &str) -> Outside {
-        let mut errors = Vec::new();
-        for attempt in 0..3 {
-            match Outside::try_start(served, attempt) {
-                Ok(o) => return o,
-                Err(e) => errors.push(e),
-            }
-        }
-        panic!("setting up the outside namespace: {errors:?}");
+        crate::support::netns::set_up_with_retries("the outside namespace", |attempt| {
+            Outside::try_start(served, attempt)
+        })
     }
 
     fn try_start(served: &str, attempt: u32) -> Result<Outside, String> {

@@ -11,6 +11,24 @@
 use std::fs::OpenOptions;
 use std::process::Command;
 
+/// Runs `set_up(attempt)` until it succeeds, at most three times, then
+/// fails the test with every attempt's error. A namespace file can lose
+/// its mount when another process on the host stacks a bind mount on
+/// `/run/netns` at that moment (iproute2's `netns_add` fallback, outside
+/// this lock when the other process is not a kiln test): a host-side race,
+/// not kiln's. `set_up` removes what it made before returning an error and
+/// names what it makes after `attempt`, so attempts never collide.
+pub fn set_up_with_retries<T>(what: &str, mut set_up: impl FnMut(u32) -> Result<T, String>) -> T {
+    let mut errors = Vec::new();
+    for attempt in 0..3 {
+        match set_up(attempt) {
+            Ok(made) => return made,
+            Err(e) => errors.push(e),
+        }
+    }
+    panic!("setting up {what}: {errors:?}");
+}
+
 /// Where the lock lives: `/run`, so it is as host-wide as `/run/netns`.
 const LOCK: &str = "/run/kiln-tests-netns.lock";
 
